@@ -1,0 +1,156 @@
+/**
+ * Every ACCEPT_* variable is parsed and validated here, once. Each has a row in
+ * docs/configuration.md; config.test.ts checks the two agree.
+ */
+import { ConfigError } from './errors.ts';
+
+export type TargetKind = 'lab' | 'incus';
+export type InstanceType = 'container' | 'virtual-machine';
+
+export interface IncusSettings {
+  url: string;
+  clientCertFile: string;
+  clientKeyFile: string;
+  /** PEM file of the server cert to pin, or undefined when a fingerprint pin is given. */
+  serverCertFile?: string;
+  serverFingerprint?: string;
+  project: string;
+  image: string;
+  instanceType: InstanceType;
+  memory: string;
+}
+
+export interface Config {
+  target: TargetKind;
+  /** Partial: the lab fills in what is unset from its own state. */
+  incus: Partial<IncusSettings> & { project: string; instanceType: InstanceType; memory: string };
+  socks?: string;
+  ageKeyFile?: string;
+  baseRepo?: string;
+  instanceRepo?: string;
+  domain?: string;
+  tlsCaFile?: string;
+  ttlMs: number;
+  labDir: string;
+  labLayout: 'submodule' | 'input';
+  labSabotage?: string;
+  reportsDir: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+function text(env: Env, name: string): string | undefined {
+  const value = env[name];
+  if (value === undefined) return undefined;
+  const trimmed = value.trim();
+  return trimmed === '' ? undefined : trimmed;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const value = text(env, name);
+  if (value === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new ConfigError(name, `must be one of ${allowed.join(', ')}; got ${JSON.stringify(value)}`);
+  }
+  return value as T;
+}
+
+const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+export function parseDuration(name: string, value: string): number {
+  const match = /^(\d+)(s|m|h|d)$/.exec(value);
+  if (!match) throw new ConfigError(name, `must be a duration such as 90s, 30m, 2h or 1d; got ${JSON.stringify(value)}`);
+  const ms = Number(match[1]) * DURATION_UNITS[match[2]!]!;
+  if (ms <= 0) throw new ConfigError(name, 'must be longer than zero');
+  return ms;
+}
+
+const BINARY_UNITS: Record<string, number> = { KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, B: 1 };
+
+/** Incus-style memory sizes ("4GiB", "512MiB", "12GB"). */
+export function parseBytes(name: string, value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)$/.exec(value);
+  if (!match) throw new ConfigError(name, `must be a size such as 4GiB or 512MiB; got ${JSON.stringify(value)}`);
+  return Math.round(Number(match[1]) * BINARY_UNITS[match[2]!]!);
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const value = text(env, name);
+  if (value === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new ConfigError(name, `is not a URL: ${JSON.stringify(value)}`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must use ${protocols.join(' or ')}; got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+const FINGERPRINT = /^(?:[0-9a-f]{64}|(?:[0-9A-F]{2}:){31}[0-9A-F]{2})$/i;
+
+export function loadConfig(env: Env = process.env): Config {
+  const fingerprint = text(env, 'ACCEPT_INCUS_SERVER_FINGERPRINT');
+  if (fingerprint !== undefined && !FINGERPRINT.test(fingerprint)) {
+    throw new ConfigError('ACCEPT_INCUS_SERVER_FINGERPRINT', 'must be a SHA-256 fingerprint: 64 hex digits, colons allowed');
+  }
+  const project = text(env, 'ACCEPT_INCUS_PROJECT') ?? 'terraform-ci';
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(project)) {
+    throw new ConfigError('ACCEPT_INCUS_PROJECT', `is not a valid project name: ${JSON.stringify(project)}`);
+  }
+  const memory = text(env, 'ACCEPT_INCUS_MEMORY') ?? '4GiB';
+  parseBytes('ACCEPT_INCUS_MEMORY', memory);
+  const socks = url(env, 'ACCEPT_SOCKS', ['socks5:', 'socks5h:']);
+  return {
+    target: oneOf(env, 'ACCEPT_TARGET', ['lab', 'incus'] as const, 'lab'),
+    incus: {
+      url: url(env, 'ACCEPT_INCUS_URL', ['https:']),
+      clientCertFile: text(env, 'ACCEPT_INCUS_CLIENT_CERT'),
+      clientKeyFile: text(env, 'ACCEPT_INCUS_CLIENT_KEY'),
+      serverCertFile: text(env, 'ACCEPT_INCUS_SERVER_CERT'),
+      serverFingerprint: fingerprint?.replaceAll(':', '').toLowerCase(),
+      project,
+      image: text(env, 'ACCEPT_INCUS_IMAGE'),
+      instanceType: oneOf(env, 'ACCEPT_INCUS_TYPE', ['container', 'virtual-machine'] as const, 'virtual-machine'),
+      memory,
+    },
+    socks,
+    ageKeyFile: text(env, 'ACCEPT_AGE_KEY_FILE'),
+    baseRepo: text(env, 'ACCEPT_BASE_REPO'),
+    instanceRepo: text(env, 'ACCEPT_INSTANCE_REPO'),
+    domain: text(env, 'ACCEPT_DOMAIN'),
+    tlsCaFile: text(env, 'ACCEPT_TLS_CA_FILE'),
+    ttlMs: parseDuration('ACCEPT_TTL', text(env, 'ACCEPT_TTL') ?? '2h'),
+    labDir: text(env, 'ACCEPT_LAB_DIR') ?? '/var/lib/cc-ci-acceptance/lab',
+    labLayout: oneOf(env, 'ACCEPT_LAB_LAYOUT', ['submodule', 'input'] as const, 'submodule'),
+    labSabotage: text(env, 'ACCEPT_LAB_SABOTAGE'),
+    reportsDir: text(env, 'ACCEPT_REPORTS_DIR') ?? 'reports',
+  };
+}
+
+/** Names every ACCEPT_* variable loadConfig reads, for the docs check. */
+export const CONFIG_VARIABLES = [
+  'ACCEPT_TARGET',
+  'ACCEPT_INCUS_URL',
+  'ACCEPT_INCUS_CLIENT_CERT',
+  'ACCEPT_INCUS_CLIENT_KEY',
+  'ACCEPT_INCUS_SERVER_CERT',
+  'ACCEPT_INCUS_SERVER_FINGERPRINT',
+  'ACCEPT_INCUS_PROJECT',
+  'ACCEPT_INCUS_IMAGE',
+  'ACCEPT_INCUS_TYPE',
+  'ACCEPT_INCUS_MEMORY',
+  'ACCEPT_SOCKS',
+  'ACCEPT_AGE_KEY_FILE',
+  'ACCEPT_BASE_REPO',
+  'ACCEPT_INSTANCE_REPO',
+  'ACCEPT_DOMAIN',
+  'ACCEPT_TLS_CA_FILE',
+  'ACCEPT_TTL',
+  'ACCEPT_LAB_DIR',
+  'ACCEPT_LAB_LAYOUT',
+  'ACCEPT_LAB_SABOTAGE',
+  'ACCEPT_REPORTS_DIR',
+] as const;

@@ -1,0 +1,55 @@
+import { defineConfig } from 'vitest/config';
+
+const reportsDir = process.env.ACCEPT_REPORTS_DIR ?? 'reports';
+
+// Acceptance specs share one expensive throwaway: run them in one worker, in file order.
+const acceptance = {
+  include: ['acceptance/**/*.spec.ts'],
+  setupFiles: ['allure-vitest/setup', 'acceptance/support/setup.ts'],
+  fileParallelism: false,
+  testTimeout: 120_000,
+  hookTimeout: 120_000,
+  sequence: { shuffle: false },
+};
+
+export default defineConfig({
+  test: {
+    reporters: [
+      'default',
+      ['allure-vitest/reporter', { resultsDir: `${reportsDir}/allure-results` }],
+      ['junit', { outputFile: `${reportsDir}/junit.xml` }],
+      './acceptance/support/dod-reporter.ts',
+    ],
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['helpers/**/*.test.ts', 'lab/**/*.test.ts', 'cli/**/*.test.ts'],
+          setupFiles: ['allure-vitest/setup'],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: 'cold',
+          ...acceptance,
+          globalSetup: ['acceptance/support/global-cold.ts'],
+          // Provisioning a throwaway and running the runbook take minutes on a new machine.
+          hookTimeout: 1_800_000,
+        },
+      },
+      {
+        test: { name: 'warm', ...acceptance, globalSetup: ['acceptance/support/global-warm.ts'] },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 1_800_000,
+          hookTimeout: 1_800_000,
+        },
+      },
+    ],
+  },
+});
