@@ -1,0 +1,135 @@
+/**
+ * The lab's "blank VM": a debootstrapped Debian container image. Built once per recipe hash,
+ * cached as tarballs outside the lab dir, and imported under one alias per project.
+ */
+import { createHash } from 'node:crypto';
+import { cp, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HarnessError } from '../helpers/common/errors.ts';
+import { exec, succeed } from '../helpers/common/exec.ts';
+import { timed } from '../helpers/common/log.ts';
+import { incusOk, incusQuery } from './incus-cli.ts';
+
+const IMAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), 'image');
+
+interface Recipe {
+  suite: string;
+  mirror: string;
+  variant: string;
+  packages: string[];
+  enable: string[];
+  remove: string[];
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries
+    .filter((entry) => entry.isFile())
+    .map((entry) => join(entry.parentPath, entry.name))
+    .sort();
+}
+
+/** Hash over everything that shapes the image: the recipe and every overlay file with its mode. */
+export async function recipeHash(): Promise<string> {
+  const hash = createHash('sha256');
+  for (const file of await listFiles(IMAGE_DIR)) {
+    const info = await stat(file);
+    hash.update(`${relative(IMAGE_DIR, file)}\0${info.mode & 0o777}\0`);
+    hash.update(await readFile(file));
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+async function readRecipe(): Promise<Recipe> {
+  return JSON.parse(await readFile(join(IMAGE_DIR, 'recipe.json'), 'utf8')) as Recipe;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Builds the tarballs unless the cache already has them for this hash. */
+export async function buildImageTarballs(cacheRoot: string, hash: string): Promise<{ meta: string; rootfs: string; cached: boolean }> {
+  const dir = join(cacheRoot, hash);
+  const meta = join(dir, 'metadata.tar.gz');
+  const rootfsTar = join(dir, 'rootfs.tar.gz');
+  if ((await exists(meta)) && (await exists(rootfsTar))) return { meta, rootfs: rootfsTar, cached: true };
+
+  const recipe = await readRecipe();
+  const work = join(cacheRoot, `${hash}.building`);
+  const rootfs = join(work, 'rootfs');
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work, { recursive: true });
+  await timed(`Debootstrapping ${recipe.suite} with ${recipe.packages.length} packages`, async () => {
+    const result = await exec(
+      'debootstrap',
+      [`--variant=${recipe.variant}`, `--include=${recipe.packages.join(',')}`, recipe.suite, rootfs, recipe.mirror],
+      { timeoutMs: 1_200_000 },
+    );
+    if (result.exitCode !== 0) {
+      throw new HarnessError(
+        `debootstrap of the lab image failed (exit ${result.exitCode}); is ${recipe.mirror} reachable?\n${result.stderr.slice(-2000)}`,
+      );
+    }
+  });
+  await timed('Customising the image', async () => {
+    await cp(join(IMAGE_DIR, 'overlay'), rootfs, { recursive: true });
+    for (const unit of recipe.enable) await succeed('chroot', [rootfs, 'systemctl', 'enable', unit]);
+    for (const pattern of recipe.remove) await succeed('sh', ['-c', `rm -f ${join(rootfs, pattern)}`]);
+    await writeFile(join(rootfs, 'etc/machine-id'), '');
+    await succeed('chroot', [rootfs, 'apt-get', 'clean']);
+    await writeFile(
+      join(work, 'metadata.yaml'),
+      [
+        'architecture: x86_64',
+        `creation_date: ${Math.floor(Date.now() / 1000)}`,
+        'properties:',
+        `  description: cc-ci-acceptance blank VM (debian ${recipe.suite}, recipe ${hash})`,
+        '  os: debian',
+        `  release: ${recipe.suite}`,
+        `  recipe: "${hash}"`,
+        '',
+      ].join('\n'),
+    );
+  });
+  await timed('Packing the image', async () => {
+    await succeed('tar', ['-C', work, '-czf', join(work, 'metadata.tar.gz'), 'metadata.yaml']);
+    await succeed('sh', ['-c', `tar --numeric-owner -C "${rootfs}" -cf - . | gzip -1 > "${join(work, 'rootfs.tar.gz')}"`]);
+  });
+  await mkdir(dir, { recursive: true });
+  await cp(join(work, 'metadata.tar.gz'), meta);
+  await cp(join(work, 'rootfs.tar.gz'), rootfsTar);
+  await rm(work, { recursive: true, force: true });
+  return { meta, rootfs: rootfsTar, cached: false };
+}
+
+interface ImageAlias {
+  target: string;
+}
+interface ImageInfo {
+  fingerprint: string;
+  properties: Record<string, string>;
+}
+
+/** The fingerprint under the alias if its recipe matches, else undefined. */
+export async function currentImage(project: string, alias: string, hash: string): Promise<string | undefined> {
+  const aliasInfo = await incusQuery<ImageAlias>(`/1.0/images/aliases/${alias}?project=${project}`);
+  if (!aliasInfo) return undefined;
+  const image = await incusQuery<ImageInfo>(`/1.0/images/${aliasInfo.target}?project=${project}`);
+  return image?.properties.recipe === hash ? image.fingerprint : undefined;
+}
+
+export async function importImage(project: string, alias: string, tarballs: { meta: string; rootfs: string }): Promise<string> {
+  const stale = await incusQuery<ImageAlias>(`/1.0/images/aliases/${alias}?project=${project}`);
+  if (stale) await incusOk(['image', 'delete', stale.target, '--project', project]);
+  const out = await incusOk(['image', 'import', tarballs.meta, tarballs.rootfs, '--alias', alias, '--project', project], {
+    timeoutMs: 600_000,
+  });
+  const match = /fingerprint: ([0-9a-f]{64})/.exec(out);
+  if (!match) throw new HarnessError(`could not read the imported image's fingerprint from: ${out}`);
+  return match[1]!;
+}

@@ -1,0 +1,357 @@
+/**
+ * The embedded lab: a real Incus daemon on this machine, a SOCKS5 proxy, the mTLS API and a
+ * git server, plus generated cc-ci repos. `labUp` is idempotent: every step checks before it acts.
+ */
+import { access, copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { HarnessError } from '../helpers/common/errors.ts';
+import { exec } from '../helpers/common/exec.ts';
+import { log, timed } from '../helpers/common/log.ts';
+import { waitFor } from '../helpers/common/wait.ts';
+import { isAlive, portAnswers, startDaemon, stopDaemonAndWait } from './daemons.ts';
+import { buildImageTarballs, currentImage, importImage, recipeHash } from './image.ts';
+import { incus, incusOk, incusQuery } from './incus-cli.ts';
+import { createClientCert } from './pki.ts';
+import { BASE_REPO, INSTANCE_REPO, generateRepos } from './repos.ts';
+import {
+  LAB_DOMAIN,
+  LAB_GIT_PORT,
+  LAB_IMAGE_ALIAS,
+  LAB_INCUS_ADDRESS,
+  LAB_POOL,
+  LAB_PROJECT,
+  LAB_SOCKS,
+  emptyState,
+  labPaths,
+  readState,
+  writeState,
+  type LabPaths,
+  type LabState,
+} from './state.ts';
+
+/** What the harness needs to use the lab as an Incus target. */
+export interface LabSettings {
+  incusUrl: string;
+  clientCertFile: string;
+  clientKeyFile: string;
+  serverCertFile: string;
+  project: string;
+  image: string;
+  socks: string;
+  ageKeyFile: string;
+  baseRepo: string;
+  instanceRepo: string;
+  domain: string;
+  tlsCaFile: string;
+  gitPort: number;
+}
+
+export function labSettings(dir: string): LabSettings {
+  const paths = labPaths(dir);
+  const gitUrl = `git://127.0.0.1:${LAB_GIT_PORT}`;
+  return {
+    incusUrl: `https://${LAB_INCUS_ADDRESS}`,
+    clientCertFile: paths.clientCert,
+    clientKeyFile: paths.clientKey,
+    serverCertFile: paths.serverCert,
+    project: LAB_PROJECT,
+    image: LAB_IMAGE_ALIAS,
+    socks: `socks5://${LAB_SOCKS}`,
+    ageKeyFile: paths.bootstrapKey,
+    baseRepo: `${gitUrl}/${BASE_REPO}`,
+    instanceRepo: `${gitUrl}/${INSTANCE_REPO}`,
+    domain: LAB_DOMAIN,
+    tlsCaFile: paths.rootCa,
+    gitPort: LAB_GIT_PORT,
+  };
+}
+
+/** Debian packages the lab needs, with the command that shows each is there. */
+const HOST_PACKAGES: { pkg: string; probe: string[]; backports?: boolean }[] = [
+  { pkg: 'incus', probe: ['incus', '--version'], backports: true },
+  { pkg: 'debootstrap', probe: ['debootstrap', '--version'] },
+  { pkg: 'microsocks', probe: ['sh', '-c', 'command -v microsocks'] },
+  { pkg: 'nix-bin', probe: ['nix', '--version'] },
+  { pkg: 'age', probe: ['age', '--version'] },
+  { pkg: 'git', probe: ['git', '--version'] },
+  { pkg: 'openssl', probe: ['openssl', 'version'] },
+  { pkg: 'python3-cryptography', probe: ['/usr/bin/python3', '-c', 'import cryptography, yaml'] },
+  { pkg: 'python3-yaml', probe: ['/usr/bin/python3', '-c', 'import yaml'] },
+];
+
+async function missingPackages(): Promise<typeof HOST_PACKAGES> {
+  const missing: typeof HOST_PACKAGES = [];
+  for (const entry of HOST_PACKAGES) {
+    const result = await exec(entry.probe[0]!, entry.probe.slice(1)).catch(() => undefined);
+    if (!result || result.exitCode !== 0) missing.push(entry);
+  }
+  return missing;
+}
+
+async function ensurePackages(): Promise<void> {
+  const missing = await missingPackages();
+  if (missing.length === 0) return;
+  const names = missing.map((entry) => entry.pkg);
+  if (process.getuid?.() !== 0) {
+    throw new HarnessError(
+      `the lab needs ${names.join(', ')} installed, and installing them with apt-get needs root: run \`npm run lab -- up\` as root once, or install them yourself`,
+    );
+  }
+  await timed(`Installing ${names.join(', ')} from Debian`, async () => {
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const sources = '/etc/apt/sources.list.d/bookworm-backports.list';
+    if (missing.some((entry) => entry.backports)) {
+      const already = await exec('sh', ['-c', 'grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/']);
+      if (already.exitCode !== 0) await writeFile(sources, 'deb http://deb.debian.org/debian bookworm-backports main\n');
+    }
+    const update = await exec('apt-get', ['update', '-q'], { env, timeoutMs: 600_000 });
+    if (update.exitCode !== 0) throw new HarnessError(`apt-get update failed:\n${update.stderr.slice(-2000)}`);
+    const plain = missing.filter((entry) => !entry.backports).map((entry) => entry.pkg);
+    const backports = missing.filter((entry) => entry.backports).map((entry) => entry.pkg);
+    for (const [args, list] of [[[], plain], [['-t', 'bookworm-backports'], backports]] as const) {
+      if (list.length === 0) continue;
+      const result = await exec('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...args, ...list], { env, timeoutMs: 1_200_000 });
+      if (result.exitCode !== 0) throw new HarnessError(`apt-get install ${list.join(' ')} failed:\n${result.stderr.slice(-2000)}`);
+    }
+  });
+}
+
+async function incusdAnswers(): Promise<boolean> {
+  const result = await exec('incus', ['query', '/1.0'], { timeoutMs: 5000 }).catch(() => undefined);
+  return result?.exitCode === 0;
+}
+
+async function ensureIncusd(paths: LabPaths, state: LabState): Promise<void> {
+  if (await incusdAnswers()) return;
+  await timed('Starting incusd', async () => {
+    await mkdir('/var/log/incus', { recursive: true });
+    const logFile = '/var/log/incus/incusd.log';
+    try {
+      const pid = await startDaemon({
+        name: 'incusd',
+        command: '/usr/libexec/incus/incusd',
+        args: ['--group', 'root', '--logfile', logFile],
+        logsDir: paths.logsDir,
+        ready: incusdAnswers,
+        readyTimeoutMs: 60_000,
+      });
+      state.daemons.incusd = { pid, startedAt: new Date().toISOString() };
+    } catch (error) {
+      const tail = await readFile(logFile, 'utf8').then((text) => text.split('\n').slice(-8).join('\n'), () => '(no log)');
+      throw new HarnessError(`incusd did not come up: ${(error as Error).message}\nlast lines of ${logFile}:\n${tail}`, { cause: error });
+    }
+  });
+}
+
+async function ensureStorageAndProject(state: LabState): Promise<void> {
+  if (!(await incusQuery(`/1.0/storage-pools/${LAB_POOL}`))) {
+    await incusOk(['storage', 'create', LAB_POOL, 'dir']);
+    state.created.storagePool = LAB_POOL;
+    log.info(`created storage pool ${LAB_POOL}`);
+  }
+  if (!(await incusQuery(`/1.0/projects/${LAB_PROJECT}`))) {
+    await incusOk(['project', 'create', LAB_PROJECT, '-c', 'features.images=true', '-c', 'features.profiles=true']);
+    state.created.project = LAB_PROJECT;
+    log.info(`created project ${LAB_PROJECT}`);
+  }
+  const profile = await incusQuery<{ devices: Record<string, unknown> }>(`/1.0/profiles/default?project=${LAB_PROJECT}`);
+  if (state.created.project && profile && !profile.devices.root) {
+    await incusOk(['profile', 'device', 'add', 'default', 'root', 'disk', 'path=/', `pool=${LAB_POOL}`, '--project', LAB_PROJECT]);
+  }
+}
+
+async function ensureApi(paths: LabPaths, state: LabState): Promise<void> {
+  const address = (await incusOk(['config', 'get', 'core.https_address'])).trim();
+  if (address === '') {
+    await incusOk(['config', 'set', 'core.https_address', LAB_INCUS_ADDRESS]);
+    state.created.httpsAddress = LAB_INCUS_ADDRESS;
+  } else if (address !== LAB_INCUS_ADDRESS) {
+    throw new HarnessError(`core.https_address of the local incusd is ${address}; the lab needs ${LAB_INCUS_ADDRESS} (unset it, or stop using the lab)`);
+  }
+  await mkdir(`${paths.dir}/incus`, { recursive: true, mode: 0o700 });
+  if (!(await access(paths.clientCert).then(() => true, () => false))) {
+    await createClientCert(paths.clientCert, paths.clientKey, 'cc-ci-acceptance-lab');
+  }
+  const fingerprint = new X509Certificate(await readFile(paths.clientCert)).fingerprint256.replaceAll(':', '').toLowerCase();
+  const trusted = JSON.parse(await incusOk(['config', 'trust', 'list', '-f', 'json'])) as { fingerprint: string }[];
+  if (!trusted.some((entry) => entry.fingerprint === fingerprint)) {
+    await incusOk(['config', 'trust', 'add-certificate', paths.clientCert, '--name', 'cc-ci-acceptance-lab']);
+  }
+  state.created.trustFingerprint = fingerprint;
+  await copyFile('/var/lib/incus/server.crt', paths.serverCert);
+  await waitFor('the Incus API on ' + LAB_INCUS_ADDRESS, async () => portAnswers('127.0.0.1', 8443), { timeoutMs: 15_000 });
+}
+
+async function ensureSocks(paths: LabPaths, state: LabState): Promise<void> {
+  const [host, port] = LAB_SOCKS.split(':') as [string, string];
+  if (await portAnswers(host, Number(port))) return;
+  await timed(`Starting the SOCKS5 proxy on ${LAB_SOCKS}`, async () => {
+    const pid = await startDaemon({
+      name: 'socks',
+      command: 'microsocks',
+      args: ['-i', host, '-p', port],
+      logsDir: paths.logsDir,
+      ready: () => portAnswers(host, Number(port)),
+      readyTimeoutMs: 10_000,
+    });
+    state.daemons.socks = { pid, startedAt: new Date().toISOString() };
+  });
+}
+
+async function ensureImage(paths: LabPaths, state: LabState): Promise<void> {
+  const hash = await recipeHash();
+  const fingerprint = await currentImage(LAB_PROJECT, LAB_IMAGE_ALIAS, hash);
+  if (fingerprint) {
+    state.created.imageFingerprint ??= fingerprint;
+    state.imageRecipe = hash;
+    return;
+  }
+  const tarballs = await buildImageTarballs(paths.imageCache, hash);
+  if (tarballs.cached) log.info(`image recipe ${hash} is cached in ${paths.imageCache}`);
+  state.created.imageFingerprint = await timed(`Importing image ${LAB_IMAGE_ALIAS} (recipe ${hash})`, () =>
+    importImage(LAB_PROJECT, LAB_IMAGE_ALIAS, tarballs),
+  );
+  state.imageRecipe = hash;
+}
+
+async function ensureRepos(paths: LabPaths, state: LabState, layout: 'submodule' | 'input'): Promise<void> {
+  const present = await access(`${paths.gitDir}/${BASE_REPO}/HEAD`).then(() => true, () => false);
+  if (state.repos && present && state.repos.layout === layout) return;
+  const settings = labSettings(paths.dir);
+  await timed('Generating the base and instance repos with fresh keys', async () => {
+    const generated = await generateRepos(paths, settings.domain, `git://127.0.0.1:${settings.gitPort}`);
+    state.repos = { generatedAt: new Date().toISOString(), layout, baseCommit: generated.baseCommit, instanceCommit: generated.instanceCommit };
+  });
+}
+
+async function ensureGitDaemon(paths: LabPaths, state: LabState): Promise<void> {
+  if (await portAnswers('127.0.0.1', LAB_GIT_PORT)) return;
+  const pid = await startDaemon({
+    name: 'git',
+    command: 'git',
+    args: ['daemon', '--reuseaddr', '--informative-errors', `--base-path=${paths.gitDir}`, '--listen=127.0.0.1', `--port=${LAB_GIT_PORT}`, paths.gitDir],
+    logsDir: paths.logsDir,
+    ready: () => portAnswers('127.0.0.1', LAB_GIT_PORT),
+    readyTimeoutMs: 10_000,
+  });
+  state.daemons.git = { pid, startedAt: new Date().toISOString() };
+}
+
+function envFile(settings: LabSettings): string {
+  const rows: [string, string][] = [
+    ['ACCEPT_TARGET', 'lab'],
+    ['ACCEPT_INCUS_URL', settings.incusUrl],
+    ['ACCEPT_INCUS_CLIENT_CERT', settings.clientCertFile],
+    ['ACCEPT_INCUS_CLIENT_KEY', settings.clientKeyFile],
+    ['ACCEPT_INCUS_SERVER_CERT', settings.serverCertFile],
+    ['ACCEPT_INCUS_PROJECT', settings.project],
+    ['ACCEPT_INCUS_IMAGE', settings.image],
+    ['ACCEPT_SOCKS', settings.socks],
+    ['ACCEPT_AGE_KEY_FILE', settings.ageKeyFile],
+    ['ACCEPT_BASE_REPO', settings.baseRepo],
+    ['ACCEPT_INSTANCE_REPO', settings.instanceRepo],
+    ['ACCEPT_DOMAIN', settings.domain],
+    ['ACCEPT_TLS_CA_FILE', settings.tlsCaFile],
+  ];
+  return `# Written by \`accept lab up\`: the lab's settings, for reference (the lab target applies them itself).\n${rows.map(([k, v]) => `${k}=${v}`).join('\n')}\n`;
+}
+
+export async function labUp(dir: string, layout: 'submodule' | 'input' = 'submodule'): Promise<LabSettings> {
+  const paths = labPaths(dir);
+  await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+  const state = (await readState(paths)) ?? emptyState();
+  // Record progress after every step, so that `down` can undo a half-finished `up`.
+  const step = async (work: () => Promise<void>) => {
+    try {
+      await work();
+    } finally {
+      await writeState(paths, state);
+    }
+  };
+  await step(() => ensurePackages());
+  await step(() => ensureIncusd(paths, state));
+  await step(() => ensureStorageAndProject(state));
+  await step(() => ensureApi(paths, state));
+  await step(() => ensureSocks(paths, state));
+  await step(() => ensureImage(paths, state));
+  await step(() => ensureRepos(paths, state, layout));
+  await step(() => ensureGitDaemon(paths, state));
+  const settings = labSettings(dir);
+  await writeFile(paths.env, envFile(settings));
+  state.ready = true;
+  await writeState(paths, state);
+  return settings;
+}
+
+export async function labDown(dir: string, options: { purge?: boolean } = {}): Promise<void> {
+  const paths = labPaths(dir);
+  const state = await readState(paths);
+  if (!state) {
+    log.info(`nothing to do: no lab state in ${paths.dir}`);
+    return;
+  }
+  if (await incusdAnswers()) {
+    const project = state.created.project ?? LAB_PROJECT;
+    if (await incusQuery(`/1.0/projects/${project}`)) {
+      const instances = (await incusQuery<{ name: string; config: Record<string, string> }[]>(`/1.0/instances?recursion=1&project=${project}`)) ?? [];
+      for (const instance of instances) {
+        // Only what this harness made: in a project we did not create, leave others alone.
+        if (!state.created.project && !instance.config['user.accept.run-id']) continue;
+        await timed(`Deleting instance ${instance.name}`, () => incusOk(['delete', '--force', instance.name, '--project', project]).then(() => undefined));
+      }
+      if (state.created.imageFingerprint) {
+        await incus(['image', 'delete', state.created.imageFingerprint, '--project', project]);
+      }
+      if (state.created.project) {
+        await incus(['profile', 'device', 'remove', 'default', 'root', '--project', project]);
+        await incusOk(['project', 'delete', project]);
+        log.info(`deleted project ${project}`);
+      }
+    }
+    if (state.created.trustFingerprint) await incus(['config', 'trust', 'remove', state.created.trustFingerprint]);
+    if (state.created.httpsAddress) await incus(['config', 'unset', 'core.https_address']);
+    if (state.created.storagePool) {
+      const result = await incus(['storage', 'delete', state.created.storagePool]);
+      if (result.exitCode !== 0) log.warn(`storage pool ${state.created.storagePool} kept: ${result.stderr.trim()}`);
+    }
+  }
+  for (const name of ['git', 'socks', 'incusd'] as const) {
+    const daemon = state.daemons[name];
+    if (daemon && isAlive(daemon.pid)) await timed(`Stopping ${name}`, () => stopDaemonAndWait(daemon.pid, name));
+  }
+  await rm(paths.dir, { recursive: true, force: true });
+  if (options.purge) await rm(paths.imageCache, { recursive: true, force: true });
+  log.info(options.purge ? 'lab removed, image cache purged' : `lab removed; the image cache in ${paths.imageCache} is kept (--purge removes it)`);
+}
+
+export interface StatusLine {
+  what: string;
+  ok: boolean;
+  detail: string;
+}
+
+export async function labStatus(dir: string): Promise<StatusLine[]> {
+  const paths = labPaths(dir);
+  const state = await readState(paths);
+  const lines: StatusLine[] = [];
+  const add = (what: string, ok: boolean, detail: string) => lines.push({ what, ok, detail });
+  const missing = await missingPackages();
+  add('packages', missing.length === 0, missing.length ? `missing: ${missing.map((m) => m.pkg).join(', ')}` : 'installed');
+  const incusd = await incusdAnswers();
+  add('incusd', incusd, incusd ? (state?.daemons.incusd && isAlive(state.daemons.incusd.pid) ? `running (pid ${state.daemons.incusd.pid}, started by the lab)` : 'running') : 'not answering');
+  if (incusd) {
+    add('project', Boolean(await incusQuery(`/1.0/projects/${LAB_PROJECT}`)), LAB_PROJECT);
+    const hash = await recipeHash();
+    const image = await currentImage(LAB_PROJECT, LAB_IMAGE_ALIAS, hash).catch(() => undefined);
+    add('image', Boolean(image), image ? `${LAB_IMAGE_ALIAS} ${image.slice(0, 12)} (recipe ${hash})` : `no image for recipe ${hash}`);
+    const instances = (await incusQuery<{ name: string; status: string }[]>(`/1.0/instances?recursion=1&project=${LAB_PROJECT}`).catch(() => [])) ?? [];
+    add('instances', true, instances.length ? instances.map((i) => `${i.name} (${i.status})`).join(', ') : 'none');
+  }
+  add('incus API', await portAnswers('127.0.0.1', 8443), `https://${LAB_INCUS_ADDRESS}`);
+  const [socksHost, socksPort] = LAB_SOCKS.split(':') as [string, string];
+  add('SOCKS5 proxy', await portAnswers(socksHost, Number(socksPort)), LAB_SOCKS);
+  add('git server', await portAnswers('127.0.0.1', LAB_GIT_PORT), `git://127.0.0.1:${LAB_GIT_PORT}`);
+  add('repos', Boolean(state?.repos), state?.repos ? `base ${state.repos.baseCommit.slice(0, 8)}, instance ${state.repos.instanceCommit.slice(0, 8)} (${state.repos.layout})` : 'not generated');
+  add('ready', Boolean(state?.ready), state?.ready ? `state in ${paths.state}` : 'run `npm run lab -- up`');
+  return lines;
+}

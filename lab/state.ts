@@ -1,0 +1,92 @@
+/**
+ * What the lab created, recorded as it goes, so that `lab down` removes exactly that and
+ * nothing else (a pool, project or daemon that was already there is left alone).
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface LabState {
+  version: 1;
+  /** Set once every step of `lab up` has finished. */
+  ready: boolean;
+  created: {
+    storagePool?: string;
+    project?: string;
+    imageFingerprint?: string;
+    trustFingerprint?: string;
+    httpsAddress?: string;
+  };
+  daemons: Partial<Record<DaemonName, { pid: number; startedAt: string }>>;
+  /** Recipe hash of the image under the alias. */
+  imageRecipe?: string;
+  repos?: { generatedAt: string; layout: 'submodule' | 'input'; baseCommit: string; instanceCommit: string };
+}
+
+export type DaemonName = 'incusd' | 'socks' | 'git';
+
+export const LAB_PROJECT = 'terraform-ci';
+export const LAB_POOL = 'default';
+export const LAB_IMAGE_ALIAS = 'accept-blank';
+export const LAB_INCUS_ADDRESS = '127.0.0.1:8443';
+export const LAB_SOCKS = '127.0.0.1:1055';
+export const LAB_GIT_PORT = 9418;
+export const LAB_DOMAIN = 'ci.lab.test';
+
+export interface LabPaths {
+  dir: string;
+  state: string;
+  env: string;
+  clientCert: string;
+  clientKey: string;
+  serverCert: string;
+  keysDir: string;
+  bootstrapKey: string;
+  masterKey: string;
+  caDir: string;
+  rootCa: string;
+  gitDir: string;
+  workDir: string;
+  logsDir: string;
+  imageCache: string;
+}
+
+export function labPaths(dir: string): LabPaths {
+  return {
+    dir,
+    state: join(dir, 'state.json'),
+    env: join(dir, 'lab.env'),
+    clientCert: join(dir, 'incus', 'client.crt'),
+    clientKey: join(dir, 'incus', 'client.key'),
+    serverCert: join(dir, 'incus', 'server.crt'),
+    keysDir: join(dir, 'keys'),
+    bootstrapKey: join(dir, 'keys', 'bootstrap.age'),
+    masterKey: join(dir, 'keys', 'master-recovery.age'),
+    caDir: join(dir, 'ca'),
+    rootCa: join(dir, 'ca', 'root.pem'),
+    gitDir: join(dir, 'git'),
+    workDir: join(dir, 'work'),
+    logsDir: join(dir, 'logs'),
+    // Kept across `lab down` so that the next `up` need not debootstrap again.
+    imageCache: '/var/cache/cc-ci-acceptance/images',
+  };
+}
+
+export function emptyState(): LabState {
+  return { version: 1, ready: false, created: {}, daemons: {} };
+}
+
+export async function readState(paths: LabPaths): Promise<LabState | undefined> {
+  try {
+    return JSON.parse(await readFile(paths.state, 'utf8')) as LabState;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+export async function writeState(paths: LabPaths, state: LabState): Promise<void> {
+  await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+  const temporary = `${paths.state}.tmp`;
+  await writeFile(temporary, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  await rename(temporary, paths.state);
+}
