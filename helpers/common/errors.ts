@@ -5,6 +5,8 @@
  */
 export class HarnessError extends Error {
   override readonly name: string = 'HarnessError';
+  /** Survives Vitest's error serialisation, so reporters can tell ERROR from FAIL. */
+  readonly verdict = 'ERROR';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
   }
