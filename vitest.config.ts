@@ -5,7 +5,7 @@ const reportsDir = process.env.ACCEPT_REPORTS_DIR ?? 'reports';
 // Acceptance specs share one expensive throwaway: run them in one worker, in file order.
 const acceptance = {
   include: ['acceptance/**/*.spec.ts'],
-  setupFiles: ['allure-vitest/setup', 'acceptance/support/setup.ts'],
+  setupFiles: ['allure-vitest/setup'],
   fileParallelism: false,
   testTimeout: 120_000,
   hookTimeout: 120_000,

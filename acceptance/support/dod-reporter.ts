@@ -34,7 +34,7 @@ function classify(test: TestCase): { verdict: Verdict; evidence: string } {
   const meta = test.meta() as { evidence?: string; skipReason?: string };
   if (result.state === 'passed') return { verdict: 'PASS', evidence: meta.evidence ?? test.name };
   if (result.state === 'skipped' || result.state === 'pending') {
-    return { verdict: 'SKIPPED', evidence: meta.skipReason ?? result.note ?? `${test.name}: skipped` };
+    return { verdict: 'SKIPPED', evidence: meta.skipReason ?? ('note' in result ? result.note : undefined) ?? `${test.name}: skipped` };
   }
   const error = (result.errors?.[0] ?? {}) as SerializedErrorLike;
   const verdict: Verdict = error.verdict === 'ERROR' ? 'ERROR' : 'FAIL';

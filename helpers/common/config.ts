@@ -35,6 +35,8 @@ export interface Config {
   labLayout: 'submodule' | 'input';
   labSabotage?: string;
   reportsDir: string;
+  keep: 'never' | 'always';
+  stateDir: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -127,6 +129,8 @@ export function loadConfig(env: Env = process.env): Config {
     labLayout: oneOf(env, 'ACCEPT_LAB_LAYOUT', ['submodule', 'input'] as const, 'submodule'),
     labSabotage: text(env, 'ACCEPT_LAB_SABOTAGE'),
     reportsDir: text(env, 'ACCEPT_REPORTS_DIR') ?? 'reports',
+    keep: oneOf(env, 'ACCEPT_KEEP', ['never', 'always'] as const, 'never'),
+    stateDir: text(env, 'ACCEPT_STATE_DIR') ?? '/var/lib/cc-ci-acceptance',
   };
 }
 
@@ -153,4 +157,6 @@ export const CONFIG_VARIABLES = [
   'ACCEPT_LAB_LAYOUT',
   'ACCEPT_LAB_SABOTAGE',
   'ACCEPT_REPORTS_DIR',
+  'ACCEPT_KEEP',
+  'ACCEPT_STATE_DIR',
 ] as const;

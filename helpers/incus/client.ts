@@ -299,6 +299,7 @@ class Transport {
    * (Incus PKI mode) gets the ordinary hostname check for the leaves it signed.
    */
   private checkIdentity(cert: tls.PeerCertificate): Error | undefined {
+    if (!cert.fingerprint256) return new Error('the server presented no certificate to check against the pin');
     const presented = certificateFingerprint(cert);
     if (presented === this.s.pin) return undefined;
     if (this.s.serverCert) return tls.checkServerIdentity(this.s.host, cert);
@@ -323,7 +324,10 @@ class Transport {
   private async probe(): Promise<string> {
     const raw = await this.tcp();
     const result = await this.handshake(raw, { ca: [], rejectUnauthorized: true }, true);
-    if (result.ok) result.socket.destroy();
+    if (result.ok) {
+      result.socket.destroy();
+      raw.destroy();
+    }
     if (!result.peer) {
       const why = result.ok ? 'no certificate' : errorMessage(result.error);
       throw this.fail(`${this.where} failed the TLS handshake while reading its certificate: ${why}`, result.ok ? undefined : result.error);
@@ -350,7 +354,11 @@ class Transport {
         settled = true;
         clearTimeout(timer);
         socket.off('error', onError);
-        if (!outcome.ok) socket.destroy();
+        if (!outcome.ok) {
+          // Destroying the TLS layer alone can leave the TCP stream (or proxy tunnel) open.
+          socket.destroy();
+          raw.destroy();
+        }
         resolve(outcome);
       };
       const onError = (error: Error): void => finish({ ok: false, error, peer });
@@ -359,10 +367,10 @@ class Transport {
         this.s.timeoutMs,
       );
       socket.on('OCSPResponse', () => {
-        peer = socket.getPeerX509Certificate();
+        peer = peerCertificate(socket);
         if (stopAtCertificate && peer) finish({ ok: false, error: new Error('probe done'), peer });
       });
-      socket.once('secureConnect', () => finish({ ok: true, socket, peer: peer ?? socket.getPeerX509Certificate() }));
+      socket.once('secureConnect', () => finish({ ok: true, socket, peer: peer ?? peerCertificate(socket) }));
       socket.on('error', onError);
       // Later errors belong to undici; this keeps one from going unhandled in between.
       socket.on('error', () => {});
@@ -415,6 +423,15 @@ class Transport {
       );
     }
   }
+}
+
+/**
+ * The leaf as an X509Certificate, built from the DER. Not getPeerX509Certificate(): called
+ * mid-handshake on Node 20 it leaves the certificate later given to checkServerIdentity empty.
+ */
+function peerCertificate(socket: tls.TLSSocket): X509Certificate | undefined {
+  const raw = socket.getPeerCertificate()?.raw;
+  return raw ? new X509Certificate(raw) : undefined;
 }
 
 function connectTcp(host: string, port: number, timeoutMs: number): Promise<net.Socket> {

@@ -1,0 +1,62 @@
+/**
+ * C2 — the wildcard cert and key are sops secrets in the instance repo, and what the machine
+ * serves on :443 is exactly that cert.
+ */
+import { readFile } from 'node:fs/promises';
+import { expect } from 'vitest';
+import { describeCert, fetchServedChain, fingerprint, keyMatchesCert, parsePemChain, sanCovers, validityAt, verifyChain, type X509Certificate } from '../helpers/tls/index.ts';
+import type { RunContext } from './support/context.ts';
+import { attach, dodItem, evidence, step, test } from './support/dod.ts';
+
+dodItem('C2', () => {
+  let served: X509Certificate[] | undefined;
+  const servedChain = async (run: RunContext) => {
+    served ??= await step(`fetch the chain served on :443 with SNI drone.${run.domain}`, async () =>
+      fetchServedChain({
+        host: run.https.host,
+        port: run.https.port,
+        servername: `drone.${run.domain}`,
+        socks: run.target.socks,
+        ca: await readFile(run.tlsCaFile, 'utf8'),
+      }),
+    );
+    await attach('served chain', served.map(describeCert));
+    return served;
+  };
+
+  test('the served leaf is the wildcard_cert from git (SHA-256 fingerprint)', async ({ run, gitSecrets, task }) => {
+    const git = parsePemChain(gitSecrets.values.wildcard_cert ?? '', `wildcard_cert in ${gitSecrets.source}`);
+    await attach('git cert', git.map(describeCert));
+    const chain = await servedChain(run);
+    const servedLeaf = fingerprint(chain[0]!);
+    const gitLeaf = fingerprint(git[0]!);
+    expect(servedLeaf, `served leaf fingerprint ${servedLeaf} ≠ git cert ${gitLeaf}`).toBe(gitLeaf);
+    evidence(task, `served leaf = git wildcard_cert, SHA-256 ${servedLeaf}`);
+  });
+
+  test('the served chain verifies up to the trusted root', async ({ run, task }) => {
+    const chain = await servedChain(run);
+    const roots = parsePemChain(await readFile(run.tlsCaFile, 'utf8'), run.tlsCaFile);
+    const verdict = verifyChain(chain, roots);
+    expect(verdict.ok, verdict.ok ? '' : `served chain does not verify: ${verdict.reason}`).toBe(true);
+    evidence(task, `chain ${chain.map((cert) => describeCert(cert).subject).join(' → ')} → ${describeCert(roots[0]!).subject}`);
+  });
+
+  test('the private key in git belongs to the cert in git', async ({ gitSecrets, task }) => {
+    const git = parsePemChain(gitSecrets.values.wildcard_cert ?? '', 'wildcard_cert');
+    expect(gitSecrets.values.wildcard_key, 'wildcard_key is missing from the instance repo secrets').toBeTruthy();
+    expect(keyMatchesCert(gitSecrets.values.wildcard_key!, git[0]!), 'wildcard_key does not belong to wildcard_cert').toBe(true);
+    evidence(task, `wildcard_key matches ${describeCert(git[0]!).subject}`);
+  });
+
+  test('the SANs cover the domain and the cert is within its validity window', async ({ run, gitSecrets, task }) => {
+    const leaf = parsePemChain(gitSecrets.values.wildcard_cert ?? '', 'wildcard_cert')[0]!;
+    const names = [`drone.${run.domain}`, `ci-probe.${run.domain}`];
+    for (const name of names) {
+      expect(sanCovers(leaf, name), `SANs ${describeCert(leaf).sans.join(', ')} do not cover ${name}`).toBe(true);
+    }
+    const validity = validityAt(leaf, new Date());
+    expect(validity.ok, `git cert is not valid now: ${validity.reason}`).toBe(true);
+    evidence(task, `SANs ${describeCert(leaf).sans.join(', ')} cover *.${run.domain}; valid until ${describeCert(leaf).notAfter}`);
+  });
+});

@@ -1,0 +1,83 @@
+/**
+ * How a spec declares its DoD item, records evidence and takes the run's shared resources.
+ * Specs import `dodItem`, `test`, `step`, `attach` and `evidence` from here and nothing from the
+ * target layer, so they run unchanged against the lab or a real host.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as allure from 'allure-js-commons';
+import { beforeEach, describe, inject, test as base, type TestContext } from 'vitest';
+import { redact, registerSecret } from '../../helpers/common/redact.ts';
+import { cloneRepo } from '../../helpers/git/index.ts';
+import { decryptSops, parseAgeIdentities } from '../../helpers/sops/index.ts';
+import { incusChannel, type HostChannel } from '../../helpers/target/host.ts';
+import { openIncus } from '../../helpers/target/resolve.ts';
+import type { RunContext } from './context.ts';
+import { DOD_ITEMS, itemLabel, type DodItemId } from './items.ts';
+
+declare module 'vitest' {
+  interface TaskMeta {
+    evidence?: string;
+    skipReason?: string;
+  }
+}
+
+/** Wraps a spec's tests in a suite named after the item, and labels them for Allure. */
+export function dodItem(id: DodItemId, body: () => void): void {
+  describe(itemLabel(id), () => {
+    beforeEach(async () => {
+      await allure.epic(DOD_ITEMS[id].phase);
+      await allure.feature(itemLabel(id));
+      await allure.label('dod-item', id);
+    });
+    body();
+  });
+}
+
+export async function step<T>(name: string, work: () => Promise<T> | T): Promise<T> {
+  return allure.step(redact(name), async () => work());
+}
+
+/** Attaches text evidence to the report, redacted like everything else that leaves the process. */
+export async function attach(name: string, content: string | object): Promise<void> {
+  const text = typeof content === 'string' ? content : JSON.stringify(content, null, 2);
+  await allure.attachment(name, redact(text), typeof content === 'string' ? 'text/plain' : 'application/json');
+}
+
+/** The one line the DoD summary shows for this check. */
+export function evidence(task: TestContext['task'], line: string): void {
+  task.meta.evidence = redact(line);
+}
+
+export interface GitSecrets {
+  /** Decrypted values, registered for redaction before anyone sees them. */
+  values: Record<string, string>;
+  recipients: string[];
+  source: string;
+}
+
+// Worker-scoped: one connection, one clone and one decryption serve every spec in the run.
+export const test = base
+  .extend('run', { scope: 'worker' }, async (): Promise<RunContext> => inject('run'))
+  .extend('host', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<HostChannel> => {
+    const client = await openIncus(run.target);
+    onCleanup(() => client.close());
+    return incusChannel(client, run.instance.name);
+  })
+  .extend('instanceRepo', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<string> => {
+    const clone = await cloneRepo(run.instanceRepo, { setting: 'ACCEPT_INSTANCE_REPO' });
+    onCleanup(() => clone.remove());
+    return clone.dir;
+  })
+  .extend('gitSecrets', { scope: 'worker' }, async ({ run, instanceRepo }): Promise<GitSecrets> => {
+    const source = `${run.instanceRepo} secrets.yaml`;
+    const identities = parseAgeIdentities(await readFile(run.ageKeyFile, 'utf8'), run.ageKeyFile);
+    const document = await decryptSops(await readFile(join(instanceRepo, 'secrets.yaml'), 'utf8'), { identities, source });
+    const values: Record<string, string> = {};
+    for (const [key, value] of Object.entries(document.data as Record<string, unknown>)) {
+      if (typeof value !== 'string') continue;
+      registerSecret(value);
+      values[key] = value;
+    }
+    return { values, recipients: document.recipients, source };
+  });

@@ -1,0 +1,82 @@
+/**
+ * Cold run: a brand-new throwaway, given only the bootstrap age key, built by the runbook in the
+ * base repo's docs/install.md. Torn down on every path; a reaper covers the ones we cannot catch.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { loadConfig } from '../../helpers/common/config.ts';
+import { Ledger } from '../../helpers/common/ledger.ts';
+import { log } from '../../helpers/common/log.ts';
+import { cloneRepo } from '../../helpers/git/index.ts';
+import { parseRunbook } from '../../helpers/runbook/index.ts';
+import { runRunbook } from '../../helpers/runbook/run.ts';
+import { incusChannel } from '../../helpers/target/host.ts';
+import { newRunId } from '../../helpers/target/labels.ts';
+import { applyLabSabotage, parseSabotage } from '../../helpers/target/lab-sabotage.ts';
+import { openIncus, resolveTarget } from '../../helpers/target/resolve.ts';
+import { sweep } from '../../helpers/target/sweep.ts';
+import { startThrowaway } from '../../helpers/target/throwaway.ts';
+import type { RunContext } from './context.ts';
+
+export default async function setupCold(project: TestProject): Promise<() => Promise<void>> {
+  const config = loadConfig();
+  const sabotage = config.target === 'lab' ? parseSabotage(config.labSabotage) : undefined;
+  const target = await resolveTarget(config, { bringUpLab: true });
+  const client = await openIncus(target);
+  const swept = await sweep(client);
+  if (swept.deleted.length) log.info(`swept ${swept.deleted.length} expired throwaway(s): ${swept.deleted.join(', ')}`);
+
+  const runId = newRunId();
+  const ledger = new Ledger();
+  const throwaway = await startThrowaway(client, target, { runId, ttlMs: config.ttlMs, ledger, logDir: join(config.reportsDir, '.reaper') });
+  const onSignal = (signal: NodeJS.Signals) => {
+    log.warn(`${signal}: tearing down ${throwaway.name} before exiting`);
+    void throwaway.stop().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const teardown = async () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (config.keep === 'always') {
+      log.info(`ACCEPT_KEEP=always: keeping ${throwaway.name}; \`npx vitest run --project warm\` runs against it`);
+    } else {
+      await throwaway.stop();
+    }
+    await client.close();
+  };
+
+  try {
+    await using base = await cloneRepo(target.baseRepo, { setting: 'ACCEPT_BASE_REPO' });
+    const source = 'docs/install.md';
+    const steps = parseRunbook(await readFile(join(base.dir, source), 'utf8'), `${target.baseRepo} ${source}`);
+    const runbook = await runRunbook(steps, throwaway.host, { source, ageKeyFile: target.ageKeyFile });
+    if (sabotage) await applyLabSabotage(sabotage, incusChannel(client, throwaway.name), config.labDir, target.domain);
+
+    const context: RunContext = {
+      runId,
+      mode: 'cold',
+      target: { kind: target.kind, incus: target.incus, socks: target.socks },
+      instance: { name: throwaway.name, project: throwaway.project, createdAt: throwaway.createdAt, expiresAt: throwaway.expiresAt, createdInThisRun: true },
+      https: throwaway.https,
+      domain: target.domain,
+      tlsCaFile: target.tlsCaFile,
+      ageKeyFile: target.ageKeyFile,
+      baseRepo: target.baseRepo,
+      instanceRepo: target.instanceRepo,
+      runbook,
+      ledger: ledger.entries,
+      sabotage,
+    };
+    if (config.keep === 'always') {
+      await mkdir(config.stateDir, { recursive: true });
+      await writeFile(join(config.stateDir, 'kept.json'), `${JSON.stringify({ ...context, mode: 'warm' }, null, 2)}\n`);
+    }
+    project.provide('run', context);
+  } catch (error) {
+    await teardown();
+    throw error;
+  }
+  return teardown;
+}

@@ -1,0 +1,128 @@
+/** `accept`: the harness's command line. Every command prints what it does and how long it took. */
+import { spawn } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, type Config } from '../helpers/common/config.ts';
+import { HarnessError, errorMessage } from '../helpers/common/errors.ts';
+import { formatDuration } from '../helpers/common/log.ts';
+import { redact } from '../helpers/common/redact.ts';
+import { labDown, labStatus, labUp } from '../lab/index.ts';
+import { openIncus, resolveTarget } from '../helpers/target/resolve.ts';
+import { sweep } from '../helpers/target/sweep.ts';
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+const HELP = `accept — cc-ci's Definition of Done as executable specs
+
+usage: accept <command> [options]
+
+commands:
+  run [VITEST_ARGS…]       bring the lab up if the target is the lab, run every spec against a
+                           brand-new throwaway (vitest --project cold), print the DoD summary;
+                           exits non-zero if any item is not PASS            (npm run accept)
+  lab up|down|status       manage the embedded lab                           (npm run lab -- …)
+      up                   install Incus and tools (needs root once), start incusd, the SOCKS5
+                           proxy on 127.0.0.1:1055, the mTLS API on 127.0.0.1:8443 and the git
+                           server; build or reuse the blank image; generate the repos. Idempotent.
+      down [--purge]       remove everything the lab created and nothing else; --purge also
+                           drops the cached image tarballs
+      status               one line per lab component
+  sweep [--dry-run]        delete expired throwaways carrying this harness's labels, nothing else
+  selftest                 the harness's own tests: unit, then end-to-end on the lab (npm test)
+  help                     this text
+
+Configuration is by ACCEPT_* environment variables; see docs/configuration.md. With none set,
+the target is the embedded lab.
+
+examples:
+  npm ci && npm run accept
+  npx vitest run --project warm acceptance/c2-cert-in-git.spec.ts   # one item, kept host
+  ACCEPT_KEEP=always npm run accept                                 # keep the throwaway for warm runs
+`;
+
+function vitest(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'node_modules/vitest/vitest.mjs'), ...args], { cwd: REPO_ROOT, stdio: 'inherit', env });
+    // The child gets terminal signals itself; we only wait for it.
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    process.on('SIGTERM', forward);
+    process.on('SIGINT', () => undefined);
+    child.on('exit', (code, signal) => {
+      process.off('SIGTERM', forward);
+      resolvePromise(code ?? (signal === 'SIGINT' ? 130 : 1));
+    });
+  });
+}
+
+async function bringUpLabIfNeeded(config: Config): Promise<void> {
+  if (config.target !== 'lab') return;
+  const started = performance.now();
+  process.stderr.write(`→ Bringing the embedded lab up (${config.labDir})\n`);
+  await labUp(config.labDir, config.labLayout);
+  process.stderr.write(`✓ Lab up (${formatDuration(performance.now() - started)})\n`);
+}
+
+async function lab(config: Config, args: string[]): Promise<number> {
+  const [action, ...rest] = args;
+  switch (action) {
+    case 'up':
+      await bringUpLabIfNeeded(config);
+      return 0;
+    case 'down':
+      await labDown(config.labDir, { purge: rest.includes('--purge') });
+      return 0;
+    case 'status': {
+      const lines = await labStatus(config.labDir);
+      for (const line of lines) process.stdout.write(`${line.ok ? '✓' : '✗'} ${line.what.padEnd(14)} ${line.detail}\n`);
+      return lines.every((line) => line.ok) ? 0 : 1;
+    }
+    default:
+      process.stderr.write(`accept lab: expected up, down or status; got ${action ? JSON.stringify(action) : 'nothing'}\n\n${HELP}`);
+      return 2;
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(HELP);
+    return command ? 0 : 2;
+  }
+  try {
+    const config = loadConfig();
+    switch (command) {
+      case 'run':
+        await bringUpLabIfNeeded(config);
+        return await vitest(['run', '--project', 'cold', ...args]);
+      case 'lab':
+        return await lab(config, args);
+      case 'sweep': {
+        const target = await resolveTarget(config, { bringUpLab: false });
+        const client = await openIncus(target);
+        try {
+          const result = await sweep(client, { dryRun: args.includes('--dry-run') });
+          const verb = args.includes('--dry-run') ? 'would delete' : 'deleted';
+          process.stdout.write(`${verb}: ${result.deleted.join(', ') || 'nothing'}\n`);
+          for (const kept of result.kept) process.stdout.write(`kept ${kept.name}: ${kept.why}\n`);
+        } finally {
+          await client.close();
+        }
+        return 0;
+      }
+      case 'selftest': {
+        const unit = await vitest(['run', '--project', 'unit']);
+        if (unit !== 0) return unit;
+        await bringUpLabIfNeeded(config);
+        return await vitest(['run', '--project', 'e2e', ...args]);
+      }
+      default:
+        process.stderr.write(`accept: unknown command ${JSON.stringify(command)}\n\n${HELP}`);
+        return 2;
+    }
+  } catch (error) {
+    const kind = error instanceof HarnessError ? '' : ' (unexpected; this is a harness bug)';
+    process.stderr.write(`✗ accept ${command}: ${redact(errorMessage(error))}${kind}\n`);
+    if (!(error instanceof HarnessError) && error instanceof Error && error.stack) process.stderr.write(`${redact(error.stack)}\n`);
+    return 1;
+  }
+}

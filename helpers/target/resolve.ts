@@ -1,0 +1,105 @@
+/**
+ * The target layer: the only place that knows whether the run faces the embedded lab or a real
+ * Incus server. Everything after it sees a ResolvedTarget.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Config, IncusSettings } from '../common/config.ts';
+import { ConfigError } from '../common/errors.ts';
+import { labSettings, labUp } from '../../lab/index.ts';
+import { readState, labPaths } from '../../lab/state.ts';
+import { IncusClient } from '../incus/client.ts';
+
+export interface ResolvedTarget {
+  kind: Config['target'];
+  incus: IncusSettings;
+  socks?: string;
+  ageKeyFile: string;
+  baseRepo: string;
+  instanceRepo: string;
+  domain: string;
+  tlsCaFile: string;
+  /** The lab reaches instances through loopback proxy devices; a real VM by its address. */
+  exposure: { kind: 'loopback-proxy'; gitPort: number } | { kind: 'instance-address' };
+}
+
+function required<T>(value: T | undefined, variable: string, why: string): T {
+  if (value === undefined) throw new ConfigError(variable, `is required ${why}`);
+  return value;
+}
+
+export async function resolveTarget(config: Config, options: { bringUpLab: boolean }): Promise<ResolvedTarget> {
+  if (config.target === 'lab') {
+    const lab = options.bringUpLab ? await labUp(config.labDir, config.labLayout) : labSettings(config.labDir);
+    if (!options.bringUpLab && !(await readState(labPaths(config.labDir)))?.ready) {
+      throw new ConfigError('ACCEPT_LAB_DIR', `no lab is up in ${config.labDir}: run \`npm run lab -- up\` first`);
+    }
+    // Explicit settings still win, so one lab piece can be swapped for a real one.
+    return {
+      kind: 'lab',
+      incus: {
+        url: config.incus.url ?? lab.incusUrl,
+        clientCertFile: config.incus.clientCertFile ?? lab.clientCertFile,
+        clientKeyFile: config.incus.clientKeyFile ?? lab.clientKeyFile,
+        serverCertFile: config.incus.serverFingerprint ? config.incus.serverCertFile : (config.incus.serverCertFile ?? lab.serverCertFile),
+        serverFingerprint: config.incus.serverFingerprint,
+        project: config.incus.project,
+        image: config.incus.image ?? lab.image,
+        instanceType: 'container',
+        memory: config.incus.memory,
+      },
+      socks: config.socks ?? lab.socks,
+      ageKeyFile: config.ageKeyFile ?? lab.ageKeyFile,
+      baseRepo: config.baseRepo ?? lab.baseRepo,
+      instanceRepo: config.instanceRepo ?? lab.instanceRepo,
+      domain: config.domain ?? lab.domain,
+      tlsCaFile: config.tlsCaFile ?? lab.tlsCaFile,
+      exposure: { kind: 'loopback-proxy', gitPort: lab.gitPort },
+    };
+  }
+  const why = 'when ACCEPT_TARGET=incus';
+  if (!config.incus.serverCertFile && !config.incus.serverFingerprint) {
+    throw new ConfigError('ACCEPT_INCUS_SERVER_CERT', `or ACCEPT_INCUS_SERVER_FINGERPRINT is required ${why}: the server cert is always pinned`);
+  }
+  return {
+    kind: 'incus',
+    incus: {
+      url: required(config.incus.url, 'ACCEPT_INCUS_URL', why),
+      clientCertFile: required(config.incus.clientCertFile, 'ACCEPT_INCUS_CLIENT_CERT', why),
+      clientKeyFile: required(config.incus.clientKeyFile, 'ACCEPT_INCUS_CLIENT_KEY', why),
+      serverCertFile: config.incus.serverCertFile,
+      serverFingerprint: config.incus.serverFingerprint,
+      project: config.incus.project,
+      image: required(config.incus.image, 'ACCEPT_INCUS_IMAGE', why),
+      instanceType: config.incus.instanceType,
+      memory: config.incus.memory,
+    },
+    socks: config.socks ?? 'socks5://127.0.0.1:1055',
+    ageKeyFile: required(config.ageKeyFile, 'ACCEPT_AGE_KEY_FILE', why),
+    baseRepo: required(config.baseRepo, 'ACCEPT_BASE_REPO', why),
+    instanceRepo: required(config.instanceRepo, 'ACCEPT_INSTANCE_REPO', why),
+    domain: required(config.domain, 'ACCEPT_DOMAIN', why),
+    tlsCaFile: required(config.tlsCaFile, 'ACCEPT_TLS_CA_FILE', why),
+    exposure: { kind: 'instance-address' },
+  };
+}
+
+export async function readSettingFile(file: string, variable: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(variable, `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+/** Connects with the pinned server cert, through SOCKS when set. */
+export async function openIncus(target: Pick<ResolvedTarget, 'incus' | 'socks'>): Promise<IncusClient> {
+  return IncusClient.connect({
+    url: target.incus.url,
+    clientCert: await readSettingFile(target.incus.clientCertFile, 'ACCEPT_INCUS_CLIENT_CERT'),
+    clientKey: await readSettingFile(target.incus.clientKeyFile, 'ACCEPT_INCUS_CLIENT_KEY'),
+    serverCert: target.incus.serverCertFile ? await readSettingFile(target.incus.serverCertFile, 'ACCEPT_INCUS_SERVER_CERT') : undefined,
+    serverFingerprint: target.incus.serverFingerprint,
+    project: target.incus.project,
+    socks: target.socks,
+  });
+}

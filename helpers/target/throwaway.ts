@@ -1,0 +1,135 @@
+/**
+ * The throwaway VM, as a started handle: created blank, labelled, watched by a reaper, and
+ * deleted by an idempotent stop() (also `await using`).
+ */
+import { createServer } from 'node:net';
+import { HarnessError, errorMessage } from '../common/errors.ts';
+import type { Ledger } from '../common/ledger.ts';
+import { log, timed } from '../common/log.ts';
+import { waitFor } from '../common/wait.ts';
+import type { IncusClient } from '../incus/client.ts';
+import { incusChannel, type HostChannel } from './host.ts';
+import { instanceName, labelsFor } from './labels.ts';
+import { startReaper } from './reaper.ts';
+import type { ResolvedTarget } from './resolve.ts';
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+export interface Throwaway extends AsyncDisposable {
+  name: string;
+  project: string;
+  runId: string;
+  createdAt: string;
+  expiresAt: string;
+  https: Endpoint;
+  host: HostChannel;
+  /** Deletes the instance; safe to call many times. */
+  stop(): Promise<{ destroyedAt: string }>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function loopbackDevices(gitPort: number): Promise<{ devices: Record<string, Record<string, string>>; https: Endpoint }> {
+  const httpsPort = await freePort();
+  const sshPort = await freePort();
+  return {
+    https: { host: '127.0.0.1', port: httpsPort },
+    devices: {
+      'accept-https': { type: 'proxy', listen: `tcp:127.0.0.1:${httpsPort}`, connect: 'tcp:127.0.0.1:443' },
+      'accept-ssh': { type: 'proxy', listen: `tcp:127.0.0.1:${sshPort}`, connect: 'tcp:127.0.0.1:22' },
+      // The instance reaches the host's git server on its own loopback.
+      'accept-git': { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${gitPort}`, connect: `tcp:127.0.0.1:${gitPort}` },
+    },
+  };
+}
+
+export async function startThrowaway(
+  client: IncusClient,
+  target: ResolvedTarget,
+  options: { runId: string; ttlMs: number; ledger: Ledger; logDir: string },
+): Promise<Throwaway> {
+  const name = instanceName(options.runId);
+  const expires = new Date(Date.now() + options.ttlMs);
+  if (await client.getInstance(name)) throw new HarnessError(`an instance named ${name} already exists in project ${target.incus.project}`);
+
+  const exposure = target.exposure.kind === 'loopback-proxy' ? await loopbackDevices(target.exposure.gitPort) : undefined;
+  // The reaper starts first, so that even a kill during creation cannot leak the instance.
+  const reaper = startReaper({ parentPid: process.pid, instance: name, runId: options.runId, target }, options.logDir);
+  let stopping: Promise<{ destroyedAt: string }> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      await timed(`Deleting throwaway ${name}`, () => client.deleteInstance(name));
+      reaper.release();
+      return { destroyedAt: new Date().toISOString() };
+    })();
+    return stopping;
+  };
+
+  try {
+    await timed(`Creating throwaway ${name} from ${target.incus.image}`, async () => {
+      await client.createInstance({
+        name,
+        type: target.incus.instanceType,
+        source: { type: 'image', alias: target.incus.image },
+        config: { ...labelsFor(options.runId, expires), 'limits.memory': target.incus.memory },
+        devices: exposure?.devices ?? {},
+      });
+      await client.start(name);
+    });
+    const createdAt = new Date().toISOString();
+    const host = incusChannel(client, name, options.ledger);
+    await timed(`Waiting for ${name} to boot`, () =>
+      waitFor(
+        `systemd on ${name} to finish booting`,
+        async () => {
+          // Not recorded: booting is not a provisioning step.
+          const result = await client.exec(name, ['systemctl', 'is-system-running']);
+          const state = result.stdout.trim();
+          return state === 'running' || state === 'degraded' ? state : { done: false, saw: state || result.stderr.trim() };
+        },
+        { timeoutMs: 120_000, intervalMs: 500 },
+      ),
+    );
+    const https = exposure?.https ?? { host: await instanceAddress(client, name), port: 443 };
+    log.info(`throwaway ${name}: https on ${https.host}:${https.port}, expires ${expires.toISOString()}`);
+    return {
+      name,
+      project: target.incus.project,
+      runId: options.runId,
+      createdAt,
+      expiresAt: expires.toISOString(),
+      https,
+      host,
+      stop,
+      [Symbol.asyncDispose]: async () => {
+        await stop();
+      },
+    };
+  } catch (error) {
+    await stop().catch((stopError) => log.warn(`could not delete ${name} after a failed start: ${errorMessage(stopError)}`));
+    throw error;
+  }
+}
+
+async function instanceAddress(client: IncusClient, name: string): Promise<string> {
+  return waitFor(
+    `${name} to get an address`,
+    async () => {
+      const result = await client.exec(name, ['hostname', '-I']);
+      return result.stdout.trim().split(/\s+/).find((address) => /^\d+\.\d+\.\d+\.\d+$/.test(address));
+    },
+    { timeoutMs: 60_000, intervalMs: 1000 },
+  );
+}
