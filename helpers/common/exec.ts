@@ -40,7 +40,8 @@ export async function exec(file: string, args: string[], options: LocalExecOptio
   const result = await execa(file, args, {
     cwd: options.cwd,
     env: options.env,
-    input: options.input,
+    // Some CLIs (incus among them) read stdin when it is not a terminal: give them none.
+    ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
     timeout: options.timeoutMs,
     reject: false,
     stripFinalNewline: false,

@@ -439,7 +439,7 @@ function connectTcp(host: string, port: number, timeoutMs: number): Promise<net.
     const socket = net.connect({ host, port });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(Object.assign(new Error(`timed out after ${timeoutMs} ms`), { code: `timed out after ${timeoutMs} ms` }));
+      reject(new Error(`timed out after ${timeoutMs} ms`));
     }, timeoutMs);
     socket.once('connect', () => {
       clearTimeout(timer);
@@ -491,7 +491,7 @@ export class IncusClient {
       ...(options.serverCert === undefined && options.settingNames?.serverCert === undefined
         ? { serverCert: 'ACCEPT_INCUS_SERVER_FINGERPRINT' }
         : {}),
-      ...options.settingNames,
+      ...Object.fromEntries(Object.entries(options.settingNames ?? {}).filter(([, name]) => name)),
     };
     registerSecret(options.clientKey);
 
@@ -700,6 +700,7 @@ export class IncusClient {
     if (group !== undefined) body.group = group;
 
     let operation: IncusOperation;
+    let failure = '';
     try {
       operation = (await this.call('POST', `${instancePath(name)}/exec`, {
         body,
@@ -711,13 +712,15 @@ export class IncusClient {
       const failed = error instanceof IncusError ? error.operation : undefined;
       if (!failed || typeof failed.metadata?.return !== 'number') throw error;
       operation = failed;
+      failure = failed.err;
     }
     const metadata = operation.metadata ?? {};
     const exitCode = typeof metadata.return === 'number' ? metadata.return : -1;
     const output = (metadata.output ?? {}) as Record<string, string>;
     const [stdout, stderr] = await Promise.all([this.readExecOutput(output['1']), this.readExecOutput(output['2'])]);
     await Promise.all([this.deleteExecOutput(output['1']), this.deleteExecOutput(output['2'])]);
-    return { command: text, exitCode, stdout, stderr };
+    // When Incus itself could not run the program, its reason is the most useful stderr.
+    return { command: text, exitCode, stdout, stderr: stderr || failure };
   }
 
   private async readExecOutput(path: string | undefined): Promise<string> {
@@ -744,7 +747,9 @@ export class IncusClient {
     try {
       await this.call('DELETE', filesPath, { query: { path } });
     } catch (error) {
-      const absent = error instanceof IncusError && (error.status === 404 || /no such file|not exist|not found/i.test(error.message));
+      // Whether SFTP's "no such file" reaches us as 404 depends on the server's libraries.
+      const absent =
+        error instanceof IncusError && (error.status === 404 || (error.status === 500 && /no such file|not exist/i.test(error.message)));
       if (!absent) throw error;
     }
     await this.call('POST', filesPath, {
@@ -856,8 +861,8 @@ export class IncusClient {
    * One API call: sync answers give their metadata, async ones are waited on and give the
    * finished operation; errors and failed operations throw IncusError.
    */
-  private async call(method: string, path: string, spec: RequestSpec = {}): Promise<unknown> {
-    const response = await this.send(method, path, spec);
+  private async call(method: string, path: string, spec: RequestSpec = {}, extraTimeoutMs = 0): Promise<unknown> {
+    const response = await this.send(method, path, spec, extraTimeoutMs);
     let envelope: Envelope;
     try {
       envelope = JSON.parse(response.body.toString('utf8')) as Envelope;
@@ -870,7 +875,7 @@ export class IncusClient {
       });
     }
     if (response.status >= 400 || envelope.type === 'error') this.throwFor(method, path, response, spec.query);
-    if (envelope.type !== 'async') return envelope.metadata;
+    if (envelope.type !== 'async' && response.status !== 202) return envelope.metadata;
 
     const started = envelope.metadata as IncusOperation | null;
     const id = started?.id ?? envelope.operation?.split('/').pop();
@@ -904,22 +909,14 @@ export class IncusClient {
       `Incus operation ${id} (${description}) at ${this.url}`,
       async () => {
         const slice = Math.max(1, Math.min(WAIT_SLICE_S, Math.ceil((deadline - performance.now()) / 1000)));
-        let response: RawResponse;
+        // waitFor retries on a throw; an error here is final (and retrying a refused
+        // connection would spin), so it is handed out instead.
+        let operation: IncusOperation;
         try {
-          response = await this.send('GET', waitPath, { query: { timeout: String(slice) } }, slice * 1000);
+          operation = (await this.call('GET', waitPath, { query: { timeout: String(slice) } }, slice * 1000)) as IncusOperation;
         } catch (error) {
-          // The connection may come back within the wait; anything else is final.
-          if (error instanceof IncusError && error.status === undefined && error.setting === this.names.url) throw error;
           return { fatal: error };
         }
-        if (response.status !== 200) {
-          try {
-            this.throwFor('GET', waitPath, response, { timeout: String(slice) });
-          } catch (error) {
-            return { fatal: error };
-          }
-        }
-        const operation = (JSON.parse(response.body.toString('utf8')) as Envelope).metadata as IncusOperation;
         if (operation.status_code >= 200) return { operation };
         return { done: false, saw: `${operation.status} (${operation.status_code})` };
       },

@@ -263,12 +263,17 @@ function yamlToTrees(text: string, source: string): TreeNode[] {
   for (const doc of docs) {
     const error = doc.errors[0];
     if (error) throw new SopsError('malformed', source, `${source} is not valid YAML: ${error.message.split('\n')[0]}`);
-    const convert = (node: unknown, where: string, asKey = false): TreeNode => {
-      if (isAlias(node)) return convert(node.resolve(doc as YamlDocument.Parsed), where, asKey);
+    // Aliases are expanded like yaml.v3 does, with a cap against alias bombs.
+    let aliases = 0;
+    const convert = (node: unknown, where: string): TreeNode => {
+      if (isAlias(node)) {
+        if (++aliases > 10_000) throw new SopsError('malformed', source, `${source} expands too many YAML aliases`);
+        return convert(node.resolve(doc as YamlDocument.Parsed), where);
+      }
       if (isMap(node)) {
         const entries: Array<[string, TreeNode]> = [];
         for (const pair of node.items) {
-          const key = convert(pair.key, `${where} (a key)`, true);
+          const key = convert(pair.key, `${where} (a key)`);
           if (key.kind !== 'leaf' || key.leaf.t !== 'str') {
             throw new SopsError('malformed', source, `${source}: ${where || 'the top level'} has a non-string key; sops supports string keys only`);
           }
@@ -799,8 +804,8 @@ function fromJs(value: unknown, display: string): TreeNode {
   }
   if (value instanceof Date) {
     if (Number.isNaN(value.getTime())) throw new HarnessError(`encryptSops: ${display} is an invalid Date`);
-    const canon = value.toISOString().replace(/\.?0*Z$/, 'Z');
-    return { kind: 'leaf', leaf: { t: 'time', text: canon, canon } };
+    // A string, not type:time: sops before 3.10 cannot read timestamps at all.
+    return { kind: 'leaf', leaf: { t: 'str', v: value.toISOString().replace(/\.?0*Z$/, 'Z') } };
   }
   if (Array.isArray(value)) return { kind: 'list', items: value.map((item, i) => fromJs(item, `${display}[${i}]`)) };
   if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
@@ -812,7 +817,8 @@ function fromJs(value: unknown, display: string): TreeNode {
     return { kind: 'map', entries };
   }
   // The value itself is never named: it may be a secret.
-  throw new HarnessError(`encryptSops: ${display || 'the tree'} holds a ${typeof value} sops cannot store (use strings, numbers, booleans, null, Dates, arrays, plain objects)`);
+  const kind = typeof value === 'object' ? ((value as object).constructor?.name ?? 'object') : typeof value;
+  throw new HarnessError(`encryptSops: ${display || 'the tree'} holds a ${kind}, which sops cannot store (use strings, numbers, booleans, null, Dates, arrays, plain objects)`);
 }
 
 function encryptTree(node: TreeNode, path: string[], state: { key: Buffer; rule: Rule; hash: Hash }): TreeNode {

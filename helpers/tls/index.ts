@@ -10,7 +10,7 @@
  * (reflect-metadata / @abraham/reflection) that is not installed, and the few extensions we
  * need are read by the small DER reader below.
  */
-import { X509Certificate, createDecipheriv, createHmac, createPrivateKey, createPublicKey } from 'node:crypto';
+import { X509Certificate, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey } from 'node:crypto';
 import type { DecipherGCM, KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -216,7 +216,8 @@ export function verifyChain(chain: X509Certificate[], roots: X509Certificate[], 
       const detail =
         current.subject === current.issuer
           ? `${role} ${subjectOf(current)} is self-signed but is not a trusted root`
-          : `issuer ${formatName(current.issuer)} of ${role} ${subjectOf(current)} not found (neither in the chain nor among the trusted roots)`;
+          : `issuer ${formatName(current.issuer)} of ${role} ${subjectOf(current)} not found ` +
+            '(neither in the chain nor among the trusted roots)';
       note(path.length, `no path from ${leafName} to a trusted root; ${detail}`);
     }
     return undefined;
@@ -346,7 +347,8 @@ function certFacts(cert: X509Certificate): CertFacts {
 function derTime(tlv: Tlv): Date {
   const text = tlv.content.toString('latin1');
   // UTCTime YYMMDDHHMMSSZ (years 50–99 are 19xx) or GeneralizedTime YYYYMMDDHHMMSSZ.
-  const match = tlv.tag === 0x17 ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text) : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text);
+  const shape = tlv.tag === 0x17 ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/ : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/;
+  const match = shape.exec(text);
   if (!match) throw new Error(`unsupported certificate time ${JSON.stringify(text)}`);
   const [, y, mo, d, h, mi, s] = match.map(Number) as [number, number, number, number, number, number, number];
   const year = tlv.tag === 0x17 ? (y >= 50 ? 1900 + y : 2000 + y) : y;
@@ -412,9 +414,11 @@ export class TlsVerificationError extends Error {
     detail: string,
   ) {
     const meaning = VERIFY_MEANINGS[code] ?? 'the certificate was rejected';
-    const shown = presented?.length
-      ? ` The server presented: ${presented.map((cert, i) => `[${i}] ${subjectOf(cert)} issued by ${formatName(cert.issuer)}, valid until ${certFacts(cert).notAfter.toISOString()}, SHA-256 ${fingerprint(cert)}`).join('; ')}.`
-      : '';
+    const list = (presented ?? []).map(
+      (cert, i) =>
+        `[${i}] ${subjectOf(cert)} issued by ${formatName(cert.issuer)}, valid until ${cert.validTo}, SHA-256 ${fingerprint(cert)}`,
+    );
+    const shown = list.length ? ` The server presented: ${list.join('; ')}.` : '';
     super(
       redact(
         `TLS verification of ${hostPort(host, port)} (servername ${servername}) failed with ${code}: ${meaning} (${detail}).${shown}`,
@@ -576,10 +580,16 @@ async function connectViaSocks(proxyUrl: string, host: string, port: number, tim
     const message = errorMessage(error);
     const where = `could not reach ${hostPort(host, port)} through SOCKS5 proxy ${proxy.label}`;
     let explanation: string;
-    if (/ECONNREFUSED|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN/.test(message)) explanation = `the proxy itself is unreachable (${message}); is it running?`;
-    else if (/rejected connection/i.test(message)) explanation = `the proxy could not connect to the target (${message})`;
-    else if (/timed out/i.test(message)) explanation = `timed out after ${timeoutMs} ms (${message})`;
-    else explanation = message;
+    // The socks package reports both "cannot reach the proxy" and "the proxy cannot reach the target".
+    if (/ECONNREFUSED|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN/.test(message)) {
+      explanation = `the proxy itself is unreachable (${message}); is it running?`;
+    } else if (/rejected connection/i.test(message)) {
+      explanation = `the proxy could not connect to the target (${message})`;
+    } else if (/timed out/i.test(message)) {
+      explanation = `timed out after ${timeoutMs} ms (${message})`;
+    } else {
+      explanation = message;
+    }
     throw new HarnessError(redact(`${where}: ${explanation}`), { cause: error });
   }
 }
@@ -614,9 +624,15 @@ function tapIncoming(raw: net.Socket, record: (chunk: Buffer) => void): Duplex {
 
 const CAPTURE_LIMIT = 1 << 20;
 
-function handshake(raw: net.Socket, options: FetchServedChainOptions, roots: X509Certificate[], timeoutMs: number): Promise<ServedChain> {
+function handshake(
+  raw: net.Socket,
+  options: FetchServedChainOptions,
+  roots: X509Certificate[],
+  timeoutMs: number,
+): Promise<ServedChain> {
   const { host, port, servername } = options;
-  const target = `${hostPort(host, port)} (servername ${servername})${options.socks ? ` through SOCKS5 proxy ${parseSocksUrl(options.socks).label}` : ''}`;
+  const via = options.socks ? ` through SOCKS5 proxy ${parseSocksUrl(options.socks).label}` : '';
+  const target = `${hostPort(host, port)} (servername ${servername})${via}`;
   return new Promise((resolve, reject) => {
     const incoming: Buffer[] = [];
     let captured = 0;
@@ -680,11 +696,12 @@ function handshake(raw: net.Socket, options: FetchServedChainOptions, roots: X50
     // `on`, not `once`: a late reset after settling must not become an unhandled 'error'.
     socket.on('error', (error: Error & { code?: string; reason?: string }) => {
       const code = error.code ?? '';
-      if (code in VERIFY_MEANINGS) {
+      if (Object.hasOwn(VERIFY_MEANINGS, code)) {
         const detail = error.reason ?? error.message;
         finish(() => reject(new TlsVerificationError(code, host, port, servername, presentedSoFar(), detail)));
       } else {
-        finish(() => reject(new HarnessError(redact(`TLS handshake with ${target} failed: ${code ? `${code}: ` : ''}${error.message}`), { cause: error })));
+        const message = `TLS handshake with ${target} failed: ${code ? `${code}: ` : ''}${error.message}`;
+        finish(() => reject(new HarnessError(redact(message), { cause: error })));
       }
     });
     socket.once('close', () => {
@@ -723,8 +740,8 @@ const RECORD_CHANGE_CIPHER_SPEC = 20;
 const RECORD_ALERT = 21;
 const RECORD_HANDSHAKE = 22;
 const RECORD_APPLICATION_DATA = 23;
-/** RFC 8446 4.1.3: a ServerHello with this random is a HelloRetryRequest. */
-const HELLO_RETRY_RANDOM = Buffer.from('cf21ad742e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c', 'hex');
+/** RFC 8446 4.1.3: a ServerHello whose random is SHA-256("HelloRetryRequest") is a HelloRetryRequest. */
+const HELLO_RETRY_RANDOM = createHash('sha256').update('HelloRetryRequest').digest();
 
 const TLS13_SUITES: Record<number, { cipher: string; keyLength: number; hash: string }> = {
   0x1301: { cipher: 'aes-128-gcm', keyLength: 16, hash: 'sha256' },
@@ -776,7 +793,9 @@ function readServerCertificates(bytes: Buffer, keylog: Buffer[]): X509Certificat
           if (message.type === HANDSHAKE_SERVER_HELLO) {
             const hello = readServerHello(message.body);
             tls13 = hello.tls13;
-            if (hello.tls13 && !hello.retry) encrypted = { stream: new HandshakeStream(), sequence: 0n, ...handshakeKeys(hello.suite, keylog) };
+            if (hello.tls13 && !hello.retry) {
+              encrypted = { stream: new HandshakeStream(), sequence: 0n, ...handshakeKeys(hello.suite, keylog) };
+            }
           } else if (message.type === HANDSHAKE_CERTIFICATE) {
             return readCertificateList(message.body, false);
           }
@@ -824,7 +843,9 @@ function readServerHello(body: Buffer): { suite: number; tls13: boolean; retry: 
 function handshakeKeys(suite: number, keylog: Buffer[]): { key: Buffer; iv: Buffer; cipher: string } {
   const params = TLS13_SUITES[suite];
   if (!params) throw new Error(`unsupported TLS 1.3 suite 0x${suite.toString(16)}`);
-  const line = keylog.map((entry) => entry.toString('latin1').trim()).find((entry) => entry.startsWith('SERVER_HANDSHAKE_TRAFFIC_SECRET '));
+  const line = keylog
+    .map((entry) => entry.toString('latin1').trim())
+    .find((entry) => entry.startsWith('SERVER_HANDSHAKE_TRAFFIC_SECRET '));
   if (!line) throw new Error('no server handshake secret in the key log');
   const secret = Buffer.from(line.split(' ')[2] ?? '', 'hex');
   return {

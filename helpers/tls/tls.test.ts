@@ -81,7 +81,10 @@ async function buildPki(): Promise<Pki> {
     run('genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'int.key'),
   ]);
   const selfSigned = (name: string, key: string, subject: string) =>
-    run('req', '-x509', '-new', '-config', 'openssl.cnf', '-extensions', 'root_ext', '-key', key, '-subj', subject, '-days', '3650', '-out', `${name}.pem`);
+    run(
+      'req', '-x509', '-new', '-config', 'openssl.cnf', '-extensions', 'root_ext',
+      '-key', key, '-subj', subject, '-days', '3650', '-out', `${name}.pem`,
+    );
   await selfSigned('root', 'root.key', '/CN=Lab Root');
   await selfSigned('other', 'other.key', '/CN=Other CA');
   await selfSigned('impostor', 'other.key', '/CN=Lab Root'); // same name as the real root, other key
@@ -89,7 +92,10 @@ async function buildPki(): Promise<Pki> {
   const keyOf: Record<string, string> = { root: 'root.key', other: 'other.key', int: 'int.key', leaf: 'leaf.key', subCa: 'other.key' };
   const issue = async (name: string, key: string, subject: string, ca: string, extensions: string, dates: string[]) => {
     await run('req', '-new', '-config', 'openssl.cnf', '-key', key, '-subj', subject, '-out', `${name}.csr`);
-    await run('ca', '-batch', '-notext', '-create_serial', '-config', 'openssl.cnf', '-cert', `${ca}.pem`, '-keyfile', keyOf[ca]!, '-in', `${name}.csr`, '-extensions', extensions, ...dates, '-out', `${name}.pem`);
+    await run(
+      'ca', '-batch', '-notext', '-create_serial', '-config', 'openssl.cnf', '-cert', `${ca}.pem`, '-keyfile', keyOf[ca]!,
+      '-in', `${name}.csr`, '-extensions', extensions, ...dates, '-out', `${name}.pem`,
+    );
   };
   const past = ['-startdate', '20200101000000Z', '-enddate', '20200201000000Z'];
   await issue('int', 'int.key', '/CN=Lab Int', 'root', 'int_ext', ['-days', '365']);
