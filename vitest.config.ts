@@ -1,11 +1,14 @@
 import { defineConfig } from 'vitest/config';
 
 const reportsDir = process.env.ACCEPT_REPORTS_DIR ?? 'reports';
+// Evidence reports are for acceptance runs; the harness's own tests report under selftest/.
+const acceptanceRun = process.argv.some((arg) => /^(--project=)?(cold|warm)$/.test(arg));
+const allureResults = acceptanceRun ? `${reportsDir}/allure-results` : `${reportsDir}/selftest/allure-results`;
 
 // Acceptance specs share one expensive throwaway: run them in one worker, in file order.
 const acceptance = {
   include: ['acceptance/**/*.spec.ts'],
-  setupFiles: ['allure-vitest/setup'],
+  setupFiles: ['allure-vitest/setup', 'acceptance/support/redact-reports.ts'],
   fileParallelism: false,
   testTimeout: 120_000,
   hookTimeout: 120_000,
@@ -16,8 +19,8 @@ export default defineConfig({
   test: {
     reporters: [
       'default',
-      ['allure-vitest/reporter', { resultsDir: `${reportsDir}/allure-results` }],
-      ['junit', { outputFile: `${reportsDir}/junit.xml` }],
+      ['allure-vitest/reporter', { resultsDir: allureResults }],
+      ['junit', { outputFile: acceptanceRun ? `${reportsDir}/junit.xml` : `${reportsDir}/selftest/junit.xml` }],
       './acceptance/support/dod-reporter.ts',
     ],
     projects: [

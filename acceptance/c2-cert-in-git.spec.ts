@@ -44,7 +44,7 @@ dodItem('C2', () => {
 
   test('the private key in git belongs to the cert in git', async ({ gitSecrets, task }) => {
     const git = parsePemChain(gitSecrets.values.wildcard_cert ?? '', 'wildcard_cert');
-    expect(gitSecrets.values.wildcard_key, 'wildcard_key is missing from the instance repo secrets').toBeTruthy();
+    expect('wildcard_key' in gitSecrets.values, 'wildcard_key is missing from the instance repo secrets').toBe(true);
     expect(keyMatchesCert(gitSecrets.values.wildcard_key!, git[0]!), 'wildcard_key does not belong to wildcard_cert').toBe(true);
     evidence(task, `wildcard_key matches ${describeCert(git[0]!).subject}`);
   });
