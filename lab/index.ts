@@ -256,7 +256,14 @@ function envFile(settings: LabSettings): string {
   return `# Written by \`accept lab up\`: the lab's settings, for reference (the lab target applies them itself).\n${rows.map(([k, v]) => `${k}=${v}`).join('\n')}\n`;
 }
 
+function requireRoot(action: string): void {
+  if (process.getuid?.() !== 0) {
+    throw new HarnessError(`${action} needs root: the lab installs Debian packages, runs incusd and administers it over its root-only socket (running as uid ${process.getuid?.()})`);
+  }
+}
+
 export async function labUp(dir: string, layout: 'submodule' | 'input' = 'submodule'): Promise<LabSettings> {
+  requireRoot('lab up');
   const paths = labPaths(dir);
   await mkdir(paths.dir, { recursive: true, mode: 0o700 });
   const state = (await readState(paths)) ?? emptyState();
@@ -284,6 +291,7 @@ export async function labUp(dir: string, layout: 'submodule' | 'input' = 'submod
 }
 
 export async function labDown(dir: string, options: { purge?: boolean } = {}): Promise<void> {
+  requireRoot('lab down');
   const paths = labPaths(dir);
   const state = await readState(paths);
   if (!state) {

@@ -49,7 +49,8 @@ function combine(results: { verdict: Verdict; evidence: string }[]): ItemResult 
     // An item passes only if every check passed; skips alone make it SKIPPED.
     if (hit && verdict !== 'PASS') return { verdict, evidence: hit.evidence };
   }
-  return { verdict: 'PASS', evidence: results.map((result) => result.evidence).join('; ') };
+  const more = results.length > 1 ? ` (and ${results.length - 1} more check${results.length > 2 ? 's' : ''} passed)` : '';
+  return { verdict: 'PASS', evidence: `${results[0]?.evidence ?? ''}${more}` };
 }
 
 export function summaryMarkdown(items: Map<DodItemId, ItemResult>, setupError: string | undefined): string {

@@ -18,9 +18,11 @@ import { openIncus, resolveTarget } from '../../helpers/target/resolve.ts';
 import { sweep } from '../../helpers/target/sweep.ts';
 import { startThrowaway } from '../../helpers/target/throwaway.ts';
 import type { RunContext } from './context.ts';
+import { freshResultsDir } from './reports.ts';
 
 export default async function setupCold(project: TestProject): Promise<() => Promise<void>> {
   const config = loadConfig();
+  await freshResultsDir(config.reportsDir);
   const sabotage = config.target === 'lab' ? parseSabotage(config.labSabotage) : undefined;
   const target = await resolveTarget(config, { bringUpLab: true });
   const client = await openIncus(target);

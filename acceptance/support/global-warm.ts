@@ -5,9 +5,11 @@ import type { TestProject } from 'vitest/node';
 import { loadConfig } from '../../helpers/common/config.ts';
 import { ConfigError } from '../../helpers/common/errors.ts';
 import type { RunContext } from './context.ts';
+import { freshResultsDir } from './reports.ts';
 
 export default async function setupWarm(project: TestProject): Promise<void> {
   const config = loadConfig();
+  await freshResultsDir(config.reportsDir);
   const file = join(config.stateDir, 'kept.json');
   const text = await readFile(file, 'utf8').catch(() => undefined);
   if (!text) {

@@ -1,0 +1,51 @@
+/** Bad input gets an error that names the culprit, and nothing is left running. */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { succeed } from '../../helpers/common/exec.ts';
+import { leftoverThrowaways, runAccept } from './support.ts';
+
+describe('bad input', () => {
+  test('an unreachable SOCKS proxy is named with its setting', async () => {
+    const run = await runAccept(['run'], { env: { ACCEPT_SOCKS: 'socks5://127.0.0.1:9' } });
+    expect(run.exitCode).not.toBe(0);
+    expect(run.output).toMatch(/SOCKS5 proxy socks5:\/\/127\.0\.0\.1:9 \(ACCEPT_SOCKS\) is unreachable/);
+    expect(await leftoverThrowaways()).toEqual([]);
+  });
+
+  test('a client cert the server does not trust is reported as such', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'accept-e2e-cert-'));
+    const cert = join(dir, 'client.crt');
+    const key = join(dir, 'client.key');
+    await succeed('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-subj', '/CN=stranger', '-days', '1']);
+    const run = await runAccept(['run'], { env: { ACCEPT_INCUS_CLIENT_CERT: cert, ACCEPT_INCUS_CLIENT_KEY: key } });
+    expect(run.exitCode).not.toBe(0);
+    expect(run.output).toMatch(/does not trust the client certificate in ACCEPT_INCUS_CLIENT_CERT/);
+    expect(await leftoverThrowaways()).toEqual([]);
+  });
+
+  test('the wrong age key: the sops file is named, the key never printed, and the throwaway removed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'accept-e2e-age-'));
+    const keyFile = join(dir, 'wrong.age');
+    const generated = await succeed('age-keygen', []);
+    await writeFile(keyFile, generated.stdout, { mode: 0o600 });
+    const run = await runAccept(['run'], { env: { ACCEPT_AGE_KEY_FILE: keyFile } });
+    expect(run.exitCode).not.toBe(0);
+    expect(run.output).toMatch(/none of the 1 age identities opens any of the 2 recipients .*secrets\.yaml/);
+    expect(run.output).not.toContain('AGE-SECRET-KEY-1');
+    expect(await leftoverThrowaways()).toEqual([]);
+  });
+
+  test('a malformed setting names the variable before anything starts', async () => {
+    const run = await runAccept(['run'], { env: { ACCEPT_TTL: 'soon' } });
+    expect(run.exitCode).not.toBe(0);
+    expect(run.output).toContain('ACCEPT_TTL: must be a duration');
+  });
+
+  test('the lab refuses to start without root, and says why', async () => {
+    const run = await runAccept(['lab', 'up'], { user: { uid: 65534, gid: 65534 }, env: { HOME: '/tmp' } });
+    expect(run.exitCode).not.toBe(0);
+    expect(run.output).toMatch(/lab up needs root/);
+  });
+});

@@ -1,0 +1,101 @@
+/**
+ * The walking skeleton, end to end on the embedded lab: a cold run passes and leaves nothing,
+ * a broken lab makes the right spec fail for the right reason, and every teardown path holds.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { loadConfig } from '../../helpers/common/config.ts';
+import { waitFor } from '../../helpers/common/wait.ts';
+import { decryptSops, parseAgeIdentities } from '../../helpers/sops/index.ts';
+import { labPaths } from '../../lab/state.ts';
+import { filesUnder, leftoverThrowaways, readText, runAccept } from './support.ts';
+
+const labDir = loadConfig().labDir;
+
+async function labSecretValues(): Promise<string[]> {
+  const paths = labPaths(labDir);
+  const identities = parseAgeIdentities(await readFile(paths.bootstrapKey, 'utf8'), paths.bootstrapKey);
+  const document = await decryptSops(await readFile(join(paths.workDir, 'cc-ci-secrets', 'secrets.yaml'), 'utf8'), { identities });
+  const values = Object.values(document.data as Record<string, string>);
+  // Multi-line values (PEM) can leak a line at a time; look for every long line too.
+  return [...values, ...values.flatMap((value) => value.split('\n').filter((line) => line.length >= 40 && !line.startsWith('-----')))];
+}
+
+async function expectNothingLeft(): Promise<void> {
+  // The reaper may still be finishing when the run has exited.
+  await waitFor('no accept-* throwaway to remain in terraform-ci', async () => {
+    const left = await leftoverThrowaways();
+    return left.length === 0 || { done: false, saw: left };
+  }, { timeoutMs: 30_000, intervalMs: 500 });
+}
+
+describe('cold run on the lab', () => {
+  test('passes C2, writes the summary, JUnit and Allure evidence without secrets, and leaves no throwaway', async () => {
+    const run = await runAccept(['run']);
+    expect(run.exitCode, run.output).toBe(0);
+    expect(run.stdout).toMatch(/\| C2 cert in git \| PASS \| served leaf = git wildcard_cert, SHA-256 [0-9A-F:]{95}/);
+
+    const summary = await readText(join(run.reportsDir, 'dod-summary.md'));
+    expect(summary).toContain('| C2 cert in git | PASS |');
+    expect(await readText(join(run.reportsDir, 'junit.xml'))).toContain('C2 cert in git');
+
+    const files = await filesUnder(join(run.reportsDir, 'allure-results'));
+    const results = await Promise.all(files.filter((file) => file.endsWith('-result.json')).map(async (file) => JSON.parse(await readText(file))));
+    expect(results.length).toBeGreaterThanOrEqual(4);
+    const c2 = results.filter((result) => result.labels?.some((label: { name: string; value: string }) => label.name === 'feature' && label.value === 'C2 cert in git'));
+    expect(c2.length).toBe(4);
+    expect(c2.some((result) => result.steps?.length > 0)).toBe(true);
+    const attachments = files.filter((file) => file.includes('-attachment'));
+    expect(attachments.length).toBeGreaterThan(0);
+    expect((await Promise.all(attachments.map(readText))).join('\n')).toMatch(/"fingerprint": "[0-9A-F:]{95}"/);
+
+    // Nothing decrypted may reach any report file.
+    const secrets = await labSecretValues();
+    for (const file of await filesUnder(run.reportsDir)) {
+      const text = await readText(file);
+      expect(text.includes('PRIVATE KEY'), `${file} holds a private key`).toBe(false);
+      expect(text.includes('AGE-SECRET-KEY-1'), `${file} holds an age identity`).toBe(false);
+      const leaked = secrets.filter((secret) => text.includes(secret)).length;
+      expect(leaked, `${file} holds ${leaked} decrypted secret value(s)`).toBe(0);
+    }
+    await expectNothingLeft();
+  });
+});
+
+describe('a broken lab fails C2 for the right reason', () => {
+  test('nginx serving another leaf from the same CA: the fingerprint mismatch is named', async () => {
+    const run = await runAccept(['run'], { env: { ACCEPT_LAB_SABOTAGE: 'served-cert-other-leaf' } });
+    expect(run.exitCode, run.output).not.toBe(0);
+    expect(run.output).toMatch(/served leaf fingerprint [0-9A-F:]{95} ≠ git cert [0-9A-F:]{95}/);
+    expect(run.stdout).toMatch(/\| C2 cert in git \| FAIL \| the served leaf is the wildcard_cert from git/);
+    await expectNothingLeft();
+  });
+
+  test('nginx serving a look-alike cert from another CA: the broken trust chain is named', async () => {
+    const run = await runAccept(['run'], { env: { ACCEPT_LAB_SABOTAGE: 'served-cert-other-ca' } });
+    expect(run.exitCode, run.output).not.toBe(0);
+    expect(run.output).toMatch(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|unable to verify/i);
+    expect(run.stdout).toMatch(/\| C2 cert in git \| FAIL \|/);
+    await expectNothingLeft();
+  });
+});
+
+describe('teardown holds on every path', () => {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGKILL'] as const) {
+    test(`${signal} during the runbook leaves no throwaway`, async () => {
+      let sent = false;
+      const run = await runAccept(['run'], {
+        onOutput: (output, child) => {
+          if (!sent && output.includes('Runbook step 3/3')) {
+            sent = true;
+            process.kill(-child.pid, signal);
+          }
+        },
+      });
+      expect(sent, run.output).toBe(true);
+      expect(run.exitCode === 0, run.output).toBe(false);
+      await expectNothingLeft();
+    });
+  }
+});

@@ -1,0 +1,84 @@
+/** Scenario tests run the real harness in a child process, as a user would, and read what it left. */
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { exec } from '../../helpers/common/exec.ts';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '../..');
+
+export interface ChildRun {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  output: string;
+  reportsDir: string;
+}
+
+export interface RunOptions {
+  env?: Record<string, string>;
+  /** Called with each chunk of output; may signal the child's process group. */
+  onOutput?: (text: string, child: { pid: number }) => void;
+  timeoutMs?: number;
+  user?: { uid: number; gid: number };
+}
+
+export async function runAccept(args: string[], options: RunOptions = {}): Promise<ChildRun> {
+  const reportsDir = await mkdtemp(join(tmpdir(), 'accept-e2e-reports-'));
+  return new Promise((resolvePromise, reject) => {
+    // A process group of its own, so a signal reaches it as a terminal's Ctrl-C would.
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/accept.mjs'), ...args], {
+      cwd: REPO_ROOT,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ACCEPT_REPORTS_DIR: reportsDir, ...options.env },
+      uid: options.user?.uid,
+      gid: options.user?.gid,
+    });
+    let stdout = '';
+    let stderr = '';
+    let output = '';
+    const onData = (sink: 'out' | 'err') => (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      if (sink === 'out') stdout += text;
+      else stderr += text;
+      output += text;
+      options.onOutput?.(output, { pid: child.pid! });
+    };
+    child.stdout.on('data', onData('out'));
+    child.stderr.on('data', onData('err'));
+    const timer = setTimeout(() => {
+      process.kill(-child.pid!, 'SIGKILL');
+      reject(new Error(`accept ${args.join(' ')} did not finish in ${options.timeoutMs} ms; output so far:\n${output}`));
+    }, options.timeoutMs ?? 600_000);
+    child.on('error', reject);
+    child.on('close', (exitCode, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ exitCode, signal, stdout, stderr, output, reportsDir });
+    });
+  });
+}
+
+/** Throwaways of this harness still present in the lab project. */
+export async function leftoverThrowaways(): Promise<string[]> {
+  const result = await exec('incus', ['list', '--project', 'terraform-ci', '--format', 'json']);
+  if (result.exitCode !== 0) throw new Error(`incus list failed: ${result.stderr}`);
+  return (JSON.parse(result.stdout) as { name: string }[]).map((instance) => instance.name).filter((name) => name.startsWith('accept-'));
+}
+
+export async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name));
+}
+
+export async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+export async function readText(path: string): Promise<string> {
+  return readFile(path, 'utf8');
+}
