@@ -25,8 +25,11 @@ interface SerializedErrorLike {
   verdict?: string;
 }
 
+const EVIDENCE_MAX = 300;
+
 function firstLine(text: string | undefined): string {
-  return (text ?? '').split('\n').find((line) => line.trim() !== '')?.trim() ?? '';
+  const line = (text ?? '').split('\n').find((candidate) => candidate.trim() !== '')?.trim() ?? '';
+  return line.length > EVIDENCE_MAX ? `${line.slice(0, EVIDENCE_MAX)}…` : line;
 }
 
 function classify(test: TestCase): { verdict: Verdict; evidence: string } {

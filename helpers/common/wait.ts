@@ -10,18 +10,22 @@ export interface WaitOptions {
 export class WaitTimeoutError extends HarnessError {
   override readonly name = 'WaitTimeoutError';
   constructor(readonly description: string, readonly waitedMs: number, readonly lastSeen: string) {
-    super(`timed out after ${formatDuration(waitedMs)} waiting for ${description}; last saw: ${lastSeen}`);
+    super(redact(`timed out after ${formatDuration(waitedMs)} waiting for ${description}; last saw: ${lastSeen}`));
   }
 }
 
 function describeSeen(value: unknown): string {
   if (value === undefined) return 'nothing yet';
-  if (typeof value === 'string') return JSON.stringify(value.length > 300 ? `${value.slice(0, 300)}…` : value);
+  // Redact before JSON-escaping and cutting: an escaped or half-cut secret no longer matches redact().
+  if (typeof value === 'string') {
+    const clean = redact(value);
+    return JSON.stringify(clean.length > 300 ? `${clean.slice(0, 300)}…` : clean);
+  }
   try {
-    const text = JSON.stringify(value);
+    const text = JSON.stringify(value, (_key, field: unknown) => (typeof field === 'string' ? redact(field) : field));
     return text.length > 300 ? `${text.slice(0, 300)}…` : text;
   } catch {
-    return String(value);
+    return redact(String(value));
   }
 }
 

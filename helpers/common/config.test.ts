@@ -1,0 +1,323 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { CONFIG_VARIABLES, loadConfig, parseBytes, parseDuration } from './config.ts';
+import { ConfigError } from './errors.ts';
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Runs loadConfig and returns the ConfigError it throws, failing the test if it does not. */
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+// The defaults loadConfig applies itself; the lab fills other unset values later, in resolve.ts.
+const CODE_DEFAULTS: Record<string, string> = {
+  ACCEPT_TARGET: 'lab',
+  ACCEPT_INCUS_PROJECT: 'terraform-ci',
+  ACCEPT_INCUS_TYPE: 'virtual-machine',
+  ACCEPT_INCUS_MEMORY: '4GiB',
+  ACCEPT_TTL: '2h',
+  ACCEPT_LAB_DIR: '/var/lib/cc-ci-acceptance/lab',
+  ACCEPT_LAB_LAYOUT: 'submodule',
+  ACCEPT_REPORTS_DIR: 'reports',
+  ACCEPT_KEEP: 'never',
+  ACCEPT_STATE_DIR: '/var/lib/cc-ci-acceptance',
+};
+
+describe('loadConfig defaults', () => {
+  it('targets the lab with the documented defaults when nothing is set', () => {
+    expect(loadConfig({})).toEqual({
+      target: 'lab',
+      incus: {
+        url: undefined,
+        clientCertFile: undefined,
+        clientKeyFile: undefined,
+        serverCertFile: undefined,
+        serverFingerprint: undefined,
+        project: 'terraform-ci',
+        image: undefined,
+        instanceType: 'virtual-machine',
+        memory: '4GiB',
+      },
+      socks: undefined,
+      ageKeyFile: undefined,
+      baseRepo: undefined,
+      instanceRepo: undefined,
+      domain: undefined,
+      tlsCaFile: undefined,
+      ttlMs: 2 * 3_600_000,
+      labDir: '/var/lib/cc-ci-acceptance/lab',
+      labLayout: 'submodule',
+      labSabotage: undefined,
+      reportsDir: 'reports',
+      keep: 'never',
+      stateDir: '/var/lib/cc-ci-acceptance',
+    });
+  });
+
+  it('treats empty and blank values as unset', () => {
+    expect(loadConfig({ ACCEPT_TARGET: '', ACCEPT_TTL: '   ', ACCEPT_INCUS_URL: '\t' })).toEqual(loadConfig({}));
+  });
+
+  it.each(Object.entries(CODE_DEFAULTS))('setting %s to its default %s changes nothing', (name, value) => {
+    expect(loadConfig({ [name]: value })).toEqual(loadConfig({}));
+  });
+
+  it('trims values and reads every setting', () => {
+    const config = loadConfig({
+      ACCEPT_TARGET: ' incus ',
+      ACCEPT_INCUS_URL: 'https://b1.example.net:8443',
+      ACCEPT_INCUS_CLIENT_CERT: '/etc/accept/client.crt',
+      ACCEPT_INCUS_CLIENT_KEY: '/etc/accept/client.key',
+      ACCEPT_INCUS_SERVER_CERT: '/etc/accept/server.crt',
+      ACCEPT_INCUS_PROJECT: 'other_project.1',
+      ACCEPT_INCUS_IMAGE: 'debian/12',
+      ACCEPT_INCUS_TYPE: 'container',
+      ACCEPT_INCUS_MEMORY: '512MiB',
+      ACCEPT_SOCKS: 'socks5h://127.0.0.1:1080',
+      ACCEPT_AGE_KEY_FILE: '/etc/accept/key.txt',
+      ACCEPT_BASE_REPO: 'https://git.example.net/cc-ci.git',
+      ACCEPT_INSTANCE_REPO: 'https://git.example.net/cc-ci-secrets.git',
+      ACCEPT_DOMAIN: 'ci.example.net',
+      ACCEPT_TLS_CA_FILE: '/etc/ssl/certs/ISRG_Root_X1.pem',
+      ACCEPT_TTL: '90m',
+      ACCEPT_LAB_DIR: '/tmp/lab',
+      ACCEPT_LAB_LAYOUT: 'input',
+      ACCEPT_LAB_SABOTAGE: 'served-cert-other-ca',
+      ACCEPT_REPORTS_DIR: 'out',
+      ACCEPT_KEEP: 'always',
+      ACCEPT_STATE_DIR: '/tmp/state',
+    });
+    expect(config).toMatchObject({
+      target: 'incus',
+      incus: {
+        url: 'https://b1.example.net:8443',
+        clientCertFile: '/etc/accept/client.crt',
+        clientKeyFile: '/etc/accept/client.key',
+        serverCertFile: '/etc/accept/server.crt',
+        project: 'other_project.1',
+        image: 'debian/12',
+        instanceType: 'container',
+        memory: '512MiB',
+      },
+      socks: 'socks5h://127.0.0.1:1080',
+      ttlMs: 90 * 60_000,
+      labLayout: 'input',
+      labSabotage: 'served-cert-other-ca',
+      keep: 'always',
+      stateDir: '/tmp/state',
+    });
+  });
+
+  it('normalises a server fingerprint to lowercase hex without colons', () => {
+    const hex = 'ab'.repeat(32);
+    const colons = Array.from({ length: 32 }, () => 'AB').join(':');
+    expect(loadConfig({ ACCEPT_INCUS_SERVER_FINGERPRINT: colons }).incus.serverFingerprint).toBe(hex);
+    expect(loadConfig({ ACCEPT_INCUS_SERVER_FINGERPRINT: hex.toUpperCase() }).incus.serverFingerprint).toBe(hex);
+  });
+});
+
+describe('loadConfig validation names the variable at fault', () => {
+  const bad: [variable: string, value: string, message: RegExp][] = [
+    ['ACCEPT_TARGET', 'local', /must be one of lab, incus; got "local"/],
+    ['ACCEPT_INCUS_URL', 'http://b1.example.net:8443', /must use https:/],
+    ['ACCEPT_INCUS_URL', 'b1.example.net:8443', /must use https:; got "b1.example.net:8443"/],
+    ['ACCEPT_INCUS_URL', 'not a url', /is not a URL/],
+    ['ACCEPT_SOCKS', 'http://127.0.0.1:1055', /must use socks5: or socks5h:/],
+    ['ACCEPT_SOCKS', 'socks4://127.0.0.1:1055', /must use socks5: or socks5h:/],
+    ['ACCEPT_SOCKS', '127.0.0.1 1055', /is not a URL/],
+    ['ACCEPT_INCUS_SERVER_FINGERPRINT', 'abc', /SHA-256 fingerprint/],
+    ['ACCEPT_INCUS_SERVER_FINGERPRINT', 'a'.repeat(63), /SHA-256 fingerprint/],
+    ['ACCEPT_INCUS_SERVER_FINGERPRINT', 'g'.repeat(64), /SHA-256 fingerprint/],
+    ['ACCEPT_INCUS_PROJECT', '-leading-hyphen', /is not a valid project name/],
+    ['ACCEPT_INCUS_PROJECT', 'with space', /is not a valid project name/],
+    ['ACCEPT_INCUS_PROJECT', 'a/b', /is not a valid project name/],
+    ['ACCEPT_INCUS_MEMORY', '4G', /must be a size such as 4GiB/],
+    ['ACCEPT_INCUS_MEMORY', 'lots', /must be a size such as 4GiB/],
+    ['ACCEPT_TTL', 'soon', /must be a duration/],
+    ['ACCEPT_TTL', '0h', /longer than zero/],
+    ['ACCEPT_TTL', '2', /must be a duration/],
+    ['ACCEPT_KEEP', 'yes', /must be one of never, always; got "yes"/],
+    ['ACCEPT_LAB_LAYOUT', 'flake', /must be one of submodule, input/],
+    ['ACCEPT_INCUS_TYPE', 'vm', /must be one of container, virtual-machine/],
+  ];
+
+  it.each(bad)('%s=%j', (variable, value, message) => {
+    const error = configError({ [variable]: value });
+    expect(error.variable).toBe(variable);
+    expect(error.message.startsWith(`${variable}: `)).toBe(true);
+    expect(error.message).toMatch(message);
+    expect(error.verdict).toBe('ERROR');
+  });
+
+  it('covers every validated variable', () => {
+    expect(new Set(bad.map(([variable]) => variable))).toEqual(
+      new Set([
+        'ACCEPT_TARGET',
+        'ACCEPT_INCUS_URL',
+        'ACCEPT_SOCKS',
+        'ACCEPT_INCUS_SERVER_FINGERPRINT',
+        'ACCEPT_INCUS_PROJECT',
+        'ACCEPT_INCUS_MEMORY',
+        'ACCEPT_TTL',
+        'ACCEPT_KEEP',
+        'ACCEPT_LAB_LAYOUT',
+        'ACCEPT_INCUS_TYPE',
+      ]),
+    );
+  });
+});
+
+describe('parseDuration', () => {
+  it.each([
+    ['90s', 90_000],
+    ['30m', 1_800_000],
+    ['2h', 7_200_000],
+    ['1d', 86_400_000],
+    ['0001m', 60_000],
+  ])('%s is %d ms', (value, ms) => {
+    expect(parseDuration('ACCEPT_TTL', value)).toBe(ms);
+  });
+
+  it.each(['', '0s', '0d', '1.5h', '2H', '2 h', ' 2h', '-1h', '2w', 'h', '1h30m'])('rejects %j, naming the variable', (value) => {
+    expect(() => parseDuration('SOME_VAR', value)).toThrow(ConfigError);
+    expect(() => parseDuration('SOME_VAR', value)).toThrow(/^SOME_VAR: /);
+  });
+});
+
+describe('parseBytes', () => {
+  it.each([
+    ['4GiB', 4 * 2 ** 30],
+    ['512MiB', 512 * 2 ** 20],
+    ['1KiB', 1024],
+    ['2TiB', 2 * 2 ** 40],
+    ['12GB', 12e9],
+    ['3MB', 3e6],
+    ['1KB', 1000],
+    ['1TB', 1e12],
+    ['100B', 100],
+    ['1.5GiB', 1.5 * 2 ** 30],
+    ['4 GiB', 4 * 2 ** 30],
+  ])('%s is %d bytes', (value, bytes) => {
+    expect(parseBytes('ACCEPT_INCUS_MEMORY', value)).toBe(bytes);
+  });
+
+  it.each(['', '4', '4G', '4gib', '4GIB', 'GiB', '-1GiB', '4 GiB ', '1e3MB', '4PiB'])('rejects %j, naming the variable', (value) => {
+    expect(() => parseBytes('SOME_VAR', value)).toThrow(ConfigError);
+    expect(() => parseBytes('SOME_VAR', value)).toThrow(/^SOME_VAR: /);
+  });
+});
+
+// --- the variables, the docs and the code agree -----------------------------------------
+
+const ACCEPT_NAME = /\bACCEPT_[A-Z0-9_]*[A-Z0-9]\b/g;
+
+/**
+ * Names in code that are not configuration, each with why. ACCEPT_REAPER_SPEC carries the
+ * reaper's job from the harness to its own child process (helpers/target/reaper.ts); no user sets it.
+ */
+const INTERNAL_NAMES = new Set(['ACCEPT_REAPER_SPEC']);
+
+/** Splits a markdown table row on unescaped pipes. */
+function cells(row: string): string[] {
+  return row
+    .trim()
+    .replace(/^\|/, '')
+    .replace(/\|$/, '')
+    .split(/(?<!\\)\|/)
+    .map((cell) => cell.trim());
+}
+
+async function docRows(): Promise<{ name: string; cells: string[] }[]> {
+  const text = await readFile(join(REPO_ROOT, 'docs/configuration.md'), 'utf8');
+  const rows: { name: string; cells: string[] }[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trimStart().startsWith('|')) continue;
+    const row = cells(line);
+    const names = row[0]?.match(ACCEPT_NAME) ?? [];
+    for (const name of names) rows.push({ name, cells: row });
+  }
+  return rows;
+}
+
+/** The harness's own source, without its tests and dependencies. */
+async function sourceFiles(): Promise<string[]> {
+  const files: string[] = [join(REPO_ROOT, 'vitest.config.ts')];
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (entry.name !== 'node_modules' && !entry.name.startsWith('.')) await walk(path);
+      } else if (/\.(ts|mjs)$/.test(entry.name) && !entry.name.endsWith('.test.ts')) {
+        files.push(path);
+      }
+    }
+  };
+  for (const dir of ['helpers', 'lab', 'cli', 'acceptance', 'bin']) await walk(join(REPO_ROOT, dir));
+  return files;
+}
+
+describe('CONFIG_VARIABLES, docs/configuration.md and the code agree', () => {
+  it('lists each variable once', () => {
+    expect(new Set(CONFIG_VARIABLES).size).toBe(CONFIG_VARIABLES.length);
+  });
+
+  it('names only variables that loadConfig reads', async () => {
+    const source = await readFile(join(REPO_ROOT, 'helpers/common/config.ts'), 'utf8');
+    const body = source.slice(source.indexOf('export function loadConfig'), source.indexOf('export const CONFIG_VARIABLES'));
+    const read = new Set(body.match(ACCEPT_NAME));
+    expect([...CONFIG_VARIABLES].filter((name) => !read.has(name))).toEqual([]);
+    expect([...read].filter((name) => !(CONFIG_VARIABLES as readonly string[]).includes(name))).toEqual([]);
+  });
+
+  it('has exactly one docs table row per variable, and none for unknown names', async () => {
+    const rows = await docRows();
+    const documented = rows.map((row) => row.name);
+    expect(documented.filter((name, index) => documented.indexOf(name) !== index), 'documented twice').toEqual([]);
+    expect(documented.filter((name) => !(CONFIG_VARIABLES as readonly string[]).includes(name)), 'not in CONFIG_VARIABLES').toEqual([]);
+    expect(CONFIG_VARIABLES.filter((name) => !documented.includes(name)), 'missing from docs/configuration.md').toEqual([]);
+  });
+
+  it('mentions no unknown ACCEPT_* name anywhere in the docs', async () => {
+    const text = await readFile(join(REPO_ROOT, 'docs/configuration.md'), 'utf8');
+    const unknown = (text.match(ACCEPT_NAME) ?? []).filter((name) => !(CONFIG_VARIABLES as readonly string[]).includes(name));
+    expect(unknown).toEqual([]);
+  });
+
+  it("documents each loadConfig default in the variable's row", async () => {
+    const rows = await docRows();
+    for (const [name, value] of Object.entries(CODE_DEFAULTS)) {
+      const row = rows.find((candidate) => candidate.name === name);
+      expect(row?.cells[1], `default of ${name}`).toContain(`\`${value}\``);
+    }
+  });
+
+  it('uses no ACCEPT_* name in code that is neither documented nor internal', async () => {
+    const files = await sourceFiles();
+    expect(files.length).toBeGreaterThan(20);
+    const seen = new Map<string, Set<string>>();
+    for (const file of files) {
+      for (const name of (await readFile(file, 'utf8')).match(ACCEPT_NAME) ?? []) {
+        if (!seen.has(name)) seen.set(name, new Set());
+        seen.get(name)!.add(relative(REPO_ROOT, file));
+      }
+    }
+    const undocumented = [...seen]
+      .filter(([name]) => !(CONFIG_VARIABLES as readonly string[]).includes(name) && !INTERNAL_NAMES.has(name))
+      .map(([name, where]) => `${name} (${[...where].join(', ')})`);
+    expect(undocumented, 'add these to CONFIG_VARIABLES and docs/configuration.md, or to INTERNAL_NAMES with a reason').toEqual([]);
+    // A stale allow-list entry would let a real variable through unnoticed later.
+    for (const name of INTERNAL_NAMES) {
+      expect(seen.has(name), `${name} is allow-listed but no longer used`).toBe(true);
+      expect(CONFIG_VARIABLES as readonly string[]).not.toContain(name);
+    }
+  });
+});
