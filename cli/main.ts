@@ -9,6 +9,7 @@ import { redact } from '../helpers/common/redact.ts';
 import { labDown, labStatus, labUp } from '../lab/index.ts';
 import { openIncus, resolveTarget } from '../helpers/target/resolve.ts';
 import { sweep } from '../helpers/target/sweep.ts';
+import { bench } from './bench.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -29,6 +30,8 @@ commands:
       status               one line per lab component
   sweep [--dry-run]        delete expired throwaways carrying this harness's labels, nothing else
   selftest                 the harness's own tests: unit, then end-to-end on the lab (npm test)
+  bench                    measure lab up, provisioning, runbook, specs, teardown and a whole cold
+                           run, side by side, and print figures and ratios   (npm run bench)
   help                     this text
 
 Configuration is by ACCEPT_* environment variables; see docs/configuration.md. With none set,
@@ -109,6 +112,8 @@ export async function main(argv: string[]): Promise<number> {
         }
         return 0;
       }
+      case 'bench':
+        return await bench();
       case 'selftest': {
         const unit = await vitest(['run', '--project', 'unit']);
         if (unit !== 0) return unit;

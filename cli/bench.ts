@@ -1,0 +1,121 @@
+/**
+ * `npm run bench`: wall-clock figures measured side by side in one run, on the lab. Nothing here
+ * asserts a time; it prints figures and ratios for people to compare.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RunContext } from '../acceptance/support/context.ts';
+import { loadConfig } from '../helpers/common/config.ts';
+import { Ledger } from '../helpers/common/ledger.ts';
+import { formatDuration } from '../helpers/common/log.ts';
+import { cloneRepo } from '../helpers/git/index.ts';
+import { parseRunbook } from '../helpers/runbook/index.ts';
+import { runRunbook } from '../helpers/runbook/run.ts';
+import { decryptSops, parseAgeIdentities } from '../helpers/sops/index.ts';
+import { newRunId } from '../helpers/target/labels.ts';
+import { openIncus, resolveTarget } from '../helpers/target/resolve.ts';
+import { startThrowaway } from '../helpers/target/throwaway.ts';
+import { fetchServedChain } from '../helpers/tls/index.ts';
+
+interface Figure {
+  what: string;
+  ms: number;
+}
+
+async function time<T>(figures: Figure[], what: string, work: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  const result = await work();
+  figures.push({ what, ms: performance.now() - started });
+  return result;
+}
+
+function child(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolve) => {
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'ignore'], env });
+    proc.on('close', (code) => resolve(code ?? 1));
+  });
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+export async function bench(): Promise<number> {
+  const config = loadConfig();
+  const figures: Figure[] = [];
+  const scratch = await mkdtemp(join(tmpdir(), 'accept-bench-'));
+  process.stderr.write('→ Measuring (each phase once; micro-checks 5 times, median)…\n');
+  try {
+    const target = await time(figures, 'lab up (already up: idempotent check)', () => resolveTarget(config, { bringUpLab: true }));
+    const client = await time(figures, 'connect to Incus (mTLS through SOCKS)', () => openIncus(target));
+    const ledger = new Ledger();
+    const throwaway = await time(figures, 'throwaway: create, start, boot', () =>
+      startThrowaway(client, target, { runId: newRunId(), ttlMs: 3_600_000, ledger, logDir: join(scratch, 'reaper') }),
+    );
+    try {
+      const runbook = await time(figures, 'runbook: clone + key + nixos-rebuild switch', async () => {
+        await using base = await cloneRepo(target.baseRepo);
+        const steps = parseRunbook(await readFile(join(base.dir, 'docs/install.md'), 'utf8'), 'docs/install.md');
+        return runRunbook(steps, throwaway.host, { source: 'docs/install.md', ageKeyFile: target.ageKeyFile });
+      });
+      const rebuild = runbook.steps.at(-1);
+      if (rebuild) figures.push({ what: '  of which nixos-rebuild switch', ms: rebuild.durationMs });
+
+      const ca = await readFile(target.tlsCaFile, 'utf8');
+      const identities = parseAgeIdentities(await readFile(target.ageKeyFile, 'utf8'), target.ageKeyFile);
+      await using instance = await cloneRepo(target.instanceRepo);
+      const sopsText = await readFile(join(instance.dir, 'secrets.yaml'), 'utf8');
+      const sopsTimes: number[] = [];
+      const tlsTimes: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        let started = performance.now();
+        await decryptSops(sopsText, { identities });
+        sopsTimes.push(performance.now() - started);
+        started = performance.now();
+        await fetchServedChain({ host: throwaway.https.host, port: throwaway.https.port, servername: `drone.${target.domain}`, socks: target.socks, ca });
+        tlsTimes.push(performance.now() - started);
+      }
+      figures.push({ what: 'sops: decrypt + verify MAC of secrets.yaml (median of 5)', ms: median(sopsTimes) });
+      figures.push({ what: 'tls: fetch + verify served chain via SOCKS (median of 5)', ms: median(tlsTimes) });
+
+      const context: RunContext = {
+        runId: throwaway.runId,
+        mode: 'warm',
+        target: { kind: target.kind, incus: target.incus, socks: target.socks },
+        instance: { name: throwaway.name, project: throwaway.project, createdAt: throwaway.createdAt, expiresAt: throwaway.expiresAt, createdInThisRun: false },
+        https: throwaway.https,
+        domain: target.domain,
+        tlsCaFile: target.tlsCaFile,
+        ageKeyFile: target.ageKeyFile,
+        baseRepo: target.baseRepo,
+        instanceRepo: target.instanceRepo,
+        runbook,
+        ledger: ledger.entries,
+      };
+      await writeFile(join(scratch, 'kept.json'), JSON.stringify(context));
+      const env = { ...process.env, ACCEPT_STATE_DIR: scratch, ACCEPT_REPORTS_DIR: join(scratch, 'reports') };
+      await time(figures, 'warm: vitest --project warm, C2 spec (whole process)', () => child(['node_modules/vitest/vitest.mjs', 'run', '--project', 'warm', 'acceptance/c2-cert-in-git.spec.ts'], env));
+    } finally {
+      await time(figures, 'teardown: delete throwaway', () => throwaway.stop());
+      await client.close();
+    }
+    const coldEnv = { ...process.env, ACCEPT_REPORTS_DIR: join(scratch, 'cold-reports') };
+    const coldCode = await time(figures, 'cold: `accept run` end to end (image cached)', () => child(['bin/accept.mjs', 'run'], coldEnv));
+
+    const cold = figures.at(-1)!.ms;
+    const warm = figures.find((figure) => figure.what.startsWith('warm:'))!.ms;
+    const width = Math.max(...figures.map((figure) => figure.what.length));
+    process.stdout.write(`\n${'phase'.padEnd(width)}  ${'time'.padStart(9)}  share of cold run\n`);
+    for (const figure of figures) {
+      process.stdout.write(`${figure.what.padEnd(width)}  ${formatDuration(figure.ms).padStart(9)}  ${((figure.ms / cold) * 100).toFixed(1).padStart(5)} %\n`);
+    }
+    process.stdout.write(`\nratio cold run / warm run of one spec: ${(cold / warm).toFixed(1)}×\n`);
+    process.stdout.write(`cold run exit code: ${coldCode} (${coldCode === 0 ? 'every item passed' : 'see `npm run accept`'})\n`);
+    return 0;
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}

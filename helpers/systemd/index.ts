@@ -1,0 +1,167 @@
+/**
+ * systemd on the host under test, read through a HostChannel: overall state, failed units,
+ * unit properties, the reconcile oneshots' convergence and journal excerpts for evidence.
+ */
+import { HarnessError } from '../common/errors.ts';
+import type { CommandResult } from '../common/exec.ts';
+import { redact } from '../common/redact.ts';
+import { WaitTimeoutError, waitFor } from '../common/wait.ts';
+import type { HostChannel } from '../target/host.ts';
+
+const shellQuote = (word: string): string => `'${word.replaceAll("'", `'\\''`)}'`;
+
+function failure(host: HostChannel, result: CommandResult, what: string): HarnessError {
+  return new HarnessError(redact(`${what} on ${host.name} failed (exit ${result.exitCode}): ${result.stderr.trim() || result.stdout.trim() || '(no output)'}`));
+}
+
+/**
+ * `systemctl is-system-running`: running, degraded, starting, … It exits non-zero for every
+ * state but running, so only an empty answer is an error.
+ */
+export async function systemState(host: HostChannel): Promise<string> {
+  const result = await host.exec('systemctl is-system-running', { purpose: 'read the system state' });
+  const state = result.stdout.trim();
+  if (!state) throw failure(host, result, 'systemctl is-system-running');
+  return state;
+}
+
+/** Names of the units systemd lists as failed; empty when none. */
+export async function failedUnits(host: HostChannel): Promise<string[]> {
+  const result = await host.exec('systemctl list-units --failed --no-legend --plain --no-pager', { purpose: 'list failed units' });
+  if (result.exitCode !== 0) throw failure(host, result, 'systemctl list-units --failed');
+  return result.stdout
+    .split('\n')
+    .map((line) => line.trim().replace(/^[●*×]\s*/, ''))
+    .filter((line) => line !== '')
+    .map((line) => line.split(/\s+/)[0]!);
+}
+
+export const UNIT_PROPERTIES = ['Id', 'LoadState', 'ActiveState', 'SubState', 'Result', 'ExecMainStatus', 'Type', 'RemainAfterExit'] as const;
+export type UnitProperties = Record<(typeof UNIT_PROPERTIES)[number], string> & { unit: string };
+
+/** Parses `systemctl show -p …` for one or more units: key=value blocks, blank-line separated. */
+export function parseShow(stdout: string, units: readonly string[]): UnitProperties[] {
+  const blocks = stdout
+    .replace(/\r/g, '')
+    .trim()
+    .split(/\n\s*\n/)
+    .filter((block) => block.trim() !== '');
+  if (blocks.length !== units.length) {
+    throw new HarnessError(`systemctl show gave ${blocks.length} blocks for ${units.length} units (${units.join(', ')})`);
+  }
+  return blocks.map((block, index) => {
+    const values: Record<string, string> = {};
+    for (const line of block.split('\n')) {
+      const eq = line.indexOf('=');
+      if (eq > 0) values[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+    }
+    const props = { unit: units[index]! } as UnitProperties;
+    for (const name of UNIT_PROPERTIES) props[name] = values[name] ?? '';
+    return props;
+  });
+}
+
+/** Properties of several units in one round trip, in the order asked. */
+export async function unitsProperties(host: HostChannel, units: readonly string[]): Promise<UnitProperties[]> {
+  if (units.length === 0) return [];
+  const result = await host.exec(`systemctl show --no-pager -p ${UNIT_PROPERTIES.join(',')} -- ${units.map(shellQuote).join(' ')}`, {
+    purpose: 'read unit properties',
+  });
+  if (result.exitCode !== 0) throw failure(host, result, `systemctl show ${units.join(' ')}`);
+  return parseShow(result.stdout, units);
+}
+
+/** ActiveState, SubState, Result, ExecMainStatus, Type, RemainAfterExit (and Id, LoadState). */
+export async function unitProperties(host: HostChannel, unit: string): Promise<UnitProperties> {
+  return (await unitsProperties(host, [unit]))[0]!;
+}
+
+export function describeUnit(props: UnitProperties): string {
+  return (
+    `${props.unit}: ${props.ActiveState || '?'}/${props.SubState || '?'} result=${props.Result || '?'} status=${props.ExecMainStatus || '?'}` +
+    ` type=${props.Type || '?'} remain-after-exit=${props.RemainAfterExit || '?'}${props.LoadState && props.LoadState !== 'loaded' ? ` load=${props.LoadState}` : ''}`
+  );
+}
+
+/** Converged: a oneshot that stays active after exiting, and whose run succeeded. */
+export function oneshotConverged(props: UnitProperties): boolean {
+  return props.Type === 'oneshot' && props.RemainAfterExit === 'yes' && props.ActiveState === 'active' && props.Result === 'success';
+}
+
+/** Why a unit can never converge as it stands, or undefined while it still might. */
+export function oneshotBroken(props: UnitProperties): string | undefined {
+  if (props.LoadState && props.LoadState !== 'loaded') return `unit is ${props.LoadState}`;
+  if (props.ActiveState === 'failed') return `unit failed (result ${props.Result || '?'}, exit status ${props.ExecMainStatus || '?'})`;
+  // Static properties: waiting will not change them.
+  if (props.Type && props.Type !== 'oneshot') return `Type=${props.Type}, not oneshot`;
+  if (props.RemainAfterExit && props.RemainAfterExit !== 'yes') return 'RemainAfterExit=no: it can never stay active';
+  return undefined;
+}
+
+export interface BrokenUnit {
+  unit: string;
+  reason: string;
+  properties: UnitProperties;
+  journal: string;
+}
+
+export type OneshotReport =
+  | { converged: true; units: UnitProperties[] }
+  | { converged: false; units: UnitProperties[]; broken: BrokenUnit[] };
+
+/** Timed out while some units were still on their way; `units` is the last state seen. */
+export class OneshotTimeoutError extends WaitTimeoutError {
+  override readonly name = 'OneshotTimeoutError';
+  constructor(description: string, waitedMs: number, readonly units: UnitProperties[]) {
+    super(description, waitedMs, redact(`\n${units.map((unit) => `  ${oneshotConverged(unit) ? '✓' : '…'} ${describeUnit(unit)}`).join('\n')}`));
+  }
+}
+
+/**
+ * Waits until every unit is a converged oneshot. Returns early with `converged: false` (and
+ * each culprit's journal) as soon as one cannot converge: failed, missing, or of the wrong
+ * kind. Throws OneshotTimeoutError, listing every unit's state, if time runs out first.
+ */
+export async function waitForOneshots(
+  host: HostChannel,
+  units: readonly string[],
+  options: { timeoutMs: number; intervalMs?: number; journalLines?: number },
+): Promise<OneshotReport> {
+  if (units.length === 0) throw new HarnessError('waitForOneshots needs at least one unit');
+  const description = `oneshots ${units.join(', ')} to converge on ${host.name}`;
+  let last: UnitProperties[] = [];
+  let outcome: { units: UnitProperties[]; broken: Array<{ props: UnitProperties; reason: string }> };
+  try {
+    outcome = await waitFor(
+      description,
+      async () => {
+        last = await unitsProperties(host, units);
+        const broken = last.flatMap((props) => {
+          const reason = oneshotBroken(props);
+          return reason ? [{ props, reason }] : [];
+        });
+        if (broken.length > 0 || last.every(oneshotConverged)) return { units: last, broken };
+        return { done: false as const, saw: last.map(describeUnit).join('; ') };
+      },
+      { timeoutMs: options.timeoutMs, intervalMs: options.intervalMs ?? 2000 },
+    );
+  } catch (error) {
+    if (error instanceof WaitTimeoutError) throw new OneshotTimeoutError(description, error.waitedMs, last);
+    throw error;
+  }
+  if (outcome.broken.length === 0) return { converged: true, units: outcome.units };
+  const broken: BrokenUnit[] = [];
+  for (const { props, reason } of outcome.broken) {
+    const journal = await journalExcerpt(host, props.unit, options.journalLines).catch((error: unknown) => `(journal unavailable: ${(error as Error).message})`);
+    broken.push({ unit: props.unit, reason, properties: props, journal });
+  }
+  return { converged: false, units: outcome.units, broken };
+}
+
+/** The unit's last journal lines, ISO timestamps, with every registered secret redacted. */
+export async function journalExcerpt(host: HostChannel, unit: string, lines = 30): Promise<string> {
+  if (!Number.isInteger(lines) || lines <= 0) throw new HarnessError(`journal lines must be a positive integer, got ${lines}`);
+  const result = await host.exec(`journalctl -u ${shellQuote(unit)} -n ${lines} --no-pager -o short-iso`, { purpose: `read the journal of ${unit}` });
+  if (result.exitCode !== 0) throw failure(host, result, `journalctl -u ${unit}`);
+  return redact(result.stdout.trimEnd());
+}
