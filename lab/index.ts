@@ -48,7 +48,7 @@ export interface LabSettings {
 
 export function labSettings(dir: string): LabSettings {
   const paths = labPaths(dir);
-  const gitUrl = `git://127.0.0.1:${LAB_GIT_PORT}`;
+  const gitUrl = `http://127.0.0.1:${LAB_GIT_PORT}`;
   return {
     incusUrl: `https://${LAB_INCUS_ADDRESS}`,
     clientCertFile: paths.clientCert,
@@ -219,17 +219,19 @@ async function ensureRepos(paths: LabPaths, state: LabState, layout: 'submodule'
   if (state.repos && present && state.repos.layout === layout) return;
   const settings = labSettings(paths.dir);
   await timed('Generating the base and instance repos with fresh keys', async () => {
-    const generated = await generateRepos(paths, settings.domain, `git://127.0.0.1:${settings.gitPort}`);
+    const generated = await generateRepos(paths, settings.domain, `http://127.0.0.1:${settings.gitPort}`, layout);
     state.repos = { generatedAt: new Date().toISOString(), layout, baseCommit: generated.baseCommit, instanceCommit: generated.instanceCommit };
   });
 }
 
-async function ensureGitDaemon(paths: LabPaths, state: LabState): Promise<void> {
+async function ensureGitServer(paths: LabPaths, state: LabState): Promise<void> {
+  await mkdir(paths.gitDir, { recursive: true });
   if (await portAnswers('127.0.0.1', LAB_GIT_PORT)) return;
+  // Serves the bare repos as files; git and Nix fetch them over "dumb" HTTP.
   const pid = await startDaemon({
     name: 'git',
-    command: 'git',
-    args: ['daemon', '--reuseaddr', '--informative-errors', `--base-path=${paths.gitDir}`, '--listen=127.0.0.1', `--port=${LAB_GIT_PORT}`, paths.gitDir],
+    command: '/usr/bin/python3',
+    args: ['-m', 'http.server', String(LAB_GIT_PORT), '--bind', '127.0.0.1', '--directory', paths.gitDir],
     logsDir: paths.logsDir,
     ready: () => portAnswers('127.0.0.1', LAB_GIT_PORT),
     readyTimeoutMs: 10_000,
@@ -281,8 +283,9 @@ export async function labUp(dir: string, layout: 'submodule' | 'input' = 'submod
   await step(() => ensureApi(paths, state));
   await step(() => ensureSocks(paths, state));
   await step(() => ensureImage(paths, state));
+  // The git server runs before the repos exist: the input layout locks its flake through it.
+  await step(() => ensureGitServer(paths, state));
   await step(() => ensureRepos(paths, state, layout));
-  await step(() => ensureGitDaemon(paths, state));
   const settings = labSettings(dir);
   await writeFile(paths.env, envFile(settings));
   state.ready = true;
@@ -358,7 +361,7 @@ export async function labStatus(dir: string): Promise<StatusLine[]> {
   add('incus API', await portAnswers('127.0.0.1', 8443), `https://${LAB_INCUS_ADDRESS}`);
   const [socksHost, socksPort] = LAB_SOCKS.split(':') as [string, string];
   add('SOCKS5 proxy', await portAnswers(socksHost, Number(socksPort)), LAB_SOCKS);
-  add('git server', await portAnswers('127.0.0.1', LAB_GIT_PORT), `git://127.0.0.1:${LAB_GIT_PORT}`);
+  add('git server', await portAnswers('127.0.0.1', LAB_GIT_PORT), `http://127.0.0.1:${LAB_GIT_PORT}`);
   add('repos', Boolean(state?.repos), state?.repos ? `base ${state.repos.baseCommit.slice(0, 8)}, instance ${state.repos.instanceCommit.slice(0, 8)} (${state.repos.layout})` : 'not generated');
   add('ready', Boolean(state?.ready), state?.ready ? `state in ${paths.state}` : 'run `npm run lab -- up`');
   return lines;

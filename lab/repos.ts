@@ -55,11 +55,43 @@ function randomSecret(bytes: number, encoding: 'hex' | 'base64url'): string {
   return randomBytes(bytes).toString(encoding);
 }
 
-export async function generateRepos(paths: LabPaths, domain: string, gitUrl: string): Promise<GeneratedRepos> {
+export type Layout = 'submodule' | 'input';
+
+/** How each layout is cloned and built; the runbook in docs/install.md says the same. */
+function layoutValues(layout: Layout, gitUrl: string): Record<string, string> {
+  return layout === 'submodule'
+    ? {
+        CLONE: `git clone --recursive ${gitUrl}/${BASE_REPO} /root/cc-ci`,
+        FLAKE_REF: "'/root/cc-ci?submodules=1#cc-ci'",
+        COMPOSITION: 'The instance repo (domain, `.sops.yaml`, `secrets.yaml`) is the git submodule `secrets/`, so the clone is recursive and the build passes `?submodules=1`.',
+      }
+    : {
+        CLONE: `git clone ${gitUrl}/${BASE_REPO} /root/cc-ci`,
+        FLAKE_REF: '/root/cc-ci#cc-ci',
+        COMPOSITION: 'The instance repo (domain, `.sops.yaml`, `secrets.yaml`) is the flake input `instance`, pinned in `flake.lock`; Nix fetches it during the build.',
+      };
+}
+
+async function nixEnv(): Promise<NodeJS.ProcessEnv> {
+  return { ...process.env, NIX_CONFIG: NIX_OFFLINE_CONFIG };
+}
+
+export const NIX_OFFLINE_CONFIG = 'build-users-group =\nsandbox = false\nexperimental-features = nix-command flakes\nflake-registry =\nsubstituters =';
+
+/** A bare repo that dumb-HTTP clients can fetch, now and after any later push. */
+async function publishBare(workDir: string, bare: string): Promise<void> {
+  await git(dirname(bare), ['clone', '-q', '--bare', workDir, bare]);
+  await writeFile(join(bare, 'hooks', 'post-update'), '#!/bin/sh\nexec git update-server-info\n', { mode: 0o755 });
+  await git(bare, ['update-server-info']);
+}
+
+export async function generateRepos(paths: LabPaths, domain: string, gitUrl: string, layout: Layout): Promise<GeneratedRepos> {
   await rm(paths.keysDir, { recursive: true, force: true });
   await rm(paths.caDir, { recursive: true, force: true });
-  await rm(paths.gitDir, { recursive: true, force: true });
   await rm(paths.workDir, { recursive: true, force: true });
+  // The git server keeps serving this directory: empty it rather than remove it.
+  await mkdir(paths.gitDir, { recursive: true });
+  for (const entry of await readdir(paths.gitDir)) await rm(join(paths.gitDir, entry), { recursive: true, force: true });
   await mkdir(paths.keysDir, { recursive: true, mode: 0o700 });
   await mkdir(paths.gitDir, { recursive: true });
   await mkdir(paths.workDir, { recursive: true, mode: 0o700 });
@@ -83,7 +115,13 @@ export async function generateRepos(paths: LabPaths, domain: string, gitUrl: str
     webhook_hmac: randomSecret(32, 'hex'),
     registry_credentials: JSON.stringify({ username: 'ccci-bot', password: randomSecret(24, 'base64url') }),
   };
-  const values = { DOMAIN: domain, BOOTSTRAP_RECIPIENT: bootstrapRecipient, MASTER_RECIPIENT: masterRecipient, BASE_URL: `${gitUrl}/${BASE_REPO}` };
+  const values = {
+    DOMAIN: domain,
+    BOOTSTRAP_RECIPIENT: bootstrapRecipient,
+    MASTER_RECIPIENT: masterRecipient,
+    INSTANCE_URL: `${gitUrl}/${INSTANCE_REPO}`,
+    ...layoutValues(layout, gitUrl),
+  };
 
   const instanceWork = join(paths.workDir, 'cc-ci-secrets');
   await cp(join(HERE, 'instance'), instanceWork, { recursive: true });
@@ -95,21 +133,26 @@ export async function generateRepos(paths: LabPaths, domain: string, gitUrl: str
   await git(instanceWork, ['add', '-A']);
   await git(instanceWork, ['commit', '-q', '-m', `Instance ${domain}: domain and sops secrets`]);
   const instanceCommit = await git(instanceWork, ['rev-parse', 'HEAD']);
-  await git(paths.gitDir, ['clone', '-q', '--bare', instanceWork, join(paths.gitDir, INSTANCE_REPO)]);
+  await publishBare(instanceWork, join(paths.gitDir, INSTANCE_REPO));
 
   const baseWork = join(paths.workDir, 'cc-ci');
   await cp(join(HERE, 'base'), baseWork, { recursive: true });
+  if (layout === 'input') await cp(join(HERE, 'layouts', 'input', 'flake.nix'), join(baseWork, 'flake.nix'));
   await substituteTree(baseWork, values);
   await git(baseWork, ['init', '-q', '-b', 'main']);
-  await writeFile(join(baseWork, '.gitmodules'), `[submodule "secrets"]\n\tpath = secrets\n\turl = ${gitUrl}/${INSTANCE_REPO}\n`);
-  await git(baseWork, ['add', '-A']);
-  // The submodule is recorded by commit id alone, so no clone over the network is needed here.
-  await git(baseWork, ['update-index', '--add', '--cacheinfo', `160000,${instanceCommit},secrets`]);
+  if (layout === 'submodule') {
+    await writeFile(join(baseWork, '.gitmodules'), `[submodule "secrets"]\n\tpath = secrets\n\turl = ${gitUrl}/${INSTANCE_REPO}\n`);
+    await git(baseWork, ['add', '-A']);
+    // The submodule is recorded by commit id alone, so no clone over the network is needed here.
+    await git(baseWork, ['update-index', '--add', '--cacheinfo', `160000,${instanceCommit},secrets`]);
+  } else {
+    await git(baseWork, ['add', '-A']);
+    // Pins the instance input (rev and narHash) through the git server, as an operator would.
+    await succeed('nix', ['flake', 'lock'], { cwd: baseWork, env: await nixEnv() });
+    await git(baseWork, ['add', 'flake.lock']);
+  }
   await git(baseWork, ['commit', '-q', '-m', 'cc-ci base: generic flake, system tree and runbook']);
   const baseCommit = await git(baseWork, ['rev-parse', 'HEAD']);
-  await git(paths.gitDir, ['clone', '-q', '--bare', baseWork, join(paths.gitDir, BASE_REPO)]);
-  for (const bare of [BASE_REPO, INSTANCE_REPO]) {
-    await writeFile(join(paths.gitDir, bare, 'git-daemon-export-ok'), '');
-  }
+  await publishBare(baseWork, join(paths.gitDir, BASE_REPO));
   return { baseCommit, instanceCommit, bootstrapRecipient, masterRecipient };
 }

@@ -29,7 +29,8 @@ export const LAB_POOL = 'default';
 export const LAB_IMAGE_ALIAS = 'accept-blank';
 export const LAB_INCUS_ADDRESS = '127.0.0.1:8443';
 export const LAB_SOCKS = '127.0.0.1:1055';
-export const LAB_GIT_PORT = 9418;
+/** The lab's git server: plain ("dumb") HTTP, which both git and Nix's git fetcher speak. */
+export const LAB_GIT_PORT = 8418;
 export const LAB_DOMAIN = 'ci.lab.test';
 
 export interface LabPaths {

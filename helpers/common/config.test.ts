@@ -236,14 +236,25 @@ function cells(row: string): string[] {
     .map((cell) => cell.trim());
 }
 
+/** The rows of the one table in docs/configuration.md whose header starts `variable | default`. */
 async function docRows(): Promise<{ name: string; cells: string[] }[]> {
   const text = await readFile(join(REPO_ROOT, 'docs/configuration.md'), 'utf8');
-  const rows: { name: string; cells: string[] }[] = [];
+  const tables: string[][][] = [];
+  let current: string[][] | undefined;
   for (const line of text.split('\n')) {
-    if (!line.trimStart().startsWith('|')) continue;
-    const row = cells(line);
-    const names = row[0]?.match(ACCEPT_NAME) ?? [];
-    for (const name of names) rows.push({ name, cells: row });
+    if (!line.trimStart().startsWith('|')) {
+      current = undefined;
+      continue;
+    }
+    if (!current) tables.push((current = []));
+    current.push(cells(line));
+  }
+  const variableTables = tables.filter(([header]) => header?.[0] === 'variable' && header[1] === 'default');
+  expect(variableTables, 'docs/configuration.md should have one `| variable | default | …` table').toHaveLength(1);
+  const rows: { name: string; cells: string[] }[] = [];
+  // Header and separator first; group rows carry no ACCEPT_* name.
+  for (const row of variableTables[0]!.slice(2)) {
+    for (const name of row[0]?.match(ACCEPT_NAME) ?? []) rows.push({ name, cells: row });
   }
   return rows;
 }

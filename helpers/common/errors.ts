@@ -14,7 +14,7 @@ export class HarnessError extends Error {
 
 /** Bad configuration: always names the variable (or file) at fault. */
 export class ConfigError extends HarnessError {
-  override readonly name = 'ConfigError';
+  override readonly name: string = 'ConfigError';
   constructor(readonly variable: string, message: string) {
     super(`${variable}: ${message}`);
   }

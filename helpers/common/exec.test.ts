@@ -75,6 +75,15 @@ describe('succeed', () => {
     expect(error.message.length).toBeLessThan(4300);
   });
 
+  it('redacts a secret that the output tail cuts through', async () => {
+    const secret = 'tail-cut-secret-abcdefghijklmn';
+    registerSecret(secret);
+    // 3985 bytes follow the secret, so a 4000-character tail starts inside it.
+    const error = (await rejection(succeed('sh', ['-c', `printf '%s' "${secret}"; head -c 3985 /dev/zero | tr "\\0" y; exit 1`]))) as CommandError;
+    expect(error.message).toContain('yyyy');
+    expect(error.message).not.toContain(secret.slice(-15));
+  });
+
   it('redacts registered secrets from the message', async () => {
     registerSecret('bootstrap-secret-value');
     const error = (await rejection(succeed('sh', ['-c', 'echo bootstrap-secret-value >&2; exit 1']))) as CommandError;

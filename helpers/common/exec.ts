@@ -11,7 +11,7 @@ export interface CommandResult {
 }
 
 export class CommandError extends HarnessError {
-  override readonly name = 'CommandError';
+  override readonly name: string = 'CommandError';
   constructor(readonly result: CommandResult, readonly expectation: string, where = '') {
     super(
       redact(
@@ -23,7 +23,8 @@ export class CommandError extends HarnessError {
 }
 
 function tail(text: string, max = 4000): string {
-  const trimmed = text.trimEnd();
+  // Redact before cutting: a secret cut in half would no longer match.
+  const trimmed = redact(text).trimEnd();
   return trimmed.length > max ? `…${trimmed.slice(-max)}` : trimmed || '(empty)';
 }
 

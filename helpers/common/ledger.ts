@@ -26,8 +26,9 @@ export class Ledger {
   }
 
   recordExec(command: string, exitCode: number, durationMs: number, purpose: string, output: string): void {
-    const tail = output.trimEnd().split('\n').slice(-20).join('\n');
-    this.entries.push({ at: new Date().toISOString(), kind: 'exec', command: redact(command), exitCode, durationMs: Math.round(durationMs), purpose, outputTail: redact(tail) });
+    // Redact before cutting: a multi-line secret cut in half would no longer match.
+    const tail = redact(output).trimEnd().split('\n').slice(-20).join('\n');
+    this.entries.push({ at: new Date().toISOString(), kind: 'exec', command: redact(command), exitCode, durationMs: Math.round(durationMs), purpose, outputTail: tail });
   }
 
   toText(): string {

@@ -8,7 +8,7 @@ export interface WaitOptions {
 }
 
 export class WaitTimeoutError extends HarnessError {
-  override readonly name = 'WaitTimeoutError';
+  override readonly name: string = 'WaitTimeoutError';
   constructor(readonly description: string, readonly waitedMs: number, readonly lastSeen: string) {
     super(redact(`timed out after ${formatDuration(waitedMs)} waiting for ${description}; last saw: ${lastSeen}`));
   }

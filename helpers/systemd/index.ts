@@ -112,8 +112,10 @@ export type OneshotReport =
 /** Timed out while some units were still on their way; `units` is the last state seen. */
 export class OneshotTimeoutError extends WaitTimeoutError {
   override readonly name = 'OneshotTimeoutError';
-  constructor(description: string, waitedMs: number, readonly units: UnitProperties[]) {
-    super(description, waitedMs, redact(`\n${units.map((unit) => `  ${oneshotConverged(unit) ? '✓' : '…'} ${describeUnit(unit)}`).join('\n')}`));
+  constructor(description: string, waitedMs: number, readonly units: UnitProperties[], fallback = 'nothing') {
+    // Whole list, not waitFor's 300-character summary: every unit's state is the evidence.
+    const seen = units.length > 0 ? `\n${units.map((unit) => `  ${oneshotConverged(unit) ? '✓' : '…'} ${describeUnit(unit)}`).join('\n')}` : fallback;
+    super(description, waitedMs, redact(seen));
   }
 }
 
@@ -130,9 +132,10 @@ export async function waitForOneshots(
   if (units.length === 0) throw new HarnessError('waitForOneshots needs at least one unit');
   const description = `oneshots ${units.join(', ')} to converge on ${host.name}`;
   let last: UnitProperties[] = [];
-  let outcome: { units: UnitProperties[]; broken: Array<{ props: UnitProperties; reason: string }> };
+  type Outcome = { units: UnitProperties[]; broken: Array<{ props: UnitProperties; reason: string }> };
+  let outcome: Outcome;
   try {
-    outcome = await waitFor(
+    outcome = await waitFor<Outcome>(
       description,
       async () => {
         last = await unitsProperties(host, units);
@@ -146,7 +149,7 @@ export async function waitForOneshots(
       { timeoutMs: options.timeoutMs, intervalMs: options.intervalMs ?? 2000 },
     );
   } catch (error) {
-    if (error instanceof WaitTimeoutError) throw new OneshotTimeoutError(description, error.waitedMs, last);
+    if (error instanceof WaitTimeoutError) throw new OneshotTimeoutError(description, error.waitedMs, last, error.lastSeen);
     throw error;
   }
   if (outcome.broken.length === 0) return { converged: true, units: outcome.units };

@@ -1,0 +1,193 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { HarnessError } from '../common/errors.ts';
+import type { CommandResult } from '../common/exec.ts';
+import { forgetSecrets, registerSecret } from '../common/redact.ts';
+import { WaitTimeoutError } from '../common/wait.ts';
+import type { HostChannel } from '../target/host.ts';
+import {
+  OneshotTimeoutError,
+  failedUnits,
+  journalExcerpt,
+  parseShow,
+  systemState,
+  unitProperties,
+  waitForOneshots,
+  type UnitProperties,
+} from './index.ts';
+
+type Reply = Partial<CommandResult> | ((call: number) => Partial<CommandResult>);
+
+/** A host whose commands are answered from a table (first matching pattern wins). */
+function fakeHost(table: Array<[RegExp, Reply]>): HostChannel & { calls: string[] } {
+  const calls: string[] = [];
+  const counts = new Map<RegExp, number>();
+  const exec = async (script: string): Promise<CommandResult> => {
+    calls.push(script);
+    const row = table.find(([pattern]) => pattern.test(script));
+    if (!row) return { command: script, exitCode: 127, stdout: '', stderr: `fake host: no answer for ${script}` };
+    const call = counts.get(row[0]) ?? 0;
+    counts.set(row[0], call + 1);
+    const reply = typeof row[1] === 'function' ? row[1](call) : row[1];
+    return { command: script, exitCode: 0, stdout: '', stderr: '', ...reply };
+  };
+  return {
+    name: 'fake-host',
+    calls,
+    exec,
+    succeed: exec,
+    fail: exec,
+    pushFile: async () => undefined,
+    readFile: async () => Buffer.alloc(0),
+  };
+}
+
+/** `systemctl show -p …` output for one unit, in the order systemd prints properties. */
+function show(unit: string, props: Partial<Record<string, string>>): string {
+  const all = { Type: 'oneshot', RemainAfterExit: 'yes', Result: 'success', ExecMainStatus: '0', Id: unit, LoadState: 'loaded', ActiveState: 'active', SubState: 'exited', ...props };
+  return `${Object.entries(all)
+    .map(([key, value]) => `${key}=${value}`)
+    .join('\n')}\n`;
+}
+
+const ONESHOTS = ['ccci-swarm.service', 'ccci-proxy.service', 'ccci-drone.service', 'ccci-bridge.service', 'ccci-dashboard.service'];
+const SHOW = /^systemctl show /;
+
+afterEach(() => forgetSecrets());
+
+describe('systemState', () => {
+  it('returns the state even though systemctl exits non-zero when degraded', async () => {
+    await expect(systemState(fakeHost([[/is-system-running/, { stdout: 'running\n' }]]))).resolves.toBe('running');
+    await expect(systemState(fakeHost([[/is-system-running/, { stdout: 'degraded\n', exitCode: 1 }]]))).resolves.toBe('degraded');
+    await expect(systemState(fakeHost([[/is-system-running/, { stdout: 'starting\n', exitCode: 1 }]]))).resolves.toBe('starting');
+  });
+
+  it('is a HarnessError when there is no answer at all', async () => {
+    const host = fakeHost([[/is-system-running/, { exitCode: 1, stderr: 'System has not been booted with systemd as init system (PID 1).' }]]);
+    await expect(systemState(host)).rejects.toThrow(/not been booted with systemd/);
+    await expect(systemState(host)).rejects.toBeInstanceOf(HarnessError);
+  });
+});
+
+describe('failedUnits', () => {
+  it('lists unit names, with or without the bullet older systemd prints', async () => {
+    const stdout = 'ccci-drone.service loaded failed failed Drone reconcile\n● docker.socket loaded failed failed Docker Socket\n\n';
+    const host = fakeHost([[/list-units --failed --no-legend --plain/, { stdout }]]);
+    await expect(failedUnits(host)).resolves.toEqual(['ccci-drone.service', 'docker.socket']);
+  });
+
+  it('gives an empty list when nothing failed, and throws when systemctl does', async () => {
+    await expect(failedUnits(fakeHost([[/list-units/, { stdout: '' }]]))).resolves.toEqual([]);
+    await expect(failedUnits(fakeHost([[/list-units/, { exitCode: 1, stderr: 'Failed to connect to bus' }]]))).rejects.toThrow(/Failed to connect to bus/);
+  });
+});
+
+describe('unitProperties and parseShow', () => {
+  it('asks for the properties by name and quotes the unit', async () => {
+    const host = fakeHost([[SHOW, { stdout: show('ccci-swarm.service', {}) }]]);
+    const props = await unitProperties(host, 'ccci-swarm.service');
+    expect(props).toEqual({
+      unit: 'ccci-swarm.service',
+      Id: 'ccci-swarm.service',
+      LoadState: 'loaded',
+      ActiveState: 'active',
+      SubState: 'exited',
+      Result: 'success',
+      ExecMainStatus: '0',
+      Type: 'oneshot',
+      RemainAfterExit: 'yes',
+    });
+    expect(host.calls[0]).toBe("systemctl show --no-pager -p Id,LoadState,ActiveState,SubState,Result,ExecMainStatus,Type,RemainAfterExit -- 'ccci-swarm.service'");
+  });
+
+  it('splits blocks per unit in order and keeps values containing "="', () => {
+    const stdout = `${show('a.service', { Result: 'exit-code', ExecMainStatus: '1' })}\n${show('b.service', { Type: 'simple', SubState: 'x=y' })}`;
+    const [a, b] = parseShow(stdout, ['a.service', 'b.service']);
+    expect(a).toMatchObject({ unit: 'a.service', Result: 'exit-code', ExecMainStatus: '1' });
+    expect(b).toMatchObject({ unit: 'b.service', Type: 'simple', SubState: 'x=y' });
+    expect(() => parseShow(show('a.service', {}), ['a.service', 'b.service'])).toThrow(/1 blocks for 2 units/);
+  });
+
+  it('keeps shell metacharacters in a unit name inert', async () => {
+    const host = fakeHost([[SHOW, { stdout: show("x';reboot;'", { LoadState: 'not-found' }) }]]);
+    await unitProperties(host, "x';reboot;'");
+    expect(host.calls[0]).toContain(`-- 'x'\\'';reboot;'\\'''`);
+  });
+});
+
+describe('waitForOneshots', () => {
+  const showAll = (overrides: Record<string, Partial<Record<string, string>>> = {}) =>
+    ONESHOTS.map((unit) => show(unit, overrides[unit] ?? {})).join('\n');
+
+  it('converges once every unit is an active, successful oneshot, polling until then', async () => {
+    const host = fakeHost([
+      [SHOW, (call) => ({ stdout: call < 2 ? showAll({ 'ccci-drone.service': { ActiveState: 'activating', SubState: 'start' } }) : showAll() })],
+    ]);
+    const report = await waitForOneshots(host, ONESHOTS, { timeoutMs: 5000, intervalMs: 10 });
+    expect(report.converged).toBe(true);
+    expect(report.units).toHaveLength(5);
+    expect(host.calls.filter((call) => SHOW.test(call))).toHaveLength(3);
+    // One round trip per poll, not one per unit.
+    expect(host.calls[0]).toContain(ONESHOTS.map((unit) => `'${unit}'`).join(' '));
+  });
+
+  it('stops early when a unit failed, with its journal, redacted', async () => {
+    registerSecret('drone-rpc-secret-value');
+    const host = fakeHost([
+      [SHOW, { stdout: showAll({ 'ccci-drone.service': { ActiveState: 'failed', SubState: 'failed', Result: 'exit-code', ExecMainStatus: '1' } }) }],
+      [/^journalctl -u 'ccci-drone\.service' -n 30 --no-pager -o short-iso$/, { stdout: '2026-11-25T10:00:00+0000 host ccci-drone[1]: bad secret drone-rpc-secret-value\n' }],
+    ]);
+    const report = await waitForOneshots(host, ONESHOTS, { timeoutMs: 60_000, intervalMs: 10 });
+    expect(report.converged).toBe(false);
+    if (report.converged) return;
+    expect(report.broken).toHaveLength(1);
+    expect(report.broken[0]).toMatchObject({ unit: 'ccci-drone.service', reason: 'unit failed (result exit-code, exit status 1)' });
+    expect(report.broken[0]!.journal).toContain('bad secret [REDACTED]');
+    expect(report.broken[0]!.journal).not.toContain('drone-rpc-secret-value');
+  });
+
+  it('stops early for a missing unit or one that can never stay active, journal errors included', async () => {
+    const host = fakeHost([
+      [SHOW, { stdout: showAll({ 'ccci-swarm.service': { LoadState: 'not-found', ActiveState: 'inactive', Type: '' }, 'ccci-proxy.service': { RemainAfterExit: 'no', ActiveState: 'inactive' } }) }],
+      [/^journalctl -u 'ccci-proxy/, { stdout: '-- No entries --\n' }],
+      [/^journalctl/, { exitCode: 1, stderr: 'journal is corrupt' }],
+    ]);
+    const report = await waitForOneshots(host, ONESHOTS, { timeoutMs: 60_000, intervalMs: 10 });
+    expect(report.converged).toBe(false);
+    if (report.converged) return;
+    expect(report.broken.map(({ unit, reason }) => [unit, reason])).toEqual([
+      ['ccci-swarm.service', 'unit is not-found'],
+      ['ccci-proxy.service', 'RemainAfterExit=no: it can never stay active'],
+    ]);
+    expect(report.broken[0]!.journal).toMatch(/journal unavailable: .*journal is corrupt/);
+    expect(report.broken[1]!.journal).toBe('-- No entries --');
+  });
+
+  it('on timeout, throws an error listing every unit\'s state', async () => {
+    const host = fakeHost([[SHOW, { stdout: showAll({ 'ccci-bridge.service': { ActiveState: 'activating', SubState: 'start' } }) }]]);
+    const error = await waitForOneshots(host, ONESHOTS, { timeoutMs: 50, intervalMs: 10 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OneshotTimeoutError);
+    expect(error).toBeInstanceOf(WaitTimeoutError);
+    const message = (error as Error).message;
+    for (const unit of ONESHOTS) expect(message).toContain(unit);
+    expect(message).toContain('… ccci-bridge.service: activating/start result=success');
+    expect(message).toContain('✓ ccci-swarm.service: active/exited');
+    expect((error as OneshotTimeoutError).units.map((unit: UnitProperties) => unit.ActiveState)).toContain('activating');
+  });
+
+  it('keeps retrying through a probe error, and reports it if it persists', async () => {
+    const host = fakeHost([[SHOW, { exitCode: 1, stderr: 'Failed to connect to bus' }]]);
+    const error = await waitForOneshots(host, ONESHOTS.slice(0, 1), { timeoutMs: 40, intervalMs: 10 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OneshotTimeoutError);
+    expect((error as Error).message).toMatch(/last saw: error: .*Failed to connect to bus/);
+    await expect(waitForOneshots(host, [], { timeoutMs: 40 })).rejects.toThrow(/at least one unit/);
+  });
+});
+
+describe('journalExcerpt', () => {
+  it('runs journalctl with the line count and redacts registered secrets and key shapes', async () => {
+    registerSecret('hmac-webhook-secret');
+    const host = fakeHost([[/^journalctl -u 'ccci-bridge\.service' -n 5 --no-pager -o short-iso$/, { stdout: 'a hmac-webhook-secret b\nAGE-SECRET-KEY-1QQQQQQQQQQ\n' }]]);
+    await expect(journalExcerpt(host, 'ccci-bridge.service', 5)).resolves.toBe('a [REDACTED] b\n[REDACTED]');
+    await expect(journalExcerpt(host, 'ccci-bridge.service', 0)).rejects.toThrow(/positive integer/);
+  });
+});
