@@ -1,5 +1,6 @@
 /** `accept`: the harness's command line. Every command prints what it does and how long it took. */
 import { spawn } from 'node:child_process';
+import { readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from '../helpers/common/config.ts';
@@ -9,6 +10,8 @@ import { redact } from '../helpers/common/redact.ts';
 import { labDown, labStatus, labUp } from '../lab/index.ts';
 import { openIncus, resolveTarget } from '../helpers/target/resolve.ts';
 import { sweep } from '../helpers/target/sweep.ts';
+import { isOurs } from '../helpers/target/labels.ts';
+import type { RunContext } from '../acceptance/support/context.ts';
 import { bench } from './bench.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,6 +31,7 @@ commands:
       down [--purge]       remove everything the lab created and nothing else; --purge also
                            drops the cached image tarballs
       status               one line per lab component
+  down                     delete the throwaway kept by ACCEPT_KEEP=always, and forget it
   sweep [--dry-run]        delete expired throwaways carrying this harness's labels, nothing else
   selftest                 the harness's own tests: unit, then end-to-end on the lab (npm test)
   bench                    measure lab up, provisioning, runbook, specs, teardown and a whole cold
@@ -85,6 +89,29 @@ async function lab(config: Config, args: string[]): Promise<number> {
   }
 }
 
+async function downKept(config: Config): Promise<number> {
+  const file = join(config.stateDir, 'kept.json');
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  if (!text) {
+    process.stdout.write(`no kept throwaway recorded in ${file}\n`);
+    return 0;
+  }
+  const kept = JSON.parse(text) as RunContext;
+  const client = await openIncus(kept.target);
+  try {
+    const instance = await client.getInstance(kept.instance.name);
+    if (instance && !isOurs(instance, kept.runId)) {
+      throw new HarnessError(`${kept.instance.name} in ${kept.instance.project} does not carry this harness's labels for run ${kept.runId}; not touching it`);
+    }
+    if (instance) await client.deleteInstance(kept.instance.name);
+    process.stdout.write(`${instance ? 'deleted' : 'already gone:'} ${kept.instance.name}\n`);
+  } finally {
+    await client.close();
+  }
+  await rm(file, { force: true });
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   if (!command || command === 'help' || command === '--help' || command === '-h') {
@@ -112,6 +139,8 @@ export async function main(argv: string[]): Promise<number> {
         }
         return 0;
       }
+      case 'down':
+        return await downKept(config);
       case 'bench':
         return await bench();
       case 'selftest': {

@@ -42,7 +42,8 @@ export default async function setupCold(project: TestProject): Promise<() => Pro
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     if (config.keep === 'always') {
-      log.info(`ACCEPT_KEEP=always: keeping ${throwaway.name}; \`npx vitest run --project warm\` runs against it`);
+      throwaway.keep();
+      log.info(`ACCEPT_KEEP=always: keeping ${throwaway.name} until ${throwaway.expiresAt}; \`npx vitest run --project warm\` runs against it, \`npx accept down\` removes it`);
     } else {
       await throwaway.stop();
     }

@@ -34,6 +34,8 @@ export interface LeakCount {
   objects: number;
   /** Up to five places (newest commits first): commit id and path, never the value. */
   where: Array<{ commit: string; path: string }>;
+  /** What the scan covered (the same for every value of one call), for evidence. */
+  scanned: { commits: number; objects: number };
 }
 
 export interface LeakScanOptions {
@@ -217,7 +219,7 @@ export async function countOccurrences(repoDir: string, needles: Needles, option
   const oids = listing
     .split('\n')
     .filter((line) => line !== '')
-    .map((line) => line.slice(0, line.indexOf(' ') === -1 ? line.length : line.indexOf(' ')));
+    .map((line) => line.split(' ', 1)[0]!);
 
   // Pass 1: every object once; remember what matched and each commit's root tree.
   const matched = new Map<string, { type: string; counts: number[] }>();
@@ -236,9 +238,12 @@ export async function countOccurrences(repoDir: string, needles: Needles, option
     });
     if (counts) matched.set(object.oid, { type: object.type, counts });
   }
+  // Zero matches over nothing would read as a pass.
+  if (commitTree.size === 0) throw new HarnessError(`${repoDir} has no commits reachable from any ref: nothing to scan`);
   const hits = (oid: string, index: number): boolean => (matched.get(oid)?.counts[index] ?? 0) > 0;
 
-  const results = matchers.map((): LeakCount => ({ count: 0, commits: 0, objects: 0, where: [] }));
+  const scanned = { commits: commitTree.size, objects: oids.length };
+  const results = matchers.map((): LeakCount => ({ count: 0, commits: 0, objects: 0, where: [], scanned }));
   for (const { counts } of matched.values()) {
     counts.forEach((n, index) => {
       if (n === 0) return;
@@ -307,7 +312,8 @@ export async function scanString(repoDir: string, value: string, options?: LeakS
 
 /** Evidence line for one result: counts and places, never the value. */
 export function describeLeak(label: string, result: LeakCount): string {
-  if (result.count === 0) return `${label}: 0 matches`;
+  const over = `${result.scanned.commits} commits, ${result.scanned.objects} objects scanned`;
+  if (result.count === 0) return `${label}: 0 matches (${over})`;
   const places = result.where.map((place) => `${place.commit.slice(0, 12)}:${place.path}`).join(', ');
-  return `${label}: ${result.count} match(es) in ${result.objects} object(s), ${result.commits} commit(s); e.g. ${places}`;
+  return `${label}: ${result.count} match(es) in ${result.objects} object(s), ${result.commits} commit(s) (${over}); e.g. ${places}`;
 }

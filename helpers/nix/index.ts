@@ -5,6 +5,7 @@
  * the same input-addressed path with different bytes, so the NAR hashes are compared too.
  */
 import { createHash } from 'node:crypto';
+import { realpath } from 'node:fs/promises';
 import { HarnessError, errorMessage } from '../common/errors.ts';
 import { exec, type CommandResult } from '../common/exec.ts';
 import { redact } from '../common/redact.ts';
@@ -240,10 +241,12 @@ const shellQuote = (word: string): string => `'${word.replaceAll("'", `'\\''`)}'
  */
 export async function closure(target: string | HostChannel, options: NixOptions & { path?: string } = {}): Promise<Closure> {
   if (typeof target === 'string') {
-    const result = await nix(['path-info', '--json', '--recursive', target], options);
-    if (result.exitCode !== 0) throw new HarnessError(`nix path-info -r ${target} failed (exit ${result.exitCode}):\n${redact(tailLines(result.stderr, 20))}`);
+    // 2.8 reads a non-store path as a flake reference, so resolve links such as ./result first.
+    const path = await realpath(target).catch(() => target);
+    const result = await nix(['path-info', '--json', '--recursive', path], options);
+    if (result.exitCode !== 0) throw new HarnessError(`nix path-info -r ${path} failed (exit ${result.exitCode}):\n${redact(tailLines(result.stderr, 20))}`);
     const entries = parsePathInfo(result.stdout);
-    return { root: resolveRoot(target, entries), where: 'local', entries };
+    return { root: resolveRoot(path, entries), where: 'local', entries };
   }
   const host = target;
   const root = options.path ?? (await currentSystem(host));

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -196,6 +196,10 @@ describe('builds and closures against the real Nix on this machine', () => {
 
     const local = await closure(path, offline);
     expect(local.root).toBe(path);
+    // A link to the store path (like ./result) reads the same closure.
+    const link = join(work, 'result');
+    await symlink(path, link);
+    expect(await closure(link, offline)).toEqual(local);
     expect(local.entries.map((entry) => entry.path.replace(/^.{44}/, ''))).toEqual(expect.arrayContaining(['nixos-system-cc-ci', 'ccci-test-dep-1.0']));
     expect(local.entries).toHaveLength(2);
     for (const entry of local.entries) expect(entry.narHash).toMatch(/^sha256-[A-Za-z0-9+/]{43}=$/);

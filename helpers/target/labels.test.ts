@@ -69,7 +69,7 @@ describe('isOurs', () => {
 
 describe('isExpired', () => {
   const now = new Date('2024-05-06T12:00:00Z');
-  const at = (expires?: string) => ({ config: expires === undefined ? {} : { [LABEL_EXPIRES]: expires } });
+  const at = (expires?: string): { config: Record<string, string> } => ({ config: expires === undefined ? {} : { [LABEL_EXPIRES]: expires } });
 
   it('is true once the expiry has passed, from that instant on', () => {
     expect(isExpired(at('2024-05-06T11:59:59.999Z'), now)).toBe(true);
@@ -87,7 +87,7 @@ describe('isExpired', () => {
   });
 
   it('agrees with labelsFor', () => {
-    const { config } = { config: labelsFor('r', new Date(now.getTime() + 2 * 3_600_000)) };
+    const config = labelsFor('r', new Date(now.getTime() + 2 * 3_600_000));
     expect(isExpired({ config }, now)).toBe(false);
     expect(isExpired({ config }, new Date(now.getTime() + 2 * 3_600_000))).toBe(true);
   });

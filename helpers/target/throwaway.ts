@@ -28,6 +28,8 @@ export interface Throwaway extends AsyncDisposable {
   host: HostChannel;
   /** Deletes the instance; safe to call many times. */
   stop(): Promise<{ destroyedAt: string }>;
+  /** Lets the instance outlive this process (ACCEPT_KEEP): the reaper stands down; the sweeper still removes it once expired. */
+  keep(): void;
 }
 
 export function freePort(): Promise<number> {
@@ -113,6 +115,7 @@ export async function startThrowaway(
       https,
       host,
       stop,
+      keep: () => reaper.release(),
       [Symbol.asyncDispose]: async () => {
         await stop();
       },
