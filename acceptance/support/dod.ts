@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import * as allure from 'allure-js-commons';
 import { beforeEach, describe, inject, test as base, type TestContext } from 'vitest';
 import { redact, registerSecret } from '../../helpers/common/redact.ts';
-import { cloneRepo } from '../../helpers/git/index.ts';
+import { cloneRepo, type Clone } from '../../helpers/git/index.ts';
+import { loadConfig, type Config } from '../../helpers/common/config.ts';
+import type { IncusClient } from '../../helpers/incus/client.ts';
 import { decryptSops, parseAgeIdentities } from '../../helpers/sops/index.ts';
 import { incusChannel, type HostChannel } from '../../helpers/target/host.ts';
 import { openIncus } from '../../helpers/target/resolve.ts';
@@ -49,6 +51,13 @@ export function evidence(task: TestContext['task'], line: string): void {
   task.meta.evidence = redact(line);
 }
 
+/** Skips a check that cannot apply to this target, and says why in the summary. */
+export function skipBecause(context: { task: TestContext['task']; skip: (note?: string) => void }, reason: string): never {
+  context.task.meta.skipReason = reason;
+  context.skip(reason);
+  throw new Error('unreachable: skip() throws');
+}
+
 export interface GitSecrets {
   /** Decrypted values, registered for redaction before anyone sees them. */
   values: Record<string, string>;
@@ -63,6 +72,17 @@ export const test = base
     const client = await openIncus(run.target);
     onCleanup(() => client.close());
     return incusChannel(client, run.instance.name);
+  })
+  .extend('config', { scope: 'worker' }, async (): Promise<Config> => loadConfig())
+  .extend('incus', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<IncusClient> => {
+    const client = await openIncus(run.target);
+    onCleanup(() => client.close());
+    return client;
+  })
+  .extend('baseRepo', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<Clone> => {
+    const clone = await cloneRepo(run.baseRepo, { setting: 'ACCEPT_BASE_REPO' });
+    onCleanup(() => clone.remove());
+    return clone;
   })
   .extend('instanceRepo', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<string> => {
     const clone = await cloneRepo(run.instanceRepo, { setting: 'ACCEPT_INSTANCE_REPO' });

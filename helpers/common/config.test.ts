@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, loadConfig, parseBytes, parseDuration } from './config.ts';
+import { CONFIG_VARIABLES, DEFAULT_ONESHOTS, loadConfig, parseBytes, parseDuration } from './config.ts';
 import { ConfigError } from './errors.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -60,6 +60,9 @@ describe('loadConfig defaults', () => {
       reportsDir: 'reports',
       keep: 'never',
       stateDir: '/var/lib/cc-ci-acceptance',
+      ramGuidelineBytes: 12 * 2 ** 30,
+      oneshots: DEFAULT_ONESHOTS,
+      d8Doc: 'docs/evidence/d8.md',
     });
   });
 

@@ -37,6 +37,12 @@ export interface Config {
   reportsDir: string;
   keep: 'never' | 'always';
   stateDir: string;
+  /** Bytes: the project's running memory may not exceed this (C6, and a guard on creation). */
+  ramGuidelineBytes: number;
+  /** The reconcile oneshots that must converge (C4). */
+  oneshots: string[];
+  /** Path, in the base repo, of the D8 evidence document the system publishes (C5). */
+  d8Doc: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -73,7 +79,9 @@ const BINARY_UNITS: Record<string, number> = { KiB: 2 ** 10, MiB: 2 ** 20, GiB: 
 export function parseBytes(name: string, value: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)$/.exec(value);
   if (!match) throw new ConfigError(name, `must be a size such as 4GiB or 512MiB; got ${JSON.stringify(value)}`);
-  return Math.round(Number(match[1]) * BINARY_UNITS[match[2]!]!);
+  const bytes = Math.round(Number(match[1]) * BINARY_UNITS[match[2]!]!);
+  if (bytes <= 0) throw new ConfigError(name, 'must be larger than zero');
+  return bytes;
 }
 
 function url(env: Env, name: string, protocols: string[]): string | undefined {
@@ -89,6 +97,27 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
     throw new ConfigError(name, `must use ${protocols.join(' or ')}; got ${JSON.stringify(value)}`);
   }
   return value;
+}
+
+/** cc-ci's reconcile oneshots, in the order they converge. */
+export const DEFAULT_ONESHOTS = [
+  'ccci-secrets.service',
+  'ccci-reconcile-swarm.service',
+  'ccci-reconcile-proxy.service',
+  'ccci-reconcile-drone.service',
+  'ccci-reconcile-bridge.service',
+  'ccci-reconcile-dashboard.service',
+];
+
+function unitList(env: Env, name: string, fallback: string[]): string[] {
+  const value = text(env, name);
+  if (value === undefined) return fallback;
+  const units = value.split(',').map((unit) => unit.trim()).filter(Boolean);
+  const bad = units.find((unit) => !/^[A-Za-z0-9@._:-]+\.(service|target|socket|timer|mount)$/.test(unit));
+  if (bad !== undefined || units.length === 0) {
+    throw new ConfigError(name, `must be a comma-separated list of systemd unit names such as ccci-reconcile-swarm.service; got ${JSON.stringify(bad ?? value)}`);
+  }
+  return units;
 }
 
 const FINGERPRINT = /^(?:[0-9a-f]{64}|(?:[0-9A-F]{2}:){31}[0-9A-F]{2})$/i;
@@ -131,6 +160,9 @@ export function loadConfig(env: Env = process.env): Config {
     reportsDir: text(env, 'ACCEPT_REPORTS_DIR') ?? 'reports',
     keep: oneOf(env, 'ACCEPT_KEEP', ['never', 'always'] as const, 'never'),
     stateDir: text(env, 'ACCEPT_STATE_DIR') ?? '/var/lib/cc-ci-acceptance',
+    ramGuidelineBytes: parseBytes('ACCEPT_RAM_GUIDELINE', text(env, 'ACCEPT_RAM_GUIDELINE') ?? '12GiB'),
+    oneshots: unitList(env, 'ACCEPT_ONESHOTS', DEFAULT_ONESHOTS),
+    d8Doc: text(env, 'ACCEPT_D8_DOC') ?? 'docs/evidence/d8.md',
   };
 }
 
@@ -159,4 +191,7 @@ export const CONFIG_VARIABLES = [
   'ACCEPT_REPORTS_DIR',
   'ACCEPT_KEEP',
   'ACCEPT_STATE_DIR',
+  'ACCEPT_RAM_GUIDELINE',
+  'ACCEPT_ONESHOTS',
+  'ACCEPT_D8_DOC',
 ] as const;

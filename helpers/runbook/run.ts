@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../common/errors.ts';
 import { timed } from '../common/log.ts';
-import { registerSecret } from '../common/redact.ts';
+import { redact, registerSecret } from '../common/redact.ts';
 import type { HostChannel } from '../target/host.ts';
 import { describeStep, type RunbookStep } from './index.ts';
 
@@ -48,7 +48,8 @@ export async function runRunbook(
       } else {
         const result = await host.exec(step.script, { strict: true, purpose: `runbook step ${step.index}`, timeoutMs: 1_800_000 });
         exitCode = result.exitCode;
-        outputTail = `${result.stdout}\n${result.stderr}`.trim().split('\n').slice(-15).join('\n');
+        // Redact before cutting: a cut through a multi-line secret would no longer match.
+        outputTail = redact(`${result.stdout}\n${result.stderr}`).trim().split('\n').slice(-15).join('\n');
       }
     });
     outcome.steps.push({ index: step.index, line: step.line, kind: step.kind, text, exitCode, durationMs: Math.round(performance.now() - started), startedAt, outputTail });
