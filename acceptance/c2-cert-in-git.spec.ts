@@ -2,11 +2,14 @@
  * C2 — the wildcard cert and key are sops secrets in the instance repo, and what the machine
  * serves on :443 is exactly that cert.
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { expect } from 'vitest';
 import { describeCert, fetchServedChain, fingerprint, keyMatchesCert, parsePemChain, sanCovers, validityAt, verifyChain, type X509Certificate } from '../helpers/tls/index.ts';
 import type { RunContext } from './support/context.ts';
 import { attach, dodItem, evidence, step, test } from './support/dod.ts';
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 dodItem('C2', () => {
   let served: X509Certificate[] | undefined;
@@ -32,6 +35,28 @@ dodItem('C2', () => {
     const gitLeaf = fingerprint(git[0]!);
     expect(servedLeaf, `served leaf fingerprint ${servedLeaf} ≠ git cert ${gitLeaf}`).toBe(gitLeaf);
     evidence(task, `served leaf = git wildcard_cert, SHA-256 ${servedLeaf}`);
+  });
+
+  test('the whole served chain, not just the leaf, is the fullchain in git', async ({ run, gitSecrets, task }) => {
+    const git = parsePemChain(gitSecrets.values.wildcard_cert ?? '', 'wildcard_cert').map(fingerprint);
+    const chain = (await servedChain(run)).map(fingerprint);
+    expect(chain, `served chain [${chain.join(', ')}] ≠ git fullchain [${git.join(', ')}]`).toEqual(git);
+    evidence(task, `served chain = git fullchain (${chain.length} certs)`);
+  });
+
+  test('fullchain.pem and privkey.pem on the host are the git secrets (symlinks followed)', async ({ host, gitSecrets, task }) => {
+    const files = { '/var/lib/ci-certs/live/fullchain.pem': 'wildcard_cert', '/var/lib/ci-certs/live/privkey.pem': 'wildcard_key' } as const;
+    const seen: string[] = [];
+    for (const [path, key] of Object.entries(files)) {
+      const resolved = await host.exec(`readlink -f ${path} && sha256sum < $(readlink -f ${path}) | cut -d' ' -f1`);
+      expect(resolved.exitCode, `${path} is missing on ${host.name}: ${resolved.stderr.trim()}`).toBe(0);
+      const [target, hostHash] = resolved.stdout.trim().split('\n');
+      const gitHash = sha256(gitSecrets.values[key] ?? '');
+      expect(hostHash, `${path} (→ ${target}) on ${host.name} is not ${key} from git: sha256 ${hostHash?.slice(0, 16)}… ≠ ${gitHash.slice(0, 16)}…`).toBe(gitHash);
+      seen.push(`${path} → ${target}`);
+    }
+    await attach('cert files on the host', seen.join('\n'));
+    evidence(task, `${seen.join(', ')}: same sha256 as the git secrets`);
   });
 
   test('the served chain verifies up to the trusted root', async ({ run, task }) => {

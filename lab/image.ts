@@ -30,15 +30,23 @@ async function listFiles(dir: string): Promise<string[]> {
     .sort();
 }
 
-/** Hash over everything that shapes the image: the recipe and every overlay file with its mode. */
-export async function recipeHash(): Promise<string> {
+/** Hash over every file (path, mode, content) under the given directories or files. */
+export async function treeHash(roots: string[]): Promise<string> {
   const hash = createHash('sha256');
-  for (const file of await listFiles(IMAGE_DIR)) {
-    const info = await stat(file);
-    hash.update(`${relative(IMAGE_DIR, file)}\0${info.mode & 0o777}\0`);
-    hash.update(await readFile(file));
+  for (const root of roots) {
+    const files = (await stat(root)).isDirectory() ? await listFiles(root) : [root];
+    for (const file of files) {
+      const info = await stat(file);
+      hash.update(`${relative(dirname(IMAGE_DIR), file)}\0${info.mode & 0o777}\0`);
+      hash.update(await readFile(file));
+    }
   }
   return hash.digest('hex').slice(0, 16);
+}
+
+/** Hash over everything that shapes the image: the recipe and every overlay file with its mode. */
+export function recipeHash(): Promise<string> {
+  return treeHash([IMAGE_DIR]);
 }
 
 async function readRecipe(): Promise<Recipe> {

@@ -9,7 +9,8 @@ import { exec } from '../helpers/common/exec.ts';
 import { log, timed } from '../helpers/common/log.ts';
 import { waitFor } from '../helpers/common/wait.ts';
 import { isAlive, portAnswers, startDaemon, stopDaemonAndWait } from './daemons.ts';
-import { buildImageTarballs, currentImage, importImage, recipeHash } from './image.ts';
+import { buildImageTarballs, currentImage, importImage, recipeHash, treeHash } from './image.ts';
+import { REPO_TEMPLATES } from './repos.ts';
 import { incus, incusOk, incusQuery } from './incus-cli.ts';
 import { createClientCert } from './pki.ts';
 import { BASE_REPO, INSTANCE_REPO, generateRepos } from './repos.ts';
@@ -216,11 +217,13 @@ async function ensureImage(paths: LabPaths, state: LabState): Promise<void> {
 
 async function ensureRepos(paths: LabPaths, state: LabState, layout: 'submodule' | 'input'): Promise<void> {
   const present = await access(`${paths.gitDir}/${BASE_REPO}/HEAD`).then(() => true, () => false);
-  if (state.repos && present && state.repos.layout === layout) return;
+  // A change to the templates (e.g. after a pull) regenerates the repos, as the recipe does the image.
+  const templates = await treeHash(REPO_TEMPLATES);
+  if (state.repos && present && state.repos.layout === layout && state.repos.templates === templates) return;
   const settings = labSettings(paths.dir);
   await timed('Generating the base and instance repos with fresh keys', async () => {
     const generated = await generateRepos(paths, settings.domain, `http://127.0.0.1:${settings.gitPort}`, layout);
-    state.repos = { generatedAt: new Date().toISOString(), layout, baseCommit: generated.baseCommit, instanceCommit: generated.instanceCommit };
+    state.repos = { generatedAt: new Date().toISOString(), layout, baseCommit: generated.baseCommit, instanceCommit: generated.instanceCommit, templates };
   });
 }
 

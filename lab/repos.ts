@@ -14,6 +14,8 @@ import type { LabPaths } from './state.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const BASE_REPO = 'cc-ci.git';
+/** What the generated repos are made from; a change to any of it regenerates them. */
+export const REPO_TEMPLATES = [join(HERE, 'base'), join(HERE, 'instance'), join(HERE, 'layouts'), join(HERE, 'repos.ts'), join(HERE, 'pki.ts')];
 export const INSTANCE_REPO = 'cc-ci-secrets.git';
 
 export interface GeneratedRepos {

@@ -19,7 +19,7 @@ export interface LabState {
   daemons: Partial<Record<DaemonName, { pid: number; startedAt: string }>>;
   /** Recipe hash of the image under the alias. */
   imageRecipe?: string;
-  repos?: { generatedAt: string; layout: 'submodule' | 'input'; baseCommit: string; instanceCommit: string };
+  repos?: { generatedAt: string; layout: 'submodule' | 'input'; baseCommit: string; instanceCommit: string; templates?: string };
 }
 
 export type DaemonName = 'incusd' | 'socks' | 'git';

@@ -17,6 +17,8 @@ export interface RunContext {
   instanceRepo: string;
   runbook?: RunbookOutcome;
   ledger: LedgerEntry[];
+  /** NIX_CONFIG for operator-side builds: the lab's offline settings; unset means the operator's own. */
+  nixConfig?: string;
   /** Set by the lab target only, so that a deliberately broken run is visible in the report. */
   sabotage?: string;
 }

@@ -47,10 +47,12 @@ function classify(test: TestCase): { verdict: Verdict; evidence: string } {
 const SEVERITY: Verdict[] = ['ERROR', 'FAIL', 'SKIPPED', 'PASS'];
 
 function combine(results: { verdict: Verdict; evidence: string }[]): ItemResult {
+  const passed = results.filter((result) => result.verdict === 'PASS').length;
+  const alsoPassed = passed ? ` (${passed} other check${passed > 1 ? 's' : ''} passed)` : '';
   for (const verdict of SEVERITY) {
     const hit = results.find((result) => result.verdict === verdict);
-    // An item passes only if every check passed; skips alone make it SKIPPED.
-    if (hit && verdict !== 'PASS') return { verdict, evidence: hit.evidence };
+    // An item passes only if every check passed: one skipped check makes it SKIPPED, never PASS.
+    if (hit && verdict !== 'PASS') return { verdict, evidence: `${hit.evidence}${alsoPassed}` };
   }
   const more = results.length > 1 ? ` (and ${results.length - 1} more check${results.length > 2 ? 's' : ''} passed)` : '';
   return { verdict: 'PASS', evidence: `${results[0]?.evidence ?? ''}${more}` };

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as allure from 'allure-js-commons';
-import { beforeEach, describe, inject, test as base, type TestContext } from 'vitest';
+import { beforeEach, describe, expect, inject, test as base, type TestContext } from 'vitest';
 import { redact, registerSecret } from '../../helpers/common/redact.ts';
 import { cloneRepo, type Clone } from '../../helpers/git/index.ts';
 import { loadConfig, type Config } from '../../helpers/common/config.ts';
@@ -15,6 +15,8 @@ import { decryptSops, parseAgeIdentities } from '../../helpers/sops/index.ts';
 import { incusChannel, type HostChannel } from '../../helpers/target/host.ts';
 import { openIncus } from '../../helpers/target/resolve.ts';
 import type { RunContext } from './context.ts';
+import { writeD8, type D8Evidence } from './d8.ts';
+import { buildToplevelFromCleanClone, closure, closureHash, compareClosures, currentSystem, type ClosureDiff } from '../../helpers/nix/index.ts';
 import { DOD_ITEMS, itemLabel, type DodItemId } from './items.ts';
 
 declare module 'vitest' {
@@ -58,6 +60,14 @@ export function skipBecause(context: { task: TestContext['task']; skip: (note?: 
   throw new Error('unreachable: skip() throws');
 }
 
+export interface Reproduction {
+  composition: 'submodule' | 'input' | undefined;
+  built: string;
+  running: string;
+  diff: ClosureDiff;
+  evidence: D8Evidence;
+}
+
 export interface GitSecrets {
   /** Decrypted values, registered for redaction before anyone sees them. */
   values: Record<string, string>;
@@ -84,6 +94,39 @@ export const test = base
     onCleanup(() => clone.remove());
     return clone;
   })
+  // One clean-checkout build and one comparison serve C1, C5 and D8.
+  .extend('reproduction', { scope: 'worker' }, async ({ run, baseRepo, host, config }): Promise<Reproduction> => {
+    const composition = await detectComposition(baseRepo.dir);
+    const builtAt = new Date().toISOString();
+    const built = await step(`build the toplevel from a clean clone of ${run.baseRepo} (${composition ?? 'no'} composition)`, () =>
+      buildToplevelFromCleanClone(run.baseRepo, { submodules: composition === 'submodule', nixConfig: run.nixConfig }),
+    );
+    const observedAt = new Date().toISOString();
+    const running = await currentSystem(host);
+    const built_ = await closure(built.path, { nixConfig: run.nixConfig });
+    const running_ = await closure(host);
+    const diff = compareClosures(built_, running_);
+    const rebuild = run.runbook?.steps.at(-1);
+    const evidence: D8Evidence = {
+      runId: run.runId,
+      static: { builtAt, baseRepo: run.baseRepo, commit: built.commit, composition: composition ?? 'none', toplevel: built.path, closureHash: closureHash(built_), paths: built_.entries.length },
+      running: { observedAt, host: run.instance.name, toplevel: running, closureHash: closureHash(running_), paths: running_.entries.length },
+      identical: diff.identical && built.path === running,
+      live: run.instance.createdInThisRun && run.runbook
+        ? {
+            instance: run.instance.name,
+            project: run.instance.project,
+            createdAt: run.instance.createdAt,
+            destroyedAt: null,
+            runbook: { source: run.runbook.source, steps: run.runbook.steps.map(({ index, text, exitCode, startedAt }) => ({ index, text, exitCode, startedAt })) },
+            rebuildExitCode: rebuild?.kind === 'sh' ? rebuild.exitCode : undefined,
+            toplevel: running,
+          }
+        : undefined,
+    };
+    await writeD8(config.reportsDir, evidence, diff);
+    return { composition, built: built.path, running, diff, evidence };
+  })
   .extend('instanceRepo', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<string> => {
     const clone = await cloneRepo(run.instanceRepo, { setting: 'ACCEPT_INSTANCE_REPO' });
     onCleanup(() => clone.remove());
@@ -101,3 +144,17 @@ export const test = base
     }
     return { values, recipients: document.recipients, source };
   });
+
+/** How the base repo takes in the instance repo, as a person would tell from the tree. */
+export async function detectComposition(baseDir: string): Promise<'submodule' | 'input' | undefined> {
+  const gitmodules = await readFile(join(baseDir, '.gitmodules'), 'utf8').catch(() => '');
+  if (/^\s*path\s*=\s*secrets\s*$/m.test(gitmodules)) return 'submodule';
+  const lock = await readFile(join(baseDir, 'flake.lock'), 'utf8').catch(() => undefined);
+  if (lock && (JSON.parse(lock) as { nodes?: Record<string, unknown> }).nodes?.instance) return 'input';
+  return undefined;
+}
+
+/** Asserts that a list of findings is empty, naming every finding in the failure's first line. */
+export function expectNone(findings: readonly string[], what: string): void {
+  expect(findings, `${what}: ${findings.join('; ')}`).toEqual([]);
+}

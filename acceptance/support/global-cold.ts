@@ -9,6 +9,7 @@ import { loadConfig } from '../../helpers/common/config.ts';
 import { Ledger } from '../../helpers/common/ledger.ts';
 import { log } from '../../helpers/common/log.ts';
 import { cloneRepo } from '../../helpers/git/index.ts';
+import { OFFLINE_NIX_CONFIG } from '../../helpers/nix/index.ts';
 import { parseRunbook } from '../../helpers/runbook/index.ts';
 import { runRunbook } from '../../helpers/runbook/run.ts';
 import { incusChannel } from '../../helpers/target/host.ts';
@@ -18,7 +19,7 @@ import { openIncus, resolveTarget } from '../../helpers/target/resolve.ts';
 import { sweep } from '../../helpers/target/sweep.ts';
 import { startThrowaway } from '../../helpers/target/throwaway.ts';
 import type { RunContext } from './context.ts';
-import { freshResultsDir } from './reports.ts';
+import { freshResultsDir, reportCleanup } from './reports.ts';
 
 export default async function setupCold(project: TestProject): Promise<() => Promise<void>> {
   const config = loadConfig();
@@ -45,7 +46,8 @@ export default async function setupCold(project: TestProject): Promise<() => Pro
       throwaway.keep();
       log.info(`ACCEPT_KEEP=always: keeping ${throwaway.name} until ${throwaway.expiresAt}; \`npx vitest run --project warm\` runs against it, \`npx accept down\` removes it`);
     } else {
-      await throwaway.stop();
+      const { destroyedAt } = await throwaway.stop();
+      await reportCleanup(config.reportsDir, client, throwaway.name, runId, destroyedAt);
     }
     await client.close();
   };
@@ -71,6 +73,7 @@ export default async function setupCold(project: TestProject): Promise<() => Pro
       runbook,
       ledger: ledger.entries,
       sabotage,
+      nixConfig: target.kind === 'lab' ? OFFLINE_NIX_CONFIG : undefined,
     };
     if (config.keep === 'always') {
       await mkdir(config.stateDir, { recursive: true });

@@ -425,7 +425,7 @@ export async function connectSsh(options: SshConnectOptions): Promise<SshHost> {
       stream.on('error', () => {});
       client.on('close', onLost);
       const timer = setTimeout(() => {
-        // Ask for a kill (OpenSSH ≥ 7.9 honours it), then drop the channel either way.
+        // Ask for a kill (servers that know the signal request honour it), then drop the channel either way.
         try {
           stream.signal('KILL');
         } catch {}
@@ -436,6 +436,10 @@ export async function connectSsh(options: SshConnectOptions): Promise<SshHost> {
       stream.end();
     });
 
+  /**
+   * `sh -c` (or `sh -euc`) as the login user. Exit code: the command's status; 128 + n when
+   * killed by signal n; -1 when the server sent neither. Timeout or a lost connection throws.
+   */
   const exec = async (script: string, execOptions: HostExecOptions = {}): Promise<CommandResult> => {
     const timeoutMs = execOptions.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
     const purpose = execOptions.purpose ?? 'check';

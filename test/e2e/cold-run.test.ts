@@ -44,7 +44,7 @@ describe('cold run on the lab', () => {
     const results = await Promise.all(files.filter((file) => file.endsWith('-result.json')).map(async (file) => JSON.parse(await readText(file))));
     expect(results.length).toBeGreaterThanOrEqual(4);
     const c2 = results.filter((result) => result.labels?.some((label: { name: string; value: string }) => label.name === 'feature' && label.value === 'C2 cert in git'));
-    expect(c2.length).toBe(4);
+    expect(c2.length).toBe(6);
     expect(c2.some((result) => result.steps?.length > 0)).toBe(true);
     const attachments = files.filter((file) => file.includes('-attachment'));
     expect(attachments.length).toBeGreaterThan(0);

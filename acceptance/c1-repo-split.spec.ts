@@ -1,0 +1,37 @@
+/**
+ * C1 — the base repo is generic; the instance lives in a second repo, composed as a flake input
+ * or as the submodule secrets/; and the composed flake builds the running system byte for byte.
+ */
+import { expect } from 'vitest';
+import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
+import { formatClosureDiff } from '../helpers/nix/index.ts';
+import { attach, dodItem, evidence, step, test, expectNone } from './support/dod.ts';
+
+dodItem('C1', () => {
+  test('the base repo holds neither the instance domain nor any secret value, in any commit', async ({ run, baseRepo, gitSecrets, task }) => {
+    const needles: Record<string, string> = { 'instance domain': run.domain };
+    for (const [key, value] of Object.entries(gitSecrets.values)) needles[`sops value ${key}`] = value;
+    const results = await step(`scan every object of every commit of ${run.baseRepo} for ${Object.keys(needles).length} values`, () =>
+      countOccurrences(baseRepo.dir, needles),
+    );
+    const lines = [...results].map(([label, result]) => describeLeak(String(label), result));
+    await attach('leak probe (base repo, all history)', lines.join('\n'));
+    const leaks = [...results].filter(([, result]) => result.count > 0).map(([label, result]) => describeLeak(String(label), result));
+    expectNone(leaks, 'the base repo is not generic');
+    const scanned = [...results.values()][0]?.scanned;
+    evidence(task, `0 occurrences of the domain and ${Object.keys(needles).length - 1} sops values in ${scanned?.commits ?? '?'} commits (${scanned?.objects ?? '?'} objects) of the base repo`);
+  });
+
+  test('the instance repo is composed as a flake input or as the git submodule secrets/', async ({ reproduction, task }) => {
+    expect(reproduction.composition, 'the base repo composes no instance repo: no secrets/ submodule in .gitmodules and no `instance` input in flake.lock').toBeDefined();
+    evidence(task, `composition: ${reproduction.composition === 'submodule' ? 'git submodule secrets/ (?submodules=1)' : 'flake input `instance` pinned in flake.lock'}`);
+  });
+
+  test('the toplevel built from a clean clone is /run/current-system, with every narHash equal', async ({ reproduction, task }) => {
+    const diff = reproduction.diff;
+    await attach('closure comparison', formatClosureDiff(diff, { labels: ['clean-clone build', 'running system'] }));
+    expect(reproduction.built, `clean-clone toplevel ${reproduction.built} ≠ /run/current-system ${reproduction.running}`).toBe(reproduction.running);
+    expect(diff.identical, `closures differ:\n${formatClosureDiff(diff, { labels: ['clean-clone build', 'running system'] })}`).toBe(true);
+    evidence(task, `${reproduction.built} = /run/current-system; ${diff.sizeA} paths, ${diff.hashA} on both sides`);
+  });
+});

@@ -1,0 +1,72 @@
+/**
+ * C3 — every secret is sops-encrypted in git; the only secret that reached the machine outside
+ * git is the bootstrap age key, at /var/lib/sops-nix/key.txt with mode 0600.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { parse } from 'yaml';
+import { attach, dodItem, evidence, skipBecause, step, test, expectNone } from './support/dod.ts';
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+const BOOTSTRAP_KEY = '/var/lib/sops-nix/key.txt';
+
+/** Where private keys may legitimately live on a cc-ci machine, and why. */
+const EXPLAINED: { pattern: RegExp; why: string }[] = [
+  { pattern: /^\/var\/lib\/sops-nix\/key\.txt$/, why: 'the bootstrap age key (the one out-of-band secret)' },
+  { pattern: /^\/run\/secrets\.d\/\d+\/[a-z_]+$/, why: 'decrypted from sops at activation' },
+  { pattern: /^\/etc\/ssh\/ssh_host_[a-z0-9]+_key$/, why: "the machine's own SSH host key, generated on first boot" },
+];
+
+function leaves(node: unknown, path: string[] = []): { path: string[]; value: unknown }[] {
+  if (Array.isArray(node)) return node.flatMap((item) => leaves(item, path));
+  if (node && typeof node === 'object') return Object.entries(node).flatMap(([key, value]) => leaves(value, [...path, key]));
+  return [{ path, value: node }];
+}
+
+dodItem('C3', () => {
+  test('every leaf of the instance sops file is encrypted (apart from the unencrypted suffix)', async ({ instanceRepo, task }) => {
+    const document = parse(await readFile(join(instanceRepo, 'secrets.yaml'), 'utf8')) as Record<string, unknown> & { sops?: { unencrypted_suffix?: string } };
+    const suffix = document.sops?.unencrypted_suffix ?? '_unencrypted';
+    const data = Object.fromEntries(Object.entries(document).filter(([key]) => key !== 'sops'));
+    const all = leaves(data);
+    const plain = all.filter(({ path, value }) => !path.some((key) => key.endsWith(suffix)) && !(typeof value === 'string' && value.startsWith('ENC[AES256_GCM,')));
+    expectNone(plain.map(({ path }) => path.join('.')), 'values stored in plaintext in secrets.yaml');
+    evidence(task, `${all.length} leaves in secrets.yaml, all ENC[AES256_GCM,…]`);
+  });
+
+  test('every file in /run/secrets traces back to a sops key in git', async ({ host, gitSecrets, task }) => {
+    const listing = await host.succeed("cd /run/secrets && for f in *; do printf '%s %s\\n' \"$f\" \"$(sha256sum < \"$f\" | cut -d' ' -f1)\"; done");
+    const onHost = listing.stdout.trim().split('\n').filter(Boolean).map((line) => line.split(' ') as [string, string]);
+    const untraced = onHost.filter(([name, hash]) => gitSecrets.values[name] === undefined || sha256(gitSecrets.values[name]!) !== hash).map(([name]) => name);
+    await attach('/run/secrets', onHost.map(([name, hash]) => `${name} sha256:${hash.slice(0, 16)}… ${gitSecrets.values[name] === undefined ? 'NOT IN GIT' : 'from sops'}`).join('\n'));
+    expectNone(untraced, `files in /run/secrets on ${host.name} that match no sops value in git`);
+    const missing = Object.keys(gitSecrets.values).filter((name) => !onHost.some(([file]) => file === name));
+    expectNone(missing, 'sops secrets that were not decrypted to /run/secrets');
+    evidence(task, `${onHost.length} files in /run/secrets, each equal to its sops value in git`);
+  });
+
+  test('the only secret provisioned outside git is the bootstrap age key, at 0600', async ({ run, host, task, skip }) => {
+    if (run.ledger.length === 0) skipBecause({ task, skip }, 'no provisioning ledger: this host was not provisioned by the harness');
+    const secrets = run.ledger.filter((entry) => entry.kind === 'push' && entry.secret);
+    await attach('provisioning ledger (secret pushes)', secrets);
+    expect(secrets.map((entry) => (entry.kind === 'push' ? `${entry.path} ${entry.mode}` : '')), 'secrets pushed out of band').toEqual([`${BOOTSTRAP_KEY} 0600`]);
+    const mode = await host.succeed(`stat -c '%a %U' ${BOOTSTRAP_KEY}`);
+    expect(mode.stdout.trim(), `${BOOTSTRAP_KEY} on ${host.name} has mode/owner ${mode.stdout.trim()}`).toBe('600 root');
+    evidence(task, `one out-of-band secret: ${BOOTSTRAP_KEY} (0600, root)`);
+  });
+
+  test('no other private key or token on the host is left unexplained', async ({ host, task }) => {
+    const found = await step('search /etc, /var/lib, /root and /run/secrets.d for private keys', () =>
+      // Whole-line PEM markers and full-length age identities: code that merely names them does not match.
+      host.exec("grep -rlsE -- '^-----BEGIN ([A-Z]+ )?PRIVATE KEY-----$|AGE-SECRET-KEY-1[02-9ACDEFGHJKLMNPQRSTUVWXYZ]{58}' /etc /var/lib /root /run/secrets.d 2>/dev/null | sort -u"),
+    );
+    const files = found.stdout.trim().split('\n').filter(Boolean);
+    const report = files.map((file) => `${file}: ${EXPLAINED.find(({ pattern }) => pattern.test(file))?.why ?? 'UNEXPLAINED'}`);
+    await attach('private keys on the host', report.join('\n'));
+    const unexplained = files.filter((file) => !EXPLAINED.some(({ pattern }) => pattern.test(file)));
+    expectNone(unexplained, `private keys on ${host.name} that neither sops nor the bootstrap explains`);
+    evidence(task, `${files.length} private keys on the host, each explained (sops, bootstrap key, SSH host keys)`);
+  });
+});

@@ -1,0 +1,65 @@
+/**
+ * C4 — a brand-new blank machine, given only the bootstrap key, becomes cc-ci through the runbook
+ * in docs/install.md: running, no failed unit, oneshots converged, secrets and cert decrypted.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { describeStep, parseRunbook } from '../helpers/runbook/index.ts';
+import { describeUnit, failedUnits, journalExcerpt, systemState, waitForOneshots } from '../helpers/systemd/index.ts';
+import { attach, dodItem, evidence, skipBecause, test, expectNone } from './support/dod.ts';
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+dodItem('C4', () => {
+  test('the machine was created blank in this run, before any runbook step', async ({ run, task, skip }) => {
+    if (!run.instance.createdInThisRun || !run.runbook) skipBecause({ task, skip }, 'warm run: this host was not created by this run (a cold run proves this)');
+    const first = run.runbook.steps[0];
+    expect(first, 'no runbook step ran').toBeDefined();
+    expect(Date.parse(run.instance.createdAt) <= Date.parse(first!.startedAt), `${run.instance.name} was created at ${run.instance.createdAt}, after the first runbook step at ${first!.startedAt}`).toBe(true);
+    evidence(task, `${run.instance.name} created ${run.instance.createdAt} from a blank image, in ${run.instance.project}`);
+  });
+
+  test('the commands run on the machine are exactly the steps of docs/install.md', async ({ run, baseRepo, task, skip }) => {
+    if (run.ledger.length === 0) skipBecause({ task, skip }, 'no provisioning ledger: this host was not provisioned by the harness');
+    const steps = parseRunbook(await readFile(join(baseRepo.dir, 'docs/install.md'), 'utf8'), 'docs/install.md');
+    const expected = steps.map((step) => (step.kind === 'sh' ? `exec ${step.script}` : `push ${step.path} ${step.mode.toString(8).padStart(4, '0')}`));
+    const actual = run.ledger.map((entry) => (entry.kind === 'exec' ? `exec ${entry.command}` : `push ${entry.path} ${entry.mode}`));
+    await attach('runbook (docs/install.md)', steps.map((step) => `${step.index}. ${describeStep(step)}`).join('\n'));
+    await attach('provisioning ledger', run.ledger);
+    expect(actual, 'what the harness did to the machine differs from docs/install.md').toEqual(expected);
+    evidence(task, `${actual.length} actions on the machine, each a step of docs/install.md, in order`);
+  });
+
+  test('the rebuild succeeded and the system is running with 0 failed units', async ({ run, host, task }) => {
+    const rebuild = run.runbook?.steps.at(-1);
+    if (rebuild) expect(rebuild.exitCode, `the last runbook step exited ${rebuild.exitCode}:\n${rebuild.outputTail}`).toBe(0);
+    const failed = await failedUnits(host);
+    const journals = await Promise.all(failed.map(async (unit) => `## ${unit}\n${await journalExcerpt(host, unit, 15)}`));
+    if (failed.length) await attach('journal of failed units', journals.join('\n\n'));
+    expectNone(failed, `failed units on ${host.name}`);
+    const state = await systemState(host);
+    expect(state, `systemctl is-system-running on ${host.name}`).toBe('running');
+    evidence(task, `is-system-running = running, 0 failed units${rebuild ? `, nixos-rebuild switch exit ${rebuild.exitCode}` : ''}`);
+  });
+
+  test('the reconcile oneshots have converged', async ({ host, config, task }) => {
+    const report = await waitForOneshots(host, config.oneshots, { timeoutMs: 60_000 });
+    await attach('oneshots', report.units.map(describeUnit).join('\n'));
+    const broken = report.converged ? [] : report.broken.map((unit) => `${unit.unit}: ${unit.reason}\n${unit.journal ?? ''}`);
+    expectNone(broken, 'oneshots that did not converge');
+    evidence(task, `${config.oneshots.length} oneshots active (exited), result success: ${config.oneshots.map((unit) => unit.replace(/\.service$/, '')).join(', ')}`);
+  });
+
+  test('every secret and the cert were decrypted on the machine', async ({ host, gitSecrets, task }) => {
+    const names = Object.keys(gitSecrets.values);
+    const listing = await host.exec(names.map((name) => `printf '%s ' ${name}; sha256sum < /run/secrets/${name} | cut -d' ' -f1`).join('; '));
+    const hashes = new Map(listing.stdout.trim().split('\n').map((line) => line.split(' ') as [string, string]));
+    const wrong = names.filter((name) => hashes.get(name) !== sha256(gitSecrets.values[name]!));
+    expectNone(wrong, `secrets not decrypted (or not equal to git) on ${host.name}`);
+    const cert = await host.exec('test -s /var/lib/ci-certs/live/fullchain.pem && test -s /var/lib/ci-certs/live/privkey.pem');
+    expect(cert.exitCode, '/var/lib/ci-certs/live/{fullchain,privkey}.pem are missing or empty').toBe(0);
+    evidence(task, `${names.length} secrets in /run/secrets equal to git; cert and key in /var/lib/ci-certs/live`);
+  });
+});
