@@ -33,12 +33,20 @@ export default async function setupCold(project: TestProject): Promise<() => Pro
   const runId = newRunId();
   const ledger = new Ledger();
   const throwaway = await startThrowaway(client, target, { runId, ttlMs: config.ttlMs, ledger, logDir: join(config.reportsDir, '.reaper') });
+  let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {
-    log.warn(`${signal}: tearing down ${throwaway.name} before exiting`);
-    void throwaway.stop().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    const code = signal === 'SIGINT' ? 130 : 143;
+    if (signalled) {
+      // A second signal means "now": the labels, the reaper and the sweeper still cover the instance.
+      log.warn(`second ${signal}: exiting at once; ${throwaway.name} keeps its labels (expires ${throwaway.expiresAt}) for the reaper and \`accept sweep\``);
+      process.exit(code);
+    }
+    signalled = true;
+    log.warn(`${signal}: tearing down ${throwaway.name} before exiting (send it again to exit at once)`);
+    void throwaway.stop().finally(() => process.exit(code));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const teardown = async () => {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
