@@ -46,6 +46,15 @@ export default defineConfig({
       },
       {
         test: {
+          name: 'selftest',
+          include: ['test/selftest/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 600_000,
+          hookTimeout: 600_000,
+        },
+      },
+      {
+        test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
           fileParallelism: false,

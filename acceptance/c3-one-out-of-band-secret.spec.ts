@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { parse } from 'yaml';
+import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
 import { attach, dodItem, evidence, skipBecause, step, test, expectNone } from './support/dod.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -34,6 +35,16 @@ dodItem('C3', () => {
     const plain = all.filter(({ path, value }) => !path.some((key) => key.endsWith(suffix)) && !(typeof value === 'string' && value.startsWith('ENC[AES256_GCM,')));
     expectNone(plain.map(({ path }) => path.join('.')), 'values stored in plaintext in secrets.yaml');
     evidence(task, `${all.length} leaves in secrets.yaml, all ENC[AES256_GCM,…]`);
+  });
+
+  test("no decrypted value appears in plaintext in the instance repo's history", async ({ run, instanceRepo, gitSecrets, task }) => {
+    const needles = Object.fromEntries(Object.entries(gitSecrets.values).map(([key, value]) => [`sops value ${key}`, value]));
+    const results = await step(`scan every object of every commit of ${run.instanceRepo}`, () => countOccurrences(instanceRepo, needles));
+    await attach('leak probe (instance repo, all history)', [...results].map(([label, result]) => describeLeak(String(label), result)).join('\n'));
+    const leaks = [...results].filter(([, result]) => result.count > 0).map(([label, result]) => describeLeak(String(label), result));
+    expectNone(leaks, "secret values in plaintext in the instance repo's history");
+    const scanned = [...results.values()][0]?.scanned;
+    evidence(task, `0 plaintext occurrences of ${results.size} sops values in ${scanned?.commits ?? '?'} commits of the instance repo`);
   });
 
   test('every file in /run/secrets traces back to a sops key in git', async ({ host, gitSecrets, task }) => {

@@ -33,7 +33,8 @@ commands:
       status               one line per lab component
   down                     delete the throwaway kept by ACCEPT_KEEP=always, and forget it
   sweep [--dry-run]        delete expired throwaways carrying this harness's labels, nothing else
-  selftest                 the harness's own tests: unit, then end-to-end on the lab (npm test)
+  selftest                 the harness's own tests: unit, end-to-end on the lab, then the sabotage
+                           matrix (reports/sabotage-matrix.md)                (npm test)
   bench                    measure lab up, provisioning, runbook, specs, teardown and a whole cold
                            run, side by side, and print figures and ratios   (npm run bench)
   help                     this text
@@ -147,7 +148,9 @@ export async function main(argv: string[]): Promise<number> {
         const unit = await vitest(['run', '--project', 'unit']);
         if (unit !== 0) return unit;
         await bringUpLabIfNeeded(config);
-        return await vitest(['run', '--project', 'e2e', ...args]);
+        const e2e = await vitest(['run', '--project', 'e2e', ...args]);
+        if (e2e !== 0) return e2e;
+        return await vitest(['run', '--project', 'selftest']);
       }
       default:
         process.stderr.write(`accept: unknown command ${JSON.stringify(command)}\n\n${HELP}`);

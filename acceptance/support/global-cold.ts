@@ -14,7 +14,7 @@ import { parseRunbook } from '../../helpers/runbook/index.ts';
 import { runRunbook } from '../../helpers/runbook/run.ts';
 import { incusChannel } from '../../helpers/target/host.ts';
 import { newRunId } from '../../helpers/target/labels.ts';
-import { applyLabSabotage, parseSabotage } from '../../helpers/target/lab-sabotage.ts';
+import { SABOTAGES, cleanUpSabotage, describeSabotage, parseSabotage, type SabotageContext } from '../../lab/sabotage.ts';
 import { openIncus, resolveTarget } from '../../helpers/target/resolve.ts';
 import { sweep } from '../../helpers/target/sweep.ts';
 import { startThrowaway } from '../../helpers/target/throwaway.ts';
@@ -53,19 +53,32 @@ export default async function setupCold(project: TestProject): Promise<() => Pro
     if (config.keep === 'always') {
       throwaway.keep();
       log.info(`ACCEPT_KEEP=always: keeping ${throwaway.name} until ${throwaway.expiresAt}; \`npx vitest run --project warm\` runs against it, \`npx accept down\` removes it`);
+    } else if (sabotage && SABOTAGES[sabotage]!.leakThrowaway) {
+      // The check must see the leak; the lab then removes the instance so nothing really leaks.
+      throwaway.keep();
+      await reportCleanup(config.reportsDir, client, throwaway.name, runId, new Date().toISOString());
+      await throwaway.stop();
     } else {
       const { destroyedAt } = await throwaway.stop();
       await reportCleanup(config.reportsDir, client, throwaway.name, runId, destroyedAt);
     }
+    if (sabotage) await cleanUpSabotage(config.labDir);
     await client.close();
   };
 
   try {
+    const sabotageContext: SabotageContext | undefined = sabotage
+      ? { labDir: config.labDir, domain: target.domain, gitUrl: new URL(target.baseRepo).origin, host: incusChannel(client, throwaway.name), recordedHost: throwaway.host }
+      : undefined;
+    if (sabotage) {
+      log.warn(describeSabotage(sabotage));
+      Object.assign(target, await SABOTAGES[sabotage]!.forkRepos?.(sabotageContext!));
+    }
     await using base = await cloneRepo(target.baseRepo, { setting: 'ACCEPT_BASE_REPO' });
     const source = 'docs/install.md';
     const steps = parseRunbook(await readFile(join(base.dir, source), 'utf8'), `${target.baseRepo} ${source}`);
     const runbook = await runRunbook(steps, throwaway.host, { source, ageKeyFile: target.ageKeyFile });
-    if (sabotage) await applyLabSabotage(sabotage, incusChannel(client, throwaway.name), config.labDir, target.domain);
+    if (sabotage) await SABOTAGES[sabotage]!.afterRunbook?.(sabotageContext!);
 
     const context: RunContext = {
       runId,
