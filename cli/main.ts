@@ -13,6 +13,7 @@ import { sweep } from '../helpers/target/sweep.ts';
 import { isOurs } from '../helpers/target/labels.ts';
 import type { RunContext } from '../acceptance/support/context.ts';
 import { bench } from './bench.ts';
+import { TOOLS_HELP, sops, tls } from './tools.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -37,7 +38,7 @@ commands:
                            matrix (reports/sabotage-matrix.md)                (npm test)
   bench                    measure lab up, provisioning, runbook, specs, teardown and a whole cold
                            run, side by side, and print figures and ratios   (npm run bench)
-  help                     this text
+${TOOLS_HELP}  help                     this text
 
 Configuration is by ACCEPT_* environment variables; see docs/configuration.md. With none set,
 the target is the embedded lab.
@@ -142,6 +143,10 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'down':
         return await downKept(config);
+      case 'sops':
+        return await sops(args);
+      case 'tls':
+        return await tls(args);
       case 'bench':
         return await bench();
       case 'selftest': {

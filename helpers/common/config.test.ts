@@ -21,6 +21,8 @@ function configError(env: Record<string, string>): ConfigError {
 // The defaults loadConfig applies itself; the lab fills other unset values later, in resolve.ts.
 const CODE_DEFAULTS: Record<string, string> = {
   ACCEPT_TARGET: 'lab',
+  ACCEPT_SSH_PORT: '22',
+  ACCEPT_SSH_USER: 'root',
   ACCEPT_INCUS_PROJECT: 'terraform-ci',
   ACCEPT_INCUS_TYPE: 'virtual-machine',
   ACCEPT_INCUS_MEMORY: '4GiB',
@@ -36,6 +38,7 @@ describe('loadConfig defaults', () => {
   it('targets the lab with the documented defaults when nothing is set', () => {
     expect(loadConfig({})).toEqual({
       target: 'lab',
+      ssh: { host: undefined, port: 22, user: 'root', keyFile: undefined, hostKey: undefined },
       incus: {
         url: undefined,
         clientCertFile: undefined,
@@ -98,9 +101,15 @@ describe('loadConfig defaults', () => {
       ACCEPT_REPORTS_DIR: 'out',
       ACCEPT_KEEP: 'always',
       ACCEPT_STATE_DIR: '/tmp/state',
+      ACCEPT_SSH_HOST: ' cc-nix-test.example.net ',
+      ACCEPT_SSH_PORT: '2222',
+      ACCEPT_SSH_USER: 'deploy',
+      ACCEPT_SSH_KEY: '/etc/accept/id_ed25519',
+      ACCEPT_SSH_HOST_KEY: `SHA256:${'A'.repeat(43)}=`,
     });
     expect(config).toMatchObject({
       target: 'incus',
+      ssh: { host: 'cc-nix-test.example.net', port: 2222, user: 'deploy', keyFile: '/etc/accept/id_ed25519', hostKey: `SHA256:${'A'.repeat(43)}` },
       incus: {
         url: 'https://b1.example.net:8443',
         clientCertFile: '/etc/accept/client.crt',
@@ -130,7 +139,7 @@ describe('loadConfig defaults', () => {
 
 describe('loadConfig validation names the variable at fault', () => {
   const bad: [variable: string, value: string, message: RegExp][] = [
-    ['ACCEPT_TARGET', 'local', /must be one of lab, incus; got "local"/],
+    ['ACCEPT_TARGET', 'local', /must be one of lab, incus, ssh; got "local"/],
     ['ACCEPT_INCUS_URL', 'http://b1.example.net:8443', /must use https:/],
     ['ACCEPT_INCUS_URL', 'b1.example.net:8443', /must use https:; got "b1.example.net:8443"/],
     ['ACCEPT_INCUS_URL', 'not a url', /is not a URL/],
@@ -151,6 +160,20 @@ describe('loadConfig validation names the variable at fault', () => {
     ['ACCEPT_KEEP', 'yes', /must be one of never, always; got "yes"/],
     ['ACCEPT_LAB_LAYOUT', 'flake', /must be one of submodule, input/],
     ['ACCEPT_INCUS_TYPE', 'vm', /must be one of container, virtual-machine/],
+    ['ACCEPT_SSH_HOST', 'root@cc-nix-test', /put the user in ACCEPT_SSH_USER/],
+    ['ACCEPT_SSH_HOST', 'cc-nix-test:22', /put the port in ACCEPT_SSH_PORT/],
+    ['ACCEPT_SSH_HOST', '[::1]:22', /put the port in ACCEPT_SSH_PORT/],
+    ['ACCEPT_SSH_HOST', 'two words', /must be a DNS name or an IP address/],
+    ['ACCEPT_SSH_HOST', '-leading.example', /must be a DNS name or an IP address/],
+    ['ACCEPT_SSH_PORT', '0', /must be a TCP port, 1 to 65535; got "0"/],
+    ['ACCEPT_SSH_PORT', '65536', /must be a TCP port/],
+    ['ACCEPT_SSH_PORT', 'ssh', /must be a TCP port/],
+    ['ACCEPT_SSH_PORT', '22.5', /must be a TCP port/],
+    ['ACCEPT_SSH_USER', 'root user', /is not a valid user name/],
+    ['ACCEPT_SSH_USER', '-oProxyCommand=x', /is not a valid user name/],
+    ['ACCEPT_SSH_HOST_KEY', 'ab:cd:ef', /must be a host key fingerprint as `ssh-keygen -lf` prints it/],
+    ['ACCEPT_SSH_HOST_KEY', `MD5:${'a'.repeat(43)}`, /must be a host key fingerprint/],
+    ['ACCEPT_SSH_HOST_KEY', `SHA256:${'a'.repeat(42)}`, /must be a host key fingerprint/],
   ];
 
   it.each(bad)('%s=%j', (variable, value, message) => {
@@ -174,8 +197,20 @@ describe('loadConfig validation names the variable at fault', () => {
         'ACCEPT_KEEP',
         'ACCEPT_LAB_LAYOUT',
         'ACCEPT_INCUS_TYPE',
+        'ACCEPT_SSH_HOST',
+        'ACCEPT_SSH_PORT',
+        'ACCEPT_SSH_USER',
+        'ACCEPT_SSH_HOST_KEY',
       ]),
     );
+  });
+
+  it('accepts the forms of ACCEPT_SSH_HOST that ssh itself takes', () => {
+    expect(loadConfig({ ACCEPT_SSH_HOST: 'cc-nix-test' }).ssh.host).toBe('cc-nix-test');
+    expect(loadConfig({ ACCEPT_SSH_HOST: '10.0.0.5' }).ssh.host).toBe('10.0.0.5');
+    expect(loadConfig({ ACCEPT_SSH_HOST: 'fd42::5' }).ssh.host).toBe('fd42::5');
+    expect(loadConfig({ ACCEPT_SSH_HOST: '[fd42::5]' }).ssh.host).toBe('fd42::5');
+    expect(loadConfig({ ACCEPT_TARGET: 'ssh' }).target).toBe('ssh');
   });
 });
 

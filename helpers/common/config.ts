@@ -2,9 +2,10 @@
  * Every ACCEPT_* variable is parsed and validated here, once. Each has a row in
  * docs/configuration.md; config.test.ts checks the two agree.
  */
+import { isIP } from 'node:net';
 import { ConfigError } from './errors.ts';
 
-export type TargetKind = 'lab' | 'incus';
+export type TargetKind = 'lab' | 'incus' | 'ssh';
 export type InstanceType = 'container' | 'virtual-machine';
 
 export interface IncusSettings {
@@ -20,8 +21,21 @@ export interface IncusSettings {
   memory: string;
 }
 
+/** How the ssh target reaches its existing host. */
+export interface SshSettings {
+  host: string;
+  port: number;
+  user: string;
+  /** Path of the private key file; read only when connecting. */
+  keyFile: string;
+  /** Pinned host key, "SHA256:…" without padding; unset means trust on first use within the run. */
+  hostKey?: string;
+}
+
 export interface Config {
   target: TargetKind;
+  /** Partial: only the ssh target needs host and key, and checks for them when it is resolved. */
+  ssh: Partial<SshSettings> & { port: number; user: string };
   /** Partial: the lab fills in what is unset from its own state. */
   incus: Partial<IncusSettings> & { project: string; instanceType: InstanceType; memory: string };
   socks?: string;
@@ -121,6 +135,44 @@ function unitList(env: Env, name: string, fallback: string[]): string[] {
 }
 
 const FINGERPRINT = /^(?:[0-9a-f]{64}|(?:[0-9A-F]{2}:){31}[0-9A-F]{2})$/i;
+/** What `ssh-keygen -lf` prints for a host key, padding optional. */
+const SSH_FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}=?$/;
+const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+
+function sshHost(env: Env, name: string): string | undefined {
+  const value = text(env, name);
+  if (value === undefined) return undefined;
+  // Common slips get a pointer to the setting that carries that part.
+  if (value.includes('@')) throw new ConfigError(name, `must be a host name or address only; put the user in ACCEPT_SSH_USER; got ${JSON.stringify(value)}`);
+  const bare = value.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(bare)) return bare;
+  if (/:\d+$/.test(value)) throw new ConfigError(name, `must be a host name or address only; put the port in ACCEPT_SSH_PORT; got ${JSON.stringify(value)}`);
+  if (!DNS_NAME.test(value)) throw new ConfigError(name, `must be a DNS name or an IP address; got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function port(env: Env, name: string, fallback: number): number {
+  const value = text(env, name);
+  if (value === undefined) return fallback;
+  const number = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+  if (!(number >= 1 && number <= 65535)) throw new ConfigError(name, `must be a TCP port, 1 to 65535; got ${JSON.stringify(value)}`);
+  return number;
+}
+
+function sshUser(env: Env, name: string): string {
+  const value = text(env, name) ?? 'root';
+  if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(value)) throw new ConfigError(name, `is not a valid user name: ${JSON.stringify(value)}`);
+  return value;
+}
+
+function sshHostKey(env: Env, name: string): string | undefined {
+  const value = text(env, name);
+  if (value === undefined) return undefined;
+  if (!SSH_FINGERPRINT.test(value)) {
+    throw new ConfigError(name, `must be a host key fingerprint as \`ssh-keygen -lf\` prints it: SHA256: and 43 base64 characters; got ${JSON.stringify(value)}`);
+  }
+  return value.replace(/=$/, '');
+}
 
 export function loadConfig(env: Env = process.env): Config {
   const fingerprint = text(env, 'ACCEPT_INCUS_SERVER_FINGERPRINT');
@@ -135,7 +187,14 @@ export function loadConfig(env: Env = process.env): Config {
   parseBytes('ACCEPT_INCUS_MEMORY', memory);
   const socks = url(env, 'ACCEPT_SOCKS', ['socks5:', 'socks5h:']);
   return {
-    target: oneOf(env, 'ACCEPT_TARGET', ['lab', 'incus'] as const, 'lab'),
+    target: oneOf(env, 'ACCEPT_TARGET', ['lab', 'incus', 'ssh'] as const, 'lab'),
+    ssh: {
+      host: sshHost(env, 'ACCEPT_SSH_HOST'),
+      port: port(env, 'ACCEPT_SSH_PORT', 22),
+      user: sshUser(env, 'ACCEPT_SSH_USER'),
+      keyFile: text(env, 'ACCEPT_SSH_KEY'),
+      hostKey: sshHostKey(env, 'ACCEPT_SSH_HOST_KEY'),
+    },
     incus: {
       url: url(env, 'ACCEPT_INCUS_URL', ['https:']),
       clientCertFile: text(env, 'ACCEPT_INCUS_CLIENT_CERT'),
@@ -179,6 +238,11 @@ export const CONFIG_VARIABLES = [
   'ACCEPT_INCUS_TYPE',
   'ACCEPT_INCUS_MEMORY',
   'ACCEPT_SOCKS',
+  'ACCEPT_SSH_HOST',
+  'ACCEPT_SSH_PORT',
+  'ACCEPT_SSH_USER',
+  'ACCEPT_SSH_KEY',
+  'ACCEPT_SSH_HOST_KEY',
   'ACCEPT_AGE_KEY_FILE',
   'ACCEPT_BASE_REPO',
   'ACCEPT_INSTANCE_REPO',

@@ -1,7 +1,7 @@
 /** Executes a parsed runbook on a host, step by step, recording each in the ledger. */
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../common/errors.ts';
-import { timed } from '../common/log.ts';
+import { log, timed } from '../common/log.ts';
 import { redact, registerSecret } from '../common/redact.ts';
 import type { HostChannel } from '../target/host.ts';
 import { describeStep, type RunbookStep } from './index.ts';
@@ -54,6 +54,7 @@ export async function runRunbook(
     });
     outcome.steps.push({ index: step.index, line: step.line, kind: step.kind, text, exitCode, durationMs: Math.round(performance.now() - started), startedAt, outputTail });
     if (exitCode !== 0) {
+      log.warn(`runbook step ${step.index} (${options.source}:${step.line}) exited ${exitCode}; the steps after it were not run:\n${outputTail}`);
       outcome.completed = false;
       break;
     }

@@ -1,17 +1,20 @@
 /**
- * The target layer: the only place that knows whether the run faces the embedded lab or a real
- * Incus server. Everything after it sees a ResolvedTarget.
+ * The target layer: the only place that knows whether the run faces the embedded lab, a real
+ * Incus server or an existing host over SSH. Everything after it sees a ResolvedTarget (or, for
+ * ssh, an SshTarget).
  */
 import { readFile } from 'node:fs/promises';
-import type { Config, IncusSettings } from '../common/config.ts';
+import type { Config, IncusSettings, SshSettings } from '../common/config.ts';
 import { ConfigError } from '../common/errors.ts';
 import { labSettings, labUp } from '../../lab/index.ts';
 import { readState, labPaths } from '../../lab/state.ts';
 import { IncusClient } from '../incus/client.ts';
 
 export interface ResolvedTarget {
-  kind: Config['target'];
+  kind: 'lab' | 'incus';
   incus: IncusSettings;
+  /** ACCEPT_RAM_GUIDELINE in bytes: creating the throwaway may not push the project over it. */
+  ramGuidelineBytes: number;
   socks?: string;
   ageKeyFile: string;
   baseRepo: string;
@@ -27,7 +30,44 @@ function required<T>(value: T | undefined, variable: string, why: string): T {
   return value;
 }
 
+/** An existing host: nothing to provision, so no Incus settings, image or exposure. */
+export interface SshTarget {
+  kind: 'ssh';
+  ssh: SshSettings;
+  socks: string;
+  ageKeyFile: string;
+  baseRepo: string;
+  instanceRepo: string;
+  domain: string;
+  tlsCaFile: string;
+}
+
+/** The ssh target never provisions; every path that would create or delete stops here. */
+export const SSH_NEVER_PROVISIONS =
+  'is ssh: that target is an existing host and the harness never provisions or destroys anything on it, ' +
+  'so there is no cold run, throwaway or sweep; run the specs against it with `npx vitest run --project warm`';
+
+export function resolveSshTarget(config: Config): SshTarget {
+  if (config.target !== 'ssh') throw new ConfigError('ACCEPT_TARGET', `must be ssh to reach an existing host over SSH; got ${config.target}`);
+  const why = 'when ACCEPT_TARGET=ssh';
+  // Checked in the order docs/configuration.md lists them.
+  const host = required(config.ssh.host, 'ACCEPT_SSH_HOST', why);
+  const keyFile = required(config.ssh.keyFile, 'ACCEPT_SSH_KEY', why);
+  return {
+    kind: 'ssh',
+    ssh: { host, port: config.ssh.port, user: config.ssh.user, keyFile, hostKey: config.ssh.hostKey },
+    socks: config.socks ?? 'socks5://127.0.0.1:1055',
+    ageKeyFile: required(config.ageKeyFile, 'ACCEPT_AGE_KEY_FILE', why),
+    baseRepo: required(config.baseRepo, 'ACCEPT_BASE_REPO', why),
+    instanceRepo: required(config.instanceRepo, 'ACCEPT_INSTANCE_REPO', why),
+    domain: required(config.domain, 'ACCEPT_DOMAIN', why),
+    tlsCaFile: required(config.tlsCaFile, 'ACCEPT_TLS_CA_FILE', why),
+  };
+}
+
+/** Lab or Incus: a target that can hold a throwaway. The ssh target is refused here. */
 export async function resolveTarget(config: Config, options: { bringUpLab: boolean }): Promise<ResolvedTarget> {
+  if (config.target === 'ssh') throw new ConfigError('ACCEPT_TARGET', SSH_NEVER_PROVISIONS);
   if (config.target === 'lab') {
     const lab = options.bringUpLab ? await labUp(config.labDir, config.labLayout) : labSettings(config.labDir);
     if (!options.bringUpLab && !(await readState(labPaths(config.labDir)))?.ready) {
@@ -47,6 +87,7 @@ export async function resolveTarget(config: Config, options: { bringUpLab: boole
         instanceType: 'container',
         memory: config.incus.memory,
       },
+      ramGuidelineBytes: config.ramGuidelineBytes,
       socks: config.socks ?? lab.socks,
       ageKeyFile: config.ageKeyFile ?? lab.ageKeyFile,
       baseRepo: config.baseRepo ?? lab.baseRepo,
@@ -73,6 +114,7 @@ export async function resolveTarget(config: Config, options: { bringUpLab: boole
       instanceType: config.incus.instanceType,
       memory: config.incus.memory,
     },
+    ramGuidelineBytes: config.ramGuidelineBytes,
     socks: config.socks ?? 'socks5://127.0.0.1:1055',
     ageKeyFile: required(config.ageKeyFile, 'ACCEPT_AGE_KEY_FILE', why),
     baseRepo: required(config.baseRepo, 'ACCEPT_BASE_REPO', why),

@@ -8,6 +8,7 @@ import type { Ledger } from '../common/ledger.ts';
 import { log, timed } from '../common/log.ts';
 import { waitFor } from '../common/wait.ts';
 import type { IncusClient } from '../incus/client.ts';
+import { checkMemoryFits, deleteOwnInstance, gib } from './guard.ts';
 import { incusChannel, type HostChannel } from './host.ts';
 import { instanceName, labelsFor } from './labels.ts';
 import { startReaper } from './reaper.ts';
@@ -60,11 +61,18 @@ async function loopbackDevices(gitPort: number): Promise<{ devices: Record<strin
 export async function startThrowaway(
   client: IncusClient,
   target: ResolvedTarget,
-  options: { runId: string; ttlMs: number; ledger: Ledger; logDir: string },
+  options: { runId: string; ttlMs: number; ledger: Ledger; logDir: string; ramGuidelineBytes?: number },
 ): Promise<Throwaway> {
   const name = instanceName(options.runId);
   const expires = new Date(Date.now() + options.ttlMs);
   if (await client.getInstance(name)) throw new HarnessError(`an instance named ${name} already exists in project ${target.incus.project}`);
+  // Before the reaper and the create: a refusal leaves nothing behind.
+  const fit = await checkMemoryFits(client, {
+    instance: name,
+    memory: target.incus.memory,
+    guidelineBytes: options.ramGuidelineBytes ?? target.ramGuidelineBytes,
+  });
+  log.info(`memory: ${gib(fit.totalBytes)} of the ${gib(fit.guidelineBytes)} guideline with ${name}; the server has ${gib(fit.physicalBytes)}`);
 
   const exposure = target.exposure.kind === 'loopback-proxy' ? await loopbackDevices(target.exposure.gitPort) : undefined;
   // The reaper starts first, so that even a kill during creation cannot leak the instance.
@@ -72,7 +80,8 @@ export async function startThrowaway(
   let stopping: Promise<{ destroyedAt: string }> | undefined;
   const stop = () => {
     stopping ??= (async () => {
-      await timed(`Deleting throwaway ${name}`, () => client.deleteInstance(name));
+      // Only with our labels for this run: never someone else's instance of the same name.
+      await timed(`Deleting throwaway ${name}`, () => deleteOwnInstance(client, name, options.runId));
       reaper.release();
       return { destroyedAt: new Date().toISOString() };
     })();
