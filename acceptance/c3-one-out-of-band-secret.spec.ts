@@ -62,7 +62,8 @@ dodItem('C3', () => {
     if (run.ledger.length === 0) skipBecause({ task, skip }, 'no provisioning ledger: this host was not provisioned by the harness');
     const secrets = run.ledger.filter((entry) => entry.kind === 'push' && entry.secret);
     await attach('provisioning ledger (secret pushes)', secrets);
-    expect(secrets.map((entry) => (entry.kind === 'push' ? `${entry.path} ${entry.mode}` : '')), 'secrets pushed out of band').toEqual([`${BOOTSTRAP_KEY} 0600`]);
+    const pushed = secrets.map((entry) => (entry.kind === 'push' ? `${entry.path} ${entry.mode}` : ''));
+    expect(pushed, `secrets pushed out of band: ${pushed.join(', ') || 'none'} (only ${BOOTSTRAP_KEY} 0600 is allowed)`).toEqual([`${BOOTSTRAP_KEY} 0600`]);
     const mode = await host.succeed(`stat -c '%a %U' ${BOOTSTRAP_KEY}`);
     expect(mode.stdout.trim(), `${BOOTSTRAP_KEY} on ${host.name} has mode/owner ${mode.stdout.trim()}`).toBe('600 root');
     evidence(task, `one out-of-band secret: ${BOOTSTRAP_KEY} (0600, root)`);

@@ -28,7 +28,9 @@ dodItem('C4', () => {
     const actual = run.ledger.map((entry) => (entry.kind === 'exec' ? `exec ${entry.command}` : `push ${entry.path} ${entry.mode}`));
     await attach('runbook (docs/install.md)', steps.map((step) => `${step.index}. ${describeStep(step)}`).join('\n'));
     await attach('provisioning ledger', run.ledger);
-    expect(actual, 'what the harness did to the machine differs from docs/install.md').toEqual(expected);
+    const extra = actual.filter((action, index) => action !== expected[index]);
+    const missing = expected.filter((action) => !actual.includes(action));
+    expect(actual, `what the harness did to the machine differs from docs/install.md: not in the runbook [${extra.join('; ')}], runbook steps not done [${missing.join('; ')}]`).toEqual(expected);
     evidence(task, `${actual.length} actions on the machine, each a step of docs/install.md, in order`);
   });
 

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as allure from 'allure-js-commons';
 import { beforeEach, describe, expect, inject, test as base, type TestContext } from 'vitest';
+import { HarnessError } from '../../helpers/common/errors.ts';
 import { redact, registerSecret } from '../../helpers/common/redact.ts';
 import { cloneRepo, type Clone } from '../../helpers/git/index.ts';
 import { loadConfig, type Config } from '../../helpers/common/config.ts';
@@ -14,6 +15,7 @@ import type { IncusClient } from '../../helpers/incus/client.ts';
 import { decryptSops, parseAgeIdentities } from '../../helpers/sops/index.ts';
 import { incusChannel, type HostChannel } from '../../helpers/target/host.ts';
 import { openIncus } from '../../helpers/target/resolve.ts';
+import { openSshHost, sshRunTarget } from '../../helpers/target/ssh-host.ts';
 import type { RunContext } from './context.ts';
 import { writeD8, type D8Evidence } from './d8.ts';
 import { buildToplevelFromCleanClone, closure, closureHash, compareClosures, currentSystem, type ClosureDiff } from '../../helpers/nix/index.ts';
@@ -78,13 +80,23 @@ export interface GitSecrets {
 // Worker-scoped: one connection, one clone and one decryption serve every spec in the run.
 export const test = base
   .extend('run', { scope: 'worker' }, async (): Promise<RunContext> => inject('run'))
+  // lab and incus: incus exec; ssh: one SSH connection per worker, closed with the worker.
   .extend('host', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<HostChannel> => {
+    const ssh = sshRunTarget(run.target);
+    if (ssh) {
+      const host = await openSshHost(ssh);
+      onCleanup(() => host.close());
+      return host;
+    }
     const client = await openIncus(run.target);
     onCleanup(() => client.close());
     return incusChannel(client, run.instance.name);
   })
   .extend('config', { scope: 'worker' }, async (): Promise<Config> => loadConfig())
   .extend('incus', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<IncusClient> => {
+    if (run.target.kind === 'ssh') {
+      throw new HarnessError('the ssh target has no Incus API: a spec that needs one must skip itself for ACCEPT_TARGET=ssh');
+    }
     const client = await openIncus(run.target);
     onCleanup(() => client.close());
     return client;
