@@ -4,14 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { succeed } from '../../helpers/common/exec.ts';
-import { leftoverThrowaways, runAccept } from './support.ts';
+import { leftoversOf, runAccept } from './support.ts';
 
 describe('bad input', () => {
   test('an unreachable SOCKS proxy is named with its setting', async () => {
     const run = await runAccept(['run'], { env: { ACCEPT_SOCKS: 'socks5://127.0.0.1:9' } });
     expect(run.exitCode).not.toBe(0);
     expect(run.output).toMatch(/SOCKS5 proxy socks5:\/\/127\.0\.0\.1:9 \(ACCEPT_SOCKS\) is unreachable/);
-    expect(await leftoverThrowaways()).toEqual([]);
+    expect(await leftoversOf(run)).toEqual([]);
   });
 
   test('a client cert the server does not trust is reported as such', async () => {
@@ -22,7 +22,7 @@ describe('bad input', () => {
     const run = await runAccept(['run'], { env: { ACCEPT_INCUS_CLIENT_CERT: cert, ACCEPT_INCUS_CLIENT_KEY: key } });
     expect(run.exitCode).not.toBe(0);
     expect(run.output).toMatch(/does not trust the client certificate in ACCEPT_INCUS_CLIENT_CERT/);
-    expect(await leftoverThrowaways()).toEqual([]);
+    expect(await leftoversOf(run)).toEqual([]);
   });
 
   test('the wrong age key: the sops file is named, the key never printed, and the throwaway removed', async () => {
@@ -34,7 +34,7 @@ describe('bad input', () => {
     expect(run.exitCode).not.toBe(0);
     expect(run.output).toMatch(/none of the 1 age identities opens any of the 2 recipients .*secrets\.yaml/);
     expect(run.output).not.toContain('AGE-SECRET-KEY-1');
-    expect(await leftoverThrowaways()).toEqual([]);
+    expect(await leftoversOf(run)).toEqual([]);
   });
 
   test('a malformed setting names the variable before anything starts', async () => {

@@ -9,7 +9,7 @@ import { loadConfig } from '../../helpers/common/config.ts';
 import { waitFor } from '../../helpers/common/wait.ts';
 import { decryptSops, parseAgeIdentities } from '../../helpers/sops/index.ts';
 import { labPaths } from '../../lab/state.ts';
-import { filesUnder, leftoverThrowaways, readText, runAccept } from './support.ts';
+import { filesUnder, leftoversOf, readText, runAccept, throwawaysOf, type ChildRun } from './support.ts';
 
 const labDir = loadConfig().labDir;
 
@@ -22,10 +22,11 @@ async function labSecretValues(): Promise<string[]> {
   return [...values, ...values.flatMap((value) => value.split('\n').filter((line) => line.length >= 40 && !line.startsWith('-----')))];
 }
 
-async function expectNothingLeft(): Promise<void> {
+async function expectNothingLeft(run: ChildRun): Promise<void> {
+  expect(throwawaysOf(run).length, `the run created no throwaway:\n${run.output}`).toBeGreaterThan(0);
   // The reaper may still be finishing when the run has exited.
-  await waitFor('no accept-* throwaway to remain in terraform-ci', async () => {
-    const left = await leftoverThrowaways();
+  await waitFor(`the run's throwaway (${throwawaysOf(run).join(', ')}) to be gone`, async () => {
+    const left = await leftoversOf(run);
     return left.length === 0 || { done: false, saw: left };
   }, { timeoutMs: 30_000, intervalMs: 500 });
 }
@@ -59,7 +60,7 @@ describe('cold run on the lab', () => {
       const leaked = secrets.filter((secret) => text.includes(secret)).length;
       expect(leaked, `${file} holds ${leaked} decrypted secret value(s)`).toBe(0);
     }
-    await expectNothingLeft();
+    await expectNothingLeft(run);
   });
 });
 
@@ -69,7 +70,7 @@ describe('a broken lab fails C2 for the right reason', () => {
     expect(run.exitCode, run.output).not.toBe(0);
     expect(run.output).toMatch(/served leaf fingerprint [0-9A-F:]{95} ≠ git cert [0-9A-F:]{95}/);
     expect(run.stdout).toMatch(/\| C2 cert in git \| FAIL \| the served leaf is the wildcard_cert from git/);
-    await expectNothingLeft();
+    await expectNothingLeft(run);
   });
 
   test('nginx serving a look-alike cert from another CA: the broken trust chain is named', async () => {
@@ -77,7 +78,7 @@ describe('a broken lab fails C2 for the right reason', () => {
     expect(run.exitCode, run.output).not.toBe(0);
     expect(run.output).toMatch(/TLS verification of 127\.0\.0\.1:\d+ \(servername drone\.ci\.lab\.test\) failed with [A-Z_]+: the served chain does not lead to the trusted root/);
     expect(run.stdout).toMatch(/\| C2 cert in git \| FAIL \|/);
-    await expectNothingLeft();
+    await expectNothingLeft(run);
   });
 });
 
@@ -95,7 +96,7 @@ describe('teardown holds on every path', () => {
       });
       expect(sent, run.output).toBe(true);
       expect(run.exitCode === 0, run.output).toBe(false);
-      await expectNothingLeft();
+      await expectNothingLeft(run);
     });
   }
 });

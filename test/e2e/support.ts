@@ -60,6 +60,17 @@ export async function runAccept(args: string[], options: RunOptions = {}): Promi
   });
 }
 
+/** The throwaways a child run said it created. */
+export function throwawaysOf(run: Pick<ChildRun, 'output'>): string[] {
+  return [...new Set([...run.output.matchAll(/Creating throwaway (accept-[a-z0-9-]+)/g)].map((match) => match[1]!))];
+}
+
+/** Which of a child run's throwaways still exist: other runs' instances are not this test's business. */
+export async function leftoversOf(run: Pick<ChildRun, 'output'>): Promise<string[]> {
+  const mine = new Set(throwawaysOf(run));
+  return (await leftoverThrowaways()).filter((name) => mine.has(name));
+}
+
 /** Throwaways of this harness still present in the lab project. */
 export async function leftoverThrowaways(): Promise<string[]> {
   const result = await exec('incus', ['list', '--project', 'terraform-ci', '--format', 'json']);

@@ -7,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { SABOTAGES } from '../../lab/sabotage.ts';
-import { leftoverThrowaways, readText, REPO_ROOT, runAccept } from '../e2e/support.ts';
+import { leftoversOf, readText, REPO_ROOT, runAccept } from '../e2e/support.ts';
 
 type Verdicts = Map<string, string>;
 
@@ -55,7 +55,7 @@ describe('sabotage matrix', () => {
       expect(caught, `${sabotage.guards.join(', ')} should FAIL; got ${sabotage.guards.map((item) => `${item}=${verdicts.get(item) ?? 'missing'}`).join(', ')}\n${run.stdout}`).toBe(true);
       expect(causeNamed, `the failure output does not name the cause (${sabotage.cause})\n${run.output.slice(-4000)}`).toBe(true);
       expect(wrongly.map((item) => `${item}=${verdicts.get(item) ?? 'missing'}`), `unrelated items did not pass\n${run.stdout}`).toEqual([]);
-      expect(await leftoverThrowaways()).toEqual([]);
+      expect(await leftoversOf(run)).toEqual([]);
     });
   }
 });
