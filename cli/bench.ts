@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RunContext } from '../acceptance/support/context.ts';
+import { throwawayContext } from '../acceptance/support/context.ts';
 import { loadConfig } from '../helpers/common/config.ts';
 import { Ledger } from '../helpers/common/ledger.ts';
 import { formatDuration } from '../helpers/common/log.ts';
@@ -81,20 +81,7 @@ export async function bench(): Promise<number> {
       figures.push({ what: 'sops: decrypt + verify MAC of secrets.yaml (median of 5)', ms: median(sopsTimes) });
       figures.push({ what: 'tls: fetch + verify served chain via SOCKS (median of 5)', ms: median(tlsTimes) });
 
-      const context: RunContext = {
-        runId: throwaway.runId,
-        mode: 'warm',
-        target: { kind: target.kind, incus: target.incus, socks: target.socks },
-        instance: { name: throwaway.name, project: throwaway.project, createdAt: throwaway.createdAt, expiresAt: throwaway.expiresAt, createdInThisRun: false },
-        https: throwaway.https,
-        domain: target.domain,
-        tlsCaFile: target.tlsCaFile,
-        ageKeyFile: target.ageKeyFile,
-        baseRepo: target.baseRepo,
-        instanceRepo: target.instanceRepo,
-        runbook,
-        ledger: ledger.entries,
-      };
+      const context = throwawayContext({ target, throwaway, runbook, ledger: ledger.entries, mode: 'warm' });
       await writeFile(join(scratch, 'kept.json'), JSON.stringify(context));
       const env = { ...process.env, ACCEPT_STATE_DIR: scratch, ACCEPT_REPORTS_DIR: join(scratch, 'reports') };
       await time(figures, 'warm: vitest --project warm, C2 spec (whole process)', () => child(['node_modules/vitest/vitest.mjs', 'run', '--project', 'warm', 'acceptance/c2-cert-in-git.spec.ts'], env));

@@ -2,7 +2,9 @@
 import type { IncusSettings } from '../../helpers/common/config.ts';
 import type { LedgerEntry } from '../../helpers/common/ledger.ts';
 import type { RunbookOutcome } from '../../helpers/runbook/run.ts';
-import type { Endpoint } from '../../helpers/target/throwaway.ts';
+import type { Endpoint, Throwaway } from '../../helpers/target/throwaway.ts';
+import type { ResolvedTarget } from '../../helpers/target/resolve.ts';
+import { OFFLINE_NIX_CONFIG } from '../../helpers/nix/index.ts';
 
 export interface RunContext {
   runId: string;
@@ -27,4 +29,32 @@ declare module 'vitest' {
   export interface ProvidedContext {
     run: RunContext;
   }
+}
+
+/** The context of a throwaway this process provisioned (cold run, or the bench). */
+export function throwawayContext(parts: {
+  target: ResolvedTarget;
+  throwaway: Throwaway;
+  runbook: RunbookOutcome;
+  ledger: LedgerEntry[];
+  mode: RunContext['mode'];
+  sabotage?: string;
+}): RunContext {
+  const { target, throwaway } = parts;
+  return {
+    runId: throwaway.runId,
+    mode: parts.mode,
+    target: { kind: target.kind, incus: target.incus, socks: target.socks },
+    instance: { name: throwaway.name, project: throwaway.project, createdAt: throwaway.createdAt, expiresAt: throwaway.expiresAt, createdInThisRun: parts.mode === 'cold' },
+    https: throwaway.https,
+    domain: target.domain,
+    tlsCaFile: target.tlsCaFile,
+    ageKeyFile: target.ageKeyFile,
+    baseRepo: target.baseRepo,
+    instanceRepo: target.instanceRepo,
+    runbook: parts.runbook,
+    ledger: parts.ledger,
+    sabotage: parts.sabotage,
+    nixConfig: target.kind === 'lab' ? OFFLINE_NIX_CONFIG : undefined,
+  };
 }

@@ -9,7 +9,6 @@ import { loadConfig } from '../../helpers/common/config.ts';
 import { Ledger } from '../../helpers/common/ledger.ts';
 import { log } from '../../helpers/common/log.ts';
 import { cloneRepo } from '../../helpers/git/index.ts';
-import { OFFLINE_NIX_CONFIG } from '../../helpers/nix/index.ts';
 import { parseRunbook } from '../../helpers/runbook/index.ts';
 import { runRunbook } from '../../helpers/runbook/run.ts';
 import { incusChannel } from '../../helpers/target/host.ts';
@@ -18,7 +17,7 @@ import { SABOTAGES, cleanUpSabotage, describeSabotage, parseSabotage, type Sabot
 import { openIncus, resolveTarget } from '../../helpers/target/resolve.ts';
 import { sweep } from '../../helpers/target/sweep.ts';
 import { startThrowaway } from '../../helpers/target/throwaway.ts';
-import type { RunContext } from './context.ts';
+import { throwawayContext } from './context.ts';
 import { freshResultsDir, reportCleanup } from './reports.ts';
 
 export default async function setupCold(project: TestProject): Promise<() => Promise<void>> {
@@ -80,22 +79,7 @@ export default async function setupCold(project: TestProject): Promise<() => Pro
     const runbook = await runRunbook(steps, throwaway.host, { source, ageKeyFile: target.ageKeyFile });
     if (sabotage) await SABOTAGES[sabotage]!.afterRunbook?.(sabotageContext!);
 
-    const context: RunContext = {
-      runId,
-      mode: 'cold',
-      target: { kind: target.kind, incus: target.incus, socks: target.socks },
-      instance: { name: throwaway.name, project: throwaway.project, createdAt: throwaway.createdAt, expiresAt: throwaway.expiresAt, createdInThisRun: true },
-      https: throwaway.https,
-      domain: target.domain,
-      tlsCaFile: target.tlsCaFile,
-      ageKeyFile: target.ageKeyFile,
-      baseRepo: target.baseRepo,
-      instanceRepo: target.instanceRepo,
-      runbook,
-      ledger: ledger.entries,
-      sabotage,
-      nixConfig: target.kind === 'lab' ? OFFLINE_NIX_CONFIG : undefined,
-    };
+    const context = throwawayContext({ target, throwaway, runbook, ledger: ledger.entries, mode: 'cold', sabotage });
     if (config.keep === 'always') {
       await mkdir(config.stateDir, { recursive: true });
       await writeFile(join(config.stateDir, 'kept.json'), `${JSON.stringify({ ...context, mode: 'warm' }, null, 2)}\n`);
