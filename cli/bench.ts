@@ -10,6 +10,10 @@ import { throwawayContext } from '../acceptance/support/context.ts';
 import { loadConfig } from '../helpers/common/config.ts';
 import { Ledger } from '../helpers/common/ledger.ts';
 import { formatDuration } from '../helpers/common/log.ts';
+import { exec, succeed } from '../helpers/common/exec.ts';
+import { countOccurrences } from '../helpers/git/leak.ts';
+import { closure } from '../helpers/nix/index.ts';
+import { randomBytes } from 'node:crypto';
 import { cloneRepo } from '../helpers/git/index.ts';
 import { parseRunbook } from '../helpers/runbook/index.ts';
 import { runRunbook } from '../helpers/runbook/run.ts';
@@ -41,6 +45,33 @@ function child(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+const LEAK_COMMITS = 1200;
+const LEAK_NEEDLES = 8;
+
+/** The leak probe on a 1,200-commit history, beside the reviewers' `git grep -F v $(git rev-list --all)`. */
+async function leakProbeFigures(scratch: string, figures: Figure[]): Promise<void> {
+  const repo = join(scratch, 'history');
+  await succeed('git', ['init', '-q', repo]);
+  const stream: string[] = [];
+  for (let i = 1; i <= LEAK_COMMITS; i++) {
+    const body = `revision ${i} ${randomBytes(600).toString('base64')}\n`;
+    stream.push('commit refs/heads/main\n', `committer b <b@b.invalid> ${1_700_000_000 + i} +0000\n`, `data 3\nc${i % 10}\n`);
+    stream.push(`M 644 inline docs/file-${i % 40}.md\n`, `data ${Buffer.byteLength(body)}\n${body}`);
+  }
+  await succeed('git', ['fast-import', '--quiet'], { cwd: repo, input: stream.join('') });
+  await succeed('git', ['update-ref', 'HEAD', 'refs/heads/main'], { cwd: repo });
+  const needles = Array.from({ length: LEAK_NEEDLES }, () => randomBytes(16).toString('hex'));
+  let started = performance.now();
+  await countOccurrences(repo, needles);
+  const probe = performance.now() - started;
+  figures.push({ what: `leak probe: ${LEAK_COMMITS} commits × ${LEAK_NEEDLES} values (${Math.round((LEAK_COMMITS * LEAK_NEEDLES) / (probe / 1000)).toLocaleString('en')} commit·values/s)`, ms: probe });
+  const revs = (await succeed('git', ['rev-list', '--all'], { cwd: repo })).stdout.trim().split('\n');
+  started = performance.now();
+  for (const needle of needles.slice(0, 2)) await exec('git', ['grep', '-F', '-c', needle, ...revs], { cwd: repo });
+  const grep = ((performance.now() - started) / 2) * LEAK_NEEDLES;
+  figures.push({ what: `  git grep -F per value over rev-list --all (2 timed, scaled to ${LEAK_NEEDLES})`, ms: grep });
 }
 
 export async function bench(): Promise<number> {
@@ -80,6 +111,14 @@ export async function bench(): Promise<number> {
       }
       figures.push({ what: 'sops: decrypt + verify MAC of secrets.yaml (median of 5)', ms: median(sopsTimes) });
       figures.push({ what: 'tls: fetch + verify served chain via SOCKS (median of 5)', ms: median(tlsTimes) });
+      const closureTimes: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const started = performance.now();
+        await closure(throwaway.host);
+        closureTimes.push(performance.now() - started);
+      }
+      figures.push({ what: 'nix: closure of /run/current-system with narHashes (median of 5)', ms: median(closureTimes) });
+      figures.push({ what: '  sops + tls + closure against the warm host', ms: median(sopsTimes) + median(tlsTimes) + median(closureTimes) });
 
       const context = throwawayContext({ target, throwaway, runbook, ledger: ledger.entries, mode: 'warm' });
       await writeFile(join(scratch, 'kept.json'), JSON.stringify(context));
@@ -89,6 +128,7 @@ export async function bench(): Promise<number> {
       await time(figures, 'teardown: delete throwaway', () => throwaway.stop());
       await client.close();
     }
+    await leakProbeFigures(scratch, figures);
     const coldEnv = { ...process.env, ACCEPT_REPORTS_DIR: join(scratch, 'cold-reports') };
     const coldCode = await time(figures, 'cold: `accept run` end to end (image cached)', () => child(['bin/accept.mjs', 'run'], coldEnv));
 
@@ -100,6 +140,9 @@ export async function bench(): Promise<number> {
       process.stdout.write(`${figure.what.padEnd(width)}  ${formatDuration(figure.ms).padStart(9)}  ${((figure.ms / cold) * 100).toFixed(1).padStart(5)} %\n`);
     }
     process.stdout.write(`\nratio cold run / warm run of one spec: ${(cold / warm).toFixed(1)}×\n`);
+    const probe = figures.find((figure) => figure.what.startsWith('leak probe'))!.ms;
+    const grep = figures.find((figure) => figure.what.includes('git grep'))!.ms;
+    process.stdout.write(`ratio git grep / leak probe on the same history: ${(grep / probe).toFixed(1)}×\n`);
     process.stdout.write(`cold run exit code: ${coldCode} (${coldCode === 0 ? 'every item passed' : 'see `npm run accept`'})\n`);
     return 0;
   } finally {

@@ -34,7 +34,7 @@ commands:
       status               one line per lab component
   down                     delete the throwaway kept by ACCEPT_KEEP=always, and forget it
   sweep [--dry-run]        delete expired throwaways carrying this harness's labels, nothing else
-  selftest                 the harness's own tests: unit, end-to-end on the lab, then the sabotage
+  selftest                 the harness's own tests: lab up, unit, end-to-end on the lab, then the sabotage
                            matrix (reports/sabotage-matrix.md)                (npm test)
   bench                    measure lab up, provisioning, runbook, specs, teardown and a whole cold
                            run, side by side, and print figures and ratios   (npm run bench)
@@ -150,9 +150,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'bench':
         return await bench();
       case 'selftest': {
+        // The lab comes first: it installs the tools the unit tests use for real (nix, age, openssl).
+        await bringUpLabIfNeeded(config);
         const unit = await vitest(['run', '--project', 'unit']);
         if (unit !== 0) return unit;
-        await bringUpLabIfNeeded(config);
         const e2e = await vitest(['run', '--project', 'e2e', ...args]);
         if (e2e !== 0) return e2e;
         return await vitest(['run', '--project', 'selftest']);

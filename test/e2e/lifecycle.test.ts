@@ -1,0 +1,248 @@
+/**
+ * The throwaway's lifecycle on the lab, end to end: teardown holds whenever the run is killed,
+ * the memory guardrail refuses before anything exists, a kept throwaway is removed by
+ * `accept down`, and the ssh target checks an existing host without provisioning anything.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { loadConfig } from '../../helpers/common/config.ts';
+import { exec, succeed } from '../../helpers/common/exec.ts';
+import { waitFor } from '../../helpers/common/wait.ts';
+import { connectSsh } from '../../helpers/ssh/index.ts';
+import { labSettings } from '../../lab/index.ts';
+import { REPO_ROOT, exists, leftoverThrowaways, runAccept, type ChildRun } from './support.ts';
+
+const PROJECT = 'terraform-ci';
+const labDir = loadConfig().labDir;
+
+/** Zero accept-* instances, allowing the reaper up to 30 s after the run has exited. */
+async function expectNothingLeft(run?: ChildRun): Promise<void> {
+  await waitFor(
+    'no accept-* throwaway to remain in terraform-ci',
+    async () => {
+      const left = await leftoverThrowaways();
+      return left.length === 0 || { done: false, saw: left };
+    },
+    { timeoutMs: 30_000, intervalMs: 500 },
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}${run ? `\n--- output of the run ---\n${run.output}` : ''}`);
+  });
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // The group has already gone.
+  }
+}
+
+/** A run that receives `signal` as soon as its output matches `when`, and when it was sent. */
+async function runKilled(signal: NodeJS.Signals, when: RegExp, extra: { again?: number } = {}): Promise<{ run: ChildRun; sentAt?: number; exitedAt: number }> {
+  let sentAt: number | undefined;
+  const run = await runAccept(['run'], {
+    timeoutMs: 300_000,
+    onOutput: (output, child) => {
+      if (sentAt !== undefined || !when.test(output)) return;
+      sentAt = performance.now();
+      signalGroup(child.pid, signal);
+      if (extra.again !== undefined) setTimeout(() => signalGroup(child.pid, signal), extra.again);
+    },
+  });
+  return { run, sentAt, exitedAt: performance.now() };
+}
+
+// The line timed() prints when creation starts, and a spec file's result line from Vitest.
+const CREATING = /→ Creating throwaway accept-\S+ from /;
+const SPEC_RESULT = /^ *[✓×↓❯] +(\|cold\| )?acceptance\/\S+\.spec\.ts/m;
+const RUNBOOK = /Runbook step 1\//;
+
+describe('teardown holds whenever the run is killed', () => {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGKILL'] as const) {
+    test(`${signal} while the throwaway is being created leaves no throwaway`, async () => {
+      const { run, sentAt } = await runKilled(signal, CREATING);
+      expect(sentAt, run.output).toBeDefined();
+      expect(run.exitCode === 0, run.output).toBe(false);
+      await expectNothingLeft(run);
+    });
+  }
+
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGKILL'] as const) {
+    test(`${signal} while the specs run leaves no throwaway`, async () => {
+      const { run, sentAt } = await runKilled(signal, SPEC_RESULT);
+      expect(sentAt, run.output).toBeDefined();
+      expect(run.exitCode === 0, run.output).toBe(false);
+      await expectNothingLeft(run);
+    });
+  }
+
+  test('a second SIGINT 300 ms after the first exits at once; the reaper still removes the throwaway', async () => {
+    const { run, sentAt, exitedAt } = await runKilled('SIGINT', RUNBOOK, { again: 300 });
+    expect(sentAt, run.output).toBeDefined();
+    expect(run.exitCode === 0, run.output).toBe(false);
+    expect(exitedAt - sentAt!, run.output).toBeLessThan(5_000);
+    const swept = await runAccept(['sweep']);
+    expect(swept.exitCode, swept.output).toBe(0);
+    await expectNothingLeft(run);
+  });
+});
+
+describe('guardrails', () => {
+  test('a RAM guideline the throwaway does not fit in is refused before anything is created', async () => {
+    const run = await runAccept(['run'], { env: { ACCEPT_RAM_GUIDELINE: '1GiB' } });
+    expect(run.exitCode, run.output).not.toBe(0);
+    expect(run.output).toMatch(/refusing to create accept-\S+: project terraform-ci runs .* it would be 4\.0 GiB, over the 1\.0 GiB guideline \(ACCEPT_RAM_GUIDELINE\)/);
+    expect(run.output).not.toMatch(CREATING);
+    // No wait: there was never anything for a reaper to remove.
+    expect(await leftoverThrowaways()).toEqual([]);
+  });
+
+  test('a cold run against the ssh target stops at once: it never provisions', async () => {
+    const started = performance.now();
+    const run = await runAccept(['run'], { env: { ACCEPT_TARGET: 'ssh', ACCEPT_SSH_HOST: 'cc-nix-test' } });
+    expect(run.exitCode, run.output).not.toBe(0);
+    expect(run.output).toMatch(/ACCEPT_TARGET: is ssh: that target is an existing host and the harness never provisions or destroys anything on it/);
+    expect(run.output).toContain('npx vitest run --project warm');
+    expect(run.output).not.toMatch(CREATING);
+    expect(performance.now() - started).toBeLessThan(30_000);
+    expect(await leftoverThrowaways()).toEqual([]);
+  });
+});
+
+/** Runs a Vitest project in a child process, as a user would. */
+async function vitest(args: string[], env: Record<string, string>): Promise<{ exitCode: number; output: string; reportsDir: string }> {
+  const reportsDir = await mkdtemp(join(tmpdir(), 'accept-e2e-reports-'));
+  const result = await exec(process.execPath, [join(REPO_ROOT, 'node_modules/vitest/vitest.mjs'), 'run', ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ACCEPT_REPORTS_DIR: reportsDir, ...env },
+    timeoutMs: 300_000,
+  });
+  return { exitCode: result.exitCode, output: `${result.stdout}\n${result.stderr}`, reportsDir };
+}
+
+async function incus(...args: string[]): Promise<string> {
+  return (await succeed('incus', [...args, '--project', PROJECT])).stdout;
+}
+
+describe('a kept throwaway, checked over SSH as an existing host, then removed by `accept down`', () => {
+  let stateDir: string;
+  let keyDir: string;
+  let name: string;
+  let sshPort: number;
+  let hostKeys: string[];
+  /** The host key sshd presents to the harness's client. */
+  let servedKey: string;
+  let sshEnv: Record<string, string>;
+
+  beforeAll(async () => {
+    stateDir = await mkdtemp(join(tmpdir(), 'accept-e2e-state-'));
+    keyDir = await mkdtemp(join(tmpdir(), 'accept-e2e-ssh-'));
+    const keep = await runAccept(['run'], { env: { ACCEPT_KEEP: 'always', ACCEPT_STATE_DIR: stateDir, ACCEPT_TTL: '30m' } });
+    const keptFile = join(stateDir, 'kept.json');
+    expect(await exists(keptFile), keep.output).toBe(true);
+    name = (JSON.parse(await readFile(keptFile, 'utf8')) as { instance: { name: string } }).instance.name;
+    expect(await leftoverThrowaways()).toEqual([name]);
+
+    // Log in as a person would: an authorized key, and sshd running.
+    await succeed('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'accept-e2e', '-f', join(keyDir, 'id_ed25519')]);
+    const publicKey = await readFile(join(keyDir, 'id_ed25519.pub'), 'utf8');
+    await succeed('incus', ['exec', name, '--project', PROJECT, '--', 'sh', '-euc', 'install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys && systemctl start ssh'], { input: publicKey });
+    hostKeys = (await incus('exec', name, '--', 'sh', '-c', 'for f in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf "$f"; done'))
+      .split('\n')
+      .map((line) => line.split(' ')[1])
+      .filter((fingerprint): fingerprint is string => Boolean(fingerprint));
+    expect(hostKeys.length).toBeGreaterThan(0);
+
+    // The lab forwards the instance's port 22 to a loopback port of its own choosing.
+    const listen = (await incus('config', 'device', 'get', name, 'accept-ssh', 'listen')).trim();
+    sshPort = Number(/^tcp:127\.0\.0\.1:(\d+)$/.exec(listen)?.[1]);
+    expect(sshPort, listen).toBeGreaterThan(0);
+    // The ssh target checks TLS on port 443 of its host, as on the real deployment.
+    await incus('config', 'device', 'add', name, 'e2e-https-443', 'proxy', 'listen=tcp:127.0.0.1:443', 'connect=tcp:127.0.0.1:443');
+
+    const lab = labSettings(labDir);
+    const probe = await connectSsh({
+      host: '127.0.0.1',
+      port: sshPort,
+      username: 'root',
+      privateKey: await readFile(join(keyDir, 'id_ed25519'), 'utf8'),
+      socks: lab.socks,
+      hostKey: { trustOnFirstUse: true, known: new Map() },
+    });
+    servedKey = probe.hostKeyFingerprint;
+    await probe.close();
+    expect(hostKeys).toContain(servedKey);
+
+    sshEnv = {
+      ACCEPT_TARGET: 'ssh',
+      ACCEPT_SSH_HOST: '127.0.0.1',
+      ACCEPT_SSH_PORT: String(sshPort),
+      ACCEPT_SSH_KEY: join(keyDir, 'id_ed25519'),
+      ACCEPT_SOCKS: lab.socks,
+      ACCEPT_AGE_KEY_FILE: lab.ageKeyFile,
+      ACCEPT_BASE_REPO: lab.baseRepo,
+      ACCEPT_INSTANCE_REPO: lab.instanceRepo,
+      ACCEPT_DOMAIN: lab.domain,
+      ACCEPT_TLS_CA_FILE: lab.tlsCaFile,
+      // The ssh target must not need these; pointing them nowhere proves it.
+      ACCEPT_STATE_DIR: join(stateDir, 'unused'),
+      ACCEPT_INCUS_URL: 'https://127.0.0.1:9',
+    };
+  });
+
+  afterAll(async () => {
+    // Whatever happened above, nothing may outlive this file.
+    if (stateDir) await runAccept(['down'], { env: { ACCEPT_STATE_DIR: stateDir } });
+    if (keyDir) await rm(keyDir, { recursive: true, force: true });
+    if (stateDir) await rm(stateDir, { recursive: true, force: true });
+  });
+
+  test('the warm project over SSH passes C2, skips C6 with the reason, and learns the host key on first use', async () => {
+    const run = await vitest(['--project', 'warm', 'acceptance/c2-cert-in-git.spec.ts', 'acceptance/c6-resource-fit.spec.ts'], sshEnv);
+    expect(run.output).toMatch(/\| C2 cert in git \| PASS \|/);
+    expect(run.output).toContain('| C6 resource fit and cleanup | SKIPPED | the ssh target has no Incus API: C6 needs ACCEPT_TARGET=incus or lab |');
+    expect(run.exitCode, run.output).toBe(0);
+    const learned = /learned host key (SHA256:\S+) for 127\.0\.0\.1:(\d+)/.exec(run.output);
+    expect(learned, run.output).not.toBeNull();
+    expect(learned![1]).toBe(servedKey);
+    expect(Number(learned![2])).toBe(sshPort);
+    // Nothing was created or removed: the kept throwaway is the only instance, as before.
+    expect(await leftoverThrowaways()).toEqual([name]);
+  });
+
+  test('the right ACCEPT_SSH_HOST_KEY pin is accepted, and nothing is learned', async () => {
+    const run = await vitest(['--project', 'warm', 'acceptance/c6-resource-fit.spec.ts'], { ...sshEnv, ACCEPT_SSH_HOST_KEY: servedKey });
+    expect(run.exitCode, run.output).toBe(0);
+    expect(run.output).toContain('| C6 resource fit and cleanup | SKIPPED |');
+    expect(run.output).not.toContain('learned host key');
+  });
+
+  test('a wrong ACCEPT_SSH_HOST_KEY pin stops the run: the host key changed, naming the setting', async () => {
+    const wrong = `SHA256:${Buffer.alloc(32, 7).toString('base64').replace(/=+$/, '')}`;
+    const run = await vitest(['--project', 'warm', 'acceptance/c2-cert-in-git.spec.ts'], { ...sshEnv, ACCEPT_SSH_HOST_KEY: wrong });
+    expect(run.exitCode, run.output).not.toBe(0);
+    expect(run.output).toMatch(new RegExp(`host key of 127\\.0\\.0\\.1:${sshPort} changed: expected ${wrong.replace(/[+/]/g, '\\$&')} \\(ACCEPT_SSH_HOST_KEY\\), got SHA256:`));
+    expect(run.output).not.toMatch(/\| C2 cert in git \| PASS/);
+  });
+
+  test('a missing ACCEPT_SSH_KEY is named before anything connects', async () => {
+    // Blank counts as unset.
+    const run = await vitest(['--project', 'warm', 'acceptance/c6-resource-fit.spec.ts'], { ...sshEnv, ACCEPT_SSH_KEY: '' });
+    expect(run.exitCode, run.output).not.toBe(0);
+    expect(run.output).toContain('ACCEPT_SSH_KEY: is required when ACCEPT_TARGET=ssh');
+  });
+
+  test('`accept down` removes the kept throwaway and kept.json', async () => {
+    const down = await runAccept(['down'], { env: { ACCEPT_STATE_DIR: stateDir } });
+    expect(down.exitCode, down.output).toBe(0);
+    expect(down.stdout).toContain(`deleted ${name}`);
+    expect(await exists(join(stateDir, 'kept.json'))).toBe(false);
+    expect(await leftoverThrowaways()).toEqual([]);
+    // A second `down` has nothing to do, and says so.
+    const again = await runAccept(['down'], { env: { ACCEPT_STATE_DIR: stateDir } });
+    expect(again.exitCode, again.output).toBe(0);
+    expect(again.stdout).toContain('no kept throwaway recorded');
+  });
+});
