@@ -394,13 +394,19 @@ export async function connectSsh(options: SshConnectOptions): Promise<SshHost> {
     new Promise((resolve, reject) => {
       if (closed) return reject(new SshError(lostText(), target));
       try {
-        client.exec(command, (error, stream) => (error ? reject(error) : resolve(stream)));
+        client.exec(command, (error, stream) => {
+          if (error) return reject(error);
+          // Listen at once: a quick command's exit status can arrive before the caller resumes.
+          stream.on('exit', (code: number | null, signal?: string) => exits.set(stream, typeof code === 'number' ? code : signalExitCode(signal)));
+          resolve(stream);
+        });
       } catch (error) {
         reject(error);
       }
     });
 
   type Outcome = { kind: 'done' | 'timeout' | 'lost'; exitCode: number; stdout: string; stderr: string };
+  const exits = new WeakMap<ClientChannel, number>();
 
   const collect = (stream: ClientChannel, timeoutMs: number): Promise<Outcome> =>
     new Promise((resolve) => {
@@ -418,10 +424,10 @@ export async function connectSsh(options: SshConnectOptions): Promise<SshHost> {
       const onLost = (): void => finish('lost');
       stream.on('data', (chunk: Buffer) => out.push(chunk));
       stream.stderr.on('data', (chunk: Buffer) => err.push(chunk));
-      stream.on('exit', (code: number | null, signal?: string) => {
-        exitCode = typeof code === 'number' ? code : signalExitCode(signal);
+      stream.on('close', () => {
+        exitCode = exits.get(stream);
+        finish(exitCode === undefined && closed ? 'lost' : 'done');
       });
-      stream.on('close', () => finish(exitCode === undefined && closed ? 'lost' : 'done'));
       stream.on('error', () => {});
       client.on('close', onLost);
       const timer = setTimeout(() => {
