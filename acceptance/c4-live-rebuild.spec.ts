@@ -12,6 +12,12 @@ import { attach, dodItem, evidence, skipBecause, test, expectNone } from './supp
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
+/** What switch-to-configuration's exit codes mean on NixOS. */
+const SWITCH_EXIT_CODES: Record<number, string> = {
+  2: ' (activation failed: nothing was switched)',
+  4: ' (some units failed; the new generation is active all the same)',
+};
+
 dodItem('C4', () => {
   test('the machine was created blank in this run, before any runbook step', async ({ run, task, skip }) => {
     if (!run.instance.createdInThisRun || !run.runbook) skipBecause({ task, skip }, 'warm run: this host was not created by this run (a cold run proves this)');
@@ -36,7 +42,10 @@ dodItem('C4', () => {
 
   test('the rebuild succeeded and the system is running with 0 failed units', async ({ run, host, task }) => {
     const rebuild = run.runbook?.steps.at(-1);
-    if (rebuild) expect(rebuild.exitCode, `the last runbook step exited ${rebuild.exitCode}:\n${rebuild.outputTail}`).toBe(0);
+    if (rebuild) {
+      const meaning = SWITCH_EXIT_CODES[rebuild.exitCode] ?? '';
+      expect(rebuild.exitCode, `the last runbook step (\`${rebuild.text}\`) exited ${rebuild.exitCode}${meaning}:\n${rebuild.outputTail}`).toBe(0);
+    }
     const failed = await failedUnits(host);
     const journals = await Promise.all(failed.map(async (unit) => `## ${unit}\n${await journalExcerpt(host, unit, 15)}`));
     if (failed.length) await attach('journal of failed units', journals.join('\n\n'));

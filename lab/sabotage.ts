@@ -38,6 +38,8 @@ export interface Sabotage {
   cause: RegExp;
   /** Before the runbook: forks of the lab repos that the operator side reads instead. */
   forkRepos?: (context: SabotageContext) => Promise<{ baseRepo?: string; instanceRepo?: string }>;
+  /** On the blank machine, before the runbook: something the rebuild then trips over. */
+  beforeRunbook?: (context: SabotageContext) => Promise<void>;
   afterRunbook?: (context: SabotageContext) => Promise<void>;
   /** Teardown "forgets" the throwaway: the cleanup check must fail (the lab deletes it afterwards). */
   leakThrowaway?: boolean;
@@ -188,6 +190,17 @@ export const SABOTAGES: Record<string, Sabotage> = {
     afterRunbook: async (context) => {
       await context.host.succeed(
         "mkdir -p /run/systemd/system/ccci-reconcile-dashboard.service.d && printf '[Service]\\nExecStartPre=/bin/false\\n' > /run/systemd/system/ccci-reconcile-dashboard.service.d/sabotage.conf && systemctl daemon-reload && (systemctl restart ccci-reconcile-dashboard.service || true)",
+      );
+    },
+  },
+  'c5-live-rebuild-fails': {
+    description: 'a unit fails during the live rebuild, so nixos-rebuild switch exits 4',
+    guards: ['C4', 'C5', 'D8'],
+    cause: /the live rebuild exited 4/,
+    beforeRunbook: async (context) => {
+      // A drop-in outside the toplevel survives the switch, as a hand-made override would.
+      await context.host.succeed(
+        "mkdir -p /etc/systemd/system/ccci-reconcile-drone.service.d && printf '[Service]\\nExecStartPre=/bin/false\\n' > /etc/systemd/system/ccci-reconcile-drone.service.d/override.conf",
       );
     },
   },

@@ -18,6 +18,7 @@ import { openIncus, resolveTarget } from '../../helpers/target/resolve.ts';
 import { sweep } from '../../helpers/target/sweep.ts';
 import { startThrowaway } from '../../helpers/target/throwaway.ts';
 import { throwawayContext } from './context.ts';
+import { finishRunEvidence, recordRunStart } from './evidence-dir.ts';
 import { freshResultsDir, reportCleanup } from './reports.ts';
 
 export default async function setupCold(project: TestProject): Promise<() => Promise<void>> {
@@ -63,6 +64,7 @@ export default async function setupCold(project: TestProject): Promise<() => Pro
     }
     if (sabotage) await cleanUpSabotage(config.labDir);
     await client.close();
+    await finishRunEvidence(config.reportsDir, { runId, ledger: ledger.entries });
   };
 
   try {
@@ -73,6 +75,7 @@ export default async function setupCold(project: TestProject): Promise<() => Pro
       log.warn(describeSabotage(sabotage));
       Object.assign(target, await SABOTAGES[sabotage]!.forkRepos?.(sabotageContext!));
     }
+    if (sabotage) await SABOTAGES[sabotage]!.beforeRunbook?.(sabotageContext!);
     await using base = await cloneRepo(target.baseRepo, { setting: 'ACCEPT_BASE_REPO' });
     const source = 'docs/install.md';
     const steps = parseRunbook(await readFile(join(base.dir, source), 'utf8'), `${target.baseRepo} ${source}`);
@@ -84,6 +87,7 @@ export default async function setupCold(project: TestProject): Promise<() => Pro
       await mkdir(config.stateDir, { recursive: true });
       await writeFile(join(config.stateDir, 'kept.json'), `${JSON.stringify({ ...context, mode: 'warm' }, null, 2)}\n`);
     }
+    await recordRunStart(config.reportsDir, context);
     project.provide('run', context);
   } catch (error) {
     await teardown();
