@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { ALLURE_CATEGORIES, allureVerdictListener } from './acceptance/support/allure-meta.ts';
 
 const reportsDir = process.env.ACCEPT_REPORTS_DIR ?? 'reports';
 // Evidence reports are for acceptance runs; the harness's own tests report under selftest/.
@@ -19,7 +20,9 @@ export default defineConfig({
   test: {
     reporters: [
       'default',
-      ['allure-vitest/reporter', { resultsDir: allureResults }],
+      // The listener gives each result the DoD verdict (FAIL = failed, ERROR = broken) and its plan
+      // link; matcher steps are left out so that steps keep the readable names the specs give them.
+      ['allure-vitest/reporter', { resultsDir: allureResults, reportMatchers: false, categories: ALLURE_CATEGORIES, listeners: [allureVerdictListener] }],
       ['junit', { outputFile: acceptanceRun ? `${reportsDir}/junit.xml` : `${reportsDir}/selftest/junit.xml` }],
       './acceptance/support/dod-reporter.ts',
     ],

@@ -13,6 +13,7 @@ import { sweep } from '../helpers/target/sweep.ts';
 import { isOurs } from '../helpers/target/labels.ts';
 import type { RunContext } from '../acceptance/support/context.ts';
 import { bench } from './bench.ts';
+import { REPORT_HELP, report } from './report.ts';
 import { TOOLS_HELP, sops, tls } from './tools.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -38,7 +39,7 @@ commands:
                            matrix (reports/sabotage-matrix.md)                (npm test)
   bench                    measure lab up, provisioning, runbook, specs, teardown and a whole cold
                            run, side by side, and print figures and ratios   (npm run bench)
-${TOOLS_HELP}  help                     this text
+${REPORT_HELP}${TOOLS_HELP}  help                     this text
 
 Configuration is by ACCEPT_* environment variables; see docs/configuration.md. With none set,
 the target is the embedded lab.
@@ -149,6 +150,8 @@ export async function main(argv: string[]): Promise<number> {
         return await tls(args);
       case 'bench':
         return await bench();
+      case 'report':
+        return await report(config, args);
       case 'selftest': {
         // The lab comes first: it installs the tools the unit tests use for real (nix, age, openssl).
         await bringUpLabIfNeeded(config);

@@ -116,6 +116,11 @@ export async function generateRepos(paths: LabPaths, domain: string, gitUrl: str
     drone_rpc_secret: randomSecret(32, 'hex'),
     webhook_hmac: randomSecret(32, 'hex'),
     registry_credentials: JSON.stringify({ username: 'ccci-bot', password: randomSecret(24, 'base64url') }),
+    // API tokens of the stand-ins: the bridge's forge account, two forge users the specs act as, and Drone's.
+    forge_bot_token: randomSecret(20, 'hex'),
+    forge_member_token: randomSecret(20, 'hex'),
+    forge_outsider_token: randomSecret(20, 'hex'),
+    drone_api_token: randomSecret(20, 'hex'),
   };
   const values = {
     DOMAIN: domain,

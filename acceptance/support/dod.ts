@@ -20,6 +20,7 @@ import type { RunContext } from './context.ts';
 import { writeD8, type D8Evidence } from './d8.ts';
 import { buildToplevelFromCleanClone, closure, closureHash, compareClosures, currentSystem, type ClosureDiff } from '../../helpers/nix/index.ts';
 import { DOD_ITEMS, itemLabel, type DodItemId } from './items.ts';
+import { openCi, type Ci } from './ci.ts';
 
 declare module 'vitest' {
   interface TaskMeta {
@@ -155,7 +156,9 @@ export const test = base
       values[key] = value;
     }
     return { values, recipients: document.recipients, source };
-  });
+  })
+  // cc-ci's forge, Drone and apex, with the tokens the D specs act with.
+  .extend('ci', { scope: 'worker' }, async ({ run, config, gitSecrets }): Promise<Ci> => openCi(run, config, gitSecrets.values));
 
 /** How the base repo takes in the instance repo, as a person would tell from the tree. */
 export async function detectComposition(baseDir: string): Promise<'submodule' | 'input' | undefined> {

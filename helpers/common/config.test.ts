@@ -32,6 +32,10 @@ const CODE_DEFAULTS: Record<string, string> = {
   ACCEPT_REPORTS_DIR: 'reports',
   ACCEPT_KEEP: 'never',
   ACCEPT_STATE_DIR: '/var/lib/cc-ci-acceptance',
+  ACCEPT_FORGE_ORG: 'coop-cloud',
+  ACCEPT_DRONE_REPO: 'coop-cloud/cc-ci',
+  ACCEPT_D10_TRIGGER: '0',
+  ACCEPT_ALLOW_HOST_CHANGES: '0',
 };
 
 describe('loadConfig defaults', () => {
@@ -66,6 +70,17 @@ describe('loadConfig defaults', () => {
       ramGuidelineBytes: 12 * 2 ** 30,
       oneshots: DEFAULT_ONESHOTS,
       d8Doc: 'docs/evidence/d8.md',
+      ci: {
+        forgeUrl: undefined,
+        forgeOrg: 'coop-cloud',
+        forgeMemberTokenFile: undefined,
+        forgeOutsiderTokenFile: undefined,
+        droneUrl: undefined,
+        droneRepo: 'coop-cloud/cc-ci',
+        droneTokenFile: undefined,
+        d10Trigger: false,
+        allowHostChanges: false,
+      },
     });
   });
 

@@ -57,6 +57,22 @@ export interface Config {
   oneshots: string[];
   /** Path, in the base repo, of the D8 evidence document the system publishes (C5). */
   d8Doc: string;
+  /** cc-ci's own faces (D1–D10). Unset URLs and tokens come from the domain and the instance repo. */
+  ci: CiSettings;
+}
+
+export interface CiSettings {
+  forgeUrl?: string;
+  forgeOrg: string;
+  forgeMemberTokenFile?: string;
+  forgeOutsiderTokenFile?: string;
+  droneUrl?: string;
+  droneRepo: string;
+  droneTokenFile?: string;
+  /** D10 against an existing host: trigger fresh builds instead of reading the latest ones. */
+  d10Trigger: boolean;
+  /** D4, D5 and D6 may change an existing host (commit to its checkout and rebuild). */
+  allowHostChanges: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -174,6 +190,17 @@ function sshHostKey(env: Env, name: string): string | undefined {
   return value.replace(/=$/, '');
 }
 
+function flag(env: Env, name: string): boolean {
+  return oneOf(env, name, ['0', '1'] as const, '0') === '1';
+}
+
+function slug(env: Env, name: string, fallback: string, parts: 1 | 2): string {
+  const value = text(env, name) ?? fallback;
+  const pattern = parts === 1 ? /^[A-Za-z0-9][A-Za-z0-9_.-]*$/ : /^[A-Za-z0-9][A-Za-z0-9_.-]*\/[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+  if (!pattern.test(value)) throw new ConfigError(name, `must be ${parts === 1 ? 'a name such as coop-cloud' : 'owner/name, such as coop-cloud/cc-ci'}; got ${JSON.stringify(value)}`);
+  return value;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const fingerprint = text(env, 'ACCEPT_INCUS_SERVER_FINGERPRINT');
   if (fingerprint !== undefined && !FINGERPRINT.test(fingerprint)) {
@@ -222,6 +249,17 @@ export function loadConfig(env: Env = process.env): Config {
     ramGuidelineBytes: parseBytes('ACCEPT_RAM_GUIDELINE', text(env, 'ACCEPT_RAM_GUIDELINE') ?? '12GiB'),
     oneshots: unitList(env, 'ACCEPT_ONESHOTS', DEFAULT_ONESHOTS),
     d8Doc: text(env, 'ACCEPT_D8_DOC') ?? 'docs/evidence/d8.md',
+    ci: {
+      forgeUrl: url(env, 'ACCEPT_FORGE_URL', ['https:']),
+      forgeOrg: slug(env, 'ACCEPT_FORGE_ORG', 'coop-cloud', 1),
+      forgeMemberTokenFile: text(env, 'ACCEPT_FORGE_MEMBER_TOKEN_FILE'),
+      forgeOutsiderTokenFile: text(env, 'ACCEPT_FORGE_OUTSIDER_TOKEN_FILE'),
+      droneUrl: url(env, 'ACCEPT_DRONE_URL', ['https:']),
+      droneRepo: slug(env, 'ACCEPT_DRONE_REPO', 'coop-cloud/cc-ci', 2),
+      droneTokenFile: text(env, 'ACCEPT_DRONE_TOKEN_FILE'),
+      d10Trigger: flag(env, 'ACCEPT_D10_TRIGGER'),
+      allowHostChanges: flag(env, 'ACCEPT_ALLOW_HOST_CHANGES'),
+    },
   };
 }
 
@@ -258,4 +296,13 @@ export const CONFIG_VARIABLES = [
   'ACCEPT_RAM_GUIDELINE',
   'ACCEPT_ONESHOTS',
   'ACCEPT_D8_DOC',
+  'ACCEPT_FORGE_URL',
+  'ACCEPT_FORGE_ORG',
+  'ACCEPT_FORGE_MEMBER_TOKEN_FILE',
+  'ACCEPT_FORGE_OUTSIDER_TOKEN_FILE',
+  'ACCEPT_DRONE_URL',
+  'ACCEPT_DRONE_REPO',
+  'ACCEPT_DRONE_TOKEN_FILE',
+  'ACCEPT_D10_TRIGGER',
+  'ACCEPT_ALLOW_HOST_CHANGES',
 ] as const;

@@ -10,9 +10,14 @@
     args = [ ./build-toplevel.sh ];
     PATH = "/usr/bin:/bin";
     systemTree = ../system;
+    servicesTree = ../services;
+    ciTree = ../ci;
+    testsTree = ../tests;
     sopsInstallSecrets = ../pkgs/sops-install-secrets.py;
     inherit secretsFile;
     domain = instance.domain;
     secretNames = builtins.concatStringsSep " " instance.secrets;
+    # How often the bridge polls the forge for !testme comments; an instance may set it.
+    bridgePollSeconds = toString (instance.bridgePollSeconds or 30);
   };
 }

@@ -1,0 +1,240 @@
+/**
+ * cc-ci's own faces, as the D specs use them: the forge (as a member and as an outsider), Drone,
+ * and the apex (dashboard and /hook), all over TLS through the SOCKS proxy; plus the flows the
+ * specs share: comment `!testme`, find the build it started, wait for its end, read its logs, and
+ * change the host's checkout and rebuild it (then put it back).
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Config } from '../../helpers/common/config.ts';
+import { HarnessError } from '../../helpers/common/errors.ts';
+import { redact, registerSecret } from '../../helpers/common/redact.ts';
+import { WaitTimeoutError, waitFor } from '../../helpers/common/wait.ts';
+import { Apex } from '../../helpers/dashboard/index.ts';
+import { DroneClient, UNFINISHED, type DroneBuild, type DroneStage } from '../../helpers/drone/index.ts';
+import { ForgeClient, type ForgeComment, type ForgePull } from '../../helpers/forge/index.ts';
+import { dialDomainAt, type HttpsTransport } from '../../helpers/https/index.ts';
+import { parseRunbook } from '../../helpers/runbook/index.ts';
+import type { HostChannel } from '../../helpers/target/host.ts';
+import type { RunContext } from './context.ts';
+
+/** The six recipes of the DoD (D10), with cc-ci's names. */
+export const DOD_RECIPES = ['custom-html', 'keycloak', 'matrix-synapse', 'n8n', 'cryptpad', 'lasuite-docs'] as const;
+/** The recipe the single-build specs (D1–D4, D7) use. */
+export const PROBE_RECIPE = 'custom-html';
+
+/** The three stages of the matrix, as a person would recognise them by name. */
+export const MATRIX = [
+  { label: 'install', name: /install/i, work: [/install|deploy/i] },
+  { label: 'upgrade', name: /upgrade/i, work: [/upgrade/i] },
+  { label: 'backup/restore', name: /backup|restore/i, work: [/backup/i, /restore/i] },
+] as const;
+
+export function matrixStages(build: DroneBuild): Map<string, DroneStage | undefined> {
+  return new Map(MATRIX.map(({ label, name }) => [label, build.stages?.find((stage) => name.test(stage.name))]));
+}
+
+export interface Ci {
+  org: string;
+  domain: string;
+  /** The forge as a member of the org. */
+  forge: ForgeClient;
+  /** The forge as a user outside the org. */
+  outsider: ForgeClient;
+  drone: DroneClient;
+  apex: Apex;
+}
+
+async function token(file: string | undefined, setting: string, secrets: Record<string, string>, key: string): Promise<{ value: string; source: string }> {
+  if (file) {
+    const value = (await readFile(file, 'utf8').catch((error: Error) => {
+      throw new HarnessError(`${setting}: cannot read ${file}: ${error.message}`);
+    })).trim();
+    registerSecret(value);
+    return { value, source: `${setting} (${file})` };
+  }
+  const value = secrets[key];
+  if (!value) throw new HarnessError(`${setting} is unset and the instance repo has no sops value ${key}: the specs need a token to act on the forge or Drone`);
+  return { value, source: `the instance repo's sops value ${key}` };
+}
+
+export async function openCi(run: RunContext, config: Config, secrets: Record<string, string>): Promise<Ci> {
+  const transport: HttpsTransport = {
+    socks: run.target.socks,
+    ca: await readFile(run.tlsCaFile, 'utf8'),
+    dial: dialDomainAt(run.domain, run.https),
+  };
+  const member = await token(config.ci.forgeMemberTokenFile, 'ACCEPT_FORGE_MEMBER_TOKEN_FILE', secrets, 'forge_member_token');
+  const outsider = await token(config.ci.forgeOutsiderTokenFile, 'ACCEPT_FORGE_OUTSIDER_TOKEN_FILE', secrets, 'forge_outsider_token');
+  const drone = await token(config.ci.droneTokenFile, 'ACCEPT_DRONE_TOKEN_FILE', secrets, 'drone_api_token');
+  const forgeUrl = config.ci.forgeUrl ?? `https://git.${run.domain}`;
+  return {
+    org: config.ci.forgeOrg,
+    domain: run.domain,
+    forge: new ForgeClient(forgeUrl, member.value, transport, member.source),
+    outsider: new ForgeClient(forgeUrl, outsider.value, transport, outsider.source),
+    drone: new DroneClient(config.ci.droneUrl ?? `https://drone.${run.domain}`, config.ci.droneRepo, drone.value, transport, drone.source),
+    apex: new Apex(`https://${run.domain}`, transport),
+  };
+}
+
+export interface Trigger {
+  recipe: string;
+  pull: ForgePull;
+  comment: ForgeComment;
+  /** Local clock, ms, just before the comment was posted. */
+  postedAt: number;
+  by: string;
+}
+
+export async function openPull(ci: Ci, recipe: string): Promise<ForgePull> {
+  const pulls = await ci.forge.openPulls(ci.org, recipe);
+  if (!pulls.length) throw new HarnessError(`${ci.org}/${recipe} has no open pull request to comment !testme on`);
+  return pulls[0]!;
+}
+
+export async function commentTestme(ci: Ci, recipe: string, as: ForgeClient = ci.forge, pull?: ForgePull): Promise<Trigger> {
+  const target = pull ?? (await openPull(ci, recipe));
+  const by = (await as.me()).login;
+  const postedAt = Date.now();
+  const comment = await as.comment(ci.org, recipe, target.number, '!testme');
+  return { recipe, pull: target, comment, postedAt, by };
+}
+
+/** A build is a comment's when Drone's build parameters name that comment. */
+export function isBuildOf(build: DroneBuild, trigger: Trigger): boolean {
+  return build.params.COMMENT_ID === String(trigger.comment.id);
+}
+
+/** The build the bridge started for this comment, or undefined if none within the time. */
+export async function buildFor(ci: Ci, trigger: Trigger, timeoutMs: number): Promise<{ build: DroneBuild; seenAfterMs: number } | undefined> {
+  try {
+    return await waitFor(
+      `a Drone build for comment ${trigger.comment.id} on ${trigger.recipe}#${trigger.pull.number}`,
+      async () => {
+        const build = (await ci.drone.builds()).find((candidate) => isBuildOf(candidate, trigger));
+        return build && { build, seenAfterMs: Date.now() - trigger.postedAt };
+      },
+      { timeoutMs, intervalMs: 500 },
+    );
+  } catch (error) {
+    if (error instanceof WaitTimeoutError) return undefined;
+    throw error;
+  }
+}
+
+/** Waits for a build's end and returns it with stages and steps. */
+export async function finished(ci: Ci, number: number, timeoutMs = 300_000): Promise<DroneBuild> {
+  return waitFor<DroneBuild>(
+    `Drone build #${number} to finish`,
+    async () => {
+      const build = await ci.drone.build(number);
+      return UNFINISHED.has(build.status) ? { done: false as const, saw: build.status } : build;
+    },
+    { timeoutMs, intervalMs: 500 },
+  );
+}
+
+/** Comments !testme as the member and returns the finished build it started. */
+export async function freshBuild(ci: Ci, recipe: string, pull?: ForgePull): Promise<{ build: DroneBuild; trigger: Trigger }> {
+  const trigger = await commentTestme(ci, recipe, ci.forge, pull);
+  const started = await buildFor(ci, trigger, 60_000);
+  if (!started) throw new Error(`no Drone build started within 60 s of the !testme comment ${trigger.comment.id} by ${trigger.by} on ${ci.org}/${recipe}#${trigger.pull.number}`);
+  return { build: await finished(ci, started.build.number), trigger };
+}
+
+/**
+ * A finished !testme build of the recipe: the latest one created at or after `since` (unix
+ * seconds) if there is one, waiting for it to end; else a fresh one.
+ */
+export async function testmeBuild(ci: Ci, recipe: string, since?: number): Promise<{ build: DroneBuild; reused: boolean }> {
+  const latest = (await ci.drone.builds()).find((build) => build.params.RECIPE === recipe && build.params.COMMENT_ID && (since === undefined || build.created >= since));
+  if (latest) return { build: await finished(ci, latest.number), reused: true };
+  return { build: (await freshBuild(ci, recipe)).build, reused: false };
+}
+
+/** Builds of this run only, on a throwaway; any on an existing host. */
+export function runStart(run: RunContext): number | undefined {
+  return run.instance.createdInThisRun ? Math.floor(Date.parse(run.instance.createdAt) / 1000) : undefined;
+}
+
+export interface StepLog {
+  stage: string;
+  step: string;
+  text: string;
+}
+
+export async function buildLogs(ci: Ci, build: DroneBuild): Promise<StepLog[]> {
+  const logs: StepLog[] = [];
+  for (const stage of build.stages ?? []) {
+    for (const step of stage.steps) {
+      logs.push({ stage: stage.name, step: step.name, text: (await ci.drone.log(build.number, stage.number, step.number)) ?? '' });
+    }
+  }
+  return logs;
+}
+
+// ---------------------------------------------------------------------------------------
+// Changing the host: its checkout, committed and rebuilt as docs/install.md rebuilds it.
+// ---------------------------------------------------------------------------------------
+
+export function mayChangeHost(run: RunContext, config: Config): boolean {
+  return run.instance.createdInThisRun || config.ci.allowHostChanges;
+}
+
+export const HOST_CHANGES_SKIP = 'this changes the host (commit to its checkout, rebuild, restore): done in cold runs on the throwaway, or with ACCEPT_ALLOW_HOST_CHANGES=1';
+
+export interface HostCheckout {
+  /** Where docs/install.md clones the base repo on the host. */
+  dir: string;
+  /** The rebuild step of docs/install.md, as written there. */
+  rebuild: string;
+}
+
+export async function hostCheckout(baseDir: string): Promise<HostCheckout> {
+  const steps = parseRunbook(await readFile(join(baseDir, 'docs/install.md'), 'utf8'), 'docs/install.md');
+  const rebuild = steps.find((step) => step.kind === 'sh' && /nixos-rebuild switch/.test(step.script));
+  if (!rebuild || rebuild.kind !== 'sh') throw new HarnessError('docs/install.md has no `nixos-rebuild switch` step to rebuild with');
+  const dir = /--flake\s+['"]?([^'"?#\s]+)/.exec(rebuild.script)?.[1];
+  if (!dir?.startsWith('/')) throw new HarnessError(`cannot tell the host's checkout from the rebuild step \`${rebuild.script}\``);
+  return { dir, rebuild: rebuild.script };
+}
+
+const GIT = 'git -c user.name=cc-ci-acceptance -c user.email=acceptance@cc-ci.invalid';
+
+export async function rebuildHost(host: HostChannel, checkout: HostCheckout, why: string): Promise<void> {
+  const result = await host.exec(checkout.rebuild, { timeoutMs: 600_000, purpose: why });
+  if (result.exitCode !== 0) throw new Error(redact(`the rebuild ${why} exited ${result.exitCode}:\n${(result.stdout + result.stderr).trim().split('\n').slice(-8).join('\n')}`));
+}
+
+/**
+ * Makes `change` to the host's checkout, commits it (unless told not to), rebuilds, runs `body`,
+ * and whatever happens puts both repos back and rebuilds again.
+ */
+export async function withHostChange<T>(
+  host: HostChannel,
+  checkout: HostCheckout,
+  what: string,
+  change: () => Promise<unknown>,
+  body: () => Promise<T>,
+  options: { commit?: boolean } = {},
+): Promise<T> {
+  const { dir } = checkout;
+  const heads = await host.succeed(`cd ${dir} && git rev-parse HEAD && (git -C secrets rev-parse HEAD 2>/dev/null || true)`);
+  const [base, secrets] = heads.stdout.trim().split('\n');
+  try {
+    await change();
+    if (options.commit !== false) await host.succeed(`cd ${dir} && ${GIT} add -A && ${GIT} commit -q -m ${JSON.stringify(`acceptance: ${what}`)}`, { purpose: what });
+    await rebuildHost(host, checkout, `after ${what}`);
+    return await body();
+  } finally {
+    const restore = [`cd ${dir}`, `git reset -q --hard ${base}`, 'git clean -fdq'];
+    if (secrets) restore.push(`git -C secrets reset -q --hard ${secrets}`);
+    const result = await host.exec(restore.join(' && '));
+    if (result.exitCode !== 0) throw new HarnessError(`could not restore ${dir} on ${host.name} after ${what}: ${result.stderr.trim()}`);
+    const rebuilt = await host.exec(checkout.rebuild, { timeoutMs: 600_000 });
+    if (rebuilt.exitCode !== 0) throw new HarnessError(redact(`the rebuild restoring ${host.name} after ${what} exited ${rebuilt.exitCode}: ${rebuilt.stderr.trim().split('\n').slice(-5).join(' | ')}`));
+  }
+}
+
+export const GIT_COMMIT = GIT;

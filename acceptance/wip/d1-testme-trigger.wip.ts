@@ -1,0 +1,58 @@
+/**
+ * D1 — a `!testme` comment from an org member on an enrolled recipe's PR starts a build within
+ * 60 s; one from a non-member starts none; /hook takes only validly signed webhooks.
+ */
+import { randomBytes } from 'node:crypto';
+import { expect } from 'vitest';
+import { signBody } from '../../helpers/dashboard/index.ts';
+import { buildFor, commentTestme, isBuildOf, openPull, PROBE_RECIPE, type Ci, type Trigger } from '../support/ci.ts';
+import { attach, dodItem, evidence, step, test } from '../support/dod.ts';
+
+dodItem('D1', () => {
+  // The outsider comments first, then the member, on the same PR: any poll that sees the
+  // member's comment has seen the outsider's too, so no fixed wait is needed for "none".
+  let flow: Promise<{ outsider: Trigger; member: Trigger; started: Awaited<ReturnType<typeof buildFor>> }> | undefined;
+  const comments = (ci: Ci) =>
+    (flow ??= (async () => {
+      const pull = await openPull(ci, PROBE_RECIPE);
+      const outsider = await step(`comment !testme on ${ci.org}/${PROBE_RECIPE}#${pull.number} as a user outside the org`, () => commentTestme(ci, PROBE_RECIPE, ci.outsider, pull));
+      const member = await step(`comment !testme on ${ci.org}/${PROBE_RECIPE}#${pull.number} as a member`, () => commentTestme(ci, PROBE_RECIPE, ci.forge, pull));
+      const started = await step('wait up to 60 s for the build of the member comment', () => buildFor(ci, member, 60_000));
+      return { outsider, member, started };
+    })());
+
+  test('a !testme comment from an org member starts a build within 60 s', async ({ ci, task }) => {
+    const { member, started } = await comments(ci);
+    expect(await ci.forge.isMember(ci.org, member.by), `${member.by} should be a member of ${ci.org} for this check`).toBe(true);
+    expect(started, `no Drone build started within 60 s of !testme comment ${member.comment.id} by member ${member.by} on ${ci.org}/${member.recipe}#${member.pull.number}`).toBeDefined();
+    const { build, seenAfterMs } = started!;
+    await attach('build', build);
+    expect(seenAfterMs, `build #${build.number} appeared ${seenAfterMs} ms after the comment`).toBeLessThanOrEqual(60_000);
+    evidence(task, `member ${member.by}'s !testme on ${member.recipe}#${member.pull.number} → Drone build #${build.number} within ${(seenAfterMs / 1000).toFixed(1)} s (params RECIPE=${build.params.RECIPE}, COMMENT_ID=${build.params.COMMENT_ID})`);
+  });
+
+  test('a !testme comment from a non-member starts no build', async ({ ci, task }) => {
+    const { outsider, member, started } = await comments(ci);
+    expect(await ci.forge.isMember(ci.org, outsider.by), `${outsider.by} must not be a member of ${ci.org} for this check`).toBe(false);
+    expect(started, 'the member comment posted after it started no build either, so the bridge never looked').toBeDefined();
+    const builds = await ci.drone.builds();
+    const rogue = builds.filter((build) => isBuildOf(build, outsider));
+    expect(rogue.map((build) => build.number), `a !testme from non-member ${outsider.by} (comment ${outsider.comment.id}) started Drone build(s) #${rogue.map((build) => build.number).join(', #')}`).toEqual([]);
+    evidence(task, `non-member ${outsider.by}'s !testme (comment ${outsider.comment.id}) started no build, while member ${member.by}'s later one started #${started!.build.number}`);
+  });
+
+  test('/hook accepts a validly signed webhook and rejects unsigned and forged ones', async ({ ci, gitSecrets, task }) => {
+    const key = gitSecrets.values.webhook_hmac;
+    expect(key, 'the instance repo has no sops value webhook_hmac').toBeDefined();
+    // A real Gitea ping: no build is started by it, the signature is what is checked.
+    const body = JSON.stringify({ zen: 'accept', hook_id: 0, repository: { full_name: `${ci.org}/${PROBE_RECIPE}`, name: PROBE_RECIPE, owner: { login: ci.org } } });
+    const signed = await ci.apex.hook(body, signBody(body, key!), 'ping');
+    const unsigned = await ci.apex.hook(body, undefined, 'ping');
+    const forged = await ci.apex.hook(body, signBody(body, randomBytes(32).toString('hex')), 'ping');
+    await attach('answers', { signed: [signed.status, signed.text], unsigned: [unsigned.status, unsigned.text], forged: [forged.status, forged.text] });
+    expect(signed.status >= 200 && signed.status < 300, `a webhook signed with webhook_hmac got HTTP ${signed.status}: ${signed.text.slice(0, 200)}`).toBe(true);
+    expect([401, 403], `an unsigned /hook was accepted (HTTP ${unsigned.status})`).toContain(unsigned.status);
+    expect([401, 403], `a /hook signed with another key was accepted (HTTP ${forged.status})`).toContain(forged.status);
+    evidence(task, `POST /hook: signed with webhook_hmac → ${signed.status}, unsigned → ${unsigned.status}, forged → ${forged.status}`);
+  });
+});

@@ -1,0 +1,54 @@
+/**
+ * D10 — custom-html, keycloak, matrix-synapse, n8n, cryptpad and lasuite-docs each go green
+ * through a real `!testme`, in all three stages. Cold runs trigger fresh builds; against an
+ * existing host the latest ones are read, unless ACCEPT_D10_TRIGGER=1.
+ */
+import { expect } from 'vitest';
+import type { DroneBuild } from '../../helpers/drone/index.ts';
+import { buildFor, commentTestme, DOD_RECIPES, finished, MATRIX, matrixStages, type Ci } from '../support/ci.ts';
+import type { Config } from '../../helpers/common/config.ts';
+import type { RunContext } from '../support/context.ts';
+import { attach, dodItem, evidence, expectNone, step, test } from '../support/dod.ts';
+
+type Outcome = { build?: DroneBuild; how: string };
+
+dodItem('D10', () => {
+  let all: Promise<Map<string, Outcome>> | undefined;
+  const outcomes = (ci: Ci, run: RunContext, config: Config) =>
+    (all ??= (async () => {
+      const fresh = run.instance.createdInThisRun || config.ci.d10Trigger;
+      const found = new Map<string, Outcome>();
+      if (!fresh) {
+        const builds = await ci.drone.builds(100);
+        for (const recipe of DOD_RECIPES) {
+          const latest = builds.find((build) => build.params.RECIPE === recipe && build.params.COMMENT_ID);
+          found.set(recipe, { build: latest && (await finished(ci, latest.number)), how: 'latest !testme build' });
+        }
+        return found;
+      }
+      // All six at once: the runner takes them in parallel.
+      const triggers = await step('comment !testme on each of the six recipes', () => Promise.all(DOD_RECIPES.map((recipe) => commentTestme(ci, recipe))));
+      await Promise.all(
+        triggers.map(async (trigger) => {
+          const started = await buildFor(ci, trigger, 60_000);
+          found.set(trigger.recipe, { build: started && (await finished(ci, started.build.number)), how: `fresh !testme (comment ${trigger.comment.id})` });
+        }),
+      );
+      return found;
+    })());
+
+  for (const recipe of DOD_RECIPES) {
+    test(`${recipe}: green through !testme, in all three stages`, async ({ ci, run, config, task }) => {
+      const { build, how } = (await outcomes(ci, run, config)).get(recipe)!;
+      expect(build, `${recipe}: no !testme build (${how})`).toBeDefined();
+      await attach(`${recipe} build #${build!.number}`, build!);
+      const stages = matrixStages(build!);
+      expectNone(
+        MATRIX.filter(({ label }) => stages.get(label)?.status !== 'success').map(({ label }) => `${label} ${stages.get(label)?.status ?? 'missing'}`),
+        `${recipe}: build #${build!.number} (${how}) is not green in all three stages`,
+      );
+      expect(build!.status, `${recipe}: build #${build!.number} (${how}) ended ${build!.status}`).toBe('success');
+      evidence(task, `${recipe}: build #${build!.number} (${how}) success; ${MATRIX.map(({ label }) => `${stages.get(label)!.name} ${stages.get(label)!.status}`).join(', ')}`);
+    });
+  }
+});

@@ -1,0 +1,29 @@
+/**
+ * D3 — recipe tests include browser tests that run in every install: the build's log shows them.
+ * The lab image carries no Playwright (it is built offline); its browser step runs the recipes'
+ * browser tests on an HTTP-level stand-in page and says so, and the evidence names the engine.
+ */
+import { expect } from 'vitest';
+import { buildLogs, PROBE_RECIPE, runStart, testmeBuild } from '../support/ci.ts';
+import { attach, dodItem, evidence, test } from '../support/dod.ts';
+
+dodItem('D3', () => {
+  test('the install stage ran browser tests, and the log shows how many passed and on what engine', async ({ ci, run, task }) => {
+    const { build } = await testmeBuild(ci, PROBE_RECIPE, runStart(run));
+    const install = build.stages?.find((stage) => /install/i.test(stage.name));
+    expect(install, `build #${build.number} has no install stage`).toBeDefined();
+    const logs = (await buildLogs(ci, build)).filter((log) => log.stage === install!.name);
+    const browser = logs.filter((log) => /browser|playwright/i.test(`${log.step}\n${log.text}`));
+    await attach(`install stage of build #${build.number}`, logs.map((log) => `## ${log.step}\n${log.text}`).join('\n\n'));
+    expect(browser.length, `the install stage of build #${build.number} (steps ${install!.steps.map((s) => s.name).join(', ')}) shows no browser tests`).toBeGreaterThan(0);
+    const text = browser.map((log) => log.text).join('\n');
+    const passed = Math.max(0, ...[...text.matchAll(/(\d+) passed/g)].map((match) => Number(match[1])));
+    expect(passed, `the browser step of build #${build.number} ran 0 browser tests:\n${text.slice(0, 500)}`).toBeGreaterThan(0);
+    const failed = [...text.matchAll(/(\d+) failed/g)].reduce((sum, match) => sum + Number(match[1]), 0);
+    expect(failed, `${failed} browser test(s) failed in build #${build.number}`).toBe(0);
+    const step = install!.steps.find((s) => browser.some((log) => log.step === s.name))!;
+    expect(step.status, `the browser step ${step.name} ended ${step.status}`).toBe('success');
+    const engine = /engine (.+)/.exec(text)?.[1]?.trim() ?? (/playwright/i.test(text) ? 'playwright' : 'not named in the log');
+    evidence(task, `build #${build.number} ${install!.name}/${step.name}: ${passed} browser tests passed; engine: ${engine}`);
+  });
+});

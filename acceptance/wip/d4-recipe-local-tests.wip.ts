@@ -1,0 +1,46 @@
+/**
+ * D4 — the recipe's own tests run as a stage of the build, and their result counts: a failing
+ * one fails the build. The failing half changes the host, so it runs on cold throwaways (or when
+ * ACCEPT_ALLOW_HOST_CHANGES=1).
+ */
+import { expect } from 'vitest';
+import type { DroneBuild } from '../../helpers/drone/index.ts';
+import { buildLogs, freshBuild, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, PROBE_RECIPE, runStart, testmeBuild, withHostChange } from '../support/ci.ts';
+import { attach, dodItem, evidence, skipBecause, step, test } from '../support/dod.ts';
+
+const localStage = (build: DroneBuild) => build.stages?.find((stage) => /recipe|local/i.test(stage.name));
+
+dodItem('D4', () => {
+  test('the recipe-local tests ran as a stage of a !testme build, and the build agrees with their result', async ({ ci, run, task }) => {
+    const { build } = await testmeBuild(ci, PROBE_RECIPE, runStart(run));
+    const stage = localStage(build);
+    expect(stage, `build #${build.number} has no recipe-local test stage (stages: ${(build.stages ?? []).map((s) => s.name).join(', ')})`).toBeDefined();
+    const text = (await buildLogs(ci, build)).filter((log) => log.stage === stage!.name).map((log) => log.text).join('\n');
+    await attach(`${stage!.name} log`, text);
+    expect(text.trim(), `stage ${stage!.name} of build #${build.number} has an empty log: nothing ran`).not.toBe('');
+    expect(stage!.status === 'success' ? build.status : 'failure', `stage ${stage!.name} ended ${stage!.status} but build #${build.number} ended ${build.status}`).toBe(build.status);
+    evidence(task, `build #${build.number}: stage ${stage!.name} ${stage!.status} (exit ${stage!.exit_code}); ${text.split('\n').filter((line) => /^(not )?ok \d/.test(line)).length} test results in its log`);
+  });
+
+  test('a failing recipe-local test fails the build', async ({ ci, run, config, host, baseRepo, task, skip }) => {
+    if (!mayChangeHost(run, config)) skipBecause({ task, skip }, HOST_CHANGES_SKIP);
+    const checkout = await hostCheckout(baseRepo.dir);
+    const failing = await withHostChange(
+      host,
+      checkout,
+      `make ${PROBE_RECIPE}'s recipe-local tests fail`,
+      // First line of each test file, so that nothing before it can end the test early.
+      () => host.succeed(`cd ${checkout.dir} && for f in tests/${PROBE_RECIPE}/local/test*.py; do sed -i '1i raise SystemExit("acceptance: this recipe-local test fails on purpose")' "$f"; done`),
+      () => step(`!testme ${PROBE_RECIPE} with a failing recipe-local test`, () => freshBuild(ci, PROBE_RECIPE)),
+    );
+    const { build } = failing;
+    await attach(`build #${build.number}`, build);
+    const stage = localStage(build);
+    expect(stage, `build #${build.number} has no recipe-local test stage`).toBeDefined();
+    expect(stage!.status, `a failing recipe-local test left stage ${stage!.name} of build #${build.number} ${stage!.status}`).toBe('failure');
+    expect(build.status, `a failing recipe-local test did not fail the build: build #${build.number} ended ${build.status}`).toBe('failure');
+    const others = (build.stages ?? []).filter((s) => s !== stage && s.status !== 'success').map((s) => `${s.name} ${s.status}`);
+    expect(others, `build #${build.number} failed elsewhere too, so it proves nothing about the recipe-local tests`).toEqual([]);
+    evidence(task, `with a failing recipe-local test, build #${build.number} ended ${build.status}: ${stage!.name} ${stage!.status} (exit ${stage!.exit_code}), every other stage success`);
+  });
+});

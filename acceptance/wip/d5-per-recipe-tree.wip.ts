@@ -1,0 +1,54 @@
+/**
+ * D5 — recipes live in a tree of their own, and enrolling one needs no change to the shared
+ * harness: a new recipe enrolled on the host touches only its tree and the enrolment list, and
+ * its first `!testme` runs. Enrolling changes the host: cold runs, or ACCEPT_ALLOW_HOST_CHANGES=1.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { DOD_RECIPES, freshBuild, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, MATRIX, matrixStages, PROBE_RECIPE, withHostChange } from '../support/ci.ts';
+import { attach, dodItem, evidence, expectNone, skipBecause, step, test } from '../support/dod.ts';
+
+/** The enrolment list: one recipe a line. */
+const ENROLLED = 'tests/enrolled';
+const NEW_RECIPE = 'accept-probe';
+
+function enrolledIn(text: string): string[] {
+  return text.split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
+}
+
+dodItem('D5', () => {
+  test('each enrolled recipe has a tree of its own, tests/<recipe>/', async ({ baseRepo, task }) => {
+    const list = await readFile(join(baseRepo.dir, ENROLLED), 'utf8').catch(() => '');
+    const enrolled = enrolledIn(list);
+    expectNone(DOD_RECIPES.filter((recipe) => !enrolled.includes(recipe)), `recipes of the DoD missing from the enrolment list ${ENROLLED}`);
+    const trees = await Promise.all(enrolled.map(async (recipe) => [recipe, await readdir(join(baseRepo.dir, 'tests', recipe), { recursive: true }).catch(() => [])] as const));
+    await attach('recipe trees', trees.map(([recipe, files]) => `tests/${recipe}/: ${files.join(', ')}`).join('\n'));
+    expectNone(trees.filter(([, files]) => files.length === 0).map(([recipe]) => `tests/${recipe}/`), 'enrolled recipes without a tree of their own');
+    evidence(task, `${enrolled.length} recipes in ${ENROLLED}, each with its tree tests/<recipe>/ (${trees.map(([recipe, files]) => `${recipe}: ${files.length}`).join(', ')})`);
+  });
+
+  test('enrolling a new recipe touches only its tree and the enrolment list, and its first !testme runs', async ({ ci, run, config, host, baseRepo, task, skip }) => {
+    if (!mayChangeHost(run, config)) skipBecause({ task, skip }, HOST_CHANGES_SKIP);
+    const checkout = await hostCheckout(baseRepo.dir);
+    // The new recipe is a copy of an enrolled one on a port of its own, as docs/enroll.md says.
+    const enrol = `cp -r tests/${PROBE_RECIPE} tests/${NEW_RECIPE} && sed -i 's/"port": *[0-9]*/"port": 9190/' tests/${NEW_RECIPE}/recipe.json && echo ${NEW_RECIPE} >> ${ENROLLED}`;
+    const outcome = await withHostChange(host, checkout, `enrol ${NEW_RECIPE}`, () => host.succeed(`cd ${checkout.dir} && ${enrol}`), async () => {
+      const changed = (await host.succeed(`cd ${checkout.dir} && git diff --name-only HEAD~1 HEAD`)).stdout.trim().split('\n').filter(Boolean);
+      if (!(await ci.forge.repoExists(ci.org, NEW_RECIPE))) await ci.forge.createOrgRepo(ci.org, NEW_RECIPE);
+      const pulls = await ci.forge.openPulls(ci.org, NEW_RECIPE);
+      const pull = pulls[0] ?? (await ci.forge.createPull(ci.org, NEW_RECIPE, { title: `Enrol ${NEW_RECIPE}`, head: 'main', base: 'main' }));
+      const first = await step(`the first !testme on ${ci.org}/${NEW_RECIPE}#${pull.number}`, () => freshBuild(ci, NEW_RECIPE, pull));
+      return { changed, first };
+    });
+    await attach('files changed by the enrolment', outcome.changed.join('\n'));
+    const outside = outcome.changed.filter((file) => file !== ENROLLED && !file.startsWith(`tests/${NEW_RECIPE}/`));
+    expectNone(outside, `enrolling ${NEW_RECIPE} changed files outside tests/${NEW_RECIPE}/ and ${ENROLLED}`);
+    const { build } = outcome.first;
+    await attach(`first build of ${NEW_RECIPE}`, build);
+    const stages = matrixStages(build);
+    expectNone(MATRIX.filter(({ label }) => stages.get(label)?.status !== 'success').map(({ label }) => `${label}: ${stages.get(label)?.status ?? 'missing'}`), `the first !testme of ${NEW_RECIPE} (build #${build.number}) did not run the matrix`);
+    expect(build.status, `the first !testme of ${NEW_RECIPE} ran as build #${build.number} but ended ${build.status}`).toBe('success');
+    evidence(task, `enrolled ${NEW_RECIPE} by changing ${outcome.changed.length} files, all in tests/${NEW_RECIPE}/ or ${ENROLLED}; its first !testme ran as build #${build.number}: ${build.status}`);
+  });
+});

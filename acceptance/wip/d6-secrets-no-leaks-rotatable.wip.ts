@@ -1,0 +1,101 @@
+/**
+ * D6 — no decrypted secret appears in either repo's history, in the published Drone logs or on
+ * the dashboard; and a rotated webhook_hmac takes effect after a rebuild (cold runs, or
+ * ACCEPT_ALLOW_HOST_CHANGES=1).
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { HarnessError } from '../../helpers/common/errors.ts';
+import { registerSecret } from '../../helpers/common/redact.ts';
+import { signBody } from '../../helpers/dashboard/index.ts';
+import { countOccurrences, describeLeak } from '../../helpers/git/leak.ts';
+import { decryptSops, encryptSops, parseAgeIdentities } from '../../helpers/sops/index.ts';
+import { buildLogs, GIT_COMMIT, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, PROBE_RECIPE, runStart, testmeBuild, withHostChange } from '../support/ci.ts';
+import { attach, detectComposition, dodItem, evidence, expectNone, skipBecause, step, test } from '../support/dod.ts';
+
+/** The ways a value can show up in published text: whole, or line by line for PEM blocks. */
+function fragments(value: string): string[] {
+  const lines = value.includes('\n') ? value.split('\n').map((line) => line.trim()).filter((line) => line.length >= 20 && !line.startsWith('-----')) : [];
+  return [value.trim(), ...lines];
+}
+
+dodItem('D6', () => {
+  test("no decrypted secret occurs anywhere in the history of the base or the instance repo", async ({ run, baseRepo, instanceRepo, gitSecrets, task }) => {
+    const needles = Object.fromEntries(Object.entries(gitSecrets.values).map(([key, value]) => [`sops value ${key}`, value]));
+    const lines: string[] = [];
+    const leaks: string[] = [];
+    for (const [name, dir, url] of [['base', baseRepo.dir, run.baseRepo], ['instance', instanceRepo, run.instanceRepo]] as const) {
+      const results = await step(`scan all history of the ${name} repo ${url}`, () => countOccurrences(dir, needles));
+      for (const [label, result] of results) {
+        lines.push(`${name}: ${describeLeak(String(label), result)}`);
+        if (result.count > 0) leaks.push(`${name} repo: ${describeLeak(String(label), result)}`);
+      }
+    }
+    await attach('leak probe, both repos', lines.join('\n'));
+    expectNone(leaks, 'decrypted secrets in git history');
+    evidence(task, `0 occurrences of ${Object.keys(needles).length} decrypted values in all history of both repos`);
+  });
+
+  test('no decrypted secret occurs in the published build logs or on the dashboard', async ({ ci, run, gitSecrets, task }) => {
+    await testmeBuild(ci, PROBE_RECIPE, runStart(run));
+    const builds = await ci.drone.builds(25);
+    const texts: Array<{ where: string; text: string }> = [];
+    for (const listed of builds) {
+      const build = await ci.drone.build(listed.number);
+      for (const log of await buildLogs(ci, build)) texts.push({ where: `log of build #${build.number} ${log.stage}/${log.step}`, text: log.text });
+      const page = await ci.apex.get(`/runs/${build.number}/`);
+      texts.push({ where: `dashboard /runs/${build.number}/`, text: page.text });
+    }
+    for (const path of ['/', ...new Set(builds.map((build) => `/badge/${build.params.RECIPE}.svg`))]) texts.push({ where: `dashboard ${path}`, text: (await ci.apex.get(path)).text });
+    texts.push({ where: 'Drone UI /', text: (await ci.drone.ui()).text });
+    const leaks: string[] = [];
+    for (const [key, value] of Object.entries(gitSecrets.values)) {
+      for (const { where, text } of texts) {
+        if (fragments(value).some((fragment) => fragment && text.includes(fragment))) leaks.push(`sops value ${key} in the ${where}`);
+      }
+    }
+    const logCount = texts.filter(({ where }) => where.startsWith('log')).length;
+    await attach('published texts searched', texts.map(({ where, text }) => `${where}: ${text.length} characters`).join('\n'));
+    expectNone(leaks, 'decrypted secrets published');
+    evidence(task, `0 occurrences of ${Object.keys(gitSecrets.values).length} decrypted values in ${logCount} step logs of ${builds.length} builds and ${texts.length - logCount} dashboard and Drone pages`);
+  });
+
+  test('a rotated webhook_hmac takes effect after a rebuild: the new signature is accepted, the old one rejected', async ({ ci, run, config, host, baseRepo, instanceRepo, gitSecrets, task, skip }) => {
+    if (!mayChangeHost(run, config)) skipBecause({ task, skip }, HOST_CHANGES_SKIP);
+    if ((await detectComposition(baseRepo.dir)) !== 'submodule') {
+      skipBecause({ task, skip }, 'rotation is committed in the host\'s secrets/ submodule; with the flake-input layout the instance repo would have to change on its remote, which this run must not do');
+    }
+    const checkout = await hostCheckout(baseRepo.dir);
+    const old = gitSecrets.values.webhook_hmac!;
+    const identities = parseAgeIdentities(await readFile(run.ageKeyFile, 'utf8'), run.ageKeyFile);
+    const document = await decryptSops(await readFile(join(instanceRepo, 'secrets.yaml'), 'utf8'), { identities, source: 'instance secrets.yaml' });
+    const rotated = randomBytes(32).toString('hex');
+    registerSecret(rotated);
+    const encrypted = await encryptSops({ ...(document.data as Record<string, unknown>), webhook_hmac: rotated }, { recipients: document.recipients });
+    const body = JSON.stringify({ zen: 'rotation', hook_id: 0 });
+    const answers = await withHostChange(
+      host,
+      checkout,
+      'rotate webhook_hmac',
+      async () => {
+        await host.pushFile(`${checkout.dir}/secrets/secrets.yaml`, Buffer.from(encrypted), { mode: 0o644, purpose: 'D6: re-encrypted secrets.yaml with a new webhook_hmac', secret: false });
+        await host.succeed(`cd ${checkout.dir}/secrets && ${GIT_COMMIT} commit -q -am 'Rotate webhook_hmac'`);
+      },
+      async () => ({
+        fresh: await ci.apex.hook(body, signBody(body, rotated), 'ping'),
+        stale: await ci.apex.hook(body, signBody(body, old), 'ping'),
+      }),
+      // Committed in secrets/ only: the rotated commit is not on the instance repo's remote, and
+      // a superproject left dirty makes the rebuild take the checkout as it stands.
+      { commit: false },
+    );
+    await attach('after the rotation', { newKey: [answers.fresh.status, answers.fresh.text], oldKey: [answers.stale.status, answers.stale.text] });
+    expect(answers.fresh.status >= 200 && answers.fresh.status < 300, `after rotating webhook_hmac and rebuilding, a webhook signed with the new value got HTTP ${answers.fresh.status}`).toBe(true);
+    expect([401, 403], `after rotating webhook_hmac and rebuilding, a webhook signed with the old value was still accepted (HTTP ${answers.stale.status})`).toContain(answers.stale.status);
+    const restored = await ci.apex.hook(body, signBody(body, old), 'ping');
+    if (restored.status >= 300) throw new HarnessError(`after restoring the host, the original webhook_hmac got HTTP ${restored.status}`);
+    evidence(task, `rotated webhook_hmac in the host's secrets/ and rebuilt: new signature → ${answers.fresh.status}, old → ${answers.stale.status}; restored and rebuilt: original → ${restored.status}`);
+  });
+});

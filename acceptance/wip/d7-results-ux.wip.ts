@@ -1,0 +1,72 @@
+/**
+ * D7 — the Drone UI answers; the dashboard lists the run at /runs/<n>/ and serves the recipe's
+ * badge, a valid SVG carrying the status; and the PR got the outcome back, with a link.
+ */
+import { expect } from 'vitest';
+import { svgProblem } from '../../helpers/dashboard/index.ts';
+import { waitFor } from '../../helpers/common/wait.ts';
+import type { DroneBuild } from '../../helpers/drone/index.ts';
+import { PROBE_RECIPE, runStart, testmeBuild, type Ci } from '../support/ci.ts';
+import type { RunContext } from '../support/context.ts';
+import { attach, dodItem, evidence, step, test } from '../support/dod.ts';
+
+const OUTCOME = { success: /pass|success|green/i, failure: /fail|red|error/i } as Record<string, RegExp>;
+
+dodItem('D7', () => {
+  let found: Promise<{ build: DroneBuild }> | undefined;
+  const build = (ci: Ci, run: RunContext) => (found ??= step(`a finished !testme build of ${PROBE_RECIPE}`, () => testmeBuild(ci, PROBE_RECIPE, runStart(run))));
+
+  test('the Drone UI answers', async ({ ci, task }) => {
+    const page = await ci.drone.ui();
+    expect(page.status, `${ci.drone.baseUrl}/ answered ${page.status}`).toBe(200);
+    expect(String(page.headers['content-type']), `${ci.drone.baseUrl}/ is not an HTML page`).toMatch(/text\/html/);
+    expect(page.text, `${ci.drone.baseUrl}/ does not look like Drone`).toMatch(/drone/i);
+    evidence(task, `${ci.drone.baseUrl}/ → 200 text/html, ${page.body.length} bytes`);
+  });
+
+  test('the dashboard lists the run and serves its page at /runs/<n>/', async ({ ci, run, task }) => {
+    const { build: b } = await build(ci, run);
+    const path = `/runs/${b.number}/`;
+    const index = await ci.apex.get('/');
+    expect(index.status, `the dashboard ${ci.apex.baseUrl}/ answered ${index.status}`).toBe(200);
+    expect(index.text.includes(`href="${path}"`), `the dashboard's run list does not link ${path}`).toBe(true);
+    const page = await ci.apex.get(path);
+    expect(page.status, `${ci.apex.baseUrl}${path} answered ${page.status}`).toBe(200);
+    expect(page.text, `${path} does not name the recipe ${b.params.RECIPE}`).toContain(b.params.RECIPE);
+    expect(page.text, `${path} does not show the status ${b.status}`).toContain(b.status);
+    evidence(task, `${ci.apex.baseUrl}/ links ${path}, which shows ${b.params.RECIPE} ${b.status}`);
+  });
+
+  test('the badge is a valid SVG carrying the recipe\'s status', async ({ ci, run, task }) => {
+    const { build: b } = await build(ci, run);
+    const recipe = b.params.RECIPE!;
+    const badge = await ci.apex.get(`/badge/${recipe}.svg`);
+    expect(badge.status, `GET /badge/${recipe}.svg answered ${badge.status}`).toBe(200);
+    expect(String(badge.headers['content-type']), `/badge/${recipe}.svg is served as ${badge.headers['content-type']}, not image/svg+xml`).toMatch(/^image\/svg\+xml/);
+    const problem = svgProblem(badge.text);
+    expect(problem, `/badge/${recipe}.svg is not a valid SVG: ${problem}`).toBeUndefined();
+    const latest = (await ci.drone.builds()).find((candidate) => candidate.params.RECIPE === recipe);
+    const word = OUTCOME[latest?.status ?? ''] ?? /./;
+    const texts = [...badge.text.matchAll(/<text[^>]*>([^<]*)<\/text>|<title>([^<]*)<\/title>/g)].map((match) => match[1] ?? match[2]).join(' ');
+    expect(texts, `/badge/${recipe}.svg says "${texts}", not the status of the latest build #${latest?.number} (${latest?.status})`).toMatch(word);
+    await attach(`badge ${recipe}`, badge.text);
+    evidence(task, `/badge/${recipe}.svg: image/svg+xml, well-formed, says "${texts}" for build #${latest?.number} (${latest?.status})`);
+  });
+
+  test('the PR got its outcome comment, with a link', async ({ ci, run, task }) => {
+    const { build: b } = await build(ci, run);
+    const recipe = b.params.RECIPE!;
+    const pull = Number(b.params.PR);
+    const trigger = Number(b.params.COMMENT_ID);
+    const pattern = new RegExp(`#${b.number}\\b|/${b.number}/?\\b`);
+    const outcome = await waitFor(
+      `the outcome comment of build #${b.number} on ${ci.org}/${recipe}#${pull}`,
+      async () => (await ci.forge.comments(ci.org, recipe, pull)).find((comment) => comment.id > trigger && pattern.test(comment.body) && /https?:\/\/\S+/.test(comment.body)),
+      { timeoutMs: 60_000, intervalMs: 500 },
+    ).catch(() => undefined);
+    expect(outcome, `no comment on ${ci.org}/${recipe}#${pull} reports build #${b.number} with a link`).toBeDefined();
+    expect(outcome!.body, `the outcome comment does not say ${b.status}: ${outcome!.body}`).toMatch(OUTCOME[b.status] ?? /./);
+    const link = /https?:\/\/\S+/.exec(outcome!.body)![0];
+    evidence(task, `${ci.org}/${recipe}#${pull}: ${outcome!.user.login} commented the outcome of build #${b.number} (${b.status}) with ${link}`);
+  });
+});

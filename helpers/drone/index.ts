@@ -1,0 +1,90 @@
+/**
+ * Drone's API (`Authorization: Bearer …`): builds with their stages and steps, and step logs.
+ * Drone calls a stage's and a step's end `stopped`; it is read here as `finished`.
+ */
+import { HarnessError } from '../common/errors.ts';
+import { redact } from '../common/redact.ts';
+import { httpsRequest, jsonBody, type HttpsResponse, type HttpsTransport } from '../https/index.ts';
+
+export interface DroneStep {
+  number: number;
+  name: string;
+  status: string;
+  exit_code: number;
+  started: number;
+  finished: number;
+}
+
+export interface DroneStage extends DroneStep {
+  steps: DroneStep[];
+}
+
+export interface DroneBuild {
+  number: number;
+  status: string;
+  event?: string;
+  params: Record<string, string>;
+  created: number;
+  started: number;
+  finished: number;
+  stages?: DroneStage[];
+}
+
+/** Still going: not a result yet. */
+export const UNFINISHED = new Set(['pending', 'running', 'blocked', 'waiting_on_dependencies']);
+
+type Timed = { started?: number; finished?: number; stopped?: number };
+
+function normalise<T extends Timed>(unit: T): T & { finished: number; started: number } {
+  return { ...unit, started: unit.started ?? 0, finished: unit.finished || unit.stopped || 0 };
+}
+
+export class DroneClient {
+  constructor(
+    readonly baseUrl: string,
+    /** owner/name of the repo the builds run in. */
+    readonly repo: string,
+    private readonly token: string,
+    private readonly transport: HttpsTransport,
+    readonly tokenSource: string,
+  ) {}
+
+  private async get(path: string): Promise<HttpsResponse> {
+    const response = await httpsRequest(this.transport, `${this.baseUrl.replace(/\/$/, '')}/api${path}`, {
+      headers: { Authorization: `Bearer ${this.token}`, Accept: 'application/json' },
+    });
+    if (response.status === 401) throw new HarnessError(`Drone at ${this.baseUrl} refused the token from ${this.tokenSource} (401 on GET ${path})`);
+    return response;
+  }
+
+  /** Newest first, without stages (as Drone lists them). */
+  async builds(perPage = 50): Promise<DroneBuild[]> {
+    const response = await this.get(`/repos/${this.repo}/builds?page=1&per_page=${perPage}`);
+    if (response.status !== 200) throw new HarnessError(redact(`Drone build list of ${this.repo} answered ${response.status}: ${response.text.slice(0, 200)}`));
+    return jsonBody<DroneBuild[]>(response).map((build) => ({ ...build, params: build.params ?? {} }));
+  }
+
+  async build(number: number): Promise<DroneBuild> {
+    const response = await this.get(`/repos/${this.repo}/builds/${number}`);
+    if (response.status !== 200) throw new HarnessError(redact(`Drone build ${this.repo}#${number} answered ${response.status}: ${response.text.slice(0, 200)}`));
+    const build = jsonBody<DroneBuild & { stages?: Array<DroneStage & Timed> }>(response);
+    return {
+      ...build,
+      params: build.params ?? {},
+      stages: (build.stages ?? []).map((stage) => ({ ...normalise(stage), steps: (stage.steps ?? []).map((step) => normalise(step)) })),
+    };
+  }
+
+  /** One step's log as text; undefined when Drone has none for it (404). */
+  async log(number: number, stage: number, step: number): Promise<string | undefined> {
+    const response = await this.get(`/repos/${this.repo}/builds/${number}/logs/${stage}/${step}`);
+    if (response.status === 404) return undefined;
+    if (response.status !== 200) throw new HarnessError(`Drone log ${this.repo}#${number} ${stage}/${step} answered ${response.status}`);
+    return jsonBody<Array<{ out: string }>>(response).map((line) => line.out).join('');
+  }
+
+  /** The web UI's root page (no token: it is what a browser gets). */
+  ui(): Promise<HttpsResponse> {
+    return httpsRequest(this.transport, `${this.baseUrl.replace(/\/$/, '')}/`, { headers: { Accept: 'text/html' } });
+  }
+}

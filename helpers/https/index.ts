@@ -1,0 +1,129 @@
+/**
+ * HTTPS requests to cc-ci's web faces (forge, Drone, dashboard, /hook), through the SOCKS5
+ * proxy like every other connection of the harness, verified against the configured roots only.
+ * Names under the instance's domain are dialled at the host under test (its published :443),
+ * with the name as SNI and Host, exactly as the gateway would pass them through.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import tls from 'node:tls';
+import { SocksClient } from 'socks';
+import { HarnessError, errorMessage } from '../common/errors.ts';
+import { redact } from '../common/redact.ts';
+import { parseSocksUrl } from '../tls/index.ts';
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+export interface HttpsTransport {
+  /** socks5:// URL; unset dials directly (unit tests only: every target sets a proxy). */
+  socks?: string;
+  /** PEM of the only roots trusted. */
+  ca: string;
+  /** Where to dial for a host name, when not the name itself (the host under test for its domain). */
+  dial?: (hostname: string) => Endpoint | undefined;
+  timeoutMs?: number;
+}
+
+export interface HttpsResponse {
+  url: string;
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  text: string;
+}
+
+export interface RequestOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+}
+
+/** Dials names equal to `domain` or under it at `endpoint`; anything else by its own name. */
+export function dialDomainAt(domain: string, endpoint: Endpoint): (hostname: string) => Endpoint | undefined {
+  const suffix = `.${domain.toLowerCase()}`;
+  return (hostname) => {
+    const name = hostname.toLowerCase();
+    return name === domain.toLowerCase() || name.endsWith(suffix) ? endpoint : undefined;
+  };
+}
+
+async function connect(transport: HttpsTransport, target: Endpoint, timeoutMs: number): Promise<net.Socket> {
+  const where = `${target.host}:${target.port}`;
+  if (!transport.socks) {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(target.port, target.host);
+      socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`timed out after ${timeoutMs} ms`)));
+      socket.once('connect', () => {
+        socket.setTimeout(0);
+        resolve(socket);
+      });
+      socket.once('error', (error) => reject(new HarnessError(`could not connect to ${where}: ${errorMessage(error)}`)));
+    });
+  }
+  const proxy = parseSocksUrl(transport.socks);
+  try {
+    const { socket } = await SocksClient.createConnection({
+      proxy: { host: proxy.host, port: proxy.port, type: 5, userId: proxy.userId, password: proxy.password },
+      command: 'connect',
+      destination: target,
+      timeout: timeoutMs,
+    });
+    return socket;
+  } catch (error) {
+    throw new HarnessError(redact(`could not reach ${where} through SOCKS5 proxy ${proxy.label}: ${errorMessage(error)}`), { cause: error });
+  }
+}
+
+/** One request; never throws for an HTTP status, only when no answer could be had. */
+export async function httpsRequest(transport: HttpsTransport, url: string, options: RequestOptions = {}): Promise<HttpsResponse> {
+  const parsed = new URL(url);
+  if (parsed.protocol !== 'https:') throw new HarnessError(`${url}: only https:// URLs are fetched (TLS is always verified)`);
+  const timeoutMs = transport.timeoutMs ?? 20_000;
+  const port = parsed.port ? Number(parsed.port) : 443;
+  const target = transport.dial?.(parsed.hostname) ?? { host: parsed.hostname, port };
+  const raw = await connect(transport, target, timeoutMs);
+  const method = options.method ?? 'GET';
+  const what = `${method} ${parsed.origin}${parsed.pathname}`;
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ socket: raw, servername: parsed.hostname, ca: transport.ca, rejectUnauthorized: true });
+    const body = options.body === undefined ? undefined : Buffer.from(options.body);
+    const request = https.request(
+      {
+        method,
+        host: parsed.hostname,
+        port,
+        path: `${parsed.pathname}${parsed.search}`,
+        headers: { ...(body ? { 'Content-Length': String(body.length) } : {}), ...options.headers, Host: parsed.host, Connection: 'close' },
+        createConnection: () => socket,
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          const bytes = Buffer.concat(chunks);
+          resolve({ url, status: response.statusCode ?? 0, headers: response.headers, body: bytes, text: bytes.toString('utf8') });
+        });
+        response.on('error', (error) => reject(new HarnessError(redact(`${what}: the answer broke off: ${errorMessage(error)}`))));
+      },
+    );
+    request.setTimeout(timeoutMs, () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    request.on('error', (error: Error & { code?: string }) => {
+      socket.destroy();
+      reject(new HarnessError(redact(`${what} via ${target.host}:${target.port} failed: ${error.code ? `${error.code}: ` : ''}${error.message}`), { cause: error }));
+    });
+    request.end(body);
+  });
+}
+
+/** The body as JSON, or a HarnessError saying what came instead. */
+export function jsonBody<T>(response: HttpsResponse): T {
+  try {
+    return JSON.parse(response.text) as T;
+  } catch {
+    throw new HarnessError(redact(`${response.url} answered ${response.status} with a body that is not JSON: ${response.text.slice(0, 200)}`));
+  }
+}

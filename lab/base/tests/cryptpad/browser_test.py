@@ -1,0 +1,13 @@
+"""Browser tests for cryptpad, run after every install (see ci/browser.py)."""
+
+
+def test_home_page_names_the_app(page, base_url):
+    page.goto(base_url + "/")
+    assert "CryptPad" in page.title(), page.title()
+    assert page.text_content("#name").strip() == "CryptPad"
+
+
+def test_home_page_shows_a_version_and_links_the_records(page, base_url):
+    page.goto(base_url + "/")
+    assert page.text_content("#version").strip() != ""
+    assert "/records" in page.links()
