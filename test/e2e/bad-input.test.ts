@@ -32,6 +32,8 @@ describe('bad input', () => {
     await writeFile(keyFile, generated.stdout, { mode: 0o600 });
     const run = await runAccept(['run'], { env: { ACCEPT_AGE_KEY_FILE: keyFile } });
     expect(run.exitCode).not.toBe(0);
+    // The machine refuses the key loudly too: activation fails, so switch-to-configuration exits 2.
+    expect(run.output).toMatch(/runbook step \d+ \(docs\/install\.md:\d+\) exited 2/);
     expect(run.output).toMatch(/none of the 1 age identities opens any of the 2 recipients .*secrets\.yaml/);
     expect(run.output).not.toContain('AGE-SECRET-KEY-1');
     expect(await leftoversOf(run)).toEqual([]);

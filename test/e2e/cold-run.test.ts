@@ -64,6 +64,17 @@ describe('cold run on the lab', () => {
   });
 });
 
+describe('both composition layouts', () => {
+  test('the flake-input layout builds and passes C1 and C2 as the submodule layout does', async () => {
+    const run = await runAccept(['run'], { env: { ACCEPT_LAB_LAYOUT: 'input' } });
+    expect(run.exitCode, run.output).toBe(0);
+    expect(run.output).toContain('nixos-rebuild switch --flake /root/cc-ci#cc-ci');
+    expect(run.stdout).toMatch(/\| C1 repo split \| PASS \|/);
+    expect(await readText(join(run.reportsDir, 'evidence', 'd8.json'))).toContain('"composition": "input"');
+    await expectNothingLeft(run);
+  });
+});
+
 describe('a broken lab fails C2 for the right reason', () => {
   test('nginx serving another leaf from the same CA: the fingerprint mismatch is named', async () => {
     const run = await runAccept(['run'], { env: { ACCEPT_LAB_SABOTAGE: 'c2-served-cert-other-leaf' } });
