@@ -42,8 +42,11 @@ export default async function setupCold(project: TestProject): Promise<() => Pro
       process.exit(code);
     }
     signalled = true;
-    log.warn(`${signal}: tearing down ${throwaway.name} before exiting (send it again to exit at once)`);
-    void throwaway.stop().finally(() => process.exit(code));
+    // Vitest exits the process right after its own handler: delete synchronously, or not at all.
+    log.warn(`${signal}: deleting ${throwaway.name} before exiting`);
+    const deleted = throwaway.stopNowSync();
+    log.warn(deleted ? `${throwaway.name} deleted` : `could not delete ${throwaway.name} now; its reaper keeps trying, and \`accept sweep\` removes it after ${throwaway.expiresAt}`);
+    process.exit(code);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

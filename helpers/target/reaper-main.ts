@@ -1,5 +1,9 @@
-/** The reaper process: see reaper.ts. Runs detached; logs to reports/.reaper/. */
+/**
+ * The reaper process: see reaper.ts. Runs detached and logs to reports/.reaper/. With `--now`
+ * it deletes at once and exits, for a signal handler that must finish before the process does.
+ */
 import { errorMessage } from '../common/errors.ts';
+import { deleteOwnInstance } from './guard.ts';
 import { isOurs } from './labels.ts';
 import type { ReaperSpec } from './reaper.ts';
 import { openIncus } from './resolve.ts';
@@ -10,6 +14,12 @@ if (!spec) {
   process.exit(2);
 }
 
+/** How long to keep trying: creation can take a while on a busy server, and a delete waits for it. */
+const DEADLINE_MS = 10 * 60_000;
+const NOW = process.argv.includes('--now');
+/** An instance still absent after this long was never created (the run died before asking). */
+const ABSENT_GRACE_MS = NOW ? 5_000 : 45_000;
+
 function parentAlive(): boolean {
   try {
     process.kill(spec!.parentPid, 0);
@@ -19,37 +29,57 @@ function parentAlive(): boolean {
   }
 }
 
+const stamp = () => new Date().toISOString();
+
 // SIGTERM from the parent means "released": the parent tore down itself.
 process.on('SIGTERM', () => process.exit(0));
 process.on('SIGINT', () => undefined);
 process.on('SIGHUP', () => undefined);
 
-async function reap(): Promise<void> {
-  for (let attempt = 1; attempt <= 10; attempt++) {
+/**
+ * Deletes the instance once it exists and is ours. The run may have died while its create
+ * request was in flight, so "absent" is only believed after a grace period, and a delete that
+ * meets a running create operation is retried until the deadline.
+ */
+async function reap(why: string): Promise<void> {
+  const started = Date.now();
+  let firstAbsent: number | undefined;
+  for (let attempt = 1; Date.now() - started < DEADLINE_MS; attempt++) {
     try {
       const client = await openIncus(spec!.target);
       try {
         const instance = await client.getInstance(spec!.instance);
-        if (instance && isOurs(instance, spec!.runId)) {
-          await client.deleteInstance(spec!.instance);
-          console.log(`${new Date().toISOString()} reaper: parent ${spec!.parentPid} is gone; deleted ${spec!.instance}`);
-        } else {
-          console.log(`${new Date().toISOString()} reaper: parent ${spec!.parentPid} is gone; ${spec!.instance} already absent`);
+        if (instance && !isOurs(instance, spec!.runId)) {
+          console.error(`${stamp()} reaper: ${spec!.instance} does not carry this run's labels; leaving it alone`);
+          return;
         }
-        return;
+        if (instance) {
+          await deleteOwnInstance(client, spec!.instance, spec!.runId);
+          console.log(`${stamp()} reaper: ${why}; deleted ${spec!.instance}`);
+          return;
+        }
+        firstAbsent ??= Date.now();
+        if (Date.now() - firstAbsent >= ABSENT_GRACE_MS) {
+          console.log(`${stamp()} reaper: ${why}; ${spec!.instance} never appeared (or is already gone)`);
+          return;
+        }
       } finally {
         await client.close();
       }
     } catch (error) {
-      console.error(`${new Date().toISOString()} reaper: attempt ${attempt} failed: ${errorMessage(error)}`);
-      await new Promise((resolve) => setTimeout(resolve, 2000));
+      console.error(`${stamp()} reaper: attempt ${attempt} failed: ${errorMessage(error)}`);
     }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
   }
-  console.error(`reaper: giving up; the sweeper will remove ${spec!.instance} after it expires`);
+  console.error(`${stamp()} reaper: giving up after ${DEADLINE_MS / 60_000} min; \`accept sweep\` removes ${spec!.instance} once it expires`);
 }
 
-const timer = setInterval(() => {
-  if (parentAlive()) return;
-  clearInterval(timer);
-  void reap().then(() => process.exit(0));
-}, 500);
+if (NOW) {
+  void reap('asked to delete now').then(() => process.exit(0));
+} else {
+  const timer = setInterval(() => {
+    if (parentAlive()) return;
+    clearInterval(timer);
+    void reap(`parent ${spec!.parentPid} is gone`).then(() => process.exit(0));
+  }, 500);
+}

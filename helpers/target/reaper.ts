@@ -3,7 +3,7 @@
  * (Ctrl-C, SIGTERM, SIGKILL, a crash), the reaper deletes the instance. The parent releases it
  * after a normal teardown. Like testcontainers' Ryuk, but per instance and without a container.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,11 @@ export interface ReaperSpec {
 export interface Reaper {
   pid: number;
   release(): void;
+  /**
+   * Deletes the instance before returning, blocking this process. For signal handlers: Vitest
+   * exits the process right after its own handler, so an asynchronous teardown would not finish.
+   */
+  deleteNowSync(timeoutMs?: number): boolean;
 }
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -27,12 +32,9 @@ const REPO_ROOT = resolve(HERE, '../..');
 export function startReaper(spec: ReaperSpec, logDir: string): Reaper {
   mkdirSync(logDir, { recursive: true });
   const logFd = openSync(join(logDir, `reaper-${spec.instance}.log`), 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'reaper-main.ts')], {
-    cwd: REPO_ROOT,
-    detached: true,
-    stdio: ['ignore', logFd, logFd],
-    env: { ...process.env, ACCEPT_REAPER_SPEC: JSON.stringify(spec) },
-  });
+  const env = { ...process.env, ACCEPT_REAPER_SPEC: JSON.stringify(spec) };
+  const script = join(HERE, 'reaper-main.ts');
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: REPO_ROOT, detached: true, stdio: ['ignore', logFd, logFd], env });
   closeSync(logFd);
   child.unref();
   const pid = child.pid ?? 0;
@@ -47,6 +49,10 @@ export function startReaper(spec: ReaperSpec, logDir: string): Reaper {
       } catch {
         // It already exited.
       }
+    },
+    deleteNowSync(timeoutMs = 120_000) {
+      const result = spawnSync(process.execPath, ['--import', 'tsx', script, '--now'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'inherit', 'inherit'], timeout: timeoutMs });
+      return result.status === 0;
     },
   };
 }

@@ -31,6 +31,8 @@ export interface Throwaway extends AsyncDisposable {
   stop(): Promise<{ destroyedAt: string }>;
   /** Lets the instance outlive this process (ACCEPT_KEEP): the reaper stands down; the sweeper still removes it once expired. */
   keep(): void;
+  /** Deletes the instance before returning, blocking: for signal handlers (see Reaper.deleteNowSync). */
+  stopNowSync(): boolean;
 }
 
 export function freePort(): Promise<number> {
@@ -125,6 +127,7 @@ export async function startThrowaway(
       host,
       stop,
       keep: () => reaper.release(),
+      stopNowSync: () => reaper.deleteNowSync(),
       [Symbol.asyncDispose]: async () => {
         await stop();
       },

@@ -107,6 +107,8 @@ describe('teardown holds on every path', () => {
       });
       expect(sent, run.output).toBe(true);
       expect(run.exitCode === 0, run.output).toBe(false);
+      // A catchable signal is handled by the run itself, not left to the reaper.
+      if (signal !== 'SIGKILL') expect(run.output).toMatch(new RegExp(`${signal}: deleting accept-\\S+ before exiting[\\s\\S]*accept-\\S+ deleted`));
       await expectNothingLeft(run);
     });
   }
