@@ -4,7 +4,7 @@
  * last step, and reported in the DoD summary.
  */
 import { beforeEach, expect, inject } from 'vitest';
-import { parseBytes } from '../helpers/common/config.ts';
+import { reservedBytes } from '../helpers/target/guard.ts';
 import { attach, dodItem, evidence, skipBecause, test, expectNone } from './support/dod.ts';
 
 const GiB = 2 ** 30;
@@ -21,7 +21,7 @@ dodItem('C6', () => {
     const running = (await incus.listInstances()).filter((instance) => instance.status === 'Running');
     const rows = running.map((instance) => {
       const limit = instance.expanded_config['limits.memory'];
-      return { name: instance.name, limit, bytes: limit ? parseBytes(`limits.memory of ${instance.name}`, limit) : undefined };
+      return { name: instance.name, limit, bytes: limit ? reservedBytes(limit, resources.memory.total).bytes : undefined };
     });
     await attach('running instances', rows.map((row) => `${row.name}: ${row.limit ?? 'no limits.memory'}`).join('\n'));
     const unbounded = rows.filter((row) => row.bytes === undefined).map((row) => row.name);
