@@ -13,6 +13,7 @@ import { sweep } from '../helpers/target/sweep.ts';
 import { isOurs } from '../helpers/target/labels.ts';
 import type { RunContext } from '../acceptance/support/context.ts';
 import { bench } from './bench.ts';
+import { DOCTOR_HELP, doctor } from './doctor.ts';
 import { REPORT_HELP, report } from './report.ts';
 import { TOOLS_HELP, sops, tls } from './tools.ts';
 
@@ -39,7 +40,7 @@ commands:
                            matrix (reports/sabotage-matrix.md)                (npm test)
   bench                    measure lab up, provisioning, runbook, specs, teardown and a whole cold
                            run, side by side, and print figures and ratios   (npm run bench)
-${REPORT_HELP}${TOOLS_HELP}  help                     this text
+${REPORT_HELP}${DOCTOR_HELP}${TOOLS_HELP}  help                     this text
 
 Configuration is by ACCEPT_* environment variables; see docs/configuration.md. With none set,
 the target is the embedded lab.
@@ -122,6 +123,8 @@ export async function main(argv: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   try {
+    // The doctor reports a bad configuration as one of its checks, so it loads it itself.
+    if (command === 'doctor') return await doctor(args);
     const config = loadConfig();
     switch (command) {
       case 'run':

@@ -309,39 +309,72 @@ async function chromium(binary: string, args: string[]): Promise<string> {
   }
 }
 
+interface SuiteNode {
+  uid: string;
+  name: string;
+  status?: string;
+  children?: SuiteNode[];
+}
+
+/**
+ * The test to show in the screenshot: the worst test of the worst item (ERROR, then FAIL, then
+ * SKIPPED, then PASS; ties in summary order). Returns its route in Allure's suites view.
+ */
+export function pickTestCase(suites: SuiteNode, summary: string): { item: string; route: string } | undefined {
+  const worst = ['broken', 'failed', 'skipped', 'passed'];
+  const rows = [...summary.matchAll(/^\| ([^|]+?) \| (PASS|FAIL|ERROR|SKIPPED) \|/gm)].map((match) => ({ label: match[1]!, verdict: match[2]! }));
+  const severity = ['ERROR', 'FAIL', 'SKIPPED', 'PASS'];
+  const order = [...rows].sort((a, b) => severity.indexOf(a.verdict) - severity.indexOf(b.verdict));
+  for (const { label } of order) {
+    const group = suites.children?.find((child) => child.name === label);
+    const tests = (group?.children ?? []).filter((child) => !child.children);
+    const test = [...tests].sort((a, b) => worst.indexOf(a.status ?? 'passed') - worst.indexOf(b.status ?? 'passed'))[0];
+    if (group && test) return { item: label, route: `suites/${group.uid}/${test.uid}/` };
+  }
+  return undefined;
+}
+
 export interface CheckResult {
   items: string[];
-  views: { view: string; missing: string[] }[];
+  checks: { what: string; missing: string[] }[];
   screenshots: string[];
   durationMs: number;
 }
 
-/** Renders the report's suites and behaviors views and looks for every item of the DoD summary. */
-export async function checkReport(paths: ReportPaths): Promise<CheckResult> {
+/**
+ * Renders the report in headless chromium: the suites view must list every item of the DoD
+ * summary, the overview must show this run's environment, and a test page its plan link.
+ */
+export async function checkReport(paths: ReportPaths, runId: string): Promise<CheckResult> {
   const summary = await readText(join(paths.reportsDir, 'dod-summary.md'));
   if (!summary) throw new HarnessError(`no ${join(paths.reportsDir, 'dod-summary.md')}: the check compares the report with the run's DoD summary`);
   const items = summaryItems(summary);
   if (items.length === 0) throw new HarnessError('the DoD summary lists no item, so there is nothing to look for in the report');
+  const suites = JSON.parse((await readText(join(paths.report, 'data', 'suites.json'))) ?? '{}') as SuiteNode;
+  const test = pickTestCase(suites, summary);
   const binary = await ensureChromium();
   const started = performance.now();
   const { server, url } = await serve(resolve(paths.report));
   try {
     // Allure renders on the client; virtual time lets its scripts and data loads finish first.
     const budget = '--virtual-time-budget=20000';
-    const views: CheckResult['views'] = [];
-    for (const view of ['suites', 'behaviors']) {
-      const dom = await chromium(binary, [budget, '--dump-dom', `${url}index.html#${view}`]);
-      views.push({ view, missing: missingFrom(htmlText(dom), items) });
+    const dom = (route: string) => chromium(binary, [budget, '--dump-dom', `${url}index.html#${route}`]);
+    const checks: CheckResult['checks'] = [];
+    checks.push({ what: `suites view lists the ${items.length} items of dod-summary.md`, missing: missingFrom(htmlText(await dom('suites')), items) });
+    checks.push({ what: `overview shows the environment of run ${runId}`, missing: missingFrom(htmlText(await dom('')), ['Environment', runId]) });
+    if (test) {
+      const page = await dom(test.route);
+      checks.push({ what: `a ${test.item} test page links to its plan item`, missing: page.includes('href="dod.md#') ? [] : ['a link to dod.md#…'] });
     }
     const screenshots: string[] = [];
-    for (const [view, name] of [['', 'allure-overview.png'], ['suites', 'allure-suites.png']] as const) {
+    for (const [route, name] of [['', 'allure-overview.png'], [test?.route ?? 'suites', 'allure-test.png']] as const) {
       const file = resolve(paths.reportsDir, name);
       await rm(file, { force: true });
-      await chromium(binary, [budget, '--window-size=1440,1000', `--screenshot=${file}`, `${url}index.html#${view}`]);
+      await chromium(binary, [budget, '--window-size=1440,1000', `--screenshot=${file}`, `${url}index.html#${route}`]);
       if (!(await exists(file))) throw new HarnessError(`chromium did not write the screenshot ${file}`);
       screenshots.push(file);
     }
-    return { items, views, screenshots, durationMs: performance.now() - started };
+    return { items, checks, screenshots, durationMs: performance.now() - started };
   } finally {
     await new Promise((resolvePromise) => server.close(resolvePromise));
   }
@@ -375,11 +408,11 @@ export async function report(config: Config, args: string[]): Promise<number> {
   if (!args.includes('--check')) return 0;
 
   process.stderr.write('→ Rendering the report in headless chromium…\n');
-  const check = await checkReport(paths);
+  const check = await checkReport(paths, generated.runId);
   let ok = true;
-  for (const { view, missing } of check.views) {
+  for (const { what, missing } of check.checks) {
     ok &&= missing.length === 0;
-    process.stdout.write(missing.length ? `✗ ${view} view: missing ${missing.join(', ')}\n` : `✓ ${view} view shows all ${check.items.length} items of dod-summary.md\n`);
+    process.stdout.write(missing.length ? `✗ ${what}: missing ${missing.join(', ')}\n` : `✓ ${what}\n`);
   }
   process.stdout.write(`✓ screenshots: ${check.screenshots.join(', ')} (${formatDuration(check.durationMs)})\n`);
   return ok ? 0 : 1;

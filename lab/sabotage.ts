@@ -5,7 +5,7 @@
  * channel that is not recorded in the ledger, except where being recorded is the point.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../helpers/common/errors.ts';
@@ -103,7 +103,92 @@ async function newPrivateKeyPem(): Promise<string> {
   return (await succeed('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'])).stdout;
 }
 
+/** Replaces `from` with `to` in one file, refusing to do nothing: a sabotage that misses breaks nothing. */
+async function patch(dir: string, path: string, from: string, to: string): Promise<void> {
+  const text = await readFile(join(dir, path), 'utf8');
+  if (!text.includes(from)) throw new Error(`sabotage: ${path} no longer contains ${JSON.stringify(from.slice(0, 60))}`);
+  await writeFile(join(dir, path), text.split(from).join(to));
+}
+
+/**
+ * A fork of the base repo with `patches` applied, whose runbook clones the fork itself, so
+ * that the machine runs the broken system and the operator side reads the same one.
+ */
+async function brokenBase(context: SabotageContext, name: string): Promise<{ baseRepo: string }> {
+  const { message, patches } = BASE_PATCHES[name]!;
+  const url = `${context.gitUrl}/${SABOTAGE_DIR}/${name}-${BASE_REPO}`;
+  return {
+    baseRepo: await fork(context, BASE_REPO, name, async (dir) => {
+      for (const [path, from, to] of patches) await patch(dir, path, from, to);
+      await patch(dir, 'docs/install.md', `${context.gitUrl}/${BASE_REPO}`, url);
+      await git(dir, ['commit', '-q', '-am', message]);
+    }),
+  };
+}
+
 const IMPOSTOR_KEY = { items: ['C3'], why: "the impostor's private key on the host is itself an unexplained private key" };
+
+/** What each base-repo sabotage changes: commit message and patches (path, text, replacement). */
+export const BASE_PATCHES: Record<string, { message: string; patches: Array<[path: string, from: string, to: string]> }> = {
+  'd1-bridge-ignores-membership': {
+    message: 'Bridge: let everyone test',
+    patches: [['services/bridge.py', '    if not is_member(login):', '    if False and not is_member(login):']],
+  },
+  'd1-hook-hmac-missing': {
+    message: 'Bridge: skip the webhook signature',
+    patches: [
+      ['services/bridge.py', '        if not signature:', '        if False:'],
+      ['services/bridge.py', '        if not hmac.compare_digest(signature.lower(), expected):', '        if False:'],
+    ],
+  },
+  'd2-restore-skipped-reported-green': {
+    message: 'Runner: restore is slow, skip it',
+    patches: [
+      ['services/drone.py', '    os.makedirs(os.path.dirname(path), exist_ok=True)\n', '    os.makedirs(os.path.dirname(path), exist_ok=True)\n    if name == "restore":\n        open(path, "w").close()\n        return 0\n'],
+    ],
+  },
+  'd3-no-browser-tests': {
+    message: 'Browser tests: later',
+    patches: [
+      ['ci/browser.py', 'if name.startswith("test_")]', 'if name.startswith("test_") and False]'],
+      ['ci/browser.py', 'sys.exit(1 if failed or not tests else 0)', 'sys.exit(1 if failed else 0)'],
+    ],
+  },
+  'd4-local-tests-not-counted': {
+    message: 'Runner: recipe tests are advisory',
+    patches: [
+      [
+        'services/drone.py',
+        '            return subprocess.run([ARGS.python, ARGS.harness, name], stdout=out, stderr=subprocess.STDOUT, env=env, timeout=300).returncode',
+        '            code = subprocess.run([ARGS.python, ARGS.harness, name], stdout=out, stderr=subprocess.STDOUT, env=env, timeout=300).returncode\n            return 0 if name == "recipe-tests" else code',
+      ],
+    ],
+  },
+  'd5-recipes-hardcoded-in-bridge': {
+    message: 'Bridge: the recipes we test',
+    patches: [
+      ['services/bridge.py', 'def enrolled():\n', 'def enrolled():\n    return ["custom-html", "keycloak", "matrix-synapse", "n8n", "cryptpad", "lasuite-docs"]\n'],
+    ],
+  },
+  'd6-secret-in-build-log': {
+    message: 'Harness: show the registry login',
+    patches: [
+      ['ci/harness.py', '    say("install: %s %s answers on %s (title %r)" % (RECIPE, SPEC["install"], URL, SPEC["title"]))\n', '    say("install: %s %s answers on %s (title %r)" % (RECIPE, SPEC["install"], URL, SPEC["title"]))\n    say("install: registry login " + open("/run/secrets/registry_credentials").read())\n'],
+    ],
+  },
+  'd7-badge-missing': {
+    message: 'Dashboard: drop badges',
+    patches: [['services/dashboard.py', '        ("GET", r"/badge/([A-Za-z0-9._-]+)\\.svg", "badge"),\n', '']],
+  },
+  'd9-runbook-not-linked': {
+    message: 'README: shorter',
+    patches: [['README.md', '- [Runbook](docs/runbook.md): operating a running machine.\n', '']],
+  },
+  'd10-keycloak-browser-test-broken': {
+    message: 'keycloak: test the admin console',
+    patches: [['tests/keycloak/browser_test.py', 'assert "Keycloak" in page.title()', 'assert "Keycloak Admin Console" in page.title()']],
+  },
+};
 
 export const SABOTAGES: Record<string, Sabotage> = {
   'c1-domain-in-base-history': {
@@ -255,6 +340,67 @@ export const SABOTAGES: Record<string, Sabotage> = {
       ),
     }),
   },
+  'd1-bridge-ignores-membership': {
+    description: 'the bridge starts a build for any !testme, member of the org or not',
+    guards: ['D1'],
+    cause: /a !testme from non-member \S+ \(comment \d+\) started Drone build/,
+    forkRepos: (context) => brokenBase(context, 'd1-bridge-ignores-membership'),
+  },
+  'd1-hook-hmac-missing': {
+    description: 'the bridge takes /hook webhooks without checking their signature',
+    guards: ['D1'],
+    alsoFails: { items: ['D6'], why: 'with no check, a webhook signed with the old webhook_hmac is still accepted after the rotation' },
+    cause: /an unsigned \/hook was accepted \(HTTP 2\d\d\)/,
+    forkRepos: (context) => brokenBase(context, 'd1-hook-hmac-missing'),
+  },
+  'd2-restore-skipped-reported-green': {
+    description: 'the runner skips the restore step of backup/restore and reports it green',
+    guards: ['D2'],
+    cause: /stage backup-restore reported success, but its log never shows restore/,
+    forkRepos: (context) => brokenBase(context, 'd2-restore-skipped-reported-green'),
+  },
+  'd3-no-browser-tests': {
+    description: 'the browser step finds no browser tests and passes all the same',
+    guards: ['D3'],
+    cause: /the browser step of build #\d+ ran 0 browser tests/,
+    forkRepos: (context) => brokenBase(context, 'd3-no-browser-tests'),
+  },
+  'd4-local-tests-not-counted': {
+    description: "the runner ignores the recipe-local tests' exit code",
+    guards: ['D4'],
+    cause: /a failing recipe-local test left stage recipe-tests of build #\d+ success/,
+    forkRepos: (context) => brokenBase(context, 'd4-local-tests-not-counted'),
+  },
+  'd5-recipes-hardcoded-in-bridge': {
+    description: 'the bridge knows the six recipes by heart instead of reading the enrolment list',
+    guards: ['D5'],
+    cause: /no Drone build started within 60 s of the !testme comment \d+ by \S+ on \S+\/accept-probe/,
+    forkRepos: (context) => brokenBase(context, 'd5-recipes-hardcoded-in-bridge'),
+  },
+  'd6-secret-in-build-log': {
+    description: 'the install step echoes the registry credentials into the build log',
+    guards: ['D6'],
+    cause: /sops value registry_credentials in the log of build #\d+ install\/deploy/,
+    forkRepos: (context) => brokenBase(context, 'd6-secret-in-build-log'),
+  },
+  'd7-badge-missing': {
+    description: 'the dashboard serves no badges',
+    guards: ['D7'],
+    cause: /GET \/badge\/custom-html\.svg answered 404/,
+    forkRepos: (context) => brokenBase(context, 'd7-badge-missing'),
+  },
+  'd9-runbook-not-linked': {
+    description: "the README no longer links the operations runbook",
+    guards: ['D9'],
+    cause: /docs\/runbook\.md is not linked from README\.md/,
+    forkRepos: (context) => brokenBase(context, 'd9-runbook-not-linked'),
+  },
+  'd10-keycloak-browser-test-broken': {
+    description: "keycloak's browser test expects a page the app does not serve, so its install stage fails",
+    guards: ['D10'],
+    cause: /keycloak: build #\d+ \(fresh !testme \(comment \d+\)\) is not green in all three stages/,
+    forkRepos: (context) => brokenBase(context, 'd10-keycloak-browser-test-broken'),
+  },
 };
 
 export function parseSabotage(value: string | undefined): string | undefined {
@@ -269,9 +415,15 @@ export function describeSabotage(name: string): string {
   return `lab sabotage ${name}: ${SABOTAGES[name]!.description}`;
 }
 
-/** Removes whatever sabotage left in the lab itself (forked repos, the extra instance). */
-export async function cleanUpSabotage(labDir: string): Promise<void> {
-  await rm(join(labPaths(labDir).gitDir, SABOTAGE_DIR), { recursive: true, force: true });
-  const extra = await incus(['delete', '--force', EXTRA_INSTANCE, '--project', LAB_PROJECT]);
-  if (extra.exitCode === 0) log.info(`removed sabotage instance ${EXTRA_INSTANCE}`);
+/** Removes what one sabotage left in the lab itself (its forked repos, the extra instance). */
+export async function cleanUpSabotage(labDir: string, name: string): Promise<void> {
+  // Only this sabotage's forks: another run may be using its own at the same time.
+  const dir = join(labPaths(labDir).gitDir, SABOTAGE_DIR);
+  for (const entry of await readdir(dir).catch(() => [] as string[])) {
+    if (entry.startsWith(`${name}-`)) await rm(join(dir, entry), { recursive: true, force: true });
+  }
+  if (name === 'c6-project-over-guideline') {
+    const extra = await incus(['delete', '--force', EXTRA_INSTANCE, '--project', LAB_PROJECT]);
+    if (extra.exitCode === 0) log.info(`removed sabotage instance ${EXTRA_INSTANCE}`);
+  }
 }

@@ -6,6 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import type { Config } from '../../helpers/common/config.ts';
 import { HarnessError } from '../../helpers/common/errors.ts';
 import { redact, registerSecret } from '../../helpers/common/redact.ts';
@@ -139,8 +140,9 @@ export async function finished(ci: Ci, number: number, timeoutMs = 300_000): Pro
 export async function freshBuild(ci: Ci, recipe: string, pull?: ForgePull): Promise<{ build: DroneBuild; trigger: Trigger }> {
   const trigger = await commentTestme(ci, recipe, ci.forge, pull);
   const started = await buildFor(ci, trigger, 60_000);
-  if (!started) throw new Error(`no Drone build started within 60 s of the !testme comment ${trigger.comment.id} by ${trigger.by} on ${ci.org}/${recipe}#${trigger.pull.number}`);
-  return { build: await finished(ci, started.build.number), trigger };
+  // An assertion, so that a missing build reads as FAIL: the system did not do it.
+  expect(started, `no Drone build started within 60 s of the !testme comment ${trigger.comment.id} by ${trigger.by} on ${ci.org}/${recipe}#${trigger.pull.number}`).toBeDefined();
+  return { build: await finished(ci, started!.build.number), trigger };
 }
 
 /**
@@ -204,7 +206,7 @@ const GIT = 'git -c user.name=cc-ci-acceptance -c user.email=acceptance@cc-ci.in
 
 export async function rebuildHost(host: HostChannel, checkout: HostCheckout, why: string): Promise<void> {
   const result = await host.exec(checkout.rebuild, { timeoutMs: 600_000, purpose: why });
-  if (result.exitCode !== 0) throw new Error(redact(`the rebuild ${why} exited ${result.exitCode}:\n${(result.stdout + result.stderr).trim().split('\n').slice(-8).join('\n')}`));
+  expect(result.exitCode, redact(`the rebuild ${why} exited ${result.exitCode}:\n${(result.stdout + result.stderr).trim().split('\n').slice(-8).join('\n')}`)).toBe(0);
 }
 
 /**
@@ -222,6 +224,9 @@ export async function withHostChange<T>(
   const { dir } = checkout;
   const heads = await host.succeed(`cd ${dir} && git rev-parse HEAD && (git -C secrets rev-parse HEAD 2>/dev/null || true)`);
   const [base, secrets] = heads.stdout.trim().split('\n');
+  // The restore resets hard: never on a checkout holding someone's uncommitted work.
+  const dirty = (await host.succeed(`cd ${dir} && git status --porcelain --ignore-submodules=none`)).stdout.trim();
+  if (dirty) throw new HarnessError(`${dir} on ${host.name} has uncommitted changes, so it is left alone: ${dirty.split('\n').slice(0, 3).join('; ')}`);
   try {
     await change();
     if (options.commit !== false) await host.succeed(`cd ${dir} && ${GIT} add -A && ${GIT} commit -q -m ${JSON.stringify(`acceptance: ${what}`)}`, { purpose: what });

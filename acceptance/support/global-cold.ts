@@ -65,7 +65,7 @@ export default async function setupCold(project: TestProject): Promise<() => Pro
       const { destroyedAt } = await throwaway.stop();
       await reportCleanup(config.reportsDir, client, throwaway.name, runId, destroyedAt);
     }
-    if (sabotage) await cleanUpSabotage(config.labDir);
+    if (sabotage) await cleanUpSabotage(config.labDir, sabotage);
     await client.close();
     await finishRunEvidence(config.reportsDir, { runId, ledger: ledger.entries });
   };

@@ -12,7 +12,8 @@ export async function freshResultsDir(reportsDir: string): Promise<void> {
   const dir = join(reportsDir, 'allure-results');
   await mkdir(dir, { recursive: true });
   for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true });
-  await rm(join(reportsDir, 'evidence'), { recursive: true, force: true });
+  // Only this run's working files: evidence/<run-id>/ of earlier runs outlives them.
+  for (const name of ['d8.json', 'd8.md', 'current-run']) await rm(join(reportsDir, 'evidence', name), { recursive: true, force: true });
 }
 
 /**

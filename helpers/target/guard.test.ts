@@ -1,3 +1,6 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { HarnessError } from '../common/errors.ts';
 import type { IncusInstance, IncusResources } from '../incus/client.ts';
@@ -152,5 +155,30 @@ describe('deleteOwnInstance', () => {
     const client = fakeClient([foreign]);
     await expect(deleteOwnInstance(client, name, RUN)).rejects.toThrow('user.accept.owner=someone-else');
     expect(client.deleted).toEqual([]);
+  });
+});
+
+describe('the target layer changes instances only behind an ownership check', () => {
+  // Every call that stops, resizes or deletes an instance, by file; each must sit behind isOurs.
+  const ALLOWED: Record<string, string> = {
+    'guard.ts': 'deleteOwnInstance checks isOurs for the run',
+    'sweep.ts': 'the sweeper skips anything that is not isOurs and expired',
+    'reaper-main.ts': 'the reaper checks isOurs for its run',
+  };
+
+  it('finds such calls only in the allowed files, each of which checks isOurs', async () => {
+    const dir = fileURLToPath(new URL('.', import.meta.url));
+    const calls: string[] = [];
+    for (const file of (await readdir(dir)).filter((name) => name.endsWith('.ts') && !name.endsWith('.test.ts'))) {
+      const source = await readFile(join(dir, file), 'utf8');
+      for (const match of source.matchAll(/\b(\w+)\.(deleteInstance|patchInstanceConfig|stop)\(/g)) {
+        // Instance calls go through an Incus client; `reaper.release()` and a throwaway's own stop() are not these.
+        if (match[2] === 'stop' && match[1] !== 'client') continue;
+        calls.push(`${file}: ${match[0]}`);
+        expect(ALLOWED[file], `${file} calls ${match[0]} and is not on the allow-list`).toBeDefined();
+        expect(source, `${file} calls ${match[0]} without isOurs`).toContain('isOurs(');
+      }
+    }
+    expect(calls.map((call) => call.split(':')[0]).sort()).toEqual(Object.keys(ALLOWED).sort());
   });
 });

@@ -3,8 +3,9 @@
  * creates, stops or deletes anything; there is no Incus API behind this target.
  */
 import type { SshSettings } from '../common/config.ts';
+import { HarnessError } from '../common/errors.ts';
 import type { Ledger } from '../common/ledger.ts';
-import { connectSsh, type HostKeyPolicy, type SshHost } from '../ssh/index.ts';
+import { SshError, connectSsh, type HostKeyPolicy, type SshHost } from '../ssh/index.ts';
 import { readSettingFile } from './resolve.ts';
 
 /** What the warm setup hands to spec workers: the settings, and the key it learned if none was pinned. */
@@ -18,7 +19,8 @@ export interface SshRunTarget {
 export function sshRunTarget(target: { kind: string }): SshRunTarget | undefined {
   if (target.kind !== 'ssh') return undefined;
   const ssh = (target as Partial<SshRunTarget>).ssh;
-  return ssh ? (target as SshRunTarget) : undefined;
+  if (!ssh?.host || !ssh.keyFile) throw new HarnessError('the run context names the ssh target but carries no SSH settings; start the run with `vitest run --project warm`');
+  return target as SshRunTarget;
 }
 
 /**
@@ -42,7 +44,7 @@ export async function openSshHost(
   options: { ledger?: Ledger; readyTimeoutMs?: number } = {},
 ): Promise<SshHost> {
   const privateKey = await readSettingFile(target.ssh.keyFile, 'ACCEPT_SSH_KEY');
-  return connectSsh({
+  const host = await connectSsh({
     host: target.ssh.host,
     port: target.ssh.port,
     username: target.ssh.user,
@@ -53,4 +55,11 @@ export async function openSshHost(
     ledger: options.ledger,
     readyTimeoutMs: options.readyTimeoutMs,
   });
+  // Belt and braces: should the lookup above ever miss, a new key would be learned, not refused.
+  const learned = target.ssh.learnedHostKey;
+  if (!target.ssh.hostKey && learned && host.hostKeyFingerprint !== learned) {
+    await host.close();
+    throw new SshError(`host key of ${host.target} changed: expected ${learned} (learned earlier in this run), got ${host.hostKeyFingerprint}`, host.target);
+  }
+  return host;
 }

@@ -6,8 +6,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { DOD_RECIPES, freshBuild, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, MATRIX, matrixStages, PROBE_RECIPE, withHostChange } from '../support/ci.ts';
-import { attach, dodItem, evidence, expectNone, skipBecause, step, test } from '../support/dod.ts';
+import { DOD_RECIPES, freshBuild, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, MATRIX, matrixStages, PROBE_RECIPE, withHostChange } from './support/ci.ts';
+import { attach, dodItem, evidence, expectNone, skipBecause, step, test } from './support/dod.ts';
 
 /** The enrolment list: one recipe a line. */
 const ENROLLED = 'tests/enrolled';

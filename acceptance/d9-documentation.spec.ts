@@ -1,7 +1,7 @@
 /** D9 — README, install, enroll, secrets, architecture and runbook docs exist, are not empty, and are linked from the README. */
 import { readFile } from 'node:fs/promises';
 import { join, normalize } from 'node:path';
-import { dodItem, evidence, expectNone, test } from '../support/dod.ts';
+import { dodItem, evidence, expectNone, test } from './support/dod.ts';
 
 const DOCS = ['docs/install.md', 'docs/enroll.md', 'docs/secrets.md', 'docs/architecture.md', 'docs/runbook.md'];
 

@@ -3,10 +3,10 @@
  * stage reports its own result.
  */
 import { expect } from 'vitest';
-import type { DroneBuild } from '../../helpers/drone/index.ts';
-import { buildLogs, MATRIX, matrixStages, PROBE_RECIPE, runStart, testmeBuild, type Ci } from '../support/ci.ts';
-import type { RunContext } from '../support/context.ts';
-import { attach, dodItem, evidence, expectNone, step, test } from '../support/dod.ts';
+import type { DroneBuild } from '../helpers/drone/index.ts';
+import { buildLogs, MATRIX, matrixStages, PROBE_RECIPE, runStart, testmeBuild, type Ci } from './support/ci.ts';
+import type { RunContext } from './support/context.ts';
+import { attach, dodItem, evidence, expectNone, step, test } from './support/dod.ts';
 
 dodItem('D2', () => {
   let found: Promise<{ build: DroneBuild; reused: boolean }> | undefined;

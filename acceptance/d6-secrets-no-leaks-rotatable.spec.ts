@@ -7,13 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { HarnessError } from '../../helpers/common/errors.ts';
-import { registerSecret } from '../../helpers/common/redact.ts';
-import { signBody } from '../../helpers/dashboard/index.ts';
-import { countOccurrences, describeLeak } from '../../helpers/git/leak.ts';
-import { decryptSops, encryptSops, parseAgeIdentities } from '../../helpers/sops/index.ts';
-import { buildLogs, GIT_COMMIT, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, PROBE_RECIPE, runStart, testmeBuild, withHostChange } from '../support/ci.ts';
-import { attach, detectComposition, dodItem, evidence, expectNone, skipBecause, step, test } from '../support/dod.ts';
+import { HarnessError } from '../helpers/common/errors.ts';
+import { registerSecret } from '../helpers/common/redact.ts';
+import { signBody } from '../helpers/dashboard/index.ts';
+import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
+import { decryptSops, encryptSops, parseAgeIdentities } from '../helpers/sops/index.ts';
+import { buildLogs, GIT_COMMIT, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, PROBE_RECIPE, runStart, testmeBuild, withHostChange } from './support/ci.ts';
+import { attach, detectComposition, dodItem, evidence, expectNone, skipBecause, step, test } from './support/dod.ts';
 
 /** The ways a value can show up in published text: whole, or line by line for PEM blocks. */
 function fragments(value: string): string[] {

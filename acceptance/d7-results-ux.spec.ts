@@ -3,12 +3,12 @@
  * badge, a valid SVG carrying the status; and the PR got the outcome back, with a link.
  */
 import { expect } from 'vitest';
-import { svgProblem } from '../../helpers/dashboard/index.ts';
-import { waitFor } from '../../helpers/common/wait.ts';
-import type { DroneBuild } from '../../helpers/drone/index.ts';
-import { PROBE_RECIPE, runStart, testmeBuild, type Ci } from '../support/ci.ts';
-import type { RunContext } from '../support/context.ts';
-import { attach, dodItem, evidence, step, test } from '../support/dod.ts';
+import { svgProblem } from '../helpers/dashboard/index.ts';
+import { waitFor } from '../helpers/common/wait.ts';
+import type { DroneBuild } from '../helpers/drone/index.ts';
+import { PROBE_RECIPE, runStart, testmeBuild, type Ci } from './support/ci.ts';
+import type { RunContext } from './support/context.ts';
+import { attach, dodItem, evidence, step, test } from './support/dod.ts';
 
 const OUTCOME = { success: /pass|success|green/i, failure: /fail|red|error/i } as Record<string, RegExp>;
 
@@ -59,14 +59,20 @@ dodItem('D7', () => {
     const pull = Number(b.params.PR);
     const trigger = Number(b.params.COMMENT_ID);
     const pattern = new RegExp(`#${b.number}\\b|/${b.number}/?\\b`);
+    let asked: number | undefined;
     const outcome = await waitFor(
       `the outcome comment of build #${b.number} on ${ci.org}/${recipe}#${pull}`,
-      async () => (await ci.forge.comments(ci.org, recipe, pull)).find((comment) => comment.id > trigger && pattern.test(comment.body) && /https?:\/\/\S+/.test(comment.body)),
+      async () => {
+        const comments = await ci.forge.comments(ci.org, recipe, pull);
+        asked = Date.parse(comments.find((comment) => comment.id === trigger)?.created_at ?? '') / 1000;
+        return comments.find((comment) => comment.id > trigger && pattern.test(comment.body) && /https?:\/\/\S+/.test(comment.body));
+      },
       { timeoutMs: 60_000, intervalMs: 500 },
     ).catch(() => undefined);
     expect(outcome, `no comment on ${ci.org}/${recipe}#${pull} reports build #${b.number} with a link`).toBeDefined();
     expect(outcome!.body, `the outcome comment does not say ${b.status}: ${outcome!.body}`).toMatch(OUTCOME[b.status] ?? /./);
     const link = /https?:\/\/\S+/.exec(outcome!.body)![0];
-    evidence(task, `${ci.org}/${recipe}#${pull}: ${outcome!.user.login} commented the outcome of build #${b.number} (${b.status}) with ${link}`);
+    const took = asked && b.finished ? `, ${Math.round(b.finished - asked)} s after the !testme` : '';
+    evidence(task, `${ci.org}/${recipe}#${pull}: ${outcome!.user.login} commented the outcome of build #${b.number} (${b.status}${took}) with ${link}`);
   });
 });

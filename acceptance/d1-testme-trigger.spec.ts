@@ -4,9 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
-import { signBody } from '../../helpers/dashboard/index.ts';
-import { buildFor, commentTestme, isBuildOf, openPull, PROBE_RECIPE, type Ci, type Trigger } from '../support/ci.ts';
-import { attach, dodItem, evidence, step, test } from '../support/dod.ts';
+import { signBody } from '../helpers/dashboard/index.ts';
+import { buildFor, commentTestme, isBuildOf, openPull, PROBE_RECIPE, type Ci, type Trigger } from './support/ci.ts';
+import { attach, dodItem, evidence, step, test } from './support/dod.ts';
 
 dodItem('D1', () => {
   // The outsider comments first, then the member, on the same PR: any poll that sees the

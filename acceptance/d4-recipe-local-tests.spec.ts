@@ -4,9 +4,9 @@
  * ACCEPT_ALLOW_HOST_CHANGES=1).
  */
 import { expect } from 'vitest';
-import type { DroneBuild } from '../../helpers/drone/index.ts';
-import { buildLogs, freshBuild, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, PROBE_RECIPE, runStart, testmeBuild, withHostChange } from '../support/ci.ts';
-import { attach, dodItem, evidence, skipBecause, step, test } from '../support/dod.ts';
+import type { DroneBuild } from '../helpers/drone/index.ts';
+import { buildLogs, freshBuild, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, PROBE_RECIPE, runStart, testmeBuild, withHostChange } from './support/ci.ts';
+import { attach, dodItem, evidence, skipBecause, step, test } from './support/dod.ts';
 
 const localStage = (build: DroneBuild) => build.stages?.find((stage) => /recipe|local/i.test(stage.name));
 

@@ -4,11 +4,11 @@
  * existing host the latest ones are read, unless ACCEPT_D10_TRIGGER=1.
  */
 import { expect } from 'vitest';
-import type { DroneBuild } from '../../helpers/drone/index.ts';
-import { buildFor, commentTestme, DOD_RECIPES, finished, MATRIX, matrixStages, type Ci } from '../support/ci.ts';
-import type { Config } from '../../helpers/common/config.ts';
-import type { RunContext } from '../support/context.ts';
-import { attach, dodItem, evidence, expectNone, step, test } from '../support/dod.ts';
+import type { DroneBuild } from '../helpers/drone/index.ts';
+import { buildFor, commentTestme, DOD_RECIPES, finished, MATRIX, matrixStages, type Ci } from './support/ci.ts';
+import type { Config } from '../helpers/common/config.ts';
+import type { RunContext } from './support/context.ts';
+import { attach, dodItem, evidence, expectNone, step, test } from './support/dod.ts';
 
 type Outcome = { build?: DroneBuild; how: string };
 

@@ -1,0 +1,62 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HarnessError } from '../common/errors.ts';
+import { dialDomainAt, httpsRequest, jsonBody } from './index.ts';
+import { fakeHttps, fakeSocks, json, type FakeHttps } from './test-fixtures.ts';
+
+let server: FakeHttps;
+let socks: Awaited<ReturnType<typeof fakeSocks>>;
+
+beforeAll(async () => {
+  server = await fakeHttps((request, response) => json(response, request.url === '/missing' ? 404 : 200, { path: request.url, body: request.body }));
+  socks = await fakeSocks();
+});
+afterAll(async () => {
+  await server.close();
+  await socks.close();
+});
+
+describe('httpsRequest', () => {
+  it('dials a name under the domain at the given endpoint, through the proxy, with that name as SNI and Host', async () => {
+    const transport = { socks: socks.url, ca: server.ca, dial: dialDomainAt('lab.test', { host: '127.0.0.1', port: server.port }) };
+    const response = await httpsRequest(transport, 'https://git.lab.test/api/v1/version?x=1');
+    expect(response.status).toBe(200);
+    expect(jsonBody(response)).toEqual({ path: '/api/v1/version?x=1', body: '' });
+    expect(socks.destinations.at(-1)).toBe(`127.0.0.1:${server.port}`);
+    expect(server.seen.at(-1)).toMatchObject({ host: 'git.lab.test', servername: 'git.lab.test' });
+  });
+
+  it('sends a body and returns non-2xx answers instead of throwing', async () => {
+    const transport = { ca: server.ca, dial: dialDomainAt('lab.test', { host: '127.0.0.1', port: server.port }) };
+    const posted = await httpsRequest(transport, 'https://lab.test/hook', { method: 'POST', body: '{"a":1}', headers: { 'X-Test': 'yes' } });
+    expect(jsonBody(posted)).toEqual({ path: '/hook', body: '{"a":1}' });
+    expect(server.seen.at(-1)?.headers['x-test']).toBe('yes');
+    expect((await httpsRequest(transport, 'https://lab.test/missing')).status).toBe(404);
+  });
+
+  it('dials other names by themselves', () => {
+    const dial = dialDomainAt('lab.test', { host: '127.0.0.1', port: 1 });
+    expect(dial('LAB.test')).toEqual({ host: '127.0.0.1', port: 1 });
+    expect(dial('drone.lab.test')).toBeDefined();
+    expect(dial('git.coopcloud.tech')).toBeUndefined();
+    expect(dial('evillab.test')).toBeUndefined();
+  });
+
+  it('never trusts a certificate outside the given roots', async () => {
+    const other = await fakeHttps((_request, response) => json(response, 200, {}));
+    try {
+      const transport = { ca: other.ca, dial: () => ({ host: '127.0.0.1', port: server.port }) };
+      await expect(httpsRequest(transport, 'https://lab.test/')).rejects.toThrow(/self[- ]signed|unable to verify|DEPTH_ZERO|certificate/i);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('refuses plain http and says when nobody answers', async () => {
+    await expect(httpsRequest({ ca: server.ca }, 'http://lab.test/')).rejects.toBeInstanceOf(HarnessError);
+    await expect(httpsRequest({ ca: server.ca, dial: () => ({ host: '127.0.0.1', port: 1 }) }, 'https://lab.test/')).rejects.toThrow(/could not connect/);
+  });
+
+  it('names the body when it is not JSON', () => {
+    expect(() => jsonBody({ url: 'https://lab.test/x', status: 200, headers: {}, body: Buffer.from('<html>'), text: '<html>' })).toThrow(/not JSON: <html>/);
+  });
+});

@@ -1,0 +1,91 @@
+/** Local fakes for the HTTPS clients' tests: a TLS server with its own root, and a SOCKS5 proxy. */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { succeed } from '../common/exec.ts';
+
+export interface FakeHttps {
+  port: number;
+  /** PEM of the self-signed cert, to trust. */
+  ca: string;
+  seen: Array<{ method: string; url: string; host: string; headers: IncomingMessage['headers']; body: string; servername?: string }>;
+  close(): Promise<void>;
+}
+
+/** A self-signed cert for lab.test and *.lab.test, and a server answering with `handle`. */
+export async function fakeHttps(handle: (request: IncomingMessage & { body: string }, response: ServerResponse) => void): Promise<FakeHttps> {
+  const dir = await mkdtemp(join(tmpdir(), 'accept-fake-https-'));
+  try {
+    await succeed('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=lab.test', '-addext', 'subjectAltName=DNS:lab.test,DNS:*.lab.test', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
+    const key = await readFile(join(dir, 'key.pem'), 'utf8');
+    const cert = await readFile(join(dir, 'cert.pem'), 'utf8');
+    const seen: FakeHttps['seen'] = [];
+    const server = https.createServer({ key, cert }, (request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        const servername = (request.socket as import('node:tls').TLSSocket).servername || undefined;
+        seen.push({ method: request.method ?? '', url: request.url ?? '', host: request.headers.host ?? '', headers: request.headers, body, servername });
+        handle(Object.assign(request, { body }), response);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    return { port, ca: cert, seen, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A SOCKS5 proxy (no auth, CONNECT only) that records where it was asked to connect. */
+export async function fakeSocks(): Promise<{ url: string; destinations: string[]; close(): Promise<void> }> {
+  const destinations: string[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    sockets.add(client);
+    client.once('data', () => {
+      client.write(Buffer.from([5, 0]));
+      client.once('data', (request: Buffer) => {
+        let host: string;
+        let at: number;
+        if (request[3] === 3) {
+          const length = request[4]!;
+          host = request.subarray(5, 5 + length).toString();
+          at = 5 + length;
+        } else {
+          host = [...request.subarray(4, 8)].join('.');
+          at = 8;
+        }
+        const port = request.readUInt16BE(at);
+        destinations.push(`${host}:${port}`);
+        const upstream = net.connect(port, host, () => {
+          client.write(Buffer.from([5, 0, 0, 1, 0, 0, 0, 0, 0, 0]));
+          client.pipe(upstream).pipe(client);
+        });
+        sockets.add(upstream);
+        upstream.on('error', () => client.destroy());
+        client.on('error', () => upstream.destroy());
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    url: `socks5://127.0.0.1:${port}`,
+    destinations,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export function json(response: ServerResponse, status: number, body?: unknown): void {
+  response.writeHead(status, { 'Content-Type': 'application/json' });
+  response.end(body === undefined ? '' : JSON.stringify(body));
+}
