@@ -2,7 +2,7 @@
  * Cold run: a brand-new throwaway, given only the bootstrap age key, built by the runbook in the
  * base repo's docs/install.md. Torn down on every path; a reaper covers the ones we cannot catch.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { loadConfig } from '../../helpers/common/config.ts';
@@ -19,7 +19,7 @@ import { sweep } from '../../helpers/target/sweep.ts';
 import { startThrowaway } from '../../helpers/target/throwaway.ts';
 import { throwawayContext } from './context.ts';
 import { finishRunEvidence, recordRunStart } from './evidence-dir.ts';
-import { freshResultsDir, reportCleanup } from './reports.ts';
+import { freshResultsDir, reportCleanup, runPassed } from './reports.ts';
 
 export default async function setupCold(project: TestProject): Promise<() => Promise<void>> {
   const config = loadConfig();
@@ -50,12 +50,13 @@ export default async function setupCold(project: TestProject): Promise<() => Pro
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const teardown = async () => {
+  const teardown = async (setupFailed = false) => {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    if (config.keep === 'always') {
+    const keep = config.keep === 'always' || (config.keep === 'on-failure' && (setupFailed || !(await runPassed(config.reportsDir, runId))));
+    if (keep) {
       throwaway.keep();
-      log.info(`ACCEPT_KEEP=always: keeping ${throwaway.name} until ${throwaway.expiresAt}; \`npx vitest run --project warm\` runs against it, \`npx accept down\` removes it`);
+      log.info(`ACCEPT_KEEP=${config.keep}: keeping ${throwaway.name} until ${throwaway.expiresAt}; \`npx vitest run --project warm\` runs against it, \`npx accept down\` removes it`);
     } else if (sabotage && SABOTAGES[sabotage]!.leakThrowaway) {
       // The check must see the leak; the lab then removes the instance so nothing really leaks.
       throwaway.keep();
@@ -64,6 +65,7 @@ export default async function setupCold(project: TestProject): Promise<() => Pro
     } else {
       const { destroyedAt } = await throwaway.stop();
       await reportCleanup(config.reportsDir, client, throwaway.name, runId, destroyedAt);
+      if (config.keep === 'on-failure') await rm(join(config.stateDir, 'kept.json'), { force: true });
     }
     if (sabotage) await cleanUpSabotage(config.labDir, sabotage);
     await client.close();
@@ -86,14 +88,14 @@ export default async function setupCold(project: TestProject): Promise<() => Pro
     if (sabotage) await SABOTAGES[sabotage]!.afterRunbook?.(sabotageContext!);
 
     const context = throwawayContext({ target, throwaway, runbook, ledger: ledger.entries, mode: 'cold', sabotage });
-    if (config.keep === 'always') {
+    if (config.keep !== 'never') {
       await mkdir(config.stateDir, { recursive: true });
       await writeFile(join(config.stateDir, 'kept.json'), `${JSON.stringify({ ...context, mode: 'warm' }, null, 2)}\n`);
     }
     await recordRunStart(config.reportsDir, context);
     project.provide('run', context);
   } catch (error) {
-    await teardown();
+    await teardown(true);
     throw error;
   }
   return teardown;

@@ -40,3 +40,9 @@ export async function reportCleanup(reportsDir: string, client: IncusClient, nam
     await writeFile(join(reportsDir, 'evidence', 'd8.md'), d8Markdown(evidence));
   }
 }
+
+/** Whether the DoD summary of this run says PASS (for ACCEPT_KEEP=on-failure); no summary is no pass. */
+export async function runPassed(reportsDir: string, runId: string): Promise<boolean> {
+  const summary = await readFile(join(reportsDir, 'dod-summary.md'), 'utf8').catch(() => '');
+  return summary.includes(`**Run ${runId}: PASS**`);
+}

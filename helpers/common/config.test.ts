@@ -173,7 +173,7 @@ describe('loadConfig validation names the variable at fault', () => {
     ['ACCEPT_TTL', 'soon', /must be a duration/],
     ['ACCEPT_TTL', '0h', /longer than zero/],
     ['ACCEPT_TTL', '2', /must be a duration/],
-    ['ACCEPT_KEEP', 'yes', /must be one of never, always; got "yes"/],
+    ['ACCEPT_KEEP', 'yes', /must be one of never, on-failure, always; got "yes"/],
     ['ACCEPT_LAB_LAYOUT', 'flake', /must be one of submodule, input/],
     ['ACCEPT_INCUS_TYPE', 'vm', /must be one of container, virtual-machine/],
     ['ACCEPT_SSH_HOST', 'root@cc-nix-test', /put the user in ACCEPT_SSH_USER/],

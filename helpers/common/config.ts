@@ -49,7 +49,7 @@ export interface Config {
   labLayout: 'submodule' | 'input';
   labSabotage?: string;
   reportsDir: string;
-  keep: 'never' | 'always';
+  keep: 'never' | 'on-failure' | 'always';
   stateDir: string;
   /** Bytes: the project's running memory may not exceed this (C6, and a guard on creation). */
   ramGuidelineBytes: number;
@@ -244,7 +244,7 @@ export function loadConfig(env: Env = process.env): Config {
     labLayout: oneOf(env, 'ACCEPT_LAB_LAYOUT', ['submodule', 'input'] as const, 'submodule'),
     labSabotage: text(env, 'ACCEPT_LAB_SABOTAGE'),
     reportsDir: text(env, 'ACCEPT_REPORTS_DIR') ?? 'reports',
-    keep: oneOf(env, 'ACCEPT_KEEP', ['never', 'always'] as const, 'never'),
+    keep: oneOf(env, 'ACCEPT_KEEP', ['never', 'on-failure', 'always'] as const, 'never'),
     stateDir: text(env, 'ACCEPT_STATE_DIR') ?? '/var/lib/cc-ci-acceptance',
     ramGuidelineBytes: parseBytes('ACCEPT_RAM_GUIDELINE', text(env, 'ACCEPT_RAM_GUIDELINE') ?? '12GiB'),
     oneshots: unitList(env, 'ACCEPT_ONESHOTS', DEFAULT_ONESHOTS),
