@@ -284,3 +284,28 @@ describe('a kept throwaway, checked over SSH as an existing host, then removed b
     expect(again.stdout).toContain('no kept throwaway recorded');
   });
 });
+
+describe('ACCEPT_KEEP=on-failure', () => {
+  test('keeps the throwaway of a failing run for debugging, deletes that of a passing one', async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), 'accept-e2e-onfailure-'));
+    try {
+      const failing = await runAccept(['run'], { env: { ...ROOMY, ACCEPT_KEEP: 'on-failure', ACCEPT_STATE_DIR: stateDir, ACCEPT_LAB_SABOTAGE: 'c7-secrets-doc-emptied' } });
+      expect(failing.exitCode, failing.output).not.toBe(0);
+      expect(failing.output).toMatch(/ACCEPT_KEEP=on-failure: keeping accept-\S+/);
+      const kept = JSON.parse(await readFile(join(stateDir, 'kept.json'), 'utf8')) as { instance: { name: string } };
+      expect(await leftoverThrowaways()).toContain(kept.instance.name);
+      const down = await runAccept(['down'], { env: { ACCEPT_STATE_DIR: stateDir } });
+      expect(down.stdout).toContain(`deleted ${kept.instance.name}`);
+      expect(await leftoverThrowaways()).not.toContain(kept.instance.name);
+
+      const passing = await runAccept(['run'], { env: { ...ROOMY, ACCEPT_KEEP: 'on-failure', ACCEPT_STATE_DIR: stateDir } });
+      expect(passing.exitCode, passing.output).toBe(0);
+      expect(await exists(join(stateDir, 'kept.json'))).toBe(false);
+      const created = [...passing.output.matchAll(/Creating throwaway (accept-[a-z0-9-]+)/g)].map((match) => match[1]!);
+      for (const name of created) expect(await leftoverThrowaways()).not.toContain(name);
+    } finally {
+      await runAccept(['down'], { env: { ACCEPT_STATE_DIR: stateDir } });
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  });
+});
