@@ -223,7 +223,10 @@ export const SABOTAGES: Record<string, Sabotage> = {
   'c2-served-cert-other-ca': {
     description: 'nginx serves a cert with the same subject and SANs from another CA',
     guards: ['C2'],
-    alsoFails: IMPOSTOR_KEY,
+    alsoFails: {
+      items: ['C3', 'D1', 'D2', 'D3', 'D4', 'D5', 'D6', 'D7', 'D10'],
+      why: `${IMPOSTOR_KEY.why}; and the D items reach the forge, Drone and dashboard through the same untrusted TLS, until a D4–D6 rebuild relinks the real cert, so which of them fail depends on their order`,
+    },
     cause: /the served chain does not lead to the trusted root/,
     afterRunbook: (context) => serveOtherCert(context, true),
   },
@@ -240,6 +243,7 @@ export const SABOTAGES: Record<string, Sabotage> = {
   'c3-plaintext-secret-in-instance-history': {
     description: 'a decrypted secret was committed to the instance repo in plaintext, then removed',
     guards: ['C3'],
+    alsoFails: { items: ['D6'], why: "D6's leak probe covers the instance repo's history too" },
     cause: /plaintext in the instance repo's history: sops value drone_rpc_secret/,
     forkRepos: async (context) => {
       const secrets = await labSecrets(labPaths(context.labDir));
@@ -271,6 +275,7 @@ export const SABOTAGES: Record<string, Sabotage> = {
   'c4-oneshot-fails': {
     description: 'the dashboard reconcile oneshot fails',
     guards: ['C4'],
+    alsoFails: { items: ['D4', 'D5', 'D6'], why: 'D4, D5 and D6 rebuild the host, and those rebuilds trip over the same broken unit (switch exits 4)' },
     cause: /ccci-reconcile-dashboard\.service/,
     afterRunbook: async (context) => {
       await context.host.succeed(
@@ -281,6 +286,7 @@ export const SABOTAGES: Record<string, Sabotage> = {
   'c5-live-rebuild-fails': {
     description: 'a unit fails during the live rebuild, so nixos-rebuild switch exits 4',
     guards: ['C4', 'C5', 'D8'],
+    alsoFails: { items: ['D4', 'D5', 'D6'], why: 'D4, D5 and D6 rebuild the host, and those rebuilds trip over the same broken unit (switch exits 4)' },
     cause: /the live rebuild exited 4/,
     beforeRunbook: async (context) => {
       // A drop-in outside the toplevel survives the switch, as a hand-made override would.
