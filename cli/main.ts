@@ -13,6 +13,7 @@ import { sweep } from '../helpers/target/sweep.ts';
 import { isOurs } from '../helpers/target/labels.ts';
 import type { RunContext } from '../acceptance/support/context.ts';
 import { bench } from './bench.ts';
+import { cleanUpSabotage } from '../lab/sabotage.ts';
 import { DOCTOR_HELP, doctor } from './doctor.ts';
 import { REPORT_HELP, report } from './report.ts';
 import { TOOLS_HELP, sops, tls } from './tools.ts';
@@ -158,6 +159,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'selftest': {
         // The lab comes first: it installs the tools the unit tests use for real (nix, age, openssl).
         await bringUpLabIfNeeded(config);
+        // An interrupted sabotage run may have left its extra instance, which would fail every run's memory guard.
+        if (config.target === 'lab') await cleanUpSabotage(config.labDir, 'c6-project-over-guideline');
         const unit = await vitest(['run', '--project', 'unit']);
         if (unit !== 0) return unit;
         const e2e = await vitest(['run', '--project', 'e2e', ...args]);
