@@ -31,6 +31,9 @@ def enrolled():
 
 def is_member(login):
     status, _ = forge("GET", "/orgs/%s/members/%s" % (ARGS.org, urllib.parse.quote(login)))
+    if status not in (204, 404):
+        # Neither yes nor no (the forge is restarting, say): ask again on the next poll.
+        raise RuntimeError("membership of %s unknown: forge answered %s" % (login, status))
     return status == 204
 
 
@@ -41,6 +44,18 @@ def handle_comment(recipe, pull, comment_id, login, body):
             return {"ignored": "comment %d already handled" % comment_id}
         STORE.data["seen"].append(comment_id)
         STORE.save()
+    try:
+        return trigger(recipe, pull, comment_id, login, body)
+    except Exception:
+        # A comment counts as handled only once it was decided: a forge or Drone that was
+        # restarting (a rebuild restarts them) must not swallow the !testme.
+        with STORE.lock:
+            STORE.data["seen"].remove(comment_id)
+            STORE.save()
+        raise
+
+
+def trigger(recipe, pull, comment_id, login, body):
     if not body.strip().startswith("!testme"):
         return {"ignored": "not a !testme comment"}
     if recipe not in enrolled():
@@ -52,7 +67,7 @@ def handle_comment(recipe, pull, comment_id, login, body):
     status, build = drone("POST", "/repos/%s/builds?%s" % (ARGS.drone_repo, query))
     if status != 200:
         log("drone refused the build for %s#%d: %s %s" % (recipe, pull, status, build))
-        return {"error": "drone answered %s" % status}
+        raise RuntimeError("drone answered %s" % status)
     with STORE.lock:
         STORE.data["pending"].append({"build": build["number"], "recipe": recipe, "pull": pull})
         STORE.save()
