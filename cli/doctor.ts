@@ -10,8 +10,8 @@ import { ConfigError, HarnessError, errorMessage } from '../helpers/common/error
 import { exec } from '../helpers/common/exec.ts';
 import { formatDuration } from '../helpers/common/log.ts';
 import { redact } from '../helpers/common/redact.ts';
-import { IncusClient } from '../helpers/incus/client.ts';
-import { readSettingFile, resolveSshTarget, resolveTarget, type ResolvedTarget, type SshTarget } from '../helpers/target/resolve.ts';
+import type { IncusClient } from '../helpers/incus/client.ts';
+import { openIncus, readSettingFile, resolveSshTarget, resolveTarget, type ResolvedTarget, type SshTarget } from '../helpers/target/resolve.ts';
 import { openSshHost } from '../helpers/target/ssh-host.ts';
 import { labStatus } from '../lab/index.ts';
 
@@ -157,17 +157,8 @@ function fixFor(error: unknown, kind: Config['target'], env: NodeJS.ProcessEnv):
   return setting ? `check ${setting} (docs/configuration.md)` : undefined;
 }
 
-async function connectIncus(target: ResolvedTarget): Promise<IncusClient> {
-  return IncusClient.connect({
-    url: target.incus.url,
-    clientCert: await readSettingFile(target.incus.clientCertFile, 'ACCEPT_INCUS_CLIENT_CERT'),
-    clientKey: await readSettingFile(target.incus.clientKeyFile, 'ACCEPT_INCUS_CLIENT_KEY'),
-    serverCert: target.incus.serverCertFile ? await readSettingFile(target.incus.serverCertFile, 'ACCEPT_INCUS_SERVER_CERT') : undefined,
-    serverFingerprint: target.incus.serverFingerprint,
-    project: target.incus.project,
-    socks: target.socks,
-    requestTimeoutMs: TIMEOUT_MS,
-  });
+function connectIncus(target: ResolvedTarget): Promise<IncusClient> {
+  return openIncus(target, { requestTimeoutMs: TIMEOUT_MS });
 }
 
 /** Files the target names that the run reads: present and readable, contents never shown. */

@@ -134,7 +134,7 @@ export async function readSettingFile(file: string, variable: string): Promise<s
 }
 
 /** Connects with the pinned server cert, through SOCKS when set. */
-export async function openIncus(target: Pick<ResolvedTarget, 'incus' | 'socks'>): Promise<IncusClient> {
+export async function openIncus(target: Pick<ResolvedTarget, 'incus' | 'socks'>, options: { requestTimeoutMs?: number } = {}): Promise<IncusClient> {
   return IncusClient.connect({
     url: target.incus.url,
     clientCert: await readSettingFile(target.incus.clientCertFile, 'ACCEPT_INCUS_CLIENT_CERT'),
@@ -143,5 +143,6 @@ export async function openIncus(target: Pick<ResolvedTarget, 'incus' | 'socks'>)
     serverFingerprint: target.incus.serverFingerprint,
     project: target.incus.project,
     socks: target.socks,
+    requestTimeoutMs: options.requestTimeoutMs,
   });
 }
