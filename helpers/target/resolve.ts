@@ -56,12 +56,7 @@ export function resolveSshTarget(config: Config): SshTarget {
   return {
     kind: 'ssh',
     ssh: { host, port: config.ssh.port, user: config.ssh.user, keyFile, hostKey: config.ssh.hostKey },
-    socks: config.socks ?? 'socks5://127.0.0.1:1055',
-    ageKeyFile: required(config.ageKeyFile, 'ACCEPT_AGE_KEY_FILE', why),
-    baseRepo: required(config.baseRepo, 'ACCEPT_BASE_REPO', why),
-    instanceRepo: required(config.instanceRepo, 'ACCEPT_INSTANCE_REPO', why),
-    domain: required(config.domain, 'ACCEPT_DOMAIN', why),
-    tlsCaFile: required(config.tlsCaFile, 'ACCEPT_TLS_CA_FILE', why),
+    ...systemSettings(config, why),
   };
 }
 
@@ -115,13 +110,20 @@ export async function resolveTarget(config: Config, options: { bringUpLab: boole
       memory: config.incus.memory,
     },
     ramGuidelineBytes: config.ramGuidelineBytes,
+    ...systemSettings(config, why),
+    exposure: { kind: 'instance-address' },
+  };
+}
+
+/** What every non-lab target needs about the system under test, each setting required by name. */
+function systemSettings(config: Config, why: string) {
+  return {
     socks: config.socks ?? 'socks5://127.0.0.1:1055',
     ageKeyFile: required(config.ageKeyFile, 'ACCEPT_AGE_KEY_FILE', why),
     baseRepo: required(config.baseRepo, 'ACCEPT_BASE_REPO', why),
     instanceRepo: required(config.instanceRepo, 'ACCEPT_INSTANCE_REPO', why),
     domain: required(config.domain, 'ACCEPT_DOMAIN', why),
     tlsCaFile: required(config.tlsCaFile, 'ACCEPT_TLS_CA_FILE', why),
-    exposure: { kind: 'instance-address' },
   };
 }
 
