@@ -330,7 +330,8 @@ export const SABOTAGES: Record<string, Sabotage> = {
   },
   'c7-secrets-doc-emptied': {
     description: 'docs/secrets.md is emptied',
-    guards: ['C7'],
+    // D9 requires the same document to exist and be non-empty.
+    guards: ['C7', 'D9'],
     cause: /docs\/secrets\.md is missing or empty in the base repo/,
     forkRepos: async (context) => ({
       baseRepo: await fork(context, BASE_REPO, 'c7-secrets-doc-emptied', (dir) => commitFile(dir, 'docs/secrets.md', '', 'Trim the docs')),

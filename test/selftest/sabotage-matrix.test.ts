@@ -66,10 +66,11 @@ describe('sabotage matrix', () => {
 
 afterAll(async () => {
   const items = [...(baseline?.keys() ?? [])];
-  const header = `| sabotage | guards | caught | cause named | unrelated pass | ${items.join(' | ')} |`;
-  const rule = `| --- | --- | --- | --- | --- | ${items.map(() => '---').join(' | ')} |`;
+  const cells = (values: string[]) => values.map((value) => ` ${value} |`).join('');
+  const header = `| sabotage | guards | caught | cause named | unrelated pass |${cells(items)}`;
+  const rule = `| --- | --- | --- | --- | --- |${cells(items.map(() => '---'))}`;
   const mark = (ok: boolean) => (ok ? 'yes' : '**NO**');
-  const lines = rows.map((row) => `| ${row.name} | ${row.guards.join(', ')} | ${mark(row.caught)} | ${mark(row.causeNamed)} | ${mark(row.unrelatedPassed)} | ${items.map((item) => row.verdicts.get(item) ?? '—').join(' | ')} |`);
+  const lines = rows.map((row) => `| ${row.name} | ${row.guards.join(', ')} | ${mark(row.caught)} | ${mark(row.causeNamed)} | ${mark(row.unrelatedPassed)} |${cells(items.map((item) => row.verdicts.get(item) ?? '—'))}`);
   const caught = rows.filter((row) => row.caught && row.causeNamed).length;
   const text = [
     '# Sabotage matrix',
