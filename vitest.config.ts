@@ -1,12 +1,13 @@
 import { defineConfig } from 'vitest/config';
 import { ALLURE_CATEGORIES, allureVerdictListener } from './acceptance/support/allure-meta.ts';
+import { DodOrderSequencer } from './acceptance/support/sequencer.ts';
 
 const reportsDir = process.env.ACCEPT_REPORTS_DIR ?? 'reports';
 // Evidence reports are for acceptance runs; the harness's own tests report under selftest/.
 const acceptanceRun = process.argv.some((arg) => /^(--project=)?(cold|warm)$/.test(arg));
 const allureResults = acceptanceRun ? `${reportsDir}/allure-results` : `${reportsDir}/selftest/allure-results`;
 
-// Acceptance specs share one expensive throwaway: run them in one worker, in file order.
+// Acceptance specs share one expensive throwaway: run them in one worker, in DoD order (see the sequencer).
 const acceptance = {
   include: ['acceptance/**/*.spec.ts'],
   setupFiles: ['allure-vitest/setup', 'acceptance/support/redact-reports.ts'],
@@ -18,6 +19,7 @@ const acceptance = {
 
 export default defineConfig({
   test: {
+    sequence: { sequencer: DodOrderSequencer },
     reporters: [
       'default',
       // The listener gives each result the DoD verdict (FAIL = failed, ERROR = broken) and its plan
@@ -30,7 +32,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['helpers/**/*.test.ts', 'lab/**/*.test.ts', 'cli/**/*.test.ts'],
+          include: ['helpers/**/*.test.ts', 'lab/**/*.test.ts', 'cli/**/*.test.ts', 'acceptance/support/**/*.test.ts'],
           setupFiles: ['allure-vitest/setup'],
           testTimeout: 30_000,
         },
