@@ -53,9 +53,6 @@ export default defineConfig({
         test: {
           name: 'selftest',
           include: ['test/selftest/**/*.test.ts'],
-          // Known flake (see the closing note of issue 7): D4's first !testme sometimes starts no
-          // build within 60 s during a sabotage run. A retry reruns the whole sabotaged cold run.
-          retry: 2,
           fileParallelism: false,
           testTimeout: 600_000,
           hookTimeout: 600_000,
