@@ -1,8 +1,8 @@
 /** The toolkit commands, run as a person would: the real CLI in a child process. */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { exec } from '../helpers/common/exec.ts';
 
@@ -22,6 +22,7 @@ describe('accept sops', () => {
 
   it('encrypts to a recipient, decrypts back, and names the file when the key is wrong', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'accept-cli-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
     const identity = await generateIdentity();
     await writeFile(join(dir, 'key.txt'), `${identity}\n`);
     await writeFile(join(dir, 'other.txt'), `${await generateIdentity()}\n`);

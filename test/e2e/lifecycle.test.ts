@@ -12,7 +12,7 @@ import { exec, succeed } from '../../helpers/common/exec.ts';
 import { waitFor } from '../../helpers/common/wait.ts';
 import { connectSsh } from '../../helpers/ssh/index.ts';
 import { labSettings } from '../../lab/index.ts';
-import { REPO_ROOT, exists, leftoverThrowaways, runAccept, type ChildRun } from './support.ts';
+import { REPO_ROOT, exists, leftoverThrowaways, reportsDirForTest, runAccept, type ChildRun } from './support.ts';
 
 const PROJECT = 'terraform-ci';
 const labDir = loadConfig().labDir;
@@ -150,7 +150,7 @@ describe('guardrails', () => {
 
 /** Runs a Vitest project in a child process, as a user would. */
 async function vitest(args: string[], env: Record<string, string>): Promise<{ exitCode: number; output: string; reportsDir: string }> {
-  const reportsDir = await mkdtemp(join(tmpdir(), 'accept-e2e-reports-'));
+  const reportsDir = await reportsDirForTest();
   const result = await exec(process.execPath, [join(REPO_ROOT, 'node_modules/vitest/vitest.mjs'), 'run', ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, ACCEPT_REPORTS_DIR: reportsDir, ...env },

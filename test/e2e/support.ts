@@ -1,8 +1,9 @@
 /** Scenario tests run the real harness in a child process, as a user would, and read what it left. */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { afterAll, onTestFinished } from 'vitest';
 import { exec } from '../../helpers/common/exec.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
@@ -24,8 +25,31 @@ export interface RunOptions {
   user?: { uid: number; gid: number };
 }
 
+/**
+ * A reports directory for one child run. It is removed when the test passes; a failing test keeps
+ * it, and says where, because its evidence is what explains the failure.
+ */
+export async function reportsDirForTest(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'accept-e2e-reports-'));
+  try {
+    onTestFinished(async ({ task }) => {
+      if (task.result?.state === 'pass') await rm(dir, { recursive: true, force: true });
+      else process.stderr.write(`${task.name}: reports kept in ${dir}\n`);
+    });
+  } catch {
+    // Called from a hook, where there is no test to follow: removed when the file is done.
+    hookReportDirs.push(dir);
+  }
+  return dir;
+}
+
+const hookReportDirs: string[] = [];
+afterAll(async () => {
+  await Promise.all(hookReportDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
 export async function runAccept(args: string[], options: RunOptions = {}): Promise<ChildRun> {
-  const reportsDir = await mkdtemp(join(tmpdir(), 'accept-e2e-reports-'));
+  const reportsDir = await reportsDirForTest();
   return new Promise((resolvePromise, reject) => {
     // A process group of its own, so a signal reaches it as a terminal's Ctrl-C would.
     const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/accept.mjs'), ...args], {
