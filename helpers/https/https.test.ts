@@ -1,14 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HarnessError } from '../common/errors.ts';
 import { dialDomainAt, httpsRequest, jsonBody } from './index.ts';
-import { fakeHttps, fakeSocks, json, type FakeHttps } from './test-fixtures.ts';
+import { startFakeSocks, type FakeSocks } from '../common/fake-socks.ts';
+import { fakeHttps, json, type FakeHttps } from './test-fixtures.ts';
 
 let server: FakeHttps;
-let socks: Awaited<ReturnType<typeof fakeSocks>>;
+let socks: FakeSocks;
 
 beforeAll(async () => {
   server = await fakeHttps((request, response) => json(response, request.url === '/missing' ? 404 : 200, { path: request.url, body: request.body }));
-  socks = await fakeSocks();
+  socks = await startFakeSocks();
 });
 afterAll(async () => {
   await server.close();

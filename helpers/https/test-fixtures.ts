@@ -1,4 +1,4 @@
-/** Local fakes for the HTTPS clients' tests: a TLS server with its own root, and a SOCKS5 proxy. */
+/** Local fakes for the HTTPS clients' tests: a TLS server with its own root. */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
@@ -39,50 +39,6 @@ export async function fakeHttps(handle: (request: IncomingMessage & { body: stri
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-/** A SOCKS5 proxy (no auth, CONNECT only) that records where it was asked to connect. */
-export async function fakeSocks(): Promise<{ url: string; destinations: string[]; close(): Promise<void> }> {
-  const destinations: string[] = [];
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    sockets.add(client);
-    client.once('data', () => {
-      client.write(Buffer.from([5, 0]));
-      client.once('data', (request: Buffer) => {
-        let host: string;
-        let at: number;
-        if (request[3] === 3) {
-          const length = request[4]!;
-          host = request.subarray(5, 5 + length).toString();
-          at = 5 + length;
-        } else {
-          host = [...request.subarray(4, 8)].join('.');
-          at = 8;
-        }
-        const port = request.readUInt16BE(at);
-        destinations.push(`${host}:${port}`);
-        const upstream = net.connect(port, host, () => {
-          client.write(Buffer.from([5, 0, 0, 1, 0, 0, 0, 0, 0, 0]));
-          client.pipe(upstream).pipe(client);
-        });
-        sockets.add(upstream);
-        upstream.on('error', () => client.destroy());
-        client.on('error', () => upstream.destroy());
-      });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  return {
-    url: `socks5://127.0.0.1:${port}`,
-    destinations,
-    close: () =>
-      new Promise((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 export function json(response: ServerResponse, status: number, body?: unknown): void {

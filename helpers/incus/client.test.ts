@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { succeed } from '../common/exec.ts';
+import { startFakeSocks, type FakeSocks } from '../common/fake-socks.ts';
 import { IncusClient, IncusError, certificateFingerprint, type IncusClientOptions } from './client.ts';
 
 // --- certificates -----------------------------------------------------------------------
@@ -279,57 +280,6 @@ class FakeIncus {
   }
 }
 
-// --- a tiny SOCKS5 proxy (no auth, CONNECT only) -----------------------------------------
-
-class Socks5 {
-  readonly server: net.Server;
-  readonly connects: string[] = [];
-  port = 0;
-
-  constructor() {
-    this.server = net.createServer((client) => {
-      let buffer = Buffer.alloc(0);
-      let stage: 'greeting' | 'request' = 'greeting';
-      const onData = (chunk: Buffer): void => {
-        buffer = Buffer.concat([buffer, chunk]);
-        if (stage === 'greeting') {
-          if (buffer.length < 2 || buffer.length < 2 + buffer[1]!) return;
-          if (buffer[0] !== 5 || !buffer.subarray(2, 2 + buffer[1]!).includes(0)) return void client.end(Buffer.from([5, 0xff]));
-          buffer = buffer.subarray(2 + buffer[1]!);
-          stage = 'request';
-          client.write(Buffer.from([5, 0]));
-        }
-        if (buffer.length < 5) return;
-        const atyp = buffer[3];
-        const addrLength = atyp === 1 ? 4 : atyp === 4 ? 16 : 1 + buffer[4]!;
-        if (buffer.length < 4 + addrLength + 2) return;
-        const addr = buffer.subarray(4, 4 + addrLength);
-        if (atyp === 4) return void client.end(Buffer.from([5, 8, 0, 1, 0, 0, 0, 0, 0, 0])); // IPv6 is not needed here.
-        const host = atyp === 1 ? [...addr].join('.') : addr.subarray(1).toString();
-        const port = buffer.readUInt16BE(4 + addrLength);
-        const rest = buffer.subarray(4 + addrLength + 2);
-        client.off('data', onData);
-        if (buffer[1] !== 1) return void client.end(Buffer.from([5, 7, 0, 1, 0, 0, 0, 0, 0, 0]));
-        this.connects.push(`${host}:${port}`);
-        const upstream = net.connect({ host, port }, () => {
-          client.write(Buffer.from([5, 0, 0, 1, 0, 0, 0, 0, 0, 0]));
-          if (rest.length) upstream.write(rest);
-          client.pipe(upstream).pipe(client);
-        });
-        upstream.on('error', () => client.end(Buffer.from([5, 5, 0, 1, 0, 0, 0, 0, 0, 0])));
-        client.on('error', () => upstream.destroy());
-      };
-      client.on('data', onData);
-      client.on('error', () => {});
-    });
-  }
-
-  async listen(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as net.AddressInfo).port;
-  }
-}
-
 /** A port with nothing listening on it. */
 async function closedPort(): Promise<number> {
   const server = net.createServer();
@@ -357,7 +307,7 @@ let otherServerPair: Pair;
 let clientPair: Pair;
 let strangerPair: Pair;
 let fake: FakeIncus;
-let socks: Socks5;
+let socks: FakeSocks;
 const clients: IncusClient[] = [];
 
 function options(extra: Partial<IncusClientOptions> = {}): IncusClientOptions {
@@ -388,8 +338,7 @@ beforeAll(async () => {
   ]);
   fake = new FakeIncus(serverPair, [clientPair.cert, strangerPair.cert]);
   fake.trusted.add(clientPair.fingerprint);
-  socks = new Socks5();
-  await Promise.all([fake.listen(), socks.listen()]);
+  [socks] = await Promise.all([startFakeSocks(), fake.listen()]);
 });
 
 afterEach(async () => {
@@ -401,7 +350,7 @@ afterAll(async () => {
   fake?.server.closeAllConnections();
   await Promise.all([
     fake && new Promise((resolve) => fake.server.close(resolve)),
-    socks && new Promise((resolve) => socks.server.close(resolve)),
+    socks?.close(),
   ]);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -494,10 +443,10 @@ describe('IncusClient against a fake Incus', () => {
   });
 
   it('takes the SOCKS5 path when ACCEPT_SOCKS is set', async () => {
-    const before = socks.connects.length;
+    const before = socks.destinations.length;
     const client = await connect({ socks: `socks5://127.0.0.1:${socks.port}`, serverCert: undefined, serverFingerprint: serverPair.fingerprint });
     expect(await client.listInstances()).toEqual([]);
-    const seen = socks.connects.slice(before);
+    const seen = socks.destinations.slice(before);
     expect(seen.length).toBeGreaterThanOrEqual(2); // The fingerprint probe, then the real connection.
     expect(new Set(seen)).toEqual(new Set([`127.0.0.1:${fake.port}`]));
   });

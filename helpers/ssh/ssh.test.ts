@@ -2,7 +2,7 @@
  * Against a fake SSH server built from ssh2's own Server: commands run locally with sh, and a
  * small SFTP server maps requests onto this machine's filesystem. A front TCP listener hands
  * each connection to one of two servers, so the "same" host:port can change its host key.
- * A minimal SOCKS5 proxy (no auth, CONNECT only) proves the proxy path.
+ * The shared fake SOCKS5 proxy proves the proxy path.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +14,7 @@ import ssh2 from 'ssh2';
 import type { Attributes, Connection, ParsedKey, SFTPWrapper } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HarnessError } from '../common/errors.ts';
+import { startFakeSocks, type FakeSocks } from '../common/fake-socks.ts';
 import { Ledger } from '../common/ledger.ts';
 import { log } from '../common/log.ts';
 import { connectSsh, sshFingerprint, SshError, type SshConnectOptions, type SshHost } from './index.ts';
@@ -214,76 +215,6 @@ async function startFake(hostA: KeyPair, hostB: KeyPair, client: KeyPair): Promi
   return state;
 }
 
-// ---------------------------------------------------------------------------------------
-// Minimal SOCKS5 proxy
-// ---------------------------------------------------------------------------------------
-
-interface Socks {
-  port: number;
-  connects: string[];
-  close(): Promise<void>;
-}
-
-async function startSocks(): Promise<Socks> {
-  const sockets = new Set<net.Socket>();
-  const connects: string[] = [];
-  const server = net.createServer((client) => {
-    sockets.add(client);
-    client.on('close', () => sockets.delete(client));
-    client.on('error', () => {});
-    let buffered = Buffer.alloc(0);
-    let stage: 'greeting' | 'request' | 'piping' = 'greeting';
-    const onData = (chunk: Buffer): void => {
-      buffered = Buffer.concat([buffered, chunk]);
-      if (stage === 'greeting') {
-        if (buffered.length < 2 || buffered.length < 2 + buffered[1]!) return;
-        buffered = buffered.subarray(2 + buffered[1]!);
-        client.write(Buffer.from([5, 0]));
-        stage = 'request';
-      }
-      if (stage !== 'request' || buffered.length < 5) return;
-      const type = buffered[3];
-      const addressLength = type === 1 ? 4 : type === 4 ? 16 : 1 + buffered[4]!;
-      if (buffered.length < 4 + addressLength + 2) return;
-      const address =
-        type === 1
-          ? [...buffered.subarray(4, 8)].join('.')
-          : type === 3
-            ? buffered.subarray(5, 5 + buffered[4]!).toString()
-            : '::1';
-      const port = buffered.readUInt16BE(4 + addressLength);
-      const rest = buffered.subarray(4 + addressLength + 2);
-      stage = 'piping';
-      client.off('data', onData);
-      client.pause();
-      connects.push(`${address}:${port}`);
-      const upstream = net.connect({ host: address, port });
-      sockets.add(upstream);
-      upstream.on('close', () => sockets.delete(upstream));
-      upstream.once('connect', () => {
-        client.write(Buffer.from([5, 0, 0, 1, 0, 0, 0, 0, 0, 0]));
-        if (rest.length) upstream.write(rest);
-        client.pipe(upstream).pipe(client);
-        client.resume();
-      });
-      upstream.once('error', () => {
-        // 5 = connection refused, as a real proxy would answer.
-        client.end(Buffer.from([5, 5, 0, 1, 0, 0, 0, 0, 0, 0]));
-      });
-    };
-    client.on('data', onData);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    connects,
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
-
 /** A port nothing listens on. */
 async function deadPort(): Promise<number> {
   const server = net.createServer();
@@ -299,7 +230,7 @@ let hostA: KeyPair;
 let hostB: KeyPair;
 let clientKey: KeyPair;
 let strangerKey: KeyPair;
-let socks: Socks;
+let socks: FakeSocks;
 let host: SshHost;
 const ledger = new Ledger();
 
@@ -326,7 +257,7 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
 
 beforeAll(async () => {
   [hostA, hostB, clientKey, strangerKey] = ['host-a', 'host-b', 'client', 'stranger'].map(makeKey) as [KeyPair, KeyPair, KeyPair, KeyPair];
-  [fake, socks] = await Promise.all([startFake(hostA, hostB, clientKey), startSocks()]);
+  [fake, socks] = await Promise.all([startFake(hostA, hostB, clientKey), startFakeSocks()]);
   host = await connectSsh(options({ ledger }));
 });
 
@@ -511,7 +442,7 @@ describe('connection failures', () => {
 
 describe('through SOCKS5', () => {
   it('connects through the proxy', async () => {
-    const before = socks.connects.length;
+    const before = socks.destinations.length;
     const proxied = await connectSsh(options({ socks: `socks5://127.0.0.1:${socks.port}` }));
     try {
       expect((await proxied.exec('echo via proxy')).stdout).toBe('via proxy\n');
@@ -520,7 +451,7 @@ describe('through SOCKS5', () => {
       await proxied.close();
       await proxied.close();
     }
-    expect(socks.connects.slice(before)).toEqual([`127.0.0.1:${fake.port}`]);
+    expect(socks.destinations.slice(before)).toEqual([`127.0.0.1:${fake.port}`]);
     await expect(proxied.exec('true')).rejects.toThrow(/the SSH connection to root@127\.0\.0\.1:\d+ is closed/);
   });
 

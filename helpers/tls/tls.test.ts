@@ -6,6 +6,7 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HarnessError } from '../common/errors.ts';
 import { succeed } from '../common/exec.ts';
+import { startFakeSocks, type FakeSocks } from '../common/fake-socks.ts';
 import {
   PemError,
   TlsVerificationError,
@@ -172,46 +173,6 @@ function startTlsServer(pki: Pki, tuning: Pick<tls.TlsOptions, 'maxVersion' | 'e
   return listen(server);
 }
 
-function startSocks5(resolveName: (host: string) => string) {
-  const requests: string[] = [];
-  const reply = (code: number) => Buffer.from([5, code, 0, 1, 0, 0, 0, 0, 0, 0]);
-  const server = net.createServer((client) => {
-    client.on('error', () => {});
-    let buffered = Buffer.alloc(0);
-    let greeted = false;
-    const onData = (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      if (!greeted) {
-        const count = buffered[1];
-        if (count === undefined || buffered.length < 2 + count) return;
-        const methods = [...buffered.subarray(2, 2 + count)];
-        buffered = buffered.subarray(2 + count);
-        greeted = true;
-        client.write(Buffer.from([5, methods.includes(0) ? 0 : 0xff]));
-      }
-      if (buffered.length < 5) return;
-      let host: string;
-      let end: number;
-      if (buffered[3] === 1) [host, end] = [[...buffered.subarray(4, 8)].join('.'), 8];
-      else if (buffered[3] === 3) [host, end] = [buffered.subarray(5, 5 + buffered[4]!).toString('latin1'), 5 + buffered[4]!];
-      else return void client.end(reply(8)); // address type not supported
-      if (buffered.length < end + 2) return;
-      const port = buffered.readUInt16BE(end);
-      if (buffered[1] !== 1) return void client.end(reply(7)); // CONNECT only
-      client.off('data', onData);
-      requests.push(`${host}:${port}`);
-      const upstream = net.connect({ host: resolveName(host), port }, () => {
-        client.write(reply(0));
-        client.pipe(upstream).pipe(client);
-      });
-      upstream.on('error', () => client.end(reply(5)));
-      client.on('close', () => upstream.destroy());
-    };
-    client.on('data', onData);
-  });
-  return listen(server).then((listening) => ({ ...listening, requests }));
-}
-
 async function closedPort(): Promise<number> {
   const { port, close } = await listen(net.createServer());
   await close();
@@ -233,7 +194,7 @@ let pki: Pki;
 let tls13: { port: number; close: Closer };
 let tls12: { port: number; close: Closer };
 let retry: { port: number; close: Closer };
-let socks: { port: number; close: Closer; requests: string[] };
+let socks: FakeSocks;
 
 beforeAll(async () => {
   pki = await buildPki();
@@ -242,7 +203,7 @@ beforeAll(async () => {
     startTlsServer(pki, { maxVersion: 'TLSv1.2' }),
     // Node's client offers an X25519 key share first, so P-384 forces a HelloRetryRequest.
     startTlsServer(pki, { ecdhCurve: 'secp384r1', ciphers: 'TLS_CHACHA20_POLY1305_SHA256' }),
-    startSocks5((host) => (host.endsWith('.lab.test') ? '127.0.0.1' : host)),
+    startFakeSocks({ resolveName: (host) => (host.endsWith('.lab.test') ? '127.0.0.1' : host) }),
   ]);
 }, 30_000);
 
@@ -389,14 +350,14 @@ describe('fetchServedChain', () => {
   const base = () => ({ host: '127.0.0.1', port: tls13.port, ca: pki.pem.root!, timeoutMs: 5_000 });
 
   it('through SOCKS5 returns leaf + intermediate as served, with the reference fingerprints', async () => {
-    const before = socks.requests.length;
+    const before = socks.destinations.length;
     const served = await inspectServedChain({
       ...base(),
       host: 'www.lab.test',
       servername: 'www.lab.test',
       socks: `socks5://127.0.0.1:${socks.port}`,
     });
-    expect(socks.requests.slice(before)).toEqual([`www.lab.test:${tls13.port}`]);
+    expect(socks.destinations.slice(before)).toEqual([`www.lab.test:${tls13.port}`]);
     expect(served.source).toBe('handshake');
     expect(served.protocol).toBe('TLSv1.3');
     expect(served.presented.map(fingerprint)).toEqual([pki.reference.leaf!.fingerprint, pki.reference.int!.fingerprint]);
