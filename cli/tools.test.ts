@@ -1,4 +1,5 @@
 /** The toolkit commands, run as a person would: the real CLI in a child process. */
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +13,8 @@ const vectors = join(import.meta.dirname, '..', '..', 'shared', 'vectors', 'sops
 const accept = (args: string[]) => exec(process.execPath, [CLI, ...args], { timeoutMs: 30_000 });
 
 describe('accept sops', () => {
-  it('decrypts the real sops-nix vector to JSON after checking its MAC', async () => {
+  it('decrypts the real sops-nix vector to JSON after checking its MAC', async (ctx) => {
+    if (!existsSync(join(vectors, 'secrets.yaml'))) ctx.skip(`the real sops vectors are not at ${vectors}`);
     const dir = vectors;
     const result = await accept(['sops', 'decrypt', '--identity', join(dir, 'age-keys.txt'), join(dir, 'secrets.yaml')]);
     expect(result.exitCode, result.stderr).toBe(0);
