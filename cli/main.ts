@@ -102,6 +102,7 @@ async function downKept(config: Config): Promise<number> {
     return 0;
   }
   const kept = JSON.parse(text) as RunContext;
+  if (kept.target.kind === 'ssh') throw new HarnessError(`${file} names an ssh target, which the harness never deletes`);
   const client = await openIncus(kept.target);
   try {
     const instance = await client.getInstance(kept.instance.name);

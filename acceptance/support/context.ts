@@ -4,12 +4,16 @@ import type { LedgerEntry } from '../../helpers/common/ledger.ts';
 import type { RunbookOutcome } from '../../helpers/runbook/run.ts';
 import type { Endpoint, Throwaway } from '../../helpers/target/throwaway.ts';
 import type { ResolvedTarget } from '../../helpers/target/resolve.ts';
+import type { SshRunTarget } from '../../helpers/target/ssh-host.ts';
 import { OFFLINE_NIX_CONFIG } from '../../helpers/nix/index.ts';
+
+/** Lab and incus runs carry their Incus settings; an ssh run has no Incus API, only its SSH settings. */
+export type RunTarget = { kind: 'lab' | 'incus'; incus: IncusSettings; socks?: string } | SshRunTarget;
 
 export interface RunContext {
   runId: string;
   mode: 'cold' | 'warm';
-  target: { kind: string; incus: IncusSettings; socks?: string };
+  target: RunTarget;
   instance: { name: string; project: string; createdAt: string; expiresAt: string; createdInThisRun: boolean };
   https: Endpoint;
   domain: string;

@@ -83,13 +83,13 @@ export const test = base
   .extend('run', { scope: 'worker' }, async (): Promise<RunContext> => inject('run'))
   // lab and incus: incus exec; ssh: one SSH connection per worker, closed with the worker.
   .extend('host', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<HostChannel> => {
-    const ssh = sshRunTarget(run.target);
-    if (ssh) {
-      const host = await openSshHost(ssh);
+    const target = run.target;
+    if (target.kind === 'ssh') {
+      const host = await openSshHost(sshRunTarget(target)!);
       onCleanup(() => host.close());
       return host;
     }
-    const client = await openIncus(run.target);
+    const client = await openIncus(target);
     onCleanup(() => client.close());
     return incusChannel(client, run.instance.name);
   })

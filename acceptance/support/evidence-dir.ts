@@ -71,13 +71,14 @@ export async function resolveCommits(baseRepo: string, instanceRepo: string): Pr
 }
 
 async function recordFromContext(runId: string, context: RunContext | undefined): Promise<RunRecord> {
-  const ssh = context?.target.kind === 'ssh' ? (context.target as unknown as { ssh?: { host: string } }).ssh : undefined;
   return {
     runId,
     mode: context?.mode ?? 'unknown',
     recordedAt: new Date().toISOString(),
     target: context
-      ? { kind: context.target.kind, incusUrl: ssh ? undefined : context.target.incus?.url, project: ssh ? undefined : context.target.incus?.project, socks: context.target.socks }
+      ? context.target.kind === 'ssh'
+        ? { kind: 'ssh', socks: context.target.socks }
+        : { kind: context.target.kind, incusUrl: context.target.incus.url, project: context.target.incus.project, socks: context.target.socks }
       : { kind: 'unknown' },
     instance: context ? { name: context.instance.name, project: context.instance.project, createdAt: context.instance.createdAt || undefined, expiresAt: context.instance.expiresAt || undefined } : undefined,
     keptFrom: context?.mode === 'warm' && context.runId !== runId ? context.runId : undefined,

@@ -45,9 +45,7 @@ async function sshContext(config: Config): Promise<RunContext> {
   return {
     runId: newRunId(),
     mode: 'warm',
-    // RunContext['target'] still requires Incus settings, which this target does not have; only the
-    // `host` and `incus` fixtures read the target, and both check its kind first.
-    target: runTarget as unknown as RunContext['target'],
+    target: runTarget,
     instance: { name: host, project: config.incus.project, createdAt: '', expiresAt: '', createdInThisRun: false },
     https: { host, port: 443 },
     domain: target.domain,
