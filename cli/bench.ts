@@ -6,8 +6,10 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildFor, commentTestme, finished, openCi } from '../acceptance/support/ci.ts';
 import { throwawayContext } from '../acceptance/support/context.ts';
 import { loadConfig } from '../helpers/common/config.ts';
+import { HarnessError } from '../helpers/common/errors.ts';
 import { Ledger } from '../helpers/common/ledger.ts';
 import { formatDuration } from '../helpers/common/log.ts';
 import { exec, succeed } from '../helpers/common/exec.ts';
@@ -121,6 +123,22 @@ export async function bench(): Promise<number> {
       figures.push({ what: '  sops + tls + closure against the warm host', ms: median(sopsTimes) + median(tlsTimes) + median(closureTimes) });
 
       const context = throwawayContext({ target, throwaway, runbook, ledger: ledger.entries, mode: 'warm' });
+      const document = await decryptSops(sopsText, { identities });
+      const values = Object.fromEntries(Object.entries(document.data as Record<string, unknown>).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+      const ci = await openCi(context, config, values);
+      const startTimes: number[] = [];
+      const finishTimes: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const trigger = await commentTestme(ci, 'custom-html');
+        const started = await buildFor(ci, trigger, 60_000);
+        if (!started) throw new HarnessError(`bench: no Drone build started within 60 s of !testme comment ${trigger.comment.id} on ${throwaway.name}`);
+        await finished(ci, started.build.number);
+        startTimes.push(started.seenAfterMs);
+        finishTimes.push(Date.now() - trigger.postedAt);
+      }
+      figures.push({ what: '!testme comment → Drone build started (median of 3)', ms: median(startTimes) });
+      figures.push({ what: '!testme comment → build finished, 3 stages (median of 3)', ms: median(finishTimes) });
+
       await writeFile(join(scratch, 'kept.json'), JSON.stringify(context));
       const env = { ...process.env, ACCEPT_STATE_DIR: scratch, ACCEPT_REPORTS_DIR: join(scratch, 'reports') };
       await time(figures, 'warm: vitest --project warm, C2 spec (whole process)', () => child(['node_modules/vitest/vitest.mjs', 'run', '--project', 'warm', 'acceptance/c2-cert-in-git.spec.ts'], env));
