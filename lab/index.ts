@@ -366,6 +366,9 @@ export async function labStatus(dir: string): Promise<StatusLine[]> {
   add('SOCKS5 proxy', await portAnswers(socksHost, Number(socksPort)), LAB_SOCKS);
   add('git server', await portAnswers('127.0.0.1', LAB_GIT_PORT), `http://127.0.0.1:${LAB_GIT_PORT}`);
   add('repos', Boolean(state?.repos), state?.repos ? `base ${state.repos.baseCommit.slice(0, 8)}, instance ${state.repos.instanceCommit.slice(0, 8)} (${state.repos.layout})` : 'not generated');
-  add('ready', Boolean(state?.ready), state?.ready ? `state in ${paths.state}` : 'run `npm run lab -- up`');
+  // A recorded bring-up says nothing about daemons that died since (a reboot, a kill).
+  const down = lines.filter((line) => !line.ok).map((line) => line.what);
+  const ready = Boolean(state?.ready) && down.length === 0;
+  add('ready', ready, ready ? `state in ${paths.state}` : `${state?.ready ? `${down.join(', ')} not up` : 'never brought up'}: run \`npm run lab -- up\``);
   return lines;
 }
