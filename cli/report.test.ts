@@ -1,8 +1,8 @@
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TestResult } from 'allure-js-commons';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   ALLURE_CATEGORIES,
   HARNESS_ERROR_NAMES,
@@ -236,6 +236,7 @@ describe('report helpers', () => {
 describe('evidence of a run', () => {
   async function reportsDir(): Promise<string> {
     const dir = await mkdtemp(join(tmpdir(), 'accept-evidence-test-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
     await mkdir(join(dir, 'allure-results'));
     await mkdir(join(dir, 'evidence'));
     await writeFile(join(dir, 'allure-results', 'x-result.json'), '{}');

@@ -1,8 +1,8 @@
 /** Bad input gets an error that names the culprit, and nothing is left running. */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, onTestFinished, test } from 'vitest';
 import { succeed } from '../../helpers/common/exec.ts';
 import { leftoversOf, runAccept } from './support.ts';
 
@@ -16,6 +16,7 @@ describe('bad input', () => {
 
   test('a client cert the server does not trust is reported as such', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'accept-e2e-cert-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
     const cert = join(dir, 'client.crt');
     const key = join(dir, 'client.key');
     await succeed('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-subj', '/CN=stranger', '-days', '1']);
@@ -27,6 +28,7 @@ describe('bad input', () => {
 
   test('the wrong age key: the sops file is named, the key never printed, and the throwaway removed', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'accept-e2e-age-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
     const keyFile = join(dir, 'wrong.age');
     const generated = await succeed('age-keygen', []);
     await writeFile(keyFile, generated.stdout, { mode: 0o600 });
