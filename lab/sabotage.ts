@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { ConfigError } from '../helpers/common/errors.ts';
 import { succeed } from '../helpers/common/exec.ts';
 import { log } from '../helpers/common/log.ts';
-import { decryptSops, parseAgeIdentities } from '../helpers/sops/index.ts';
+import { decryptSops, parseAgeIdentities, topLevelStrings } from '../helpers/sops/index.ts';
 import type { HostChannel } from '../helpers/target/host.ts';
 import { incus } from './incus-cli.ts';
 import { createCa, issueWildcard, type LabCa } from './pki.ts';
@@ -78,7 +78,7 @@ async function commitFile(dir: string, path: string, content: string, message: s
 async function labSecrets(paths: LabPaths): Promise<Record<string, string>> {
   const identities = parseAgeIdentities(await readFile(paths.bootstrapKey, 'utf8'), paths.bootstrapKey);
   const document = await decryptSops(await readFile(join(paths.workDir, 'cc-ci-secrets', 'secrets.yaml'), 'utf8'), { identities });
-  return document.data as Record<string, string>;
+  return topLevelStrings(document);
 }
 
 async function serveOtherCert(context: SabotageContext, otherCa: boolean): Promise<void> {

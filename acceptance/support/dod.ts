@@ -12,7 +12,7 @@ import { redact, registerSecret } from '../../helpers/common/redact.ts';
 import { cloneRepo, type Clone } from '../../helpers/git/index.ts';
 import { loadConfig, type Config } from '../../helpers/common/config.ts';
 import type { IncusClient } from '../../helpers/incus/client.ts';
-import { decryptSops, parseAgeIdentities } from '../../helpers/sops/index.ts';
+import { decryptSops, parseAgeIdentities, topLevelStrings } from '../../helpers/sops/index.ts';
 import { incusChannel, type HostChannel } from '../../helpers/target/host.ts';
 import { openIncus } from '../../helpers/target/resolve.ts';
 import { openSshHost, sshRunTarget } from '../../helpers/target/ssh-host.ts';
@@ -149,12 +149,8 @@ export const test = base
     const source = `${run.instanceRepo} secrets.yaml`;
     const identities = parseAgeIdentities(await readFile(run.ageKeyFile, 'utf8'), run.ageKeyFile);
     const document = await decryptSops(await readFile(join(instanceRepo, 'secrets.yaml'), 'utf8'), { identities, source });
-    const values: Record<string, string> = {};
-    for (const [key, value] of Object.entries(document.data as Record<string, unknown>)) {
-      if (typeof value !== 'string') continue;
-      registerSecret(value);
-      values[key] = value;
-    }
+    const values = topLevelStrings(document);
+    for (const value of Object.values(values)) registerSecret(value);
     return { values, recipients: document.recipients, source };
   })
   // cc-ci's forge, Drone and apex, with the tokens the D specs act with.

@@ -991,6 +991,15 @@ function emitYaml(node: TreeNode): string {
   return doc.toString({ indent: 4, indentSeq: true, lineWidth: 0, blockQuote: 'literal' });
 }
 
+/** The top-level string values of a decrypted document, by key: cc-ci's secrets are all of this shape. */
+export function topLevelStrings(document: SopsDocument): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const [key, value] of Object.entries((document.data ?? {}) as Record<string, unknown>)) {
+    if (typeof value === 'string') values[key] = value;
+  }
+  return values;
+}
+
 /** Walks a decrypted tree by keys (array items by index); throws naming the first missing step. */
 export function getSopsValue(data: unknown, path: string[]): unknown {
   let current: unknown = data;

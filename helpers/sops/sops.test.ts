@@ -9,7 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exec } from '../common/exec.ts';
 import { redact } from '../common/redact.ts';
-import { SopsError, decryptSops, encryptSops, getSopsValue, goFormatFloat, parseAgeIdentities, type SopsErrorKind } from './index.ts';
+import { SopsError, decryptSops, encryptSops, getSopsValue, goFormatFloat, parseAgeIdentities, topLevelStrings, type SopsErrorKind } from './index.ts';
 
 // shared/ sits beside the repo, in a session and in CI alike.
 const VECTORS = join(import.meta.dirname, '..', '..', '..', 'shared', 'vectors', 'sops-nix');
@@ -765,5 +765,13 @@ describe('sops-install-secrets.py', () => {
     const pyJson = await install(keyFile, jsonFile, join(work, 'py-go-json'), ['b', '10']);
     expect(pyJson.exitCode, pyJson.stderr).toBe(0);
     await expectInstalled(join(work, 'py-go-json'), { b: 'bee-secret', '10': 'ten-secret' });
+  });
+});
+
+describe('topLevelStrings', () => {
+  it('keeps the top-level string values and leaves numbers and trees out', async () => {
+    const identity = await generateIdentity();
+    const text = await encryptSops({ token: 's3cr3t', port: 8080, nested: { inner: 'x' } }, { recipients: [await identityToRecipient(identity)] });
+    expect(topLevelStrings(await decryptSops(text, { identities: [identity] }))).toEqual({ token: 's3cr3t' });
   });
 });

@@ -29,7 +29,7 @@ interface Row {
   verdicts: Verdicts;
 }
 
-const rows: Row[] = [];
+const rows = new Map<string, Row>();
 let baseline: Verdicts | undefined;
 
 describe('sabotage matrix', () => {
@@ -49,11 +49,8 @@ describe('sabotage matrix', () => {
       const causeNamed = sabotage.cause.test(run.output);
       const allowed = new Set([...sabotage.guards, ...(sabotage.alsoFails?.items ?? [])]);
       const wrongly = [...(baseline ?? verdicts).keys()].filter((item) => !allowed.has(item) && verdicts.get(item) !== 'PASS');
-      // A retried sabotage keeps only its last attempt's row.
-      const row = { name, guards: sabotage.guards, caught, causeNamed, unrelatedPassed: wrongly.length === 0, verdicts };
-      const index = rows.findIndex((existing) => existing.name === name);
-      if (index >= 0) rows[index] = row;
-      else rows.push(row);
+      // Keyed by name: a run with --retry keeps only a sabotage's last attempt.
+      rows.set(name, { name, guards: sabotage.guards, caught, causeNamed, unrelatedPassed: wrongly.length === 0, verdicts });
 
       expect(run.exitCode, 'a sabotaged run must exit non-zero').not.toBe(0);
       expect(caught, `${sabotage.guards.join(', ')} should FAIL; got ${sabotage.guards.map((item) => `${item}=${verdicts.get(item) ?? 'missing'}`).join(', ')}\n${run.stdout}`).toBe(true);
@@ -65,18 +62,19 @@ describe('sabotage matrix', () => {
 });
 
 afterAll(async () => {
+  const table = [...rows.values()];
   // Run with -t for one row, there is no baseline: its own verdicts name the columns.
-  const items = [...(baseline ?? rows[0]?.verdicts ?? new Map()).keys()];
+  const items = [...(baseline ?? table[0]?.verdicts ?? new Map()).keys()];
   const cells = (values: string[]) => values.map((value) => ` ${value} |`).join('');
   const header = `| sabotage | guards | caught | cause named | unrelated pass |${cells(items)}`;
   const rule = `| --- | --- | --- | --- | --- |${cells(items.map(() => '---'))}`;
   const mark = (ok: boolean) => (ok ? 'yes' : '**NO**');
-  const lines = rows.map((row) => `| ${row.name} | ${row.guards.join(', ')} | ${mark(row.caught)} | ${mark(row.causeNamed)} | ${mark(row.unrelatedPassed)} |${cells(items.map((item) => row.verdicts.get(item) ?? '—'))}`);
-  const caught = rows.filter((row) => row.caught && row.causeNamed).length;
+  const lines = table.map((row) => `| ${row.name} | ${row.guards.join(', ')} | ${mark(row.caught)} | ${mark(row.causeNamed)} | ${mark(row.unrelatedPassed)} |${cells(items.map((item) => row.verdicts.get(item) ?? '—'))}`);
+  const caught = table.filter((row) => row.caught && row.causeNamed).length;
   const text = [
     '# Sabotage matrix',
     '',
-    `Each row breaks the lab in one way (lab/sabotage.ts) and runs the cold suite. ${caught} of ${rows.length} sabotages caught with the cause named (${rows.length ? Math.round((caught / rows.length) * 100) : 0}%).`,
+    `Each row breaks the lab in one way (lab/sabotage.ts) and runs the cold suite. ${caught} of ${table.length} sabotages caught with the cause named (${table.length ? Math.round((caught / table.length) * 100) : 0}%).`,
     '',
     header,
     rule,
