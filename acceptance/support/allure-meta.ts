@@ -31,7 +31,7 @@ export const HARNESS_ERROR_NAMES = ['HarnessError', 'ConfigError', 'IncusError',
  * Anything else (a HarnessError, a TypeError, a timeout, a raw socket error) is ERROR: an
  * unexplained error must never read as FAIL.
  */
-export const PRODUCT_FAILURE_NAMES = ['AssertionError', 'TlsVerificationError', 'PemError'];
+export const PRODUCT_FAILURE_NAMES = ['AssertionError', 'TlsVerificationError', 'PemError', 'SystemFailure'];
 
 export interface ErrorLike {
   name?: string;
@@ -50,6 +50,7 @@ export function errorName(error: ErrorLike): string | undefined {
 
 export function errorVerdict(error: ErrorLike | undefined): 'FAIL' | 'ERROR' {
   if (!error || error.verdict === 'ERROR') return 'ERROR';
+  if (error.verdict === 'FAIL') return 'FAIL';
   const name = errorName(error);
   return name !== undefined && PRODUCT_FAILURE_NAMES.includes(name) ? 'FAIL' : 'ERROR';
 }
