@@ -4,7 +4,7 @@
  * last step, and reported in the DoD summary.
  */
 import { beforeEach, expect, inject } from 'vitest';
-import { reservedBytes } from '../helpers/target/guard.ts';
+import { reservedBytes } from '../target/guard.ts';
 import { attach, dodItem, evidence, skipBecause, test, expectNone } from './support/dod.ts';
 
 const GiB = 2 ** 30;

@@ -20,9 +20,9 @@ import { cloneRepo } from '../helpers/git/index.ts';
 import { parseRunbook } from '../helpers/runbook/index.ts';
 import { runRunbook } from '../helpers/runbook/run.ts';
 import { decryptSops, parseAgeIdentities, topLevelStrings } from '../helpers/sops/index.ts';
-import { newRunId } from '../helpers/target/labels.ts';
-import { openIncus, resolveTarget } from '../helpers/target/resolve.ts';
-import { startThrowaway } from '../helpers/target/throwaway.ts';
+import { newRunId } from '../target/labels.ts';
+import { openIncus, resolveTarget } from '../target/resolve.ts';
+import { startThrowaway } from '../target/throwaway.ts';
 import { fetchServedChain } from '../helpers/tls/index.ts';
 
 interface Figure {

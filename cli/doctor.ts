@@ -11,8 +11,8 @@ import { exec } from '../helpers/common/exec.ts';
 import { formatDuration } from '../helpers/common/log.ts';
 import { redact } from '../helpers/common/redact.ts';
 import type { IncusClient } from '../helpers/incus/client.ts';
-import { openIncus, readSettingFile, resolveSshTarget, resolveTarget, type ResolvedTarget, type SshTarget } from '../helpers/target/resolve.ts';
-import { openSshHost } from '../helpers/target/ssh-host.ts';
+import { openIncus, readSettingFile, resolveSshTarget, resolveTarget, type ResolvedTarget, type SshTarget } from '../target/resolve.ts';
+import { openSshHost } from '../target/ssh-host.ts';
 import { labStatus } from '../lab/index.ts';
 
 export type Status = 'ok' | 'warn' | 'fail' | 'skip';

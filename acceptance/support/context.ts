@@ -2,9 +2,9 @@
 import type { IncusSettings } from '../../helpers/common/config.ts';
 import type { LedgerEntry } from '../../helpers/common/ledger.ts';
 import type { RunbookOutcome } from '../../helpers/runbook/run.ts';
-import type { Endpoint, Throwaway } from '../../helpers/target/throwaway.ts';
-import type { ResolvedTarget } from '../../helpers/target/resolve.ts';
-import type { SshRunTarget } from '../../helpers/target/ssh-host.ts';
+import type { Endpoint, Throwaway } from '../../target/throwaway.ts';
+import type { ResolvedTarget } from '../../target/resolve.ts';
+import type { SshRunTarget } from '../../target/ssh-host.ts';
 import { OFFLINE_NIX_CONFIG } from '../../helpers/nix/index.ts';
 
 /** Lab and incus runs carry their Incus settings; an ssh run has no Incus API, only its SSH settings. */

@@ -11,7 +11,7 @@ import { Ledger, type LedgerEntry } from '../../helpers/common/ledger.ts';
 import { log } from '../../helpers/common/log.ts';
 import { redact } from '../../helpers/common/redact.ts';
 import { cloneRepo } from '../../helpers/git/index.ts';
-import { newRunId } from '../../helpers/target/labels.ts';
+import { newRunId } from '../../target/labels.ts';
 import { VERDICT_LINE, recountVerdictLine, writeAllureMeta, writeHarnessCheck } from './allure-meta.ts';
 import type { RunContext } from './context.ts';
 import type { D8Evidence } from './d8.ts';

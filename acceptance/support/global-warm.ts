@@ -8,9 +8,9 @@ import type { TestProject } from 'vitest/node';
 import { loadConfig, type Config } from '../../helpers/common/config.ts';
 import { ConfigError } from '../../helpers/common/errors.ts';
 import { log, timed } from '../../helpers/common/log.ts';
-import { newRunId } from '../../helpers/target/labels.ts';
-import { resolveSshTarget } from '../../helpers/target/resolve.ts';
-import { openSshHost, type SshRunTarget } from '../../helpers/target/ssh-host.ts';
+import { newRunId } from '../../target/labels.ts';
+import { resolveSshTarget } from '../../target/resolve.ts';
+import { openSshHost, type SshRunTarget } from '../../target/ssh-host.ts';
 import type { RunContext } from './context.ts';
 import { freshResultsDir } from './reports.ts';
 

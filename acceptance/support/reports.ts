@@ -3,7 +3,7 @@ import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/pro
 import { join } from 'node:path';
 import { log } from '../../helpers/common/log.ts';
 import type { IncusClient } from '../../helpers/incus/client.ts';
-import { LABEL_RUN_ID } from '../../helpers/target/labels.ts';
+import { LABEL_RUN_ID } from '../../target/labels.ts';
 import type { D8Evidence } from './d8.ts';
 import { d8Markdown } from './d8.ts';
 

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLES, DEFAULT_ONESHOTS, loadConfig, parseBytes, parseDuration } from './config.ts';
 import { ConfigError } from './errors.ts';
-import { resolveSshTarget, resolveTarget } from '../target/resolve.ts';
+import { resolveSshTarget, resolveTarget } from '../../target/resolve.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -276,7 +276,7 @@ const ACCEPT_NAME = /\bACCEPT_[A-Z0-9_]*[A-Z0-9]\b/g;
 
 /**
  * Names in code that are not configuration, each with why. ACCEPT_REAPER_SPEC carries the
- * reaper's job from the harness to its own child process (helpers/target/reaper.ts); no user sets it.
+ * reaper's job from the harness to its own child process (target/reaper.ts); no user sets it.
  */
 const INTERNAL_NAMES = new Set(['ACCEPT_REAPER_SPEC']);
 

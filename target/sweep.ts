@@ -1,6 +1,6 @@
 /** Deletes what a killed run left behind: expired instances with this harness's labels, and nothing else. */
-import { log } from '../common/log.ts';
-import type { IncusClient } from '../incus/client.ts';
+import { log } from '../helpers/common/log.ts';
+import type { IncusClient } from '../helpers/incus/client.ts';
 import { LABEL_EXPIRES, LABEL_RUN_ID, isExpired, isOurs } from './labels.ts';
 
 export interface SweepResult {

@@ -27,7 +27,7 @@ export interface Reaper {
 }
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const REPO_ROOT = resolve(HERE, '../..');
+const REPO_ROOT = resolve(HERE, '..');
 
 export function startReaper(spec: ReaperSpec, logDir: string): Reaper {
   mkdirSync(logDir, { recursive: true });

@@ -2,8 +2,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { HarnessError } from '../common/errors.ts';
-import type { IncusInstance, IncusResources } from '../incus/client.ts';
+import { HarnessError } from '../helpers/common/errors.ts';
+import type { IncusInstance, IncusResources } from '../helpers/incus/client.ts';
 import { checkMemoryFits, deleteOwnInstance, reservedBytes } from './guard.ts';
 import { LABEL_OWNER, instanceName, labelsFor } from './labels.ts';
 

@@ -2,7 +2,7 @@
  * The reaper process: see reaper.ts. Runs detached and logs to reports/.reaper/. With `--now`
  * it deletes at once and exits, for a signal handler that must finish before the process does.
  */
-import { errorMessage } from '../common/errors.ts';
+import { errorMessage } from '../helpers/common/errors.ts';
 import { deleteOwnInstance } from './guard.ts';
 import { isOurs } from './labels.ts';
 import type { ReaperSpec } from './reaper.ts';

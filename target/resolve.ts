@@ -4,11 +4,11 @@
  * ssh, an SshTarget).
  */
 import { readFile } from 'node:fs/promises';
-import type { Config, IncusSettings, SshSettings } from '../common/config.ts';
-import { ConfigError } from '../common/errors.ts';
-import { labSettings, labUp } from '../../lab/index.ts';
-import { readState, labPaths } from '../../lab/state.ts';
-import { IncusClient } from '../incus/client.ts';
+import type { Config, IncusSettings, SshSettings } from '../helpers/common/config.ts';
+import { ConfigError } from '../helpers/common/errors.ts';
+import { labSettings, labUp } from '../lab/index.ts';
+import { readState, labPaths } from '../lab/state.ts';
+import { IncusClient } from '../helpers/incus/client.ts';
 
 export interface ResolvedTarget {
   kind: 'lab' | 'incus';

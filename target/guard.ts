@@ -2,9 +2,9 @@
  * Guardrails, enforced in code rather than trusted to review: creation must fit the project's
  * memory budget, and the harness deletes nothing it did not create and label for this run.
  */
-import { parseBytes } from '../common/config.ts';
-import { HarnessError } from '../common/errors.ts';
-import type { IncusClient, IncusInstance } from '../incus/client.ts';
+import { parseBytes } from '../helpers/common/config.ts';
+import { HarnessError } from '../helpers/common/errors.ts';
+import type { IncusClient, IncusInstance } from '../helpers/incus/client.ts';
 import { LABEL_OWNER, LABEL_RUN_ID, isOurs } from './labels.ts';
 
 export interface MemoryRow {

@@ -2,10 +2,10 @@
  * The ssh target's channel: an existing host reached over SSH through SOCKS. Nothing here
  * creates, stops or deletes anything; there is no Incus API behind this target.
  */
-import type { SshSettings } from '../common/config.ts';
-import { HarnessError } from '../common/errors.ts';
-import type { Ledger } from '../common/ledger.ts';
-import { SshError, connectSsh, type HostKeyPolicy, type SshHost } from '../ssh/index.ts';
+import type { SshSettings } from '../helpers/common/config.ts';
+import { HarnessError } from '../helpers/common/errors.ts';
+import type { Ledger } from '../helpers/common/ledger.ts';
+import { SshError, connectSsh, type HostKeyPolicy, type SshHost } from '../helpers/ssh/index.ts';
 import { readSettingFile } from './resolve.ts';
 
 /** What the warm setup hands to spec workers: the settings, and the key it learned if none was pinned. */

@@ -1,5 +1,5 @@
 /** The labels that make an instance this harness's own; nothing without them is ever touched. */
-import type { IncusInstance } from '../incus/client.ts';
+import type { IncusInstance } from '../helpers/incus/client.ts';
 
 export const NAME_PREFIX = 'accept-';
 export const LABEL_OWNER = 'user.accept.owner';

@@ -3,11 +3,11 @@
  * deleted by an idempotent stop() (also `await using`).
  */
 import { createServer } from 'node:net';
-import { HarnessError, errorMessage } from '../common/errors.ts';
-import type { Ledger } from '../common/ledger.ts';
-import { log, timed } from '../common/log.ts';
-import { waitFor } from '../common/wait.ts';
-import type { IncusClient } from '../incus/client.ts';
+import { HarnessError, errorMessage } from '../helpers/common/errors.ts';
+import type { Ledger } from '../helpers/common/ledger.ts';
+import { log, timed } from '../helpers/common/log.ts';
+import { waitFor } from '../helpers/common/wait.ts';
+import type { IncusClient } from '../helpers/incus/client.ts';
 import { checkMemoryFits, deleteOwnInstance, gib } from './guard.ts';
 import { incusChannel, type HostChannel } from './host.ts';
 import { instanceName, labelsFor } from './labels.ts';
