@@ -5,6 +5,7 @@
  */
 import { beforeEach, expect, inject } from 'vitest';
 import { reservedBytes } from '../target/guard.ts';
+import { NO_INCUS_API, hasIncusApi } from '../target/index.ts';
 import { attach, dodItem, evidence, skipBecause, test, expectNone } from './support/dod.ts';
 
 const GiB = 2 ** 30;
@@ -13,7 +14,7 @@ const gib = (bytes: number) => `${(bytes / GiB).toFixed(1)} GiB`;
 dodItem('C6', () => {
   // A hook, so that the skip comes before the `incus` fixture, which the ssh target cannot supply.
   beforeEach(({ task, skip }) => {
-    if (inject('run').target.kind === 'ssh') skipBecause({ task, skip }, 'the ssh target has no Incus API: C6 needs ACCEPT_TARGET=incus or lab');
+    if (!hasIncusApi(inject('run'))) skipBecause({ task, skip }, NO_INCUS_API);
   });
 
   test('the running memory of the project is within the guideline and below physical memory', async ({ incus, run, config, task }) => {

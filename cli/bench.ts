@@ -7,7 +7,6 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildFor, commentTestme, finished, openCi } from '../acceptance/support/ci.ts';
-import { throwawayContext } from '../acceptance/support/context.ts';
 import { loadConfig } from '../helpers/common/config.ts';
 import { HarnessError } from '../helpers/common/errors.ts';
 import { Ledger } from '../helpers/common/ledger.ts';
@@ -17,12 +16,10 @@ import { countOccurrences } from '../helpers/git/leak.ts';
 import { closure } from '../helpers/nix/index.ts';
 import { randomBytes } from 'node:crypto';
 import { cloneRepo } from '../helpers/git/index.ts';
-import { parseRunbook } from '../helpers/runbook/index.ts';
-import { runRunbook } from '../helpers/runbook/run.ts';
 import { decryptSops, parseAgeIdentities, topLevelStrings } from '../helpers/sops/index.ts';
+import { openHost, providerFor, resolveIncusBacked } from '../target/index.ts';
 import { newRunId } from '../target/labels.ts';
-import { openIncus, resolveTarget } from '../target/resolve.ts';
-import { startThrowaway } from '../target/throwaway.ts';
+import { openIncus } from '../target/resolve.ts';
 import { fetchServedChain } from '../helpers/tls/index.ts';
 
 interface Figure {
@@ -82,20 +79,20 @@ export async function bench(): Promise<number> {
   const scratch = await mkdtemp(join(tmpdir(), 'accept-bench-'));
   process.stderr.write('→ Measuring (each phase once; micro-checks 5 times, median)…\n');
   try {
-    const target = await time(figures, 'lab up (already up: idempotent check)', () => resolveTarget(config, { bringUpLab: true }));
-    const client = await time(figures, 'connect to Incus (mTLS through SOCKS)', () => openIncus(target));
+    const provider = providerFor(config, { bringUpLab: true });
+    const resolved = await time(figures, 'lab up (already up: idempotent check)', () => resolveIncusBacked(config, { bringUpLab: true }));
+    await time(figures, 'connect to Incus (mTLS through SOCKS)', async () => (await openIncus(resolved)).close());
     const ledger = new Ledger();
-    const throwaway = await time(figures, 'throwaway: create, start, boot', () =>
-      startThrowaway(client, target, { runId: newRunId(), ttlMs: 3_600_000, ledger, logDir: join(scratch, 'reaper') }),
+    // The cold run's own provisioning: sweep, throwaway, key, runbook.
+    const provisioned = await time(figures, 'provision: create, boot, key, runbook (as a cold run does)', () =>
+      provider.provision({ runId: newRunId(), mode: 'warm', ledger, logDir: join(scratch, 'reaper'), ttlMs: 3_600_000 }),
     );
+    const context = provisioned.context;
+    const throwaway = await openHost(context);
     try {
-      const runbook = await time(figures, 'runbook: clone + key + nixos-rebuild switch', async () => {
-        await using base = await cloneRepo(target.baseRepo);
-        const steps = parseRunbook(await readFile(join(base.dir, 'docs/install.md'), 'utf8'), 'docs/install.md');
-        return runRunbook(steps, throwaway.host, { source: 'docs/install.md', ageKeyFile: target.ageKeyFile });
-      });
-      const rebuild = runbook.steps.at(-1);
-      if (rebuild) figures.push({ what: '  of which nixos-rebuild switch', ms: rebuild.durationMs });
+      const runbook = context.runbook!;
+      for (const step of runbook.steps) if (step.kind === 'sh' && /nixos-rebuild switch/.test(step.text)) figures.push({ what: '  of which nixos-rebuild switch', ms: step.durationMs });
+      const target = context;
 
       const ca = await readFile(target.tlsCaFile, 'utf8');
       const identities = parseAgeIdentities(await readFile(target.ageKeyFile, 'utf8'), target.ageKeyFile);
@@ -110,7 +107,7 @@ export async function bench(): Promise<number> {
         sopsTimes.push(performance.now() - started);
         secrets = topLevelStrings(document);
         started = performance.now();
-        await fetchServedChain({ host: throwaway.https.host, port: throwaway.https.port, servername: `drone.${target.domain}`, socks: target.socks, ca });
+        await fetchServedChain({ host: context.https.host, port: context.https.port, servername: `drone.${target.domain}`, socks: context.target.socks, ca });
         tlsTimes.push(performance.now() - started);
       }
       figures.push({ what: 'sops: decrypt + verify MAC of secrets.yaml (median of 5)', ms: median(sopsTimes) });
@@ -118,20 +115,19 @@ export async function bench(): Promise<number> {
       const closureTimes: number[] = [];
       for (let i = 0; i < 5; i++) {
         const started = performance.now();
-        await closure(throwaway.host);
+        await closure(throwaway);
         closureTimes.push(performance.now() - started);
       }
       figures.push({ what: 'nix: closure of /run/current-system with narHashes (median of 5)', ms: median(closureTimes) });
       figures.push({ what: '  sops + tls + closure against the warm host', ms: median(sopsTimes) + median(tlsTimes) + median(closureTimes) });
 
-      const context = throwawayContext({ target, throwaway, runbook, ledger: ledger.entries, mode: 'warm' });
       const ci = await openCi(context, config, secrets);
       const startTimes: number[] = [];
       const finishTimes: number[] = [];
       for (let i = 0; i < 3; i++) {
         const trigger = await commentTestme(ci, 'custom-html');
         const started = await buildFor(ci, trigger, 60_000);
-        if (!started) throw new HarnessError(`bench: no Drone build started within 60 s of !testme comment ${trigger.comment.id} on ${throwaway.name}`);
+        if (!started) throw new HarnessError(`bench: no Drone build started within 60 s of !testme comment ${trigger.comment.id} on ${context.instance.name}`);
         await finished(ci, started.build.number);
         startTimes.push(started.seenAfterMs);
         finishTimes.push(Date.now() - trigger.postedAt);
@@ -139,12 +135,13 @@ export async function bench(): Promise<number> {
       figures.push({ what: '!testme comment → Drone build started (median of 3)', ms: median(startTimes) });
       figures.push({ what: '!testme comment → build finished, 3 stages (median of 3)', ms: median(finishTimes) });
 
-      await writeFile(join(scratch, 'kept.json'), JSON.stringify(context));
+      await provisioned.recordKept(scratch);
       const env = { ...process.env, ACCEPT_STATE_DIR: scratch, ACCEPT_REPORTS_DIR: join(scratch, 'reports') };
       await time(figures, 'warm: vitest --project warm, C2 spec (whole process)', () => child(['node_modules/vitest/vitest.mjs', 'run', '--project', 'warm', 'acceptance/c2-cert-in-git.spec.ts'], env));
     } finally {
-      await time(figures, 'teardown: delete throwaway', () => throwaway.stop());
-      await client.close();
+      await throwaway.close();
+      await time(figures, 'teardown: delete throwaway', () => provisioned.stop());
+      await provisioned.close();
     }
     await leakProbeFigures(scratch, figures);
     const coldEnv = { ...process.env, ACCEPT_REPORTS_DIR: join(scratch, 'cold-reports') };

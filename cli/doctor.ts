@@ -11,7 +11,8 @@ import { exec } from '../helpers/common/exec.ts';
 import { formatDuration } from '../helpers/common/log.ts';
 import { redact } from '../helpers/common/redact.ts';
 import type { IncusClient } from '../helpers/incus/client.ts';
-import { openIncus, readSettingFile, resolveSshTarget, resolveTarget, type ResolvedTarget, type SshTarget } from '../target/resolve.ts';
+import { resolveIncusBacked } from '../target/index.ts';
+import { openIncus, readSettingFile, resolveSshTarget, type ResolvedTarget, type SshTarget } from '../target/resolve.ts';
 import { openSshHost } from '../target/ssh-host.ts';
 import { labStatus } from '../lab/index.ts';
 
@@ -198,7 +199,7 @@ export function doctorChecks(env: NodeJS.ProcessEnv = process.env): Check[] {
             target = resolveSshTarget(config);
             await readableFiles(targetFiles(target));
           } else if (config.target === 'incus') {
-            target = await resolveTarget(config, { bringUpLab: false });
+            target = await resolveIncusBacked(config);
             await readableFiles(targetFiles(target));
           }
           return { status: 'ok', detail: `valid; target ${config.target}, ${set} ACCEPT_* variable(s) set` };
@@ -216,7 +217,7 @@ export function doctorChecks(env: NodeJS.ProcessEnv = process.env): Check[] {
         const bad = lines.filter((line) => !line.ok);
         if (bad.length) return { status: 'fail', detail: `${needConfig().labDir}: ${bad.map((line) => `${line.what}: ${line.detail}`).join('; ')}`, fix: LAB_UP };
         try {
-          target = await resolveTarget(needConfig(), { bringUpLab: false });
+          target = await resolveIncusBacked(needConfig());
           await readableFiles(targetFiles(target));
         } catch (error) {
           return { status: 'fail', detail: errorMessage(error), fix: LAB_UP };

@@ -1,19 +1,17 @@
 /** `accept`: the harness's command line. Every command prints what it does and how long it took. */
 import { spawn } from 'node:child_process';
-import { readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from '../helpers/common/config.ts';
 import { HarnessError, errorMessage } from '../helpers/common/errors.ts';
-import { formatDuration } from '../helpers/common/log.ts';
 import { redact } from '../helpers/common/redact.ts';
-import { labDown, labStatus, labUp } from '../lab/index.ts';
-import { openIncus, resolveTarget } from '../target/resolve.ts';
-import { sweep } from '../target/sweep.ts';
+import { resolveIncusBacked } from '../target/index.ts';
+import { forgetKept, keptFile, readKept } from '../target/kept.ts';
 import { isOurs } from '../target/labels.ts';
-import type { RunContext } from '../acceptance/support/context.ts';
+import { openIncus } from '../target/resolve.ts';
+import { sweep } from '../target/sweep.ts';
 import { bench } from './bench.ts';
-import { cleanUpSabotage } from '../lab/sabotage.ts';
+import { bringUpLabIfNeeded, clearLabLeftovers, lab } from './lab.ts';
 import { DOCTOR_HELP, doctor } from './doctor.ts';
 import { REPORT_HELP, report } from './report.ts';
 import { TOOLS_HELP, sops, tls } from './tools.ts';
@@ -66,55 +64,30 @@ function vitest(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<n
   });
 }
 
-async function bringUpLabIfNeeded(config: Config): Promise<void> {
-  if (config.target !== 'lab') return;
-  const started = performance.now();
-  process.stderr.write(`→ Bringing the embedded lab up (${config.labDir})\n`);
-  await labUp(config.labDir, config.labLayout);
-  process.stderr.write(`✓ Lab up (${formatDuration(performance.now() - started)})\n`);
-}
-
-async function lab(config: Config, args: string[]): Promise<number> {
-  const [action, ...rest] = args;
-  switch (action) {
-    case 'up':
-      await bringUpLabIfNeeded(config);
-      return 0;
-    case 'down':
-      await labDown(config.labDir, { purge: rest.includes('--purge') });
-      return 0;
-    case 'status': {
-      const lines = await labStatus(config.labDir);
-      for (const line of lines) process.stdout.write(`${line.ok ? '✓' : '✗'} ${line.what.padEnd(14)} ${line.detail}\n`);
-      return lines.every((line) => line.ok) ? 0 : 1;
-    }
-    default:
-      process.stderr.write(`accept lab: expected up, down or status; got ${action ? JSON.stringify(action) : 'nothing'}\n\n${HELP}`);
-      return 2;
-  }
-}
-
+/** Deletes the kept throwaway, reached with the Incus settings in force now, and forgets it. */
 async function downKept(config: Config): Promise<number> {
-  const file = join(config.stateDir, 'kept.json');
-  const text = await readFile(file, 'utf8').catch(() => undefined);
-  if (!text) {
+  const file = keptFile(config.stateDir);
+  const kept = await readKept(config.stateDir);
+  if (!kept) {
     process.stdout.write(`no kept throwaway recorded in ${file}\n`);
     return 0;
   }
-  const kept = JSON.parse(text) as RunContext;
-  if (kept.target.kind === 'ssh') throw new HarnessError(`${file} names an ssh target, which the harness never deletes`);
-  const client = await openIncus(kept.target);
+  const target = await resolveIncusBacked(config);
+  if (target.incus.url !== kept.server) {
+    throw new HarnessError(`${file} records ${kept.host.name} on ${kept.server}, but the Incus API in force is ${target.incus.url}: set ACCEPT_INCUS_URL (and its certs) to that server, or remove ${file} yourself`);
+  }
+  const client = await openIncus({ ...target, incus: { ...target.incus, project: kept.host.project } });
   try {
-    const instance = await client.getInstance(kept.instance.name);
+    const instance = await client.getInstance(kept.host.name);
     if (instance && !isOurs(instance, kept.runId)) {
-      throw new HarnessError(`${kept.instance.name} in ${kept.instance.project} does not carry this harness's labels for run ${kept.runId}; not touching it`);
+      throw new HarnessError(`${kept.host.name} in ${kept.host.project} does not carry this harness's labels for run ${kept.runId}; not touching it`);
     }
-    if (instance) await client.deleteInstance(kept.instance.name);
-    process.stdout.write(`${instance ? 'deleted' : 'already gone:'} ${kept.instance.name}\n`);
+    if (instance) await client.deleteInstance(kept.host.name);
+    process.stdout.write(`${instance ? 'deleted' : 'already gone:'} ${kept.host.name}\n`);
   } finally {
     await client.close();
   }
-  await rm(file, { force: true });
+  await forgetKept(config.stateDir);
   return 0;
 }
 
@@ -133,9 +106,9 @@ export async function main(argv: string[]): Promise<number> {
         await bringUpLabIfNeeded(config);
         return await vitest(['run', '--project', 'cold', ...args]);
       case 'lab':
-        return await lab(config, args);
+        return await lab(config, args, HELP);
       case 'sweep': {
-        const target = await resolveTarget(config, { bringUpLab: false });
+        const target = await resolveIncusBacked(config);
         const client = await openIncus(target);
         try {
           const result = await sweep(client, { dryRun: args.includes('--dry-run') });
@@ -160,8 +133,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'selftest': {
         // The lab comes first: it installs the tools the unit tests use for real (nix, age, openssl).
         await bringUpLabIfNeeded(config);
-        // An interrupted sabotage run may have left its extra instance, which would fail every run's memory guard.
-        if (config.target === 'lab') await cleanUpSabotage(config.labDir, 'c6-project-over-guideline');
+        await clearLabLeftovers(config);
         const unit = await vitest(['run', '--project', 'unit']);
         if (unit !== 0) return unit;
         const e2e = await vitest(['run', '--project', 'e2e', ...args]);

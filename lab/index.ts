@@ -372,3 +372,18 @@ export async function labStatus(dir: string): Promise<StatusLine[]> {
   add('ready', ready, ready ? `state in ${paths.state}` : `${state?.ready ? `${down.join(', ')} not up` : 'never brought up'}: run \`npm run lab -- up\``);
   return lines;
 }
+
+/**
+ * The lab's generation: it changes whenever `lab up` generates new repos and keys (a first
+ * bring-up, a layout switch). A throwaway built from another generation cannot pass against
+ * this one, so warm runs refuse it. Undefined when no lab is up in `dir`.
+ */
+export async function labGeneration(dir: string): Promise<string | undefined> {
+  const repos = (await readState(labPaths(dir)))?.repos;
+  return repos ? `${repos.layout} repos generated ${repos.generatedAt} (base ${repos.baseCommit.slice(0, 12)})` : undefined;
+}
+
+/** Whether `lab up` has completed in `dir`. */
+export async function labIsUp(dir: string): Promise<boolean> {
+  return Boolean((await readState(labPaths(dir)))?.ready);
+}

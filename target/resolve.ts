@@ -1,13 +1,10 @@
 /**
- * The target layer: the only place that knows whether the run faces the embedded lab, a real
- * Incus server or an existing host over SSH. Everything after it sees a ResolvedTarget (or, for
- * ssh, an SshTarget).
+ * Settings of the targets, resolved from the configuration: each target's required variables by
+ * name, in the order docs/configuration.md lists them. The lab fills its own (providers/lab.ts).
  */
 import { readFile } from 'node:fs/promises';
 import type { Config, IncusSettings, SshSettings } from '../helpers/common/config.ts';
 import { ConfigError } from '../helpers/common/errors.ts';
-import { labSettings, labUp } from '../lab/index.ts';
-import { readState, labPaths } from '../lab/state.ts';
 import { IncusClient } from '../helpers/incus/client.ts';
 
 export interface ResolvedTarget {
@@ -15,7 +12,7 @@ export interface ResolvedTarget {
   incus: IncusSettings;
   /** ACCEPT_RAM_GUIDELINE in bytes: creating the throwaway may not push the project over it. */
   ramGuidelineBytes: number;
-  socks?: string;
+  socks: string;
   ageKeyFile: string;
   baseRepo: string;
   instanceRepo: string;
@@ -23,9 +20,11 @@ export interface ResolvedTarget {
   tlsCaFile: string;
   /** The lab reaches instances through loopback proxy devices; a real VM by its address. */
   exposure: { kind: 'loopback-proxy'; gitPort: number } | { kind: 'instance-address' };
+  /** NIX_CONFIG for operator-side builds (the lab: offline); unset means the operator's own. */
+  nixConfig?: string;
 }
 
-function required<T>(value: T | undefined, variable: string, why: string): T {
+export function required<T>(value: T | undefined, variable: string, why: string): T {
   if (value === undefined) throw new ConfigError(variable, `is required ${why}`);
   return value;
 }
@@ -60,38 +59,8 @@ export function resolveSshTarget(config: Config): SshTarget {
   };
 }
 
-/** Lab or Incus: a target that can hold a throwaway. The ssh target is refused here. */
-export async function resolveTarget(config: Config, options: { bringUpLab: boolean }): Promise<ResolvedTarget> {
-  if (config.target === 'ssh') throw new ConfigError('ACCEPT_TARGET', SSH_NEVER_PROVISIONS);
-  if (config.target === 'lab') {
-    const lab = options.bringUpLab ? await labUp(config.labDir, config.labLayout) : labSettings(config.labDir);
-    if (!options.bringUpLab && !(await readState(labPaths(config.labDir)))?.ready) {
-      throw new ConfigError('ACCEPT_LAB_DIR', `no lab is up in ${config.labDir}: run \`npm run lab -- up\` first`);
-    }
-    // Explicit settings still win, so one lab piece can be swapped for a real one.
-    return {
-      kind: 'lab',
-      incus: {
-        url: config.incus.url ?? lab.incusUrl,
-        clientCertFile: config.incus.clientCertFile ?? lab.clientCertFile,
-        clientKeyFile: config.incus.clientKeyFile ?? lab.clientKeyFile,
-        serverCertFile: config.incus.serverFingerprint ? config.incus.serverCertFile : (config.incus.serverCertFile ?? lab.serverCertFile),
-        serverFingerprint: config.incus.serverFingerprint,
-        project: config.incus.project,
-        image: config.incus.image ?? lab.image,
-        instanceType: 'container',
-        memory: config.incus.memory,
-      },
-      ramGuidelineBytes: config.ramGuidelineBytes,
-      socks: config.socks ?? lab.socks,
-      ageKeyFile: config.ageKeyFile ?? lab.ageKeyFile,
-      baseRepo: config.baseRepo ?? lab.baseRepo,
-      instanceRepo: config.instanceRepo ?? lab.instanceRepo,
-      domain: config.domain ?? lab.domain,
-      tlsCaFile: config.tlsCaFile ?? lab.tlsCaFile,
-      exposure: { kind: 'loopback-proxy', gitPort: lab.gitPort },
-    };
-  }
+/** A real Incus server: every setting named, nothing filled in. */
+export function resolveIncusTarget(config: Config): ResolvedTarget {
   const why = 'when ACCEPT_TARGET=incus';
   if (!config.incus.serverCertFile && !config.incus.serverFingerprint) {
     throw new ConfigError('ACCEPT_INCUS_SERVER_CERT', `or ACCEPT_INCUS_SERVER_FINGERPRINT is required ${why}: the server cert is always pinned`);
@@ -116,7 +85,7 @@ export async function resolveTarget(config: Config, options: { bringUpLab: boole
 }
 
 /** What every non-lab target needs about the system under test, each setting required by name. */
-function systemSettings(config: Config, why: string) {
+export function systemSettings(config: Config, why: string) {
   return {
     socks: config.socks ?? 'socks5://127.0.0.1:1055',
     ageKeyFile: required(config.ageKeyFile, 'ACCEPT_AGE_KEY_FILE', why),

@@ -13,9 +13,8 @@ import { cloneRepo, type Clone } from '../../helpers/git/index.ts';
 import { loadConfig, type Config } from '../../helpers/common/config.ts';
 import type { IncusClient } from '../../helpers/incus/client.ts';
 import { decryptSops, parseAgeIdentities, topLevelStrings } from '../../helpers/sops/index.ts';
-import { incusChannel, type HostChannel } from '../../target/host.ts';
-import { openIncus } from '../../target/resolve.ts';
-import { openSshHost, sshRunTarget } from '../../target/ssh-host.ts';
+import type { HostChannel } from '../../target/host.ts';
+import { openHost, openIncusFor } from '../../target/index.ts';
 import type { RunContext } from './context.ts';
 import { writeD8, type D8Evidence } from './d8.ts';
 import { buildToplevelFromCleanClone, closure, closureHash, compareClosures, currentSystem, type ClosureDiff } from '../../helpers/nix/index.ts';
@@ -81,24 +80,15 @@ export interface GitSecrets {
 // Worker-scoped: one connection, one clone and one decryption serve every spec in the run.
 export const test = base
   .extend('run', { scope: 'worker' }, async (): Promise<RunContext> => inject('run'))
-  // lab and incus: incus exec; ssh: one SSH connection per worker, closed with the worker.
+  // One channel per worker (incus exec, or one SSH connection), closed with the worker.
   .extend('host', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<HostChannel> => {
-    const target = run.target;
-    if (target.kind === 'ssh') {
-      const host = await openSshHost(sshRunTarget(target)!);
-      onCleanup(() => host.close());
-      return host;
-    }
-    const client = await openIncus(target);
-    onCleanup(() => client.close());
-    return incusChannel(client, run.instance.name);
+    const host = await openHost(run);
+    onCleanup(() => host.close());
+    return host;
   })
   .extend('config', { scope: 'worker' }, async (): Promise<Config> => loadConfig())
   .extend('incus', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<IncusClient> => {
-    if (run.target.kind === 'ssh') {
-      throw new HarnessError('the ssh target has no Incus API: a spec that needs one must skip itself for ACCEPT_TARGET=ssh');
-    }
-    const client = await openIncus(run.target);
+    const client = await openIncusFor(run);
     onCleanup(() => client.close());
     return client;
   })

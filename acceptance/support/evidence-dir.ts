@@ -85,7 +85,7 @@ async function recordFromContext(runId: string, context: RunContext | undefined)
     baseRepo: context?.baseRepo,
     instanceRepo: context?.instanceRepo,
     commits: context ? await resolveCommits(context.baseRepo, context.instanceRepo) : undefined,
-    sabotage: context?.sabotage,
+    sabotage: context?.faced.notes.join('; ') || undefined,
     harnessVersion: await harnessVersion(),
     node: process.version,
   };

@@ -1,0 +1,38 @@
+/** `accept lab up|down|status`: the embedded lab's own command, the one CLI file that imports lab/. */
+import type { Config } from '../helpers/common/config.ts';
+import { formatDuration } from '../helpers/common/log.ts';
+import { labDown, labStatus, labUp } from '../lab/index.ts';
+import { cleanUpSabotage } from '../lab/sabotage.ts';
+
+export async function bringUpLabIfNeeded(config: Config): Promise<void> {
+  if (config.target !== 'lab') return;
+  const started = performance.now();
+  process.stderr.write(`→ Bringing the embedded lab up (${config.labDir})\n`);
+  await labUp(config.labDir, config.labLayout);
+  process.stderr.write(`✓ Lab up (${formatDuration(performance.now() - started)})\n`);
+}
+
+/** An interrupted sabotage run may have left its extra instance, which would fail every run's memory guard. */
+export async function clearLabLeftovers(config: Config): Promise<void> {
+  if (config.target === 'lab') await cleanUpSabotage(config.labDir, 'c6-project-over-guideline');
+}
+
+export async function lab(config: Config, args: string[], usage: string): Promise<number> {
+  const [action, ...rest] = args;
+  switch (action) {
+    case 'up':
+      await bringUpLabIfNeeded(config);
+      return 0;
+    case 'down':
+      await labDown(config.labDir, { purge: rest.includes('--purge') });
+      return 0;
+    case 'status': {
+      const lines = await labStatus(config.labDir);
+      for (const line of lines) process.stdout.write(`${line.ok ? '✓' : '✗'} ${line.what.padEnd(14)} ${line.detail}\n`);
+      return lines.every((line) => line.ok) ? 0 : 1;
+    }
+    default:
+      process.stderr.write(`accept lab: expected up, down or status; got ${action ? JSON.stringify(action) : 'nothing'}\n\n${usage}`);
+      return 2;
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The embedded lab as a target: a local incusd with stand-ins for what cannot be real here. The
+ * only module outside lab/ (and the CLI's lab command) that imports the lab. It fills every
+ * unset setting from the lab, and applies a sabotage (ACCEPT_LAB_SABOTAGE) around provisioning.
+ */
+import type { Config } from '../../helpers/common/config.ts';
+import { ConfigError } from '../../helpers/common/errors.ts';
+import { log } from '../../helpers/common/log.ts';
+import { OFFLINE_NIX_CONFIG } from '../../helpers/nix/index.ts';
+import { labGeneration, labIsUp, labSettings, labUp } from '../../lab/index.ts';
+import { SABOTAGES, cleanUpSabotage, describeSabotage, parseSabotage, type SabotageContext } from '../../lab/sabotage.ts';
+import { incusChannel } from '../host.ts';
+import type { TargetProvider } from '../provider.ts';
+import { provisionOnIncus, type ProvisionHooks } from '../provision.ts';
+import type { ResolvedTarget } from '../resolve.ts';
+import type { TargetDescription } from '../run-context.ts';
+import { attachKept } from './incus.ts';
+
+/** What the lab cannot make real, said in every report of a lab run. */
+export const LAB_STAND_INS = [
+  'an Incus container, not a VM',
+  'Debian with Nix and systemd, not NixOS',
+  'nginx, not Traefik',
+  'no Docker Swarm',
+  'stand-in forge, Drone and bridge (Python)',
+];
+
+/** The lab's settings, each overridden by the user's where set, so one lab piece can be swapped for a real one. */
+export function resolveLabTarget(config: Config): ResolvedTarget {
+  const lab = labSettings(config.labDir);
+  return {
+    kind: 'lab',
+    incus: {
+      url: config.incus.url ?? lab.incusUrl,
+      clientCertFile: config.incus.clientCertFile ?? lab.clientCertFile,
+      clientKeyFile: config.incus.clientKeyFile ?? lab.clientKeyFile,
+      serverCertFile: config.incus.serverFingerprint ? config.incus.serverCertFile : (config.incus.serverCertFile ?? lab.serverCertFile),
+      serverFingerprint: config.incus.serverFingerprint,
+      project: config.incus.project,
+      image: config.incus.image ?? lab.image,
+      instanceType: 'container',
+      memory: config.incus.memory,
+    },
+    ramGuidelineBytes: config.ramGuidelineBytes,
+    socks: config.socks ?? lab.socks,
+    ageKeyFile: config.ageKeyFile ?? lab.ageKeyFile,
+    baseRepo: config.baseRepo ?? lab.baseRepo,
+    instanceRepo: config.instanceRepo ?? lab.instanceRepo,
+    domain: config.domain ?? lab.domain,
+    tlsCaFile: config.tlsCaFile ?? lab.tlsCaFile,
+    exposure: { kind: 'loopback-proxy', gitPort: lab.gitPort },
+    nixConfig: OFFLINE_NIX_CONFIG,
+  };
+}
+
+async function requireLabUp(config: Config): Promise<void> {
+  if (!(await labIsUp(config.labDir))) throw new ConfigError('ACCEPT_LAB_DIR', `no lab is up in ${config.labDir}: run \`npm run lab -- up\` first`);
+}
+
+export function labProvider(config: Config, options: { bringUp: boolean }): TargetProvider & { resolve(): Promise<ResolvedTarget> } {
+  const sabotage = parseSabotage(config.labSabotage);
+  const resolve = async () => {
+    if (options.bringUp) await labUp(config.labDir, config.labLayout);
+    else await requireLabUp(config);
+    return resolveLabTarget(config);
+  };
+  const describe = (): TargetDescription => {
+    const lab = resolveLabTarget(config);
+    return { kind: 'lab', server: lab.incus.url, instanceType: 'container', standIns: LAB_STAND_INS, notes: sabotage ? [describeSabotage(sabotage)] : [] };
+  };
+  return {
+    kind: 'lab',
+    describe,
+    resolve,
+    async provision(provisionOptions) {
+      const resolved = await resolve();
+      const generation = await labGeneration(config.labDir);
+      let hooks: ProvisionHooks = {};
+      if (sabotage) {
+        const entry = SABOTAGES[sabotage]!;
+        log.warn(describeSabotage(sabotage));
+        const contextOf = (throwaway: { name: string; host: SabotageContext['recordedHost'] }, client: Parameters<typeof incusChannel>[0]): SabotageContext => ({
+          labDir: config.labDir,
+          domain: resolved.domain,
+          gitUrl: new URL(resolved.baseRepo).origin,
+          host: incusChannel(client, throwaway.name),
+          recordedHost: throwaway.host,
+        });
+        hooks = {
+          repos: async (throwaway, client) => entry.forkRepos?.(contextOf(throwaway, client)),
+          beforeRunbook: async (throwaway, client) => entry.beforeRunbook?.(contextOf(throwaway, client)),
+          afterRunbook: async (throwaway, client) => entry.afterRunbook?.(contextOf(throwaway, client)),
+          leaveOnStop: Boolean(entry.leakThrowaway),
+          close: () => cleanUpSabotage(config.labDir, sabotage),
+        };
+      }
+      return provisionOnIncus(resolved, describe(), { ...provisionOptions, ttlMs: provisionOptions.ttlMs ?? config.ttlMs, generation }, hooks);
+    },
+    async attach() {
+      await requireLabUp(config);
+      const resolved = resolveLabTarget(config);
+      return attachKept(config, resolved, describe(), await labGeneration(config.labDir));
+    },
+  };
+}

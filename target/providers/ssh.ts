@@ -1,0 +1,43 @@
+/** An existing host over SSH (cc-nix-test): warm runs only; it never provisions and never destroys. */
+import type { Config } from '../../helpers/common/config.ts';
+import { ConfigError } from '../../helpers/common/errors.ts';
+import { log, timed } from '../../helpers/common/log.ts';
+import { newRunId } from '../labels.ts';
+import type { TargetProvider } from '../provider.ts';
+import { SSH_NEVER_PROVISIONS, resolveSshTarget } from '../resolve.ts';
+import { runContext, type TargetDescription } from '../run-context.ts';
+import { openSshHost } from '../ssh-host.ts';
+
+export function sshProvider(config: Config): TargetProvider {
+  const describe = (): TargetDescription => ({
+    kind: 'ssh',
+    server: `${config.ssh.user}@${config.ssh.host ?? '(ACCEPT_SSH_HOST unset)'}:${config.ssh.port}`,
+    standIns: [],
+    notes: [],
+  });
+  return {
+    kind: 'ssh',
+    describe,
+    provision: () => Promise.reject(new ConfigError('ACCEPT_TARGET', SSH_NEVER_PROVISIONS)),
+    /**
+     * One connection here, before any spec, fails the run early on a bad key or host key, and
+     * learns the key for the workers.
+     */
+    async attach() {
+      const target = resolveSshTarget(config);
+      const { host, port, user } = target.ssh;
+      const probe = await timed(`Connecting to ${user}@${host}:${port} over SSH through ${target.socks}`, () => openSshHost(target));
+      const learnedHostKey = probe.hostKeyFingerprint;
+      await probe.close();
+      if (!target.ssh.hostKey) log.info(`ACCEPT_SSH_HOST_KEY is unset: the specs will require host key ${learnedHostKey}, learned just now`);
+      return runContext({
+        runId: newRunId(),
+        mode: 'warm',
+        access: { kind: 'ssh', socks: target.socks, ssh: { ...target.ssh, learnedHostKey } },
+        faced: describe(),
+        system: { domain: target.domain, tlsCaFile: target.tlsCaFile, ageKeyFile: target.ageKeyFile, baseRepo: target.baseRepo, instanceRepo: target.instanceRepo },
+        host: { name: host, project: config.incus.project, createdAt: '', expiresAt: '', https: { host, port: 443 }, ledger: [] },
+      });
+    },
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * Provisioning on an Incus server, shared by the lab and incus providers (and so by cold runs
+ * and the bench): sweep, a labelled throwaway watched by a reaper, only the bootstrap key, then
+ * the runbook from the base repo's docs/install.md.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errorMessage } from '../helpers/common/errors.ts';
+import { log } from '../helpers/common/log.ts';
+import { cloneRepo } from '../helpers/git/index.ts';
+import type { IncusClient } from '../helpers/incus/client.ts';
+import { parseRunbook } from '../helpers/runbook/index.ts';
+import { runRunbook } from '../helpers/runbook/run.ts';
+import { writeKept } from './kept.ts';
+import type { ProvisionOptions, Provisioned } from './provider.ts';
+import { openIncus, type ResolvedTarget } from './resolve.ts';
+import { runContext, type TargetDescription } from './run-context.ts';
+import { sweep } from './sweep.ts';
+import { startThrowaway, type Throwaway } from './throwaway.ts';
+
+/** Lab-only steps around provisioning (a sabotage); the incus provider passes none. */
+export interface ProvisionHooks {
+  /** Before anything is cloned: repos the operator side (and the runbook) read instead. */
+  repos?: (throwaway: Throwaway, client: IncusClient) => Promise<{ baseRepo?: string; instanceRepo?: string } | undefined>;
+  beforeRunbook?: (throwaway: Throwaway, client: IncusClient) => Promise<void>;
+  afterRunbook?: (throwaway: Throwaway, client: IncusClient) => Promise<void>;
+  /** stop() leaves the throwaway in place (so the cleanup check sees a leak); close() removes it. */
+  leaveOnStop?: boolean;
+  close?: () => Promise<void>;
+}
+
+export const RUNBOOK_SOURCE = 'docs/install.md';
+
+export async function provisionOnIncus(
+  resolved: ResolvedTarget,
+  faced: TargetDescription,
+  options: ProvisionOptions & { generation?: string; keepOnFailure?: boolean },
+  hooks: ProvisionHooks = {},
+): Promise<Provisioned> {
+  const client = await openIncus(resolved);
+  let throwaway: Throwaway | undefined;
+  const close = async () => {
+    await hooks.close?.().catch((error: unknown) => log.warn(`could not undo the lab's changes: ${errorMessage(error)}`));
+    await client.close();
+  };
+  try {
+    const swept = await sweep(client);
+    if (swept.deleted.length) log.info(`swept ${swept.deleted.length} expired throwaway(s): ${swept.deleted.join(', ')}`);
+    throwaway = await startThrowaway(client, resolved, { runId: options.runId, ttlMs: options.ttlMs ?? 7_200_000, ledger: options.ledger, logDir: options.logDir });
+    const repos = { baseRepo: resolved.baseRepo, instanceRepo: resolved.instanceRepo, ...(await hooks.repos?.(throwaway, client)) };
+    await hooks.beforeRunbook?.(throwaway, client);
+    await using base = await cloneRepo(repos.baseRepo, { setting: 'ACCEPT_BASE_REPO' });
+    const steps = parseRunbook(await readFile(join(base.dir, RUNBOOK_SOURCE), 'utf8'), `${repos.baseRepo} ${RUNBOOK_SOURCE}`);
+    const runbook = await runRunbook(steps, throwaway.host, { source: RUNBOOK_SOURCE, ageKeyFile: resolved.ageKeyFile });
+    await hooks.afterRunbook?.(throwaway, client);
+    const started = throwaway;
+    const host = {
+      name: started.name,
+      project: started.project,
+      createdAt: started.createdAt,
+      expiresAt: started.expiresAt,
+      https: started.https,
+      runbook,
+      ledger: options.ledger.entries,
+    };
+    const context = runContext({
+      runId: options.runId,
+      mode: options.mode,
+      access: { kind: resolved.kind, incus: resolved.incus, socks: resolved.socks },
+      faced,
+      system: { ...systemOf(resolved), ...repos },
+      host,
+    });
+    let closed = false;
+    const provisioned: Provisioned = {
+      context,
+      client,
+      async stop() {
+        if (!hooks.leaveOnStop) return started.stop();
+        started.keep();
+        return { destroyedAt: new Date().toISOString() };
+      },
+      keep: () => started.keep(),
+      stopNowSync: () => started.stopNowSync(),
+      recordKept: (stateDir) =>
+        writeKept(stateDir, { runId: options.runId, target: resolved.kind, server: resolved.incus.url, generation: options.generation, host: { ...host, ledger: [...options.ledger.entries] } }),
+      async close() {
+        if (closed) return;
+        closed = true;
+        if (hooks.leaveOnStop) await started.stop().catch((error: unknown) => log.warn(`could not delete ${started.name}: ${errorMessage(error)}`));
+        await close();
+      },
+      async [Symbol.asyncDispose]() {
+        await provisioned.stop();
+        await provisioned.close();
+      },
+    };
+    return provisioned;
+  } catch (error) {
+    if (throwaway && options.keepOnFailure) {
+      throwaway.keep();
+      log.warn(`provisioning failed; keeping ${throwaway.name} for debugging until ${throwaway.expiresAt} (ACCEPT_KEEP): \`accept sweep\` removes it once expired`);
+      await close();
+      throw error;
+    }
+    await throwaway?.stop().catch((stopError: unknown) => log.warn(`could not delete ${throwaway!.name} after a failed provisioning: ${errorMessage(stopError)}`));
+    await close();
+    throw error;
+  }
+}
+
+export function systemOf(resolved: Pick<ResolvedTarget, 'domain' | 'tlsCaFile' | 'ageKeyFile' | 'baseRepo' | 'instanceRepo' | 'nixConfig'>) {
+  return {
+    domain: resolved.domain,
+    tlsCaFile: resolved.tlsCaFile,
+    ageKeyFile: resolved.ageKeyFile,
+    baseRepo: resolved.baseRepo,
+    instanceRepo: resolved.instanceRepo,
+    nixConfig: resolved.nixConfig,
+  };
+}

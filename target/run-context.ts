@@ -1,0 +1,89 @@
+/**
+ * What a run faces, as the specs may know it. Built in one place (`runContext`), from the
+ * current configuration and, for a warm run against a kept throwaway, the facts of that host.
+ * No secrets: it crosses to the spec workers through Vitest's provide/inject.
+ */
+import type { IncusSettings, SshSettings } from '../helpers/common/config.ts';
+import type { LedgerEntry } from '../helpers/common/ledger.ts';
+import type { RunbookOutcome } from '../helpers/runbook/run.ts';
+
+export type TargetKind = 'lab' | 'incus' | 'ssh';
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+/** How the harness reaches the host: the Incus API (lab, incus), or SSH (an existing host). */
+export type HostAccess =
+  | { kind: 'lab' | 'incus'; incus: IncusSettings; socks: string }
+  | { kind: 'ssh'; socks: string; ssh: SshSettings & { learnedHostKey?: string } };
+
+/** What the run faced, for the evidence only: nothing branches on it. */
+export interface TargetDescription {
+  kind: TargetKind;
+  /** The Incus API URL, or the SSH host. */
+  server: string;
+  /** container or virtual-machine; an existing host's type is not known. */
+  instanceType?: string;
+  /** What stands in for the real thing, so that a lab PASS never reads like a real one. */
+  standIns: string[];
+  /** Anything else a reader must know about this run (the lab: a sabotage applied). */
+  notes: string[];
+}
+
+/** The facts of the host itself: where it is and how it was built. Never a setting. */
+export interface HostFacts {
+  name: string;
+  project: string;
+  createdAt: string;
+  expiresAt: string;
+  /** Where the host's :443 is dialled (through the proxy). */
+  https: Endpoint;
+  runbook?: RunbookOutcome;
+  ledger: LedgerEntry[];
+}
+
+/** The system under test, as the current configuration names it. */
+export interface SystemUnderTest {
+  domain: string;
+  tlsCaFile: string;
+  ageKeyFile: string;
+  baseRepo: string;
+  instanceRepo: string;
+  /** NIX_CONFIG for operator-side builds that this target needs; unset means the operator's own. */
+  nixConfig?: string;
+}
+
+export interface RunContext extends SystemUnderTest {
+  runId: string;
+  mode: 'cold' | 'warm';
+  target: HostAccess;
+  faced: TargetDescription;
+  instance: { name: string; project: string; createdAt: string; expiresAt: string; createdInThisRun: boolean };
+  https: Endpoint;
+  runbook?: RunbookOutcome;
+  ledger: LedgerEntry[];
+}
+
+/** The one constructor of a RunContext. */
+export function runContext(parts: { runId: string; mode: RunContext['mode']; access: HostAccess; faced: TargetDescription; system: SystemUnderTest; host: HostFacts }): RunContext {
+  const { host } = parts;
+  return {
+    runId: parts.runId,
+    mode: parts.mode,
+    target: parts.access,
+    faced: parts.faced,
+    instance: { name: host.name, project: host.project, createdAt: host.createdAt, expiresAt: host.expiresAt, createdInThisRun: parts.mode === 'cold' },
+    https: host.https,
+    ...parts.system,
+    runbook: host.runbook,
+    ledger: host.ledger,
+  };
+}
+
+/** One line for headers: `lab (stand-ins: …)` or `incus https://b1:8443`. */
+export function describeFaced(faced: TargetDescription): string {
+  const stand = faced.standIns.length ? ` (stand-ins: ${faced.standIns.join('; ')})` : '';
+  return faced.kind === 'lab' ? `lab${stand}` : `${faced.kind} ${faced.server}${faced.instanceType ? ` (${faced.instanceType})` : ''}${stand}`;
+}
