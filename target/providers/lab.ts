@@ -103,3 +103,8 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
     },
   };
 }
+
+// The harness's own tests reach the lab through here too.
+export { labSettings } from '../../lab/index.ts';
+export { labPaths } from '../../lab/state.ts';
+export { SABOTAGES } from '../../lab/sabotage.ts';

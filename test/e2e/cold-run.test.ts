@@ -8,7 +8,7 @@ import { describe, expect, test } from 'vitest';
 import { loadConfig } from '../../helpers/common/config.ts';
 import { waitFor } from '../../helpers/common/wait.ts';
 import { decryptSops, parseAgeIdentities } from '../../helpers/sops/index.ts';
-import { labPaths } from '../../lab/state.ts';
+import { labPaths } from '../../target/providers/lab.ts';
 import { filesUnder, leftoversOf, readText, runAccept, throwawaysOf, type ChildRun } from './support.ts';
 
 const labDir = loadConfig().labDir;

@@ -3,7 +3,7 @@
  * the memory guardrail refuses before anything exists, a kept throwaway is removed by
  * `accept down`, and the ssh target checks an existing host without provisioning anything.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -11,7 +11,8 @@ import { loadConfig } from '../../helpers/common/config.ts';
 import { exec, succeed } from '../../helpers/common/exec.ts';
 import { waitFor } from '../../helpers/common/wait.ts';
 import { connectSsh } from '../../helpers/ssh/index.ts';
-import { labSettings } from '../../lab/index.ts';
+import { readKept, writeKept } from '../../target/kept.ts';
+import { labSettings } from '../../target/providers/lab.ts';
 import { REPO_ROOT, exists, leftoverThrowaways, reportsDirForTest, runAccept, type ChildRun } from './support.ts';
 
 const PROJECT = 'terraform-ci';
@@ -177,9 +178,9 @@ describe('a kept throwaway, checked over SSH as an existing host, then removed b
     stateDir = await mkdtemp(join(tmpdir(), 'accept-e2e-state-'));
     keyDir = await mkdtemp(join(tmpdir(), 'accept-e2e-ssh-'));
     const keep = await runAccept(['run'], { env: { ...ROOMY, ACCEPT_KEEP: 'always', ACCEPT_STATE_DIR: stateDir, ACCEPT_TTL: '30m' } });
-    const keptFile = join(stateDir, 'kept.json');
-    expect(await exists(keptFile), keep.output).toBe(true);
-    name = (JSON.parse(await readFile(keptFile, 'utf8')) as { instance: { name: string } }).instance.name;
+    const kept = await readKept(stateDir);
+    expect(kept, keep.output).toBeDefined();
+    name = kept!.host.name;
     expect(await stillPresent([name])).toEqual([name]);
 
     // Log in as a person would: an authorized key, and sshd running.
@@ -234,6 +235,51 @@ describe('a kept throwaway, checked over SSH as an existing host, then removed b
     if (stateDir) await runAccept(['down'], { env: { ACCEPT_STATE_DIR: stateDir } });
     if (keyDir) await rm(keyDir, { recursive: true, force: true });
     if (stateDir) await rm(stateDir, { recursive: true, force: true });
+  });
+
+  // Verdict classes under faults (issue 13): a warm run faces the settings it is given now.
+  const items = (output: string) => [...output.matchAll(/^\| ([CD]\d+) [^|]+\| (PASS|FAIL|ERROR|SKIPPED) \|/gm)].map((match) => ({ id: match[1]!, verdict: match[2]! }));
+
+  test('a warm run with a dead proxy gives no PASS for an item that needs the host or the Incus API, no FAIL, and a non-zero exit', async () => {
+    const specs = ['c2-cert-in-git', 'c4-live-rebuild', 'c6-resource-fit', 'd7-results-ux'].map((spec) => `acceptance/${spec}.spec.ts`);
+    const run = await vitest(['--project', 'warm', ...specs], { ACCEPT_STATE_DIR: stateDir, ACCEPT_SOCKS: 'socks5://127.0.0.1:9' });
+    expect(run.exitCode, run.output).not.toBe(0);
+    const seen = items(run.output);
+    expect(seen.map((item) => item.id), run.output).toEqual(['C2', 'C4', 'C6', 'D7']);
+    expect(seen.filter((item) => item.verdict !== 'ERROR'), run.output).toEqual([]);
+    expect(run.output).toMatch(/127\.0\.0\.1:9/);
+  });
+
+  test('a warm run with a wrong Drone token gives ERROR for the D items that read Drone, never FAIL or PASS', async () => {
+    const tokenFile = join(keyDir, 'wrong-drone-token');
+    await writeFile(tokenFile, 'not-the-drone-token\n', { mode: 0o600 });
+    const specs = ['d1-testme-trigger', 'd2-install-upgrade-backup'].map((spec) => `acceptance/${spec}.spec.ts`);
+    const started = Date.now();
+    const run = await vitest(['--project', 'warm', ...specs], { ACCEPT_STATE_DIR: stateDir, ACCEPT_DRONE_TOKEN_FILE: tokenFile });
+    expect(run.exitCode, run.output).not.toBe(0);
+    expect(items(run.output), run.output).toEqual([
+      { id: 'D1', verdict: 'ERROR' },
+      { id: 'D2', verdict: 'ERROR' },
+    ]);
+    expect(run.output).toMatch(/refused the token from ACCEPT_DRONE_TOKEN_FILE/);
+    // Fatal at once: not retried until a build deadline.
+    expect(Date.now() - started, run.output).toBeLessThan(60_000);
+  });
+
+  test('a kept throwaway of another lab generation is one clear ERROR naming it and what to run', async () => {
+    const kept = (await readKept(stateDir))!;
+    const staleDir = await mkdtemp(join(tmpdir(), 'accept-e2e-stale-'));
+    try {
+      const { schemaVersion: _version, keptAt: _at, ...rest } = kept;
+      await writeKept(staleDir, { ...rest, generation: 'input repos generated 2026-01-01T00:00:00.000Z (base 000000000000)' });
+      const run = await vitest(['--project', 'warm', 'acceptance/c1-repo-split.spec.ts', 'acceptance/c2-cert-in-git.spec.ts'], { ACCEPT_STATE_DIR: staleDir });
+      expect(run.exitCode, run.output).not.toBe(0);
+      expect(run.output).toContain(`records ${name}, built from input repos generated 2026-01-01`);
+      expect(run.output).toContain('ACCEPT_KEEP=always npm run accept');
+      expect(items(run.output).filter((item) => item.verdict === 'FAIL' || item.verdict === 'PASS'), run.output).toEqual([]);
+    } finally {
+      await rm(staleDir, { recursive: true, force: true });
+    }
   });
 
   test('the warm project over SSH passes C2, skips C6 with the reason, and learns the host key on first use', async () => {
@@ -292,11 +338,11 @@ describe('ACCEPT_KEEP=on-failure', () => {
       const failing = await runAccept(['run'], { env: { ...ROOMY, ACCEPT_KEEP: 'on-failure', ACCEPT_STATE_DIR: stateDir, ACCEPT_LAB_SABOTAGE: 'c7-secrets-doc-emptied' } });
       expect(failing.exitCode, failing.output).not.toBe(0);
       expect(failing.output).toMatch(/ACCEPT_KEEP=on-failure: keeping accept-\S+/);
-      const kept = JSON.parse(await readFile(join(stateDir, 'kept.json'), 'utf8')) as { instance: { name: string } };
-      expect(await leftoverThrowaways()).toContain(kept.instance.name);
+      const kept = (await readKept(stateDir))!.host;
+      expect(await leftoverThrowaways()).toContain(kept.name);
       const down = await runAccept(['down'], { env: { ACCEPT_STATE_DIR: stateDir } });
-      expect(down.stdout).toContain(`deleted ${kept.instance.name}`);
-      expect(await leftoverThrowaways()).not.toContain(kept.instance.name);
+      expect(down.stdout).toContain(`deleted ${kept.name}`);
+      expect(await leftoverThrowaways()).not.toContain(kept.name);
 
       const passing = await runAccept(['run'], { env: { ...ROOMY, ACCEPT_KEEP: 'on-failure', ACCEPT_STATE_DIR: stateDir } });
       expect(passing.exitCode, passing.output).toBe(0);
