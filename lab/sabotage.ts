@@ -5,7 +5,7 @@
  * channel that is not recorded in the ledger, except where being recorded is the point.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../helpers/common/errors.ts';
@@ -16,6 +16,7 @@ import type { HostChannel } from '../target/host.ts';
 import { incus } from './incus-cli.ts';
 import { createCa, issueWildcard, type LabCa } from './pki.ts';
 import { BASE_REPO, INSTANCE_REPO } from './repos.ts';
+import { applyEdits, type FileEdit, type ForkCommit } from './sabotage-edits.ts';
 import { LAB_IMAGE_ALIAS, LAB_PROJECT, labPaths, type LabPaths } from './state.ts';
 
 export interface SabotageContext {
@@ -28,6 +29,22 @@ export interface SabotageContext {
   recordedHost: HostChannel;
 }
 
+/** What a clean-up hook needs: the lab, and nothing of the run (it also runs after an interrupted one). */
+export interface SabotageCleanUpContext {
+  labDir: string;
+}
+
+/**
+ * A fork of the base repo made of declared edits, in one commit. `machineRuns`: the fork's
+ * runbook clones the fork itself, so that the machine runs the broken system and the operator
+ * side reads the same one; otherwise only the operator side reads the fork.
+ */
+export interface BaseFork {
+  message: string;
+  edits: readonly FileEdit[];
+  machineRuns: boolean;
+}
+
 export interface Sabotage {
   description: string;
   /** Items whose specs must FAIL. */
@@ -36,6 +53,8 @@ export interface Sabotage {
   alsoFails?: { items: string[]; why: string };
   /** Words the run's failure output must contain: the cause, named. */
   cause: RegExp;
+  /** Before the runbook, as data: the base-repo fork that `forkRepos` publishes. */
+  baseFork?: BaseFork;
   /** Before the runbook: forks of the lab repos that the operator side reads instead. */
   forkRepos?: (context: SabotageContext) => Promise<{ baseRepo?: string; instanceRepo?: string }>;
   /** On the blank machine, before the runbook: something the rebuild then trips over. */
@@ -43,6 +62,8 @@ export interface Sabotage {
   afterRunbook?: (context: SabotageContext) => Promise<void>;
   /** Teardown "forgets" the throwaway: the cleanup check must fail (the lab deletes it afterwards). */
   leakThrowaway?: boolean;
+  /** Removes what the sabotage left in the lab itself, beyond its forks (which every clean-up removes). */
+  cleanUp?: (context: SabotageCleanUpContext) => Promise<void>;
 }
 
 const SABOTAGE_DIR = 'sabotage';
@@ -52,27 +73,36 @@ async function git(cwd: string, args: string[]): Promise<void> {
   await succeed('git', ['-c', 'user.name=saboteur', '-c', 'user.email=saboteur@cc-ci.invalid', ...args], { cwd });
 }
 
-/** Clones a lab repo, lets `edit` commit to it, and publishes the result beside the original. */
-async function fork(context: SabotageContext, repo: string, name: string, edit: (dir: string) => Promise<void>): Promise<string> {
+/** The URL a sabotage's fork of `repo` is served at. */
+export function forkUrl(gitUrl: string, sabotage: string, repo: string): string {
+  return `${gitUrl}/${SABOTAGE_DIR}/${sabotage}-${repo}`;
+}
+
+/** Clones a lab repo, commits `commits` to it, and publishes the result beside the original. */
+async function fork(context: SabotageContext, repo: string, sabotage: string, commits: readonly ForkCommit[]): Promise<string> {
   const paths = labPaths(context.labDir);
   const work = await mkdtemp(join(tmpdir(), 'accept-sabotage-'));
   try {
     await succeed('git', ['clone', '-q', join(paths.gitDir, repo), work]);
-    await edit(work);
-    const bare = join(paths.gitDir, SABOTAGE_DIR, `${name}-${repo}`);
+    for (const { message, edits } of commits) {
+      await applyEdits(sabotage, work, edits);
+      await git(work, ['add', '-A', '--', ...new Set(edits.map((edit) => edit.file))]);
+      await git(work, ['commit', '-q', '-m', message]);
+    }
+    const bare = join(paths.gitDir, SABOTAGE_DIR, `${sabotage}-${repo}`);
     await rm(bare, { recursive: true, force: true });
     await succeed('git', ['clone', '-q', '--bare', work, bare]);
     await succeed('git', ['update-server-info'], { cwd: bare });
-    return `${context.gitUrl}/${SABOTAGE_DIR}/${name}-${repo}`;
+    return forkUrl(context.gitUrl, sabotage, repo);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
 }
 
-async function commitFile(dir: string, path: string, content: string, message: string): Promise<void> {
-  await writeFile(join(dir, path), content);
-  await git(dir, ['add', path]);
-  await git(dir, ['commit', '-q', '-m', message]);
+/** The base fork's one commit; when the machine runs it, its runbook clones the fork. */
+export function baseForkCommit(context: Pick<SabotageContext, 'gitUrl'>, sabotage: string, { message, edits, machineRuns }: BaseFork): ForkCommit {
+  const repoint: FileEdit = { file: 'docs/install.md', expected: `${context.gitUrl}/${BASE_REPO}`, replacement: forkUrl(context.gitUrl, sabotage, BASE_REPO) };
+  return { message, edits: machineRuns ? [...edits, repoint] : edits };
 }
 
 async function labSecrets(paths: LabPaths): Promise<Record<string, string>> {
@@ -103,115 +133,36 @@ async function newPrivateKeyPem(): Promise<string> {
   return (await succeed('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'])).stdout;
 }
 
-/** Replaces `from` with `to` in one file, refusing to do nothing: a sabotage that misses breaks nothing. */
-async function patch(dir: string, path: string, from: string, to: string): Promise<void> {
-  const text = await readFile(join(dir, path), 'utf8');
-  if (!text.includes(from)) throw new Error(`sabotage: ${path} no longer contains ${JSON.stringify(from.slice(0, 60))}`);
-  await writeFile(join(dir, path), text.split(from).join(to));
-}
-
-/**
- * A fork of the base repo with `patches` applied, whose runbook clones the fork itself, so
- * that the machine runs the broken system and the operator side reads the same one.
- */
-async function brokenBase(context: SabotageContext, name: string): Promise<{ baseRepo: string }> {
-  const { message, patches } = BASE_PATCHES[name]!;
-  const url = `${context.gitUrl}/${SABOTAGE_DIR}/${name}-${BASE_REPO}`;
-  return {
-    baseRepo: await fork(context, BASE_REPO, name, async (dir) => {
-      for (const [path, from, to] of patches) await patch(dir, path, from, to);
-      await patch(dir, 'docs/install.md', `${context.gitUrl}/${BASE_REPO}`, url);
-      await git(dir, ['commit', '-q', '-am', message]);
-    }),
-  };
-}
+/** A base fork the machine runs: the broken system, built from the fork's own runbook. */
+const brokenBase = (message: string, edits: readonly FileEdit[]): BaseFork => ({ message, edits, machineRuns: true });
 
 const IMPOSTOR_KEY = { items: ['C3'], why: "the impostor's private key on the host is itself an unexplained private key" };
+const REBUILDS_TRIP = { items: ['D4', 'D5', 'D6'], why: 'D4, D5 and D6 rebuild the host, and those rebuilds trip over the same broken unit (switch exits 4)' };
 
-/** What each base-repo sabotage changes: commit message and patches (path, text, replacement). */
-export const BASE_PATCHES: Record<string, { message: string; patches: Array<[path: string, from: string, to: string]> }> = {
-  'd1-bridge-ignores-membership': {
-    message: 'Bridge: let everyone test',
-    patches: [['services/bridge.py', '    if not is_member(login):', '    if False and not is_member(login):']],
-  },
-  'd1-hook-hmac-missing': {
-    message: 'Bridge: skip the webhook signature',
-    patches: [
-      ['services/bridge.py', '        if not signature:', '        if False:'],
-      ['services/bridge.py', '        if not hmac.compare_digest(signature.lower(), expected):', '        if False:'],
-    ],
-  },
-  'd2-restore-skipped-reported-green': {
-    message: 'Runner: restore is slow, skip it',
-    patches: [
-      ['services/drone.py', '    os.makedirs(os.path.dirname(path), exist_ok=True)\n', '    os.makedirs(os.path.dirname(path), exist_ok=True)\n    if name == "restore":\n        open(path, "w").close()\n        return 0\n'],
-    ],
-  },
-  'd3-no-browser-tests': {
-    message: 'Browser tests: later',
-    patches: [
-      ['ci/browser.py', 'if name.startswith("test_")]', 'if name.startswith("test_") and False]'],
-      ['ci/browser.py', 'sys.exit(1 if failed or not tests else 0)', 'sys.exit(1 if failed else 0)'],
-    ],
-  },
-  'd4-local-tests-not-counted': {
-    message: 'Runner: recipe tests are advisory',
-    patches: [
-      [
-        'services/drone.py',
-        '            return subprocess.run([ARGS.python, ARGS.harness, name], stdout=out, stderr=subprocess.STDOUT, env=env, timeout=300).returncode',
-        '            code = subprocess.run([ARGS.python, ARGS.harness, name], stdout=out, stderr=subprocess.STDOUT, env=env, timeout=300).returncode\n            return 0 if name == "recipe-tests" else code',
-      ],
-    ],
-  },
-  'd5-recipes-hardcoded-in-bridge': {
-    message: 'Bridge: the recipes we test',
-    patches: [
-      ['services/bridge.py', 'def enrolled():\n', 'def enrolled():\n    return ["custom-html", "keycloak", "matrix-synapse", "n8n", "cryptpad", "lasuite-docs"]\n'],
-    ],
-  },
-  'd6-secret-in-build-log': {
-    message: 'Harness: show the registry login',
-    patches: [
-      ['ci/harness.py', '    say("install: %s %s answers on %s (title %r)" % (RECIPE, SPEC["install"], URL, SPEC["title"]))\n', '    say("install: %s %s answers on %s (title %r)" % (RECIPE, SPEC["install"], URL, SPEC["title"]))\n    say("install: registry login " + open("/run/secrets/registry_credentials").read())\n'],
-    ],
-  },
-  'd7-badge-missing': {
-    message: 'Dashboard: drop badges',
-    patches: [['services/dashboard.py', '        ("GET", r"/badge/([A-Za-z0-9._-]+)\\.svg", "badge"),\n', '']],
-  },
-  'd9-runbook-not-linked': {
-    message: 'README: shorter',
-    patches: [['README.md', '- [Runbook](docs/runbook.md): operating a running machine.\n', '']],
-  },
-  'd10-keycloak-browser-test-broken': {
-    message: 'keycloak: test the admin console',
-    patches: [['tests/keycloak/browser_test.py', 'assert "Keycloak" in page.title()', 'assert "Keycloak Admin Console" in page.title()']],
-  },
-};
-
-export const SABOTAGES: Record<string, Sabotage> = {
+/**
+ * Every sabotage by name. Built through `catalogue`, so that the names form `SabotageName` and
+ * each `baseFork` gets its `forkRepos`.
+ */
+export const SABOTAGES = catalogue({
   'c1-domain-in-base-history': {
     description: 'the instance domain is committed to the base repo, then removed',
     guards: ['C1'],
     cause: /the base repo is not generic: instance domain/,
-    forkRepos: async (context) => ({
-      baseRepo: await fork(context, BASE_REPO, 'c1-domain-in-base-history', async (dir) => {
-        const readme = await readFile(join(dir, 'README.md'), 'utf8');
-        await commitFile(dir, 'README.md', `${readme}\nDeployed at https://${context.domain}/\n`, 'Say where it runs');
-        await commitFile(dir, 'README.md', readme, 'Keep the base generic');
-      }),
-    }),
+    forkRepos: async (context) => {
+      const deployed = `\nDeployed at https://${context.domain}/\n`;
+      return {
+        baseRepo: await fork(context, BASE_REPO, 'c1-domain-in-base-history', [
+          { message: 'Say where it runs', edits: [{ file: 'README.md', append: deployed }] },
+          { message: 'Keep the base generic', edits: [{ file: 'README.md', expected: deployed, replacement: '' }] },
+        ]),
+      };
+    },
   },
   'c1-toplevel-from-other-base-commit': {
     description: 'the operator builds a base commit other than the one the machine runs',
     guards: ['C1', 'C5', 'D8'],
     cause: /clean-clone toplevel \/nix\/store\/\S+ ≠ \/run\/current-system/,
-    forkRepos: async (context) => ({
-      baseRepo: await fork(context, BASE_REPO, 'c1-toplevel-from-other-base-commit', async (dir) => {
-        await commitFile(dir, 'system/etc/motd', 'cc-ci, one commit later\n', 'Add a login banner');
-      }),
-    }),
+    baseFork: { message: 'Add a login banner', edits: [{ file: 'system/etc/motd', content: 'cc-ci, one commit later\n' }], machineRuns: false },
   },
   'c2-served-cert-other-leaf': {
     description: 'nginx serves another wildcard cert from the same lab CA',
@@ -248,11 +199,10 @@ export const SABOTAGES: Record<string, Sabotage> = {
     forkRepos: async (context) => {
       const secrets = await labSecrets(labPaths(context.labDir));
       return {
-        instanceRepo: await fork(context, INSTANCE_REPO, 'c3-plaintext-secret-in-instance-history', async (dir) => {
-          await commitFile(dir, 'drone.env', `DRONE_RPC_SECRET=${secrets.drone_rpc_secret}\n`, 'Drone settings');
-          await git(dir, ['rm', '-q', 'drone.env']);
-          await git(dir, ['commit', '-q', '-m', 'Oops: secrets belong in sops']);
-        }),
+        instanceRepo: await fork(context, INSTANCE_REPO, 'c3-plaintext-secret-in-instance-history', [
+          { message: 'Drone settings', edits: [{ file: 'drone.env', content: `DRONE_RPC_SECRET=${secrets.drone_rpc_secret}\n` }] },
+          { message: 'Oops: secrets belong in sops', edits: [{ file: 'drone.env', remove: true }] },
+        ]),
       };
     },
   },
@@ -275,7 +225,7 @@ export const SABOTAGES: Record<string, Sabotage> = {
   'c4-oneshot-fails': {
     description: 'the dashboard reconcile oneshot fails',
     guards: ['C4'],
-    alsoFails: { items: ['D4', 'D5', 'D6'], why: 'D4, D5 and D6 rebuild the host, and those rebuilds trip over the same broken unit (switch exits 4)' },
+    alsoFails: REBUILDS_TRIP,
     cause: /ccci-reconcile-dashboard\.service/,
     afterRunbook: async (context) => {
       await context.host.succeed(
@@ -283,10 +233,24 @@ export const SABOTAGES: Record<string, Sabotage> = {
       );
     },
   },
+  // The dashboard's reconcile is the one to stop: no unit Requires, BindsTo or orders itself
+  // After it, it has no ExecStop, and the dashboard service does not depend on it, so stopping
+  // it changes nothing but its own state (failed units and is-system-running are untouched). A
+  // later rebuild (D4–D6) restarts it, and it converges again, so no other item fails.
+  'c4-oneshot-stopped': {
+    description: 'a reconcile oneshot is stopped after the runbook (the dashboard one: nothing depends on it, so only its own state changes)',
+    guards: ['C4'],
+    // The unit named as the subject of a line, with its state: a passing run names the unit too.
+    cause: /ccci-reconcile-dashboard\.service: .*inactive/,
+    afterRunbook: async (context) => {
+      // Checked, so that a stop that did not take breaks nothing silently.
+      await context.host.succeed('systemctl stop ccci-reconcile-dashboard.service && ! systemctl is-active --quiet ccci-reconcile-dashboard.service');
+    },
+  },
   'c5-live-rebuild-fails': {
     description: 'a unit fails during the live rebuild, so nixos-rebuild switch exits 4',
     guards: ['C4', 'C5', 'D8'],
-    alsoFails: { items: ['D4', 'D5', 'D6'], why: 'D4, D5 and D6 rebuild the host, and those rebuilds trip over the same broken unit (switch exits 4)' },
+    alsoFails: REBUILDS_TRIP,
     cause: /the live rebuild exited 4/,
     beforeRunbook: async (context) => {
       // A drop-in outside the toplevel survives the switch, as a hand-made override would.
@@ -307,12 +271,11 @@ export const SABOTAGES: Record<string, Sabotage> = {
     description: 'the published D8 evidence calls the live rebuild infeasible by design',
     guards: ['C5'],
     cause: /the published D8 evidence still declares the live rebuild infeasible: docs\/evidence\/d8\.md:\d+/,
-    forkRepos: async (context) => ({
-      baseRepo: await fork(context, BASE_REPO, 'c5-infeasible-wording', async (dir) => {
-        const doc = await readFile(join(dir, 'docs/evidence/d8.md'), 'utf8');
-        await commitFile(dir, 'docs/evidence/d8.md', `${doc}\nThe live half is infeasible by design (sops host-key binding), so only the static half is shown.\n`, 'D8: scope');
-      }),
-    }),
+    baseFork: {
+      message: 'D8: scope',
+      edits: [{ file: 'docs/evidence/d8.md', append: '\nThe live half is infeasible by design (sops host-key binding), so only the static half is shown.\n' }],
+      machineRuns: false,
+    },
   },
   'c6-project-over-guideline': {
     description: 'another instance in the project pushes its running memory over the guideline',
@@ -320,6 +283,10 @@ export const SABOTAGES: Record<string, Sabotage> = {
     cause: /exceeds the 12\.0 GiB guideline \(ACCEPT_RAM_GUIDELINE\)/,
     afterRunbook: async () => {
       await succeed('incus', ['launch', LAB_IMAGE_ALIAS, EXTRA_INSTANCE, '--project', LAB_PROJECT, '-c', 'limits.memory=10GiB']);
+    },
+    cleanUp: async () => {
+      const extra = await incus(['delete', '--force', EXTRA_INSTANCE, '--project', LAB_PROJECT]);
+      if (extra.exitCode === 0) log.info(`removed sabotage instance ${EXTRA_INSTANCE}`);
     },
   },
   'c6-throwaway-leaks': {
@@ -333,104 +300,149 @@ export const SABOTAGES: Record<string, Sabotage> = {
     // D9 requires the same document to exist and be non-empty.
     guards: ['C7', 'D9'],
     cause: /docs\/secrets\.md is missing or empty in the base repo/,
-    forkRepos: async (context) => ({
-      baseRepo: await fork(context, BASE_REPO, 'c7-secrets-doc-emptied', (dir) => commitFile(dir, 'docs/secrets.md', '', 'Trim the docs')),
-    }),
+    baseFork: { message: 'Trim the docs', edits: [{ file: 'docs/secrets.md', content: '' }], machineRuns: false },
   },
   'c7-architecture-describes-old-model': {
     description: 'docs/architecture.md still describes the old model (one repo, a cert file dropped by hand)',
     guards: ['C7'],
     cause: /docs\/architecture\.md does not describe the base\/instance split/,
-    forkRepos: async (context) => ({
-      baseRepo: await fork(context, BASE_REPO, 'c7-architecture-describes-old-model', (dir) =>
-        commitFile(dir, 'docs/architecture.md', '# Architecture\n\ncc-ci is one repo. The operator copies the wildcard cert to /var/lib/ci-certs by hand, then rebuilds.\n', 'Docs'),
-      ),
-    }),
+    baseFork: {
+      message: 'Docs',
+      edits: [{ file: 'docs/architecture.md', content: '# Architecture\n\ncc-ci is one repo. The operator copies the wildcard cert to /var/lib/ci-certs by hand, then rebuilds.\n' }],
+      machineRuns: false,
+    },
   },
   'd1-bridge-ignores-membership': {
     description: 'the bridge starts a build for any !testme, member of the org or not',
     guards: ['D1'],
     cause: /a !testme from non-member \S+ \(comment \d+\) started Drone build/,
-    forkRepos: (context) => brokenBase(context, 'd1-bridge-ignores-membership'),
+    baseFork: brokenBase('Bridge: let everyone test', [{ file: 'services/bridge.py', expected: '    if not is_member(login):', replacement: '    if False and not is_member(login):' }]),
   },
   'd1-hook-hmac-missing': {
     description: 'the bridge takes /hook webhooks without checking their signature',
     guards: ['D1'],
     alsoFails: { items: ['D6'], why: 'with no check, a webhook signed with the old webhook_hmac is still accepted after the rotation' },
     cause: /an unsigned \/hook was accepted \(HTTP 2\d\d\)/,
-    forkRepos: (context) => brokenBase(context, 'd1-hook-hmac-missing'),
+    baseFork: brokenBase('Bridge: skip the webhook signature', [
+      { file: 'services/bridge.py', expected: '        if not signature:', replacement: '        if False:' },
+      { file: 'services/bridge.py', expected: '        if not hmac.compare_digest(signature.lower(), expected):', replacement: '        if False:' },
+    ]),
   },
   'd2-restore-skipped-reported-green': {
     description: 'the runner skips the restore step of backup/restore and reports it green',
     guards: ['D2'],
     cause: /stage backup-restore reported success, but its log never shows restore/,
-    forkRepos: (context) => brokenBase(context, 'd2-restore-skipped-reported-green'),
+    baseFork: brokenBase('Runner: restore is slow, skip it', [
+      {
+        file: 'services/drone.py',
+        expected: '    os.makedirs(os.path.dirname(path), exist_ok=True)\n',
+        replacement: '    os.makedirs(os.path.dirname(path), exist_ok=True)\n    if name == "restore":\n        open(path, "w").close()\n        return 0\n',
+      },
+    ]),
   },
   'd3-no-browser-tests': {
     description: 'the browser step finds no browser tests and passes all the same',
     guards: ['D3'],
     cause: /the browser step of build #\d+ ran 0 browser tests/,
-    forkRepos: (context) => brokenBase(context, 'd3-no-browser-tests'),
+    baseFork: brokenBase('Browser tests: later', [
+      { file: 'ci/browser.py', expected: 'if name.startswith("test_")]', replacement: 'if name.startswith("test_") and False]' },
+      { file: 'ci/browser.py', expected: 'sys.exit(1 if failed or not tests else 0)', replacement: 'sys.exit(1 if failed else 0)' },
+    ]),
   },
   'd4-local-tests-not-counted': {
     description: "the runner ignores the recipe-local tests' exit code",
     guards: ['D4'],
     cause: /a failing recipe-local test left stage recipe-tests of build #\d+ success/,
-    forkRepos: (context) => brokenBase(context, 'd4-local-tests-not-counted'),
+    baseFork: brokenBase('Runner: recipe tests are advisory', [
+      {
+        file: 'services/drone.py',
+        expected: '            return subprocess.run([ARGS.python, ARGS.harness, name], stdout=out, stderr=subprocess.STDOUT, env=env, timeout=300).returncode',
+        replacement:
+          '            code = subprocess.run([ARGS.python, ARGS.harness, name], stdout=out, stderr=subprocess.STDOUT, env=env, timeout=300).returncode\n            return 0 if name == "recipe-tests" else code',
+      },
+    ]),
   },
   'd5-recipes-hardcoded-in-bridge': {
     description: 'the bridge knows the six recipes by heart instead of reading the enrolment list',
     guards: ['D5'],
     cause: /no Drone build started within 60 s of the !testme comment \d+ by \S+ on \S+\/accept-probe/,
-    forkRepos: (context) => brokenBase(context, 'd5-recipes-hardcoded-in-bridge'),
+    baseFork: brokenBase('Bridge: the recipes we test', [
+      { file: 'services/bridge.py', expected: 'def enrolled():\n', replacement: 'def enrolled():\n    return ["custom-html", "keycloak", "matrix-synapse", "n8n", "cryptpad", "lasuite-docs"]\n' },
+    ]),
   },
   'd6-secret-in-build-log': {
     description: 'the install step echoes the registry credentials into the build log',
     guards: ['D6'],
     cause: /sops value registry_credentials in the log of build #\d+ install\/deploy/,
-    forkRepos: (context) => brokenBase(context, 'd6-secret-in-build-log'),
+    baseFork: brokenBase('Harness: show the registry login', [
+      {
+        file: 'ci/harness.py',
+        expected: '    say("install: %s %s answers on %s (title %r)" % (RECIPE, SPEC["install"], URL, SPEC["title"]))\n',
+        replacement:
+          '    say("install: %s %s answers on %s (title %r)" % (RECIPE, SPEC["install"], URL, SPEC["title"]))\n    say("install: registry login " + open("/run/secrets/registry_credentials").read())\n',
+      },
+    ]),
   },
   'd7-badge-missing': {
     description: 'the dashboard serves no badges',
     guards: ['D7'],
     cause: /GET \/badge\/custom-html\.svg answered 404/,
-    forkRepos: (context) => brokenBase(context, 'd7-badge-missing'),
+    baseFork: brokenBase('Dashboard: drop badges', [{ file: 'services/dashboard.py', expected: '        ("GET", r"/badge/([A-Za-z0-9._-]+)\\.svg", "badge"),\n', replacement: '' }]),
   },
   'd9-runbook-not-linked': {
     description: "the README no longer links the operations runbook",
     guards: ['D9'],
     cause: /docs\/runbook\.md is not linked from README\.md/,
-    forkRepos: (context) => brokenBase(context, 'd9-runbook-not-linked'),
+    baseFork: brokenBase('README: shorter', [{ file: 'README.md', expected: '- [Runbook](docs/runbook.md): operating a running machine.\n', replacement: '' }]),
   },
   'd10-keycloak-browser-test-broken': {
     description: "keycloak's browser test expects a page the app does not serve, so its install stage fails",
     guards: ['D10'],
     cause: /keycloak: build #\d+ \(fresh !testme \(comment \d+\)\) is not green in all three stages/,
-    forkRepos: (context) => brokenBase(context, 'd10-keycloak-browser-test-broken'),
+    baseFork: brokenBase('keycloak: test the admin console', [
+      { file: 'tests/keycloak/browser_test.py', expected: 'assert "Keycloak" in page.title()', replacement: 'assert "Keycloak Admin Console" in page.title()' },
+    ]),
   },
-};
+});
 
-export function parseSabotage(value: string | undefined): string | undefined {
+export type SabotageName = keyof typeof SABOTAGES;
+
+/**
+ * The catalogue as given, each `baseFork` turned into the `forkRepos` hook that publishes it
+ * under the sabotage's own name. An entry with both is refused: which one would run?
+ */
+function catalogue<Name extends string>(definitions: Record<Name, Sabotage>): Readonly<Record<Name, Sabotage>> {
+  const entries = Object.entries<Sabotage>(definitions).map(([name, sabotage]): [string, Sabotage] => {
+    const { baseFork } = sabotage;
+    if (!baseFork) return [name, sabotage];
+    if (sabotage.forkRepos) throw new Error(`sabotage ${name}: declares both baseFork and forkRepos in lab/sabotage.ts; keep one`);
+    return [name, { ...sabotage, forkRepos: async (context) => ({ baseRepo: await fork(context, BASE_REPO, name, [baseForkCommit(context, name, baseFork)]) }) }];
+  });
+  return Object.fromEntries(entries) as Record<Name, Sabotage>;
+}
+
+export function isSabotageName(value: string): value is SabotageName {
+  return Object.hasOwn(SABOTAGES, value);
+}
+
+export function parseSabotage(value: string | undefined): SabotageName | undefined {
   if (value === undefined) return undefined;
-  if (!(value in SABOTAGES)) {
+  if (!isSabotageName(value)) {
     throw new ConfigError('ACCEPT_LAB_SABOTAGE', `unknown sabotage ${JSON.stringify(value)}; known: ${Object.keys(SABOTAGES).join(', ')}`);
   }
   return value;
 }
 
-export function describeSabotage(name: string): string {
-  return `lab sabotage ${name}: ${SABOTAGES[name]!.description}`;
+export function describeSabotage(name: SabotageName): string {
+  return `lab sabotage ${name}: ${SABOTAGES[name].description}`;
 }
 
-/** Removes what one sabotage left in the lab itself (its forked repos, the extra instance). */
-export async function cleanUpSabotage(labDir: string, name: string): Promise<void> {
+/** Removes what one sabotage left in the lab itself: its forked repos, then whatever its own hook removes. */
+export async function cleanUpSabotage(labDir: string, name: SabotageName): Promise<void> {
   // Only this sabotage's forks: another run may be using its own at the same time.
   const dir = join(labPaths(labDir).gitDir, SABOTAGE_DIR);
   for (const entry of await readdir(dir).catch(() => [] as string[])) {
     if (entry.startsWith(`${name}-`)) await rm(join(dir, entry), { recursive: true, force: true });
   }
-  if (name === 'c6-project-over-guideline') {
-    const extra = await incus(['delete', '--force', EXTRA_INSTANCE, '--project', LAB_PROJECT]);
-    if (extra.exitCode === 0) log.info(`removed sabotage instance ${EXTRA_INSTANCE}`);
-  }
+  await SABOTAGES[name].cleanUp?.({ labDir });
 }

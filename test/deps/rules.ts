@@ -1,0 +1,125 @@
+/**
+ * The dependency rules of the repository, and a checker for them: imports flow one way,
+ * acceptance → target layer → helpers → helpers/common, and the embedded lab is reached only
+ * through its provider and the CLI's lab command. Specifiers are read with the TypeScript parser
+ * (already a dev dependency), so an import in a comment or a string is not one.
+ */
+import { readFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import ts from 'typescript';
+import { succeed } from '../../helpers/common/exec.ts';
+
+export interface SourceFile {
+  /** Relative to the repository root, with forward slashes. */
+  path: string;
+  text: string;
+}
+
+export interface ImportReference {
+  line: number;
+  specifier: string;
+}
+
+export interface DependencyRule {
+  /** The rule as a reader would state it; violations quote it. */
+  text: string;
+  /** Whether an import of `target` by `importer` (both repository paths) breaks the rule. */
+  forbids(importer: string, target: string): boolean;
+}
+
+export interface Violation {
+  file: string;
+  line: number;
+  specifier: string;
+  /** The repository path the specifier resolves to. */
+  resolved: string;
+  rules: string[];
+}
+
+const under = (path: string, ...dirs: string[]) => dirs.some((dir) => path.startsWith(`${dir}/`));
+
+/** The lab's only importers besides itself: its provider and the CLI's lab command. */
+export const LAB_IMPORTERS = ['target/providers/lab.ts', 'cli/lab.ts'];
+
+export const RULES: readonly DependencyRule[] = [
+  {
+    text: 'helpers/common/** imports nothing from the rest of helpers/, nor from target/, lab/, acceptance/, cli/, test/',
+    forbids: (importer, target) => under(importer, 'helpers/common') && !under(target, 'helpers/common') && under(target, 'helpers', 'target', 'lab', 'acceptance', 'cli', 'test'),
+  },
+  {
+    text: 'helpers/** imports nothing from target/, lab/, acceptance/, cli/, test/',
+    forbids: (importer, target) => under(importer, 'helpers') && under(target, 'target', 'lab', 'acceptance', 'cli', 'test'),
+  },
+  {
+    text: 'target/** imports nothing from acceptance/, cli/, test/',
+    forbids: (importer, target) => under(importer, 'target') && under(target, 'acceptance', 'cli', 'test'),
+  },
+  {
+    text: 'lab/** imports nothing from target/, acceptance/, cli/',
+    forbids: (importer, target) => under(importer, 'lab') && under(target, 'target', 'acceptance', 'cli'),
+  },
+  {
+    text: 'acceptance/** imports nothing from lab/ or cli/',
+    forbids: (importer, target) => under(importer, 'acceptance') && under(target, 'lab', 'cli'),
+  },
+  {
+    text: `lab/ is imported only by lab/** itself, ${LAB_IMPORTERS.join(' and ')}`,
+    forbids: (importer, target) => under(target, 'lab') && !under(importer, 'lab') && !LAB_IMPORTERS.includes(importer),
+  },
+];
+
+/** Every module specifier of a file: `import … from`, `export … from`, `import()` and `import('…')` types. */
+export function importsOf(path: string, text: string): ImportReference[] {
+  const source = ts.createSourceFile(path, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+  const found: ImportReference[] = [];
+  const add = (node: ts.Node | undefined) => {
+    if (node && ts.isStringLiteralLike(node)) found.push({ line: source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1, specifier: node.text });
+  };
+  const visit = (node: ts.Node): void => {
+    if (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) add(node.moduleSpecifier);
+    else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference)) add(node.moduleReference.expression);
+    else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) add(node.arguments[0]);
+    else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) add(node.argument.literal);
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
+
+/** The repository path a relative specifier names; undefined for packages and `node:` modules. */
+export function resolveSpecifier(importer: string, specifier: string): string | undefined {
+  if (!specifier.startsWith('./') && !specifier.startsWith('../')) return undefined;
+  return posix.normalize(posix.join(posix.dirname(importer), specifier));
+}
+
+export function checkDependencies(files: readonly SourceFile[], rules: readonly DependencyRule[] = RULES): Violation[] {
+  const violations: Violation[] = [];
+  for (const file of files) {
+    for (const { line, specifier } of importsOf(file.path, file.text)) {
+      const resolved = resolveSpecifier(file.path, specifier);
+      if (resolved === undefined) continue;
+      const broken = rules.filter((rule) => rule.forbids(file.path, resolved)).map((rule) => rule.text);
+      if (broken.length > 0) violations.push({ file: file.path, line, specifier, resolved, rules: broken });
+    }
+  }
+  return violations;
+}
+
+export function describeViolation(violation: Violation): string {
+  return `${violation.file}:${violation.line} imports ${JSON.stringify(violation.specifier)} (${violation.resolved}), against: ${violation.rules.join('; ')}`;
+}
+
+/** Every tracked .ts file of the repository at `root`, as git lists it; one deleted but not yet committed is no code. */
+export async function trackedSources(root: string): Promise<SourceFile[]> {
+  const { stdout } = await succeed('git', ['ls-files', '-z', '--', '*.ts'], { cwd: root });
+  const files = await Promise.all(
+    stdout.split('\0').filter(Boolean).map(async (path) => {
+      const text = await readFile(join(root, path), 'utf8').catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return undefined;
+        throw error;
+      });
+      return text === undefined ? [] : [{ path, text }];
+    }),
+  );
+  return files.flat();
+}
