@@ -14,7 +14,7 @@ import type { IncusClient } from '../helpers/incus/client.ts';
 import { resolveIncusBacked } from '../target/index.ts';
 import { openIncus, readSettingFile, resolveSshTarget, type ResolvedTarget, type SshTarget } from '../target/resolve.ts';
 import { openSshHost } from '../target/ssh-host.ts';
-import { labStatus } from '../lab/index.ts';
+import { labStatus } from '../target/providers/lab.ts';
 
 export type Status = 'ok' | 'warn' | 'fail' | 'skip';
 

@@ -105,6 +105,6 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
 }
 
 // The harness's own tests reach the lab through here too.
-export { labSettings } from '../../lab/index.ts';
+export { labSettings, labStatus } from '../../lab/index.ts';
 export { labPaths } from '../../lab/state.ts';
 export { SABOTAGES } from '../../lab/sabotage.ts';

@@ -95,10 +95,7 @@ describe('checkDependencies', () => {
 });
 
 describe('the repository', () => {
-  // Marked as failing until the target-layer refactor (issue 12) lands: today acceptance/, the CLI,
-  // helpers/target/ and the e2e and selftest suites import lab/ directly. Once the tree follows
-  // the rules this reports "expected to fail": make it a plain `it` then.
-  it.fails('follows every dependency rule', async () => {
+  it('follows every dependency rule', async () => {
     const violations = checkDependencies(await trackedSources(REPO_ROOT));
     expect(violations.map(describeViolation), 'imports that break the dependency rules (test/deps/rules.ts)').toEqual([]);
   });
