@@ -6,22 +6,20 @@ import { readFile } from 'node:fs/promises';
 import type { Config, IncusSettings, SshSettings } from '../helpers/common/config.ts';
 import { ConfigError } from '../helpers/common/errors.ts';
 import { IncusClient } from '../helpers/incus/client.ts';
+import type { SystemUnderTest } from './run-context.ts';
 
-export interface ResolvedTarget {
+/** The system under test and the proxy that reaches it: what every target resolves. */
+export interface SystemSettings extends SystemUnderTest {
+  socks: string;
+}
+
+export interface ResolvedTarget extends SystemSettings {
   kind: 'lab' | 'incus';
   incus: IncusSettings;
   /** ACCEPT_RAM_GUIDELINE in bytes: creating the throwaway may not push the project over it. */
   ramGuidelineBytes: number;
-  socks: string;
-  ageKeyFile: string;
-  baseRepo: string;
-  instanceRepo: string;
-  domain: string;
-  tlsCaFile: string;
   /** The lab reaches instances through loopback proxy devices; a real VM by its address. */
   exposure: { kind: 'loopback-proxy'; gitPort: number } | { kind: 'instance-address' };
-  /** NIX_CONFIG for operator-side builds (the lab: offline); unset means the operator's own. */
-  nixConfig?: string;
 }
 
 export function required<T>(value: T | undefined, variable: string, why: string): T {
@@ -30,15 +28,9 @@ export function required<T>(value: T | undefined, variable: string, why: string)
 }
 
 /** An existing host: nothing to provision, so no Incus settings, image or exposure. */
-export interface SshTarget {
+export interface SshTarget extends SystemSettings {
   kind: 'ssh';
   ssh: SshSettings;
-  socks: string;
-  ageKeyFile: string;
-  baseRepo: string;
-  instanceRepo: string;
-  domain: string;
-  tlsCaFile: string;
 }
 
 /** The ssh target never provisions; every path that would create or delete stops here. */
@@ -85,7 +77,7 @@ export function resolveIncusTarget(config: Config): ResolvedTarget {
 }
 
 /** What every non-lab target needs about the system under test, each setting required by name. */
-export function systemSettings(config: Config, why: string) {
+export function systemSettings(config: Config, why: string): SystemSettings {
   return {
     socks: config.socks ?? 'socks5://127.0.0.1:1055',
     ageKeyFile: required(config.ageKeyFile, 'ACCEPT_AGE_KEY_FILE', why),

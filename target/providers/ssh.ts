@@ -4,6 +4,7 @@ import { ConfigError } from '../../helpers/common/errors.ts';
 import { log, timed } from '../../helpers/common/log.ts';
 import { newRunId } from '../labels.ts';
 import type { TargetProvider } from '../provider.ts';
+import { systemOf } from '../provision.ts';
 import { SSH_NEVER_PROVISIONS, resolveSshTarget } from '../resolve.ts';
 import { runContext, type TargetDescription } from '../run-context.ts';
 import { openSshHost } from '../ssh-host.ts';
@@ -35,7 +36,7 @@ export function sshProvider(config: Config): TargetProvider {
         mode: 'warm',
         access: { kind: 'ssh', socks: target.socks, ssh: { ...target.ssh, learnedHostKey } },
         faced: describe(),
-        system: { domain: target.domain, tlsCaFile: target.tlsCaFile, ageKeyFile: target.ageKeyFile, baseRepo: target.baseRepo, instanceRepo: target.instanceRepo },
+        system: systemOf(target),
         host: { name: host, project: config.incus.project, createdAt: '', expiresAt: '', https: { host, port: 443 }, ledger: [] },
       });
     },
