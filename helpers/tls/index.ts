@@ -13,10 +13,10 @@
 import { X509Certificate, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey } from 'node:crypto';
 import type { DecipherGCM, KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
+import type net from 'node:net';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { SocksClient } from 'socks';
+import { dial, hostPort, parseSocksUrl } from '../common/dial.ts';
 import { HarnessError, errorMessage } from '../common/errors.ts';
 import { redact } from '../common/redact.ts';
 
@@ -461,6 +461,8 @@ export interface FetchServedChainOptions {
   servername: string;
   /** socks5://host:port (socks5h:// alike: names are always resolved by the proxy). */
   socks?: string;
+  /** The setting `socks` came from, for messages. Default ACCEPT_SOCKS. */
+  socksSetting?: string;
   /** PEM of the trusted root(s); the only trust used (the system store is not). */
   ca: string;
   /** Whole budget: proxy, TCP and TLS handshake. Default 15 s. */
@@ -503,95 +505,13 @@ export async function inspectServedChain(options: FetchServedChainOptions): Prom
     throw new HarnessError(errorMessage(error));
   }
   const deadline = Date.now() + timeoutMs;
-  const raw = options.socks
-    ? await connectViaSocks(options.socks, host, port, timeoutMs)
-    : await connectDirect(host, port, timeoutMs);
+  const raw = await dial({ host, port, socks: options.socks, socksSetting: options.socksSetting, timeoutMs });
   return handshake(raw, options, roots, Math.max(1, deadline - Date.now()));
 }
 
 /** The served chain, leaf first, as sent by the server. See inspectServedChain. */
 export async function fetchServedChain(options: FetchServedChainOptions): Promise<X509Certificate[]> {
   return (await inspectServedChain(options)).presented;
-}
-
-function hostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-interface ProxyAddress {
-  host: string;
-  port: number;
-  userId?: string;
-  password?: string;
-  /** For messages: never includes credentials. */
-  label: string;
-}
-
-export function parseSocksUrl(value: string): ProxyAddress {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new HarnessError(`SOCKS proxy ${JSON.stringify(redact(value))} is not a URL; expected socks5://host:port`);
-  }
-  if (url.protocol !== 'socks5:' && url.protocol !== 'socks5h:') {
-    throw new HarnessError(`SOCKS proxy must be socks5://host:port; got protocol ${url.protocol}`);
-  }
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-  const port = url.port ? Number(url.port) : 1080;
-  return {
-    host,
-    port,
-    userId: url.username ? decodeURIComponent(url.username) : undefined,
-    password: url.password ? decodeURIComponent(url.password) : undefined,
-    label: `${url.protocol}//${hostPort(host, port)}`,
-  };
-}
-
-function connectDirect(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new HarnessError(`timed out after ${timeoutMs} ms connecting to ${hostPort(host, port)}`));
-    }, timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      resolve(socket);
-    });
-    socket.once('error', (error) => {
-      clearTimeout(timer);
-      reject(new HarnessError(`could not connect to ${hostPort(host, port)}: ${errorMessage(error)}`, { cause: error }));
-    });
-  });
-}
-
-async function connectViaSocks(proxyUrl: string, host: string, port: number, timeoutMs: number): Promise<net.Socket> {
-  const proxy = parseSocksUrl(proxyUrl);
-  try {
-    const { socket } = await SocksClient.createConnection({
-      proxy: { host: proxy.host, port: proxy.port, type: 5, userId: proxy.userId, password: proxy.password },
-      command: 'connect',
-      destination: { host, port },
-      timeout: timeoutMs,
-    });
-    return socket;
-  } catch (error) {
-    const message = errorMessage(error);
-    const where = `could not reach ${hostPort(host, port)} through SOCKS5 proxy ${proxy.label}`;
-    let explanation: string;
-    // The socks package reports both "cannot reach the proxy" and "the proxy cannot reach the target".
-    if (/ECONNREFUSED|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN/.test(message)) {
-      explanation = `the proxy itself is unreachable (${message}); is it running?`;
-    } else if (/rejected connection/i.test(message)) {
-      explanation = `the proxy could not connect to the target (${message})`;
-    } else if (/timed out/i.test(message)) {
-      explanation = `timed out after ${timeoutMs} ms (${message})`;
-    } else {
-      explanation = message;
-    }
-    throw new HarnessError(redact(`${where}: ${explanation}`), { cause: error });
-  }
 }
 
 /** Passes bytes through unchanged while recording what the server sent, for the handshake reader. */
@@ -631,7 +551,7 @@ function handshake(
   timeoutMs: number,
 ): Promise<ServedChain> {
   const { host, port, servername } = options;
-  const via = options.socks ? ` through SOCKS5 proxy ${parseSocksUrl(options.socks).label}` : '';
+  const via = options.socks ? ` through SOCKS5 proxy ${parseSocksUrl(options.socks, options.socksSetting).label}` : '';
   const target = `${hostPort(host, port)} (servername ${servername})${via}`;
   return new Promise((resolve, reject) => {
     const incoming: Buffer[] = [];

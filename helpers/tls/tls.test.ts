@@ -406,12 +406,16 @@ describe('fetchServedChain', () => {
       fetchServedChain({ ...base(), servername: 'www.lab.test', socks: `socks5://127.0.0.1:${deadPort}` }),
     );
     expect(viaProxy).toBeInstanceOf(HarnessError);
-    expect(viaProxy.message).toContain(`through SOCKS5 proxy socks5://127.0.0.1:${deadPort}`);
-    expect(viaProxy.message).toMatch(/proxy itself is unreachable/);
+    expect(viaProxy.message).toBe(
+      `could not reach 127.0.0.1:${tls13.port} through SOCKS5 proxy socks5://127.0.0.1:${deadPort} (ACCEPT_SOCKS): ` +
+        'the proxy refused the connection (ECONNREFUSED); is it running?',
+    );
 
     const direct = await rejection(fetchServedChain({ ...base(), port: deadPort, servername: 'www.lab.test' }));
     expect(direct).toBeInstanceOf(HarnessError);
-    expect(direct.message).toContain(`could not connect to 127.0.0.1:${deadPort}`);
+    expect(direct.message).toBe(
+      `could not reach 127.0.0.1:${deadPort}: it refused the connection (ECONNREFUSED); is the service running and the port right?`,
+    );
 
     const silent = await listen(net.createServer(() => {}));
     try {
