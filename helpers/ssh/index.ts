@@ -13,11 +13,11 @@ import ssh2 from 'ssh2';
 import type { ClientChannel, SFTPWrapper, Stats } from 'ssh2';
 import { dial, hostPort, parseSocksUrl } from '../common/dial.ts';
 import { ConfigError, HarnessError, errorMessage } from '../common/errors.ts';
-import { CommandError, type CommandResult } from '../common/exec.ts';
+import type { CommandResult } from '../common/exec.ts';
+import { hostChannel, type HostChannel, type HostExecOptions } from '../common/host.ts';
 import type { Ledger } from '../common/ledger.ts';
 import { formatDuration, log } from '../common/log.ts';
 import { redact, registerSecret } from '../common/redact.ts';
-import type { HostChannel, HostExecOptions } from '../target/host.ts';
 
 export type SshSettingName = 'key' | 'hostKey' | 'socks';
 
@@ -465,22 +465,9 @@ export async function connectSsh(options: SshConnectOptions): Promise<SshHost> {
   };
 
   return {
-    name,
+    ...hostChannel({ name, exec, pushFile, readFile }),
     target,
     hostKeyFingerprint,
-    exec,
-    async succeed(script, execOptions) {
-      const result = await exec(script, execOptions);
-      if (result.exitCode !== 0) throw new CommandError(result, 'was expected to succeed', `on ${name}`);
-      return result;
-    },
-    async fail(script, execOptions) {
-      const result = await exec(script, execOptions);
-      if (result.exitCode === 0) throw new CommandError(result, 'was expected to fail', `on ${name}`);
-      return result;
-    },
-    pushFile,
-    readFile,
     close,
     [Symbol.asyncDispose]: close,
   };
