@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DialError, dial, parseSocksUrl } from './dial.ts';
 import { ConfigError, isTransient } from './errors.ts';
 import { startFakeSocks, type FakeSocks } from './fake-socks.ts';
+import { rejectionOf } from './rejection.ts';
 
 let socks: FakeSocks;
 let echo: net.Server;
@@ -20,14 +21,7 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<DialError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(DialError);
-  return error as DialError;
-}
+const rejection = (promise: Promise<unknown>): Promise<DialError> => rejectionOf(promise, DialError);
 
 /** Sends a line and reads the echo back, proving the stream reaches the echo server. */
 async function roundTrip(socket: net.Socket): Promise<string> {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CommandError, exec } from './exec.ts';
 import { hostChannel, type HostChannel } from './host.ts';
+import { rejectionOf } from './rejection.ts';
 
 /** A channel over the local shell: real exit codes, as a host's `sh -c` gives them. */
 function localShell(): HostChannel {
@@ -15,14 +16,7 @@ function localShell(): HostChannel {
   });
 }
 
-async function commandError(promise: Promise<unknown>): Promise<CommandError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(CommandError);
-  return error as CommandError;
-}
+const commandError = (promise: Promise<unknown>): Promise<CommandError> => rejectionOf(promise, CommandError);
 
 describe('hostChannel', () => {
   const host = localShell();

@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { succeed } from '../common/exec.ts';
 import { DialError } from '../common/dial.ts';
 import { startFakeSocks, type FakeSocks } from '../common/fake-socks.ts';
+import { rejectionOf } from '../common/rejection.ts';
 import { IncusClient, IncusError, certificateFingerprint, type IncusClientOptions } from './client.ts';
 
 // --- certificates -----------------------------------------------------------------------
@@ -290,14 +291,7 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-async function dialRejection(promise: Promise<unknown>): Promise<DialError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(DialError);
-  return error as DialError;
-}
+const dialRejection = (promise: Promise<unknown>): Promise<DialError> => rejectionOf(promise, DialError);
 
 async function rejection(promise: Promise<unknown>): Promise<IncusError> {
   try {
