@@ -12,7 +12,7 @@ import { ConfigError } from '../helpers/common/errors.ts';
 import { succeed } from '../helpers/common/exec.ts';
 import { log } from '../helpers/common/log.ts';
 import { decryptSops, parseAgeIdentities, topLevelStrings } from '../helpers/sops/index.ts';
-import type { HostChannel } from '../target/host.ts';
+import type { HostChannel } from '../helpers/common/host.ts';
 import { incus } from './incus-cli.ts';
 import { createCa, issueWildcard, type LabCa } from './pki.ts';
 import { BASE_REPO, INSTANCE_REPO } from './repos.ts';

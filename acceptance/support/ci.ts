@@ -16,7 +16,7 @@ import { DroneClient, UNFINISHED, type DroneBuild, type DroneStage } from '../..
 import { ForgeClient, type ForgeComment, type ForgePull } from '../../helpers/forge/index.ts';
 import { dialDomainAt, type HttpsTransport } from '../../helpers/https/index.ts';
 import { parseRunbook } from '../../helpers/runbook/index.ts';
-import type { HostChannel } from '../../target/host.ts';
+import type { HostChannel } from '../../helpers/common/host.ts';
 import type { RunContext } from './context.ts';
 
 /** The six recipes of the DoD (D10), with cc-ci's names. */

@@ -13,7 +13,7 @@ import { cloneRepo, type Clone } from '../../helpers/git/index.ts';
 import { loadConfig, type Config } from '../../helpers/common/config.ts';
 import type { IncusClient } from '../../helpers/incus/client.ts';
 import { decryptSops, parseAgeIdentities, topLevelStrings } from '../../helpers/sops/index.ts';
-import type { HostChannel } from '../../target/host.ts';
+import type { HostChannel } from '../../helpers/common/host.ts';
 import { openHost, openIncusFor } from '../../target/index.ts';
 import type { RunContext } from './context.ts';
 import { writeD8, type D8Evidence } from './d8.ts';

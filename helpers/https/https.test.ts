@@ -54,7 +54,9 @@ describe('httpsRequest', () => {
 
   it('refuses plain http and says when nobody answers', async () => {
     await expect(httpsRequest({ ca: server.ca }, 'http://lab.test/')).rejects.toBeInstanceOf(HarnessError);
-    await expect(httpsRequest({ ca: server.ca, dial: () => ({ host: '127.0.0.1', port: 1 }) }, 'https://lab.test/')).rejects.toThrow(/could not connect/);
+    await expect(httpsRequest({ ca: server.ca, dial: () => ({ host: '127.0.0.1', port: 1 }) }, 'https://lab.test/')).rejects.toThrow(
+      /^could not reach 127\.0\.0\.1:1: it refused the connection \(ECONNREFUSED\)/,
+    );
   });
 
   it('names the body when it is not JSON', () => {

@@ -6,12 +6,10 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
 import tls from 'node:tls';
-import { SocksClient } from 'socks';
+import { dial } from '../common/dial.ts';
 import { HarnessError, errorMessage } from '../common/errors.ts';
 import { redact } from '../common/redact.ts';
-import { parseSocksUrl } from '../tls/index.ts';
 
 export interface Endpoint {
   host: string;
@@ -51,33 +49,6 @@ export function dialDomainAt(domain: string, endpoint: Endpoint): (hostname: str
   };
 }
 
-async function connect(transport: HttpsTransport, target: Endpoint, timeoutMs: number): Promise<net.Socket> {
-  const where = `${target.host}:${target.port}`;
-  if (!transport.socks) {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect(target.port, target.host);
-      socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`timed out after ${timeoutMs} ms`)));
-      socket.once('connect', () => {
-        socket.setTimeout(0);
-        resolve(socket);
-      });
-      socket.once('error', (error) => reject(new HarnessError(`could not connect to ${where}: ${errorMessage(error)}`)));
-    });
-  }
-  const proxy = parseSocksUrl(transport.socks);
-  try {
-    const { socket } = await SocksClient.createConnection({
-      proxy: { host: proxy.host, port: proxy.port, type: 5, userId: proxy.userId, password: proxy.password },
-      command: 'connect',
-      destination: target,
-      timeout: timeoutMs,
-    });
-    return socket;
-  } catch (error) {
-    throw new HarnessError(redact(`could not reach ${where} through SOCKS5 proxy ${proxy.label}: ${errorMessage(error)}`), { cause: error });
-  }
-}
-
 /** One request; never throws for an HTTP status, only when no answer could be had. */
 export async function httpsRequest(transport: HttpsTransport, url: string, options: RequestOptions = {}): Promise<HttpsResponse> {
   const parsed = new URL(url);
@@ -85,7 +56,7 @@ export async function httpsRequest(transport: HttpsTransport, url: string, optio
   const timeoutMs = transport.timeoutMs ?? 20_000;
   const port = parsed.port ? Number(parsed.port) : 443;
   const target = transport.dial?.(parsed.hostname) ?? { host: parsed.hostname, port };
-  const raw = await connect(transport, target, timeoutMs);
+  const raw = await dial({ ...target, socks: transport.socks, timeoutMs });
   const method = options.method ?? 'GET';
   const what = `${method} ${parsed.origin}${parsed.pathname}`;
   return new Promise((resolve, reject) => {

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { succeed } from '../common/exec.ts';
+import { DialError } from '../common/dial.ts';
 import { startFakeSocks, type FakeSocks } from '../common/fake-socks.ts';
+import { rejectionOf } from '../common/rejection.ts';
 import { IncusClient, IncusError, certificateFingerprint, type IncusClientOptions } from './client.ts';
 
 // --- certificates -----------------------------------------------------------------------
@@ -289,6 +291,8 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
+const dialRejection = (promise: Promise<unknown>): Promise<DialError> => rejectionOf(promise, DialError);
+
 async function rejection(promise: Promise<unknown>): Promise<IncusError> {
   try {
     await promise;
@@ -455,21 +459,35 @@ describe('IncusClient against a fake Incus', () => {
 describe('IncusClient errors', () => {
   it('says the SOCKS5 proxy is unreachable', async () => {
     const port = await closedPort();
-    const error = await rejection(connect({ socks: `socks5://127.0.0.1:${port}` }));
-    expect(error.message).toContain(`SOCKS5 proxy socks5://127.0.0.1:${port} (ACCEPT_SOCKS) is unreachable: ECONNREFUSED`);
+    const error = await dialRejection(connect({ socks: `socks5://127.0.0.1:${port}` }));
+    expect(error.message).toBe(
+      `could not reach Incus at https://127.0.0.1:${fake.port} (ACCEPT_INCUS_URL) through SOCKS5 proxy socks5://127.0.0.1:${port} (ACCEPT_SOCKS): ` +
+        'the proxy refused the connection (ECONNREFUSED); is it running?',
+    );
     expect(error.setting).toBe('ACCEPT_SOCKS');
   });
 
   it('says the SOCKS5 proxy could not reach Incus', async () => {
     const port = await closedPort();
-    const error = await rejection(connect({ socks: `socks5://127.0.0.1:${socks.port}`, url: `https://127.0.0.1:${port}` }));
-    expect(error.message).toMatch(/SOCKS5 proxy socks5:\/\/127\.0\.0\.1:\d+ \(ACCEPT_SOCKS\) could not reach Incus at https:\/\/127\.0\.0\.1:\d+ \(ACCEPT_INCUS_URL\)/);
+    const error = await dialRejection(connect({ socks: `socks5://127.0.0.1:${socks.port}`, url: `https://127.0.0.1:${port}` }));
+    expect(error.message).toBe(
+      `could not reach Incus at https://127.0.0.1:${port} (ACCEPT_INCUS_URL) through SOCKS5 proxy socks5://127.0.0.1:${socks.port} (ACCEPT_SOCKS): ` +
+        'the proxy could not connect to the target (SOCKS reply 5, connection refused by the target)',
+    );
+    expect(error.setting).toBe('ACCEPT_INCUS_URL');
   });
 
-  it('says Incus is not answering when the connection is refused', async () => {
+  it('says Incus refused when the connection is refused', async () => {
     const port = await closedPort();
-    const error = await rejection(connect({ url: `https://127.0.0.1:${port}` }));
-    expect(error.message).toContain(`Incus at https://127.0.0.1:${port} (ACCEPT_INCUS_URL) is not answering: ECONNREFUSED`);
+    const error = await dialRejection(connect({ url: `https://127.0.0.1:${port}` }));
+    expect(error.message).toBe(
+      `could not reach Incus at https://127.0.0.1:${port} (ACCEPT_INCUS_URL): it refused the connection (ECONNREFUSED); is the service running and the port right?`,
+    );
+    expect(error.transient).toBe(true);
+  });
+
+  it('names ACCEPT_SOCKS for a proxy URL that is not socks5://, before dialling', async () => {
+    await expect(connect({ socks: 'http://127.0.0.1:3128' })).rejects.toThrow(/^ACCEPT_SOCKS: SOCKS proxy must be socks5:\/\/host:port; got protocol http:$/);
   });
 
   it('says Incus is not answering when the handshake never comes', async () => {

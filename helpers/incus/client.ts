@@ -5,9 +5,9 @@
 import { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
-import { SocksClient } from 'socks';
 import { Pool } from 'undici';
 import type { buildConnector } from 'undici';
+import { DialError, dial, parseSocksUrl } from '../common/dial.ts';
 import { ConfigError, HarnessError, errorMessage } from '../common/errors.ts';
 import { log } from '../common/log.ts';
 import { redact, registerSecret } from '../common/redact.ts';
@@ -216,7 +216,7 @@ interface TransportSettings {
   clientKey: string;
   serverCert?: string;
   pin: string;
-  socks?: URL;
+  socks?: string;
   timeoutMs: number;
   names: Record<IncusSettingName, string>;
 }
@@ -245,12 +245,6 @@ class Transport {
 
   private get where(): string {
     return `Incus at ${this.s.url.origin} (${this.s.names.url})`;
-  }
-
-  private get proxyText(): string {
-    const proxy = this.s.socks!;
-    // Credentials in the proxy URL stay out of messages.
-    return `SOCKS5 proxy ${proxy.protocol}//${proxy.host}`;
   }
 
   private get pinSetting(): string {
@@ -377,51 +371,17 @@ class Transport {
     });
   }
 
-  /** A TCP stream to Incus, directly or through the SOCKS5 proxy. */
-  private async tcp(): Promise<net.Socket> {
-    if (!this.s.socks) {
-      try {
-        return await connectTcp(this.s.host, this.s.port, this.s.timeoutMs);
-      } catch (error) {
-        throw this.fail(`${this.where} is not answering: ${errorCode(error)}`, error);
-      }
-    }
-    const proxy = this.s.socks;
-    const proxyHost = proxy.hostname.replace(/^\[(.*)\]$/, '$1');
-    const proxyPort = Number(proxy.port || 1080);
-    let socket: net.Socket;
-    try {
-      socket = await connectTcp(proxyHost, proxyPort, this.s.timeoutMs);
-    } catch (error) {
-      throw new IncusError(`${this.proxyText} (${this.s.names.socks}) is unreachable: ${errorCode(error)}`, {
-        method: 'CONNECT',
-        path: this.s.url.origin,
-        setting: this.s.names.socks,
-        cause: error,
-      });
-    }
-    try {
-      const established = await SocksClient.createConnection({
-        existing_socket: socket,
-        proxy: {
-          host: proxyHost,
-          port: proxyPort,
-          type: 5,
-          userId: proxy.username ? decodeURIComponent(proxy.username) : undefined,
-          password: proxy.password ? decodeURIComponent(proxy.password) : undefined,
-        },
-        command: 'connect',
-        destination: { host: this.s.host, port: this.s.port },
-        timeout: this.s.timeoutMs,
-      });
-      return established.socket;
-    } catch (error) {
-      socket.destroy();
-      throw this.fail(
-        `${this.proxyText} (${this.s.names.socks}) could not reach ${this.where}: ${errorMessage(error)}`,
-        error,
-      );
-    }
+  /** A TCP stream to Incus, directly or through the SOCKS5 proxy; a DialError names which failed. */
+  private tcp(): Promise<net.Socket> {
+    return dial({
+      host: this.s.host,
+      port: this.s.port,
+      socks: this.s.socks,
+      socksSetting: this.s.names.socks,
+      what: `Incus at ${this.s.url.origin}`,
+      targetSetting: this.s.names.url,
+      timeoutMs: this.s.timeoutMs,
+    });
   }
 }
 
@@ -432,25 +392,6 @@ class Transport {
 function peerCertificate(socket: tls.TLSSocket): X509Certificate | undefined {
   const raw = socket.getPeerCertificate()?.raw;
   return raw ? new X509Certificate(raw) : undefined;
-}
-
-function connectTcp(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      resolve(socket);
-    });
-    socket.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-  });
 }
 
 function octal(mode: number): string {
@@ -502,17 +443,8 @@ export class IncusClient {
       throw new ConfigError(names.url, `is not a URL: ${JSON.stringify(options.url)}`);
     }
     if (url.protocol !== 'https:') throw new ConfigError(names.url, `must be an https:// URL; got ${options.url}`);
-    let socks: URL | undefined;
-    if (options.socks) {
-      try {
-        socks = new URL(options.socks);
-      } catch {
-        throw new ConfigError(names.socks, 'is not a URL');
-      }
-      if (socks.protocol !== 'socks5:' && socks.protocol !== 'socks5h:') {
-        throw new ConfigError(names.socks, `must be a socks5:// URL; got ${socks.protocol}`);
-      }
-    }
+    // A malformed proxy URL is a ConfigError now, before any request is made.
+    if (options.socks) parseSocksUrl(options.socks, names.socks);
 
     const clientFingerprint = certificateFingerprint(parseCertificate(options.clientCert, names.clientCert));
     let pin: string;
@@ -534,7 +466,7 @@ export class IncusClient {
       clientKey: options.clientKey,
       serverCert: options.serverCert,
       pin,
-      socks,
+      socks: options.socks,
       timeoutMs,
       names,
     });
@@ -823,7 +755,7 @@ export class IncusClient {
         body: Buffer.from(await response.body.arrayBuffer()),
       };
     } catch (error) {
-      if (error instanceof IncusError) throw error;
+      if (error instanceof IncusError || error instanceof DialError) throw error;
       const code = errorCode(error);
       const what = /TIMEOUT/.test(code) ? `did not answer within ${this.timeoutMs + extraTimeoutMs} ms` : `failed: ${errorMessage(error)}`;
       throw new IncusError(`Incus at ${this.url} (${this.names.url}) ${what}`, {

@@ -10,7 +10,7 @@ import { HarnessError, errorMessage } from '../common/errors.ts';
 import { exec, type CommandResult } from '../common/exec.ts';
 import { redact } from '../common/redact.ts';
 import { cloneRepo } from '../git/index.ts';
-import type { HostChannel } from '../target/host.ts';
+import type { HostChannel } from '../common/host.ts';
 
 /**
  * Settings for a Nix that can reach nothing (this lab: no substituter, no registry, root

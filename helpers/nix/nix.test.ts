@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HarnessError } from '../common/errors.ts';
 import { exec, expectSuccess, succeed } from '../common/exec.ts';
-import type { HostChannel } from '../target/host.ts';
+import type { HostChannel } from '../common/host.ts';
 import {
   NixBuildError,
   OFFLINE_NIX_CONFIG,

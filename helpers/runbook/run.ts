@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../common/errors.ts';
 import { log, timed } from '../common/log.ts';
 import { redact, registerSecret } from '../common/redact.ts';
-import type { HostChannel } from '../target/host.ts';
+import type { HostChannel } from '../common/host.ts';
 import { describeStep, type RunbookStep } from './index.ts';
 
 export interface StepOutcome {

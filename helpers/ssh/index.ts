@@ -7,19 +7,17 @@
  * find out); a command's non-zero exit is not an error here, it is the caller's to judge.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { posix } from 'node:path';
 import ssh2 from 'ssh2';
 import type { ClientChannel, SFTPWrapper, Stats } from 'ssh2';
-import { SocksClient } from 'socks';
+import { dial, hostPort, parseSocksUrl } from '../common/dial.ts';
 import { ConfigError, HarnessError, errorMessage } from '../common/errors.ts';
-import { CommandError, type CommandResult } from '../common/exec.ts';
+import type { CommandResult } from '../common/exec.ts';
+import { hostChannel, type HostChannel, type HostExecOptions } from '../common/host.ts';
 import type { Ledger } from '../common/ledger.ts';
 import { formatDuration, log } from '../common/log.ts';
 import { redact, registerSecret } from '../common/redact.ts';
-import type { HostChannel, HostExecOptions } from '../target/host.ts';
-import { parseSocksUrl } from '../tls/index.ts';
 
 export type SshSettingName = 'key' | 'hostKey' | 'socks';
 
@@ -91,17 +89,8 @@ const MAX_CHANNELS = 8;
 /** Keys learned by trust-on-first-use when the caller keeps no map: one process is one run. */
 const learnedThisRun = new Map<string, string>();
 
-function hostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 function shellQuote(text: string): string {
   return `'${text.replaceAll("'", `'\\''`)}'`;
-}
-
-function errorCode(error: unknown): string {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' ? code : errorMessage(error);
 }
 
 /**
@@ -115,82 +104,7 @@ function signalExitCode(signal: string | undefined): number {
   return typeof number === 'number' ? 128 + number : -1;
 }
 
-function connectTcp(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(Object.assign(new Error(`timed out after ${formatDuration(timeoutMs)}`), { code: 'ETIMEDOUT' }));
-    }, timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      resolve(socket);
-    });
-    socket.once('error', (error) => {
-      clearTimeout(timer);
-      socket.destroy();
-      reject(error);
-    });
-  });
-}
-
-interface Dial {
-  host: string;
-  port: number;
-  target: string;
-  socks?: string;
-  deadline: number;
-  names: Record<SshSettingName, string>;
-}
-
 const remaining = (deadline: number): number => Math.max(1, deadline - Date.now());
-
-async function dialDirect(dial: Dial): Promise<net.Socket> {
-  try {
-    return await connectTcp(dial.host, dial.port, remaining(dial.deadline));
-  } catch (error) {
-    const code = errorCode(error);
-    const why =
-      code === 'ECONNREFUSED'
-        ? 'refused the connection (ECONNREFUSED); is sshd running and is the port right?'
-        : code === 'ETIMEDOUT'
-          ? `did not answer (${errorMessage(error)})`
-          : `could not be reached (${code})`;
-    throw new SshError(`SSH at ${dial.target} ${why}`, dial.target, undefined, { cause: error });
-  }
-}
-
-async function dialViaSocks(dial: Dial, proxyUrl: string): Promise<net.Socket> {
-  let proxy: ReturnType<typeof parseSocksUrl>;
-  try {
-    proxy = parseSocksUrl(proxyUrl);
-  } catch (error) {
-    throw new ConfigError(dial.names.socks, errorMessage(error));
-  }
-  const proxyText = `SOCKS5 proxy ${proxy.label} (${dial.names.socks})`;
-  // Reach the proxy first on our own, so "proxy down" and "target down" read differently.
-  let socket: net.Socket;
-  try {
-    socket = await connectTcp(proxy.host, proxy.port, remaining(dial.deadline));
-  } catch (error) {
-    throw new SshError(`${proxyText} is unreachable: ${errorCode(error)}`, dial.target, dial.names.socks, { cause: error });
-  }
-  try {
-    const established = await SocksClient.createConnection({
-      existing_socket: socket,
-      proxy: { host: proxy.host, port: proxy.port, type: 5, userId: proxy.userId, password: proxy.password },
-      command: 'connect',
-      destination: { host: dial.host, port: dial.port },
-      timeout: remaining(dial.deadline),
-    });
-    return established.socket;
-  } catch (error) {
-    socket.destroy();
-    throw new SshError(`${proxyText} could not reach SSH at ${dial.target}: ${errorMessage(error)}`, dial.target, dial.names.socks, {
-      cause: error,
-    });
-  }
-}
 
 function checkPrivateKey(privateKey: string, setting: string): void {
   const parsed = ssh2.utils.parseKey(privateKey);
@@ -331,10 +245,10 @@ export async function connectSsh(options: SshConnectOptions): Promise<SshHost> {
   const hostKey = hostKeyVerifier(options.hostKey, target, names.hostKey);
 
   const readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
-  const dial: Dial = { host: options.host, port, target, socks: options.socks, deadline: Date.now() + readyTimeoutMs, names };
-  const sock = options.socks ? await dialViaSocks(dial, options.socks) : await dialDirect(dial);
+  const deadline = Date.now() + readyTimeoutMs;
+  const sock = await dial({ host: options.host, port, socks: options.socks, socksSetting: names.socks, what: `SSH at ${target}`, timeoutMs: readyTimeoutMs });
   // Only after dialling: that is where a malformed proxy URL is reported, naming its setting.
-  const via = options.socks ? ` through SOCKS5 proxy ${parseSocksUrl(options.socks).label}` : '';
+  const via = options.socks ? ` through SOCKS5 proxy ${parseSocksUrl(options.socks, names.socks).label}` : '';
 
   const client = new ssh2.Client();
   let closed = false;
@@ -372,7 +286,7 @@ export async function connectSsh(options: SshConnectOptions): Promise<SshHost> {
         sock,
         username: options.username,
         privateKey: options.privateKey,
-        readyTimeout: remaining(dial.deadline),
+        readyTimeout: remaining(deadline),
         hostVerifier: (blob: Buffer) => hostKey.verify(blob),
         // One connection lives for the whole run; keepalives notice a dead path instead of hanging.
         keepaliveInterval: 15_000,
@@ -551,22 +465,9 @@ export async function connectSsh(options: SshConnectOptions): Promise<SshHost> {
   };
 
   return {
-    name,
+    ...hostChannel({ name, exec, pushFile, readFile }),
     target,
     hostKeyFingerprint,
-    exec,
-    async succeed(script, execOptions) {
-      const result = await exec(script, execOptions);
-      if (result.exitCode !== 0) throw new CommandError(result, 'was expected to succeed', `on ${name}`);
-      return result;
-    },
-    async fail(script, execOptions) {
-      const result = await exec(script, execOptions);
-      if (result.exitCode === 0) throw new CommandError(result, 'was expected to fail', `on ${name}`);
-      return result;
-    },
-    pushFile,
-    readFile,
     close,
     [Symbol.asyncDispose]: close,
   };

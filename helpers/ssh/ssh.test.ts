@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { Attributes, Connection, ParsedKey, SFTPWrapper } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { DialError } from '../common/dial.ts';
 import { HarnessError } from '../common/errors.ts';
 import { startFakeSocks, type FakeSocks } from '../common/fake-socks.ts';
 import { Ledger } from '../common/ledger.ts';
@@ -424,7 +425,9 @@ describe('connection failures', () => {
     const port = await deadPort();
     const error = await rejection(connectSsh(options({ port })));
     expect(error).toBeInstanceOf(HarnessError);
-    expect(error.message).toBe(`SSH at 127.0.0.1:${port} refused the connection (ECONNREFUSED); is sshd running and is the port right?`);
+    expect(error.message).toBe(`could not reach SSH at 127.0.0.1:${port}: it refused the connection (ECONNREFUSED); is the service running and the port right?`);
+    expect(error).toBeInstanceOf(DialError);
+    expect((error as DialError).transient).toBe(true);
   });
 
   it('times out on something that accepts but never speaks SSH', async () => {
@@ -458,15 +461,18 @@ describe('through SOCKS5', () => {
   it('names the proxy and ACCEPT_SOCKS when the proxy is down', async () => {
     const port = await deadPort();
     const error = await rejection(connectSsh(options({ socks: `socks5://127.0.0.1:${port}` })));
-    expect(error.message).toBe(`SOCKS5 proxy socks5://127.0.0.1:${port} (ACCEPT_SOCKS) is unreachable: ECONNREFUSED`);
-    expect((error as SshError).setting).toBe('ACCEPT_SOCKS');
+    expect(error.message).toBe(
+      `could not reach SSH at 127.0.0.1:${fake.port} through SOCKS5 proxy socks5://127.0.0.1:${port} (ACCEPT_SOCKS): the proxy refused the connection (ECONNREFUSED); is it running?`,
+    );
+    expect((error as DialError).setting).toBe('ACCEPT_SOCKS');
   });
 
   it('names the target when the proxy cannot reach it', async () => {
     const port = await deadPort();
     const error = await rejection(connectSsh(options({ port, socks: `socks5://127.0.0.1:${socks.port}` })));
-    expect(error.message).toMatch(
-      new RegExp(`^SOCKS5 proxy socks5://127\\.0\\.0\\.1:${socks.port} \\(ACCEPT_SOCKS\\) could not reach SSH at 127\\.0\\.0\\.1:${port}: .*ConnectionRefused`),
+    expect(error.message).toBe(
+      `could not reach SSH at 127.0.0.1:${port} through SOCKS5 proxy socks5://127.0.0.1:${socks.port} (ACCEPT_SOCKS): ` +
+        'the proxy could not connect to the target (SOCKS reply 5, connection refused by the target)',
     );
   });
 

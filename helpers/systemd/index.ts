@@ -6,7 +6,7 @@ import { HarnessError } from '../common/errors.ts';
 import type { CommandResult } from '../common/exec.ts';
 import { redact } from '../common/redact.ts';
 import { WaitTimeoutError, waitFor } from '../common/wait.ts';
-import type { HostChannel } from '../target/host.ts';
+import type { HostChannel } from '../common/host.ts';
 
 const shellQuote = (word: string): string => `'${word.replaceAll("'", `'\\''`)}'`;
 

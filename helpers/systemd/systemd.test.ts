@@ -3,7 +3,7 @@ import { HarnessError } from '../common/errors.ts';
 import type { CommandResult } from '../common/exec.ts';
 import { forgetSecrets, registerSecret } from '../common/redact.ts';
 import { WaitTimeoutError } from '../common/wait.ts';
-import type { HostChannel } from '../target/host.ts';
+import type { HostChannel } from '../common/host.ts';
 import {
   OneshotTimeoutError,
   failedUnits,

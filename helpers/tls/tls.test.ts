@@ -59,6 +59,20 @@ extendedKeyUsage = serverAuth
 subjectAltName = DNS:*.lab.test,DNS:lab.test
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
+[nosign_ext]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,digitalSignature,cRLSign
+[mixed_ext]
+basicConstraints = critical,CA:FALSE
+subjectAltName = DNS:mixed.lab.test,IP:10.0.0.1,email:ops@lab.test,URI:https://lab.test/
+[othername_ext]
+basicConstraints = critical,CA:FALSE
+subjectAltName = DNS:odd.lab.test,otherName:1.2.3.4;UTF8:hello,dirName:odd_dir
+[odd_dir]
+CN = Odd Dir
+[broken_san_ext]
+# A SEQUENCE that claims 5 bytes and holds 3: OpenSSL stores it, a strict reader refuses it.
+2.5.29.17 = DER:3005820141
 `;
 
 interface Pki {
@@ -90,7 +104,7 @@ async function buildPki(): Promise<Pki> {
   await selfSigned('other', 'other.key', '/CN=Other CA');
   await selfSigned('impostor', 'other.key', '/CN=Lab Root'); // same name as the real root, other key
   // `openssl ca` because OpenSSL 3.0's `x509 -req` cannot set explicit (past) dates.
-  const keyOf: Record<string, string> = { root: 'root.key', other: 'other.key', int: 'int.key', leaf: 'leaf.key', subCa: 'other.key' };
+  const keyOf: Record<string, string> = { root: 'root.key', other: 'other.key', int: 'int.key', leaf: 'leaf.key', subCa: 'other.key', noSignCa: 'other.key' };
   const issue = async (name: string, key: string, subject: string, ca: string, extensions: string, dates: string[]) => {
     await run('req', '-new', '-config', 'openssl.cnf', '-key', key, '-subj', subject, '-out', `${name}.csr`);
     await run(
@@ -108,8 +122,14 @@ async function buildPki(): Promise<Pki> {
   await issue('underLeaf', 'rogue.key', '/CN=under.lab.test', 'leaf', 'leaf_ext', ['-days', '90']);
   await issue('subCa', 'other.key', '/CN=Sub CA', 'int', 'root_ext', ['-days', '90']);
   await issue('deepLeaf', 'rogue.key', '/CN=deep.lab.test', 'subCa', 'leaf_ext', ['-days', '90']);
+  // A CA whose keyUsage lacks keyCertSign; SANs of every kind; a SAN @peculiar/x509 cannot read.
+  await issue('noSignCa', 'other.key', '/CN=No Sign CA', 'root', 'nosign_ext', ['-days', '90']);
+  await issue('noSignLeaf', 'rogue.key', '/CN=nosign.lab.test', 'noSignCa', 'leaf_ext', ['-days', '90']);
+  await issue('mixedLeaf', 'rogue.key', '/CN=mixed.lab.test', 'int', 'mixed_ext', ['-days', '90']);
+  await issue('oddLeaf', 'rogue.key', '/CN=odd.lab.test', 'int', 'othername_ext', ['-days', '90']);
+  await issue('brokenSanLeaf', 'rogue.key', '/CN=broken.lab.test', 'int', 'broken_san_ext', ['-days', '90']);
 
-  const names = ['root', 'other', 'impostor', 'int', 'expiredInt', 'leaf', 'expiredLeaf', 'rogue', 'underLeaf', 'subCa', 'deepLeaf'];
+  const names = ['root', 'other', 'impostor', 'int', 'expiredInt', 'leaf', 'expiredLeaf', 'rogue', 'underLeaf', 'subCa', 'deepLeaf', 'noSignCa', 'noSignLeaf', 'mixedLeaf', 'oddLeaf', 'brokenSanLeaf'];
   const pem: Record<string, string> = {};
   const cert: Record<string, X509Certificate> = {};
   const reference: Pki['reference'] = {};
@@ -240,6 +260,25 @@ describe('PEM and descriptions', () => {
     });
   });
 
+  it('lists SANs of every kind, DNS names bare and the others prefixed', () => {
+    expect(describeCert(pki.cert.mixedLeaf!).sans).toEqual(['mixed.lab.test', 'IP:10.0.0.1', 'email:ops@lab.test', 'URI:https://lab.test/']);
+    expect(sanCovers(pki.cert.mixedLeaf!, 'mixed.lab.test')).toBe(true);
+    // Only DNS SANs cover a name: the URI's host and the IP do not.
+    expect(sanCovers(pki.cert.mixedLeaf!, 'lab.test')).toBe(false);
+    expect(sanCovers(pki.cert.mixedLeaf!, '10.0.0.1')).toBe(false);
+  });
+
+  it('keeps the DNS names beside a SAN entry that has no text form', () => {
+    expect(describeCert(pki.cert.oddLeaf!).sans).toEqual(['odd.lab.test', 'other:dn:CN=Odd Dir']);
+    expect(sanCovers(pki.cert.oddLeaf!, 'odd.lab.test')).toBe(true);
+  });
+
+  it('calls extensions it cannot read a harness error naming the certificate, never "no SAN"', () => {
+    const error = rejectionSync(() => sanCovers(pki.cert.brokenSanLeaf!, 'broken.lab.test'));
+    expect(error).toBeInstanceOf(HarnessError);
+    expect(error.message).toMatch(new RegExp(`^could not read the extensions of CN=broken\\.lab\\.test \\(SHA-256 ${pki.reference.brokenSanLeaf!.fingerprint}\\): `));
+  });
+
   it('checks validity windows', () => {
     expect(validityAt(pki.cert.expiredLeaf!, new Date('2020-01-15T00:00:00Z'))).toEqual({ ok: true });
     expect(validityAt(pki.cert.expiredLeaf!, new Date('2019-12-31T23:59:59Z')).reason).toMatch(/^is not valid before 2020-01-01T00:00:00.000Z/);
@@ -338,6 +377,10 @@ describe('verifyChain', () => {
       ok: false,
       reason: 'intermediate CN=Lab Int allows 0 intermediate(s) below it (pathlen) but has 1',
     });
+    expect(verifyChain([pki.cert.noSignLeaf!, pki.cert.noSignCa!], roots())).toEqual({
+      ok: false,
+      reason: 'intermediate CN=No Sign CA may not sign certificates (keyUsage lacks keyCertSign) but issued leaf CN=nosign.lab.test',
+    });
     const future = new Date(Date.now() + 5 * 365 * 86_400_000);
     expect(verifyChain([pki.cert.leaf!, pki.cert.int!], roots(), future)).toEqual({
       ok: false,
@@ -406,12 +449,16 @@ describe('fetchServedChain', () => {
       fetchServedChain({ ...base(), servername: 'www.lab.test', socks: `socks5://127.0.0.1:${deadPort}` }),
     );
     expect(viaProxy).toBeInstanceOf(HarnessError);
-    expect(viaProxy.message).toContain(`through SOCKS5 proxy socks5://127.0.0.1:${deadPort}`);
-    expect(viaProxy.message).toMatch(/proxy itself is unreachable/);
+    expect(viaProxy.message).toBe(
+      `could not reach 127.0.0.1:${tls13.port} through SOCKS5 proxy socks5://127.0.0.1:${deadPort} (ACCEPT_SOCKS): ` +
+        'the proxy refused the connection (ECONNREFUSED); is it running?',
+    );
 
     const direct = await rejection(fetchServedChain({ ...base(), port: deadPort, servername: 'www.lab.test' }));
     expect(direct).toBeInstanceOf(HarnessError);
-    expect(direct.message).toContain(`could not connect to 127.0.0.1:${deadPort}`);
+    expect(direct.message).toBe(
+      `could not reach 127.0.0.1:${deadPort}: it refused the connection (ECONNREFUSED); is the service running and the port right?`,
+    );
 
     const silent = await listen(net.createServer(() => {}));
     try {

@@ -9,7 +9,7 @@ import { log } from '../../helpers/common/log.ts';
 import { OFFLINE_NIX_CONFIG } from '../../helpers/nix/index.ts';
 import { labGeneration, labIsUp, labSettings, labUp } from '../../lab/index.ts';
 import { SABOTAGES, cleanUpSabotage, describeSabotage, parseSabotage, type SabotageContext } from '../../lab/sabotage.ts';
-import { incusChannel } from '../host.ts';
+import { incusChannel } from '../../helpers/incus/channel.ts';
 import type { TargetProvider } from '../provider.ts';
 import { provisionOnIncus, type ProvisionHooks } from '../provision.ts';
 import type { ResolvedTarget } from '../resolve.ts';

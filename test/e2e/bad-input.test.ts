@@ -10,7 +10,7 @@ describe('bad input', () => {
   test('an unreachable SOCKS proxy is named with its setting', async () => {
     const run = await runAccept(['run'], { env: { ACCEPT_SOCKS: 'socks5://127.0.0.1:9' } });
     expect(run.exitCode).not.toBe(0);
-    expect(run.output).toMatch(/SOCKS5 proxy socks5:\/\/127\.0\.0\.1:9 \(ACCEPT_SOCKS\) is unreachable/);
+    expect(run.output).toMatch(/through SOCKS5 proxy socks5:\/\/127\.0\.0\.1:9 \(ACCEPT_SOCKS\): the proxy refused the connection/);
     expect(await leftoversOf(run)).toEqual([]);
   });
 

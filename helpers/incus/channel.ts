@@ -1,0 +1,29 @@
+/** `incus exec` and the files API as a HostChannel: the channel before SSH is up. */
+import type { CommandResult } from '../common/exec.ts';
+import { hostChannel, type HostChannel, type HostExecOptions } from '../common/host.ts';
+import type { Ledger } from '../common/ledger.ts';
+import type { IncusClient } from './client.ts';
+
+export function incusChannel(client: IncusClient, instance: string, ledger?: Ledger): HostChannel {
+  return hostChannel({
+    name: instance,
+    async exec(script: string, options: HostExecOptions = {}): Promise<CommandResult> {
+      const started = performance.now();
+      const result = await client.exec(instance, ['sh', options.strict ? '-euc' : '-c', script], { timeoutMs: options.timeoutMs ?? 600_000 });
+      ledger?.recordExec(script, result.exitCode, performance.now() - started, options.purpose ?? 'check', `${result.stdout}\n${result.stderr}`);
+      return { ...result, command: script };
+    },
+    async pushFile(path, content, options) {
+      // Through the files API, not a command: placing a file must not add a step to the ledger.
+      const parts = path.split('/').slice(1, -1);
+      for (let depth = 1; depth <= parts.length; depth++) {
+        await client.mkdir(instance, `/${parts.slice(0, depth).join('/')}`, { mode: 0o755, uid: 0, gid: 0 }).catch(() => undefined);
+      }
+      await client.pushFile(instance, path, content, { mode: options.mode, uid: 0, gid: 0 });
+      ledger?.recordPush(path, content, options.mode, options.purpose, options.secret);
+    },
+    readFile(path) {
+      return client.pullFile(instance, path);
+    },
+  });
+}
