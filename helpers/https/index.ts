@@ -9,7 +9,7 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { SocksClient } from 'socks';
-import { HarnessError, errorMessage } from '../common/errors.ts';
+import { HarnessError, errorMessage, isTransient } from '../common/errors.ts';
 import { redact } from '../common/redact.ts';
 import { parseSocksUrl } from '../tls/index.ts';
 
@@ -51,17 +51,29 @@ export function dialDomainAt(domain: string, endpoint: Endpoint): (hostname: str
   };
 }
 
+/** Gateway answers a retry may cure: the service behind the proxy is (re)starting. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 502 || status === 503 || status === 504;
+}
+
+/**
+ * SOCKS failures about the destination that a retry may cure: it refused or was unreachable
+ * (a service restarting), or the connection dropped. The proxy itself refusing us, or refusing
+ * our handshake, is not: nothing retried within a wait brings it back.
+ */
+const TRANSIENT_SOCKS = /rejected connection - (ConnectionRefused|HostUnreachable|NetworkUnreachable|TTLExpired)|Socket closed|Proxy connection timed out/;
+
 async function connect(transport: HttpsTransport, target: Endpoint, timeoutMs: number): Promise<net.Socket> {
   const where = `${target.host}:${target.port}`;
   if (!transport.socks) {
     return new Promise((resolve, reject) => {
       const socket = net.connect(target.port, target.host);
-      socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`timed out after ${timeoutMs} ms`)));
+      socket.setTimeout(timeoutMs, () => socket.destroy(Object.assign(new Error(`timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
       socket.once('connect', () => {
         socket.setTimeout(0);
         resolve(socket);
       });
-      socket.once('error', (error) => reject(new HarnessError(`could not connect to ${where}: ${errorMessage(error)}`)));
+      socket.once('error', (error) => reject(new HarnessError(`could not connect to ${where}: ${errorMessage(error)}`, { transient: isTransient(error) })));
     });
   }
   const proxy = parseSocksUrl(transport.socks);
@@ -74,7 +86,10 @@ async function connect(transport: HttpsTransport, target: Endpoint, timeoutMs: n
     });
     return socket;
   } catch (error) {
-    throw new HarnessError(redact(`could not reach ${where} through SOCKS5 proxy ${proxy.label}: ${errorMessage(error)}`), { cause: error });
+    throw new HarnessError(redact(`could not reach ${where} through SOCKS5 proxy ${proxy.label}: ${errorMessage(error)}`), {
+      cause: error,
+      transient: TRANSIENT_SOCKS.test(errorMessage(error)),
+    });
   }
 }
 
@@ -107,13 +122,14 @@ export async function httpsRequest(transport: HttpsTransport, url: string, optio
           const bytes = Buffer.concat(chunks);
           resolve({ url, status: response.statusCode ?? 0, headers: response.headers, body: bytes, text: bytes.toString('utf8') });
         });
-        response.on('error', (error) => reject(new HarnessError(redact(`${what}: the answer broke off: ${errorMessage(error)}`))));
+        response.on('error', (error) => reject(new HarnessError(redact(`${what}: the answer broke off: ${errorMessage(error)}`), { transient: true })));
       },
     );
-    request.setTimeout(timeoutMs, () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    request.setTimeout(timeoutMs, () => request.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
     request.on('error', (error: Error & { code?: string }) => {
       socket.destroy();
-      reject(new HarnessError(redact(`${what} via ${target.host}:${target.port} failed: ${error.code ? `${error.code}: ` : ''}${error.message}`), { cause: error }));
+      // A reset or a timeout may pass; a TLS verification failure never does.
+      reject(new HarnessError(redact(`${what} via ${target.host}:${target.port} failed: ${error.code ? `${error.code}: ` : ''}${error.message}`), { cause: error, transient: isTransient(error) }));
     });
     request.end(body);
   });
