@@ -4,6 +4,7 @@ import { HarnessError, SystemFailure } from '../../helpers/common/errors.ts';
 import { StateTimeoutError, WaitTimeoutError } from '../../helpers/common/wait.ts';
 import { DroneClient } from '../../helpers/drone/index.ts';
 import { fakeHttps, json, type FakeHttps } from '../../helpers/https/test-fixtures.ts';
+import { errorVerdict } from './allure-meta.ts';
 import { buildFor, finished, type Ci, type Trigger } from './ci.ts';
 
 /** Drone's answer to the n-th request (from 0), set by each test. */
@@ -28,6 +29,8 @@ const trigger = { recipe: 'custom-html', pull: { number: 7, title: 'Bump', state
 const build = (number: number, status: string, comment = '41') => ({ number, status, params: { RECIPE: 'custom-html', COMMENT_ID: comment }, created: 1, started: 1, finished: 0 });
 const unauthorized: Answer = (response) => json(response, 401, { message: 'Unauthorized' });
 const unavailable: Answer = (response) => json(response, 503, { message: 'Service Unavailable' });
+/** The verdict the reports give an error, read as Vitest hands it over: its own fields. */
+const verdictOf = (error: Error) => errorVerdict({ ...error, name: error.name, message: error.message });
 const failure = (promise: Promise<unknown>) => promise.then((value) => expect.unreachable(`it resolved with ${JSON.stringify(value)}`), (error: unknown) => error as Error);
 
 describe('buildFor', () => {
@@ -49,6 +52,7 @@ describe('buildFor', () => {
     const error = await failure(buildFor(ci, trigger, 60_000));
     expect(error).toBeInstanceOf(HarnessError);
     expect(error.message).toMatch(/Drone at https:\/\/drone\.lab\.test refused the token from ACCEPT_DRONE_TOKEN_FILE \(\/run\/t\) \(401/);
+    expect(verdictOf(error)).toBe('ERROR');
     expect(calls).toBe(1);
     expect(performance.now() - started).toBeLessThan(5000);
   });
@@ -58,6 +62,7 @@ describe('buildFor', () => {
     const error = await failure(buildFor(ci, trigger, 1100));
     expect(error).toBeInstanceOf(WaitTimeoutError);
     expect(error.message).toMatch(/waiting for a Drone build for comment 42 on custom-html#7; last saw: error: Drone at .* answered 503/);
+    expect(verdictOf(error)).toBe('ERROR');
     expect(calls).toBeGreaterThan(1);
   });
 
@@ -91,6 +96,7 @@ describe('finished', () => {
     expect(error).not.toBeInstanceOf(HarnessError);
     expect((error as StateTimeoutError).lastSeen).toBe('"running (install success, upgrade running)"');
     expect(error.message).toMatch(/waiting for Drone build #5 to finish; last saw: "running \(install success, upgrade running\)"$/);
+    expect(verdictOf(error)).toBe('FAIL');
   });
 
   it('ends at once on a refused token, as an ERROR', async () => {
