@@ -6,6 +6,7 @@ import { expect } from 'vitest';
 import { svgProblem } from '../helpers/dashboard/index.ts';
 import { waitFor } from '../helpers/common/wait.ts';
 import type { DroneBuild } from '../helpers/drone/index.ts';
+import type { ForgeComment } from '../helpers/forge/index.ts';
 import { PROBE_RECIPE, runStart, testmeBuild, type Ci } from './support/ci.ts';
 import type { RunContext } from './support/context.ts';
 import { attach, dodItem, evidence, step, test } from './support/dod.ts';
@@ -60,19 +61,20 @@ dodItem('D7', () => {
     const trigger = Number(b.params.COMMENT_ID);
     const pattern = new RegExp(`#${b.number}\\b|/${b.number}/?\\b`);
     let asked: number | undefined;
-    const outcome = await waitFor(
-      `the outcome comment of build #${b.number} on ${ci.org}/${recipe}#${pull}`,
+    // The forge answering without it until the deadline is the FAIL; a refused token is an ERROR.
+    const outcome = await waitFor<ForgeComment>(
+      `a comment on ${ci.org}/${recipe}#${pull} reporting build #${b.number} with a link`,
       async () => {
         const comments = await ci.forge.comments(ci.org, recipe, pull);
         asked = Date.parse(comments.find((comment) => comment.id === trigger)?.created_at ?? '') / 1000;
-        return comments.find((comment) => comment.id > trigger && pattern.test(comment.body) && /https?:\/\/\S+/.test(comment.body));
+        const found = comments.find((comment) => comment.id > trigger && pattern.test(comment.body) && /https?:\/\/\S+/.test(comment.body));
+        return found ?? { done: false as const, saw: `${comments.filter((comment) => comment.id > trigger).length} comments after the !testme, none reporting #${b.number} with a link` };
       },
-      { timeoutMs: 60_000, intervalMs: 500 },
-    ).catch(() => undefined);
-    expect(outcome, `no comment on ${ci.org}/${recipe}#${pull} reports build #${b.number} with a link`).toBeDefined();
-    expect(outcome!.body, `the outcome comment does not say ${b.status}: ${outcome!.body}`).toMatch(OUTCOME[b.status] ?? /./);
-    const link = /https?:\/\/\S+/.exec(outcome!.body)![0];
+      { timeoutMs: 60_000, intervalMs: 500, observes: 'system' },
+    );
+    expect(outcome.body, `the outcome comment does not say ${b.status}: ${outcome.body}`).toMatch(OUTCOME[b.status] ?? /./);
+    const link = /https?:\/\/\S+/.exec(outcome.body)![0];
     const took = asked && b.finished ? `, ${Math.round(b.finished - asked)} s after the !testme` : '';
-    evidence(task, `${ci.org}/${recipe}#${pull}: ${outcome!.user.login} commented the outcome of build #${b.number} (${b.status}${took}) with ${link}`);
+    evidence(task, `${ci.org}/${recipe}#${pull}: ${outcome.user.login} commented the outcome of build #${b.number} (${b.status}${took}) with ${link}`);
   });
 });

@@ -34,7 +34,9 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
 
 /** The pid a `sh -c 'echo $$; exec …'` daemon wrote as its first log line. */
 async function loggedPid(logFile: string): Promise<number> {
-  return waitFor('the daemon to log its pid', async () => Number((await readFile(logFile, 'utf8')).split('\n')[0]) || false, { timeoutMs: 5000, intervalMs: 20 });
+  // The log may not exist yet: "not yet", where any other read error ends the wait.
+  const log = () => readFile(logFile, 'utf8').catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? '' : Promise.reject(error)));
+  return waitFor('the daemon to log its pid', async () => Number((await log()).split('\n')[0]) || false, { timeoutMs: 5000, intervalMs: 20 });
 }
 
 function listen(): Promise<{ server: Server; port: number }> {

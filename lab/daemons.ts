@@ -57,16 +57,15 @@ export async function startDaemon(spec: DaemonSpec): Promise<number> {
   await log.close();
   if (!pid) throw new HarnessError(`could not start ${spec.name} (${spec.command}): ${exit ?? 'no pid'}`);
   try {
-    // An exit ends the wait at once: waitFor treats a thrown error as "not yet".
-    const outcome = await waitFor(
+    // An exit is final: a HarnessError (not transient) ends the wait at once.
+    await waitFor(
       `${spec.name} to answer`,
       async () => {
-        if (exit) return 'exited' as const;
-        return (await spec.ready()) ? ('ready' as const) : { done: false as const, saw: 'not answering yet' };
+        if (exit) throw new HarnessError(`${spec.name} ${exit}`);
+        return (await spec.ready()) || { done: false as const, saw: 'not answering yet' };
       },
       { timeoutMs: spec.readyTimeoutMs, intervalMs: 200 },
     );
-    if (outcome === 'exited') throw new HarnessError(`${spec.name} ${exit}`);
   } catch (error) {
     stopDaemon(pid);
     throw new HarnessError(`${spec.name} did not come up: ${(error as Error).message} (log: ${logFile})`, { cause: error });

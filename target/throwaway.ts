@@ -108,8 +108,13 @@ export async function startThrowaway(
       waitFor(
         `systemd on ${name} to finish booting`,
         async () => {
-          // Not recorded: booting is not a provisioning step.
-          const result = await client.exec(name, ['systemctl', 'is-system-running']);
+          // Not recorded: booting is not a provisioning step. Until a VM's agent runs, Incus
+          // refuses exec: that is "not yet"; any other error ends the wait.
+          const result = await client.exec(name, ['systemctl', 'is-system-running']).catch((error: unknown) => {
+            if (/VM agent isn't currently running/i.test(errorMessage(error))) return undefined;
+            throw error;
+          });
+          if (!result) return { done: false, saw: "the VM agent isn't running yet" };
           const state = result.stdout.trim();
           return state === 'running' || state === 'degraded' ? state : { done: false, saw: state || result.stderr.trim() };
         },

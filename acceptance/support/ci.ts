@@ -10,7 +10,7 @@ import { expect } from 'vitest';
 import type { Config } from '../../helpers/common/config.ts';
 import { HarnessError } from '../../helpers/common/errors.ts';
 import { redact, registerSecret } from '../../helpers/common/redact.ts';
-import { WaitTimeoutError, waitFor } from '../../helpers/common/wait.ts';
+import { StateTimeoutError, WaitTimeoutError, waitFor } from '../../helpers/common/wait.ts';
 import { Apex } from '../../helpers/dashboard/index.ts';
 import { DroneClient, UNFINISHED, type DroneBuild, type DroneStage } from '../../helpers/drone/index.ts';
 import { ForgeClient, type ForgeComment, type ForgePull } from '../../helpers/forge/index.ts';
@@ -107,32 +107,51 @@ export function isBuildOf(build: DroneBuild, trigger: Trigger): boolean {
   return build.params.COMMENT_ID === String(trigger.comment.id);
 }
 
-/** The build the bridge started for this comment, or undefined if none within the time. */
+/**
+ * The build the bridge started for this comment, or undefined when Drone's build list, read
+ * until the deadline, never had it: "no build started", the caller's FAIL. Drone lists newest
+ * first, so that holds only if its last answer came in time; when the last reads failed
+ * (transient: a 502, a refused connection) it is a WaitTimeoutError (ERROR) naming the failure.
+ * A refused token ends the wait at once, as an ERROR.
+ */
 export async function buildFor(ci: Ci, trigger: Trigger, timeoutMs: number): Promise<{ build: DroneBuild; seenAfterMs: number } | undefined> {
+  const description = `a Drone build for comment ${trigger.comment.id} on ${trigger.recipe}#${trigger.pull.number}`;
   try {
-    return await waitFor(
-      `a Drone build for comment ${trigger.comment.id} on ${trigger.recipe}#${trigger.pull.number}`,
+    return await waitFor<{ build: DroneBuild; seenAfterMs: number }>(
+      description,
       async () => {
-        const build = (await ci.drone.builds()).find((candidate) => isBuildOf(candidate, trigger));
-        return build && { build, seenAfterMs: Date.now() - trigger.postedAt };
+        const builds = await ci.drone.builds();
+        const build = builds.find((candidate) => isBuildOf(candidate, trigger));
+        return build ? { build, seenAfterMs: Date.now() - trigger.postedAt } : { done: false as const, saw: `${builds.length} builds listed, none for comment ${trigger.comment.id}` };
       },
-      { timeoutMs, intervalMs: 500 },
+      { timeoutMs, intervalMs: 500, observes: 'system' },
     );
   } catch (error) {
-    if (error instanceof WaitTimeoutError) return undefined;
-    throw error;
+    if (!(error instanceof StateTimeoutError)) throw error;
+    if (error.lastProbeFailed) throw new WaitTimeoutError(description, error.waitedMs, `error: ${error.lastFailure} (Drone answered ${error.answers} of ${error.answers + error.failures} reads, never listing it)`);
+    return undefined;
   }
 }
 
-/** Waits for a build's end and returns it with stages and steps. */
+/** `running (install success, upgrade running)`: a build's status with its stages'. */
+function progress(build: DroneBuild): string {
+  const stages = (build.stages ?? []).map((stage) => `${stage.name} ${stage.status}`);
+  return stages.length > 0 ? `${build.status} (${stages.join(', ')})` : build.status;
+}
+
+/**
+ * Waits for a build's end (any status but Drone's unfinished ones: success, failure, error,
+ * killed, …) and returns it with stages and steps. A build seen unfinished until the deadline
+ * is a StateTimeoutError (FAIL) with its last status; no answer at all is an ERROR.
+ */
 export async function finished(ci: Ci, number: number, timeoutMs = 300_000): Promise<DroneBuild> {
   return waitFor<DroneBuild>(
     `Drone build #${number} to finish`,
     async () => {
       const build = await ci.drone.build(number);
-      return UNFINISHED.has(build.status) ? { done: false as const, saw: build.status } : build;
+      return UNFINISHED.has(build.status) ? { done: false as const, saw: progress(build) } : build;
     },
-    { timeoutMs, intervalMs: 500 },
+    { timeoutMs, intervalMs: 500, observes: 'system' },
   );
 }
 

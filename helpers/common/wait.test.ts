@@ -1,19 +1,29 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { HarnessError } from './errors.ts';
+import { ConfigError, HarnessError, SystemFailure } from './errors.ts';
 import { forgetSecrets, registerSecret } from './redact.ts';
-import { WaitTimeoutError, waitFor } from './wait.ts';
+import { StateTimeoutError, WaitTimeoutError, waitFor, type WaitOptions } from './wait.ts';
 
 afterEach(() => forgetSecrets());
 
-/** Runs waitFor and returns the WaitTimeoutError it rejects with. */
-async function timeout(description: string, probe: () => Promise<unknown>, timeoutMs = 120): Promise<WaitTimeoutError> {
-  const error = await waitFor(description, probe as () => Promise<false>, { timeoutMs, intervalMs: 10 }).then(
+/** What waitFor rejects with (undefined if it resolved). */
+function rejection(description: string, probe: () => Promise<unknown>, options: WaitOptions): Promise<unknown> {
+  return waitFor(description, probe as () => Promise<false>, options).then(
     () => undefined,
     (caught: unknown) => caught,
   );
+}
+
+/** Runs waitFor and returns the WaitTimeoutError it rejects with. */
+async function timeout(description: string, probe: () => Promise<unknown>, timeoutMs = 120): Promise<WaitTimeoutError> {
+  const error = await rejection(description, probe, { timeoutMs, intervalMs: 10 });
   expect(error).toBeInstanceOf(WaitTimeoutError);
   expect(error).toBeInstanceOf(HarnessError);
   return error as WaitTimeoutError;
+}
+
+/** A socket error as Node raises it: transient by its code. */
+function refused(message = 'connect ECONNREFUSED 127.0.0.1:8443'): Error {
+  return Object.assign(new Error(message), { code: 'ECONNREFUSED' });
 }
 
 describe('waitFor', () => {
@@ -24,14 +34,15 @@ describe('waitFor', () => {
     expect(calls).toBe(3);
   });
 
-  it('keeps waiting through {done:false} and thrown errors', async () => {
+  it('keeps waiting through {done:false} and transient errors', async () => {
     let calls = 0;
     const value = await waitFor(
       'recovery',
       async () => {
         calls++;
-        if (calls === 1) throw new Error('refused');
-        if (calls === 2) return { done: false as const, saw: 'starting' };
+        if (calls === 1) throw refused();
+        if (calls === 2) throw new HarnessError('Drone answered 503', { transient: true });
+        if (calls === 3) return { done: false as const, saw: 'starting' };
         return 'running';
       },
       { timeoutMs: 5000, intervalMs: 5 },
@@ -62,9 +73,9 @@ describe('waitFor', () => {
     expect(error.message).toContain('last saw: {"failed":["nginx.service"]}');
   });
 
-  it('reports the message of the last error thrown', async () => {
+  it('reports the message of the last transient error thrown', async () => {
     const error = await timeout('the socket', async () => {
-      throw new Error('connect ECONNREFUSED 127.0.0.1:8443');
+      throw refused();
     });
     expect(error.message).toMatch(/timed out after \d+ ms waiting for the socket; last saw: error: connect ECONNREFUSED 127\.0\.0\.1:8443$/);
   });
@@ -81,6 +92,128 @@ describe('waitFor', () => {
     expect(calls).toBe(1);
   });
 
+  describe('ends at once on an error a retry cannot cure, rethrowing it as it is', () => {
+    const fatal: [string, () => unknown][] = [
+      ['a HarnessError', () => new HarnessError('Drone refused the token (401)')],
+      ['a HarnessError subclass', () => new ConfigError('ACCEPT_SOCKS', 'not a socks5:// URL')],
+      ['a SystemFailure the probe saw', () => new SystemFailure('ccci-drone.service failed')],
+      ['a TypeError (a harness bug)', () => new TypeError("Cannot read properties of undefined (reading 'status')")],
+      ['a plain Error with no transient code', () => new Error('certificate has expired')],
+      [
+        'an assertion error',
+        () => {
+          try {
+            expect(1, 'one is two').toBe(2);
+          } catch (caught) {
+            return caught;
+          }
+        },
+      ],
+    ];
+
+    it.each(fatal)('%s', async (_what, make) => {
+      const thrown = make();
+      let calls = 0;
+      const started = performance.now();
+      const error = await rejection(
+        'something that will not come',
+        async () => {
+          calls++;
+          throw thrown;
+        },
+        { timeoutMs: 60_000, intervalMs: 10, observes: 'system' },
+      );
+      expect(error).toBe(thrown);
+      expect(calls).toBe(1);
+      expect(performance.now() - started).toBeLessThan(1000);
+    });
+
+    it('after answers and transient errors too', async () => {
+      let calls = 0;
+      const error = await rejection(
+        'a build',
+        async () => {
+          calls++;
+          if (calls === 1) return { done: false as const, saw: 'running' };
+          if (calls === 2) throw refused();
+          throw new SystemFailure('build #7 was killed');
+        },
+        { timeoutMs: 60_000, intervalMs: 5, observes: 'system' },
+      );
+      expect(error).toBeInstanceOf(SystemFailure);
+      expect((error as Error).message).toBe('build #7 was killed');
+      expect(calls).toBe(3);
+    });
+  });
+
+  describe("observing the system's state", () => {
+    it('is a FAIL carrying the last state when it answered until the deadline', async () => {
+      let calls = 0;
+      const error = await rejection('build #7 to finish', async () => ({ done: false as const, saw: `running (${++calls})` }), { timeoutMs: 80, intervalMs: 10, observes: 'system' });
+      expect(error).toBeInstanceOf(StateTimeoutError);
+      expect(error).toBeInstanceOf(SystemFailure);
+      expect(error).not.toBeInstanceOf(HarnessError);
+      const state = error as StateTimeoutError;
+      expect(state.verdict).toBe('FAIL');
+      expect(state.description).toBe('build #7 to finish');
+      expect(state.waitedMs).toBeGreaterThanOrEqual(80);
+      expect(state.lastSeen).toBe(`"running (${calls})"`);
+      expect(state).toMatchObject({ answers: calls, failures: 0, lastProbeFailed: false });
+      expect(state.message).toMatch(/^timed out after \d+ ms waiting for build #7 to finish; last saw: "running \(\d+\)"$/);
+    });
+
+    it('keeps the last state, not the last error, and counts the failures', async () => {
+      let calls = 0;
+      const error = await rejection(
+        'units to settle',
+        async () => {
+          if (++calls <= 2) return { done: false as const, saw: 'activating' };
+          throw new HarnessError('systemctl: connection reset', { transient: true });
+        },
+        { timeoutMs: 80, intervalMs: 10, observes: 'system' },
+      );
+      expect(error).toBeInstanceOf(StateTimeoutError);
+      const state = error as StateTimeoutError;
+      expect(state.lastSeen).toBe('"activating"');
+      expect(state).toMatchObject({ answers: 2, failures: calls - 2, lastFailure: 'systemctl: connection reset', lastProbeFailed: true });
+      expect(state.message).toContain(`last saw: "activating" (${calls - 2} of ${calls} probes failed, the last with: systemctl: connection reset)`);
+    });
+
+    it('is still an ERROR naming the last failure when no probe ever answered', async () => {
+      const error = await rejection(
+        'build #7 to finish',
+        async () => {
+          throw new HarnessError('Drone answered 503', { transient: true });
+        },
+        { timeoutMs: 60, intervalMs: 10, observes: 'system' },
+      );
+      expect(error).toBeInstanceOf(WaitTimeoutError);
+      expect(error).not.toBeInstanceOf(StateTimeoutError);
+      expect((error as Error).message).toMatch(/last saw: error: Drone answered 503$/);
+    });
+
+    it('without the option, a timeout after answers stays an ERROR', async () => {
+      const error = await timeout('a port', async () => ({ done: false, saw: 'closed' }), 40);
+      expect(error).not.toBeInstanceOf(SystemFailure);
+    });
+
+    it('never shows a registered secret in the failure it counts', async () => {
+      const secret = 'drone-token-5e2b7c';
+      registerSecret(secret);
+      let calls = 0;
+      const error = (await rejection(
+        'a build',
+        async () => {
+          if (++calls === 1) return { done: false as const, saw: 'running' };
+          throw new HarnessError(`503 for Bearer ${secret}`, { transient: true });
+        },
+        { timeoutMs: 40, intervalMs: 10, observes: 'system' },
+      )) as StateTimeoutError;
+      expect(error.message).not.toContain(secret);
+      expect(error.lastFailure).not.toContain(secret);
+    });
+  });
+
   describe('never shows a registered secret', () => {
     const secret = 'drone-rpc-secret-7f3a9c';
     const probes: [string, () => Promise<unknown>][] = [
@@ -89,7 +222,7 @@ describe('waitFor', () => {
       [
         'in a thrown error',
         async () => {
-          throw new Error(`bad token ${secret}`);
+          throw new HarnessError(`bad gateway for ${secret}`, { transient: true });
         },
       ],
     ];

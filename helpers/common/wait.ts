@@ -1,16 +1,56 @@
-import { HarnessError, errorMessage } from './errors.ts';
+import { HarnessError, SystemFailure, errorMessage, isTransient } from './errors.ts';
 import { formatDuration } from './log.ts';
 import { redact } from './redact.ts';
 
 export interface WaitOptions {
   timeoutMs: number;
   intervalMs?: number;
+  /**
+   * What the probe reads. 'harness' (the default): the harness's own machinery (a port, a boot,
+   * an API operation), so a timeout is ERROR. 'system': the product's state (a unit, a build, a
+   * comment), so a timeout after the probe answered at least once is a FAIL carrying the state
+   * seen (StateTimeoutError); with no answer at all it is still ERROR.
+   */
+  observes?: 'harness' | 'system';
 }
 
+/** ERROR: the wait ran out without learning anything that ends it. */
 export class WaitTimeoutError extends HarnessError {
   override readonly name: string = 'WaitTimeoutError';
   constructor(readonly description: string, readonly waitedMs: number, readonly lastSeen: string) {
     super(redact(`timed out after ${formatDuration(waitedMs)} waiting for ${description}; last saw: ${lastSeen}`));
+  }
+}
+
+/** How a wait on product state went, as StateTimeoutError reports it. */
+export interface ProbeTally {
+  /** Probes that returned a state (a falsy value or {done:false, saw}). */
+  answers: number;
+  /** Probes that threw a transient error. */
+  failures: number;
+  /** The last transient error's message, if any probe threw one. */
+  lastFailure?: string;
+  /** Whether the very last probe threw, so the state at the deadline is the one seen before. */
+  lastProbeFailed: boolean;
+}
+
+/**
+ * FAIL: the harness watched the product's state until the deadline and it never got there.
+ * `lastSeen` is the last state the probe answered with, not an error.
+ */
+export class StateTimeoutError extends SystemFailure {
+  override readonly name: string = 'StateTimeoutError';
+  readonly answers: number;
+  readonly failures: number;
+  readonly lastFailure?: string;
+  readonly lastProbeFailed: boolean;
+  constructor(readonly description: string, readonly waitedMs: number, readonly lastSeen: string, tally: ProbeTally) {
+    const failed = tally.failures > 0 ? ` (${tally.failures} of ${tally.answers + tally.failures} probes failed, the last with: ${tally.lastFailure})` : '';
+    super(redact(`timed out after ${formatDuration(waitedMs)} waiting for ${description}; last saw: ${lastSeen}${failed}`));
+    this.answers = tally.answers;
+    this.failures = tally.failures;
+    this.lastFailure = tally.lastFailure;
+    this.lastProbeFailed = tally.lastProbeFailed;
   }
 }
 
@@ -31,16 +71,22 @@ function describeSeen(value: unknown): string {
 
 /**
  * The one wait primitive. The probe is called until it returns something truthy, which is
- * returned. A falsy result or a thrown error means "not yet" and is kept as the last thing seen.
- * A probe may return {done:false, saw} to say what it saw without ending the wait.
+ * returned. A falsy result means "not yet"; a probe may return {done:false, saw} to say what it
+ * saw without ending the wait.
+ *
+ * A thrown error means "not yet" only if it is transient (isTransient: a refused connection, a
+ * 502/503); any other error is rethrown at once with its class, so that a bad token, a TLS
+ * failure or a SystemFailure the probe saw ends the wait now, not at the deadline.
  */
 export async function waitFor<T>(
   description: string,
   probe: () => Promise<T | false | null | undefined | { done: false; saw: unknown }>,
-  { timeoutMs, intervalMs = 250 }: WaitOptions,
+  { timeoutMs, intervalMs = 250, observes = 'harness' }: WaitOptions,
 ): Promise<T> {
   const started = performance.now();
   let lastSeen = 'nothing yet';
+  let lastState: string | undefined;
+  const tally: ProbeTally = { answers: 0, failures: 0, lastProbeFailed: false };
   for (;;) {
     try {
       const value = await probe();
@@ -51,11 +97,21 @@ export async function waitFor<T>(
       } else {
         lastSeen = describeSeen(value);
       }
+      lastState = lastSeen;
+      tally.answers++;
+      tally.lastProbeFailed = false;
     } catch (error) {
+      if (!isTransient(error)) throw error;
       lastSeen = `error: ${errorMessage(error)}`;
+      tally.failures++;
+      tally.lastFailure = redact(errorMessage(error));
+      tally.lastProbeFailed = true;
     }
     const elapsed = performance.now() - started;
-    if (elapsed >= timeoutMs) throw new WaitTimeoutError(description, elapsed, redact(lastSeen));
+    if (elapsed >= timeoutMs) {
+      if (observes === 'system' && lastState !== undefined) throw new StateTimeoutError(description, elapsed, redact(lastState), tally);
+      throw new WaitTimeoutError(description, elapsed, redact(lastSeen));
+    }
     await new Promise((resolve) => setTimeout(resolve, Math.min(intervalMs, Math.max(0, timeoutMs - elapsed))));
   }
 }

@@ -21,8 +21,10 @@ beforeAll(async () => {
       response.writeHead(200, { 'Content-Type': 'text/html' });
       return response.end('<!doctype html><title>Drone</title>');
     }
+    if (request.headers.authorization === 'Bearer reader-elsewhere') return json(response, 403, { message: 'Forbidden' });
     if (request.headers.authorization !== 'Bearer t') return json(response, 401, { message: 'Unauthorized' });
     const url = request.url ?? '';
+    if (url === '/api/repos/coop-cloud/cc-ci/builds/4') return json(response, 503, { message: 'Service Unavailable' });
     if (url.startsWith('/api/repos/coop-cloud/cc-ci/builds?')) return json(response, 200, [{ ...BUILD, stages: undefined }]);
     if (url === '/api/repos/coop-cloud/cc-ci/builds/3') return json(response, 200, BUILD);
     if (url === '/api/repos/coop-cloud/cc-ci/builds/3/logs/1/1') return json(response, 200, [{ pos: 0, out: 'one\n', time: 0 }, { pos: 1, out: 'two\n', time: 1 }]);
@@ -56,5 +58,17 @@ describe('DroneClient', () => {
     expect((await client('none').ui()).status).toBe(200);
     await expect(client('wrong').builds()).rejects.toBeInstanceOf(HarnessError);
     await expect(client('wrong').build(3)).rejects.toThrow(/refused the token from a test token/);
+  });
+
+  it('reads 401 and 403 as final, a gateway answer as transient', async () => {
+    await expect(client('wrong').builds()).rejects.toMatchObject({ transient: false });
+    const forbidden = client('reader-elsewhere').builds();
+    await expect(forbidden).rejects.toThrow(/forbids GET \/repos\/coop-cloud\/cc-ci\/builds\?page=1&per_page=50 to the token from a test token \(403\)/);
+    await expect(forbidden).rejects.toMatchObject({ transient: false });
+    const busy = client().build(4);
+    await expect(busy).rejects.toThrow(/answered 503 on GET \/repos\/coop-cloud\/cc-ci\/builds\/4/);
+    await expect(busy).rejects.toMatchObject({ transient: true });
+    // Any other unexpected answer is not retried either.
+    await expect(client().build(9)).rejects.toMatchObject({ transient: false });
   });
 });

@@ -1,10 +1,11 @@
 /**
  * Drone's API (`Authorization: Bearer …`): builds with their stages and steps, and step logs.
  * Drone calls a stage's and a step's end `stopped`; it is read here as `finished`.
+ * A refused token (401, 403) is a final HarnessError; a gateway answer (502/503/504) a transient one.
  */
 import { HarnessError } from '../common/errors.ts';
 import { redact } from '../common/redact.ts';
-import { httpsRequest, jsonBody, type HttpsResponse, type HttpsTransport } from '../https/index.ts';
+import { httpsRequest, isRetryableStatus, jsonBody, type HttpsResponse, type HttpsTransport } from '../https/index.ts';
 
 export interface DroneStep {
   number: number;
@@ -53,7 +54,13 @@ export class DroneClient {
     const response = await httpsRequest(this.transport, `${this.baseUrl.replace(/\/$/, '')}/api${path}`, {
       headers: { Authorization: `Bearer ${this.token}`, Accept: 'application/json' },
     });
-    if (response.status === 401) throw new HarnessError(`Drone at ${this.baseUrl} refused the token from ${this.tokenSource} (401 on GET ${path})`);
+    if (response.status === 401) throw new HarnessError(`Drone at ${this.baseUrl} refused the token from ${this.tokenSource} (401 on GET ${path}): set a valid Drone API token there`);
+    if (response.status === 403) {
+      throw new HarnessError(`Drone at ${this.baseUrl} forbids GET ${path} to the token from ${this.tokenSource} (403): its user needs read access to ${this.repo}`);
+    }
+    if (isRetryableStatus(response.status)) {
+      throw new HarnessError(redact(`Drone at ${this.baseUrl} answered ${response.status} on GET ${path}: ${response.text.slice(0, 200)}`), { transient: true });
+    }
     return response;
   }
 

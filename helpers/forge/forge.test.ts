@@ -26,6 +26,7 @@ beforeAll(async () => {
       return json(response, 200, comments);
     }
     if (url === '/api/v1/repos/coop-cloud/nope') return json(response, 404, { message: 'repository does not exist' });
+    if (url === '/api/v1/repos/coop-cloud/restarting/pulls?state=open') return json(response, 503, { message: 'Service Unavailable' });
     return json(response, 500, { message: 'boom' });
   });
 });
@@ -57,9 +58,17 @@ describe('ForgeClient', () => {
     await expect(client('a').repoExists('coop-cloud', 'other')).rejects.toThrow(/answered 500/);
   });
 
-  it('names where a refused token came from, as a harness error', async () => {
+  it('names where a refused token came from, as a harness error no retry cures', async () => {
     const refused = client('wrong').me();
     await expect(refused).rejects.toBeInstanceOf(HarnessError);
+    await expect(refused).rejects.toMatchObject({ transient: false });
     await expect(client('wrong').me()).rejects.toThrow(/refused the token from a test token/);
+  });
+
+  it('reads a gateway answer as transient, and any other unexpected status as final', async () => {
+    const busy = client('a').openPulls('coop-cloud', 'restarting');
+    await expect(busy).rejects.toThrow(/answered 503 on GET \/repos\/coop-cloud\/restarting\/pulls/);
+    await expect(busy).rejects.toMatchObject({ transient: true });
+    await expect(client('a').repoExists('coop-cloud', 'other')).rejects.toMatchObject({ transient: false });
   });
 });

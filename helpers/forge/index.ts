@@ -1,10 +1,12 @@
 /**
  * The forge (Gitea's API v1, `Authorization: token …`): open pulls, PR comments, org membership,
  * and the few writes the specs make as a user (a comment, and for D5 a repo and a pull request).
+ * A refused token (401) is a final HarnessError; a gateway answer (502/503/504) a transient one.
+ * A 403 is left to each call: refusing an outsider can be the product's right answer.
  */
 import { HarnessError } from '../common/errors.ts';
 import { redact } from '../common/redact.ts';
-import { httpsRequest, jsonBody, type HttpsResponse, type HttpsTransport } from '../https/index.ts';
+import { httpsRequest, isRetryableStatus, jsonBody, type HttpsResponse, type HttpsTransport } from '../https/index.ts';
 
 export interface ForgeUser {
   id: number;
@@ -42,7 +44,10 @@ export class ForgeClient {
       headers: { Authorization: `token ${this.token}`, Accept: 'application/json', ...(body ? { 'Content-Type': 'application/json' } : {}) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    if (response.status === 401) throw new HarnessError(`the forge at ${this.baseUrl} refused the token from ${this.tokenSource} (401 on ${method} ${path})`);
+    if (response.status === 401) throw new HarnessError(`the forge at ${this.baseUrl} refused the token from ${this.tokenSource} (401 on ${method} ${path}): set a valid forge token there`);
+    if (isRetryableStatus(response.status)) {
+      throw new HarnessError(redact(`the forge at ${this.baseUrl} answered ${response.status} on ${method} ${path}: ${response.text.slice(0, 200)}`), { transient: true });
+    }
     return response;
   }
 

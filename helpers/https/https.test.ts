@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HarnessError } from '../common/errors.ts';
-import { dialDomainAt, httpsRequest, jsonBody } from './index.ts';
+import { dialDomainAt, httpsRequest, isRetryableStatus, jsonBody } from './index.ts';
 import { startFakeSocks, type FakeSocks } from '../common/fake-socks.ts';
 import { fakeHttps, json, type FakeHttps } from './test-fixtures.ts';
 
@@ -57,6 +57,41 @@ describe('httpsRequest', () => {
     await expect(httpsRequest({ ca: server.ca, dial: () => ({ host: '127.0.0.1', port: 1 }) }, 'https://lab.test/')).rejects.toThrow(
       /^could not reach 127\.0\.0\.1:1: it refused the connection \(ECONNREFUSED\)/,
     );
+  });
+
+  describe('marks only the failures a retry may cure as transient', () => {
+    const failure = (promise: Promise<unknown>) => promise.then(() => expect.unreachable('it answered'), (error: unknown) => error as HarnessError);
+    // Port 1 on loopback: nothing listens there.
+    const nowhere = () => ({ host: '127.0.0.1', port: 1 });
+
+    it('a destination refusing, directly or through the proxy: transient', async () => {
+      for (const transport of [{ ca: server.ca, dial: nowhere }, { socks: socks.url, ca: server.ca, dial: nowhere }]) {
+        const error = await failure(httpsRequest(transport, 'https://drone.lab.test/api/user'));
+        expect(error).toBeInstanceOf(HarnessError);
+        expect(error.transient, error.message).toBe(true);
+      }
+    });
+
+    it('the proxy itself down: final, naming the proxy', async () => {
+      const error = await failure(httpsRequest({ socks: 'socks5://127.0.0.1:1', ca: server.ca, dial: nowhere }, 'https://drone.lab.test/api/user'));
+      expect(error.message).toContain('through SOCKS5 proxy');
+      expect(error.message).toContain('ECONNREFUSED');
+      expect(error.transient).toBe(false);
+    });
+
+    it('a certificate outside the roots: final', async () => {
+      const other = await fakeHttps((_request, response) => json(response, 200, {}));
+      try {
+        const error = await failure(httpsRequest({ ca: other.ca, dial: () => ({ host: '127.0.0.1', port: server.port }) }, 'https://lab.test/'));
+        expect(error.transient).toBe(false);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('gateway statuses 502, 503 and 504 only', () => {
+      expect([500, 502, 503, 504, 401, 403, 404].filter(isRetryableStatus)).toEqual([502, 503, 504]);
+    });
   });
 
   it('names the body when it is not JSON', () => {

@@ -8,7 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import { dial } from '../common/dial.ts';
-import { HarnessError, errorMessage } from '../common/errors.ts';
+import { HarnessError, errorMessage, isTransient } from '../common/errors.ts';
 import { redact } from '../common/redact.ts';
 
 export interface Endpoint {
@@ -49,6 +49,11 @@ export function dialDomainAt(domain: string, endpoint: Endpoint): (hostname: str
   };
 }
 
+/** Gateway answers a retry may cure: the service behind the proxy is (re)starting. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 502 || status === 503 || status === 504;
+}
+
 /** One request; never throws for an HTTP status, only when no answer could be had. */
 export async function httpsRequest(transport: HttpsTransport, url: string, options: RequestOptions = {}): Promise<HttpsResponse> {
   const parsed = new URL(url);
@@ -78,13 +83,14 @@ export async function httpsRequest(transport: HttpsTransport, url: string, optio
           const bytes = Buffer.concat(chunks);
           resolve({ url, status: response.statusCode ?? 0, headers: response.headers, body: bytes, text: bytes.toString('utf8') });
         });
-        response.on('error', (error) => reject(new HarnessError(redact(`${what}: the answer broke off: ${errorMessage(error)}`))));
+        response.on('error', (error) => reject(new HarnessError(redact(`${what}: the answer broke off: ${errorMessage(error)}`), { transient: true })));
       },
     );
-    request.setTimeout(timeoutMs, () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    request.setTimeout(timeoutMs, () => request.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
     request.on('error', (error: Error & { code?: string }) => {
       socket.destroy();
-      reject(new HarnessError(redact(`${what} via ${target.host}:${target.port} failed: ${error.code ? `${error.code}: ` : ''}${error.message}`), { cause: error }));
+      // A reset or a timeout may pass; a TLS verification failure never does.
+      reject(new HarnessError(redact(`${what} via ${target.host}:${target.port} failed: ${error.code ? `${error.code}: ` : ''}${error.message}`), { cause: error, transient: isTransient(error) }));
     });
     request.end(body);
   });

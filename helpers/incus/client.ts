@@ -841,8 +841,8 @@ export class IncusClient {
       `Incus operation ${id} (${description}) at ${this.url}`,
       async () => {
         const slice = Math.max(1, Math.min(WAIT_SLICE_S, Math.ceil((deadline - performance.now()) / 1000)));
-        // waitFor retries on a throw; an error here is final (and retrying a refused
-        // connection would spin), so it is handed out instead.
+        // Every error here is final, even a transient one that waitFor would retry (a
+        // refused connection would spin at this interval), so it is handed out instead.
         let operation: IncusOperation;
         try {
           operation = (await this.call('GET', waitPath, { query: { timeout: String(slice) } }, slice * 1000)) as IncusOperation;

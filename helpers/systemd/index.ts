@@ -5,7 +5,7 @@
 import { HarnessError } from '../common/errors.ts';
 import type { CommandResult } from '../common/exec.ts';
 import { redact } from '../common/redact.ts';
-import { WaitTimeoutError, waitFor } from '../common/wait.ts';
+import { StateTimeoutError, waitFor, type ProbeTally } from '../common/wait.ts';
 import type { HostChannel } from '../common/host.ts';
 
 const shellQuote = (word: string): string => `'${word.replaceAll("'", `'\\''`)}'`;
@@ -36,7 +36,11 @@ export async function failedUnits(host: HostChannel): Promise<string[]> {
     .map((line) => line.split(/\s+/)[0]!);
 }
 
-export const UNIT_PROPERTIES = ['Id', 'LoadState', 'ActiveState', 'SubState', 'Result', 'ExecMainStatus', 'Type', 'RemainAfterExit'] as const;
+/**
+ * `Job` is the id of the unit's queued job: `systemctl show -p Job` prints `Job=` when none is
+ * pending (asked for by name, systemctl shows a property even when it is empty).
+ */
+export const UNIT_PROPERTIES = ['Id', 'LoadState', 'ActiveState', 'SubState', 'Result', 'ExecMainStatus', 'Type', 'RemainAfterExit', 'Job'] as const;
 export type UnitProperties = Record<(typeof UNIT_PROPERTIES)[number], string> & { unit: string };
 
 /** Parses `systemctl show -p …` for one or more units: key=value blocks, blank-line separated. */
@@ -79,7 +83,8 @@ export async function unitProperties(host: HostChannel, unit: string): Promise<U
 export function describeUnit(props: UnitProperties): string {
   return (
     `${props.unit}: ${props.ActiveState || '?'}/${props.SubState || '?'} result=${props.Result || '?'} status=${props.ExecMainStatus || '?'}` +
-    ` type=${props.Type || '?'} remain-after-exit=${props.RemainAfterExit || '?'}${props.LoadState && props.LoadState !== 'loaded' ? ` load=${props.LoadState}` : ''}`
+    ` type=${props.Type || '?'} remain-after-exit=${props.RemainAfterExit || '?'}${props.LoadState && props.LoadState !== 'loaded' ? ` load=${props.LoadState}` : ''}` +
+    (props.Job ? ` job=${props.Job}` : '')
   );
 }
 
@@ -88,13 +93,20 @@ export function oneshotConverged(props: UnitProperties): boolean {
   return props.Type === 'oneshot' && props.RemainAfterExit === 'yes' && props.ActiveState === 'active' && props.Result === 'success';
 }
 
-/** Why a unit can never converge as it stands, or undefined while it still might. */
+/**
+ * Why a unit can never converge as it stands, or undefined while it still might. As the NixOS
+ * test driver's wait_for_unit does, a unit that failed, or is inactive with no job queued, is
+ * final: nothing is going to start it.
+ */
 export function oneshotBroken(props: UnitProperties): string | undefined {
   if (props.LoadState && props.LoadState !== 'loaded') return `unit is ${props.LoadState}`;
   if (props.ActiveState === 'failed') return `unit failed (result ${props.Result || '?'}, exit status ${props.ExecMainStatus || '?'})`;
   // Static properties: waiting will not change them.
   if (props.Type && props.Type !== 'oneshot') return `Type=${props.Type}, not oneshot`;
   if (props.RemainAfterExit && props.RemainAfterExit !== 'yes') return 'RemainAfterExit=no: it can never stay active';
+  if (props.ActiveState === 'inactive' && !props.Job) {
+    return `unit is inactive/${props.SubState || '?'} with no job pending (result ${props.Result || '?'}, exit status ${props.ExecMainStatus || '?'}): nothing will start it`;
+  }
   return undefined;
 }
 
@@ -109,20 +121,24 @@ export type OneshotReport =
   | { converged: true; units: UnitProperties[] }
   | { converged: false; units: UnitProperties[]; broken: BrokenUnit[] };
 
-/** Timed out while some units were still on their way; `units` is the last state seen. */
-export class OneshotTimeoutError extends WaitTimeoutError {
+/**
+ * A FAIL: systemd answered, but time ran out while some units were still on their way (activating,
+ * or with a job queued); `units` is the last state seen.
+ */
+export class OneshotTimeoutError extends StateTimeoutError {
   override readonly name = 'OneshotTimeoutError';
-  constructor(description: string, waitedMs: number, readonly units: UnitProperties[], fallback = 'nothing') {
+  constructor(description: string, waitedMs: number, readonly units: UnitProperties[], tally: ProbeTally) {
     // Whole list, not waitFor's 300-character summary: every unit's state is the evidence.
-    const seen = units.length > 0 ? `\n${units.map((unit) => `  ${oneshotConverged(unit) ? '✓' : '…'} ${describeUnit(unit)}`).join('\n')}` : fallback;
-    super(description, waitedMs, redact(seen));
+    super(description, waitedMs, redact(`\n${units.map((unit) => `  ${oneshotConverged(unit) ? '✓' : '…'} ${describeUnit(unit)}`).join('\n')}`), tally);
   }
 }
 
 /**
  * Waits until every unit is a converged oneshot. Returns early with `converged: false` (and
- * each culprit's journal) as soon as one cannot converge: failed, missing, or of the wrong
- * kind. Throws OneshotTimeoutError, listing every unit's state, if time runs out first.
+ * each culprit's journal) as soon as one cannot converge: failed, inactive with no job pending,
+ * missing, or of the wrong kind. Throws OneshotTimeoutError (FAIL), listing every unit's state,
+ * if time runs out while they are still changing; a WaitTimeoutError (ERROR) if systemctl never
+ * answered; and at once whatever non-transient error reading them throws.
  */
 export async function waitForOneshots(
   host: HostChannel,
@@ -146,10 +162,10 @@ export async function waitForOneshots(
         if (broken.length > 0 || last.every(oneshotConverged)) return { units: last, broken };
         return { done: false as const, saw: last.map(describeUnit).join('; ') };
       },
-      { timeoutMs: options.timeoutMs, intervalMs: options.intervalMs ?? 2000 },
+      { timeoutMs: options.timeoutMs, intervalMs: options.intervalMs ?? 2000, observes: 'system' },
     );
   } catch (error) {
-    if (error instanceof WaitTimeoutError) throw new OneshotTimeoutError(description, error.waitedMs, last, error.lastSeen);
+    if (error instanceof StateTimeoutError) throw new OneshotTimeoutError(description, error.waitedMs, last, error);
     throw error;
   }
   if (outcome.broken.length === 0) return { converged: true, units: outcome.units };

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { HarnessError } from '../common/errors.ts';
+import { HarnessError, SystemFailure } from '../common/errors.ts';
 import type { CommandResult } from '../common/exec.ts';
 import { forgetSecrets, registerSecret } from '../common/redact.ts';
-import { WaitTimeoutError } from '../common/wait.ts';
+import { StateTimeoutError, WaitTimeoutError } from '../common/wait.ts';
 import type { HostChannel } from '../common/host.ts';
 import {
   OneshotTimeoutError,
@@ -15,7 +15,8 @@ import {
   type UnitProperties,
 } from './index.ts';
 
-type Reply = Partial<CommandResult> | ((call: number) => Partial<CommandResult>);
+/** A reply, or an error the channel throws (as a transport failure would). */
+type Reply = Partial<CommandResult> | Error | ((call: number) => Partial<CommandResult> | Error);
 
 /** A host whose commands are answered from a table (first matching pattern wins). */
 function fakeHost(table: Array<[RegExp, Reply]>): HostChannel & { calls: string[] } {
@@ -28,6 +29,7 @@ function fakeHost(table: Array<[RegExp, Reply]>): HostChannel & { calls: string[
     const call = counts.get(row[0]) ?? 0;
     counts.set(row[0], call + 1);
     const reply = typeof row[1] === 'function' ? row[1](call) : row[1];
+    if (reply instanceof Error) throw reply;
     return { command: script, exitCode: 0, stdout: '', stderr: '', ...reply };
   };
   return {
@@ -43,7 +45,7 @@ function fakeHost(table: Array<[RegExp, Reply]>): HostChannel & { calls: string[
 
 /** `systemctl show -p …` output for one unit, in the order systemd prints properties. */
 function show(unit: string, props: Partial<Record<string, string>>): string {
-  const all = { Type: 'oneshot', RemainAfterExit: 'yes', Result: 'success', ExecMainStatus: '0', Id: unit, LoadState: 'loaded', ActiveState: 'active', SubState: 'exited', ...props };
+  const all = { Type: 'oneshot', RemainAfterExit: 'yes', Result: 'success', ExecMainStatus: '0', Id: unit, LoadState: 'loaded', ActiveState: 'active', SubState: 'exited', Job: '', ...props };
   return `${Object.entries(all)
     .map(([key, value]) => `${key}=${value}`)
     .join('\n')}\n`;
@@ -95,8 +97,9 @@ describe('unitProperties and parseShow', () => {
       ExecMainStatus: '0',
       Type: 'oneshot',
       RemainAfterExit: 'yes',
+      Job: '',
     });
-    expect(host.calls[0]).toBe("systemctl show --no-pager -p Id,LoadState,ActiveState,SubState,Result,ExecMainStatus,Type,RemainAfterExit -- 'ccci-swarm.service'");
+    expect(host.calls[0]).toBe("systemctl show --no-pager -p Id,LoadState,ActiveState,SubState,Result,ExecMainStatus,Type,RemainAfterExit,Job -- 'ccci-swarm.service'");
   });
 
   it('splits blocks per unit in order and keeps values containing "="', () => {
@@ -162,24 +165,68 @@ describe('waitForOneshots', () => {
     expect(report.broken[1]!.journal).toBe('-- No entries --');
   });
 
-  it('on timeout, throws an error listing every unit\'s state', async () => {
-    const host = fakeHost([[SHOW, { stdout: showAll({ 'ccci-bridge.service': { ActiveState: 'activating', SubState: 'start' } }) }]]);
+  it('stops early, naming its state, when a unit is inactive with no job pending (a stopped oneshot)', async () => {
+    const host = fakeHost([
+      [SHOW, { stdout: showAll({ 'ccci-bridge.service': { ActiveState: 'inactive', SubState: 'dead' } }) }],
+      [/^journalctl -u 'ccci-bridge\.service'/, { stdout: '2026-11-25T10:00:00+0000 host systemd[1]: Stopped ccci-bridge.service.\n' }],
+    ]);
+    const started = performance.now();
+    const report = await waitForOneshots(host, ONESHOTS, { timeoutMs: 60_000, intervalMs: 10 });
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(host.calls.filter((call) => SHOW.test(call))).toHaveLength(1);
+    expect(report.converged).toBe(false);
+    if (report.converged) return;
+    expect(report.broken.map(({ unit, reason }) => [unit, reason])).toEqual([
+      ['ccci-bridge.service', 'unit is inactive/dead with no job pending (result success, exit status 0): nothing will start it'],
+    ]);
+    expect(report.broken[0]!.journal).toContain('Stopped ccci-bridge.service.');
+  });
+
+  it.each([
+    ['activating', { ActiveState: 'activating', SubState: 'start' }],
+    ['inactive with a start job queued', { ActiveState: 'inactive', SubState: 'dead', Job: '4711' }],
+  ])('keeps waiting while a unit is %s', async (_how, state) => {
+    const host = fakeHost([[SHOW, (call) => ({ stdout: call < 3 ? showAll({ 'ccci-proxy.service': state }) : showAll() })]]);
+    const report = await waitForOneshots(host, ONESHOTS, { timeoutMs: 5000, intervalMs: 10 });
+    expect(report.converged).toBe(true);
+    expect(host.calls.filter((call) => SHOW.test(call))).toHaveLength(4);
+  });
+
+  it("on timeout while units are still changing, is a FAIL listing every unit's state", async () => {
+    const host = fakeHost([
+      [SHOW, { stdout: showAll({ 'ccci-bridge.service': { ActiveState: 'activating', SubState: 'start' }, 'ccci-drone.service': { ActiveState: 'inactive', SubState: 'dead', Job: '12' } }) }],
+    ]);
     const error = await waitForOneshots(host, ONESHOTS, { timeoutMs: 50, intervalMs: 10 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OneshotTimeoutError);
-    expect(error).toBeInstanceOf(WaitTimeoutError);
+    expect(error).toBeInstanceOf(StateTimeoutError);
+    expect(error).toBeInstanceOf(SystemFailure);
+    expect(error).not.toBeInstanceOf(HarnessError);
+    expect((error as OneshotTimeoutError).verdict).toBe('FAIL');
     const message = (error as Error).message;
     for (const unit of ONESHOTS) expect(message).toContain(unit);
     expect(message).toContain('… ccci-bridge.service: activating/start result=success');
+    expect(message).toContain('… ccci-drone.service: inactive/dead result=success status=0 type=oneshot remain-after-exit=yes job=12');
     expect(message).toContain('✓ ccci-swarm.service: active/exited');
     expect((error as OneshotTimeoutError).units.map((unit: UnitProperties) => unit.ActiveState)).toContain('activating');
   });
 
-  it('keeps retrying through a probe error, and reports it if it persists', async () => {
+  it('ends at once as an ERROR when systemctl itself fails', async () => {
     const host = fakeHost([[SHOW, { exitCode: 1, stderr: 'Failed to connect to bus' }]]);
-    const error = await waitForOneshots(host, ONESHOTS.slice(0, 1), { timeoutMs: 40, intervalMs: 10 }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(OneshotTimeoutError);
-    expect((error as Error).message).toMatch(/last saw: error: .*Failed to connect to bus/);
+    const error = await waitForOneshots(host, ONESHOTS.slice(0, 1), { timeoutMs: 60_000, intervalMs: 10 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HarnessError);
+    expect(error).not.toBeInstanceOf(WaitTimeoutError);
+    expect((error as Error).message).toMatch(/systemctl show ccci-swarm\.service on fake-host failed \(exit 1\): Failed to connect to bus/);
+    expect(host.calls).toHaveLength(1);
     await expect(waitForOneshots(host, [], { timeoutMs: 40 })).rejects.toThrow(/at least one unit/);
+  });
+
+  it('retries a transient channel error, and is an ERROR naming it when systemctl never answered', async () => {
+    const host = fakeHost([[SHOW, new HarnessError('ssh to fake-host: connection reset', { transient: true })]]);
+    const error = await waitForOneshots(host, ONESHOTS.slice(0, 1), { timeoutMs: 40, intervalMs: 10 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WaitTimeoutError);
+    expect(error).not.toBeInstanceOf(SystemFailure);
+    expect((error as Error).message).toMatch(/last saw: error: ssh to fake-host: connection reset$/);
+    expect(host.calls.length).toBeGreaterThan(1);
   });
 });
 

@@ -1,0 +1,116 @@
+import type { ServerResponse } from 'node:http';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { HarnessError, SystemFailure } from '../../helpers/common/errors.ts';
+import { StateTimeoutError, WaitTimeoutError } from '../../helpers/common/wait.ts';
+import { DroneClient } from '../../helpers/drone/index.ts';
+import { fakeHttps, json, type FakeHttps } from '../../helpers/https/test-fixtures.ts';
+import { errorVerdict } from './allure-meta.ts';
+import { buildFor, finished, type Ci, type Trigger } from './ci.ts';
+
+/** Drone's answer to the n-th request (from 0), set by each test. */
+type Answer = (response: ServerResponse, call: number) => void;
+let answer: Answer;
+let calls = 0;
+let server: FakeHttps;
+/** Only Drone is used by the waits under test: the real client, against the fake server. */
+let ci: Ci;
+
+beforeAll(async () => {
+  server = await fakeHttps((_request, response) => answer(response, calls++));
+  const drone = new DroneClient('https://drone.lab.test', 'coop-cloud/cc-ci', 't', { ca: server.ca, dial: () => ({ host: '127.0.0.1', port: server.port }) }, 'ACCEPT_DRONE_TOKEN_FILE (/run/t)');
+  ci = { drone } as Partial<Ci> as Ci;
+});
+afterAll(() => server.close());
+beforeEach(() => {
+  calls = 0;
+});
+
+const trigger = { recipe: 'custom-html', pull: { number: 7, title: 'Bump', state: 'open' }, comment: { id: 42 }, postedAt: Date.now(), by: 'alice' } as Trigger;
+const build = (number: number, status: string, comment = '41') => ({ number, status, params: { RECIPE: 'custom-html', COMMENT_ID: comment }, created: 1, started: 1, finished: 0 });
+const unauthorized: Answer = (response) => json(response, 401, { message: 'Unauthorized' });
+const unavailable: Answer = (response) => json(response, 503, { message: 'Service Unavailable' });
+/** The verdict the reports give an error, read as Vitest hands it over: its own fields. */
+const verdictOf = (error: Error) => errorVerdict({ ...error, name: error.name, message: error.message });
+const failure = (promise: Promise<unknown>) => promise.then((value) => expect.unreachable(`it resolved with ${JSON.stringify(value)}`), (error: unknown) => error as Error);
+
+describe('buildFor', () => {
+  it('returns the build once Drone lists it, through a 503', async () => {
+    answer = (response, call) => (call === 0 ? unavailable(response, call) : json(response, 200, [build(9, 'running', '42'), build(8, 'success')]));
+    const started = await buildFor(ci, trigger, 5000);
+    expect(started?.build.number).toBe(9);
+  });
+
+  it('is "no build started" (undefined) only when Drone answered until the deadline without it', async () => {
+    answer = (response) => json(response, 200, [build(8, 'success')]);
+    expect(await buildFor(ci, trigger, 1100)).toBeUndefined();
+    expect(calls).toBeGreaterThan(1);
+  });
+
+  it('ends at once on a refused token, as an ERROR, never "no build started"', async () => {
+    answer = unauthorized;
+    const started = performance.now();
+    const error = await failure(buildFor(ci, trigger, 60_000));
+    expect(error).toBeInstanceOf(HarnessError);
+    expect(error.message).toMatch(/Drone at https:\/\/drone\.lab\.test refused the token from ACCEPT_DRONE_TOKEN_FILE \(\/run\/t\) \(401/);
+    expect(verdictOf(error)).toBe('ERROR');
+    expect(calls).toBe(1);
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+
+  it('retries 503s, and is an ERROR naming the last one when Drone never answered', async () => {
+    answer = unavailable;
+    const error = await failure(buildFor(ci, trigger, 1100));
+    expect(error).toBeInstanceOf(WaitTimeoutError);
+    expect(error.message).toMatch(/waiting for a Drone build for comment 42 on custom-html#7; last saw: error: Drone at .* answered 503/);
+    expect(verdictOf(error)).toBe('ERROR');
+    expect(calls).toBeGreaterThan(1);
+  });
+
+  it('is an ERROR when Drone stopped answering before the deadline: a build may have started since', async () => {
+    answer = (response, call) => (call === 0 ? json(response, 200, []) : unavailable(response, call));
+    const error = await failure(buildFor(ci, trigger, 1100));
+    expect(error).toBeInstanceOf(WaitTimeoutError);
+    expect(error.message).toMatch(/last saw: error: Drone at .* answered 503 .*\(Drone answered 1 of \d+ reads, never listing it\)$/);
+  });
+});
+
+describe('finished', () => {
+  it.each(['success', 'failure', 'error', 'killed', 'stopped'])('ends the wait on a build that is %s', async (status) => {
+    answer = (response) => json(response, 200, build(5, status));
+    expect((await finished(ci, 5, 60_000)).status).toBe(status);
+    expect(calls).toBe(1);
+  });
+
+  it('waits through running and a 503 for the end', async () => {
+    const statuses = ['pending', 'running', '503', 'success'];
+    answer = (response, call) => (statuses[call] === '503' ? unavailable(response, call) : json(response, 200, build(5, statuses[call]!)));
+    expect((await finished(ci, 5, 10_000)).status).toBe('success');
+    expect(calls).toBe(4);
+  });
+
+  it('is a FAIL with the last status when the build was seen running until the deadline', async () => {
+    answer = (response) => json(response, 200, { ...build(5, 'running'), stages: [{ number: 1, name: 'install', status: 'success', steps: [] }, { number: 2, name: 'upgrade', status: 'running', steps: [] }] });
+    const error = await failure(finished(ci, 5, 1100));
+    expect(error).toBeInstanceOf(StateTimeoutError);
+    expect(error).toBeInstanceOf(SystemFailure);
+    expect(error).not.toBeInstanceOf(HarnessError);
+    expect((error as StateTimeoutError).lastSeen).toBe('"running (install success, upgrade running)"');
+    expect(error.message).toMatch(/waiting for Drone build #5 to finish; last saw: "running \(install success, upgrade running\)"$/);
+    expect(verdictOf(error)).toBe('FAIL');
+  });
+
+  it('ends at once on a refused token, as an ERROR', async () => {
+    answer = unauthorized;
+    const error = await failure(finished(ci, 5, 60_000));
+    expect(error).toBeInstanceOf(HarnessError);
+    expect(error).not.toBeInstanceOf(WaitTimeoutError);
+    expect(calls).toBe(1);
+  });
+
+  it('is an ERROR, not a FAIL, when Drone never answered', async () => {
+    answer = unavailable;
+    const error = await failure(finished(ci, 5, 1100));
+    expect(error).toBeInstanceOf(WaitTimeoutError);
+    expect(error).not.toBeInstanceOf(SystemFailure);
+  });
+});
