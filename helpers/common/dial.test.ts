@@ -63,13 +63,13 @@ describe('dial', () => {
     expect(isTransient(error)).toBe(true);
   });
 
-  it('names the proxy and its setting when the proxy refuses', async () => {
+  it('names the proxy and its setting when the proxy refuses, and calls it final: no wait brings a dead proxy back', async () => {
     const port = await closedPort();
     const error = await rejection(dial({ host: 'git.lab.test', port: 22, socks: `socks5://u:secret@127.0.0.1:${port}`, socksSetting: 'MY_SOCKS', timeoutMs: 2000 }));
     expect(error.message).toBe(
       `could not reach git.lab.test:22 through SOCKS5 proxy socks5://127.0.0.1:${port} (MY_SOCKS): the proxy refused the connection (ECONNREFUSED); is it running?`,
     );
-    expect([error.fault, error.proxy, error.setting, error.transient]).toEqual(['proxy-refused', `socks5://127.0.0.1:${port}`, 'MY_SOCKS', true]);
+    expect([error.fault, error.proxy, error.setting, error.transient]).toEqual(['proxy-refused', `socks5://127.0.0.1:${port}`, 'MY_SOCKS', false]);
   });
 
   it('gives the SOCKS reply code and its meaning when the proxy cannot reach the target', async () => {

@@ -149,9 +149,10 @@ export async function dial(options: DialOptions): Promise<net.Socket> {
   } catch (error) {
     const code = errorCode(error);
     if (code === 'ETIMEDOUT') throw fail('timeout', `timed out after ${budget} connecting to the proxy`, false, error);
-    if (code === 'ECONNREFUSED') throw fail('proxy-refused', 'the proxy refused the connection (ECONNREFUSED); is it running?', true, error);
+    // The proxy is the harness's own way in: no wait brings a dead one back, so this is final.
+    if (code === 'ECONNREFUSED') throw fail('proxy-refused', 'the proxy refused the connection (ECONNREFUSED); is it running?', false, error);
     if (code === 'ECONNRESET') throw fail('reset', 'the proxy reset the connection (ECONNRESET)', true, error);
-    if (UNREACHABLE.has(code)) throw fail('proxy-unreachable', `the proxy is unreachable (${code})`, true, error);
+    if (UNREACHABLE.has(code)) throw fail('proxy-unreachable', `the proxy is unreachable (${code})`, false, error);
     if (DNS.has(code)) throw fail('dns', `cannot resolve the proxy's host ${proxy.host} (${code})`, code === 'EAI_AGAIN', error);
     throw fail('other', `could not connect to the proxy: ${errorMessage(error)}`, false, error);
   }
