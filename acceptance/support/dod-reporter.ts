@@ -153,7 +153,8 @@ export default class DodReporter implements Reporter {
       });
     }
     if (record.verdict!.overall === 'FAIL' || record.verdict!.overall === 'ERROR') process.exitCode = 1;
-    await syncRunEvidence(dir).catch((error: unknown) => {
+    // A record made just now (warm and ssh runs) has no ledger beside it yet: the context's.
+    await syncRunEvidence(dir, { ledger: opened?.created ? context?.ledger : undefined }).catch((error: unknown) => {
       process.stderr.write(`! could not write the per-run evidence: ${redact(String(error))}\n`);
     });
   }
