@@ -37,9 +37,14 @@ describe('the run record', () => {
   it('is redacted when written', async () => {
     const dir = await scratch();
     registerSecret('hunter2-run-record-secret');
-    const record = withResults(emptyRecord(), { items: [itemRecord('D6', [{ name: 'no leak', verdict: 'FAIL', cause: 'found hunter2-run-record-secret in the log' }])], finishedAt: 'x' });
+    // A secret JSON would escape must be found too.
+    registerSecret('quote"and\\backslash-secret');
+    const record = withResults(emptyRecord(), { items: [itemRecord('D6', [{ name: 'no leak', verdict: 'FAIL', cause: 'found hunter2-run-record-secret and quote"and\\backslash-secret in the log' }])], finishedAt: 'x' });
     await writeRunRecord(dir, record);
-    expect(JSON.stringify(await readRunRecord(dir, 'r9'))).not.toContain('hunter2-run-record-secret');
+    const read = JSON.stringify(await readRunRecord(dir, 'r9'));
+    expect(read).not.toContain('hunter2-run-record-secret');
+    expect((await readRunRecord(dir, 'r9')).items[0]!.cause).not.toContain('backslash-secret');
+    expect(read).toContain('found ');
   });
 
   it('keeps each check: verdict, evidence or cause, class and duration; the item its cause', () => {

@@ -197,8 +197,9 @@ export function verdictsByKey(record: RunRecord): Map<string, Verdict> {
 export async function writeRunRecord(reportsDir: string, record: RunRecord): Promise<string> {
   const file = runRecordPath(reportsDir, record.runId);
   await mkdir(dirname(file), { recursive: true });
-  // Evidence and causes come from error messages; redact, as everything that leaves does.
-  await writeFile(file, redact(`${JSON.stringify(record, null, 2)}\n`));
+  // Evidence and causes come from error messages; redact, as everything that leaves does. Each
+  // string before it is escaped, so a secret with a quote or backslash in it is still found.
+  await writeFile(file, `${JSON.stringify(record, (_key, value: unknown) => (typeof value === 'string' ? redact(value) : value), 2)}\n`);
   return file;
 }
 
