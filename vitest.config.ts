@@ -32,7 +32,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['helpers/**/*.test.ts', 'target/**/*.test.ts', 'lab/**/*.test.ts', 'cli/**/*.test.ts', 'acceptance/support/**/*.test.ts', 'test/deps/**/*.test.ts'],
+          include: ['helpers/**/*.test.ts', 'target/**/*.test.ts', 'lab/**/*.test.ts', 'cli/**/*.test.ts', 'acceptance/support/**/*.test.ts', 'test/deps/**/*.test.ts', 'test/selftest/judge.test.ts'],
           setupFiles: ['allure-vitest/setup'],
           testTimeout: 30_000,
         },

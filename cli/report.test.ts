@@ -11,30 +11,17 @@ import {
   errorVerdict,
   keyOfFullName,
   recordVerdict,
-  recountVerdictLine,
-  summaryRows,
   testKey,
-  verdictLine,
 } from '../acceptance/support/allure-meta.ts';
-import { environmentEntries, finishRunEvidence, syncRunEvidence, type RunRecord } from '../acceptance/support/evidence-dir.ts';
+import { environmentEntries, finishRunEvidence, syncRunEvidence } from '../acceptance/support/evidence-dir.ts';
+import { recordCleanup } from '../acceptance/support/reports.ts';
+import { currentRunPath, readRunRecord, withCleanup, writeRunRecord, type RunRecord } from '../acceptance/support/run-record.ts';
+import { sampleRecord } from '../acceptance/support/run-record.fixture.ts';
+import { renderSummary, SUMMARY_FILE, summaryPath } from '../acceptance/support/summary.ts';
 import { exec } from '../helpers/common/exec.ts';
-import { executorInfo, htmlText, missingFrom, pickTestCase, planHistory, staticFile, summaryItems } from './report.ts';
+import { executorInfo, htmlText, missingFrom, pickTestCase, planHistory, recordItems, staticFile } from './report.ts';
 
 const REPO_ROOT = resolve(import.meta.dirname, '..');
-
-const SUMMARY = `# DoD summary
-
-**Run 20261125t200817-mdak: FAIL** (2 PASS, 1 FAIL, 0 ERROR, 1 SKIPPED)
-
-| item | verdict | evidence |
-| --- | --- | --- |
-| C1 repo split | PASS | 0 occurrences |
-| C2 cert in git | FAIL | served leaf fingerprint AA ≠ git cert BB |
-| C4 live rebuild | SKIPPED | warm run |
-| D8 reproducible server | PASS | clean checkout \\| same |
-
-Not checked in this run: C3.
-`;
 
 describe('verdicts', () => {
   it('FAIL only for an assertion or a declared product failure; ERROR for everything else', () => {
@@ -50,21 +37,6 @@ describe('verdicts', () => {
     expect(errorVerdict(undefined)).toBe('ERROR');
   });
 
-  it('gives the run the worst verdict, and ERROR when nothing was checked', () => {
-    expect(verdictLine('r1', ['PASS', 'SKIPPED', 'FAIL'])).toBe('**Run r1: FAIL** (1 PASS, 1 FAIL, 0 ERROR, 1 SKIPPED)');
-    expect(verdictLine('r1', ['PASS', 'ERROR', 'FAIL'])).toMatch(/^\*\*Run r1: ERROR\*\*/);
-    expect(verdictLine('r1', ['PASS'])).toBe('**Run r1: PASS** (1 PASS, 0 FAIL, 0 ERROR, 0 SKIPPED)');
-    expect(verdictLine('r1', [])).toBe('**Run r1: ERROR** (0 PASS, 0 FAIL, 0 ERROR, 0 SKIPPED): no check ran');
-    expect(verdictLine('r1', ['PASS'], '1 error(s) outside any check: boom')).toMatch(/^\*\*Run r1: ERROR\*\* .*: 1 error\(s\) outside any check: boom$/);
-  });
-
-  it('recounts the verdict line after the teardown appends its check', () => {
-    const after = `${SUMMARY}\nLast step of the run:\n\n| check | verdict | evidence |\n| --- | --- | --- |\n| C6 cleanup after teardown | PASS | gone |\n`;
-    expect(summaryRows(after).map((row) => row.verdict)).toEqual(['PASS', 'FAIL', 'SKIPPED', 'PASS', 'PASS']);
-    expect(recountVerdictLine(after)).toContain('**Run 20261125t200817-mdak: FAIL** (3 PASS, 1 FAIL, 0 ERROR, 1 SKIPPED)');
-    const problem = after.replace(/^\*\*Run .*$/m, verdictLine('r2', ['PASS'], '1 error(s) outside any check: boom'));
-    expect(recountVerdictLine(problem)).toMatch(/\*\*Run r2: ERROR\*\* \(3 PASS, 1 FAIL, 0 ERROR, 1 SKIPPED\): 1 error\(s\) outside any check: boom/);
-  });
 });
 
 function allureResult(overrides: Partial<TestResult>): TestResult {
@@ -157,11 +129,10 @@ describe('environment.properties', () => {
 
   it('shows the run, target, instance, commits, toplevel and versions', () => {
     const record: RunRecord = {
-      runId: 'r1',
+      ...sampleRecord('r1'),
       mode: 'warm',
       keptFrom: 'r0',
-      recordedAt: '',
-      target: { kind: 'lab', incusUrl: 'https://127.0.0.1:8443', project: 'terraform-ci' },
+      target: { kind: 'lab', server: 'https://127.0.0.1:8443', instanceType: 'container', standIns: ['nginx, not Traefik'], project: 'terraform-ci' },
       instance: { name: 'accept-r0', project: 'terraform-ci' },
       baseRepo: 'http://b',
       instanceRepo: 'http://i',
@@ -173,8 +144,11 @@ describe('environment.properties', () => {
     expect(entries).toMatchObject({
       'run.id': 'r1',
       'run.mode': 'warm (host kept from run r0)',
+      target: 'lab (stand-ins: nginx, not Traefik)',
       'target.kind': 'lab',
-      'incus.url': 'https://127.0.0.1:8443',
+      'target.server': 'https://127.0.0.1:8443',
+      'target.instance-type': 'container',
+      'target.stand-ins': 'nginx, not Traefik',
       'incus.project': 'terraform-ci',
       'instance.name': 'accept-r0',
       'base.commit': 'a'.repeat(40),
@@ -183,7 +157,8 @@ describe('environment.properties', () => {
       'harness.version': '0.1.0',
       'node.version': 'v20.20.2',
     });
-    expect(Object.fromEntries(environmentEntries({ ...record, target: { kind: 'ssh' } }, undefined))['incus.url']).toMatch(/ssh target has no Incus API/);
+    const ssh = Object.fromEntries(environmentEntries({ ...record, target: { kind: 'ssh', server: 'root@cc-nix-test:22', standIns: [] } }, undefined));
+    expect([ssh.target, ssh['target.stand-ins']]).toEqual(['ssh root@cc-nix-test:22', 'none']);
   });
 });
 
@@ -195,9 +170,9 @@ describe('report helpers', () => {
     expect(planHistory('r1', { latestRunId: 'r1', hasLatest: true, hasPrevious: false, buildOrder: 1 })).toEqual({ source: 'none', roll: false, buildOrder: 1 });
   });
 
-  it('takes the items of the summary, not its other rows', () => {
-    const withCleanup = `${SUMMARY}\n| C6 cleanup after teardown | PASS | gone |\n`;
-    expect(summaryItems(withCleanup)).toEqual(['C1 repo split', 'C2 cert in git', 'C4 live rebuild', 'D8 reproducible server']);
+  it('takes the items of the run record, not its cleanup check', () => {
+    const record = withCleanup(sampleRecord(), { verdict: 'PASS', evidence: 'gone', at: 'x' });
+    expect(recordItems(record)).toEqual(['C1 repo split', 'C2 cert in git', 'C4 live rebuild', 'D8 reproducible server']);
   });
 
   it('finds names in the visible text of a rendered page', () => {
@@ -224,8 +199,8 @@ describe('report helpers', () => {
         { uid: 'g2', name: 'C2 cert in git', children: [{ uid: 't2a', name: 'c', status: 'passed' }, { uid: 't2b', name: 'd', status: 'failed' }] },
       ],
     };
-    expect(pickTestCase(suites, SUMMARY)).toEqual({ item: 'C2 cert in git', route: 'suites/g2/t2b/' });
-    expect(pickTestCase({ uid: 'root', name: 'suites', children: [] }, SUMMARY)).toBeUndefined();
+    expect(pickTestCase(suites, sampleRecord())).toEqual({ item: 'C2 cert in git', route: 'suites/g2/t2b/' });
+    expect(pickTestCase({ uid: 'root', name: 'suites', children: [] }, sampleRecord())).toBeUndefined();
   });
 
   it('names the build in the trend after the run', () => {
@@ -245,12 +220,15 @@ describe('evidence of a run', () => {
     return dir;
   }
 
-  it('collects summary, D8, ledger and Allure results under one run id, again and again', async () => {
+  it('collects the record, summary, D8, ledger and Allure results under one run id, again and again', async () => {
     const dir = await reportsDir();
-    await writeFile(join(dir, 'dod-summary.md'), SUMMARY.replace('20261125t200817-mdak', 'r9'));
+    await writeFile(currentRunPath(dir), 'r9\n');
+    await writeRunRecord(dir, sampleRecord('r9'));
     await finishRunEvidence(dir, { runId: 'r9', ledger: [{ at: 't', kind: 'exec', command: 'nixos-rebuild switch', exitCode: 0, durationMs: 5, purpose: 'runbook step 3', outputTail: '' }] });
     const run = join(dir, 'evidence', 'r9');
-    expect((await readdir(run)).sort()).toEqual(['allure-results', 'd8.json', 'd8.md', 'dod-summary.md', 'index.md', 'ledger.json', 'ledger.txt', 'run.json']);
+    expect((await readdir(run)).sort()).toEqual(['allure-results', 'd8.json', 'd8.md', SUMMARY_FILE, 'index.md', 'ledger.json', 'ledger.txt', 'run.json'].sort());
+    expect(await readFile(summaryPath(run), 'utf8')).toBe(renderSummary(sampleRecord('r9')));
+    expect(await readFile(join(run, 'index.md'), 'utf8')).toContain('**Run r9: FAIL** (2 PASS, 1 FAIL, 0 ERROR, 1 SKIPPED)');
     expect(await readFile(join(run, 'ledger.txt'), 'utf8')).toContain('exec [exit 0, 5 ms] nixos-rebuild switch (runbook step 3)');
     expect(await readdir(join(run, 'allure-results'))).toEqual(expect.arrayContaining(['x-result.json', 'categories.json', 'environment.properties']));
     expect(await readFile(join(run, 'allure-results', 'environment.properties'), 'utf8')).toMatch(/^run\.id=r9$/m);
@@ -261,23 +239,40 @@ describe('evidence of a run', () => {
     expect(await readdir(join(run, 'allure-results'))).toContain('y-result.json');
   });
 
-  it('turns the cleanup check into an Allure result and recounts the verdict, for this run only', async () => {
+  it('records the cleanup check, makes it an Allure result and counts it in the verdict, for this run only', async () => {
     const dir = await reportsDir();
-    const summary = `${SUMMARY.replace('20261125t200817-mdak', 'r9')}\nLast step of the run:\n\n| check | verdict | evidence |\n| --- | --- | --- |\n| C6 cleanup after teardown | FAIL | still present after teardown: accept-r9 |\n`;
-    await writeFile(join(dir, 'dod-summary.md'), summary);
+    await writeFile(currentRunPath(dir), 'r9\n');
+    await writeRunRecord(dir, sampleRecord('r9'));
+    await recordCleanup(dir, 'r9', { verdict: 'FAIL', evidence: 'still present after teardown: accept-r9', at: '2026-11-25T20:21:00.000Z' });
     await finishRunEvidence(dir, { runId: 'r9', ledger: [] });
-    expect(await readFile(join(dir, 'dod-summary.md'), 'utf8')).toContain('**Run r9: FAIL** (2 PASS, 2 FAIL, 0 ERROR, 1 SKIPPED)');
+    const record = await readRunRecord(dir, 'r9');
+    expect(record.cleanup).toEqual({ verdict: 'FAIL', evidence: 'still present after teardown: accept-r9', at: '2026-11-25T20:21:00.000Z' });
+    expect(record.verdict).toMatchObject({ overall: 'FAIL', counts: { PASS: 2, FAIL: 2, ERROR: 0, SKIPPED: 1 } });
+    expect(record.phases.teardownMs).toBeGreaterThanOrEqual(0);
+    const summary = await readFile(summaryPath(dir), 'utf8');
+    expect(summary).toContain('**Run r9: FAIL** (2 PASS, 2 FAIL, 0 ERROR, 1 SKIPPED)');
+    expect(summary).toContain('| C6 cleanup after teardown | FAIL | still present after teardown: accept-r9 |');
     const results = (await readdir(join(dir, 'allure-results'))).filter((name) => name.endsWith('-result.json') && name !== 'x-result.json');
     expect(results).toHaveLength(1);
     const cleanup = JSON.parse(await readFile(join(dir, 'allure-results', results[0]!), 'utf8')) as TestResult;
     expect(cleanup).toMatchObject({ name: 'C6 cleanup after teardown', status: 'failed', statusDetails: { message: 'still present after teardown: accept-r9' } });
     expect(cleanup.labels).toContainEqual({ name: 'dod-item', value: 'C6' });
 
-    // When setup failed, the summary on disk is an older run's: leave it alone.
+    // When setup failed before any record of its own, another run's record and summary stay as they are.
     const other = await reportsDir();
-    await writeFile(join(other, 'dod-summary.md'), summary);
+    await writeRunRecord(other, withCleanup(sampleRecord('r9'), record.cleanup!));
+    await writeFile(summaryPath(other), renderSummary(record));
     await finishRunEvidence(other, { runId: 'r10', ledger: [] });
-    expect(await readFile(join(other, 'dod-summary.md'), 'utf8')).toBe(summary);
+    expect(await readFile(summaryPath(other), 'utf8')).toBe(renderSummary(record));
     expect((await readdir(join(other, 'allure-results'))).filter((name) => name.endsWith('-result.json'))).toEqual(['x-result.json']);
+  });
+
+  it('keeps a cleanup check made before the reporter ran (setup failed), and the reporter\'s items after it', async () => {
+    const dir = await reportsDir();
+    await recordCleanup(dir, 'r11', { verdict: 'PASS', evidence: 'accept-r11 deleted', at: 'x' });
+    const started = await readRunRecord(dir, 'r11');
+    expect(started).toMatchObject({ runId: 'r11', mode: 'cold', items: [], cleanup: { verdict: 'PASS' } });
+    expect(started.verdict).toBeUndefined();
+    expect(await readFile(summaryPath(dir), 'utf8')).toContain('| C6 cleanup after teardown | PASS | accept-r11 deleted |');
   });
 });

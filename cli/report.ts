@@ -16,7 +16,8 @@ import { tmpdir } from 'node:os';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ALLURE_CATEGORIES } from '../acceptance/support/allure-meta.ts';
-import { DOD_ITEMS, itemLabel, type DodItemId } from '../acceptance/support/items.ts';
+import { itemLabel } from '../acceptance/support/items.ts';
+import { currentRunId, itemsBySeverity, readRunRecord, type RunRecord } from '../acceptance/support/run-record.ts';
 import type { Config } from '../helpers/common/config.ts';
 import { HarnessError } from '../helpers/common/errors.ts';
 import { exec } from '../helpers/common/exec.ts';
@@ -74,10 +75,9 @@ export function planHistory(runId: string, stored: StoredHistory): HistoryPlan {
   return { source: stored.hasLatest ? 'latest' : 'none', roll: stored.hasLatest, buildOrder: stored.buildOrder + 1 };
 }
 
-/** The DoD items the summary's main table lists, by their label ("C2 cert in git"). */
-export function summaryItems(markdown: string): string[] {
-  const labels = new Set((Object.keys(DOD_ITEMS) as DodItemId[]).map(itemLabel));
-  return [...markdown.matchAll(/^\| ([^|]+?) \| (?:PASS|FAIL|ERROR|SKIPPED) \|/gm)].map((match) => match[1]!).filter((label) => labels.has(label));
+/** The DoD items the run record holds, by their label ("C2 cert in git"), as Allure's suites name them. */
+export function recordItems(record: RunRecord): string[] {
+  return record.items.map((item) => itemLabel(item.id));
 }
 
 /** Visible text of an HTML document, enough to look for names in it. */
@@ -143,7 +143,7 @@ async function readText(path: string): Promise<string | undefined> {
 
 /** The run the results belong to (reports/evidence/current-run), else a hash of the result files. */
 async function resultsRunId(paths: ReportPaths, resultFiles: string[]): Promise<string> {
-  const recorded = (await readText(join(paths.reportsDir, 'evidence', 'current-run')))?.trim();
+  const recorded = await currentRunId(paths.reportsDir);
   if (recorded) return recorded;
   return `results-${createHash('sha256').update(resultFiles.sort().join('\n')).digest('hex').slice(0, 12)}`;
 }
@@ -318,14 +318,11 @@ interface SuiteNode {
 
 /**
  * The test to show in the screenshot: the worst test of the worst item (ERROR, then FAIL, then
- * SKIPPED, then PASS; ties in summary order). Returns its route in Allure's suites view.
+ * SKIPPED, then PASS; ties in DoD order). Returns its route in Allure's suites view.
  */
-export function pickTestCase(suites: SuiteNode, summary: string): { item: string; route: string } | undefined {
+export function pickTestCase(suites: SuiteNode, record: RunRecord): { item: string; route: string } | undefined {
   const worst = ['broken', 'failed', 'skipped', 'passed'];
-  const rows = [...summary.matchAll(/^\| ([^|]+?) \| (PASS|FAIL|ERROR|SKIPPED) \|/gm)].map((match) => ({ label: match[1]!, verdict: match[2]! }));
-  const severity = ['ERROR', 'FAIL', 'SKIPPED', 'PASS'];
-  const order = [...rows].sort((a, b) => severity.indexOf(a.verdict) - severity.indexOf(b.verdict));
-  for (const { label } of order) {
+  for (const label of itemsBySeverity(record).map((item) => itemLabel(item.id))) {
     const group = suites.children?.find((child) => child.name === label);
     const tests = (group?.children ?? []).filter((child) => !child.children);
     const test = [...tests].sort((a, b) => worst.indexOf(a.status ?? 'passed') - worst.indexOf(b.status ?? 'passed'))[0];
@@ -342,16 +339,16 @@ export interface CheckResult {
 }
 
 /**
- * Renders the report in headless chromium: the suites view must list every item of the DoD
- * summary, the overview must show this run's environment, and a test page its plan link.
+ * Renders the report in headless chromium: the suites view must list every item of the run
+ * record, the overview must show this run's environment, and a test page its plan link.
  */
 export async function checkReport(paths: ReportPaths, runId: string): Promise<CheckResult> {
-  const summary = await readText(join(paths.reportsDir, 'dod-summary.md'));
-  if (!summary) throw new HarnessError(`no ${join(paths.reportsDir, 'dod-summary.md')}: the check compares the report with the run's DoD summary`);
-  const items = summaryItems(summary);
-  if (items.length === 0) throw new HarnessError('the DoD summary lists no item, so there is nothing to look for in the report');
+  // The check compares the report with the run's record; a missing or foreign one names its file.
+  const record = await readRunRecord(paths.reportsDir, runId);
+  const items = recordItems(record);
+  if (items.length === 0) throw new HarnessError(`the run record of run ${runId} holds no item, so there is nothing to look for in the report`);
   const suites = JSON.parse((await readText(join(paths.report, 'data', 'suites.json'))) ?? '{}') as SuiteNode;
-  const test = pickTestCase(suites, summary);
+  const test = pickTestCase(suites, record);
   const binary = await ensureChromium();
   const started = performance.now();
   const { server, url } = await serve(resolve(paths.report));
@@ -360,7 +357,7 @@ export async function checkReport(paths: ReportPaths, runId: string): Promise<Ch
     const budget = '--virtual-time-budget=20000';
     const dom = (route: string) => chromium(binary, [budget, '--dump-dom', `${url}index.html#${route}`]);
     const checks: CheckResult['checks'] = [];
-    checks.push({ what: `suites view lists the ${items.length} items of dod-summary.md`, missing: missingFrom(htmlText(await dom('suites')), items) });
+    checks.push({ what: `suites view lists the ${items.length} items of the run record`, missing: missingFrom(htmlText(await dom('suites')), items) });
     checks.push({ what: `overview shows the environment of run ${runId}`, missing: missingFrom(htmlText(await dom('')), ['Environment', runId]) });
     if (test) {
       const page = await dom(test.route);
@@ -387,7 +384,7 @@ export async function checkReport(paths: ReportPaths, runId: string): Promise<Ch
 export const REPORT_HELP = `  report [--check]         build the Allure HTML report from reports/allure-results into
                            reports/allure-report, with history and trend across runs (npm run report);
                            --check renders it in headless chromium, looks for every DoD item of
-                           dod-summary.md and saves screenshots in reports/ (docs/reports.md)
+                           the run record and saves screenshots in reports/ (docs/reports.md)
 `;
 
 export async function report(config: Config, args: string[]): Promise<number> {

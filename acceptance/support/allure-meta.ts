@@ -1,5 +1,5 @@
 /**
- * Verdicts, as the DoD summary and Allure both show them. An error is classified here once, and
+ * Verdicts, as the run record and Allure both hold them. An error is classified here once, and
  * an Allure listener (wired in vitest.config.ts) applies the same classification to every result
  * before it is written, so the two can never disagree: FAIL is Allure's "failed", ERROR its
  * "broken". Also the Allure side files: categories.json, environment.properties and the results
@@ -58,34 +58,6 @@ export function errorVerdict(error: ErrorLike | undefined): 'FAIL' | 'ERROR' {
 export function worstVerdict(verdicts: Iterable<Verdict>): Verdict | undefined {
   const seen = new Set(verdicts);
   return SEVERITY.find((verdict) => seen.has(verdict));
-}
-
-/** `| label | VERDICT | evidence |` rows of a DoD summary, both of its tables. */
-export function summaryRows(markdown: string): { label: string; verdict: Verdict }[] {
-  return [...markdown.matchAll(/^\| ([^|]+?) \| (PASS|FAIL|ERROR|SKIPPED) \|/gm)].map((match) => ({ label: match[1]!, verdict: match[2] as Verdict }));
-}
-
-/**
- * The run's one-line verdict, at the top of the summary. A run in which nothing was checked is
- * ERROR, never PASS: the harness could not find anything out.
- */
-export function verdictLine(runId: string | undefined, verdicts: readonly Verdict[], problem?: string): string {
-  const counts = (['PASS', 'FAIL', 'ERROR', 'SKIPPED'] as const).map((verdict) => `${verdicts.filter((candidate) => candidate === verdict).length} ${verdict}`).join(', ');
-  const overall = problem || verdicts.length === 0 ? 'ERROR' : worstVerdict(verdicts)!;
-  const why = problem ?? (verdicts.length === 0 ? 'no check ran' : undefined);
-  return `**Run ${runId ?? '(no run id)'}: ${overall}** (${counts})${why ? `: ${why}` : ''}`;
-}
-
-export const VERDICT_LINE = /^\*\*Run .*$/m;
-
-/** Counts the verdict line again from every row, e.g. after the teardown appended its check. */
-export function recountVerdictLine(markdown: string): string {
-  const line = VERDICT_LINE.exec(markdown)?.[0];
-  const parsed = line && /^\*\*Run (.+?): [A-Z]+\*\* \([^)]*\)(?:: (.*))?$/.exec(line);
-  if (!parsed) return markdown;
-  const problem = parsed[2] === 'no check ran' ? undefined : parsed[2];
-  const runId = parsed[1] === '(no run id)' ? undefined : parsed[1];
-  return markdown.replace(VERDICT_LINE, verdictLine(runId, summaryRows(markdown).map((row) => row.verdict), problem));
 }
 
 // ---------------------------------------------------------------------------------------

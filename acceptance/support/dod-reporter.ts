@@ -1,27 +1,24 @@
 /**
- * Turns a run into the DoD summary: one line per item with its verdict and one line of evidence,
- * on the console and in reports/dod-summary.md, under one line with the run's verdict. Verdicts:
+ * Turns a run into its run record (run-record.ts): each DoD item with its verdict, cause,
+ * evidence line and every check, under the run's verdict; then renders the DoD summary from it,
+ * on the console and in reports/ (summary.ts). Verdicts:
  *   PASS    every check of the item passed
  *   FAIL    a check found that the system does not meet the item (an assertion, see allure-meta.ts)
  *   ERROR   the harness could not find out (infrastructure or harness fault, or any other error)
  *   SKIPPED the checks do not apply to this target, with the reason
  * Allure gets the same verdicts through allure-meta.ts; the per-run evidence copy is made here too.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Reporter, TestCase, TestModule, Vitest } from 'vitest/node';
 import { redact } from '../../helpers/common/redact.ts';
-import { errorVerdict, recordVerdict, testKey, verdictLine, writeHarnessCheck, type Verdict } from './allure-meta.ts';
+import { errorName, errorVerdict, recordVerdict, testKey, writeHarnessCheck } from './allure-meta.ts';
 import type { RunContext } from './context.ts';
-import { syncRunEvidence } from './evidence-dir.ts';
-import { DOD_ITEMS, itemIdOf, itemLabel, type DodItemId } from './items.ts';
+import { newRunRecord, openRunRecord, syncRunEvidence } from './evidence-dir.ts';
+import { DOD_ITEMS, itemIdOf, type DodItemId } from './items.ts';
+import { checkLine, firstLine, itemRecord, withResults, writeRunRecord, type CheckRecord, type ItemRecord, type RunRecord } from './run-record.ts';
+import { writeSummary } from './summary.ts';
 
 export type { Verdict } from './allure-meta.ts';
-
-interface ItemResult {
-  verdict: Verdict;
-  evidence: string;
-}
 
 interface SerializedErrorLike {
   name?: string;
@@ -30,25 +27,20 @@ interface SerializedErrorLike {
   verdict?: string;
 }
 
-const EVIDENCE_MAX = 300;
-
-function firstLine(text: string | undefined): string {
-  const line = (text ?? '').split('\n').find((candidate) => candidate.trim() !== '')?.trim() ?? '';
-  return line.length > EVIDENCE_MAX ? `${line.slice(0, EVIDENCE_MAX)}…` : line;
-}
-
-function classify(test: TestCase): { verdict: Verdict; evidence: string } {
+/** One test as a check of the run record. */
+export function checkOf(test: TestCase): CheckRecord {
   const result = test.result();
   const meta = test.meta() as { evidence?: string; skipReason?: string };
-  if (result.state === 'passed') return { verdict: 'PASS', evidence: meta.evidence ?? test.name };
+  const duration = test.diagnostic()?.duration;
+  const durationMs = duration === undefined ? {} : { durationMs: Math.round(duration) };
+  if (result.state === 'passed') return { name: test.name, verdict: 'PASS', evidence: meta.evidence ?? test.name, ...durationMs };
   if (result.state === 'skipped' || result.state === 'pending') {
-    return { verdict: 'SKIPPED', evidence: meta.skipReason ?? ('note' in result ? result.note : undefined) ?? `${test.name}: skipped` };
+    return { name: test.name, verdict: 'SKIPPED', evidence: meta.skipReason ?? ('note' in result ? result.note : undefined) ?? `${test.name}: skipped`, ...durationMs };
   }
   const error = result.errors?.[0] as SerializedErrorLike | undefined;
-  return { verdict: errorVerdict(error), evidence: `${test.name}: ${firstLine(error?.message)}` };
+  const errorClass = error ? errorName(error) : undefined;
+  return { name: test.name, verdict: errorVerdict(error), cause: firstLine(error?.message), ...(errorClass ? { errorClass } : {}), ...durationMs };
 }
-
-const SEVERITY: Verdict[] = ['ERROR', 'FAIL', 'SKIPPED', 'PASS'];
 
 function titlesOf(test: TestCase): string[] {
   const titles = [test.name];
@@ -61,45 +53,26 @@ function itemOfFile(file: string): DodItemId | undefined {
   return itemIdOf(basename(file).toUpperCase().replace(/-.*$/, ''));
 }
 
-function combine(results: { verdict: Verdict; evidence: string }[]): ItemResult {
-  const passed = results.filter((result) => result.verdict === 'PASS').length;
-  const alsoPassed = passed ? ` (${passed} other check${passed > 1 ? 's' : ''} passed)` : '';
-  for (const verdict of SEVERITY) {
-    const hit = results.find((result) => result.verdict === verdict);
-    // An item passes only if every check passed: one skipped check makes it SKIPPED, never PASS.
-    if (hit && verdict !== 'PASS') return { verdict, evidence: `${hit.evidence}${alsoPassed}` };
-  }
-  const more = results.length > 1 ? ` (and ${results.length - 1} more check${results.length > 2 ? 's' : ''} passed)` : '';
-  return { verdict: 'PASS', evidence: `${results[0]?.evidence ?? ''}${more}` };
-}
-
-export function summaryMarkdown(items: Map<DodItemId, ItemResult>, setupError: string | undefined, run: { runId?: string; problem?: string } = {}): string {
-  const rows = [...items].map(([id, item]) => `| ${itemLabel(id)} | ${item.verdict} | ${redact(item.evidence).replaceAll('|', '\\|')} |`);
-  const uncovered = (Object.keys(DOD_ITEMS) as DodItemId[]).filter((id) => !items.has(id));
-  const problem = setupError ? 'setup could not complete' : run.problem;
-  const verdicts = [...items.values()].map((item) => item.verdict);
-  const lines = ['# DoD summary', '', redact(verdictLine(run.runId, verdicts, problem)), '', '| item | verdict | evidence |', '| --- | --- | --- |', ...rows, ''];
-  if (setupError) lines.push(`Setup could not complete, so no item could be checked: ${redact(setupError)}`, '');
-  if (uncovered.length) lines.push(`Not checked in this run: ${uncovered.join(', ')}.`, '');
-  return lines.join('\n');
-}
-
 export default class DodReporter implements Reporter {
   private vitest: Vitest | undefined;
 
+  /** When Vitest started: the run's start, before global setup. */
+  private startedAt = Date.now();
+
   onInit(vitest: Vitest): void {
     this.vitest = vitest;
+    this.startedAt = Date.now();
   }
 
   /** Before allure-vitest writes its results: its listener (allure-meta.ts) reads these verdicts. */
   onTestCaseResult(test: TestCase): void {
-    const { verdict, evidence } = classify(test);
-    recordVerdict(testKey(test.module.moduleId, titlesOf(test)), { verdict, reason: verdict === 'SKIPPED' ? redact(evidence) : undefined });
+    const check = checkOf(test);
+    recordVerdict(testKey(test.module.moduleId, titlesOf(test)), { verdict: check.verdict, reason: check.verdict === 'SKIPPED' ? redact(checkLine(check)) : undefined });
   }
 
   async onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<SerializedErrorLike>): Promise<void> {
-    const perItem = new Map<DodItemId, { verdict: Verdict; evidence: string }[]>();
-    const add = (id: DodItemId, result: { verdict: Verdict; evidence: string }) => perItem.set(id, [...(perItem.get(id) ?? []), result]);
+    const perItem = new Map<DodItemId, CheckRecord[]>();
+    const add = (id: DodItemId, check: CheckRecord) => perItem.set(id, [...(perItem.get(id) ?? []), check]);
     for (const module of testModules) {
       for (const test of module.children.allTests()) {
         let suite = test.parent;
@@ -108,7 +81,7 @@ export default class DodReporter implements Reporter {
           id = itemIdOf(suite.name);
           suite = suite.parent;
         }
-        if (id) add(id, classify(test));
+        if (id) add(id, checkOf(test));
       }
     }
     const moduleErrors = testModules.flatMap((module) => module.errors() as SerializedErrorLike[]);
@@ -127,13 +100,14 @@ export default class DodReporter implements Reporter {
       for (const module of testModules) {
         const id = itemOfFile(module.moduleId);
         const error = (module.errors() as SerializedErrorLike[])[0];
-        if (id && error) add(id, { verdict: 'ERROR', evidence: `${basename(module.moduleId)}: ${firstLine(error.message)}` });
+        const errorClass = error ? errorName(error) : undefined;
+        if (id && error) add(id, { name: basename(module.moduleId), verdict: 'ERROR', cause: firstLine(error.message), ...(errorClass ? { errorClass } : {}) });
       }
     }
-    const items = new Map<DodItemId, ItemResult>();
+    const items: ItemRecord[] = [];
     for (const id of Object.keys(DOD_ITEMS) as DodItemId[]) {
-      const results = perItem.get(id);
-      if (results) items.set(id, combine(results));
+      const checks = perItem.get(id);
+      if (checks) items.push(itemRecord(id, checks));
     }
     const context = this.providedRun();
     // A global setup that throws never reaches reporters: Vitest prints its error after this.
@@ -146,13 +120,24 @@ export default class DodReporter implements Reporter {
     // An error outside every test fails the Vitest run; the summary must not read PASS then.
     const problem = !setupError && unhandledErrors.length ? `${unhandledErrors.length} error(s) outside any check: ${firstLine(unhandledErrors[0]!.message)}` : undefined;
     const dir = process.env.ACCEPT_REPORTS_DIR ?? 'reports';
-    const runId = await syncRunEvidence(dir, { context }).catch((error: unknown) => {
-      process.stderr.write(`! could not write the per-run evidence: ${redact(String(error))}\n`);
+    const mode = context?.mode ?? (projects.includes('cold') ? 'cold' : projects.includes('warm') ? 'warm' : 'unknown');
+    const opened = await openRunRecord(dir, { context, mode }).catch(async (error: unknown) => {
+      process.stderr.write(`! could not open the run record: ${redact(String(error))}\n`);
       return undefined;
     });
-    const markdown = summaryMarkdown(items, setupError, { runId, problem });
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'dod-summary.md'), markdown);
+    const base: RunRecord = opened?.record ?? (await newRunRecord('(no run id)', undefined, mode));
+    const record = withResults(this.timed(base), {
+      items,
+      setupError,
+      problem,
+      finishedAt: new Date().toISOString(),
+      specsMs: testModules.length ? Math.round(testModules.reduce((sum, module) => sum + (module.diagnostic().duration ?? 0), 0)) : undefined,
+    });
+    const runId = opened ? record.runId : undefined;
+    if (opened) {
+      await writeRunRecord(dir, record).catch((error: unknown) => process.stderr.write(`! could not write the run record: ${redact(String(error))}\n`));
+    }
+    const markdown = await writeSummary(dir, record);
     process.stdout.write(`\n${markdown}\n`);
     if (setupError || problem) {
       const error: SerializedErrorLike = setupErrors[0] ?? {};
@@ -167,9 +152,18 @@ export default class DodReporter implements Reporter {
         stop: now,
       });
     }
-    if ([...items.values()].some((item) => item.verdict === 'FAIL' || item.verdict === 'ERROR') || setupError || problem) process.exitCode = 1;
-    // Copy again, now that the summary and the harness check exist.
-    await syncRunEvidence(dir).catch(() => undefined);
+    if (record.verdict!.overall === 'FAIL' || record.verdict!.overall === 'ERROR') process.exitCode = 1;
+    // A record made just now (warm and ssh runs) has no ledger beside it yet: the context's.
+    await syncRunEvidence(dir, { ledger: opened?.created ? context?.ledger : undefined }).catch((error: unknown) => {
+      process.stderr.write(`! could not write the per-run evidence: ${redact(String(error))}\n`);
+    });
+  }
+
+  /** The run started when Vitest did; setup lasted until global setup recorded its end. */
+  private timed(record: RunRecord): RunRecord {
+    const startedAt = Math.min(Date.parse(record.startedAt) || this.startedAt, this.startedAt);
+    const setupMs = record.setupFinishedAt ? Date.parse(record.setupFinishedAt) - startedAt : undefined;
+    return { ...record, startedAt: new Date(startedAt).toISOString(), phases: { ...record.phases, ...(setupMs !== undefined && setupMs >= 0 ? { setupMs } : {}) } };
   }
 
   /** The RunContext global setup provided, when it got that far. */

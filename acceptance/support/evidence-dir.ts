@@ -12,28 +12,13 @@ import { log } from '../../helpers/common/log.ts';
 import { redact } from '../../helpers/common/redact.ts';
 import { cloneRepo } from '../../helpers/git/index.ts';
 import { newRunId } from '../../target/labels.ts';
-import { VERDICT_LINE, recountVerdictLine, writeAllureMeta, writeHarnessCheck } from './allure-meta.ts';
+import { writeAllureMeta, writeHarnessCheck } from './allure-meta.ts';
 import type { RunContext } from './context.ts';
 import type { D8Evidence } from './d8.ts';
+import { CURRENT_RUN_FILE, RUN_RECORD_FILE, RUN_RECORD_SCHEMA_VERSION, currentRunId, describeTargetRecord, findRunRecord, writeRunRecord, type RunRecord } from './run-record.ts';
+import { CLEANUP_CHECK, SUMMARY_FILE, verdictLine, writeSummary } from './summary.ts';
 
-/** What ran, against what: the run record, run.json in the evidence directory. No secrets. */
-export interface RunRecord {
-  runId: string;
-  mode: RunContext['mode'] | 'unknown';
-  recordedAt: string;
-  target: { kind: string; incusUrl?: string; project?: string; socks?: string };
-  instance?: { name: string; project: string; createdAt?: string; expiresAt?: string };
-  /** A warm run against a kept throwaway: the cold run that built it. */
-  keptFrom?: string;
-  baseRepo?: string;
-  instanceRepo?: string;
-  commits?: { base?: string; instance?: string; how: string };
-  sabotage?: string;
-  harnessVersion: string;
-  node: string;
-}
-
-const CURRENT = 'current-run';
+export type { RunRecord } from './run-record.ts';
 
 export function evidenceRoot(reportsDir: string): string {
   return join(reportsDir, 'evidence');
@@ -70,35 +55,45 @@ export async function resolveCommits(baseRepo: string, instanceRepo: string): Pr
   }
 }
 
-async function recordFromContext(runId: string, context: RunContext | undefined): Promise<RunRecord> {
+/** A new record: the facts of the run, no verdict yet. `mode` stands in when there is no context. */
+export async function newRunRecord(runId: string, context: RunContext | undefined, mode: RunRecord['mode'] = 'unknown'): Promise<RunRecord> {
   return {
+    schemaVersion: RUN_RECORD_SCHEMA_VERSION,
     runId,
-    mode: context?.mode ?? 'unknown',
-    recordedAt: new Date().toISOString(),
-    target: context
-      ? context.target.kind === 'ssh'
-        ? { kind: 'ssh', socks: context.target.socks }
-        : { kind: context.target.kind, incusUrl: context.target.incus.url, project: context.target.incus.project, socks: context.target.socks }
-      : { kind: 'unknown' },
+    mode: context?.mode ?? mode,
+    target: context ? targetRecord(context) : { kind: 'unknown' },
     instance: context ? { name: context.instance.name, project: context.instance.project, createdAt: context.instance.createdAt || undefined, expiresAt: context.instance.expiresAt || undefined } : undefined,
     keptFrom: context?.mode === 'warm' && context.runId !== runId ? context.runId : undefined,
     baseRepo: context?.baseRepo,
     instanceRepo: context?.instanceRepo,
     commits: context ? await resolveCommits(context.baseRepo, context.instanceRepo) : undefined,
-    sabotage: context?.faced.notes.join('; ') || undefined,
     harnessVersion: await harnessVersion(),
     node: process.version,
+    startedAt: new Date().toISOString(),
+    phases: {},
+    items: [],
+  };
+}
+
+/** What the run faced, as the target layer describes it: nothing here branches on the kind. */
+function targetRecord(context: RunContext): RunRecord['target'] {
+  const { faced } = context;
+  return {
+    kind: faced.kind,
+    server: faced.server,
+    instanceType: faced.instanceType,
+    standIns: faced.standIns,
+    notes: faced.notes.length ? faced.notes : undefined,
+    project: context.instance.project,
+    socks: context.target.socks,
   };
 }
 
 /** Cold runs and the ssh target have a run id of their own; a warm run against a kept host gets a new one. */
 function newEvidenceId(context: RunContext | undefined): string {
-  if (context && (context.mode === 'cold' || context.target.kind === 'ssh')) return context.runId;
+  // An ssh run's id is its own too: it has no kept host whose run it would continue.
+  if (context && (context.mode === 'cold' || !context.instance.createdAt)) return context.runId;
   return newRunId();
-}
-
-async function currentRunId(reportsDir: string): Promise<string | undefined> {
-  return (await readText(join(evidenceRoot(reportsDir), CURRENT)))?.trim() || undefined;
 }
 
 async function writeLedger(dir: string, entries: readonly LedgerEntry[]): Promise<void> {
@@ -119,8 +114,11 @@ export function environmentEntries(record: RunRecord, d8: D8Evidence | undefined
   return [
     ['run.id', record.runId],
     ['run.mode', record.keptFrom ? `${record.mode} (host kept from run ${record.keptFrom})` : record.mode],
+    ['target', describeTargetRecord(record.target)],
     ['target.kind', record.target.kind],
-    ['incus.url', record.target.incusUrl ?? (record.target.kind === 'ssh' ? 'none: the ssh target has no Incus API' : undefined)],
+    ['target.server', record.target.server ?? record.target.incusUrl],
+    ['target.instance-type', record.target.instanceType],
+    ['target.stand-ins', record.target.standIns?.length ? record.target.standIns.join('; ') : 'none'],
     ['incus.project', record.target.project],
     ['instance.name', record.instance?.name],
     ['base.repo', record.baseRepo],
@@ -128,7 +126,7 @@ export function environmentEntries(record: RunRecord, d8: D8Evidence | undefined
     ['instance.repo', record.instanceRepo],
     ['instance.commit', record.commits?.instance ?? record.commits?.how],
     ['toplevel', d8?.running.toplevel ?? d8?.static.toplevel ?? 'not observed in this run (C1, C5 and D8 record it)'],
-    ['sabotage', record.sabotage],
+    ['target.notes', record.target.notes?.join('; ')],
     ['harness.version', record.harnessVersion],
     ['node.version', record.node],
   ];
@@ -139,98 +137,109 @@ async function copyIfPresent(from: string, to: string): Promise<void> {
   if (text !== undefined) await writeFile(to, text);
 }
 
-const INDEX = (record: RunRecord, summary: string | undefined) =>
+const INDEX = (record: RunRecord) =>
   [
     `# Evidence of run ${record.runId}`,
     '',
-    summary?.match(VERDICT_LINE)?.[0] ?? '(no DoD summary was written)',
+    record.verdict ? verdictLine(record.runId, record.verdict) : '(the DoD reporter has not recorded a verdict)',
     '',
-    `${record.mode} run against the ${record.target.kind} target${record.instance ? `, instance ${record.instance.name} in ${record.instance.project}` : ''}.`,
+    `${record.mode} run against ${describeTargetRecord(record.target)}${record.instance ? `, instance ${record.instance.name} in ${record.instance.project}` : ''}.`,
     '',
     '| file | what |',
     '| --- | --- |',
-    '| `dod-summary.md` | one line per DoD item: verdict and evidence |',
+    `| \`${RUN_RECORD_FILE}\` | the run record: every verdict with its checks and evidence, target, instance, commits, timings, versions (docs/reports.md) |`,
+    `| \`${SUMMARY_FILE}\` | the run record rendered: one line per DoD item, verdict and evidence |`,
     '| `d8.json`, `d8.md` | the D8 evidence: static and live halves, hashes and times |',
     '| `ledger.json`, `ledger.txt` | the provisioning ledger: every file pushed and command run, redacted |',
-    '| `run.json` | the run record: target, instance, commits, versions |',
     '| `allure-results/` | the raw Allure results; `npx allure generate` turns them into HTML |',
     '',
   ].join('\n');
 
 /**
- * Brings reports/evidence/<run-id>/ up to date with what reports/ holds now, creating the run
- * record if no earlier moment did. Returns the run id.
+ * The record of the run reports/ describes, created (with the facts `context` gives) if no
+ * earlier moment did, and named in evidence/current-run.
  */
-export async function syncRunEvidence(reportsDir: string, options: { context?: RunContext; ledger?: readonly LedgerEntry[] } = {}): Promise<string> {
+export async function openRunRecord(reportsDir: string, options: { context?: RunContext; mode?: RunRecord['mode'] } = {}): Promise<{ record: RunRecord; created: boolean }> {
   const root = evidenceRoot(reportsDir);
   await mkdir(root, { recursive: true });
   let runId = await currentRunId(reportsDir);
   if (!runId) {
     runId = newEvidenceId(options.context);
-    await writeFile(join(root, CURRENT), `${runId}\n`);
+    await writeFile(join(root, CURRENT_RUN_FILE), `${runId}\n`);
   }
-  const dir = join(root, runId);
-  await mkdir(dir, { recursive: true });
-  const recordFile = join(dir, 'run.json');
-  const existing = await readText(recordFile);
-  const record = existing ? (JSON.parse(existing) as RunRecord) : await recordFromContext(runId, options.context);
-  if (!existing) await writeFile(recordFile, redact(`${JSON.stringify(record, null, 2)}\n`));
+  const existing = await findRunRecord(reportsDir, runId);
+  if (existing) return { record: existing, created: false };
+  const record = await newRunRecord(runId, options.context, options.mode);
+  await writeRunRecord(reportsDir, record);
+  return { record, created: true };
+}
 
-  const ledger = options.ledger ?? (existing ? undefined : options.context?.ledger);
+/**
+ * Brings reports/evidence/<run-id>/ up to date with the run record and what reports/ holds now,
+ * creating the record if no earlier moment did. Returns the run id.
+ */
+export async function syncRunEvidence(reportsDir: string, options: { context?: RunContext; ledger?: readonly LedgerEntry[] } = {}): Promise<string> {
+  const root = evidenceRoot(reportsDir);
+  const { record, created } = await openRunRecord(reportsDir, options);
+  const dir = join(root, record.runId);
+
+  const ledger = options.ledger ?? (created ? options.context?.ledger : undefined);
   if (ledger) await writeLedger(dir, ledger);
 
   const results = join(reportsDir, 'allure-results');
   writeAllureMeta(results, environmentEntries(record, await readD8(reportsDir)));
-  const summary = await readText(join(reportsDir, 'dod-summary.md'));
-  if (summary !== undefined) await writeFile(join(dir, 'dod-summary.md'), summary);
+  if (record.verdict || record.cleanup) await writeSummary(dir, record);
   await copyIfPresent(join(root, 'd8.json'), join(dir, 'd8.json'));
   await copyIfPresent(join(root, 'd8.md'), join(dir, 'd8.md'));
   await rm(join(dir, 'allure-results'), { recursive: true, force: true });
   await cp(results, join(dir, 'allure-results'), { recursive: true, filter: (source) => !source.endsWith('/history') });
-  await writeFile(join(dir, 'index.md'), INDEX(record, summary));
-  return runId;
+  await writeFile(join(dir, 'index.md'), INDEX(record));
+  return record.runId;
 }
 
 /** Global setup of a cold run: the run record and the ledger, while the throwaway is fresh. */
 export async function recordRunStart(reportsDir: string, context: RunContext): Promise<void> {
   const root = evidenceRoot(reportsDir);
   await mkdir(root, { recursive: true });
-  await writeFile(join(root, CURRENT), `${context.runId}\n`);
+  await writeFile(join(root, CURRENT_RUN_FILE), `${context.runId}\n`);
+  const existing = await findRunRecord(reportsDir, context.runId);
+  const record = existing ?? (await newRunRecord(context.runId, context));
+  await writeRunRecord(reportsDir, { ...record, setupFinishedAt: new Date().toISOString() });
   await syncRunEvidence(reportsDir, { context, ledger: context.ledger });
 }
 
-const CLEANUP_ROW = /^\| C6 cleanup after teardown \| (PASS|FAIL|ERROR|SKIPPED) \| (.*) \|$/gm;
-
 /**
- * The end of a cold teardown, after the cleanup check was appended to the summary and the D8
- * evidence got its destroyedAt: the cleanup check becomes an Allure result too, the run's verdict
- * line counts it, and the per-run copy is made complete. Also runs when setup itself failed.
+ * The end of a cold teardown, after the cleanup check went into the run record and the D8
+ * evidence got its destroyedAt: the cleanup check becomes an Allure result too, the teardown is
+ * timed, and the per-run copy is made complete. Also runs when setup itself failed; a run with no
+ * record of its own (setup failed before the cleanup check) leaves reports/ as it is.
  */
 export async function finishRunEvidence(reportsDir: string, run: { runId: string; ledger: readonly LedgerEntry[] }): Promise<void> {
   const root = evidenceRoot(reportsDir);
   await mkdir(root, { recursive: true });
-  if (!(await currentRunId(reportsDir))) await writeFile(join(root, CURRENT), `${run.runId}\n`);
-  const summaryFile = join(reportsDir, 'dod-summary.md');
-  const summary = await readText(summaryFile);
-  // Only this run's summary: when setup failed, the file is still the previous run's.
-  const ours = summary?.match(VERDICT_LINE)?.[0].startsWith(`**Run ${run.runId}:`) ?? false;
-  const cleanup = ours ? [...summary!.matchAll(CLEANUP_ROW)].at(-1) : undefined;
-  if (summary && cleanup) {
+  if (!(await currentRunId(reportsDir))) await writeFile(join(root, CURRENT_RUN_FILE), `${run.runId}\n`);
+  const record = await findRunRecord(reportsDir, run.runId);
+  if (record?.cleanup) {
     const now = Date.now();
     writeHarnessCheck(join(reportsDir, 'allure-results'), {
       runId: run.runId,
-      name: 'C6 cleanup after teardown',
+      name: CLEANUP_CHECK,
       item: 'C6',
-      verdict: cleanup[1] as 'PASS' | 'FAIL',
-      message: cleanup[2]!.replaceAll('\\|', '|'),
+      verdict: record.cleanup.verdict,
+      message: record.cleanup.evidence,
       start: now,
       stop: now,
     });
-    const updated = recountVerdictLine(summary);
-    if (updated !== summary) {
-      await writeFile(summaryFile, updated);
-      log.info(`after teardown: ${VERDICT_LINE.exec(updated)?.[0].replaceAll('**', '')}`);
-    }
+    // The reporter's end is the teardown's start, when the reporter ran first.
+    const teardownMs = record.finishedAt && record.verdict ? now - Date.parse(record.finishedAt) : undefined;
+    const finished: RunRecord = {
+      ...record,
+      finishedAt: new Date(now).toISOString(),
+      phases: { ...record.phases, ...(teardownMs !== undefined && teardownMs >= 0 ? { teardownMs } : {}) },
+    };
+    await writeRunRecord(reportsDir, finished);
+    await writeSummary(reportsDir, finished);
+    if (finished.verdict) log.info(`after teardown: ${verdictLine(finished.runId, finished.verdict).replaceAll('**', '')}`);
   }
   const id = await syncRunEvidence(reportsDir, { ledger: run.ledger });
   log.info(`evidence of run ${id}: ${join(root, id)}/`);

@@ -1,11 +1,16 @@
 /** Report files that live outside Vitest's own reporters. */
-import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errorMessage } from '../../helpers/common/errors.ts';
 import { log } from '../../helpers/common/log.ts';
+import { redact } from '../../helpers/common/redact.ts';
 import type { IncusClient } from '../../helpers/incus/client.ts';
 import { LABEL_RUN_ID } from '../../target/labels.ts';
 import type { D8Evidence } from './d8.ts';
 import { d8Markdown } from './d8.ts';
+import { newRunRecord } from './evidence-dir.ts';
+import { findRunRecord, withCleanup, writeRunRecord, type CleanupRecord } from './run-record.ts';
+import { cleanupRow, writeSummary } from './summary.ts';
 
 /** Each acceptance run starts with an empty results directory, so a report shows one run only. */
 export async function freshResultsDir(reportsDir: string): Promise<void> {
@@ -18,20 +23,21 @@ export async function freshResultsDir(reportsDir: string): Promise<void> {
 
 /**
  * C6's second half, the last step of a cold run: after teardown, nothing of this run is left in
- * the project. The line goes to the console and to the DoD summary; a leak fails the run.
+ * the project. The check goes to the console and into the run record (and so the DoD summary);
+ * a leak fails the run.
  */
 export async function reportCleanup(reportsDir: string, client: IncusClient, name: string, runId: string, destroyedAt: string): Promise<void> {
   const left = (await client.listInstances()).filter((instance) => instance.name === name || instance.config[LABEL_RUN_ID] === runId);
-  const line = left.length
-    ? `| C6 cleanup after teardown | FAIL | still present after teardown: ${left.map((instance) => instance.name).join(', ')} |`
-    : `| C6 cleanup after teardown | PASS | ${name} deleted at ${destroyedAt}; no instance of run ${runId} remains in ${client.project} |`;
+  const cleanup: CleanupRecord = left.length
+    ? { verdict: 'FAIL', evidence: `still present after teardown: ${left.map((instance) => instance.name).join(', ')}`, at: new Date().toISOString() }
+    : { verdict: 'PASS', evidence: `${name} deleted at ${destroyedAt}; no instance of run ${runId} remains in ${client.project}`, at: new Date().toISOString() };
   if (left.length) {
-    log.warn(line);
+    log.warn(cleanupRow(cleanup));
     process.exitCode = 1;
   } else {
-    log.info(line);
+    log.info(cleanupRow(cleanup));
   }
-  await appendFile(join(reportsDir, 'dod-summary.md'), `\nLast step of the run:\n\n| check | verdict | evidence |\n| --- | --- | --- |\n${line}\n`).catch(() => undefined);
+  await recordCleanup(reportsDir, runId, cleanup).catch((error: unknown) => log.warn(`could not record the cleanup check in the run record: ${redact(String(error))}`));
   const d8 = join(reportsDir, 'evidence', 'd8.json');
   const evidence = await readFile(d8, 'utf8').then((text) => JSON.parse(text) as D8Evidence, () => undefined);
   if (evidence?.live) {
@@ -41,8 +47,23 @@ export async function reportCleanup(reportsDir: string, client: IncusClient, nam
   }
 }
 
-/** Whether the DoD summary of this run says PASS (for ACCEPT_KEEP=on-failure); no summary is no pass. */
+/**
+ * Adds the cleanup check to the run's record and renders the summary again. When setup failed
+ * before the record was made, a record of the cold run is started, so the check is not lost.
+ */
+export async function recordCleanup(reportsDir: string, runId: string, cleanup: CleanupRecord): Promise<void> {
+  const record = (await findRunRecord(reportsDir, runId)) ?? (await newRunRecord(runId, undefined, 'cold'));
+  const updated = withCleanup(record, cleanup);
+  await writeRunRecord(reportsDir, updated);
+  await writeSummary(reportsDir, updated);
+}
+
+/** Whether the run record of this run says PASS (for ACCEPT_KEEP=on-failure); no record is no pass. */
 export async function runPassed(reportsDir: string, runId: string): Promise<boolean> {
-  const summary = await readFile(join(reportsDir, 'dod-summary.md'), 'utf8').catch(() => '');
-  return summary.includes(`**Run ${runId}: PASS**`);
+  try {
+    return (await findRunRecord(reportsDir, runId))?.verdict?.overall === 'PASS';
+  } catch (error) {
+    log.warn(`${redact(errorMessage(error))}; counting run ${runId} as not passed`);
+    return false;
+  }
 }

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { loadConfig } from '../../helpers/common/config.ts';
 import { waitFor } from '../../helpers/common/wait.ts';
+import { latestRunRecord } from '../../acceptance/support/run-record.ts';
+import { summaryPath } from '../../acceptance/support/summary.ts';
 import { decryptSops, parseAgeIdentities } from '../../helpers/sops/index.ts';
 import { labPaths } from '../../target/providers/lab.ts';
 import { filesUnder, leftoversOf, readText, runAccept, throwawaysOf, type ChildRun } from './support.ts';
@@ -37,8 +39,11 @@ describe('cold run on the lab', () => {
     expect(run.exitCode, run.output).toBe(0);
     expect(run.stdout).toMatch(/\| C2 cert in git \| PASS \| served leaf = git wildcard_cert, SHA-256 [0-9A-F:]{95}/);
 
-    const summary = await readText(join(run.reportsDir, 'dod-summary.md'));
+    const summary = await readText(summaryPath(run.reportsDir));
     expect(summary).toContain('| C2 cert in git | PASS |');
+    const record = await latestRunRecord(run.reportsDir);
+    expect(record.items.find((item) => item.id === 'C2')?.verdict).toBe('PASS');
+    expect(record.cleanup?.verdict).toBe('PASS');
     expect(await readText(join(run.reportsDir, 'junit.xml'))).toContain('C2 cert in git');
 
     const files = await filesUnder(join(run.reportsDir, 'allure-results'));

@@ -1,41 +1,37 @@
 /**
  * Proves that every check can fail: each sabotage in lab/sabotage.ts breaks a lab run on purpose;
- * the specs guarding against it must FAIL with the cause named, and every unrelated item must
- * still PASS. Writes reports/sabotage-matrix.md.
+ * the specs guarding against it must FAIL (an ERROR is a miss) with the cause named, and every
+ * unrelated item must still PASS. Verdicts come from each child run's record (run.json); the
+ * judgement is judge.ts. Writes reports/sabotage-matrix.md.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { SABOTAGES } from '../../lab/sabotage.ts';
-import { leftoversOf, readText, REPO_ROOT, runAccept } from '../e2e/support.ts';
+import type { Verdict } from '../../acceptance/support/allure-meta.ts';
+import { latestRunRecord, verdictsByKey } from '../../acceptance/support/run-record.ts';
+import { errorMessage } from '../../helpers/common/errors.ts';
+import { SABOTAGES } from '../../target/providers/lab.ts';
+import { leftoversOf, REPO_ROOT, runAccept, type ChildRun } from '../e2e/support.ts';
+import { judgeRun, renderMatrix, type MatrixRow } from './judge.ts';
 
-type Verdicts = Map<string, string>;
-
-/** Item → verdict, from the DoD summary table (including the teardown row). */
-function parseSummary(markdown: string): Verdicts {
-  const verdicts: Verdicts = new Map();
-  for (const match of markdown.matchAll(/^\| ((?:[CD]\d+)(?: cleanup)?)[^|]* \| (PASS|FAIL|ERROR|SKIPPED) \|/gm)) {
-    verdicts.set(match[1]!, match[2]!);
+/** Item → verdict (the cleanup check as `C6 cleanup`) from the child run's record, or why there is none. */
+async function verdictsOf(run: ChildRun): Promise<{ verdicts: Map<string, Verdict>; problem?: string }> {
+  try {
+    return { verdicts: verdictsByKey(await latestRunRecord(run.reportsDir)) };
+  } catch (error) {
+    return { verdicts: new Map(), problem: errorMessage(error) };
   }
-  return verdicts;
 }
 
-interface Row {
-  name: string;
-  guards: string[];
-  caught: boolean;
-  causeNamed: boolean;
-  unrelatedPassed: boolean;
-  verdicts: Verdicts;
-}
-
-const rows = new Map<string, Row>();
-let baseline: Verdicts | undefined;
+const rows = new Map<string, MatrixRow>();
+let baseline: Map<string, Verdict> | undefined;
 
 describe('sabotage matrix', () => {
   test('baseline: an unbroken lab passes every item', async () => {
     const run = await runAccept(['run']);
-    baseline = parseSummary(await readText(join(run.reportsDir, 'dod-summary.md')));
+    const { verdicts, problem } = await verdictsOf(run);
+    expect(problem, run.output).toBeUndefined();
+    baseline = verdicts;
     const failing = [...baseline].filter(([, verdict]) => verdict !== 'PASS');
     expect(failing, run.output).toEqual([]);
     expect(run.exitCode).toBe(0);
@@ -44,18 +40,15 @@ describe('sabotage matrix', () => {
   for (const [name, sabotage] of Object.entries(SABOTAGES)) {
     test(`${name}: ${sabotage.description}`, async () => {
       const run = await runAccept(['run'], { env: { ACCEPT_LAB_SABOTAGE: name } });
-      const verdicts = parseSummary(await readText(join(run.reportsDir, 'dod-summary.md')).catch(() => ''));
-      const caught = sabotage.guards.every((item) => verdicts.get(item) === 'FAIL');
-      const causeNamed = sabotage.cause.test(run.output);
-      const allowed = new Set([...sabotage.guards, ...(sabotage.alsoFails?.items ?? [])]);
-      const wrongly = [...(baseline ?? verdicts).keys()].filter((item) => !allowed.has(item) && verdicts.get(item) !== 'PASS');
+      const { verdicts, problem } = await verdictsOf(run);
+      const judgement = judgeRun(sabotage, verdicts, run.output, (baseline ?? verdicts).keys());
       // Keyed by name: a run with --retry keeps only a sabotage's last attempt.
-      rows.set(name, { name, guards: sabotage.guards, caught, causeNamed, unrelatedPassed: wrongly.length === 0, verdicts });
+      rows.set(name, { name, guards: sabotage.guards, verdicts, ...judgement });
 
       expect(run.exitCode, 'a sabotaged run must exit non-zero').not.toBe(0);
-      expect(caught, `${sabotage.guards.join(', ')} should FAIL; got ${sabotage.guards.map((item) => `${item}=${verdicts.get(item) ?? 'missing'}`).join(', ')}\n${run.stdout}`).toBe(true);
-      expect(causeNamed, `the failure output does not name the cause (${sabotage.cause})\n${run.output.slice(-4000)}`).toBe(true);
-      expect(wrongly.map((item) => `${item}=${verdicts.get(item) ?? 'missing'}`), `unrelated items did not pass\n${run.stdout}`).toEqual([]);
+      expect(judgement.misses, `${sabotage.guards.join(', ')} should FAIL${problem ? ` (${problem})` : ''}\n${run.stdout}`).toEqual([]);
+      expect(judgement.causeNamed, `the failure output does not name the cause (${sabotage.cause})\n${run.output.slice(-4000)}`).toBe(true);
+      expect(judgement.collateral, `unrelated items did not pass\n${run.stdout}`).toEqual([]);
       expect(await leftoversOf(run)).toEqual([]);
     });
   }
@@ -65,22 +58,7 @@ afterAll(async () => {
   const table = [...rows.values()];
   // Run with -t for one row, there is no baseline: its own verdicts name the columns.
   const items = [...(baseline ?? table[0]?.verdicts ?? new Map()).keys()];
-  const cells = (values: string[]) => values.map((value) => ` ${value} |`).join('');
-  const header = `| sabotage | guards | caught | cause named | unrelated pass |${cells(items)}`;
-  const rule = `| --- | --- | --- | --- | --- |${cells(items.map(() => '---'))}`;
-  const mark = (ok: boolean) => (ok ? 'yes' : '**NO**');
-  const lines = table.map((row) => `| ${row.name} | ${row.guards.join(', ')} | ${mark(row.caught)} | ${mark(row.causeNamed)} | ${mark(row.unrelatedPassed)} |${cells(items.map((item) => row.verdicts.get(item) ?? '—'))}`);
-  const caught = table.filter((row) => row.caught && row.causeNamed).length;
-  const text = [
-    '# Sabotage matrix',
-    '',
-    `Each row breaks the lab in one way (lab/sabotage.ts) and runs the cold suite. ${caught} of ${table.length} sabotages caught with the cause named (${table.length ? Math.round((caught / table.length) * 100) : 0}%).`,
-    '',
-    header,
-    rule,
-    ...lines,
-    '',
-  ].join('\n');
+  const text = renderMatrix(table, items);
   const dir = process.env.ACCEPT_REPORTS_DIR ?? join(REPO_ROOT, 'reports');
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'sabotage-matrix.md'), text);

@@ -1,0 +1,30 @@
+/** A run record for tests: four items (PASS, FAIL, SKIPPED, PASS), as the DoD reporter records them. */
+import { itemRecord, withResults, RUN_RECORD_SCHEMA_VERSION, type ItemRecord, type RunRecord } from './run-record.ts';
+
+export function emptyRecord(runId = 'r9'): RunRecord {
+  return {
+    schemaVersion: RUN_RECORD_SCHEMA_VERSION,
+    runId,
+    mode: 'cold',
+    target: { kind: 'lab', server: 'https://127.0.0.1:8443', instanceType: 'container', standIns: ['an Incus container, not a VM', 'nginx, not Traefik'], project: 'terraform-ci' },
+    harnessVersion: '0.1.0',
+    node: 'v20.20.2',
+    startedAt: '2026-11-25T20:08:17.000Z',
+    phases: {},
+    items: [],
+  };
+}
+
+export const SAMPLE_ITEMS: ItemRecord[] = [
+  itemRecord('C1', [{ name: 'no instance literal in the base repo', verdict: 'PASS', evidence: '0 occurrences', durationMs: 12 }]),
+  itemRecord('C2', [
+    { name: 'the served chain verifies', verdict: 'PASS', evidence: 'chain verifies to the lab root', durationMs: 40 },
+    { name: 'the served leaf is the wildcard_cert from git', verdict: 'FAIL', cause: 'served leaf fingerprint AA ≠ git cert BB', errorClass: 'AssertionError', durationMs: 35 },
+  ]),
+  itemRecord('C4', [{ name: 'the machine was created blank in this run', verdict: 'SKIPPED', evidence: 'warm run' }]),
+  itemRecord('D8', [{ name: 'a clean checkout builds the running toplevel', verdict: 'PASS', evidence: 'clean checkout | same', durationMs: 900 }]),
+];
+
+export function sampleRecord(runId = 'r9', items: ItemRecord[] = SAMPLE_ITEMS): RunRecord {
+  return withResults(emptyRecord(runId), { items, finishedAt: '2026-11-25T20:20:00.000Z', specsMs: 987 });
+}

@@ -1,0 +1,343 @@
+/**
+ * The run record, reports/evidence/<run-id>/run.json: the one source of every verdict of a run
+ * and its evidence. The DoD reporter writes the items, the cold teardown adds the cleanup check;
+ * the DoD summary, Allure's harness checks, the evidence folder, `accept report` and the sabotage
+ * matrix all read it back through readRunRecord, never from Markdown. No secrets: it is redacted
+ * when written. The schema is documented in docs/reports.md ("The run record").
+ */
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { HarnessError } from '../../helpers/common/errors.ts';
+import { redact } from '../../helpers/common/redact.ts';
+import { SEVERITY, worstVerdict, type Verdict } from './allure-meta.ts';
+import { DOD_ITEMS, type DodItemId } from './items.ts';
+
+/** Bump when a field changes meaning or goes away; readers refuse any other version. */
+export const RUN_RECORD_SCHEMA_VERSION = 1;
+export const RUN_RECORD_FILE = 'run.json';
+/** reports/evidence/current-run: the id of the run that reports/ describes. */
+export const CURRENT_RUN_FILE = 'current-run';
+
+const VERDICTS: readonly Verdict[] = ['PASS', 'FAIL', 'ERROR', 'SKIPPED'];
+
+/** One Vitest test (or a spec file that failed outside its tests). */
+export interface CheckRecord {
+  name: string;
+  verdict: Verdict;
+  /** PASS: what was seen; SKIPPED: why it does not apply. */
+  evidence?: string;
+  /** FAIL or ERROR: the first line of the error. */
+  cause?: string;
+  /** The error's class, for FAIL and ERROR when it is known (AssertionError, SshError, …). */
+  errorClass?: string;
+  durationMs?: number;
+}
+
+export interface ItemRecord {
+  id: DodItemId;
+  verdict: Verdict;
+  /** The summary's evidence line: the worst check's evidence or cause, and how many others passed. */
+  evidence: string;
+  /** FAIL, ERROR or SKIPPED: the first line of the worst check's cause (or skip reason). */
+  cause?: string;
+  checks: CheckRecord[];
+}
+
+/** C6's last step, after teardown: nothing of the run is left. */
+export interface CleanupRecord {
+  verdict: Verdict;
+  /** What was seen: the instance deleted, or what is still present. */
+  evidence: string;
+  at: string;
+}
+
+export interface RunVerdict {
+  overall: Verdict;
+  counts: Record<Verdict, number>;
+  /** Why the run is ERROR beyond its items: setup could not complete, errors outside any check, no check ran. */
+  problem?: string;
+  /** The first line of the error that stopped global setup. */
+  setupError?: string;
+}
+
+export interface RunTargetRecord {
+  /** lab, incus or ssh: the run context's target.kind. */
+  kind: string;
+  /** Free-form: the machine or API the run faces. */
+  server?: string;
+  instanceType?: string;
+  /** Parts of the target that are stand-ins for the real thing (e.g. the lab's forge and Drone). */
+  standIns?: string[];
+  /** Anything else a reader must know about what the run faced (the lab: a sabotage applied). */
+  notes?: string[];
+  incusUrl?: string;
+  project?: string;
+  socks?: string;
+}
+
+/** `target: lab (stand-ins: …)` or `incus https://b1:8443 (virtual-machine)`: what a run faced, for headers. */
+export function describeTargetRecord(target: RunTargetRecord): string {
+  const stand = target.standIns?.length ? ` (stand-ins: ${target.standIns.join('; ')})` : '';
+  if (target.kind === 'lab') return `lab${stand}`;
+  return `${target.kind}${target.server ? ` ${target.server}` : ''}${target.instanceType ? ` (${target.instanceType})` : ''}${stand}`;
+}
+
+export interface PhaseTimings {
+  /** From the start of the run until the specs could begin (cold: lab, throwaway, runbook). */
+  setupMs?: number;
+  /** The spec files, as Vitest timed them. */
+  specsMs?: number;
+  /** From the end of the specs until the cleanup check was recorded. */
+  teardownMs?: number;
+}
+
+export interface RunRecord {
+  schemaVersion: typeof RUN_RECORD_SCHEMA_VERSION;
+  runId: string;
+  mode: 'cold' | 'warm' | 'unknown';
+  target: RunTargetRecord;
+  instance?: { name: string; project: string; createdAt?: string; expiresAt?: string };
+  /** A warm run against a kept throwaway: the cold run that built it. */
+  keptFrom?: string;
+  baseRepo?: string;
+  instanceRepo?: string;
+  commits?: { base?: string; instance?: string; how: string };
+  harnessVersion: string;
+  node: string;
+  startedAt: string;
+  /** When global setup handed the run to the specs (cold runs). */
+  setupFinishedAt?: string;
+  /** The last moment recorded: the DoD reporter's end, then the cold teardown's. */
+  finishedAt?: string;
+  phases: PhaseTimings;
+  /** Absent until the DoD reporter has recorded the items. */
+  verdict?: RunVerdict;
+  items: ItemRecord[];
+  cleanup?: CleanupRecord;
+}
+
+export function runRecordPath(reportsDir: string, runId: string): string {
+  return join(reportsDir, 'evidence', runId, RUN_RECORD_FILE);
+}
+
+export function currentRunPath(reportsDir: string): string {
+  return join(reportsDir, 'evidence', CURRENT_RUN_FILE);
+}
+
+export async function currentRunId(reportsDir: string): Promise<string | undefined> {
+  const text = await readFile(currentRunPath(reportsDir), 'utf8').catch(() => undefined);
+  return text?.trim() || undefined;
+}
+
+// ---------------------------------------------------------------------------------------
+// Building
+// ---------------------------------------------------------------------------------------
+
+const EVIDENCE_MAX = 300;
+
+/** The first non-blank line, trimmed and cut to a length a summary row can hold. */
+export function firstLine(text: string | undefined): string {
+  const line = (text ?? '').split('\n').find((candidate) => candidate.trim() !== '')?.trim() ?? '';
+  return line.length > EVIDENCE_MAX ? `${line.slice(0, EVIDENCE_MAX)}…` : line;
+}
+
+/** A check's one line in the summary: its evidence, or `name: cause` when it did not pass. */
+export function checkLine(check: CheckRecord): string {
+  if (check.verdict === 'FAIL' || check.verdict === 'ERROR') return `${check.name}: ${check.cause ?? ''}`;
+  return check.evidence ?? check.name;
+}
+
+/** An item takes the worst verdict of its checks; one skipped check keeps it from PASS. */
+export function itemRecord(id: DodItemId, checks: CheckRecord[]): ItemRecord {
+  const passed = checks.filter((check) => check.verdict === 'PASS').length;
+  const alsoPassed = passed ? ` (${passed} other check${passed > 1 ? 's' : ''} passed)` : '';
+  const worst = worstVerdict(checks.map((check) => check.verdict)) ?? 'PASS';
+  if (worst !== 'PASS') {
+    const hit = checks.find((check) => check.verdict === worst)!;
+    return { id, verdict: worst, evidence: `${checkLine(hit)}${alsoPassed}`, cause: hit.cause ?? hit.evidence, checks };
+  }
+  const more = checks.length > 1 ? ` (and ${checks.length - 1} more check${checks.length > 2 ? 's' : ''} passed)` : '';
+  return { id, verdict: 'PASS', evidence: `${checks[0] ? checkLine(checks[0]) : ''}${more}`, checks };
+}
+
+/** The run's verdict: the worst of its items and its cleanup check; ERROR when nothing was checked. */
+export function runVerdict(verdicts: readonly Verdict[], problem?: string, setupError?: string): RunVerdict {
+  const counts = Object.fromEntries(VERDICTS.map((verdict) => [verdict, verdicts.filter((candidate) => candidate === verdict).length])) as Record<Verdict, number>;
+  const why = setupError ? 'setup could not complete' : problem ?? (verdicts.length === 0 ? 'no check ran' : undefined);
+  const overall = why ? 'ERROR' : worstVerdict(verdicts)!;
+  return { overall, counts, ...(why ? { problem: why } : {}), ...(setupError ? { setupError } : {}) };
+}
+
+function judged(record: RunRecord, problem: string | undefined, setupError: string | undefined): RunRecord {
+  const verdicts = [...record.items.map((item) => item.verdict), ...(record.cleanup ? [record.cleanup.verdict] : [])];
+  return { ...record, verdict: runVerdict(verdicts, problem, setupError) };
+}
+
+/** The DoD reporter's part: the items, in DoD order, and why the run is ERROR beyond them. */
+export function withResults(record: RunRecord, results: { items: ItemRecord[]; setupError?: string; problem?: string; finishedAt: string; specsMs?: number }): RunRecord {
+  const order = Object.keys(DOD_ITEMS);
+  const items = [...results.items].sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
+  const phases = { ...record.phases, ...(results.specsMs === undefined ? {} : { specsMs: results.specsMs }) };
+  return judged({ ...record, items, finishedAt: results.finishedAt, phases }, results.problem, results.setupError);
+}
+
+/** The cold teardown's part; counted in the run's verdict once the items are there. */
+export function withCleanup(record: RunRecord, cleanup: CleanupRecord): RunRecord {
+  const updated: RunRecord = { ...record, cleanup };
+  if (!record.verdict) return updated;
+  const problem = record.verdict.setupError ? undefined : record.verdict.problem === 'no check ran' ? undefined : record.verdict.problem;
+  return judged(updated, problem, record.verdict.setupError);
+}
+
+/** The label a verdict goes by in the matrix and the sabotage catalogue: C1…D10, and `C6 cleanup`. */
+export const CLEANUP_KEY = 'C6 cleanup';
+
+export function verdictsByKey(record: RunRecord): Map<string, Verdict> {
+  const verdicts = new Map<string, Verdict>(record.items.map((item) => [item.id, item.verdict]));
+  if (record.cleanup) verdicts.set(CLEANUP_KEY, record.cleanup.verdict);
+  return verdicts;
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing and reading
+// ---------------------------------------------------------------------------------------
+
+export async function writeRunRecord(reportsDir: string, record: RunRecord): Promise<string> {
+  const file = runRecordPath(reportsDir, record.runId);
+  await mkdir(dirname(file), { recursive: true });
+  // Evidence and causes come from error messages; redact, as everything that leaves does. Each
+  // string before it is escaped, so a secret with a quote or backslash in it is still found.
+  await writeFile(file, `${JSON.stringify(record, (_key, value: unknown) => (typeof value === 'string' ? redact(value) : value), 2)}\n`);
+  return file;
+}
+
+class RecordShape {
+  constructor(readonly file: string) {}
+
+  fail(path: string, expected: string, value: unknown): never {
+    const seen = value === undefined ? 'missing' : `got ${JSON.stringify(value)?.slice(0, 80)}`;
+    throw new HarnessError(`${this.file}: ${path} should be ${expected}, ${seen}; the file is not a run record this harness wrote (delete it, or run again)`);
+  }
+
+  object(value: unknown, path: string): Record<string, unknown> {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) this.fail(path, 'an object', value);
+    return value as Record<string, unknown>;
+  }
+
+  string(value: unknown, path: string, optional = false): void {
+    if (optional && value === undefined) return;
+    if (typeof value !== 'string') this.fail(path, 'a string', value);
+  }
+
+  number(value: unknown, path: string): void {
+    if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) this.fail(path, 'a number', value);
+  }
+
+  verdict(value: unknown, path: string): void {
+    if (!VERDICTS.includes(value as Verdict)) this.fail(path, `one of ${VERDICTS.join(', ')}`, value);
+  }
+
+  array(value: unknown, path: string, optional = false): unknown[] {
+    if (optional && value === undefined) return [];
+    if (!Array.isArray(value)) this.fail(path, 'an array', value);
+    return value;
+  }
+}
+
+/** Checks every field a reader relies on; throws a HarnessError naming the file and the field. */
+export function validateRunRecord(value: unknown, file: string): RunRecord {
+  const shape = new RecordShape(file);
+  const record = shape.object(value, 'the record');
+  if (record.schemaVersion === undefined) shape.fail('schemaVersion', `${RUN_RECORD_SCHEMA_VERSION}`, undefined);
+  if (record.schemaVersion !== RUN_RECORD_SCHEMA_VERSION) {
+    throw new HarnessError(
+      `${file}: run record schemaVersion ${JSON.stringify(record.schemaVersion)}, but this harness reads version ${RUN_RECORD_SCHEMA_VERSION}; it was written by another version of the harness (run the acceptance run again to get a record this one reads)`,
+    );
+  }
+  shape.string(record.runId, 'runId');
+  if (!['cold', 'warm', 'unknown'].includes(record.mode as string)) shape.fail('mode', 'cold, warm or unknown', record.mode);
+  const target = shape.object(record.target, 'target');
+  shape.string(target.kind, 'target.kind');
+  for (const key of ['server', 'instanceType', 'incusUrl', 'project', 'socks']) shape.string(target[key], `target.${key}`, true);
+  shape.array(target.standIns, 'target.standIns', true).forEach((standIn, index) => shape.string(standIn, `target.standIns[${index}]`));
+  shape.array(target.notes, 'target.notes', true).forEach((note, index) => shape.string(note, `target.notes[${index}]`));
+  shape.string(record.startedAt, 'startedAt');
+  shape.string(record.finishedAt, 'finishedAt', true);
+  const phases = shape.object(record.phases, 'phases');
+  for (const key of ['setupMs', 'specsMs', 'teardownMs']) shape.number(phases[key], `phases.${key}`);
+  if (record.verdict !== undefined) {
+    const verdict = shape.object(record.verdict, 'verdict');
+    shape.verdict(verdict.overall, 'verdict.overall');
+    const counts = shape.object(verdict.counts, 'verdict.counts');
+    for (const key of VERDICTS) if (typeof counts[key] !== 'number') shape.fail(`verdict.counts.${key}`, 'a number', counts[key]);
+    shape.string(verdict.problem, 'verdict.problem', true);
+    shape.string(verdict.setupError, 'verdict.setupError', true);
+  }
+  shape.array(record.items, 'items').forEach((entry, index) => {
+    const item = shape.object(entry, `items[${index}]`);
+    if (typeof item.id !== 'string' || !(item.id in DOD_ITEMS)) shape.fail(`items[${index}].id`, 'a DoD item id (C1…D10)', item.id);
+    shape.verdict(item.verdict, `items[${index}].verdict`);
+    shape.string(item.evidence, `items[${index}].evidence`);
+    shape.string(item.cause, `items[${index}].cause`, true);
+    shape.array(item.checks, `items[${index}].checks`).forEach((checkEntry, checkIndex) => {
+      const path = `items[${index}].checks[${checkIndex}]`;
+      const check = shape.object(checkEntry, path);
+      shape.string(check.name, `${path}.name`);
+      shape.verdict(check.verdict, `${path}.verdict`);
+      for (const key of ['evidence', 'cause', 'errorClass']) shape.string(check[key], `${path}.${key}`, true);
+      shape.number(check.durationMs, `${path}.durationMs`);
+    });
+  });
+  if (record.cleanup !== undefined) {
+    const cleanup = shape.object(record.cleanup, 'cleanup');
+    shape.verdict(cleanup.verdict, 'cleanup.verdict');
+    shape.string(cleanup.evidence, 'cleanup.evidence');
+    shape.string(cleanup.at, 'cleanup.at');
+  }
+  return record as unknown as RunRecord;
+}
+
+/** The record in `file`, validated; a missing, unparsable or foreign file is a HarnessError naming it. */
+export async function readRunRecordFile(file: string): Promise<RunRecord> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new HarnessError(`no run record at ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)}): the DoD reporter writes it at the end of an acceptance run; run one first`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new HarnessError(`${file}: not JSON (${(error as Error).message}); the run record was cut short or edited by hand (delete it, or run again)`);
+  }
+  return validateRunRecord(value, file);
+}
+
+export function readRunRecord(reportsDir: string, runId: string): Promise<RunRecord> {
+  return readRunRecordFile(runRecordPath(reportsDir, runId));
+}
+
+/** The record of run `runId` if there is one; a file that is there but not valid still throws. */
+export async function findRunRecord(reportsDir: string, runId: string): Promise<RunRecord | undefined> {
+  const file = runRecordPath(reportsDir, runId);
+  const exists = await readFile(file).then(() => true, () => false);
+  return exists ? readRunRecordFile(file) : undefined;
+}
+
+/** The record of the run reports/ describes: current-run's, else the newest under evidence/. */
+export async function latestRunRecord(reportsDir: string): Promise<RunRecord> {
+  const current = await currentRunId(reportsDir);
+  if (current) return readRunRecord(reportsDir, current);
+  const root = join(reportsDir, 'evidence');
+  const entries = await readdir(root, { withFileTypes: true }).catch(() => []);
+  const records = await Promise.all(entries.filter((entry) => entry.isDirectory()).map((entry) => findRunRecord(reportsDir, entry.name).catch(() => undefined)));
+  const newest = records.filter((record) => record !== undefined).sort((a, b) => (b.finishedAt ?? b.startedAt).localeCompare(a.finishedAt ?? a.startedAt))[0];
+  if (!newest) throw new HarnessError(`no run record under ${root}: neither ${CURRENT_RUN_FILE} nor any <run-id>/${RUN_RECORD_FILE}; run an acceptance run first`);
+  return newest;
+}
+
+/** Worst first, then DoD order: the item to show first. */
+export function itemsBySeverity(record: RunRecord): ItemRecord[] {
+  return [...record.items].sort((a, b) => SEVERITY.indexOf(a.verdict) - SEVERITY.indexOf(b.verdict));
+}
