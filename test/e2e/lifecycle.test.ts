@@ -11,7 +11,7 @@ import { loadConfig } from '../../helpers/common/config.ts';
 import { exec, succeed } from '../../helpers/common/exec.ts';
 import { waitFor } from '../../helpers/common/wait.ts';
 import { connectSsh } from '../../helpers/ssh/index.ts';
-import { readKept, writeKept } from '../../target/kept.ts';
+import { keptFile, readKept, writeKept } from '../../target/kept.ts';
 import { labSettings } from '../../target/providers/lab.ts';
 import { REPO_ROOT, exists, leftoverThrowaways, reportsDirForTest, runAccept, type ChildRun } from './support.ts';
 
@@ -322,7 +322,7 @@ describe('a kept throwaway, checked over SSH as an existing host, then removed b
     const down = await runAccept(['down'], { env: { ACCEPT_STATE_DIR: stateDir } });
     expect(down.exitCode, down.output).toBe(0);
     expect(down.stdout).toContain(`deleted ${name}`);
-    expect(await exists(join(stateDir, 'kept.json'))).toBe(false);
+    expect(await exists(keptFile(stateDir))).toBe(false);
     expect(await stillPresent([name])).toEqual([]);
     // A second `down` has nothing to do, and says so.
     const again = await runAccept(['down'], { env: { ACCEPT_STATE_DIR: stateDir } });
@@ -346,7 +346,7 @@ describe('ACCEPT_KEEP=on-failure', () => {
 
       const passing = await runAccept(['run'], { env: { ...ROOMY, ACCEPT_KEEP: 'on-failure', ACCEPT_STATE_DIR: stateDir } });
       expect(passing.exitCode, passing.output).toBe(0);
-      expect(await exists(join(stateDir, 'kept.json'))).toBe(false);
+      expect(await exists(keptFile(stateDir))).toBe(false);
       const created = [...passing.output.matchAll(/Creating throwaway (accept-[a-z0-9-]+)/g)].map((match) => match[1]!);
       for (const name of created) expect(await leftoverThrowaways()).not.toContain(name);
     } finally {
