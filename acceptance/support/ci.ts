@@ -64,6 +64,8 @@ export async function openCi(run: RunContext, config: Config, secrets: Record<st
     socks: run.target.socks,
     ca: await readFile(run.tlsCaFile, 'utf8'),
     dial: dialDomainAt(run.domain, run.https),
+    // A rebuild (D4–D6) restarts cc-ci's faces under the specs: ride out that restart.
+    settleMs: 30_000,
   };
   const member = await token(config.ci.forgeMemberTokenFile, 'ACCEPT_FORGE_MEMBER_TOKEN_FILE', secrets, 'forge_member_token');
   const outsider = await token(config.ci.forgeOutsiderTokenFile, 'ACCEPT_FORGE_OUTSIDER_TOKEN_FILE', secrets, 'forge_outsider_token');

@@ -7,8 +7,15 @@ import { fakeHttps, json, type FakeHttps } from './test-fixtures.ts';
 let server: FakeHttps;
 let socks: FakeSocks;
 
+/** /restarting answers 503 this many more times, then 200, as a service does while a rebuild restarts it. */
+let restarting = 0;
+
 beforeAll(async () => {
-  server = await fakeHttps((request, response) => json(response, request.url === '/missing' ? 404 : 200, { path: request.url, body: request.body }));
+  server = await fakeHttps((request, response) => {
+    if (request.url === '/restarting' && restarting-- > 0) return json(response, 503, { message: 'Service Unavailable' });
+    if (request.url === '/down') return json(response, 502, { message: 'Bad Gateway' });
+    json(response, request.url === '/missing' ? 404 : 200, { path: request.url, body: request.body });
+  });
   socks = await startFakeSocks();
 });
 afterAll(async () => {
@@ -17,6 +24,25 @@ afterAll(async () => {
 });
 
 describe('httpsRequest', () => {
+  const direct = () => ({ ca: server.ca, dial: dialDomainAt('lab.test', { host: '127.0.0.1', port: server.port }) });
+
+  it('with settleMs, rides out a service that answers 503 while it restarts', async () => {
+    restarting = 2;
+    expect((await httpsRequest({ ...direct(), settleMs: 5000 }, 'https://lab.test/restarting')).status).toBe(200);
+    restarting = 2;
+    // Without it, the caller sees the gateway's answer at once.
+    expect((await httpsRequest(direct(), 'https://lab.test/restarting')).status).toBe(503);
+  });
+
+  it('with settleMs, hands back a gateway answer that outlasts it, and never retries a refusal of the proxy', async () => {
+    const started = Date.now();
+    expect((await httpsRequest({ ...direct(), settleMs: 600 }, 'https://lab.test/down')).status).toBe(502);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+    const dead = httpsRequest({ ...direct(), socks: 'socks5://127.0.0.1:9', settleMs: 30_000 }, 'https://lab.test/');
+    await expect(dead).rejects.toMatchObject({ transient: false });
+    await expect(dead).rejects.toThrow(/the proxy refused the connection/);
+  });
+
   it('dials a name under the domain at the given endpoint, through the proxy, with that name as SNI and Host', async () => {
     const transport = { socks: socks.url, ca: server.ca, dial: dialDomainAt('lab.test', { host: '127.0.0.1', port: server.port }) };
     const response = await httpsRequest(transport, 'https://git.lab.test/api/v1/version?x=1');

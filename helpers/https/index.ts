@@ -10,6 +10,7 @@ import tls from 'node:tls';
 import { dial } from '../common/dial.ts';
 import { HarnessError, errorMessage, isTransient } from '../common/errors.ts';
 import { redact } from '../common/redact.ts';
+import { WaitTimeoutError, waitFor } from '../common/wait.ts';
 
 export interface Endpoint {
   host: string;
@@ -24,6 +25,11 @@ export interface HttpsTransport {
   /** Where to dial for a host name, when not the name itself (the host under test for its domain). */
   dial?: (hostname: string) => Endpoint | undefined;
   timeoutMs?: number;
+  /**
+   * How long one request rides out a restarting service (refused, reset, 502/503/504) before
+   * its caller sees the failure; unset: never. A rebuild restarts cc-ci's faces under the specs.
+   */
+  settleMs?: number;
 }
 
 export interface HttpsResponse {
@@ -56,6 +62,27 @@ export function isRetryableStatus(status: number): boolean {
 
 /** One request; never throws for an HTTP status, only when no answer could be had. */
 export async function httpsRequest(transport: HttpsTransport, url: string, options: RequestOptions = {}): Promise<HttpsResponse> {
+  if (!transport.settleMs) return requestOnce(transport, url, options);
+  let gateway: HttpsResponse | undefined;
+  const what = `${options.method ?? 'GET'} ${redact(url)}`;
+  try {
+    return await waitFor<HttpsResponse>(
+      `${what} to get past a restarting service`,
+      async () => {
+        const response = await requestOnce(transport, url, options);
+        gateway = isRetryableStatus(response.status) ? response : undefined;
+        return gateway ? { done: false as const, saw: `${response.status} from the gateway` } : response;
+      },
+      { timeoutMs: transport.settleMs, intervalMs: 500 },
+    );
+  } catch (error) {
+    // Still a gateway answer at the end: the caller names it as it would any status.
+    if (error instanceof WaitTimeoutError && gateway) return gateway;
+    throw error;
+  }
+}
+
+async function requestOnce(transport: HttpsTransport, url: string, options: RequestOptions): Promise<HttpsResponse> {
   const parsed = new URL(url);
   if (parsed.protocol !== 'https:') throw new HarnessError(`${url}: only https:// URLs are fetched (TLS is always verified)`);
   const timeoutMs = transport.timeoutMs ?? 20_000;
