@@ -17,7 +17,7 @@ import { SSH_NEVER_PROVISIONS, openIncus, type ResolvedTarget } from './resolve.
 import type { RunContext } from './run-context.ts';
 import { openSshHost } from './ssh-host.ts';
 
-export type { Provisioned, TargetProvider } from './provider.ts';
+export type { CreatedThrowaway, Provisioned, TargetProvider } from './provider.ts';
 export type { RunContext, TargetDescription } from './run-context.ts';
 export { describeFaced } from './run-context.ts';
 

@@ -15,6 +15,16 @@ export interface ProvisionOptions {
   ttlMs?: number;
   /** A failed provisioning keeps its throwaway for debugging (ACCEPT_KEEP=on-failure or always). */
   keepOnFailure?: boolean;
+  /** Called once the throwaway exists, before the runbook: a signal from then on can delete it at once. */
+  onCreated?: (created: CreatedThrowaway) => void;
+}
+
+/** A throwaway that exists but may not be provisioned yet: enough for a signal handler. */
+export interface CreatedThrowaway {
+  name: string;
+  expiresAt: string;
+  /** Deletes before returning, blocking. */
+  stopNowSync(): boolean;
 }
 
 /**

@@ -47,6 +47,7 @@ export async function provisionOnIncus(
     const swept = await sweep(client);
     if (swept.deleted.length) log.info(`swept ${swept.deleted.length} expired throwaway(s): ${swept.deleted.join(', ')}`);
     throwaway = await startThrowaway(client, resolved, { runId: options.runId, ttlMs: options.ttlMs ?? 7_200_000, ledger: options.ledger, logDir: options.logDir });
+    options.onCreated?.(throwaway);
     const repos = { baseRepo: resolved.baseRepo, instanceRepo: resolved.instanceRepo, ...(await hooks.repos?.(throwaway, client)) };
     await hooks.beforeRunbook?.(throwaway, client);
     await using base = await cloneRepo(repos.baseRepo, { setting: 'ACCEPT_BASE_REPO' });

@@ -10,7 +10,7 @@ import { Ledger } from '../../helpers/common/ledger.ts';
 import { log } from '../../helpers/common/log.ts';
 import { forgetKept } from '../../target/kept.ts';
 import { newRunId } from '../../target/labels.ts';
-import { providerFor, type Provisioned } from '../../target/index.ts';
+import { providerFor, type CreatedThrowaway, type Provisioned } from '../../target/index.ts';
 import { finishRunEvidence, recordRunStart } from './evidence-dir.ts';
 import { freshResultsDir, reportCleanup, runPassed } from './reports.ts';
 
@@ -20,21 +20,22 @@ export default async function setupCold(project: TestProject): Promise<() => Pro
   const provider = providerFor(config, { bringUpLab: true });
   const runId = newRunId();
   const ledger = new Ledger();
-  let provisioned: Provisioned | undefined;
+  // Set as soon as the throwaway exists, before the runbook runs.
+  let created: CreatedThrowaway | undefined;
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {
     const code = signal === 'SIGINT' ? 130 : 143;
-    if (signalled || !provisioned) {
-      // A second signal means "now": the labels, the reaper and the sweeper still cover the instance.
-      log.warn(`${signalled ? 'second ' : ''}${signal}: exiting at once; the reaper and \`accept sweep\` remove the throwaway of run ${runId}`);
+    if (signalled || !created) {
+      // A second signal means "now" (and before creation there is nothing to delete yet): the
+      // labels, the reaper and the sweeper cover any instance a create in flight still makes.
+      log.warn(`${signalled ? 'second ' : ''}${signal}: exiting at once; the reaper and \`accept sweep\` remove any throwaway of run ${runId}`);
       process.exit(code);
     }
     signalled = true;
-    const name = provisioned.context.instance.name;
     // Vitest exits the process right after its own handler: delete synchronously, or not at all.
-    log.warn(`${signal}: deleting ${name} before exiting`);
-    const deleted = provisioned.stopNowSync();
-    log.warn(deleted ? `${name} deleted` : `could not delete ${name} now; its reaper keeps trying, and \`accept sweep\` removes it after ${provisioned.context.instance.expiresAt}`);
+    log.warn(`${signal}: deleting ${created.name} before exiting`);
+    const deleted = created.stopNowSync();
+    log.warn(deleted ? `${created.name} deleted` : `could not delete ${created.name} now; its reaper keeps trying, and \`accept sweep\` removes it after ${created.expiresAt}`);
     process.exit(code);
   };
   process.on('SIGINT', onSignal);
@@ -44,8 +45,16 @@ export default async function setupCold(project: TestProject): Promise<() => Pro
     process.off('SIGTERM', onSignal);
   };
 
+  let provisioned: Provisioned;
   try {
-    provisioned = await provider.provision({ runId, mode: 'cold', ledger, logDir: join(config.reportsDir, '.reaper'), keepOnFailure: config.keep !== 'never' });
+    provisioned = await provider.provision({
+      runId,
+      mode: 'cold',
+      ledger,
+      logDir: join(config.reportsDir, '.reaper'),
+      keepOnFailure: config.keep !== 'never',
+      onCreated: (throwaway) => (created = throwaway),
+    });
   } catch (error) {
     unhook();
     await finishRunEvidence(config.reportsDir, { runId, ledger: ledger.entries });
