@@ -25,7 +25,8 @@ export default defineConfig({
       // The listener gives each result the DoD verdict (FAIL = failed, ERROR = broken) and its plan
       // link; matcher steps are left out so that steps keep the readable names the specs give them.
       ['allure-vitest/reporter', { resultsDir: allureResults, reportMatchers: false, categories: ALLURE_CATEGORIES, listeners: [allureVerdictListener] }],
-      ['junit', { outputFile: acceptanceRun ? `${reportsDir}/junit.xml` : `${reportsDir}/selftest/junit.xml` }],
+      // Vitest's JUnit reporter, with the run's target as <properties> of each testsuite.
+      ['./acceptance/support/junit-reporter.ts', { outputFile: acceptanceRun ? `${reportsDir}/junit.xml` : `${reportsDir}/selftest/junit.xml` }],
       './acceptance/support/dod-reporter.ts',
     ],
     projects: [

@@ -12,7 +12,7 @@ import { formatDuration } from '../helpers/common/log.ts';
 import { redact } from '../helpers/common/redact.ts';
 import type { IncusClient } from '../helpers/incus/client.ts';
 import { resolveIncusBacked } from '../target/index.ts';
-import { openIncus, readSettingFile, resolveSshTarget, type ResolvedTarget, type SshTarget } from '../target/resolve.ts';
+import { incusTargetFiles, openIncus, readSettingFile, resolveSshTarget, type ResolvedTarget, type SshTarget } from '../target/resolve.ts';
 import { openSshHost } from '../target/ssh-host.ts';
 import { labStatus } from '../target/providers/lab.ts';
 
@@ -173,12 +173,8 @@ function targetFiles(target: ResolvedTarget | SshTarget): [string, string | unde
     ['ACCEPT_TLS_CA_FILE', target.tlsCaFile],
   ];
   if (target.kind === 'ssh') return [['ACCEPT_SSH_KEY', target.ssh.keyFile], ...common];
-  return [
-    ['ACCEPT_INCUS_CLIENT_CERT', target.incus.clientCertFile],
-    ['ACCEPT_INCUS_CLIENT_KEY', target.incus.clientKeyFile],
-    ['ACCEPT_INCUS_SERVER_CERT', target.incus.serverCertFile],
-    ...common,
-  ];
+  // The same list the incus target checks when it resolves (a file from ACCEPT_INCUS_CERT_DIR is named by it).
+  return incusTargetFiles(target).map((file) => [file.variable, file.path]);
 }
 
 export function doctorChecks(env: NodeJS.ProcessEnv = process.env): Check[] {

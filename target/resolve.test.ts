@@ -1,8 +1,15 @@
-import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../helpers/common/config.ts';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONFIG_VARIABLES, loadConfig } from '../helpers/common/config.ts';
 import { ConfigError } from '../helpers/common/errors.ts';
+import { Ledger } from '../helpers/common/ledger.ts';
 import { resolveIncusBacked } from './index.ts';
-import { resolveSshTarget } from './resolve.ts';
+import { incusProvider } from './providers/incus.ts';
+import { resolveIncusTarget, resolveSshTarget } from './resolve.ts';
 
 describe('the ssh target', () => {
   const full: Record<string, string> = {
@@ -46,5 +53,139 @@ describe('the ssh target', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).variable).toBe('ACCEPT_TARGET');
     expect((error as ConfigError).message).toMatch(/^ACCEPT_TARGET: is ssh: .*never provisions or destroys anything.*`npx vitest run --project warm`$/);
+  });
+});
+
+const PROFILE = fileURLToPath(new URL('../profiles/b1.env.example', import.meta.url));
+
+/** The profile as `set -a; . profiles/b1.env` reads it: KEY=VALUE lines, comments and blank lines skipped. */
+async function readProfile(): Promise<Record<string, string>> {
+  const env: Record<string, string> = {};
+  for (const [index, line] of (await readFile(PROFILE, 'utf8')).split('\n').entries()) {
+    if (line.trim() === '' || line.trimStart().startsWith('#')) continue;
+    const match = /^([A-Z][A-Z0-9_]*)=(\S*)$/.exec(line);
+    if (!match) throw new Error(`profiles/b1.env.example line ${index + 1} is not a plain KEY=VALUE line: ${line}`);
+    env[match[1]!] = match[2]!;
+  }
+  return env;
+}
+
+describe('the b1 profile', () => {
+  it('sets only documented variables, with the real names of the deployment', async () => {
+    const env = await readProfile();
+    expect(Object.keys(env).filter((name) => !(CONFIG_VARIABLES as readonly string[]).includes(name))).toEqual([]);
+    expect(env).toMatchObject({
+      ACCEPT_TARGET: 'incus',
+      ACCEPT_SOCKS: 'socks5://127.0.0.1:1055',
+      ACCEPT_INCUS_CERT_DIR: '/srv/incus-terraform-nix-vm-creator/terraform-secrets/',
+      ACCEPT_INCUS_PROJECT: 'terraform-ci',
+      ACCEPT_INCUS_IMAGE: 'incus-base',
+      ACCEPT_INCUS_TYPE: 'virtual-machine',
+      ACCEPT_INCUS_MEMORY: '4GiB',
+      ACCEPT_AGE_KEY_FILE: '/srv/cc-ci/.sops/master-age.txt',
+      ACCEPT_DOMAIN: 'ci.commoninternet.net',
+      ACCEPT_INSTANCE_REPO: 'https://git.autonomic.zone/recipe-maintainers/cc-ci-instance.git',
+    });
+    const config = loadConfig(env);
+    expect(config.incus).toMatchObject({
+      clientCertFile: '/srv/incus-terraform-nix-vm-creator/terraform-secrets/client.crt',
+      clientKeyFile: '/srv/incus-terraform-nix-vm-creator/terraform-secrets/client.key',
+      serverCertFile: '/srv/incus-terraform-nix-vm-creator/terraform-secrets/server.crt',
+      profiles: ['default'],
+      address: { family: 'inet' },
+    });
+  });
+
+  describe('with its files in a temporary directory', () => {
+    let dir: string;
+    /** Counts every connection: the Incus URL and the proxy both point here, so none may arrive. */
+    let listener: Server;
+    let connections = 0;
+    let env: Record<string, string>;
+
+    const files = {
+      'client.crt': 'certs/client.crt',
+      'client.key': 'certs/client.key',
+      'server.crt': 'certs/server.crt',
+      'master-age.txt': 'master-age.txt',
+      'ca.pem': 'ca.pem',
+    };
+
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'accept-profile-'));
+      await mkdir(join(dir, 'certs'));
+      listener = createServer((socket) => {
+        connections += 1;
+        socket.destroy();
+      });
+      await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+      const port = (listener.address() as AddressInfo).port;
+      env = {
+        ...(await readProfile()),
+        ACCEPT_INCUS_URL: `https://127.0.0.1:${port}`,
+        ACCEPT_SOCKS: `socks5://127.0.0.1:${port}`,
+        ACCEPT_INCUS_CERT_DIR: join(dir, 'certs'),
+        ACCEPT_AGE_KEY_FILE: join(dir, files['master-age.txt']),
+        ACCEPT_TLS_CA_FILE: join(dir, files['ca.pem']),
+        ACCEPT_STATE_DIR: dir,
+      };
+    });
+
+    afterAll(async () => {
+      await new Promise((resolve) => listener.close(resolve));
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    async function allFilesBut(missing?: keyof typeof files): Promise<void> {
+      for (const [name, path] of Object.entries(files)) {
+        if (name === missing) await rm(join(dir, path), { force: true });
+        else await writeFile(join(dir, path), `not a real ${name}\n`);
+      }
+    }
+
+    it('resolves when every file is there, taking the three Incus files from the cert dir', async () => {
+      await allFilesBut();
+      const resolved = resolveIncusTarget(loadConfig(env));
+      expect(resolved.incus).toMatchObject({
+        clientCertFile: join(dir, 'certs/client.crt'),
+        clientKeyFile: join(dir, 'certs/client.key'),
+        serverCertFile: join(dir, 'certs/server.crt'),
+        image: 'incus-base',
+        project: 'terraform-ci',
+        instanceType: 'virtual-machine',
+      });
+    });
+
+    const cases: [missing: keyof typeof files, variable: string, message: RegExp][] = [
+      ['client.crt', 'ACCEPT_INCUS_CERT_DIR', /^ACCEPT_INCUS_CERT_DIR: has no readable client\.crt: cannot read \S+\/certs\/client\.crt \(ENOENT\); put the file there, or name it with ACCEPT_INCUS_CLIENT_CERT$/],
+      ['client.key', 'ACCEPT_INCUS_CERT_DIR', /^ACCEPT_INCUS_CERT_DIR: has no readable client\.key: cannot read \S+\/certs\/client\.key \(ENOENT\); .*ACCEPT_INCUS_CLIENT_KEY$/],
+      ['server.crt', 'ACCEPT_INCUS_CERT_DIR', /^ACCEPT_INCUS_CERT_DIR: has no readable server\.crt: cannot read \S+\/certs\/server\.crt \(ENOENT\); .*ACCEPT_INCUS_SERVER_CERT$/],
+      ['master-age.txt', 'ACCEPT_AGE_KEY_FILE', /^ACCEPT_AGE_KEY_FILE: cannot read \S+\/master-age\.txt \(ENOENT\); fix the path$/],
+      ['ca.pem', 'ACCEPT_TLS_CA_FILE', /^ACCEPT_TLS_CA_FILE: cannot read \S+\/ca\.pem \(ENOENT\); fix the path$/],
+    ];
+
+    it.each(cases)('without %s, provision fails before any Incus request, naming %s and the path', async (missing, variable, message) => {
+      await allFilesBut(missing);
+      const config = loadConfig(env);
+      expect(() => resolveIncusTarget(config)).toThrow(message);
+      const error = await incusProvider(config)
+        .provision({ runId: '20261201t000000-test', mode: 'cold', ledger: new Ledger(), logDir: dir })
+        .then(() => undefined, (caught: unknown) => caught);
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).variable).toBe(variable);
+      expect((error as ConfigError).message).toMatch(message);
+      expect(connections, 'no connection to the proxy or the Incus API').toBe(0);
+    });
+
+    it('names the explicit variable, not the dir, when an explicit path wins', async () => {
+      await allFilesBut();
+      const config = loadConfig({ ...env, ACCEPT_INCUS_CLIENT_KEY: join(dir, 'elsewhere.key') });
+      expect(() => resolveIncusTarget(config)).toThrow(/^ACCEPT_INCUS_CLIENT_KEY: cannot read \S+\/elsewhere\.key \(ENOENT\)/);
+    });
+
+    it('refuses a directory where a file belongs', async () => {
+      await allFilesBut();
+      expect(() => resolveIncusTarget(loadConfig({ ...env, ACCEPT_TLS_CA_FILE: dir }))).toThrow(/^ACCEPT_TLS_CA_FILE: cannot read \S+ \(not a regular file\)/);
+    });
   });
 });

@@ -2,8 +2,9 @@
  * Settings of the targets, resolved from the configuration: each target's required variables by
  * name, in the order docs/configuration.md lists them. The lab fills its own (providers/lab.ts).
  */
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { Config, IncusSettings, SshSettings } from '../helpers/common/config.ts';
+import { incusFileSetting, type Config, type IncusFileField, type IncusSettings, type SshSettings } from '../helpers/common/config.ts';
 import { ConfigError } from '../helpers/common/errors.ts';
 import { IncusClient } from '../helpers/incus/client.ts';
 import type { SystemUnderTest } from './run-context.ts';
@@ -51,13 +52,16 @@ export function resolveSshTarget(config: Config): SshTarget {
   };
 }
 
-/** A real Incus server: every setting named, nothing filled in. */
+/**
+ * A real Incus server: every setting named, nothing filled in, and every file it names readable,
+ * so that a wrong path stops the run before anything is created.
+ */
 export function resolveIncusTarget(config: Config): ResolvedTarget {
   const why = 'when ACCEPT_TARGET=incus';
   if (!config.incus.serverCertFile && !config.incus.serverFingerprint) {
-    throw new ConfigError('ACCEPT_INCUS_SERVER_CERT', `or ACCEPT_INCUS_SERVER_FINGERPRINT is required ${why}: the server cert is always pinned`);
+    throw new ConfigError('ACCEPT_INCUS_SERVER_CERT', `or ACCEPT_INCUS_SERVER_FINGERPRINT (or ACCEPT_INCUS_CERT_DIR) is required ${why}: the server cert is always pinned`);
   }
-  return {
+  const resolved: ResolvedTarget = {
     kind: 'incus',
     incus: {
       url: required(config.incus.url, 'ACCEPT_INCUS_URL', why),
@@ -65,15 +69,65 @@ export function resolveIncusTarget(config: Config): ResolvedTarget {
       clientKeyFile: required(config.incus.clientKeyFile, 'ACCEPT_INCUS_CLIENT_KEY', why),
       serverCertFile: config.incus.serverCertFile,
       serverFingerprint: config.incus.serverFingerprint,
+      certDir: config.incus.certDir,
       project: config.incus.project,
       image: required(config.incus.image, 'ACCEPT_INCUS_IMAGE', why),
       instanceType: config.incus.instanceType,
       memory: config.incus.memory,
+      profiles: config.incus.profiles,
+      rootSize: config.incus.rootSize,
+      address: config.incus.address,
     },
     ramGuidelineBytes: config.ramGuidelineBytes,
     ...systemSettings(config, why),
     exposure: { kind: 'instance-address' },
   };
+  for (const file of incusTargetFiles(resolved)) checkReadable(file);
+  return resolved;
+}
+
+/** A file a setting names: the variable, the path, and for a directory setting the file in it. */
+export interface SettingFile {
+  variable: string;
+  path: string;
+  /** A directory setting: the file in it, and the variable that names that file on its own. */
+  inDir?: string;
+  instead?: string;
+}
+
+function incusFile(incus: IncusSettings, field: IncusFileField): SettingFile[] {
+  const path = incus[field];
+  return path === undefined ? [] : [{ path, ...incusFileSetting(incus, field) }];
+}
+
+/** Every file the incus target reads, in the order docs/configuration.md lists the settings. */
+export function incusTargetFiles(target: ResolvedTarget): SettingFile[] {
+  return [
+    ...incusFile(target.incus, 'clientCertFile'),
+    ...incusFile(target.incus, 'clientKeyFile'),
+    ...incusFile(target.incus, 'serverCertFile'),
+    { variable: 'ACCEPT_AGE_KEY_FILE', path: target.ageKeyFile },
+    { variable: 'ACCEPT_TLS_CA_FILE', path: target.tlsCaFile },
+  ];
+}
+
+/** Opens the file without reading it (keys stay unread until used): it must exist, be readable and be a regular file. */
+export function checkReadable(file: SettingFile): void {
+  let problem: string | undefined;
+  let fd: number | undefined;
+  try {
+    fd = openSync(file.path, 'r');
+    if (!fstatSync(fd).isFile()) problem = 'not a regular file';
+  } catch (error) {
+    problem = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  if (problem === undefined) return;
+  if (file.inDir) {
+    throw new ConfigError(file.variable, `has no readable ${file.inDir}: cannot read ${file.path} (${problem}); put the file there, or name it with ${file.instead}`);
+  }
+  throw new ConfigError(file.variable, `cannot read ${file.path} (${problem}); fix the path`);
 }
 
 /** What every non-lab target needs about the system under test, each setting required by name. */
@@ -98,11 +152,12 @@ export async function readSettingFile(file: string, variable: string): Promise<s
 
 /** Connects with the pinned server cert, through SOCKS when set. */
 export async function openIncus(target: Pick<ResolvedTarget, 'incus' | 'socks'>, options: { requestTimeoutMs?: number } = {}): Promise<IncusClient> {
+  const read = (field: IncusFileField, file: string) => readSettingFile(file, incusFileSetting(target.incus, field).variable);
   return IncusClient.connect({
     url: target.incus.url,
-    clientCert: await readSettingFile(target.incus.clientCertFile, 'ACCEPT_INCUS_CLIENT_CERT'),
-    clientKey: await readSettingFile(target.incus.clientKeyFile, 'ACCEPT_INCUS_CLIENT_KEY'),
-    serverCert: target.incus.serverCertFile ? await readSettingFile(target.incus.serverCertFile, 'ACCEPT_INCUS_SERVER_CERT') : undefined,
+    clientCert: await read('clientCertFile', target.incus.clientCertFile),
+    clientKey: await read('clientKeyFile', target.incus.clientKeyFile),
+    serverCert: target.incus.serverCertFile ? await read('serverCertFile', target.incus.serverCertFile) : undefined,
     serverFingerprint: target.incus.serverFingerprint,
     project: target.incus.project,
     socks: target.socks,

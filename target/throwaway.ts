@@ -14,6 +14,7 @@ import { incusChannel } from '../helpers/incus/channel.ts';
 import { instanceName, labelsFor } from './labels.ts';
 import { startReaper } from './reaper.ts';
 import type { ResolvedTarget } from './resolve.ts';
+import { pickAddress, requireProfiles, rootDiskOverride, type AddressChoice } from './vm-spec.ts';
 
 export interface Endpoint {
   host: string;
@@ -76,6 +77,8 @@ export async function startThrowaway(
     guidelineBytes: options.ramGuidelineBytes ?? target.ramGuidelineBytes,
   });
   log.info(`memory: ${gib(fit.totalBytes)} of the ${gib(fit.guidelineBytes)} guideline with ${name}; the server has ${gib(fit.physicalBytes)}`);
+  const profiles = requireProfiles(target.incus.profiles, await Promise.all(target.incus.profiles.map((profile) => client.getProfile(profile))), target.incus.project);
+  const rootDisk = target.incus.rootSize ? rootDiskOverride(profiles, target.incus.rootSize) : {};
 
   const exposure = target.exposure.kind === 'loopback-proxy' ? await loopbackDevices(target.exposure.gitPort) : undefined;
   // The reaper starts first, so that even a kill during creation cannot leak the instance.
@@ -98,7 +101,8 @@ export async function startThrowaway(
         type: target.incus.instanceType,
         source: { type: 'image', alias: target.incus.image },
         config: { ...labelsFor(options.runId, expires), 'limits.memory': target.incus.memory },
-        devices: exposure?.devices ?? {},
+        devices: { ...rootDisk, ...exposure?.devices },
+        profiles: target.incus.profiles,
       });
       await client.start(name);
     });
@@ -121,7 +125,7 @@ export async function startThrowaway(
         { timeoutMs: 120_000, intervalMs: 500 },
       ),
     );
-    const https = exposure?.https ?? { host: await instanceAddress(client, name), port: 443 };
+    const https = exposure?.https ?? { host: await instanceAddress(client, name, target.incus.address), port: 443 };
     log.info(`throwaway ${name}: https on ${https.host}:${https.port}, expires ${expires.toISOString()}`);
     return {
       name,
@@ -144,12 +148,13 @@ export async function startThrowaway(
   }
 }
 
-async function instanceAddress(client: IncusClient, name: string): Promise<string> {
-  return waitFor(
-    `${name} to get an address`,
+/** From the instance's state, not a command in the guest: a NixOS VM's exec PATH has no `hostname`. */
+async function instanceAddress(client: IncusClient, name: string, choice: AddressChoice): Promise<string> {
+  return waitFor<string>(
+    `${name} to get ${choice.family === 'inet' ? 'an IPv4' : 'an IPv6'} address${choice.nic ? ` on ${choice.nic} (ACCEPT_INCUS_NIC)` : ''}`,
     async () => {
-      const result = await client.exec(name, ['hostname', '-I']);
-      return result.stdout.trim().split(/\s+/).find((address) => /^\d+\.\d+\.\d+\.\d+$/.test(address));
+      const picked = pickAddress((await client.instanceState(name)).network, choice);
+      return picked.address ?? { done: false, saw: picked.saw };
     },
     { timeoutMs: 60_000, intervalMs: 1000 },
   );

@@ -14,6 +14,7 @@ import { redact } from '../../helpers/common/redact.ts';
 import { errorName, errorVerdict, recordVerdict, testKey, writeHarnessCheck } from './allure-meta.ts';
 import type { RunContext } from './context.ts';
 import { newRunRecord, openRunRecord, syncRunEvidence } from './evidence-dir.ts';
+import { providedRun } from './junit-reporter.ts';
 import { DOD_ITEMS, itemIdOf, type DodItemId } from './items.ts';
 import { checkLine, firstLine, itemRecord, withResults, writeRunRecord, type CheckRecord, type ItemRecord, type RunRecord } from './run-record.ts';
 import { writeSummary } from './summary.ts';
@@ -168,11 +169,6 @@ export default class DodReporter implements Reporter {
 
   /** The RunContext global setup provided, when it got that far. */
   private providedRun(): RunContext | undefined {
-    for (const project of this.vitest?.projects ?? []) {
-      if (project.name !== 'cold' && project.name !== 'warm') continue;
-      const run = (project.getProvidedContext() as { run?: RunContext }).run;
-      if (run) return run;
-    }
-    return undefined;
+    return providedRun(this.vitest);
   }
 }

@@ -15,7 +15,7 @@ import { newRunId } from '../../target/labels.ts';
 import { writeAllureMeta, writeHarnessCheck } from './allure-meta.ts';
 import type { RunContext } from './context.ts';
 import type { D8Evidence } from './d8.ts';
-import { CURRENT_RUN_FILE, RUN_RECORD_FILE, RUN_RECORD_SCHEMA_VERSION, currentRunId, describeTargetRecord, findRunRecord, writeRunRecord, type RunRecord } from './run-record.ts';
+import { CURRENT_RUN_FILE, RUN_RECORD_FILE, RUN_RECORD_SCHEMA_VERSION, currentRunId, describeTargetRecord, findRunRecord, targetEntries, writeRunRecord, type RunRecord } from './run-record.ts';
 import { CLEANUP_CHECK, SUMMARY_FILE, verdictLine, writeSummary } from './summary.ts';
 
 export type { RunRecord } from './run-record.ts';
@@ -76,7 +76,7 @@ export async function newRunRecord(runId: string, context: RunContext | undefine
 }
 
 /** What the run faced, as the target layer describes it: nothing here branches on the kind. */
-function targetRecord(context: RunContext): RunRecord['target'] {
+export function targetRecord(context: RunContext): RunRecord['target'] {
   const { faced } = context;
   return {
     kind: faced.kind,
@@ -114,19 +114,13 @@ export function environmentEntries(record: RunRecord, d8: D8Evidence | undefined
   return [
     ['run.id', record.runId],
     ['run.mode', record.keptFrom ? `${record.mode} (host kept from run ${record.keptFrom})` : record.mode],
-    ['target', describeTargetRecord(record.target)],
-    ['target.kind', record.target.kind],
-    ['target.server', record.target.server ?? record.target.incusUrl],
-    ['target.instance-type', record.target.instanceType],
-    ['target.stand-ins', record.target.standIns?.length ? record.target.standIns.join('; ') : 'none'],
-    ['incus.project', record.target.project],
+    ...targetEntries(record.target),
     ['instance.name', record.instance?.name],
     ['base.repo', record.baseRepo],
     ['base.commit', record.commits?.base ?? record.commits?.how],
     ['instance.repo', record.instanceRepo],
     ['instance.commit', record.commits?.instance ?? record.commits?.how],
     ['toplevel', d8?.running.toplevel ?? d8?.static.toplevel ?? 'not observed in this run (C1, C5 and D8 record it)'],
-    ['target.notes', record.target.notes?.join('; ')],
     ['harness.version', record.harnessVersion],
     ['node.version', record.node],
   ];

@@ -82,6 +82,22 @@ export function describeTargetRecord(target: RunTargetRecord): string {
   return `${target.kind}${target.server ? ` ${target.server}` : ''}${target.instanceType ? ` (${target.instanceType})` : ''}${stand}`;
 }
 
+/**
+ * What the run faced, as name/value pairs: Allure's environment and JUnit's properties carry
+ * these same entries. Unset values are left for the writer to drop.
+ */
+export function targetEntries(target: RunTargetRecord): [string, string | undefined][] {
+  return [
+    ['target', describeTargetRecord(target)],
+    ['target.kind', target.kind],
+    ['target.server', target.server ?? target.incusUrl],
+    ['target.instance-type', target.instanceType],
+    ['target.stand-ins', target.standIns?.length ? target.standIns.join('; ') : 'none'],
+    ['target.notes', target.notes?.join('; ')],
+    ['incus.project', target.project],
+  ];
+}
+
 export interface PhaseTimings {
   /** From the start of the run until the specs could begin (cold: lab, throwaway, runbook). */
   setupMs?: number;

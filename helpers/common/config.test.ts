@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, DEFAULT_ONESHOTS, loadConfig, parseBytes, parseDuration } from './config.ts';
+import { CONFIG_VARIABLES, DEFAULT_ONESHOTS, incusFileSetting, loadConfig, parseBytes, parseDuration } from './config.ts';
 import { ConfigError } from './errors.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -26,6 +26,8 @@ const CODE_DEFAULTS: Record<string, string> = {
   ACCEPT_INCUS_PROJECT: 'terraform-ci',
   ACCEPT_INCUS_TYPE: 'virtual-machine',
   ACCEPT_INCUS_MEMORY: '4GiB',
+  ACCEPT_INCUS_PROFILES: 'default',
+  ACCEPT_INCUS_ADDRESS_FAMILY: 'inet',
   ACCEPT_TTL: '2h',
   ACCEPT_LAB_DIR: '/var/lib/cc-ci-acceptance/lab',
   ACCEPT_LAB_LAYOUT: 'submodule',
@@ -53,6 +55,9 @@ describe('loadConfig defaults', () => {
         image: undefined,
         instanceType: 'virtual-machine',
         memory: '4GiB',
+        profiles: ['default'],
+        rootSize: undefined,
+        address: { family: 'inet', nic: undefined },
       },
       socks: undefined,
       ageKeyFile: undefined,
@@ -103,6 +108,10 @@ describe('loadConfig defaults', () => {
       ACCEPT_INCUS_IMAGE: 'debian/12',
       ACCEPT_INCUS_TYPE: 'container',
       ACCEPT_INCUS_MEMORY: '512MiB',
+      ACCEPT_INCUS_PROFILES: ' default , vm-nixos ',
+      ACCEPT_INCUS_ROOT_SIZE: '40GiB',
+      ACCEPT_INCUS_ADDRESS_FAMILY: 'inet6',
+      ACCEPT_INCUS_NIC: 'enp5s0',
       ACCEPT_SOCKS: 'socks5h://127.0.0.1:1080',
       ACCEPT_AGE_KEY_FILE: '/etc/accept/key.txt',
       ACCEPT_BASE_REPO: 'https://git.example.net/cc-ci.git',
@@ -134,6 +143,9 @@ describe('loadConfig defaults', () => {
         image: 'debian/12',
         instanceType: 'container',
         memory: '512MiB',
+        profiles: ['default', 'vm-nixos'],
+        rootSize: '40GiB',
+        address: { family: 'inet6', nic: 'enp5s0' },
       },
       socks: 'socks5h://127.0.0.1:1080',
       ttlMs: 90 * 60_000,
@@ -149,6 +161,39 @@ describe('loadConfig defaults', () => {
     const colons = Array.from({ length: 32 }, () => 'AB').join(':');
     expect(loadConfig({ ACCEPT_INCUS_SERVER_FINGERPRINT: colons }).incus.serverFingerprint).toBe(hex);
     expect(loadConfig({ ACCEPT_INCUS_SERVER_FINGERPRINT: hex.toUpperCase() }).incus.serverFingerprint).toBe(hex);
+  });
+});
+
+describe('ACCEPT_INCUS_CERT_DIR', () => {
+  const dir = '/srv/incus-terraform-nix-vm-creator/terraform-secrets/';
+
+  it('fills the three Incus files from the directory', () => {
+    expect(loadConfig({ ACCEPT_INCUS_CERT_DIR: dir }).incus).toMatchObject({
+      clientCertFile: `${dir}client.crt`,
+      clientKeyFile: `${dir}client.key`,
+      serverCertFile: `${dir}server.crt`,
+      certDir: dir,
+    });
+  });
+
+  it('lets each explicit path win, and names which setting gave each file', () => {
+    const incus = loadConfig({ ACCEPT_INCUS_CERT_DIR: dir, ACCEPT_INCUS_CLIENT_KEY: '/elsewhere/key.pem' }).incus;
+    expect(incus.clientKeyFile).toBe('/elsewhere/key.pem');
+    expect(incus.clientCertFile).toBe(`${dir}client.crt`);
+    expect(incusFileSetting(incus, 'clientKeyFile')).toEqual({ variable: 'ACCEPT_INCUS_CLIENT_KEY' });
+    expect(incusFileSetting(incus, 'clientCertFile')).toEqual({ variable: 'ACCEPT_INCUS_CERT_DIR', inDir: 'client.crt', instead: 'ACCEPT_INCUS_CLIENT_CERT' });
+    expect(incusFileSetting(loadConfig({ ACCEPT_INCUS_SERVER_CERT: '/s.crt' }).incus, 'serverCertFile')).toEqual({ variable: 'ACCEPT_INCUS_SERVER_CERT' });
+  });
+
+  it("takes no server.crt from the directory when a fingerprint pins the server", () => {
+    const incus = loadConfig({ ACCEPT_INCUS_CERT_DIR: dir, ACCEPT_INCUS_SERVER_FINGERPRINT: 'ab'.repeat(32) }).incus;
+    expect(incus.serverCertFile).toBeUndefined();
+    expect(incus.clientCertFile).toBe(`${dir}client.crt`);
+  });
+
+  it('is not recorded when every file is named explicitly', () => {
+    const env = { ACCEPT_INCUS_CERT_DIR: dir, ACCEPT_INCUS_CLIENT_CERT: '/c', ACCEPT_INCUS_CLIENT_KEY: '/k', ACCEPT_INCUS_SERVER_CERT: '/s' };
+    expect(loadConfig(env).incus.certDir).toBeUndefined();
   });
 });
 
@@ -169,6 +214,13 @@ describe('loadConfig validation names the variable at fault', () => {
     ['ACCEPT_INCUS_PROJECT', 'a/b', /is not a valid project name/],
     ['ACCEPT_INCUS_MEMORY', '4G', /must be a size such as 4GiB/],
     ['ACCEPT_INCUS_MEMORY', 'lots', /must be a size such as 4GiB/],
+    ['ACCEPT_INCUS_PROFILES', 'default,', /must be a comma-separated list of Incus profile names such as default,vm-nixos; got "default,"/],
+    ['ACCEPT_INCUS_PROFILES', 'default,with space', /must be a comma-separated list of Incus profile names.*got "with space"/],
+    ['ACCEPT_INCUS_PROFILES', 'default,default', /names a profile twice/],
+    ['ACCEPT_INCUS_ROOT_SIZE', '40G', /must be a size such as 4GiB/],
+    ['ACCEPT_INCUS_ADDRESS_FAMILY', 'ipv4', /must be one of inet, inet6; got "ipv4"/],
+    ['ACCEPT_INCUS_NIC', 'a/b', /must be a network interface name inside the guest/],
+    ['ACCEPT_INCUS_NIC', 'much-too-long-name0', /must be a network interface name/],
     ['ACCEPT_TTL', 'soon', /must be a duration/],
     ['ACCEPT_TTL', '0h', /longer than zero/],
     ['ACCEPT_TTL', '2', /must be a duration/],
@@ -208,6 +260,10 @@ describe('loadConfig validation names the variable at fault', () => {
         'ACCEPT_INCUS_SERVER_FINGERPRINT',
         'ACCEPT_INCUS_PROJECT',
         'ACCEPT_INCUS_MEMORY',
+        'ACCEPT_INCUS_PROFILES',
+        'ACCEPT_INCUS_ROOT_SIZE',
+        'ACCEPT_INCUS_ADDRESS_FAMILY',
+        'ACCEPT_INCUS_NIC',
         'ACCEPT_TTL',
         'ACCEPT_KEEP',
         'ACCEPT_LAB_LAYOUT',

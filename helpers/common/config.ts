@@ -3,10 +3,33 @@
  * docs/configuration.md; config.test.ts checks the two agree.
  */
 import { isIP } from 'node:net';
+import { join } from 'node:path';
 import { ConfigError } from './errors.ts';
 
 export type TargetKind = 'lab' | 'incus' | 'ssh';
 export type InstanceType = 'container' | 'virtual-machine';
+export type AddressFamily = 'inet' | 'inet6';
+
+/** The files ACCEPT_INCUS_CERT_DIR holds, by the IncusSettings field each fills. */
+export const INCUS_CERT_DIR_FILES = { clientCertFile: 'client.crt', clientKeyFile: 'client.key', serverCertFile: 'server.crt' } as const;
+export type IncusFileField = keyof typeof INCUS_CERT_DIR_FILES;
+const INCUS_FILE_VARIABLES: Record<IncusFileField, string> = {
+  clientCertFile: 'ACCEPT_INCUS_CLIENT_CERT',
+  clientKeyFile: 'ACCEPT_INCUS_CLIENT_KEY',
+  serverCertFile: 'ACCEPT_INCUS_SERVER_CERT',
+};
+
+/**
+ * The setting that named one of the Incus files: its own variable, or the cert dir, the file in
+ * it and the variable that would name it instead.
+ */
+export function incusFileSetting(incus: Partial<Pick<IncusSettings, IncusFileField | 'certDir'>>, field: IncusFileField): { variable: string; inDir?: string; instead?: string } {
+  const file = incus[field];
+  if (incus.certDir !== undefined && file === join(incus.certDir, INCUS_CERT_DIR_FILES[field])) {
+    return { variable: 'ACCEPT_INCUS_CERT_DIR', inDir: INCUS_CERT_DIR_FILES[field], instead: INCUS_FILE_VARIABLES[field] };
+  }
+  return { variable: INCUS_FILE_VARIABLES[field] };
+}
 
 export interface IncusSettings {
   url: string;
@@ -19,6 +42,14 @@ export interface IncusSettings {
   image: string;
   instanceType: InstanceType;
   memory: string;
+  /** Incus profiles the throwaway gets, in order. */
+  profiles: string[];
+  /** Size of the root disk, as an override of the profiles' root device; unset keeps theirs. */
+  rootSize?: string;
+  /** Which address of the instance the harness dials (through the proxy): a family, and optionally the guest's interface. */
+  address: { family: AddressFamily; nic?: string };
+  /** ACCEPT_INCUS_CERT_DIR, when it filled any of the three file paths (for messages that name it). */
+  certDir?: string;
 }
 
 /** How the ssh target reaches its existing host. */
@@ -37,7 +68,7 @@ export interface Config {
   /** Partial: only the ssh target needs host and key, and checks for them when it is resolved. */
   ssh: Partial<SshSettings> & { port: number; user: string };
   /** Partial: the lab fills in what is unset from its own state. */
-  incus: Partial<IncusSettings> & { project: string; instanceType: InstanceType; memory: string };
+  incus: Partial<IncusSettings> & Pick<IncusSettings, 'project' | 'instanceType' | 'memory' | 'profiles' | 'address'>;
   socks?: string;
   ageKeyFile?: string;
   baseRepo?: string;
@@ -201,18 +232,59 @@ function slug(env: Env, name: string, fallback: string, parts: 1 | 2): string {
   return value;
 }
 
+const INCUS_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+function profileList(env: Env, name: string): string[] {
+  const value = text(env, name);
+  if (value === undefined) return ['default'];
+  const profiles = value.split(',').map((profile) => profile.trim());
+  const bad = profiles.find((profile) => !INCUS_NAME.test(profile));
+  if (bad !== undefined) throw new ConfigError(name, `must be a comma-separated list of Incus profile names such as default,vm-nixos; got ${JSON.stringify(bad === '' ? value : bad)}`);
+  if (new Set(profiles).size !== profiles.length) throw new ConfigError(name, `names a profile twice: ${JSON.stringify(value)}`);
+  return profiles;
+}
+
+function interfaceName(env: Env, name: string): string | undefined {
+  const value = text(env, name);
+  // Linux interface names: at most 15 bytes, no slash or whitespace.
+  if (value !== undefined && !/^[A-Za-z0-9_.@-]{1,15}$/.test(value)) throw new ConfigError(name, `must be a network interface name inside the guest, such as enp5s0 or eth0; got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/**
+ * The three Incus file paths: each explicit variable wins; ACCEPT_INCUS_CERT_DIR fills the rest.
+ * The dir's server.crt is used only when neither pin is set explicitly.
+ */
+function incusFiles(
+  certDir: string | undefined,
+  explicit: Partial<Pick<IncusSettings, IncusFileField>>,
+  fingerprint: string | undefined,
+): Partial<Pick<IncusSettings, IncusFileField | 'certDir'>> {
+  if (certDir === undefined) return explicit;
+  const inDir = (field: IncusFileField) => join(certDir, INCUS_CERT_DIR_FILES[field]);
+  const files = {
+    clientCertFile: explicit.clientCertFile ?? inDir('clientCertFile'),
+    clientKeyFile: explicit.clientKeyFile ?? inDir('clientKeyFile'),
+    serverCertFile: explicit.serverCertFile ?? (fingerprint === undefined ? inDir('serverCertFile') : undefined),
+  };
+  const used = (Object.keys(files) as (keyof typeof files)[]).some((field) => files[field] !== undefined && explicit[field] === undefined);
+  return { ...files, certDir: used ? certDir : undefined };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const fingerprint = text(env, 'ACCEPT_INCUS_SERVER_FINGERPRINT');
   if (fingerprint !== undefined && !FINGERPRINT.test(fingerprint)) {
     throw new ConfigError('ACCEPT_INCUS_SERVER_FINGERPRINT', 'must be a SHA-256 fingerprint: 64 hex digits, colons allowed');
   }
   const project = text(env, 'ACCEPT_INCUS_PROJECT') ?? 'terraform-ci';
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(project)) {
+  if (!INCUS_NAME.test(project)) {
     throw new ConfigError('ACCEPT_INCUS_PROJECT', `is not a valid project name: ${JSON.stringify(project)}`);
   }
   const memory = text(env, 'ACCEPT_INCUS_MEMORY') ?? '4GiB';
   parseBytes('ACCEPT_INCUS_MEMORY', memory);
   const socks = url(env, 'ACCEPT_SOCKS', ['socks5:', 'socks5h:']);
+  const rootSize = text(env, 'ACCEPT_INCUS_ROOT_SIZE');
+  if (rootSize !== undefined) parseBytes('ACCEPT_INCUS_ROOT_SIZE', rootSize);
   return {
     target: oneOf(env, 'ACCEPT_TARGET', ['lab', 'incus', 'ssh'] as const, 'lab'),
     ssh: {
@@ -224,14 +296,19 @@ export function loadConfig(env: Env = process.env): Config {
     },
     incus: {
       url: url(env, 'ACCEPT_INCUS_URL', ['https:']),
-      clientCertFile: text(env, 'ACCEPT_INCUS_CLIENT_CERT'),
-      clientKeyFile: text(env, 'ACCEPT_INCUS_CLIENT_KEY'),
-      serverCertFile: text(env, 'ACCEPT_INCUS_SERVER_CERT'),
+      ...incusFiles(
+        text(env, 'ACCEPT_INCUS_CERT_DIR'),
+        { clientCertFile: text(env, 'ACCEPT_INCUS_CLIENT_CERT'), clientKeyFile: text(env, 'ACCEPT_INCUS_CLIENT_KEY'), serverCertFile: text(env, 'ACCEPT_INCUS_SERVER_CERT') },
+        fingerprint,
+      ),
       serverFingerprint: fingerprint?.replaceAll(':', '').toLowerCase(),
       project,
       image: text(env, 'ACCEPT_INCUS_IMAGE'),
       instanceType: oneOf(env, 'ACCEPT_INCUS_TYPE', ['container', 'virtual-machine'] as const, 'virtual-machine'),
       memory,
+      profiles: profileList(env, 'ACCEPT_INCUS_PROFILES'),
+      rootSize,
+      address: { family: oneOf(env, 'ACCEPT_INCUS_ADDRESS_FAMILY', ['inet', 'inet6'] as const, 'inet'), nic: interfaceName(env, 'ACCEPT_INCUS_NIC') },
     },
     socks,
     ageKeyFile: text(env, 'ACCEPT_AGE_KEY_FILE'),
@@ -271,10 +348,15 @@ export const CONFIG_VARIABLES = [
   'ACCEPT_INCUS_CLIENT_KEY',
   'ACCEPT_INCUS_SERVER_CERT',
   'ACCEPT_INCUS_SERVER_FINGERPRINT',
+  'ACCEPT_INCUS_CERT_DIR',
   'ACCEPT_INCUS_PROJECT',
   'ACCEPT_INCUS_IMAGE',
   'ACCEPT_INCUS_TYPE',
   'ACCEPT_INCUS_MEMORY',
+  'ACCEPT_INCUS_PROFILES',
+  'ACCEPT_INCUS_ROOT_SIZE',
+  'ACCEPT_INCUS_ADDRESS_FAMILY',
+  'ACCEPT_INCUS_NIC',
   'ACCEPT_SOCKS',
   'ACCEPT_SSH_HOST',
   'ACCEPT_SSH_PORT',

@@ -101,6 +101,28 @@ export interface IncusInstance {
   [key: string]: unknown;
 }
 
+/** One guest interface in GET /1.0/instances/<name>/state (for a VM, as its agent reports it). */
+export interface IncusNetworkState {
+  addresses?: { family: string; address: string; netmask?: string; scope: string }[];
+  type?: string;
+  /** The host side of a NIC Incus attached; empty for interfaces made inside the guest. */
+  host_name?: string;
+  [key: string]: unknown;
+}
+
+export interface IncusInstanceState {
+  status: string;
+  network?: Record<string, IncusNetworkState> | null;
+  [key: string]: unknown;
+}
+
+export interface IncusProfile {
+  name: string;
+  config: Record<string, string>;
+  devices: Record<string, Record<string, string>>;
+  [key: string]: unknown;
+}
+
 export interface IncusInstanceSpec {
   name: string;
   type: IncusInstanceType;
@@ -526,6 +548,19 @@ export class IncusClient {
   async getInstance(name: string): Promise<IncusInstance | undefined> {
     try {
       return (await this.call('GET', instancePath(name))) as IncusInstance;
+    } catch (error) {
+      if (error instanceof IncusError && error.status === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async instanceState(name: string): Promise<IncusInstanceState> {
+    return (await this.call('GET', `${instancePath(name)}/state`)) as IncusInstanceState;
+  }
+
+  async getProfile(name: string): Promise<IncusProfile | undefined> {
+    try {
+      return (await this.call('GET', `/1.0/profiles/${encodeURIComponent(name)}`)) as IncusProfile;
     } catch (error) {
       if (error instanceof IncusError && error.status === 404) return undefined;
       throw error;

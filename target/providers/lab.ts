@@ -40,6 +40,10 @@ export function resolveLabTarget(config: Config): ResolvedTarget {
       image: config.incus.image ?? lab.image,
       instanceType: 'container',
       memory: config.incus.memory,
+      certDir: config.incus.certDir,
+      // Always a container reached by loopback proxies: the VM's profiles, disk and address do not apply.
+      profiles: ['default'],
+      address: { family: 'inet' },
     },
     ramGuidelineBytes: config.ramGuidelineBytes,
     socks: config.socks ?? lab.socks,
