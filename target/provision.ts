@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { loadConfig } from '../helpers/common/config.ts';
 import { errorMessage } from '../helpers/common/errors.ts';
 import { log } from '../helpers/common/log.ts';
 import { cloneRepo } from '../helpers/git/index.ts';
@@ -51,7 +52,7 @@ export async function provisionOnIncus(
     await hooks.beforeRunbook?.(throwaway, client);
     await using base = await cloneRepo(repos.baseRepo, { setting: 'ACCEPT_BASE_REPO' });
     const steps = parseRunbook(await readFile(join(base.dir, RUNBOOK_SOURCE), 'utf8'), `${repos.baseRepo} ${RUNBOOK_SOURCE}`);
-    const runbook = await runRunbook(steps, throwaway.host, { source: RUNBOOK_SOURCE, ageKeyFile: resolved.ageKeyFile });
+    const runbook = await runRunbook(steps, throwaway.host, { source: RUNBOOK_SOURCE, ageKeyFile: resolved.ageKeyFile, hostGitCredentialsFile: loadConfig().hostGitCredentialsFile });
     await hooks.afterRunbook?.(throwaway, client);
     const started = throwaway;
     const host = {
