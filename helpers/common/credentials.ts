@@ -46,7 +46,8 @@ function register(credential: GitCredential): GitCredential {
     if (value.length >= MIN_SECRET_LENGTH) registerSecret(value);
   }
   if (credential.password) registerSecret(`${credential.username}:${credential.password}`);
-  registerSecret(basicAuth(credential));
+  // The header's base64 is the token too, as anyone can decode it.
+  registerSecret(basicAuth(credential).replace(/^Basic /, ''));
   return credential;
 }
 
