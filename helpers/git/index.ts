@@ -13,14 +13,10 @@ import { redact } from '../common/redact.ts';
  * ACCEPT_GIT_CREDENTIALS_FILE and of the repo URLs' userinfo, as headers, and no prompt. Read on
  * each call from the settings, so no call site can forget it.
  */
-export function operatorGitEnv(env: Record<string, string | undefined> = process.env): Record<string, string> {
-  return { GIT_TERMINAL_PROMPT: '0', ...gitHeaderEnv(operatorCredentials(env)) };
-}
-
-function operatorCredentials(env: Record<string, string | undefined> = process.env): GitCredential[] {
+export function operatorGitEnv(env: Record<string, string | undefined> = process.env, extra: GitCredential[] = []): Record<string, string> {
   const config = loadConfig(env);
   const fromFile = config.gitCredentialsFile ? readCredentialsFile(config.gitCredentialsFile, 'ACCEPT_GIT_CREDENTIALS_FILE') : [];
-  return mergeCredentials(fromFile, config.urlCredentials);
+  return { GIT_TERMINAL_PROMPT: '0', ...gitHeaderEnv(mergeCredentials(fromFile, config.urlCredentials, extra)) };
 }
 
 export interface Clone extends AsyncDisposable {
@@ -31,8 +27,7 @@ export interface Clone extends AsyncDisposable {
 }
 
 async function git(args: string[], cwd?: string, extra: GitCredential[] = []): Promise<string> {
-  const env = { ...operatorGitEnv(), ...(extra.length ? gitHeaderEnv(mergeCredentials(operatorCredentials(), extra)) : {}) };
-  const result = await exec('git', args, { cwd, env, timeoutMs: 300_000 });
+  const result = await exec('git', args, { cwd, env: operatorGitEnv(process.env, extra), timeoutMs: 300_000 });
   if (result.exitCode !== 0) throw new HarnessError(redact(`git ${args.map(displayUrl).join(' ')} failed (exit ${result.exitCode}): ${result.stderr.trim()}`));
   return result.stdout.trim();
 }
