@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { parse } from 'yaml';
 import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
+import { isHostGitCredentialsEntry } from '../helpers/runbook/run.ts';
 import { attach, dodItem, evidence, skipBecause, step, test, expectNone } from './support/dod.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -60,7 +61,8 @@ dodItem('C3', () => {
 
   test('the only secret provisioned outside git is the bootstrap age key, at 0600', async ({ run, host, task, skip }) => {
     if (run.ledger.length === 0) skipBecause({ task, skip }, 'no provisioning ledger: this host was not provisioned by the harness');
-    const secrets = run.ledger.filter((entry) => entry.kind === 'push' && entry.secret);
+    // The operator's git credentials (ACCEPT_HOST_GIT_CREDENTIALS_FILE) are pushed for the runbook's clones and removed after it.
+    const secrets = run.ledger.filter((entry) => entry.kind === 'push' && entry.secret && !isHostGitCredentialsEntry(entry));
     await attach('provisioning ledger (secret pushes)', secrets);
     const pushed = secrets.map((entry) => (entry.kind === 'push' ? `${entry.path} ${entry.mode}` : ''));
     expect(pushed, `secrets pushed out of band: ${pushed.join(', ') || 'none'} (only ${BOOTSTRAP_KEY} 0600 is allowed)`).toEqual([`${BOOTSTRAP_KEY} 0600`]);

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { describeStep, parseRunbook } from '../helpers/runbook/index.ts';
+import { isHostGitCredentialsEntry } from '../helpers/runbook/run.ts';
 import { describeUnit, failedUnits, journalExcerpt, systemState, waitForOneshots } from '../helpers/systemd/index.ts';
 import { attach, dodItem, evidence, skipBecause, test, expectNone } from './support/dod.ts';
 
@@ -31,13 +32,15 @@ dodItem('C4', () => {
     if (run.ledger.length === 0) skipBecause({ task, skip }, 'no provisioning ledger: this host was not provisioned by the harness');
     const steps = parseRunbook(await readFile(join(baseRepo.dir, 'docs/install.md'), 'utf8'), 'docs/install.md');
     const expected = steps.map((step) => (step.kind === 'sh' ? `exec ${step.script}` : `push ${step.path} ${step.mode.toString(8).padStart(4, '0')}`));
-    const actual = run.ledger.map((entry) => (entry.kind === 'exec' ? `exec ${entry.command}` : `push ${entry.path} ${entry.mode}`));
+    // The operator's git credentials for the runbook's clones are the harness's, pushed and removed around the steps.
+    const credentialEntries = run.ledger.filter(isHostGitCredentialsEntry);
+    const actual = run.ledger.filter((entry) => !isHostGitCredentialsEntry(entry)).map((entry) => (entry.kind === 'exec' ? `exec ${entry.command}` : `push ${entry.path} ${entry.mode}`));
     await attach('runbook (docs/install.md)', steps.map((step) => `${step.index}. ${describeStep(step)}`).join('\n'));
     await attach('provisioning ledger', run.ledger);
     const extra = actual.filter((action, index) => action !== expected[index]);
     const missing = expected.filter((action) => !actual.includes(action));
     expect(actual, `what the harness did to the machine differs from docs/install.md: not in the runbook [${extra.join('; ')}], runbook steps not done [${missing.join('; ')}]`).toEqual(expected);
-    evidence(task, `${actual.length} actions on the machine, each a step of docs/install.md, in order`);
+    evidence(task, `${actual.length} actions on the machine, each a step of docs/install.md, in order${credentialEntries.length ? ` (besides ${credentialEntries.length} ledger entries for the operator's git credentials, ACCEPT_HOST_GIT_CREDENTIALS_FILE)` : ''}`);
   });
 
   test('the rebuild succeeded and the system is running with 0 failed units', async ({ run, host, task }) => {

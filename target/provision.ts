@@ -5,9 +5,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { loadConfig } from '../helpers/common/config.ts';
 import { errorMessage } from '../helpers/common/errors.ts';
 import { log } from '../helpers/common/log.ts';
-import { cloneRepo } from '../helpers/git/index.ts';
+import { readCredentialsFile } from '../helpers/common/credentials.ts';
+import { cloneRepo, operatorGitEnv } from '../helpers/git/index.ts';
 import type { IncusClient } from '../helpers/incus/client.ts';
 import { parseRunbook } from '../helpers/runbook/index.ts';
 import { runRunbook } from '../helpers/runbook/run.ts';
@@ -37,6 +39,10 @@ export async function provisionOnIncus(
   options: ProvisionOptions & { generation?: string; keepOnFailure?: boolean },
   hooks: ProvisionHooks = {},
 ): Promise<Provisioned> {
+  // Both git credentials files are read (and their tokens registered) before anything is created.
+  const { hostGitCredentialsFile } = loadConfig();
+  operatorGitEnv();
+  if (hostGitCredentialsFile) readCredentialsFile(hostGitCredentialsFile, 'ACCEPT_HOST_GIT_CREDENTIALS_FILE');
   const client = await openIncus(resolved);
   let throwaway: Throwaway | undefined;
   const close = async () => {
@@ -52,7 +58,7 @@ export async function provisionOnIncus(
     await hooks.beforeRunbook?.(throwaway, client);
     await using base = await cloneRepo(repos.baseRepo, { setting: 'ACCEPT_BASE_REPO' });
     const steps = parseRunbook(await readFile(join(base.dir, RUNBOOK_SOURCE), 'utf8'), `${repos.baseRepo} ${RUNBOOK_SOURCE}`);
-    const runbook = await runRunbook(steps, throwaway.host, { source: RUNBOOK_SOURCE, ageKeyFile: resolved.ageKeyFile });
+    const runbook = await runRunbook(steps, throwaway.host, { source: RUNBOOK_SOURCE, ageKeyFile: resolved.ageKeyFile, hostGitCredentialsFile });
     await hooks.afterRunbook?.(throwaway, client);
     const started = throwaway;
     const host = {

@@ -5,6 +5,8 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { displayUrl } from '../../helpers/common/credentials.ts';
+import { redact } from '../../helpers/common/redact.ts';
 import type { ClosureDiff } from '../../helpers/nix/index.ts';
 
 export interface D8Evidence {
@@ -31,7 +33,7 @@ export function d8Markdown(evidence: D8Evidence, diff?: ClosureDiff): string {
     '',
     '## Static half: a clean checkout builds the running system',
     '',
-    `- ${evidence.static.builtAt}: built \`${evidence.static.toplevel}\` from a fresh clone of ${evidence.static.baseRepo} at ${evidence.static.commit} (${evidence.static.composition} layout)`,
+    `- ${evidence.static.builtAt}: built \`${evidence.static.toplevel}\` from a fresh clone of ${displayUrl(evidence.static.baseRepo)} at ${evidence.static.commit} (${evidence.static.composition} layout)`,
     `- closure: ${evidence.static.paths} paths, ${evidence.static.closureHash}`,
     `- ${evidence.running.observedAt}: \`/run/current-system\` on ${evidence.running.host} is \`${evidence.running.toplevel}\`, closure ${evidence.running.paths} paths, ${evidence.running.closureHash}`,
     `- byte-identical: ${evidence.identical ? 'yes' : `no${diff ? ` (${diff.onlyInA.length} paths only in the build, ${diff.onlyInB.length} only on the host, ${diff.narHashDiffers.length} with different narHash)` : ''}`}`,
@@ -54,9 +56,11 @@ export function d8Markdown(evidence: D8Evidence, diff?: ClosureDiff): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function writeD8(reportsDir: string, evidence: D8Evidence, diff?: ClosureDiff): Promise<void> {
+export async function writeD8(reportsDir: string, given: D8Evidence, diff?: ClosureDiff): Promise<void> {
   const dir = join(reportsDir, 'evidence');
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'd8.json'), `${JSON.stringify(evidence, null, 2)}\n`);
-  await writeFile(join(dir, 'd8.md'), d8Markdown(evidence, diff));
+  // The repo URL is recorded without credentials, and every string redacted before it is escaped.
+  const evidence = { ...given, static: { ...given.static, baseRepo: displayUrl(given.static.baseRepo) } };
+  await writeFile(join(dir, 'd8.json'), `${JSON.stringify(evidence, (_key, value: unknown) => (typeof value === 'string' ? redact(value) : value), 2)}\n`);
+  await writeFile(join(dir, 'd8.md'), redact(d8Markdown(evidence, diff)));
 }

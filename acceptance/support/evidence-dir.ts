@@ -10,7 +10,8 @@ import { exec } from '../../helpers/common/exec.ts';
 import { Ledger, type LedgerEntry } from '../../helpers/common/ledger.ts';
 import { log } from '../../helpers/common/log.ts';
 import { redact } from '../../helpers/common/redact.ts';
-import { cloneRepo } from '../../helpers/git/index.ts';
+import { displayUrl } from '../../helpers/common/credentials.ts';
+import { cloneRepo, operatorGitEnv } from '../../helpers/git/index.ts';
 import { newRunId } from '../../target/labels.ts';
 import { writeAllureMeta, writeHarnessCheck } from './allure-meta.ts';
 import type { RunContext } from './context.ts';
@@ -47,7 +48,7 @@ export async function resolveCommits(baseRepo: string, instanceRepo: string): Pr
     const lock = await readText(join(base.dir, 'flake.lock'));
     const locked = lock ? (JSON.parse(lock) as { nodes?: { instance?: { locked?: { rev?: string } } } }).nodes?.instance?.locked?.rev : undefined;
     if (locked) return { base: base.commit, instance: locked, how: 'base: HEAD at the start of the run; instance: the flake input rev that base locks' };
-    const head = await exec('git', ['ls-remote', instanceRepo, 'HEAD'], { timeoutMs: 60_000 });
+    const head = await exec('git', ['ls-remote', displayUrl(instanceRepo), 'HEAD'], { env: operatorGitEnv(), timeoutMs: 60_000 });
     const instance = /^([0-9a-f]{40})\s/.exec(head.stdout)?.[1];
     return { base: base.commit, instance, how: 'base and instance: HEAD of each repo at the start of the run (base pins no instance commit)' };
   } catch (error) {
@@ -64,8 +65,9 @@ export async function newRunRecord(runId: string, context: RunContext | undefine
     target: context ? targetRecord(context) : { kind: 'unknown' },
     instance: context ? { name: context.instance.name, project: context.instance.project, createdAt: context.instance.createdAt || undefined, expiresAt: context.instance.expiresAt || undefined } : undefined,
     keptFrom: context?.mode === 'warm' && context.runId !== runId ? context.runId : undefined,
-    baseRepo: context?.baseRepo,
-    instanceRepo: context?.instanceRepo,
+    // Recorded without credentials, whatever the context holds.
+    baseRepo: context && displayUrl(context.baseRepo),
+    instanceRepo: context && displayUrl(context.instanceRepo),
     commits: context ? await resolveCommits(context.baseRepo, context.instanceRepo) : undefined,
     harnessVersion: await harnessVersion(),
     node: process.version,
@@ -116,9 +118,9 @@ export function environmentEntries(record: RunRecord, d8: D8Evidence | undefined
     ['run.mode', record.keptFrom ? `${record.mode} (host kept from run ${record.keptFrom})` : record.mode],
     ...targetEntries(record.target),
     ['instance.name', record.instance?.name],
-    ['base.repo', record.baseRepo],
+    ['base.repo', record.baseRepo && displayUrl(record.baseRepo)],
     ['base.commit', record.commits?.base ?? record.commits?.how],
-    ['instance.repo', record.instanceRepo],
+    ['instance.repo', record.instanceRepo && displayUrl(record.instanceRepo)],
     ['instance.commit', record.commits?.instance ?? record.commits?.how],
     ['toplevel', d8?.running.toplevel ?? d8?.static.toplevel ?? 'not observed in this run (C1, C5 and D8 record it)'],
     ['harness.version', record.harnessVersion],

@@ -7,6 +7,7 @@
  */
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { displayUrl } from '../../helpers/common/credentials.ts';
 import { HarnessError } from '../../helpers/common/errors.ts';
 import { redact } from '../../helpers/common/redact.ts';
 import { SEVERITY, worstVerdict, type Verdict } from './allure-meta.ts';
@@ -223,7 +224,8 @@ export async function writeRunRecord(reportsDir: string, record: RunRecord): Pro
   await mkdir(dirname(file), { recursive: true });
   // Evidence and causes come from error messages; redact, as everything that leaves does. Each
   // string before it is escaped, so a secret with a quote or backslash in it is still found.
-  await writeFile(file, `${JSON.stringify(record, (_key, value: unknown) => (typeof value === 'string' ? redact(value) : value), 2)}\n`);
+  const recorded = { ...record, baseRepo: record.baseRepo && displayUrl(record.baseRepo), instanceRepo: record.instanceRepo && displayUrl(record.instanceRepo) };
+  await writeFile(file, `${JSON.stringify(recorded, (_key, value: unknown) => (typeof value === 'string' ? redact(value) : value), 2)}\n`);
   return file;
 }
 

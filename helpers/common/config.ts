@@ -4,6 +4,7 @@
  */
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { splitUrlCredentials, type GitCredential } from './credentials.ts';
 import { ConfigError } from './errors.ts';
 
 export type TargetKind = 'lab' | 'incus' | 'ssh';
@@ -71,8 +72,15 @@ export interface Config {
   incus: Partial<IncusSettings> & Pick<IncusSettings, 'project' | 'instanceType' | 'memory' | 'profiles' | 'address'>;
   socks?: string;
   ageKeyFile?: string;
+  /** Without credentials: a userinfo given in the setting is moved to `urlCredentials`. */
   baseRepo?: string;
   instanceRepo?: string;
+  /** Credentials lifted out of ACCEPT_BASE_REPO / ACCEPT_INSTANCE_REPO, registered for redaction. */
+  urlCredentials: GitCredential[];
+  /** A git-credential-store file for the clones on this machine (read on each git call). */
+  gitCredentialsFile?: string;
+  /** A git-credential-store file the runbook's clones on the host use; pushed, then removed. */
+  hostGitCredentialsFile?: string;
   domain?: string;
   tlsCaFile?: string;
   ttlMs: number;
@@ -271,6 +279,12 @@ function incusFiles(
   return { ...files, certDir: used ? certDir : undefined };
 }
 
+/** A repo setting, its userinfo (if any) lifted out and registered for redaction before anything can print it. */
+function repo(env: Env, name: string): ReturnType<typeof splitUrlCredentials> | undefined {
+  const value = text(env, name);
+  return value === undefined ? undefined : splitUrlCredentials(name, value);
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const fingerprint = text(env, 'ACCEPT_INCUS_SERVER_FINGERPRINT');
   if (fingerprint !== undefined && !FINGERPRINT.test(fingerprint)) {
@@ -285,6 +299,8 @@ export function loadConfig(env: Env = process.env): Config {
   const socks = url(env, 'ACCEPT_SOCKS', ['socks5:', 'socks5h:']);
   const rootSize = text(env, 'ACCEPT_INCUS_ROOT_SIZE');
   if (rootSize !== undefined) parseBytes('ACCEPT_INCUS_ROOT_SIZE', rootSize);
+  const base = repo(env, 'ACCEPT_BASE_REPO');
+  const instance = repo(env, 'ACCEPT_INSTANCE_REPO');
   return {
     target: oneOf(env, 'ACCEPT_TARGET', ['lab', 'incus', 'ssh'] as const, 'lab'),
     ssh: {
@@ -312,8 +328,11 @@ export function loadConfig(env: Env = process.env): Config {
     },
     socks,
     ageKeyFile: text(env, 'ACCEPT_AGE_KEY_FILE'),
-    baseRepo: text(env, 'ACCEPT_BASE_REPO'),
-    instanceRepo: text(env, 'ACCEPT_INSTANCE_REPO'),
+    baseRepo: base?.url,
+    instanceRepo: instance?.url,
+    urlCredentials: [base?.credential, instance?.credential].filter((credential) => credential !== undefined),
+    gitCredentialsFile: text(env, 'ACCEPT_GIT_CREDENTIALS_FILE'),
+    hostGitCredentialsFile: text(env, 'ACCEPT_HOST_GIT_CREDENTIALS_FILE'),
     domain: text(env, 'ACCEPT_DOMAIN'),
     tlsCaFile: text(env, 'ACCEPT_TLS_CA_FILE'),
     ttlMs: parseDuration('ACCEPT_TTL', text(env, 'ACCEPT_TTL') ?? '2h'),
@@ -366,6 +385,8 @@ export const CONFIG_VARIABLES = [
   'ACCEPT_AGE_KEY_FILE',
   'ACCEPT_BASE_REPO',
   'ACCEPT_INSTANCE_REPO',
+  'ACCEPT_GIT_CREDENTIALS_FILE',
+  'ACCEPT_HOST_GIT_CREDENTIALS_FILE',
   'ACCEPT_DOMAIN',
   'ACCEPT_TLS_CA_FILE',
   'ACCEPT_TTL',

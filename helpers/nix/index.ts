@@ -9,7 +9,7 @@ import { realpath } from 'node:fs/promises';
 import { HarnessError, errorMessage } from '../common/errors.ts';
 import { exec, type CommandResult } from '../common/exec.ts';
 import { redact } from '../common/redact.ts';
-import { cloneRepo } from '../git/index.ts';
+import { cloneRepo, operatorGitEnv } from '../git/index.ts';
 import type { HostChannel } from '../common/host.ts';
 
 /**
@@ -36,7 +36,8 @@ function nixEnv(options: NixOptions): Record<string, string | undefined> | undef
 }
 
 async function nix(args: string[], options: NixOptions = {}): Promise<CommandResult> {
-  return exec('nix', [...FEATURES, ...args], { env: nixEnv(options), timeoutMs: options.timeoutMs ?? 3_600_000 });
+  // Nix runs git for git inputs and submodules: it gets the operator's credentials too.
+  return exec('nix', [...FEATURES, ...args], { env: { ...nixEnv(options), ...operatorGitEnv() }, timeoutMs: options.timeoutMs ?? 3_600_000 });
 }
 
 function tailLines(text: string, lines = 40): string {

@@ -1,6 +1,8 @@
 /** Executes a parsed runbook on a host, step by step, recording each in the ledger. */
 import { readFile } from 'node:fs/promises';
-import { ConfigError } from '../common/errors.ts';
+import { gitHeaderConfigFile, readCredentialsFile } from '../common/credentials.ts';
+import { ConfigError, HarnessError } from '../common/errors.ts';
+import type { LedgerEntry } from '../common/ledger.ts';
 import { log, timed } from '../common/log.ts';
 import { redact, registerSecret } from '../common/redact.ts';
 import type { HostChannel } from '../common/host.ts';
@@ -25,11 +27,41 @@ export interface RunbookOutcome {
   completed: boolean;
 }
 
+/** Where the runbook's clones on the host find the operator's git credentials, while the runbook runs. */
+export const HOST_GIT_CONFIG = '/root/.gitconfig';
+/** The ledger purpose of that file's push and removal: the harness's, not a runbook step. */
+export const HOST_GIT_CREDENTIALS_PURPOSE = "operator git credentials for the runbook's clones (ACCEPT_HOST_GIT_CREDENTIALS_FILE), removed after the last step";
+
+/** A ledger entry the harness made to give the runbook's clones credentials: C3 and C4 leave these out, and say so. */
+export function isHostGitCredentialsEntry(entry: LedgerEntry): boolean {
+  return entry.purpose === HOST_GIT_CREDENTIALS_PURPOSE;
+}
+
 export async function runRunbook(
   steps: RunbookStep[],
   host: HostChannel,
-  options: { source: string; ageKeyFile: string },
+  options: { source: string; ageKeyFile: string; hostGitCredentialsFile?: string },
 ): Promise<RunbookOutcome> {
+  if (!options.hostGitCredentialsFile) return runSteps(steps, host, options);
+  // Parsed (and registered for redaction) before anything reaches the host.
+  const credentials = readCredentialsFile(options.hostGitCredentialsFile, 'ACCEPT_HOST_GIT_CREDENTIALS_FILE');
+  await host.pushFile(HOST_GIT_CONFIG, Buffer.from(gitHeaderConfigFile(credentials)), { mode: 0o600, purpose: HOST_GIT_CREDENTIALS_PURPOSE, secret: true });
+  let outcome: RunbookOutcome | undefined;
+  try {
+    outcome = await runSteps(steps, host, options);
+    return outcome;
+  } finally {
+    const removed = await host.exec(`rm -f ${HOST_GIT_CONFIG} && test ! -e ${HOST_GIT_CONFIG}`, { purpose: HOST_GIT_CREDENTIALS_PURPOSE, timeoutMs: 60_000 });
+    if (removed.exitCode !== 0) {
+      const message = `could not remove the git credentials ${HOST_GIT_CONFIG} from ${host.name} after the runbook (exit ${removed.exitCode}): ${redact(removed.stderr).trim()}; delete the host or the file by hand`;
+      // A failure of the runbook itself stays the error; this one is then only logged.
+      if (outcome) throw new HarnessError(message);
+      log.warn(message);
+    }
+  }
+}
+
+async function runSteps(steps: RunbookStep[], host: HostChannel, options: { source: string; ageKeyFile: string }): Promise<RunbookOutcome> {
   const outcome: RunbookOutcome = { source: options.source, steps: [], completed: true };
   for (const step of steps) {
     const startedAt = new Date().toISOString();

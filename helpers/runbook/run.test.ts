@@ -1,0 +1,104 @@
+/** The host's git credentials: pushed before the first runbook step, removed after the last, never recorded. */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { HarnessError } from '../common/errors.ts';
+import { hostChannel, type HostChannel } from '../common/host.ts';
+import { Ledger } from '../common/ledger.ts';
+import { credentialForms } from '../common/leak-scan.ts';
+import { forgetSecrets, redact } from '../common/redact.ts';
+import { parseRunbook } from './index.ts';
+import { HOST_GIT_CONFIG, isHostGitCredentialsEntry, runRunbook } from './run.ts';
+
+const TOKEN = 'deploy-Token_41bc0e';
+const FORMS = credentialForms('deployer', TOKEN);
+const STEPS = parseRunbook(
+  ['```sh runbook', 'git clone --recursive https://git.example.net/cc-ci.git /root/cc-ci', '```', '```runbook provision-key', '/var/lib/sops-nix/key.txt 0600', '```', '```sh runbook', 'nixos-rebuild switch', '```'].join('\n'),
+  'install.md',
+);
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'accept-runbook-creds-'));
+  await writeFile(join(dir, 'age.txt'), 'AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ\n');
+  await writeFile(join(dir, 'host-credentials'), `https://deployer:${TOKEN}@git.example.net\n`);
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+afterEach(() => forgetSecrets());
+
+/** A host whose files are a map; each step sees whether the git config is there, and `rm` may be made to fail. */
+function fakeHost(ledger: Ledger, options: { rmFails?: boolean } = {}): { host: HostChannel; files: Map<string, Buffer>; configSeenBy: string[] } {
+  const files = new Map<string, Buffer>();
+  const configSeenBy: string[] = [];
+  const host = hostChannel({
+    name: 'throwaway-1',
+    async exec(script, execOptions = {}) {
+      let exitCode = 0;
+      if (script.startsWith(`rm -f ${HOST_GIT_CONFIG}`)) {
+        if (options.rmFails) exitCode = 1;
+        else files.delete(HOST_GIT_CONFIG);
+      } else if (files.has(HOST_GIT_CONFIG)) configSeenBy.push(script);
+      ledger.recordExec(script, exitCode, 1, execOptions.purpose ?? 'check', '');
+      return { command: script, exitCode, stdout: '', stderr: exitCode ? 'rm: read-only file system' : '' };
+    },
+    async pushFile(path, content, pushOptions) {
+      files.set(path, content);
+      ledger.recordPush(path, content, pushOptions.mode, pushOptions.purpose, pushOptions.secret);
+    },
+    async readFile(path) {
+      return files.get(path) ?? Buffer.alloc(0);
+    },
+  });
+  return { host, files, configSeenBy };
+}
+
+describe('runRunbook with ACCEPT_HOST_GIT_CREDENTIALS_FILE', () => {
+  it('every step sees the git config, which is gone afterwards; the ledger records a secret push and a removal, no token', async () => {
+    const ledger = new Ledger();
+    const { host, files, configSeenBy } = fakeHost(ledger);
+    const outcome = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), hostGitCredentialsFile: join(dir, 'host-credentials') });
+    expect(outcome.completed).toBe(true);
+    expect(configSeenBy).toEqual(['git clone --recursive https://git.example.net/cc-ci.git /root/cc-ci', 'nixos-rebuild switch']);
+    expect(files.has(HOST_GIT_CONFIG)).toBe(false);
+    const marked = ledger.entries.filter(isHostGitCredentialsEntry);
+    expect(marked.map((entry) => entry.kind)).toEqual(['push', 'exec']);
+    expect(marked[0]).toMatchObject({ path: HOST_GIT_CONFIG, mode: '0600', secret: true });
+    // What C3 and C4 compare: without the marked entries, the ledger is the runbook.
+    expect(ledger.entries.filter((entry) => !isHostGitCredentialsEntry(entry)).map((entry) => entry.kind)).toEqual(['exec', 'push', 'exec']);
+    const recorded = `${JSON.stringify(ledger.entries)}\n${ledger.toText()}\n${JSON.stringify(outcome)}`;
+    for (const form of FORMS) expect(recorded).not.toContain(form);
+    expect(redact(Buffer.from(`deployer:${TOKEN}`).toString('base64'))).toBe('[REDACTED]');
+  });
+
+  it('the config pushed holds the token only as a header for its origin', async () => {
+    const ledger = new Ledger();
+    let pushed = '';
+    const { host } = fakeHost(ledger);
+    const spy: HostChannel = { ...host, pushFile: async (path, content, options) => { if (path === HOST_GIT_CONFIG) pushed = content.toString(); await host.pushFile(path, content, options); } };
+    await runRunbook(STEPS, spy, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), hostGitCredentialsFile: join(dir, 'host-credentials') });
+    expect(pushed).toBe(`[http "https://git.example.net/"]\n\textraHeader = Authorization: Basic ${Buffer.from(`deployer:${TOKEN}`).toString('base64')}\n`);
+  });
+
+  it('a credential left on the host is an ERROR that names the file and the host', async () => {
+    const { host } = fakeHost(new Ledger(), { rmFails: true });
+    const error = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), hostGitCredentialsFile: join(dir, 'host-credentials') }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(HarnessError);
+    expect((error as Error).message).toMatch(/\/root\/\.gitconfig from throwaway-1/);
+  });
+
+  it('an unreadable credentials file stops before anything reaches the host', async () => {
+    const ledger = new Ledger();
+    const { host } = fakeHost(ledger);
+    await expect(runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), hostGitCredentialsFile: join(dir, 'absent') })).rejects.toThrow(/ACCEPT_HOST_GIT_CREDENTIALS_FILE/);
+    expect(ledger.entries).toEqual([]);
+  });
+
+  it('without the setting nothing but the runbook reaches the host', async () => {
+    const ledger = new Ledger();
+    const { host } = fakeHost(ledger);
+    await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt') });
+    expect(ledger.entries.filter(isHostGitCredentialsEntry)).toEqual([]);
+    expect(ledger.entries).toHaveLength(3);
+  });
+});
