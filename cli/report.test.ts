@@ -132,7 +132,7 @@ describe('environment.properties', () => {
       ...sampleRecord('r1'),
       mode: 'warm',
       keptFrom: 'r0',
-      target: { kind: 'lab', server: 'https://127.0.0.1:8443', instanceType: 'container', standIns: ['nginx, not Traefik'], project: 'terraform-ci' },
+      target: { kind: 'lab', label: 'lab (stand-ins: nginx, not Traefik)', server: 'https://127.0.0.1:8443', instanceType: 'container', standIns: ['nginx, not Traefik'], project: 'terraform-ci' },
       instance: { name: 'accept-r0', project: 'terraform-ci' },
       baseRepo: 'http://b',
       instanceRepo: 'http://i',

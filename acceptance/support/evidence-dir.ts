@@ -15,6 +15,7 @@ import { cloneRepo, operatorGitEnv } from '../../helpers/git/index.ts';
 import { newRunId } from '../../target/labels.ts';
 import { writeAllureMeta, writeHarnessCheck } from './allure-meta.ts';
 import type { RunContext } from './context.ts';
+import { describeFaced } from '../../target/index.ts';
 import type { D8Evidence } from './d8.ts';
 import { CURRENT_RUN_FILE, RUN_RECORD_FILE, RUN_RECORD_SCHEMA_VERSION, currentRunId, describeTargetRecord, findRunRecord, targetEntries, writeRunRecord, type RunRecord } from './run-record.ts';
 import { CLEANUP_CHECK, SUMMARY_FILE, verdictLine, writeSummary } from './summary.ts';
@@ -82,6 +83,7 @@ export function targetRecord(context: RunContext): RunRecord['target'] {
   const { faced } = context;
   return {
     kind: faced.kind,
+    label: describeFaced(faced),
     server: faced.server,
     instanceType: faced.instanceType,
     standIns: faced.standIns,

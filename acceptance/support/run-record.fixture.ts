@@ -6,7 +6,7 @@ export function emptyRecord(runId = 'r9'): RunRecord {
     schemaVersion: RUN_RECORD_SCHEMA_VERSION,
     runId,
     mode: 'cold',
-    target: { kind: 'lab', server: 'https://127.0.0.1:8443', instanceType: 'container', standIns: ['an Incus container, not a VM', 'nginx, not Traefik'], project: 'terraform-ci' },
+    target: { kind: 'lab', label: 'lab (stand-ins: an Incus container, not a VM; nginx, not Traefik)', server: 'https://127.0.0.1:8443', instanceType: 'container', standIns: ['an Incus container, not a VM', 'nginx, not Traefik'], project: 'terraform-ci' },
     harnessVersion: '0.1.0',
     node: 'v20.20.2',
     startedAt: '2026-11-25T20:08:17.000Z',

@@ -64,6 +64,8 @@ export interface RunVerdict {
 export interface RunTargetRecord {
   /** lab, incus or ssh: the run context's target.kind. */
   kind: string;
+  /** The target layer's own one-line description (`lab (stand-ins: …)`, `incus <server>`), for headers. */
+  label?: string;
   /** Free-form: the machine or API the run faces. */
   server?: string;
   instanceType?: string;
@@ -76,10 +78,10 @@ export interface RunTargetRecord {
   socks?: string;
 }
 
-/** `target: lab (stand-ins: …)` or `incus https://b1:8443 (virtual-machine)`: what a run faced, for headers. */
+/** What a run faced, for headers: the target layer's label, else its parts, joined the same way for every kind. */
 export function describeTargetRecord(target: RunTargetRecord): string {
+  if (target.label) return target.label;
   const stand = target.standIns?.length ? ` (stand-ins: ${target.standIns.join('; ')})` : '';
-  if (target.kind === 'lab') return `lab${stand}`;
   return `${target.kind}${target.server ? ` ${target.server}` : ''}${target.instanceType ? ` (${target.instanceType})` : ''}${stand}`;
 }
 
@@ -276,6 +278,7 @@ export function validateRunRecord(value: unknown, file: string): RunRecord {
   if (!['cold', 'warm', 'unknown'].includes(record.mode as string)) shape.fail('mode', 'cold, warm or unknown', record.mode);
   const target = shape.object(record.target, 'target');
   shape.string(target.kind, 'target.kind');
+  shape.string(target.label, 'target.label', true);
   for (const key of ['server', 'instanceType', 'incusUrl', 'project', 'socks']) shape.string(target[key], `target.${key}`, true);
   shape.array(target.standIns, 'target.standIns', true).forEach((standIn, index) => shape.string(standIn, `target.standIns[${index}]`));
   shape.array(target.notes, 'target.notes', true).forEach((note, index) => shape.string(note, `target.notes[${index}]`));
