@@ -26,13 +26,15 @@ let server: AuthGitServer;
 let reportsDir: string;
 let withToken: string;
 const saved = { ...process.env };
+let credentialsFile: string;
 
 beforeAll(async () => {
   server = await startAuthGitServer({ username: USER, password: TOKEN });
   reportsDir = await mkdtemp(join(tmpdir(), 'accept-creds-evidence-'));
   withToken = server.repoUrl.replace('http://', `http://${USER}:${TOKEN}@`);
-  // The operator credentials file holds the same token.
-  const file = join(reportsDir, '..', `${reportsDir.split('/').pop()}-credentials`);
+  // The operator credentials file holds the same token; beside the reports dir, so the scan of that dir does not see it.
+  credentialsFile = join(reportsDir, '..', `${reportsDir.split('/').pop()}-credentials`);
+  const file = credentialsFile;
   await writeFile(file, `${server.url.replace('http://', `http://${USER}:${TOKEN}@`)}\n`, { mode: 0o600 });
   process.env = { ...saved, ACCEPT_GIT_CREDENTIALS_FILE: file, ACCEPT_BASE_REPO: withToken, ACCEPT_INSTANCE_REPO: withToken };
 });
@@ -42,6 +44,7 @@ afterAll(async () => {
   forgetSecrets();
   await server.close();
   await rm(reportsDir, { recursive: true, force: true });
+  await rm(credentialsFile, { force: true });
 });
 
 describe('evidence writers, given repo URLs with a token in them', () => {
