@@ -6,6 +6,7 @@ import { HarnessError } from '../helpers/common/errors.ts';
 import type { IncusInstance, IncusResources } from '../helpers/incus/client.ts';
 import { checkMemoryFits, deleteOwnInstance, reservedBytes } from './guard.ts';
 import { LABEL_OWNER, instanceName, labelsFor } from './labels.ts';
+import { rejectionOf } from '../helpers/common/rejection.ts';
 
 const GiB = 2 ** 30;
 const RUN = '20261125t120000-abcd';
@@ -37,14 +38,7 @@ function fakeClient(instances: IncusInstance[], physical = 16 * GiB) {
   };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
+const rejection = (promise: Promise<unknown>): Promise<Error> => rejectionOf(promise, Error);
 
 const deployment = () => [
   instance('cc-nix-test', 'Running', {}, '4GiB'),

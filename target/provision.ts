@@ -5,7 +5,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadConfig } from '../helpers/common/config.ts';
 import { errorMessage } from '../helpers/common/errors.ts';
 import { log } from '../helpers/common/log.ts';
 import { readCredentialsFile } from '../helpers/common/credentials.ts';
@@ -36,11 +35,11 @@ export const RUNBOOK_SOURCE = 'docs/install.md';
 export async function provisionOnIncus(
   resolved: ResolvedTarget,
   faced: TargetDescription,
-  options: ProvisionOptions & { generation?: string; keepOnFailure?: boolean },
+  options: ProvisionOptions & { generation?: string; keepOnFailure?: boolean; hostGitCredentialsFile?: string },
   hooks: ProvisionHooks = {},
 ): Promise<Provisioned> {
   // Both git credentials files are read (and their tokens registered) before anything is created.
-  const { hostGitCredentialsFile } = loadConfig();
+  const { hostGitCredentialsFile } = options;
   operatorGitEnv();
   if (hostGitCredentialsFile) readCredentialsFile(hostGitCredentialsFile, 'ACCEPT_HOST_GIT_CREDENTIALS_FILE');
   const client = await openIncus(resolved);

@@ -19,6 +19,7 @@ import { startFakeSocks, type FakeSocks } from '../common/fake-socks.ts';
 import { Ledger } from '../common/ledger.ts';
 import { log } from '../common/log.ts';
 import { connectSsh, sshFingerprint, SshError, type SshConnectOptions, type SshHost } from './index.ts';
+import { rejectionOf } from '../common/rejection.ts';
 
 const { Server, utils } = ssh2;
 const STATUS = utils.sftp.STATUS_CODE;
@@ -247,14 +248,7 @@ function options(extra: Partial<SshConnectOptions> = {}): SshConnectOptions {
   };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
+const rejection = (promise: Promise<unknown>): Promise<Error> => rejectionOf(promise, Error);
 
 beforeAll(async () => {
   [hostA, hostB, clientKey, strangerKey] = ['host-a', 'host-b', 'client', 'stranger'].map(makeKey) as [KeyPair, KeyPair, KeyPair, KeyPair];

@@ -22,6 +22,7 @@ import {
   verifyChain,
 } from './index.ts';
 import { parseHostPort, showServedChain } from './show.ts';
+import { rejectionOf } from '../common/rejection.ts';
 
 // --- fixtures: a small PKI made by the openssl CLI ---------------------------------------
 
@@ -199,14 +200,7 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
+const rejection = (promise: Promise<unknown>): Promise<Error> => rejectionOf(promise, Error);
 
 // --- tests -----------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ export function incusProvider(config: Config): TargetProvider & { resolve(): Pro
     kind: 'incus',
     describe,
     resolve: async () => resolveIncusTarget(config),
-    provision: async (options) => provisionOnIncus(resolveIncusTarget(config), describe(), { ...options, ttlMs: options.ttlMs ?? config.ttlMs }),
+    provision: async (options) => provisionOnIncus(resolveIncusTarget(config), describe(), { ...options, ttlMs: options.ttlMs ?? config.ttlMs, hostGitCredentialsFile: config.hostGitCredentialsFile }),
     attach: async () => attachKept(config, resolveIncusTarget(config), describe(), undefined),
   };
 }

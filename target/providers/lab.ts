@@ -98,7 +98,7 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
           close: () => cleanUpSabotage(config.labDir, sabotage),
         };
       }
-      return provisionOnIncus(resolved, describe(), { ...provisionOptions, ttlMs: provisionOptions.ttlMs ?? config.ttlMs, generation }, hooks);
+      return provisionOnIncus(resolved, describe(), { ...provisionOptions, ttlMs: provisionOptions.ttlMs ?? config.ttlMs, generation, hostGitCredentialsFile: config.hostGitCredentialsFile }, hooks);
     },
     async attach() {
       await requireLabUp(config);
