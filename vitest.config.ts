@@ -12,6 +12,9 @@ const acceptance = {
   include: ['acceptance/**/*.spec.ts'],
   setupFiles: ['allure-vitest/setup', 'acceptance/support/redact-reports.ts'],
   fileParallelism: false,
+  // One worker for every spec file: the worker-scoped fixtures (channel, clones, decryption, the
+  // clean-checkout build) are then made once per run, and no file pays a new process's start-up.
+  isolate: false,
   testTimeout: 120_000,
   hookTimeout: 120_000,
   sequence: { shuffle: false },
