@@ -20,6 +20,18 @@ const acceptance = {
   sequence: { shuffle: false },
 };
 
+// The harness's own scenarios (e2e and the sabotage matrix) run files and concurrent tests side by
+// side: every cold run among them first leases one of the lab's worker projects
+// (ACCEPT_SELFTEST_WORKERS, test/e2e/support.ts), and that lease, not Vitest, bounds how many
+// throwaways exist at once. A test's time includes its wait for a lease, so the timeouts are for
+// hangs; each child run also has its own limit, which starts once it holds a lease.
+const scenarios = {
+  maxWorkers: 5,
+  maxConcurrency: 8,
+  testTimeout: 3_600_000,
+  hookTimeout: 3_600_000,
+};
+
 export default defineConfig({
   test: {
     sequence: { sequencer: DodOrderSequencer },
@@ -54,22 +66,10 @@ export default defineConfig({
         test: { name: 'warm', ...acceptance, globalSetup: ['acceptance/support/global-warm.ts'] },
       },
       {
-        test: {
-          name: 'selftest',
-          include: ['test/selftest/**/*.test.ts'],
-          fileParallelism: false,
-          testTimeout: 600_000,
-          hookTimeout: 600_000,
-        },
+        test: { name: 'selftest', include: ['test/selftest/**/*.test.ts'], ...scenarios },
       },
       {
-        test: {
-          name: 'e2e',
-          include: ['test/e2e/**/*.test.ts'],
-          fileParallelism: false,
-          testTimeout: 1_800_000,
-          hookTimeout: 1_800_000,
-        },
+        test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], ...scenarios },
       },
     ],
   },

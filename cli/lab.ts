@@ -1,7 +1,7 @@
 /** `accept lab up|down|status`: the embedded lab's own command, the one CLI file that imports lab/. */
 import type { Config } from '../helpers/common/config.ts';
 import { formatDuration } from '../helpers/common/log.ts';
-import { labDown, labStatus, labUp } from '../lab/index.ts';
+import { ensureWorkerProjects, labDown, labStatus, labUp, workerProjects } from '../lab/index.ts';
 import { cleanUpSabotage } from '../lab/sabotage.ts';
 
 export async function bringUpLabIfNeeded(config: Config): Promise<void> {
@@ -14,7 +14,15 @@ export async function bringUpLabIfNeeded(config: Config): Promise<void> {
 
 /** An interrupted sabotage run may have left its extra instance, which would fail every run's memory guard. */
 export async function clearLabLeftovers(config: Config): Promise<void> {
-  if (config.target === 'lab') await cleanUpSabotage(config.labDir, 'c6-project-over-guideline');
+  if (config.target !== 'lab') return;
+  for (const project of workerProjects(config.selftestWorkers)) await cleanUpSabotage(config.labDir, 'c6-project-over-guideline', project);
+}
+
+/** The lab projects of ACCEPT_SELFTEST_WORKERS concurrent selftest runs. */
+export async function bringUpWorkers(config: Config): Promise<void> {
+  if (config.target !== 'lab' || config.selftestWorkers === 1) return;
+  const projects = await ensureWorkerProjects(config.labDir, config.selftestWorkers);
+  process.stderr.write(`✓ ${projects.length} lab workers: projects ${projects.join(', ')}\n`);
 }
 
 export async function lab(config: Config, args: string[], usage: string): Promise<number> {

@@ -11,7 +11,7 @@ import { isOurs } from '../target/labels.ts';
 import { openIncus } from '../target/resolve.ts';
 import { sweep } from '../target/sweep.ts';
 import { bench } from './bench.ts';
-import { bringUpLabIfNeeded, clearLabLeftovers, lab } from './lab.ts';
+import { bringUpLabIfNeeded, bringUpWorkers, clearLabLeftovers, lab } from './lab.ts';
 import { DOCTOR_HELP, doctor } from './doctor.ts';
 import { REPORT_HELP, report } from './report.ts';
 import { TOOLS_HELP, sops, tls } from './tools.ts';
@@ -35,8 +35,9 @@ commands:
       status               one line per lab component
   down                     delete the throwaway kept by ACCEPT_KEEP=always, and forget it
   sweep [--dry-run]        delete expired throwaways carrying this harness's labels, nothing else
-  selftest                 the harness's own tests: lab up, unit, end-to-end on the lab, then the sabotage
-                           matrix (reports/sabotage-matrix.md)                (npm test)
+  selftest                 the harness's own tests: lab up, unit, then the end-to-end scenarios and
+                           the sabotage matrix (reports/sabotage-matrix.md) side by side, at most
+                           ACCEPT_SELFTEST_WORKERS (3) cold runs at once       (npm test)
   bench                    measure lab up, provisioning, runbook, specs, teardown and a whole cold
                            run, side by side, and print figures and ratios   (npm run bench)
 ${REPORT_HELP}${DOCTOR_HELP}${TOOLS_HELP}  help                     this text
@@ -93,7 +94,8 @@ async function downKept(config: Config): Promise<number> {
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
-  if (!command || command === 'help' || command === '--help' || command === '-h') {
+  // `accept <command> --help` explains rather than runs (selftest, run and bench take minutes).
+  if (!command || command === 'help' || command === '--help' || command === '-h' || (command !== 'run' && (args.includes('--help') || args.includes('-h')))) {
     process.stdout.write(HELP);
     return command ? 0 : 2;
   }
@@ -133,12 +135,12 @@ export async function main(argv: string[]): Promise<number> {
       case 'selftest': {
         // The lab comes first: it installs the tools the unit tests use for real (nix, age, openssl).
         await bringUpLabIfNeeded(config);
+        await bringUpWorkers(config);
         await clearLabLeftovers(config);
         const unit = await vitest(['run', '--project', 'unit']);
         if (unit !== 0) return unit;
-        const e2e = await vitest(['run', '--project', 'e2e', ...args]);
-        if (e2e !== 0) return e2e;
-        return await vitest(['run', '--project', 'selftest']);
+        // One invocation: the scenarios and the matrix rows share the lab's worker projects.
+        return await vitest(['run', '--project', 'e2e', '--project', 'selftest', ...args]);
       }
       default:
         process.stderr.write(`accept: unknown command ${JSON.stringify(command)}\n\n${HELP}`);

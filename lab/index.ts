@@ -20,6 +20,7 @@ import {
   LAB_IMAGE_ALIAS,
   LAB_INCUS_ADDRESS,
   LAB_POOL,
+  LAB_POOL_SIZE,
   LAB_PROJECT,
   LAB_SOCKS,
   emptyState,
@@ -71,6 +72,7 @@ export function labSettings(dir: string): LabSettings {
 const HOST_PACKAGES: { pkg: string; probe: string[]; backports?: boolean }[] = [
   { pkg: 'incus', probe: ['incus', '--version'], backports: true },
   { pkg: 'debootstrap', probe: ['debootstrap', '--version'] },
+  { pkg: 'btrfs-progs', probe: ['mkfs.btrfs', '--version'] },
   { pkg: 'microsocks', probe: ['sh', '-c', 'command -v microsocks'] },
   { pkg: 'nix-bin', probe: ['nix', '--version'] },
   { pkg: 'age', probe: ['age', '--version'] },
@@ -144,21 +146,54 @@ async function ensureIncusd(paths: LabPaths, state: LabState): Promise<void> {
   });
 }
 
-async function ensureStorageAndProject(state: LabState): Promise<void> {
-  if (!(await incusQuery(`/1.0/storage-pools/${LAB_POOL}`))) {
+async function ensureStoragePool(state: LabState): Promise<void> {
+  const existing = await incusQuery<{ driver: string }>(`/1.0/storage-pools/${LAB_POOL}`);
+  if (existing) {
+    state.created.storageDriver ??= existing.driver === 'btrfs' ? 'btrfs' : 'dir';
+    return;
+  }
+  const btrfs = await incus(['storage', 'create', LAB_POOL, 'btrfs', `size=${LAB_POOL_SIZE}`]);
+  if (btrfs.exitCode === 0) {
+    state.created.storageDriver = 'btrfs';
+    log.info(`created storage pool ${LAB_POOL} (btrfs on a ${LAB_POOL_SIZE} loop file)`);
+  } else {
+    // Still a working lab, only slower to create throwaways: say so, with Incus's reason.
+    log.warn(`storage pool ${LAB_POOL}: btrfs could not be created (${btrfs.stderr.trim() || `incus exited ${btrfs.exitCode}`}); using a dir pool, where every throwaway unpacks the whole image`);
     await incusOk(['storage', 'create', LAB_POOL, 'dir']);
-    state.created.storagePool = LAB_POOL;
-    log.info(`created storage pool ${LAB_POOL}`);
+    state.created.storageDriver = 'dir';
   }
-  if (!(await incusQuery(`/1.0/projects/${LAB_PROJECT}`))) {
-    await incusOk(['project', 'create', LAB_PROJECT, '-c', 'features.images=true', '-c', 'features.profiles=true']);
+  if (state.created.storagePool && state.created.storagePool !== LAB_POOL) {
+    state.created.formerPools = [...new Set([...(state.created.formerPools ?? []), state.created.storagePool])];
+  }
+  state.created.storagePool = LAB_POOL;
+}
+
+/** A project of the lab's shape: its own images and profiles, root disks on the lab's pool. */
+async function ensureProject(state: LabState, project: string, recordCreation: () => Promise<void>): Promise<boolean> {
+  let created = false;
+  if (!(await incusQuery(`/1.0/projects/${project}`))) {
+    // Recorded first: a `lab up` killed right after the create still leaves `lab down` knowing it.
+    await recordCreation();
+    await incusOk(['project', 'create', project, '-c', 'features.images=true', '-c', 'features.profiles=true']);
+    created = true;
+    log.info(`created project ${project}`);
+  }
+  const ours = created || (project === LAB_PROJECT ? Boolean(state.created.project) : (state.created.workerProjects ?? []).includes(project));
+  const profile = await incusQuery<{ devices: Record<string, { pool?: string }> }>(`/1.0/profiles/default?project=${project}`);
+  if (ours && profile) {
+    const root = profile.devices.root;
+    if (!root) await incusOk(['profile', 'device', 'add', 'default', 'root', 'disk', 'path=/', `pool=${LAB_POOL}`, '--project', project]);
+    else if (root.pool !== LAB_POOL) await incusOk(['profile', 'device', 'set', 'default', 'root', `pool=${LAB_POOL}`, '--project', project]);
+  }
+  return created;
+}
+
+async function ensureStorageAndProject(paths: LabPaths, state: LabState): Promise<void> {
+  await ensureStoragePool(state);
+  await ensureProject(state, LAB_PROJECT, async () => {
     state.created.project = LAB_PROJECT;
-    log.info(`created project ${LAB_PROJECT}`);
-  }
-  const profile = await incusQuery<{ devices: Record<string, unknown> }>(`/1.0/profiles/default?project=${LAB_PROJECT}`);
-  if (state.created.project && profile && !profile.devices.root) {
-    await incusOk(['profile', 'device', 'add', 'default', 'root', 'disk', 'path=/', `pool=${LAB_POOL}`, '--project', LAB_PROJECT]);
-  }
+    await writeState(paths, state);
+  });
 }
 
 async function ensureApi(paths: LabPaths, state: LabState): Promise<void> {
@@ -282,7 +317,7 @@ export async function labUp(dir: string, layout: 'submodule' | 'input' = 'submod
   };
   await step(() => ensurePackages());
   await step(() => ensureIncusd(paths, state));
-  await step(() => ensureStorageAndProject(state));
+  await step(() => ensureStorageAndProject(paths, state));
   await step(() => ensureApi(paths, state));
   await step(() => ensureSocks(paths, state));
   await step(() => ensureImage(paths, state));
@@ -294,6 +329,55 @@ export async function labUp(dir: string, layout: 'submodule' | 'input' = 'submod
   state.ready = true;
   await writeState(paths, state);
   return settings;
+}
+
+/** The Incus projects of `count` concurrent lab workers: the lab's own project first. */
+export function workerProjects(count: number): string[] {
+  return Array.from({ length: count }, (_, index) => (index === 0 ? LAB_PROJECT : `${LAB_PROJECT}-${index + 1}`));
+}
+
+/**
+ * Makes sure `count` lab workers each have a project: its own memory guideline (C6 sums one
+ * project) and its own copy of the image alias (the same image, no second unpack). Idempotent.
+ */
+export async function ensureWorkerProjects(dir: string, count: number): Promise<string[]> {
+  const paths = labPaths(dir);
+  const state = await readState(paths);
+  if (!state?.ready) throw new HarnessError(`no lab is up in ${dir}: run \`npm run lab -- up\` first`);
+  const hash = await recipeHash();
+  const fingerprint = await currentImage(LAB_PROJECT, LAB_IMAGE_ALIAS, hash);
+  if (!fingerprint) throw new HarnessError(`the lab's project ${LAB_PROJECT} has no ${LAB_IMAGE_ALIAS} image for recipe ${hash}: run \`npm run lab -- up\``);
+  const projects = workerProjects(count);
+  for (const project of projects.slice(1)) {
+    try {
+      await ensureProject(state, project, async () => {
+        state.created.workerProjects = [...new Set([...(state.created.workerProjects ?? []), project])];
+        await writeState(paths, state);
+      });
+      if ((await currentImage(project, LAB_IMAGE_ALIAS, hash)) !== fingerprint) {
+        const stale = await incusQuery<{ target: string }>(`/1.0/images/aliases/${LAB_IMAGE_ALIAS}?project=${project}`);
+        if (stale) await incusOk(['image', 'delete', stale.target, '--project', project]);
+        await incusOk(['image', 'copy', fingerprint, 'local:', '--project', LAB_PROJECT, '--target-project', project, '--alias', LAB_IMAGE_ALIAS]);
+      }
+    } finally {
+      await writeState(paths, state);
+    }
+  }
+  return projects;
+}
+
+/** Deletes a project the lab made, with everything in it. */
+async function deleteLabProject(project: string): Promise<void> {
+  if (!(await incusQuery(`/1.0/projects/${project}`))) return;
+  const instances = (await incusQuery<{ name: string }[]>(`/1.0/instances?recursion=1&project=${project}`)) ?? [];
+  for (const instance of instances) {
+    await timed(`Deleting instance ${instance.name} (${project})`, () => incusOk(['delete', '--force', instance.name, '--project', project]).then(() => undefined));
+  }
+  const images = (await incusQuery<{ fingerprint: string }[]>(`/1.0/images?recursion=1&project=${project}`)) ?? [];
+  for (const image of images) await incus(['image', 'delete', image.fingerprint, '--project', project]);
+  await incus(['profile', 'device', 'remove', 'default', 'root', '--project', project]);
+  await incusOk(['project', 'delete', project]);
+  log.info(`deleted project ${project}`);
 }
 
 export async function labDown(dir: string, options: { purge?: boolean } = {}): Promise<void> {
@@ -322,11 +406,13 @@ export async function labDown(dir: string, options: { purge?: boolean } = {}): P
         log.info(`deleted project ${project}`);
       }
     }
+    for (const project of state.created.workerProjects ?? []) await deleteLabProject(project);
     if (state.created.trustFingerprint) await incus(['config', 'trust', 'remove', state.created.trustFingerprint]);
     if (state.created.httpsAddress) await incus(['config', 'unset', 'core.https_address']);
-    if (state.created.storagePool) {
-      const result = await incus(['storage', 'delete', state.created.storagePool]);
-      if (result.exitCode !== 0) log.warn(`storage pool ${state.created.storagePool} kept: ${result.stderr.trim()}`);
+    for (const pool of [state.created.storagePool, ...(state.created.formerPools ?? [])]) {
+      if (!pool) continue;
+      const result = await incus(['storage', 'delete', pool]);
+      if (result.exitCode !== 0) log.warn(`storage pool ${pool} kept: ${result.stderr.trim()}`);
     }
   }
   for (const name of ['git', 'socks', 'incusd'] as const) {
@@ -355,6 +441,9 @@ export async function labStatus(dir: string): Promise<StatusLine[]> {
   add('incusd', incusd, incusd ? (state?.daemons.incusd && isAlive(state.daemons.incusd.pid) ? `running (pid ${state.daemons.incusd.pid}, started by the lab)` : 'running') : 'not answering');
   if (incusd) {
     add('project', Boolean(await incusQuery(`/1.0/projects/${LAB_PROJECT}`)), LAB_PROJECT);
+    const pool = await incusQuery<{ driver: string }>(`/1.0/storage-pools/${LAB_POOL}`).catch(() => undefined);
+    add('storage', Boolean(pool), pool ? `${LAB_POOL} (${pool.driver})` : `no pool ${LAB_POOL}`);
+    if (state?.created.workerProjects?.length) add('workers', true, `projects ${[LAB_PROJECT, ...state.created.workerProjects].join(', ')}`);
     const hash = await recipeHash();
     const image = await currentImage(LAB_PROJECT, LAB_IMAGE_ALIAS, hash).catch(() => undefined);
     add('image', Boolean(image), image ? `${LAB_IMAGE_ALIAS} ${image.slice(0, 12)} (recipe ${hash})` : `no image for recipe ${hash}`);

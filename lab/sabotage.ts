@@ -23,6 +23,8 @@ export interface SabotageContext {
   labDir: string;
   domain: string;
   gitUrl: string;
+  /** The Incus project the throwaway is in. */
+  project: string;
   /** Not recorded: breakage is not provisioning. */
   host: HostChannel;
   /** The runner's own recorded channel, for sabotage that the ledger must show. */
@@ -32,6 +34,7 @@ export interface SabotageContext {
 /** What a clean-up hook needs: the lab, and nothing of the run (it also runs after an interrupted one). */
 export interface SabotageCleanUpContext {
   labDir: string;
+  project: string;
 }
 
 /**
@@ -281,12 +284,12 @@ export const SABOTAGES = catalogue({
     description: 'another instance in the project pushes its running memory over the guideline',
     guards: ['C6'],
     cause: /exceeds the 12\.0 GiB guideline \(ACCEPT_RAM_GUIDELINE\)/,
-    afterRunbook: async () => {
-      await succeed('incus', ['launch', LAB_IMAGE_ALIAS, EXTRA_INSTANCE, '--project', LAB_PROJECT, '-c', 'limits.memory=10GiB']);
+    afterRunbook: async ({ project }) => {
+      await succeed('incus', ['launch', LAB_IMAGE_ALIAS, EXTRA_INSTANCE, '--project', project, '-c', 'limits.memory=10GiB']);
     },
-    cleanUp: async () => {
-      const extra = await incus(['delete', '--force', EXTRA_INSTANCE, '--project', LAB_PROJECT]);
-      if (extra.exitCode === 0) log.info(`removed sabotage instance ${EXTRA_INSTANCE}`);
+    cleanUp: async ({ project }) => {
+      const extra = await incus(['delete', '--force', EXTRA_INSTANCE, '--project', project]);
+      if (extra.exitCode === 0) log.info(`removed sabotage instance ${EXTRA_INSTANCE} from ${project}`);
     },
   },
   'c6-throwaway-leaks': {
@@ -438,11 +441,11 @@ export function describeSabotage(name: SabotageName): string {
 }
 
 /** Removes what one sabotage left in the lab itself: its forked repos, then whatever its own hook removes. */
-export async function cleanUpSabotage(labDir: string, name: SabotageName): Promise<void> {
+export async function cleanUpSabotage(labDir: string, name: SabotageName, project: string = LAB_PROJECT): Promise<void> {
   // Only this sabotage's forks: another run may be using its own at the same time.
   const dir = join(labPaths(labDir).gitDir, SABOTAGE_DIR);
   for (const entry of await readdir(dir).catch(() => [] as string[])) {
     if (entry.startsWith(`${name}-`)) await rm(join(dir, entry), { recursive: true, force: true });
   }
-  await SABOTAGES[name].cleanUp?.({ labDir });
+  await SABOTAGES[name].cleanUp?.({ labDir, project });
 }

@@ -10,8 +10,14 @@ export interface LabState {
   /** Set once every step of `lab up` has finished. */
   ready: boolean;
   created: {
+    /** The pool the lab's projects put root disks on, and what it is (btrfs, or dir where btrfs cannot be had). */
     storagePool?: string;
+    storageDriver?: 'btrfs' | 'dir';
+    /** Pools an older lab created and no profile uses any more: `lab down` removes them too. */
+    formerPools?: string[];
     project?: string;
+    /** Extra projects for concurrent selftest workers, each with its own copy of the image alias. */
+    workerProjects?: string[];
     imageFingerprint?: string;
     trustFingerprint?: string;
     httpsAddress?: string;
@@ -25,7 +31,12 @@ export interface LabState {
 export type DaemonName = 'incusd' | 'socks' | 'git';
 
 export const LAB_PROJECT = 'terraform-ci';
-export const LAB_POOL = 'default';
+/**
+ * btrfs on a loop file: an instance is a snapshot of the unpacked image (well under a second),
+ * where a dir pool unpacks the whole image for every throwaway (about 10 s here).
+ */
+export const LAB_POOL = 'accept';
+export const LAB_POOL_SIZE = '40GiB';
 export const LAB_IMAGE_ALIAS = 'accept-blank';
 export const LAB_INCUS_ADDRESS = '127.0.0.1:8443';
 export const LAB_SOCKS = '127.0.0.1:1055';

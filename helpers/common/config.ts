@@ -87,6 +87,8 @@ export interface Config {
   labDir: string;
   labLayout: 'submodule' | 'input';
   labSabotage?: string;
+  /** How many cold runs the harness's own tests (e2e, sabotage matrix) run at once, each in its own lab project. */
+  selftestWorkers: number;
   reportsDir: string;
   keep: 'never' | 'on-failure' | 'always';
   stateDir: string;
@@ -240,6 +242,13 @@ function slug(env: Env, name: string, fallback: string, parts: 1 | 2): string {
   return value;
 }
 
+function smallCount(env: Env, name: string, fallback: number, max: number): number {
+  const value = text(env, name);
+  if (value === undefined) return fallback;
+  if (!/^[1-9][0-9]*$/.test(value) || Number(value) > max) throw new ConfigError(name, `must be a whole number from 1 to ${max}; got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
 const INCUS_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 function profileList(env: Env, name: string): string[] {
@@ -339,6 +348,7 @@ export function loadConfig(env: Env = process.env): Config {
     labDir: text(env, 'ACCEPT_LAB_DIR') ?? '/var/lib/cc-ci-acceptance/lab',
     labLayout: oneOf(env, 'ACCEPT_LAB_LAYOUT', ['submodule', 'input'] as const, 'submodule'),
     labSabotage: text(env, 'ACCEPT_LAB_SABOTAGE'),
+    selftestWorkers: smallCount(env, 'ACCEPT_SELFTEST_WORKERS', 3, 8),
     reportsDir: text(env, 'ACCEPT_REPORTS_DIR') ?? 'reports',
     keep: oneOf(env, 'ACCEPT_KEEP', ['never', 'on-failure', 'always'] as const, 'never'),
     stateDir: text(env, 'ACCEPT_STATE_DIR') ?? '/var/lib/cc-ci-acceptance',

@@ -87,6 +87,7 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
           labDir: config.labDir,
           domain: resolved.domain,
           gitUrl: new URL(resolved.baseRepo).origin,
+          project: resolved.incus.project,
           host: incusChannel(client, throwaway.name),
           recordedHost: throwaway.host,
         });
@@ -95,7 +96,7 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
           beforeRunbook: async (throwaway, client) => entry.beforeRunbook?.(contextOf(throwaway, client)),
           afterRunbook: async (throwaway, client) => entry.afterRunbook?.(contextOf(throwaway, client)),
           leaveOnStop: Boolean(entry.leakThrowaway),
-          close: () => cleanUpSabotage(config.labDir, sabotage),
+          close: () => cleanUpSabotage(config.labDir, sabotage, resolved.incus.project),
         };
       }
       return provisionOnIncus(resolved, describe(), { ...provisionOptions, ttlMs: provisionOptions.ttlMs ?? config.ttlMs, generation, hostGitCredentialsFile: config.hostGitCredentialsFile }, hooks);
@@ -109,6 +110,7 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
 }
 
 // The harness's own tests reach the lab through here too.
-export { labSettings, labStatus } from '../../lab/index.ts';
+export { labSettings, labStatus, workerProjects } from '../../lab/index.ts';
+export { leaseWorker, type WorkerLease } from '../../lab/workers.ts';
 export { labPaths } from '../../lab/state.ts';
 export { SABOTAGES } from '../../lab/sabotage.ts';

@@ -15,9 +15,9 @@ import { credentialForms, filesHolding } from '../../helpers/common/leak-scan.ts
 import { HOST_GIT_CONFIG, HOST_GIT_CREDENTIALS_PURPOSE } from '../../helpers/runbook/run.ts';
 import { readKept } from '../../target/kept.ts';
 import { labSettings } from '../../target/providers/lab.ts';
-import { readText, runAccept, type ChildRun } from './support.ts';
+import { leaseLabWorker, readText, runAccept, type ChildRun } from './support.ts';
+import type { WorkerLease } from '../../target/providers/lab.ts';
 
-const PROJECT = 'terraform-ci';
 const USER = 'ci-bot';
 const TOKEN = 'e2e-Git-Token_5a1d7c93';
 const FORMS = credentialForms(USER, TOKEN);
@@ -32,8 +32,10 @@ describe('git credentials given in every supported way', () => {
   let stateDir: string;
   let run: ChildRun;
   let host: string;
+  let lease: WorkerLease | undefined;
 
   beforeAll(async () => {
+    lease = await leaseLabWorker();
     secretsDir = await mkdtemp(join(tmpdir(), 'accept-e2e-git-creds-'));
     stateDir = await mkdtemp(join(tmpdir(), 'accept-e2e-state-'));
     const origin = new URL(lab.baseRepo).origin;
@@ -46,6 +48,7 @@ describe('git credentials given in every supported way', () => {
         ACCEPT_KEEP: 'always',
         ACCEPT_TTL: '30m',
         ACCEPT_STATE_DIR: stateDir,
+        ACCEPT_INCUS_PROJECT: lease.project,
         ACCEPT_BASE_REPO: withToken(lab.baseRepo),
         ACCEPT_INSTANCE_REPO: withToken(lab.instanceRepo),
         ACCEPT_GIT_CREDENTIALS_FILE: join(secretsDir, 'operator'),
@@ -59,6 +62,7 @@ describe('git credentials given in every supported way', () => {
   afterAll(async () => {
     if (stateDir) await runAccept(['down'], { env: { ACCEPT_STATE_DIR: stateDir } });
     await Promise.all([secretsDir, stateDir].filter(Boolean).map((dir) => rm(dir, { recursive: true, force: true })));
+    await lease?.release();
   }, 300_000);
 
   test('the run passes, C3 and C4 included: the credential push is accounted for', async () => {
@@ -87,7 +91,7 @@ describe('git credentials given in every supported way', () => {
   test('the kept host holds neither the git config nor the token anywhere the runbook could have written it', async () => {
     expect(host, 'no kept host recorded').not.toBe('');
     // The patterns go in on stdin, so the token is in no argv here either.
-    const found = await onHost(host, `test ! -e ${HOST_GIT_CONFIG} || echo "${HOST_GIT_CONFIG} is still there"; grep -rlsF -f - /root /etc /var/lib /run/secrets.d; echo "grep exit $?"`, `${FORMS.join('\n')}\n`);
+    const found = await onHost(lease!.project, host, `test ! -e ${HOST_GIT_CONFIG} || echo "${HOST_GIT_CONFIG} is still there"; grep -rlsF -f - /root /etc /var/lib /run/secrets.d; echo "grep exit $?"`, `${FORMS.join('\n')}\n`);
     const lines = found.stdout.trim().split('\n');
     // grep: 1 = nothing found, 2 = some file unreadable (and nothing found in the rest); 127 would be no grep at all.
     expect(lines.at(-1), found.stderr).toMatch(/^grep exit [12]$/);
@@ -96,6 +100,6 @@ describe('git credentials given in every supported way', () => {
 });
 
 /** A shell line on the kept host with the NixOS tool directories on PATH (a VM's exec PATH has only sh and env). */
-async function onHost(host: string, script: string, input: string) {
-  return exec('incus', ['--project', PROJECT, 'exec', host, '--', 'env', 'PATH=/run/wrappers/bin:/run/current-system/sw/bin:/usr/local/bin:/usr/bin:/bin', 'sh', '-c', script], { input, timeoutMs: 300_000 });
+async function onHost(project: string, host: string, script: string, input: string) {
+  return exec('incus', ['--project', project, 'exec', host, '--', 'env', 'PATH=/run/wrappers/bin:/run/current-system/sw/bin:/usr/local/bin:/usr/bin:/bin', 'sh', '-c', script], { input, timeoutMs: 300_000 });
 }

@@ -13,9 +13,11 @@ import { waitFor } from '../../helpers/common/wait.ts';
 import { connectSsh } from '../../helpers/ssh/index.ts';
 import { keptFile, readKept, writeKept } from '../../target/kept.ts';
 import { labSettings } from '../../target/providers/lab.ts';
-import { REPO_ROOT, exists, leftoverThrowaways, reportsDirForTest, runAccept, type ChildRun } from './support.ts';
+import { REPO_ROOT, exists, leaseLabWorker, leftoverThrowaways, reportsDirForTest, runAccept, type ChildRun } from './support.ts';
+import type { WorkerLease } from '../../target/providers/lab.ts';
 
-const PROJECT = 'terraform-ci';
+/** The lab project of the kept throwaway below, held for the whole describe. */
+let keptProject = 'terraform-ci';
 const labDir = loadConfig().labDir;
 
 /**
@@ -36,7 +38,7 @@ async function expectNothingLeft(run: ChildRun): Promise<void> {
   const names = throwawaysNamedIn(run.output);
   expect(names.length, `the run named no throwaway:\n${run.output}`).toBeGreaterThan(0);
   await waitFor(
-    `${names.join(', ')} to be gone from terraform-ci`,
+    `${names.join(', ')} to be gone from the lab`,
     async () => {
       const left = await stillPresent(names);
       return left.length === 0 || { done: false, saw: left };
@@ -130,7 +132,7 @@ describe('guardrails', () => {
   test('a RAM guideline the throwaway does not fit in is refused before anything is created', async () => {
     const run = await runAccept(['run'], { env: { ACCEPT_RAM_GUIDELINE: '1GiB' } });
     expect(run.exitCode, run.output).not.toBe(0);
-    expect(run.output).toMatch(/refusing to create accept-\S+: project terraform-ci runs .* it would be [0-9.]+ GiB, over the 1\.0 GiB guideline \(ACCEPT_RAM_GUIDELINE\)/);
+    expect(run.output).toMatch(/refusing to create accept-\S+: project terraform-ci(-\d+)? runs .* it would be [0-9.]+ GiB, over the 1\.0 GiB guideline \(ACCEPT_RAM_GUIDELINE\)/);
     expect(run.output).not.toMatch(CREATING);
     // No wait: there was never anything for a reaper to remove.
     const refused = /refusing to create (accept-[0-9a-z-]+):/.exec(run.output.replace(ANSI, ''))![1]!;
@@ -161,7 +163,7 @@ async function vitest(args: string[], env: Record<string, string>): Promise<{ ex
 }
 
 async function incus(...args: string[]): Promise<string> {
-  return (await succeed('incus', ['--project', PROJECT, ...args])).stdout;
+  return (await succeed('incus', ['--project', keptProject, ...args])).stdout;
 }
 
 describe('a kept throwaway, checked over SSH as an existing host, then removed by `accept down`', () => {
@@ -173,11 +175,14 @@ describe('a kept throwaway, checked over SSH as an existing host, then removed b
   /** The host key sshd presents to the harness's client. */
   let servedKey: string;
   let sshEnv: Record<string, string>;
+  let lease: WorkerLease | undefined;
 
   beforeAll(async () => {
+    lease = await leaseLabWorker();
+    keptProject = lease.project;
     stateDir = await mkdtemp(join(tmpdir(), 'accept-e2e-state-'));
     keyDir = await mkdtemp(join(tmpdir(), 'accept-e2e-ssh-'));
-    const keep = await runAccept(['run'], { env: { ...ROOMY, ACCEPT_KEEP: 'always', ACCEPT_STATE_DIR: stateDir, ACCEPT_TTL: '30m' } });
+    const keep = await runAccept(['run'], { env: { ...ROOMY, ACCEPT_KEEP: 'always', ACCEPT_STATE_DIR: stateDir, ACCEPT_TTL: '30m', ACCEPT_INCUS_PROJECT: keptProject } });
     const kept = await readKept(stateDir);
     expect(kept, keep.output).toBeDefined();
     name = kept!.host.name;
@@ -186,7 +191,7 @@ describe('a kept throwaway, checked over SSH as an existing host, then removed b
     // Log in as a person would: an authorized key, and sshd running.
     await succeed('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'accept-e2e', '-f', join(keyDir, 'id_ed25519')]);
     const publicKey = await readFile(join(keyDir, 'id_ed25519.pub'), 'utf8');
-    await succeed('incus', ['--project', PROJECT, 'exec', name, '--', 'sh', '-euc', 'install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys && systemctl start ssh'], { input: publicKey });
+    await succeed('incus', ['--project', keptProject, 'exec', name, '--', 'sh', '-euc', 'install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys && systemctl start ssh'], { input: publicKey });
     hostKeys = (await incus('exec', name, '--', 'sh', '-c', 'for f in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf "$f"; done'))
       .split('\n')
       .map((line) => line.split(' ')[1])
@@ -235,6 +240,7 @@ describe('a kept throwaway, checked over SSH as an existing host, then removed b
     if (stateDir) await runAccept(['down'], { env: { ACCEPT_STATE_DIR: stateDir } });
     if (keyDir) await rm(keyDir, { recursive: true, force: true });
     if (stateDir) await rm(stateDir, { recursive: true, force: true });
+    await lease?.release();
   });
 
   // Verdict classes under faults (issue 13): a warm run faces the settings it is given now.

@@ -4,7 +4,9 @@ import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, onTestFinished } from 'vitest';
+import { loadConfig } from '../../helpers/common/config.ts';
 import { exec } from '../../helpers/common/exec.ts';
+import { leaseWorker, workerProjects, type WorkerLease } from '../../target/providers/lab.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
@@ -23,16 +25,18 @@ export interface RunOptions {
   onOutput?: (text: string, child: { pid: number }) => void;
   timeoutMs?: number;
   user?: { uid: number; gid: number };
+  /** The test's own `onTestFinished` (from its context): needed in concurrent tests, which the global one cannot tell apart. */
+  onTestFinished?: typeof onTestFinished;
 }
 
 /**
  * A reports directory for one child run. It is removed when the test passes; a failing test keeps
  * it, and says where, because its evidence is what explains the failure.
  */
-export async function reportsDirForTest(): Promise<string> {
+export async function reportsDirForTest(onFinished: typeof onTestFinished = onTestFinished): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'accept-e2e-reports-'));
   try {
-    onTestFinished(async ({ task }) => {
+    onFinished(async ({ task }) => {
       if (task.result?.state === 'pass') await rm(dir, { recursive: true, force: true });
       else process.stderr.write(`${task.name}: reports kept in ${dir}\n`);
     });
@@ -48,9 +52,31 @@ afterAll(async () => {
   await Promise.all(hookReportDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
+/**
+ * Holds one of the lab's worker projects (ACCEPT_SELFTEST_WORKERS) until released: a test that
+ * creates throwaways, or keeps one across several child runs, runs them in that project.
+ */
+export async function leaseLabWorker(): Promise<WorkerLease> {
+  const config = loadConfig();
+  return leaseWorker(config.labDir, config.selftestWorkers);
+}
+
+/**
+ * Runs `accept` in a child process. A cold run (`run`) without a project of its own leases a
+ * worker project for its length, so that concurrent tests never share a project.
+ */
 export async function runAccept(args: string[], options: RunOptions = {}): Promise<ChildRun> {
-  const reportsDir = await reportsDirForTest();
-  return new Promise((resolvePromise, reject) => {
+  if (args[0] !== 'run' || options.env?.ACCEPT_INCUS_PROJECT) return runChild(args, options);
+  const lease = await leaseLabWorker();
+  try {
+    return await runChild(args, { ...options, env: { ...options.env, ACCEPT_INCUS_PROJECT: lease.project } });
+  } finally {
+    await lease.release();
+  }
+}
+
+function runChild(args: string[], options: RunOptions): Promise<ChildRun> {
+  return reportsDirForTest(options.onTestFinished).then((reportsDir) => new Promise((resolvePromise, reject) => {
     // A process group of its own, so a signal reaches it as a terminal's Ctrl-C would.
     const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/accept.mjs'), ...args], {
       cwd: REPO_ROOT,
@@ -81,7 +107,7 @@ export async function runAccept(args: string[], options: RunOptions = {}): Promi
       clearTimeout(timer);
       resolvePromise({ exitCode, signal, stdout, stderr, output, reportsDir });
     });
-  });
+  }));
 }
 
 /** The throwaways a child run said it created. */
@@ -95,11 +121,15 @@ export async function leftoversOf(run: Pick<ChildRun, 'output'>): Promise<string
   return (await leftoverThrowaways()).filter((name) => mine.has(name));
 }
 
-/** Throwaways of this harness still present in the lab project. */
+/** Throwaways of this harness still present in any of the lab's worker projects. */
 export async function leftoverThrowaways(): Promise<string[]> {
-  const result = await exec('incus', ['list', '--project', 'terraform-ci', '--format', 'json']);
-  if (result.exitCode !== 0) throw new Error(`incus list failed: ${result.stderr}`);
-  return (JSON.parse(result.stdout) as { name: string }[]).map((instance) => instance.name).filter((name) => name.startsWith('accept-'));
+  const names: string[] = [];
+  for (const project of workerProjects(loadConfig().selftestWorkers)) {
+    const result = await exec('incus', ['list', '--project', project, '--format', 'json']);
+    if (result.exitCode !== 0) throw new Error(`incus list --project ${project} failed: ${result.stderr}`);
+    names.push(...(JSON.parse(result.stdout) as { name: string }[]).map((instance) => instance.name).filter((name) => name.startsWith('accept-')));
+  }
+  return names;
 }
 
 export async function filesUnder(dir: string): Promise<string[]> {

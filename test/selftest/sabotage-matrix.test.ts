@@ -3,12 +3,16 @@
  * the specs guarding against it must FAIL (an ERROR is a miss) with the cause named, and every
  * unrelated item must still PASS. Verdicts come from each child run's record (run.json); the
  * judgement is judge.ts. Writes reports/sabotage-matrix.md.
+ *
+ * The rows run concurrently: each cold run leases one of the lab's worker projects
+ * (ACCEPT_SELFTEST_WORKERS), so at most that many run at once and none sees another's instances.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterAll, describe, test } from 'vitest';
 import type { Verdict } from '../../acceptance/support/allure-meta.ts';
-import { latestRunRecord, verdictsByKey } from '../../acceptance/support/run-record.ts';
+import { DOD_ITEMS } from '../../acceptance/support/items.ts';
+import { CLEANUP_KEY, latestRunRecord, verdictsByKey } from '../../acceptance/support/run-record.ts';
 import { errorMessage } from '../../helpers/common/errors.ts';
 import { SABOTAGES } from '../../target/providers/lab.ts';
 import { leftoversOf, REPO_ROOT, runAccept, type ChildRun } from '../e2e/support.ts';
@@ -24,24 +28,24 @@ async function verdictsOf(run: ChildRun): Promise<{ verdicts: Map<string, Verdic
 }
 
 const rows = new Map<string, MatrixRow>();
-let baseline: Map<string, Verdict> | undefined;
+/** The matrix's columns: every item, then the cleanup check after teardown. */
+const ITEMS = [...Object.keys(DOD_ITEMS), CLEANUP_KEY];
 
-describe('sabotage matrix', () => {
-  test('baseline: an unbroken lab passes every item', async () => {
-    const run = await runAccept(['run']);
+describe.concurrent('sabotage matrix', () => {
+  test('baseline: an unbroken lab passes every item', async ({ expect, onTestFinished }) => {
+    const run = await runAccept(['run'], { onTestFinished });
     const { verdicts, problem } = await verdictsOf(run);
     expect(problem, run.output).toBeUndefined();
-    baseline = verdicts;
-    const failing = [...baseline].filter(([, verdict]) => verdict !== 'PASS');
+    const failing = ITEMS.filter((item) => verdicts.get(item) !== 'PASS').map((item) => `${item}=${verdicts.get(item) ?? 'missing'}`);
     expect(failing, run.output).toEqual([]);
     expect(run.exitCode).toBe(0);
   });
 
   for (const [name, sabotage] of Object.entries(SABOTAGES)) {
-    test(`${name}: ${sabotage.description}`, async () => {
-      const run = await runAccept(['run'], { env: { ACCEPT_LAB_SABOTAGE: name } });
+    test(`${name}: ${sabotage.description}`, async ({ expect, onTestFinished }) => {
+      const run = await runAccept(['run'], { env: { ACCEPT_LAB_SABOTAGE: name }, onTestFinished });
       const { verdicts, problem } = await verdictsOf(run);
-      const judgement = judgeRun(sabotage, verdicts, run.output, (baseline ?? verdicts).keys());
+      const judgement = judgeRun(sabotage, verdicts, run.output, ITEMS);
       // Keyed by name: a run with --retry keeps only a sabotage's last attempt.
       rows.set(name, { name, guards: sabotage.guards, verdicts, ...judgement });
 
@@ -55,10 +59,9 @@ describe('sabotage matrix', () => {
 });
 
 afterAll(async () => {
-  const table = [...rows.values()];
-  // Run with -t for one row, there is no baseline: its own verdicts name the columns.
-  const items = [...(baseline ?? table[0]?.verdicts ?? new Map()).keys()];
-  const text = renderMatrix(table, items);
+  // In catalogue order, whichever row finished first.
+  const table = Object.keys(SABOTAGES).flatMap((name) => rows.get(name) ?? []);
+  const text = renderMatrix(table, ITEMS);
   const dir = process.env.ACCEPT_REPORTS_DIR ?? join(REPO_ROOT, 'reports');
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'sabotage-matrix.md'), text);

@@ -1,0 +1,61 @@
+import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { workerProjects } from './index.ts';
+import { leaseWorker } from './workers.ts';
+
+let labDir: string;
+beforeEach(async () => {
+  labDir = await mkdtemp(join(tmpdir(), 'accept-workers-'));
+});
+afterEach(async () => {
+  await rm(labDir, { recursive: true, force: true });
+});
+
+describe('worker projects', () => {
+  test('the lab project first, then numbered ones', () => {
+    expect(workerProjects(3)).toEqual(['terraform-ci', 'terraform-ci-2', 'terraform-ci-3']);
+    expect(workerProjects(1)).toEqual(['terraform-ci']);
+  });
+});
+
+describe('leaseWorker', () => {
+  test('hands out each project once, and a released one again', async () => {
+    const first = await leaseWorker(labDir, 2);
+    const second = await leaseWorker(labDir, 2);
+    expect([first.project, second.project]).toEqual(['terraform-ci', 'terraform-ci-2']);
+    expect(await readFile(join(labDir, 'workers', 'terraform-ci.lease'), 'utf8')).toBe(`${process.pid}\n`);
+    await first.release();
+    await first.release();
+    const third = await leaseWorker(labDir, 2);
+    expect(third.project).toBe('terraform-ci');
+    await Promise.all([second.release(), third.release()]);
+  });
+
+  test('waits while every project is held, and takes the first one freed', async () => {
+    const held = await Promise.all([leaseWorker(labDir, 2), leaseWorker(labDir, 2)]);
+    let got: string | undefined;
+    const waiting = leaseWorker(labDir, 2, { pollMs: 10 }).then((lease) => {
+      got = lease.project;
+      return lease;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(got).toBeUndefined();
+    await held[1]!.release();
+    const lease = await waiting;
+    expect(lease.project).toBe('terraform-ci-2');
+    await Promise.all([held[0]!.release(), lease.release()]);
+  });
+
+  test('takes over a lease whose owner died, and leaves a live owner alone', async () => {
+    await mkdir(join(labDir, 'workers'), { recursive: true });
+    // A pid far above pid_max is never alive.
+    await writeFile(join(labDir, 'workers', 'terraform-ci.lease'), '99999999\n');
+    await writeFile(join(labDir, 'workers', 'terraform-ci-2.lease'), `${process.ppid}\n`);
+    const lease = await leaseWorker(labDir, 2);
+    expect(lease.project).toBe('terraform-ci');
+    expect(await readFile(join(labDir, 'workers', 'terraform-ci-2.lease'), 'utf8')).toBe(`${process.ppid}\n`);
+    await lease.release();
+  });
+});
