@@ -71,7 +71,7 @@ async function runKilled(
   signal: NodeJS.Signals,
   when: RegExp,
   timing: { delay?: number; again?: number } = {},
-): Promise<{ run: ChildRun; sentAt?: number; exitedAt: number }> {
+): Promise<{ run: ChildRun; sentAt?: number }> {
   let matched = false;
   let sentAt: number | undefined;
   const run = await runAccept(['run'], {
@@ -87,7 +87,7 @@ async function runKilled(
       }, timing.delay ?? 0);
     },
   });
-  return { run, sentAt, exitedAt: performance.now() };
+  return { run, sentAt };
 }
 
 // The line timed() prints when creation starts, and a spec file's result line from Vitest
@@ -118,10 +118,12 @@ describe('teardown holds whenever the run is killed', () => {
   }
 
   test('a second SIGINT 300 ms after the first exits at once; the reaper still removes the throwaway', async () => {
-    const { run, sentAt, exitedAt } = await runKilled('SIGINT', RUNBOOK, { again: 300 });
+    const { run, sentAt } = await runKilled('SIGINT', RUNBOOK, { again: 300 });
     expect(sentAt, run.output).toBeDefined();
     expect(run.exitCode === 0, run.output).toBe(false);
-    expect(exitedAt - sentAt!, run.output).toBeLessThan(5_000);
+    // "At once": the run says it leaves the deletion to the reaper, and never started its own teardown.
+    expect(run.output).toMatch(/second SIGINT: exiting at once; the reaper and `accept sweep` remove any throwaway of run/);
+    expect(run.output).not.toMatch(/→ Deleting throwaway/);
     const swept = await runAccept(['sweep']);
     expect(swept.exitCode, swept.output).toBe(0);
     await expectNothingLeft(run);
@@ -139,14 +141,12 @@ describe('guardrails', () => {
     expect(await stillPresent([refused])).toEqual([]);
   });
 
-  test('a cold run against the ssh target stops at once: it never provisions', async () => {
-    const started = performance.now();
+  test('a cold run against the ssh target stops before anything: it never provisions', async () => {
     const run = await runAccept(['run'], { env: { ACCEPT_TARGET: 'ssh', ACCEPT_SSH_HOST: 'cc-nix-test' } });
     expect(run.exitCode, run.output).not.toBe(0);
     expect(run.output).toMatch(/ACCEPT_TARGET: is ssh: that target is an existing host and the harness never provisions or destroys anything on it/);
     expect(run.output).toContain('npx vitest run --project warm');
     expect(run.output).not.toMatch(CREATING);
-    expect(performance.now() - started).toBeLessThan(30_000);
     expect(throwawaysNamedIn(run.output)).toEqual([]);
   });
 });
@@ -260,7 +260,6 @@ describe('a kept throwaway, checked over SSH as an existing host, then removed b
     const tokenFile = join(keyDir, 'wrong-drone-token');
     await writeFile(tokenFile, 'not-the-drone-token\n', { mode: 0o600 });
     const specs = ['d1-testme-trigger', 'd2-install-upgrade-backup'].map((spec) => `acceptance/${spec}.spec.ts`);
-    const started = Date.now();
     const run = await vitest(['--project', 'warm', ...specs], { ACCEPT_STATE_DIR: stateDir, ACCEPT_DRONE_TOKEN_FILE: tokenFile });
     expect(run.exitCode, run.output).not.toBe(0);
     expect(items(run.output), run.output).toEqual([
@@ -268,8 +267,6 @@ describe('a kept throwaway, checked over SSH as an existing host, then removed b
       { id: 'D2', verdict: 'ERROR' },
     ]);
     expect(run.output).toMatch(/refused the token from ACCEPT_DRONE_TOKEN_FILE/);
-    // Fatal at once: not retried until a build deadline.
-    expect(Date.now() - started, run.output).toBeLessThan(60_000);
   });
 
   test('a kept throwaway of another lab generation is one clear ERROR naming it and what to run', async () => {
