@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { expect } from 'vitest';
+import { fileHashesOnHost } from '../helpers/common/host-scan.ts';
 import { describeCert, fetchServedChain, fingerprint, keyMatchesCert, parsePemChain, sanCovers, validityAt, verifyChain, type X509Certificate } from '../helpers/tls/index.ts';
 import type { RunContext } from './support/context.ts';
 import { attach, dodItem, evidence, step, test } from './support/dod.ts';
@@ -47,10 +48,12 @@ dodItem('C2', () => {
   test('fullchain.pem and privkey.pem on the host are the git secrets (symlinks followed)', async ({ host, gitSecrets, task }) => {
     const files = { '/var/lib/ci-certs/live/fullchain.pem': 'wildcard_cert', '/var/lib/ci-certs/live/privkey.pem': 'wildcard_key' } as const;
     const seen: string[] = [];
+    // A missing file is a FAIL; a sha256sum or readlink that fails is an ERROR, never a wrong hash.
+    const hashes = await fileHashesOnHost(host, Object.keys(files), 'hash the cert files');
     for (const [path, key] of Object.entries(files)) {
-      const resolved = await host.exec(`readlink -f ${path} && sha256sum < $(readlink -f ${path}) | cut -d' ' -f1`);
-      expect(resolved.exitCode, `${path} is missing on ${host.name}: ${resolved.stderr.trim()}`).toBe(0);
-      const [target, hostHash] = resolved.stdout.trim().split('\n');
+      const hostHash = hashes.get(path);
+      expect(hostHash, `${path} is missing on ${host.name} (or not a regular file)`).toBeDefined();
+      const target = (await host.succeed(`readlink -f -- ${path}`, { purpose: `resolve ${path}` })).stdout.trim();
       const gitHash = sha256(gitSecrets.values[key] ?? '');
       expect(hostHash, `${path} (→ ${target}) on ${host.name} is not ${key} from git: sha256 ${hostHash?.slice(0, 16)}… ≠ ${gitHash.slice(0, 16)}…`).toBe(gitHash);
       seen.push(`${path} → ${target}`);

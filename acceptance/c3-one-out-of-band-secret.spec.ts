@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { parse } from 'yaml';
+import { fileHashesOnHost, filesMatchingOnHost } from '../helpers/common/host-scan.ts';
 import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
 import { isHostGitCredentialsEntry } from '../helpers/runbook/run.ts';
 import { attach, dodItem, evidence, skipBecause, step, test, expectNone } from './support/dod.ts';
@@ -49,8 +50,10 @@ dodItem('C3', () => {
   });
 
   test('every file in /run/secrets traces back to a sops key in git', async ({ host, gitSecrets, task }) => {
-    const listing = await host.succeed("cd /run/secrets && for f in *; do printf '%s %s\\n' \"$f\" \"$(sha256sum < \"$f\" | cut -d' ' -f1)\"; done");
-    const onHost = listing.stdout.trim().split('\n').filter(Boolean).map((line) => line.split(' ') as [string, string]);
+    const names = (await host.succeed('ls -A1 -- /run/secrets/', { purpose: 'list /run/secrets' })).stdout.split('\n').filter(Boolean);
+    const hashes = await fileHashesOnHost(host, names.map((name) => `/run/secrets/${name}`), 'hash the files in /run/secrets');
+    // A name that is no regular file has no hash, and so traces back to nothing.
+    const onHost = names.map((name) => [name, hashes.get(`/run/secrets/${name}`) ?? 'not-a-regular-file'] as [string, string]);
     const untraced = onHost.filter(([name, hash]) => gitSecrets.values[name] === undefined || sha256(gitSecrets.values[name]!) !== hash).map(([name]) => name);
     await attach('/run/secrets', onHost.map(([name, hash]) => `${name} sha256:${hash.slice(0, 16)}… ${gitSecrets.values[name] === undefined ? 'NOT IN GIT' : 'from sops'}`).join('\n'));
     expectNone(untraced, `files in /run/secrets on ${host.name} that match no sops value in git`);
@@ -72,13 +75,18 @@ dodItem('C3', () => {
   });
 
   test('no other private key or token on the host is left unexplained', async ({ host, task }) => {
+    // A grep that fails (no grep, an unreadable file) is an ERROR: never read as "no keys found".
     const found = await step('search /etc, /var/lib, /root and /run/secrets.d for private keys', () =>
-      // Whole-line PEM markers and full-length age identities: code that merely names them does not match.
-      host.exec("grep -rlsE -- '^-----BEGIN ([A-Z]+ )?PRIVATE KEY-----$|AGE-SECRET-KEY-1[02-9ACDEFGHJKLMNPQRSTUVWXYZ]{58}' /etc /var/lib /root /run/secrets.d 2>/dev/null | sort -u"),
+      filesMatchingOnHost(host, {
+        // Whole-line PEM markers and full-length age identities: code that merely names them does not match.
+        pattern: '^-----BEGIN ([A-Z]+ )?PRIVATE KEY-----$|AGE-SECRET-KEY-1[02-9ACDEFGHJKLMNPQRSTUVWXYZ]{58}',
+        roots: ['/etc', '/var/lib', '/root', '/run/secrets.d'],
+        purpose: 'search for private keys',
+      }),
     );
-    const files = found.stdout.trim().split('\n').filter(Boolean);
+    const files = found.files;
     const report = files.map((file) => `${file}: ${EXPLAINED.find(({ pattern }) => pattern.test(file))?.why ?? 'UNEXPLAINED'}`);
-    await attach('private keys on the host', report.join('\n'));
+    await attach('private keys on the host', [...report, `searched: ${found.searched.join(' ')}${found.absent.length ? `; absent: ${found.absent.join(' ')}` : ''}`].join('\n'));
     const unexplained = files.filter((file) => !EXPLAINED.some(({ pattern }) => pattern.test(file)));
     expectNone(unexplained, `private keys on ${host.name} that neither sops nor the bootstrap explains`);
     evidence(task, `${files.length} private keys on the host, each explained (sops, bootstrap key, SSH host keys)`);

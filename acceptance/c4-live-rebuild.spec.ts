@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
+import { fileHashesOnHost } from '../helpers/common/host-scan.ts';
 import { describeStep, parseRunbook } from '../helpers/runbook/index.ts';
 import { isHostGitCredentialsEntry } from '../helpers/runbook/run.ts';
 import { describeUnit, failedUnits, journalExcerpt, systemState, waitForOneshots } from '../helpers/systemd/index.ts';
@@ -68,9 +69,9 @@ dodItem('C4', () => {
 
   test('every secret and the cert were decrypted on the machine', async ({ host, gitSecrets, task }) => {
     const names = Object.keys(gitSecrets.values);
-    const listing = await host.exec(names.map((name) => `printf '%s ' ${name}; sha256sum < /run/secrets/${name} | cut -d' ' -f1`).join('; '));
-    const hashes = new Map(listing.stdout.trim().split('\n').map((line) => line.split(' ') as [string, string]));
-    const wrong = names.filter((name) => hashes.get(name) !== sha256(gitSecrets.values[name]!));
+    // An absent secret is a FAIL; a sha256sum that fails is an ERROR, never a secret "not decrypted".
+    const hashes = await fileHashesOnHost(host, names.map((name) => `/run/secrets/${name}`), 'hash the decrypted secrets');
+    const wrong = names.filter((name) => hashes.get(`/run/secrets/${name}`) !== sha256(gitSecrets.values[name]!));
     expectNone(wrong, `secrets not decrypted (or not equal to git) on ${host.name}`);
     const cert = await host.exec('test -s /var/lib/ci-certs/live/fullchain.pem && test -s /var/lib/ci-certs/live/privkey.pem');
     expect(cert.exitCode, '/var/lib/ci-certs/live/{fullchain,privkey}.pem are missing or empty').toBe(0);

@@ -3,7 +3,8 @@
  * cached as tarballs outside the lab dir, and imported under one alias per project.
  */
 import { createHash } from 'node:crypto';
-import { cp, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { cp, lstat, mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HarnessError } from '../helpers/common/errors.ts';
@@ -13,12 +14,20 @@ import { incusOk, incusQuery } from './incus-cli.ts';
 
 const IMAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), 'image');
 
+/** A directory of symlinks that stands for a NixOS VM's exec PATH (see recipe.json). */
+export interface ExecPathRecipe {
+  dir: string;
+  /** Name in `dir` → the program it points at. */
+  links: Record<string, string>;
+}
+
 interface Recipe {
   suite: string;
   mirror: string;
   variant: string;
   packages: string[];
   enable: string[];
+  execPath: ExecPathRecipe;
   remove: string[];
 }
 
@@ -51,6 +60,27 @@ export function recipeHash(): Promise<string> {
 
 async function readRecipe(): Promise<Recipe> {
   return JSON.parse(await readFile(join(IMAGE_DIR, 'recipe.json'), 'utf8')) as Recipe;
+}
+
+/** The image's emulated exec PATH directory; read synchronously, as lab settings are. */
+export function imageExecPath(): ExecPathRecipe {
+  return (JSON.parse(readFileSync(join(IMAGE_DIR, 'recipe.json'), 'utf8')) as Recipe).execPath;
+}
+
+/**
+ * Makes the exec-PATH directory in the rootfs: one symlink per program, each checked to point
+ * at something the image has (a link to nothing would fake a missing shell).
+ */
+export async function makeExecPathDir(rootfs: string, execPath: ExecPathRecipe): Promise<void> {
+  const dir = join(rootfs, execPath.dir);
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  for (const [name, target] of Object.entries(execPath.links)) {
+    const resolved = await stat(join(rootfs, target)).catch(() => undefined);
+    if (!resolved?.isFile()) throw new HarnessError(`lab/image/recipe.json execPath: ${name} points at ${target}, which the image does not have`);
+    const link = join(dir, name);
+    if (await lstat(link).catch(() => undefined)) await rm(link);
+    await symlink(target, link);
+  }
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -86,6 +116,8 @@ export async function buildImageTarballs(cacheRoot: string, hash: string): Promi
   });
   await timed('Customising the image', async () => {
     await cp(join(IMAGE_DIR, 'overlay'), rootfs, { recursive: true });
+    // Symlinks made here, not kept in the overlay: the recipe hash counts files only, and recipe.json holds these.
+    await makeExecPathDir(rootfs, recipe.execPath);
     for (const unit of recipe.enable) await succeed('chroot', [rootfs, 'systemctl', 'enable', unit]);
     for (const pattern of recipe.remove) await succeed('sh', ['-c', `rm -f ${join(rootfs, pattern)}`]);
     await writeFile(join(rootfs, 'etc/machine-id'), '');

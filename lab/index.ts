@@ -9,7 +9,7 @@ import { exec } from '../helpers/common/exec.ts';
 import { log, timed } from '../helpers/common/log.ts';
 import { waitFor } from '../helpers/common/wait.ts';
 import { isAlive, portAnswers, startDaemon, stopDaemonAndWait } from './daemons.ts';
-import { buildImageTarballs, currentImage, importImage, recipeHash, treeHash } from './image.ts';
+import { buildImageTarballs, currentImage, imageExecPath, importImage, recipeHash, treeHash } from './image.ts';
 import { REPO_TEMPLATES } from './repos.ts';
 import { incus, incusOk, incusQuery } from './incus-cli.ts';
 import { createClientCert } from './pki.ts';
@@ -46,6 +46,8 @@ export interface LabSettings {
   domain: string;
   tlsCaFile: string;
   gitPort: number;
+  /** The throwaway's exec PATH: a directory of the image holding only sh and env, as a NixOS VM's agent gives. */
+  execPath: string;
 }
 
 export function labSettings(dir: string): LabSettings {
@@ -65,6 +67,7 @@ export function labSettings(dir: string): LabSettings {
     domain: LAB_DOMAIN,
     tlsCaFile: paths.rootCa,
     gitPort: LAB_GIT_PORT,
+    execPath: imageExecPath().dir,
   };
 }
 

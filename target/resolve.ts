@@ -21,6 +21,8 @@ export interface ResolvedTarget extends SystemSettings {
   ramGuidelineBytes: number;
   /** The lab reaches instances through loopback proxy devices; a real VM by its address. */
   exposure: { kind: 'loopback-proxy'; gitPort: number } | { kind: 'instance-address' };
+  /** Instance config the provider adds to the throwaway (the lab: its NixOS-like exec PATH). */
+  instanceConfig?: Record<string, string>;
 }
 
 export function required<T>(value: T | undefined, variable: string, why: string): T {

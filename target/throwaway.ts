@@ -62,6 +62,11 @@ async function loopbackDevices(gitPort: number): Promise<{ devices: Record<strin
   };
 }
 
+/** The throwaway's instance config: the provider's extras first, so that labels and the memory limit always win. */
+export function throwawayConfig(target: ResolvedTarget, runId: string, expires: Date): Record<string, string> {
+  return { ...target.instanceConfig, ...labelsFor(runId, expires), 'limits.memory': target.incus.memory };
+}
+
 export async function startThrowaway(
   client: IncusClient,
   target: ResolvedTarget,
@@ -100,7 +105,7 @@ export async function startThrowaway(
         name,
         type: target.incus.instanceType,
         source: { type: 'image', alias: target.incus.image },
-        config: { ...labelsFor(options.runId, expires), 'limits.memory': target.incus.memory },
+        config: throwawayConfig(target, options.runId, expires),
         devices: { ...rootDisk, ...exposure?.devices },
         profiles: target.incus.profiles,
       });
@@ -108,13 +113,14 @@ export async function startThrowaway(
     });
     const createdAt = new Date().toISOString();
     const host = incusChannel(client, name, options.ledger);
+    // Not recorded: booting is not a provisioning step. Through a channel all the same, for its PATH.
+    const unrecorded = incusChannel(client, name);
     await timed(`Waiting for ${name} to boot`, () =>
       waitFor(
         `systemd on ${name} to finish booting`,
         async () => {
-          // Not recorded: booting is not a provisioning step. Until a VM's agent runs, Incus
-          // refuses exec: that is "not yet"; any other error ends the wait.
-          const result = await client.exec(name, ['systemctl', 'is-system-running']).catch((error: unknown) => {
+          // Until a VM's agent runs, Incus refuses exec: that is "not yet"; any other error ends the wait.
+          const result = await unrecorded.exec('systemctl is-system-running').catch((error: unknown) => {
             if (/VM agent isn't currently running/i.test(errorMessage(error))) return undefined;
             throw error;
           });

@@ -243,7 +243,8 @@ export async function withHostChange<T>(
   options: { commit?: boolean } = {},
 ): Promise<T> {
   const { dir } = checkout;
-  const heads = await host.succeed(`cd ${dir} && git rev-parse HEAD && (git -C secrets rev-parse HEAD 2>/dev/null || true)`);
+  // No secrets checkout is "no second head"; a git that fails on one is an error, not that.
+  const heads = await host.succeed(`cd ${dir} && git rev-parse HEAD && if [ -e secrets/.git ]; then git -C secrets rev-parse HEAD; fi`, { strict: true });
   const [base, secrets] = heads.stdout.trim().split('\n');
   // The restore resets hard: never on a checkout holding someone's uncommitted work.
   const dirty = (await host.succeed(`cd ${dir} && git status --porcelain --ignore-submodules=none`)).stdout.trim();

@@ -1,6 +1,10 @@
-/** `incus exec` and the files API as a HostChannel: the channel before SSH is up. */
+/**
+ * `incus exec` and the files API as a HostChannel: the channel before SSH is up. The shell is
+ * named by absolute path and PATH goes in the request: Incus resolves argv[0] through the
+ * request's PATH, and a VM's agent would otherwise give only the usual directories.
+ */
 import type { CommandResult } from '../common/exec.ts';
-import { hostChannel, type HostChannel, type HostExecOptions } from '../common/host.ts';
+import { HOST_PATH, HOST_SHELL, hostChannel, hostShellArgv, type HostChannel, type HostExecOptions } from '../common/host.ts';
 import type { Ledger } from '../common/ledger.ts';
 import type { IncusClient } from './client.ts';
 
@@ -9,9 +13,14 @@ export function incusChannel(client: IncusClient, instance: string, ledger?: Led
     name: instance,
     async exec(script: string, options: HostExecOptions = {}): Promise<CommandResult> {
       const started = performance.now();
-      const result = await client.exec(instance, ['sh', options.strict ? '-euc' : '-c', script], { timeoutMs: options.timeoutMs ?? 600_000 });
+      const result = await client.exec(instance, hostShellArgv(script, options.strict), {
+        env: { PATH: HOST_PATH },
+        timeoutMs: options.timeoutMs ?? 600_000,
+      });
       ledger?.recordExec(script, result.exitCode, performance.now() - started, options.purpose ?? 'check', `${result.stdout}\n${result.stderr}`);
-      return { ...result, command: script };
+      // Incus's own refusal ("Command not found") means the shell itself could not start: say which.
+      const refused = /^Command not (found|executable)$/.test(result.stderr.trim());
+      return { ...result, command: script, stderr: refused ? `incus exec: ${HOST_SHELL}: ${result.stderr.trim().endsWith('found') ? 'not found' : 'Permission denied'}` : result.stderr };
     },
     async pushFile(path, content, options) {
       // Through the files API, not a command: placing a file must not add a step to the ledger.

@@ -11,6 +11,8 @@ import { succeed } from '../common/exec.ts';
 import { DialError } from '../common/dial.ts';
 import { startFakeSocks, type FakeSocks } from '../common/fake-socks.ts';
 import { rejectionOf } from '../common/rejection.ts';
+import { HOST_PATH } from '../common/host.ts';
+import { incusChannel } from './channel.ts';
 import { IncusClient, IncusError, certificateFingerprint, type IncusClientOptions } from './client.ts';
 
 // --- certificates -----------------------------------------------------------------------
@@ -231,6 +233,7 @@ class FakeIncus {
       if (program === 'echo') stdout = `${args.join(' ')}\n`;
       else if (program === 'both') [stdout, stderr, code] = [args[0]!, args[1]!, Number(args[2])];
       else if (program === 'whoami') stdout = JSON.stringify({ env: body.environment, cwd: body.cwd, user: body.user, group: body.group });
+      else if (program === '/bin/sh') stdout = `ran ${args.at(-1)}\n`;
       else [stderr, code, err] = [`${program}: not found\n`, 127, 'Command not found'];
       const id = randomUUID();
       const output: Record<string, string> = {};
@@ -413,6 +416,19 @@ describe('IncusClient against a fake Incus', () => {
     await client.deleteInstance('ci-1'); // Gone: still fine.
     expect(fake.requests.every((line) => /[?&]project=ci(&|$)/.test(line))).toBe(true);
     expect(fake.requests.some((line) => line.startsWith('GET /1.0/operations/') && /timeout=\d+/.test(line))).toBe(true);
+  });
+
+  it('runs a host line through /bin/sh by absolute path, with the harness PATH in the exec request', async () => {
+    const client = await connect();
+    await client.createInstance({ name: 'ci-sh', type: 'virtual-machine', source: { type: 'image', alias: 'debian/12' }, config: {}, devices: {} });
+    await client.start('ci-sh');
+    const script = `grep -q "it's" '$HOME' && echo \\$x`;
+    expect(await incusChannel(client, 'ci-sh').exec(script, { strict: true })).toMatchObject({ command: script, exitCode: 0, stdout: `ran ${script}\n` });
+    expect(fake.bodies.at(-1)).toEqual({
+      path: '/1.0/instances/ci-sh/exec',
+      body: { command: ['/bin/sh', '-euc', script], environment: { PATH: HOST_PATH }, 'record-output': true, 'wait-for-websocket': false, interactive: false },
+    });
+    await client.deleteInstance('ci-sh');
   });
 
   it('raises the err of a failed operation', async () => {

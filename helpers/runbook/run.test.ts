@@ -28,7 +28,7 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 afterEach(() => forgetSecrets());
 
 /** A host whose files are a map; each step sees whether the git config is there, and `rm` may be made to fail. */
-function fakeHost(ledger: Ledger, options: { rmFails?: boolean } = {}): { host: HostChannel; files: Map<string, Buffer>; configSeenBy: string[] } {
+function fakeHost(ledger: Ledger, options: { rmFails?: boolean; missing?: string } = {}): { host: HostChannel; files: Map<string, Buffer>; configSeenBy: string[] } {
   const files = new Map<string, Buffer>();
   const configSeenBy: string[] = [];
   const host = hostChannel({
@@ -39,6 +39,10 @@ function fakeHost(ledger: Ledger, options: { rmFails?: boolean } = {}): { host: 
         if (options.rmFails) exitCode = 1;
         else files.delete(HOST_GIT_CONFIG);
       } else if (files.has(HOST_GIT_CONFIG)) configSeenBy.push(script);
+      if (options.missing && script.startsWith(options.missing)) {
+        ledger.recordExec(script, 127, 1, execOptions.purpose ?? 'check', '');
+        return { command: script, exitCode: 127, stdout: '', stderr: `sh: 1: ${options.missing}: not found\n` };
+      }
       ledger.recordExec(script, exitCode, 1, execOptions.purpose ?? 'check', '');
       return { command: script, exitCode, stdout: '', stderr: exitCode ? 'rm: read-only file system' : '' };
     },
@@ -85,6 +89,14 @@ describe('runRunbook with ACCEPT_HOST_GIT_CREDENTIALS_FILE', () => {
     const error = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), hostGitCredentialsFile: join(dir, 'host-credentials') }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(HarnessError);
     expect((error as Error).message).toMatch(/\/root\/\.gitconfig from throwaway-1/);
+  });
+
+  it('a step whose program is not found (127) is an ERROR naming the step, the program and the host; the credentials are removed all the same', async () => {
+    const { host, files } = fakeHost(new Ledger(), { missing: 'nixos-rebuild' });
+    const error = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), hostGitCredentialsFile: join(dir, 'host-credentials') }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(HarnessError);
+    expect((error as Error).message).toMatch(/^runbook step 3 \(install\.md:7\): command not found on throwaway-1: `nixos-rebuild`, exit 127 from `nixos-rebuild switch`/);
+    expect(files.has(HOST_GIT_CONFIG)).toBe(false);
   });
 
   it('an unreadable credentials file stops before anything reaches the host', async () => {

@@ -5,7 +5,7 @@ import { ConfigError, HarnessError } from '../common/errors.ts';
 import type { LedgerEntry } from '../common/ledger.ts';
 import { log, timed } from '../common/log.ts';
 import { redact, registerSecret } from '../common/redact.ts';
-import type { HostChannel } from '../common/host.ts';
+import { CommandNotStartedError, type HostChannel } from '../common/host.ts';
 import { describeStep, type RunbookStep } from './index.ts';
 
 export interface StepOutcome {
@@ -78,7 +78,11 @@ async function runSteps(steps: RunbookStep[], host: HostChannel, options: { sour
         registerSecret(key.toString('utf8'));
         await host.pushFile(step.path, key, { mode: step.mode, purpose: `runbook step ${step.index}: bootstrap age key`, secret: true });
       } else {
-        const result = await host.exec(step.script, { strict: true, purpose: `runbook step ${step.index}`, timeoutMs: 1_800_000 });
+        const result = await host.exec(step.script, { strict: true, purpose: `runbook step ${step.index}`, timeoutMs: 1_800_000 }).catch((error: unknown) => {
+          // A program the step names could not start (126/127): an ERROR, said with the step it stopped.
+          if (error instanceof CommandNotStartedError) throw new HarnessError(`runbook step ${step.index} (${options.source}:${step.line}): ${error.message}`, { cause: error });
+          throw error;
+        });
         exitCode = result.exitCode;
         // Redact before cutting: a cut through a multi-line secret would no longer match.
         outputTail = redact(`${result.stdout}\n${result.stderr}`).trim().split('\n').slice(-15).join('\n');

@@ -14,7 +14,7 @@ import type { ClientChannel, SFTPWrapper, Stats } from 'ssh2';
 import { dial, hostPort, parseSocksUrl } from '../common/dial.ts';
 import { ConfigError, HarnessError, errorMessage } from '../common/errors.ts';
 import type { CommandResult } from '../common/exec.ts';
-import { hostChannel, type HostChannel, type HostExecOptions } from '../common/host.ts';
+import { hostChannel, hostCommandLine, type HostChannel, type HostExecOptions } from '../common/host.ts';
 import type { Ledger } from '../common/ledger.ts';
 import { formatDuration, log } from '../common/log.ts';
 import { redact, registerSecret } from '../common/redact.ts';
@@ -88,10 +88,6 @@ const MAX_CHANNELS = 8;
 
 /** Keys learned by trust-on-first-use when the caller keeps no map: one process is one run. */
 const learnedThisRun = new Map<string, string>();
-
-function shellQuote(text: string): string {
-  return `'${text.replaceAll("'", `'\\''`)}'`;
-}
 
 /**
  * A command killed by a signal has no exit status; report it as a shell would (128 + n).
@@ -357,13 +353,14 @@ export async function connectSsh(options: SshConnectOptions): Promise<SshHost> {
     });
 
   /**
-   * `sh -c` (or `sh -euc`) as the login user. Exit code: the command's status; 128 + n when
+   * `/bin/sh -c` (or `-euc`) as the login user, with the harness's PATH set in the command line
+   * (hostCommandLine), never the login shell's. Exit code: the command's status; 128 + n when
    * killed by signal n; -1 when the server sent neither. Timeout or a lost connection throws.
    */
   const exec = async (script: string, execOptions: HostExecOptions = {}): Promise<CommandResult> => {
     const timeoutMs = execOptions.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
     const purpose = execOptions.purpose ?? 'check';
-    const command = `sh ${execOptions.strict ? '-euc' : '-c'} ${shellQuote(script)}`;
+    const command = hostCommandLine(script, execOptions.strict);
     const started = performance.now();
     const outcome = await withChannel(async () => {
       let stream: ClientChannel;

@@ -15,6 +15,7 @@ import type { Attributes, Connection, ParsedKey, SFTPWrapper } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DialError } from '../common/dial.ts';
 import { HarnessError } from '../common/errors.ts';
+import { CommandNotStartedError, HOST_PATH } from '../common/host.ts';
 import { startFakeSocks, type FakeSocks } from '../common/fake-socks.ts';
 import { Ledger } from '../common/ledger.ts';
 import { log } from '../common/log.ts';
@@ -143,13 +144,17 @@ function serveSftp(sftp: SFTPWrapper, ops: string[]): void {
   );
 }
 
+const LOGIN_PATH = '/nonexistent-login-path';
+
 function serveExec(connection: Connection): void {
   connection.on('session', (acceptSession) => {
     const session = acceptSession();
     session.on('exec', (accept, _reject, info) => {
       const stream = accept();
-      // Its own process group, so a timed-out command is killed with its children.
-      const child = spawn('/bin/sh', ['-c', info.command], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      fake.commands.push(info.command);
+      // Its own process group, so a timed-out command is killed with its children. The login
+      // environment's PATH holds nothing, as a NixOS VM's would hold nothing useful: the command must set its own.
+      const child = spawn('/bin/sh', ['-c', info.command], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, PATH: LOGIN_PATH } });
       child.stdout.on('data', (chunk: Buffer) => stream.write(chunk));
       child.stderr.on('data', (chunk: Buffer) => stream.stderr.write(chunk));
       child.on('close', (code, signal) => {
@@ -189,6 +194,8 @@ interface Fake {
   /** Which host key the front listener currently serves. */
   serve: 'a' | 'b';
   sftpOps: string[];
+  /** Every exec request's command line, as the server received it. */
+  commands: string[];
   close(): Promise<void>;
 }
 
@@ -209,6 +216,7 @@ async function startFake(hostA: KeyPair, hostB: KeyPair, client: KeyPair): Promi
     connections: 0,
     serve: 'a',
     sftpOps: [],
+    commands: [],
     async close() {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => front.close(resolve));
@@ -275,6 +283,22 @@ describe('exec', () => {
     expect(ok).toEqual({ command: `echo out; echo err >&2; printf 'it'"'"'s quoted'`, exitCode: 0, stdout: "out\nit's quoted", stderr: 'err\n' });
     expect((await host.exec('exit 3')).exitCode).toBe(3);
     expect(host.hostKeyFingerprint).toBe(hostA.fingerprint);
+  });
+
+  it('sets the harness PATH in the command line itself, whatever the login PATH, with the script intact', async () => {
+    const script = `printf '%s|' "$PATH" "$(command -v sha256sum)" 'a "quoted" '"'"'word'"'"'' "\\$HOME" '$(not run)'`;
+    const result = await host.exec(script);
+    expect(result).toMatchObject({ exitCode: 0, stdout: `${HOST_PATH}|${result.stdout.split('|')[1]}|a "quoted" 'word'|$HOME|$(not run)|` });
+    expect(result.stdout.split('|')[1]).toMatch(/^\/(usr\/)?bin\/sha256sum$/);
+    expect(fake.commands.at(-1)).toMatch(/^\/usr\/bin\/env PATH=\/run\/wrappers\/bin:\S+:\/bin \/bin\/sh -c '/);
+    // The login shell's own PATH would find nothing.
+    expect(LOGIN_PATH).not.toContain('/bin');
+  });
+
+  it('throws an ERROR naming the program and the host for exit 127', async () => {
+    const error = await rejectionOf(host.exec('no-such-program-on-this-host --version'), CommandNotStartedError);
+    expect(error).toBeInstanceOf(HarnessError);
+    expect(error.message).toMatch(new RegExp(`^command not found on 127\\.0\\.0\\.1:${fake.port}: \`no-such-program-on-this-host\`, exit 127`));
   });
 
   it('reports a signal-terminated command as 128 + signal number', async () => {

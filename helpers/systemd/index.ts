@@ -6,7 +6,7 @@ import { HarnessError } from '../common/errors.ts';
 import type { CommandResult } from '../common/exec.ts';
 import { redact } from '../common/redact.ts';
 import { StateTimeoutError, waitFor, type ProbeTally } from '../common/wait.ts';
-import type { HostChannel } from '../common/host.ts';
+import { requireStarted, type HostChannel } from '../common/host.ts';
 
 const shellQuote = (word: string): string => `'${word.replaceAll("'", `'\\''`)}'`;
 
@@ -19,7 +19,8 @@ function failure(host: HostChannel, result: CommandResult, what: string): Harnes
  * state but running, so only an empty answer is an error.
  */
 export async function systemState(host: HostChannel): Promise<string> {
-  const result = await host.exec('systemctl is-system-running', { purpose: 'read the system state' });
+  // Its stdout is read whatever the exit code, so a missing systemctl must not pass for a state.
+  const result = requireStarted(await host.exec('systemctl is-system-running', { purpose: 'read the system state' }), host);
   const state = result.stdout.trim();
   if (!state) throw failure(host, result, 'systemctl is-system-running');
   return state;

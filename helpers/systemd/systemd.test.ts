@@ -3,7 +3,8 @@ import { HarnessError, SystemFailure } from '../common/errors.ts';
 import type { CommandResult } from '../common/exec.ts';
 import { forgetSecrets, registerSecret } from '../common/redact.ts';
 import { StateTimeoutError, WaitTimeoutError } from '../common/wait.ts';
-import type { HostChannel } from '../common/host.ts';
+import { CommandNotStartedError, type HostChannel } from '../common/host.ts';
+import { rejectionOf } from '../common/rejection.ts';
 import {
   OneshotTimeoutError,
   failedUnits,
@@ -67,6 +68,12 @@ describe('systemState', () => {
     const host = fakeHost([[/is-system-running/, { exitCode: 1, stderr: 'System has not been booted with systemd as init system (PID 1).' }]]);
     await expect(systemState(host)).rejects.toThrow(/not been booted with systemd/);
     await expect(systemState(host)).rejects.toBeInstanceOf(HarnessError);
+  });
+
+  it('is an ERROR naming systemctl and the host when it could not start (127), whatever was printed', async () => {
+    const host = fakeHost([[/is-system-running/, { exitCode: 127, stdout: 'running\n', stderr: 'sh: 1: systemctl: not found\n' }]]);
+    const error = await rejectionOf(systemState(host), CommandNotStartedError);
+    expect(error.message).toMatch(/^command not found on fake-host: `systemctl`/);
   });
 });
 

@@ -54,6 +54,8 @@ export function resolveLabTarget(config: Config): ResolvedTarget {
     tlsCaFile: config.tlsCaFile ?? lab.tlsCaFile,
     exposure: { kind: 'loopback-proxy', gitPort: lab.gitPort },
     nixConfig: OFFLINE_NIX_CONFIG,
+    // What a NixOS VM's agent gives exec (a PATH with only sh and env): a harness leaning on the target's PATH fails here too.
+    instanceConfig: { 'environment.PATH': lab.execPath },
   };
 }
 

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { latestRunRecord } from '../../acceptance/support/run-record.ts';
 import { loadConfig } from '../../helpers/common/config.ts';
 import { exec } from '../../helpers/common/exec.ts';
+import { HOST_PATH, hostShellArgv } from '../../helpers/common/host.ts';
 import { credentialForms, filesHolding } from '../../helpers/common/leak-scan.ts';
 import { HOST_GIT_CONFIG, HOST_GIT_CREDENTIALS_PURPOSE } from '../../helpers/runbook/run.ts';
 import { readKept } from '../../target/kept.ts';
@@ -99,7 +100,7 @@ describe('git credentials given in every supported way', () => {
   });
 });
 
-/** A shell line on the kept host with the NixOS tool directories on PATH (a VM's exec PATH has only sh and env). */
+/** A shell line on the kept host with the harness's PATH (a VM's exec PATH has only sh and env). */
 async function onHost(project: string, host: string, script: string, input: string) {
-  return exec('incus', ['--project', project, 'exec', host, '--', 'env', 'PATH=/run/wrappers/bin:/run/current-system/sw/bin:/usr/local/bin:/usr/bin:/bin', 'sh', '-c', script], { input, timeoutMs: 300_000 });
+  return exec('incus', ['--project', project, 'exec', host, '--env', `PATH=${HOST_PATH}`, '--', ...hostShellArgv(script)], { input, timeoutMs: 300_000 });
 }

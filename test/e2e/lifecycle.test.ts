@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadConfig } from '../../helpers/common/config.ts';
 import { exec, succeed } from '../../helpers/common/exec.ts';
+import { HOST_PATH, hostShellArgv } from '../../helpers/common/host.ts';
 import { waitFor } from '../../helpers/common/wait.ts';
 import { connectSsh } from '../../helpers/ssh/index.ts';
 import { keptFile, readKept, writeKept } from '../../target/kept.ts';
@@ -191,8 +192,9 @@ describe('a kept throwaway, checked over SSH as an existing host, then removed b
     // Log in as a person would: an authorized key, and sshd running.
     await succeed('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'accept-e2e', '-f', join(keyDir, 'id_ed25519')]);
     const publicKey = await readFile(join(keyDir, 'id_ed25519.pub'), 'utf8');
-    await succeed('incus', ['--project', keptProject, 'exec', name, '--', 'sh', '-euc', 'install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys && systemctl start ssh'], { input: publicKey });
-    hostKeys = (await incus('exec', name, '--', 'sh', '-c', 'for f in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf "$f"; done'))
+    // With the harness's PATH: the throwaway's own exec PATH holds only sh and env, as a NixOS VM's does.
+    await succeed('incus', ['--project', keptProject, 'exec', name, '--env', `PATH=${HOST_PATH}`, '--', ...hostShellArgv('install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys && systemctl start ssh', true)], { input: publicKey });
+    hostKeys = (await incus('exec', name, '--env', `PATH=${HOST_PATH}`, '--', ...hostShellArgv('for f in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf "$f"; done')))
       .split('\n')
       .map((line) => line.split(' ')[1])
       .filter((fingerprint): fingerprint is string => Boolean(fingerprint));

@@ -1,0 +1,47 @@
+import { lstatSync, mkdirSync, mkdtempSync, readlinkSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { HarnessError } from '../helpers/common/errors.ts';
+import { HOST_PATH } from '../helpers/common/host.ts';
+import { rejectionOf } from '../helpers/common/rejection.ts';
+import { imageExecPath, makeExecPathDir } from './image.ts';
+
+const work = mkdtempSync(join(tmpdir(), 'lab-image-test-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** A rootfs with just the two programs a NixOS system keeps at fixed places. */
+function rootfs(name: string, programs = ['bin/sh', 'usr/bin/env']): string {
+  const root = join(work, name);
+  for (const program of programs) {
+    mkdirSync(join(root, program, '..'), { recursive: true });
+    writeFileSync(join(root, program), '#!/bin/true\n', { mode: 0o755 });
+  }
+  return root;
+}
+
+describe("the image's exec PATH (what a NixOS VM's agent gives)", () => {
+  it('holds only sh and env, in a directory on none of the harness PATH', () => {
+    const execPath = imageExecPath();
+    expect(execPath.links).toEqual({ sh: '/bin/sh', env: '/usr/bin/env' });
+    for (const dir of HOST_PATH.split(':')) expect(execPath.dir.startsWith(`${dir}/`) || execPath.dir === dir, `${execPath.dir} vs ${dir}`).toBe(false);
+  });
+
+  it('is made as symlinks to the programs, and nothing else', async () => {
+    const root = rootfs('ok');
+    await makeExecPathDir(root, imageExecPath());
+    const dir = join(root, imageExecPath().dir);
+    expect(readdirSync(dir).sort()).toEqual(['env', 'sh']);
+    expect(lstatSync(join(dir, 'sh')).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(join(dir, 'sh'))).toBe('/bin/sh');
+    expect(readlinkSync(join(dir, 'env'))).toBe('/usr/bin/env');
+    // Again over an existing directory: still the same two.
+    await makeExecPathDir(root, imageExecPath());
+    expect(readdirSync(dir).sort()).toEqual(['env', 'sh']);
+  });
+
+  it('refuses a link to a program the image lacks, naming the recipe', async () => {
+    const error = await rejectionOf(makeExecPathDir(rootfs('no-env', ['bin/sh']), imageExecPath()), HarnessError);
+    expect(error.message).toMatch(/^lab\/image\/recipe\.json execPath: env points at \/usr\/bin\/env, which the image does not have/);
+  });
+});
