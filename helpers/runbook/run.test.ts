@@ -12,6 +12,7 @@ import { parseRunbook } from './index.ts';
 import { HOST_GIT_CONFIG, isHostGitCredentialsEntry, runRunbook } from './run.ts';
 
 const TOKEN = 'deploy-Token_41bc0e';
+const REBUILD = { rebuild: 60_000 };
 const FORMS = credentialForms('deployer', TOKEN);
 const STEPS = parseRunbook(
   ['```sh runbook', 'git clone --recursive https://git.example.net/cc-ci.git /root/cc-ci', '```', '```runbook provision-key', '/var/lib/sops-nix/key.txt 0600', '```', '```sh runbook', 'nixos-rebuild switch', '```'].join('\n'),
@@ -57,7 +58,7 @@ describe('runRunbook with ACCEPT_HOST_GIT_CREDENTIALS_FILE', () => {
   it('every step sees the git config, which is gone afterwards; the ledger records a secret push and a removal, no token', async () => {
     const ledger = new Ledger();
     const { host, files, configSeenBy } = fakeHost(ledger);
-    const outcome = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), hostGitCredentialsFile: join(dir, 'host-credentials') });
+    const outcome = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: REBUILD, hostGitCredentialsFile: join(dir, 'host-credentials') });
     expect(outcome.completed).toBe(true);
     expect(configSeenBy).toEqual(['git clone --recursive https://git.example.net/cc-ci.git /root/cc-ci', 'nixos-rebuild switch']);
     expect(files.has(HOST_GIT_CONFIG)).toBe(false);
@@ -76,13 +77,13 @@ describe('runRunbook with ACCEPT_HOST_GIT_CREDENTIALS_FILE', () => {
     let pushed = '';
     const { host } = fakeHost(ledger);
     const spy: HostChannel = { ...host, pushFile: async (path, content, options) => { if (path === HOST_GIT_CONFIG) pushed = content.toString(); await host.pushFile(path, content, options); } };
-    await runRunbook(STEPS, spy, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), hostGitCredentialsFile: join(dir, 'host-credentials') });
+    await runRunbook(STEPS, spy, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: REBUILD, hostGitCredentialsFile: join(dir, 'host-credentials') });
     expect(pushed).toBe(`[http "https://git.example.net/"]\n\textraHeader = Authorization: Basic ${Buffer.from(`deployer:${TOKEN}`).toString('base64')}\n`);
   });
 
   it('a credential left on the host is an ERROR that names the file and the host', async () => {
     const { host } = fakeHost(new Ledger(), { rmFails: true });
-    const error = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), hostGitCredentialsFile: join(dir, 'host-credentials') }).catch((caught: unknown) => caught);
+    const error = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: REBUILD, hostGitCredentialsFile: join(dir, 'host-credentials') }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(HarnessError);
     expect((error as Error).message).toMatch(/\/root\/\.gitconfig from throwaway-1/);
   });
@@ -90,15 +91,41 @@ describe('runRunbook with ACCEPT_HOST_GIT_CREDENTIALS_FILE', () => {
   it('an unreadable credentials file stops before anything reaches the host', async () => {
     const ledger = new Ledger();
     const { host } = fakeHost(ledger);
-    await expect(runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), hostGitCredentialsFile: join(dir, 'absent') })).rejects.toThrow(/ACCEPT_HOST_GIT_CREDENTIALS_FILE/);
+    await expect(runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: REBUILD, hostGitCredentialsFile: join(dir, 'absent') })).rejects.toThrow(/ACCEPT_HOST_GIT_CREDENTIALS_FILE/);
     expect(ledger.entries).toEqual([]);
   });
 
   it('without the setting nothing but the runbook reaches the host', async () => {
     const ledger = new Ledger();
     const { host } = fakeHost(ledger);
-    await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt') });
+    await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: REBUILD });
     expect(ledger.entries.filter(isHostGitCredentialsEntry)).toEqual([]);
     expect(ledger.entries).toHaveLength(3);
+  });
+});
+
+describe('runRunbook time limits', () => {
+  it('gives each shell step ACCEPT_REBUILD_TIMEOUT, and a step that uses it all up is an ERROR naming that setting', async () => {
+    const limits: (number | undefined)[] = [];
+    const host = hostChannel({
+      name: 'throwaway-1',
+      async exec(script, execOptions = {}) {
+        limits.push(execOptions.timeoutMs);
+        // The rebuild step hangs until its own limit, as a slow rebuild would.
+        if (script.startsWith('nixos-rebuild')) {
+          await new Promise((resolve) => setTimeout(resolve, execOptions.timeoutMs));
+          throw new Error('operation timed out');
+        }
+        return { command: script, exitCode: 0, stdout: '', stderr: '' };
+      },
+      async pushFile() {},
+      async readFile() {
+        return Buffer.alloc(0);
+      },
+    });
+    const error = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: { rebuild: 50 } }).catch((caught: unknown) => caught);
+    expect(limits).toEqual([50, 50]);
+    expect(error).toBeInstanceOf(HarnessError);
+    expect((error as Error).message).toMatch(/runbook step 3 \(install\.md:\d+\) on throwaway-1 did not finish within 0 s \(ACCEPT_REBUILD_TIMEOUT; .*raise ACCEPT_REBUILD_TIMEOUT; operation timed out/);
   });
 });
