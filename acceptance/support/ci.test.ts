@@ -6,7 +6,9 @@ import { DroneClient } from '../../helpers/drone/index.ts';
 import { fakeHttps, json, type FakeHttps } from '../../helpers/https/test-fixtures.ts';
 import { errorVerdict } from './allure-meta.ts';
 import { realTargetDurations } from '../../helpers/common/config.ts';
-import { buildFor, finished, type Ci, type Trigger } from './ci.ts';
+import { hostChannel } from '../../helpers/common/host.ts';
+import { budgetMs } from '../../helpers/common/budget.ts';
+import { buildFor, finished, WAITS, withHostChange, type Ci, type HostCheckout, type Trigger } from './ci.ts';
 
 /** Drone's answer to the n-th request (from 0), set by each test. */
 type Answer = (response: ServerResponse, call: number) => void;
@@ -115,5 +117,28 @@ describe('finished', () => {
     const error = await failure(finished(finishingIn(1100), 5));
     expect(error).toBeInstanceOf(WaitTimeoutError);
     expect(error).not.toBeInstanceOf(SystemFailure);
+  });
+});
+
+describe('withHostChange', () => {
+  it('rebuilds within ACCEPT_REBUILD_TIMEOUT as often as WAITS.hostChange counts, so a test budgeted with it covers its rebuilds', async () => {
+    const limits: (number | undefined)[] = [];
+    const host = hostChannel({
+      name: 'host-1',
+      async exec(script, options = {}) {
+        if (script.startsWith('nixos-rebuild')) limits.push(options.timeoutMs);
+        return { command: script, exitCode: 0, stdout: script.includes('rev-parse') ? 'abc\n' : '', stderr: '' };
+      },
+      async pushFile() {},
+      async readFile() {
+        return Buffer.alloc(0);
+      },
+    });
+    const checkout: HostCheckout = { dir: '/root/cc-ci', rebuild: 'nixos-rebuild switch --flake /root/cc-ci#cc-ci', durations: { rebuild: 1234 } };
+    await withHostChange(host, checkout, 'a change', async () => undefined, async () => undefined);
+    expect(limits).toEqual([1234, 1234]);
+    expect(WAITS.hostChange.filter((wait) => wait === 'rebuild')).toHaveLength(limits.length);
+    const durations = { ...ci.durations, rebuild: 1234 };
+    expect(budgetMs(durations, [...WAITS.hostChange, ...WAITS.build])).toBeGreaterThanOrEqual(2 * 1234 + durations.converge + durations.buildStart + durations.buildFinish);
   });
 });
