@@ -6,7 +6,7 @@ import { DroneClient } from '../../helpers/drone/index.ts';
 import { fakeHttps, json, type FakeHttps } from '../../helpers/https/test-fixtures.ts';
 import { errorVerdict } from './allure-meta.ts';
 import { realTargetDurations } from '../../helpers/common/config.ts';
-import { hostChannel } from '../../helpers/common/host.ts';
+import { limitRecordingHost } from '../../helpers/common/host-fixture.ts';
 import { budgetMs } from '../../helpers/common/budget.ts';
 import { buildFor, finished, WAITS, withHostChange, type Ci, type HostCheckout, type Trigger } from './ci.ts';
 
@@ -122,20 +122,10 @@ describe('finished', () => {
 
 describe('withHostChange', () => {
   it('rebuilds within ACCEPT_REBUILD_TIMEOUT as often as WAITS.hostChange counts, so a test budgeted with it covers its rebuilds', async () => {
-    const limits: (number | undefined)[] = [];
-    const host = hostChannel({
-      name: 'host-1',
-      async exec(script, options = {}) {
-        if (script.startsWith('nixos-rebuild')) limits.push(options.timeoutMs);
-        return { command: script, exitCode: 0, stdout: script.includes('rev-parse') ? 'abc\n' : '', stderr: '' };
-      },
-      async pushFile() {},
-      async readFile() {
-        return Buffer.alloc(0);
-      },
-    });
+    const { host, limits: calls } = limitRecordingHost('host-1', async (script) => ({ stdout: script.includes('rev-parse') ? 'abc\n' : '' }));
     const checkout: HostCheckout = { dir: '/root/cc-ci', rebuild: 'nixos-rebuild switch --flake /root/cc-ci#cc-ci', durations: { rebuild: 1234 } };
     await withHostChange(host, checkout, 'a change', async () => undefined, async () => undefined);
+    const limits = calls.filter((call) => call.script.startsWith('nixos-rebuild')).map((call) => call.timeoutMs);
     expect(limits).toEqual([1234, 1234]);
     expect(WAITS.hostChange.filter((wait) => wait === 'rebuild')).toHaveLength(limits.length);
     const durations = { ...ci.durations, rebuild: 1234 };

@@ -289,12 +289,7 @@ describe('loadConfig validation names the variable at fault', () => {
         'ACCEPT_SSH_PORT',
         'ACCEPT_SSH_USER',
         'ACCEPT_SSH_HOST_KEY',
-        'ACCEPT_BOOT_TIMEOUT',
-        'ACCEPT_REBUILD_TIMEOUT',
-        'ACCEPT_CONVERGE_TIMEOUT',
-        'ACCEPT_BUILD_START_TIMEOUT',
-        'ACCEPT_BUILD_FINISH_TIMEOUT',
-        'ACCEPT_CHECK_TIMEOUT',
+        ...Object.values(DURATION_VARIABLES),
         'ACCEPT_LAB_SLOW',
       ]),
     );

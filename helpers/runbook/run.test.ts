@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HarnessError } from '../common/errors.ts';
 import { hostChannel, type HostChannel } from '../common/host.ts';
+import { limitRecordingHost } from '../common/host-fixture.ts';
 import { Ledger } from '../common/ledger.ts';
 import { credentialForms } from '../common/leak-scan.ts';
 import { forgetSecrets, redact } from '../common/redact.ts';
@@ -106,25 +107,14 @@ describe('runRunbook with ACCEPT_HOST_GIT_CREDENTIALS_FILE', () => {
 
 describe('runRunbook time limits', () => {
   it('gives each shell step ACCEPT_REBUILD_TIMEOUT, and a step that uses it all up is an ERROR naming that setting', async () => {
-    const limits: (number | undefined)[] = [];
-    const host = hostChannel({
-      name: 'throwaway-1',
-      async exec(script, execOptions = {}) {
-        limits.push(execOptions.timeoutMs);
-        // The rebuild step hangs until its own limit, as a slow rebuild would.
-        if (script.startsWith('nixos-rebuild')) {
-          await new Promise((resolve) => setTimeout(resolve, execOptions.timeoutMs));
-          throw new Error('operation timed out');
-        }
-        return { command: script, exitCode: 0, stdout: '', stderr: '' };
-      },
-      async pushFile() {},
-      async readFile() {
-        return Buffer.alloc(0);
-      },
+    // The rebuild step hangs until its own limit, as a slow rebuild would.
+    const { host, limits } = limitRecordingHost('throwaway-1', async (script, options) => {
+      if (!script.startsWith('nixos-rebuild')) return {};
+      await new Promise((resolve) => setTimeout(resolve, options.timeoutMs));
+      throw new Error('operation timed out');
     });
     const error = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: { rebuild: 50 } }).catch((caught: unknown) => caught);
-    expect(limits).toEqual([50, 50]);
+    expect(limits.map((call) => call.timeoutMs)).toEqual([50, 50]);
     expect(error).toBeInstanceOf(HarnessError);
     expect((error as Error).message).toMatch(/runbook step 3 \(install\.md:\d+\) on throwaway-1 did not finish within 0 s \(ACCEPT_REBUILD_TIMEOUT; .*raise ACCEPT_REBUILD_TIMEOUT; operation timed out/);
   });
