@@ -1,11 +1,19 @@
 import { defineConfig } from 'vitest/config';
 import { ALLURE_CATEGORIES, allureVerdictListener } from './acceptance/support/allure-meta.ts';
 import { DodOrderSequencer } from './acceptance/support/sequencer.ts';
+import { budgetMs } from './helpers/common/budget.ts';
+import { loadConfig, realTargetDurations } from './helpers/common/config.ts';
 
 const reportsDir = process.env.ACCEPT_REPORTS_DIR ?? 'reports';
 // Evidence reports are for acceptance runs; the harness's own tests report under selftest/.
 const acceptanceRun = process.argv.some((arg) => /^(--project=)?(cold|warm)$/.test(arg));
 const allureResults = acceptanceRun ? `${reportsDir}/allure-results` : `${reportsDir}/selftest/allure-results`;
+
+// Project defaults from the durations (a real target's, unless set): each spec's suite and each
+// test that waits set their own timeouts from the run's durations (`within` in dod.ts). Global
+// setup (provisioning and the runbook) is not timed by Vitest: its waits are (ACCEPT_BOOT_TIMEOUT,
+// ACCEPT_REBUILD_TIMEOUT for each runbook step).
+const checkMs = budgetMs(realTargetDurations(loadConfig()));
 
 // Acceptance specs share one expensive throwaway: run them in one worker, in DoD order (see the sequencer).
 const acceptance = {
@@ -15,8 +23,8 @@ const acceptance = {
   // One worker for every spec file: the worker-scoped fixtures (channel, clones, decryption, the
   // clean-checkout build) are then made once per run, and no file pays a new process's start-up.
   isolate: false,
-  testTimeout: 120_000,
-  hookTimeout: 120_000,
+  testTimeout: checkMs,
+  hookTimeout: checkMs,
   sequence: { shuffle: false },
 };
 
@@ -58,8 +66,6 @@ export default defineConfig({
           name: 'cold',
           ...acceptance,
           globalSetup: ['acceptance/support/global-cold.ts'],
-          // Provisioning a throwaway and running the runbook take minutes on a new machine.
-          hookTimeout: 1_800_000,
         },
       },
       {

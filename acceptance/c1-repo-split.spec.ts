@@ -5,9 +5,11 @@
 import { expect } from 'vitest';
 import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
 import { formatClosureDiff } from '../helpers/nix/index.ts';
-import { attach, dodItem, evidence, step, test, expectNone } from './support/dod.ts';
+import { attach, dodItem, evidence, step, test, expectNone, useReproduction } from './support/dod.ts';
 
 dodItem('C1', () => {
+  useReproduction();
+
   test('the base repo holds neither the instance domain nor any secret value, in any commit', async ({ run, baseRepo, gitSecrets, task }) => {
     const needles: Record<string, string> = { 'instance domain': run.domain };
     for (const [key, value] of Object.entries(gitSecrets.values)) needles[`sops value ${key}`] = value;

@@ -10,7 +10,7 @@ import { fileHashesOnHost } from '../helpers/common/host-scan.ts';
 import { describeStep, parseRunbook } from '../helpers/runbook/index.ts';
 import { isHostGitCredentialsEntry } from '../helpers/runbook/run.ts';
 import { describeUnit, failedUnits, journalExcerpt, systemState, waitForOneshots } from '../helpers/systemd/index.ts';
-import { attach, dodItem, evidence, skipBecause, test, expectNone } from './support/dod.ts';
+import { attach, dodItem, evidence, skipBecause, test, expectNone, within } from './support/dod.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -59,13 +59,13 @@ dodItem('C4', () => {
     evidence(task, `is-system-running = running, 0 failed units${rebuild ? `, nixos-rebuild switch exit ${rebuild.exitCode}` : ''}`);
   });
 
-  test('the reconcile oneshots have converged', async ({ host, config, task }) => {
-    const report = await waitForOneshots(host, config.oneshots, { timeoutMs: 60_000 });
+  test('the reconcile oneshots have converged', async ({ run, host, config, task }) => {
+    const report = await waitForOneshots(host, config.oneshots, { timeoutMs: run.durations.converge });
     await attach('oneshots', report.units.map(describeUnit).join('\n'));
     const broken = report.converged ? [] : report.broken.map((unit) => `${unit.unit}: ${unit.reason}\n${unit.journal ?? ''}`);
     expectNone(broken, 'oneshots that did not converge');
     evidence(task, `${config.oneshots.length} oneshots active (exited), result success: ${config.oneshots.map((unit) => unit.replace(/\.service$/, '')).join(', ')}`);
-  });
+  }, within('converge'));
 
   test('every secret and the cert were decrypted on the machine', async ({ host, gitSecrets, task }) => {
     const names = Object.keys(gitSecrets.values);

@@ -5,11 +5,13 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { attach, dodItem, evidence, skipBecause, test, expectNone } from './support/dod.ts';
+import { attach, dodItem, evidence, skipBecause, test, expectNone, useReproduction } from './support/dod.ts';
 
 const SLIPPED_BAR = /infeasible(\s+by\s+design)?|not\s+feasible|cannot\s+be\s+(done|performed)\s+by\s+design/i;
 
 dodItem('C5', () => {
+  useReproduction();
+
   test('the static half: a clean-checkout toplevel and closure hash, with a timestamp', async ({ reproduction, task }) => {
     const half = reproduction.evidence.static;
     await attach('d8.json (static half)', half);

@@ -5,10 +5,10 @@
  */
 import { expect } from 'vitest';
 import type { DroneBuild } from '../helpers/drone/index.ts';
-import { buildFor, commentTestme, DOD_RECIPES, finished, MATRIX, matrixStages, type Ci } from './support/ci.ts';
+import { buildFor, commentTestme, DOD_RECIPES, finished, MATRIX, matrixStages, WAITS, type Ci } from './support/ci.ts';
 import type { Config } from '../helpers/common/config.ts';
 import type { RunContext } from './support/context.ts';
-import { attach, dodItem, evidence, expectNone, step, test } from './support/dod.ts';
+import { attach, dodItem, evidence, expectNone, step, test, within } from './support/dod.ts';
 
 type Outcome = { build?: DroneBuild; how: string };
 
@@ -30,7 +30,7 @@ dodItem('D10', () => {
       const triggers = await step('comment !testme on each of the six recipes', () => Promise.all(DOD_RECIPES.map((recipe) => commentTestme(ci, recipe))));
       await Promise.all(
         triggers.map(async (trigger) => {
-          const started = await buildFor(ci, trigger, 60_000);
+          const started = await buildFor(ci, trigger, ci.durations.buildStart);
           found.set(trigger.recipe, { build: started && (await finished(ci, started.build.number)), how: `fresh !testme (comment ${trigger.comment.id})` });
         }),
       );
@@ -49,6 +49,7 @@ dodItem('D10', () => {
       );
       expect(build!.status, `${recipe}: build #${build!.number} (${how}) ended ${build!.status}`).toBe('success');
       evidence(task, `${recipe}: build #${build!.number} (${how}) success; ${MATRIX.map(({ label }) => `${stages.get(label)!.name} ${stages.get(label)!.status}`).join(', ')}`);
-    });
+      // The six builds run at once, so the first test waits for all of them as for one.
+    }, within(...WAITS.build));
   }
 });

@@ -4,9 +4,9 @@
  */
 import { expect } from 'vitest';
 import type { DroneBuild } from '../helpers/drone/index.ts';
-import { buildLogs, MATRIX, matrixStages, PROBE_RECIPE, runStart, testmeBuild, type Ci } from './support/ci.ts';
+import { buildLogs, MATRIX, matrixStages, PROBE_RECIPE, runStart, testmeBuild, WAITS, type Ci } from './support/ci.ts';
 import type { RunContext } from './support/context.ts';
-import { attach, dodItem, evidence, expectNone, step, test } from './support/dod.ts';
+import { attach, dodItem, evidence, expectNone, step, test, within } from './support/dod.ts';
 
 dodItem('D2', () => {
   let found: Promise<{ build: DroneBuild; reused: boolean }> | undefined;
@@ -26,7 +26,7 @@ dodItem('D2', () => {
     });
     expectNone(bad, `build #${b.number}: stages without a successful result of their own`);
     evidence(task, `build #${b.number} (${PROBE_RECIPE}): ${[...stages].map(([, s]) => `${s!.name} ${s!.status} (exit ${s!.exit_code}, ${s!.finished - s!.started} s)`).join(', ')}`);
-  });
+  }, within(...WAITS.build));
 
   test('each of them did its work for real: the steps\' logs show the install, the upgrade, the backup and the restore', async ({ ci, run, task }) => {
     const { build: b } = await build(ci, run);
@@ -48,5 +48,5 @@ dodItem('D2', () => {
       return `${stage.name}: ${logs.filter((log) => log.stage === stage.name).reduce((sum, log) => sum + log.text.split('\n').filter(Boolean).length, 0)} log lines`;
     });
     evidence(task, `build #${b.number}: ${counts.join(', ')}, each showing its work`);
-  });
+  }, within(...WAITS.build));
 });

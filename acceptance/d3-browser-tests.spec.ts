@@ -4,8 +4,8 @@
  * browser tests on an HTTP-level stand-in page and says so, and the evidence names the engine.
  */
 import { expect } from 'vitest';
-import { buildLogs, PROBE_RECIPE, runStart, testmeBuild } from './support/ci.ts';
-import { attach, dodItem, evidence, test } from './support/dod.ts';
+import { buildLogs, PROBE_RECIPE, runStart, testmeBuild, WAITS } from './support/ci.ts';
+import { attach, dodItem, evidence, test, within } from './support/dod.ts';
 
 dodItem('D3', () => {
   test('the install stage ran browser tests, and the log shows how many passed and on what engine', async ({ ci, run, task }) => {
@@ -25,5 +25,5 @@ dodItem('D3', () => {
     expect(step.status, `the browser step ${step.name} ended ${step.status}`).toBe('success');
     const engine = /engine (.+)/.exec(text)?.[1]?.trim() ?? (/playwright/i.test(text) ? 'playwright' : 'not named in the log');
     evidence(task, `build #${build.number} ${install!.name}/${step.name}: ${passed} browser tests passed; engine: ${engine}`);
-  });
+  }, within(...WAITS.build));
 });

@@ -5,8 +5,8 @@
  */
 import { expect } from 'vitest';
 import type { DroneBuild } from '../helpers/drone/index.ts';
-import { buildLogs, freshBuild, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, PROBE_RECIPE, runStart, testmeBuild, withHostChange } from './support/ci.ts';
-import { attach, dodItem, evidence, skipBecause, step, test } from './support/dod.ts';
+import { buildLogs, freshBuild, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, PROBE_RECIPE, runStart, testmeBuild, WAITS, withHostChange } from './support/ci.ts';
+import { attach, dodItem, evidence, skipBecause, step, test, within } from './support/dod.ts';
 
 const localStage = (build: DroneBuild) => build.stages?.find((stage) => /recipe|local/i.test(stage.name));
 
@@ -20,11 +20,11 @@ dodItem('D4', () => {
     expect(text.trim(), `stage ${stage!.name} of build #${build.number} has an empty log: nothing ran`).not.toBe('');
     expect(stage!.status === 'success' ? build.status : 'failure', `stage ${stage!.name} ended ${stage!.status} but build #${build.number} ended ${build.status}`).toBe(build.status);
     evidence(task, `build #${build.number}: stage ${stage!.name} ${stage!.status} (exit ${stage!.exit_code}); ${text.split('\n').filter((line) => /^(not )?ok \d/.test(line)).length} test results in its log`);
-  });
+  }, within(...WAITS.build));
 
   test('a failing recipe-local test fails the build', async ({ ci, run, config, host, baseRepo, task, skip }) => {
     if (!mayChangeHost(run, config)) skipBecause({ task, skip }, HOST_CHANGES_SKIP);
-    const checkout = await hostCheckout(baseRepo.dir);
+    const checkout = await hostCheckout(baseRepo.dir, run.durations);
     const failing = await withHostChange(
       host,
       checkout,
@@ -42,5 +42,5 @@ dodItem('D4', () => {
     const others = (build.stages ?? []).filter((s) => s !== stage && s.status !== 'success').map((s) => `${s.name} ${s.status}`);
     expect(others, `build #${build.number} failed elsewhere too, so it proves nothing about the recipe-local tests`).toEqual([]);
     evidence(task, `with a failing recipe-local test, build #${build.number} ended ${build.status}: ${stage!.name} ${stage!.status} (exit ${stage!.exit_code}), every other stage success`);
-  });
+  }, within(...WAITS.hostChange, ...WAITS.build));
 });

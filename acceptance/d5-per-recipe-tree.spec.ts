@@ -6,8 +6,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { DOD_RECIPES, freshBuild, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, MATRIX, matrixStages, PROBE_RECIPE, withHostChange } from './support/ci.ts';
-import { attach, dodItem, evidence, expectNone, skipBecause, step, test } from './support/dod.ts';
+import { DOD_RECIPES, freshBuild, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, MATRIX, matrixStages, PROBE_RECIPE, WAITS, withHostChange } from './support/ci.ts';
+import { attach, dodItem, evidence, expectNone, skipBecause, step, test, within } from './support/dod.ts';
 
 /** The enrolment list: one recipe a line. */
 const ENROLLED = 'tests/enrolled';
@@ -30,7 +30,7 @@ dodItem('D5', () => {
 
   test('enrolling a new recipe touches only its tree and the enrolment list, and its first !testme runs', async ({ ci, run, config, host, baseRepo, task, skip }) => {
     if (!mayChangeHost(run, config)) skipBecause({ task, skip }, HOST_CHANGES_SKIP);
-    const checkout = await hostCheckout(baseRepo.dir);
+    const checkout = await hostCheckout(baseRepo.dir, run.durations);
     // The new recipe is a copy of an enrolled one on a port of its own, as docs/enroll.md says.
     const enrol = `cp -r tests/${PROBE_RECIPE} tests/${NEW_RECIPE} && sed -i 's/"port": *[0-9]*/"port": 9190/' tests/${NEW_RECIPE}/recipe.json && echo ${NEW_RECIPE} >> ${ENROLLED}`;
     const outcome = await withHostChange(host, checkout, `enrol ${NEW_RECIPE}`, () => host.succeed(`cd ${checkout.dir} && ${enrol}`), async () => {
@@ -50,5 +50,5 @@ dodItem('D5', () => {
     expectNone(MATRIX.filter(({ label }) => stages.get(label)?.status !== 'success').map(({ label }) => `${label}: ${stages.get(label)?.status ?? 'missing'}`), `the first !testme of ${NEW_RECIPE} (build #${build.number}) did not run the matrix`);
     expect(build.status, `the first !testme of ${NEW_RECIPE} ran as build #${build.number} but ended ${build.status}`).toBe('success');
     evidence(task, `enrolled ${NEW_RECIPE} by changing ${outcome.changed.length} files, all in tests/${NEW_RECIPE}/ or ${ENROLLED}; its first !testme ran as build #${build.number}: ${build.status}`);
-  });
+  }, within(...WAITS.hostChange, ...WAITS.build));
 });

@@ -12,8 +12,8 @@ import { registerSecret } from '../helpers/common/redact.ts';
 import { signBody } from '../helpers/dashboard/index.ts';
 import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
 import { decryptSops, encryptSops, parseAgeIdentities } from '../helpers/sops/index.ts';
-import { buildLogs, GIT_COMMIT, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, PROBE_RECIPE, runStart, testmeBuild, withHostChange } from './support/ci.ts';
-import { attach, detectComposition, dodItem, evidence, expectNone, skipBecause, step, test } from './support/dod.ts';
+import { buildLogs, GIT_COMMIT, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, PROBE_RECIPE, runStart, testmeBuild, WAITS, withHostChange } from './support/ci.ts';
+import { attach, detectComposition, dodItem, evidence, expectNone, skipBecause, step, test, within } from './support/dod.ts';
 
 /** The ways a value can show up in published text: whole, or line by line for PEM blocks. */
 function fragments(value: string): string[] {
@@ -60,14 +60,14 @@ dodItem('D6', () => {
     await attach('published texts searched', texts.map(({ where, text }) => `${where}: ${text.length} characters`).join('\n'));
     expectNone(leaks, 'decrypted secrets published');
     evidence(task, `0 occurrences of ${Object.keys(gitSecrets.values).length} decrypted values in ${logCount} step logs of ${builds.length} builds and ${texts.length - logCount} dashboard and Drone pages`);
-  });
+  }, within(...WAITS.build));
 
   test('a rotated webhook_hmac takes effect after a rebuild: the new signature is accepted, the old one rejected', async ({ ci, run, config, host, baseRepo, instanceRepo, gitSecrets, task, skip }) => {
     if (!mayChangeHost(run, config)) skipBecause({ task, skip }, HOST_CHANGES_SKIP);
     if ((await detectComposition(baseRepo.dir)) !== 'submodule') {
       skipBecause({ task, skip }, 'rotation is committed in the host\'s secrets/ submodule; with the flake-input layout the instance repo would have to change on its remote, which this run must not do');
     }
-    const checkout = await hostCheckout(baseRepo.dir);
+    const checkout = await hostCheckout(baseRepo.dir, run.durations);
     const old = gitSecrets.values.webhook_hmac!;
     const identities = parseAgeIdentities(await readFile(run.ageKeyFile, 'utf8'), run.ageKeyFile);
     const document = await decryptSops(await readFile(join(instanceRepo, 'secrets.yaml'), 'utf8'), { identities, source: 'instance secrets.yaml' });
@@ -97,5 +97,5 @@ dodItem('D6', () => {
     const restored = await ci.apex.hook(body, signBody(body, old), 'ping');
     if (restored.status >= 300) throw new HarnessError(`after restoring the host, the original webhook_hmac got HTTP ${restored.status}`);
     evidence(task, `rotated webhook_hmac in the host's secrets/ and rebuilt: new signature → ${answers.fresh.status}, old → ${answers.stale.status}; restored and rebuilt: original → ${restored.status}`);
-  });
+  }, within(...WAITS.hostChange));
 });

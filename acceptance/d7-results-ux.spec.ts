@@ -4,12 +4,13 @@
  */
 import { expect } from 'vitest';
 import { svgProblem } from '../helpers/dashboard/index.ts';
+import { settingOf } from '../helpers/common/budget.ts';
 import { waitFor } from '../helpers/common/wait.ts';
 import type { DroneBuild } from '../helpers/drone/index.ts';
 import type { ForgeComment } from '../helpers/forge/index.ts';
-import { PROBE_RECIPE, runStart, testmeBuild, type Ci } from './support/ci.ts';
+import { PROBE_RECIPE, runStart, testmeBuild, WAITS, type Ci } from './support/ci.ts';
 import type { RunContext } from './support/context.ts';
-import { attach, dodItem, evidence, step, test } from './support/dod.ts';
+import { attach, dodItem, evidence, step, test, within } from './support/dod.ts';
 
 const OUTCOME = { success: /pass|success|green/i, failure: /fail|red|error/i } as Record<string, RegExp>;
 
@@ -36,7 +37,7 @@ dodItem('D7', () => {
     expect(page.text, `${path} does not name the recipe ${b.params.RECIPE}`).toContain(b.params.RECIPE);
     expect(page.text, `${path} does not show the status ${b.status}`).toContain(b.status);
     evidence(task, `${ci.apex.baseUrl}/ links ${path}, which shows ${b.params.RECIPE} ${b.status}`);
-  });
+  }, within(...WAITS.build));
 
   test('the badge is a valid SVG carrying the recipe\'s status', async ({ ci, run, task }) => {
     const { build: b } = await build(ci, run);
@@ -52,7 +53,7 @@ dodItem('D7', () => {
     expect(texts, `/badge/${recipe}.svg says "${texts}", not the status of the latest build #${latest?.number} (${latest?.status})`).toMatch(word);
     await attach(`badge ${recipe}`, badge.text);
     evidence(task, `/badge/${recipe}.svg: image/svg+xml, well-formed, says "${texts}" for build #${latest?.number} (${latest?.status})`);
-  });
+  }, within(...WAITS.build));
 
   test('the PR got its outcome comment, with a link', async ({ ci, run, task }) => {
     const { build: b } = await build(ci, run);
@@ -63,18 +64,18 @@ dodItem('D7', () => {
     let asked: number | undefined;
     // The forge answering without it until the deadline is the FAIL; a refused token is an ERROR.
     const outcome = await waitFor<ForgeComment>(
-      `a comment on ${ci.org}/${recipe}#${pull} reporting build #${b.number} with a link`,
+      `a comment on ${ci.org}/${recipe}#${pull} reporting build #${b.number} with a link (${settingOf(ci.durations, 'buildStart')})`,
       async () => {
         const comments = await ci.forge.comments(ci.org, recipe, pull);
         asked = Date.parse(comments.find((comment) => comment.id === trigger)?.created_at ?? '') / 1000;
         const found = comments.find((comment) => comment.id > trigger && pattern.test(comment.body) && /https?:\/\/\S+/.test(comment.body));
         return found ?? { done: false as const, saw: `${comments.filter((comment) => comment.id > trigger).length} comments after the !testme, none reporting #${b.number} with a link` };
       },
-      { timeoutMs: 60_000, intervalMs: 500, observes: 'system' },
+      { timeoutMs: ci.durations.buildStart, intervalMs: 500, observes: 'system' },
     );
     expect(outcome.body, `the outcome comment does not say ${b.status}: ${outcome.body}`).toMatch(OUTCOME[b.status] ?? /./);
     const link = /https?:\/\/\S+/.exec(outcome.body)![0];
     const took = asked && b.finished ? `, ${Math.round(b.finished - asked)} s after the !testme` : '';
     evidence(task, `${ci.org}/${recipe}#${pull}: ${outcome.user.login} commented the outcome of build #${b.number} (${b.status}${took}) with ${link}`);
-  });
+  }, within(...WAITS.build, 'buildStart'));
 });

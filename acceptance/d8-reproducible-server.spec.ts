@@ -3,9 +3,11 @@
  * Static half: a clean checkout builds /run/current-system. Live half: C4's brand-new machine.
  */
 import { expect } from 'vitest';
-import { attach, dodItem, evidence, skipBecause, test } from './support/dod.ts';
+import { attach, dodItem, evidence, skipBecause, test, useReproduction } from './support/dod.ts';
 
 dodItem('D8', () => {
+  useReproduction();
+
   test('static half: nixos-rebuild build from a clean checkout gives /run/current-system', async ({ reproduction, task }) => {
     expect(reproduction.built, `clean checkout builds ${reproduction.built}, the host runs ${reproduction.running}`).toBe(reproduction.running);
     evidence(task, `clean checkout → ${reproduction.built} = /run/current-system (reports/evidence/d8.md)`);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { workerProjects } from './index.ts';
-import { leaseWorker } from './workers.ts';
+import { leaseAllWorkers, leaseWorker } from './workers.ts';
 
 let labDir: string;
 beforeEach(async () => {
@@ -57,5 +57,41 @@ describe('leaseWorker', () => {
     expect(lease.project).toBe('terraform-ci');
     expect(await readFile(join(labDir, 'workers', 'terraform-ci-2.lease'), 'utf8')).toBe(`${process.ppid}\n`);
     await lease.release();
+  });
+});
+
+describe('leaseAllWorkers', () => {
+  test('takes each project as it frees, keeping it, so a single lease waits until it lets go', async () => {
+    const single = await leaseWorker(labDir, 2);
+    let all: Awaited<ReturnType<typeof leaseAllWorkers>> | undefined;
+    const waiting = leaseAllWorkers(labDir, 2, { pollMs: 10 }).then((lease) => (all = lease));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(all).toBeUndefined();
+    // terraform-ci-2 was free, so the waiting caller took it: a single lease finds nothing free.
+    let other: string | undefined;
+    const next = leaseWorker(labDir, 2, { pollMs: 10 }).then((lease) => {
+      other = lease.project;
+      return lease;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(other).toBeUndefined();
+    await single.release();
+    await waiting;
+    expect(all!.project).toBe('terraform-ci');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(other).toBeUndefined();
+    await all!.release();
+    expect((await next).project).toBe('terraform-ci');
+    await (await next).release();
+  });
+
+  test('one at a time: a second caller waits for the first to let go', async () => {
+    const first = await leaseAllWorkers(labDir, 2);
+    let second: Awaited<ReturnType<typeof leaseAllWorkers>> | undefined;
+    const waiting = leaseAllWorkers(labDir, 2, { pollMs: 10 }).then((lease) => (second = lease));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(second).toBeUndefined();
+    await first.release();
+    await (await waiting).release();
   });
 });

@@ -23,6 +23,14 @@ export interface LeaseOptions {
   pid?: number;
 }
 
+const WHOLE_LAB = 'whole-lab.lease';
+
+/** The live pid holding a lease file, if any. */
+async function leaseOwner(file: string): Promise<number | undefined> {
+  const owner = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+  return Number.isInteger(owner) && owner > 0 && isAlive(owner) ? owner : undefined;
+}
+
 function leaseDir(labDir: string): string {
   return join(labDir, 'workers');
 }
@@ -43,6 +51,45 @@ async function tryTake(file: string, pid: number): Promise<boolean> {
   return tryTake(file, pid);
 }
 
+/**
+ * Holds every worker project at once, for what changes the lab itself (a run with another repo
+ * layout regenerates the repos and keys every run reads). It takes each project the moment it is
+ * free and keeps it, so runs that need one project cannot starve it; a lock of its own comes
+ * first, so that two of these cannot each hold a part and wait for the rest.
+ */
+export async function leaseAllWorkers(labDir: string, count: number, options: LeaseOptions = {}): Promise<WorkerLease> {
+  const pid = options.pid ?? process.pid;
+  const dir = leaseDir(labDir);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const wanted = [join(dir, WHOLE_LAB), ...workerProjects(count).map((project) => join(dir, `${project}.lease`))];
+  const held = new Set<string>();
+  const started = Date.now();
+  let heard = started;
+  while (held.size < wanted.length) {
+    for (const file of wanted) {
+      if (held.has(file)) continue;
+      if (await tryTake(file, pid)) held.add(file);
+      // Nothing past the lock of its own until that is held.
+      if (!held.has(wanted[0]!)) break;
+    }
+    if (held.size === wanted.length) break;
+    if (Date.now() - heard >= (options.heartbeatMs ?? 60_000)) {
+      heard = Date.now();
+      log.info(`waiting for every lab worker (holding ${Math.max(0, held.size - 1)} of ${count}) for ${Math.round((heard - started) / 1000)} s`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 250));
+  }
+  let released = false;
+  return {
+    project: workerProjects(count)[0]!,
+    release: async () => {
+      if (released) return;
+      released = true;
+      await Promise.all([...held].map((file) => rm(file, { force: true })));
+    },
+  };
+}
+
 /** Waits for a free worker project of the first `count`, and holds it until `release()`. */
 export async function leaseWorker(labDir: string, count: number, options: LeaseOptions = {}): Promise<WorkerLease> {
   const pid = options.pid ?? process.pid;
@@ -51,7 +98,9 @@ export async function leaseWorker(labDir: string, count: number, options: LeaseO
   const started = Date.now();
   let heard = started;
   for (;;) {
-    for (const project of workerProjects(count)) {
+    // Someone is taking the whole lab: it has the first claim on every project that frees.
+    const whole = await leaseOwner(join(dir, WHOLE_LAB));
+    for (const project of whole ? [] : workerProjects(count)) {
       const file = join(dir, `${project}.lease`);
       if (await tryTake(file, pid)) {
         let released = false;

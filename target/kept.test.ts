@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../helpers/common/config.ts';
+import { loadConfig, realTargetDurations } from '../helpers/common/config.ts';
 import { ConfigError } from '../helpers/common/errors.ts';
 import { KEPT_SCHEMA_VERSION, KeptHostError, forgetKept, keptFile, readKept, writeKept } from './kept.ts';
 import { attachKept } from './providers/incus.ts';
@@ -30,6 +30,7 @@ function resolved(overrides: Partial<ResolvedTarget> = {}): ResolvedTarget {
     domain: 'ci.lab.test',
     tlsCaFile: '/ca.pem',
     exposure: { kind: 'loopback-proxy', gitPort: 8418 },
+    durations: realTargetDurations({ durations: {} }),
     ...overrides,
   };
 }

@@ -57,7 +57,7 @@ export async function provisionOnIncus(
     await hooks.beforeRunbook?.(throwaway, client);
     await using base = await cloneRepo(repos.baseRepo, { setting: 'ACCEPT_BASE_REPO' });
     const steps = parseRunbook(await readFile(join(base.dir, RUNBOOK_SOURCE), 'utf8'), `${repos.baseRepo} ${RUNBOOK_SOURCE}`);
-    const runbook = await runRunbook(steps, throwaway.host, { source: RUNBOOK_SOURCE, ageKeyFile: resolved.ageKeyFile, hostGitCredentialsFile });
+    const runbook = await runRunbook(steps, throwaway.host, { source: RUNBOOK_SOURCE, ageKeyFile: resolved.ageKeyFile, hostGitCredentialsFile, durations: resolved.durations });
     await hooks.afterRunbook?.(throwaway, client);
     const started = throwaway;
     const host = {
@@ -115,7 +115,7 @@ export async function provisionOnIncus(
   }
 }
 
-export function systemOf(resolved: Pick<ResolvedTarget, 'domain' | 'tlsCaFile' | 'ageKeyFile' | 'baseRepo' | 'instanceRepo' | 'nixConfig'>) {
+export function systemOf(resolved: Pick<ResolvedTarget, 'domain' | 'tlsCaFile' | 'ageKeyFile' | 'baseRepo' | 'instanceRepo' | 'nixConfig' | 'durations'>) {
   return {
     domain: resolved.domain,
     tlsCaFile: resolved.tlsCaFile,
@@ -123,5 +123,6 @@ export function systemOf(resolved: Pick<ResolvedTarget, 'domain' | 'tlsCaFile' |
     baseRepo: resolved.baseRepo,
     instanceRepo: resolved.instanceRepo,
     nixConfig: resolved.nixConfig,
+    durations: resolved.durations,
   };
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, loadConfig } from '../helpers/common/config.ts';
+import { CONFIG_VARIABLES, loadConfig, realTargetDurations } from '../helpers/common/config.ts';
 import { ConfigError } from '../helpers/common/errors.ts';
 import { Ledger } from '../helpers/common/ledger.ts';
 import { resolveIncusBacked } from './index.ts';
@@ -33,6 +33,7 @@ describe('the ssh target', () => {
       instanceRepo: 'https://git.example.net/cc-ci-secrets.git',
       domain: 'ci.commoninternet.net',
       tlsCaFile: '/etc/ssl/certs/ISRG_Root_X1.pem',
+      durations: realTargetDurations(loadConfig({})),
     });
   });
 

@@ -4,7 +4,7 @@
  */
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { incusFileSetting, type Config, type IncusFileField, type IncusSettings, type SshSettings } from '../helpers/common/config.ts';
+import { incusFileSetting, realTargetDurations, type Config, type IncusFileField, type IncusSettings, type SshSettings } from '../helpers/common/config.ts';
 import { ConfigError } from '../helpers/common/errors.ts';
 import { IncusClient } from '../helpers/incus/client.ts';
 import type { SystemUnderTest } from './run-context.ts';
@@ -141,6 +141,7 @@ export function systemSettings(config: Config, why: string): SystemSettings {
     instanceRepo: required(config.instanceRepo, 'ACCEPT_INSTANCE_REPO', why),
     domain: required(config.domain, 'ACCEPT_DOMAIN', why),
     tlsCaFile: required(config.tlsCaFile, 'ACCEPT_TLS_CA_FILE', why),
+    durations: realTargetDurations(config),
   };
 }
 

@@ -3,7 +3,7 @@
  * current configuration and, for a warm run against a kept throwaway, the facts of that host.
  * No secrets: it crosses to the spec workers through Vitest's provide/inject.
  */
-import type { IncusSettings, SshSettings } from '../helpers/common/config.ts';
+import type { Durations, IncusSettings, SshSettings } from '../helpers/common/config.ts';
 import type { LedgerEntry } from '../helpers/common/ledger.ts';
 import type { RunbookOutcome } from '../helpers/runbook/run.ts';
 
@@ -53,6 +53,8 @@ export interface SystemUnderTest {
   instanceRepo: string;
   /** NIX_CONFIG for operator-side builds that this target needs; unset means the operator's own. */
   nixConfig?: string;
+  /** How long this target's slow things may take (ACCEPT_*_TIMEOUT): every wait and test timeout comes from these. */
+  durations: Durations;
 }
 
 export interface RunContext extends SystemUnderTest {

@@ -117,7 +117,7 @@ export async function startThrowaway(
     const unrecorded = incusChannel(client, name);
     await timed(`Waiting for ${name} to boot`, () =>
       waitFor(
-        `systemd on ${name} to finish booting`,
+        `systemd on ${name} to finish booting (ACCEPT_BOOT_TIMEOUT)`,
         async () => {
           // Until a VM's agent runs, Incus refuses exec: that is "not yet"; any other error ends the wait.
           const result = await unrecorded.exec('systemctl is-system-running').catch((error: unknown) => {
@@ -128,10 +128,10 @@ export async function startThrowaway(
           const state = result.stdout.trim();
           return state === 'running' || state === 'degraded' ? state : { done: false, saw: state || result.stderr.trim() };
         },
-        { timeoutMs: 120_000, intervalMs: 500 },
+        { timeoutMs: target.durations.boot, intervalMs: 500 },
       ),
     );
-    const https = exposure?.https ?? { host: await instanceAddress(client, name, target.incus.address), port: 443 };
+    const https = exposure?.https ?? { host: await instanceAddress(client, name, target.incus.address, target.durations.boot), port: 443 };
     log.info(`throwaway ${name}: https on ${https.host}:${https.port}, expires ${expires.toISOString()}`);
     return {
       name,
@@ -155,13 +155,13 @@ export async function startThrowaway(
 }
 
 /** From the instance's state, not a command in the guest: a NixOS VM's exec PATH has no `hostname`. */
-async function instanceAddress(client: IncusClient, name: string, choice: AddressChoice): Promise<string> {
+async function instanceAddress(client: IncusClient, name: string, choice: AddressChoice, timeoutMs: number): Promise<string> {
   return waitFor<string>(
-    `${name} to get ${choice.family === 'inet' ? 'an IPv4' : 'an IPv6'} address${choice.nic ? ` on ${choice.nic} (ACCEPT_INCUS_NIC)` : ''}`,
+    `${name} to get ${choice.family === 'inet' ? 'an IPv4' : 'an IPv6'} address${choice.nic ? ` on ${choice.nic} (ACCEPT_INCUS_NIC)` : ''} (ACCEPT_BOOT_TIMEOUT)`,
     async () => {
       const picked = pickAddress((await client.instanceState(name)).network, choice);
       return picked.address ?? { done: false, saw: picked.saw };
     },
-    { timeoutMs: 60_000, intervalMs: 1000 },
+    { timeoutMs, intervalMs: 1000 },
   );
 }

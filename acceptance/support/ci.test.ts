@@ -5,7 +5,10 @@ import { StateTimeoutError, WaitTimeoutError } from '../../helpers/common/wait.t
 import { DroneClient } from '../../helpers/drone/index.ts';
 import { fakeHttps, json, type FakeHttps } from '../../helpers/https/test-fixtures.ts';
 import { errorVerdict } from './allure-meta.ts';
-import { buildFor, finished, type Ci, type Trigger } from './ci.ts';
+import { realTargetDurations } from '../../helpers/common/config.ts';
+import { limitRecordingHost } from '../../helpers/common/host-fixture.ts';
+import { budgetMs } from '../../helpers/common/budget.ts';
+import { buildFor, finished, WAITS, withHostChange, type Ci, type HostCheckout, type Trigger } from './ci.ts';
 
 /** Drone's answer to the n-th request (from 0), set by each test. */
 type Answer = (response: ServerResponse, call: number) => void;
@@ -18,8 +21,10 @@ let ci: Ci;
 beforeAll(async () => {
   server = await fakeHttps((_request, response) => answer(response, calls++));
   const drone = new DroneClient('https://drone.lab.test', 'coop-cloud/cc-ci', 't', { ca: server.ca, dial: () => ({ host: '127.0.0.1', port: server.port }) }, 'ACCEPT_DRONE_TOKEN_FILE (/run/t)');
-  ci = { drone } as Partial<Ci> as Ci;
+  ci = { drone, durations: realTargetDurations({ durations: {} }) } as Partial<Ci> as Ci;
 });
+/** The ci with ACCEPT_BUILD_FINISH_TIMEOUT set to `ms`: finished() takes its limit from there. */
+const finishingIn = (ms: number): Ci => ({ ...ci, durations: { ...ci.durations, buildFinish: ms } });
 afterAll(() => server.close());
 beforeEach(() => {
   calls = 0;
@@ -77,31 +82,31 @@ describe('buildFor', () => {
 describe('finished', () => {
   it.each(['success', 'failure', 'error', 'killed', 'stopped'])('ends the wait on a build that is %s', async (status) => {
     answer = (response) => json(response, 200, build(5, status));
-    expect((await finished(ci, 5, 60_000)).status).toBe(status);
+    expect((await finished(finishingIn(60_000), 5)).status).toBe(status);
     expect(calls).toBe(1);
   });
 
   it('waits through running and a 503 for the end', async () => {
     const statuses = ['pending', 'running', '503', 'success'];
     answer = (response, call) => (statuses[call] === '503' ? unavailable(response, call) : json(response, 200, build(5, statuses[call]!)));
-    expect((await finished(ci, 5, 10_000)).status).toBe('success');
+    expect((await finished(finishingIn(10_000), 5)).status).toBe('success');
     expect(calls).toBe(4);
   });
 
   it('is a FAIL with the last status when the build was seen running until the deadline', async () => {
     answer = (response) => json(response, 200, { ...build(5, 'running'), stages: [{ number: 1, name: 'install', status: 'success', steps: [] }, { number: 2, name: 'upgrade', status: 'running', steps: [] }] });
-    const error = await failure(finished(ci, 5, 1100));
+    const error = await failure(finished(finishingIn(1100), 5));
     expect(error).toBeInstanceOf(StateTimeoutError);
     expect(error).toBeInstanceOf(SystemFailure);
     expect(error).not.toBeInstanceOf(HarnessError);
     expect((error as StateTimeoutError).lastSeen).toBe('"running (install success, upgrade running)"');
-    expect(error.message).toMatch(/waiting for Drone build #5 to finish; last saw: "running \(install success, upgrade running\)"$/);
+    expect(error.message).toMatch(/waiting for Drone build #5 to finish \(ACCEPT_BUILD_FINISH_TIMEOUT, 1 s\); last saw: "running \(install success, upgrade running\)"$/);
     expect(verdictOf(error)).toBe('FAIL');
   });
 
   it('ends at once on a refused token, as an ERROR', async () => {
     answer = unauthorized;
-    const error = await failure(finished(ci, 5, 60_000));
+    const error = await failure(finished(finishingIn(60_000), 5));
     expect(error).toBeInstanceOf(HarnessError);
     expect(error).not.toBeInstanceOf(WaitTimeoutError);
     expect(calls).toBe(1);
@@ -109,8 +114,21 @@ describe('finished', () => {
 
   it('is an ERROR, not a FAIL, when Drone never answered', async () => {
     answer = unavailable;
-    const error = await failure(finished(ci, 5, 1100));
+    const error = await failure(finished(finishingIn(1100), 5));
     expect(error).toBeInstanceOf(WaitTimeoutError);
     expect(error).not.toBeInstanceOf(SystemFailure);
+  });
+});
+
+describe('withHostChange', () => {
+  it('rebuilds within ACCEPT_REBUILD_TIMEOUT as often as WAITS.hostChange counts, so a test budgeted with it covers its rebuilds', async () => {
+    const { host, limits: calls } = limitRecordingHost('host-1', async (script) => ({ stdout: script.includes('rev-parse') ? 'abc\n' : '' }));
+    const checkout: HostCheckout = { dir: '/root/cc-ci', rebuild: 'nixos-rebuild switch --flake /root/cc-ci#cc-ci', durations: { rebuild: 1234 } };
+    await withHostChange(host, checkout, 'a change', async () => undefined, async () => undefined);
+    const limits = calls.filter((call) => call.script.startsWith('nixos-rebuild')).map((call) => call.timeoutMs);
+    expect(limits).toEqual([1234, 1234]);
+    expect(WAITS.hostChange.filter((wait) => wait === 'rebuild')).toHaveLength(limits.length);
+    const durations = { ...ci.durations, rebuild: 1234 };
+    expect(budgetMs(durations, [...WAITS.hostChange, ...WAITS.build])).toBeGreaterThanOrEqual(2 * 1234 + durations.converge + durations.buildStart + durations.buildFinish);
   });
 });

@@ -7,7 +7,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import type { Config } from '../../helpers/common/config.ts';
+import { settingOf, wholeDuration, withinDuration } from '../../helpers/common/budget.ts';
+import type { Config, DurationName, Durations } from '../../helpers/common/config.ts';
 import { HarnessError } from '../../helpers/common/errors.ts';
 import { redact, registerSecret } from '../../helpers/common/redact.ts';
 import { StateTimeoutError, WaitTimeoutError, waitFor } from '../../helpers/common/wait.ts';
@@ -23,6 +24,19 @@ import type { RunContext } from './context.ts';
 export const DOD_RECIPES = ['custom-html', 'keycloak', 'matrix-synapse', 'n8n', 'cryptpad', 'lasuite-docs'] as const;
 /** The recipe the single-build specs (D1–D4, D7) use. */
 export const PROBE_RECIPE = 'custom-html';
+
+/** What D1 requires of the bridge, whatever ACCEPT_BUILD_START_TIMEOUT allows: a build within 60 s of the comment. */
+export const D1_START_LIMIT_MS = 60_000;
+
+/**
+ * The waits of the shared flows, in the order they happen, for a test's timeout (budgetMs):
+ * a !testme build seen to its end, and a change to the host (rebuild, its services coming back,
+ * and the rebuild that restores it).
+ */
+export const WAITS = {
+  build: ['buildStart', 'buildFinish'],
+  hostChange: ['rebuild', 'converge', 'rebuild'],
+} as const satisfies Record<string, readonly DurationName[]>;
 
 /** The three stages of the matrix, as a person would recognise them by name. */
 export const MATRIX = [
@@ -44,6 +58,8 @@ export interface Ci {
   outsider: ForgeClient;
   drone: DroneClient;
   apex: Apex;
+  /** The run's durations: every wait on the bridge and Drone takes its limit from here. */
+  durations: Durations;
 }
 
 async function token(file: string | undefined, setting: string, secrets: Record<string, string>, key: string): Promise<{ value: string; source: string }> {
@@ -65,7 +81,7 @@ export async function openCi(run: RunContext, config: Config, secrets: Record<st
     ca: await readFile(run.tlsCaFile, 'utf8'),
     dial: dialDomainAt(run.domain, run.https),
     // A rebuild (D4–D6) restarts cc-ci's faces under the specs: ride out that restart.
-    settleMs: 30_000,
+    settleMs: run.durations.converge,
   };
   const member = await token(config.ci.forgeMemberTokenFile, 'ACCEPT_FORGE_MEMBER_TOKEN_FILE', secrets, 'forge_member_token');
   const outsider = await token(config.ci.forgeOutsiderTokenFile, 'ACCEPT_FORGE_OUTSIDER_TOKEN_FILE', secrets, 'forge_outsider_token');
@@ -78,6 +94,7 @@ export async function openCi(run: RunContext, config: Config, secrets: Record<st
     outsider: new ForgeClient(forgeUrl, outsider.value, transport, outsider.source),
     drone: new DroneClient(config.ci.droneUrl ?? `https://drone.${run.domain}`, config.ci.droneRepo, drone.value, transport, drone.source),
     apex: new Apex(`https://${run.domain}`, transport),
+    durations: run.durations,
   };
 }
 
@@ -146,23 +163,23 @@ function progress(build: DroneBuild): string {
  * killed, …) and returns it with stages and steps. A build seen unfinished until the deadline
  * is a StateTimeoutError (FAIL) with its last status; no answer at all is an ERROR.
  */
-export async function finished(ci: Ci, number: number, timeoutMs = 300_000): Promise<DroneBuild> {
+export async function finished(ci: Ci, number: number): Promise<DroneBuild> {
   return waitFor<DroneBuild>(
-    `Drone build #${number} to finish`,
+    `Drone build #${number} to finish (${settingOf(ci.durations, 'buildFinish')})`,
     async () => {
       const build = await ci.drone.build(number);
       return UNFINISHED.has(build.status) ? { done: false as const, saw: progress(build) } : build;
     },
-    { timeoutMs, intervalMs: 500, observes: 'system' },
+    { timeoutMs: ci.durations.buildFinish, intervalMs: 500, observes: 'system' },
   );
 }
 
 /** Comments !testme as the member and returns the finished build it started. */
 export async function freshBuild(ci: Ci, recipe: string, pull?: ForgePull): Promise<{ build: DroneBuild; trigger: Trigger }> {
   const trigger = await commentTestme(ci, recipe, ci.forge, pull);
-  const started = await buildFor(ci, trigger, 60_000);
+  const started = await buildFor(ci, trigger, ci.durations.buildStart);
   // An assertion, so that a missing build reads as FAIL: the system did not do it.
-  expect(started, `no Drone build started within 60 s of the !testme comment ${trigger.comment.id} by ${trigger.by} on ${ci.org}/${recipe}#${trigger.pull.number}`).toBeDefined();
+  expect(started, `no Drone build started within ${wholeDuration(ci.durations.buildStart)} (ACCEPT_BUILD_START_TIMEOUT) of the !testme comment ${trigger.comment.id} by ${trigger.by} on ${ci.org}/${recipe}#${trigger.pull.number}`).toBeDefined();
   return { build: await finished(ci, started!.build.number), trigger };
 }
 
@@ -212,21 +229,23 @@ export interface HostCheckout {
   dir: string;
   /** The rebuild step of docs/install.md, as written there. */
   rebuild: string;
+  /** How long a rebuild may take (ACCEPT_REBUILD_TIMEOUT). */
+  durations: Pick<Durations, 'rebuild'>;
 }
 
-export async function hostCheckout(baseDir: string): Promise<HostCheckout> {
+export async function hostCheckout(baseDir: string, durations: Pick<Durations, 'rebuild'>): Promise<HostCheckout> {
   const steps = parseRunbook(await readFile(join(baseDir, 'docs/install.md'), 'utf8'), 'docs/install.md');
   const rebuild = steps.find((step) => step.kind === 'sh' && /nixos-rebuild switch/.test(step.script));
   if (!rebuild || rebuild.kind !== 'sh') throw new HarnessError('docs/install.md has no `nixos-rebuild switch` step to rebuild with');
   const dir = /--flake\s+['"]?([^'"?#\s]+)/.exec(rebuild.script)?.[1];
   if (!dir?.startsWith('/')) throw new HarnessError(`cannot tell the host's checkout from the rebuild step \`${rebuild.script}\``);
-  return { dir, rebuild: rebuild.script };
+  return { dir, rebuild: rebuild.script, durations };
 }
 
 const GIT = 'git -c user.name=cc-ci-acceptance -c user.email=acceptance@cc-ci.invalid';
 
 export async function rebuildHost(host: HostChannel, checkout: HostCheckout, why: string): Promise<void> {
-  const result = await host.exec(checkout.rebuild, { timeoutMs: 600_000, purpose: why });
+  const result = await withinDuration(checkout.durations, 'rebuild', `the rebuild ${why} on ${host.name}`, (timeoutMs) => host.exec(checkout.rebuild, { timeoutMs, purpose: why }));
   expect(result.exitCode, redact(`the rebuild ${why} exited ${result.exitCode}:\n${(result.stdout + result.stderr).trim().split('\n').slice(-8).join('\n')}`)).toBe(0);
 }
 
@@ -259,7 +278,7 @@ export async function withHostChange<T>(
     if (secrets) restore.push(`git -C secrets reset -q --hard ${secrets}`);
     const result = await host.exec(restore.join(' && '));
     if (result.exitCode !== 0) throw new HarnessError(`could not restore ${dir} on ${host.name} after ${what}: ${result.stderr.trim()}`);
-    const rebuilt = await host.exec(checkout.rebuild, { timeoutMs: 600_000 });
+    const rebuilt = await withinDuration(checkout.durations, 'rebuild', `the rebuild restoring ${host.name} after ${what}`, (timeoutMs) => host.exec(checkout.rebuild, { timeoutMs }));
     if (rebuilt.exitCode !== 0) throw new HarnessError(redact(`the rebuild restoring ${host.name} after ${what} exited ${rebuilt.exitCode}: ${rebuilt.stderr.trim().split('\n').slice(-5).join(' | ')}`));
   }
 }

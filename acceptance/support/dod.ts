@@ -7,10 +7,12 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as allure from 'allure-js-commons';
 import { beforeEach, describe, expect, inject, test as base, type TestContext } from 'vitest';
+import { budgetMs, withinDuration } from '../../helpers/common/budget.ts';
 import { HarnessError } from '../../helpers/common/errors.ts';
+import { timed } from '../../helpers/common/log.ts';
 import { redact, registerSecret } from '../../helpers/common/redact.ts';
 import { cloneRepo, type Clone } from '../../helpers/git/index.ts';
-import { loadConfig, type Config } from '../../helpers/common/config.ts';
+import { loadConfig, type Config, type DurationName } from '../../helpers/common/config.ts';
 import type { IncusClient } from '../../helpers/incus/client.ts';
 import { decryptSops, parseAgeIdentities, topLevelStrings } from '../../helpers/sops/index.ts';
 import type { HostChannel } from '../../helpers/common/host.ts';
@@ -28,9 +30,18 @@ declare module 'vitest' {
   }
 }
 
+/**
+ * The Vitest timeout of a test that waits for each of `waits` in turn (a wait named twice counts
+ * twice), from the run's durations: their sum plus ACCEPT_CHECK_TIMEOUT for the test's own work.
+ * Pass it as the test's last argument; a test without waits gets `within()` from its dodItem.
+ */
+export function within(...waits: readonly DurationName[]): number {
+  return budgetMs(inject('run').durations, waits);
+}
+
 /** Wraps a spec's tests in a suite named after the item, and labels them for Allure. */
 export function dodItem(id: DodItemId, body: () => void): void {
-  describe(itemLabel(id), () => {
+  describe(itemLabel(id), { timeout: within() }, () => {
     beforeEach(async () => {
       await allure.epic(DOD_ITEMS[id].phase);
       await allure.feature(itemLabel(id));
@@ -97,12 +108,16 @@ export const test = base
     onCleanup(() => clone.remove());
     return clone;
   })
-  // One clean-checkout build and one comparison serve C1, C5 and D8.
-  .extend('reproduction', { scope: 'worker' }, async ({ run, baseRepo, host, config }): Promise<Reproduction> => {
+  // One clean-checkout build and one comparison serve C1, C5 and D8. Made in a hook of its own
+  // (useReproduction), and settled: a failure reaches each test that uses it, not the whole file.
+  .extend('reproductionMade', { scope: 'worker' }, async ({ run, baseRepo, host, config }): Promise<Settled<Reproduction>> => settle(async () => {
     const composition = await detectComposition(baseRepo.dir);
     const builtAt = new Date().toISOString();
-    const built = await step(`build the toplevel from a clean clone of ${run.baseRepo} (${composition ?? 'no'} composition)`, () =>
-      buildToplevelFromCleanClone(run.baseRepo, { submodules: composition === 'submodule', nixConfig: run.nixConfig }),
+    // Logged, not an Allure step: no test is running yet.
+    const built = await timed(`Building the toplevel from a clean clone of ${run.baseRepo} (${composition ?? 'no'} composition)`, () =>
+      withinDuration(run.durations, 'rebuild', `the operator-side build of ${run.baseRepo}`, (timeoutMs) =>
+        buildToplevelFromCleanClone(run.baseRepo, { submodules: composition === 'submodule', nixConfig: run.nixConfig, timeoutMs }),
+      ),
     );
     const observedAt = new Date().toISOString();
     const running = await currentSystem(host);
@@ -129,7 +144,8 @@ export const test = base
     };
     await writeD8(config.reportsDir, evidence, diff);
     return { composition, built: built.path, running, diff, evidence };
-  })
+  }))
+  .extend('reproduction', async ({ reproductionMade }): Promise<Reproduction> => unsettle(reproductionMade))
   .extend('instanceRepo', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<string> => {
     const clone = await cloneRepo(run.instanceRepo, { setting: 'ACCEPT_INSTANCE_REPO' });
     onCleanup(() => clone.remove());
@@ -145,6 +161,35 @@ export const test = base
   })
   // cc-ci's forge, Drone and apex, with the tokens the D specs act with.
   .extend('ci', { scope: 'worker' }, async ({ run, config, gitSecrets }): Promise<Ci> => openCi(run, config, gitSecrets.values));
+
+/**
+ * Makes the shared reproduction (the operator-side build of the toplevel and the closure
+ * comparison) in a beforeAll of the calling spec, under a budget of its own: the operator-side
+ * build (ACCEPT_REBUILD_TIMEOUT) plus ACCEPT_CHECK_TIMEOUT for the clones and the closure reads.
+ * Without it, the worker-scoped fixture would be made inside the first test that takes it, and
+ * spend that test's timeout. Call it in each spec that uses `reproduction`; only the first one in
+ * the run does the work.
+ */
+export function useReproduction(): void {
+  test.beforeAll(async ({ reproductionMade }) => {
+    void reproductionMade;
+  }, within('rebuild'));
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+async function settle<T>(work: () => Promise<T>): Promise<Settled<T>> {
+  try {
+    return { ok: true, value: await work() };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+function unsettle<T>(settled: Settled<T>): T {
+  if (settled.ok) return settled.value;
+  throw settled.error;
+}
 
 /** How the base repo takes in the instance repo, as a person would tell from the tree. */
 export async function detectComposition(baseDir: string): Promise<'submodule' | 'input' | undefined> {

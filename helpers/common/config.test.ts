@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, DEFAULT_ONESHOTS, incusFileSetting, loadConfig, parseBytes, parseDuration } from './config.ts';
+import { CONFIG_VARIABLES, DEFAULT_ONESHOTS, DURATION_VARIABLES, REAL_TARGET_DURATIONS, incusFileSetting, loadConfig, parseBytes, parseDuration, realTargetDurations, type DurationName } from './config.ts';
 import { ConfigError } from './errors.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -90,6 +90,8 @@ describe('loadConfig defaults', () => {
         d10Trigger: false,
         allowHostChanges: false,
       },
+      durations: {},
+      labSlowMs: undefined,
     });
   });
 
@@ -248,6 +250,13 @@ describe('loadConfig validation names the variable at fault', () => {
     ['ACCEPT_SSH_HOST_KEY', 'ab:cd:ef', /must be a host key fingerprint as `ssh-keygen -lf` prints it/],
     ['ACCEPT_SSH_HOST_KEY', `MD5:${'a'.repeat(43)}`, /must be a host key fingerprint/],
     ['ACCEPT_SSH_HOST_KEY', `SHA256:${'a'.repeat(42)}`, /must be a host key fingerprint/],
+    ['ACCEPT_BOOT_TIMEOUT', '10', /must be a duration such as 90s, 30m, 2h or 1d; got "10"/],
+    ['ACCEPT_REBUILD_TIMEOUT', '45 min', /must be a duration/],
+    ['ACCEPT_CONVERGE_TIMEOUT', '0m', /longer than zero/],
+    ['ACCEPT_BUILD_START_TIMEOUT', '1.5m', /must be a duration/],
+    ['ACCEPT_BUILD_FINISH_TIMEOUT', 'forever', /must be a duration/],
+    ['ACCEPT_CHECK_TIMEOUT', '-1m', /must be a duration/],
+    ['ACCEPT_LAB_SLOW', 'very', /must be a duration/],
   ];
 
   it.each(bad)('%s=%j', (variable, value, message) => {
@@ -280,6 +289,8 @@ describe('loadConfig validation names the variable at fault', () => {
         'ACCEPT_SSH_PORT',
         'ACCEPT_SSH_USER',
         'ACCEPT_SSH_HOST_KEY',
+        ...Object.values(DURATION_VARIABLES),
+        'ACCEPT_LAB_SLOW',
       ]),
     );
   });
@@ -290,6 +301,29 @@ describe('loadConfig validation names the variable at fault', () => {
     expect(loadConfig({ ACCEPT_SSH_HOST: 'fd42::5' }).ssh.host).toBe('fd42::5');
     expect(loadConfig({ ACCEPT_SSH_HOST: '[fd42::5]' }).ssh.host).toBe('fd42::5');
     expect(loadConfig({ ACCEPT_TARGET: 'ssh' }).target).toBe('ssh');
+  });
+});
+
+describe('durations', () => {
+  const MIN = 60_000;
+
+  it('a real target gets the documented defaults when nothing is set: boot 10m, rebuild 45m, converge 10m, build start 5m, build finish 40m, check 10m', () => {
+    expect(realTargetDurations(loadConfig({}))).toEqual({ boot: 10 * MIN, rebuild: 45 * MIN, converge: 10 * MIN, buildStart: 5 * MIN, buildFinish: 40 * MIN, check: 10 * MIN });
+  });
+
+  it('reads each one from its variable, and leaves the others to the target', () => {
+    const config = loadConfig({ ACCEPT_REBUILD_TIMEOUT: '90m', ACCEPT_BUILD_FINISH_TIMEOUT: ' 2h ', ACCEPT_LAB_SLOW: '135s' });
+    expect(config.durations).toEqual({ rebuild: 90 * MIN, buildFinish: 120 * MIN });
+    expect(config.labSlowMs).toBe(135_000);
+    expect(realTargetDurations(config)).toMatchObject({ boot: 10 * MIN, rebuild: 90 * MIN, buildFinish: 120 * MIN });
+  });
+
+  it.each(Object.entries(DURATION_VARIABLES) as [DurationName, string][])('%s is read from %s', (name, variable) => {
+    expect(loadConfig({ [variable]: '7s' }).durations).toEqual({ [name]: 7000 });
+  });
+
+  it.each(Object.entries(REAL_TARGET_DURATIONS) as [DurationName, string][])('setting %s to its default %s changes nothing', (name, value) => {
+    expect(realTargetDurations(loadConfig({ [DURATION_VARIABLES[name]]: value }))).toEqual(realTargetDurations(loadConfig({})));
   });
 });
 
@@ -425,6 +459,14 @@ describe('CONFIG_VARIABLES, docs/configuration.md and the code agree', () => {
     for (const [name, value] of Object.entries(CODE_DEFAULTS)) {
       const row = rows.find((candidate) => candidate.name === name);
       expect(row?.cells[1], `default of ${name}`).toContain(`\`${value}\``);
+    }
+  });
+
+  it("documents each real-target duration default in the variable's row", async () => {
+    const rows = await docRows();
+    for (const [name, value] of Object.entries(REAL_TARGET_DURATIONS)) {
+      const variable = DURATION_VARIABLES[name as DurationName];
+      expect(rows.find((candidate) => candidate.name === variable)?.cells[1], `default of ${variable}`).toMatch(new RegExp(`^\`${value}\``));
     }
   });
 

@@ -100,6 +100,69 @@ export interface Config {
   d8Doc: string;
   /** cc-ci's own faces (D1–D10). Unset URLs and tokens come from the domain and the instance repo. */
   ci: CiSettings;
+  /** Only the durations the user set; each target fills the rest (durationsFor). */
+  durations: Partial<Durations>;
+  /** ACCEPT_LAB_SLOW in ms: the lab's rebuild and recipe builds each take this much longer. */
+  labSlowMs?: number;
+}
+
+/**
+ * How long the run waits for each slow thing the system does, in ms. Every wait and every
+ * Vitest timeout of a run derives from these (see budgetMs in helpers/common/budget.ts).
+ */
+export interface Durations {
+  /** A new throwaway: created, started, booted, with an address. */
+  boot: number;
+  /** One `nixos-rebuild switch` (each runbook step too), and the operator-side build of the toplevel. */
+  rebuild: number;
+  /** The reconcile oneshots, and cc-ci's faces coming back after a rebuild restarted them. */
+  converge: number;
+  /** The bridge's reaction: a !testme comment to its Drone build, a build's end to its PR comment. */
+  buildStart: number;
+  /** One recipe build, from start to end. */
+  buildFinish: number;
+  /** A check's own work besides those waits: requests, scans of history and of the host. */
+  check: number;
+}
+export type DurationName = keyof Durations;
+
+/** The variable that sets each duration. */
+export const DURATION_VARIABLES: Record<DurationName, string> = {
+  boot: 'ACCEPT_BOOT_TIMEOUT',
+  rebuild: 'ACCEPT_REBUILD_TIMEOUT',
+  converge: 'ACCEPT_CONVERGE_TIMEOUT',
+  buildStart: 'ACCEPT_BUILD_START_TIMEOUT',
+  buildFinish: 'ACCEPT_BUILD_FINISH_TIMEOUT',
+  check: 'ACCEPT_CHECK_TIMEOUT',
+};
+
+/** Defaults for a real target (a NixOS VM on b1), as docs/configuration.md gives and explains them. */
+export const REAL_TARGET_DURATIONS: Record<DurationName, string> = {
+  boot: '10m',
+  rebuild: '45m',
+  converge: '10m',
+  buildStart: '5m',
+  buildFinish: '40m',
+  check: '10m',
+};
+
+/** Durations written as settings are ("10m"), in ms; `where` names what they came from. */
+export function parseDurations(texts: Record<DurationName, string>, where: string): Durations {
+  const parsed = {} as Durations;
+  for (const name of Object.keys(texts) as DurationName[]) parsed[name] = parseDuration(`${DURATION_VARIABLES[name]} (${where})`, texts[name]);
+  return parsed;
+}
+
+/** The durations in force: the user's where set, else the target's. */
+export function durationsFor(given: Partial<Durations>, fallback: Durations): Durations {
+  const resolved = { ...fallback };
+  for (const name of Object.keys(fallback) as DurationName[]) resolved[name] = given[name] ?? fallback[name];
+  return resolved;
+}
+
+/** A real target's durations (incus, ssh): the user's where set, else REAL_TARGET_DURATIONS. */
+export function realTargetDurations(config: Pick<Config, 'durations'>): Durations {
+  return durationsFor(config.durations, parseDurations(REAL_TARGET_DURATIONS, 'default'));
 }
 
 export interface CiSettings {
@@ -288,6 +351,16 @@ function incusFiles(
   return { ...files, certDir: used ? certDir : undefined };
 }
 
+function duration(env: Env, name: string): number | undefined {
+  const value = text(env, name);
+  return value === undefined ? undefined : parseDuration(name, value);
+}
+
+/** The durations the user set, by name; unset ones are left out for the target to fill. */
+function givenDurations(values: Record<DurationName, number | undefined>): Partial<Durations> {
+  return Object.fromEntries(Object.entries(values).filter(([, ms]) => ms !== undefined));
+}
+
 /** A repo setting, its userinfo (if any) lifted out and registered for redaction before anything can print it. */
 function repo(env: Env, name: string): ReturnType<typeof splitUrlCredentials> | undefined {
   const value = text(env, name);
@@ -366,6 +439,15 @@ export function loadConfig(env: Env = process.env): Config {
       d10Trigger: flag(env, 'ACCEPT_D10_TRIGGER'),
       allowHostChanges: flag(env, 'ACCEPT_ALLOW_HOST_CHANGES'),
     },
+    durations: givenDurations({
+      boot: duration(env, 'ACCEPT_BOOT_TIMEOUT'),
+      rebuild: duration(env, 'ACCEPT_REBUILD_TIMEOUT'),
+      converge: duration(env, 'ACCEPT_CONVERGE_TIMEOUT'),
+      buildStart: duration(env, 'ACCEPT_BUILD_START_TIMEOUT'),
+      buildFinish: duration(env, 'ACCEPT_BUILD_FINISH_TIMEOUT'),
+      check: duration(env, 'ACCEPT_CHECK_TIMEOUT'),
+    }),
+    labSlowMs: duration(env, 'ACCEPT_LAB_SLOW'),
   };
 }
 
@@ -404,6 +486,7 @@ export const CONFIG_VARIABLES = [
   'ACCEPT_LAB_LAYOUT',
   'ACCEPT_LAB_SABOTAGE',
   'ACCEPT_SELFTEST_WORKERS',
+  'ACCEPT_LAB_SLOW',
   'ACCEPT_REPORTS_DIR',
   'ACCEPT_KEEP',
   'ACCEPT_STATE_DIR',
@@ -419,4 +502,10 @@ export const CONFIG_VARIABLES = [
   'ACCEPT_DRONE_TOKEN_FILE',
   'ACCEPT_D10_TRIGGER',
   'ACCEPT_ALLOW_HOST_CHANGES',
+  'ACCEPT_BOOT_TIMEOUT',
+  'ACCEPT_REBUILD_TIMEOUT',
+  'ACCEPT_CONVERGE_TIMEOUT',
+  'ACCEPT_BUILD_START_TIMEOUT',
+  'ACCEPT_BUILD_FINISH_TIMEOUT',
+  'ACCEPT_CHECK_TIMEOUT',
 ] as const;

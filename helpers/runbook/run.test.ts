@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HarnessError } from '../common/errors.ts';
 import { hostChannel, type HostChannel } from '../common/host.ts';
+import { limitRecordingHost } from '../common/host-fixture.ts';
 import { Ledger } from '../common/ledger.ts';
 import { credentialForms } from '../common/leak-scan.ts';
 import { forgetSecrets, redact } from '../common/redact.ts';
@@ -12,6 +13,7 @@ import { parseRunbook } from './index.ts';
 import { HOST_GIT_CONFIG, isHostGitCredentialsEntry, runRunbook } from './run.ts';
 
 const TOKEN = 'deploy-Token_41bc0e';
+const REBUILD = { rebuild: 60_000 };
 const FORMS = credentialForms('deployer', TOKEN);
 const STEPS = parseRunbook(
   ['```sh runbook', 'git clone --recursive https://git.example.net/cc-ci.git /root/cc-ci', '```', '```runbook provision-key', '/var/lib/sops-nix/key.txt 0600', '```', '```sh runbook', 'nixos-rebuild switch', '```'].join('\n'),
@@ -61,7 +63,7 @@ describe('runRunbook with ACCEPT_HOST_GIT_CREDENTIALS_FILE', () => {
   it('every step sees the git config, which is gone afterwards; the ledger records a secret push and a removal, no token', async () => {
     const ledger = new Ledger();
     const { host, files, configSeenBy } = fakeHost(ledger);
-    const outcome = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), hostGitCredentialsFile: join(dir, 'host-credentials') });
+    const outcome = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: REBUILD, hostGitCredentialsFile: join(dir, 'host-credentials') });
     expect(outcome.completed).toBe(true);
     expect(configSeenBy).toEqual(['git clone --recursive https://git.example.net/cc-ci.git /root/cc-ci', 'nixos-rebuild switch']);
     expect(files.has(HOST_GIT_CONFIG)).toBe(false);
@@ -80,20 +82,20 @@ describe('runRunbook with ACCEPT_HOST_GIT_CREDENTIALS_FILE', () => {
     let pushed = '';
     const { host } = fakeHost(ledger);
     const spy: HostChannel = { ...host, pushFile: async (path, content, options) => { if (path === HOST_GIT_CONFIG) pushed = content.toString(); await host.pushFile(path, content, options); } };
-    await runRunbook(STEPS, spy, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), hostGitCredentialsFile: join(dir, 'host-credentials') });
+    await runRunbook(STEPS, spy, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: REBUILD, hostGitCredentialsFile: join(dir, 'host-credentials') });
     expect(pushed).toBe(`[http "https://git.example.net/"]\n\textraHeader = Authorization: Basic ${Buffer.from(`deployer:${TOKEN}`).toString('base64')}\n`);
   });
 
   it('a credential left on the host is an ERROR that names the file and the host', async () => {
     const { host } = fakeHost(new Ledger(), { rmFails: true });
-    const error = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), hostGitCredentialsFile: join(dir, 'host-credentials') }).catch((caught: unknown) => caught);
+    const error = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: REBUILD, hostGitCredentialsFile: join(dir, 'host-credentials') }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(HarnessError);
     expect((error as Error).message).toMatch(/\/root\/\.gitconfig from throwaway-1/);
   });
 
   it('a step whose program is not found (127) is an ERROR naming the step, the program and the host; the credentials are removed all the same', async () => {
     const { host, files } = fakeHost(new Ledger(), { missing: 'nixos-rebuild' });
-    const error = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), hostGitCredentialsFile: join(dir, 'host-credentials') }).catch((caught: unknown) => caught);
+    const error = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: REBUILD, hostGitCredentialsFile: join(dir, 'host-credentials') }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(HarnessError);
     expect((error as Error).message).toMatch(/^runbook step 3 \(install\.md:7\): command not found on throwaway-1: `nixos-rebuild`, exit 127 from `nixos-rebuild switch`/);
     expect(files.has(HOST_GIT_CONFIG)).toBe(false);
@@ -102,15 +104,30 @@ describe('runRunbook with ACCEPT_HOST_GIT_CREDENTIALS_FILE', () => {
   it('an unreadable credentials file stops before anything reaches the host', async () => {
     const ledger = new Ledger();
     const { host } = fakeHost(ledger);
-    await expect(runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), hostGitCredentialsFile: join(dir, 'absent') })).rejects.toThrow(/ACCEPT_HOST_GIT_CREDENTIALS_FILE/);
+    await expect(runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: REBUILD, hostGitCredentialsFile: join(dir, 'absent') })).rejects.toThrow(/ACCEPT_HOST_GIT_CREDENTIALS_FILE/);
     expect(ledger.entries).toEqual([]);
   });
 
   it('without the setting nothing but the runbook reaches the host', async () => {
     const ledger = new Ledger();
     const { host } = fakeHost(ledger);
-    await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt') });
+    await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: REBUILD });
     expect(ledger.entries.filter(isHostGitCredentialsEntry)).toEqual([]);
     expect(ledger.entries).toHaveLength(3);
+  });
+});
+
+describe('runRunbook time limits', () => {
+  it('gives each shell step ACCEPT_REBUILD_TIMEOUT, and a step that uses it all up is an ERROR naming that setting', async () => {
+    // The rebuild step hangs until its own limit, as a slow rebuild would.
+    const { host, limits } = limitRecordingHost('throwaway-1', async (script, options) => {
+      if (!script.startsWith('nixos-rebuild')) return {};
+      await new Promise((resolve) => setTimeout(resolve, options.timeoutMs));
+      throw new Error('operation timed out');
+    });
+    const error = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: { rebuild: 50 } }).catch((caught: unknown) => caught);
+    expect(limits.map((call) => call.timeoutMs)).toEqual([50, 50]);
+    expect(error).toBeInstanceOf(HarnessError);
+    expect((error as Error).message).toMatch(/runbook step 3 \(install\.md:\d+\) on throwaway-1 did not finish within 0 s \(ACCEPT_REBUILD_TIMEOUT; .*raise ACCEPT_REBUILD_TIMEOUT; operation timed out/);
   });
 });

@@ -1,6 +1,8 @@
 /** Executes a parsed runbook on a host, step by step, recording each in the ledger. */
 import { readFile } from 'node:fs/promises';
 import { gitHeaderConfigFile, readCredentialsFile } from '../common/credentials.ts';
+import { withinDuration } from '../common/budget.ts';
+import type { Durations } from '../common/config.ts';
 import { ConfigError, HarnessError } from '../common/errors.ts';
 import type { LedgerEntry } from '../common/ledger.ts';
 import { log, timed } from '../common/log.ts';
@@ -37,10 +39,17 @@ export function isHostGitCredentialsEntry(entry: LedgerEntry): boolean {
   return entry.purpose === HOST_GIT_CREDENTIALS_PURPOSE;
 }
 
+export interface RunbookOptions {
+  source: string;
+  ageKeyFile: string;
+  /** Each shell step may take up to `rebuild` (ACCEPT_REBUILD_TIMEOUT): the rebuild is the longest step. */
+  durations: Pick<Durations, 'rebuild'>;
+}
+
 export async function runRunbook(
   steps: RunbookStep[],
   host: HostChannel,
-  options: { source: string; ageKeyFile: string; hostGitCredentialsFile?: string },
+  options: RunbookOptions & { hostGitCredentialsFile?: string },
 ): Promise<RunbookOutcome> {
   if (!options.hostGitCredentialsFile) return runSteps(steps, host, options);
   // Parsed (and registered for redaction) before anything reaches the host.
@@ -61,7 +70,7 @@ export async function runRunbook(
   }
 }
 
-async function runSteps(steps: RunbookStep[], host: HostChannel, options: { source: string; ageKeyFile: string }): Promise<RunbookOutcome> {
+async function runSteps(steps: RunbookStep[], host: HostChannel, options: RunbookOptions): Promise<RunbookOutcome> {
   const outcome: RunbookOutcome = { source: options.source, steps: [], completed: true };
   for (const step of steps) {
     const startedAt = new Date().toISOString();
@@ -78,7 +87,9 @@ async function runSteps(steps: RunbookStep[], host: HostChannel, options: { sour
         registerSecret(key.toString('utf8'));
         await host.pushFile(step.path, key, { mode: step.mode, purpose: `runbook step ${step.index}: bootstrap age key`, secret: true });
       } else {
-        const result = await host.exec(step.script, { strict: true, purpose: `runbook step ${step.index}`, timeoutMs: 1_800_000 }).catch((error: unknown) => {
+        const result = await withinDuration(options.durations, 'rebuild', `runbook step ${step.index} (${options.source}:${step.line}) on ${host.name}`, (timeoutMs) =>
+          host.exec(step.script, { strict: true, purpose: `runbook step ${step.index}`, timeoutMs }),
+        ).catch((error: unknown) => {
           // A program the step names could not start (126/127): an ERROR, said with the step it stopped.
           if (error instanceof CommandNotStartedError) throw new HarnessError(`runbook step ${step.index} (${options.source}:${step.line}): ${error.message}`, { cause: error });
           throw error;

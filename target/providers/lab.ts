@@ -3,16 +3,19 @@
  * only module outside lab/ (and the CLI's lab command) that imports the lab. It fills every
  * unset setting from the lab, and applies a sabotage (ACCEPT_LAB_SABOTAGE) around provisioning.
  */
-import type { Config } from '../../helpers/common/config.ts';
+import { durationsFor, parseDurations, type Config, type DurationName, type Durations } from '../../helpers/common/config.ts';
 import { ConfigError } from '../../helpers/common/errors.ts';
 import { log } from '../../helpers/common/log.ts';
 import { OFFLINE_NIX_CONFIG } from '../../helpers/nix/index.ts';
 import { labGeneration, labIsUp, labSettings, labUp } from '../../lab/index.ts';
 import { SABOTAGES, cleanUpSabotage, describeSabotage, parseSabotage, type SabotageContext } from '../../lab/sabotage.ts';
 import { incusChannel } from '../../helpers/incus/channel.ts';
+import type { HostChannel } from '../../helpers/common/host.ts';
+import type { IncusClient } from '../../helpers/incus/client.ts';
 import type { TargetProvider } from '../provider.ts';
 import { provisionOnIncus, type ProvisionHooks } from '../provision.ts';
 import type { ResolvedTarget } from '../resolve.ts';
+import type { Throwaway } from '../throwaway.ts';
 import type { TargetDescription } from '../run-context.ts';
 import { attachKept } from './incus.ts';
 
@@ -24,6 +27,33 @@ export const LAB_STAND_INS = [
   'no Docker Swarm',
   'stand-in forge, Drone and bridge (Python)',
 ];
+
+/**
+ * The lab's own durations, where the user set none: a container on this machine boots in
+ * seconds, its rebuild and a stand-in build take well under a minute (measured: a cold run of
+ * every spec takes about a minute). Generous against that, so a busy machine does not flake.
+ */
+export const LAB_DURATIONS: Record<DurationName, string> = {
+  boot: '2m',
+  rebuild: '5m',
+  converge: '1m',
+  buildStart: '1m',
+  buildFinish: '5m',
+  check: '2m',
+};
+
+/** What ACCEPT_LAB_SLOW slows down: the rebuild (switch-to-configuration) and each recipe build (its first step). */
+const SLOWED: DurationName[] = ['rebuild', 'buildFinish'];
+
+/** The lab's durations: the user's where set; else the lab's own, plus ACCEPT_LAB_SLOW for what it slows. */
+export function labDurations(config: Pick<Config, 'durations' | 'labSlowMs'>): Durations {
+  const lab = parseDurations(LAB_DURATIONS, 'the lab');
+  for (const name of SLOWED) lab[name] += config.labSlowMs ?? 0;
+  return durationsFor(config.durations, lab);
+}
+
+/** Where the lab's throwaway reads ACCEPT_LAB_SLOW, in whole seconds (lab/base's switch-to-configuration and Drone). */
+export const LAB_SLOW_FILE = '/etc/accept-lab/slow-seconds';
 
 /** The lab's settings, each overridden by the user's where set, so one lab piece can be swapped for a real one. */
 export function resolveLabTarget(config: Config): ResolvedTarget {
@@ -56,7 +86,12 @@ export function resolveLabTarget(config: Config): ResolvedTarget {
     nixConfig: OFFLINE_NIX_CONFIG,
     // What a NixOS VM's agent gives exec (a PATH with only sh and env): a harness leaning on the target's PATH fails here too.
     instanceConfig: { 'environment.PATH': lab.execPath },
+    durations: labDurations(config),
   };
+}
+
+async function writeLabSlow(host: HostChannel, slowMs: number): Promise<void> {
+  await host.pushFile(LAB_SLOW_FILE, Buffer.from(`${Math.ceil(slowMs / 1000)}\n`), { mode: 0o644, purpose: 'ACCEPT_LAB_SLOW', secret: false });
 }
 
 async function requireLabUp(config: Config): Promise<void> {
@@ -81,7 +116,11 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
     async provision(provisionOptions) {
       const resolved = await resolve();
       const generation = await labGeneration(config.labDir);
-      let hooks: ProvisionHooks = {};
+      const slow = config.labSlowMs;
+      // Through the files API and no ledger: the lab's pace is not a provisioning step.
+      const slowDown = slow ? (throwaway: Throwaway, client: IncusClient) => writeLabSlow(incusChannel(client, throwaway.name), slow) : undefined;
+      if (slow) log.warn(`ACCEPT_LAB_SLOW=${Math.round(slow / 1000)}s: the lab's rebuild and each recipe build take that much longer`);
+      let hooks: ProvisionHooks = { beforeRunbook: slowDown };
       if (sabotage) {
         const entry = SABOTAGES[sabotage]!;
         log.warn(describeSabotage(sabotage));
@@ -95,7 +134,10 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
         });
         hooks = {
           repos: async (throwaway, client) => entry.forkRepos?.(contextOf(throwaway, client)),
-          beforeRunbook: async (throwaway, client) => entry.beforeRunbook?.(contextOf(throwaway, client)),
+          beforeRunbook: async (throwaway, client) => {
+            await slowDown?.(throwaway, client);
+            await entry.beforeRunbook?.(contextOf(throwaway, client));
+          },
           afterRunbook: async (throwaway, client) => entry.afterRunbook?.(contextOf(throwaway, client)),
           leaveOnStop: Boolean(entry.leakThrowaway),
           close: () => cleanUpSabotage(config.labDir, sabotage, resolved.incus.project),
@@ -113,6 +155,6 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
 
 // The harness's own tests reach the lab through here too.
 export { labSettings, labStatus, workerProjects } from '../../lab/index.ts';
-export { leaseWorker, type WorkerLease } from '../../lab/workers.ts';
+export { leaseAllWorkers, leaseWorker, type WorkerLease } from '../../lab/workers.ts';
 export { labPaths } from '../../lab/state.ts';
 export { SABOTAGES } from '../../lab/sabotage.ts';

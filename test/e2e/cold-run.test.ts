@@ -11,7 +11,7 @@ import { latestRunRecord } from '../../acceptance/support/run-record.ts';
 import { summaryPath } from '../../acceptance/support/summary.ts';
 import { decryptSops, parseAgeIdentities } from '../../helpers/sops/index.ts';
 import { labPaths } from '../../target/providers/lab.ts';
-import { filesUnder, leftoversOf, readText, runAccept, throwawaysOf, type ChildRun } from './support.ts';
+import { filesUnder, leaseWholeLab, leftoversOf, readText, runAccept, throwawaysOf, type ChildRun } from './support.ts';
 
 const labDir = loadConfig().labDir;
 
@@ -71,7 +71,17 @@ describe('cold run on the lab', () => {
 
 describe('both composition layouts', () => {
   test('the flake-input layout builds and passes C1 and C2 as the submodule layout does', async () => {
-    const run = await runAccept(['run'], { env: { ACCEPT_LAB_LAYOUT: 'input' } });
+    // Another layout regenerates the lab's repos and keys, which every concurrent run reads: this
+    // test holds the whole lab, and puts the default layout back before it lets go.
+    const lab = await leaseWholeLab();
+    let run: ChildRun;
+    try {
+      run = await runAccept(['run'], { env: { ACCEPT_LAB_LAYOUT: 'input', ACCEPT_INCUS_PROJECT: lab.project } });
+    } finally {
+      const back = await runAccept(['lab', 'up']);
+      await lab.release();
+      expect(back.exitCode, back.output).toBe(0);
+    }
     expect(run.exitCode, run.output).toBe(0);
     expect(run.output).toContain('nixos-rebuild switch --flake /root/cc-ci#cc-ci');
     expect(run.stdout).toMatch(/\| C1 repo split \| PASS \|/);

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, onTestFinished } from 'vitest';
 import { loadConfig } from '../../helpers/common/config.ts';
 import { exec } from '../../helpers/common/exec.ts';
-import { leaseWorker, workerProjects, type WorkerLease } from '../../target/providers/lab.ts';
+import { leaseAllWorkers, leaseWorker, workerProjects, type WorkerLease } from '../../target/providers/lab.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
@@ -59,6 +59,12 @@ afterAll(async () => {
 export async function leaseLabWorker(): Promise<WorkerLease> {
   const config = loadConfig();
   return leaseWorker(config.labDir, config.selftestWorkers);
+}
+
+/** Holds every worker project: for a test that changes the lab that every run reads. */
+export async function leaseWholeLab(): Promise<WorkerLease> {
+  const config = loadConfig();
+  return leaseAllWorkers(config.labDir, config.selftestWorkers);
 }
 
 /**

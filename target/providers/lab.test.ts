@@ -1,0 +1,34 @@
+/** The lab's own durations: short where the user set none, longer by ACCEPT_LAB_SLOW where it slows the lab. */
+import { describe, expect, it } from 'vitest';
+import { loadConfig, realTargetDurations } from '../../helpers/common/config.ts';
+import { resolveSshTarget } from '../resolve.ts';
+import { labDurations, resolveLabTarget } from './lab.ts';
+
+const MIN = 60_000;
+const LAB = { boot: 2 * MIN, rebuild: 5 * MIN, converge: MIN, buildStart: MIN, buildFinish: 5 * MIN, check: 2 * MIN };
+
+describe('the lab target\'s durations', () => {
+  it('are the lab\'s short ones where the user set none: boot 2m, rebuild 5m, converge 1m, build start 1m, build finish 5m, check 2m', () => {
+    expect(labDurations(loadConfig({}))).toEqual(LAB);
+    expect(resolveLabTarget(loadConfig({ ACCEPT_LAB_DIR: '/tmp/no-lab' })).durations).toEqual(LAB);
+  });
+
+  it('are each shorter than the real target\'s default', () => {
+    const real = realTargetDurations(loadConfig({}));
+    for (const [name, ms] of Object.entries(LAB)) expect(ms, name).toBeLessThan(real[name as keyof typeof real]);
+  });
+
+  it('give way to the ones the user set', () => {
+    expect(labDurations(loadConfig({ ACCEPT_BOOT_TIMEOUT: '30s', ACCEPT_CHECK_TIMEOUT: '1h' }))).toEqual({ ...LAB, boot: 30_000, check: 60 * MIN });
+  });
+
+  it('grow by ACCEPT_LAB_SLOW for the rebuild and the build finish only, and never change what the user set', () => {
+    expect(labDurations(loadConfig({ ACCEPT_LAB_SLOW: '135s' }))).toEqual({ ...LAB, rebuild: 5 * MIN + 135_000, buildFinish: 5 * MIN + 135_000 });
+    expect(labDurations(loadConfig({ ACCEPT_LAB_SLOW: '135s', ACCEPT_REBUILD_TIMEOUT: '4m' }))).toMatchObject({ rebuild: 4 * MIN, buildFinish: 5 * MIN + 135_000 });
+  });
+
+  it('are not what a real target gets: it takes the real defaults, and ignores ACCEPT_LAB_SLOW', () => {
+    const ssh = loadConfig({ ACCEPT_TARGET: 'ssh', ACCEPT_SSH_HOST: 'cc-nix-test', ACCEPT_SSH_KEY: '/k', ACCEPT_AGE_KEY_FILE: '/a', ACCEPT_BASE_REPO: 'https://g/b.git', ACCEPT_INSTANCE_REPO: 'https://g/i.git', ACCEPT_DOMAIN: 'ci.example.net', ACCEPT_TLS_CA_FILE: '/ca', ACCEPT_LAB_SLOW: '135s' });
+    expect(resolveSshTarget(ssh).durations).toEqual(realTargetDurations(loadConfig({})));
+  });
+});

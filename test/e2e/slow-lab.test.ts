@@ -1,0 +1,47 @@
+/**
+ * A slow lab: its rebuild and each recipe build take longer than 130 s (ACCEPT_LAB_SLOW), longer
+ * than any limit the harness once had (120 s a test, 60 s a wait). The run still passes, so no
+ * wait and no timeout has a ceiling of its own: each comes from the durations in force.
+ * Only the specs that rebuild and build run, to keep it short (about a quarter of an hour).
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import type { LedgerEntry } from '../../helpers/common/ledger.ts';
+import { latestRunRecord, type CheckRecord } from '../../acceptance/support/run-record.ts';
+import { leftoversOf, runAccept } from './support.ts';
+
+const SLOW_S = 135;
+const SPECS = ['acceptance/c4-live-rebuild.spec.ts', 'acceptance/d2-install-upgrade-backup.spec.ts', 'acceptance/d4-recipe-local-tests.spec.ts'];
+
+/** How long the runbook's rebuild step took, from the provisioning ledger of the run's evidence. */
+async function runbookRebuildMs(reportsDir: string, runId: string): Promise<number | undefined> {
+  const ledger = JSON.parse(await readFile(join(reportsDir, 'evidence', runId, 'ledger.json'), 'utf8')) as LedgerEntry[];
+  const rebuild = ledger.find((entry) => entry.kind === 'exec' && entry.purpose.startsWith('runbook step') && entry.command.includes('nixos-rebuild switch'));
+  return rebuild?.kind === 'exec' ? rebuild.durationMs : undefined;
+}
+
+describe('a slow lab', () => {
+  test(`a cold run passes when the rebuild and each recipe build take ${SLOW_S} s longer`, async () => {
+    const run = await runAccept(['run', ...SPECS], { env: { ACCEPT_LAB_SLOW: `${SLOW_S}s` }, timeoutMs: 45 * 60_000 });
+    expect(run.exitCode, run.output).toBe(0);
+
+    const record = await latestRunRecord(run.reportsDir);
+    // The lab really was slow: the runbook's rebuild, D2's build, and D4's two rebuilds around a build.
+    expect(await runbookRebuildMs(run.reportsDir, record.runId), 'the runbook rebuild step took no longer than 130 s').toBeGreaterThan(130_000);
+    const items = new Map(record.items.map((item) => [item.id, item]));
+    for (const id of ['C4', 'D2', 'D4'] as const) expect(items.get(id)?.verdict, `${id}: ${items.get(id)?.cause ?? 'not in the run record'}`).toBe('PASS');
+    const checks: CheckRecord[] = record.items.flatMap((item) => item.checks);
+    // D2's evidence gives each stage's time: the install stage holds the slow first step.
+    const stages = checks.map((check) => /install success \(exit 0, (\d+) s\)/.exec(check.evidence ?? '')).find(Boolean);
+    expect(Number(stages?.[1]), 'no D2 evidence shows the install stage taking longer than 130 s').toBeGreaterThan(130);
+    const longest = Math.max(...checks.map((check) => check.durationMs ?? 0));
+    expect(longest, 'no check lasted longer than 130 s').toBeGreaterThan(130_000);
+    const failing = checks.find((check) => check.name.includes('a failing recipe-local test fails the build'));
+    expect(failing?.verdict).toBe('PASS');
+    // Two rebuilds and a fresh build, each slowed.
+    expect(failing?.durationMs ?? 0).toBeGreaterThan(3 * SLOW_S * 1000);
+
+    expect(await leftoversOf(run)).toEqual([]);
+  });
+});
