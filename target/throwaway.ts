@@ -29,6 +29,8 @@ export interface Throwaway extends AsyncDisposable {
   expiresAt: string;
   https: Endpoint;
   host: HostChannel;
+  /** How long Incus took to create and start it, and how long it took to boot (systemd running). */
+  timings: { createMs: number; bootMs: number };
   /** Deletes the instance; safe to call many times. */
   stop(): Promise<{ destroyedAt: string }>;
   /** Lets the instance outlive this process (ACCEPT_KEEP): the reaper stands down; the sweeper still removes it once expired. */
@@ -95,6 +97,7 @@ export async function startThrowaway(
   };
 
   try {
+    const createStarted = performance.now();
     await timed(`Creating throwaway ${name} from ${target.incus.image}`, async () => {
       await client.createInstance({
         name,
@@ -107,6 +110,8 @@ export async function startThrowaway(
       await client.start(name);
     });
     const createdAt = new Date().toISOString();
+    const bootStarted = performance.now();
+    const createMs = bootStarted - createStarted;
     const host = incusChannel(client, name, options.ledger);
     await timed(`Waiting for ${name} to boot`, () =>
       waitFor(
@@ -125,6 +130,7 @@ export async function startThrowaway(
         { timeoutMs: 120_000, intervalMs: 500 },
       ),
     );
+    const bootMs = performance.now() - bootStarted;
     const https = exposure?.https ?? { host: await instanceAddress(client, name, target.incus.address), port: 443 };
     log.info(`throwaway ${name}: https on ${https.host}:${https.port}, expires ${expires.toISOString()}`);
     return {
@@ -135,6 +141,7 @@ export async function startThrowaway(
       expiresAt: expires.toISOString(),
       https,
       host,
+      timings: { createMs: Math.round(createMs), bootMs: Math.round(bootMs) },
       stop,
       keep: () => reaper.release(),
       stopNowSync: () => reaper.deleteNowSync(),

@@ -14,12 +14,12 @@ import { loadConfig, type Config } from '../../helpers/common/config.ts';
 import type { IncusClient } from '../../helpers/incus/client.ts';
 import { decryptSops, parseAgeIdentities, topLevelStrings } from '../../helpers/sops/index.ts';
 import type { HostChannel } from '../../helpers/common/host.ts';
-import { openHost, openIncusFor } from '../../target/index.ts';
+import { openHost, openIncusFor } from '../../target/host.ts';
 import type { RunContext } from './context.ts';
-import { writeD8, type D8Evidence } from './d8.ts';
-import { buildToplevelFromCleanClone, closure, closureHash, compareClosures, currentSystem, type ClosureDiff } from '../../helpers/nix/index.ts';
+import type { D8Evidence } from './d8.ts';
+import type { ClosureDiff } from '../../helpers/nix/index.ts';
 import { DOD_ITEMS, itemLabel, type DodItemId } from './items.ts';
-import { openCi, type Ci } from './ci.ts';
+import type { Ci } from './ci.ts';
 
 declare module 'vitest' {
   interface TaskMeta {
@@ -99,6 +99,9 @@ export const test = base
   })
   // One clean-checkout build and one comparison serve C1, C5 and D8.
   .extend('reproduction', { scope: 'worker' }, async ({ run, baseRepo, host, config }): Promise<Reproduction> => {
+    // Loaded by the specs that take this fixture only: a run of C2 alone never imports them.
+    const { buildToplevelFromCleanClone, closure, closureHash, compareClosures, currentSystem } = await import('../../helpers/nix/index.ts');
+    const { writeD8 } = await import('./d8.ts');
     const composition = await detectComposition(baseRepo.dir);
     const builtAt = new Date().toISOString();
     const built = await step(`build the toplevel from a clean clone of ${run.baseRepo} (${composition ?? 'no'} composition)`, () =>
@@ -144,7 +147,7 @@ export const test = base
     return { values, recipients: document.recipients, source };
   })
   // cc-ci's forge, Drone and apex, with the tokens the D specs act with.
-  .extend('ci', { scope: 'worker' }, async ({ run, config, gitSecrets }): Promise<Ci> => openCi(run, config, gitSecrets.values));
+  .extend('ci', { scope: 'worker' }, async ({ run, config, gitSecrets }): Promise<Ci> => (await import('./ci.ts')).openCi(run, config, gitSecrets.values));
 
 /** How the base repo takes in the instance repo, as a person would tell from the tree. */
 export async function detectComposition(baseDir: string): Promise<'submodule' | 'input' | undefined> {
