@@ -165,8 +165,9 @@ export function overheadOf(phases: PhaseTimings, wallMs: number): Pick<PhaseTimi
   return { wallMs: Math.round(wallMs), waitingMs, overheadMs: Math.max(0, Math.round(wallMs) - waitingMs) };
 }
 
-/** The record with wallMs, waitingMs and overheadMs computed from its times, where it has a finish. */
+/** The record with wallMs, waitingMs and overheadMs computed from its times, once it has a finish and its spec files' times. */
 export function withOverhead(record: RunRecord): RunRecord {
+  if (!record.phases.specFiles) return record;
   const wallMs = record.finishedAt ? Date.parse(record.finishedAt) - Date.parse(record.startedAt) : NaN;
   if (!Number.isFinite(wallMs) || wallMs < 0) return record;
   return { ...record, phases: { ...record.phases, ...overheadOf(record.phases, wallMs) } };
