@@ -5,7 +5,7 @@
  */
 import { beforeEach, expect, inject } from 'vitest';
 import { reservedBytes } from '../target/guard.ts';
-import { NO_INCUS_API, hasIncusApi } from '../target/index.ts';
+import { NO_INCUS_API, hasIncusApi } from '../target/host.ts';
 import { attach, dodItem, evidence, skipBecause, test, expectNone } from './support/dod.ts';
 
 const GiB = 2 ** 30;

@@ -7,8 +7,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildFor, commentTestme, finished, openCi } from '../acceptance/support/ci.ts';
-import { loadConfig } from '../helpers/common/config.ts';
-import { HarnessError } from '../helpers/common/errors.ts';
+import { loadConfig, type Config } from '../helpers/common/config.ts';
+import { HarnessError, errorMessage } from '../helpers/common/errors.ts';
 import { Ledger } from '../helpers/common/ledger.ts';
 import { formatDuration } from '../helpers/common/log.ts';
 import { exec, succeed } from '../helpers/common/exec.ts';
@@ -21,6 +21,8 @@ import { openHost, providerFor, resolveIncusBacked } from '../target/index.ts';
 import { newRunId } from '../target/labels.ts';
 import { openIncus } from '../target/resolve.ts';
 import { fetchServedChain } from '../helpers/tls/index.ts';
+import { latestRunRecord, type RunRecord } from '../acceptance/support/run-record.ts';
+import type { RunContext } from '../target/run-context.ts';
 
 interface Figure {
   what: string;
@@ -34,11 +36,89 @@ async function time<T>(figures: Figure[], what: string, work: () => Promise<T>):
   return result;
 }
 
-function child(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+function child(args: string[], env: NodeJS.ProcessEnv, command = process.execPath): Promise<number> {
   return new Promise((resolve) => {
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'ignore'], env });
+    const proc = spawn(command, args, { stdio: ['ignore', 'ignore', 'ignore'], env });
     proc.on('close', (code) => resolve(code ?? 1));
   });
+}
+
+/** The median wall time of `times` runs of `run`, and whether every run exited 0. */
+async function medianOf(times: number, run: () => Promise<number>): Promise<{ ms: number; codes: number[] }> {
+  const walls: number[] = [];
+  const codes: number[] = [];
+  for (let i = 0; i < times; i++) {
+    const started = performance.now();
+    codes.push(await run());
+    walls.push(performance.now() - started);
+  }
+  return { ms: median(walls), codes };
+}
+
+/**
+ * The read-only specs: none writes to the forge or Drone or rebuilds the host (D1-D7 and D10
+ * comment !testme and read builds; D4, D5 and D6 commit and rebuild). bench/warm-checks.sh makes
+ * the same checks.
+ */
+export const READ_ONLY_SPECS = ['c1-repo-split', 'c2-cert-in-git', 'c3-one-out-of-band-secret', 'c4-live-rebuild', 'c5-honest-d8', 'c6-resource-fit', 'c7-docs', 'd8-reproducible-server', 'd9-documentation'].map(
+  (name) => `acceptance/${name}.spec.ts`,
+);
+export const WARM_CHECKS_SCRIPT = 'bench/warm-checks.sh';
+
+/** The script's inputs: the same host, repos, key, CA and kept record the warm run reads. */
+export function scriptEnv(context: RunContext, config: Config, keptFile: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    BENCH_INSTANCE: context.instance.name,
+    BENCH_PROJECT: context.instance.project,
+    BENCH_HTTPS_PORT: String(context.https.port),
+    BENCH_DOMAIN: context.domain,
+    BENCH_CA: context.tlsCaFile,
+    BENCH_AGE_KEY: context.ageKeyFile,
+    BENCH_BASE_REPO: context.baseRepo,
+    BENCH_INSTANCE_REPO: context.instanceRepo,
+    BENCH_KEPT: keptFile,
+    BENCH_GUIDELINE_BYTES: String(config.ramGuidelineBytes),
+    BENCH_ONESHOTS: config.oneshots.join(' '),
+    BENCH_D8_DOC: config.d8Doc,
+    BENCH_NIX_CONFIG: context.nixConfig ?? '',
+  };
+}
+
+const ON_PAPER_REBUILD_MS = 600_000;
+
+/** The cold breakdown from a run record: rows of what and how long, the overhead share, and the line on paper. */
+export function coldBreakdown(record: RunRecord): { rows: Figure[]; lines: string[] } {
+  const phases = record.phases;
+  const rows: Figure[] = [];
+  const provision = phases.provision;
+  if (provision) {
+    rows.push({ what: 'cold: create (Incus create + start)', ms: provision.createMs });
+    rows.push({ what: 'cold: boot (until systemd is running)', ms: provision.bootMs });
+    rows.push({ what: 'cold: runbook', ms: provision.runbookMs });
+    for (const step of provision.steps) rows.push({ what: `  step ${step.index}: ${step.text.slice(0, 72)}`, ms: step.durationMs });
+  }
+  for (const file of phases.specFiles ?? []) rows.push({ what: `cold: ${file.file.replace(/^acceptance\//, '')} (its tests ${formatDuration(file.testsMs)})`, ms: file.durationMs });
+  if (phases.specsMs !== undefined) rows.push({ what: 'cold: all spec files', ms: phases.specsMs });
+  if (phases.deleteMs !== undefined) rows.push({ what: 'cold: teardown: delete the throwaway', ms: phases.deleteMs });
+  if (phases.teardownMs !== undefined) rows.push({ what: 'cold: teardown in all (delete, cleanup check, evidence)', ms: phases.teardownMs });
+  const lines: string[] = [];
+  if (phases.wallMs !== undefined && phases.overheadMs !== undefined && phases.waitingMs !== undefined) {
+    rows.push({ what: 'cold: wall (Vitest start to last record)', ms: phases.wallMs });
+    rows.push({ what: 'cold: waiting on the system', ms: phases.waitingMs });
+    rows.push({ what: 'cold: harness overhead (wall − waiting)', ms: phases.overheadMs });
+    lines.push(`cold run harness overhead: ${formatDuration(phases.overheadMs)} of ${formatDuration(phases.wallMs)} wall = ${share(phases.overheadMs, phases.wallMs)} (definition: docs/reports.md, "Phases")`);
+    const rebuild = provision?.steps.find((step) => /nixos-rebuild switch/.test(step.text))?.durationMs ?? 0;
+    const paperWall = phases.wallMs - rebuild + ON_PAPER_REBUILD_MS;
+    lines.push(`on paper, a real cold run with a 10-minute rebuild: the same ${formatDuration(phases.overheadMs)} overhead of ${formatDuration(paperWall)} = ${share(phases.overheadMs, paperWall)}`);
+  } else {
+    lines.push(`cold run record ${record.runId} has no overhead figures (a run that did not finish, or an older harness)`);
+  }
+  return { rows, lines };
+}
+
+function share(part: number, whole: number): string {
+  return `${((part / whole) * 100).toFixed(1)} %`;
 }
 
 function median(values: number[]): number {
@@ -135,26 +215,63 @@ export async function bench(): Promise<number> {
       figures.push({ what: '!testme comment → Drone build started (median of 3)', ms: median(startTimes) });
       figures.push({ what: '!testme comment → build finished, 3 stages (median of 3)', ms: median(finishTimes) });
 
-      await provisioned.recordKept(scratch);
+      const keptFile = await provisioned.recordKept(scratch);
       const env = { ...process.env, ACCEPT_STATE_DIR: scratch, ACCEPT_REPORTS_DIR: join(scratch, 'reports') };
-      await time(figures, 'warm: vitest --project warm, C2 spec (whole process)', () => child(['node_modules/vitest/vitest.mjs', 'run', '--project', 'warm', 'acceptance/c2-cert-in-git.spec.ts'], env));
+      const vitest = (specs: string[]) => ['node_modules/vitest/vitest.mjs', 'run', '--project', 'warm', ...specs];
+      const single = ['acceptance/c2-cert-in-git.spec.ts'];
+      const npx = await medianOf(3, () => child(['vitest', 'run', '--project', 'warm', ...single], env, 'npx'));
+      figures.push({ what: `warm: npx vitest run --project warm c2-cert-in-git.spec.ts (whole process, median of 3, exits ${npx.codes.join(' ')})`, ms: npx.ms });
+      const direct = await medianOf(3, () => child(vitest(single), env));
+      figures.push({ what: `  the same without npx: node node_modules/vitest/vitest.mjs (median of 3)`, ms: direct.ms });
+      // Vitest's persistent transform cache, not in vitest.config.ts yet: what it would save.
+      // The cache in the scratch directory, not in a node_modules that other checkouts share.
+      const cached = (specs: string[]) => [...vitest(specs), '--experimental.fsModuleCache', `--experimental.fsModuleCachePath=${join(scratch, 'module-cache')}`];
+      await child(cached(single), env);
+      const direct2 = await medianOf(3, () => child(cached(single), env));
+      figures.push({ what: `  the same with --experimental.fsModuleCache, cache warm (median of 3)`, ms: direct2.ms });
+      // Side by side, alternating, so that both see the same load.
+      const suiteWalls: number[] = [];
+      const scriptWalls: number[] = [];
+      const suiteCodes: number[] = [];
+      const scriptCodes: number[] = [];
+      const checks = scriptEnv(context, config, keptFile);
+      for (let i = 0; i < 3; i++) {
+        let started = performance.now();
+        suiteCodes.push(await child(vitest(READ_ONLY_SPECS), env));
+        suiteWalls.push(performance.now() - started);
+        started = performance.now();
+        scriptCodes.push(await child([WARM_CHECKS_SCRIPT], checks, 'bash'));
+        scriptWalls.push(performance.now() - started);
+      }
+      figures.push({ what: `warm: read-only suite, ${READ_ONLY_SPECS.length} specs (whole process, median of 3, exits ${suiteCodes.join(' ')})`, ms: median(suiteWalls) });
+      figures.push({ what: `  ${WARM_CHECKS_SCRIPT}: the same checks with incus exec, openssl, git grep (median of 3, exits ${scriptCodes.join(' ')})`, ms: median(scriptWalls) });
+      const suite2 = await medianOf(3, () => child(cached(READ_ONLY_SPECS), env));
+      figures.push({ what: `  the suite with --experimental.fsModuleCache, cache warm (median of 3, exits ${suite2.codes.join(' ')})`, ms: suite2.ms });
     } finally {
       await throwaway.close();
       await time(figures, 'teardown: delete throwaway', () => provisioned.stop());
       await provisioned.close();
     }
     await leakProbeFigures(scratch, figures);
-    const coldEnv = { ...process.env, ACCEPT_REPORTS_DIR: join(scratch, 'cold-reports') };
+    // Its own state directory and never kept: the bench leaves no throwaway behind.
+    const coldReports = join(scratch, 'cold-reports');
+    const coldEnv = { ...process.env, ACCEPT_REPORTS_DIR: coldReports, ACCEPT_STATE_DIR: join(scratch, 'cold-state'), ACCEPT_KEEP: 'never' };
     const coldCode = await time(figures, 'cold: `accept run` end to end (image cached)', () => child(['bin/accept.mjs', 'run'], coldEnv));
-
     const cold = figures.at(-1)!.ms;
+    const breakdown = await latestRunRecord(coldReports).then(coldBreakdown, (error: unknown) => ({ rows: [], lines: [`no cold breakdown: ${errorMessage(error)}`] }));
+    figures.push(...breakdown.rows);
+
     const warm = figures.find((figure) => figure.what.startsWith('warm:'))!.ms;
+    const suite = figures.find((figure) => figure.what.startsWith('warm: read-only suite'))!.ms;
+    const script = figures.find((figure) => figure.what.includes(WARM_CHECKS_SCRIPT))!.ms;
     const width = Math.max(...figures.map((figure) => figure.what.length));
     process.stdout.write(`\n${'phase'.padEnd(width)}  ${'time'.padStart(9)}  share of cold run\n`);
     for (const figure of figures) {
       process.stdout.write(`${figure.what.padEnd(width)}  ${formatDuration(figure.ms).padStart(9)}  ${((figure.ms / cold) * 100).toFixed(1).padStart(5)} %\n`);
     }
     process.stdout.write(`\nratio cold run / warm run of one spec: ${(cold / warm).toFixed(1)}×\n`);
+    process.stdout.write(`ratio script / harness on the warm read-only suite: ${(script / suite).toFixed(2)}× (above 1: the harness is faster)\n`);
+    for (const line of breakdown.lines) process.stdout.write(`${line}\n`);
     const probe = figures.find((figure) => figure.what.startsWith('leak probe'))!.ms;
     const grep = figures.find((figure) => figure.what.includes('git grep'))!.ms;
     process.stdout.write(`ratio git grep / leak probe on the same history: ${(grep / probe).toFixed(1)}×\n`);

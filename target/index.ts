@@ -4,18 +4,12 @@
  * the kind themselves.
  */
 import type { Config } from '../helpers/common/config.ts';
-import { ConfigError, HarnessError } from '../helpers/common/errors.ts';
-import type { IncusClient } from '../helpers/incus/client.ts';
-import type { SshHost } from '../helpers/ssh/index.ts';
-import type { HostChannel } from '../helpers/common/host.ts';
-import { incusChannel } from '../helpers/incus/channel.ts';
+import { ConfigError } from '../helpers/common/errors.ts';
 import type { TargetProvider } from './provider.ts';
 import { incusProvider } from './providers/incus.ts';
 import { labProvider } from './providers/lab.ts';
 import { sshProvider } from './providers/ssh.ts';
-import { SSH_NEVER_PROVISIONS, openIncus, type ResolvedTarget } from './resolve.ts';
-import type { RunContext } from './run-context.ts';
-import { openSshHost } from './ssh-host.ts';
+import { SSH_NEVER_PROVISIONS, type ResolvedTarget } from './resolve.ts';
 
 export type { CreatedThrowaway, Provisioned, TargetProvider } from './provider.ts';
 export type { RunContext, TargetDescription } from './run-context.ts';
@@ -40,26 +34,4 @@ export async function resolveIncusBacked(config: Config, options: { bringUpLab?:
   return provider.resolve();
 }
 
-export type OpenHost = HostChannel & { close(): Promise<void> };
-
-/** The channel specs run commands through: incus exec (lab, incus) or one SSH connection (ssh). */
-export async function openHost(run: RunContext): Promise<OpenHost> {
-  if (run.target.kind === 'ssh') {
-    const host: SshHost = await openSshHost(run.target);
-    return host as SshHost & OpenHost;
-  }
-  const client = await openIncus(run.target);
-  return Object.assign(incusChannel(client, run.instance.name), { close: () => client.close() });
-}
-
-/** Whether the run's target has an Incus API behind it; C6 needs one. */
-export function hasIncusApi(run: RunContext): boolean {
-  return run.target.kind !== 'ssh';
-}
-
-export const NO_INCUS_API = 'the ssh target has no Incus API: C6 needs ACCEPT_TARGET=incus or lab';
-
-export async function openIncusFor(run: RunContext): Promise<IncusClient> {
-  if (run.target.kind === 'ssh') throw new HarnessError('the ssh target has no Incus API: a spec that needs one must skip itself for ACCEPT_TARGET=ssh');
-  return openIncus(run.target);
-}
+export { NO_INCUS_API, hasIncusApi, openHost, openIncusFor, type OpenHost } from './host.ts';

@@ -39,6 +39,7 @@ export async function provisionOnIncus(
   hooks: ProvisionHooks = {},
 ): Promise<Provisioned> {
   // Both git credentials files are read (and their tokens registered) before anything is created.
+  const provisionStarted = performance.now();
   const { hostGitCredentialsFile } = options;
   operatorGitEnv();
   if (hostGitCredentialsFile) readCredentialsFile(hostGitCredentialsFile, 'ACCEPT_HOST_GIT_CREDENTIALS_FILE');
@@ -57,9 +58,12 @@ export async function provisionOnIncus(
     await hooks.beforeRunbook?.(throwaway, client);
     await using base = await cloneRepo(repos.baseRepo, { setting: 'ACCEPT_BASE_REPO' });
     const steps = parseRunbook(await readFile(join(base.dir, RUNBOOK_SOURCE), 'utf8'), `${repos.baseRepo} ${RUNBOOK_SOURCE}`);
+    const runbookStarted = performance.now();
     const runbook = await runRunbook(steps, throwaway.host, { source: RUNBOOK_SOURCE, ageKeyFile: resolved.ageKeyFile, hostGitCredentialsFile, durations: resolved.durations });
+    const runbookMs = performance.now() - runbookStarted;
     await hooks.afterRunbook?.(throwaway, client);
     const started = throwaway;
+    const provisioning = { totalMs: Math.round(performance.now() - provisionStarted), ...started.timings, runbookMs: Math.round(runbookMs) };
     const host = {
       name: started.name,
       project: started.project,
@@ -67,6 +71,7 @@ export async function provisionOnIncus(
       expiresAt: started.expiresAt,
       https: started.https,
       runbook,
+      provisioning,
       ledger: options.ledger.entries,
     };
     const context = runContext({

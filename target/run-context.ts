@@ -32,6 +32,21 @@ export interface TargetDescription {
   notes: string[];
 }
 
+/**
+ * How long the provisioning of a throwaway took, by phase (milliseconds). Each runbook step's
+ * own time is in the runbook outcome (`steps[].durationMs`).
+ */
+export interface ProvisionTimings {
+  /** The whole of provisioning: connect, sweep, create, boot, clone of the base repo, runbook. */
+  totalMs: number;
+  /** Incus creating and starting the instance. */
+  createMs: number;
+  /** From start until systemd reports running (or degraded). */
+  bootMs: number;
+  /** Every runbook step, end to end. */
+  runbookMs: number;
+}
+
 /** The facts of the host itself: where it is and how it was built. Never a setting. */
 export interface HostFacts {
   name: string;
@@ -41,6 +56,8 @@ export interface HostFacts {
   /** Where the host's :443 is dialled (through the proxy). */
   https: Endpoint;
   runbook?: RunbookOutcome;
+  /** Known only to the run that provisioned the host. */
+  provisioning?: ProvisionTimings;
   ledger: LedgerEntry[];
 }
 
@@ -65,6 +82,8 @@ export interface RunContext extends SystemUnderTest {
   instance: { name: string; project: string; createdAt: string; expiresAt: string; createdInThisRun: boolean };
   https: Endpoint;
   runbook?: RunbookOutcome;
+  /** Set when this run provisioned the host (cold runs, the bench). */
+  provisioning?: ProvisionTimings;
   ledger: LedgerEntry[];
 }
 
@@ -80,6 +99,7 @@ export function runContext(parts: { runId: string; mode: RunContext['mode']; acc
     https: host.https,
     ...parts.system,
     runbook: host.runbook,
+    ...(host.provisioning ? { provisioning: host.provisioning } : {}),
     ledger: host.ledger,
   };
 }

@@ -29,6 +29,8 @@ export interface Throwaway extends AsyncDisposable {
   expiresAt: string;
   https: Endpoint;
   host: HostChannel;
+  /** How long Incus took to create and start it, and how long it took to boot (systemd running). */
+  timings: { createMs: number; bootMs: number };
   /** Deletes the instance; safe to call many times. */
   stop(): Promise<{ destroyedAt: string }>;
   /** Lets the instance outlive this process (ACCEPT_KEEP): the reaper stands down; the sweeper still removes it once expired. */
@@ -100,6 +102,7 @@ export async function startThrowaway(
   };
 
   try {
+    const createStarted = performance.now();
     await timed(`Creating throwaway ${name} from ${target.incus.image}`, async () => {
       await client.createInstance({
         name,
@@ -112,6 +115,8 @@ export async function startThrowaway(
       await client.start(name);
     });
     const createdAt = new Date().toISOString();
+    const bootStarted = performance.now();
+    const createMs = bootStarted - createStarted;
     const host = incusChannel(client, name, options.ledger);
     // Not recorded: booting is not a provisioning step. Through a channel all the same, for its PATH.
     const unrecorded = incusChannel(client, name);
@@ -131,6 +136,7 @@ export async function startThrowaway(
         { timeoutMs: target.durations.boot, intervalMs: 500 },
       ),
     );
+    const bootMs = performance.now() - bootStarted;
     const https = exposure?.https ?? { host: await instanceAddress(client, name, target.incus.address, target.durations.boot), port: 443 };
     log.info(`throwaway ${name}: https on ${https.host}:${https.port}, expires ${expires.toISOString()}`);
     return {
@@ -141,6 +147,7 @@ export async function startThrowaway(
       expiresAt: expires.toISOString(),
       https,
       host,
+      timings: { createMs: Math.round(createMs), bootMs: Math.round(bootMs) },
       stop,
       keep: () => reaper.release(),
       stopNowSync: () => reaper.deleteNowSync(),

@@ -66,6 +66,15 @@ describe('the DoD reporter', () => {
     // A HarnessError is ERROR, never FAIL, whatever its words.
     expect(d1!.checks[0]).toMatchObject({ verdict: 'ERROR', errorClass: 'SshError', cause: 'SSH to accept-r1 through 127.0.0.1:1055 refused' });
     expect(record).toMatchObject({ mode: 'unknown', verdict: { overall: 'ERROR', counts: { PASS: 0, FAIL: 1, ERROR: 2, SKIPPED: 1 } }, phases: { specsMs: 400 } });
+    // Each spec file with Vitest's time for it and its tests' own; the wall beyond the tests is overhead.
+    expect(record.phases.specFiles?.map(({ file, durationMs, testsMs }) => [file.replace(/^.*acceptance\//, ''), durationMs, testsMs])).toEqual([
+      ['c2-cert-in-git.spec.ts', 100, 15],
+      ['c4-live-rebuild.spec.ts', 100, 7],
+      ['d1-testme-trigger.spec.ts', 100, 7],
+      ['c7-docs.spec.ts', 100, 7],
+    ]);
+    expect(record.phases.waitingMs).toBe(36);
+    expect(record.phases.overheadMs).toBe(Math.max(0, record.phases.wallMs! - 36));
     expect(record.finishedAt).toBeDefined();
     expect(await readFile(summaryPath(dir), 'utf8')).toBe(renderSummary(record));
     expect(await readFile(summaryPath(join(dir, 'evidence', record.runId)), 'utf8')).toBe(renderSummary(record));

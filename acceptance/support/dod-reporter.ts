@@ -8,15 +8,15 @@
  *   SKIPPED the checks do not apply to this target, with the reason
  * Allure gets the same verdicts through allure-meta.ts; the per-run evidence copy is made here too.
  */
-import { basename, join } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import type { Reporter, TestCase, TestModule, Vitest } from 'vitest/node';
 import { redact } from '../../helpers/common/redact.ts';
 import { errorName, errorVerdict, recordVerdict, testKey, writeHarnessCheck } from './allure-meta.ts';
 import type { RunContext } from './context.ts';
-import { newRunRecord, openRunRecord, syncRunEvidence } from './evidence-dir.ts';
+import { newRunRecord, openRunRecord, resolveCommits, syncRunEvidence } from './evidence-dir.ts';
 import { providedRun } from './junit-reporter.ts';
 import { DOD_ITEMS, itemIdOf, type DodItemId } from './items.ts';
-import { checkLine, firstLine, itemRecord, withResults, writeRunRecord, type CheckRecord, type ItemRecord, type RunRecord } from './run-record.ts';
+import { checkLine, firstLine, itemRecord, withResults, writeRunRecord, type CheckRecord, type ItemRecord, type RunRecord, type SpecFilePhase } from './run-record.ts';
 import { writeSummary } from './summary.ts';
 
 export type { Verdict } from './allure-meta.ts';
@@ -43,6 +43,12 @@ export function checkOf(test: TestCase): CheckRecord {
   return { name: test.name, verdict: errorVerdict(error), cause: firstLine(error?.message), ...(errorClass ? { errorClass } : {}), ...durationMs };
 }
 
+/** A spec file's time as Vitest measured it, beside the sum of its tests' own. */
+export function specFilePhase(module: TestModule): SpecFilePhase {
+  const testsMs = [...module.children.allTests()].reduce((sum, test) => sum + (test.diagnostic()?.duration ?? 0), 0);
+  return { file: relative(process.cwd(), module.moduleId), durationMs: Math.round(module.diagnostic().duration ?? 0), testsMs: Math.round(testsMs) };
+}
+
 function titlesOf(test: TestCase): string[] {
   const titles = [test.name];
   for (let parent = test.parent; parent.type === 'suite'; parent = parent.parent) titles.unshift(parent.name);
@@ -60,9 +66,18 @@ export default class DodReporter implements Reporter {
   /** When Vitest started: the run's start, before global setup. */
   private startedAt = Date.now();
 
+  /** A warm run's commits, resolved while its specs run rather than after them (a clone of the base repo). */
+  private commits: Promise<RunRecord['commits']> | undefined;
+
   onInit(vitest: Vitest): void {
     this.vitest = vitest;
     this.startedAt = Date.now();
+  }
+
+  /** Global setup has provided the run by now; a cold run's record has its commits already. */
+  onTestModuleQueued(): void {
+    const context = this.providedRun();
+    if (!this.commits && context?.mode === 'warm') this.commits = resolveCommits(context.baseRepo, context.instanceRepo);
   }
 
   /** Before allure-vitest writes its results: its listener (allure-meta.ts) reads these verdicts. */
@@ -122,7 +137,7 @@ export default class DodReporter implements Reporter {
     const problem = !setupError && unhandledErrors.length ? `${unhandledErrors.length} error(s) outside any check: ${firstLine(unhandledErrors[0]!.message)}` : undefined;
     const dir = process.env.ACCEPT_REPORTS_DIR ?? 'reports';
     const mode = context?.mode ?? (projects.includes('cold') ? 'cold' : projects.includes('warm') ? 'warm' : 'unknown');
-    const opened = await openRunRecord(dir, { context, mode }).catch(async (error: unknown) => {
+    const opened = await openRunRecord(dir, { context, mode, commits: this.commits }).catch(async (error: unknown) => {
       process.stderr.write(`! could not open the run record: ${redact(String(error))}\n`);
       return undefined;
     });
@@ -133,6 +148,7 @@ export default class DodReporter implements Reporter {
       problem,
       finishedAt: new Date().toISOString(),
       specsMs: testModules.length ? Math.round(testModules.reduce((sum, module) => sum + (module.diagnostic().duration ?? 0), 0)) : undefined,
+      specFiles: testModules.length ? testModules.map(specFilePhase) : undefined,
     });
     const runId = opened ? record.runId : undefined;
     if (opened) {

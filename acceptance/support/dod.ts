@@ -16,12 +16,12 @@ import { loadConfig, type Config, type DurationName } from '../../helpers/common
 import type { IncusClient } from '../../helpers/incus/client.ts';
 import { decryptSops, parseAgeIdentities, topLevelStrings } from '../../helpers/sops/index.ts';
 import type { HostChannel } from '../../helpers/common/host.ts';
-import { openHost, openIncusFor } from '../../target/index.ts';
+import { openHost, openIncusFor } from '../../target/host.ts';
 import type { RunContext } from './context.ts';
-import { writeD8, type D8Evidence } from './d8.ts';
-import { buildToplevelFromCleanClone, closure, closureHash, compareClosures, currentSystem, type ClosureDiff } from '../../helpers/nix/index.ts';
+import type { D8Evidence } from './d8.ts';
+import type { ClosureDiff } from '../../helpers/nix/index.ts';
 import { DOD_ITEMS, itemLabel, type DodItemId } from './items.ts';
-import { openCi, type Ci } from './ci.ts';
+import type { Ci } from './ci.ts';
 
 declare module 'vitest' {
   interface TaskMeta {
@@ -111,6 +111,9 @@ export const test = base
   // One clean-checkout build and one comparison serve C1, C5 and D8. Made in a hook of its own
   // (useReproduction), and settled: a failure reaches each test that uses it, not the whole file.
   .extend('reproductionMade', { scope: 'worker' }, async ({ run, baseRepo, host, config }): Promise<Settled<Reproduction>> => settle(async () => {
+    // Loaded by the specs that take this fixture only: a run of C2 alone never imports them.
+    const { buildToplevelFromCleanClone, closure, closureHash, compareClosures, currentSystem } = await import('../../helpers/nix/index.ts');
+    const { writeD8 } = await import('./d8.ts');
     const composition = await detectComposition(baseRepo.dir);
     const builtAt = new Date().toISOString();
     // Logged, not an Allure step: no test is running yet.
@@ -160,7 +163,7 @@ export const test = base
     return { values, recipients: document.recipients, source };
   })
   // cc-ci's forge, Drone and apex, with the tokens the D specs act with.
-  .extend('ci', { scope: 'worker' }, async ({ run, config, gitSecrets }): Promise<Ci> => openCi(run, config, gitSecrets.values));
+  .extend('ci', { scope: 'worker' }, async ({ run, config, gitSecrets }): Promise<Ci> => (await import('./ci.ts')).openCi(run, config, gitSecrets.values));
 
 /**
  * Makes the shared reproduction (the operator-side build of the toplevel and the closure

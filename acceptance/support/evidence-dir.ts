@@ -15,9 +15,9 @@ import { cloneRepo, operatorGitEnv } from '../../helpers/git/index.ts';
 import { newRunId } from '../../target/labels.ts';
 import { writeAllureMeta, writeHarnessCheck } from './allure-meta.ts';
 import type { RunContext } from './context.ts';
-import { describeFaced } from '../../target/index.ts';
+import { describeFaced } from '../../target/run-context.ts';
 import type { D8Evidence } from './d8.ts';
-import { CURRENT_RUN_FILE, RUN_RECORD_FILE, RUN_RECORD_SCHEMA_VERSION, currentRunId, describeTargetRecord, findRunRecord, targetEntries, writeRunRecord, type RunRecord } from './run-record.ts';
+import { CURRENT_RUN_FILE, RUN_RECORD_FILE, RUN_RECORD_SCHEMA_VERSION, currentRunId, describeTargetRecord, findRunRecord, targetEntries, withOverhead, withTeardown, writeRunRecord, type RunRecord } from './run-record.ts';
 import { CLEANUP_CHECK, SUMMARY_FILE, verdictLine, writeSummary } from './summary.ts';
 
 export type { RunRecord } from './run-record.ts';
@@ -58,7 +58,7 @@ export async function resolveCommits(baseRepo: string, instanceRepo: string): Pr
 }
 
 /** A new record: the facts of the run, no verdict yet. `mode` stands in when there is no context. */
-export async function newRunRecord(runId: string, context: RunContext | undefined, mode: RunRecord['mode'] = 'unknown'): Promise<RunRecord> {
+export async function newRunRecord(runId: string, context: RunContext | undefined, mode: RunRecord['mode'] = 'unknown', commits?: Promise<RunRecord['commits']>): Promise<RunRecord> {
   return {
     schemaVersion: RUN_RECORD_SCHEMA_VERSION,
     runId,
@@ -69,13 +69,21 @@ export async function newRunRecord(runId: string, context: RunContext | undefine
     // Recorded without credentials, whatever the context holds.
     baseRepo: context && displayUrl(context.baseRepo),
     instanceRepo: context && displayUrl(context.instanceRepo),
-    commits: context ? await resolveCommits(context.baseRepo, context.instanceRepo) : undefined,
+    commits: context ? ((await commits) ?? (await resolveCommits(context.baseRepo, context.instanceRepo))) : undefined,
     harnessVersion: await harnessVersion(),
     node: process.version,
     startedAt: new Date().toISOString(),
-    phases: {},
+    phases: context?.mode === 'cold' ? provisionPhases(context) : {},
     items: [],
   };
+}
+
+/** A cold run's provisioning, as the target layer timed it: the record's first phases. */
+export function provisionPhases(context: RunContext): RunRecord['phases'] {
+  const timings = context.provisioning;
+  if (!timings) return {};
+  const steps = (context.runbook?.steps ?? []).map((step) => ({ index: step.index, text: step.text.split('\n')[0]!, durationMs: Math.round(step.durationMs) }));
+  return { provision: { ...timings, steps } };
 }
 
 /** What the run faced, as the target layer describes it: nothing here branches on the kind. */
@@ -157,7 +165,10 @@ const INDEX = (record: RunRecord) =>
  * The record of the run reports/ describes, created (with the facts `context` gives) if no
  * earlier moment did, and named in evidence/current-run.
  */
-export async function openRunRecord(reportsDir: string, options: { context?: RunContext; mode?: RunRecord['mode'] } = {}): Promise<{ record: RunRecord; created: boolean }> {
+export async function openRunRecord(
+  reportsDir: string,
+  options: { context?: RunContext; mode?: RunRecord['mode']; commits?: Promise<RunRecord['commits']> } = {},
+): Promise<{ record: RunRecord; created: boolean }> {
   const root = evidenceRoot(reportsDir);
   await mkdir(root, { recursive: true });
   let runId = await currentRunId(reportsDir);
@@ -167,7 +178,7 @@ export async function openRunRecord(reportsDir: string, options: { context?: Run
   }
   const existing = await findRunRecord(reportsDir, runId);
   if (existing) return { record: existing, created: false };
-  const record = await newRunRecord(runId, options.context, options.mode);
+  const record = await newRunRecord(runId, options.context, options.mode, options.commits);
   await writeRunRecord(reportsDir, record);
   return { record, created: true };
 }
@@ -212,32 +223,29 @@ export async function recordRunStart(reportsDir: string, context: RunContext): P
  * timed, and the per-run copy is made complete. Also runs when setup itself failed; a run with no
  * record of its own (setup failed before the cleanup check) leaves reports/ as it is.
  */
-export async function finishRunEvidence(reportsDir: string, run: { runId: string; ledger: readonly LedgerEntry[] }): Promise<void> {
+export async function finishRunEvidence(reportsDir: string, run: { runId: string; ledger: readonly LedgerEntry[]; deleteMs?: number }): Promise<void> {
   const root = evidenceRoot(reportsDir);
   await mkdir(root, { recursive: true });
   if (!(await currentRunId(reportsDir))) await writeFile(join(root, CURRENT_RUN_FILE), `${run.runId}\n`);
   const record = await findRunRecord(reportsDir, run.runId);
-  if (record?.cleanup) {
+  // A kept throwaway has no cleanup check, but its teardown is timed all the same.
+  if (record?.cleanup || record?.verdict) {
     const now = Date.now();
-    writeHarnessCheck(join(reportsDir, 'allure-results'), {
-      runId: run.runId,
-      name: CLEANUP_CHECK,
-      item: 'C6',
-      verdict: record.cleanup.verdict,
-      message: record.cleanup.evidence,
-      start: now,
-      stop: now,
-    });
-    // The reporter's end is the teardown's start, when the reporter ran first.
-    const teardownMs = record.finishedAt && record.verdict ? now - Date.parse(record.finishedAt) : undefined;
-    const finished: RunRecord = {
-      ...record,
-      finishedAt: new Date(now).toISOString(),
-      phases: { ...record.phases, ...(teardownMs !== undefined && teardownMs >= 0 ? { teardownMs } : {}) },
-    };
+    if (record.cleanup) {
+      writeHarnessCheck(join(reportsDir, 'allure-results'), {
+        runId: run.runId,
+        name: CLEANUP_CHECK,
+        item: 'C6',
+        verdict: record.cleanup.verdict,
+        message: record.cleanup.evidence,
+        start: now,
+        stop: now,
+      });
+    }
+    const finished = withOverhead(withTeardown(record, now, run.deleteMs));
     await writeRunRecord(reportsDir, finished);
     await writeSummary(reportsDir, finished);
-    if (finished.verdict) log.info(`after teardown: ${verdictLine(finished.runId, finished.verdict).replaceAll('**', '')}`);
+    if (finished.verdict && finished.cleanup) log.info(`after teardown: ${verdictLine(finished.runId, finished.verdict).replaceAll('**', '')}`);
   }
   const id = await syncRunEvidence(reportsDir, { ledger: run.ledger });
   log.info(`evidence of run ${id}: ${join(root, id)}/`);

@@ -64,18 +64,21 @@ export default async function setupCold(project: TestProject): Promise<() => Pro
   const done = provisioned;
   const teardown = async () => {
     unhook();
+    let deleteMs: number | undefined;
     const name = context.instance.name;
     const keep = config.keep === 'always' || (config.keep === 'on-failure' && !(await runPassed(config.reportsDir, runId)));
     if (keep) {
       done.keep();
       log.info(`ACCEPT_KEEP=${config.keep}: keeping ${name} until ${context.instance.expiresAt}; \`npx vitest run --project warm\` runs against it, \`npx accept down\` removes it`);
     } else {
+      const deleteStarted = performance.now();
       const { destroyedAt } = await done.stop();
+      deleteMs = performance.now() - deleteStarted;
       await reportCleanup(config.reportsDir, done.client, name, runId, destroyedAt);
       if (config.keep === 'on-failure') await forgetKept(config.stateDir);
     }
     await done.close();
-    await finishRunEvidence(config.reportsDir, { runId, ledger: ledger.entries });
+    await finishRunEvidence(config.reportsDir, { runId, ledger: ledger.entries, deleteMs });
   };
   try {
     if (config.keep !== 'never') log.info(`kept-host record: ${await done.recordKept(config.stateDir)}`);

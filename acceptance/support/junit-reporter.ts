@@ -6,8 +6,7 @@
  * is written; instead this writes the properties as Vitest writes each suite, and nothing is
  * read back.
  */
-import { JUnitReporter } from 'vitest/reporters';
-import type { TestModule, Vitest } from 'vitest/node';
+import { JUnitReporter, type TestModule, type Vitest } from 'vitest/node';
 import { redact } from '../../helpers/common/redact.ts';
 import type { RunContext } from './context.ts';
 import { targetRecord } from './evidence-dir.ts';

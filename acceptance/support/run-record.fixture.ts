@@ -1,5 +1,5 @@
 /** A run record for tests: four items (PASS, FAIL, SKIPPED, PASS), as the DoD reporter records them. */
-import { itemRecord, withResults, RUN_RECORD_SCHEMA_VERSION, type ItemRecord, type RunRecord } from './run-record.ts';
+import { itemRecord, withOverhead, withResults, withTeardown, RUN_RECORD_SCHEMA_VERSION, type ItemRecord, type RunRecord } from './run-record.ts';
 
 export function emptyRecord(runId = 'r9'): RunRecord {
   return {
@@ -27,4 +27,29 @@ export const SAMPLE_ITEMS: ItemRecord[] = [
 
 export function sampleRecord(runId = 'r9', items: ItemRecord[] = SAMPLE_ITEMS): RunRecord {
   return withResults(emptyRecord(runId), { items, finishedAt: '2026-11-25T20:20:00.000Z', specsMs: 987 });
+}
+
+/** The phases of a cold run: provisioning with two runbook steps, two spec files. */
+export const PHASES = {
+  provision: {
+    totalMs: 9_000,
+    createMs: 2_000,
+    bootMs: 3_000,
+    runbookMs: 3_500,
+    steps: [
+      { index: 1, text: 'git clone --recursive http://git/cc-ci.git /root/cc-ci', durationMs: 1_000 },
+      { index: 3, text: "nixos-rebuild switch --flake '/root/cc-ci?submodules=1#cc-ci'", durationMs: 2_500 },
+    ],
+  },
+  specFiles: [
+    { file: 'acceptance/c1-repo-split.spec.ts', durationMs: 1_500, testsMs: 1_200 },
+    { file: 'acceptance/c2-cert-in-git.spec.ts', durationMs: 400, testsMs: 300 },
+  ],
+};
+
+/** A cold run recorded at its three moments: setup (provisioning), the reporter (spec files), the teardown (a 1.8 s delete). */
+export function phasedRecord(): RunRecord {
+  const started = { ...emptyRecord(), startedAt: '2026-11-25T20:00:00.000Z', phases: { setupMs: 12_000, provision: PHASES.provision } };
+  const reported = withResults(started, { items: SAMPLE_ITEMS, finishedAt: '2026-11-25T20:00:20.000Z', specsMs: 1_900, specFiles: PHASES.specFiles });
+  return withOverhead(withTeardown(reported, Date.parse('2026-11-25T20:00:23.000Z'), 1_800));
 }

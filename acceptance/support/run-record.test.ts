@@ -13,11 +13,14 @@ import {
   readRunRecord,
   runRecordPath,
   verdictsByKey,
+  overheadOf,
   withCleanup,
+  withOverhead,
   withResults,
   writeRunRecord,
+  type RunRecord,
 } from './run-record.ts';
-import { emptyRecord, sampleRecord } from './run-record.fixture.ts';
+import { PHASES, emptyRecord, phasedRecord, sampleRecord } from './run-record.fixture.ts';
 
 async function scratch(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'accept-run-record-test-'));
@@ -120,5 +123,44 @@ describe('runPassed (ACCEPT_KEEP=on-failure)', () => {
     expect(await runPassed(dir, 'unfinished')).toBe(false);
     await writeFile(runRecordPath(dir, 'p1'), '{}');
     expect(await runPassed(dir, 'p1')).toBe(false);
+  });
+});
+
+describe('the phases of a run', () => {
+  const { provision, specFiles } = PHASES;
+  const finished = () => phasedRecord();
+
+  it('round-trips create, boot, each runbook step, each spec file, the delete and the overhead', async () => {
+    const dir = await scratch();
+    const record = finished();
+    await writeRunRecord(dir, record);
+    const read = await readRunRecord(dir, 'r9');
+    expect(read.phases).toEqual(record.phases);
+    expect(read.phases).toMatchObject({ provision, specFiles, deleteMs: 1_800, teardownMs: 3_000 });
+  });
+
+  it('counts as waiting only create, boot, the runbook steps, the tests and the delete; the rest of the wall is overhead', () => {
+    const { phases } = finished();
+    // 23 s from Vitest's start to the teardown's end; 2 + 3 + (1 + 2.5) + (1.2 + 0.3) + 1.8 s waiting.
+    expect(phases).toMatchObject({ wallMs: 23_000, waitingMs: 11_800, overheadMs: 11_200 });
+    expect(overheadOf({ specFiles }, 2_000)).toEqual({ wallMs: 2_000, waitingMs: 1_500, overheadMs: 500 });
+  });
+
+  it('reads a record of an older run, which has no phases beyond setup, specs and teardown', async () => {
+    const dir = await scratch();
+    const older = { ...sampleRecord(), phases: { setupMs: 15_818, specsMs: 32_445 } };
+    await writeRunRecord(dir, older);
+    expect((await readRunRecord(dir, 'r9')).phases).toEqual({ setupMs: 15_818, specsMs: 32_445 });
+    // Without the spec files' times there is no overhead to give.
+    expect(withOverhead(older).phases).toEqual(older.phases);
+  });
+
+  it('refuses malformed phases, naming the field', async () => {
+    const dir = await scratch();
+    const broken = { ...finished(), phases: { ...finished().phases, provision: { ...provision, steps: [{ index: 1, text: 'x', durationMs: 'slow' }] } } };
+    await writeRunRecord(dir, broken as unknown as RunRecord);
+    await expect(readRunRecord(dir, 'r9')).rejects.toThrow(/phases\.provision\.steps\[0\]\.durationMs should be a number/);
+    await writeRunRecord(dir, { ...finished(), phases: { specFiles: [{ file: 'a.spec.ts' }] } } as unknown as RunRecord);
+    await expect(readRunRecord(dir, 'r9')).rejects.toThrow(/phases\.specFiles\[0\]\.durationMs should be a number, missing/);
   });
 });

@@ -101,6 +101,31 @@ export function targetEntries(target: RunTargetRecord): [string, string | undefi
   ];
 }
 
+/** A cold run's provisioning, from the target layer (target/provision.ts). */
+export interface ProvisionPhases {
+  /** The whole of provisioning: connect, sweep, create, boot, clone of the base repo, runbook. */
+  totalMs: number;
+  /** Incus creating and starting the throwaway. */
+  createMs: number;
+  /** From start until systemd reports running. */
+  bootMs: number;
+  /** Every runbook step, end to end. */
+  runbookMs: number;
+  /** Each runbook step: its index in docs/install.md, the first line of its text, its time. */
+  steps: { index: number; text: string; durationMs: number }[];
+}
+
+/** One spec file: Vitest's time for the file (import, collection, hooks, tests) and its tests' own. */
+export interface SpecFilePhase {
+  file: string;
+  durationMs: number;
+  testsMs: number;
+}
+
+/**
+ * Where the time of a run went. Every field is optional: a record of an older run has only
+ * setupMs, specsMs and teardownMs, and a warm run has no provision, deleteMs or teardown.
+ */
 export interface PhaseTimings {
   /** From the start of the run until the specs could begin (cold: lab, throwaway, runbook). */
   setupMs?: number;
@@ -108,6 +133,44 @@ export interface PhaseTimings {
   specsMs?: number;
   /** From the end of the specs until the cleanup check was recorded. */
   teardownMs?: number;
+  provision?: ProvisionPhases;
+  specFiles?: SpecFilePhase[];
+  /** Cold teardown: deleting the throwaway. The rest of teardownMs is the cleanup check and the evidence. */
+  deleteMs?: number;
+  /** startedAt to finishedAt. */
+  wallMs?: number;
+  /** The time spent waiting on the system; see overheadOf. */
+  waitingMs?: number;
+  /** wallMs − waitingMs: the harness's own time. */
+  overheadMs?: number;
+}
+
+/**
+ * The harness's overhead. The time spent waiting on the system is the sum of Incus creating,
+ * starting and booting the throwaway, every runbook step, every test (a test's time is its
+ * requests to the host, forge and Drone, its builds and its polling, and the worker fixtures
+ * it first takes, clones and decryption included) and Incus deleting the throwaway. The
+ * overhead is the rest of the wall time from Vitest's start to the last moment recorded:
+ * Vitest's start, transform and imports, global setup outside create, boot and runbook (config,
+ * lab check, Incus connection, sweep, clone of the base repo, run record), each file's import
+ * and collection, the reporters, the cleanup check and the evidence. A test's own computing
+ * counts as waiting, so the overhead is a lower bound of what the harness costs. Node's start
+ * and Vitest's config load come before the wall time starts; the bench times those from outside.
+ */
+export function overheadOf(phases: PhaseTimings, wallMs: number): Pick<PhaseTimings, 'wallMs' | 'waitingMs' | 'overheadMs'> {
+  const provision = phases.provision;
+  const steps = provision ? provision.steps.reduce((sum, step) => sum + step.durationMs, 0) : 0;
+  const tests = (phases.specFiles ?? []).reduce((sum, file) => sum + file.testsMs, 0);
+  const waitingMs = Math.round((provision ? provision.createMs + provision.bootMs : 0) + steps + tests + (phases.deleteMs ?? 0));
+  return { wallMs: Math.round(wallMs), waitingMs, overheadMs: Math.max(0, Math.round(wallMs) - waitingMs) };
+}
+
+/** The record with wallMs, waitingMs and overheadMs computed from its times, once it has a finish and its spec files' times. */
+export function withOverhead(record: RunRecord): RunRecord {
+  if (!record.phases.specFiles) return record;
+  const wallMs = record.finishedAt ? Date.parse(record.finishedAt) - Date.parse(record.startedAt) : NaN;
+  if (!Number.isFinite(wallMs) || wallMs < 0) return record;
+  return { ...record, phases: { ...record.phases, ...overheadOf(record.phases, wallMs) } };
 }
 
 export interface RunRecord {
@@ -193,11 +256,11 @@ function judged(record: RunRecord, problem: string | undefined, setupError: stri
 }
 
 /** The DoD reporter's part: the items, in DoD order, and why the run is ERROR beyond them. */
-export function withResults(record: RunRecord, results: { items: ItemRecord[]; setupError?: string; problem?: string; finishedAt: string; specsMs?: number }): RunRecord {
+export function withResults(record: RunRecord, results: { items: ItemRecord[]; setupError?: string; problem?: string; finishedAt: string; specsMs?: number; specFiles?: SpecFilePhase[] }): RunRecord {
   const order = Object.keys(DOD_ITEMS);
   const items = [...results.items].sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
-  const phases = { ...record.phases, ...(results.specsMs === undefined ? {} : { specsMs: results.specsMs }) };
-  return judged({ ...record, items, finishedAt: results.finishedAt, phases }, results.problem, results.setupError);
+  const phases = { ...record.phases, ...(results.specsMs === undefined ? {} : { specsMs: results.specsMs }), ...(results.specFiles ? { specFiles: results.specFiles } : {}) };
+  return judged(withOverhead({ ...record, items, finishedAt: results.finishedAt, phases }), results.problem, results.setupError);
 }
 
 /** The cold teardown's part; counted in the run's verdict once the items are there. */
@@ -206,6 +269,21 @@ export function withCleanup(record: RunRecord, cleanup: CleanupRecord): RunRecor
   if (!record.verdict) return updated;
   const problem = record.verdict.setupError ? undefined : record.verdict.problem === 'no check ran' ? undefined : record.verdict.problem;
   return judged(updated, problem, record.verdict.setupError);
+}
+
+/**
+ * The cold teardown's timing, added the way the cleanup check is: it starts where the DoD
+ * reporter ended (when the reporter ran first) and ends `now`; `deleteMs` is Incus deleting the
+ * throwaway, absent when it was kept.
+ */
+export function withTeardown(record: RunRecord, now: number, deleteMs?: number): RunRecord {
+  const teardownMs = record.finishedAt && record.verdict ? now - Date.parse(record.finishedAt) : undefined;
+  const phases: PhaseTimings = {
+    ...record.phases,
+    ...(teardownMs !== undefined && teardownMs >= 0 ? { teardownMs } : {}),
+    ...(deleteMs !== undefined ? { deleteMs: Math.round(deleteMs) } : {}),
+  };
+  return { ...record, finishedAt: new Date(now).toISOString(), phases };
 }
 
 /** The label a verdict goes by in the matrix and the sabotage catalogue: C1…D10, and `C6 cleanup`. */
@@ -249,8 +327,9 @@ class RecordShape {
     if (typeof value !== 'string') this.fail(path, 'a string', value);
   }
 
-  number(value: unknown, path: string): void {
-    if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) this.fail(path, 'a number', value);
+  number(value: unknown, path: string, required = false): void {
+    if (value === undefined && !required) return;
+    if (typeof value !== 'number' || !Number.isFinite(value)) this.fail(path, 'a number', value);
   }
 
   verdict(value: unknown, path: string): void {
@@ -285,7 +364,22 @@ export function validateRunRecord(value: unknown, file: string): RunRecord {
   shape.string(record.startedAt, 'startedAt');
   shape.string(record.finishedAt, 'finishedAt', true);
   const phases = shape.object(record.phases, 'phases');
-  for (const key of ['setupMs', 'specsMs', 'teardownMs']) shape.number(phases[key], `phases.${key}`);
+  for (const key of ['setupMs', 'specsMs', 'teardownMs', 'deleteMs', 'wallMs', 'waitingMs', 'overheadMs']) shape.number(phases[key], `phases.${key}`);
+  if (phases.provision !== undefined) {
+    const provision = shape.object(phases.provision, 'phases.provision');
+    for (const key of ['totalMs', 'createMs', 'bootMs', 'runbookMs']) shape.number(provision[key], `phases.provision.${key}`, true);
+    shape.array(provision.steps, 'phases.provision.steps').forEach((entry, index) => {
+      const step = shape.object(entry, `phases.provision.steps[${index}]`);
+      shape.number(step.index, `phases.provision.steps[${index}].index`, true);
+      shape.string(step.text, `phases.provision.steps[${index}].text`);
+      shape.number(step.durationMs, `phases.provision.steps[${index}].durationMs`, true);
+    });
+  }
+  shape.array(phases.specFiles, 'phases.specFiles', true).forEach((entry, index) => {
+    const file = shape.object(entry, `phases.specFiles[${index}]`);
+    shape.string(file.file, `phases.specFiles[${index}].file`);
+    for (const key of ['durationMs', 'testsMs']) shape.number(file[key], `phases.specFiles[${index}].${key}`, true);
+  });
   if (record.verdict !== undefined) {
     const verdict = shape.object(record.verdict, 'verdict');
     shape.verdict(verdict.overall, 'verdict.overall');

@@ -7,7 +7,6 @@ import type { TargetProvider } from '../provider.ts';
 import { systemOf } from '../provision.ts';
 import { SSH_NEVER_PROVISIONS, resolveSshTarget } from '../resolve.ts';
 import { runContext, type TargetDescription } from '../run-context.ts';
-import { openSshHost } from '../ssh-host.ts';
 
 export function sshProvider(config: Config): TargetProvider {
   const describe = (): TargetDescription => ({
@@ -27,6 +26,8 @@ export function sshProvider(config: Config): TargetProvider {
     async attach() {
       const target = resolveSshTarget(config);
       const { host, port, user } = target.ssh;
+      // Loaded here, not at the top: every other target's processes never load ssh2.
+      const { openSshHost } = await import('../ssh-host.ts');
       const probe = await timed(`Connecting to ${user}@${host}:${port} over SSH through ${target.socks}`, () => openSshHost(target));
       const learnedHostKey = probe.hostKeyFingerprint;
       await probe.close();
