@@ -34,7 +34,7 @@ const acceptance = {
 // throwaways exist at once. A test's time includes its wait for a lease, so the timeouts are for
 // hangs; each child run also has its own limit, which starts once it holds a lease.
 const scenarios = {
-  maxWorkers: 5,
+  maxWorkers: 6,
   maxConcurrency: 8,
   testTimeout: 3_600_000,
   hookTimeout: 3_600_000,

@@ -15,14 +15,15 @@ export async function bringUpLabIfNeeded(config: Config): Promise<void> {
 /** An interrupted sabotage run may have left its extra instance, which would fail every run's memory guard. */
 export async function clearLabLeftovers(config: Config): Promise<void> {
   if (config.target !== 'lab') return;
-  for (const project of workerProjects(config.selftestWorkers)) await cleanUpSabotage(config.labDir, 'c6-project-over-guideline', project);
+  for (const project of workerProjects(config.selftestWorkers + 1)) await cleanUpSabotage(config.labDir, 'c6-project-over-guideline', project);
 }
 
 /** The lab projects of ACCEPT_SELFTEST_WORKERS concurrent selftest runs. */
 export async function bringUpWorkers(config: Config): Promise<void> {
-  if (config.target !== 'lab' || config.selftestWorkers === 1) return;
-  const projects = await ensureWorkerProjects(config.labDir, config.selftestWorkers);
-  process.stderr.write(`✓ ${projects.length} lab workers: projects ${projects.join(', ')}\n`);
+  if (config.target !== 'lab') return;
+  // One more than the workers: the slow-lab scenario sleeps in a project of its own.
+  const projects = await ensureWorkerProjects(config.labDir, config.selftestWorkers + 1);
+  process.stderr.write(`✓ lab workers: projects ${projects.slice(0, -1).join(', ')}, and ${projects.at(-1)} for runs that mostly sleep\n`);
 }
 
 export async function lab(config: Config, args: string[], usage: string): Promise<number> {

@@ -90,8 +90,8 @@ export async function leaseAllWorkers(labDir: string, count: number, options: Le
   };
 }
 
-/** Waits for a free worker project of the first `count`, and holds it until `release()`. */
-export async function leaseWorker(labDir: string, count: number, options: LeaseOptions = {}): Promise<WorkerLease> {
+/** Waits for a free worker project of the first `count` (or of `only`), and holds it until `release()`. */
+export async function leaseWorker(labDir: string, count: number, options: LeaseOptions & { only?: string[] } = {}): Promise<WorkerLease> {
   const pid = options.pid ?? process.pid;
   const dir = leaseDir(labDir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -100,7 +100,7 @@ export async function leaseWorker(labDir: string, count: number, options: LeaseO
   for (;;) {
     // Someone is taking the whole lab: it has the first claim on every project that frees.
     const whole = await leaseOwner(join(dir, WHOLE_LAB));
-    for (const project of whole ? [] : workerProjects(count)) {
+    for (const project of whole ? [] : (options.only ?? workerProjects(count))) {
       const file = join(dir, `${project}.lease`);
       if (await tryTake(file, pid)) {
         let released = false;

@@ -61,10 +61,23 @@ export async function leaseLabWorker(): Promise<WorkerLease> {
   return leaseWorker(config.labDir, config.selftestWorkers);
 }
 
+/**
+ * The one worker project beyond ACCEPT_SELFTEST_WORKERS, for a run that mostly sleeps (the slow
+ * lab): it costs no CPU, so it need not hold one of the workers the busy runs share.
+ */
+export async function leaseSleeperWorker(): Promise<WorkerLease> {
+  const config = loadConfig();
+  return leaseWorker(config.labDir, config.selftestWorkers + 1, { only: [sleeperProject()] });
+}
+
+function sleeperProject(): string {
+  return workerProjects(loadConfig().selftestWorkers + 1).at(-1)!;
+}
+
 /** Holds every worker project: for a test that changes the lab that every run reads. */
 export async function leaseWholeLab(): Promise<WorkerLease> {
   const config = loadConfig();
-  return leaseAllWorkers(config.labDir, config.selftestWorkers);
+  return leaseAllWorkers(config.labDir, config.selftestWorkers + 1);
 }
 
 /**
@@ -130,7 +143,7 @@ export async function leftoversOf(run: Pick<ChildRun, 'output'>): Promise<string
 /** Throwaways of this harness still present in any of the lab's worker projects. */
 export async function leftoverThrowaways(): Promise<string[]> {
   const names: string[] = [];
-  for (const project of workerProjects(loadConfig().selftestWorkers)) {
+  for (const project of workerProjects(loadConfig().selftestWorkers + 1)) {
     const result = await exec('incus', ['list', '--project', project, '--format', 'json']);
     if (result.exitCode !== 0) throw new Error(`incus list --project ${project} failed: ${result.stderr}`);
     names.push(...(JSON.parse(result.stdout) as { name: string }[]).map((instance) => instance.name).filter((name) => name.startsWith('accept-')));
