@@ -2,6 +2,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DialError, dial, parseSocksUrl } from './dial.ts';
 import { ConfigError, isTransient } from './errors.ts';
+import { turnUntil } from './event-loop.ts';
 import { startFakeSocks, type FakeSocks } from './fake-socks.ts';
 import { rejectionOf } from './rejection.ts';
 
@@ -19,12 +20,6 @@ async function closedPort(): Promise<number> {
   const port = await listen(server);
   await new Promise((resolve) => server.close(resolve));
   return port;
-}
-
-/** Lets the event loop turn (real I/O and close callbacks run, the fake clock stays put) until `settled()` or 20 turns. */
-async function settledWithin20Turns(settled: () => boolean): Promise<boolean> {
-  for (let turn = 0; turn < 20 && !settled(); turn++) await new Promise((resolve) => setImmediate(resolve));
-  return settled();
 }
 
 const rejection = (promise: Promise<unknown>): Promise<DialError> => rejectionOf(promise, DialError);
@@ -101,7 +96,7 @@ describe('dial', () => {
     const accepted: net.Socket[] = [];
     const silent = net.createServer((socket) => accepted.push(socket.once('data', () => greeted()).resume()));
     const port = await listen(silent);
-    // Only the clock dial reads is fake; sockets and setImmediate stay real.
+    // Only the clock dial reads is fake; sockets stay real.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     try {
       let settled = false;
@@ -111,9 +106,9 @@ describe('dial', () => {
       await greeting;
       // The proxy has the SOCKS5 greeting and will never answer: only the 200 ms left may pass.
       await vi.advanceTimersByTimeAsync(199);
-      expect(await settledWithin20Turns(() => settled)).toBe(false);
+      expect(await turnUntil(() => settled)).toBe(false);
       await vi.advanceTimersByTimeAsync(1);
-      expect(await settledWithin20Turns(() => settled)).toBe(true);
+      expect(await turnUntil(() => settled)).toBe(true);
       const error = await pending;
       expect(error.message).toBe(
         `could not reach 127.0.0.1:22 through SOCKS5 proxy socks5://127.0.0.1:${port} (ACCEPT_SOCKS): timed out after 300 ms in the SOCKS5 handshake`,
