@@ -1,7 +1,8 @@
 import net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DialError, dial, parseSocksUrl } from './dial.ts';
 import { ConfigError, isTransient } from './errors.ts';
+import { turnUntil } from './event-loop.ts';
 import { startFakeSocks, type FakeSocks } from './fake-socks.ts';
 import { rejectionOf } from './rejection.ts';
 
@@ -89,18 +90,33 @@ describe('dial', () => {
     expect([error.fault, error.setting, error.transient]).toEqual(['socks-reply', 'ACCEPT_SOCKS', false]);
   });
 
-  it('times out after the one budget when the proxy never answers', async () => {
-    const silent = net.createServer((socket) => socket.resume());
+  it('times out after the one budget, shared by the connect and the handshake, when the proxy never answers', async () => {
+    let greeted!: () => void;
+    const greeting = new Promise<void>((resolve) => (greeted = resolve));
+    const accepted: net.Socket[] = [];
+    const silent = net.createServer((socket) => accepted.push(socket.once('data', () => greeted()).resume()));
     const port = await listen(silent);
+    // Only the clock dial reads is fake; sockets stay real.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     try {
-      const started = Date.now();
-      const error = await rejection(dial({ host: '127.0.0.1', port: 22, socks: `socks5://127.0.0.1:${port}`, timeoutMs: 300 }));
-      expect(Date.now() - started).toBeLessThan(2000);
+      let settled = false;
+      const pending = rejection(dial({ host: '127.0.0.1', port: 22, socks: `socks5://127.0.0.1:${port}`, timeoutMs: 300 })).finally(() => (settled = true));
+      // 100 ms of the budget go by while the TCP connect is under way.
+      vi.advanceTimersByTime(100);
+      await greeting;
+      // The proxy has the SOCKS5 greeting and will never answer: only the 200 ms left may pass.
+      await vi.advanceTimersByTimeAsync(199);
+      expect(await turnUntil(() => settled)).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(await turnUntil(() => settled)).toBe(true);
+      const error = await pending;
       expect(error.message).toBe(
         `could not reach 127.0.0.1:22 through SOCKS5 proxy socks5://127.0.0.1:${port} (ACCEPT_SOCKS): timed out after 300 ms in the SOCKS5 handshake`,
       );
       expect([error.fault, error.transient]).toEqual(['timeout', false]);
     } finally {
+      vi.useRealTimers();
+      for (const socket of accepted) socket.destroy();
       await new Promise((resolve) => silent.close(resolve));
     }
   });

@@ -1,9 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError, HarnessError, SystemFailure } from './errors.ts';
 import { forgetSecrets, registerSecret } from './redact.ts';
 import { StateTimeoutError, WaitTimeoutError, waitFor, type WaitOptions } from './wait.ts';
 
-afterEach(() => forgetSecrets());
+afterEach(() => {
+  forgetSecrets();
+  vi.useRealTimers();
+});
 
 /** What waitFor rejects with (undefined if it resolved). */
 function rejection(description: string, probe: () => Promise<unknown>, options: WaitOptions): Promise<unknown> {
@@ -51,11 +54,13 @@ describe('waitFor', () => {
   });
 
   it('times out naming the description, the waited duration and the last value returned', async () => {
-    const error = await timeout('the API to answer', async () => 0);
-    expect(error.message).toMatch(/^timed out after \d+ ms waiting for the API to answer; last saw: 0$/);
-    const waited = Number(/after (\d+) ms/.exec(error.message)![1]);
-    expect(waited).toBeGreaterThanOrEqual(120);
-    expect(error.waitedMs).toBeGreaterThanOrEqual(120);
+    // The fake clock moves only as the test says: the wait must give up exactly at its deadline.
+    vi.useFakeTimers();
+    const pending = timeout('the API to answer', async () => 0);
+    await vi.advanceTimersByTimeAsync(120);
+    const error = await pending;
+    expect(error.message).toBe('timed out after 120 ms waiting for the API to answer; last saw: 0');
+    expect(error.waitedMs).toBe(120);
     expect(error.description).toBe('the API to answer');
     expect(error.verdict).toBe('ERROR');
   });
@@ -112,20 +117,25 @@ describe('waitFor', () => {
     ];
 
     it.each(fatal)('%s', async (_what, make) => {
+      // A frozen clock: the wait can only have settled if it never slept, let alone reached its deadline.
+      vi.useFakeTimers();
       const thrown = make();
       let calls = 0;
-      const started = performance.now();
-      const error = await rejection(
+      let settled = false;
+      const outcome = rejection(
         'something that will not come',
         async () => {
           calls++;
           throw thrown;
         },
         { timeoutMs: 60_000, intervalMs: 10, observes: 'system' },
-      );
-      expect(error).toBe(thrown);
+      ).finally(() => (settled = true));
+      // Runs pending promise callbacks only: the 10 ms retry sleep is not due yet.
+      await vi.advanceTimersByTimeAsync(0);
+      expect(settled).toBe(true);
+      expect(vi.getTimerCount()).toBe(0);
+      expect(await outcome).toBe(thrown);
       expect(calls).toBe(1);
-      expect(performance.now() - started).toBeLessThan(1000);
     });
 
     it('after answers and transient errors too', async () => {
@@ -148,18 +158,23 @@ describe('waitFor', () => {
 
   describe("observing the system's state", () => {
     it('is a FAIL carrying the last state when it answered until the deadline', async () => {
+      vi.useFakeTimers();
       let calls = 0;
-      const error = await rejection('build #7 to finish', async () => ({ done: false as const, saw: `running (${++calls})` }), { timeoutMs: 80, intervalMs: 10, observes: 'system' });
+      const pending = rejection('build #7 to finish', async () => ({ done: false as const, saw: `running (${++calls})` }), { timeoutMs: 80, intervalMs: 10, observes: 'system' });
+      await vi.advanceTimersByTimeAsync(80);
+      const error = await pending;
       expect(error).toBeInstanceOf(StateTimeoutError);
       expect(error).toBeInstanceOf(SystemFailure);
       expect(error).not.toBeInstanceOf(HarnessError);
       const state = error as StateTimeoutError;
       expect(state.verdict).toBe('FAIL');
       expect(state.description).toBe('build #7 to finish');
-      expect(state.waitedMs).toBeGreaterThanOrEqual(80);
-      expect(state.lastSeen).toBe(`"running (${calls})"`);
-      expect(state).toMatchObject({ answers: calls, failures: 0, lastProbeFailed: false });
-      expect(state.message).toMatch(/^timed out after \d+ ms waiting for build #7 to finish; last saw: "running \(\d+\)"$/);
+      expect(state.waitedMs).toBe(80);
+      // A probe every 10 ms from 0 to 80 ms.
+      expect(calls).toBe(9);
+      expect(state.lastSeen).toBe('"running (9)"');
+      expect(state).toMatchObject({ answers: 9, failures: 0, lastProbeFailed: false });
+      expect(state.message).toBe('timed out after 80 ms waiting for build #7 to finish; last saw: "running (9)"');
     });
 
     it('keeps the last state, not the last error, and counts the failures', async () => {

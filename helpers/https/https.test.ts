@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HarnessError } from '../common/errors.ts';
+import { turnUntil } from '../common/event-loop.ts';
 import { dialDomainAt, httpsRequest, isRetryableStatus, jsonBody } from './index.ts';
 import { startFakeSocks, type FakeSocks } from '../common/fake-socks.ts';
 import { fakeHttps, json, type FakeHttps } from './test-fixtures.ts';
@@ -9,11 +10,13 @@ let socks: FakeSocks;
 
 /** /restarting answers 503 this many more times, then 200, as a service does while a rebuild restarts it. */
 let restarting = 0;
+/** How many 502s /down has given: each carries its number. */
+let gatewayAnswers = 0;
 
 beforeAll(async () => {
   server = await fakeHttps((request, response) => {
     if (request.url === '/restarting' && restarting-- > 0) return json(response, 503, { message: 'Service Unavailable' });
-    if (request.url === '/down') return json(response, 502, { message: 'Bad Gateway' });
+    if (request.url === '/down') return json(response, 502, { message: 'Bad Gateway', answer: ++gatewayAnswers });
     json(response, request.url === '/missing' ? 404 : 200, { path: request.url, body: request.body });
   });
   socks = await startFakeSocks();
@@ -34,13 +37,44 @@ describe('httpsRequest', () => {
     expect((await httpsRequest(direct(), 'https://lab.test/restarting')).status).toBe(503);
   });
 
-  it('with settleMs, hands back a gateway answer that outlasts it, and never retries a refusal of the proxy', async () => {
-    const started = Date.now();
-    expect((await httpsRequest({ ...direct(), settleMs: 600 }, 'https://lab.test/down')).status).toBe(502);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(500);
-    const dead = httpsRequest({ ...direct(), socks: 'socks5://127.0.0.1:9', settleMs: 30_000 }, 'https://lab.test/');
-    await expect(dead).rejects.toMatchObject({ transient: false });
-    await expect(dead).rejects.toThrow(/the proxy refused the connection/);
+  it('with settleMs, asks again every 500 ms through the window, then hands back the last gateway answer', async () => {
+    gatewayAnswers = 0;
+    // The wait's clock and sleeps are fake, so the window passes only as the test says; sockets stay real.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    try {
+      let settled = false;
+      const pending = httpsRequest({ ...direct(), settleMs: 1000 }, 'https://lab.test/down').finally(() => (settled = true));
+      /** Until the n-th 502 came back and the wait sleeps before asking again. */
+      const sleepingAfter = async (answers: number): Promise<void> => {
+        await turnUntil(() => gatewayAnswers === answers && vi.getTimerCount() === 1);
+        expect([gatewayAnswers, vi.getTimerCount(), settled], `after answer ${answers}: answers given, timers pending, settled`).toEqual([answers, 1, false]);
+      };
+      await sleepingAfter(1);
+      await vi.advanceTimersByTimeAsync(500);
+      await sleepingAfter(2);
+      // At 1000 ms the third answer is the last: the window is over.
+      await vi.advanceTimersByTimeAsync(500);
+      const response = await pending;
+      expect(response.status).toBe(502);
+      expect(jsonBody(response)).toMatchObject({ answer: 3 });
+      expect(gatewayAnswers).toBe(3);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('with settleMs, never retries a refusal of the proxy', async () => {
+    // On a frozen clock a retry would sleep for ever: settling at all proves there was none.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    try {
+      let settled = false;
+      const dead = httpsRequest({ ...direct(), socks: 'socks5://127.0.0.1:9', settleMs: 30_000 }, 'https://lab.test/').finally(() => (settled = true));
+      expect(await turnUntil(() => settled)).toBe(true);
+      await expect(dead).rejects.toMatchObject({ transient: false });
+      await expect(dead).rejects.toThrow(/the proxy refused the connection/);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('dials a name under the domain at the given endpoint, through the proxy, with that name as SNI and Host', async () => {
