@@ -141,19 +141,19 @@ export async function refreshD8StaticHalf(baseTree: string, instanceTree: string
   const file = join(baseTree, D8_DOCUMENT);
   const text = await readFile(file, 'utf8');
   const half = parseD8Document(text, D8_DOCUMENT).static;
-  const recorded = (key: string) => half?.facts.get(key)?.value;
   // A tree that does not build has no static half to publish; the specs report the build.
   const measured = await measureToplevel(baseTree, instanceTree).catch((error: unknown) => {
     if (error instanceof NixBuildError) return undefined;
     throw error;
   });
-  if (!measured || !half || recorded('toplevel') === measured.toplevel) return false;
-  let updated = text;
+  if (!measured || !half || half.facts.get('toplevel')?.value === measured.toplevel) return false;
+  // Only the static half's own lines: the live half is an earlier record and may share a value.
+  const lines = text.split('\n');
   for (const [key, value] of [['toplevel', measured.toplevel], ['closure hash', measured.closureHash], ['built at', measured.builtAt]] as const) {
-    const old = recorded(key);
-    if (old) updated = updated.split(old).join(value);
+    const fact = half.facts.get(key);
+    if (fact) lines[fact.line - 1] = lines[fact.line - 1]!.replace(fact.value, value);
   }
-  await writeFile(file, updated);
+  await writeFile(file, lines.join('\n'));
   return true;
 }
 
