@@ -1,10 +1,20 @@
 /**
  * C5 — the D8 evidence carries both halves, static and live, each with hashes and timestamps,
  * and no "infeasible by design" wording remains in what the system publishes.
+ *
+ * Two sources: the harness's own evidence of this run (reports/evidence/d8.json), and the
+ * document the system publishes in its base repo (ACCEPT_D8_DOC, format in
+ * helpers/evidence/d8-doc.ts). The published static half must name the toplevel this run built
+ * from a clean checkout: the document is evidence for the commit it is in. Its live half is the
+ * operators' record of their own live rebuild of a brand-new machine, made before the document
+ * was published, so it cannot be this run's throwaway: it must be complete (instance, creation,
+ * rebuild start and finish, exit code 0, toplevel, closure hash) and in order, and this run's
+ * live rebuild is checked from d8.json.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
+import { d8DocumentProblems, parseD8Document } from '../helpers/evidence/d8-doc.ts';
 import { attach, dodItem, evidence, skipBecause, test, expectNone, useReproduction } from './support/dod.ts';
 
 const SLIPPED_BAR = /infeasible(\s+by\s+design)?|not\s+feasible|cannot\s+be\s+(done|performed)\s+by\s+design/i;
@@ -29,6 +39,16 @@ dodItem('C5', () => {
     expect(live.rebuildExitCode, `the live rebuild exited ${live.rebuildExitCode}`).toBe(0);
     expect(live.toplevel, `the live machine runs ${live.toplevel}, not the clean-checkout ${reproduction.evidence.static.toplevel}`).toBe(reproduction.evidence.static.toplevel);
     evidence(task, `live: ${live.instance} created ${live.createdAt}, ${live.runbook.steps.length} runbook steps, rebuild exit 0, same toplevel`);
+  });
+
+  test('the D8 evidence the system publishes has both halves with hashes and timestamps, its static toplevel is this run\'s, and every limitation is narrow and signed off', async ({ baseRepo, config, reproduction, task }) => {
+    const text = await readFile(join(baseRepo.dir, config.d8Doc), 'utf8').catch(() => undefined);
+    expect(text, `no D8 evidence document at ${config.d8Doc} in the base repo (ACCEPT_D8_DOC)`).toBeDefined();
+    await attach(`${config.d8Doc} (published)`, text!);
+    const doc = parseD8Document(text!, config.d8Doc);
+    expectNone(d8DocumentProblems(doc, { measuredToplevel: reproduction.built }), 'the published D8 evidence document does not hold');
+    const limits = doc.limitations.length === 0 ? 'no limitations' : `${doc.limitations.length} signed-off limitation(s)`;
+    evidence(task, `${config.d8Doc}: static ${reproduction.built} (this run's), live on ${doc.live!.facts.get('instance')!.value}, ${limits}`);
   });
 
   test('the D8 evidence the system publishes has no "infeasible by design" wording', async ({ baseRepo, config, task }) => {

@@ -3,11 +3,14 @@
  * the generic base repo `cc-ci` and the instance repo `cc-ci-secrets` (domain and sops secrets).
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chmod, cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { succeed } from '../helpers/common/exec.ts';
+import { buildToplevel, closure, closureHash, NixBuildError, OFFLINE_NIX_CONFIG, toplevelAttr } from '../helpers/nix/index.ts';
+import { parseD8Document } from '../helpers/evidence/d8-doc.ts';
 import { encryptSops } from '../helpers/sops/index.ts';
 import { createCa, issueWildcard } from './pki.ts';
 import type { LabPaths } from './state.ts';
@@ -17,6 +20,8 @@ export const BASE_REPO = 'cc-ci.git';
 /** What the generated repos are made from; a change to any of it regenerates them. */
 export const REPO_TEMPLATES = [join(HERE, 'base'), join(HERE, 'instance'), join(HERE, 'layouts'), join(HERE, 'repos.ts'), join(HERE, 'pki.ts')];
 export const INSTANCE_REPO = 'cc-ci-secrets.git';
+/** The D8 evidence document the lab's system publishes in its base repo. */
+export const D8_DOCUMENT = 'docs/evidence/d8.md';
 
 export interface GeneratedRepos {
   baseCommit: string;
@@ -79,6 +84,78 @@ async function nixEnv(): Promise<NodeJS.ProcessEnv> {
 }
 
 export const NIX_OFFLINE_CONFIG = 'build-users-group =\nsandbox = false\nexperimental-features = nix-command flakes\nflake-registry =\nsubstituters =';
+
+export interface MeasuredToplevel {
+  toplevel: string;
+  closureHash: string;
+  builtAt: string;
+  finishedAt: string;
+}
+
+const withoutGit = (source: string) => basename(source) !== '.git';
+
+/**
+ * Builds the toplevel of a base work tree (the instance tree in `secrets/` for the submodule
+ * layout) from a copy with no .git, as a path flake: the store path depends on the committed
+ * content only, so it is the one a clean checkout gives.
+ */
+export async function measureToplevel(baseTree: string, instanceTree: string | undefined): Promise<MeasuredToplevel> {
+  const scratch = await mkdtemp(join(tmpdir(), 'accept-lab-d8-'));
+  try {
+    const tree = join(scratch, 'cc-ci');
+    await cp(baseTree, tree, { recursive: true, filter: withoutGit });
+    if (instanceTree) await cp(instanceTree, join(tree, 'secrets'), { recursive: true, filter: withoutGit });
+    const builtAt = new Date().toISOString();
+    const toplevel = await buildToplevel({ flakeRef: `path:${tree}`, attr: toplevelAttr(), nixConfig: OFFLINE_NIX_CONFIG });
+    const hash = closureHash(await closure(toplevel, { nixConfig: OFFLINE_NIX_CONFIG }));
+    return { toplevel, closureHash: hash, builtAt, finishedAt: new Date().toISOString() };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** The lab's stand-in live rebuild, as its operators would record it (see docs/lab.md). */
+export const LAB_LIVE_INSTANCE = 'cc-ci-lab-live';
+
+/** The placeholders of lab/base/docs/evidence/d8.md. */
+export function d8EvidenceValues(measured: MeasuredToplevel): Record<string, string> {
+  return {
+    D8_STATIC_TOPLEVEL: measured.toplevel,
+    D8_STATIC_CLOSURE_HASH: measured.closureHash,
+    D8_STATIC_BUILT_AT: measured.builtAt,
+    D8_LIVE_INSTANCE: LAB_LIVE_INSTANCE,
+    D8_LIVE_CREATED_AT: measured.builtAt,
+    D8_LIVE_STARTED_AT: measured.builtAt,
+    D8_LIVE_FINISHED_AT: measured.finishedAt,
+    D8_LIVE_TOPLEVEL: measured.toplevel,
+    D8_LIVE_CLOSURE_HASH: measured.closureHash,
+  };
+}
+
+/**
+ * Brings the static half of a base tree's D8 document up to date with what the tree builds:
+ * for a later commit that changes the system, as an operator publishing it would. Returns
+ * whether the document changed.
+ */
+export async function refreshD8StaticHalf(baseTree: string, instanceTree: string | undefined): Promise<boolean> {
+  const file = join(baseTree, D8_DOCUMENT);
+  const text = await readFile(file, 'utf8');
+  const half = parseD8Document(text, D8_DOCUMENT).static;
+  // A tree that does not build has no static half to publish; the specs report the build.
+  const measured = await measureToplevel(baseTree, instanceTree).catch((error: unknown) => {
+    if (error instanceof NixBuildError) return undefined;
+    throw error;
+  });
+  if (!measured || !half || half.facts.get('toplevel')?.value === measured.toplevel) return false;
+  // Only the static half's own lines: the live half is an earlier record and may share a value.
+  const lines = text.split('\n');
+  for (const [key, value] of [['toplevel', measured.toplevel], ['closure hash', measured.closureHash], ['built at', measured.builtAt]] as const) {
+    const fact = half.facts.get(key);
+    if (fact) lines[fact.line - 1] = lines[fact.line - 1]!.replace(fact.value, value);
+  }
+  await writeFile(file, lines.join('\n'));
+  return true;
+}
 
 /** A bare repo that dumb-HTTP clients can fetch, now and after any later push. */
 async function publishBare(workDir: string, bare: string): Promise<void> {
@@ -158,6 +235,9 @@ export async function generateRepos(paths: LabPaths, domain: string, gitUrl: str
     await succeed('nix', ['flake', 'lock'], { cwd: baseWork, env: await nixEnv() });
     await git(baseWork, ['add', 'flake.lock']);
   }
+  // docs/ is no input of the toplevel: the measured figures go into the commit they describe.
+  await substituteTree(join(baseWork, 'docs', 'evidence'), d8EvidenceValues(await measureToplevel(baseWork, layout === 'submodule' ? instanceWork : undefined)));
+  await git(baseWork, ['add', 'docs/evidence']);
   await git(baseWork, ['commit', '-q', '-m', 'cc-ci base: generic flake, system tree and runbook']);
   const baseCommit = await git(baseWork, ['rev-parse', 'HEAD']);
   await publishBare(baseWork, join(paths.gitDir, BASE_REPO));
