@@ -10,7 +10,7 @@ import { parse } from 'yaml';
 import { fileHashesOnHost, filesMatchingOnHost } from '../helpers/common/host-scan.ts';
 import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
 import { isHostGitCredentialsEntry } from '../helpers/runbook/run.ts';
-import { EXPLAINED_SECRET_PLACES, explainSecretFile, findSopsCopiesOnHost, type SecretFile } from '../helpers/sops/host-copies.ts';
+import { EXPLAINED_SECRET_PLACES, explainSecretFile, findSopsCopiesOnHost, unexplained, type SecretFile } from '../helpers/sops/host-copies.ts';
 import { attach, dodItem, evidence, skipBecause, step, test, expectNone } from './support/dod.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -86,7 +86,7 @@ dodItem('C3', () => {
     const hashes = await fileHashesOnHost(host, unplaced, 'hash the private keys no place explains');
     const keys: SecretFile[] = found.files.map((file) => ({ file, names: [], why: explainSecretFile(file, hashes.get(file), gitSecrets.values) }));
     await attach('private keys on the host', [...keys.map(({ file, why }) => `${file}: ${why ?? 'UNEXPLAINED'}`), searchedLine(found)].join('\n'));
-    expectNone(keys.filter(({ why }) => !why).map(({ file }) => file), `private keys on ${host.name} that neither sops nor the bootstrap explains`);
+    expectNone(unexplained(keys), `private keys on ${host.name} that neither sops nor the bootstrap explains`);
     evidence(task, `${keys.length} private keys on the host, each explained (sops, bootstrap key, SSH host keys, Docker's own)`);
   });
 
@@ -102,8 +102,7 @@ dodItem('C3', () => {
         searchedLine(copies),
       ].join('\n'),
     );
-    const stray = copies.files.filter(({ why }) => !why).map(({ file, names }) => `${file} (${names.join(', ')})`);
-    expectNone(stray, `copies of sops values on ${host.name} outside the places that explain them`);
+    expectNone(unexplained(copies.files), `copies of sops values on ${host.name} outside the places that explain them`);
     const searchedFor = Object.keys(gitSecrets.values).length - copies.notSearched.length;
     evidence(task, `${searchedFor} sops values searched for in ${copies.searched.join(' ')}: ${copies.files.length} files hold one, each explained`);
   });

@@ -8,7 +8,7 @@ import { exec, type CommandResult } from '../common/exec.ts';
 import { CommandNotStartedError, hostChannel, hostShellArgv, type HostChannel } from '../common/host.ts';
 import { HostScanError } from '../common/host-scan.ts';
 import { rejectionOf } from '../common/rejection.ts';
-import { EXPLAINED_SECRET_PLACES, explainSecretFile, findSopsCopiesOnHost, searchLines } from './host-copies.ts';
+import { EXPLAINED_SECRET_PLACES, explainSecretFile, findSopsCopiesOnHost, searchLines, unexplained } from './host-copies.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -60,6 +60,9 @@ describe('findSopsCopiesOnHost', () => {
     const copies = await findSopsCopiesOnHost(host, VALUES, ROOTS);
     expect(copies.files).toEqual([{ file: '/var/lib/ccci/leftover-token', names: ['forge_bot_token'], why: undefined }]);
     expect(JSON.stringify(copies)).not.toContain(TOKEN);
+    // As C3 words the FAIL; the cause lab/sabotage.ts gives c3-stray-token-copy.
+    const failure = `copies of sops values on ${host.name} outside the places that explain them: ${unexplained(copies.files).join('; ')}`;
+    expect(failure).toMatch(/copies of sops values on \S+ outside the places that explain them: \/var\/lib\/ccci\/leftover-token \(forge_bot_token\)/);
     // The values reach the host only as the installed copies' paths: no script holds one.
     for (const script of host.scripts) for (const value of searchLines(TOKEN + '\n' + KEY)) expect(script).not.toContain(value);
   });

@@ -60,6 +60,11 @@ export function explainSecretFile(file: string, hash: string | undefined, values
   return copied === undefined ? undefined : `a Docker secret mounted into a container: dockerd's copy of sops value ${copied}`;
 }
 
+/** The files nothing explains, each as "path (secret names)": what a FAIL names, never a value. */
+export function unexplained(files: readonly SecretFile[]): string[] {
+  return files.filter(({ why }) => !why).map(({ file, names }) => (names.length > 0 ? `${file} (${names.join(', ')})` : file));
+}
+
 export interface SopsCopies {
   /** Every file outside the installed directory holding a searched value, sorted. */
   files: SecretFile[];
