@@ -6,6 +6,7 @@ import { expect } from 'vitest';
 import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
 import { formatClosureDiff } from '../helpers/nix/index.ts';
 import { attach, dodItem, evidence, step, test, expectNone, useReproduction } from './support/dod.ts';
+import { judgeSystems } from './support/systems.ts';
 
 dodItem('C1', () => {
   useReproduction();
@@ -29,11 +30,13 @@ dodItem('C1', () => {
     evidence(task, `composition: ${reproduction.composition === 'submodule' ? 'git submodule secrets/ (?submodules=1)' : 'flake input `instance` pinned in flake.lock'}`);
   });
 
-  test('the toplevel built from a clean clone is /run/current-system, with every narHash equal', async ({ reproduction, task }) => {
-    const diff = reproduction.diff;
+  test('the toplevel built from a clean clone is /run/current-system, with every narHash equal (and /run/booted-system, where there is one)', async ({ reproduction, host, run, task }) => {
+    const { diff } = reproduction;
     await attach('closure comparison', formatClosureDiff(diff, { labels: ['clean-clone build', 'running system'] }));
-    expect(reproduction.built, `clean-clone toplevel ${reproduction.built} ≠ /run/current-system ${reproduction.running}`).toBe(reproduction.running);
-    expect(diff.identical, `closures differ:\n${formatClosureDiff(diff, { labels: ['clean-clone build', 'running system'] })}`).toBe(true);
-    evidence(task, `${reproduction.built} = /run/current-system; ${diff.sizeA} paths, ${diff.hashA} on both sides`);
+    const verdict = await judgeSystems(reproduction, host, { narHashes: true, nix: { nixConfig: run.nixConfig } });
+    await attach('expected, current and booted systems', verdict.record);
+    for (const { name, text } of verdict.attachments) await attach(name, text);
+    expectNone(verdict.mismatches, `the composed flake does not build the system ${host.name} runs and boots`);
+    evidence(task, `${reproduction.built} = /run/current-system${reproduction.booted ? ' = /run/booted-system' : ' (no /run/booted-system on the host)'}; ${diff.sizeA} paths, ${diff.hashA} on both sides`);
   });
 });

@@ -10,17 +10,14 @@ import { parse } from 'yaml';
 import { fileHashesOnHost, filesMatchingOnHost } from '../helpers/common/host-scan.ts';
 import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
 import { isHostGitCredentialsEntry } from '../helpers/runbook/run.ts';
+import { EXPLAINED_SECRET_PLACES, explainSecretFile, findSopsCopiesOnHost, unexplained, type SecretFile } from '../helpers/sops/host-copies.ts';
 import { attach, dodItem, evidence, skipBecause, step, test, expectNone } from './support/dod.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const BOOTSTRAP_KEY = '/var/lib/sops-nix/key.txt';
 
-/** Where private keys may legitimately live on a cc-ci machine, and why. */
-const EXPLAINED: { pattern: RegExp; why: string }[] = [
-  { pattern: /^\/var\/lib\/sops-nix\/key\.txt$/, why: 'the bootstrap age key (the one out-of-band secret)' },
-  { pattern: /^\/run\/secrets\.d\/\d+\/[a-z_]+$/, why: 'decrypted from sops at activation' },
-  { pattern: /^\/etc\/ssh\/ssh_host_[a-z0-9]+_key$/, why: "the machine's own SSH host key, generated on first boot" },
-];
+/** Where a copy of a sops value could be left: everything an operator or a service writes to, not the Nix store (see docs). */
+const COPY_ROOTS = ['/etc', '/var', '/root', '/home', '/srv', '/opt', '/tmp', '/run', '/dev/shm'];
 
 function leaves(node: unknown, path: string[] = []): { path: string[]; value: unknown }[] {
   if (Array.isArray(node)) return node.flatMap((item) => leaves(item, path));
@@ -74,7 +71,7 @@ dodItem('C3', () => {
     evidence(task, `one out-of-band secret: ${BOOTSTRAP_KEY} (0600, root)`);
   });
 
-  test('no other private key or token on the host is left unexplained', async ({ host, task }) => {
+  test('no other private key on the host is left unexplained', async ({ host, gitSecrets, task }) => {
     // A grep that fails (no grep, an unreadable file) is an ERROR: never read as "no keys found".
     const found = await step('search /etc, /var/lib, /root and /run/secrets.d for private keys', () =>
       filesMatchingOnHost(host, {
@@ -84,11 +81,33 @@ dodItem('C3', () => {
         purpose: 'search for private keys',
       }),
     );
-    const files = found.files;
-    const report = files.map((file) => `${file}: ${EXPLAINED.find(({ pattern }) => pattern.test(file))?.why ?? 'UNEXPLAINED'}`);
-    await attach('private keys on the host', [...report, `searched: ${found.searched.join(' ')}${found.absent.length ? `; absent: ${found.absent.join(' ')}` : ''}`].join('\n'));
-    const unexplained = files.filter((file) => !EXPLAINED.some(({ pattern }) => pattern.test(file)));
-    expectNone(unexplained, `private keys on ${host.name} that neither sops nor the bootstrap explains`);
-    evidence(task, `${files.length} private keys on the host, each explained (sops, bootstrap key, SSH host keys)`);
+    // Hashed only where the place alone explains nothing: a Docker secret mount is explained by its content.
+    const unplaced = found.files.filter((file) => !EXPLAINED_SECRET_PLACES.some(({ pattern }) => pattern.test(file)));
+    const hashes = await fileHashesOnHost(host, unplaced, 'hash the private keys no place explains');
+    const keys: SecretFile[] = found.files.map((file) => ({ file, names: [], why: explainSecretFile(file, hashes.get(file), gitSecrets.values) }));
+    await attach('private keys on the host', [...keys.map(({ file, why }) => `${file}: ${why ?? 'UNEXPLAINED'}`), searchedLine(found)].join('\n'));
+    expectNone(unexplained(keys), `private keys on ${host.name} that neither sops nor the bootstrap explains`);
+    evidence(task, `${keys.length} private keys on the host, each explained (sops, bootstrap key, SSH host keys, Docker's own)`);
+  });
+
+  test('no decrypted sops value (token, key, password) is copied anywhere unexplained on the host', async ({ host, gitSecrets, task }) => {
+    const copies = await step(`search ${COPY_ROOTS.join(', ')} for the ${Object.keys(gitSecrets.values).length} sops values`, () =>
+      findSopsCopiesOnHost(host, gitSecrets.values, { roots: COPY_ROOTS }),
+    );
+    await attach(
+      'copies of sops values on the host (names only)',
+      [
+        ...copies.files.map(({ file, names, why }) => `${file} (${names.join(', ')}): ${why ?? 'UNEXPLAINED'}`),
+        ...copies.notSearched.map(({ name, why }) => `not searched: ${name}: ${why}`),
+        searchedLine(copies),
+      ].join('\n'),
+    );
+    expectNone(unexplained(copies.files), `copies of sops values on ${host.name} outside the places that explain them`);
+    const searchedFor = Object.keys(gitSecrets.values).length - copies.notSearched.length;
+    evidence(task, `${searchedFor} sops values searched for in ${copies.searched.join(' ')}: ${copies.files.length} files hold one, each explained`);
   });
 });
+
+function searchedLine({ searched, absent }: { searched: string[]; absent: string[] }): string {
+  return `searched: ${searched.join(' ')}${absent.length ? `; absent: ${absent.join(' ')}` : ''}`;
+}

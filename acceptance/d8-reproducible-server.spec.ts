@@ -3,14 +3,19 @@
  * Static half: a clean checkout builds /run/current-system. Live half: C4's brand-new machine.
  */
 import { expect } from 'vitest';
-import { attach, dodItem, evidence, skipBecause, test, useReproduction } from './support/dod.ts';
+import { attach, dodItem, evidence, expectNone, skipBecause, test, useReproduction } from './support/dod.ts';
+import { judgeSystems } from './support/systems.ts';
 
 dodItem('D8', () => {
   useReproduction();
 
-  test('static half: nixos-rebuild build from a clean checkout gives /run/current-system', async ({ reproduction, task }) => {
-    expect(reproduction.built, `clean checkout builds ${reproduction.built}, the host runs ${reproduction.running}`).toBe(reproduction.running);
-    evidence(task, `clean checkout → ${reproduction.built} = /run/current-system (reports/evidence/d8.md)`);
+  test('static half: nixos-rebuild build from a clean checkout gives /run/current-system (and /run/booted-system, where there is one)', async ({ reproduction, host, run, task }) => {
+    // By path, as D8 reads it; C1 holds the narHashes to account too.
+    const verdict = await judgeSystems(reproduction, host, { narHashes: false, nix: { nixConfig: run.nixConfig } });
+    await attach('expected, current and booted systems', verdict.record);
+    for (const { name, text } of verdict.attachments) await attach(name, text);
+    expectNone(verdict.mismatches, `expected = current = booted does not hold on ${host.name}`);
+    evidence(task, `clean checkout → ${reproduction.built} = /run/current-system${reproduction.booted ? ' = /run/booted-system' : ' (no /run/booted-system on the host)'} (reports/evidence/d8.md)`);
   });
 
   test('live half: a blank machine rebuilt from git per docs/install.md runs that same system', async ({ reproduction, task, skip }) => {

@@ -231,6 +231,15 @@ export const SABOTAGES = catalogue({
       await context.host.pushFile('/root/.ssh/id_ecdsa', Buffer.from(await newPrivateKeyPem()), { mode: 0o600, purpose: 'sabotage', secret: true });
     },
   },
+  'c3-stray-token-copy': {
+    description: "someone saved the bridge's forge token outside the secrets directory and forgot it",
+    guards: ['C3'],
+    cause: /copies of sops values on \S+ outside the places that explain them: \/var\/lib\/ccci\/leftover-token \(forge_bot_token\)/,
+    afterRunbook: async (context) => {
+      // Copied on the host from where sops-nix installed it: the value never leaves the host or reaches argv.
+      await context.host.succeed('mkdir -p /var/lib/ccci && cp -- /run/secrets/forge_bot_token /var/lib/ccci/leftover-token && chmod 0600 /var/lib/ccci/leftover-token', { purpose: 'sabotage' });
+    },
+  },
   'c4-oneshot-fails': {
     description: 'the dashboard reconcile oneshot fails',
     guards: ['C4'],

@@ -12,7 +12,8 @@ import type { ClosureDiff } from '../../helpers/nix/index.ts';
 export interface D8Evidence {
   runId: string;
   static: { builtAt: string; baseRepo: string; commit: string; composition: string; toplevel: string; closureHash: string; paths: number };
-  running: { observedAt: string; host: string; toplevel: string; closureHash: string; paths: number };
+  /** `booted`: /run/booted-system, null where the host has none; absent in evidence from before it was recorded. */
+  running: { observedAt: string; host: string; toplevel: string; booted?: string | null; closureHash: string; paths: number };
   identical: boolean;
   live?: {
     instance: string;
@@ -36,6 +37,7 @@ export function d8Markdown(evidence: D8Evidence, diff?: ClosureDiff): string {
     `- ${evidence.static.builtAt}: built \`${evidence.static.toplevel}\` from a fresh clone of ${displayUrl(evidence.static.baseRepo)} at ${evidence.static.commit} (${evidence.static.composition} layout)`,
     `- closure: ${evidence.static.paths} paths, ${evidence.static.closureHash}`,
     `- ${evidence.running.observedAt}: \`/run/current-system\` on ${evidence.running.host} is \`${evidence.running.toplevel}\`, closure ${evidence.running.paths} paths, ${evidence.running.closureHash}`,
+    ...(evidence.running.booted === undefined ? [] : [`- \`/run/booted-system\` on ${evidence.running.host}: ${evidence.running.booted === null ? 'none (the host was not booted by NixOS: a container)' : `\`${evidence.running.booted}\`${evidence.running.booted === evidence.running.toplevel ? ' (= current)' : ' (≠ current)'}`}`]),
     `- byte-identical: ${evidence.identical ? 'yes' : `no${diff ? ` (${diff.onlyInA.length} paths only in the build, ${diff.onlyInB.length} only on the host, ${diff.narHashDiffers.length} with different narHash)` : ''}`}`,
     '',
     '## Live half: a brand-new machine rebuilt from git',

@@ -77,6 +77,8 @@ export interface Reproduction {
   composition: 'submodule' | 'input' | undefined;
   built: string;
   running: string;
+  /** /run/booted-system; undefined where the host has none (the lab's container). */
+  booted: string | undefined;
   diff: ClosureDiff;
   evidence: D8Evidence;
 }
@@ -112,7 +114,7 @@ export const test = base
   // (useReproduction), and settled: a failure reaches each test that uses it, not the whole file.
   .extend('reproductionMade', { scope: 'worker' }, async ({ run, baseRepo, host, config }): Promise<Settled<Reproduction>> => settle(async () => {
     // Loaded by the specs that take this fixture only: a run of C2 alone never imports them.
-    const { buildToplevelFromCleanClone, closure, closureHash, compareClosures, currentSystem } = await import('../../helpers/nix/index.ts');
+    const { bootedSystem, buildToplevelFromCleanClone, closure, closureHash, compareClosures, currentSystem } = await import('../../helpers/nix/index.ts');
     const { writeD8 } = await import('./d8.ts');
     const composition = await detectComposition(baseRepo.dir);
     const builtAt = new Date().toISOString();
@@ -124,6 +126,7 @@ export const test = base
     );
     const observedAt = new Date().toISOString();
     const running = await currentSystem(host);
+    const booted = await bootedSystem(host);
     const built_ = await closure(built.path, { nixConfig: run.nixConfig });
     const running_ = await closure(host);
     const diff = compareClosures(built_, running_);
@@ -131,7 +134,7 @@ export const test = base
     const evidence: D8Evidence = {
       runId: run.runId,
       static: { builtAt, baseRepo: run.baseRepo, commit: built.commit, composition: composition ?? 'none', toplevel: built.path, closureHash: closureHash(built_), paths: built_.entries.length },
-      running: { observedAt, host: run.instance.name, toplevel: running, closureHash: closureHash(running_), paths: running_.entries.length },
+      running: { observedAt, host: run.instance.name, toplevel: running, booted: booted ?? null, closureHash: closureHash(running_), paths: running_.entries.length },
       identical: diff.identical && built.path === running,
       live: run.instance.createdInThisRun && run.runbook
         ? {
@@ -146,7 +149,7 @@ export const test = base
         : undefined,
     };
     await writeD8(config.reportsDir, evidence, diff);
-    return { composition, built: built.path, running, diff, evidence };
+    return { composition, built: built.path, running, booted, diff, evidence };
   }))
   .extend('reproduction', async ({ reproductionMade }): Promise<Reproduction> => unsettle(reproductionMade))
   .extend('instanceRepo', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<string> => {

@@ -42,13 +42,7 @@ export interface FilesMatching {
  */
 export async function filesMatchingOnHost(host: HostChannel, options: FilesMatchingOptions): Promise<FilesMatching> {
   const purpose = options.purpose ?? 'search files on the host';
-  const roots = options.roots.map(shellWord).join(' ');
-  // In strict mode, so that a failing test or printf is an error, not a root left out.
-  const existing = await host.exec(`for root in ${roots}; do if [ -e "$root" ]; then printf '%s\\n' "$root"; fi; done`, { strict: true, purpose: `${purpose}: which roots exist` });
-  requireStarted(existing, host);
-  if (existing.exitCode !== 0) throw new HostScanError(existing, host.name, 'could not tell which search roots exist');
-  const searched = existing.stdout.split('\n').filter((line) => options.roots.includes(line));
-  const absent = options.roots.filter((root) => !searched.includes(root));
+  const { searched, absent } = await existingRoots(host, options.roots, purpose);
   if (searched.length === 0) return { files: [], searched, absent };
 
   const result = await host.exec(`grep -rlE -e ${shellWord(options.pattern)} -- ${searched.map(shellWord).join(' ')}`, { purpose, timeoutMs: options.timeoutMs });
@@ -57,6 +51,17 @@ export async function filesMatchingOnHost(host: HostChannel, options: FilesMatch
   if (result.exitCode !== 0) throw new HostScanError(result, host.name, 'failed');
   const files = [...new Set(result.stdout.split('\n').filter(Boolean))].sort();
   return { files, searched, absent };
+}
+
+/** Which of the roots exist on the host: `searched`, in the order given, and the rest, `absent`. */
+export async function existingRoots(host: HostChannel, roots: readonly string[], purpose: string): Promise<Pick<FilesMatching, 'searched' | 'absent'>> {
+  // In strict mode, so that a failing test or printf is an error, not a root left out.
+  const existing = await host.exec(`for root in ${roots.map(shellWord).join(' ')}; do if [ -e "$root" ]; then printf '%s\\n' "$root"; fi; done`, { strict: true, purpose: `${purpose}: which roots exist` });
+  requireStarted(existing, host);
+  if (existing.exitCode !== 0) throw new HostScanError(existing, host.name, 'could not tell which search roots exist');
+  const lines = existing.stdout.split('\n');
+  const searched = roots.filter((root) => lines.includes(root));
+  return { searched, absent: roots.filter((root) => !searched.includes(root)) };
 }
 
 const SHA256_LINE = /^([0-9a-f]{64}) [ *](.+)$/;

@@ -125,6 +125,18 @@ export async function currentSystem(host: HostChannel): Promise<string> {
   return path;
 }
 
+/**
+ * The store path /run/booted-system points to, or undefined where the host has none: NixOS's
+ * stage 2 makes it at boot, so a container started without it (the lab) has no such link.
+ */
+export async function bootedSystem(host: HostChannel): Promise<string | undefined> {
+  const result = await host.succeed('if [ -e /run/booted-system ] || [ -L /run/booted-system ]; then readlink -f /run/booted-system; fi', { purpose: 'read the booted system', strict: true });
+  const path = result.stdout.trim();
+  if (path === '') return undefined;
+  if (!STORE_PATH.test(path)) throw new HarnessError(`/run/booted-system on ${host.name} does not resolve to a store path: ${JSON.stringify(path)}`);
+  return path;
+}
+
 // --- closures ---------------------------------------------------------------------------
 
 export interface ClosureEntry {
@@ -326,6 +338,47 @@ export async function diffClosures(a: string, b: string, options: NixOptions = {
   return result.exitCode === 0 ? result.stdout.trimEnd() : undefined;
 }
 
+/** What `nix store diff-closures` said, and where it ran; or why it could not say. */
+export type DiffClosuresOutcome = { output: string; where: string } | { unavailable: string };
+
+/** A Nix older than 2.4 (or one built without the command) names it as unknown. */
+const NO_SUCH_COMMAND = /is not a recogni[sz]ed command|unrecogni[sz]ed (command|argument)|unknown command/i;
+
+/** Why a diff-closures run gave nothing, from its result: a Nix without the command, or a failure. */
+export function diffClosuresFailure(result: Pick<CommandResult, 'exitCode' | 'stderr'>, where: string): string {
+  if (NO_SUCH_COMMAND.test(result.stderr)) return `the Nix ${where} has no \`nix store diff-closures\``;
+  const last = result.stderr.trim().split('\n').at(-1) ?? '';
+  return `\`nix store diff-closures\` ${where} exited ${result.exitCode}${last ? `: ${redact(last.slice(0, 300))}` : ''}`;
+}
+
+/** `nix store diff-closures a b` on the host, for two paths in its store. Never throws for the command's own failure. */
+export async function diffClosuresOnHost(host: HostChannel, a: string, b: string, options: { timeoutMs?: number } = {}): Promise<DiffClosuresOutcome> {
+  let result: CommandResult;
+  try {
+    result = await host.exec(`nix ${FEATURES[0]} ${shellQuote(FEATURES[1]!)} store diff-closures ${shellQuote(a)} ${shellQuote(b)}`, {
+      purpose: 'show how two closures differ',
+      timeoutMs: options.timeoutMs,
+    });
+  } catch (error) {
+    // No nix on the host (127) or a dropped channel: the closure comparison stands without it.
+    return { unavailable: `\`nix store diff-closures\` on ${host.name} could not run: ${redact(errorMessage(error).split('\n')[0]!.slice(0, 300))}` };
+  }
+  if (result.exitCode === 0) return { output: result.stdout.trimEnd(), where: `on ${host.name}` };
+  return { unavailable: diffClosuresFailure(result, `on ${host.name}`) };
+}
+
+/**
+ * diff-closures where both paths can be: this machine's store first, then the host's. Only
+ * supplementary evidence: whatever it says, the verdict comes from compareClosures.
+ */
+export async function diffClosuresWherever(a: string, b: string, host: HostChannel, options: NixOptions = {}): Promise<DiffClosuresOutcome> {
+  const local = await nix(['store', 'diff-closures', a, b], options).catch((error: unknown) => ({ exitCode: -1, stdout: '', stderr: errorMessage(error) }));
+  if (local.exitCode === 0) return { output: local.stdout.trimEnd(), where: 'on this machine' };
+  const remote = await diffClosuresOnHost(host, a, b, options);
+  if ('output' in remote) return remote;
+  return { unavailable: `${diffClosuresFailure(local, 'on this machine')}; ${remote.unavailable}` };
+}
+
 function listSome(title: string, lines: string[], max: number): string[] {
   if (lines.length === 0) return [];
   const shown = lines.slice(0, max).map((line) => `  ${line}`);
@@ -336,7 +389,7 @@ function listSome(title: string, lines: string[], max: number): string[] {
 /** Plain text for an evidence attachment. */
 export function formatClosureDiff(
   diff: ClosureDiff,
-  options: { labels?: [string, string]; diffClosures?: string; max?: number } = {},
+  options: { labels?: [string, string]; diffClosures?: string | DiffClosuresOutcome; max?: number } = {},
 ): string {
   const [labelA, labelB] = options.labels ?? ['A', 'B'];
   const max = options.max ?? 50;
@@ -355,6 +408,8 @@ export function formatClosureDiff(
       max,
     ),
   ];
-  if (options.diffClosures !== undefined) lines.push('nix store diff-closures:', options.diffClosures.trim() ? options.diffClosures : '  (no version or size changes)');
+  const tool = typeof options.diffClosures === 'string' ? { output: options.diffClosures, where: '' } : options.diffClosures;
+  if (tool && 'unavailable' in tool) lines.push(`nix store diff-closures: not shown (${tool.unavailable})`);
+  else if (tool) lines.push(`nix store diff-closures${tool.where ? ` (${tool.where})` : ''}:`, tool.output.trim() ? tool.output : '  (no version or size changes)');
   return lines.join('\n');
 }

@@ -3,11 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HarnessError } from '../common/errors.ts';
-import { exec, expectSuccess, succeed } from '../common/exec.ts';
+import { exec, expectSuccess, succeed, type CommandResult } from '../common/exec.ts';
 import type { HostChannel } from '../common/host.ts';
 import {
   NixBuildError,
   OFFLINE_NIX_CONFIG,
+  bootedSystem,
   buildToplevel,
   buildToplevelFromCleanClone,
   closure,
@@ -16,6 +17,7 @@ import {
   currentSystem,
   decodeNix32,
   diffClosures,
+  diffClosuresOnHost,
   formatClosureDiff,
   normaliseHash,
   parsePathInfo,
@@ -288,5 +290,66 @@ describe('builds and closures against the real Nix on this machine', () => {
     });
     await expect(currentSystem(canned(`${A}\n`))).resolves.toBe(A);
     await expect(currentSystem(canned('/run/current-system\n'))).rejects.toThrow(/does not resolve to a store path/);
+  });
+});
+
+/** A host that answers every line with `reply` (or throws it), recording the lines. */
+function scripted(reply: Partial<CommandResult> | Error): HostChannel & { scripts: string[] } {
+  const scripts: string[] = [];
+  const run = async (script: string): Promise<CommandResult> => {
+    scripts.push(script);
+    if (reply instanceof Error) throw reply;
+    return { command: script, exitCode: 0, stdout: '', stderr: '', ...reply };
+  };
+  return { name: 'fake', scripts, exec: run, succeed: run, fail: run, pushFile: async () => undefined, readFile: async () => Buffer.alloc(0) };
+}
+
+describe('bootedSystem', () => {
+  it('reads /run/booted-system where the host has one', async () => {
+    await expect(bootedSystem(scripted({ stdout: `${A}\n` }))).resolves.toBe(A);
+  });
+
+  it('is undefined where the host has none (a container), not an error', async () => {
+    const host = scripted({ stdout: '' });
+    await expect(bootedSystem(host)).resolves.toBeUndefined();
+    expect(host.scripts[0]).toMatch(/^if \[ -e \/run\/booted-system \]/);
+  });
+
+  it('is an ERROR when the link resolves to no store path', async () => {
+    await expect(bootedSystem(scripted({ stdout: '/run/booted-system\n' }))).rejects.toThrow(/\/run\/booted-system on fake does not resolve to a store path/);
+  });
+});
+
+describe('diffClosuresOnHost and the closure difference it adds to', () => {
+  const diff = compareClosures(
+    { root: A, where: 'local', entries: parsePathInfo(ARRAY_SHAPE) },
+    { root: A, where: 'fake', entries: parsePathInfo(ARRAY_SHAPE).map((entry) => (entry.path === DEP ? { ...entry, narHash: TOP_SRI } : entry)) },
+  );
+
+  it("gives the host's output, and formatClosureDiff shows it under where it ran", async () => {
+    const host = scripted({ stdout: 'dep: 1.0 → 1.1, +12.0 KiB\n' });
+    const tool = await diffClosuresOnHost(host, A, DEP);
+    expect(tool).toEqual({ output: 'dep: 1.0 → 1.1, +12.0 KiB', where: 'on fake' });
+    expect(host.scripts[0]).toBe(`nix --extra-experimental-features 'nix-command flakes' store diff-closures '${A}' '${DEP}'`);
+    const text = formatClosureDiff(diff, { labels: ['booted', 'current'], diffClosures: tool });
+    expect(text).toContain(`NAR hash differs (1):\n  ${DEP}: booted ${DEP_SRI}, current ${TOP_SRI}`);
+    expect(text).toContain('nix store diff-closures (on fake):\ndep: 1.0 → 1.1, +12.0 KiB');
+  });
+
+  it('says a Nix without the command lacks it, and the difference is still shown', async () => {
+    const tool = await diffClosuresOnHost(scripted({ exitCode: 1, stderr: "error: 'store' is not a recognised command\nTry 'nix --help' for more information.\n" }), A, DEP);
+    expect(tool).toEqual({ unavailable: 'the Nix on fake has no `nix store diff-closures`' });
+    const text = formatClosureDiff(diff, { labels: ['booted', 'current'], diffClosures: tool });
+    expect(text).toContain('NAR hash differs (1)');
+    expect(text).toContain('nix store diff-closures: not shown (the Nix on fake has no `nix store diff-closures`)');
+  });
+
+  it('names any other failure, and a host without nix, without throwing: the verdict never rests on it', async () => {
+    expect(await diffClosuresOnHost(scripted({ exitCode: 1, stderr: "error: path '/nix/store/x' is not valid\n" }), A, DEP)).toEqual({
+      unavailable: "`nix store diff-closures` on fake exited 1: error: path '/nix/store/x' is not valid",
+    });
+    expect(await diffClosuresOnHost(scripted(new HarnessError('command not found on fake: `nix`, exit 127')), A, DEP)).toEqual({
+      unavailable: '`nix store diff-closures` on fake could not run: command not found on fake: `nix`, exit 127',
+    });
   });
 });

@@ -1,0 +1,166 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { HarnessError, SystemFailure } from '../common/errors.ts';
+import { exec, type CommandResult } from '../common/exec.ts';
+import { CommandNotStartedError, hostChannel, hostShellArgv, type HostChannel } from '../common/host.ts';
+import { HostScanError } from '../common/host-scan.ts';
+import { rejectionOf } from '../common/rejection.ts';
+import { EXPLAINED_SECRET_PLACES, explainSecretFile, findSopsCopiesOnHost, searchLines, unexplained } from './host-copies.ts';
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+const TOKEN = 'f00dfeedcafe0123456789abcdef0123456789ab';
+const KEY = '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIKq1x0yq3d3fFh1g0rO8Jm9Zk2d0Xz6m3c7sJw9uP4eB\n-----END PRIVATE KEY-----\n';
+const VALUES = { forge_bot_token: TOKEN, wildcard_key: KEY, short_pin: '1234' };
+const CONTAINER = 'a'.repeat(64);
+
+/**
+ * A host whose installed copies are `installed` (path → content), whose roots all exist, and
+ * whose search prints `search`; every file hashes to the content given in `files`.
+ */
+function fakeHost(options: { installed?: Record<string, string>; search?: Partial<CommandResult>; files?: Record<string, string> }): HostChannel & { scripts: string[] } {
+  const contents: Record<string, string> = { ...(options.installed ?? Object.fromEntries(Object.entries(VALUES).map(([name, value]) => [`/run/secrets/${name}`, value]))), ...options.files };
+  const scripts: string[] = [];
+  const exec = async (script: string): Promise<CommandResult> => {
+    scripts.push(script);
+    const reply = (more: Partial<CommandResult>): CommandResult => ({ command: script, exitCode: 0, stdout: '', stderr: '', ...more });
+    if (script.startsWith('for root in')) return reply({ stdout: '/etc\n/var\n' });
+    if (script.startsWith('for f in')) {
+      const asked = Object.keys(contents).filter((path) => script.includes(path));
+      return reply({ stdout: asked.map((path) => `${sha256(contents[path]!)}  ${path}\n`).join('') });
+    }
+    return reply(options.search ?? { exitCode: 0 });
+  };
+  return { name: 'fake-host', scripts, exec, succeed: exec, fail: exec, pushFile: async () => undefined, readFile: async () => Buffer.alloc(0) };
+}
+
+const ROOTS = { roots: ['/etc', '/var'] };
+
+describe('searchLines', () => {
+  it('keeps a token whole, and of a PEM key the body only: armour is shared by every key', () => {
+    expect(searchLines(TOKEN)).toEqual([TOKEN]);
+    expect(searchLines(KEY)).toEqual([KEY.split('\n')[1]]);
+    expect(searchLines('1234')).toEqual([]);
+  });
+});
+
+describe('findSopsCopiesOnHost', () => {
+  it('finds a copy where sops-nix installs it: explained', async () => {
+    const host = fakeHost({ search: { stdout: `=forge_bot_token\n/run/secrets.d/3/forge_bot_token\n=wildcard_key\n` }, files: { '/run/secrets.d/3/forge_bot_token': TOKEN } });
+    const copies = await findSopsCopiesOnHost(host, VALUES, ROOTS);
+    expect(copies.files).toEqual([{ file: '/run/secrets.d/3/forge_bot_token', names: ['forge_bot_token'], why: 'decrypted from sops at activation (sops-nix)' }]);
+    expect(copies.notSearched).toEqual([{ name: 'short_pin', why: 'no line of 16 characters or more to search for' }]);
+  });
+
+  it('finds a stray copy of a token: unexplained, named by file and secret name, never the value', async () => {
+    const host = fakeHost({ search: { stdout: `=forge_bot_token\n/var/lib/ccci/leftover-token\n=wildcard_key\n` }, files: { '/var/lib/ccci/leftover-token': TOKEN } });
+    const copies = await findSopsCopiesOnHost(host, VALUES, ROOTS);
+    expect(copies.files).toEqual([{ file: '/var/lib/ccci/leftover-token', names: ['forge_bot_token'], why: undefined }]);
+    expect(JSON.stringify(copies)).not.toContain(TOKEN);
+    // As C3 words the FAIL; the cause lab/sabotage.ts gives c3-stray-token-copy.
+    const failure = `copies of sops values on ${host.name} outside the places that explain them: ${unexplained(copies.files).join('; ')}`;
+    expect(failure).toMatch(/copies of sops values on \S+ outside the places that explain them: \/var\/lib\/ccci\/leftover-token \(forge_bot_token\)/);
+    // The values reach the host only as the installed copies' paths: no script holds one.
+    for (const script of host.scripts) for (const value of searchLines(TOKEN + '\n' + KEY)) expect(script).not.toContain(value);
+  });
+
+  it('explains a Docker secret mount that equals a sops value, by the key it copies; one that merely holds it is not', async () => {
+    const mount = `/var/lib/docker/containers/${CONTAINER}/mounts/secrets`;
+    const host = fakeHost({
+      search: { stdout: `=forge_bot_token\n${mount}/bundle\n=wildcard_key\n${mount}/ssl_key\n` },
+      files: { [`${mount}/ssl_key`]: KEY, [`${mount}/bundle`]: `token=${TOKEN}\n` },
+    });
+    const copies = await findSopsCopiesOnHost(host, VALUES, ROOTS);
+    expect(copies.files).toEqual([
+      { file: `${mount}/bundle`, names: ['forge_bot_token'], why: undefined },
+      { file: `${mount}/ssl_key`, names: ['wildcard_key'], why: "a Docker secret mounted into a container: dockerd's copy of sops value wildcard_key" },
+    ]);
+  });
+
+  it('does not search with an installed copy that differs from git, and says so', async () => {
+    const host = fakeHost({ installed: { '/run/secrets/forge_bot_token': 'rotated-but-not-in-git-000000', '/run/secrets/wildcard_key': KEY } });
+    const copies = await findSopsCopiesOnHost(host, VALUES, ROOTS);
+    expect(copies.notSearched.map(({ name }) => name)).toEqual(['short_pin', 'forge_bot_token']);
+    expect(host.scripts.at(-1)).toContain("for name in wildcard_key; do");
+  });
+
+  it('is an ERROR, never "no copies", when the grep fails (exit 2), even with files printed', async () => {
+    const host = fakeHost({ search: { exitCode: 2, stdout: '=forge_bot_token\n/etc/x\n', stderr: 'grep: /var/x: Input/output error\n' } });
+    const error = await rejectionOf(findSopsCopiesOnHost(host, VALUES, ROOTS), HostScanError);
+    expect(error).toBeInstanceOf(HarnessError);
+    expect(error).not.toBeInstanceOf(SystemFailure);
+    expect(error.message).toMatch(/^on fake-host: .* failed \(exit 2\)/s);
+  });
+
+  it('is an ERROR naming grep when it is missing (127)', async () => {
+    const host = fakeHost({ search: { exitCode: 127, stderr: 'sh: 1: grep: not found\n' } });
+    const error = await rejectionOf(findSopsCopiesOnHost(host, VALUES, ROOTS), CommandNotStartedError);
+    expect(error.message).toMatch(/^command not found on fake-host: `grep`/);
+  });
+
+  it('is an ERROR when the search prints something that is no name or file', async () => {
+    await rejectionOf(findSopsCopiesOnHost(fakeHost({ search: { stdout: 'garbage\n' } }), VALUES, ROOTS), HostScanError);
+  });
+});
+
+describe('explainSecretFile', () => {
+  it("allows Docker's own swarm node key and certificates, and nothing else under /var/lib/docker by place", () => {
+    expect(explainSecretFile('/var/lib/docker/swarm/certificates/swarm-node.key', sha256('own key'), VALUES)).toMatch(/Docker swarm's own node key/);
+    expect(explainSecretFile('/var/lib/docker/swarm/certificates/swarm-root-ca.crt', undefined, VALUES)).toMatch(/Docker swarm's own/);
+    expect(explainSecretFile('/var/lib/docker/swarm/certificates/other.key', sha256('own key'), VALUES)).toBeUndefined();
+    expect(explainSecretFile(`/var/lib/docker/containers/${CONTAINER}/mounts/secrets/ssl_key`, sha256('not a sops value'), VALUES)).toBeUndefined();
+    expect(explainSecretFile('/root/.cache/token', sha256(TOKEN), VALUES)).toBeUndefined();
+  });
+
+  it('gives every allowlisted place a reason', () => {
+    expect(EXPLAINED_SECRET_PLACES.filter(({ why }) => why.length < 10)).toEqual([]);
+  });
+});
+
+describe('findSopsCopiesOnHost on a real shell', () => {
+  const work = mkdtempSync(join(tmpdir(), 'host-copies-test-'));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  const scripts: string[] = [];
+  const localHost = hostChannel({
+    name: 'local-sh',
+    exec: async (script, options) => {
+      scripts.push(script);
+      const [file, ...args] = hostShellArgv(script, options?.strict);
+      return { ...(await exec(file!, args)), command: script };
+    },
+    pushFile: async () => undefined,
+    readFile: async () => Buffer.alloc(0),
+  });
+
+  it('names each file by the values it holds, skips symlinks, and passes no value in argv', async () => {
+    const installed = join(work, 'installed');
+    const root = join(work, 'root');
+    mkdirSync(installed, { recursive: true });
+    mkdirSync(join(root, 'deep'), { recursive: true });
+    for (const [name, value] of Object.entries(VALUES)) writeFileSync(join(installed, name), value);
+    writeFileSync(join(root, 'deep', 'leftover'), `export TOKEN=${TOKEN}\n`);
+    writeFileSync(join(root, 'both'), `${TOKEN}\n${KEY}`);
+    writeFileSync(join(root, 'other.pem'), '-----BEGIN PRIVATE KEY-----\nAAAAnotthesamekeyatallAAAAAAAAAAAA\n-----END PRIVATE KEY-----\n');
+    // As /run/secrets points at /run/secrets.d/<n>: a link inside a root is not followed.
+    symlinkSync(installed, join(root, 'secrets'));
+    writeFileSync(join(root, 'nothing'), 'no secrets here, and 1234 is too short to count\n');
+    const copies = await findSopsCopiesOnHost(localHost, VALUES, { roots: [root, join(work, 'absent')], installedDir: installed });
+    expect(copies.files).toEqual([
+      { file: join(root, 'both'), names: ['forge_bot_token', 'wildcard_key'], why: undefined },
+      { file: join(root, 'deep', 'leftover'), names: ['forge_bot_token'], why: undefined },
+    ]);
+    expect(copies.absent).toEqual([join(work, 'absent')]);
+    for (const script of scripts) for (const line of [TOKEN, ...searchLines(KEY)]) expect(script).not.toContain(line);
+  });
+
+  it('reads no match as nothing found', async () => {
+    const empty = join(work, 'empty');
+    mkdirSync(empty, { recursive: true });
+    writeFileSync(join(empty, 'file'), 'nothing\n');
+    const copies = await findSopsCopiesOnHost(localHost, VALUES, { roots: [empty], installedDir: join(work, 'installed') });
+    expect(copies.files).toEqual([]);
+  });
+});
