@@ -1,16 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../helpers/common/config.ts';
-import { HOST_PATH } from '../helpers/common/host.ts';
 import { resolveLabTarget } from './providers/lab.ts';
 import { throwawayConfig } from './throwaway.ts';
 
 describe('throwawayConfig', () => {
   const lab = resolveLabTarget(loadConfig({ ACCEPT_TARGET: 'lab', ACCEPT_LAB_DIR: '/tmp/accept-lab-unit' }));
 
-  it("gives the lab's throwaway a NixOS VM's exec PATH: one directory, on none of the harness's PATH", () => {
+  it("sets no environment.PATH on the lab's container: LXC would run its start hooks with it", () => {
     const config = throwawayConfig(lab, 'run-1', new Date('2026-12-02T03:00:00Z'));
-    expect(config['environment.PATH']).toBe('/usr/libexec/accept-vm-exec-path');
-    expect(HOST_PATH.split(':')).not.toContain(config['environment.PATH']);
+    expect(config['environment.PATH']).toBeUndefined();
   });
 
   it('lets no provider extra override the labels or the memory limit', () => {

@@ -84,8 +84,9 @@ export function resolveLabTarget(config: Config): ResolvedTarget {
     tlsCaFile: config.tlsCaFile ?? lab.tlsCaFile,
     exposure: { kind: 'loopback-proxy', gitPort: lab.gitPort },
     nixConfig: OFFLINE_NIX_CONFIG,
-    // What a NixOS VM's agent gives exec (a PATH with only sh and env): a harness leaning on the target's PATH fails here too.
-    instanceConfig: { 'environment.PATH': lab.execPath },
+    // Not `environment.PATH` = the image's sh-and-env directory (what a NixOS VM's agent gives
+    // exec): on a container LXC runs its start hooks with that PATH, they exit 127, and the
+    // container cannot start or be deleted. The harness sends HOST_PATH with every exec instead.
     durations: labDurations(config),
   };
 }
