@@ -412,7 +412,7 @@ export const SABOTAGES = catalogue({
   'd5-recipes-hardcoded-in-bridge': {
     description: 'the bridge knows the six recipes by heart instead of reading the enrolment list',
     guards: ['D5'],
-    cause: /no Drone build started within 60 s of the !testme comment \d+ by \S+ on \S+\/accept-probe/,
+    cause: /no Drone build started within 60 s (\(ACCEPT_BUILD_START_TIMEOUT\) )?of the !testme comment \d+ by \S+ on \S+\/accept-probe/,
     baseFork: brokenBase('Bridge: the recipes we test', [
       { file: 'services/bridge.py', expected: 'def enrolled():\n', replacement: 'def enrolled():\n    return ["custom-html", "keycloak", "matrix-synapse", "n8n", "cryptpad", "lasuite-docs"]\n' },
     ]),

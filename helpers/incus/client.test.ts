@@ -65,6 +65,8 @@ interface FakeOperation {
   metadata: Record<string, unknown> | null;
   /** How many waits still answer "Running", to exercise the polling loop. */
   runningWaits: number;
+  /** How many waits first end as this Incus ends a wait slice on a running operation: an error, "context deadline exceeded". */
+  deadlineWaits: number;
 }
 
 interface FakeFile {
@@ -117,7 +119,7 @@ class FakeIncus {
     this.send(res, code, { type: 'error', status: '', status_code: 0, error_code: code, error, metadata: null });
   }
 
-  private operation(res: ServerResponse, description: string, outcome: { err?: string; metadata?: Record<string, unknown>; runningWaits?: number } = {}): void {
+  private operation(res: ServerResponse, description: string, outcome: { err?: string; metadata?: Record<string, unknown>; runningWaits?: number; deadlineWaits?: number } = {}): void {
     const id = randomUUID();
     const op: FakeOperation = {
       id,
@@ -127,6 +129,7 @@ class FakeIncus {
       err: outcome.err ?? '',
       metadata: outcome.metadata ?? null,
       runningWaits: outcome.runningWaits ?? 0,
+      deadlineWaits: outcome.deadlineWaits ?? 0,
     };
     this.operations.set(id, op);
     this.send(res, 202, {
@@ -170,6 +173,10 @@ class FakeIncus {
       const op = this.operations.get(m[1]!);
       if (!op) return this.error(res, 404, 'Operation not found');
       if (!url.searchParams.get('timeout')) return this.error(res, 400, 'test fake: wait without timeout');
+      if (op.deadlineWaits > 0) {
+        op.deadlineWaits -= 1;
+        return this.error(res, 504, 'context deadline exceeded');
+      }
       if (op.runningWaits > 0) {
         op.runningWaits -= 1;
         return this.sync(res, { ...op, status: 'Running', status_code: 103 });
@@ -214,7 +221,8 @@ class FakeIncus {
         if (instance.status === 'Running') return this.operation(res, 'Starting instance', { err: 'The instance is already running' });
         if (instance.config['user.fail-start']) return this.operation(res, 'Starting instance', { err: 'Failed to start device "eth0": boom' });
         instance.status = 'Running';
-        return this.operation(res, 'Starting instance', { runningWaits: 2 });
+        // A long start: one wait slice ends on the running operation, as a slow rebuild's exec would.
+        return this.operation(res, 'Starting instance', { runningWaits: 2, deadlineWaits: 1 });
       }
       if (instance.status === 'Stopped') return this.operation(res, 'Stopping instance', { err: 'The instance is already stopped' });
       instance.status = 'Stopped';

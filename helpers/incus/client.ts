@@ -882,6 +882,9 @@ export class IncusClient {
         try {
           operation = (await this.call('GET', waitPath, { query: { timeout: String(slice) } }, slice * 1000)) as IncusOperation;
         } catch (error) {
+          // The slice ran out while the operation still runs: this Incus says so as an error
+          // ("context deadline exceeded") where others answer the running operation. Ask again.
+          if (/context deadline exceeded/i.test(errorMessage(error))) return { done: false, saw: 'still running when the wait slice ended' };
           return { fatal: error };
         }
         if (operation.status_code >= 200) return { operation };
