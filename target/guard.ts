@@ -128,3 +128,20 @@ export async function deleteOwnInstance(
   await client.deleteInstance(name);
   return 'deleted';
 }
+
+/**
+ * The only way the harness changes a running instance's config: like deleteOwnInstance, only an
+ * instance with this harness's labels for `runId`. An absent instance is an error here.
+ */
+export async function patchOwnInstanceConfig(
+  client: Pick<IncusClient, 'getInstance' | 'patchInstanceConfig' | 'project'>,
+  name: string,
+  runId: string,
+  config: Record<string, string>,
+): Promise<void> {
+  const instance = await client.getInstance(name);
+  if (!instance || !isOurs(instance, runId)) {
+    throw new HarnessError(`refusing to change the configuration of ${name} in project ${client.project}: ${instance ? `it does not carry this harness's labels for run ${runId}` : 'it does not exist'}`);
+  }
+  await client.patchInstanceConfig(name, config);
+}

@@ -6,9 +6,13 @@ import { throwawayConfig } from './throwaway.ts';
 describe('throwawayConfig', () => {
   const lab = resolveLabTarget(loadConfig({ ACCEPT_TARGET: 'lab', ACCEPT_LAB_DIR: '/tmp/accept-lab-unit' }));
 
-  it("sets no environment.PATH on the lab's container: LXC would run its start hooks with it", () => {
+  it("sets no environment.PATH on the lab's container at creation: LXC would run its start hooks with it", () => {
     const config = throwawayConfig(lab, 'run-1', new Date('2026-12-02T03:00:00Z'));
     expect(config['environment.PATH']).toBeUndefined();
+  });
+
+  it("gives the lab's running container the exec PATH of a NixOS VM's agent: the image's sh-and-env directory", () => {
+    expect(lab.configAfterStart).toEqual({ 'environment.PATH': '/usr/libexec/accept-vm-exec-path' });
   });
 
   it('lets no provider extra override the labels or the memory limit', () => {

@@ -8,7 +8,7 @@ import type { Ledger } from '../helpers/common/ledger.ts';
 import { log, timed } from '../helpers/common/log.ts';
 import { waitFor } from '../helpers/common/wait.ts';
 import type { IncusClient } from '../helpers/incus/client.ts';
-import { checkMemoryFits, deleteOwnInstance, gib } from './guard.ts';
+import { checkMemoryFits, deleteOwnInstance, gib, patchOwnInstanceConfig } from './guard.ts';
 import type { HostChannel } from '../helpers/common/host.ts';
 import { incusChannel } from '../helpers/incus/channel.ts';
 import { instanceName, labelsFor } from './labels.ts';
@@ -113,6 +113,7 @@ export async function startThrowaway(
         profiles: target.incus.profiles,
       });
       await client.start(name);
+      if (target.configAfterStart) await patchOwnInstanceConfig(client, name, options.runId, target.configAfterStart);
     });
     const createdAt = new Date().toISOString();
     const bootStarted = performance.now();

@@ -7,6 +7,7 @@ import { durationsFor, parseDurations, type Config, type DurationName, type Dura
 import { ConfigError } from '../../helpers/common/errors.ts';
 import { log } from '../../helpers/common/log.ts';
 import { OFFLINE_NIX_CONFIG } from '../../helpers/nix/index.ts';
+import { imageExecPath } from '../../lab/image.ts';
 import { labGeneration, labIsUp, labSettings, labUp } from '../../lab/index.ts';
 import { SABOTAGES, cleanUpSabotage, describeSabotage, parseSabotage, type SabotageContext } from '../../lab/sabotage.ts';
 import { incusChannel } from '../../helpers/incus/channel.ts';
@@ -84,9 +85,9 @@ export function resolveLabTarget(config: Config): ResolvedTarget {
     tlsCaFile: config.tlsCaFile ?? lab.tlsCaFile,
     exposure: { kind: 'loopback-proxy', gitPort: lab.gitPort },
     nixConfig: OFFLINE_NIX_CONFIG,
-    // Not `environment.PATH` = the image's sh-and-env directory (what a NixOS VM's agent gives
-    // exec): on a container LXC runs its start hooks with that PATH, they exit 127, and the
-    // container cannot start or be deleted. The harness sends HOST_PATH with every exec instead.
+    // What a NixOS VM's agent gives exec: a PATH where only sh and env are found. Set after the
+    // start, since LXC would run the container's start hooks with it (they exit 127).
+    configAfterStart: { 'environment.PATH': imageExecPath().dir },
     durations: labDurations(config),
   };
 }

@@ -245,6 +245,14 @@ describe('a kept throwaway, checked over SSH as an existing host, then removed b
     await lease?.release();
   });
 
+  test("the throwaway's own exec PATH finds only sh and env, as a NixOS VM's agent gives: what passed above did not lean on it", async () => {
+    const own = await exec('incus', ['--project', keptProject, 'exec', name, '--', 'sh', '-c', 'echo "$PATH"; for tool in git systemctl nix readlink grep sha256sum nixos-rebuild env; do command -v "$tool" || echo "no $tool"; done']);
+    expect(own.exitCode, own.stderr).toBe(0);
+    const [path, ...found] = own.stdout.trim().split('\n');
+    expect(path).toBe('/usr/libexec/accept-vm-exec-path');
+    expect(found).toEqual(['no git', 'no systemctl', 'no nix', 'no readlink', 'no grep', 'no sha256sum', 'no nixos-rebuild', '/usr/libexec/accept-vm-exec-path/env']);
+  });
+
   // Verdict classes under faults (issue 13): a warm run faces the settings it is given now.
   const items = (output: string) => [...output.matchAll(/^\| ([CD]\d+) [^|]+\| (PASS|FAIL|ERROR|SKIPPED) \|/gm)].map((match) => ({ id: match[1]!, verdict: match[2]! }));
 

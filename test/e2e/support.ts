@@ -77,10 +77,17 @@ function sleeperProject(): string {
 /** Holds every worker project: for a test that changes the lab that every run reads. */
 export async function leaseWholeLab(): Promise<WorkerLease> {
   const config = loadConfig();
-  // Not the sleeper's project: the slow-lab run sleeps there for a quarter of an hour, and it
-  // reads the lab's repos and keys only at its start (its runbook and fixtures), before a
-  // regeneration could matter; waiting for it would stall every worker held meanwhile.
-  return leaseAllWorkers(config.labDir, config.selftestWorkers);
+  // The sleeper's slow run reads the lab's repos and keys until its end (C4 compares with git,
+  // D4 rebuilds from the lab's git server), so the sleeper is waited for too. It comes first and
+  // alone: while it is awaited, the other workers go on; only then are they all claimed.
+  const sleeper = await leaseSleeperWorker();
+  try {
+    const workers = await leaseAllWorkers(config.labDir, config.selftestWorkers);
+    return { ...workers, release: async () => { await workers.release(); await sleeper.release(); } };
+  } catch (error) {
+    await sleeper.release();
+    throw error;
+  }
 }
 
 /**
