@@ -110,6 +110,7 @@ describe('the b1 profile', () => {
       'server.crt': 'certs/server.crt',
       'master-age.txt': 'master-age.txt',
       'ca.pem': 'ca.pem',
+      'host-git-credentials': 'host-git-credentials',
     };
 
     beforeAll(async () => {
@@ -128,6 +129,7 @@ describe('the b1 profile', () => {
         ACCEPT_INCUS_CERT_DIR: join(dir, 'certs'),
         ACCEPT_AGE_KEY_FILE: join(dir, files['master-age.txt']),
         ACCEPT_TLS_CA_FILE: join(dir, files['ca.pem']),
+        ACCEPT_HOST_GIT_CREDENTIALS_FILE: join(dir, files['host-git-credentials']),
         ACCEPT_STATE_DIR: dir,
       };
     });
@@ -140,6 +142,7 @@ describe('the b1 profile', () => {
     async function allFilesBut(missing?: keyof typeof files): Promise<void> {
       for (const [name, path] of Object.entries(files)) {
         if (name === missing) await rm(join(dir, path), { force: true });
+        else if (name.endsWith('git-credentials')) await writeFile(join(dir, path), 'https://ci-bot:not-a-real-token-0451@git.autonomic.zone\n', { mode: 0o600 });
         else await writeFile(join(dir, path), `not a real ${name}\n`);
       }
     }
@@ -175,6 +178,16 @@ describe('the b1 profile', () => {
       expect(error).toBeInstanceOf(ConfigError);
       expect((error as ConfigError).variable).toBe(variable);
       expect((error as ConfigError).message).toMatch(message);
+      expect(connections, 'no connection to the proxy or the Incus API').toBe(0);
+    });
+
+    it("without the VM's git credentials file, provision fails before any Incus request, naming ACCEPT_HOST_GIT_CREDENTIALS_FILE and the path", async () => {
+      await allFilesBut('host-git-credentials');
+      const error = await incusProvider(loadConfig(env))
+        .provision({ runId: '20261201t000000-test', mode: 'cold', ledger: new Ledger(), logDir: dir })
+        .then(() => undefined, (caught: unknown) => caught);
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).message).toMatch(/^ACCEPT_HOST_GIT_CREDENTIALS_FILE: cannot read the git credentials file \S+\/host-git-credentials \(ENOENT\)/);
       expect(connections, 'no connection to the proxy or the Incus API').toBe(0);
     });
 

@@ -156,7 +156,7 @@ export function readCredentialsFile(file: string, variable: string): GitCredenti
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ConfigError(variable, `cannot read the git credentials file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new ConfigError(variable, `cannot read the git credentials file ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); fix the path`);
   }
   return parseCredentialStore(text, variable, file);
 }

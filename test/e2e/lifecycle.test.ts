@@ -184,6 +184,8 @@ describe('a kept throwaway, checked over SSH as an existing host, then removed b
     stateDir = await mkdtemp(join(tmpdir(), 'accept-e2e-state-'));
     keyDir = await mkdtemp(join(tmpdir(), 'accept-e2e-ssh-'));
     const keep = await runAccept(['run'], { env: { ...ROOMY, ACCEPT_KEEP: 'always', ACCEPT_STATE_DIR: stateDir, ACCEPT_TTL: '30m', ACCEPT_INCUS_PROJECT: keptProject } });
+    // It passed, with the throwaway's own exec PATH a NixOS VM's (checked below).
+    expect(keep.exitCode, keep.output).toBe(0);
     const kept = await readKept(stateDir);
     expect(kept, keep.output).toBeDefined();
     name = kept!.host.name;

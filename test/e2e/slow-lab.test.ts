@@ -1,4 +1,10 @@
 /**
+ * The scenarios that hold more of the lab than one worker, in one file so that they run one
+ * after the other: first the other composition layout, which regenerates the repos and keys
+ * every run reads and so holds the whole lab for its minute or two; then the slow lab, which
+ * sleeps for a quarter of an hour in the project kept for it, beside the busy workers. In
+ * separate files they would race for the sleeper, and the loser would wait out the other.
+ *
  * A slow lab: its rebuild and each recipe build take longer than 130 s (ACCEPT_LAB_SLOW), longer
  * than any limit the harness once had (120 s a test, 60 s a wait). The run still passes, so no
  * wait and no timeout has a ceiling of its own: each comes from the durations in force.
@@ -9,7 +15,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { LedgerEntry } from '../../helpers/common/ledger.ts';
 import { latestRunRecord, type CheckRecord } from '../../acceptance/support/run-record.ts';
-import { leaseSleeperWorker, leftoversOf, runAccept } from './support.ts';
+import { leaseSleeperWorker, leaseWholeLab, leftoversOf, readText, runAccept, type ChildRun } from './support.ts';
 
 const SLOW_S = 135;
 const SPECS = ['acceptance/c4-live-rebuild.spec.ts', 'acceptance/d2-install-upgrade-backup.spec.ts', 'acceptance/d4-recipe-local-tests.spec.ts'];
@@ -20,6 +26,27 @@ async function runbookRebuildMs(reportsDir: string, runId: string): Promise<numb
   const rebuild = ledger.find((entry) => entry.kind === 'exec' && entry.purpose.startsWith('runbook step') && entry.command.includes('nixos-rebuild switch'));
   return rebuild?.kind === 'exec' ? rebuild.durationMs : undefined;
 }
+
+describe('both composition layouts', () => {
+  test('the flake-input layout builds and passes C1 and C2 as the submodule layout does', async () => {
+    // Another layout regenerates the lab's repos and keys, which every concurrent run reads: this
+    // test holds the whole lab, and puts the default layout back before it lets go.
+    const lab = await leaseWholeLab();
+    let run: ChildRun;
+    try {
+      run = await runAccept(['run'], { env: { ACCEPT_LAB_LAYOUT: 'input', ACCEPT_INCUS_PROJECT: lab.project } });
+    } finally {
+      const back = await runAccept(['lab', 'up']);
+      await lab.release();
+      expect(back.exitCode, back.output).toBe(0);
+    }
+    expect(run.exitCode, run.output).toBe(0);
+    expect(run.output).toContain('nixos-rebuild switch --flake /root/cc-ci#cc-ci');
+    expect(run.stdout).toMatch(/\| C1 repo split \| PASS \|/);
+    expect(await readText(join(run.reportsDir, 'evidence', 'd8.json'))).toContain('"composition": "input"');
+    expect(await leftoversOf(run)).toEqual([]);
+  });
+});
 
 describe('a slow lab', () => {
   test(`a cold run passes when the rebuild and each recipe build take ${SLOW_S} s longer`, async () => {
