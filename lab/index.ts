@@ -9,6 +9,7 @@ import { exec } from '../helpers/common/exec.ts';
 import { log, timed } from '../helpers/common/log.ts';
 import { waitFor } from '../helpers/common/wait.ts';
 import { isAlive, portAnswers, startDaemon, stopDaemonAndWait } from './daemons.ts';
+import { withPidLock } from './lock.ts';
 import { buildImageTarballs, currentImage, imageExecPath, importImage, recipeHash, treeHash } from './image.ts';
 import { REPO_TEMPLATES } from './repos.ts';
 import { incus, incusOk, incusQuery } from './incus-cli.ts';
@@ -305,10 +306,19 @@ function requireRoot(action: string): void {
   }
 }
 
+/** Changes to the lab's state, one process at a time: concurrent runs each bring the lab up. */
+function withStateLock<T>(paths: LabPaths, what: string, work: () => Promise<T>): Promise<T> {
+  return withPidLock(paths.stateLock, { what: `another process's ${what} of the lab` }, work);
+}
+
 export async function labUp(dir: string, layout: 'submodule' | 'input' = 'submodule'): Promise<LabSettings> {
   requireRoot('lab up');
   const paths = labPaths(dir);
   await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+  return withStateLock(paths, 'bring-up', () => labUpLocked(paths, dir, layout));
+}
+
+async function labUpLocked(paths: LabPaths, dir: string, layout: 'submodule' | 'input'): Promise<LabSettings> {
   const state = (await readState(paths)) ?? emptyState();
   // Record progress after every step, so that `down` can undo a half-finished `up`.
   const step = async (work: () => Promise<void>) => {
@@ -345,6 +355,10 @@ export function workerProjects(count: number): string[] {
  */
 export async function ensureWorkerProjects(dir: string, count: number): Promise<string[]> {
   const paths = labPaths(dir);
+  return withStateLock(paths, 'worker set-up', () => ensureWorkerProjectsLocked(paths, dir, count));
+}
+
+async function ensureWorkerProjectsLocked(paths: LabPaths, dir: string, count: number): Promise<string[]> {
   const state = await readState(paths);
   if (!state?.ready) throw new HarnessError(`no lab is up in ${dir}: run \`npm run lab -- up\` first`);
   const hash = await recipeHash();
@@ -386,6 +400,14 @@ async function deleteLabProject(project: string): Promise<void> {
 export async function labDown(dir: string, options: { purge?: boolean } = {}): Promise<void> {
   requireRoot('lab down');
   const paths = labPaths(dir);
+  if (!(await readState(paths))) {
+    log.info(`nothing to do: no lab state in ${paths.dir}`);
+    return;
+  }
+  await withStateLock(paths, 'take-down', () => labDownLocked(paths, dir, options));
+}
+
+async function labDownLocked(paths: LabPaths, dir: string, options: { purge?: boolean }): Promise<void> {
   const state = await readState(paths);
   if (!state) {
     log.info(`nothing to do: no lab state in ${paths.dir}`);

@@ -47,6 +47,8 @@ export const LAB_DOMAIN = 'ci.lab.test';
 export interface LabPaths {
   dir: string;
   state: string;
+  /** Held by whoever reads and rewrites the state (lab up, down, the worker projects). */
+  stateLock: string;
   env: string;
   clientCert: string;
   clientKey: string;
@@ -66,6 +68,7 @@ export function labPaths(dir: string): LabPaths {
   return {
     dir,
     state: join(dir, 'state.json'),
+    stateLock: join(dir, 'state.lock'),
     env: join(dir, 'lab.env'),
     clientCert: join(dir, 'incus', 'client.crt'),
     clientKey: join(dir, 'incus', 'client.key'),
@@ -98,7 +101,8 @@ export async function readState(paths: LabPaths): Promise<LabState | undefined> 
 
 export async function writeState(paths: LabPaths, state: LabState): Promise<void> {
   await mkdir(paths.dir, { recursive: true, mode: 0o700 });
-  const temporary = `${paths.state}.tmp`;
+  // A name of its own: a rename must never find its file taken by another writer's rename.
+  const temporary = `${paths.state}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`;
   await writeFile(temporary, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
   await rename(temporary, paths.state);
 }

@@ -4,11 +4,11 @@
  * sees only its own instances (C6 sums one project). A lease is a file made with O_EXCL that
  * holds the owner's pid; a lease whose owner died is taken over.
  */
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { log } from '../helpers/common/log.ts';
-import { isAlive } from './daemons.ts';
 import { workerProjects } from './index.ts';
+import { pidFileOwner, takePidFile } from './lock.ts';
 
 export interface WorkerLease {
   project: string;
@@ -25,30 +25,8 @@ export interface LeaseOptions {
 
 const WHOLE_LAB = 'whole-lab.lease';
 
-/** The live pid holding a lease file, if any. */
-async function leaseOwner(file: string): Promise<number | undefined> {
-  const owner = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-  return Number.isInteger(owner) && owner > 0 && isAlive(owner) ? owner : undefined;
-}
-
 function leaseDir(labDir: string): string {
   return join(labDir, 'workers');
-}
-
-async function tryTake(file: string, pid: number): Promise<boolean> {
-  try {
-    const handle = await open(file, 'wx', 0o600);
-    await handle.writeFile(`${pid}\n`);
-    await handle.close();
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-  }
-  const owner = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-  // An empty file is a lease being written this instant: leave it to its writer.
-  if (!Number.isInteger(owner) || owner <= 0 || isAlive(owner)) return false;
-  await rm(file, { force: true });
-  return tryTake(file, pid);
 }
 
 /**
@@ -68,7 +46,7 @@ export async function leaseAllWorkers(labDir: string, count: number, options: Le
   while (held.size < wanted.length) {
     for (const file of wanted) {
       if (held.has(file)) continue;
-      if (await tryTake(file, pid)) held.add(file);
+      if (await takePidFile(file, pid)) held.add(file);
       // Nothing past the lock of its own until that is held.
       if (!held.has(wanted[0]!)) break;
     }
@@ -99,10 +77,10 @@ export async function leaseWorker(labDir: string, count: number, options: LeaseO
   let heard = started;
   for (;;) {
     // Someone is taking the whole lab: it has the first claim on every project that frees.
-    const whole = await leaseOwner(join(dir, WHOLE_LAB));
+    const whole = await pidFileOwner(join(dir, WHOLE_LAB));
     for (const project of whole ? [] : (options.only ?? workerProjects(count))) {
       const file = join(dir, `${project}.lease`);
-      if (await tryTake(file, pid)) {
+      if (await takePidFile(file, pid)) {
         let released = false;
         return {
           project,
