@@ -5,8 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
 import { signBody } from '../helpers/dashboard/index.ts';
-import { buildFor, commentTestme, D1_START_LIMIT_MS, isBuildOf, openPull, PROBE_RECIPE, type Ci, type Trigger } from './support/ci.ts';
-import { attach, dodItem, evidence, step, test, within } from './support/dod.ts';
+import { buildFor, commentTestme, D1_START_LIMIT_MS, isBuildOf, openPull, testmeRefusal, type Ci, type Trigger } from './support/ci.ts';
+import { attach, dodItem, evidence, skipBecause, step, test, within } from './support/dod.ts';
 
 dodItem('D1', () => {
   // The comment flow's wait: ACCEPT_BUILD_START_TIMEOUT, or D1's own 60 s when that is longer.
@@ -17,16 +17,24 @@ dodItem('D1', () => {
   let flow: Promise<{ outsider: Trigger; member: Trigger; started: Awaited<ReturnType<typeof buildFor>> }> | undefined;
   const comments = (ci: Ci) =>
     (flow ??= (async () => {
-      const pull = await openPull(ci, PROBE_RECIPE);
-      const outsider = await step(`comment !testme on ${ci.org}/${PROBE_RECIPE}#${pull.number} as a user outside the org`, () => commentTestme(ci, PROBE_RECIPE, ci.outsider, pull));
-      const member = await step(`comment !testme on ${ci.org}/${PROBE_RECIPE}#${pull.number} as a member`, () => commentTestme(ci, PROBE_RECIPE, ci.forge, pull));
+      const recipe = ci.probeRecipe;
+      const pull = await openPull(ci, recipe);
+      const outsider = await step(`comment !testme on ${ci.org}/${recipe}#${pull.number} as a user outside the org`, () => commentTestme(ci, recipe, ci.outsider, pull));
+      const member = await step(`comment !testme on ${ci.org}/${recipe}#${pull.number} as a member`, () => commentTestme(ci, recipe, ci.forge, pull));
       // The DoD's 60 s is asserted below; the wait may be longer (ACCEPT_BUILD_START_TIMEOUT), so that a late build reads as late, not as missing.
       const waitMs = Math.max(ci.durations.buildStart, D1_START_LIMIT_MS);
       const started = await step(`wait up to ${Math.round(waitMs / 1000)} s for the build of the member comment`, () => buildFor(ci, member, waitMs));
       return { outsider, member, started };
     })());
 
-  test('a !testme comment from an org member starts a build within 60 s', async ({ ci, task }) => {
+  // Both comment checks write to the forge: only where the run may (the lab's stand-in, or the probe repo).
+  const mayComment = (ci: Ci, context: Parameters<typeof skipBecause>[0]) => {
+    const refused = testmeRefusal(ci, ci.probeRecipe);
+    if (refused) skipBecause(context, refused);
+  };
+
+  test('a !testme comment from an org member starts a build within 60 s', async ({ ci, task, skip }) => {
+    mayComment(ci, { task, skip });
     const { member, started } = await comments(ci);
     expect(await ci.forge.isMember(ci.org, member.by), `${member.by} should be a member of ${ci.org} for this check`).toBe(true);
     expect(started, `no Drone build started within ${Math.round(Math.max(ci.durations.buildStart, D1_START_LIMIT_MS) / 1000)} s of !testme comment ${member.comment.id} by member ${member.by} on ${ci.org}/${member.recipe}#${member.pull.number}`).toBeDefined();
@@ -36,7 +44,8 @@ dodItem('D1', () => {
     evidence(task, `member ${member.by}'s !testme on ${member.recipe}#${member.pull.number} → Drone build #${build.number} within ${(seenAfterMs / 1000).toFixed(1)} s (params RECIPE=${build.params.RECIPE}, COMMENT_ID=${build.params.COMMENT_ID})`);
   }, flowBudget());
 
-  test('a !testme comment from a non-member starts no build', async ({ ci, task }) => {
+  test('a !testme comment from a non-member starts no build', async ({ ci, task, skip }) => {
+    mayComment(ci, { task, skip });
     const { outsider, member, started } = await comments(ci);
     expect(await ci.forge.isMember(ci.org, outsider.by), `${outsider.by} must not be a member of ${ci.org} for this check`).toBe(false);
     expect(started, 'the member comment posted after it started no build either, so the bridge never looked').toBeDefined();
@@ -50,7 +59,7 @@ dodItem('D1', () => {
     const key = gitSecrets.values.webhook_hmac;
     expect(key, 'the instance repo has no sops value webhook_hmac').toBeDefined();
     // A real Gitea ping: no build is started by it, the signature is what is checked.
-    const body = JSON.stringify({ zen: 'accept', hook_id: 0, repository: { full_name: `${ci.org}/${PROBE_RECIPE}`, name: PROBE_RECIPE, owner: { login: ci.org } } });
+    const body = JSON.stringify({ zen: 'accept', hook_id: 0, repository: { full_name: `${ci.org}/${ci.probeRecipe}`, name: ci.probeRecipe, owner: { login: ci.org } } });
     const signed = await ci.apex.hook(body, signBody(body, key!), 'ping');
     const unsigned = await ci.apex.hook(body, undefined, 'ping');
     const forged = await ci.apex.hook(body, signBody(body, randomBytes(32).toString('hex')), 'ping');

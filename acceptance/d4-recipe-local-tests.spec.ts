@@ -5,14 +5,14 @@
  */
 import { expect } from 'vitest';
 import type { DroneBuild } from '../helpers/drone/index.ts';
-import { buildLogs, freshBuild, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, PROBE_RECIPE, runStart, testmeBuild, WAITS, withHostChange } from './support/ci.ts';
-import { attach, dodItem, evidence, skipBecause, step, test, within } from './support/dod.ts';
+import { buildLogs, freshBuild, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, runStart, testmeBuild, testmeRefusal, WAITS, withHostChange } from './support/ci.ts';
+import { attach, dodItem, evidence, skipBecause, step, test, unlessWriteRefused, within } from './support/dod.ts';
 
 const localStage = (build: DroneBuild) => build.stages?.find((stage) => /recipe|local/i.test(stage.name));
 
 dodItem('D4', () => {
-  test('the recipe-local tests ran as a stage of a !testme build, and the build agrees with their result', async ({ ci, run, task }) => {
-    const { build } = await testmeBuild(ci, PROBE_RECIPE, runStart(run));
+  test('the recipe-local tests ran as a stage of a !testme build, and the build agrees with their result', async ({ ci, run, task, skip }) => {
+    const { build } = await unlessWriteRefused({ task, skip }, () => testmeBuild(ci, ci.probeRecipe, runStart(run)));
     const stage = localStage(build);
     expect(stage, `build #${build.number} has no recipe-local test stage (stages: ${(build.stages ?? []).map((s) => s.name).join(', ')})`).toBeDefined();
     const text = (await buildLogs(ci, build)).filter((log) => log.stage === stage!.name).map((log) => log.text).join('\n');
@@ -24,14 +24,18 @@ dodItem('D4', () => {
 
   test('a failing recipe-local test fails the build', async ({ ci, run, config, host, baseRepo, task, skip }) => {
     if (!mayChangeHost(run, config)) skipBecause({ task, skip }, HOST_CHANGES_SKIP);
+    // Checked before the host is touched: the fresh build below needs a !testme comment.
+    const refused = testmeRefusal(ci, ci.probeRecipe);
+    if (refused) skipBecause({ task, skip }, refused);
+    const recipe = ci.probeRecipe;
     const checkout = await hostCheckout(baseRepo.dir, run.durations);
     const failing = await withHostChange(
       host,
       checkout,
-      `make ${PROBE_RECIPE}'s recipe-local tests fail`,
+      `make ${recipe}'s recipe-local tests fail`,
       // First line of each test file, so that nothing before it can end the test early.
-      () => host.succeed(`cd ${checkout.dir} && for f in tests/${PROBE_RECIPE}/local/test*.py; do sed -i '1i raise SystemExit("acceptance: this recipe-local test fails on purpose")' "$f"; done`),
-      () => step(`!testme ${PROBE_RECIPE} with a failing recipe-local test`, () => freshBuild(ci, PROBE_RECIPE)),
+      () => host.succeed(`cd ${checkout.dir} && for f in tests/${recipe}/local/test*.py; do sed -i '1i raise SystemExit("acceptance: this recipe-local test fails on purpose")' "$f"; done`),
+      () => step(`!testme ${recipe} with a failing recipe-local test`, () => freshBuild(ci, recipe)),
     );
     const { build } = failing;
     await attach(`build #${build.number}`, build);

@@ -6,7 +6,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { DOD_RECIPES, freshBuild, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, MATRIX, matrixStages, PROBE_RECIPE, WAITS, withHostChange } from './support/ci.ts';
+import { DOD_RECIPES, freshBuild, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, MATRIX, matrixStages, WAITS, withHostChange, writeRefusal } from './support/ci.ts';
 import { attach, dodItem, evidence, expectNone, skipBecause, step, test, within } from './support/dod.ts';
 
 /** The enrolment list: one recipe a line. */
@@ -30,9 +30,12 @@ dodItem('D5', () => {
 
   test('enrolling a new recipe touches only its tree and the enrolment list, and its first !testme runs', async ({ ci, run, config, host, baseRepo, task, skip }) => {
     if (!mayChangeHost(run, config)) skipBecause({ task, skip }, HOST_CHANGES_SKIP);
+    // The new recipe needs a repo of its own on the forge: only where the run may make one.
+    const refused = writeRefusal(ci, { kind: 'repo', owner: ci.org, repo: NEW_RECIPE });
+    if (refused) skipBecause({ task, skip }, refused);
     const checkout = await hostCheckout(baseRepo.dir, run.durations);
     // The new recipe is a copy of an enrolled one on a port of its own, as docs/enroll.md says.
-    const enrol = `cp -r tests/${PROBE_RECIPE} tests/${NEW_RECIPE} && sed -i 's/"port": *[0-9]*/"port": 9190/' tests/${NEW_RECIPE}/recipe.json && echo ${NEW_RECIPE} >> ${ENROLLED}`;
+    const enrol = `cp -r tests/${ci.probeRecipe} tests/${NEW_RECIPE} && sed -i 's/"port": *[0-9]*/"port": 9190/' tests/${NEW_RECIPE}/recipe.json && echo ${NEW_RECIPE} >> ${ENROLLED}`;
     const outcome = await withHostChange(host, checkout, `enrol ${NEW_RECIPE}`, () => host.succeed(`cd ${checkout.dir} && ${enrol}`), async () => {
       const changed = (await host.succeed(`cd ${checkout.dir} && git diff --name-only HEAD~1 HEAD`)).stdout.trim().split('\n').filter(Boolean);
       if (!(await ci.forge.repoExists(ci.org, NEW_RECIPE))) await ci.forge.createOrgRepo(ci.org, NEW_RECIPE);

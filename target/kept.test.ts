@@ -31,6 +31,7 @@ function resolved(overrides: Partial<ResolvedTarget> = {}): ResolvedTarget {
     tlsCaFile: '/ca.pem',
     exposure: { kind: 'loopback-proxy', gitPort: 8418 },
     durations: realTargetDurations({ durations: {} }),
+    forgeWrites: { kind: 'stand-in' },
     ...overrides,
   };
 }

@@ -120,7 +120,7 @@ export async function provisionOnIncus(
   }
 }
 
-export function systemOf(resolved: Pick<ResolvedTarget, 'domain' | 'tlsCaFile' | 'ageKeyFile' | 'baseRepo' | 'instanceRepo' | 'nixConfig' | 'durations'>) {
+export function systemOf(resolved: Pick<ResolvedTarget, 'domain' | 'tlsCaFile' | 'ageKeyFile' | 'baseRepo' | 'instanceRepo' | 'nixConfig' | 'durations' | 'forgeWrites'>) {
   return {
     domain: resolved.domain,
     tlsCaFile: resolved.tlsCaFile,
@@ -129,5 +129,6 @@ export function systemOf(resolved: Pick<ResolvedTarget, 'domain' | 'tlsCaFile' |
     instanceRepo: resolved.instanceRepo,
     nixConfig: resolved.nixConfig,
     durations: resolved.durations,
+    forgeWrites: resolved.forgeWrites,
   };
 }

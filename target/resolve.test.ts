@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLES, loadConfig, realTargetDurations } from '../helpers/common/config.ts';
 import { ConfigError } from '../helpers/common/errors.ts';
 import { Ledger } from '../helpers/common/ledger.ts';
+import { realForgeWrites } from '../helpers/forge/writes.ts';
 import { resolveIncusBacked } from './index.ts';
 import { incusProvider } from './providers/incus.ts';
 import { resolveIncusTarget, resolveSshTarget } from './resolve.ts';
@@ -34,6 +35,7 @@ describe('the ssh target', () => {
       domain: 'ci.commoninternet.net',
       tlsCaFile: '/etc/ssl/certs/ISRG_Root_X1.pem',
       durations: realTargetDurations(loadConfig({})),
+      forgeWrites: realForgeWrites(undefined),
     });
   });
 

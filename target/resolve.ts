@@ -6,6 +6,7 @@ import { closeSync, fstatSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { incusFileSetting, realTargetDurations, type Config, type IncusFileField, type IncusSettings, type SshSettings } from '../helpers/common/config.ts';
 import { ConfigError } from '../helpers/common/errors.ts';
+import { realForgeWrites } from '../helpers/forge/writes.ts';
 import { IncusClient } from '../helpers/incus/client.ts';
 import type { SystemUnderTest } from './run-context.ts';
 
@@ -147,6 +148,8 @@ export function systemSettings(config: Config, why: string): SystemSettings {
     domain: required(config.domain, 'ACCEPT_DOMAIN', why),
     tlsCaFile: required(config.tlsCaFile, 'ACCEPT_TLS_CA_FILE', why),
     durations: realTargetDurations(config),
+    // The recipes' forge is production's: writes only to the operator's probe repo, if any.
+    forgeWrites: realForgeWrites(config.ci.forgeProbeRepo),
   };
 }
 

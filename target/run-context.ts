@@ -6,6 +6,7 @@
 import type { Durations, IncusSettings, SshSettings } from '../helpers/common/config.ts';
 import type { LedgerEntry } from '../helpers/common/ledger.ts';
 import type { RunbookOutcome } from '../helpers/runbook/run.ts';
+import type { ForgeWriteScope } from '../helpers/forge/writes.ts';
 
 export type TargetKind = 'lab' | 'incus' | 'ssh';
 
@@ -72,6 +73,8 @@ export interface SystemUnderTest {
   nixConfig?: string;
   /** How long this target's slow things may take (ACCEPT_*_TIMEOUT): every wait and test timeout comes from these. */
   durations: Durations;
+  /** Where the D specs may write to the forge: the lab's stand-in, a probe repo, or nowhere. */
+  forgeWrites: ForgeWriteScope;
 }
 
 export interface RunContext extends SystemUnderTest {

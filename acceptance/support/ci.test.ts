@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { HarnessError, SystemFailure } from '../../helpers/common/errors.ts';
+import { ConfigError, HarnessError, SystemFailure } from '../../helpers/common/errors.ts';
 import { StateTimeoutError, WaitTimeoutError } from '../../helpers/common/wait.ts';
 import { DroneClient } from '../../helpers/drone/index.ts';
 import { fakeHttps, json, type FakeHttps } from '../../helpers/https/test-fixtures.ts';
@@ -8,7 +8,8 @@ import { errorVerdict } from './allure-meta.ts';
 import { realTargetDurations } from '../../helpers/common/config.ts';
 import { limitRecordingHost } from '../../helpers/common/host-fixture.ts';
 import { budgetMs } from '../../helpers/common/budget.ts';
-import { buildFor, finished, WAITS, withHostChange, type Ci, type HostCheckout, type Trigger } from './ci.ts';
+import { buildFor, finished, probeRecipeOf, testmeRefusal, WAITS, withHostChange, type Ci, type HostCheckout, type Trigger } from './ci.ts';
+import { realForgeWrites } from '../../helpers/forge/index.ts';
 
 /** Drone's answer to the n-th request (from 0), set by each test. */
 type Answer = (response: ServerResponse, call: number) => void;
@@ -130,5 +131,30 @@ describe('withHostChange', () => {
     expect(WAITS.hostChange.filter((wait) => wait === 'rebuild')).toHaveLength(limits.length);
     const durations = { ...ci.durations, rebuild: 1234 };
     expect(budgetMs(durations, [...WAITS.hostChange, ...WAITS.build])).toBeGreaterThanOrEqual(2 * 1234 + durations.converge + durations.buildStart + durations.buildFinish);
+  });
+});
+
+describe('where the specs may comment !testme', () => {
+  it('the lab: on any recipe of its stand-in forge, custom-html the probe', () => {
+    const ci = { org: 'coop-cloud', writes: { kind: 'stand-in' } as const };
+    expect(probeRecipeOf(ci.writes, ci.org)).toBe('custom-html');
+    expect(testmeRefusal(ci, 'keycloak')).toBeUndefined();
+  });
+
+  it('a real target with a probe repo: only there, and the probe repo is the recipe checked', () => {
+    const ci = { org: 'coop-cloud', writes: realForgeWrites('coop-cloud/cc-ci-probe') };
+    expect(probeRecipeOf(ci.writes, ci.org)).toBe('cc-ci-probe');
+    expect(testmeRefusal(ci, 'cc-ci-probe')).toBeUndefined();
+    expect(testmeRefusal(ci, 'keycloak')).toMatch(/outside the probe repo coop-cloud\/cc-ci-probe \(ACCEPT_FORGE_PROBE_REPO\)/);
+  });
+
+  it('a real target without one: nowhere, naming the setting', () => {
+    const ci = { org: 'coop-cloud', writes: realForgeWrites(undefined) };
+    expect(testmeRefusal(ci, 'custom-html')).toMatch(/set ACCEPT_FORGE_PROBE_REPO=owner\/name/);
+  });
+
+  it('refuses a probe repo outside the org, whose comments the bridge would ignore', () => {
+    expect(() => probeRecipeOf(realForgeWrites('someone/probe'), 'coop-cloud')).toThrow(ConfigError);
+    expect(() => probeRecipeOf(realForgeWrites('someone/probe'), 'coop-cloud')).toThrow(/ACCEPT_FORGE_PROBE_REPO: someone\/probe is not a repo of coop-cloud \(ACCEPT_FORGE_ORG\)/);
   });
 });

@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { settingOf, wholeDuration, withinDuration } from '../../helpers/common/budget.ts';
 import type { Config, DurationName, Durations } from '../../helpers/common/config.ts';
-import { HarnessError } from '../../helpers/common/errors.ts';
+import { ConfigError, HarnessError } from '../../helpers/common/errors.ts';
 import { redact, registerSecret } from '../../helpers/common/redact.ts';
 import { StateTimeoutError, WaitTimeoutError, waitFor } from '../../helpers/common/wait.ts';
 import { Apex } from '../../helpers/dashboard/index.ts';
 import { DroneClient, UNFINISHED, type DroneBuild, type DroneStage } from '../../helpers/drone/index.ts';
-import { ForgeClient, type ForgeComment, type ForgePull } from '../../helpers/forge/index.ts';
+import { ForgeClient, forgeWriteRefusal, type ForgeComment, type ForgePull, type ForgeWrite, type ForgeWriteScope } from '../../helpers/forge/index.ts';
 import { dialDomainAt, type HttpsTransport } from '../../helpers/https/index.ts';
 import { parseRunbook } from '../../helpers/runbook/index.ts';
 import type { HostChannel } from '../../helpers/common/host.ts';
@@ -22,8 +22,8 @@ import type { RunContext } from './context.ts';
 
 /** The six recipes of the DoD (D10), with cc-ci's names. */
 export const DOD_RECIPES = ['custom-html', 'keycloak', 'matrix-synapse', 'n8n', 'cryptpad', 'lasuite-docs'] as const;
-/** The recipe the single-build specs (D1–D4, D7) use. */
-export const PROBE_RECIPE = 'custom-html';
+/** The recipe the single-build specs (D1–D4, D6, D7) use where no probe repo is named. */
+const DEFAULT_PROBE_RECIPE = 'custom-html';
 
 /** What D1 requires of the bridge, whatever ACCEPT_BUILD_START_TIMEOUT allows: a build within 60 s of the comment. */
 export const D1_START_LIMIT_MS = 60_000;
@@ -52,6 +52,13 @@ export function matrixStages(build: DroneBuild): Map<string, DroneStage | undefi
 export interface Ci {
   org: string;
   domain: string;
+  /**
+   * The recipe of the single-build specs (D1–D4, D6, D7): the probe repo's, where the operator
+   * named one (ACCEPT_FORGE_PROBE_REPO), else custom-html.
+   */
+  probeRecipe: string;
+  /** Where the specs may write to the forge; the forge clients refuse anything else. */
+  writes: ForgeWriteScope;
   /** The forge as a member of the org. */
   forge: ForgeClient;
   /** The forge as a user outside the org. */
@@ -87,15 +94,38 @@ export async function openCi(run: RunContext, config: Config, secrets: Record<st
   const outsider = await token(config.ci.forgeOutsiderTokenFile, 'ACCEPT_FORGE_OUTSIDER_TOKEN_FILE', secrets, 'forge_outsider_token');
   const drone = await token(config.ci.droneTokenFile, 'ACCEPT_DRONE_TOKEN_FILE', secrets, 'drone_api_token');
   const forgeUrl = config.ci.forgeUrl ?? `https://git.${run.domain}`;
+  const writes = run.forgeWrites;
   return {
     org: config.ci.forgeOrg,
     domain: run.domain,
-    forge: new ForgeClient(forgeUrl, member.value, transport, member.source),
-    outsider: new ForgeClient(forgeUrl, outsider.value, transport, outsider.source),
+    probeRecipe: probeRecipeOf(writes, config.ci.forgeOrg),
+    writes,
+    forge: new ForgeClient(forgeUrl, member.value, transport, member.source, writes),
+    outsider: new ForgeClient(forgeUrl, outsider.value, transport, outsider.source, writes),
     drone: new DroneClient(config.ci.droneUrl ?? `https://drone.${run.domain}`, config.ci.droneRepo, drone.value, transport, drone.source),
     apex: new Apex(`https://${run.domain}`, transport),
     durations: run.durations,
   };
+}
+
+/** The probe repo's name as the recipe; it must be in the org, whose members the bridge obeys. */
+export function probeRecipeOf(writes: ForgeWriteScope, org: string): string {
+  if (writes.kind !== 'probe') return DEFAULT_PROBE_RECIPE;
+  const [owner, name] = writes.repo.split('/') as [string, string];
+  if (owner.toLowerCase() !== org.toLowerCase()) {
+    throw new ConfigError('ACCEPT_FORGE_PROBE_REPO', `${writes.repo} is not a repo of ${org} (ACCEPT_FORGE_ORG): the bridge builds only for that org's repos, so a !testme there would prove nothing`);
+  }
+  return name;
+}
+
+/** Why the specs may not comment `!testme` on `recipe`'s PR, or undefined when they may: a SKIPPED check's reason. */
+export function testmeRefusal(ci: Pick<Ci, 'org' | 'writes'>, recipe: string): string | undefined {
+  return forgeWriteRefusal(ci.writes, { kind: 'comment', owner: ci.org, repo: recipe });
+}
+
+/** Why the specs may not make `write`, or undefined when they may. */
+export function writeRefusal(ci: Pick<Ci, 'writes'>, write: ForgeWrite): string | undefined {
+  return forgeWriteRefusal(ci.writes, write);
 }
 
 export interface Trigger {

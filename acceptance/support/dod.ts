@@ -21,6 +21,7 @@ import type { RunContext } from './context.ts';
 import type { D8Evidence } from './d8.ts';
 import type { ClosureDiff } from '../../helpers/nix/index.ts';
 import { DOD_ITEMS, itemLabel, type DodItemId } from './items.ts';
+import { ForgeWriteRefused } from '../../helpers/forge/writes.ts';
 import type { Ci } from './ci.ts';
 
 declare module 'vitest' {
@@ -71,6 +72,19 @@ export function skipBecause(context: { task: TestContext['task']; skip: (note?: 
   context.task.meta.skipReason = reason;
   context.skip(reason);
   throw new Error('unreachable: skip() throws');
+}
+
+/**
+ * Runs `work`; a forge write that the run's scope refuses (no probe repo, or a repo outside it)
+ * makes the check SKIPPED with the refusal as its reason, not an ERROR: nothing was sent.
+ */
+export async function unlessWriteRefused<T>(context: { task: TestContext['task']; skip: (note?: string) => void }, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof ForgeWriteRefused) skipBecause(context, error.reason);
+    throw error;
+  }
 }
 
 export interface Reproduction {

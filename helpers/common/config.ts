@@ -168,6 +168,8 @@ export function realTargetDurations(config: Pick<Config, 'durations'>): Duration
 export interface CiSettings {
   forgeUrl?: string;
   forgeOrg: string;
+  /** ACCEPT_FORGE_PROBE_REPO (owner/name): against a real target, the one repo the harness may write to. */
+  forgeProbeRepo?: string;
   forgeMemberTokenFile?: string;
   forgeOutsiderTokenFile?: string;
   droneUrl?: string;
@@ -431,6 +433,7 @@ export function loadConfig(env: Env = process.env): Config {
     ci: {
       forgeUrl: url(env, 'ACCEPT_FORGE_URL', ['https:']),
       forgeOrg: slug(env, 'ACCEPT_FORGE_ORG', 'coop-cloud', 1),
+      forgeProbeRepo: text(env, 'ACCEPT_FORGE_PROBE_REPO') === undefined ? undefined : slug(env, 'ACCEPT_FORGE_PROBE_REPO', '', 2),
       forgeMemberTokenFile: text(env, 'ACCEPT_FORGE_MEMBER_TOKEN_FILE'),
       forgeOutsiderTokenFile: text(env, 'ACCEPT_FORGE_OUTSIDER_TOKEN_FILE'),
       droneUrl: url(env, 'ACCEPT_DRONE_URL', ['https:']),
@@ -495,6 +498,7 @@ export const CONFIG_VARIABLES = [
   'ACCEPT_D8_DOC',
   'ACCEPT_FORGE_URL',
   'ACCEPT_FORGE_ORG',
+  'ACCEPT_FORGE_PROBE_REPO',
   'ACCEPT_FORGE_MEMBER_TOKEN_FILE',
   'ACCEPT_FORGE_OUTSIDER_TOKEN_FILE',
   'ACCEPT_DRONE_URL',

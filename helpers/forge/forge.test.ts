@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HarnessError } from '../common/errors.ts';
 import { fakeHttps, json, type FakeHttps } from '../https/test-fixtures.ts';
-import { ForgeClient } from './index.ts';
+import { ForgeClient, ForgeWriteRefused, realForgeWrites, type ForgeWriteScope } from './index.ts';
 
 // A fake Gitea: alice (token a) is in coop-cloud, mallory (token m) is not.
 const TOKENS: Record<string, string> = { 'token a': 'alice', 'token m': 'mallory' };
@@ -32,7 +32,8 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-const client = (token: string) => new ForgeClient('https://git.lab.test', token, { ca: server.ca, dial: () => ({ host: '127.0.0.1', port: server.port }) }, 'a test token');
+const client = (token: string, writes: ForgeWriteScope = { kind: 'stand-in' }) =>
+  new ForgeClient('https://git.lab.test', token, { ca: server.ca, dial: () => ({ host: '127.0.0.1', port: server.port }) }, 'a test token', writes);
 
 describe('ForgeClient', () => {
   it('sends `Authorization: token …` and reads the user', async () => {
@@ -70,5 +71,37 @@ describe('ForgeClient', () => {
     await expect(busy).rejects.toThrow(/answered 503 on GET \/repos\/coop-cloud\/restarting\/pulls/);
     await expect(busy).rejects.toMatchObject({ transient: true });
     await expect(client('a').repoExists('coop-cloud', 'other')).rejects.toMatchObject({ transient: false });
+  });
+});
+
+describe('ForgeClient writes only where its scope allows, refusing before any request', () => {
+  const writesSeen = () => server.seen.filter((request) => request.method !== 'GET').length;
+  const tryEveryWrite = (forge: ForgeClient) => [
+    forge.comment('coop-cloud', 'custom-html', 7, '!testme'),
+    forge.createPull('coop-cloud', 'custom-html', { title: 't', head: 'h', base: 'main' }),
+    forge.createOrgRepo('coop-cloud', 'accept-probe'),
+  ];
+
+  it('with no probe repo, sends no write at all, and says which setting to give', async () => {
+    const before = writesSeen();
+    const results = await Promise.allSettled(tryEveryWrite(client('a', realForgeWrites(undefined))));
+    for (const result of results) {
+      expect(result.status).toBe('rejected');
+      const error = (result as PromiseRejectedResult).reason;
+      expect(error).toBeInstanceOf(ForgeWriteRefused);
+      expect(error).toBeInstanceOf(HarnessError);
+      expect(error.message).toMatch(/ACCEPT_FORGE_PROBE_REPO=owner\/name/);
+    }
+    expect(writesSeen() - before, 'no request that writes left the harness').toBe(0);
+  });
+
+  it('with a probe repo, comments there, and refuses a recipe\'s real PRs and any new repo', async () => {
+    const probe = client('a', realForgeWrites('coop-cloud/custom-html'));
+    const before = writesSeen();
+    await expect(probe.comment('coop-cloud', 'custom-html', 7, '!testme')).resolves.toMatchObject({ body: '!testme' });
+    expect(writesSeen() - before).toBe(1);
+    await expect(probe.comment('coop-cloud', 'keycloak', 7, '!testme')).rejects.toThrow(/a comment on coop-cloud\/keycloak is outside the probe repo coop-cloud\/custom-html \(ACCEPT_FORGE_PROBE_REPO\): the harness never writes to a recipe's real PRs/);
+    await expect(probe.createOrgRepo('coop-cloud', 'accept-probe')).rejects.toThrow(/would create a repo on the real forge/);
+    expect(writesSeen() - before, 'only the probe comment was sent').toBe(1);
   });
 });

@@ -7,6 +7,9 @@
 import { HarnessError } from '../common/errors.ts';
 import { redact } from '../common/redact.ts';
 import { httpsRequest, isRetryableStatus, jsonBody, type HttpsResponse, type HttpsTransport } from '../https/index.ts';
+import { requireForgeWrite, type ForgeWrite, type ForgeWriteScope } from './writes.ts';
+
+export { ForgeWriteRefused, forgeWriteRefusal, realForgeWrites, type ForgeWrite, type ForgeWriteScope } from './writes.ts';
 
 export interface ForgeUser {
   id: number;
@@ -36,9 +39,16 @@ export class ForgeClient {
     private readonly transport: HttpsTransport,
     /** Names where the token came from, for messages. */
     readonly tokenSource: string,
+    /** Where this client may write; a write outside it is refused before any request is sent. */
+    readonly writes: ForgeWriteScope,
   ) {}
 
-  private async call(method: string, path: string, body?: unknown): Promise<HttpsResponse> {
+  private async call(method: string, path: string, body?: unknown, write?: ForgeWrite): Promise<HttpsResponse> {
+    // Every request but a read goes through the write scope: none slips past it by its method.
+    if (method !== 'GET') {
+      if (!write) throw new HarnessError(`forge ${method} ${path} is a write that names no repo: the harness's own bug`);
+      requireForgeWrite(this.writes, write);
+    }
     const response = await httpsRequest(this.transport, `${this.baseUrl.replace(/\/$/, '')}/api/v1${path}`, {
       method,
       headers: { Authorization: `token ${this.token}`, Accept: 'application/json', ...(body ? { 'Content-Type': 'application/json' } : {}) },
@@ -51,8 +61,8 @@ export class ForgeClient {
     return response;
   }
 
-  private async expect<T>(method: string, path: string, statuses: number[], body?: unknown): Promise<T> {
-    const response = await this.call(method, path, body);
+  private async expect<T>(method: string, path: string, statuses: number[], body?: unknown, write?: ForgeWrite): Promise<T> {
+    const response = await this.call(method, path, body, write);
     if (!statuses.includes(response.status)) {
       throw new HarnessError(redact(`forge ${method} ${path} answered ${response.status}: ${response.text.slice(0, 300)}`));
     }
@@ -79,7 +89,7 @@ export class ForgeClient {
   }
 
   createOrgRepo(org: string, name: string): Promise<unknown> {
-    return this.expect('POST', `/orgs/${org}/repos`, [201], { name, auto_init: true });
+    return this.expect('POST', `/orgs/${org}/repos`, [201], { name, auto_init: true }, { kind: 'repo', owner: org, repo: name });
   }
 
   openPulls(owner: string, repo: string): Promise<ForgePull[]> {
@@ -87,7 +97,7 @@ export class ForgeClient {
   }
 
   createPull(owner: string, repo: string, pull: { title: string; head: string; base: string }): Promise<ForgePull> {
-    return this.expect('POST', `/repos/${owner}/${repo}/pulls`, [201], pull);
+    return this.expect('POST', `/repos/${owner}/${repo}/pulls`, [201], pull, { kind: 'pull', owner, repo });
   }
 
   comments(owner: string, repo: string, index: number): Promise<ForgeComment[]> {
@@ -95,6 +105,6 @@ export class ForgeClient {
   }
 
   comment(owner: string, repo: string, index: number, body: string): Promise<ForgeComment> {
-    return this.expect('POST', `/repos/${owner}/${repo}/issues/${index}/comments`, [201], { body });
+    return this.expect('POST', `/repos/${owner}/${repo}/issues/${index}/comments`, [201], { body }, { kind: 'comment', owner, repo });
   }
 }

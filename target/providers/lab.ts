@@ -89,6 +89,8 @@ export function resolveLabTarget(config: Config): ResolvedTarget {
     // start, since LXC would run the container's start hooks with it (they exit 127).
     configAfterStart: { 'environment.PATH': imageExecPath().dir },
     durations: labDurations(config),
+    // The lab's forge is its own stand-in: every repo on it was generated, and nobody else reads it.
+    forgeWrites: { kind: 'stand-in' },
   };
 }
 

@@ -13,6 +13,7 @@ import { HOST_PATH, hostShellArgv } from '../../helpers/common/host.ts';
 import { waitFor } from '../../helpers/common/wait.ts';
 import { connectSsh } from '../../helpers/ssh/index.ts';
 import { keptFile, readKept, writeKept } from '../../target/kept.ts';
+import { latestRunRecord } from '../../acceptance/support/run-record.ts';
 import { labSettings } from '../../target/providers/lab.ts';
 import { REPO_ROOT, exists, leaseLabWorker, leftoverThrowaways, reportsDirForTest, runAccept, type ChildRun } from './support.ts';
 import type { WorkerLease } from '../../target/providers/lab.ts';
@@ -309,6 +310,24 @@ describe('a kept throwaway, checked over SSH as an existing host, then removed b
     // Nothing was created or removed: no throwaway named, and the kept one still there.
     expect(throwawaysNamedIn(run.output)).toEqual([]);
     expect(await stillPresent([name])).toEqual([name]);
+  });
+
+  test('over SSH, a real target, with no probe repo: the checks that write are SKIPPED naming the setting, and the forge gets no write', async () => {
+    // The forge stand-in logs every request it serves (ccci-forge.service): that log is the recorder.
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const run = await vitest(['--project', 'warm', 'acceptance/d1-testme-trigger.spec.ts', 'acceptance/d7-results-ux.spec.ts'], sshEnv);
+    const record = await latestRunRecord(run.reportsDir);
+    const checks = record.items.flatMap((item) => item.checks.map((check) => ({ item: item.id, ...check })));
+    const skipped = checks.filter((check) => check.verdict === 'SKIPPED');
+    expect(skipped.map((check) => check.name).sort(), run.output).toEqual(['a !testme comment from a non-member starts no build', 'a !testme comment from an org member starts a build within 60 s']);
+    for (const check of skipped) expect(check.evidence).toMatch(/a comment on coop-cloud\/custom-html would write to the forge: .*set ACCEPT_FORGE_PROBE_REPO=owner\/name/);
+    // What reads still ran: the /hook check, and D7 on the build the kept run left.
+    expect(checks.filter((check) => check.verdict !== 'SKIPPED' && check.verdict !== 'PASS').map((check) => `${check.item} ${check.name}: ${check.verdict} ${check.cause}`), run.output).toEqual([]);
+    const served = await exec('incus', ['--project', keptProject, 'exec', name, '--env', `PATH=${HOST_PATH}`, '--', ...hostShellArgv(`journalctl -q -o cat -u ccci-forge.service --since @${since}`)]);
+    expect(served.exitCode, served.stderr).toBe(0);
+    const requests = served.stdout.split('\n').filter((line) => /"(GET|POST|PUT|PATCH|DELETE) /.test(line));
+    expect(requests.length, `the forge served nothing: D7 should have read its comments\n${served.stdout}`).toBeGreaterThan(0);
+    expect(requests.filter((line) => !/"GET /.test(line)), 'requests that write reached the forge').toEqual([]);
   });
 
   test('the right ACCEPT_SSH_HOST_KEY pin is accepted, and nothing is learned', async () => {
