@@ -8,11 +8,13 @@ import { expect } from 'vitest';
 import { fileHashesOnHost } from '../helpers/common/host-scan.ts';
 import { describeCert, fetchServedChain, fingerprint, keyMatchesCert, parsePemChain, sanCovers, validityAt, verifyChain, type X509Certificate } from '../helpers/tls/index.ts';
 import type { RunContext } from './support/context.ts';
-import { attach, dodItem, evidence, step, test } from './support/dod.ts';
+import { attach, dodItem, evidence, step, system, test } from './support/dod.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 dodItem('C2', () => {
+  const paths = system().host;
+
   let served: X509Certificate[] | undefined;
   const servedChain = async (run: RunContext) => {
     served ??= await step(`fetch the chain served on :443 with SNI drone.${run.domain}`, async () =>
@@ -46,7 +48,7 @@ dodItem('C2', () => {
   });
 
   test('fullchain.pem and privkey.pem on the host are the git secrets (symlinks followed)', async ({ host, gitSecrets, task }) => {
-    const files = { '/var/lib/ci-certs/live/fullchain.pem': 'wildcard_cert', '/var/lib/ci-certs/live/privkey.pem': 'wildcard_key' } as const;
+    const files = { [paths.certChain]: 'wildcard_cert', [paths.certKey]: 'wildcard_key' } as const;
     const seen: string[] = [];
     // A missing file is a FAIL; a sha256sum or readlink that fails is an ERROR, never a wrong hash.
     const hashes = await fileHashesOnHost(host, Object.keys(files), 'hash the cert files');

@@ -11,10 +11,10 @@ import { fileHashesOnHost, filesMatchingOnHost } from '../helpers/common/host-sc
 import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
 import { isHostGitCredentialsEntry } from '../helpers/runbook/run.ts';
 import { EXPLAINED_SECRET_PLACES, explainSecretFile, findSopsCopiesOnHost, unexplained, type SecretFile } from '../helpers/sops/host-copies.ts';
-import { attach, dodItem, evidence, skipBecause, step, test, expectNone } from './support/dod.ts';
+import { shellWord } from '../helpers/common/host.ts';
+import { attach, dodItem, evidence, skipBecause, step, system, test, expectNone } from './support/dod.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
-const BOOTSTRAP_KEY = '/var/lib/sops-nix/key.txt';
 
 /** Where a copy of a sops value could be left: everything an operator or a service writes to, not the Nix store (see docs). */
 const COPY_ROOTS = ['/etc', '/var', '/root', '/home', '/srv', '/opt', '/tmp', '/run', '/dev/shm'];
@@ -26,14 +26,18 @@ function leaves(node: unknown, path: string[] = []): { path: string[]; value: un
 }
 
 dodItem('C3', () => {
+  const { host: paths, instance } = system();
+  const BOOTSTRAP_KEY = paths.bootstrapKey;
+  const SOPS_FILE = instance.secretsFile;
+
   test('every leaf of the instance sops file is encrypted (apart from the unencrypted suffix)', async ({ instanceRepo, task }) => {
-    const document = parse(await readFile(join(instanceRepo, 'secrets.yaml'), 'utf8')) as Record<string, unknown> & { sops?: { unencrypted_suffix?: string } };
+    const document = parse(await readFile(join(instanceRepo, SOPS_FILE), 'utf8')) as Record<string, unknown> & { sops?: { unencrypted_suffix?: string } };
     const suffix = document.sops?.unencrypted_suffix ?? '_unencrypted';
     const data = Object.fromEntries(Object.entries(document).filter(([key]) => key !== 'sops'));
     const all = leaves(data);
     const plain = all.filter(({ path, value }) => !path.some((key) => key.endsWith(suffix)) && !(typeof value === 'string' && value.startsWith('ENC[AES256_GCM,')));
-    expectNone(plain.map(({ path }) => path.join('.')), 'values stored in plaintext in secrets.yaml');
-    evidence(task, `${all.length} leaves in secrets.yaml, all ENC[AES256_GCM,…]`);
+    expectNone(plain.map(({ path }) => path.join('.')), `values stored in plaintext in ${SOPS_FILE}`);
+    evidence(task, `${all.length} leaves in ${SOPS_FILE}, all ENC[AES256_GCM,…]`);
   });
 
   test("no decrypted value appears in plaintext in the instance repo's history", async ({ run, instanceRepo, gitSecrets, task }) => {
@@ -46,17 +50,17 @@ dodItem('C3', () => {
     evidence(task, `0 plaintext occurrences of ${results.size} sops values in ${scanned?.commits ?? '?'} commits of the instance repo`);
   });
 
-  test('every file in /run/secrets traces back to a sops key in git', async ({ host, gitSecrets, task }) => {
-    const names = (await host.succeed('ls -A1 -- /run/secrets/', { purpose: 'list /run/secrets' })).stdout.split('\n').filter(Boolean);
-    const hashes = await fileHashesOnHost(host, names.map((name) => `/run/secrets/${name}`), 'hash the files in /run/secrets');
+  test(`every file in ${paths.secretsDir} traces back to a sops key in git`, async ({ host, gitSecrets, task }) => {
+    const names = (await host.succeed(`ls -A1 -- ${shellWord(paths.secretsDir)}/`, { purpose: `list ${paths.secretsDir}` })).stdout.split('\n').filter(Boolean);
+    const hashes = await fileHashesOnHost(host, names.map((name) => `${paths.secretsDir}/${name}`), `hash the files in ${paths.secretsDir}`);
     // A name that is no regular file has no hash, and so traces back to nothing.
-    const onHost = names.map((name) => [name, hashes.get(`/run/secrets/${name}`) ?? 'not-a-regular-file'] as [string, string]);
+    const onHost = names.map((name) => [name, hashes.get(`${paths.secretsDir}/${name}`) ?? 'not-a-regular-file'] as [string, string]);
     const untraced = onHost.filter(([name, hash]) => gitSecrets.values[name] === undefined || sha256(gitSecrets.values[name]!) !== hash).map(([name]) => name);
-    await attach('/run/secrets', onHost.map(([name, hash]) => `${name} sha256:${hash.slice(0, 16)}… ${gitSecrets.values[name] === undefined ? 'NOT IN GIT' : 'from sops'}`).join('\n'));
-    expectNone(untraced, `files in /run/secrets on ${host.name} that match no sops value in git`);
+    await attach(paths.secretsDir, onHost.map(([name, hash]) => `${name} sha256:${hash.slice(0, 16)}… ${gitSecrets.values[name] === undefined ? 'NOT IN GIT' : 'from sops'}`).join('\n'));
+    expectNone(untraced, `files in ${paths.secretsDir} on ${host.name} that match no sops value in git`);
     const missing = Object.keys(gitSecrets.values).filter((name) => !onHost.some(([file]) => file === name));
-    expectNone(missing, 'sops secrets that were not decrypted to /run/secrets');
-    evidence(task, `${onHost.length} files in /run/secrets, each equal to its sops value in git`);
+    expectNone(missing, `sops secrets that were not decrypted to ${paths.secretsDir}`);
+    evidence(task, `${onHost.length} files in ${paths.secretsDir}, each equal to its sops value in git`);
   });
 
   test('the only secret provisioned outside git is the bootstrap age key, at 0600', async ({ run, host, task, skip }) => {

@@ -10,7 +10,8 @@ import { fileHashesOnHost } from '../helpers/common/host-scan.ts';
 import { describeStep, parseRunbook } from '../helpers/runbook/index.ts';
 import { isHostGitCredentialsEntry } from '../helpers/runbook/run.ts';
 import { describeUnit, failedUnits, journalExcerpt, systemState, waitForOneshots } from '../helpers/systemd/index.ts';
-import { attach, dodItem, evidence, skipBecause, test, expectNone, within } from './support/dod.ts';
+import { attach, dodItem, evidence, skipBecause, system, test, expectNone, within } from './support/dod.ts';
+import { shellWord } from '../helpers/common/host.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -21,6 +22,8 @@ const SWITCH_EXIT_CODES: Record<number, string> = {
 };
 
 dodItem('C4', () => {
+  const { docs, host: paths } = system();
+
   test('the machine was created blank in this run, before any runbook step', async ({ run, task, skip }) => {
     if (!run.instance.createdInThisRun || !run.runbook) skipBecause({ task, skip }, 'warm run: this host was not created by this run (a cold run proves this)');
     const first = run.runbook.steps[0];
@@ -29,19 +32,19 @@ dodItem('C4', () => {
     evidence(task, `${run.instance.name} created ${run.instance.createdAt} from a blank image, in ${run.instance.project}`);
   });
 
-  test('the commands run on the machine are exactly the steps of docs/install.md', async ({ run, baseRepo, task, skip }) => {
+  test(`the commands run on the machine are exactly the steps of ${docs.install}`, async ({ run, baseRepo, task, skip }) => {
     if (run.ledger.length === 0) skipBecause({ task, skip }, 'no provisioning ledger: this host was not provisioned by the harness');
-    const steps = parseRunbook(await readFile(join(baseRepo.dir, 'docs/install.md'), 'utf8'), 'docs/install.md');
+    const steps = parseRunbook(await readFile(join(baseRepo.dir, docs.install), 'utf8'), docs.install);
     const expected = steps.map((step) => (step.kind === 'sh' ? `exec ${step.script}` : `push ${step.path} ${step.mode.toString(8).padStart(4, '0')}`));
     // The operator's git credentials for the runbook's clones are the harness's, pushed and removed around the steps.
     const credentialEntries = run.ledger.filter(isHostGitCredentialsEntry);
     const actual = run.ledger.filter((entry) => !isHostGitCredentialsEntry(entry)).map((entry) => (entry.kind === 'exec' ? `exec ${entry.command}` : `push ${entry.path} ${entry.mode}`));
-    await attach('runbook (docs/install.md)', steps.map((step) => `${step.index}. ${describeStep(step)}`).join('\n'));
+    await attach(`runbook (${docs.install})`, steps.map((step) => `${step.index}. ${describeStep(step)}`).join('\n'));
     await attach('provisioning ledger', run.ledger);
     const extra = actual.filter((action, index) => action !== expected[index]);
     const missing = expected.filter((action) => !actual.includes(action));
-    expect(actual, `what the harness did to the machine differs from docs/install.md: not in the runbook [${extra.join('; ')}], runbook steps not done [${missing.join('; ')}]`).toEqual(expected);
-    evidence(task, `${actual.length} actions on the machine, each a step of docs/install.md, in order${credentialEntries.length ? ` (besides ${credentialEntries.length} ledger entries for the operator's git credentials, ACCEPT_HOST_GIT_CREDENTIALS_FILE)` : ''}`);
+    expect(actual, `what the harness did to the machine differs from ${docs.install}: not in the runbook [${extra.join('; ')}], runbook steps not done [${missing.join('; ')}]`).toEqual(expected);
+    evidence(task, `${actual.length} actions on the machine, each a step of ${docs.install}, in order${credentialEntries.length ? ` (besides ${credentialEntries.length} ledger entries for the operator's git credentials, ACCEPT_HOST_GIT_CREDENTIALS_FILE)` : ''}`);
   });
 
   test('the rebuild succeeded and the system is running with 0 failed units', async ({ run, host, task }) => {
@@ -59,22 +62,22 @@ dodItem('C4', () => {
     evidence(task, `is-system-running = running, 0 failed units${rebuild ? `, nixos-rebuild switch exit ${rebuild.exitCode}` : ''}`);
   });
 
-  test('the reconcile oneshots have converged', async ({ run, host, config, task }) => {
-    const report = await waitForOneshots(host, config.oneshots, { timeoutMs: run.durations.converge });
+  test('the reconcile oneshots have converged', async ({ run, host, task }) => {
+    const report = await waitForOneshots(host, paths.oneshots, { timeoutMs: run.durations.converge });
     await attach('oneshots', report.units.map(describeUnit).join('\n'));
     const broken = report.converged ? [] : report.broken.map((unit) => `${unit.unit}: ${unit.reason}\n${unit.journal ?? ''}`);
     expectNone(broken, 'oneshots that did not converge');
-    evidence(task, `${config.oneshots.length} oneshots active (exited), result success: ${config.oneshots.map((unit) => unit.replace(/\.service$/, '')).join(', ')}`);
+    evidence(task, `${paths.oneshots.length} oneshots active (exited), result success: ${paths.oneshots.map((unit) => unit.replace(/\.service$/, '')).join(', ')}`);
   }, within('converge'));
 
   test('every secret and the cert were decrypted on the machine', async ({ host, gitSecrets, task }) => {
     const names = Object.keys(gitSecrets.values);
     // An absent secret is a FAIL; a sha256sum that fails is an ERROR, never a secret "not decrypted".
-    const hashes = await fileHashesOnHost(host, names.map((name) => `/run/secrets/${name}`), 'hash the decrypted secrets');
-    const wrong = names.filter((name) => hashes.get(`/run/secrets/${name}`) !== sha256(gitSecrets.values[name]!));
+    const hashes = await fileHashesOnHost(host, names.map((name) => `${paths.secretsDir}/${name}`), 'hash the decrypted secrets');
+    const wrong = names.filter((name) => hashes.get(`${paths.secretsDir}/${name}`) !== sha256(gitSecrets.values[name]!));
     expectNone(wrong, `secrets not decrypted (or not equal to git) on ${host.name}`);
-    const cert = await host.exec('test -s /var/lib/ci-certs/live/fullchain.pem && test -s /var/lib/ci-certs/live/privkey.pem');
-    expect(cert.exitCode, '/var/lib/ci-certs/live/{fullchain,privkey}.pem are missing or empty').toBe(0);
-    evidence(task, `${names.length} secrets in /run/secrets equal to git; cert and key in /var/lib/ci-certs/live`);
+    const cert = await host.exec(`test -s ${shellWord(paths.certChain)} && test -s ${shellWord(paths.certKey)}`);
+    expect(cert.exitCode, `${paths.certChain} or ${paths.certKey} is missing or empty`).toBe(0);
+    evidence(task, `${names.length} secrets in ${paths.secretsDir} equal to git; cert and key in ${paths.certChain}, ${paths.certKey}`);
   });
 });

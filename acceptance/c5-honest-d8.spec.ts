@@ -15,7 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { d8DocumentProblems, parseD8Document } from '../helpers/evidence/d8-doc.ts';
-import { attach, dodItem, evidence, skipBecause, test, expectNone, useReproduction } from './support/dod.ts';
+import { attach, dodItem, evidence, skipBecause, system, test, expectNone, useReproduction } from './support/dod.ts';
 
 const SLIPPED_BAR = /infeasible(\s+by\s+design)?|not\s+feasible|cannot\s+be\s+(done|performed)\s+by\s+design/i;
 
@@ -41,22 +41,24 @@ dodItem('C5', () => {
     evidence(task, `live: ${live.instance} created ${live.createdAt}, ${live.runbook.steps.length} runbook steps, rebuild exit 0, same toplevel`);
   });
 
-  test('the D8 evidence the system publishes has both halves with hashes and timestamps, its static toplevel is this run\'s, and every limitation is narrow and signed off', async ({ baseRepo, config, reproduction, task }) => {
-    const text = await readFile(join(baseRepo.dir, config.d8Doc), 'utf8').catch(() => undefined);
-    expect(text, `no D8 evidence document at ${config.d8Doc} in the base repo (ACCEPT_D8_DOC)`).toBeDefined();
-    await attach(`${config.d8Doc} (published)`, text!);
-    const doc = parseD8Document(text!, config.d8Doc);
+  test('the D8 evidence the system publishes has both halves with hashes and timestamps, its static toplevel is this run\'s, and every limitation is narrow and signed off', async ({ baseRepo, reproduction, task }) => {
+    const d8Doc = system().docs.d8Evidence;
+    const text = await readFile(join(baseRepo.dir, d8Doc), 'utf8').catch(() => undefined);
+    expect(text, `no D8 evidence document at ${d8Doc} in the base repo (ACCEPT_D8_DOC)`).toBeDefined();
+    await attach(`${d8Doc} (published)`, text!);
+    const doc = parseD8Document(text!, d8Doc);
     expectNone(d8DocumentProblems(doc, { measuredToplevel: reproduction.built }), 'the published D8 evidence document does not hold');
     const limits = doc.limitations.length === 0 ? 'no limitations' : `${doc.limitations.length} signed-off limitation(s)`;
-    evidence(task, `${config.d8Doc}: static ${reproduction.built} (this run's), live on ${doc.live!.facts.get('instance')!.value}, ${limits}`);
+    evidence(task, `${d8Doc}: static ${reproduction.built} (this run's), live on ${doc.live!.facts.get('instance')!.value}, ${limits}`);
   });
 
-  test('the D8 evidence the system publishes has no "infeasible by design" wording', async ({ baseRepo, config, task }) => {
-    const path = join(baseRepo.dir, config.d8Doc);
+  test('the D8 evidence the system publishes has no "infeasible by design" wording', async ({ baseRepo, task }) => {
+    const d8Doc = system().docs.d8Evidence;
+    const path = join(baseRepo.dir, d8Doc);
     const text = await readFile(path, 'utf8').catch(() => undefined);
-    expect(text, `no D8 evidence document at ${config.d8Doc} in the base repo (ACCEPT_D8_DOC)`).toBeDefined();
+    expect(text, `no D8 evidence document at ${d8Doc} in the base repo (ACCEPT_D8_DOC)`).toBeDefined();
     const hits = text!.split('\n').map((line, index) => ({ line, number: index + 1 })).filter(({ line }) => SLIPPED_BAR.test(line));
-    expectNone(hits.map(({ number, line }) => `${config.d8Doc}:${number}: ${line.trim()}`), 'the published D8 evidence still declares the live rebuild infeasible');
-    evidence(task, `${config.d8Doc} in the base repo: no "infeasible" wording`);
+    expectNone(hits.map(({ number, line }) => `${d8Doc}:${number}: ${line.trim()}`), 'the published D8 evidence still declares the live rebuild infeasible');
+    evidence(task, `${d8Doc} in the base repo: no "infeasible" wording`);
   });
 });

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
 import { signBody } from '../helpers/dashboard/index.ts';
-import { buildFor, commentTestme, D1_START_LIMIT_MS, isBuildOf, openPull, testmeRefusal, type Ci, type Trigger } from './support/ci.ts';
+import { buildFor, commentTestme, D1_START_LIMIT_MS, describeParams, isBuildOf, openPull, testmeRefusal, type Ci, type Trigger } from './support/ci.ts';
 import { attach, dodItem, evidence, skipBecause, step, test, within } from './support/dod.ts';
 
 dodItem('D1', () => {
@@ -41,7 +41,7 @@ dodItem('D1', () => {
     const { build, seenAfterMs } = started!;
     await attach('build', build);
     expect(seenAfterMs, `build #${build.number} appeared ${seenAfterMs} ms after the comment`).toBeLessThanOrEqual(D1_START_LIMIT_MS);
-    evidence(task, `member ${member.by}'s !testme on ${member.recipe}#${member.pull.number} → Drone build #${build.number} within ${(seenAfterMs / 1000).toFixed(1)} s (params RECIPE=${build.params.RECIPE}, COMMENT_ID=${build.params.COMMENT_ID})`);
+    evidence(task, `member ${member.by}'s !testme on ${member.recipe}#${member.pull.number} → Drone build #${build.number} within ${(seenAfterMs / 1000).toFixed(1)} s (params ${describeParams(ci, build, ['recipe', 'comment'])})`);
   }, flowBudget());
 
   test('a !testme comment from a non-member starts no build', async ({ ci, task, skip }) => {
@@ -50,7 +50,7 @@ dodItem('D1', () => {
     expect(await ci.forge.isMember(ci.org, outsider.by), `${outsider.by} must not be a member of ${ci.org} for this check`).toBe(false);
     expect(started, 'the member comment posted after it started no build either, so the bridge never looked').toBeDefined();
     const builds = await ci.drone.builds();
-    const rogue = builds.filter((build) => isBuildOf(build, outsider));
+    const rogue = builds.filter((build) => isBuildOf(ci, build, outsider));
     expect(rogue.map((build) => build.number), `a !testme from non-member ${outsider.by} (comment ${outsider.comment.id}) started Drone build(s) #${rogue.map((build) => build.number).join(', #')}`).toEqual([]);
     evidence(task, `non-member ${outsider.by}'s !testme (comment ${outsider.comment.id}) started no build, while member ${member.by}'s later one started #${started!.build.number}`);
   }, flowBudget());

@@ -5,7 +5,7 @@
  */
 import { expect } from 'vitest';
 import type { DroneBuild } from '../helpers/drone/index.ts';
-import { buildFor, commentTestme, DOD_RECIPES, finished, MATRIX, matrixStages, testmeRefusal, WAITS, type Ci } from './support/ci.ts';
+import { buildFor, buildParam, commentTestme, DOD_RECIPES, finished, MATRIX, matrixStages, testmeRefusal, WAITS, type Ci } from './support/ci.ts';
 import type { Config } from '../helpers/common/config.ts';
 import type { RunContext } from './support/context.ts';
 import { attach, dodItem, evidence, expectNone, skipBecause, step, test, within } from './support/dod.ts';
@@ -22,7 +22,7 @@ dodItem('D10', () => {
       if (!fresh) {
         const builds = await ci.drone.builds(100);
         for (const recipe of DOD_RECIPES) {
-          const latest = builds.find((build) => build.params.RECIPE === recipe && build.params.COMMENT_ID);
+          const latest = builds.find((build) => buildParam(ci, build, 'recipe') === recipe && buildParam(ci, build, 'comment'));
           found.set(recipe, { build: latest && (await finished(ci, latest.number)), how: 'latest !testme build' });
         }
         return found;
@@ -50,7 +50,7 @@ dodItem('D10', () => {
       if (refused) skipBecause({ task, skip }, refused);
       expect(build, `${recipe}: no !testme build (${how})`).toBeDefined();
       await attach(`${recipe} build #${build!.number}`, build!);
-      const stages = matrixStages(build!);
+      const stages = matrixStages(ci, build!);
       expectNone(
         MATRIX.filter(({ label }) => stages.get(label)?.status !== 'success').map(({ label }) => `${label} ${stages.get(label)?.status ?? 'missing'}`),
         `${recipe}: build #${build!.number} (${how}) is not green in all three stages`,

@@ -15,7 +15,7 @@ dodItem('D2', () => {
   test('install, upgrade and backup/restore are stages of the build, each with its own result', async ({ ci, run, task, skip }) => {
     const { build: b } = await unlessWriteRefused({ task, skip }, () => build(ci, run));
     await attach(`build #${b.number}`, b);
-    const stages = matrixStages(b);
+    const stages = matrixStages(ci, b);
     expectNone([...stages].filter(([, stage]) => !stage).map(([label]) => label), `stages missing from build #${b.number} (it has ${(b.stages ?? []).map((s) => s.name).join(', ') || 'none'})`);
     const bad = [...stages].flatMap(([label, stage]) => {
       const s = stage!;
@@ -31,7 +31,7 @@ dodItem('D2', () => {
   test('each of them did its work for real: the steps\' logs show the install, the upgrade, the backup and the restore', async ({ ci, run, task, skip }) => {
     const { build: b } = await unlessWriteRefused({ task, skip }, () => build(ci, run));
     const logs = await buildLogs(ci, b);
-    const stages = matrixStages(b);
+    const stages = matrixStages(ci, b);
     const lines: string[] = [];
     const missing = MATRIX.flatMap(({ label, work }) => {
       const stage = stages.get(label);

@@ -4,16 +4,17 @@
  * browser tests on an HTTP-level stand-in page and says so, and the evidence names the engine.
  */
 import { expect } from 'vitest';
-import { buildLogs, runStart, testmeBuild, WAITS } from './support/ci.ts';
+import { buildLogs, findStage, runStart, testmeBuild, WAITS } from './support/ci.ts';
 import { attach, dodItem, evidence, test, unlessWriteRefused, within } from './support/dod.ts';
 
 dodItem('D3', () => {
   test('the install stage ran browser tests, and the log shows how many passed and on what engine', async ({ ci, run, task, skip }) => {
     const { build } = await unlessWriteRefused({ task, skip }, () => testmeBuild(ci, ci.probeRecipe, runStart(run)));
-    const install = build.stages?.find((stage) => /install/i.test(stage.name));
+    const install = findStage(ci, build, 'install');
     expect(install, `build #${build.number} has no install stage`).toBeDefined();
     const logs = (await buildLogs(ci, build)).filter((log) => log.stage === install!.name);
-    const browser = logs.filter((log) => /browser|playwright/i.test(`${log.step}\n${log.text}`));
+    const browserWords = new RegExp(ci.profile.build.browserSteps, 'i');
+    const browser = logs.filter((log) => browserWords.test(`${log.step}\n${log.text}`));
     await attach(`install stage of build #${build.number}`, logs.map((log) => `## ${log.step}\n${log.text}`).join('\n\n'));
     expect(browser.length, `the install stage of build #${build.number} (steps ${install!.steps.map((s) => s.name).join(', ')}) shows no browser tests`).toBeGreaterThan(0);
     const text = browser.map((log) => log.text).join('\n');

@@ -5,15 +5,16 @@
  */
 import { expect } from 'vitest';
 import type { DroneBuild } from '../helpers/drone/index.ts';
-import { buildLogs, freshBuild, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, runStart, testmeBuild, testmeRefusal, WAITS, withHostChange } from './support/ci.ts';
-import { attach, dodItem, evidence, skipBecause, step, test, unlessWriteRefused, within } from './support/dod.ts';
+import { buildLogs, findStage, freshBuild, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, runStart, testmeBuild, testmeRefusal, WAITS, withHostChange, type Ci } from './support/ci.ts';
+import { shellWord } from '../helpers/common/host.ts';
+import { attach, dodItem, evidence, fill, skipBecause, step, test, unlessWriteRefused, within } from './support/dod.ts';
 
-const localStage = (build: DroneBuild) => build.stages?.find((stage) => /recipe|local/i.test(stage.name));
+const localStage = (ci: Ci, build: DroneBuild) => findStage(ci, build, 'recipeTests');
 
 dodItem('D4', () => {
   test('the recipe-local tests ran as a stage of a !testme build, and the build agrees with their result', async ({ ci, run, task, skip }) => {
     const { build } = await unlessWriteRefused({ task, skip }, () => testmeBuild(ci, ci.probeRecipe, runStart(run)));
-    const stage = localStage(build);
+    const stage = localStage(ci, build);
     expect(stage, `build #${build.number} has no recipe-local test stage (stages: ${(build.stages ?? []).map((s) => s.name).join(', ')})`).toBeDefined();
     const text = (await buildLogs(ci, build)).filter((log) => log.stage === stage!.name).map((log) => log.text).join('\n');
     await attach(`${stage!.name} log`, text);
@@ -34,12 +35,12 @@ dodItem('D4', () => {
       checkout,
       `make ${recipe}'s recipe-local tests fail`,
       // First line of each test file, so that nothing before it can end the test early.
-      () => host.succeed(`cd ${checkout.dir} && for f in tests/${recipe}/local/test*.py; do sed -i '1i raise SystemExit("acceptance: this recipe-local test fails on purpose")' "$f"; done`),
+      () => host.succeed(`cd ${checkout.dir} && for f in ${shellWord(fill(ci.profile.recipes.localTests, { recipe }))}/test*.py; do sed -i '1i raise SystemExit("acceptance: this recipe-local test fails on purpose")' "$f"; done`),
       () => step(`!testme ${recipe} with a failing recipe-local test`, () => freshBuild(ci, recipe)),
     );
     const { build } = failing;
     await attach(`build #${build.number}`, build);
-    const stage = localStage(build);
+    const stage = localStage(ci, build);
     expect(stage, `build #${build.number} has no recipe-local test stage`).toBeDefined();
     expect(stage!.status, `a failing recipe-local test left stage ${stage!.name} of build #${build.number} ${stage!.status}`).toBe('failure');
     expect(build.status, `a failing recipe-local test did not fail the build: build #${build.number} ended ${build.status}`).toBe('failure');

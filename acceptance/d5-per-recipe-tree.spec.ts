@@ -7,10 +7,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { DOD_RECIPES, freshBuild, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, MATRIX, matrixStages, WAITS, withHostChange, writeRefusal } from './support/ci.ts';
-import { attach, dodItem, evidence, expectNone, skipBecause, step, test, within } from './support/dod.ts';
+import { attach, dodItem, evidence, expectNone, fill, skipBecause, step, system, test, within } from './support/dod.ts';
 
-/** The enrolment list: one recipe a line. */
-const ENROLLED = 'tests/enrolled';
 const NEW_RECIPE = 'accept-probe';
 
 function enrolledIn(text: string): string[] {
@@ -18,14 +16,20 @@ function enrolledIn(text: string): string[] {
 }
 
 dodItem('D5', () => {
-  test('each enrolled recipe has a tree of its own, tests/<recipe>/', async ({ baseRepo, task }) => {
+  const { recipes } = system();
+  /** The enrolment list: one recipe a line. */
+  const ENROLLED = recipes.enrolled;
+  /** `tests/<recipe>/`: a recipe's tree, in the base repo. */
+  const tree = (recipe: string) => fill(recipes.tree, { recipe });
+
+  test(`each enrolled recipe has a tree of its own, ${tree('<recipe>')}`, async ({ baseRepo, task }) => {
     const list = await readFile(join(baseRepo.dir, ENROLLED), 'utf8').catch(() => '');
     const enrolled = enrolledIn(list);
     expectNone(DOD_RECIPES.filter((recipe) => !enrolled.includes(recipe)), `recipes of the DoD missing from the enrolment list ${ENROLLED}`);
-    const trees = await Promise.all(enrolled.map(async (recipe) => [recipe, await readdir(join(baseRepo.dir, 'tests', recipe), { recursive: true }).catch(() => [])] as const));
-    await attach('recipe trees', trees.map(([recipe, files]) => `tests/${recipe}/: ${files.join(', ')}`).join('\n'));
-    expectNone(trees.filter(([, files]) => files.length === 0).map(([recipe]) => `tests/${recipe}/`), 'enrolled recipes without a tree of their own');
-    evidence(task, `${enrolled.length} recipes in ${ENROLLED}, each with its tree tests/<recipe>/ (${trees.map(([recipe, files]) => `${recipe}: ${files.length}`).join(', ')})`);
+    const trees = await Promise.all(enrolled.map(async (recipe) => [recipe, await readdir(join(baseRepo.dir, tree(recipe)), { recursive: true }).catch(() => [])] as const));
+    await attach('recipe trees', trees.map(([recipe, files]) => `${tree(recipe)}: ${files.join(', ')}`).join('\n'));
+    expectNone(trees.filter(([, files]) => files.length === 0).map(([recipe]) => tree(recipe)), 'enrolled recipes without a tree of their own');
+    evidence(task, `${enrolled.length} recipes in ${ENROLLED}, each with its tree ${tree('<recipe>')} (${trees.map(([recipe, files]) => `${recipe}: ${files.length}`).join(', ')})`);
   });
 
   test('enrolling a new recipe touches only its tree and the enrolment list, and its first !testme runs', async ({ ci, run, config, host, baseRepo, task, skip }) => {
@@ -35,7 +39,7 @@ dodItem('D5', () => {
     if (refused) skipBecause({ task, skip }, refused);
     const checkout = await hostCheckout(baseRepo.dir, run.durations);
     // The new recipe is a copy of an enrolled one on a port of its own, as docs/enroll.md says.
-    const enrol = `cp -r tests/${ci.probeRecipe} tests/${NEW_RECIPE} && sed -i 's/"port": *[0-9]*/"port": 9190/' tests/${NEW_RECIPE}/recipe.json && echo ${NEW_RECIPE} >> ${ENROLLED}`;
+    const enrol = `cp -r ${tree(ci.probeRecipe)} ${tree(NEW_RECIPE)} && sed -i 's/"port": *[0-9]*/"port": 9190/' ${tree(NEW_RECIPE)}recipe.json && echo ${NEW_RECIPE} >> ${ENROLLED}`;
     const outcome = await withHostChange(host, checkout, `enrol ${NEW_RECIPE}`, () => host.succeed(`cd ${checkout.dir} && ${enrol}`), async () => {
       const changed = (await host.succeed(`cd ${checkout.dir} && git diff --name-only HEAD~1 HEAD`)).stdout.trim().split('\n').filter(Boolean);
       if (!(await ci.forge.repoExists(ci.org, NEW_RECIPE))) await ci.forge.createOrgRepo(ci.org, NEW_RECIPE);
@@ -45,13 +49,13 @@ dodItem('D5', () => {
       return { changed, first };
     });
     await attach('files changed by the enrolment', outcome.changed.join('\n'));
-    const outside = outcome.changed.filter((file) => file !== ENROLLED && !file.startsWith(`tests/${NEW_RECIPE}/`));
-    expectNone(outside, `enrolling ${NEW_RECIPE} changed files outside tests/${NEW_RECIPE}/ and ${ENROLLED}`);
+    const outside = outcome.changed.filter((file) => file !== ENROLLED && !file.startsWith(tree(NEW_RECIPE)));
+    expectNone(outside, `enrolling ${NEW_RECIPE} changed files outside ${tree(NEW_RECIPE)} and ${ENROLLED}`);
     const { build } = outcome.first;
     await attach(`first build of ${NEW_RECIPE}`, build);
-    const stages = matrixStages(build);
+    const stages = matrixStages(ci, build);
     expectNone(MATRIX.filter(({ label }) => stages.get(label)?.status !== 'success').map(({ label }) => `${label}: ${stages.get(label)?.status ?? 'missing'}`), `the first !testme of ${NEW_RECIPE} (build #${build.number}) did not run the matrix`);
     expect(build.status, `the first !testme of ${NEW_RECIPE} ran as build #${build.number} but ended ${build.status}`).toBe('success');
-    evidence(task, `enrolled ${NEW_RECIPE} by changing ${outcome.changed.length} files, all in tests/${NEW_RECIPE}/ or ${ENROLLED}; its first !testme ran as build #${build.number}: ${build.status}`);
+    evidence(task, `enrolled ${NEW_RECIPE} by changing ${outcome.changed.length} files, all in ${tree(NEW_RECIPE)} or ${ENROLLED}; its first !testme ran as build #${build.number}: ${build.status}`);
   }, within(...WAITS.hostChange, ...WAITS.build));
 });

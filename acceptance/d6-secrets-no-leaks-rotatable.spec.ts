@@ -12,7 +12,7 @@ import { registerSecret } from '../helpers/common/redact.ts';
 import { signBody } from '../helpers/dashboard/index.ts';
 import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
 import { decryptSops, encryptSops, parseAgeIdentities } from '../helpers/sops/index.ts';
-import { buildLogs, GIT_COMMIT, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, runStart, testmeBuild, WAITS, withHostChange } from './support/ci.ts';
+import { badgePath, buildLogs, buildParam, GIT_COMMIT, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, runPath, runStart, testmeBuild, WAITS, withHostChange } from './support/ci.ts';
 import { attach, detectComposition, dodItem, evidence, expectNone, skipBecause, step, test, unlessWriteRefused, within } from './support/dod.ts';
 
 /** The ways a value can show up in published text: whole, or line by line for PEM blocks. */
@@ -45,10 +45,10 @@ dodItem('D6', () => {
     for (const listed of builds) {
       const build = await ci.drone.build(listed.number);
       for (const log of await buildLogs(ci, build)) texts.push({ where: `log of build #${build.number} ${log.stage}/${log.step}`, text: log.text });
-      const page = await ci.apex.get(`/runs/${build.number}/`);
-      texts.push({ where: `dashboard /runs/${build.number}/`, text: page.text });
+      const page = await ci.apex.get(runPath(ci, build.number));
+      texts.push({ where: `dashboard ${runPath(ci, build.number)}`, text: page.text });
     }
-    for (const path of ['/', ...new Set(builds.map((build) => `/badge/${build.params.RECIPE}.svg`))]) texts.push({ where: `dashboard ${path}`, text: (await ci.apex.get(path)).text });
+    for (const path of ['/', ...new Set(builds.map((build) => badgePath(ci, buildParam(ci, build, 'recipe') ?? '')))]) texts.push({ where: `dashboard ${path}`, text: (await ci.apex.get(path)).text });
     texts.push({ where: 'Drone UI /', text: (await ci.drone.ui()).text });
     const leaks: string[] = [];
     for (const [key, value] of Object.entries(gitSecrets.values)) {
@@ -70,7 +70,8 @@ dodItem('D6', () => {
     const checkout = await hostCheckout(baseRepo.dir, run.durations);
     const old = gitSecrets.values.webhook_hmac!;
     const identities = parseAgeIdentities(await readFile(run.ageKeyFile, 'utf8'), run.ageKeyFile);
-    const document = await decryptSops(await readFile(join(instanceRepo, 'secrets.yaml'), 'utf8'), { identities, source: 'instance secrets.yaml' });
+    const { secretsFile, submodule } = run.profile.instance;
+    const document = await decryptSops(await readFile(join(instanceRepo, secretsFile), 'utf8'), { identities, source: `instance ${secretsFile}` });
     const rotated = randomBytes(32).toString('hex');
     registerSecret(rotated);
     const encrypted = await encryptSops({ ...(document.data as Record<string, unknown>), webhook_hmac: rotated }, { recipients: document.recipients });
@@ -80,8 +81,8 @@ dodItem('D6', () => {
       checkout,
       'rotate webhook_hmac',
       async () => {
-        await host.pushFile(`${checkout.dir}/secrets/secrets.yaml`, Buffer.from(encrypted), { mode: 0o644, purpose: 'D6: re-encrypted secrets.yaml with a new webhook_hmac', secret: false });
-        await host.succeed(`cd ${checkout.dir}/secrets && ${GIT_COMMIT} commit -q -am 'Rotate webhook_hmac'`);
+        await host.pushFile(`${checkout.dir}/${submodule}/${secretsFile}`, Buffer.from(encrypted), { mode: 0o644, purpose: `D6: re-encrypted ${secretsFile} with a new webhook_hmac`, secret: false });
+        await host.succeed(`cd ${checkout.dir}/${submodule} && ${GIT_COMMIT} commit -q -am 'Rotate webhook_hmac'`);
       },
       async () => ({
         fresh: await ci.apex.hook(body, signBody(body, rotated), 'ping'),

@@ -8,9 +8,9 @@ import { settingOf } from '../helpers/common/budget.ts';
 import { waitFor } from '../helpers/common/wait.ts';
 import type { DroneBuild } from '../helpers/drone/index.ts';
 import type { ForgeComment } from '../helpers/forge/index.ts';
-import { runStart, testmeBuild, WAITS, type Ci } from './support/ci.ts';
+import { badgePath, buildParam, runPath, runStart, testmeBuild, WAITS, type Ci } from './support/ci.ts';
 import type { RunContext } from './support/context.ts';
-import { attach, dodItem, evidence, step, test, unlessWriteRefused, within } from './support/dod.ts';
+import { attach, dodItem, evidence, fill, step, system, test, unlessWriteRefused, within } from './support/dod.ts';
 
 const OUTCOME = { success: /pass|success|green/i, failure: /fail|red|error/i } as Record<string, RegExp>;
 
@@ -26,40 +26,42 @@ dodItem('D7', () => {
     evidence(task, `${ci.drone.baseUrl}/ → 200 text/html, ${page.body.length} bytes`);
   });
 
-  test('the dashboard lists the run and serves its page at /runs/<n>/', async ({ ci, run, task, skip }) => {
+  test(`the dashboard lists the run and serves its page at ${fill(system().dashboard.runPath, { n: '<n>' })}`, async ({ ci, run, task, skip }) => {
     const { build: b } = await unlessWriteRefused({ task, skip }, () => build(ci, run));
-    const path = `/runs/${b.number}/`;
+    const path = runPath(ci, b.number);
+    const recipe = buildParam(ci, b, 'recipe')!;
     const index = await ci.apex.get('/');
     expect(index.status, `the dashboard ${ci.apex.baseUrl}/ answered ${index.status}`).toBe(200);
     expect(index.text.includes(`href="${path}"`), `the dashboard's run list does not link ${path}`).toBe(true);
     const page = await ci.apex.get(path);
     expect(page.status, `${ci.apex.baseUrl}${path} answered ${page.status}`).toBe(200);
-    expect(page.text, `${path} does not name the recipe ${b.params.RECIPE}`).toContain(b.params.RECIPE);
+    expect(page.text, `${path} does not name the recipe ${recipe}`).toContain(recipe);
     expect(page.text, `${path} does not show the status ${b.status}`).toContain(b.status);
-    evidence(task, `${ci.apex.baseUrl}/ links ${path}, which shows ${b.params.RECIPE} ${b.status}`);
+    evidence(task, `${ci.apex.baseUrl}/ links ${path}, which shows ${recipe} ${b.status}`);
   }, within(...WAITS.build));
 
   test('the badge is a valid SVG carrying the recipe\'s status', async ({ ci, run, task, skip }) => {
     const { build: b } = await unlessWriteRefused({ task, skip }, () => build(ci, run));
-    const recipe = b.params.RECIPE!;
-    const badge = await ci.apex.get(`/badge/${recipe}.svg`);
-    expect(badge.status, `GET /badge/${recipe}.svg answered ${badge.status}`).toBe(200);
-    expect(String(badge.headers['content-type']), `/badge/${recipe}.svg is served as ${badge.headers['content-type']}, not image/svg+xml`).toMatch(/^image\/svg\+xml/);
-    const problem = svgProblem(badge.text);
-    expect(problem, `/badge/${recipe}.svg is not a valid SVG: ${problem}`).toBeUndefined();
-    const latest = (await ci.drone.builds()).find((candidate) => candidate.params.RECIPE === recipe);
+    const recipe = buildParam(ci, b, 'recipe')!;
+    const badge = badgePath(ci, recipe);
+    const served = await ci.apex.get(badge);
+    expect(served.status, `GET ${badge} answered ${served.status}`).toBe(200);
+    expect(String(served.headers['content-type']), `${badge} is served as ${served.headers['content-type']}, not image/svg+xml`).toMatch(/^image\/svg\+xml/);
+    const problem = svgProblem(served.text);
+    expect(problem, `${badge} is not a valid SVG: ${problem}`).toBeUndefined();
+    const latest = (await ci.drone.builds()).find((candidate) => buildParam(ci, candidate, 'recipe') === recipe);
     const word = OUTCOME[latest?.status ?? ''] ?? /./;
-    const texts = [...badge.text.matchAll(/<text[^>]*>([^<]*)<\/text>|<title>([^<]*)<\/title>/g)].map((match) => match[1] ?? match[2]).join(' ');
-    expect(texts, `/badge/${recipe}.svg says "${texts}", not the status of the latest build #${latest?.number} (${latest?.status})`).toMatch(word);
-    await attach(`badge ${recipe}`, badge.text);
-    evidence(task, `/badge/${recipe}.svg: image/svg+xml, well-formed, says "${texts}" for build #${latest?.number} (${latest?.status})`);
+    const texts = [...served.text.matchAll(/<text[^>]*>([^<]*)<\/text>|<title>([^<]*)<\/title>/g)].map((match) => match[1] ?? match[2]).join(' ');
+    expect(texts, `${badge} says "${texts}", not the status of the latest build #${latest?.number} (${latest?.status})`).toMatch(word);
+    await attach(`badge ${recipe}`, served.text);
+    evidence(task, `${badge}: image/svg+xml, well-formed, says "${texts}" for build #${latest?.number} (${latest?.status})`);
   }, within(...WAITS.build));
 
   test('the PR got its outcome comment, with a link', async ({ ci, run, task, skip }) => {
     const { build: b } = await unlessWriteRefused({ task, skip }, () => build(ci, run));
-    const recipe = b.params.RECIPE!;
-    const pull = Number(b.params.PR);
-    const trigger = Number(b.params.COMMENT_ID);
+    const recipe = buildParam(ci, b, 'recipe')!;
+    const pull = Number(buildParam(ci, b, 'pull'));
+    const trigger = Number(buildParam(ci, b, 'comment'));
     const pattern = new RegExp(`#${b.number}\\b|/${b.number}/?\\b`);
     let asked: number | undefined;
     // The forge answering without it until the deadline is the FAIL; a refused token is an ERROR.

@@ -3,7 +3,7 @@
  * Static half: a clean checkout builds /run/current-system. Live half: C4's brand-new machine.
  */
 import { expect } from 'vitest';
-import { attach, dodItem, evidence, expectNone, skipBecause, test, useReproduction } from './support/dod.ts';
+import { attach, dodItem, evidence, expectNone, skipBecause, system, test, useReproduction } from './support/dod.ts';
 import { judgeSystems } from './support/systems.ts';
 
 dodItem('D8', () => {
@@ -18,7 +18,7 @@ dodItem('D8', () => {
     evidence(task, `clean checkout → ${reproduction.built} = /run/current-system${reproduction.booted ? ' = /run/booted-system' : ' (no /run/booted-system on the host)'} (reports/evidence/d8.md)`);
   });
 
-  test('live half: a blank machine rebuilt from git per docs/install.md runs that same system', async ({ reproduction, task, skip }) => {
+  test(`live half: a blank machine rebuilt from git per ${system().docs.install} runs that same system`, async ({ reproduction, task, skip }) => {
     const live = reproduction.evidence.live;
     if (!live) skipBecause({ task, skip }, 'warm run: the live half needs a cold run that creates the machine');
     await attach('live rebuild', live);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig, realTargetDurations } from '../helpers/common/config.ts';
 import { ConfigError } from '../helpers/common/errors.ts';
+import { ccciProfile } from './system-profile.ts';
 import { KEPT_SCHEMA_VERSION, KeptHostError, forgetKept, keptFile, readKept, writeKept } from './kept.ts';
 import { attachKept } from './providers/incus.ts';
 import type { ResolvedTarget } from './resolve.ts';
@@ -32,6 +33,7 @@ function resolved(overrides: Partial<ResolvedTarget> = {}): ResolvedTarget {
     exposure: { kind: 'loopback-proxy', gitPort: 8418 },
     durations: realTargetDurations({ durations: {} }),
     forgeWrites: { kind: 'stand-in' },
+    profile: ccciProfile(loadConfig({})),
     ...overrides,
   };
 }

@@ -30,8 +30,6 @@ export interface ProvisionHooks {
   close?: () => Promise<void>;
 }
 
-export const RUNBOOK_SOURCE = 'docs/install.md';
-
 export async function provisionOnIncus(
   resolved: ResolvedTarget,
   faced: TargetDescription,
@@ -57,9 +55,11 @@ export async function provisionOnIncus(
     const repos = { baseRepo: resolved.baseRepo, instanceRepo: resolved.instanceRepo, ...(await hooks.repos?.(throwaway, client)) };
     await hooks.beforeRunbook?.(throwaway, client);
     await using base = await cloneRepo(repos.baseRepo, { setting: 'ACCEPT_BASE_REPO' });
-    const steps = parseRunbook(await readFile(join(base.dir, RUNBOOK_SOURCE), 'utf8'), `${repos.baseRepo} ${RUNBOOK_SOURCE}`);
+    // The runbook is the system's own install document, as its profile names it.
+    const source = resolved.profile.docs.install;
+    const steps = parseRunbook(await readFile(join(base.dir, source), 'utf8'), `${repos.baseRepo} ${source}`);
     const runbookStarted = performance.now();
-    const runbook = await runRunbook(steps, throwaway.host, { source: RUNBOOK_SOURCE, ageKeyFile: resolved.ageKeyFile, hostGitCredentialsFile, durations: resolved.durations });
+    const runbook = await runRunbook(steps, throwaway.host, { source, ageKeyFile: resolved.ageKeyFile, hostGitCredentialsFile, durations: resolved.durations });
     const runbookMs = performance.now() - runbookStarted;
     await hooks.afterRunbook?.(throwaway, client);
     const started = throwaway;
@@ -120,7 +120,7 @@ export async function provisionOnIncus(
   }
 }
 
-export function systemOf(resolved: Pick<ResolvedTarget, 'domain' | 'tlsCaFile' | 'ageKeyFile' | 'baseRepo' | 'instanceRepo' | 'nixConfig' | 'durations' | 'forgeWrites'>) {
+export function systemOf(resolved: Pick<ResolvedTarget, 'domain' | 'tlsCaFile' | 'ageKeyFile' | 'baseRepo' | 'instanceRepo' | 'nixConfig' | 'durations' | 'forgeWrites' | 'profile'>) {
   return {
     domain: resolved.domain,
     tlsCaFile: resolved.tlsCaFile,
@@ -130,5 +130,6 @@ export function systemOf(resolved: Pick<ResolvedTarget, 'domain' | 'tlsCaFile' |
     nixConfig: resolved.nixConfig,
     durations: resolved.durations,
     forgeWrites: resolved.forgeWrites,
+    profile: resolved.profile,
   };
 }

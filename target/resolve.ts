@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { incusFileSetting, realTargetDurations, type Config, type IncusFileField, type IncusSettings, type SshSettings } from '../helpers/common/config.ts';
 import { ConfigError } from '../helpers/common/errors.ts';
 import { realForgeWrites } from '../helpers/forge/writes.ts';
+import { ccciProfile } from './system-profile.ts';
 import { IncusClient } from '../helpers/incus/client.ts';
 import type { SystemUnderTest } from './run-context.ts';
 
@@ -150,6 +151,7 @@ export function systemSettings(config: Config, why: string): SystemSettings {
     durations: realTargetDurations(config),
     // The recipes' forge is production's: writes only to the operator's probe repo, if any.
     forgeWrites: realForgeWrites(config.ci.forgeProbeRepo),
+    profile: ccciProfile(config),
   };
 }
 

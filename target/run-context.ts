@@ -7,6 +7,7 @@ import type { Durations, IncusSettings, SshSettings } from '../helpers/common/co
 import type { LedgerEntry } from '../helpers/common/ledger.ts';
 import type { RunbookOutcome } from '../helpers/runbook/run.ts';
 import type { ForgeWriteScope } from '../helpers/forge/writes.ts';
+import type { SystemProfile } from './system-profile.ts';
 
 export type TargetKind = 'lab' | 'incus' | 'ssh';
 
@@ -75,6 +76,8 @@ export interface SystemUnderTest {
   durations: Durations;
   /** Where the D specs may write to the forge: the lab's stand-in, a probe repo, or nowhere. */
   forgeWrites: ForgeWriteScope;
+  /** The names the specs rely on in this system (its docs, units, build parameters, links). */
+  profile: SystemProfile;
 }
 
 export interface RunContext extends SystemUnderTest {

@@ -19,6 +19,7 @@ import { dialDomainAt, type HttpsTransport } from '../../helpers/https/index.ts'
 import { parseRunbook } from '../../helpers/runbook/index.ts';
 import type { HostChannel } from '../../helpers/common/host.ts';
 import type { RunContext } from './context.ts';
+import { fill, type SystemProfile } from '../../target/system-profile.ts';
 
 /** The six recipes of the DoD (D10), with cc-ci's names. */
 export const DOD_RECIPES = ['custom-html', 'keycloak', 'matrix-synapse', 'n8n', 'cryptpad', 'lasuite-docs'] as const;
@@ -38,16 +39,38 @@ export const WAITS = {
   hostChange: ['rebuild', 'converge', 'rebuild'],
 } as const satisfies Record<string, readonly DurationName[]>;
 
-/** The three stages of the matrix, as a person would recognise them by name. */
-export const MATRIX = [
-  { label: 'install', name: /install/i, work: [/install|deploy/i] },
-  { label: 'upgrade', name: /upgrade/i, work: [/upgrade/i] },
-  { label: 'backup/restore', name: /backup|restore/i, work: [/backup/i, /restore/i] },
-] as const;
+type StageName = keyof SystemProfile['build']['stages'];
 
-export function matrixStages(build: DroneBuild): Map<string, DroneStage | undefined> {
-  return new Map(MATRIX.map(({ label, name }) => [label, build.stages?.find((stage) => name.test(stage.name))]));
+/** The three stages of the matrix, found by the words of the system's profile, and what their logs must show. */
+export const MATRIX = [
+  { label: 'install', stage: 'install', work: [/install|deploy/i] },
+  { label: 'upgrade', stage: 'upgrade', work: [/upgrade/i] },
+  { label: 'backup/restore', stage: 'backupRestore', work: [/backup/i, /restore/i] },
+] as const satisfies readonly { label: string; stage: StageName; work: readonly RegExp[] }[];
+
+/** The build's stage whose name holds the profile's words for `stage`. */
+export function findStage(ci: Pick<Ci, 'profile'>, build: DroneBuild, stage: StageName): DroneStage | undefined {
+  const words = new RegExp(ci.profile.build.stages[stage], 'i');
+  return build.stages?.find((candidate) => words.test(candidate.name));
 }
+
+export function matrixStages(ci: Pick<Ci, 'profile'>, build: DroneBuild): Map<string, DroneStage | undefined> {
+  return new Map(MATRIX.map(({ label, stage }) => [label, findStage(ci, build, stage)]));
+}
+
+/** A build parameter the bridge sets, by what it means: the recipe, the PR, the triggering comment. */
+export function buildParam(ci: Pick<Ci, 'profile'>, build: DroneBuild, which: keyof SystemProfile['build']['params']): string | undefined {
+  return build.params[ci.profile.build.params[which]];
+}
+
+/** `RECIPE=custom-html, COMMENT_ID=114`: the parameters as the bridge named them, for evidence. */
+export function describeParams(ci: Pick<Ci, 'profile'>, build: DroneBuild, which: readonly (keyof SystemProfile['build']['params'])[]): string {
+  return which.map((name) => `${ci.profile.build.params[name]}=${buildParam(ci, build, name)}`).join(', ');
+}
+
+/** The dashboard's page of build `n`, and a recipe's badge. */
+export const runPath = (ci: Pick<Ci, 'profile'>, n: number): string => fill(ci.profile.dashboard.runPath, { n });
+export const badgePath = (ci: Pick<Ci, 'profile'>, recipe: string): string => fill(ci.profile.dashboard.badgePath, { recipe });
 
 export interface Ci {
   org: string;
@@ -59,6 +82,8 @@ export interface Ci {
   probeRecipe: string;
   /** Where the specs may write to the forge; the forge clients refuse anything else. */
   writes: ForgeWriteScope;
+  /** The system's names: build parameters, stages, dashboard links. */
+  profile: SystemProfile;
   /** The forge as a member of the org. */
   forge: ForgeClient;
   /** The forge as a user outside the org. */
@@ -100,6 +125,7 @@ export async function openCi(run: RunContext, config: Config, secrets: Record<st
     domain: run.domain,
     probeRecipe: probeRecipeOf(writes, config.ci.forgeOrg),
     writes,
+    profile: run.profile,
     forge: new ForgeClient(forgeUrl, member.value, transport, member.source, writes),
     outsider: new ForgeClient(forgeUrl, outsider.value, transport, outsider.source, writes),
     drone: new DroneClient(config.ci.droneUrl ?? `https://drone.${run.domain}`, config.ci.droneRepo, drone.value, transport, drone.source),
@@ -152,8 +178,8 @@ export async function commentTestme(ci: Ci, recipe: string, as: ForgeClient = ci
 }
 
 /** A build is a comment's when Drone's build parameters name that comment. */
-export function isBuildOf(build: DroneBuild, trigger: Trigger): boolean {
-  return build.params.COMMENT_ID === String(trigger.comment.id);
+export function isBuildOf(ci: Pick<Ci, 'profile'>, build: DroneBuild, trigger: Trigger): boolean {
+  return buildParam(ci, build, 'comment') === String(trigger.comment.id);
 }
 
 /**
@@ -170,7 +196,7 @@ export async function buildFor(ci: Ci, trigger: Trigger, timeoutMs: number): Pro
       description,
       async () => {
         const builds = await ci.drone.builds();
-        const build = builds.find((candidate) => isBuildOf(candidate, trigger));
+        const build = builds.find((candidate) => isBuildOf(ci, candidate, trigger));
         return build ? { build, seenAfterMs: Date.now() - trigger.postedAt } : { done: false as const, saw: `${builds.length} builds listed, none for comment ${trigger.comment.id}` };
       },
       { timeoutMs, intervalMs: 500, observes: 'system' },
@@ -218,7 +244,7 @@ export async function freshBuild(ci: Ci, recipe: string, pull?: ForgePull): Prom
  * seconds) if there is one, waiting for it to end; else a fresh one.
  */
 export async function testmeBuild(ci: Ci, recipe: string, since?: number): Promise<{ build: DroneBuild; reused: boolean }> {
-  const latest = (await ci.drone.builds()).find((build) => build.params.RECIPE === recipe && build.params.COMMENT_ID && (since === undefined || build.created >= since));
+  const latest = (await ci.drone.builds()).find((build) => buildParam(ci, build, 'recipe') === recipe && buildParam(ci, build, 'comment') && (since === undefined || build.created >= since));
   if (latest) return { build: await finished(ci, latest.number), reused: true };
   return { build: (await freshBuild(ci, recipe)).build, reused: false };
 }

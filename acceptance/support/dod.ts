@@ -18,6 +18,7 @@ import { decryptSops, parseAgeIdentities, topLevelStrings } from '../../helpers/
 import type { HostChannel } from '../../helpers/common/host.ts';
 import { openHost, openIncusFor } from '../../target/host.ts';
 import type { RunContext } from './context.ts';
+import { fill, type SystemProfile } from '../../target/system-profile.ts';
 import type { D8Evidence } from './d8.ts';
 import type { ClosureDiff } from '../../helpers/nix/index.ts';
 import { DOD_ITEMS, itemLabel, type DodItemId } from './items.ts';
@@ -39,6 +40,16 @@ declare module 'vitest' {
 export function within(...waits: readonly DurationName[]): number {
   return budgetMs(inject('run').durations, waits);
 }
+
+/**
+ * The names of the system under test (its docs, units, build parameters, links, layout): specs
+ * take every such name from here, at collection (titles) as in tests.
+ */
+export function system(): SystemProfile {
+  return inject('run').profile;
+}
+
+export { fill };
 
 /** Wraps a spec's tests in a suite named after the item, and labels them for Allure. */
 export function dodItem(id: DodItemId, body: () => void): void {
@@ -172,9 +183,10 @@ export const test = base
     return clone.dir;
   })
   .extend('gitSecrets', { scope: 'worker' }, async ({ run, instanceRepo }): Promise<GitSecrets> => {
-    const source = `${run.instanceRepo} secrets.yaml`;
+    const { secretsFile } = run.profile.instance;
+    const source = `${run.instanceRepo} ${secretsFile}`;
     const identities = parseAgeIdentities(await readFile(run.ageKeyFile, 'utf8'), run.ageKeyFile);
-    const document = await decryptSops(await readFile(join(instanceRepo, 'secrets.yaml'), 'utf8'), { identities, source });
+    const document = await decryptSops(await readFile(join(instanceRepo, secretsFile), 'utf8'), { identities, source });
     const values = topLevelStrings(document);
     for (const value of Object.values(values)) registerSecret(value);
     return { values, recipients: document.recipients, source };

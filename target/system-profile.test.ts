@@ -1,0 +1,62 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../helpers/common/config.ts';
+import { ccciProfile, fill } from './system-profile.ts';
+import { resolveLabTarget } from './providers/lab.ts';
+
+const SPECS = fileURLToPath(new URL('../acceptance/', import.meta.url));
+
+/** A spec's code without its comments: what it does, not what it says about it. */
+function code(source: string): string {
+  return source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+}
+
+describe('the system profile', () => {
+  const profile = ccciProfile(loadConfig({}));
+
+  it("holds cc-ci's names: docs, units, build parameters, stages, links and layout", () => {
+    expect(profile.docs.install).toBe('docs/install.md');
+    expect(profile.host.oneshots).toContain('ccci-reconcile-bridge.service');
+    expect(profile.build.params).toEqual({ recipe: 'RECIPE', pull: 'PR', comment: 'COMMENT_ID' });
+    expect(fill(profile.dashboard.runPath, { n: 7 })).toBe('/runs/7/');
+    expect(fill(profile.dashboard.badgePath, { recipe: 'n8n' })).toBe('/badge/n8n.svg');
+    expect(fill(profile.recipes.localTests, { recipe: 'n8n' })).toBe('tests/n8n/local');
+  });
+
+  it('takes the oneshots and the D8 document from their settings', () => {
+    const set = ccciProfile(loadConfig({ ACCEPT_ONESHOTS: 'a.service,b.service', ACCEPT_D8_DOC: 'docs/d8.md' }));
+    expect(set.host.oneshots).toEqual(['a.service', 'b.service']);
+    expect(set.docs.d8Evidence).toBe('docs/d8.md');
+  });
+
+  it("is the lab's own, under its own name", () => {
+    const lab = resolveLabTarget(loadConfig({ ACCEPT_TARGET: 'lab', ACCEPT_LAB_DIR: '/tmp/accept-lab-unit' })).profile;
+    expect(lab.name).toMatch(/^lab/);
+    expect(lab.build).toEqual(profile.build);
+  });
+
+  it('is where the specs take those names from: no spec holds one as a literal', async () => {
+    const files = (await readdir(SPECS)).filter((file) => file.endsWith('.spec.ts'));
+    expect(files.length).toBe(17);
+    const names = [
+      ...Object.values(profile.docs),
+      ...profile.host.oneshots,
+      'ccci-',
+      profile.recipes.enrolled,
+      fill(profile.recipes.tree, { recipe: '' }),
+      fill(profile.dashboard.runPath, { n: '' }).replace(/\/$/, '/'),
+      fill(profile.dashboard.badgePath, { recipe: '' }).replace(/\.svg$/, ''),
+    ];
+    const params = Object.values(profile.build.params).map((param) => new RegExp(`\\.${param}\\b|['"\`]${param}['"\`=]`));
+    const stages = [...Object.values(profile.build.stages), profile.build.browserSteps].map((words) => new RegExp(`/${words.replace(/\|/g, '\\|')}/[a-z]*`));
+    const found: string[] = [];
+    for (const file of files) {
+      const text = code(await readFile(join(SPECS, file), 'utf8'));
+      for (const name of names) if (text.includes(name)) found.push(`${file}: ${name}`);
+      for (const pattern of [...params, ...stages]) if (pattern.test(text)) found.push(`${file}: ${pattern.source}`);
+    }
+    expect(found).toEqual([]);
+  });
+});

@@ -1,0 +1,102 @@
+/**
+ * The names the specs rely on in the system under test: its documents, units, build
+ * parameters, stage names, dashboard links, recipe layout and secret paths. Specs read them
+ * from here (through the run context) and hold none of their own, so a system that names a
+ * thing differently changes one profile, not seventeen specs. Data only, no patterns: it crosses
+ * to the spec workers through Vitest's provide/inject.
+ */
+import type { Config } from '../helpers/common/config.ts';
+
+export interface SystemProfile {
+  /** Whose contracts these are, as the evidence names them. */
+  name: string;
+  /** Paths in the base repo. */
+  docs: {
+    readme: string;
+    /** The runbook a cold run executes (clone, key, one rebuild). */
+    install: string;
+    enroll: string;
+    secrets: string;
+    architecture: string;
+    runbook: string;
+    /** The system's own published D8 evidence (ACCEPT_D8_DOC). */
+    d8Evidence: string;
+  };
+  instance: {
+    /** The sops file in the instance repo. */
+    secretsFile: string;
+    /** Where the submodule layout mounts the instance repo in the base repo. */
+    submodule: string;
+  };
+  host: {
+    /** The one secret provisioned outside git. */
+    bootstrapKey: string;
+    /** Where sops-nix installs the decrypted values. */
+    secretsDir: string;
+    /** Where activation puts the wildcard chain and key. */
+    certChain: string;
+    certKey: string;
+    /** The reconcile oneshots, in the order they converge (ACCEPT_ONESHOTS). */
+    oneshots: string[];
+  };
+  /** What the bridge puts on a Drone build. */
+  build: {
+    /** Build parameter names: the recipe, the PR number, the triggering comment's id. */
+    params: { recipe: string; pull: string; comment: string };
+    /** Words a stage's name contains, matched case-insensitively, `|` between alternatives. */
+    stages: { install: string; upgrade: string; backupRestore: string; recipeTests: string };
+    /** Words that mark the browser-test step's name or log. */
+    browserSteps: string;
+  };
+  dashboard: {
+    /** `{n}` is the build number. */
+    runPath: string;
+    /** `{recipe}` is the recipe's name. */
+    badgePath: string;
+  };
+  recipes: {
+    /** The enrolment list in the base repo: one recipe a line. */
+    enrolled: string;
+    /** A recipe's own tree; `{recipe}` is its name. */
+    tree: string;
+    /** The recipe-local tests in that tree. */
+    localTests: string;
+  };
+}
+
+/** cc-ci's contracts, as its DoD and its repos name them. */
+export function ccciProfile(config: Pick<Config, 'oneshots' | 'd8Doc'>): SystemProfile {
+  return {
+    name: 'cc-ci',
+    docs: {
+      readme: 'README.md',
+      install: 'docs/install.md',
+      enroll: 'docs/enroll.md',
+      secrets: 'docs/secrets.md',
+      architecture: 'docs/architecture.md',
+      runbook: 'docs/runbook.md',
+      d8Evidence: config.d8Doc,
+    },
+    instance: { secretsFile: 'secrets.yaml', submodule: 'secrets' },
+    host: {
+      bootstrapKey: '/var/lib/sops-nix/key.txt',
+      secretsDir: '/run/secrets',
+      certChain: '/var/lib/ci-certs/live/fullchain.pem',
+      certKey: '/var/lib/ci-certs/live/privkey.pem',
+      oneshots: config.oneshots,
+    },
+    build: {
+      params: { recipe: 'RECIPE', pull: 'PR', comment: 'COMMENT_ID' },
+      stages: { install: 'install', upgrade: 'upgrade', backupRestore: 'backup|restore', recipeTests: 'recipe|local' },
+      browserSteps: 'browser|playwright',
+    },
+    dashboard: { runPath: '/runs/{n}/', badgePath: '/badge/{recipe}.svg' },
+    recipes: { enrolled: 'tests/enrolled', tree: 'tests/{recipe}/', localTests: 'tests/{recipe}/local' },
+  };
+}
+
+/** Fills `{name}` placeholders of a profile path. */
+export function fill(template: string, values: Record<string, string | number>): string {
+  return template.replace(/\{(\w+)\}/g, (whole, key: string) => (key in values ? String(values[key]) : whole));
+}
+
