@@ -8,6 +8,7 @@ import { CONFIG_VARIABLES, loadConfig, realTargetDurations } from '../helpers/co
 import { ConfigError } from '../helpers/common/errors.ts';
 import { Ledger } from '../helpers/common/ledger.ts';
 import { realForgeWrites } from '../helpers/forge/writes.ts';
+import { ccciProfile } from './system-profile.ts';
 import { resolveIncusBacked } from './index.ts';
 import { incusProvider } from './providers/incus.ts';
 import { resolveIncusTarget, resolveSshTarget } from './resolve.ts';
@@ -36,6 +37,7 @@ describe('the ssh target', () => {
       tlsCaFile: '/etc/ssl/certs/ISRG_Root_X1.pem',
       durations: realTargetDurations(loadConfig({})),
       forgeWrites: realForgeWrites(undefined),
+      profile: ccciProfile(loadConfig({})),
     });
   });
 

@@ -5,7 +5,8 @@ import { StateTimeoutError, WaitTimeoutError } from '../../helpers/common/wait.t
 import { DroneClient } from '../../helpers/drone/index.ts';
 import { fakeHttps, json, type FakeHttps } from '../../helpers/https/test-fixtures.ts';
 import { errorVerdict } from './allure-meta.ts';
-import { realTargetDurations } from '../../helpers/common/config.ts';
+import { loadConfig, realTargetDurations } from '../../helpers/common/config.ts';
+import { ccciProfile } from '../../target/system-profile.ts';
 import { limitRecordingHost } from '../../helpers/common/host-fixture.ts';
 import { budgetMs } from '../../helpers/common/budget.ts';
 import { buildFor, finished, probeRecipeOf, testmeRefusal, WAITS, withHostChange, type Ci, type HostCheckout, type Trigger } from './ci.ts';
@@ -22,7 +23,7 @@ let ci: Ci;
 beforeAll(async () => {
   server = await fakeHttps((_request, response) => answer(response, calls++));
   const drone = new DroneClient('https://drone.lab.test', 'coop-cloud/cc-ci', 't', { ca: server.ca, dial: () => ({ host: '127.0.0.1', port: server.port }) }, 'ACCEPT_DRONE_TOKEN_FILE (/run/t)');
-  ci = { drone, durations: realTargetDurations({ durations: {} }) } as Partial<Ci> as Ci;
+  ci = { drone, durations: realTargetDurations({ durations: {} }), profile: ccciProfile(loadConfig({})) } as Partial<Ci> as Ci;
 });
 /** The ci with ACCEPT_BUILD_FINISH_TIMEOUT set to `ms`: finished() takes its limit from there. */
 const finishingIn = (ms: number): Ci => ({ ...ci, durations: { ...ci.durations, buildFinish: ms } });
