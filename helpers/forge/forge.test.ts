@@ -5,6 +5,16 @@ import { ForgeClient, ForgeWriteRefused, realForgeWrites, type ForgeWriteScope }
 
 // A fake Gitea: alice (token a) is in coop-cloud, mallory (token m) is not.
 const TOKENS: Record<string, string> = { 'token a': 'alice', 'token m': 'mallory' };
+// Five open pulls on keycloak, newest first, paged as Gitea pages (Link under its ROOT_URL, not the address dialled).
+const KEYCLOAK = [5, 4, 3, 2, 1].map((number) => ({ number, title: `Bump ${number}`, state: 'open' }));
+
+function page(response: import('node:http').ServerResponse, url: URL, items: unknown[]): void {
+  const number = Number(url.searchParams.get('page') ?? 1);
+  const limit = Number(url.searchParams.get('limit') ?? 30);
+  const next = number * limit < items.length ? { Link: `<https://git.elsewhere.test${url.pathname}?limit=${limit}&page=${number + 1}&state=open>; rel="next"` } : {};
+  response.writeHead(200, { 'Content-Type': 'application/json', 'X-Total-Count': String(items.length), ...next });
+  response.end(JSON.stringify(items.slice((number - 1) * limit, number * limit)));
+}
 const comments: Array<{ id: number; body: string; user: { id: number; login: string }; created_at: string }> = [];
 let server: FakeHttps;
 
@@ -12,11 +22,17 @@ beforeAll(async () => {
   server = await fakeHttps((request, response) => {
     const login = TOKENS[request.headers.authorization ?? ''];
     if (!login) return json(response, 401, { message: 'token is required' });
-    const url = request.url ?? '';
+    const parsed = new URL(request.url ?? '', 'https://git.lab.test');
+    const url = parsed.pathname;
     if (url === '/api/v1/user') return json(response, 200, { id: 1, login });
     const member = /^\/api\/v1\/orgs\/coop-cloud\/members\/(\w+)$/.exec(url);
+    if (member && login !== 'alice') {
+      response.writeHead(303, { Location: `/api/v1/orgs/coop-cloud/public_members/${member[1]}` });
+      return response.end();
+    }
     if (member) return json(response, member[1] === 'alice' ? 204 : 404);
-    if (url === '/api/v1/repos/coop-cloud/custom-html/pulls?state=open') return json(response, 200, [{ number: 7, title: 'Bump', state: 'open' }]);
+    if (url === '/api/v1/repos/coop-cloud/custom-html/pulls' && parsed.searchParams.get('state') === 'open') return page(response, parsed, [{ number: 7, title: 'Bump', state: 'open' }]);
+    if (url === '/api/v1/repos/coop-cloud/keycloak/pulls' && parsed.searchParams.get('state') === 'open') return page(response, parsed, KEYCLOAK);
     if (url === '/api/v1/repos/coop-cloud/custom-html/issues/7/comments') {
       if (request.method === 'POST') {
         const comment = { id: 100 + comments.length, body: JSON.parse(request.body).body, user: { id: 1, login }, created_at: '2026-01-01T00:00:00Z' };
@@ -26,14 +42,14 @@ beforeAll(async () => {
       return json(response, 200, comments);
     }
     if (url === '/api/v1/repos/coop-cloud/nope') return json(response, 404, { message: 'repository does not exist' });
-    if (url === '/api/v1/repos/coop-cloud/restarting/pulls?state=open') return json(response, 503, { message: 'Service Unavailable' });
+    if (url === '/api/v1/repos/coop-cloud/restarting/pulls') return json(response, 503, { message: 'Service Unavailable' });
     return json(response, 500, { message: 'boom' });
   });
 });
 afterAll(() => server.close());
 
-const client = (token: string, writes: ForgeWriteScope = { kind: 'stand-in' }) =>
-  new ForgeClient('https://git.lab.test', token, { ca: server.ca, dial: () => ({ host: '127.0.0.1', port: server.port }) }, 'a test token', writes);
+const client = (token: string, writes: ForgeWriteScope = { kind: 'stand-in' }, pageSize?: number) =>
+  new ForgeClient('https://git.lab.test', token, { ca: server.ca, dial: () => ({ host: '127.0.0.1', port: server.port }) }, 'a test token', writes, pageSize);
 
 describe('ForgeClient', () => {
   it('sends `Authorization: token …` and reads the user', async () => {
@@ -44,6 +60,23 @@ describe('ForgeClient', () => {
   it('reads membership from 204 and 404', async () => {
     expect(await client('a').isMember('coop-cloud', 'alice')).toBe(true);
     expect(await client('a').isMember('coop-cloud', 'mallory')).toBe(false);
+  });
+
+  it('will not read a redirect as "not a member": it names the token that cannot tell', async () => {
+    const asked = client('m').isMember('coop-cloud', 'alice');
+    await expect(asked).rejects.toBeInstanceOf(HarnessError);
+    await expect(client('m').isMember('coop-cloud', 'alice')).rejects.toThrow(
+      /will not say whether alice is a member of coop-cloud: the token from a test token belongs to a user who is not a member \(nor an admin\) of coop-cloud.*303 to \/api\/v1\/orgs\/coop-cloud\/public_members\/alice/,
+    );
+  });
+
+  it('reads every page of a list, by page number, until no rel="next"', async () => {
+    const before = server.seen.length;
+    expect((await client('a', { kind: 'stand-in' }, 2).openPulls('coop-cloud', 'keycloak')).map((pull) => pull.number)).toEqual([5, 4, 3, 2, 1]);
+    expect(server.seen.slice(before).map((request) => request.url)).toEqual([1, 2, 3].map((n) => `/api/v1/repos/coop-cloud/keycloak/pulls?state=open&page=${n}&limit=2`));
+    // A page shorter than the limit ends the list too; the default asks Gitea's largest page.
+    expect(await client('a').openPulls('coop-cloud', 'keycloak')).toHaveLength(5);
+    expect(server.seen.at(-1)?.url).toBe('/api/v1/repos/coop-cloud/keycloak/pulls?state=open&page=1&limit=50');
   });
 
   it('lists open pulls, posts and lists comments', async () => {

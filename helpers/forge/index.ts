@@ -3,10 +3,12 @@
  * and the few writes the specs make as a user (a comment, and for D5 a repo and a pull request).
  * A refused token (401) is a final HarnessError; a gateway answer (502/503/504) a transient one.
  * A 403 is left to each call: refusing an outsider can be the product's right answer.
+ * helpers/forge/contract.ts holds the HTTP shapes relied on here, checked against the lab's stand-in too.
  */
 import { HarnessError } from '../common/errors.ts';
 import { redact } from '../common/redact.ts';
 import { httpsRequest, isRetryableStatus, jsonBody, type HttpsResponse, type HttpsTransport } from '../https/index.ts';
+import { parseLink } from './contract.ts';
 import { requireForgeWrite, type ForgeWrite, type ForgeWriteScope } from './writes.ts';
 
 export { ForgeWriteRefused, forgeWriteRefusal, realForgeWrites, type ForgeWrite, type ForgeWriteScope } from './writes.ts';
@@ -30,6 +32,7 @@ export interface ForgePull {
   state: string;
   html_url?: string;
   user?: ForgeUser;
+  head?: { ref: string };
 }
 
 export class ForgeClient {
@@ -41,6 +44,8 @@ export class ForgeClient {
     readonly tokenSource: string,
     /** Where this client may write; a write outside it is refused before any request is sent. */
     readonly writes: ForgeWriteScope,
+    /** Items per page of a list: Gitea's cap (MAX_RESPONSE_ITEMS) by default. */
+    readonly pageSize = 50,
   ) {}
 
   private async call(method: string, path: string, body?: unknown, write?: ForgeWrite): Promise<HttpsResponse> {
@@ -73,11 +78,40 @@ export class ForgeClient {
     return this.expect('GET', '/user', [200]);
   }
 
-  /** GET /orgs/{org}/members/{user}: 204 is a member, 404 is not. */
+  /**
+   * Every item of a list, page by page. Pages go by number, not by Link's URLs (they are under
+   * the forge's ROOT_URL, which may not be the address dialled); Link only says whether more
+   * come. A list Gitea does not paginate (an issue's comments) has no rel="next": one answer.
+   */
+  private async list<T>(path: string): Promise<T[]> {
+    const items: T[] = [];
+    for (let page = 1; ; page++) {
+      const response = await this.call('GET', `${path}${path.includes('?') ? '&' : '?'}page=${page}&limit=${this.pageSize}`);
+      if (response.status !== 200) throw new HarnessError(redact(`forge GET ${path} (page ${page}) answered ${response.status}: ${response.text.slice(0, 300)}`));
+      const batch = jsonBody<T[]>(response);
+      if (!Array.isArray(batch)) throw new HarnessError(redact(`forge GET ${path} (page ${page}) answered a body that is not a list: ${response.text.slice(0, 200)}`));
+      items.push(...batch);
+      const link = Array.isArray(response.headers.link) ? response.headers.link.join(',') : response.headers.link;
+      if (batch.length < this.pageSize || !parseLink(link).has('next')) return items;
+      if (page >= 1000) throw new HarnessError(`forge GET ${path} still links a next page after ${page} pages of ${this.pageSize}: the harness stops there`);
+    }
+  }
+
+  /**
+   * GET /orgs/{org}/members/{user}: 204 is a member, 404 is not. Gitea tells only a member or an
+   * admin of the org; anyone else gets a redirect to public_members, which says nothing of a
+   * private membership, so a redirect is this token's limit, never "not a member".
+   */
   async isMember(org: string, login: string): Promise<boolean> {
     const response = await this.call('GET', `/orgs/${encodeURIComponent(org)}/members/${encodeURIComponent(login)}`);
     if (response.status === 204) return true;
     if (response.status === 404) return false;
+    if (response.status >= 300 && response.status < 400) {
+      throw new HarnessError(
+        `the forge will not say whether ${login} is a member of ${org}: the token from ${this.tokenSource} belongs to a user who is not a member (nor an admin) of ${org}, ` +
+          `and Gitea answers such a caller with a redirect (${response.status} to ${response.headers.location ?? 'public_members'}) that says nothing of private memberships; check membership with a member's token`,
+      );
+    }
     throw new HarnessError(`forge membership of ${login} in ${org} answered ${response.status}, neither 204 nor 404`);
   }
 
@@ -92,16 +126,18 @@ export class ForgeClient {
     return this.expect('POST', `/orgs/${org}/repos`, [201], { name, auto_init: true }, { kind: 'repo', owner: org, repo: name });
   }
 
+  /** Every open pull, newest first (Gitea's order), from all pages. */
   openPulls(owner: string, repo: string): Promise<ForgePull[]> {
-    return this.expect('GET', `/repos/${owner}/${repo}/pulls?state=open`, [200]);
+    return this.list(`/repos/${owner}/${repo}/pulls?state=open`);
   }
 
   createPull(owner: string, repo: string, pull: { title: string; head: string; base: string }): Promise<ForgePull> {
     return this.expect('POST', `/repos/${owner}/${repo}/pulls`, [201], pull, { kind: 'pull', owner, repo });
   }
 
+  /** Every comment on an issue or pull, oldest first. */
   comments(owner: string, repo: string, index: number): Promise<ForgeComment[]> {
-    return this.expect('GET', `/repos/${owner}/${repo}/issues/${index}/comments`, [200]);
+    return this.list(`/repos/${owner}/${repo}/issues/${index}/comments`);
   }
 
   comment(owner: string, repo: string, index: number, body: string): Promise<ForgeComment> {

@@ -10,7 +10,7 @@ import threading
 import time
 import urllib.parse
 
-from ccci import Handler, JsonStore, call, log, secret, serve
+from ccci import Handler, JsonStore, call, log, request, secret, serve
 
 ARGS = None
 STORE = None
@@ -18,6 +18,27 @@ STORE = None
 
 def forge(method, path, payload=None):
     return call(method, ARGS.forge + "/api/v1" + path, "token " + secret(ARGS.forge_token_secret), payload)
+
+
+PAGE = 50  # Gitea's largest page (MAX_RESPONSE_ITEMS)
+
+
+def forge_list(path):
+    """Every item of a forge list, page by page; (status, items), the status of the first page
+    that failed, if any. Pages go by number: Link's URLs are under the forge's public URL, which
+    the bridge does not dial. A list Gitea does not paginate (an issue's comments) has no
+    rel="next" and ends after its one answer."""
+    items, page = [], 1
+    while True:
+        joiner = "&" if "?" in path else "?"
+        status, headers, body = request("GET", "%s/api/v1%s%spage=%d&limit=%d" % (ARGS.forge, path, joiner, page, PAGE), "token " + secret(ARGS.forge_token_secret))
+        if status != 200:
+            return status, items
+        items.extend(body or [])
+        more = 'rel="next"' in ((headers or {}).get("Link") or "")
+        if not more or len(body or []) < PAGE or page >= 1000:
+            return 200, items
+        page += 1
 
 
 def drone(method, path):
@@ -31,6 +52,9 @@ def enrolled():
 
 def is_member(login):
     status, _ = forge("GET", "/orgs/%s/members/%s" % (ARGS.org, urllib.parse.quote(login)))
+    if 300 <= status < 400:
+        # Gitea tells membership only to a member or admin: the redirect says nothing of login.
+        raise RuntimeError("membership of %s unknown: the forge token's user is not a member or admin of %s, so the forge will not tell" % (login, ARGS.org))
     if status not in (204, 404):
         # Neither yes nor no (the forge is restarting, say): ask again on the next poll.
         raise RuntimeError("membership of %s unknown: forge answered %s" % (login, status))
@@ -77,11 +101,11 @@ def trigger(recipe, pull, comment_id, login, body):
 
 def poll_once():
     for recipe in enrolled():
-        status, pulls = forge("GET", "/repos/%s/%s/pulls?state=open" % (ARGS.org, recipe))
+        status, pulls = forge_list("/repos/%s/%s/pulls?state=open" % (ARGS.org, recipe))
         if status != 200:
             continue
         for pull in pulls:
-            status, comments = forge("GET", "/repos/%s/%s/issues/%d/comments" % (ARGS.org, recipe, pull["number"]))
+            status, comments = forge_list("/repos/%s/%s/issues/%d/comments" % (ARGS.org, recipe, pull["number"]))
             for comment in comments if status == 200 else []:
                 if comment["id"] not in STORE.data["seen"]:
                     handle_comment(recipe, pull["number"], comment["id"], comment["user"]["login"], comment["body"])
@@ -108,9 +132,9 @@ def loop():
             if first:
                 # A new bridge does not replay history: what is already there counts as seen.
                 for recipe in enrolled():
-                    status, pulls = forge("GET", "/repos/%s/%s/pulls?state=open" % (ARGS.org, recipe))
+                    status, pulls = forge_list("/repos/%s/%s/pulls?state=open" % (ARGS.org, recipe))
                     for pull in pulls if status == 200 else []:
-                        status, comments = forge("GET", "/repos/%s/%s/issues/%d/comments" % (ARGS.org, recipe, pull["number"]))
+                        status, comments = forge_list("/repos/%s/%s/issues/%d/comments" % (ARGS.org, recipe, pull["number"]))
                         STORE.data["seen"].extend(c["id"] for c in comments if status == 200)
                 STORE.data["started"] = True
                 STORE.save()

@@ -116,22 +116,37 @@ def serve(handler, port):
     server.serve_forever()
 
 
-def call(method, url, auth=None, payload=None, timeout=10):
-    """JSON API call; returns (status, decoded body or None)."""
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    # A redirect is an answer of its own: Gitea redirects a membership check it will not answer.
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def request(method, url, auth=None, payload=None, timeout=10):
+    """JSON API call, redirects not followed; returns (status, headers, decoded body or None)."""
     data = json.dumps(payload).encode() if payload is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
+    outgoing = urllib.request.Request(url, data=data, method=method)
     if auth:
-        request.add_header("Authorization", auth)
+        outgoing.add_header("Authorization", auth)
     if data is not None:
-        request.add_header("Content-Type", "application/json")
+        outgoing.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _OPENER.open(outgoing, timeout=timeout) as response:
             raw = response.read()
-            return response.status, json.loads(raw) if raw else None
+            return response.status, response.headers, json.loads(raw) if raw else None
     except urllib.error.HTTPError as error:
         raw = error.read()
         try:
-            return error.code, json.loads(raw) if raw else None
+            return error.code, error.headers, json.loads(raw) if raw else None
         except ValueError:
-            return error.code, None
+            return error.code, error.headers, None
+
+
+def call(method, url, auth=None, payload=None, timeout=10):
+    """JSON API call; returns (status, decoded body or None)."""
+    status, _, body = request(method, url, auth, payload, timeout)
+    return status, body
 

@@ -3,11 +3,14 @@ acceptance specs use, with `Authorization: token …`. Users, the org and the re
 from a seed file; tokens from sops secrets in /run/secrets."""
 import argparse
 import itertools
+import urllib.parse
 
 from ccci import Handler, JsonStore, iso, log, now, secret, serve
 
 ARGS = None
 STORE = None
+# Gitea's [api] DEFAULT_PAGING_NUM and MAX_RESPONSE_ITEMS: a list's page size unless asked, and its cap.
+DEFAULT_LIMIT, MAX_LIMIT = 30, 50
 
 
 def user_json(login):
@@ -19,6 +22,7 @@ class Forge(Handler):
         ("GET", r"/api/v1/version", "version"),
         ("GET", r"/api/v1/user", "me"),
         ("GET", r"/api/v1/orgs/([^/]+)/members/([^/]+)", "member"),
+        ("GET", r"/api/v1/orgs/([^/]+)/public_members/([^/]+)", "public_member"),
         ("POST", r"/api/v1/orgs/([^/]+)/repos", "create_repo"),
         ("GET", r"/api/v1/repos/([^/]+)/([^/]+)", "repo"),
         ("GET", r"/api/v1/repos/([^/]+)/([^/]+)/pulls", "pulls"),
@@ -53,10 +57,45 @@ class Forge(Handler):
     def me(self):
         self.send(200, user_json(self.login))
 
+    def send_page(self, items):
+        """One page of a list as Gitea answers it: page (1-based) and limit from the query, the
+        other pages in Link (their URLs under the public --url, as Gitea's AppURL) and the whole
+        list's length in X-Total-Count."""
+        try:
+            page, limit = max(1, int(self.query.get("page", 1))), int(self.query.get("limit", DEFAULT_LIMIT))
+        except ValueError:
+            page, limit = 1, DEFAULT_LIMIT
+        limit = DEFAULT_LIMIT if limit <= 0 else min(limit, MAX_LIMIT)
+        pages = max(1, -(-len(items) // limit))
+        path = self.path.split("?")[0]
+
+        def link(number, rel):
+            query = urllib.parse.urlencode(dict(self.query, page=str(number), limit=str(limit)))
+            return '<%s%s?%s>; rel="%s"' % (ARGS.url.rstrip("/"), path, query, rel)
+
+        links = ([link(page + 1, "next")] if page < pages else []) + ([link(pages, "last")] if page != pages else [])
+        links += [link(1, "first"), link(page - 1, "prev")] if page > 1 else []
+        headers = {"X-Total-Count": str(len(items))}
+        if links:
+            headers["Link"] = ",".join(links)
+        self.send(200, items[(page - 1) * limit: page * limit], headers=headers)
+
     def member(self, org, login):
-        if login in STORE.data["orgs"].get(org, []):
+        members = STORE.data["orgs"].get(org)
+        if members is None or login not in ARGS.users:
+            return self.send(404, {"message": "user or organization does not exist"})
+        if self.login not in members:
+            # As Gitea: only a member (or an admin) is told; anyone else is sent to the public list.
+            # 303 is Base.Redirect's default since Gitea 1.20 (302 before).
+            location = "/api/v1/orgs/%s/public_members/%s" % (urllib.parse.quote(org), urllib.parse.quote(login))
+            return self.send(303, b"", headers={"Location": location})
+        if login in members:
             return self.send(204)
         self.send(404, {"message": "not a member"})
+
+    def public_member(self, org, login):
+        # Gitea's default keeps memberships private, and the lab publicises none.
+        self.send(404, {"message": "not a public member"})
 
     def find_repo(self, owner, name):
         return STORE.data["repos"].get("%s/%s" % (owner, name))
@@ -87,7 +126,7 @@ class Forge(Handler):
             "id": pull["id"], "number": pull["number"], "title": pull["title"], "body": pull.get("body", ""),
             "state": pull["state"], "user": user_json(pull["user"]),
             "html_url": "%s/%s/pulls/%d" % (ARGS.url, full, pull["number"]),
-            "head": {"ref": pull["head"], "label": pull["head"], "sha": pull["sha"]}, "base": {"ref": "main", "label": "main"},
+            "head": {"ref": pull["head"], "label": pull["head"], "sha": pull["sha"]}, "base": {"ref": pull.get("base", "main"), "label": pull.get("base", "main")},
             "created_at": iso(pull["created"]), "updated_at": iso(pull["created"]),
         }
 
@@ -97,15 +136,22 @@ class Forge(Handler):
             return self.send(404, {"message": "repository does not exist"})
         state = self.query.get("state", "open")
         full = "%s/%s" % (owner, name)
-        self.send(200, [self.pull_json(full, p) for p in repo["pulls"] if state == "all" or p["state"] == state])
+        listed = [p for p in repo["pulls"] if state == "all" or p["state"] == state]
+        # Gitea's default order: newest first.
+        listed.sort(key=lambda p: (p["created"], p["id"]), reverse=True)
+        self.send_page([self.pull_json(full, p) for p in listed])
 
     def create_pull(self, owner, name):
         repo = self.find_repo(owner, name)
         if not repo:
             return self.send(404, {"message": "repository does not exist"})
         body = self.json_body()
+        head, base = body.get("head", ""), body.get("base", "main")
+        # The lab has no branches: any head goes, save the one Gitea refuses.
+        if not head or head == base:
+            return self.send(422, {"message": "Invalid PullRequest: There are no changes between the head and the base"})
         with STORE.lock:
-            pull = new_pull(repo, self.login, body.get("title", "untitled"), body.get("head", "main"), body.get("body", ""))
+            pull = new_pull(repo, self.login, body.get("title", "untitled"), head, body.get("body", ""), base)
             STORE.save()
         self.send(201, self.pull_json("%s/%s" % (owner, name), pull))
 
@@ -126,7 +172,9 @@ class Forge(Handler):
         issue = self.issue(owner, name, index)
         if not issue:
             return self.send(404, {"message": "issue does not exist"})
-        self.send(200, [self.comment_json(owner, name, index, c) for c in issue["comments"]])
+        # As Gitea: no page/limit on an issue's comments; all of them, oldest first, and their count.
+        listed = sorted(issue["comments"], key=lambda c: (c["created"], c["id"]))
+        self.send(200, [self.comment_json(owner, name, index, c) for c in listed], headers={"X-Total-Count": str(len(listed))})
 
     def create_comment(self, owner, name, index):
         issue = self.issue(owner, name, index)
@@ -146,10 +194,10 @@ def next_id():
     return STORE.data["next_id"]
 
 
-def new_pull(repo, login, title, head, body=""):
+def new_pull(repo, login, title, head, body="", base="main"):
     number = max([p["number"] for p in repo["pulls"]] + [0]) + 1
     pull = {"id": next_id(), "number": number, "title": title, "body": body, "state": "open", "user": login,
-            "head": head, "sha": "%040x" % next_id(), "created": now(), "comments": []}
+            "head": head, "base": base, "sha": "%040x" % next_id(), "created": now(), "comments": []}
     repo["pulls"].append(pull)
     return pull
 

@@ -1,0 +1,242 @@
+/**
+ * The forge contract: the HTTP shapes of Gitea's API v1 that the harness, the bridge and the
+ * lab's stand-in (lab/base/services/forge.py) rely on, as a list of behaviours. The same list
+ * is run against real-shaped fixtures and against the stand-in, so the fake cannot drift from
+ * what the clients expect without a named behaviour breaking.
+ */
+import http from 'node:http';
+
+/** Who makes a request: a member of the org, a user outside it, or a token the forge does not know. */
+export type ForgeRole = 'member' | 'outsider' | 'badToken';
+
+/** What the forge under test holds before the contract runs; the behaviours read their data from here. */
+export interface ForgeWorld {
+  org: string;
+  repo: string;
+  /** A member's login and an outsider's. */
+  member: string;
+  outsider: string;
+  /** Exactly this many open pulls on org/repo, more than CONTRACT_PAGE. */
+  openPulls: number;
+  /** A pull on org/repo with exactly `comments` comments (more than CONTRACT_PAGE). */
+  commentedPull: number;
+  comments: number;
+}
+
+/** The page size the contract asks for: small, so that a handful of pulls spans pages. */
+export const CONTRACT_PAGE = 2;
+
+export interface ContractRequest {
+  as: ForgeRole;
+  method: 'GET' | 'POST';
+  /** Under /api/v1, with its query. */
+  path: string;
+  body?: unknown;
+}
+
+export interface ContractAnswer {
+  status: number;
+  headers: Record<string, string | undefined>;
+  /** Parsed JSON, or undefined for an empty or non-JSON body. */
+  body: unknown;
+}
+
+export interface ForgeBehaviour {
+  name: string;
+  request: (world: ForgeWorld) => ContractRequest;
+  /** The statuses that meet it; anything else is a difference and the rest is not checked. */
+  status: readonly number[];
+  /** What else must hold of the answer: each string is one difference. */
+  check?: (answer: ContractAnswer, world: ForgeWorld) => string[];
+}
+
+export interface BrokenBehaviour {
+  name: string;
+  differences: string[];
+}
+
+export type ForgeAsk = (request: ContractRequest) => Promise<ContractAnswer>;
+
+/** Gitea's Link header as rel → target URL. */
+export function parseLink(header: string | undefined): Map<string, URL> {
+  const links = new Map<string, URL>();
+  for (const part of (header ?? '').split(',')) {
+    const match = /<([^>]+)>\s*;\s*rel="([^"]+)"/.exec(part);
+    if (match) links.set(match[2]!, new URL(match[1]!, 'http://forge.invalid'));
+  }
+  return links;
+}
+
+const pullsPath = (w: ForgeWorld, query: string) => `/repos/${w.org}/${w.repo}/pulls?state=open&${query}`;
+const lastPage = (w: ForgeWorld) => Math.ceil(w.openPulls / CONTRACT_PAGE);
+
+function asList(answer: ContractAnswer): Array<Record<string, unknown>> | undefined {
+  return Array.isArray(answer.body) ? (answer.body as Array<Record<string, unknown>>) : undefined;
+}
+
+function linkTo(answer: ContractAnswer, rel: string, page: number): string[] {
+  const target = parseLink(answer.headers.link).get(rel);
+  if (!target) return [`no rel="${rel}" in Link: ${answer.headers.link ?? '(no Link header)'}`];
+  const problems: string[] = [];
+  if (target.searchParams.get('page') !== String(page)) problems.push(`rel="${rel}" is page ${target.searchParams.get('page')}, not ${page}`);
+  if (target.searchParams.get('limit') !== String(CONTRACT_PAGE)) problems.push(`rel="${rel}" has limit ${target.searchParams.get('limit')}, not ${CONTRACT_PAGE}`);
+  return problems;
+}
+
+function totalCount(answer: ContractAnswer, expected: number): string[] {
+  return answer.headers['x-total-count'] === String(expected) ? [] : [`X-Total-Count is ${answer.headers['x-total-count'] ?? '(absent)'}, not ${expected}`];
+}
+
+function ordered(list: Array<Record<string, unknown>>, key: string, direction: 'ascending' | 'descending'): string[] {
+  const values = list.map((item) => Number(item[key]));
+  const sorted = values.every((value, i) => i === 0 || (direction === 'ascending' ? value > values[i - 1]! : value < values[i - 1]!));
+  return sorted ? [] : [`${key}s are not ${direction}: ${values.join(', ')}`];
+}
+
+export const FORGE_CONTRACT: readonly ForgeBehaviour[] = [
+  {
+    name: 'pulls: a first page holds `limit` pulls, links rel="next" and rel="last", and counts them all',
+    request: (w) => ({ as: 'member', method: 'GET', path: pullsPath(w, `page=1&limit=${CONTRACT_PAGE}`) }),
+    status: [200],
+    check: (answer, w) => {
+      const list = asList(answer);
+      if (!list) return ['the body is not a list'];
+      return [
+        ...(list.length === CONTRACT_PAGE ? [] : [`page 1 holds ${list.length} pulls, not ${CONTRACT_PAGE}`]),
+        ...linkTo(answer, 'next', 2),
+        ...linkTo(answer, 'last', lastPage(w)),
+        ...totalCount(answer, w.openPulls),
+      ];
+    },
+  },
+  {
+    name: 'pulls: the last page holds the rest and links no rel="next"',
+    request: (w) => ({ as: 'member', method: 'GET', path: pullsPath(w, `page=${lastPage(w)}&limit=${CONTRACT_PAGE}`) }),
+    status: [200],
+    check: (answer, w) => {
+      const list = asList(answer);
+      if (!list) return ['the body is not a list'];
+      const rest = w.openPulls - CONTRACT_PAGE * (lastPage(w) - 1);
+      return [
+        ...(list.length === rest ? [] : [`the last page holds ${list.length} pulls, not ${rest}`]),
+        ...(parseLink(answer.headers.link).has('next') ? [`the last page links rel="next": ${answer.headers.link}`] : []),
+        ...linkTo(answer, 'prev', lastPage(w) - 1),
+        ...totalCount(answer, w.openPulls),
+      ];
+    },
+  },
+  {
+    name: 'pulls: listed newest first',
+    request: (w) => ({ as: 'member', method: 'GET', path: pullsPath(w, 'page=1&limit=50') }),
+    status: [200],
+    check: (answer, w) => {
+      const list = asList(answer);
+      if (!list) return ['the body is not a list'];
+      return [...(list.length === w.openPulls ? [] : [`${list.length} pulls, not ${w.openPulls}`]), ...ordered(list, 'number', 'descending')];
+    },
+  },
+  {
+    // Gitea takes no page/limit here: an issue's comments come whole, with their count.
+    name: "comments: an issue's comments come all at once, oldest first, counted in X-Total-Count",
+    request: (w) => ({ as: 'member', method: 'GET', path: `/repos/${w.org}/${w.repo}/issues/${w.commentedPull}/comments` }),
+    status: [200],
+    check: (answer, w) => {
+      const list = asList(answer);
+      if (!list) return ['the body is not a list'];
+      const times = list.map((comment) => Date.parse(String(comment.created_at)));
+      return [
+        ...(list.length === w.comments ? [] : [`${list.length} comments, not ${w.comments}`]),
+        ...ordered(list, 'id', 'ascending'),
+        ...(times.every((time, i) => !Number.isNaN(time) && (i === 0 || time >= times[i - 1]!)) ? [] : ['created_at is not oldest first']),
+        ...totalCount(answer, w.comments),
+      ];
+    },
+  },
+  {
+    name: 'membership: a member asking about a member gets 204',
+    request: (w) => ({ as: 'member', method: 'GET', path: `/orgs/${w.org}/members/${w.member}` }),
+    status: [204],
+  },
+  {
+    name: 'membership: a member asking about an outsider gets 404',
+    request: (w) => ({ as: 'member', method: 'GET', path: `/orgs/${w.org}/members/${w.outsider}` }),
+    status: [404],
+  },
+  {
+    // Gitea before 1.20 sent 302; since its context refactor, Redirect's default is 303.
+    name: 'membership: an outsider asking is redirected to public_members',
+    request: (w) => ({ as: 'outsider', method: 'GET', path: `/orgs/${w.org}/members/${w.member}` }),
+    status: [302, 303],
+    check: (answer, w) => {
+      const location = answer.headers.location ?? '';
+      return location.endsWith(`/api/v1/orgs/${w.org}/public_members/${w.member}`) ? [] : [`Location is ${location || '(absent)'}, not …/api/v1/orgs/${w.org}/public_members/${w.member}`];
+    },
+  },
+  {
+    name: 'pulls: one whose head is its base is refused with 422',
+    request: (w) => ({ as: 'member', method: 'POST', path: `/repos/${w.org}/${w.repo}/pulls`, body: { title: 'contract: head is base', head: 'main', base: 'main' } }),
+    status: [422],
+  },
+  {
+    name: 'auth: a wrong token gets 401',
+    request: () => ({ as: 'badToken', method: 'GET', path: '/user' }),
+    status: [401],
+  },
+];
+
+/** Runs each behaviour once; answers what broke (none: the forge meets the contract). */
+export async function runForgeContract(ask: ForgeAsk, world: ForgeWorld, behaviours: readonly ForgeBehaviour[] = FORGE_CONTRACT): Promise<BrokenBehaviour[]> {
+  const broken: BrokenBehaviour[] = [];
+  for (const behaviour of behaviours) {
+    const request = behaviour.request(world);
+    let differences: string[];
+    try {
+      const answer = await ask(request);
+      differences = behaviour.status.includes(answer.status)
+        ? (behaviour.check?.(answer, world) ?? [])
+        : [`${request.method} ${request.path} as ${request.as} answered ${answer.status}, not ${behaviour.status.join(' or ')}`];
+    } catch (error) {
+      differences = [`${request.method} ${request.path} as ${request.as} got no answer: ${(error as Error).message}`];
+    }
+    if (differences.length) broken.push({ name: behaviour.name, differences });
+  }
+  return broken;
+}
+
+/**
+ * Asks a forge over plain HTTP (a stand-in or a fixture on 127.0.0.1), never following a
+ * redirect: where it points is part of the contract.
+ */
+export function httpForge(baseUrl: string, tokens: Record<ForgeRole, string>): ForgeAsk {
+  return (request) =>
+    new Promise((resolve, reject) => {
+      const body = request.body === undefined ? undefined : JSON.stringify(request.body);
+      const outgoing = http.request(
+        `${baseUrl.replace(/\/$/, '')}/api/v1${request.path}`,
+        {
+          method: request.method,
+          headers: { Authorization: `token ${tokens[request.as]}`, Accept: 'application/json', ...(body ? { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) } : {}) },
+          timeout: 10_000,
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown;
+            try {
+              parsed = text ? JSON.parse(text) : undefined;
+            } catch {
+              parsed = undefined;
+            }
+            const headers: Record<string, string | undefined> = {};
+            for (const [key, value] of Object.entries(response.headers)) headers[key] = Array.isArray(value) ? value.join(', ') : value;
+            resolve({ status: response.statusCode ?? 0, headers, body: parsed });
+          });
+        },
+      );
+      outgoing.on('timeout', () => outgoing.destroy(new Error('no answer within 10 s')));
+      outgoing.on('error', reject);
+      outgoing.end(body);
+    });
+}
