@@ -43,8 +43,10 @@ dodItem('D5', () => {
     const outcome = await withHostChange(host, checkout, `enrol ${NEW_RECIPE}`, () => host.succeed(`cd ${checkout.dir} && ${enrol}`), async () => {
       const changed = (await host.succeed(`cd ${checkout.dir} && git diff --name-only HEAD~1 HEAD`)).stdout.trim().split('\n').filter(Boolean);
       if (!(await ci.forge.repoExists(ci.org, NEW_RECIPE))) await ci.forge.createOrgRepo(ci.org, NEW_RECIPE);
+      // A head branch of its own: Gitea refuses (422) a pull whose head is its base.
+      const enrolment = { title: `Enrol ${NEW_RECIPE}`, head: `accept/enrol-${NEW_RECIPE}`, base: 'main' };
       const pulls = await ci.forge.openPulls(ci.org, NEW_RECIPE);
-      const pull = pulls[0] ?? (await ci.forge.createPull(ci.org, NEW_RECIPE, { title: `Enrol ${NEW_RECIPE}`, head: 'main', base: 'main' }));
+      const pull = pulls.find((open) => open.head?.ref === enrolment.head || open.title === enrolment.title) ?? (await ci.forge.createPull(ci.org, NEW_RECIPE, enrolment));
       const first = await step(`the first !testme on ${ci.org}/${NEW_RECIPE}#${pull.number}`, () => freshBuild(ci, NEW_RECIPE, pull));
       return { changed, first };
     });

@@ -166,7 +166,8 @@ export interface Trigger {
 export async function openPull(ci: Ci, recipe: string): Promise<ForgePull> {
   const pulls = await ci.forge.openPulls(ci.org, recipe);
   if (!pulls.length) throw new HarnessError(`${ci.org}/${recipe} has no open pull request to comment !testme on`);
-  return pulls[0]!;
+  // The oldest (lowest number): Gitea lists newest first, so pulls[0] would move to any PR opened since.
+  return pulls.reduce((oldest, pull) => (pull.number < oldest.number ? pull : oldest));
 }
 
 export async function commentTestme(ci: Ci, recipe: string, as: ForgeClient = ci.forge, pull?: ForgePull): Promise<Trigger> {
