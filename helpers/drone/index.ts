@@ -37,7 +37,8 @@ export const UNFINISHED = new Set(['pending', 'running', 'blocked', 'waiting_on_
 type Timed = { started?: number; finished?: number; stopped?: number };
 
 function normalise<T extends Timed>(unit: T): T & { finished: number; started: number } {
-  return { ...unit, started: unit.started ?? 0, finished: unit.finished || unit.stopped || 0 };
+  // `stopped` is Drone's field (helpers/drone/contract.ts); `finished` only for a shape that carries it.
+  return { ...unit, started: unit.started ?? 0, finished: unit.stopped || unit.finished || 0 };
 }
 
 export class DroneClient {

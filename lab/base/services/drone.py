@@ -112,14 +112,15 @@ class Drone(Handler):
 
 
 def new_build(number, params, branch):
+    # As Drone: a stage's and a step's end is `stopped`; only the build has `finished`.
     t = now()
     pipeline = load_pipeline()
     stages = []
     for s_index, stage in enumerate(pipeline, start=1):
-        steps = [{"id": number * 1000 + s_index * 100 + i, "number": i, "name": step, "status": "pending", "exit_code": 0, "started": 0, "stopped": 0, "finished": 0}
+        steps = [{"id": number * 1000 + s_index * 100 + i, "number": i, "name": step, "status": "pending", "exit_code": 0, "started": 0, "stopped": 0}
                  for i, step in enumerate(stage["steps"], start=1)]
         stages.append({"id": number * 100 + s_index, "number": s_index, "name": stage["name"], "kind": "pipeline", "type": "exec",
-                       "status": "pending", "exit_code": 0, "started": 0, "stopped": 0, "finished": 0, "steps": steps})
+                       "status": "pending", "exit_code": 0, "started": 0, "stopped": 0, "steps": steps})
     return {"id": number, "number": number, "status": "pending", "event": "custom", "trigger": "@api", "ref": "refs/heads/" + branch,
             "source": branch, "target": branch, "message": "!testme %s" % params.get("RECIPE", ""), "sender": params.get("SENDER", ""),
             "params": params, "created": t, "updated": t, "started": 0, "finished": 0, "stages": stages}
@@ -172,12 +173,12 @@ def execute(number):
                 code = run_step(number, s, i, step["name"], build["params"])
                 status = "success" if code == 0 else "failure"
                 t = now()
-                update(number, lambda b: b["stages"][s - 1]["steps"][i - 1].update(status=status, exit_code=code, stopped=t, finished=t))
+                update(number, lambda b: b["stages"][s - 1]["steps"][i - 1].update(status=status, exit_code=code, stopped=t))
                 if code != 0:
                     stage_failed = True
             t = now()
             exit_code = next((st["exit_code"] for st in STORE.data["builds"][str(number)]["stages"][s - 1]["steps"] if st["exit_code"]), 0)
-            update(number, lambda b: b["stages"][s - 1].update(status="failure" if stage_failed else "success", exit_code=exit_code, stopped=t, finished=t))
+            update(number, lambda b: b["stages"][s - 1].update(status="failure" if stage_failed else "success", exit_code=exit_code, stopped=t))
             failed = failed or stage_failed
         update(number, lambda b: b.update(status="failure" if failed else "success", finished=now()))
         log("build #%d (%s): %s" % (number, recipe, "failure" if failed else "success"))
@@ -231,6 +232,12 @@ def main():
     parser.add_argument("--python", default="/usr/bin/python3")
     ARGS = parser.parse_args()
     STORE = JsonStore(os.path.join(ARGS.state_dir, "builds.json"), {"counter": 0, "builds": {}})
+    # Builds stored by an older stand-in carried `finished` on stages and steps too: Drone has none.
+    for build in STORE.data["builds"].values():
+        for stage in build.get("stages", []):
+            stage.pop("finished", None)
+            for step in stage.get("steps", []):
+                step.pop("finished", None)
     # A restart (every rebuild restarts us) cut short whatever was running: run it again.
     for build in STORE.data["builds"].values():
         if build["status"] not in FINISHED:

@@ -1,0 +1,102 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SERVICES_DIR, startService, type RunningService } from '../common/test-standins.ts';
+import { droneBuildDifferences, DRONE_STATUSES } from './contract.ts';
+
+// Drone's build JSON (GET /api/repos/{owner}/{name}/builds/{n}) for a failed matrix: fields as
+// Drone's core.Build, core.Stage and core.Step name them.
+const step = (number: number, name: string, status: string, exit_code: number, started: number, stopped: number) => ({ id: 900 + number, step_id: 50, number, name, status, exit_code, started, stopped, version: 3 });
+const FIXTURE = {
+  id: 77, repo_id: 3, trigger: '@api', number: 12, status: 'failure', event: 'custom', action: '', link: '', timestamp: 0, message: '!testme custom-html',
+  before: '', after: 'c'.repeat(40), ref: 'refs/heads/main', source_repo: '', source: 'main', target: 'main', author_login: 'ccci-bot', sender: 'ccci-bot',
+  params: { RECIPE: 'custom-html', PR: '4', COMMENT_ID: '901' }, started: 1000, finished: 1090, created: 999, updated: 1090, version: 4,
+  stages: [
+    { id: 50, repo_id: 3, build_id: 77, number: 1, name: 'install', kind: 'pipeline', type: 'exec', status: 'failure', errignore: false, exit_code: 1, machine: 'ci', os: 'linux', arch: 'amd64', started: 1000, stopped: 1080, created: 999, updated: 1080, version: 3, on_success: true, on_failure: false,
+      steps: [step(1, 'deploy', 'success', 0, 1000, 1050), step(2, 'check', 'failure', 1, 1050, 1080)] },
+    { id: 51, repo_id: 3, build_id: 77, number: 2, name: 'upgrade', kind: 'pipeline', type: 'exec', status: 'skipped', errignore: false, exit_code: 0, machine: '', os: 'linux', arch: 'amd64', started: 0, stopped: 0, created: 999, updated: 1080, version: 2, on_success: true, on_failure: false, depends_on: ['install'],
+      steps: [step(1, 'upgrade', 'skipped', 0, 0, 0)] },
+  ],
+};
+
+describe('the Drone build contract, against a real-shaped fixture', () => {
+  it('holds', () => {
+    expect(droneBuildDifferences(FIXTURE)).toEqual([]);
+  });
+
+  it('names a stage or step that ends in `finished`, or a status Drone has not', () => {
+    const drifted = structuredClone(FIXTURE) as unknown as { stages: Array<Record<string, unknown> & { steps: Array<Record<string, unknown>> }> };
+    drifted.stages[0]!.finished = 1080;
+    delete drifted.stages[0]!.steps[1]!.stopped;
+    drifted.stages[1]!.steps[0]!.status = 'finished';
+    expect(droneBuildDifferences(drifted)).toEqual([
+      'stage install has a `finished` field, which Drone\'s stages and steps do not',
+      'stage install step check has no number stopped',
+      'stage upgrade step upgrade has status "finished", none of Drone\'s',
+    ]);
+  });
+
+  it("lists Drone's statuses", () => {
+    expect([...DRONE_STATUSES].sort()).toEqual(['blocked', 'declined', 'error', 'failure', 'killed', 'pending', 'running', 'skipped', 'success', 'waiting_on_dependencies']);
+  });
+});
+
+function ask(url: string, method: 'GET' | 'POST', token: string): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(url, { method, headers: { Authorization: `Bearer ${token}` }, timeout: 10_000 }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: response.statusCode ?? 0, body: text ? JSON.parse(text) : undefined });
+      });
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+describe('the Drone build contract, against the lab stand-in (lab/base/services/drone.py)', () => {
+  let tmp: string;
+  let drone: RunningService;
+  const api = (path: string) => `${drone.url}/api/repos/coop-cloud/cc-ci${path}`;
+
+  beforeAll(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'accept-drone-contract-'));
+    await mkdir(join(tmp, 'secrets'));
+    await mkdir(join(tmp, 'tests', 'custom-html'), { recursive: true });
+    await writeFile(join(tmp, 'secrets', 'drone_api_token'), 'tok-drone\n');
+    // Two stages; the first's second step fails, so the run shows success, failure and skipped.
+    await writeFile(join(tmp, 'pipeline.json'), JSON.stringify([{ name: 'install', steps: ['deploy', 'check'] }, { name: 'upgrade', steps: ['upgrade'] }]));
+    await writeFile(join(tmp, 'harness.py'), 'import sys\nsys.exit(1 if sys.argv[1] == "check" else 0)\n');
+    drone = await startService(
+      SERVICES_DIR,
+      'drone.py',
+      (port) => ['--port', String(port), '--state-dir', join(tmp, 'state'), '--repo', 'coop-cloud/cc-ci', '--user', 'ccci-bot', '--token-secret', 'drone_api_token', '--pipeline', join(tmp, 'pipeline.json'), '--harness', join(tmp, 'harness.py'), '--tests', join(tmp, 'tests'), '--python', 'python3'],
+      { CCCI_SECRETS_DIR: join(tmp, 'secrets') },
+      '/healthz',
+    );
+  });
+  afterAll(async () => {
+    await drone?.stop();
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  it("emits builds of Drone's shape, pending and finished", async () => {
+    const created = await ask(api('/builds?branch=main&RECIPE=custom-html&COMMENT_ID=901'), 'POST', 'tok-drone');
+    expect(created.status).toBe(200);
+    expect(droneBuildDifferences(created.body)).toEqual([]);
+    const number = (created.body as { number: number }).number;
+    let build: { status: string; stages: Array<{ status: string; stopped: number; steps: Array<{ status: string }> }> } | undefined;
+    for (const deadline = Date.now() + 20_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 200))) {
+      build = (await ask(api(`/builds/${number}`), 'GET', 'tok-drone')).body as typeof build;
+      if (build && !['pending', 'running'].includes(build.status)) break;
+    }
+    expect(build?.status, drone.log().slice(-2000)).toBe('failure');
+    expect(droneBuildDifferences(build)).toEqual([]);
+    expect(build!.stages.map((stage) => [stage.status, stage.steps.map((s) => s.status)])).toEqual([['failure', ['success', 'failure']], ['skipped', ['skipped']]]);
+    expect(build!.stages[0]!.stopped).toBeGreaterThan(0);
+  });
+});
