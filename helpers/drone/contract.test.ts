@@ -3,7 +3,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SERVICES_DIR, startService, type RunningService } from '../common/test-standins.ts';
+import { driftedServices, SERVICES_DIR, startService, type RunningService } from '../common/test-standins.ts';
 import { droneBuildDifferences, DRONE_STATUSES } from './contract.ts';
 
 // Drone's build JSON (GET /api/repos/{owner}/{name}/builds/{n}) for a failed matrix: fields as
@@ -58,45 +58,64 @@ function ask(url: string, method: 'GET' | 'POST', token: string): Promise<{ stat
   });
 }
 
-describe('the Drone build contract, against the lab stand-in (lab/base/services/drone.py)', () => {
-  let tmp: string;
-  let drone: RunningService;
-  const api = (path: string) => `${drone.url}/api/repos/coop-cloud/cc-ci${path}`;
+/** drone.py from `dir` with a two-stage pipeline whose first stage's second step fails: success, failure and skipped in one build. */
+async function standinDrone(dir: string): Promise<RunningService & { cleanup(): Promise<void> }> {
+  const tmp = await mkdtemp(join(tmpdir(), 'accept-drone-contract-'));
+  await mkdir(join(tmp, 'secrets'));
+  await mkdir(join(tmp, 'tests', 'custom-html'), { recursive: true });
+  await writeFile(join(tmp, 'secrets', 'drone_api_token'), 'tok-drone\n');
+  await writeFile(join(tmp, 'pipeline.json'), JSON.stringify([{ name: 'install', steps: ['deploy', 'check'] }, { name: 'upgrade', steps: ['upgrade'] }]));
+  await writeFile(join(tmp, 'harness.py'), 'import sys\nsys.exit(1 if sys.argv[1] == "check" else 0)\n');
+  const service = await startService(
+    dir,
+    'drone.py',
+    (port) => ['--port', String(port), '--state-dir', join(tmp, 'state'), '--repo', 'coop-cloud/cc-ci', '--user', 'ccci-bot', '--token-secret', 'drone_api_token', '--pipeline', join(tmp, 'pipeline.json'), '--harness', join(tmp, 'harness.py'), '--tests', join(tmp, 'tests'), '--python', 'python3'],
+    { CCCI_SECRETS_DIR: join(tmp, 'secrets') },
+    '/healthz',
+  );
+  return { ...service, cleanup: async () => (await service.stop(), await rm(tmp, { recursive: true, force: true })) };
+}
 
-  beforeAll(async () => {
-    tmp = await mkdtemp(join(tmpdir(), 'accept-drone-contract-'));
-    await mkdir(join(tmp, 'secrets'));
-    await mkdir(join(tmp, 'tests', 'custom-html'), { recursive: true });
-    await writeFile(join(tmp, 'secrets', 'drone_api_token'), 'tok-drone\n');
-    // Two stages; the first's second step fails, so the run shows success, failure and skipped.
-    await writeFile(join(tmp, 'pipeline.json'), JSON.stringify([{ name: 'install', steps: ['deploy', 'check'] }, { name: 'upgrade', steps: ['upgrade'] }]));
-    await writeFile(join(tmp, 'harness.py'), 'import sys\nsys.exit(1 if sys.argv[1] == "check" else 0)\n');
-    drone = await startService(
-      SERVICES_DIR,
-      'drone.py',
-      (port) => ['--port', String(port), '--state-dir', join(tmp, 'state'), '--repo', 'coop-cloud/cc-ci', '--user', 'ccci-bot', '--token-secret', 'drone_api_token', '--pipeline', join(tmp, 'pipeline.json'), '--harness', join(tmp, 'harness.py'), '--tests', join(tmp, 'tests'), '--python', 'python3'],
-      { CCCI_SECRETS_DIR: join(tmp, 'secrets') },
-      '/healthz',
-    );
-  });
-  afterAll(async () => {
-    await drone?.stop();
-    await rm(tmp, { recursive: true, force: true });
-  });
+type Build = { status: string; stages: Array<{ status: string; stopped: number; steps: Array<{ status: string }> }> };
+
+/** One build created and followed to its end: what Drone answered at creation and at the end. */
+async function oneBuild(drone: RunningService): Promise<{ created: unknown; ended: Build | undefined }> {
+  const api = (path: string) => `${drone.url}/api/repos/coop-cloud/cc-ci${path}`;
+  const created = await ask(api('/builds?branch=main&RECIPE=custom-html&COMMENT_ID=901'), 'POST', 'tok-drone');
+  expect(created.status).toBe(200);
+  const number = (created.body as { number: number }).number;
+  let ended: Build | undefined;
+  for (const deadline = Date.now() + 20_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 200))) {
+    ended = (await ask(api(`/builds/${number}`), 'GET', 'tok-drone')).body as Build;
+    if (ended && !['pending', 'running'].includes(ended.status)) break;
+  }
+  return { created: created.body, ended };
+}
+
+describe('the Drone build contract, against the lab stand-in (lab/base/services/drone.py)', () => {
+  let drone: Awaited<ReturnType<typeof standinDrone>>;
+  beforeAll(async () => (drone = await standinDrone(SERVICES_DIR)));
+  afterAll(() => drone?.cleanup());
 
   it("emits builds of Drone's shape, pending and finished", async () => {
-    const created = await ask(api('/builds?branch=main&RECIPE=custom-html&COMMENT_ID=901'), 'POST', 'tok-drone');
-    expect(created.status).toBe(200);
-    expect(droneBuildDifferences(created.body)).toEqual([]);
-    const number = (created.body as { number: number }).number;
-    let build: { status: string; stages: Array<{ status: string; stopped: number; steps: Array<{ status: string }> }> } | undefined;
-    for (const deadline = Date.now() + 20_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 200))) {
-      build = (await ask(api(`/builds/${number}`), 'GET', 'tok-drone')).body as typeof build;
-      if (build && !['pending', 'running'].includes(build.status)) break;
-    }
+    const { created, ended: build } = await oneBuild(drone);
+    expect(droneBuildDifferences(created)).toEqual([]);
     expect(build?.status, drone.log().slice(-2000)).toBe('failure');
     expect(droneBuildDifferences(build)).toEqual([]);
     expect(build!.stages.map((stage) => [stage.status, stage.steps.map((s) => s.status)])).toEqual([['failure', ['success', 'failure']], ['skipped', ['skipped']]]);
     expect(build!.stages[0]!.stopped).toBeGreaterThan(0);
+  });
+
+  it('catches a stand-in that drifts back to `finished` on its stages', async () => {
+    const copy = await driftedServices('drone.py', [['exit_code=exit_code, stopped=t))', 'exit_code=exit_code, stopped=t, finished=t))']]);
+    const drifted = await standinDrone(copy.dir);
+    try {
+      const { ended } = await oneBuild(drifted);
+      // Only the stage that ran to its end: the skipped one never reaches that update.
+      expect(droneBuildDifferences(ended)).toEqual(["stage install has a `finished` field, which Drone's stages and steps do not"]);
+    } finally {
+      await drifted.cleanup();
+      await copy.remove();
+    }
   });
 });

@@ -92,6 +92,10 @@ describe('the forge contract, against real-shaped fixtures', () => {
     expect(await runForgeContract(httpForge(fixture.url, TOKENS), WORLD)).toEqual([]);
   });
 
+  it('is never run against a real forge: it writes', () => {
+    expect(() => httpForge('https://git.coopcloud.tech', TOKENS)).toThrow(/local fakes only/);
+  });
+
   it('takes the redirect of an older Gitea (302) as well', async () => {
     const older = await fixtureForge({ ...RECORDED, 'outsider GET /api/v1/orgs/coop-cloud/members/alice': { status: 302, headers: { Location: '/api/v1/orgs/coop-cloud/public_members/alice' } } });
     try {

@@ -208,6 +208,9 @@ export async function runForgeContract(ask: ForgeAsk, world: ForgeWorld, behavio
  * redirect: where it points is part of the contract.
  */
 export function httpForge(baseUrl: string, tokens: Record<ForgeRole, string>): ForgeAsk {
+  // The contract writes (its 422 probe): it is for local fakes only, never a real forge.
+  const host = new URL(baseUrl).hostname;
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(host)) throw new Error(`the forge contract runs against local fakes only, not ${baseUrl}`);
   return (request) =>
     new Promise((resolve, reject) => {
       const body = request.body === undefined ? undefined : JSON.stringify(request.body);
