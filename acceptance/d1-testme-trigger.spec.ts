@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
 import { signBody } from '../helpers/dashboard/index.ts';
+import { giteaPushEvent } from '../helpers/forge/webhooks.ts';
 import { buildFor, commentTestme, D1_START_LIMIT_MS, describeParams, isBuildOf, openPull, testmeRefusal, type Ci, type Trigger } from './support/ci.ts';
 import { attach, dodItem, evidence, skipBecause, step, test, within } from './support/dod.ts';
 
@@ -58,15 +59,15 @@ dodItem('D1', () => {
   test('/hook accepts a validly signed webhook and rejects unsigned and forged ones', async ({ ci, gitSecrets, task }) => {
     const key = gitSecrets.values.webhook_hmac;
     expect(key, 'the instance repo has no sops value webhook_hmac').toBeDefined();
-    // A real Gitea ping: no build is started by it, the signature is what is checked.
-    const body = JSON.stringify({ zen: 'accept', hook_id: 0, repository: { full_name: `${ci.org}/${ci.probeRecipe}`, name: ci.probeRecipe, owner: { login: ci.org } } });
-    const signed = await ci.apex.hook(body, signBody(body, key!), 'ping');
-    const unsigned = await ci.apex.hook(body, undefined, 'ping');
-    const forged = await ci.apex.hook(body, signBody(body, randomBytes(32).toString('hex')), 'ping');
+    // A push, as Gitea sends it (it has no ping): no build is started by it, the signature is what is checked.
+    const { event, body } = giteaPushEvent(ci.org, ci.probeRecipe, 'cc-ci-acceptance', ci.forge.baseUrl);
+    const signed = await ci.apex.hook(body, signBody(body, key!), event);
+    const unsigned = await ci.apex.hook(body, undefined, event);
+    const forged = await ci.apex.hook(body, signBody(body, randomBytes(32).toString('hex')), event);
     await attach('answers', { signed: [signed.status, signed.text], unsigned: [unsigned.status, unsigned.text], forged: [forged.status, forged.text] });
     expect(signed.status >= 200 && signed.status < 300, `a webhook signed with webhook_hmac got HTTP ${signed.status}: ${signed.text.slice(0, 200)}`).toBe(true);
     expect([401, 403], `an unsigned /hook was accepted (HTTP ${unsigned.status})`).toContain(unsigned.status);
     expect([401, 403], `a /hook signed with another key was accepted (HTTP ${forged.status})`).toContain(forged.status);
-    evidence(task, `POST /hook: signed with webhook_hmac → ${signed.status}, unsigned → ${unsigned.status}, forged → ${forged.status}`);
+    evidence(task, `POST /hook (a Gitea ${event} event): signed with webhook_hmac → ${signed.status}, unsigned → ${unsigned.status}, forged → ${forged.status}`);
   });
 });

@@ -10,6 +10,7 @@ import { expect } from 'vitest';
 import { HarnessError } from '../helpers/common/errors.ts';
 import { registerSecret } from '../helpers/common/redact.ts';
 import { signBody } from '../helpers/dashboard/index.ts';
+import { giteaPushEvent } from '../helpers/forge/webhooks.ts';
 import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
 import { decryptSops, encryptSops, parseAgeIdentities } from '../helpers/sops/index.ts';
 import { badgePath, buildLogs, buildParam, GIT_COMMIT, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, runPath, runStart, testmeBuild, WAITS, withHostChange } from './support/ci.ts';
@@ -75,7 +76,8 @@ dodItem('D6', () => {
     const rotated = randomBytes(32).toString('hex');
     registerSecret(rotated);
     const encrypted = await encryptSops({ ...(document.data as Record<string, unknown>), webhook_hmac: rotated }, { recipients: document.recipients });
-    const body = JSON.stringify({ zen: 'rotation', hook_id: 0 });
+    // An event Gitea really sends, which starts no build: only the signature is checked.
+    const { event, body } = giteaPushEvent(ci.org, ci.probeRecipe, 'cc-ci-acceptance', ci.forge.baseUrl);
     const answers = await withHostChange(
       host,
       checkout,
@@ -85,8 +87,8 @@ dodItem('D6', () => {
         await host.succeed(`cd ${checkout.dir}/${submodule} && ${GIT_COMMIT} commit -q -am 'Rotate webhook_hmac'`);
       },
       async () => ({
-        fresh: await ci.apex.hook(body, signBody(body, rotated), 'ping'),
-        stale: await ci.apex.hook(body, signBody(body, old), 'ping'),
+        fresh: await ci.apex.hook(body, signBody(body, rotated), event),
+        stale: await ci.apex.hook(body, signBody(body, old), event),
       }),
       // Committed in secrets/ only: the rotated commit is not on the instance repo's remote, and
       // a superproject left dirty makes the rebuild take the checkout as it stands.
@@ -95,7 +97,7 @@ dodItem('D6', () => {
     await attach('after the rotation', { newKey: [answers.fresh.status, answers.fresh.text], oldKey: [answers.stale.status, answers.stale.text] });
     expect(answers.fresh.status >= 200 && answers.fresh.status < 300, `after rotating webhook_hmac and rebuilding, a webhook signed with the new value got HTTP ${answers.fresh.status}`).toBe(true);
     expect([401, 403], `after rotating webhook_hmac and rebuilding, a webhook signed with the old value was still accepted (HTTP ${answers.stale.status})`).toContain(answers.stale.status);
-    const restored = await ci.apex.hook(body, signBody(body, old), 'ping');
+    const restored = await ci.apex.hook(body, signBody(body, old), event);
     if (restored.status >= 300) throw new HarnessError(`after restoring the host, the original webhook_hmac got HTTP ${restored.status}`);
     evidence(task, `rotated webhook_hmac in the host's secrets/ and rebuilt: new signature → ${answers.fresh.status}, old → ${answers.stale.status}; restored and rebuilt: original → ${restored.status}`);
   }, within(...WAITS.hostChange));

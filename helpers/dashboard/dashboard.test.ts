@@ -35,9 +35,9 @@ describe('Apex', () => {
 
   it('posts /hook with the event and the signature, or without one', async () => {
     const apex = new Apex('https://lab.test', { ca: server.ca, dial: () => ({ host: '127.0.0.1', port: server.port }) });
-    expect((await apex.hook('{}', 'abc', 'ping')).status).toBe(200);
-    expect(server.seen.at(-1)?.headers).toMatchObject({ 'x-gitea-event': 'ping', 'x-gitea-signature': 'abc' });
-    expect((await apex.hook('{}', undefined)).status).toBe(401);
+    expect((await apex.hook('{}', 'abc', 'push', 'd-1')).status).toBe(200);
+    expect(server.seen.at(-1)?.headers).toMatchObject({ 'x-gitea-event': 'push', 'x-gitea-delivery': 'd-1', 'x-gitea-signature': 'abc' });
+    expect((await apex.hook('{}', undefined, 'push')).status).toBe(401);
     expect(server.seen.at(-1)?.url).toBe('/hook');
   });
 });

@@ -2,7 +2,7 @@
  * cc-ci's apex: the dashboard (runs at /runs/<n>/, badges at /badge/<recipe>.svg) and the
  * bridge's webhook at /hook, signed as Gitea signs: X-Gitea-Signature = hex HMAC-SHA256(body).
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { httpsRequest, type HttpsResponse, type HttpsTransport } from '../https/index.ts';
 
 export function signBody(body: string, key: string): string {
@@ -19,12 +19,17 @@ export class Apex {
     return httpsRequest(this.transport, `${this.baseUrl.replace(/\/$/, '')}${path}`);
   }
 
-  /** POST /hook with the body as given; `signature` undefined sends none. */
-  hook(body: string, signature: string | undefined, event = 'issue_comment'): Promise<HttpsResponse> {
+  /** POST /hook with the body as given, as Gitea delivers it; `signature` undefined sends none. */
+  hook(body: string, signature: string | undefined, event: string, delivery: string = randomUUID()): Promise<HttpsResponse> {
     return httpsRequest(this.transport, `${this.baseUrl.replace(/\/$/, '')}/hook`, {
       method: 'POST',
       body,
-      headers: { 'Content-Type': 'application/json', 'X-Gitea-Event': event, ...(signature === undefined ? {} : { 'X-Gitea-Signature': signature }) },
+      headers: {
+        'Content-Type': 'application/json',
+        'X-Gitea-Event': event,
+        'X-Gitea-Delivery': delivery,
+        ...(signature === undefined ? {} : { 'X-Gitea-Signature': signature }),
+      },
     });
   }
 }
