@@ -6,17 +6,21 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
+import { shellWord } from '../helpers/common/host.ts';
+import { markedShellBlocks } from '../helpers/runbook/index.ts';
 import { DOD_RECIPES, freshBuild, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, MATRIX, matrixStages, WAITS, withHostChange, writeRefusal } from './support/ci.ts';
 import { attach, dodItem, evidence, expectNone, fill, skipBecause, step, system, test, within } from './support/dod.ts';
 
 const NEW_RECIPE = 'accept-probe';
+/** A port no enrolled recipe uses. */
+const NEW_PORT = 9190;
 
 function enrolledIn(text: string): string[] {
   return text.split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
 }
 
 dodItem('D5', () => {
-  const { recipes } = system();
+  const { docs, recipes } = system();
   /** The enrolment list: one recipe a line. */
   const ENROLLED = recipes.enrolled;
   /** `tests/<recipe>/`: a recipe's tree, in the base repo. */
@@ -37,10 +41,16 @@ dodItem('D5', () => {
     // The new recipe needs a repo of its own on the forge: only where the run may make one.
     const refused = writeRefusal(ci, { kind: 'repo', owner: ci.org, repo: NEW_RECIPE });
     if (refused) skipBecause({ task, skip }, refused);
+    // Enrolled as the system's own enrolment document says, and by nothing the harness knows.
+    const enrollDoc = await readFile(join(baseRepo.dir, docs.enroll), 'utf8').catch(() => '');
+    const procedure = markedShellBlocks(enrollDoc, docs.enroll, recipes.enrolMarker);
+    expect(procedure.length, `${docs.enroll} in the base repo holds no \`\`\`sh ${recipes.enrolMarker} block: no enrolment procedure a person or a harness can follow step by step`).toBeGreaterThan(0);
+    await attach(`enrolment procedure (${docs.enroll})`, procedure.map(({ line, script }) => `## ${docs.enroll}:${line}\n${script}`).join('\n\n'));
     const checkout = await hostCheckout(baseRepo.dir, run.durations);
-    // The new recipe is a copy of an enrolled one on a port of its own, as docs/enroll.md says.
-    const enrol = `cp -r ${tree(ci.probeRecipe)} ${tree(NEW_RECIPE)} && sed -i 's/"port": *[0-9]*/"port": 9190/' ${tree(NEW_RECIPE)}recipe.json && echo ${NEW_RECIPE} >> ${ENROLLED}`;
-    const outcome = await withHostChange(host, checkout, `enrol ${NEW_RECIPE}`, () => host.succeed(`cd ${checkout.dir} && ${enrol}`), async () => {
+    const names = recipes.enrolVariables;
+    const values = `${names.recipe}=${shellWord(NEW_RECIPE)} ${names.from}=${shellWord(ci.probeRecipe)} ${names.port}=${NEW_PORT}`;
+    const enrol = () => host.succeed(procedure.map(({ script }) => `cd ${shellWord(checkout.dir)} && ${values} sh -eu -c ${shellWord(script)}`).join(' && '), { purpose: `enrol ${NEW_RECIPE} as ${docs.enroll} says` });
+    const outcome = await withHostChange(host, checkout, `enrol ${NEW_RECIPE}`, enrol, async () => {
       const changed = (await host.succeed(`cd ${checkout.dir} && git diff --name-only HEAD~1 HEAD`)).stdout.trim().split('\n').filter(Boolean);
       if (!(await ci.forge.repoExists(ci.org, NEW_RECIPE))) await ci.forge.createOrgRepo(ci.org, NEW_RECIPE);
       // A head branch of its own: Gitea refuses (422) a pull whose head is its base.

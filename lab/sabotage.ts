@@ -436,6 +436,12 @@ export const SABOTAGES = catalogue({
     cause: /GET \/badge\/custom-html\.svg answered 404/,
     baseFork: brokenBase('Dashboard: drop badges', [{ file: 'services/dashboard.py', expected: '        ("GET", r"/badge/([A-Za-z0-9._-]+)\\.svg", "badge"),\n', replacement: '' }]),
   },
+  'd5-enrolment-by-hand-only': {
+    description: 'docs/enroll.md describes enrolment in prose only: no procedure a harness or a person can follow step by step',
+    guards: ['D5'],
+    cause: /docs\/enroll\.md in the base repo holds no ```sh enrol block/,
+    baseFork: brokenBase('docs: enrolment in prose', [{ file: 'docs/enroll.md', expected: '```sh enrol\n', replacement: '```sh\n' }]),
+  },
   'd9-runbook-not-linked': {
     description: "the README no longer links the operations runbook",
     guards: ['D9'],

@@ -61,6 +61,13 @@ export interface SystemProfile {
     tree: string;
     /** The recipe-local tests in that tree. */
     localTests: string;
+    /**
+     * How the enrolment document (docs.enroll) marks the procedure a harness follows: fenced
+     * ```sh <marker> blocks, run in the checkout with the variables below set.
+     */
+    enrolMarker: string;
+    /** The procedure's variables: the new recipe, an enrolled one to start from, a free port. */
+    enrolVariables: { recipe: string; from: string; port: string };
   };
 }
 
@@ -91,7 +98,7 @@ export function ccciProfile(config: Pick<Config, 'oneshots' | 'd8Doc'>): SystemP
       browserSteps: 'browser|playwright',
     },
     dashboard: { runPath: '/runs/{n}/', badgePath: '/badge/{recipe}.svg' },
-    recipes: { enrolled: 'tests/enrolled', tree: 'tests/{recipe}/', localTests: 'tests/{recipe}/local' },
+    recipes: { enrolled: 'tests/enrolled', tree: 'tests/{recipe}/', localTests: 'tests/{recipe}/local', enrolMarker: 'enrol', enrolVariables: { recipe: 'RECIPE', from: 'FROM', port: 'PORT' } },
   };
 }
 

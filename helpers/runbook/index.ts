@@ -44,6 +44,27 @@ export function parseRunbook(markdown: string, source: string): RunbookStep[] {
   return steps;
 }
 
+/**
+ * The fenced blocks of a document whose info string is `sh <marker>`, in order: a procedure
+ * the system documents for a harness to follow (docs/enroll.md's ```sh enrol blocks, say).
+ */
+export function markedShellBlocks(markdown: string, source: string, marker: string): { line: number; script: string }[] {
+  const lines = markdown.split('\n');
+  const blocks: { line: number; script: string }[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const open = FENCE.exec(lines[i]!);
+    if (!open) continue;
+    const fence = open[1]!;
+    const info = open[2]!.trim().split(/\s+/);
+    const line = i + 1;
+    const body: string[] = [];
+    for (i += 1; i < lines.length && !lines[i]!.startsWith(fence); i++) body.push(lines[i]!);
+    if (i >= lines.length) throw new HarnessError(`${source}:${line}: fenced block is never closed`);
+    if (info[0] === 'sh' && info.includes(marker)) blocks.push({ line, script: body.join('\n').trim() });
+  }
+  return blocks;
+}
+
 export function describeStep(step: RunbookStep): string {
   return step.kind === 'sh' ? step.script : `provision the bootstrap age key to ${step.path} (mode ${step.mode.toString(8).padStart(4, '0')})`;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRunbook } from './index.ts';
+import { markedShellBlocks, parseRunbook } from './index.ts';
 
 const doc = [
   '# Install',
@@ -34,5 +34,21 @@ describe('parseRunbook', () => {
     expect(() => parseRunbook('```sh runbook\nls', 'i.md')).toThrow(/i.md:1: fenced block is never closed/);
     expect(() => parseRunbook('```runbook provision-key\nkey.txt\n```', 'i.md')).toThrow(/i.md:1: provision-key block/);
     expect(() => parseRunbook('```runbook reboot\n```', 'i.md')).toThrow(/unknown runbook block "reboot"/);
+  });
+});
+
+describe('markedShellBlocks', () => {
+  const doc = ['# Enrolling', '', '```sh enrol', 'cp -r "tests/$FROM" "tests/$RECIPE"', '```', '', '```sh', 'echo illustration', '```', '', '```sh enrol', 'echo "$RECIPE" >> tests/enrolled', '```'].join('\n');
+
+  it('returns only the blocks with the marker, in order, with their lines', () => {
+    expect(markedShellBlocks(doc, 'docs/enroll.md', 'enrol')).toEqual([
+      { line: 3, script: 'cp -r "tests/$FROM" "tests/$RECIPE"' },
+      { line: 11, script: 'echo "$RECIPE" >> tests/enrolled' },
+    ]);
+  });
+
+  it('finds none in prose, and names an unclosed block with its line', () => {
+    expect(markedShellBlocks('Copy a tree by hand.\n', 'docs/enroll.md', 'enrol')).toEqual([]);
+    expect(() => markedShellBlocks('```sh enrol\necho x\n', 'docs/enroll.md', 'enrol')).toThrow('docs/enroll.md:1: fenced block is never closed');
   });
 });
