@@ -13,20 +13,34 @@ export type RunbookStep =
 
 const FENCE = /^(`{3,}|~{3,})\s*(.*)$/;
 
-export function parseRunbook(markdown: string, source: string): RunbookStep[] {
+interface FencedBlock {
+  /** The info string's words (```sh runbook → ['sh', 'runbook']). */
+  info: string[];
+  /** 1-based line of the opening fence. */
+  line: number;
+  body: string[];
+}
+
+/** Every fenced block of a Markdown document, in order; an unclosed one is an error naming its line. */
+function fencedBlocks(markdown: string, source: string): FencedBlock[] {
   const lines = markdown.split('\n');
-  const steps: RunbookStep[] = [];
+  const blocks: FencedBlock[] = [];
   for (let i = 0; i < lines.length; i++) {
     const open = FENCE.exec(lines[i]!);
     if (!open) continue;
     const fence = open[1]!;
-    const info = open[2]!.trim().split(/\s+/);
-    const line = i + 1; // 1-based line of the opening fence
-    const start = i + 1;
+    const line = i + 1;
     const body: string[] = [];
-    for (i = start; i < lines.length && !lines[i]!.startsWith(fence); i++) body.push(lines[i]!);
+    for (i += 1; i < lines.length && !lines[i]!.startsWith(fence); i++) body.push(lines[i]!);
     if (i >= lines.length) throw new HarnessError(`${source}:${line}: fenced block is never closed`);
+    blocks.push({ info: open[2]!.trim().split(/\s+/), line, body });
+  }
+  return blocks;
+}
 
+export function parseRunbook(markdown: string, source: string): RunbookStep[] {
+  const steps: RunbookStep[] = [];
+  for (const { info, line, body } of fencedBlocks(markdown, source)) {
     if (info[0] === 'sh' && info.includes('runbook')) {
       const script = body.join('\n').trim();
       if (!script) throw new HarnessError(`${source}:${line}: runbook step is empty`);
@@ -49,20 +63,9 @@ export function parseRunbook(markdown: string, source: string): RunbookStep[] {
  * the system documents for a harness to follow (docs/enroll.md's ```sh enrol blocks, say).
  */
 export function markedShellBlocks(markdown: string, source: string, marker: string): { line: number; script: string }[] {
-  const lines = markdown.split('\n');
-  const blocks: { line: number; script: string }[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const open = FENCE.exec(lines[i]!);
-    if (!open) continue;
-    const fence = open[1]!;
-    const info = open[2]!.trim().split(/\s+/);
-    const line = i + 1;
-    const body: string[] = [];
-    for (i += 1; i < lines.length && !lines[i]!.startsWith(fence); i++) body.push(lines[i]!);
-    if (i >= lines.length) throw new HarnessError(`${source}:${line}: fenced block is never closed`);
-    if (info[0] === 'sh' && info.includes(marker)) blocks.push({ line, script: body.join('\n').trim() });
-  }
-  return blocks;
+  return fencedBlocks(markdown, source)
+    .filter(({ info }) => info[0] === 'sh' && info.includes(marker))
+    .map(({ line, body }) => ({ line, script: body.join('\n').trim() }));
 }
 
 export function describeStep(step: RunbookStep): string {
