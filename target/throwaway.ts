@@ -2,7 +2,7 @@
  * The throwaway VM, as a started handle: created blank, labelled, watched by a reaper, and
  * deleted by an idempotent stop() (also `await using`).
  */
-import { createServer } from 'node:net';
+import { freePort } from '../helpers/common/dial.ts';
 import { HarnessError, errorMessage } from '../helpers/common/errors.ts';
 import type { Ledger } from '../helpers/common/ledger.ts';
 import { log, timed } from '../helpers/common/log.ts';
@@ -37,17 +37,6 @@ export interface Throwaway extends AsyncDisposable {
   keep(): void;
   /** Deletes the instance before returning, blocking: for signal handlers (see Reaper.deleteNowSync). */
   stopNowSync(): boolean;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 async function loopbackDevices(gitPort: number): Promise<{ devices: Record<string, Record<string, string>>; https: Endpoint }> {

@@ -211,3 +211,15 @@ function connectTcp(host: string, port: number, deadline: number): Promise<net.S
     });
   });
 }
+
+/** A loopback port free at this instant, for a listener of our own (a proxy device, a stand-in). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}

@@ -2,10 +2,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './dial.ts';
+import { waitFor } from './wait.ts';
 
 /** The lab's stand-ins, as the image ships them. */
 export const SERVICES_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../lab/base/services');
@@ -16,14 +17,6 @@ export interface RunningService {
   /** What it wrote to stderr so far, for a failure's message. */
   log(): string;
   stop(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** GET url's status, or undefined when nothing answers. */
@@ -50,15 +43,20 @@ export async function startService(dir: string, script: string, args: (port: num
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await exited;
   };
-  for (const deadline = Date.now() + 15_000; ; ) {
-    if (child.exitCode !== null) throw new Error(`${script} exited (${child.exitCode}) before answering: ${stderr.slice(-2000)}`);
-    if ((await probe(`${url}${readyPath}`)) !== undefined) return { url, port, log: () => stderr, stop };
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`${script} did not answer ${readyPath} within 15 s: ${stderr.slice(-2000)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  try {
+    await waitFor(
+      `${script} to answer ${readyPath}`,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`${script} exited (${child.exitCode}) before answering`);
+        return (await probe(`${url}${readyPath}`)) !== undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 100 },
+    );
+  } catch (error) {
+    await stop();
+    throw new Error(`${(error as Error).message}: ${stderr.slice(-2000)}`);
   }
+  return { url, port, log: () => stderr, stop };
 }
 
 /**
