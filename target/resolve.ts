@@ -23,8 +23,6 @@ export interface ResolvedTarget extends SystemSettings {
   ramGuidelineBytes: number;
   /** The lab reaches instances through loopback proxy devices; a real VM by its address. */
   exposure: { kind: 'loopback-proxy'; gitPort: number } | { kind: 'instance-address' };
-  /** Instance config the provider adds to the throwaway at creation. */
-  instanceConfig?: Record<string, string>;
   /**
    * Instance config set once the throwaway runs, for what must not reach its start: the lab's
    * NixOS-like exec PATH (LXC runs a container's start hooks with environment.PATH).

@@ -15,15 +15,11 @@ describe('throwawayConfig', () => {
     expect(lab.configAfterStart).toEqual({ 'environment.PATH': '/usr/libexec/accept-vm-exec-path' });
   });
 
-  it('lets no provider extra override the labels or the memory limit', () => {
-    const target = { ...lab, instanceConfig: { 'environment.PATH': '/x', 'limits.memory': '64GiB', 'user.accept.run-id': 'forged' } };
-    const config = throwawayConfig(target, 'run-1', new Date('2026-12-02T03:00:00Z'));
+  it('is the labels of this run and the memory limit, and nothing else', () => {
+    const config = throwawayConfig(lab, 'run-1', new Date('2026-12-02T03:00:00Z'));
     expect(config['limits.memory']).toBe(lab.incus.memory);
-    expect(config['user.accept.run-id']).not.toBe('forged');
-  });
-
-  it('adds nothing for a target whose provider asks for nothing', () => {
-    const { instanceConfig: _, ...plain } = lab;
-    expect(Object.keys(throwawayConfig(plain, 'run-1', new Date())).filter((key) => key.startsWith('environment.'))).toEqual([]);
+    expect(config['user.accept.run-id']).toBe('run-1');
+    expect(Object.keys(config).filter((key) => key.startsWith('environment.'))).toEqual([]);
+    expect(Object.keys(config).filter((key) => key !== 'limits.memory' && !key.startsWith('user.accept.'))).toEqual([]);
   });
 });

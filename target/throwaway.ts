@@ -53,9 +53,9 @@ async function loopbackDevices(gitPort: number): Promise<{ devices: Record<strin
   };
 }
 
-/** The throwaway's instance config: the provider's extras first, so that labels and the memory limit always win. */
+/** The throwaway's instance config at creation: this run's labels and the memory limit, nothing else. */
 export function throwawayConfig(target: ResolvedTarget, runId: string, expires: Date): Record<string, string> {
-  return { ...target.instanceConfig, ...labelsFor(runId, expires), 'limits.memory': target.incus.memory };
+  return { ...labelsFor(runId, expires), 'limits.memory': target.incus.memory };
 }
 
 export async function startThrowaway(

@@ -16,9 +16,12 @@ export type ForgeWriteScope =
 
 export const PROBE_REPO_SETTING = 'ACCEPT_FORGE_PROBE_REPO';
 
-export type ForgeWrite =
-  | { kind: 'comment' | 'pull'; owner: string; repo: string }
-  | { kind: 'repo'; owner: string; repo: string };
+/** A write the harness may ask for: a comment or pull request on owner/repo, or the new repo owner/repo. */
+export interface ForgeWrite {
+  kind: 'comment' | 'pull' | 'repo';
+  owner: string;
+  repo: string;
+}
 
 function describeWrite(write: ForgeWrite): string {
   const at = `${write.owner}/${write.repo}`;
