@@ -2,7 +2,7 @@
  * The scenarios that hold more of the lab than one worker, in one file so that they run one
  * after the other: first the other composition layout, which regenerates the repos and keys
  * every run reads and so holds the whole lab for its minute or two; then the slow lab, which
- * sleeps for a quarter of an hour in the project kept for it, beside the busy workers. In
+ * sleeps for about twelve minutes in the project kept for it, beside the busy workers. In
  * separate files they would race for the sleeper, and the loser would wait out the other.
  *
  * A slow lab: its rebuild and each recipe build take longer than 130 s (ACCEPT_LAB_SLOW), longer
@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { LedgerEntry } from '../../helpers/common/ledger.ts';
 import { latestRunRecord, type CheckRecord } from '../../acceptance/support/run-record.ts';
-import { leaseSleeperWorker, leaseWholeLab, leftoversOf, readText, runAccept, type ChildRun } from './support.ts';
+import { leaseSleeperWorker, leaseWholeLab, leftoversOf, readText, runAccept, throwawaysOf, type ChildRun } from './support.ts';
 
 const SLOW_S = 135;
 const SPECS = ['acceptance/c4-live-rebuild.spec.ts', 'acceptance/d2-install-upgrade-backup.spec.ts', 'acceptance/d4-recipe-local-tests.spec.ts'];
@@ -44,6 +44,8 @@ describe('both composition layouts', () => {
     expect(run.output).toContain('nixos-rebuild switch --flake /root/cc-ci#cc-ci');
     expect(run.stdout).toMatch(/\| C1 repo split \| PASS \|/);
     expect(await readText(join(run.reportsDir, 'evidence', 'd8.json'))).toContain('"composition": "input"');
+    // It made a throwaway, as the test it came from checked, and that throwaway is gone.
+    expect(throwawaysOf(run).length, `the run created no throwaway:\n${run.output}`).toBeGreaterThan(0);
     expect(await leftoversOf(run)).toEqual([]);
   });
 });
