@@ -64,7 +64,9 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, fmt, *args):
-        log("%s %s" % (self.address_string(), fmt % args))
+        # The caller's login, where a handler knows it, tells whose request it was: the bridge's
+        # bot and the harness's users all connect from the same address.
+        log("%s %s %s" % (self.address_string(), getattr(self, "login", None) or "-", fmt % args))
 
     def body(self):
         length = int(self.headers.get("Content-Length") or 0)
