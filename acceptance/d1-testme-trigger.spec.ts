@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
 import { signBody } from '../helpers/dashboard/index.ts';
 import { giteaPushEvent } from '../helpers/forge/webhooks.ts';
-import { buildFor, commentTestme, D1_START_LIMIT_MS, describeParams, isBuildOf, openPull, testmeRefusal, type Ci, type Trigger } from './support/ci.ts';
+import { buildFor, commentTestme, D1_START_LIMIT_MS, describeParams, isBuildOf, openPull, searchBuilds, testmeRefusal, type Ci, type Trigger } from './support/ci.ts';
 import { attach, dodItem, evidence, skipBecause, step, test, within } from './support/dod.ts';
 
 dodItem('D1', () => {
@@ -50,7 +50,7 @@ dodItem('D1', () => {
     const { outsider, member, started } = await comments(ci);
     expect(await ci.forge.isMember(ci.org, outsider.by), `${outsider.by} must not be a member of ${ci.org} for this check`).toBe(false);
     expect(started, 'the member comment posted after it started no build either, so the bridge never looked').toBeDefined();
-    const builds = await ci.drone.builds();
+    const builds = await searchBuilds(ci, { notBefore: Math.floor(outsider.postedAt / 1000) });
     const rogue = builds.filter((build) => isBuildOf(ci, build, outsider));
     expect(rogue.map((build) => build.number), `a !testme from non-member ${outsider.by} (comment ${outsider.comment.id}) started Drone build(s) #${rogue.map((build) => build.number).join(', #')}`).toEqual([]);
     evidence(task, `non-member ${outsider.by}'s !testme (comment ${outsider.comment.id}) started no build, while member ${member.by}'s later one started #${started!.build.number}`);

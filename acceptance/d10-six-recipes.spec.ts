@@ -5,7 +5,7 @@
  */
 import { expect } from 'vitest';
 import type { DroneBuild } from '../helpers/drone/index.ts';
-import { buildFor, buildParam, commentTestme, DOD_RECIPES, finished, MATRIX, matrixStages, testmeRefusal, WAITS, type Ci } from './support/ci.ts';
+import { BUILD_SEARCH_LIMIT, buildFor, buildParam, commentTestme, DOD_RECIPES, finished, MATRIX, matrixStages, testmeRefusal, WAITS, type Ci } from './support/ci.ts';
 import type { Config } from '../helpers/common/config.ts';
 import type { RunContext } from './support/context.ts';
 import { attach, dodItem, evidence, expectNone, skipBecause, step, test, within } from './support/dod.ts';
@@ -20,9 +20,10 @@ dodItem('D10', () => {
       const fresh = run.instance.createdInThisRun || config.ci.d10Trigger;
       const found = new Map<string, Outcome>();
       if (!fresh) {
-        const builds = await ci.drone.builds(100);
+        const testmeOf = (build: DroneBuild) => (buildParam(ci, build, 'comment') ? buildParam(ci, build, 'recipe') : undefined);
+        const builds = await ci.drone.builds({ atMost: BUILD_SEARCH_LIMIT, enough: (listed) => DOD_RECIPES.every((recipe) => listed.some((build) => testmeOf(build) === recipe)) });
         for (const recipe of DOD_RECIPES) {
-          const latest = builds.find((build) => buildParam(ci, build, 'recipe') === recipe && buildParam(ci, build, 'comment'));
+          const latest = builds.find((build) => testmeOf(build) === recipe);
           found.set(recipe, { build: latest && (await finished(ci, latest.number)), how: 'latest !testme build' });
         }
         return found;

@@ -41,7 +41,7 @@ dodItem('D6', () => {
 
   test('no decrypted secret occurs in the published build logs or on the dashboard', async ({ ci, run, gitSecrets, task, skip }) => {
     await unlessWriteRefused({ task, skip }, () => testmeBuild(ci, ci.probeRecipe, runStart(run)));
-    const builds = await ci.drone.builds(25);
+    const builds = await ci.drone.builds({ atMost: 25 });
     const texts: Array<{ where: string; text: string }> = [];
     for (const listed of builds) {
       const build = await ci.drone.build(listed.number);

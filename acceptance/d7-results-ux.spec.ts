@@ -8,7 +8,7 @@ import { settingOf } from '../helpers/common/budget.ts';
 import { waitFor } from '../helpers/common/wait.ts';
 import type { DroneBuild } from '../helpers/drone/index.ts';
 import type { ForgeComment } from '../helpers/forge/index.ts';
-import { badgePath, buildParam, runPath, runStart, testmeBuild, WAITS, type Ci } from './support/ci.ts';
+import { badgePath, buildParam, runPath, runStart, searchBuilds, testmeBuild, WAITS, type Ci } from './support/ci.ts';
 import type { RunContext } from './support/context.ts';
 import { attach, dodItem, evidence, fill, step, system, test, unlessWriteRefused, within } from './support/dod.ts';
 
@@ -49,7 +49,8 @@ dodItem('D7', () => {
     expect(String(served.headers['content-type']), `${badge} is served as ${served.headers['content-type']}, not image/svg+xml`).toMatch(/^image\/svg\+xml/);
     const problem = svgProblem(served.text);
     expect(problem, `${badge} is not a valid SVG: ${problem}`).toBeUndefined();
-    const latest = (await ci.drone.builds()).find((candidate) => buildParam(ci, candidate, 'recipe') === recipe);
+    const ofRecipe = (candidate: DroneBuild) => buildParam(ci, candidate, 'recipe') === recipe;
+    const latest = (await searchBuilds(ci, { matches: ofRecipe })).find(ofRecipe);
     const word = OUTCOME[latest?.status ?? ''] ?? /./;
     const texts = [...served.text.matchAll(/<text[^>]*>([^<]*)<\/text>|<title>([^<]*)<\/title>/g)].map((match) => match[1] ?? match[2]).join(' ');
     expect(texts, `${badge} says "${texts}", not the status of the latest build #${latest?.number} (${latest?.status})`).toMatch(word);

@@ -47,6 +47,25 @@ describe('buildFor', () => {
     expect(started?.build.number).toBe(9);
   });
 
+  it("finds its build on Drone's second page, and reads no further back than the comment (less the clock slack)", async () => {
+    const postedAt = Math.floor(trigger.postedAt / 1000);
+    // Page 1: 100 builds from others since the comment; page 2 holds ours, then older ones.
+    const newer = Array.from({ length: 100 }, (_, i) => ({ ...build(300 - i, 'running', String(1000 + i)), created: postedAt + 5 }));
+    answer = (response, call) => json(response, 200, call % 3 === 0 ? newer : call % 3 === 1 ? [{ ...build(200, 'running', '42'), created: postedAt + 1 }, { ...build(199, 'success'), created: postedAt - 3600 }] : []);
+    expect((await buildFor(ci, trigger, 5000))?.build.number).toBe(200);
+    expect(calls).toBe(2);
+    // Without ours, the old build on page 2 ends each search there: page 1, page 2, page 1, … never page 3.
+    const before = server.seen.length;
+    // Page 2 is full: only its age, not its length, can end the search there.
+    const older = Array.from({ length: 100 }, (_, i) => ({ ...build(199 - i, 'success'), created: postedAt - 3600 }));
+    answer = (response, call) => json(response, 200, call % 2 === 0 ? newer : older);
+    calls = 0;
+    expect(await buildFor(ci, trigger, 1100)).toBeUndefined();
+    const pages = server.seen.slice(before).map((seen) => /[?&]page=(\d+)/.exec(seen.url)?.[1]);
+    expect(pages.length).toBeGreaterThan(2);
+    expect(pages.every((page, i) => page === String((i % 2) + 1)), pages.join(' ')).toBe(true);
+  });
+
   it('is "no build started" (undefined) only when Drone answered until the deadline without it', async () => {
     answer = (response) => json(response, 200, [build(8, 'success')]);
     expect(await buildFor(ci, trigger, 1100)).toBeUndefined();

@@ -13,7 +13,7 @@ import { ConfigError, HarnessError } from '../../helpers/common/errors.ts';
 import { redact, registerSecret } from '../../helpers/common/redact.ts';
 import { StateTimeoutError, WaitTimeoutError, waitFor } from '../../helpers/common/wait.ts';
 import { Apex } from '../../helpers/dashboard/index.ts';
-import { DroneClient, UNFINISHED, type DroneBuild, type DroneStage } from '../../helpers/drone/index.ts';
+import { DRONE_MAX_PER_PAGE, DroneClient, UNFINISHED, type DroneBuild, type DroneStage } from '../../helpers/drone/index.ts';
 import { ForgeClient, forgeWriteRefusal, type ForgeComment, type ForgePull, type ForgeWrite, type ForgeWriteScope } from '../../helpers/forge/index.ts';
 import { dialDomainAt, type HttpsTransport } from '../../helpers/https/index.ts';
 import { parseRunbook } from '../../helpers/runbook/index.ts';
@@ -183,6 +183,24 @@ export function isBuildOf(ci: Pick<Ci, 'profile'>, build: DroneBuild, trigger: T
   return buildParam(ci, build, 'comment') === String(trigger.comment.id);
 }
 
+/** Drone's clock and ours may differ: builds created up to this long before a moment still count as after it. */
+const CLOCK_SLACK_S = 300;
+/** How far back a search of Drone's build list reads at most: ten of its pages. */
+export const BUILD_SEARCH_LIMIT = 10 * DRONE_MAX_PER_PAGE;
+
+/**
+ * Drone's builds newest first, read page by page until one `matches` or one older than
+ * `notBefore` (unix seconds, less the clock slack) is listed: the specs never assume the
+ * first page holds theirs.
+ */
+export function searchBuilds(ci: Pick<Ci, 'drone'>, search: { matches?: (build: DroneBuild) => boolean; notBefore?: number }): Promise<DroneBuild[]> {
+  const oldest = search.notBefore === undefined ? undefined : search.notBefore - CLOCK_SLACK_S;
+  return ci.drone.builds({
+    atMost: BUILD_SEARCH_LIMIT,
+    enough: (listed) => listed.some((build) => search.matches?.(build) || (oldest !== undefined && build.created < oldest)),
+  });
+}
+
 /**
  * The build the bridge started for this comment, or undefined when Drone's build list, read
  * until the deadline, never had it: "no build started", the caller's FAIL. Drone lists newest
@@ -196,7 +214,7 @@ export async function buildFor(ci: Ci, trigger: Trigger, timeoutMs: number): Pro
     return await waitFor<{ build: DroneBuild; seenAfterMs: number }>(
       description,
       async () => {
-        const builds = await ci.drone.builds();
+        const builds = await searchBuilds(ci, { matches: (candidate) => isBuildOf(ci, candidate, trigger), notBefore: Math.floor(trigger.postedAt / 1000) });
         const build = builds.find((candidate) => isBuildOf(ci, candidate, trigger));
         return build ? { build, seenAfterMs: Date.now() - trigger.postedAt } : { done: false as const, saw: `${builds.length} builds listed, none for comment ${trigger.comment.id}` };
       },
@@ -245,7 +263,8 @@ export async function freshBuild(ci: Ci, recipe: string, pull?: ForgePull): Prom
  * seconds) if there is one, waiting for it to end; else a fresh one.
  */
 export async function testmeBuild(ci: Ci, recipe: string, since?: number): Promise<{ build: DroneBuild; reused: boolean }> {
-  const latest = (await ci.drone.builds()).find((build) => buildParam(ci, build, 'recipe') === recipe && buildParam(ci, build, 'comment') && (since === undefined || build.created >= since));
+  const testme = (build: DroneBuild) => buildParam(ci, build, 'recipe') === recipe && Boolean(buildParam(ci, build, 'comment')) && (since === undefined || build.created >= since);
+  const latest = (await searchBuilds(ci, { matches: testme, notBefore: since })).find(testme);
   if (latest) return { build: await finished(ci, latest.number), reused: true };
   return { build: (await freshBuild(ci, recipe)).build, reused: false };
 }

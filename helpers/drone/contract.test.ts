@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { driftedServices, SERVICES_DIR, startService, type RunningService } from '../common/test-standins.ts';
-import { droneBuildDifferences, DRONE_STATUSES } from './contract.ts';
+import { droneBuildDifferences, droneListDifferences, DRONE_STATUSES, type DroneListPage } from './contract.ts';
 
 // Drone's build JSON (GET /api/repos/{owner}/{name}/builds/{n}) for a failed matrix: fields as
 // Drone's core.Build, core.Stage and core.Step name them.
@@ -36,6 +36,19 @@ describe('the Drone build contract, against a real-shaped fixture', () => {
       'stage install step check has no number stopped',
       'stage upgrade step upgrade has status "finished", none of Drone\'s',
     ]);
+  });
+
+  it('holds for a list paged as Drone pages it, and names a list that clamps per_page or starts oldest first', async () => {
+    const builds = Array.from({ length: 40 }, (_, i) => ({ number: 40 - i }));
+    const drone = (listed: typeof builds, clamp: (perPage: number) => number): DroneListPage => async (page, perPage) => {
+      const limit = clamp(perPage);
+      const offset = (Math.max(1, page) - 1) * limit;
+      return listed.slice(offset, offset + limit);
+    };
+    const asDrone = (perPage: number) => (perPage >= 1 && perPage <= 100 ? perPage : 25);
+    expect(await droneListDifferences(drone(builds, asDrone))).toEqual([]);
+    expect(await droneListDifferences(drone(builds, (perPage) => Math.min(perPage, 100)))).toEqual(['per_page=101 listed 40 builds, where Drone answers its default 25']);
+    expect(await droneListDifferences(drone([...builds].reverse(), asDrone))).toEqual([`pages 1 and 2 do not follow on newest first: #${Array.from({ length: 20 }, (_, i) => i + 1).join(', #')}`]);
   });
 
   it("lists Drone's statuses", () => {
@@ -92,6 +105,10 @@ async function oneBuild(drone: RunningService): Promise<{ created: unknown; ende
   return { created: created.body, ended };
 }
 
+async function createBuilds(drone: RunningService, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) expect((await ask(`${drone.url}/api/repos/coop-cloud/cc-ci/builds?branch=main&RECIPE=custom-html&COMMENT_ID=${i}`, 'POST', 'tok-drone')).status).toBe(200);
+}
+
 describe('the Drone build contract, against the lab stand-in (lab/base/services/drone.py)', () => {
   let drone: Awaited<ReturnType<typeof standinDrone>>;
   beforeAll(async () => (drone = await standinDrone(SERVICES_DIR)));
@@ -104,6 +121,25 @@ describe('the Drone build contract, against the lab stand-in (lab/base/services/
     expect(droneBuildDifferences(build)).toEqual([]);
     expect(build!.stages.map((stage) => [stage.status, stage.steps.map((s) => s.status)])).toEqual([['failure', ['success', 'failure']], ['skipped', ['skipped']]]);
     expect(build!.stages[0]!.stopped).toBeGreaterThan(0);
+  });
+
+  it("pages its build list as Drone does, and a copy that clamps per_page to 100 is caught", async () => {
+    const listOf = (service: RunningService): DroneListPage => async (page, perPage) => {
+      const answer = await ask(`${service.url}/api/repos/coop-cloud/cc-ci/builds?page=${page}&per_page=${perPage}`, 'GET', 'tok-drone');
+      expect(answer.status).toBe(200);
+      return answer.body as Array<{ number: number }>;
+    };
+    await createBuilds(drone, 26);
+    expect(await droneListDifferences(listOf(drone))).toEqual([]);
+    const copy = await driftedServices('drone.py', [['per_page if 1 <= per_page <= 100 else 25', 'min(per_page, 100) if per_page >= 1 else 25']]);
+    const drifted = await standinDrone(copy.dir);
+    try {
+      await createBuilds(drifted, 26);
+      expect(await droneListDifferences(listOf(drifted))).toEqual(['per_page=101 listed 26 builds, where Drone answers its default 25']);
+    } finally {
+      await drifted.cleanup();
+      await copy.remove();
+    }
   });
 
   it('catches a stand-in that drifts back to `finished` on its stages', async () => {

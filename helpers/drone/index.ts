@@ -31,6 +31,9 @@ export interface DroneBuild {
   stages?: DroneStage[];
 }
 
+/** Drone's cap on a list's per_page: above it Drone silently answers 25 (handler/api/repos/builds/list.go). */
+export const DRONE_MAX_PER_PAGE = 100;
+
 /** Still going: not a result yet. */
 export const UNFINISHED = new Set(['pending', 'running', 'blocked', 'waiting_on_dependencies']);
 
@@ -65,11 +68,25 @@ export class DroneClient {
     return response;
   }
 
-  /** Newest first, without stages (as Drone lists them). */
-  async builds(perPage = 50): Promise<DroneBuild[]> {
-    const response = await this.get(`/repos/${this.repo}/builds?page=1&per_page=${perPage}`);
-    if (response.status !== 200) throw new HarnessError(redact(`Drone build list of ${this.repo} answered ${response.status}: ${response.text.slice(0, 200)}`));
-    return jsonBody<DroneBuild[]>(response).map((build) => ({ ...build, params: build.params ?? {} }));
+  /**
+   * Builds newest first, without stages (as Drone lists them), read page by page until `enough`
+   * says so, a page comes back short, or `atMost` are listed. Drone has no Link header: a short
+   * page is its list's end.
+   */
+  async builds(options: { atMost?: number; enough?: (listed: readonly DroneBuild[]) => boolean } = {}): Promise<DroneBuild[]> {
+    const atMost = options.atMost ?? DRONE_MAX_PER_PAGE;
+    const perPage = Math.min(atMost, DRONE_MAX_PER_PAGE);
+    const listed: DroneBuild[] = [];
+    for (let page = 1; listed.length < atMost; page++) {
+      const path = `/repos/${this.repo}/builds?page=${page}&per_page=${perPage}`;
+      const response = await this.get(path);
+      if (response.status !== 200) throw new HarnessError(redact(`Drone build list of ${this.repo} answered ${response.status} on GET ${path}: ${response.text.slice(0, 200)}`));
+      const builds = jsonBody<DroneBuild[]>(response);
+      if (!Array.isArray(builds)) throw new HarnessError(`Drone build list of ${this.repo} answered something other than a list on GET ${path}`);
+      listed.push(...builds.map((build) => ({ ...build, params: build.params ?? {} })));
+      if (builds.length < perPage || options.enough?.(listed)) break;
+    }
+    return listed.slice(0, atMost);
   }
 
   async build(number: number): Promise<DroneBuild> {

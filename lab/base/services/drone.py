@@ -68,7 +68,14 @@ class Drone(Handler):
     def builds(self, owner, name):
         if not self.known(owner, name):
             return
-        page, per_page = int(self.query.get("page", 1)), int(self.query.get("per_page", 25))
+        # As Drone's list handler: per_page outside 1..100 is 25, page 0 and 1 the first; no Link header.
+        def number(name):
+            try:
+                return int(self.query.get(name, 0))
+            except ValueError:
+                return 0
+        page, per_page = max(1, number("page")), number("per_page")
+        per_page = per_page if 1 <= per_page <= 100 else 25
         with STORE.lock:
             builds = sorted(STORE.data["builds"].values(), key=lambda b: -b["number"])
             listed = [{k: v for k, v in b.items() if k != "stages"} for b in builds[(page - 1) * per_page: page * per_page]]
