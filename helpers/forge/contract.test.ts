@@ -9,7 +9,7 @@ import { driftedServices, SERVICES_DIR, startService, type RunningService } from
 import { FORGE_CONTRACT, httpForge, runForgeContract, type ForgeRole, type ForgeWorld } from './contract.ts';
 
 const WORLD: ForgeWorld = { org: 'coop-cloud', repo: 'custom-html', member: 'alice', outsider: 'mallory', openPulls: 3, commentedPull: 1, comments: 3 };
-const TOKENS: Record<ForgeRole, string> = { member: 'tok-alice', outsider: 'tok-mallory', badToken: 'tok-nobody' };
+const TOKENS: Record<ForgeRole, string> = { member: 'tok-alice', plainMember: 'tok-bob', outsider: 'tok-mallory', badToken: 'tok-nobody' };
 const names = (which: string[]) => FORGE_CONTRACT.map((behaviour) => behaviour.name).filter((name) => which.some((part) => name.startsWith(part)));
 
 // Gitea's answers, written from its API v1 source (routers/api/v1, services/context): a page's
@@ -42,6 +42,7 @@ const RECORDED: Record<string, Recorded> = {
   'member GET /api/v1/orgs/coop-cloud/members/alice': { status: 204 },
   'member GET /api/v1/orgs/coop-cloud/members/mallory': { status: 404, body: { errors: null, message: 'The target couldn\'t be found.', url: 'https://git.coopcloud.tech/api/swagger' } },
   'outsider GET /api/v1/orgs/coop-cloud/members/alice': { status: 303, headers: { Location: '/api/v1/orgs/coop-cloud/public_members/alice' } },
+  'plainMember POST /api/v1/orgs/coop-cloud/repos': { status: 403, body: { message: 'Given user is not allowed to create repository in organization.', url: 'https://git.coopcloud.tech/api/swagger' } },
   'member POST /api/v1/repos/coop-cloud/custom-html/pulls': { status: 422, body: { message: 'Invalid PullRequest: There are no changes between the head and the base', url: 'https://git.coopcloud.tech/api/swagger' } },
 };
 
@@ -64,12 +65,13 @@ async function standinForge(dir: string): Promise<RunningService & { secrets: st
   const tmp = await mkdtemp(join(tmpdir(), 'accept-forge-contract-'));
   await mkdir(join(tmp, 'secrets'));
   await writeFile(join(tmp, 'secrets', 'alice_token'), `${TOKENS.member}\n`);
+  await writeFile(join(tmp, 'secrets', 'bob_token'), `${TOKENS.plainMember}\n`);
   await writeFile(join(tmp, 'secrets', 'mallory_token'), `${TOKENS.outsider}\n`);
   await writeFile(join(tmp, 'enrolled'), `# enrolled recipes\n${WORLD.repo}\n`);
   const service = await startService(
     dir,
     'forge.py',
-    (port) => ['--port', String(port), '--state', join(tmp, 'state', 'forge.json'), '--url', `http://127.0.0.1:${port}`, '--org', WORLD.org, '--members', `${WORLD.member}=alice_token`, '--outsiders', `${WORLD.outsider}=mallory_token`, '--recipes', join(tmp, 'enrolled')],
+    (port) => ['--port', String(port), '--state', join(tmp, 'state', 'forge.json'), '--url', `http://127.0.0.1:${port}`, '--org', WORLD.org, '--members', `${WORLD.member}=alice_token,bob=bob_token`, '--creators', WORLD.member, '--outsiders', `${WORLD.outsider}=mallory_token`, '--recipes', join(tmp, 'enrolled')],
     { CCCI_SECRETS_DIR: join(tmp, 'secrets') },
     '/api/v1/version',
   );
@@ -154,6 +156,11 @@ describe('the forge contract catches a stand-in that drifts', () => {
       drift: 'membership answered to anyone, without the redirect',
       patches: [['        if self.login not in members:\n', '        if False:\n']],
       broken: names(['membership: an outsider asking']),
+    },
+    {
+      drift: 'any member may create repos in the org',
+      patches: [['self.login not in ARGS.creators:', 'self.login not in STORE.data["orgs"].get(org, []):']],
+      broken: names(['repos: a member without create rights']),
     },
     {
       drift: 'lists unpaginated',

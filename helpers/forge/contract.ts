@@ -6,8 +6,11 @@
  */
 import http from 'node:http';
 
-/** Who makes a request: a member of the org, a user outside it, or a token the forge does not know. */
-export type ForgeRole = 'member' | 'outsider' | 'badToken';
+/**
+ * Who makes a request: a member of the org whose team may create repos, a member whose team may
+ * not, a user outside it, or a token the forge does not know.
+ */
+export type ForgeRole = 'member' | 'plainMember' | 'outsider' | 'badToken';
 
 /** What the forge under test holds before the contract runs; the behaviours read their data from here. */
 export interface ForgeWorld {
@@ -176,6 +179,12 @@ export const FORGE_CONTRACT: readonly ForgeBehaviour[] = [
     name: 'pulls: one whose head is its base is refused with 422',
     request: (w) => ({ as: 'member', method: 'POST', path: `/repos/${w.org}/${w.repo}/pulls`, body: { title: 'contract: head is base', head: 'main', base: 'main' } }),
     status: [422],
+  },
+  {
+    // Gitea's CreateOrgRepo: only a member of a team with "Create repositories" (or an owner) may.
+    name: 'repos: a member without create rights in the org is refused with 403',
+    request: (w) => ({ as: 'plainMember', method: 'POST', path: `/orgs/${w.org}/repos`, body: { name: 'contract-not-allowed', auto_init: true } }),
+    status: [403],
   },
   {
     name: 'auth: a wrong token gets 401',

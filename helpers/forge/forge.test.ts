@@ -41,6 +41,10 @@ beforeAll(async () => {
       }
       return json(response, 200, comments);
     }
+    if (url === '/api/v1/orgs/coop-cloud/repos' && request.method === 'POST') {
+      // Gitea's CreateOrgRepo for a member without a team that may create repos.
+      return json(response, 403, { message: 'Given user is not allowed to create repository in organization.' });
+    }
     if (url === '/api/v1/repos/coop-cloud/nope') return json(response, 404, { message: 'repository does not exist' });
     if (url === '/api/v1/repos/coop-cloud/restarting/pulls') return json(response, 503, { message: 'Service Unavailable' });
     return json(response, 500, { message: 'boom' });
@@ -85,6 +89,14 @@ describe('ForgeClient', () => {
     expect(posted).toMatchObject({ body: '!testme', user: { login: 'mallory' } });
     expect(JSON.parse(server.seen.at(-1)!.body)).toEqual({ body: '!testme' });
     expect((await client('a').comments('coop-cloud', 'custom-html', 7)).map((comment) => comment.id)).toContain(posted.id);
+  });
+
+  it('names the token and the right it lacks when the forge will not let it create a repo (403), as a harness error', async () => {
+    const refused = client('a').createOrgRepo('coop-cloud', 'accept-probe');
+    await expect(refused).rejects.toBeInstanceOf(HarnessError);
+    await expect(refused).rejects.toThrow(
+      'the forge will not let the user of the token from a test token create coop-cloud/accept-probe (403): give that user a team in coop-cloud with "Create repositories", or create coop-cloud/accept-probe beforehand',
+    );
   });
 
   it('tells a missing repo from an error', async () => {

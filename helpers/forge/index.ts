@@ -122,8 +122,16 @@ export class ForgeClient {
     throw new HarnessError(`forge GET /repos/${owner}/${name} answered ${response.status}`);
   }
 
-  createOrgRepo(org: string, name: string): Promise<unknown> {
-    return this.expect('POST', `/orgs/${org}/repos`, [201], { name, auto_init: true }, { kind: 'repo', owner: org, repo: name });
+  async createOrgRepo(org: string, name: string): Promise<unknown> {
+    const response = await this.call('POST', `/orgs/${org}/repos`, { name, auto_init: true }, { kind: 'repo', owner: org, repo: name });
+    if (response.status === 403) {
+      // Gitea's CreateOrgRepo: only owners and members of a team with "Create repositories" may.
+      throw new HarnessError(
+        `the forge will not let the user of the token from ${this.tokenSource} create ${org}/${name} (403): give that user a team in ${org} with "Create repositories", or create ${org}/${name} beforehand`,
+      );
+    }
+    if (response.status !== 201) throw new HarnessError(redact(`forge POST /orgs/${org}/repos answered ${response.status}: ${response.text.slice(0, 300)}`));
+    return jsonBody<unknown>(response);
   }
 
   /** Every open pull, newest first (Gitea's order), from all pages. */

@@ -68,9 +68,17 @@ class Handler(BaseHTTPRequestHandler):
         # bot and the harness's users all connect from the same address.
         log("%s %s %s" % (self.address_string(), getattr(self, "login", None) or "-", fmt % args))
 
+    def parse_request(self):
+        self._body = None  # a kept-alive connection reuses this handler for each request
+        return super().parse_request()
+
     def body(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        # Read once and kept: send() drains a body no handler read, or on a kept-alive
+        # connection it would be taken for the start of the next request.
+        if self._body is None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self._body = self.rfile.read(length) if length else b""
+        return self._body
 
     def json_body(self):
         raw = self.body()
@@ -79,6 +87,7 @@ class Handler(BaseHTTPRequestHandler):
     def send(self, status, payload=b"", content_type="application/json", headers=None):
         if not isinstance(payload, bytes):
             payload = (json.dumps(payload) if content_type == "application/json" else payload).encode()
+        self.body()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))

@@ -106,8 +106,9 @@ class Forge(Handler):
         return {"id": list(STORE.data["repos"]).index(full) + 1, "name": name, "full_name": full, "owner": {"login": owner}, "html_url": "%s/%s" % (ARGS.url, full), "default_branch": "main"}
 
     def create_repo(self, org):
-        if self.login not in STORE.data["orgs"].get(org, []):
-            return self.send(403, {"message": "not a member of %s" % org})
+        # Gitea lets only members of a team with "Create repositories" (or owners) create one.
+        if org != ARGS.org or self.login not in ARGS.creators:
+            return self.send(403, {"message": "Given user is not allowed to create repository in organization."})
         name = self.json_body().get("name", "")
         full = "%s/%s" % (org, name)
         with STORE.lock:
@@ -212,11 +213,13 @@ def main():
     parser.add_argument("--org", required=True)
     parser.add_argument("--members", required=True, help="login=secret,… of org members")
     parser.add_argument("--outsiders", default="", help="login=secret,… of users outside the org")
+    parser.add_argument("--creators", default="", help="login,… of members whose team may create repos in the org")
     parser.add_argument("--recipes", required=True, help="the enrolment list: one repo and one open PR each")
     ARGS = parser.parse_args()
     pairs = lambda text: [item.split("=", 1) for item in text.split(",") if item]
     members, outsiders = pairs(ARGS.members), pairs(ARGS.outsiders)
     ARGS.users = [login for login, _ in itertools.chain(members, outsiders)]
+    ARGS.creators = [login for login in ARGS.creators.split(",") if login in dict(members)]
     STORE = JsonStore(ARGS.state, {"next_id": 100, "orgs": {}, "repos": {}, "tokens": {}})
     with STORE.lock:
         STORE.data["tokens"] = dict(members + outsiders)
