@@ -3,12 +3,12 @@
  * the generic base repo `cc-ci` and the instance repo `cc-ci-secrets` (domain and sops secrets).
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { succeed } from '../helpers/common/exec.ts';
+import { scratchDir } from '../helpers/common/scratch.ts';
 import { buildToplevel, closure, closureHash, NixBuildError, OFFLINE_NIX_CONFIG, toplevelAttr } from '../helpers/nix/index.ts';
 import { parseD8Document } from '../helpers/evidence/d8-doc.ts';
 import { encryptSops } from '../helpers/sops/index.ts';
@@ -100,7 +100,7 @@ const withoutGit = (source: string) => basename(source) !== '.git';
  * content only, so it is the one a clean checkout gives.
  */
 export async function measureToplevel(baseTree: string, instanceTree: string | undefined): Promise<MeasuredToplevel> {
-  const scratch = await mkdtemp(join(tmpdir(), 'accept-lab-d8-'));
+  const scratch = await scratchDir('accept-lab-d8');
   try {
     const tree = join(scratch, 'cc-ci');
     await cp(baseTree, tree, { recursive: true, filter: withoutGit });

@@ -5,12 +5,12 @@
  * channel that is not recorded in the ledger, except where being recorded is the point.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '../helpers/common/errors.ts';
 import { succeed } from '../helpers/common/exec.ts';
 import { log } from '../helpers/common/log.ts';
+import { scratchDir } from '../helpers/common/scratch.ts';
 import { decryptSops, parseAgeIdentities, topLevelStrings } from '../helpers/sops/index.ts';
 import type { HostChannel } from '../helpers/common/host.ts';
 import { incus } from './incus-cli.ts';
@@ -84,7 +84,7 @@ export function forkUrl(gitUrl: string, sabotage: string, repo: string): string 
 /** Clones a lab repo, commits `commits` to it, and publishes the result beside the original. */
 async function fork(context: SabotageContext, repo: string, sabotage: string, commits: readonly ForkCommit[]): Promise<string> {
   const paths = labPaths(context.labDir);
-  const work = await mkdtemp(join(tmpdir(), 'accept-sabotage-'));
+  const work = await scratchDir('accept-sabotage');
   try {
     await succeed('git', ['clone', '-q', join(paths.gitDir, repo), work]);
     for (const { message, edits } of commits) {
@@ -121,7 +121,7 @@ async function labSecrets(paths: LabPaths): Promise<Record<string, string>> {
 }
 
 async function serveOtherCert(context: SabotageContext, otherCa: boolean): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'accept-sabotage-'));
+  const dir = await scratchDir('accept-sabotage');
   try {
     const paths = labPaths(context.labDir);
     const ca: LabCa = otherCa

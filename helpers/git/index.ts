@@ -1,12 +1,11 @@
 /** Operator-side git: clones of the base and instance repos, read as a person would. */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { loadConfig } from '../common/config.ts';
 import { displayUrl, gitHeaderEnv, mergeCredentials, readCredentialsFile, splitUrlCredentials, type GitCredential } from '../common/credentials.ts';
 import { HarnessError } from '../common/errors.ts';
 import { exec } from '../common/exec.ts';
 import { redact } from '../common/redact.ts';
+import { scratchDir } from '../common/scratch.ts';
 
 /**
  * The environment every operator-side git (and Nix, which runs git) gets: the credentials of
@@ -36,7 +35,7 @@ async function git(args: string[], cwd?: string, extra: GitCredential[] = []): P
 export async function cloneRepo(url: string, options: { recursive?: boolean; setting?: string } = {}): Promise<Clone> {
   // A URL that still carries userinfo is split here too: git never sees it in argv.
   const split = splitUrlCredentials(options.setting ?? 'the clone URL', url);
-  const dir = await mkdtemp(join(tmpdir(), 'accept-clone-'));
+  const dir = await scratchDir('accept-clone');
   try {
     await git(['clone', '-q', ...(options.recursive ? ['--recursive'] : []), split.url, dir], undefined, split.credential ? [split.credential] : []);
   } catch (error) {
