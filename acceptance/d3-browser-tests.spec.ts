@@ -1,7 +1,8 @@
 /**
- * D3 — recipe tests include browser tests that run in every install: the build's log shows them.
- * The lab image carries no Playwright (it is built offline); its browser step runs the recipes'
- * browser tests on an HTTP-level stand-in page and says so, and the evidence names the engine.
+ * D3 — recipe tests include browser tests that run in every install: the build's log shows them,
+ * and names the engine they ran on, which must be the real browser engine the system profile
+ * expects (Playwright for cc-ci; in the lab, Debian's Chromium through Selenium). An HTTP-level
+ * stand-in that fetches HTML and runs no JavaScript is a FAIL that names it.
  */
 import { expect } from 'vitest';
 import { buildLogs, findStage, runStart, testmeBuild, WAITS } from './support/ci.ts';
@@ -18,13 +19,17 @@ dodItem('D3', () => {
     await attach(`install stage of build #${build.number}`, logs.map((log) => `## ${log.step}\n${log.text}`).join('\n\n'));
     expect(browser.length, `the install stage of build #${build.number} (steps ${install!.steps.map((s) => s.name).join(', ')}) shows no browser tests`).toBeGreaterThan(0);
     const text = browser.map((log) => log.text).join('\n');
+    // The engine first: a stand-in without JavaScript fails the script check too, but the cause is what ran.
+    const { pattern, name } = ci.profile.build.browserEngine;
+    const engine = /engine (.+)/.exec(text)?.[1]?.trim();
+    expect(engine, `the browser step's log of build #${build.number} names no engine ("engine …"): D3 needs ${name}`).toBeDefined();
+    expect(new RegExp(pattern, 'i').test(engine!), `the browser tests of build #${build.number} ran on "${engine}", not on ${name}`).toBe(true);
     const passed = Math.max(0, ...[...text.matchAll(/(\d+) passed/g)].map((match) => Number(match[1])));
     expect(passed, `the browser step of build #${build.number} ran 0 browser tests:\n${text.slice(0, 500)}`).toBeGreaterThan(0);
     const failed = [...text.matchAll(/(\d+) failed/g)].reduce((sum, match) => sum + Number(match[1]), 0);
     expect(failed, `${failed} browser test(s) failed in build #${build.number}`).toBe(0);
     const step = install!.steps.find((s) => browser.some((log) => log.step === s.name))!;
     expect(step.status, `the browser step ${step.name} ended ${step.status}`).toBe('success');
-    const engine = /engine (.+)/.exec(text)?.[1]?.trim() ?? (/playwright/i.test(text) ? 'playwright' : 'not named in the log');
     evidence(task, `build #${build.number} ${install!.name}/${step.name}: ${passed} browser tests passed; engine: ${engine}`);
   }, within(...WAITS.build));
 });

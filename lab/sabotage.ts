@@ -396,6 +396,15 @@ export const SABOTAGES = catalogue({
       { file: 'ci/browser.py', expected: 'sys.exit(1 if failed or not tests else 0)', replacement: 'sys.exit(1 if failed else 0)' },
     ]),
   },
+  'd3-http-only-browser': {
+    description: 'the browser step runs the browser tests on the HTTP-level stand-in: HTML fetched and parsed, no browser engine, no JavaScript',
+    guards: ['D3'],
+    cause: /the browser tests of build #\d+ ran on "http-standin \(no browser: HTML fetched and parsed, no JavaScript\)", not on a real Chromium/,
+    alsoFails: { items: ['D2', 'D4', 'D10'], why: "without JavaScript the recipes' script check fails, so every install stage fails, and the stages after it with it" },
+    baseFork: brokenBase('Browser tests: skip the browser', [
+      { file: 'ci/browser.py', expected: 'if importlib.util.find_spec("selenium") and os.path.exists(CHROMEDRIVER):', replacement: 'if False:' },
+    ]),
+  },
   'd4-local-tests-not-counted': {
     description: "the runner ignores the recipe-local tests' exit code",
     guards: ['D4'],

@@ -34,7 +34,15 @@ describe('the system profile', () => {
   it("is the lab's own, under its own name", () => {
     const lab = resolveLabTarget(loadConfig({ ACCEPT_TARGET: 'lab', ACCEPT_LAB_DIR: '/tmp/accept-lab-unit' })).profile;
     expect(lab.name).toMatch(/^lab/);
-    expect(lab.build).toEqual(profile.build);
+    // The same build names, but its browser tests run on Chromium through Selenium, not Playwright.
+    const { browserEngine, ...names } = lab.build;
+    const { browserEngine: ccciEngine, ...ccciNames } = profile.build;
+    expect(names).toEqual(ccciNames);
+    expect(ccciEngine.name).toBe('Playwright');
+    expect(new RegExp(browserEngine.pattern, 'i').test('chromium 120.0.6099.224 headless (Selenium 4.8.0, chromium-driver; no sandbox: root in a lab container)')).toBe(true);
+    for (const engine of ['http-standin (no browser: HTML fetched and parsed, no JavaScript)', 'playwright chromium 120.0']) expect(new RegExp(browserEngine.pattern, 'i').test(engine), engine).toBe(false);
+    expect(new RegExp(ccciEngine.pattern, 'i').test('playwright chromium 120.0')).toBe(true);
+    expect(new RegExp(ccciEngine.pattern, 'i').test('http-standin (no browser: HTML fetched and parsed, no JavaScript)')).toBe(false);
   });
 
   it('is where the specs take those names from: no spec holds one as a literal', async () => {

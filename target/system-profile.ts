@@ -47,6 +47,11 @@ export interface SystemProfile {
     stages: { install: string; upgrade: string; backupRestore: string; recipeTests: string };
     /** Words that mark the browser-test step's name or log. */
     browserSteps: string;
+    /**
+     * The browser engine the recipes' browser tests must run on: `pattern` (case-insensitive)
+     * matches the engine the browser step's log names (`engine …`), `name` says it in a verdict.
+     */
+    browserEngine: { pattern: string; name: string };
   };
   dashboard: {
     /** `{n}` is the build number. */
@@ -96,6 +101,7 @@ export function ccciProfile(config: Pick<Config, 'oneshots' | 'd8Doc'>): SystemP
       params: { recipe: 'RECIPE', pull: 'PR', comment: 'COMMENT_ID' },
       stages: { install: 'install', upgrade: 'upgrade', backupRestore: 'backup|restore', recipeTests: 'recipe|local' },
       browserSteps: 'browser|playwright',
+      browserEngine: { pattern: '^playwright ', name: 'Playwright' },
     },
     dashboard: { runPath: '/runs/{n}/', badgePath: '/badge/{recipe}.svg' },
     recipes: { enrolled: 'tests/enrolled', tree: 'tests/{recipe}/', localTests: 'tests/{recipe}/local', enrolMarker: 'enrol', enrolVariables: { recipe: 'RECIPE', from: 'FROM', port: 'PORT' } },

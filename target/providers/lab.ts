@@ -8,7 +8,7 @@ import { ConfigError } from '../../helpers/common/errors.ts';
 import { log } from '../../helpers/common/log.ts';
 import { OFFLINE_NIX_CONFIG } from '../../helpers/nix/index.ts';
 import { imageExecPath } from '../../lab/image.ts';
-import { ccciProfile } from '../system-profile.ts';
+import { ccciProfile, type SystemProfile } from '../system-profile.ts';
 import { labGeneration, labIsUp, labSettings, labUp } from '../../lab/index.ts';
 import { SABOTAGES, cleanUpSabotage, describeSabotage, parseSabotage, type SabotageContext } from '../../lab/sabotage.ts';
 import { incusChannel } from '../../helpers/incus/channel.ts';
@@ -93,7 +93,17 @@ export function resolveLabTarget(config: Config): ResolvedTarget {
     // The lab's forge is its own stand-in: every repo on it was generated, and nobody else reads it.
     forgeWrites: { kind: 'stand-in' },
     // The lab generates its repos and stand-ins to cc-ci's names; where it must differ, it says so here.
-    profile: { ...ccciProfile(config), name: 'lab (generated to cc-ci\'s names)' },
+    profile: labProfile(config),
+  };
+}
+
+/** cc-ci's names, but for the browser engine: the lab image has Debian's Chromium under Selenium, not Playwright. */
+function labProfile(config: Config): SystemProfile {
+  const ccci = ccciProfile(config);
+  return {
+    ...ccci,
+    name: 'lab (generated to cc-ci\'s names; browser tests on Chromium through Selenium, not Playwright)',
+    build: { ...ccci.build, browserEngine: { pattern: '^chromium \\d', name: "a real Chromium (Debian's chromium through chromium-driver and Selenium)" } },
   };
 }
 

@@ -44,7 +44,10 @@ def main():
             if self.path == "/":
                 title = html.escape("%s %s" % (args.title, version))
                 page = ('<!doctype html><html><head><title>%s</title></head><body><h1 id="name">%s</h1>'
-                        '<p id="version">%s</p><a id="records" href="/records">records</a></body></html>') % (title, html.escape(args.title), version)
+                        '<p id="version">%s</p><a id="records" href="/records">records</a><p id="rendered"></p>'
+                        # Only a browser that runs scripts shows this text: an HTML fetch sees an empty element.
+                        '<script>document.getElementById("rendered").textContent = "rendered by JavaScript";</script>'
+                        '</body></html>') % (title, html.escape(args.title), version)
                 return self.reply(200, page, "text/html")
             self.reply(404, "not found\n", "text/plain")
 

@@ -1,9 +1,11 @@
 """Runs a recipe's browser tests (tests/<recipe>/browser_test.py: functions test_*(page, base_url)).
 
-With Playwright installed they drive headless Chromium. This image is built offline and carries
-no Playwright and no browser, so they then run on an HTTP-level stand-in page: it fetches the
-page and reads its HTML (title, elements by #id or tag, links), with no JavaScript and no
-rendering. The log says which engine ran, so nobody mistakes one for the other."""
+They get a page with the few Playwright Page calls they use. With Playwright installed it is
+Playwright's. The lab image has no Playwright (it is built offline from Debian), so there the
+page is Debian's headless Chromium, driven through chromium-driver by Selenium: a real browser
+engine, which runs the page's JavaScript. The HTTP-level stand-in (fetch the HTML and parse it,
+no JavaScript, no rendering) is what runs when neither is there. The log names the engine and its
+version, so nobody mistakes one for another."""
 import importlib.util
 import os
 import sys
@@ -41,7 +43,7 @@ class _Parsed(HTMLParser):
 class HttpPage:
     """The few Playwright Page calls the recipes' browser tests use, over plain HTTP."""
 
-    engine = "http-standin (no Playwright in this image: HTML fetched and parsed, no JavaScript)"
+    engine = "http-standin (no browser: HTML fetched and parsed, no JavaScript)"
 
     def __init__(self):
         self.url, self.status, self.parsed = None, None, _Parsed()
@@ -65,6 +67,49 @@ class HttpPage:
         return list(self.parsed.links)
 
 
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+class SeleniumPage:
+    """The same Page calls, on headless Chromium through chromium-driver."""
+
+    def __init__(self):
+        import selenium
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+
+        options = webdriver.ChromeOptions()
+        # The lab runs it as root in a container, where Chromium's own sandbox cannot start.
+        for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+            options.add_argument(argument)
+        self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        self.driver.set_page_load_timeout(30)
+        version = self.driver.capabilities.get("browserVersion", "unknown")
+        self.engine = "chromium %s headless (Selenium %s, chromium-driver; no sandbox: root in a lab container)" % (version, selenium.__version__)
+
+    def goto(self, url):
+        self.driver.get(url)
+        return self
+
+    def title(self):
+        return self.driver.title
+
+    def text_content(self, selector):
+        from selenium.common.exceptions import NoSuchElementException
+        from selenium.webdriver.common.by import By
+
+        try:
+            return self.driver.find_element(By.CSS_SELECTOR, selector).get_attribute("textContent")
+        except NoSuchElementException:
+            raise AssertionError("no element matches %s on %s" % (selector, self.driver.current_url))
+
+    def links(self):
+        return self.driver.execute_script("return Array.from(document.querySelectorAll('a[href]'), (a) => a.getAttribute('href'))")
+
+    def close(self):
+        self.driver.quit()
+
+
 def new_page():
     if importlib.util.find_spec("playwright"):
         from playwright.sync_api import sync_playwright  # pragma: no cover - not in the lab image
@@ -74,6 +119,8 @@ def new_page():
         page.engine = "playwright chromium %s" % browser.version
         page.links = lambda: page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
         return page
+    if importlib.util.find_spec("selenium") and os.path.exists(CHROMEDRIVER):
+        return SeleniumPage()
     return HttpPage()
 
 
@@ -94,6 +141,8 @@ def main():
         except Exception:
             failed += 1
             print("browser test %s: FAILED\n%s" % (name, traceback.format_exc()), flush=True)
+    if hasattr(page, "close"):
+        page.close()
     print("browser tests: %d passed, %d failed (%s)" % (len(tests) - failed, failed, os.path.relpath(path, os.path.dirname(os.environ["RECIPE_DIR"]))), flush=True)
     sys.exit(1 if failed or not tests else 0)
 

@@ -11,3 +11,9 @@ def test_home_page_shows_a_version_and_links_the_records(page, base_url):
     page.goto(base_url + "/")
     assert page.text_content("#version").strip() != ""
     assert "/records" in page.links()
+
+
+def test_home_page_runs_its_script(page, base_url):
+    # Only a real browser engine runs the page's JavaScript; an HTML fetch sees an empty element.
+    page.goto(base_url + "/")
+    assert page.text_content("#rendered").strip() == "rendered by JavaScript", page.text_content("#rendered")

@@ -1,0 +1,52 @@
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startService, type RunningService } from '../helpers/common/test-standins.ts';
+
+// The recipes' app stand-in and the browser step, as the lab image runs them.
+const CI_DIR = join(dirname(fileURLToPath(import.meta.url)), 'base/ci');
+const TESTS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'base/tests');
+// As in the image: Debian's python3, where python3-selenium is installed.
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+const HAS_BROWSER = existsSync('/usr/bin/chromedriver') && spawnSync(PYTHON, ['-c', 'import selenium']).status === 0;
+
+function browserStep(url: string, recipe: string, env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) =>
+    execFile(PYTHON, [join(CI_DIR, 'browser.py'), url], { env: { ...process.env, RECIPE_DIR: join(TESTS_DIR, recipe), PYTHONDONTWRITEBYTECODE: '1', ...env }, timeout: 120_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+    ),
+  );
+}
+
+describe("the lab's browser step, on the recipes' app", () => {
+  let app: RunningService;
+  let root: string;
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'accept-browser-'));
+    await writeFile(join(root, 'VERSION'), '1.2.3\n');
+    app = await startService(CI_DIR, 'app.py', (port) => ['--port', String(port), '--root', root, '--title', 'Custom HTML'], {}, '/');
+  });
+  afterAll(async () => {
+    await app?.stop();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it.skipIf(HAS_BROWSER)('without a browser engine, runs on the HTTP stand-in, says so, and fails the script check it cannot pass', async () => {
+    const { code, out } = await browserStep(app.url, 'custom-html');
+    expect(out).toContain('browser tests: engine http-standin (no browser: HTML fetched and parsed, no JavaScript)');
+    expect(out).toMatch(/browser test test_home_page_runs_its_script: FAILED[\s\S]*AssertionError/);
+    expect(out).toContain('browser tests: 2 passed, 1 failed (custom-html/browser_test.py)');
+    expect(code).toBe(1);
+  });
+
+  it.skipIf(!HAS_BROWSER)('with Chromium and chromium-driver, runs every test on it, names its version, and passes the script check', async () => {
+    const { code, out } = await browserStep(app.url, 'custom-html');
+    expect(out).toMatch(/browser tests: engine chromium \d+\.\S+ headless \(Selenium \S+, chromium-driver/);
+    expect(out).toContain('browser tests: 3 passed, 0 failed (custom-html/browser_test.py)');
+    expect(code, out).toBe(0);
+  });
+});
