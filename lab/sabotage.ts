@@ -400,7 +400,7 @@ export const SABOTAGES = catalogue({
     description: 'the browser step runs the browser tests on the HTTP-level stand-in: HTML fetched and parsed, no browser engine, no JavaScript',
     guards: ['D3'],
     cause: /the browser tests of build #\d+ ran on "http-standin \(no browser: HTML fetched and parsed, no JavaScript\)", not on a real Chromium/,
-    alsoFails: { items: ['D2', 'D4', 'D10'], why: "without JavaScript the recipes' script check fails, so every install stage fails, and the stages after it with it" },
+    alsoFails: { items: ['D2', 'D4', 'D5', 'D10'], why: "without JavaScript the recipes' script check fails, so every install stage fails, the stages after it are skipped, and no recipe's build is green" },
     baseFork: brokenBase('Browser tests: skip the browser', [
       { file: 'ci/browser.py', expected: 'if importlib.util.find_spec("selenium") and os.path.exists(CHROMEDRIVER):', replacement: 'if False:' },
     ]),
