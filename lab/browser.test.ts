@@ -43,6 +43,13 @@ describe("the lab's browser step, on the recipes' app", () => {
     expect(code).toBe(1);
   });
 
+  it.skipIf(!HAS_BROWSER)('names a browser that does not start as its engine line, and fails the step', async () => {
+    const { code, out } = await browserStep(app.url, 'custom-html', { CCCI_CHROMEDRIVER: '/bin/false' });
+    expect(out).toMatch(/^browser tests: engine none: the browser did not start: .+$/m);
+    expect(out).not.toContain('passed');
+    expect(code).toBe(1);
+  });
+
   it.skipIf(!HAS_BROWSER)('with Chromium and chromium-driver, runs every test on it, names its version, and passes the script check', async () => {
     const { code, out } = await browserStep(app.url, 'custom-html');
     expect(out).toMatch(/browser tests: engine chromium \d+\.\S+ headless \(Selenium \S+, chromium-driver/);

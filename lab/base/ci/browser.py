@@ -67,7 +67,8 @@ class HttpPage:
         return list(self.parsed.links)
 
 
-CHROMEDRIVER = "/usr/bin/chromedriver"
+# Debian's chromium-driver; the environment may name another (a test names one that cannot start).
+CHROMEDRIVER = os.environ.get("CCCI_CHROMEDRIVER", "/usr/bin/chromedriver")
 
 
 class SeleniumPage:
@@ -131,7 +132,14 @@ def main():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     tests = [(name, getattr(module, name)) for name in sorted(dir(module)) if name.startswith("test_")]
-    page = new_page()
+    try:
+        page = new_page()
+    except Exception as error:
+        # Named in the log as the engine line, so that a browser that cannot start reads as such.
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        print("browser tests: engine none: the browser did not start: %s" % first, flush=True)
+        traceback.print_exc()
+        sys.exit(1)
     print("browser tests: engine %s" % page.engine, flush=True)
     failed = 0
     for name, test in tests:
