@@ -69,7 +69,8 @@ class Handler(BaseHTTPRequestHandler):
         log("%s %s %s" % (self.address_string(), getattr(self, "login", None) or "-", fmt % args))
 
     def parse_request(self):
-        self._body = None  # a kept-alive connection reuses this handler for each request
+        # A kept-alive connection reuses this handler for each request: nothing of the last one stays.
+        self._body, self.login = None, None
         return super().parse_request()
 
     def body(self):

@@ -45,7 +45,6 @@ class Forge(Handler):
         return None
 
     def dispatch(self, method):
-        self.login = None  # a kept-alive connection reuses this handler for its next request
         if self.path.split("?")[0] != "/api/v1/version":
             self.login = self.caller()
             if not self.login:
