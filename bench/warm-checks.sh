@@ -32,7 +32,9 @@ passed=0 failed=0
 pass() { passed=$((passed + 1)); echo "PASS $1"; }
 fail() { failed=$((failed + 1)); echo "FAIL $1: $2"; }
 check() { local name=$1; shift; local why; if why=$("$@" 2>&1); then pass "$name"; else fail "$name" "${why:-failed}"; fi; }
-on_host() { incus exec --project "$BENCH_PROJECT" "$BENCH_INSTANCE" -- sh -c "$1"; }
+# A NixOS VM's agent (and the lab, which emulates one) gives exec a PATH with only sh and env.
+HOST_PATH=/run/wrappers/bin:/run/current-system/sw/bin:/nix/var/nix/profiles/default/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+on_host() { incus exec --project "$BENCH_PROJECT" "$BENCH_INSTANCE" -- /bin/sh -c "PATH=$HOST_PATH; $1"; }
 sha() { sha256sum | cut -d' ' -f1; }
 
 # --- inputs: two clones, the decrypted secrets (one file per top-level key) --------------------
