@@ -1,15 +1,27 @@
 /**
- * D4 — the recipe's own tests run as a stage of the build, and their result counts: a failing
- * one fails the build. The failing half changes the host, so it runs on cold throwaways (or when
- * ACCEPT_ALLOW_HOST_CHANGES=1).
+ * D4 — the recipe repo's own tests run as a stage of the build, and their result counts: a
+ * failing one, committed to the recipe repo on a branch of the harness's own, fails the build of
+ * a pull request from that branch. It writes to the forge, so it needs the probe repo
+ * (ACCEPT_FORGE_PROBE_REPO) against a real target; it never changes the host.
  */
 import { expect } from 'vitest';
 import type { DroneBuild } from '../helpers/drone/index.ts';
-import { buildLogs, findStage, freshBuild, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, runStart, testmeBuild, testmeRefusal, WAITS, withHostChange, type Ci } from './support/ci.ts';
-import { shellWord } from '../helpers/common/host.ts';
-import { attach, dodItem, evidence, fill, skipBecause, step, test, unlessWriteRefused, within } from './support/dod.ts';
+import { buildLogs, findStage, freshBuild, pullWithFile, runStart, testmeBuild, WAITS, writeRefusal, type Ci } from './support/ci.ts';
+import { attach, dodItem, evidence, skipBecause, step, test, unlessWriteRefused, within } from './support/dod.ts';
 
 const localStage = (ci: Ci, build: DroneBuild) => findStage(ci, build, 'recipeTests');
+
+/** The harness's branch in the recipe repo, and the test it adds there: one that always fails. */
+const FAILING_BRANCH = 'accept/d4-failing-recipe-local-test';
+const FAILING_TEST = 'test_acceptance_fails_on_purpose.py';
+const FAILING_TEXT = [
+  '"""Added by the acceptance harness (D4) on a branch of its own: a recipe-local test that fails, so the build must."""',
+  'import sys',
+  '',
+  'print("not ok 1 - acceptance: this recipe-local test fails on purpose", flush=True)',
+  'sys.exit(1)',
+  '',
+].join('\n');
 
 dodItem('D4', () => {
   test('the recipe-local tests ran as a stage of a !testme build, and the build agrees with their result', async ({ ci, run, task, skip }) => {
@@ -23,22 +35,18 @@ dodItem('D4', () => {
     evidence(task, `build #${build.number}: stage ${stage!.name} ${stage!.status} (exit ${stage!.exit_code}); ${text.split('\n').filter((line) => /^(not )?ok \d/.test(line)).length} test results in its log`);
   }, within(...WAITS.build));
 
-  test('a failing recipe-local test fails the build', async ({ ci, run, config, host, baseRepo, task, skip }) => {
-    if (!mayChangeHost(run, config)) skipBecause({ task, skip }, HOST_CHANGES_SKIP);
-    // Checked before the host is touched: the fresh build below needs a !testme comment.
-    const refused = testmeRefusal(ci, ci.probeRecipe);
-    if (refused) skipBecause({ task, skip }, refused);
+  test('a failing recipe-local test, committed to the recipe repo, fails the build', async ({ ci, task, skip }) => {
     const recipe = ci.probeRecipe;
-    const checkout = await hostCheckout(baseRepo.dir, run.durations);
-    const failing = await withHostChange(
-      host,
-      checkout,
-      `make ${recipe}'s recipe-local tests fail`,
-      // First line of each test file, so that nothing before it can end the test early.
-      () => host.succeed(`cd ${checkout.dir} && for f in ${shellWord(fill(ci.profile.recipes.localTests, { recipe }))}/test*.py; do sed -i '1i raise SystemExit("acceptance: this recipe-local test fails on purpose")' "$f"; done`),
-      () => step(`!testme ${recipe} with a failing recipe-local test`, () => freshBuild(ci, recipe)),
+    // A commit on a branch of the harness's own and a pull request from it, then !testme there.
+    for (const kind of ['file', 'pull', 'comment'] as const) {
+      const refused = writeRefusal(ci, { kind, owner: ci.org, repo: recipe });
+      if (refused) skipBecause({ task, skip }, refused);
+    }
+    const path = `${ci.profile.recipes.localTests}/${FAILING_TEST}`;
+    const pull = await step(`a branch of ${ci.org}/${recipe} whose ${path} fails, and a pull request from it`, () =>
+      pullWithFile(ci, recipe, { branch: FAILING_BRANCH, path, text: FAILING_TEXT, title: 'acceptance: a recipe-local test that fails on purpose' }),
     );
-    const { build } = failing;
+    const { build } = await step(`!testme ${ci.org}/${recipe}#${pull.number} with a failing recipe-local test`, () => freshBuild(ci, recipe, pull));
     await attach(`build #${build.number}`, build);
     const stage = localStage(ci, build);
     expect(stage, `build #${build.number} has no recipe-local test stage`).toBeDefined();
@@ -46,6 +54,9 @@ dodItem('D4', () => {
     expect(build.status, `a failing recipe-local test did not fail the build: build #${build.number} ended ${build.status}`).toBe('failure');
     const others = (build.stages ?? []).filter((s) => s !== stage && s.status !== 'success').map((s) => `${s.name} ${s.status}`);
     expect(others, `build #${build.number} failed elsewhere too, so it proves nothing about the recipe-local tests`).toEqual([]);
-    evidence(task, `with a failing recipe-local test, build #${build.number} ended ${build.status}: ${stage!.name} ${stage!.status} (exit ${stage!.exit_code}), every other stage success`);
-  }, within(...WAITS.hostChange, ...WAITS.build));
+    const text = (await buildLogs(ci, build)).filter((log) => log.stage === stage!.name).map((log) => log.text).join('\n');
+    await attach(`${stage!.name} log`, text);
+    expect(text, `stage ${stage!.name} of build #${build.number} failed without running ${path} from ${ci.org}/${recipe}#${pull.number}`).toContain(FAILING_TEST);
+    evidence(task, `with ${path} failing on ${ci.org}/${recipe}#${pull.number} (branch ${FAILING_BRANCH}), build #${build.number} ended ${build.status}: ${stage!.name} ${stage!.status} (exit ${stage!.exit_code}), every other stage success`);
+  }, within(...WAITS.build));
 });

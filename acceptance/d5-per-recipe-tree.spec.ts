@@ -8,12 +8,15 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { shellWord } from '../helpers/common/host.ts';
 import { markedShellBlocks } from '../helpers/runbook/index.ts';
-import { DOD_RECIPES, freshBuild, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, MATRIX, matrixStages, WAITS, withHostChange, writeRefusal } from './support/ci.ts';
+import { DOD_RECIPES, freshBuild, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, MATRIX, matrixStages, pullWithFile, WAITS, withHostChange, writeRefusal } from './support/ci.ts';
 import { attach, dodItem, evidence, expectNone, fill, skipBecause, step, system, test, within } from './support/dod.ts';
 
 const NEW_RECIPE = 'accept-probe';
 /** A port no enrolled recipe uses. */
 const NEW_PORT = 9190;
+/** The new recipe repo's own test (a build runs its tests/): one that passes, as a recipe's own would. */
+const PROBE_TEST = 'test_enrolled.py';
+const PROBE_TEST_TEXT = ['"""Added by the acceptance harness (D5): the enrolled probe recipe\'s own test."""', 'print("ok 1 - accept-probe is enrolled", flush=True)', ''].join('\n');
 
 function enrolledIn(text: string): string[] {
   return text.split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
@@ -53,10 +56,9 @@ dodItem('D5', () => {
     const outcome = await withHostChange(host, checkout, `enrol ${NEW_RECIPE}`, enrol, async () => {
       const changed = (await host.succeed(`cd ${checkout.dir} && git diff --name-only HEAD~1 HEAD`)).stdout.trim().split('\n').filter(Boolean);
       if (!(await ci.forge.repoExists(ci.org, NEW_RECIPE))) await ci.forge.createOrgRepo(ci.org, NEW_RECIPE);
-      // A head branch of its own: Gitea refuses (422) a pull whose head is its base.
-      const enrolment = { title: `Enrol ${NEW_RECIPE}`, head: `accept/enrol-${NEW_RECIPE}`, base: 'main' };
-      const pulls = await ci.forge.openPulls(ci.org, NEW_RECIPE);
-      const pull = pulls.find((open) => open.head?.ref === enrolment.head || open.title === enrolment.title) ?? (await ci.forge.createPull(ci.org, NEW_RECIPE, enrolment));
+      // A head branch of its own, which Gitea needs to exist (404) and not to be the base (422),
+      // holding the recipe repo's own test that the build runs.
+      const pull = await pullWithFile(ci, NEW_RECIPE, { branch: `accept/enrol-${NEW_RECIPE}`, path: `${recipes.localTests}/${PROBE_TEST}`, text: PROBE_TEST_TEXT, title: `Enrol ${NEW_RECIPE}` });
       const first = await step(`the first !testme on ${ci.org}/${NEW_RECIPE}#${pull.number}`, () => freshBuild(ci, NEW_RECIPE, pull));
       return { changed, first };
     });

@@ -418,6 +418,15 @@ export const SABOTAGES = catalogue({
       },
     ]),
   },
+  'd4-recipe-tests-from-default-branch': {
+    description: "the runner reads the recipe repo's tests/ from its default branch, not from the head of the pull request the build is for",
+    guards: ['D4'],
+    cause: /a failing recipe-local test left stage recipe-tests of build #\d+ success/,
+    alsoFails: { items: ['D5'], why: "the enrolled probe's own test is on its enrolment branch, not on main, so its first build finds no recipe-local test and fails" },
+    baseFork: brokenBase('Runner: recipe tests from main', [
+      { file: 'ci/harness.py', expected: '    sha = pull["head"]["sha"]\n', replacement: '    sha = "main"\n' },
+    ]),
+  },
   'd5-recipes-hardcoded-in-bridge': {
     description: 'the bridge knows the six recipes by heart instead of reading the enrolment list',
     guards: ['D5'],

@@ -22,7 +22,7 @@ describe('the system profile', () => {
     expect(profile.build.params).toEqual({ recipe: 'RECIPE', pull: 'PR', comment: 'COMMENT_ID' });
     expect(fill(profile.dashboard.runPath, { n: 7 })).toBe('/runs/7/');
     expect(fill(profile.dashboard.badgePath, { recipe: 'n8n' })).toBe('/badge/n8n.svg');
-    expect(fill(profile.recipes.localTests, { recipe: 'n8n' })).toBe('tests/n8n/local');
+    expect(profile.recipes.localTests).toBe('tests');
   });
 
   it('takes the oneshots and the D8 document from their settings', () => {

@@ -64,7 +64,7 @@ export interface SystemProfile {
     enrolled: string;
     /** A recipe's own tree; `{recipe}` is its name. */
     tree: string;
-    /** The recipe-local tests in that tree. */
+    /** Where a recipe's own tests live in the recipe's repo (not in the tree): `test*.py` files there. */
     localTests: string;
     /**
      * How the enrolment document (docs.enroll) marks the procedure a harness follows: fenced
@@ -104,7 +104,7 @@ export function ccciProfile(config: Pick<Config, 'oneshots' | 'd8Doc'>): SystemP
       browserEngine: { pattern: '^playwright ', name: 'Playwright' },
     },
     dashboard: { runPath: '/runs/{n}/', badgePath: '/badge/{recipe}.svg' },
-    recipes: { enrolled: 'tests/enrolled', tree: 'tests/{recipe}/', localTests: 'tests/{recipe}/local', enrolMarker: 'enrol', enrolVariables: { recipe: 'RECIPE', from: 'FROM', port: 'PORT' } },
+    recipes: { enrolled: 'tests/enrolled', tree: 'tests/{recipe}/', localTests: 'tests', enrolMarker: 'enrol', enrolVariables: { recipe: 'RECIPE', from: 'FROM', port: 'PORT' } },
   };
 }
 

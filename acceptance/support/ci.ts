@@ -170,6 +170,17 @@ export async function openPull(ci: Ci, recipe: string): Promise<ForgePull> {
   return pulls.reduce((oldest, pull) => (pull.number < oldest.number ? pull : oldest));
 }
 
+/**
+ * An open pull request on owner/recipe from `branch`, whose head holds `path` with `text` (a
+ * commit of the harness's on a branch of its own, never on the base): found as a rerun left it,
+ * else made. Writes a commit and a pull request, so only where the run may.
+ */
+export async function pullWithFile(ci: Ci, recipe: string, change: { branch: string; path: string; text: string; title: string }): Promise<ForgePull> {
+  await ci.forge.branchWithFile(ci.org, recipe, { branch: change.branch, from: 'main', path: change.path, text: change.text, message: change.title });
+  const pulls = await ci.forge.openPulls(ci.org, recipe);
+  return pulls.find((open) => open.head?.ref === change.branch) ?? (await ci.forge.createPull(ci.org, recipe, { title: change.title, head: change.branch, base: 'main' }));
+}
+
 export async function commentTestme(ci: Ci, recipe: string, as: ForgeClient = ci.forge, pull?: ForgePull): Promise<Trigger> {
   const target = pull ?? (await openPull(ci, recipe));
   const by = (await as.me()).login;

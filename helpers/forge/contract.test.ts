@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { driftedServices, SERVICES_DIR, startService, type RunningService } from '../common/test-standins.ts';
 import { FORGE_CONTRACT, httpForge, runForgeContract, type ForgeRole, type ForgeWorld } from './contract.ts';
 
-const WORLD: ForgeWorld = { org: 'coop-cloud', repo: 'custom-html', member: 'alice', outsider: 'mallory', openPulls: 3, commentedPull: 1, comments: 3 };
+const FILE_TEXT = 'print("ok 1 - contract")\n';
+const WORLD: ForgeWorld = { org: 'coop-cloud', repo: 'custom-html', member: 'alice', outsider: 'mallory', openPulls: 3, commentedPull: 1, comments: 3, branch: 'contract-branch', file: 'tests/test_contract.py', fileText: FILE_TEXT };
 const TOKENS: Record<ForgeRole, string> = { member: 'tok-alice', plainMember: 'tok-bob', outsider: 'tok-mallory', badToken: 'tok-nobody' };
 const names = (which: string[]) => FORGE_CONTRACT.map((behaviour) => behaviour.name).filter((name) => which.some((part) => name.startsWith(part)));
 
@@ -26,6 +27,17 @@ const comment = (id: number, minute: number) => ({
   issue_url: '', user: user(7, 'alice'), body: '!testme', created_at: `2026-11-01T10:0${minute}:00Z`, updated_at: `2026-11-01T10:0${minute}:00Z`,
 });
 type Recorded = { status: number; headers?: Record<string, string>; body?: unknown };
+// routers/api/v1/repo/file.go (GetContents, CreateFile) and services/repository/files: a file's
+// ContentsResponse with base64 content; a directory as its entries, content null.
+const CONTENTS = 'https://git.coopcloud.tech/api/v1/repos/coop-cloud/custom-html/contents';
+const contentsEntry = (path: string, text: string | undefined) => ({
+  name: path.split('/').pop(), path, sha: 'c'.repeat(40), last_commit_sha: 'd'.repeat(40), type: 'file', size: text?.length ?? 26,
+  encoding: text === undefined ? null : 'base64', content: text === undefined ? null : Buffer.from(text).toString('base64'), target: null,
+  url: `${CONTENTS}/${path}?ref=contract-branch`, html_url: `https://git.coopcloud.tech/coop-cloud/custom-html/src/branch/contract-branch/${path}`,
+  git_url: `https://git.coopcloud.tech/api/v1/repos/coop-cloud/custom-html/git/blobs/${'c'.repeat(40)}`, download_url: `https://git.coopcloud.tech/coop-cloud/custom-html/raw/branch/contract-branch/${path}`,
+  submodule_git_url: null, _links: {},
+});
+const NOT_FOUND = { errors: ['object does not exist'], message: "The target couldn't be found.", url: 'https://git.coopcloud.tech/api/swagger' };
 const RECORDED: Record<string, Recorded> = {
   'member GET /api/v1/repos/coop-cloud/custom-html/pulls?state=open&page=1&limit=2': {
     status: 200,
@@ -43,15 +55,24 @@ const RECORDED: Record<string, Recorded> = {
   'member GET /api/v1/orgs/coop-cloud/members/mallory': { status: 404, body: { errors: null, message: 'The target couldn\'t be found.', url: 'https://git.coopcloud.tech/api/swagger' } },
   'outsider GET /api/v1/orgs/coop-cloud/members/alice': { status: 303, headers: { Location: '/api/v1/orgs/coop-cloud/public_members/alice' } },
   'plainMember POST /api/v1/orgs/coop-cloud/repos': { status: 403, body: { message: 'Given user is not allowed to create repository in organization.', url: 'https://git.coopcloud.tech/api/swagger' } },
-  'member POST /api/v1/repos/coop-cloud/custom-html/pulls': { status: 422, body: { message: 'Invalid PullRequest: There are no changes between the head and the base', url: 'https://git.coopcloud.tech/api/swagger' } },
+  'member POST /api/v1/repos/coop-cloud/custom-html/pulls {"title":"contract: head is base","head":"main","base":"main"}': { status: 422, body: { message: 'Invalid PullRequest: There are no changes between the head and the base', url: 'https://git.coopcloud.tech/api/swagger' } },
+  'member POST /api/v1/repos/coop-cloud/custom-html/pulls {"title":"contract: no such head","head":"contract-no-such-branch","base":"main"}': { status: 404, body: NOT_FOUND },
+  'member GET /api/v1/repos/coop-cloud/custom-html/contents/tests/test_contract.py?ref=contract-branch': { status: 200, body: contentsEntry('tests/test_contract.py', FILE_TEXT) },
+  'member GET /api/v1/repos/coop-cloud/custom-html/contents/tests?ref=contract-branch': { status: 200, body: [contentsEntry('tests/test_app.py', undefined), contentsEntry('tests/test_contract.py', undefined)] },
+  'member GET /api/v1/repos/coop-cloud/custom-html/contents/tests/contract-no-such-file.py?ref=contract-branch': { status: 404, body: NOT_FOUND },
+  'member POST /api/v1/repos/coop-cloud/custom-html/contents/tests/contract-again.py': { status: 422, body: { message: 'branch already exists [name: contract-branch]', url: 'https://git.coopcloud.tech/api/swagger' } },
 };
 
 async function fixtureForge(recorded: Record<string, Recorded>): Promise<{ url: string; close(): Promise<void> }> {
   const roles = new Map(Object.entries(TOKENS).map(([role, token]) => [`token ${token}`, role]));
-  const server = http.createServer((request, response) => {
-    request.resume();
+  const server = http.createServer(async (request, response) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    const sent = Buffer.concat(chunks).toString('utf8');
     const role = roles.get(request.headers.authorization ?? '');
-    const answer: Recorded = !role || role === 'badToken' ? { status: 401, body: { message: 'user does not exist [uid: 0, name: ]', url: 'https://git.coopcloud.tech/api/swagger' } } : (recorded[`${role} ${request.method} ${request.url}`] ?? { status: 404, body: { message: 'not recorded' } });
+    // A request's answer by who asks, what and where; where one place answers by body, with the body.
+    const key = `${role} ${request.method} ${request.url}`;
+    const answer: Recorded = !role || role === 'badToken' ? { status: 401, body: { message: 'user does not exist [uid: 0, name: ]', url: 'https://git.coopcloud.tech/api/swagger' } } : (recorded[`${key} ${sent}`] ?? recorded[key] ?? { status: 404, body: { message: 'not recorded' } });
     const body = answer.body === undefined ? '' : JSON.stringify(answer.body);
     response.writeHead(answer.status, { ...(body ? { 'Content-Type': 'application/json;charset=utf-8' } : {}), ...answer.headers });
     response.end(body);
@@ -76,7 +97,11 @@ async function standinForge(dir: string): Promise<RunningService & { secrets: st
     '/api/v1/version',
   );
   const ask = httpForge(service.url, TOKENS);
+  const commit = (path: string, text: string, newBranch: string) =>
+    ask({ as: 'member', method: 'POST', path: `/repos/${WORLD.org}/${WORLD.repo}/contents/${path}`, body: { content: Buffer.from(text).toString('base64'), message: 'contract', branch: 'main', new_branch: newBranch } });
+  expect((await commit(WORLD.file, WORLD.fileText, WORLD.branch)).status).toBe(201);
   for (const head of ['contract-2', 'contract-3']) {
+    expect((await commit(`notes/${head}.md`, `${head}\n`, head)).status).toBe(201);
     expect((await ask({ as: 'member', method: 'POST', path: `/repos/${WORLD.org}/${WORLD.repo}/pulls`, body: { title: head, head, base: 'main' } })).status).toBe(201);
   }
   for (let i = 0; i < WORLD.comments; i++) {
@@ -142,11 +167,17 @@ describe('the forge contract, against the lab stand-in (lab/base/services/forge.
     expect(seen.outsider).toMatch(/membership of alice unknown: the forge token's user is not a member or admin of coop-cloud/);
   });
 
-  it('takes any head but the base, as the lab has no branches', async () => {
+  it("opens a pull from a branch a commit made, whose head sha is that commit's", async () => {
     const ask = httpForge(forge.url, TOKENS);
+    const made = await ask({ as: 'member', method: 'POST', path: `/repos/${WORLD.org}/${WORLD.repo}/contents/tests/test_enrol.py`, body: { content: Buffer.from('print("ok 1")\n').toString('base64'), message: 'enrol', branch: 'main', new_branch: 'accept/enrol-x' } });
+    expect(made.status).toBe(201);
+    const sha = (made.body as { commit: { sha: string } }).commit.sha;
     const answer = await ask({ as: 'member', method: 'POST', path: `/repos/${WORLD.org}/${WORLD.repo}/pulls`, body: { title: 'Enrol', head: 'accept/enrol-x', base: 'main' } });
     expect(answer.status).toBe(201);
-    expect(answer.body).toMatchObject({ head: { ref: 'accept/enrol-x' }, base: { ref: 'main' } });
+    expect(answer.body).toMatchObject({ head: { ref: 'accept/enrol-x', sha }, base: { ref: 'main' } });
+    const seeded = await ask({ as: 'member', method: 'GET', path: `/repos/${WORLD.org}/${WORLD.repo}/contents/tests/test_enrol.py?ref=${sha}` });
+    expect(seeded.status).toBe(200);
+    expect(await ask({ as: 'outsider', method: 'POST', path: `/repos/${WORLD.org}/${WORLD.repo}/contents/tests/x.py`, body: { content: '', branch: 'main', new_branch: 'x' } })).toMatchObject({ status: 403 });
   });
 });
 
@@ -161,6 +192,11 @@ describe('the forge contract catches a stand-in that drifts', () => {
       drift: 'any member may create repos in the org',
       patches: [['self.login not in ARGS.creators:', 'self.login not in STORE.data["orgs"].get(org, []):']],
       broken: names(['repos: a member without create rights']),
+    },
+    {
+      drift: 'pulls from a head that is no branch',
+      patches: [['        if missing:\n', '        if False:\n']],
+      broken: names(['pulls: one whose head branch does not exist']),
     },
     {
       drift: 'lists unpaginated',

@@ -24,6 +24,10 @@ export interface ForgeWorld {
   /** A pull on org/repo with exactly `comments` comments (more than CONTRACT_PAGE). */
   commentedPull: number;
   comments: number;
+  /** A branch of org/repo, not main, whose `file` (under tests/) holds `fileText`. */
+  branch: string;
+  file: string;
+  fileText: string;
 }
 
 /** The page size the contract asks for: small, so that a handful of pulls spans pages. */
@@ -95,6 +99,8 @@ function ordered(list: Array<Record<string, unknown>>, key: string, direction: '
   const sorted = values.every((value, i) => i === 0 || (direction === 'ascending' ? value > values[i - 1]! : value < values[i - 1]!));
   return sorted ? [] : [`${key}s are not ${direction}: ${values.join(', ')}`];
 }
+
+const contentsPath = (w: ForgeWorld, path: string, ref: string) => `/repos/${w.org}/${w.repo}/contents/${path}?ref=${encodeURIComponent(ref)}`;
 
 export const FORGE_CONTRACT: readonly ForgeBehaviour[] = [
   {
@@ -178,6 +184,51 @@ export const FORGE_CONTRACT: readonly ForgeBehaviour[] = [
   {
     name: 'pulls: one whose head is its base is refused with 422',
     request: (w) => ({ as: 'member', method: 'POST', path: `/repos/${w.org}/${w.repo}/pulls`, body: { title: 'contract: head is base', head: 'main', base: 'main' } }),
+    status: [422],
+  },
+  {
+    // Gitea's CreatePullRequest looks both branches up first: a head that is no branch is not found.
+    name: 'pulls: one whose head branch does not exist is refused with 404',
+    request: (w) => ({ as: 'member', method: 'POST', path: `/repos/${w.org}/${w.repo}/pulls`, body: { title: 'contract: no such head', head: 'contract-no-such-branch', base: 'main' } }),
+    status: [404],
+  },
+  {
+    name: "contents: a file at a branch comes whole, its content in base64",
+    request: (w) => ({ as: 'member', method: 'GET', path: contentsPath(w, w.file, w.branch) }),
+    status: [200],
+    check: (answer, w) => {
+      const file = answer.body as Record<string, unknown> | undefined;
+      if (!file || Array.isArray(file)) return ['the body is not one file'];
+      const problems = [
+        ...(file.type === 'file' ? [] : [`type is ${String(file.type)}, not file`]),
+        ...(file.path === w.file ? [] : [`path is ${String(file.path)}, not ${w.file}`]),
+        ...(file.encoding === 'base64' ? [] : [`encoding is ${String(file.encoding)}, not base64`]),
+      ];
+      const text = typeof file.content === 'string' ? Buffer.from(file.content, 'base64').toString('utf8') : undefined;
+      return text === w.fileText ? problems : [...problems, `content decodes to ${JSON.stringify(text?.slice(0, 60))}, not the file's text`];
+    },
+  },
+  {
+    name: "contents: a directory is the list of its entries, without their content",
+    request: (w) => ({ as: 'member', method: 'GET', path: contentsPath(w, w.file.split('/').slice(0, -1).join('/'), w.branch) }),
+    status: [200],
+    check: (answer, w) => {
+      const list = asList(answer);
+      if (!list) return ['the body is not a list'];
+      const entry = list.find((item) => item.path === w.file);
+      if (!entry) return [`no entry for ${w.file}: ${list.map((item) => String(item.path)).join(', ')}`];
+      return [...(entry.type === 'file' ? [] : [`${w.file} is listed as ${String(entry.type)}`]), ...(entry.content == null ? [] : [`${w.file} is listed with its content`])];
+    },
+  },
+  {
+    name: 'contents: a path the ref does not hold is 404',
+    request: (w) => ({ as: 'member', method: 'GET', path: contentsPath(w, 'tests/contract-no-such-file.py', w.branch) }),
+    status: [404],
+  },
+  {
+    // files_service.ChangeRepoFiles: a new_branch that exists is ErrBranchAlreadyExists, answered 422.
+    name: 'contents: a file committed onto a new branch that already exists is refused with 422',
+    request: (w) => ({ as: 'member', method: 'POST', path: `/repos/${w.org}/${w.repo}/contents/tests/contract-again.py`, body: { content: Buffer.from('pass\n').toString('base64'), message: 'contract', branch: 'main', new_branch: w.branch } }),
     status: [422],
   },
   {

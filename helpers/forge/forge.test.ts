@@ -17,6 +17,7 @@ function page(response: import('node:http').ServerResponse, url: URL, items: unk
 }
 const comments: Array<{ id: number; body: string; user: { id: number; login: string }; created_at: string }> = [];
 let server: FakeHttps;
+const branches = new Map<string, Map<string, string>>([['main', new Map([['README.md', '# probe\n']])]]);
 
 beforeAll(async () => {
   server = await fakeHttps((request, response) => {
@@ -44,6 +45,19 @@ beforeAll(async () => {
     if (url === '/api/v1/orgs/coop-cloud/repos' && request.method === 'POST') {
       // Gitea's CreateOrgRepo for a member without a team that may create repos.
       return json(response, 403, { message: 'Given user is not allowed to create repository in organization.' });
+    }
+    // One branch with one file, as Gitea's contents API serves and makes them.
+    const file = /^\/api\/v1\/repos\/coop-cloud\/probe\/contents\/(.+)$/.exec(url);
+    if (file && request.method === 'GET') {
+      const held = branches.get(parsed.searchParams.get('ref') ?? 'main')?.get(file[1]!);
+      return held === undefined ? json(response, 404, { message: 'object does not exist' }) : json(response, 200, { type: 'file', path: file[1], encoding: 'base64', content: Buffer.from(held).toString('base64') });
+    }
+    if (file && request.method === 'POST') {
+      const body = JSON.parse(request.body) as { content: string; branch: string; new_branch?: string };
+      if (body.new_branch && branches.has(body.new_branch)) return json(response, 422, { message: 'branch already exists' });
+      const onto = body.new_branch ?? body.branch;
+      branches.set(onto, new Map([...(branches.get(body.branch) ?? []), [file[1]!, Buffer.from(body.content, 'base64').toString('utf8')]]));
+      return json(response, 201, { content: { path: file[1] }, commit: { sha: 'f'.repeat(40) } });
     }
     if (url === '/api/v1/repos/coop-cloud/nope') return json(response, 404, { message: 'repository does not exist' });
     if (url === '/api/v1/repos/coop-cloud/restarting/pulls') return json(response, 503, { message: 'Service Unavailable' });
@@ -148,5 +162,28 @@ describe('ForgeClient writes only where its scope allows, refusing before any re
     await expect(probe.comment('coop-cloud', 'keycloak', 7, '!testme')).rejects.toThrow(/a comment on coop-cloud\/keycloak is outside the probe repo coop-cloud\/custom-html \(ACCEPT_FORGE_PROBE_REPO\): the harness never writes to a recipe's real PRs/);
     await expect(probe.createOrgRepo('coop-cloud', 'accept-probe')).rejects.toThrow(/would create a repo on the real forge/);
     expect(writesSeen() - before, 'only the probe comment was sent').toBe(1);
+  });
+});
+
+describe('a branch holding one file (D4, D5)', () => {
+  const forgeAs = (scope: ForgeWriteScope) => client('a', scope);
+  const change = { branch: 'accept/x', from: 'main', path: 'tests/test_x.py', text: 'print("ok 1")\n', message: 'x' };
+
+  it('is made from main with one commit, then found as it is by a rerun', async () => {
+    const forge = forgeAs({ kind: 'probe', repo: 'coop-cloud/probe' });
+    expect(await forge.branchWithFile('coop-cloud', 'probe', change)).toBe('made');
+    expect(await forge.fileAt('coop-cloud', 'probe', change.path, change.branch)).toBe(change.text);
+    expect(await forge.fileAt('coop-cloud', 'probe', change.path, 'main')).toBeUndefined();
+    expect(await forge.branchWithFile('coop-cloud', 'probe', change)).toBe('found');
+  });
+
+  it("is an error when the branch holds other text there: a rerun must not test what it did not write", async () => {
+    await expect(forgeAs({ kind: 'stand-in' }).branchWithFile('coop-cloud', 'probe', { ...change, text: 'print("other")\n' })).rejects.toThrow(/already has a branch accept\/x whose tests\/test_x.py is not the harness's/);
+  });
+
+  it('is refused before any request outside the probe repo', async () => {
+    const before = server.seen.length;
+    await expect(forgeAs({ kind: 'probe', repo: 'coop-cloud/elsewhere' }).branchWithFile('coop-cloud', 'probe', { ...change, branch: 'accept/y' })).rejects.toThrow(ForgeWriteRefused);
+    expect(server.seen.slice(before).filter((request) => request.method !== 'GET')).toEqual([]);
   });
 });

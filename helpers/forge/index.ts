@@ -143,6 +143,47 @@ export class ForgeClient {
     return this.expect('POST', `/repos/${owner}/${repo}/pulls`, [201], pull, { kind: 'pull', owner, repo });
   }
 
+  /**
+   * A file in a repo at `ref` (a branch or a commit), as text, or undefined where the ref or the
+   * path does not exist (404). A directory is an error here.
+   */
+  async fileAt(owner: string, repo: string, path: string, ref: string): Promise<string | undefined> {
+    const where = `/repos/${owner}/${repo}/contents/${path}?ref=${encodeURIComponent(ref)}`;
+    const response = await this.call('GET', where);
+    if (response.status === 404) return undefined;
+    if (response.status !== 200) throw new HarnessError(redact(`forge GET ${where} answered ${response.status}: ${response.text.slice(0, 300)}`));
+    const file = jsonBody<{ type?: string; encoding?: string; content?: string }>(response);
+    if (Array.isArray(file) || file.type !== 'file' || file.encoding !== 'base64' || typeof file.content !== 'string') {
+      throw new HarnessError(`forge GET ${where} is not a file with base64 content: ${response.text.slice(0, 200)}`);
+    }
+    return Buffer.from(file.content, 'base64').toString('utf8');
+  }
+
+  /**
+   * `branch` of owner/repo holding `path` with `text`: made from `from` with one commit (Gitea's
+   * POST /contents with new_branch) unless it already holds the file, as a rerun finds it.
+   * Answers whether it was made now. A branch that holds other text there is an error: a
+   * rerun must not test what it did not write.
+   */
+  async branchWithFile(owner: string, repo: string, change: { branch: string; from: string; path: string; text: string; message: string }): Promise<'made' | 'found'> {
+    const existing = await this.fileAt(owner, repo, change.path, change.branch);
+    if (existing !== undefined) {
+      if (existing !== change.text) throw new HarnessError(`${owner}/${repo} already has a branch ${change.branch} whose ${change.path} is not the harness's: delete the branch and run again`);
+      return 'found';
+    }
+    const body = { content: Buffer.from(change.text).toString('base64'), message: change.message, branch: change.from, new_branch: change.branch };
+    const response = await this.call('POST', `/repos/${owner}/${repo}/contents/${change.path}`, body, { kind: 'file', owner, repo });
+    if (response.status === 201) return 'made';
+    // 422: the branch exists without the file (a rerun cut short); commit it onto that branch.
+    if (response.status === 422) {
+      const onto = await this.call('POST', `/repos/${owner}/${repo}/contents/${change.path}`, { ...body, branch: change.branch, new_branch: undefined }, { kind: 'file', owner, repo });
+      if (onto.status === 201) return 'made';
+      throw new HarnessError(redact(`forge POST /repos/${owner}/${repo}/contents/${change.path} onto ${change.branch} answered ${onto.status}: ${onto.text.slice(0, 300)}`));
+    }
+    if (response.status === 403) throw new HarnessError(`the forge will not let the user of the token from ${this.tokenSource} commit to ${owner}/${repo} (403): give that user write access to ${owner}/${repo}`);
+    throw new HarnessError(redact(`forge POST /repos/${owner}/${repo}/contents/${change.path} (new branch ${change.branch} from ${change.from}) answered ${response.status}: ${response.text.slice(0, 300)}`));
+  }
+
   /** Every comment on an issue or pull, oldest first. */
   comments(owner: string, repo: string, index: number): Promise<ForgeComment[]> {
     return this.list(`/repos/${owner}/${repo}/issues/${index}/comments`);

@@ -9,30 +9,32 @@ import { HarnessError } from '../common/errors.ts';
 export type ForgeWriteScope =
   /** The lab's stand-in forge: the lab made every repo on it, and nobody else reads it. */
   | { kind: 'stand-in' }
-  /** Only comments and pull requests on this one repo (owner/name): ACCEPT_FORGE_PROBE_REPO. */
+  /** Only comments, pull requests and commits on new branches of this one repo (owner/name): ACCEPT_FORGE_PROBE_REPO. */
   | { kind: 'probe'; repo: string }
   /** No write at all, and why (the reason a SKIPPED check gives). */
   | { kind: 'none'; reason: string };
 
 export const PROBE_REPO_SETTING = 'ACCEPT_FORGE_PROBE_REPO';
 
-/** A write the harness may ask for: a comment or pull request on owner/repo, or the new repo owner/repo. */
+/** A write the harness may ask for: a comment, pull request or file (on a branch) on owner/repo, or the new repo owner/repo. */
 export interface ForgeWrite {
-  kind: 'comment' | 'pull' | 'repo';
+  kind: 'comment' | 'pull' | 'file' | 'repo';
   owner: string;
   repo: string;
 }
 
 function describeWrite(write: ForgeWrite): string {
   const at = `${write.owner}/${write.repo}`;
-  return write.kind === 'comment' ? `a comment on ${at}` : write.kind === 'pull' ? `a pull request on ${at}` : `a new repo ${at}`;
+  if (write.kind === 'comment') return `a comment on ${at}`;
+  if (write.kind === 'pull') return `a pull request on ${at}`;
+  return write.kind === 'file' ? `a commit to ${at}` : `a new repo ${at}`;
 }
 
 /** Why `write` may not be made under `scope`, or undefined when it may. */
 export function forgeWriteRefusal(scope: ForgeWriteScope, write: ForgeWrite): string | undefined {
   if (scope.kind === 'stand-in') return undefined;
   if (scope.kind === 'none') return `${describeWrite(write)} would write to the forge: ${scope.reason}`;
-  if (write.kind === 'repo') return `${describeWrite(write)} would create a repo on the real forge; the harness writes only comments and pull requests, and only on ${scope.repo} (${PROBE_REPO_SETTING})`;
+  if (write.kind === 'repo') return `${describeWrite(write)} would create a repo on the real forge; the harness writes only comments, pull requests and commits on branches of its own, and only on ${scope.repo} (${PROBE_REPO_SETTING})`;
   if (`${write.owner}/${write.repo}`.toLowerCase() === scope.repo.toLowerCase()) return undefined;
   return `${describeWrite(write)} is outside the probe repo ${scope.repo} (${PROBE_REPO_SETTING}): the harness never writes to a recipe's real PRs`;
 }

@@ -18,7 +18,7 @@ import { latestRunRecord, type CheckRecord } from '../../acceptance/support/run-
 import { leaseSleeperWorker, leaseWholeLab, leftoversOf, readText, runAccept, throwawaysOf, type ChildRun } from './support.ts';
 
 const SLOW_S = 135;
-const SPECS = ['acceptance/c4-live-rebuild.spec.ts', 'acceptance/d2-install-upgrade-backup.spec.ts', 'acceptance/d4-recipe-local-tests.spec.ts'];
+const SPECS = ['acceptance/c4-live-rebuild.spec.ts', 'acceptance/d2-install-upgrade-backup.spec.ts', 'acceptance/d5-per-recipe-tree.spec.ts'];
 
 /** How long the runbook's rebuild step took, from the provisioning ledger of the run's evidence. */
 async function runbookRebuildMs(reportsDir: string, runId: string): Promise<number | undefined> {
@@ -58,20 +58,20 @@ describe('a slow lab', () => {
     expect(run.exitCode, run.output).toBe(0);
 
     const record = await latestRunRecord(run.reportsDir);
-    // The lab really was slow: the runbook's rebuild, D2's build, and D4's two rebuilds around a build.
+    // The lab really was slow: the runbook's rebuild, D2's build, and D5's two rebuilds around a build.
     expect(await runbookRebuildMs(run.reportsDir, record.runId), 'the runbook rebuild step took no longer than 130 s').toBeGreaterThan(130_000);
     const items = new Map(record.items.map((item) => [item.id, item]));
-    for (const id of ['C4', 'D2', 'D4'] as const) expect(items.get(id)?.verdict, `${id}: ${items.get(id)?.cause ?? 'not in the run record'}`).toBe('PASS');
+    for (const id of ['C4', 'D2', 'D5'] as const) expect(items.get(id)?.verdict, `${id}: ${items.get(id)?.cause ?? 'not in the run record'}`).toBe('PASS');
     const checks: CheckRecord[] = record.items.flatMap((item) => item.checks);
     // D2's evidence gives each stage's time: the install stage holds the slow first step.
     const stages = checks.map((check) => /install success \(exit 0, (\d+) s\)/.exec(check.evidence ?? '')).find(Boolean);
     expect(Number(stages?.[1]), 'no D2 evidence shows the install stage taking longer than 130 s').toBeGreaterThan(130);
     const longest = Math.max(...checks.map((check) => check.durationMs ?? 0));
     expect(longest, 'no check lasted longer than 130 s').toBeGreaterThan(130_000);
-    const failing = checks.find((check) => check.name.includes('a failing recipe-local test fails the build'));
-    expect(failing?.verdict).toBe('PASS');
-    // Two rebuilds and a fresh build, each slowed.
-    expect(failing?.durationMs ?? 0).toBeGreaterThan(3 * SLOW_S * 1000);
+    const enrolling = checks.find((check) => check.name.includes('enrolling a new recipe touches only its tree'));
+    expect(enrolling?.verdict).toBe('PASS');
+    // Two rebuilds (the enrolment and putting it back) and a fresh build, each slowed.
+    expect(enrolling?.durationMs ?? 0).toBeGreaterThan(3 * SLOW_S * 1000);
 
     expect(await leftoversOf(run)).toEqual([]);
   });

@@ -78,7 +78,7 @@ function sleeperProject(): string {
 export async function leaseWholeLab(): Promise<WorkerLease> {
   const config = loadConfig();
   // The sleeper's slow run reads the lab's repos and keys until its end (C4 compares with git,
-  // D4 rebuilds from the lab's git server), so the sleeper is waited for too. It comes first and
+  // D5 rebuilds from the lab's git server), so the sleeper is waited for too. It comes first and
   // alone: while it is awaited, the other workers go on; only then are they all claimed.
   const sleeper = await leaseSleeperWorker();
   try {

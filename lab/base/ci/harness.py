@@ -1,6 +1,7 @@
 """The shared test harness: one step of a recipe's pipeline (ci/pipeline.json), run by Drone.
 Everything recipe-specific comes from the recipe's own tree, tests/<recipe>/: enrolling a recipe
 never touches this file. Each step does its work for real on this machine and says what it saw."""
+import base64
 import hashlib
 import json
 import os
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import urllib.error
 import urllib.request
 import uuid
 
@@ -158,18 +160,52 @@ def browser():
     sys.exit(subprocess.run([sys.executable, os.path.join(HERE, "browser.py"), URL]).returncode)
 
 
+# The recipe repo on the forge, read with the bot's token (the real cc-ci clones it at the PR's head).
+FORGE = os.environ.get("CCCI_FORGE", "http://127.0.0.1:3000")
+FORGE_TOKEN_SECRET = os.environ.get("CCCI_FORGE_TOKEN_SECRET", "forge_bot_token")
+SECRETS = os.environ.get("CCCI_SECRETS_DIR", "/run/secrets")
+
+
+def forge_get(path):
+    with open(os.path.join(SECRETS, FORGE_TOKEN_SECRET), encoding="utf-8") as handle:
+        token = handle.read().strip()
+    request = urllib.request.Request(FORGE + "/api/v1" + path, headers={"Authorization": "token " + token, "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return None
+        fail("the forge answered %d on GET %s" % (error.code, path))
+
+
 def recipe_tests():
-    local = os.path.join(RECIPE_DIR, "local")
-    tests = sorted(name for name in os.listdir(local) if name.startswith("test") and name.endswith(".py"))
-    if not tests:
-        fail("%s has no recipe-local tests in %s" % (RECIPE, local))
+    """The recipe repo's own tests/ (test*.py), at the head of the PR the build is for: each runs
+    with APP_URL and RECIPE_VERSION set, and one that exits non-zero fails the stage."""
+    repo, number = os.environ.get("PR_REPO", ""), os.environ.get("PR", "")
+    if not repo or not number:
+        fail("the build names no pull request (PR_REPO=%r, PR=%r): no recipe repo to read tests/ from" % (repo, number))
+    pull = forge_get("/repos/%s/pulls/%s" % (repo, number))
+    if not pull:
+        fail("%s has no pull request #%s" % (repo, number))
+    sha = pull["head"]["sha"]
+    listing = forge_get("/repos/%s/contents/tests?ref=%s" % (repo, sha)) or []
+    names = sorted(entry["name"] for entry in listing if entry["type"] == "file" and entry["name"].startswith("test") and entry["name"].endswith(".py"))
+    if not names:
+        fail("%s has no recipe-local tests in tests/ at %s (PR #%s)" % (repo, sha[:12], number))
+    local = os.path.join(STATE, "recipe-tests", RECIPE, BUILD)
+    shutil.rmtree(local, ignore_errors=True)
+    os.makedirs(local)
     failed = 0
-    for name in tests:
-        say("recipe-tests: running %s/local/%s" % (RECIPE, name))
+    for name in names:
+        entry = forge_get("/repos/%s/contents/tests/%s?ref=%s" % (repo, name, sha))
+        with open(os.path.join(local, name), "wb") as out:
+            out.write(base64.b64decode(entry["content"]))
+        say("recipe-tests: running %s@%s tests/%s" % (repo, sha[:12], name))
         code = subprocess.run([sys.executable, os.path.join(local, name)], env=dict(os.environ, APP_URL=URL, RECIPE_VERSION=SPEC["upgrade"])).returncode
         say("recipe-tests: %s exited %d" % (name, code))
         failed += code != 0
-    say("recipe-tests: %d of %d recipe-local test files passed" % (len(tests) - failed, len(tests)))
+    say("recipe-tests: %d of %d recipe-local test files passed (%s tests/ at %s)" % (len(names) - failed, len(names), repo, sha[:12]))
     sys.exit(1 if failed else 0)
 
 

@@ -214,7 +214,8 @@ def run_step(number, stage, step, name, params):
     path = log_path(number, stage, step)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     env = dict(os.environ, CI="true", DRONE="true", DRONE_BUILD_NUMBER=str(number), DRONE_STEP_NAME=name,
-               RECIPE=params["RECIPE"], RECIPE_DIR=os.path.join(ARGS.tests, params["RECIPE"]), PYTHONUNBUFFERED="1")
+               RECIPE=params["RECIPE"], RECIPE_DIR=os.path.join(ARGS.tests, params["RECIPE"]), PYTHONUNBUFFERED="1",
+               PR=str(params.get("PR", "")), PR_REPO=params.get("PR_REPO", ""))
     with open(path, "w", encoding="utf-8") as out:
         if stage == 1 and step == 1:
             slow_down(out)

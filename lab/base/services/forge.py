@@ -1,8 +1,15 @@
 """Lab stand-in for the forge: the subset of Gitea's API v1 that cc-ci's bridge and the
 acceptance specs use, with `Authorization: token …`. Users, the org and the recipe repos come
-from a seed file; tokens from sops secrets in /run/secrets."""
+from a seed file; tokens from sops secrets in /run/secrets.
+
+Each repo holds files on branches, as a git repo would, but as JSON: a commit is a whole tree
+(path → text) under a made-up sha, a branch names a commit. The recipe repos start from --seed
+(<recipe>/… there is the recipe repo's own tree, its tests/ among it)."""
 import argparse
+import base64
+import hashlib
 import itertools
+import os
 import urllib.parse
 
 from ccci import Handler, JsonStore, iso, log, now, secret, serve
@@ -27,6 +34,9 @@ class Forge(Handler):
         ("GET", r"/api/v1/repos/([^/]+)/([^/]+)", "repo"),
         ("GET", r"/api/v1/repos/([^/]+)/([^/]+)/pulls", "pulls"),
         ("POST", r"/api/v1/repos/([^/]+)/([^/]+)/pulls", "create_pull"),
+        ("GET", r"/api/v1/repos/([^/]+)/([^/]+)/pulls/(\d+)", "pull"),
+        ("GET", r"/api/v1/repos/([^/]+)/([^/]+)/contents/?(.*)", "contents"),
+        ("POST", r"/api/v1/repos/([^/]+)/([^/]+)/contents/(.+)", "create_file"),
         ("GET", r"/api/v1/repos/([^/]+)/([^/]+)/issues/(\d+)/comments", "comments"),
         ("POST", r"/api/v1/repos/([^/]+)/([^/]+)/issues/(\d+)/comments", "create_comment"),
     ]
@@ -113,7 +123,9 @@ class Forge(Handler):
         with STORE.lock:
             if not name or full in STORE.data["repos"]:
                 return self.send(409, {"message": "repository already exists"})
-            STORE.data["repos"][full] = {"pulls": []}
+            repo = STORE.data["repos"][full] = new_repo()
+            if self.json_body().get("auto_init"):
+                commit(repo, "main", {"README.md": "# %s\n" % name})
             STORE.save()
         self.send(201, self.repo_json(full))
 
@@ -127,7 +139,8 @@ class Forge(Handler):
             "id": pull["id"], "number": pull["number"], "title": pull["title"], "body": pull.get("body", ""),
             "state": pull["state"], "user": user_json(pull["user"]),
             "html_url": "%s/%s/pulls/%d" % (ARGS.url, full, pull["number"]),
-            "head": {"ref": pull["head"], "label": pull["head"], "sha": pull["sha"]}, "base": {"ref": pull.get("base", "main"), "label": pull.get("base", "main")},
+            "head": {"ref": pull["head"], "label": pull["head"], "sha": STORE.data["repos"][full]["branches"].get(pull["head"], pull["sha"])},
+            "base": {"ref": pull.get("base", "main"), "label": pull.get("base", "main")},
             "created_at": iso(pull["created"]), "updated_at": iso(pull["created"]),
         }
 
@@ -148,13 +161,82 @@ class Forge(Handler):
             return self.send(404, {"message": "repository does not exist"})
         body = self.json_body()
         head, base = body.get("head", ""), body.get("base", "main")
-        # The lab has no branches: any head goes, save the one Gitea refuses.
-        if not head or head == base:
+        # As Gitea: both branches must exist (404), and a head that is its base has no changes (422).
+        if head == base:
             return self.send(422, {"message": "Invalid PullRequest: There are no changes between the head and the base"})
+        missing = [branch for branch in (head, base) if branch not in repo["branches"]]
+        if missing:
+            return self.send(404, {"message": "branch %s does not exist" % missing[0]})
         with STORE.lock:
             pull = new_pull(repo, self.login, body.get("title", "untitled"), head, body.get("body", ""), base)
             STORE.save()
         self.send(201, self.pull_json("%s/%s" % (owner, name), pull))
+
+    def pull(self, owner, name, index):
+        repo = self.find_repo(owner, name)
+        found = next((p for p in repo["pulls"] if p["number"] == int(index)), None) if repo else None
+        if not found:
+            return self.send(404, {"message": "pull request does not exist"})
+        self.send(200, self.pull_json("%s/%s" % (owner, name), found))
+
+    def tree_at(self, repo, ref):
+        """The files of `ref` (a branch, or a commit's sha), or None; Gitea's default is the default branch."""
+        sha = repo["branches"].get(ref or "main", ref)
+        return repo["commits"].get(sha)
+
+    def content_json(self, owner, name, path, ref, text=None, listed=False):
+        """Gitea's ContentsResponse: a listing's entries carry no content (null), a file's own answer does."""
+        entry = {"name": path.rsplit("/", 1)[-1], "path": path, "type": "file" if text is not None else "dir",
+                 "url": "%s/api/v1/repos/%s/%s/contents/%s?ref=%s" % (ARGS.url, owner, name, path, ref), "encoding": None, "content": None}
+        if text is not None:
+            data = text.encode()
+            entry.update(size=len(data), sha=hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest())
+            if not listed:
+                entry.update(encoding="base64", content=base64.b64encode(data).decode())
+        return entry
+
+    def contents(self, owner, name, path):
+        """GET …/contents/{path}?ref=: a file with its content (base64), or a directory as a list of its entries."""
+        repo = self.find_repo(owner, name)
+        ref = self.query.get("ref") or "main"
+        tree = self.tree_at(repo, ref) if repo else None
+        if tree is None:
+            return self.send(404, {"message": "object does not exist [id: %s, rel_path: ]" % ref})
+        path = path.strip("/")
+        if path in tree:
+            return self.send(200, self.content_json(owner, name, path, ref, tree[path]))
+        prefix = path + "/" if path else ""
+        children = sorted({item[len(prefix):].split("/", 1)[0] for item in tree if item.startswith(prefix)})
+        if not children:
+            return self.send(404, {"message": "object does not exist [id: %s, rel_path: %s]" % (ref, path)})
+        self.send(200, [self.content_json(owner, name, prefix + child, ref, tree.get(prefix + child), listed=True) for child in children])
+
+    def create_file(self, owner, name, path):
+        """POST …/contents/{path} {content (base64), message, branch, new_branch}: one commit that adds the file."""
+        repo = self.find_repo(owner, name)
+        if not repo:
+            return self.send(404, {"message": "repository does not exist"})
+        if self.login not in STORE.data["orgs"].get(owner, []):
+            return self.send(403, {"message": "user %s does not have permission to write to %s/%s" % (self.login, owner, name)})
+        body = self.json_body()
+        branch, new_branch = body.get("branch") or "main", body.get("new_branch") or ""
+        try:
+            text = base64.b64decode(body.get("content", ""), validate=True).decode()
+        except ValueError as error:
+            return self.send(422, {"message": "content is not base64: %s" % error})
+        with STORE.lock:
+            tree = self.tree_at(repo, branch) if branch in repo["branches"] else None
+            if tree is None:
+                return self.send(404, {"message": "branch does not exist [name: %s]" % branch})
+            if new_branch and new_branch in repo["branches"]:
+                return self.send(422, {"message": "branch already exists [name: %s]" % new_branch})
+            if path in tree:
+                return self.send(422, {"message": "repository file already exists [path: %s]" % path})
+            sha = commit(repo, new_branch or branch, dict(tree, **{path: text}))
+            STORE.save()
+        log("file %s by %s on %s/%s@%s" % (path, self.login, owner, name, new_branch or branch))
+        self.send(201, {"content": self.content_json(owner, name, path, new_branch or branch, text),
+                        "commit": {"sha": sha, "message": body.get("message", "Add %s" % path)}})
 
     def issue(self, owner, name, index):
         repo = self.find_repo(owner, name)
@@ -195,6 +277,30 @@ def next_id():
     return STORE.data["next_id"]
 
 
+def new_repo():
+    return {"pulls": [], "commits": {}, "branches": {}}
+
+
+def commit(repo, branch, tree):
+    """Points `branch` at a new commit holding `tree`; answers its sha."""
+    sha = hashlib.sha1(("%s %d %s" % (branch, next_id(), sorted(tree.items()))).encode()).hexdigest()
+    repo["commits"][sha] = tree
+    repo["branches"][branch] = sha
+    return sha
+
+
+def seed_tree(recipe):
+    """The recipe repo's own files, from --seed/<recipe>/ (none when it has no seed)."""
+    root = os.path.join(ARGS.seed, recipe) if ARGS.seed else ""
+    tree = {"README.md": "# %s\n" % recipe}
+    for folder, _, files in os.walk(root):
+        for file in files:
+            full = os.path.join(folder, file)
+            with open(full, encoding="utf-8") as handle:
+                tree[os.path.relpath(full, root)] = handle.read()
+    return tree
+
+
 def new_pull(repo, login, title, head, body="", base="main"):
     number = max([p["number"] for p in repo["pulls"]] + [0]) + 1
     pull = {"id": next_id(), "number": number, "title": title, "body": body, "state": "open", "user": login,
@@ -214,6 +320,7 @@ def main():
     parser.add_argument("--outsiders", default="", help="login=secret,… of users outside the org")
     parser.add_argument("--creators", default="", help="login,… of members whose team may create repos in the org")
     parser.add_argument("--recipes", required=True, help="the enrolment list: one repo and one open PR each")
+    parser.add_argument("--seed", default="", help="<recipe>/… under it: each recipe repo's own files (its tests/ among them)")
     ARGS = parser.parse_args()
     pairs = lambda text: [item.split("=", 1) for item in text.split(",") if item]
     members, outsiders = pairs(ARGS.members), pairs(ARGS.outsiders)
@@ -226,9 +333,17 @@ def main():
         with open(ARGS.recipes, encoding="utf-8") as handle:
             recipes = [line.strip() for line in handle if line.strip() and not line.startswith("#")]
         for recipe in recipes:
-            repo = STORE.data["repos"].setdefault("%s/%s" % (ARGS.org, recipe), {"pulls": []})
+            repo = STORE.data["repos"].setdefault("%s/%s" % (ARGS.org, recipe), new_repo())
+            for key, empty in new_repo().items():
+                repo.setdefault(key, empty)
+            if "main" not in repo["branches"]:
+                commit(repo, "main", seed_tree(recipe))
             if not any(p["state"] == "open" for p in repo["pulls"]):
-                new_pull(repo, members[0][0], "Bump %s" % recipe, "bump-%s" % recipe)
+                # The seeded PR's branch: main's tree and a bump of the recipe's version note.
+                head = "bump-%s" % recipe
+                tree = repo["commits"][repo["branches"]["main"]]
+                commit(repo, head, dict(tree, **{"VERSION.md": "bump of %s\n" % recipe}))
+                new_pull(repo, members[0][0], "Bump %s" % recipe, head)
         STORE.save()
     serve(Forge, ARGS.port)
 
