@@ -4,6 +4,7 @@
  */
 import { access, copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
+import { join } from 'node:path';
 import { HarnessError } from '../helpers/common/errors.ts';
 import { exec } from '../helpers/common/exec.ts';
 import { log, timed } from '../helpers/common/log.ts';
@@ -258,7 +259,9 @@ async function ensureRepos(paths: LabPaths, state: LabState, layout: 'submodule'
   const present = await access(`${paths.gitDir}/${BASE_REPO}/HEAD`).then(() => true, () => false);
   // A change to the templates (e.g. after a pull) regenerates the repos, as the recipe does the image.
   const templates = await treeHash(REPO_TEMPLATES);
-  if (state.repos && present && state.repos.layout === layout && state.repos.templates === templates) return;
+  // The forge's tokens and cert are generated with the repos (a lab from before they were needs new ones).
+  const forgeReady = await access(join(paths.forgeDir, 'tokens')).then(() => true, () => false);
+  if (state.repos && present && forgeReady && state.repos.layout === layout && state.repos.templates === templates) return;
   const settings = labSettings(paths.dir);
   await timed('Generating the base and instance repos with fresh keys', async () => {
     const generated = await generateRepos(paths, settings.domain, `http://127.0.0.1:${settings.gitPort}`, layout);

@@ -95,6 +95,21 @@ export async function issueWildcard(ca: LabCa, dir: string, name: string, domain
   return { certPem, keyPem, fullchainPem: certPem + intermediatePem };
 }
 
+/** A server cert for the lab host's own loopback (127.0.0.1), from the intermediate: its full chain and key, as files in `dir`. */
+export async function issueLoopbackServer(ca: LabCa, dir: string, name: string, label: string): Promise<{ fullchain: string; key: string }> {
+  const leaf = await signed(
+    dir,
+    name,
+    `/O=cc-ci-acceptance lab/CN=${label}`,
+    ca.intermediate,
+    ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=serverAuth', 'subjectAltName=IP:127.0.0.1', 'subjectKeyIdentifier=hash', 'authorityKeyIdentifier=keyid'],
+    90,
+  );
+  const fullchain = join(dir, `${name}-fullchain.pem`);
+  await writeFile(fullchain, (await readFile(leaf.cert, 'utf8')) + (await readFile(ca.intermediate.cert, 'utf8')), { mode: 0o644 });
+  return { fullchain, key: leaf.key };
+}
+
 /** A self-signed client certificate for the Incus API. */
 export async function createClientCert(certFile: string, keyFile: string, name: string): Promise<void> {
   await openssl(

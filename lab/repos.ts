@@ -12,8 +12,11 @@ import { scratchDir } from '../helpers/common/scratch.ts';
 import { buildToplevel, closure, closureHash, NixBuildError, OFFLINE_NIX_CONFIG, toplevelAttr } from '../helpers/nix/index.ts';
 import { parseD8Document } from '../helpers/evidence/d8-doc.ts';
 import { encryptSops } from '../helpers/sops/index.ts';
-import { createCa, issueWildcard } from './pki.ts';
+import { createCa, issueLoopbackServer, issueWildcard } from './pki.ts';
 import type { LabPaths } from './state.ts';
+
+/** The forge users' tokens (sops values of the instance repo): the bridge's bot, a member and an outsider. */
+export const FORGE_TOKENS = ['forge_bot_token', 'forge_member_token', 'forge_outsider_token'] as const;
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const BASE_REPO = 'cc-ci.git';
@@ -184,6 +187,10 @@ export async function generateRepos(paths: LabPaths, domain: string, gitUrl: str
 
   const ca = await createCa(paths.caDir, 'cc-ci lab');
   const wildcard = await issueWildcard(ca, paths.caDir, 'wildcard', domain);
+  // The forge is not cc-ci's: it runs on the lab host (lab/forge.ts), over HTTPS for the harness.
+  await rm(paths.forgeDir, { recursive: true, force: true });
+  await mkdir(join(paths.forgeDir, 'tokens'), { recursive: true, mode: 0o700 });
+  await issueLoopbackServer(ca, paths.caDir, 'forge', 'cc-ci lab forge');
 
   const secrets = {
     wildcard_cert: wildcard.fullchainPem,
@@ -199,6 +206,8 @@ export async function generateRepos(paths: LabPaths, domain: string, gitUrl: str
     forge_outsider_token: randomSecret(20, 'hex'),
     drone_api_token: randomSecret(20, 'hex'),
   };
+  // The forge's side of its users' tokens, as a real forge holds its own (the instance repo holds the bridge's and the test users').
+  for (const name of FORGE_TOKENS) await writeFile(join(paths.forgeDir, 'tokens', name), `${secrets[name]}\n`, { mode: 0o600 });
   const values = {
     DOMAIN: domain,
     BOOTSTRAP_RECIPIENT: bootstrapRecipient,

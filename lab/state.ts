@@ -57,6 +57,8 @@ export interface LabPaths {
   bootstrapKey: string;
   masterKey: string;
   caDir: string;
+  /** The stand-in forge's own files: its users' tokens, its loopback cert, one directory per run's forge. */
+  forgeDir: string;
   rootCa: string;
   gitDir: string;
   workDir: string;
@@ -77,6 +79,7 @@ export function labPaths(dir: string): LabPaths {
     bootstrapKey: join(dir, 'keys', 'bootstrap.age'),
     masterKey: join(dir, 'keys', 'master-recovery.age'),
     caDir: join(dir, 'ca'),
+    forgeDir: join(dir, 'forge'),
     rootCa: join(dir, 'ca', 'root.pem'),
     gitDir: join(dir, 'git'),
     workDir: join(dir, 'work'),

@@ -88,6 +88,7 @@ export function parseKept(text: string, file: string): KeptHost {
     for (const key of ['name', 'project', 'createdAt', 'expiresAt'] as const) str(host[key], `host.${key}`);
     if (!host.https || typeof host.https.host !== 'string' || !Number.isInteger(host.https.port)) problems.push('host.https is not {host, port}');
     if (!Array.isArray(host.ledger)) problems.push('host.ledger is not a list');
+    if (host.forgeUrl !== undefined && typeof host.forgeUrl !== 'string') problems.push('host.forgeUrl is not a string');
     if (host.runbook !== undefined && (typeof host.runbook !== 'object' || !Array.isArray(host.runbook?.steps))) problems.push('host.runbook has no steps');
   }
   if (problems.length) throw new KeptHostError(file, `is malformed: ${problems.join('; ')}`);

@@ -70,6 +70,7 @@ export async function provisionOnIncus(
       createdAt: started.createdAt,
       expiresAt: started.expiresAt,
       https: started.https,
+      ...(resolved.forgeUrl ? { forgeUrl: resolved.forgeUrl } : {}),
       runbook,
       provisioning,
       ledger: options.ledger.entries,

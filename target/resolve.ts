@@ -22,7 +22,14 @@ export interface ResolvedTarget extends SystemSettings {
   /** ACCEPT_RAM_GUIDELINE in bytes: creating the throwaway may not push the project over it. */
   ramGuidelineBytes: number;
   /** The lab reaches instances through loopback proxy devices; a real VM by its address. */
-  exposure: { kind: 'loopback-proxy'; gitPort: number } | { kind: 'instance-address' };
+  /**
+   * How the harness reaches the throwaway: the lab's loopback proxies (and the host services the
+   * instance reaches on its own loopback: the git server, and a port of the run's forge), or
+   * the instance's address.
+   */
+  exposure: { kind: 'loopback-proxy'; gitPort: number; forward?: { device: string; inInstance: number; onHost: number } } | { kind: 'instance-address' };
+  /** Where the harness dials the forge of this run's throwaway, where the target runs one (the lab). */
+  forgeUrl?: string;
   /**
    * Instance config set once the throwaway runs, for what must not reach its start: the lab's
    * NixOS-like exec PATH (LXC runs a container's start hooks with environment.PATH).

@@ -58,6 +58,8 @@ export interface HostFacts {
   /** Where the host's :443 is dialled (through the proxy). */
   https: Endpoint;
   runbook?: RunbookOutcome;
+  /** Where the harness dials the forge this host's bridge uses, where the target runs one per host (the lab). */
+  forgeUrl?: string;
   /** Known only to the run that provisioned the host. */
   provisioning?: ProvisionTimings;
   ledger: LedgerEntry[];
@@ -87,6 +89,8 @@ export interface RunContext extends SystemUnderTest {
   faced: TargetDescription;
   instance: { name: string; project: string; createdAt: string; expiresAt: string; createdInThisRun: boolean };
   https: Endpoint;
+  /** The host's own forge (the lab's, one per throwaway); unset: ACCEPT_FORGE_URL or git.<domain>. */
+  forgeUrl?: string;
   runbook?: RunbookOutcome;
   /** Set when this run provisioned the host (cold runs, the bench). */
   provisioning?: ProvisionTimings;
@@ -103,6 +107,7 @@ export function runContext(parts: { runId: string; mode: RunContext['mode']; acc
     faced: parts.faced,
     instance: { name: host.name, project: host.project, createdAt: host.createdAt, expiresAt: host.expiresAt, createdInThisRun: parts.mode === 'cold' },
     https: host.https,
+    ...(host.forgeUrl ? { forgeUrl: host.forgeUrl } : {}),
     ...parts.system,
     runbook: host.runbook,
     ...(host.provisioning ? { provisioning: host.provisioning } : {}),

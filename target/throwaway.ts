@@ -39,7 +39,7 @@ export interface Throwaway extends AsyncDisposable {
   stopNowSync(): boolean;
 }
 
-async function loopbackDevices(gitPort: number): Promise<{ devices: Record<string, Record<string, string>>; https: Endpoint }> {
+async function loopbackDevices(gitPort: number, forward?: { device: string; inInstance: number; onHost: number }): Promise<{ devices: Record<string, Record<string, string>>; https: Endpoint }> {
   const httpsPort = await freePort();
   const sshPort = await freePort();
   return {
@@ -49,6 +49,8 @@ async function loopbackDevices(gitPort: number): Promise<{ devices: Record<strin
       'accept-ssh': { type: 'proxy', listen: `tcp:127.0.0.1:${sshPort}`, connect: 'tcp:127.0.0.1:22' },
       // The instance reaches the host's git server on its own loopback.
       'accept-git': { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${gitPort}`, connect: `tcp:127.0.0.1:${gitPort}` },
+      // A host service the instance reaches at its own 127.0.0.1:inInstance (the lab: the run's forge).
+      ...(forward ? { [forward.device]: { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${forward.inInstance}`, connect: `tcp:127.0.0.1:${forward.onHost}` } } : {}),
     },
   };
 }
@@ -76,7 +78,7 @@ export async function startThrowaway(
   const profiles = requireProfiles(target.incus.profiles, await Promise.all(target.incus.profiles.map((profile) => client.getProfile(profile))), target.incus.project);
   const rootDisk = target.incus.rootSize ? rootDiskOverride(profiles, target.incus.rootSize) : {};
 
-  const exposure = target.exposure.kind === 'loopback-proxy' ? await loopbackDevices(target.exposure.gitPort) : undefined;
+  const exposure = target.exposure.kind === 'loopback-proxy' ? await loopbackDevices(target.exposure.gitPort, target.exposure.forward) : undefined;
   // The reaper starts first, so that even a kill during creation cannot leak the instance.
   const reaper = startReaper({ parentPid: process.pid, instance: name, runId: options.runId, target }, options.logDir);
   let stopping: Promise<{ destroyedAt: string }> | undefined;

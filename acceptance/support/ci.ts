@@ -118,7 +118,8 @@ export async function openCi(run: RunContext, config: Config, secrets: Record<st
   const member = await token(config.ci.forgeMemberTokenFile, 'ACCEPT_FORGE_MEMBER_TOKEN_FILE', secrets, 'forge_member_token');
   const outsider = await token(config.ci.forgeOutsiderTokenFile, 'ACCEPT_FORGE_OUTSIDER_TOKEN_FILE', secrets, 'forge_outsider_token');
   const drone = await token(config.ci.droneTokenFile, 'ACCEPT_DRONE_TOKEN_FILE', secrets, 'drone_api_token');
-  const forgeUrl = config.ci.forgeUrl ?? `https://git.${run.domain}`;
+  // The lab runs a forge per throwaway, outside it, as the recipes' forge is outside cc-ci.
+  const forgeUrl = config.ci.forgeUrl ?? run.forgeUrl ?? `https://git.${run.domain}`;
   const writes = run.forgeWrites;
   return {
     org: config.ci.forgeOrg,

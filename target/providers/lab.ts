@@ -20,6 +20,8 @@ import type { ResolvedTarget } from '../resolve.ts';
 import type { Throwaway } from '../throwaway.ts';
 import type { TargetDescription } from '../run-context.ts';
 import { attachKept } from './incus.ts';
+import { FORGE_PORT_IN_INSTANCE, startRunForge, type RunForge } from '../../lab/forge.ts';
+import { instanceName } from '../labels.ts';
 
 /** What the lab cannot make real, said in every report of a lab run. */
 export const LAB_STAND_INS = [
@@ -27,7 +29,8 @@ export const LAB_STAND_INS = [
   'Debian with Nix and systemd, not NixOS',
   'nginx, not Traefik',
   'no Docker Swarm',
-  'stand-in forge, Drone and bridge (Python)',
+  'stand-in forge (Python, one per throwaway, on the lab host outside it)',
+  'stand-in Drone and bridge (Python)',
 ];
 
 /**
@@ -107,6 +110,20 @@ function labProfile(config: Config): SystemProfile {
   };
 }
 
+function resolvedGitPort(resolved: ResolvedTarget): number {
+  if (resolved.exposure.kind !== 'loopback-proxy') throw new Error('the lab target is reached through loopback proxies');
+  return resolved.exposure.gitPort;
+}
+
+/**
+ * The run's forge stops with its throwaway: now, unless the throwaway is still there (kept, by
+ * ACCEPT_KEEP or for debugging), when the forge stops by itself once it is gone.
+ */
+async function stopUnlessKept(forge: RunForge, name: string, client: IncusClient | undefined): Promise<void> {
+  const stillThere = client ? await client.getInstance(name).catch(() => undefined) : undefined;
+  if (!stillThere) await forge.stop().catch((error: unknown) => log.warn(`could not stop the forge of ${name}: ${(error as Error).message}`));
+}
+
 async function writeLabSlow(host: HostChannel, slowMs: number): Promise<void> {
   await host.pushFile(LAB_SLOW_FILE, Buffer.from(`${Math.ceil(slowMs / 1000)}\n`), { mode: 0o644, purpose: 'ACCEPT_LAB_SLOW', secret: false });
 }
@@ -160,7 +177,34 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
           close: () => cleanUpSabotage(config.labDir, sabotage, resolved.incus.project),
         };
       }
-      return provisionOnIncus(resolved, describe(), { ...provisionOptions, ttlMs: provisionOptions.ttlMs ?? config.ttlMs, generation, hostGitCredentialsFile: config.hostGitCredentialsFile }, hooks);
+      // The run's forge, outside the throwaway: its bridge reaches it on its own loopback.
+      const name = instanceName(provisionOptions.runId);
+      const forge = await startRunForge(config.labDir, { instance: name, project: resolved.incus.project });
+      log.info(`the forge of ${name} runs on the lab host at ${forge.url} (the throwaway reaches it at 127.0.0.1:${FORGE_PORT_IN_INSTANCE})`);
+      const withForge: ResolvedTarget = {
+        ...resolved,
+        exposure: { kind: 'loopback-proxy', gitPort: resolvedGitPort(resolved), forward: { device: 'accept-forge', inInstance: FORGE_PORT_IN_INSTANCE, onHost: forge.httpPort } },
+        forgeUrl: forge.url,
+      };
+      const client = { current: undefined as IncusClient | undefined };
+      const remember = (inner?: (throwaway: Throwaway, client: IncusClient) => Promise<void>) => async (throwaway: Throwaway, incus: IncusClient) => {
+        client.current = incus;
+        await inner?.(throwaway, incus);
+      };
+      const withForgeHooks: ProvisionHooks = {
+        ...hooks,
+        beforeRunbook: remember(hooks.beforeRunbook),
+        close: async () => {
+          await hooks.close?.();
+          await stopUnlessKept(forge, name, client.current);
+        },
+      };
+      try {
+        return await provisionOnIncus(withForge, describe(), { ...provisionOptions, ttlMs: provisionOptions.ttlMs ?? config.ttlMs, generation, hostGitCredentialsFile: config.hostGitCredentialsFile }, withForgeHooks);
+      } catch (error) {
+        await stopUnlessKept(forge, name, client.current);
+        throw error;
+      }
     },
     async attach() {
       await requireLabUp(config);
@@ -174,4 +218,5 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
 export { labSettings, labStatus, workerProjects } from '../../lab/index.ts';
 export { leaseAllWorkers, leaseWorker, type WorkerLease } from '../../lab/workers.ts';
 export { labPaths } from '../../lab/state.ts';
+export { runForgeLog } from '../../lab/forge.ts';
 export { SABOTAGES } from '../../lab/sabotage.ts';

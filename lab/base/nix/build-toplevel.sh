@@ -4,7 +4,6 @@ cp -r "$systemTree"/. "$out"/
 cp -r "$servicesTree" "$out/services"
 cp -r "$ciTree" "$out/ci"
 cp -r "$testsTree" "$out/tests"
-cp -r "$forgeSeedTree" "$out/forge-seed"
 chmod -R u+w "$out"
 cp "$sopsInstallSecrets" "$out/libexec/sops-install-secrets"
 # One sed for every file (not one per file): each rebuild runs this.

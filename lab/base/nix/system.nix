@@ -13,8 +13,6 @@
     servicesTree = ../services;
     ciTree = ../ci;
     testsTree = ../tests;
-    # The recipe repos' own files, which the lab's stand-in forge serves (the real recipe repos are on the real forge).
-    forgeSeedTree = ../forge-seed;
     sopsInstallSecrets = ../pkgs/sops-install-secrets.py;
     inherit secretsFile;
     domain = instance.domain;

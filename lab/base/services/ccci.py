@@ -121,10 +121,17 @@ class Handler(BaseHTTPRequestHandler):
         self.dispatch("POST")
 
 
-def serve(handler, port):
+def serve(handler, port, tls=None):
+    """Serves on 127.0.0.1:port until the process ends; with tls=(cert, key), HTTPS."""
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
-    log("listening on 127.0.0.1:%d" % port)
+    if tls:
+        import ssl
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    log("listening on %s://127.0.0.1:%d" % ("https" if tls else "http", port))
     server.serve_forever()
 
 

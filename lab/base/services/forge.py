@@ -9,7 +9,12 @@ import argparse
 import base64
 import hashlib
 import itertools
+import http.client
 import os
+import shutil
+import socket
+import threading
+import time
 import urllib.parse
 
 from ccci import Handler, JsonStore, iso, log, now, secret, serve
@@ -309,6 +314,54 @@ def new_pull(repo, login, title, head, body="", base="main"):
     return pull
 
 
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost", timeout=5)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(5)
+        self.sock.connect(self.unix_path)
+
+
+def instance_exists():
+    """Whether --instance is still in its project, asked of incusd's own socket; None if it cannot tell."""
+    try:
+        connection = _UnixConnection(ARGS.incus_socket)
+        connection.request("GET", "/1.0/instances/%s?project=%s" % (urllib.parse.quote(ARGS.instance), urllib.parse.quote(ARGS.project)))
+        status = connection.getresponse().status
+        connection.close()
+    except OSError:
+        return None
+    return {200: True, 404: False}.get(status)
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def watch_instance():
+    """A forge of one throwaway (the lab runs one per run, outside it, as the real forge is): it
+    ends once its throwaway is gone, and before that exists, once the run that started it is."""
+    seen = False
+    while True:
+        time.sleep(1)
+        exists = instance_exists()
+        seen = seen or exists is True
+        if exists is False and (seen or not pid_alive(ARGS.owner_pid)):
+            log("throwaway %s is gone: the forge stops" % ARGS.instance)
+            if ARGS.remove_on_exit:
+                shutil.rmtree(ARGS.remove_on_exit, ignore_errors=True)
+            os._exit(0)
+
+
 def main():
     global ARGS, STORE
     parser = argparse.ArgumentParser()
@@ -321,6 +374,14 @@ def main():
     parser.add_argument("--creators", default="", help="login,… of members whose team may create repos in the org")
     parser.add_argument("--recipes", required=True, help="the enrolment list: one repo and one open PR each")
     parser.add_argument("--seed", default="", help="<recipe>/… under it: each recipe repo's own files (its tests/ among them)")
+    parser.add_argument("--tls-port", type=int, default=0, help="also serve HTTPS there, with --cert and --key")
+    parser.add_argument("--cert", default="")
+    parser.add_argument("--key", default="")
+    parser.add_argument("--instance", default="", help="the throwaway this forge serves: it stops once that is gone (with --project, --incus-socket, --owner-pid)")
+    parser.add_argument("--project", default="default")
+    parser.add_argument("--incus-socket", default="/var/lib/incus/unix.socket")
+    parser.add_argument("--owner-pid", type=int, default=0)
+    parser.add_argument("--remove-on-exit", default="", help="a directory of this forge's own, removed when it stops")
     ARGS = parser.parse_args()
     pairs = lambda text: [item.split("=", 1) for item in text.split(",") if item]
     members, outsiders = pairs(ARGS.members), pairs(ARGS.outsiders)
@@ -345,6 +406,10 @@ def main():
                 commit(repo, head, dict(tree, **{"VERSION.md": "bump of %s\n" % recipe}))
                 new_pull(repo, members[0][0], "Bump %s" % recipe, head)
         STORE.save()
+    if ARGS.instance:
+        threading.Thread(target=watch_instance, daemon=True).start()
+    if ARGS.tls_port:
+        threading.Thread(target=serve, args=(Forge, ARGS.tls_port, (ARGS.cert, ARGS.key)), daemon=True).start()
     serve(Forge, ARGS.port)
 
 

@@ -1,0 +1,112 @@
+/**
+ * The lab's forge, outside the throwaway as the real recipes' forge is outside cc-ci: one
+ * stand-in (lab/base/services/forge.py) per throwaway, on the lab host. The throwaway's bridge
+ * and runner reach it through a proxy device on its own loopback (127.0.0.1:3000, where cc-ci's
+ * units in the lab look for it); the harness reaches it over HTTPS at 127.0.0.1, through the
+ * SOCKS proxy like every other face. One per run, so concurrent runs never see each other's
+ * comments. It stops itself once its throwaway is gone (a kept one keeps it), or, before that
+ * exists, once the run that started it is gone.
+ */
+import { access, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../helpers/common/dial.ts';
+import { HarnessError } from '../helpers/common/errors.ts';
+import { isAlive, portAnswers, startDaemon, stopDaemonAndWait } from './daemons.ts';
+import { labPaths } from './state.ts';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const FORGE_SCRIPT = join(HERE, 'base', 'services', 'forge.py');
+/** Each recipe repo's own files (its tests/ among them), as the forge serves them. */
+export const FORGE_SEED = join(HERE, 'forge-seed');
+/** The enrolment list of the lab's base repo: one recipe repo, with one open PR, each. */
+const ENROLLED = join(HERE, 'base', 'tests', 'enrolled');
+const INCUS_SOCKET = '/var/lib/incus/unix.socket';
+/** Where cc-ci's units in the lab's base repo look for the forge, on the throwaway's own loopback. */
+export const FORGE_PORT_IN_INSTANCE = 3000;
+
+export interface RunForge {
+  /** What the harness dials: HTTPS on the lab host, the lab CA's cert for 127.0.0.1. */
+  url: string;
+  /** The plain-HTTP port the throwaway's proxy device connects to. */
+  httpPort: number;
+  /** Every request, one line each with its caller's login. */
+  logFile: string;
+  dir: string;
+  pid: number;
+  /** Stops the forge and removes its directory now; safe to call many times. */
+  stop(): Promise<void>;
+}
+
+function runDir(labDir: string, instance: string): string {
+  return join(labPaths(labDir).forgeDir, 'runs', instance);
+}
+
+/** The forge directories of runs whose forge is gone: a forge removes its own, unless it was killed. */
+async function sweepStale(labDir: string): Promise<void> {
+  const runs = join(labPaths(labDir).forgeDir, 'runs');
+  for (const name of await readdir(runs).catch(() => [] as string[])) {
+    const pid = Number((await readFile(join(runs, name, 'forge.pid'), 'utf8').catch(() => '')).trim());
+    if (!isAlive(pid)) await rm(join(runs, name), { recursive: true, force: true });
+  }
+}
+
+export async function startRunForge(labDir: string, run: { instance: string; project: string }): Promise<RunForge> {
+  const paths = labPaths(labDir);
+  const tokens = join(paths.forgeDir, 'tokens');
+  const cert = join(paths.caDir, 'forge-fullchain.pem');
+  const key = join(paths.caDir, 'forge.key');
+  for (const needed of [tokens, cert, key]) {
+    await access(needed).catch(() => {
+      throw new HarnessError(`the lab's forge has no ${needed}: the lab was generated before the forge moved off the throwaway; run \`npm run lab -- up\` to regenerate it`);
+    });
+  }
+  await sweepStale(labDir);
+  const dir = runDir(labDir, run.instance);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const httpPort = await freePort();
+  const tlsPort = await freePort();
+  const args = [
+    FORGE_SCRIPT,
+    '--port', String(httpPort),
+    '--tls-port', String(tlsPort), '--cert', cert, '--key', key,
+    '--state', join(dir, 'state.json'),
+    '--url', `https://127.0.0.1:${tlsPort}`,
+    '--org', 'coop-cloud',
+    '--members', 'ccci-bot=forge_bot_token,alice=forge_member_token',
+    '--outsiders', 'mallory=forge_outsider_token',
+    '--creators', 'alice',
+    '--recipes', ENROLLED,
+    '--seed', FORGE_SEED,
+    '--instance', run.instance, '--project', run.project, '--incus-socket', INCUS_SOCKET, '--owner-pid', String(process.pid),
+    '--remove-on-exit', dir,
+  ];
+  // Through env(1): the daemon helper starts a command with this process's environment as it is.
+  const pid = await startDaemon({
+    name: 'forge',
+    command: '/usr/bin/env',
+    args: [`CCCI_SECRETS_DIR=${tokens}`, 'PYTHONUNBUFFERED=1', 'PYTHONDONTWRITEBYTECODE=1', '/usr/bin/python3', ...args],
+    logsDir: dir,
+    ready: async () => (await portAnswers('127.0.0.1', httpPort)) && portAnswers('127.0.0.1', tlsPort),
+    readyTimeoutMs: 20_000,
+  });
+  await writeFile(join(dir, 'forge.pid'), `${pid}\n`);
+  let stopping: Promise<void> | undefined;
+  return {
+    url: `https://127.0.0.1:${tlsPort}`,
+    httpPort,
+    logFile: join(dir, 'forge.log'),
+    dir,
+    pid,
+    stop: () => (stopping ??= (async () => {
+      await stopDaemonAndWait(pid, `the forge of ${run.instance}`, 5_000);
+      await rm(dir, { recursive: true, force: true });
+    })()),
+  };
+}
+
+/** The request log of the forge that serves `instance`, while it runs (for the harness's own tests). */
+export function runForgeLog(labDir: string, instance: string): string {
+  return join(runDir(labDir, instance), 'forge.log');
+}
