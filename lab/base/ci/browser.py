@@ -3,13 +3,11 @@
 They get a page with the few Playwright Page calls they use. With Playwright installed it is
 Playwright's. The lab image has no Playwright (it is built offline from Debian), so there the
 page is Debian's headless Chromium, driven through chromium-driver by Selenium: a real browser
-engine, which runs the page's JavaScript. The lab starts that Chromium once (ccci-browser.service)
-and each build attaches to it in a tab of its own; where it does not run, the build starts one. The HTTP-level stand-in (fetch the HTML and parse it,
+engine, which runs the page's JavaScript. The HTTP-level stand-in (fetch the HTML and parse it,
 no JavaScript, no rendering) is what runs when neither is there. The log names the engine and its
 version, so nobody mistakes one for another."""
 import importlib.util
 import os
-import socket
 import sys
 import traceback
 import urllib.request
@@ -71,17 +69,6 @@ class HttpPage:
 
 # Debian's chromium-driver; the environment may name another (a test names one that cannot start).
 CHROMEDRIVER = os.environ.get("CCCI_CHROMEDRIVER", "/usr/bin/chromedriver")
-# The machine's own Chromium (ccci-browser.service), DevTools on loopback: host:port.
-BROWSER_SERVICE = os.environ.get("CCCI_BROWSER_SERVICE", "127.0.0.1:9222")
-
-
-def listening(address):
-    host, _, port = address.rpartition(":")
-    try:
-        socket.create_connection((host, int(port)), timeout=1).close()
-        return True
-    except (OSError, ValueError):
-        return False
 
 
 class SeleniumPage:
@@ -93,28 +80,13 @@ class SeleniumPage:
         from selenium.webdriver.chrome.service import Service
 
         options = webdriver.ChromeOptions()
-        self.attached = listening(BROWSER_SERVICE)
-        if self.attached:
-            options.debugger_address = BROWSER_SERVICE
-        else:
-            # The lab runs it as root in a container, where Chromium's own sandbox cannot start.
-            for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-                options.add_argument(argument)
+        # The lab runs it as root in a container, where Chromium's own sandbox cannot start.
+        for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+            options.add_argument(argument)
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-        if self.attached:
-            # A tab of this build's own, without the cookies or cache an earlier build left.
-            self.driver.switch_to.new_window("tab")
-            self.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
-            self.driver.execute_cdp_cmd("Network.clearBrowserCache", {})
         self.driver.set_page_load_timeout(30)
         version = self.driver.capabilities.get("browserVersion", "unknown")
-        how = "attached to the machine's Chromium at %s, in a tab of this build's own" % BROWSER_SERVICE if self.attached else "started for this build"
-        self.engine = "chromium %s headless (Selenium %s, chromium-driver, %s; no sandbox: root in a lab container)" % (version, selenium.__version__, how)
-
-    def forget(self, origin):
-        """What an earlier build stored for `origin` (local storage, IndexedDB, service workers) is gone."""
-        if self.attached:
-            self.driver.execute_cdp_cmd("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
+        self.engine = "chromium %s headless (Selenium %s, chromium-driver; no sandbox: root in a lab container)" % (version, selenium.__version__)
 
     def goto(self, url):
         self.driver.get(url)
@@ -136,8 +108,6 @@ class SeleniumPage:
         return self.driver.execute_script("return Array.from(document.querySelectorAll('a[href]'), (a) => a.getAttribute('href'))")
 
     def close(self):
-        if self.attached:
-            self.driver.close()  # this build's tab; the machine's Chromium keeps running
         self.driver.quit()
 
 
@@ -170,8 +140,6 @@ def main():
         print("browser tests: engine none: the browser did not start: %s" % first, flush=True)
         traceback.print_exc()
         sys.exit(1)
-    if hasattr(page, "forget"):
-        page.forget(base_url.rstrip("/"))
     print("browser tests: engine %s" % page.engine, flush=True)
     failed = 0
     for name, test in tests:
