@@ -297,11 +297,6 @@ export function doctorChecks(env: NodeJS.ProcessEnv = process.env): Check[] {
   return checks;
 }
 
-export const DOCTOR_HELP = `  doctor                   preflight: configuration, lab, proxy, Incus API and image, SSH, nix/git/age,
-                           disk; one line per check with its fix; exits non-zero at the first
-                           blocking problem
-`;
-
 export async function doctor(args: string[]): Promise<number> {
   if (args.length) {
     process.stderr.write(`accept doctor: takes no arguments; got ${args.join(' ')}\n`);

@@ -5,16 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from '../helpers/common/config.ts';
 import { HarnessError, errorMessage } from '../helpers/common/errors.ts';
 import { redact } from '../helpers/common/redact.ts';
-import { resolveIncusBacked } from '../target/index.ts';
-import { forgetKept, keptFile, readKept } from '../target/kept.ts';
-import { isOurs } from '../target/labels.ts';
-import { openIncus } from '../target/resolve.ts';
-import { sweep } from '../target/sweep.ts';
-import { bench } from './bench.ts';
+import { DOCTOR_HELP, REPORT_HELP, TOOLS_HELP } from './help.ts';
 import { bringUpLabIfNeeded, bringUpWorkers, clearLabLeftovers, lab } from './lab.ts';
-import { DOCTOR_HELP, doctor } from './doctor.ts';
-import { REPORT_HELP, report } from './report.ts';
-import { TOOLS_HELP, sops, tls } from './tools.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -67,6 +59,12 @@ function vitest(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<n
 
 /** Deletes the kept throwaway, reached with the Incus settings in force now, and forgets it. */
 async function downKept(config: Config): Promise<number> {
+  const [{ resolveIncusBacked }, { forgetKept, keptFile, readKept }, { isOurs }, { openIncus }] = await Promise.all([
+    import('../target/index.ts'),
+    import('../target/kept.ts'),
+    import('../target/labels.ts'),
+    import('../target/resolve.ts'),
+  ]);
   const file = keptFile(config.stateDir);
   const kept = await readKept(config.stateDir);
   if (!kept) {
@@ -101,7 +99,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     // The doctor reports a bad configuration as one of its checks, so it loads it itself.
-    if (command === 'doctor') return await doctor(args);
+    if (command === 'doctor') return await (await import('./doctor.ts')).doctor(args);
     const config = loadConfig();
     switch (command) {
       case 'run':
@@ -110,6 +108,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'lab':
         return await lab(config, args, HELP);
       case 'sweep': {
+        const [{ resolveIncusBacked }, { openIncus }, { sweep }] = await Promise.all([import('../target/index.ts'), import('../target/resolve.ts'), import('../target/sweep.ts')]);
         const target = await resolveIncusBacked(config);
         const client = await openIncus(target);
         try {
@@ -125,13 +124,13 @@ export async function main(argv: string[]): Promise<number> {
       case 'down':
         return await downKept(config);
       case 'sops':
-        return await sops(args);
+        return await (await import('./tools.ts')).sops(args);
       case 'tls':
-        return await tls(args);
+        return await (await import('./tools.ts')).tls(args);
       case 'bench':
-        return await bench();
+        return await (await import('./bench.ts')).bench();
       case 'report':
-        return await report(config, args);
+        return await (await import('./report.ts')).report(config, args);
       case 'selftest': {
         // The lab comes first: it installs the tools the unit tests use for real (nix, age, openssl).
         await bringUpLabIfNeeded(config);

@@ -381,12 +381,6 @@ export async function checkReport(paths: ReportPaths, runId: string): Promise<Ch
 // The command
 // ---------------------------------------------------------------------------------------
 
-export const REPORT_HELP = `  report [--check]         build the Allure HTML report from reports/allure-results into
-                           reports/allure-report, with history and trend across runs (npm run report);
-                           --check renders it in headless chromium, looks for every DoD item of
-                           the run record and saves screenshots in reports/ (docs/reports.md)
-`;
-
 export async function report(config: Config, args: string[]): Promise<number> {
   const unknown = args.filter((arg) => arg !== '--check');
   if (unknown.length) {

@@ -6,16 +6,6 @@ import { ConfigError } from '../helpers/common/errors.ts';
 import { decryptSops, encryptSops, parseAgeIdentities } from '../helpers/sops/index.ts';
 import { showServedChain } from '../helpers/tls/show.ts';
 
-export const TOOLS_HELP = `  sops decrypt --identity KEYFILE FILE
-                           decrypt a sops YAML/JSON file with age identities, verify its MAC,
-                           print the document as JSON (it holds secrets: mind where it goes)
-  sops encrypt --age RECIPIENT[,RECIPIENT…] FILE
-                           encrypt a plain YAML/JSON file to age recipients; sops YAML on stdout
-  tls show HOST:PORT --servername NAME --ca PEMFILE [--socks socks5://…]
-                           the chain served there: subject, issuer, SANs, validity, SHA-256;
-                           verified against PEMFILE (a chain that does not verify is an error)
-`;
-
 async function readInput(file: string | undefined, what: string): Promise<string> {
   if (!file) throw new ConfigError(what, 'is required');
   return readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {

@@ -412,9 +412,8 @@ export const SABOTAGES = catalogue({
     baseFork: brokenBase('Runner: recipe tests are advisory', [
       {
         file: 'services/drone.py',
-        expected: '            return subprocess.run([ARGS.python, ARGS.harness, name], stdout=out, stderr=subprocess.STDOUT, env=env, timeout=300).returncode',
-        replacement:
-          '            code = subprocess.run([ARGS.python, ARGS.harness, name], stdout=out, stderr=subprocess.STDOUT, env=env, timeout=300).returncode\n            return 0 if name == "recipe-tests" else code',
+        expected: '    return run_harness(name, env, path)\n',
+        replacement: '    code = run_harness(name, env, path)\n    return 0 if name == "recipe-tests" else code\n',
       },
     ]),
   },

@@ -1,0 +1,22 @@
+/** The commands' help lines, apart from their code: `accept` loads a command's modules only when it runs it. */
+
+export const REPORT_HELP = `  report [--check]         build the Allure HTML report from reports/allure-results into
+                           reports/allure-report, with history and trend across runs (npm run report);
+                           --check renders it in headless chromium, looks for every DoD item of
+                           the run record and saves screenshots in reports/ (docs/reports.md)
+`;
+
+export const DOCTOR_HELP = `  doctor                   preflight: configuration, lab, proxy, Incus API and image, SSH, nix/git/age,
+                           disk; one line per check with its fix; exits non-zero at the first
+                           blocking problem
+`;
+
+export const TOOLS_HELP = `  sops decrypt --identity KEYFILE FILE
+                           decrypt a sops YAML/JSON file with age identities, verify its MAC,
+                           print the document as JSON (it holds secrets: mind where it goes)
+  sops encrypt --age RECIPIENT[,RECIPIENT…] FILE
+                           encrypt a plain YAML/JSON file to age recipients; sops YAML on stdout
+  tls show HOST:PORT --servername NAME --ca PEMFILE [--socks socks5://…]
+                           the chain served there: subject, issuer, SANs, validity, SHA-256;
+                           verified against PEMFILE (a chain that does not verify is an error)
+`;
