@@ -30,10 +30,6 @@ export interface RunForge {
   url: string;
   /** The plain-HTTP port the throwaway's proxy device connects to. */
   httpPort: number;
-  /** Every request, one line each with its caller's login. */
-  logFile: string;
-  dir: string;
-  pid: number;
   /** Stops the forge and removes its directory now; safe to call many times. */
   stop(): Promise<void>;
 }
@@ -96,9 +92,6 @@ export async function startRunForge(labDir: string, run: { instance: string; pro
   return {
     url: `https://127.0.0.1:${tlsPort}`,
     httpPort,
-    logFile: join(dir, 'forge.log'),
-    dir,
-    pid,
     stop: () => (stopping ??= (async () => {
       await stopDaemonAndWait(pid, `the forge of ${run.instance}`, 5_000);
       await rm(dir, { recursive: true, force: true });

@@ -178,8 +178,7 @@ class Forge(Handler):
         self.send(201, self.pull_json("%s/%s" % (owner, name), pull))
 
     def pull(self, owner, name, index):
-        repo = self.find_repo(owner, name)
-        found = next((p for p in repo["pulls"] if p["number"] == int(index)), None) if repo else None
+        found = self.issue(owner, name, index)
         if not found:
             return self.send(404, {"message": "pull request does not exist"})
         self.send(200, self.pull_json("%s/%s" % (owner, name), found))
