@@ -9,7 +9,7 @@ import { loadConfig, realTargetDurations } from '../../helpers/common/config.ts'
 import { ccciProfile } from '../../target/system-profile.ts';
 import { limitRecordingHost } from '../../helpers/common/host-fixture.ts';
 import { budgetMs } from '../../helpers/common/budget.ts';
-import { buildFor, finished, probeRecipeOf, testmeRefusal, WAITS, withHostChange, type Ci, type HostCheckout, type Trigger } from './ci.ts';
+import { buildFor, finished, finishPollCap, probeRecipeOf, testmeRefusal, WAITS, withHostChange, type Ci, type HostCheckout, type Trigger } from './ci.ts';
 import { realForgeWrites } from '../../helpers/forge/index.ts';
 
 /** Drone's answer to the n-th request (from 0), set by each test. */
@@ -176,5 +176,13 @@ describe('where the specs may comment !testme', () => {
   it('refuses a probe repo outside the org, whose comments the bridge would ignore', () => {
     expect(() => probeRecipeOf(realForgeWrites('someone/probe'), 'coop-cloud')).toThrow(ConfigError);
     expect(() => probeRecipeOf(realForgeWrites('someone/probe'), 'coop-cloud')).toThrow(/ACCEPT_FORGE_PROBE_REPO: someone\/probe is not a repo of coop-cloud \(ACCEPT_FORGE_ORG\)/);
+  });
+});
+
+describe('how often a running build is looked at', () => {
+  it('every 2 s at most in the lab (5m), every 4.8 s on a real target (40m), never rarer than 10 s', () => {
+    expect(finishPollCap(5 * 60_000)).toBe(2_000);
+    expect(finishPollCap(realTargetDurations({ durations: {} }).buildFinish)).toBe(4_800);
+    expect(finishPollCap(24 * 3_600_000)).toBe(10_000);
   });
 });

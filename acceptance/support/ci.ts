@@ -257,8 +257,13 @@ export async function finished(ci: Ci, number: number): Promise<DroneBuild> {
       const build = await ci.drone.build(number);
       return UNFINISHED.has(build.status) ? { done: false as const, saw: progress(build) } : build;
     },
-    { timeoutMs: ci.durations.buildFinish, intervalMs: 500, observes: 'system' },
+    { timeoutMs: ci.durations.buildFinish, intervalMs: 500, maxIntervalMs: finishPollCap(ci.durations.buildFinish), observes: 'system' },
   );
+}
+
+/** The longest pause between two looks at a running build: about 500 looks over the whole budget, every 2–10 s. */
+export function finishPollCap(buildFinishMs: number): number {
+  return Math.min(10_000, Math.max(2_000, Math.round(buildFinishMs / 500)));
 }
 
 /** Comments !testme as the member and returns the finished build it started. */

@@ -53,6 +53,18 @@ describe('waitFor', () => {
     expect(value).toBe('running');
   });
 
+  it('with maxIntervalMs, pauses half again as long each time, up to the cap, and still keeps its deadline', async () => {
+    vi.useFakeTimers();
+    const calledAt: number[] = [];
+    const pending = rejection('a long build', async () => (calledAt.push(Date.now()), false), { timeoutMs: 10_000, intervalMs: 400, maxIntervalMs: 2_000 });
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(await pending).toBeInstanceOf(WaitTimeoutError);
+    const pauses = calledAt.slice(1).map((at, index) => at - calledAt[index]!);
+    expect(pauses.slice(0, 6)).toEqual([400, 600, 900, 1350, 2000, 2000]);
+    // The last pause is cut to the deadline, and the last probe runs at it.
+    expect(calledAt.at(-1)! - calledAt[0]!).toBe(10_000);
+  });
+
   it('times out naming the description, the waited duration and the last value returned', async () => {
     // The fake clock moves only as the test says: the wait must give up exactly at its deadline.
     vi.useFakeTimers();

@@ -6,6 +6,11 @@ export interface WaitOptions {
   timeoutMs: number;
   intervalMs?: number;
   /**
+   * When set, each pause is half again as long as the one before, up to this: a long wait on a
+   * real target (a build of 20 minutes) polls a few times a minute, not twice a second.
+   */
+  maxIntervalMs?: number;
+  /**
    * What the probe reads. 'harness' (the default): the harness's own machinery (a port, a boot,
    * an API operation), so a timeout is ERROR. 'system': the product's state (a unit, a build, a
    * comment), so a timeout after the probe answered at least once is a FAIL carrying the state
@@ -81,9 +86,10 @@ function describeSeen(value: unknown): string {
 export async function waitFor<T>(
   description: string,
   probe: () => Promise<T | false | null | undefined | { done: false; saw: unknown }>,
-  { timeoutMs, intervalMs = 250, observes = 'harness' }: WaitOptions,
+  { timeoutMs, intervalMs = 250, maxIntervalMs, observes = 'harness' }: WaitOptions,
 ): Promise<T> {
   const started = performance.now();
+  let pause = intervalMs;
   let lastSeen = 'nothing yet';
   let lastState: string | undefined;
   const tally: ProbeTally = { answers: 0, failures: 0, lastProbeFailed: false };
@@ -112,6 +118,7 @@ export async function waitFor<T>(
       if (observes === 'system' && lastState !== undefined) throw new StateTimeoutError(description, elapsed, redact(lastState), tally);
       throw new WaitTimeoutError(description, elapsed, redact(lastSeen));
     }
-    await new Promise((resolve) => setTimeout(resolve, Math.min(intervalMs, Math.max(0, timeoutMs - elapsed))));
+    await new Promise((resolve) => setTimeout(resolve, Math.min(pause, Math.max(0, timeoutMs - elapsed))));
+    if (maxIntervalMs !== undefined) pause = Math.min(maxIntervalMs, Math.max(pause, pause * 1.5));
   }
 }

@@ -82,6 +82,21 @@ export async function httpsRequest(transport: HttpsTransport, url: string, optio
   }
 }
 
+const contexts = new Map<string, tls.SecureContext>();
+
+/**
+ * The TLS context that trusts exactly these roots, made once per PEM: a build's status is polled
+ * twice a second, and parsing the roots anew for every connection cost more than the handshake.
+ */
+function trusting(ca: string): tls.SecureContext {
+  let context = contexts.get(ca);
+  if (!context) {
+    context = tls.createSecureContext({ ca });
+    contexts.set(ca, context);
+  }
+  return context;
+}
+
 async function requestOnce(transport: HttpsTransport, url: string, options: RequestOptions): Promise<HttpsResponse> {
   const parsed = new URL(url);
   if (parsed.protocol !== 'https:') throw new HarnessError(`${url}: only https:// URLs are fetched (TLS is always verified)`);
@@ -92,7 +107,7 @@ async function requestOnce(transport: HttpsTransport, url: string, options: Requ
   const method = options.method ?? 'GET';
   const what = `${method} ${parsed.origin}${parsed.pathname}`;
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ socket: raw, servername: parsed.hostname, ca: transport.ca, rejectUnauthorized: true });
+    const socket = tls.connect({ socket: raw, servername: parsed.hostname, secureContext: trusting(transport.ca), rejectUnauthorized: true });
     const body = options.body === undefined ? undefined : Buffer.from(options.body);
     const request = https.request(
       {

@@ -56,6 +56,7 @@ async function expectNothingLeft(run: ChildRun): Promise<void> {
  * not about the guideline, so only the server's physical memory limits them.
  */
 const ROOMY = { ACCEPT_RAM_GUIDELINE: '1TiB' };
+const C7_SPEC = 'acceptance/c7-docs.spec.ts';
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
@@ -377,7 +378,8 @@ describe('ACCEPT_KEEP=on-failure', () => {
   test('keeps the throwaway of a failing run for debugging, deletes that of a passing one', async () => {
     const stateDir = await mkdtemp(join(tmpdir(), 'accept-e2e-onfailure-'));
     try {
-      const failing = await runAccept(['run'], { env: { ...ROOMY, ACCEPT_KEEP: 'on-failure', ACCEPT_STATE_DIR: stateDir, ACCEPT_LAB_SABOTAGE: 'c7-secrets-doc-emptied' } });
+      // C7 alone: whether a run is kept turns on its verdict, not on how many specs made it.
+      const failing = await runAccept(['run', C7_SPEC], { env: { ...ROOMY, ACCEPT_KEEP: 'on-failure', ACCEPT_STATE_DIR: stateDir, ACCEPT_LAB_SABOTAGE: 'c7-secrets-doc-emptied' } });
       expect(failing.exitCode, failing.output).not.toBe(0);
       expect(failing.output).toMatch(/ACCEPT_KEEP=on-failure: keeping accept-\S+/);
       const kept = (await readKept(stateDir))!.host;
@@ -386,8 +388,9 @@ describe('ACCEPT_KEEP=on-failure', () => {
       expect(down.stdout).toContain(`deleted ${kept.name}`);
       expect(await leftoverThrowaways()).not.toContain(kept.name);
 
-      const passing = await runAccept(['run'], { env: { ...ROOMY, ACCEPT_KEEP: 'on-failure', ACCEPT_STATE_DIR: stateDir } });
+      const passing = await runAccept(['run', C7_SPEC], { env: { ...ROOMY, ACCEPT_KEEP: 'on-failure', ACCEPT_STATE_DIR: stateDir } });
       expect(passing.exitCode, passing.output).toBe(0);
+      expect(passing.stdout).toMatch(/\| C7 docs \| PASS \|/);
       expect(await exists(keptFile(stateDir))).toBe(false);
       const created = [...passing.output.matchAll(/Creating throwaway (accept-[a-z0-9-]+)/g)].map((match) => match[1]!);
       for (const name of created) expect(await leftoverThrowaways()).not.toContain(name);

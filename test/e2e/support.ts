@@ -95,19 +95,33 @@ export async function leaseWholeLab(): Promise<WorkerLease> {
  * worker project for its length, so that concurrent tests never share a project.
  */
 export async function runAccept(args: string[], options: RunOptions = {}): Promise<ChildRun> {
-  if (args[0] !== 'run' || options.env?.ACCEPT_INCUS_PROJECT) return runChild(args, options);
+  const argv = [join(REPO_ROOT, 'bin/accept.mjs'), ...args];
+  return args[0] === 'run' ? inWorkerProject(argv, options) : runChild(argv, options);
+}
+
+/**
+ * A cold run as the adversary starts it, `vitest run --project cold`, without `accept run` in
+ * front (the lab is up already): the sabotage matrix's rows, each one node process fewer.
+ */
+export async function runCold(options: RunOptions = {}): Promise<ChildRun> {
+  return inWorkerProject([join(REPO_ROOT, 'node_modules/vitest/vitest.mjs'), 'run', '--project', 'cold'], options);
+}
+
+async function inWorkerProject(argv: string[], options: RunOptions): Promise<ChildRun> {
+  if (options.env?.ACCEPT_INCUS_PROJECT) return runChild(argv, options);
   const lease = await leaseLabWorker();
   try {
-    return await runChild(args, { ...options, env: { ...options.env, ACCEPT_INCUS_PROJECT: lease.project } });
+    return await runChild(argv, { ...options, env: { ...options.env, ACCEPT_INCUS_PROJECT: lease.project } });
   } finally {
     await lease.release();
   }
 }
 
-function runChild(args: string[], options: RunOptions): Promise<ChildRun> {
+/** Runs `node <argv>` in the repo, in a process group of its own, and collects what it said. */
+function runChild(argv: string[], options: RunOptions): Promise<ChildRun> {
   return reportsDirForTest(options.onTestFinished).then((reportsDir) => new Promise((resolvePromise, reject) => {
     // A process group of its own, so a signal reaches it as a terminal's Ctrl-C would.
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/accept.mjs'), ...args], {
+    const child = spawn(process.execPath, argv, {
       cwd: REPO_ROOT,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -129,7 +143,7 @@ function runChild(args: string[], options: RunOptions): Promise<ChildRun> {
     child.stderr.on('data', onData('err'));
     const timer = setTimeout(() => {
       process.kill(-child.pid!, 'SIGKILL');
-      reject(new Error(`accept ${args.join(' ')} did not finish in ${options.timeoutMs} ms; output so far:\n${output}`));
+      reject(new Error(`node ${argv.map((arg) => arg.replace(`${REPO_ROOT}/`, '')).join(' ')} did not finish in ${options.timeoutMs} ms; output so far:\n${output}`));
     }, options.timeoutMs ?? 600_000);
     child.on('error', reject);
     child.on('close', (exitCode, signal) => {

@@ -4,6 +4,9 @@
  * unrelated item must still PASS. Verdicts come from each child run's record (run.json); the
  * judgement is judge.ts. Writes reports/sabotage-matrix.md.
  *
+ * The baseline, an unbroken lab passing every item, is the e2e cold run (test/e2e/cold-run.test.ts),
+ * which runs beside these rows in the same `accept selftest`: one cold run fewer than its own here.
+ *
  * The rows run concurrently: each cold run leases one of the lab's worker projects
  * (ACCEPT_SELFTEST_WORKERS), so at most that many run at once and none sees another's instances.
  */
@@ -15,7 +18,7 @@ import { DOD_ITEMS } from '../../acceptance/support/items.ts';
 import { CLEANUP_KEY, latestRunRecord, verdictsByKey } from '../../acceptance/support/run-record.ts';
 import { errorMessage } from '../../helpers/common/errors.ts';
 import { SABOTAGES } from '../../target/providers/lab.ts';
-import { leftoversOf, REPO_ROOT, runAccept, type ChildRun } from '../e2e/support.ts';
+import { leftoversOf, REPO_ROOT, runCold, type ChildRun } from '../e2e/support.ts';
 import { judgeRun, renderMatrix, type MatrixRow } from './judge.ts';
 
 /** Item → verdict (the cleanup check as `C6 cleanup`) from the child run's record, or why there is none. */
@@ -32,18 +35,9 @@ const rows = new Map<string, MatrixRow>();
 const ITEMS = [...Object.keys(DOD_ITEMS), CLEANUP_KEY];
 
 describe.concurrent('sabotage matrix', () => {
-  test('baseline: an unbroken lab passes every item', async ({ expect, onTestFinished }) => {
-    const run = await runAccept(['run'], { onTestFinished });
-    const { verdicts, problem } = await verdictsOf(run);
-    expect(problem, run.output).toBeUndefined();
-    const failing = ITEMS.filter((item) => verdicts.get(item) !== 'PASS').map((item) => `${item}=${verdicts.get(item) ?? 'missing'}`);
-    expect(failing, run.output).toEqual([]);
-    expect(run.exitCode).toBe(0);
-  });
-
   for (const [name, sabotage] of Object.entries(SABOTAGES)) {
     test(`${name}: ${sabotage.description}`, async ({ expect, onTestFinished }) => {
-      const run = await runAccept(['run'], { env: { ACCEPT_LAB_SABOTAGE: name }, onTestFinished });
+      const run = await runCold({ env: { ACCEPT_LAB_SABOTAGE: name }, onTestFinished });
       const { verdicts, problem } = await verdictsOf(run);
       const judgement = judgeRun(sabotage, verdicts, run.output, ITEMS);
       // Keyed by name: a run with --retry keeps only a sabotage's last attempt.
