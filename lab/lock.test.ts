@@ -14,22 +14,25 @@ describe('withPidLock', () => {
   it('runs two holders one after the other, never both at once', async () => {
     const file = join(dir, 'state.lock');
     const events: string[] = [];
-    let releaseFirst!: () => void;
-    const firstMayEnd = new Promise<void>((resolve) => (releaseFirst = resolve));
-    const first = withPidLock(file, { what: 'first', pollMs: 5 }, async () => {
-      events.push('first in');
-      await firstMayEnd;
-      events.push('first out');
-    });
+    let releaseHolder!: () => void;
+    const holderMayEnd = new Promise<void>((resolve) => (releaseHolder = resolve));
+    // Either may win the race for the file (both opens are in flight at once); the one that wins
+    // holds until released, and the other must not get in meanwhile.
+    const holder = (name: string) => async () => {
+      events.push(`${name} in`);
+      await holderMayEnd;
+      events.push(`${name} out`);
+    };
     // The same pid for both, as two concurrent callers in one process would be: still exclusive.
-    const second = withPidLock(file, { what: 'second', pollMs: 5 }, async () => {
-      events.push('second in');
-    });
+    const first = withPidLock(file, { what: 'first', pollMs: 5 }, holder('first'));
+    const second = withPidLock(file, { what: 'second', pollMs: 5 }, holder('second'));
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(events).toEqual(['first in']);
-    releaseFirst();
+    expect(events).toHaveLength(1);
+    const winner = events[0]!.split(' ')[0]!;
+    const other = winner === 'first' ? 'second' : 'first';
+    releaseHolder();
     await Promise.all([first, second]);
-    expect(events).toEqual(['first in', 'first out', 'second in']);
+    expect(events).toEqual([`${winner} in`, `${winner} out`, `${other} in`, `${other} out`]);
     await expect(readFile(file)).rejects.toThrow(/ENOENT/);
   });
 
