@@ -289,6 +289,9 @@ export function withTeardown(record: RunRecord, now: number, deleteMs?: number):
 /** The label a verdict goes by in the matrix and the sabotage catalogue: C1…D10, and `C6 cleanup`. */
 export const CLEANUP_KEY = 'C6 cleanup';
 
+/** Every verdict a run record holds, in order: each DoD item, then the cleanup check after teardown. */
+export const VERDICT_KEYS: readonly string[] = [...Object.keys(DOD_ITEMS), CLEANUP_KEY];
+
 export function verdictsByKey(record: RunRecord): Map<string, Verdict> {
   const verdicts = new Map<string, Verdict>(record.items.map((item) => [item.id, item.verdict]));
   if (record.cleanup) verdicts.set(CLEANUP_KEY, record.cleanup.verdict);

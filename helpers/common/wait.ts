@@ -119,6 +119,6 @@ export async function waitFor<T>(
       throw new WaitTimeoutError(description, elapsed, redact(lastSeen));
     }
     await new Promise((resolve) => setTimeout(resolve, Math.min(pause, Math.max(0, timeoutMs - elapsed))));
-    if (maxIntervalMs !== undefined) pause = Math.min(maxIntervalMs, Math.max(pause, pause * 1.5));
+    if (maxIntervalMs !== undefined) pause = Math.min(maxIntervalMs, pause * 1.5);
   }
 }

@@ -7,8 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { loadConfig } from '../../helpers/common/config.ts';
 import { waitFor } from '../../helpers/common/wait.ts';
-import { DOD_ITEMS } from '../../acceptance/support/items.ts';
-import { CLEANUP_KEY, latestRunRecord, verdictsByKey } from '../../acceptance/support/run-record.ts';
+import { latestRunRecord, VERDICT_KEYS, verdictsByKey } from '../../acceptance/support/run-record.ts';
 import { summaryPath } from '../../acceptance/support/summary.ts';
 import { decryptSops, parseAgeIdentities } from '../../helpers/sops/index.ts';
 import { labPaths } from '../../target/providers/lab.ts';
@@ -39,7 +38,7 @@ describe('cold run on the lab', () => {
   test('passes every item, writes the summary, JUnit and Allure evidence without secrets, and leaves no throwaway', async () => {
     const run = await runAccept(['run']);
     const verdicts = verdictsByKey(await latestRunRecord(run.reportsDir));
-    const notPassing = [...Object.keys(DOD_ITEMS), CLEANUP_KEY].filter((item) => verdicts.get(item) !== 'PASS').map((item) => `${item}=${verdicts.get(item) ?? 'missing'}`);
+    const notPassing = VERDICT_KEYS.filter((item) => verdicts.get(item) !== 'PASS').map((item) => `${item}=${verdicts.get(item) ?? 'missing'}`);
     expect(notPassing, run.output).toEqual([]);
     expect(run.exitCode, run.output).toBe(0);
     expect(run.stdout).toMatch(/\| C2 cert in git \| PASS \| served leaf = git wildcard_cert, SHA-256 [0-9A-F:]{95}/);

@@ -14,8 +14,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, test } from 'vitest';
 import type { Verdict } from '../../acceptance/support/allure-meta.ts';
-import { DOD_ITEMS } from '../../acceptance/support/items.ts';
-import { CLEANUP_KEY, latestRunRecord, verdictsByKey } from '../../acceptance/support/run-record.ts';
+import { latestRunRecord, VERDICT_KEYS, verdictsByKey } from '../../acceptance/support/run-record.ts';
 import { errorMessage } from '../../helpers/common/errors.ts';
 import { SABOTAGES } from '../../target/providers/lab.ts';
 import { leftoversOf, REPO_ROOT, runCold, type ChildRun } from '../e2e/support.ts';
@@ -31,15 +30,13 @@ async function verdictsOf(run: ChildRun): Promise<{ verdicts: Map<string, Verdic
 }
 
 const rows = new Map<string, MatrixRow>();
-/** The matrix's columns: every item, then the cleanup check after teardown. */
-const ITEMS = [...Object.keys(DOD_ITEMS), CLEANUP_KEY];
 
 describe.concurrent('sabotage matrix', () => {
   for (const [name, sabotage] of Object.entries(SABOTAGES)) {
     test(`${name}: ${sabotage.description}`, async ({ expect, onTestFinished }) => {
       const run = await runCold({ env: { ACCEPT_LAB_SABOTAGE: name }, onTestFinished });
       const { verdicts, problem } = await verdictsOf(run);
-      const judgement = judgeRun(sabotage, verdicts, run.output, ITEMS);
+      const judgement = judgeRun(sabotage, verdicts, run.output, VERDICT_KEYS);
       // Keyed by name: a run with --retry keeps only a sabotage's last attempt.
       rows.set(name, { name, guards: sabotage.guards, verdicts, ...judgement });
 
@@ -55,7 +52,7 @@ describe.concurrent('sabotage matrix', () => {
 afterAll(async () => {
   // In catalogue order, whichever row finished first.
   const table = Object.keys(SABOTAGES).flatMap((name) => rows.get(name) ?? []);
-  const text = renderMatrix(table, ITEMS);
+  const text = renderMatrix(table, VERDICT_KEYS);
   const dir = process.env.ACCEPT_REPORTS_DIR ?? join(REPO_ROOT, 'reports');
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'sabotage-matrix.md'), text);
