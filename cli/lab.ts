@@ -1,7 +1,7 @@
 /** `accept lab up|down|status`: the embedded lab's own command, the one CLI file that imports lab/. */
 import type { Config } from '../helpers/common/config.ts';
 import { formatDuration } from '../helpers/common/log.ts';
-import { ensureWorkerProjects, labDown, labStatus, labUp, workerProjects } from '../lab/index.ts';
+import { ensureLabTools, ensureWorkerProjects, labDown, labStatus, labUp, workerProjects } from '../lab/index.ts';
 import { cleanUpSabotage } from '../lab/sabotage.ts';
 
 export async function bringUpLabIfNeeded(config: Config): Promise<void> {
@@ -10,6 +10,12 @@ export async function bringUpLabIfNeeded(config: Config): Promise<void> {
   process.stderr.write(`→ Bringing the embedded lab up (${config.labDir})\n`);
   await labUp(config.labDir, config.labLayout);
   process.stderr.write(`✓ Lab up (${formatDuration(performance.now() - started)})\n`);
+}
+
+/** The lab's Debian packages only (Incus, Nix, age, openssl…), installed if missing: what the unit tests need of it. */
+export async function installLabTools(config: Config): Promise<void> {
+  if (config.target !== 'lab') return;
+  await ensureLabTools();
 }
 
 /** An interrupted sabotage run may have left its extra instance, which would fail every run's memory guard. */

@@ -6,7 +6,7 @@ import { loadConfig, type Config } from '../helpers/common/config.ts';
 import { HarnessError, errorMessage } from '../helpers/common/errors.ts';
 import { redact } from '../helpers/common/redact.ts';
 import { DOCTOR_HELP, REPORT_HELP, TOOLS_HELP } from './help.ts';
-import { bringUpLabIfNeeded, bringUpWorkers, clearLabLeftovers, lab } from './lab.ts';
+import { bringUpLabIfNeeded, bringUpWorkers, clearLabLeftovers, installLabTools, lab } from './lab.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -27,8 +27,9 @@ commands:
       status               one line per lab component
   down                     delete the throwaway kept by ACCEPT_KEEP=always, and forget it
   sweep [--dry-run]        delete expired throwaways carrying this harness's labels, nothing else
-  selftest                 the harness's own tests: lab up, unit, then the end-to-end scenarios and
-                           the sabotage matrix (reports/sabotage-matrix.md) side by side, at most
+  selftest                 the harness's own tests: lab up with the unit tests beside it, then the
+                           end-to-end scenarios and the sabotage matrix
+                           (reports/sabotage-matrix.md) side by side, at most
                            ACCEPT_SELFTEST_WORKERS (3) cold runs at once       (npm test)
   bench                    measure lab up, provisioning, runbook, specs, teardown and a whole cold
                            run, side by side, and print figures and ratios   (npm run bench)
@@ -53,6 +54,23 @@ function vitest(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<n
     child.on('exit', (code, signal) => {
       process.off('SIGTERM', forward);
       resolvePromise(code ?? (signal === 'SIGINT' ? 130 : 1));
+    });
+  });
+}
+
+/** A vitest child whose output (stdout and stderr, in order) is returned at its end instead of shown. */
+function vitestHeld(args: string[]): Promise<{ code: number; output: string }> {
+  return new Promise((resolvePromise) => {
+    const env = process.stdout.isTTY ? { ...process.env, FORCE_COLOR: '1' } : process.env;
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'node_modules/vitest/vitest.mjs'), ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    process.on('SIGTERM', forward);
+    child.on('close', (code, signal) => {
+      process.off('SIGTERM', forward);
+      resolvePromise({ code: code ?? (signal === 'SIGINT' ? 130 : 1), output: Buffer.concat(chunks).toString('utf8') });
     });
   });
 }
@@ -132,11 +150,22 @@ export async function main(argv: string[]): Promise<number> {
       case 'report':
         return await (await import('./report.ts')).report(config, args);
       case 'selftest': {
-        // The lab comes first: it installs the tools the unit tests use for real (nix, age, openssl).
-        await bringUpLabIfNeeded(config);
-        await bringUpWorkers(config);
-        await clearLabLeftovers(config);
-        const unit = await vitest(['run', '--project', 'unit']);
+        // The lab's packages come first: the unit tests use nix, age and openssl for real. They need
+        // nothing else of the lab, so they run while the rest comes up (on a new machine, minutes of
+        // building the image), their output held back so that the two do not interleave.
+        await installLabTools(config);
+        process.stderr.write('→ Unit tests, beside the lab bring-up (their output follows it)\n');
+        const unitRun = vitestHeld(['run', '--project', 'unit']);
+        try {
+          await bringUpLabIfNeeded(config);
+          await bringUpWorkers(config);
+          await clearLabLeftovers(config);
+        } finally {
+          const held = await unitRun;
+          process.stdout.write(held.output);
+          if (held.code !== 0) process.stderr.write(`✗ unit tests exited ${held.code}\n`);
+        }
+        const unit = (await unitRun).code;
         if (unit !== 0) return unit;
         // One invocation: the scenarios and the matrix rows share the lab's worker projects.
         return await vitest(['run', '--project', 'e2e', '--project', 'selftest', ...args]);

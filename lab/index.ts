@@ -78,6 +78,7 @@ const HOST_PACKAGES: { pkg: string; probe: string[]; backports?: boolean }[] = [
   { pkg: 'incus', probe: ['incus', '--version'], backports: true },
   { pkg: 'debootstrap', probe: ['debootstrap', '--version'] },
   { pkg: 'btrfs-progs', probe: ['mkfs.btrfs', '--version'] },
+  { pkg: 'zstd', probe: ['zstd', '--version'] },
   { pkg: 'microsocks', probe: ['sh', '-c', 'command -v microsocks'] },
   { pkg: 'nix-bin', probe: ['nix', '--version'] },
   { pkg: 'age', probe: ['age', '--version'] },
@@ -94,6 +95,11 @@ async function missingPackages(): Promise<typeof HOST_PACKAGES> {
     if (!result || result.exitCode !== 0) missing.push(entry);
   }
   return missing;
+}
+
+/** The Debian packages alone: the unit tests use nix, age and openssl for real, and nothing else of the lab. */
+export async function ensureLabTools(): Promise<void> {
+  await ensurePackages();
 }
 
 async function ensurePackages(): Promise<void> {
