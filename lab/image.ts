@@ -152,6 +152,8 @@ export async function buildImageTarballs(cacheRoot: string, hash: string): Promi
   await mkdir(dir, { recursive: true });
   await cp(join(work, 'metadata.tar.gz'), meta);
   await cp(join(work, 'rootfs.tar.zst'), rootfsTar);
+  // The gzip tarball of an older harness, for the same recipe: nothing reads it any more.
+  await rm(join(dir, 'rootfs.tar.gz'), { force: true });
   await rm(work, { recursive: true, force: true });
   return { meta, rootfs: rootfsTar, cached: false };
 }
