@@ -2,7 +2,7 @@
  * The embedded lab: a real Incus daemon on this machine, a SOCKS5 proxy, the mTLS API and a
  * git server, plus generated cc-ci repos. `labUp` is idempotent: every step checks before it acts.
  */
-import { access, copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { HarnessError } from '../helpers/common/errors.ts';
@@ -28,6 +28,7 @@ import {
   emptyState,
   labPaths,
   readState,
+  replaceFile,
   writeState,
   type LabPaths,
   type LabState,
@@ -225,7 +226,7 @@ async function ensureApi(paths: LabPaths, state: LabState): Promise<void> {
     await incusOk(['config', 'trust', 'add-certificate', paths.clientCert, '--name', 'cc-ci-acceptance-lab']);
   }
   state.created.trustFingerprint = fingerprint;
-  await copyFile('/var/lib/incus/server.crt', paths.serverCert);
+  await replaceFile(paths.serverCert, await readFile('/var/lib/incus/server.crt'), 0o644);
   await waitFor('the Incus API on ' + LAB_INCUS_ADDRESS, async () => portAnswers('127.0.0.1', 8443), { timeoutMs: 15_000 });
 }
 
@@ -347,7 +348,7 @@ async function labUpLocked(paths: LabPaths, dir: string, layout: 'submodule' | '
   await step(() => ensureGitServer(paths, state));
   await step(() => ensureRepos(paths, state, layout));
   const settings = labSettings(dir);
-  await writeFile(paths.env, envFile(settings));
+  await replaceFile(paths.env, envFile(settings), 0o644);
   state.ready = true;
   await writeState(paths, state);
   return settings;

@@ -102,6 +102,18 @@ export async function readState(paths: LabPaths): Promise<LabState | undefined> 
   }
 }
 
+/**
+ * Puts `content` at `path` by a rename, and only if it differs: runs read the lab's files while
+ * other runs bring the lab up, and an in-place rewrite showed one of them an empty server cert.
+ */
+export async function replaceFile(path: string, content: string | Buffer, mode = 0o600): Promise<void> {
+  const current = await readFile(path).catch(() => undefined);
+  if (current && current.equals(Buffer.from(content))) return;
+  const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`;
+  await writeFile(temporary, content, { mode });
+  await rename(temporary, path);
+}
+
 export async function writeState(paths: LabPaths, state: LabState): Promise<void> {
   await mkdir(paths.dir, { recursive: true, mode: 0o700 });
   // A name of its own: a rename must never find its file taken by another writer's rename.
