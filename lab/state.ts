@@ -109,6 +109,7 @@ export async function readState(paths: LabPaths): Promise<LabState | undefined> 
 export async function replaceFile(path: string, content: string | Buffer, mode = 0o600): Promise<void> {
   const current = await readFile(path).catch(() => undefined);
   if (current && current.equals(Buffer.from(content))) return;
+  // A name of its own: a rename must never find its file taken by another writer's rename.
   const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`;
   await writeFile(temporary, content, { mode });
   await rename(temporary, path);
@@ -116,8 +117,5 @@ export async function replaceFile(path: string, content: string | Buffer, mode =
 
 export async function writeState(paths: LabPaths, state: LabState): Promise<void> {
   await mkdir(paths.dir, { recursive: true, mode: 0o700 });
-  // A name of its own: a rename must never find its file taken by another writer's rename.
-  const temporary = `${paths.state}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`;
-  await writeFile(temporary, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-  await rename(temporary, paths.state);
+  await replaceFile(paths.state, `${JSON.stringify(state, null, 2)}\n`, 0o600);
 }
