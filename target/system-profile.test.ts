@@ -39,7 +39,7 @@ describe('the system profile', () => {
     const { browserEngine: ccciEngine, ...ccciNames } = profile.build;
     expect(names).toEqual(ccciNames);
     expect(ccciEngine.name).toBe('Playwright');
-    expect(new RegExp(browserEngine.pattern, 'i').test('chromium 120.0.6099.224 headless (Selenium 4.8.0, chromium-driver; no sandbox: root in a lab container)')).toBe(true);
+    expect(new RegExp(browserEngine.pattern, 'i').test('chromium 120.0.6099.224 headless (Selenium 4.8.0, chromium-driver; kept browsers, one build at a time in each, its origin cleared first; no sandbox: root in a lab container)')).toBe(true);
     for (const engine of ['http-standin (no browser: HTML fetched and parsed, no JavaScript)', 'playwright chromium 120.0']) expect(new RegExp(browserEngine.pattern, 'i').test(engine), engine).toBe(false);
     expect(new RegExp(ccciEngine.pattern, 'i').test('playwright chromium 120.0')).toBe(true);
     expect(new RegExp(ccciEngine.pattern, 'i').test('http-standin (no browser: HTML fetched and parsed, no JavaScript)')).toBe(false);
