@@ -44,32 +44,25 @@ examples:
   ACCEPT_KEEP=always npm run accept                                 # keep the throwaway for warm runs
 `;
 
-function vitest(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+/**
+ * Vitest in a child process, resolving with its exit code. With `hold`, its output (stdout and
+ * stderr, in order) is kept and returned at its end instead of shown.
+ */
+function vitest(args: string[], hold = false): Promise<{ code: number; output: string }> {
   return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'node_modules/vitest/vitest.mjs'), ...args], { cwd: REPO_ROOT, stdio: 'inherit', env });
-    // The child gets terminal signals itself; we only wait for it.
-    const forward = (signal: NodeJS.Signals) => child.kill(signal);
-    process.on('SIGTERM', forward);
-    process.on('SIGINT', () => undefined);
-    child.on('exit', (code, signal) => {
-      process.off('SIGTERM', forward);
-      resolvePromise(code ?? (signal === 'SIGINT' ? 130 : 1));
-    });
-  });
-}
-
-/** A vitest child whose output (stdout and stderr, in order) is returned at its end instead of shown. */
-function vitestHeld(args: string[]): Promise<{ code: number; output: string }> {
-  return new Promise((resolvePromise) => {
-    const env = process.stdout.isTTY ? { ...process.env, FORCE_COLOR: '1' } : process.env;
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'node_modules/vitest/vitest.mjs'), ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
+    const env = hold && process.stdout.isTTY ? { ...process.env, FORCE_COLOR: '1' } : process.env;
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'node_modules/vitest/vitest.mjs'), ...args], { cwd: REPO_ROOT, stdio: hold ? ['ignore', 'pipe', 'pipe'] : 'inherit', env });
     const chunks: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => chunks.push(chunk));
+    child.stdout?.on('data', (chunk: Buffer) => chunks.push(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => chunks.push(chunk));
+    // The child gets terminal signals itself; we only wait for it, and pass on a SIGTERM.
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    const ignore = () => undefined;
     process.on('SIGTERM', forward);
+    process.on('SIGINT', ignore);
     child.on('close', (code, signal) => {
       process.off('SIGTERM', forward);
+      process.off('SIGINT', ignore);
       resolvePromise({ code: code ?? (signal === 'SIGINT' ? 130 : 1), output: Buffer.concat(chunks).toString('utf8') });
     });
   });
@@ -122,7 +115,7 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'run':
         await bringUpLabIfNeeded(config);
-        return await vitest(['run', '--project', 'cold', ...args]);
+        return (await vitest(['run', '--project', 'cold', ...args])).code;
       case 'lab':
         return await lab(config, args, HELP);
       case 'sweep': {
@@ -155,20 +148,20 @@ export async function main(argv: string[]): Promise<number> {
         // building the image), their output held back so that the two do not interleave.
         await installLabTools(config);
         process.stderr.write('→ Unit tests, beside the lab bring-up (their output follows it)\n');
-        const unitRun = vitestHeld(['run', '--project', 'unit']);
+        const unitRun = vitest(['run', '--project', 'unit'], true);
+        let unit: { code: number; output: string };
         try {
           await bringUpLabIfNeeded(config);
           await bringUpWorkers(config);
           await clearLabLeftovers(config);
         } finally {
-          const held = await unitRun;
-          process.stdout.write(held.output);
-          if (held.code !== 0) process.stderr.write(`✗ unit tests exited ${held.code}\n`);
+          unit = await unitRun;
+          process.stdout.write(unit.output);
+          if (unit.code !== 0) process.stderr.write(`✗ unit tests exited ${unit.code}\n`);
         }
-        const unit = (await unitRun).code;
-        if (unit !== 0) return unit;
+        if (unit.code !== 0) return unit.code;
         // One invocation: the scenarios and the matrix rows share the lab's worker projects.
-        return await vitest(['run', '--project', 'e2e', '--project', 'selftest', ...args]);
+        return (await vitest(['run', '--project', 'e2e', '--project', 'selftest', ...args])).code;
       }
       default:
         process.stderr.write(`accept: unknown command ${JSON.stringify(command)}\n\n${HELP}`);

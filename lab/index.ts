@@ -98,12 +98,8 @@ async function missingPackages(): Promise<typeof HOST_PACKAGES> {
   return missing;
 }
 
-/** The Debian packages alone: the unit tests use nix, age and openssl for real, and nothing else of the lab. */
+/** The lab's Debian packages, installed if missing: the unit tests use nix, age and openssl for real, and nothing else of the lab. */
 export async function ensureLabTools(): Promise<void> {
-  await ensurePackages();
-}
-
-async function ensurePackages(): Promise<void> {
   const missing = await missingPackages();
   if (missing.length === 0) return;
   const names = missing.map((entry) => entry.pkg);
@@ -338,7 +334,7 @@ async function labUpLocked(paths: LabPaths, dir: string, layout: 'submodule' | '
       await writeState(paths, state);
     }
   };
-  await step(() => ensurePackages());
+  await step(() => ensureLabTools());
   await step(() => ensureIncusd(paths, state));
   await step(() => ensureStorageAndProject(paths, state));
   await step(() => ensureApi(paths, state));
