@@ -8,10 +8,6 @@ const reportsDir = process.env.ACCEPT_REPORTS_DIR ?? 'reports';
 // Evidence reports are for acceptance runs; the harness's own tests report under selftest/.
 const acceptanceRun = process.argv.some((arg) => /^(--project=)?(cold|warm)$/.test(arg));
 const allureResults = acceptanceRun ? `${reportsDir}/allure-results` : `${reportsDir}/selftest/allure-results`;
-// A builder's warm loop keeps Vitest's transforms on disk (node_modules/.experimental-vitest-cache,
-// keyed by each file's content): about 0.7 s less start-up per run (`npm run bench`). Other runs
-// transform afresh, as the verdicts of the matrix were established.
-const warmRun = process.argv.some((arg) => /^(--project=)?warm$/.test(arg));
 
 // Project defaults from the durations (a real target's, unless set): each spec's suite and each
 // test that waits set their own timeouts from the run's durations (`within` in dod.ts). Global
@@ -47,7 +43,6 @@ const scenarios = {
 export default defineConfig({
   test: {
     sequence: { sequencer: DodOrderSequencer },
-    experimental: { fsModuleCache: warmRun },
     reporters: [
       'default',
       // The listener gives each result the DoD verdict (FAIL = failed, ERROR = broken) and its plan
