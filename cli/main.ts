@@ -55,11 +55,13 @@ function vitest(args: string[], hold = false): Promise<{ code: number; output: s
     const chunks: Buffer[] = [];
     child.stdout?.on('data', (chunk: Buffer) => chunks.push(chunk));
     child.stderr?.on('data', (chunk: Buffer) => chunks.push(chunk));
-    // The child gets terminal signals itself; we only wait for it, and pass on a SIGTERM.
+    // The child gets terminal signals itself and we pass on a SIGTERM. A shown child is all this
+    // process waits on, so a Ctrl-C is the child's to handle; a held one runs beside other work
+    // (the lab bring-up), which a Ctrl-C must still stop.
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
     const ignore = () => undefined;
     process.on('SIGTERM', forward);
-    process.on('SIGINT', ignore);
+    if (!hold) process.on('SIGINT', ignore);
     child.on('close', (code, signal) => {
       process.off('SIGTERM', forward);
       process.off('SIGINT', ignore);
