@@ -5,7 +5,7 @@
 import { expect } from 'vitest';
 import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
 import { formatClosureDiff } from '../helpers/nix/index.ts';
-import { attach, dodItem, evidence, step, test, expectNone, useReproduction } from './support/dod.ts';
+import { attach, dodItem, evidence, step, test, expectNone, skipBecause, useReproduction } from './support/dod.ts';
 import { judgeSystems } from './support/systems.ts';
 
 dodItem('C1', () => {
@@ -30,13 +30,23 @@ dodItem('C1', () => {
     evidence(task, `composition: ${reproduction.composition === 'submodule' ? 'git submodule secrets/ (?submodules=1)' : 'flake input `instance` pinned in flake.lock'}`);
   });
 
-  test('the toplevel built from a clean clone is /run/current-system, with every narHash equal (and /run/booted-system, where there is one)', async ({ reproduction, host, run, task }) => {
+  test('zero drift: the toplevel built from a clean clone is the running cc-ci\'s /run/current-system, with every narHash equal', async ({ reproduction, production, run, task, skip }) => {
+    const observed = reproduction.production;
+    if ('unreachable' in observed || 'unreachable' in production) skipBecause({ task, skip }, 'unreachable' in observed ? observed.unreachable : 'the running cc-ci is unreachable');
+    const verdict = await judgeSystems(observed, production.host, { narHashes: true, nix: { nixConfig: run.nixConfig } });
+    await attach(`expected, current and booted systems on ${observed.machine} (the running cc-ci)`, verdict.record);
+    for (const { name, text } of verdict.attachments) await attach(`${name} on ${observed.machine}`, text);
+    expectNone(verdict.mismatches, `the running cc-ci ${observed.machine} has drifted from git: the composed flake does not build the system it runs`);
+    evidence(task, `${observed.machine} (the running cc-ci): /run/current-system = clean build ${observed.built}; ${observed.diff.sizeA} paths, ${observed.diff.hashA} on both sides`);
+  });
+
+  test('live half: the toplevel built from a clean clone is the run\'s host\'s /run/current-system, with every narHash equal', async ({ reproduction, host, run, task }) => {
     const { diff } = reproduction;
-    await attach('closure comparison', formatClosureDiff(diff, { labels: ['clean-clone build', 'running system'] }));
+    await attach(`closure comparison on ${host.name}`, formatClosureDiff(diff, { labels: ['clean-clone build', `running system on ${host.name}`] }));
     const verdict = await judgeSystems(reproduction, host, { narHashes: true, nix: { nixConfig: run.nixConfig } });
-    await attach('expected, current and booted systems', verdict.record);
+    await attach(`expected, current and booted systems on ${host.name}`, verdict.record);
     for (const { name, text } of verdict.attachments) await attach(name, text);
-    expectNone(verdict.mismatches, `the composed flake does not build the system ${host.name} runs and boots`);
-    evidence(task, `${reproduction.built} = /run/current-system${reproduction.booted ? ' = /run/booted-system' : ' (no /run/booted-system on the host)'}; ${diff.sizeA} paths, ${diff.hashA} on both sides`);
+    expectNone(verdict.mismatches, `the composed flake does not build the system ${host.name} runs`);
+    evidence(task, `${host.name}${run.instance.createdInThisRun ? ' (the throwaway, rebuilt from git in this run)' : ''}: /run/current-system = clean build ${reproduction.built}; ${diff.sizeA} paths, ${diff.hashA} on both sides`);
   });
 });

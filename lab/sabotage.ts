@@ -29,6 +29,8 @@ export interface SabotageContext {
   host: HostChannel;
   /** The runner's own recorded channel, for sabotage that the ledger must show. */
   recordedHost: HostChannel;
+  /** The lab's production stand-in (cc-nix-test) in the run's project; not recorded either. */
+  production: HostChannel;
 }
 
 /** What a clean-up hook needs: the lab, and nothing of the run (it also runs after an interrupted one). */

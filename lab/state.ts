@@ -31,6 +31,10 @@ export interface LabState {
 export type DaemonName = 'incusd' | 'socks' | 'git';
 
 export const LAB_PROJECT = 'terraform-ci';
+/** The lab's stand-in for the running cc-ci, in each project a run uses (b1's name). */
+export const LAB_PRODUCTION = 'cc-nix-test';
+/** The lab's idle stand-in for the neighbour that shares the project on b1. */
+export const LAB_NEIGHBOUR = 'lichen-staging';
 /**
  * btrfs on a loop file: an instance is a snapshot of the unpacked image (well under a second),
  * where a dir pool unpacks the whole image for every throwaway (about 10 s here).

@@ -3,7 +3,7 @@
  * this, not target/index.ts, so that its worker never loads the lab, provisioning or (unless the
  * target is ssh) the SSH client.
  */
-import { HarnessError } from '../helpers/common/errors.ts';
+import { ConfigError, HarnessError } from '../helpers/common/errors.ts';
 import type { HostChannel } from '../helpers/common/host.ts';
 import type { IncusClient } from '../helpers/incus/client.ts';
 import { incusChannel } from '../helpers/incus/channel.ts';
@@ -23,6 +23,30 @@ export async function openHost(run: RunContext): Promise<OpenHost> {
   }
   const client = await openIncus(run.target);
   return Object.assign(incusChannel(client, run.instance.name), { close: () => client.close() });
+}
+
+/** The running cc-ci as a spec reaches it, or why this run cannot. */
+export type ProductionHost = { host: OpenHost; name: string } | { unreachable: string };
+
+/**
+ * The channel to the running cc-ci (cc-nix-test): read only, never created or rebuilt. An
+ * ACCEPT_PRODUCTION that names no instance is a setting to fix (ERROR), not a FAIL.
+ */
+export async function openProduction(run: RunContext): Promise<ProductionHost> {
+  const production = run.machines.production;
+  if (!('name' in production)) return { unreachable: production.unreachable };
+  if (production.via === 'run-host') return { host: await openHost(run), name: production.name };
+  if (run.target.kind === 'ssh') throw new HarnessError('the ssh target reaches one host: the running cc-ci is that host (via run-host)');
+  const client = await openIncus(run.target);
+  try {
+    if (!(await client.getInstance(production.name))) {
+      throw new ConfigError('ACCEPT_PRODUCTION', `names ${production.name}, but project ${client.project} on ${run.target.incus.url} has no such instance; name the running cc-ci`);
+    }
+  } catch (error) {
+    await client.close();
+    throw error;
+  }
+  return { host: Object.assign(incusChannel(client, production.name), { close: () => client.close() }), name: production.name };
 }
 
 /** Whether the run's target has an Incus API behind it; C6 needs one. */

@@ -34,6 +34,7 @@ function resolved(overrides: Partial<ResolvedTarget> = {}): ResolvedTarget {
     durations: realTargetDurations({ durations: {} }),
     forgeWrites: { kind: 'stand-in' },
     profile: ccciProfile(loadConfig({})),
+    machines: { production: { name: 'cc-nix-test', via: 'incus', memory: '4GiB' }, neighbours: ['lichen-staging'] },
     ...overrides,
   };
 }

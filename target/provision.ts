@@ -121,7 +121,7 @@ export async function provisionOnIncus(
   }
 }
 
-export function systemOf(resolved: Pick<ResolvedTarget, 'domain' | 'tlsCaFile' | 'ageKeyFile' | 'baseRepo' | 'instanceRepo' | 'nixConfig' | 'durations' | 'forgeWrites' | 'profile'>) {
+export function systemOf(resolved: Pick<ResolvedTarget, 'domain' | 'tlsCaFile' | 'ageKeyFile' | 'baseRepo' | 'instanceRepo' | 'nixConfig' | 'durations' | 'forgeWrites' | 'profile' | 'machines'>) {
   return {
     domain: resolved.domain,
     tlsCaFile: resolved.tlsCaFile,
@@ -132,5 +132,6 @@ export function systemOf(resolved: Pick<ResolvedTarget, 'domain' | 'tlsCaFile' |
     durations: resolved.durations,
     forgeWrites: resolved.forgeWrites,
     profile: resolved.profile,
+    machines: resolved.machines,
   };
 }

@@ -38,6 +38,7 @@ describe('the ssh target', () => {
       durations: realTargetDurations(loadConfig({})),
       forgeWrites: realForgeWrites(undefined),
       profile: ccciProfile(loadConfig({})),
+      machines: { production: { name: 'cc-nix-test', via: 'run-host', memory: '4GiB' }, neighbours: [] },
     });
   });
 

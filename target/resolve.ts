@@ -9,7 +9,7 @@ import { ConfigError } from '../helpers/common/errors.ts';
 import { realForgeWrites } from '../helpers/forge/writes.ts';
 import { ccciProfile } from './system-profile.ts';
 import { IncusClient } from '../helpers/incus/client.ts';
-import type { SystemUnderTest } from './run-context.ts';
+import type { RunMachines, SystemUnderTest } from './run-context.ts';
 
 /** The system under test and the proxy that reaches it: what every target resolves. */
 export interface SystemSettings extends SystemUnderTest {
@@ -157,6 +157,22 @@ export function systemSettings(config: Config, why: string): SystemSettings {
     // The recipes' forge is production's: writes only to the operator's probe repo, if any.
     forgeWrites: realForgeWrites(config.ci.forgeProbeRepo),
     profile: ccciProfile(config),
+    machines: realMachines(config),
+  };
+}
+
+export const NO_PRODUCTION =
+  'ACCEPT_PRODUCTION is unset: this run cannot reach the running cc-ci (cc-nix-test on b1), so its checks are not made; set it to the instance name';
+
+/** The running cc-ci and the neighbours of a real target: named by the operator, never guessed. */
+export function realMachines(config: Config): RunMachines {
+  if (config.target === 'ssh') {
+    // The ssh target faces one existing host: the running cc-ci itself.
+    return { production: { name: config.ssh.host ?? '(ACCEPT_SSH_HOST unset)', via: 'run-host', memory: config.productionMemory }, neighbours: config.neighbours };
+  }
+  return {
+    production: config.production ? { name: config.production, via: 'incus', memory: config.productionMemory } : { unreachable: NO_PRODUCTION },
+    neighbours: config.neighbours,
   };
 }
 

@@ -65,8 +65,23 @@ export interface HostFacts {
   ledger: LedgerEntry[];
 }
 
+/**
+ * The DoD's machines besides the throwaway (docs/architecture.md, "The machines of a run"): the
+ * running cc-ci, which a run reads and never changes, and the neighbours it must leave as they were.
+ */
+export interface RunMachines {
+  /**
+   * The running cc-ci: an instance in the run's Incus project (`incus`), or the host the run
+   * faces itself (`run-host`: the ssh target is an existing host); or why this run cannot reach it.
+   */
+  production: { name: string; via: 'incus' | 'run-host'; memory: string } | { unreachable: string };
+  /** Instances of the project that the run must leave as they were. */
+  neighbours: string[];
+}
+
 /** The system under test, as the current configuration names it. */
 export interface SystemUnderTest {
+  machines: RunMachines;
   domain: string;
   tlsCaFile: string;
   ageKeyFile: string;

@@ -16,7 +16,7 @@ import { loadConfig, type Config, type DurationName } from '../../helpers/common
 import type { IncusClient } from '../../helpers/incus/client.ts';
 import { decryptSops, parseAgeIdentities, topLevelStrings } from '../../helpers/sops/index.ts';
 import type { HostChannel } from '../../helpers/common/host.ts';
-import { openHost, openIncusFor } from '../../target/host.ts';
+import { openHost, openIncusFor, openProduction, type ProductionHost } from '../../target/host.ts';
 import type { RunContext } from './context.ts';
 import { fill, type SystemProfile } from '../../target/system-profile.ts';
 import type { D8Evidence } from './d8.ts';
@@ -98,13 +98,21 @@ export async function unlessWriteRefused<T>(context: { task: TestContext['task']
   }
 }
 
-export interface Reproduction {
-  composition: 'submodule' | 'input' | undefined;
+/** One machine's systems against the clean-checkout build. */
+export interface MachineSystems {
+  /** The machine observed, by name. */
+  machine: string;
   built: string;
   running: string;
   /** /run/booted-system; undefined where the host has none (the lab's container). */
   booted: string | undefined;
   diff: ClosureDiff;
+}
+
+export interface Reproduction extends MachineSystems {
+  composition: 'submodule' | 'input' | undefined;
+  /** The running cc-ci's systems (zero drift), or why this run cannot reach it. */
+  production: MachineSystems | { unreachable: string };
   evidence: D8Evidence;
 }
 
@@ -130,6 +138,12 @@ export const test = base
     onCleanup(() => client.close());
     return client;
   })
+  // The running cc-ci (cc-nix-test): read, never changed. Opened once; unreachable is a reason, not an error.
+  .extend('production', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<ProductionHost> => {
+    const production = await openProduction(run);
+    if ('host' in production) onCleanup(() => production.host.close());
+    return production;
+  })
   .extend('baseRepo', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<Clone> => {
     const clone = await cloneRepo(run.baseRepo, { setting: 'ACCEPT_BASE_REPO' });
     onCleanup(() => clone.remove());
@@ -137,7 +151,7 @@ export const test = base
   })
   // One clean-checkout build and one comparison serve C1, C5 and D8. Made in a hook of its own
   // (useReproduction), and settled: a failure reaches each test that uses it, not the whole file.
-  .extend('reproductionMade', { scope: 'worker' }, async ({ run, baseRepo, host, config }): Promise<Settled<Reproduction>> => settle(async () => {
+  .extend('reproductionMade', { scope: 'worker' }, async ({ run, baseRepo, host, production, config }): Promise<Settled<Reproduction>> => settle(async () => {
     // Loaded by the specs that take this fixture only: a run of C2 alone never imports them.
     const { bootedSystem, buildToplevelFromCleanClone, closure, closureHash, compareClosures, currentSystem } = await import('../../helpers/nix/index.ts');
     const { writeD8 } = await import('./d8.ts');
@@ -156,11 +170,36 @@ export const test = base
     const running_ = await closure(host);
     const diff = compareClosures(built_, running_);
     const rebuild = run.runbook?.steps.at(-1);
+    // The same build against the running cc-ci: the zero-drift half, and D8's static half.
+    const onProduction: MachineSystems | { unreachable: string } =
+      'unreachable' in production
+        ? production
+        : production.host === host || production.name === host.name
+          ? { machine: host.name, built: built.path, running, booted, diff }
+          : await (async () => {
+              const productionRunning = await currentSystem(production.host);
+              return {
+                machine: production.name,
+                built: built.path,
+                running: productionRunning,
+                booted: await bootedSystem(production.host),
+                diff: compareClosures(built_, await closure(production.host)),
+              };
+            })();
+    // D8's static half is the running cc-ci's; a run that cannot reach it records its own host, by name.
+    const staticSide: MachineSystems = 'unreachable' in onProduction ? { machine: host.name, built: built.path, running, booted, diff } : onProduction;
     const evidence: D8Evidence = {
       runId: run.runId,
       static: { builtAt, baseRepo: run.baseRepo, commit: built.commit, composition: composition ?? 'none', toplevel: built.path, closureHash: closureHash(built_), paths: built_.entries.length },
-      running: { observedAt, host: run.instance.name, toplevel: running, booted: booted ?? null, closureHash: closureHash(running_), paths: running_.entries.length },
-      identical: diff.identical && built.path === running,
+      running: {
+        observedAt,
+        host: staticSide.machine,
+        toplevel: staticSide.running,
+        booted: staticSide.booted ?? null,
+        closureHash: staticSide.diff.hashB,
+        paths: staticSide.diff.sizeB,
+      },
+      identical: staticSide.diff.identical && built.path === staticSide.running,
       live: run.instance.createdInThisRun && run.runbook
         ? {
             instance: run.instance.name,
@@ -174,7 +213,7 @@ export const test = base
         : undefined,
     };
     await writeD8(config.reportsDir, evidence, diff);
-    return { composition, built: built.path, running, booted, diff, evidence };
+    return { composition, machine: host.name, built: built.path, running, booted, diff, production: onProduction, evidence };
   }))
   .extend('reproduction', async ({ reproductionMade }): Promise<Reproduction> => unsettle(reproductionMade))
   .extend('instanceRepo', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<string> => {

@@ -77,6 +77,8 @@ describe('loadConfig defaults', () => {
       keep: 'never',
       stateDir: '/var/lib/cc-ci-acceptance',
       ramGuidelineBytes: 12 * 2 ** 30,
+      productionMemory: '4GiB',
+      neighbours: [],
       oneshots: DEFAULT_ONESHOTS,
       d8Doc: 'docs/evidence/d8.md',
       ci: {

@@ -94,6 +94,15 @@ export interface Config {
   stateDir: string;
   /** Bytes: the project's running memory may not exceed this (C6, and a guard on creation). */
   ramGuidelineBytes: number;
+  /**
+   * The running cc-ci (cc-nix-test on b1): an instance in ACCEPT_INCUS_PROJECT that a run reads
+   * and never creates, rebuilds or deletes. Unset: its checks are SKIPPED, naming this setting.
+   */
+  production?: string;
+  /** limits.memory the running cc-ci is sized to (the seed's 4 GB), as C6 expects to observe it. */
+  productionMemory: string;
+  /** Other instances in the project that a run must leave as they were (lichen-staging on b1). */
+  neighbours: string[];
   /** The reconcile oneshots that must converge (C4). */
   oneshots: string[];
   /** Path, in the base repo, of the D8 evidence document the system publishes (C5). */
@@ -316,6 +325,22 @@ function smallCount(env: Env, name: string, fallback: number, max: number): numb
 
 const INCUS_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
+/** An Incus instance name, or unset. */
+function instanceName(env: Env, name: string): string | undefined {
+  const value = text(env, name);
+  if (value !== undefined && !INCUS_NAME.test(value)) throw new ConfigError(name, `must be an Incus instance name such as cc-nix-test; got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function instanceList(env: Env, name: string): string[] {
+  const value = text(env, name);
+  if (value === undefined) return [];
+  const names = value.split(',').map((entry) => entry.trim()).filter(Boolean);
+  const bad = names.find((entry) => !INCUS_NAME.test(entry));
+  if (bad !== undefined) throw new ConfigError(name, `must be a comma-separated list of Incus instance names such as lichen-staging; got ${JSON.stringify(bad)}`);
+  return [...new Set(names)];
+}
+
 function profileList(env: Env, name: string): string[] {
   const value = text(env, name);
   if (value === undefined) return ['default'];
@@ -428,6 +453,7 @@ export function loadConfig(env: Env = process.env): Config {
     keep: oneOf(env, 'ACCEPT_KEEP', ['never', 'on-failure', 'always'] as const, 'never'),
     stateDir: text(env, 'ACCEPT_STATE_DIR') ?? '/var/lib/cc-ci-acceptance',
     ramGuidelineBytes: parseBytes('ACCEPT_RAM_GUIDELINE', text(env, 'ACCEPT_RAM_GUIDELINE') ?? '12GiB'),
+    ...productionSettings(env),
     oneshots: unitList(env, 'ACCEPT_ONESHOTS', DEFAULT_ONESHOTS),
     d8Doc: text(env, 'ACCEPT_D8_DOC') ?? 'docs/evidence/d8.md',
     ci: {
@@ -452,6 +478,18 @@ export function loadConfig(env: Env = process.env): Config {
     }),
     labSlowMs: duration(env, 'ACCEPT_LAB_SLOW'),
   };
+}
+
+/** The running cc-ci and its neighbours; read by loadConfig. */
+function productionSettings(env: Env): Pick<Config, 'production' | 'productionMemory' | 'neighbours'> {
+  const production = instanceName(env, 'ACCEPT_PRODUCTION');
+  const productionMemory = text(env, 'ACCEPT_PRODUCTION_MEMORY') ?? '4GiB';
+  parseBytes('ACCEPT_PRODUCTION_MEMORY', productionMemory);
+  const neighbours = instanceList(env, 'ACCEPT_NEIGHBOURS');
+  if (production !== undefined && neighbours.includes(production)) {
+    throw new ConfigError('ACCEPT_NEIGHBOURS', `names ${production}, which ACCEPT_PRODUCTION already names as the running cc-ci`);
+  }
+  return { ...(production === undefined ? {} : { production }), productionMemory, neighbours };
 }
 
 /** Names every ACCEPT_* variable loadConfig reads, for the docs check. */
@@ -494,6 +532,9 @@ export const CONFIG_VARIABLES = [
   'ACCEPT_KEEP',
   'ACCEPT_STATE_DIR',
   'ACCEPT_RAM_GUIDELINE',
+  'ACCEPT_PRODUCTION',
+  'ACCEPT_PRODUCTION_MEMORY',
+  'ACCEPT_NEIGHBOURS',
   'ACCEPT_ONESHOTS',
   'ACCEPT_D8_DOC',
   'ACCEPT_FORGE_URL',

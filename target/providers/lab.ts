@@ -20,6 +20,11 @@ import type { ResolvedTarget } from '../resolve.ts';
 import type { Throwaway } from '../throwaway.ts';
 import type { TargetDescription } from '../run-context.ts';
 import { attachKept } from './incus.ts';
+import { ensureLabMachines } from './lab-machines.ts';
+import { openIncus } from '../resolve.ts';
+import { join } from 'node:path';
+import { withPidLock } from '../../lab/lock.ts';
+import { LAB_NEIGHBOUR, LAB_PRODUCTION, labPaths as labStatePaths } from '../../lab/state.ts';
 import { FORGE_PORT_IN_INSTANCE, startRunForge, type RunForge } from '../../lab/forge.ts';
 import { instanceName } from '../labels.ts';
 
@@ -97,7 +102,34 @@ export function resolveLabTarget(config: Config): ResolvedTarget {
     forgeWrites: { kind: 'stand-in' },
     // The lab generates its repos and stand-ins to cc-ci's names; where it must differ, it says so here.
     profile: labProfile(config),
+    // b1's terraform-ci, as the lab keeps it in each project a run uses (lab-machines.ts).
+    machines: {
+      production: { name: config.production ?? LAB_PRODUCTION, via: 'incus', memory: config.productionMemory },
+      neighbours: config.neighbours.length > 0 ? config.neighbours : [LAB_NEIGHBOUR],
+    },
   };
+}
+
+/**
+ * The lab's production stand-in and neighbours in the run's project, converged from `repos`.
+ * Concurrent runs in one project (a plain `npm run accept` beside a warm run) take turns.
+ */
+async function ensureMachines(config: Config, resolved: ResolvedTarget, repos: { baseRepo: string; instanceRepo: string }): Promise<void> {
+  const client = await openIncus(resolved);
+  try {
+    const lock = join(labStatePaths(config.labDir).dir, `machines-${resolved.incus.project}.lock`);
+    await withPidLock(lock, { what: `another run converging the lab's machines in ${resolved.incus.project}` }, () =>
+      ensureLabMachines({
+        client,
+        resolved,
+        repos,
+        devices: { 'accept-git': { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${resolvedGitPort(resolved)}`, connect: `tcp:127.0.0.1:${resolvedGitPort(resolved)}` } },
+        hostGitCredentialsFile: config.hostGitCredentialsFile,
+      }),
+    );
+  } finally {
+    await client.close();
+  }
 }
 
 /** cc-ci's names, but for the browser engine: the lab image has Debian's Chromium under Selenium, not Playwright. */
@@ -155,19 +187,26 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
       const slowDown = slow ? (throwaway: Throwaway, client: IncusClient) => writeLabSlow(incusChannel(client, throwaway.name), slow) : undefined;
       if (slow) log.warn(`ACCEPT_LAB_SLOW=${Math.round(slow / 1000)}s: the lab's rebuild and each recipe build take that much longer`);
       let hooks: ProvisionHooks = { beforeRunbook: slowDown };
-      if (sabotage) {
-        const entry = SABOTAGES[sabotage]!;
+      const labRepos = { baseRepo: resolved.baseRepo, instanceRepo: resolved.instanceRepo };
+      const entry = sabotage ? SABOTAGES[sabotage]! : undefined;
+      const productionName = 'name' in resolved.machines.production ? resolved.machines.production.name : LAB_PRODUCTION;
+      const contextOf = (throwaway: { name: string; host: SabotageContext['recordedHost'] }, client: Parameters<typeof incusChannel>[0]): SabotageContext => ({
+        labDir: config.labDir,
+        domain: resolved.domain,
+        gitUrl: new URL(resolved.baseRepo).origin,
+        project: resolved.incus.project,
+        host: incusChannel(client, throwaway.name),
+        recordedHost: throwaway.host,
+        production: incusChannel(client, productionName),
+      });
+      // A fork the machine runs is the system's git for this row: production runs it too, or
+      // C1's zero drift would fail every such row for a reason that is not the sabotage's.
+      const forks = entry?.baseFork?.machineRuns ? await entry.forkRepos!({ labDir: config.labDir, domain: resolved.domain, gitUrl: new URL(resolved.baseRepo).origin, project: resolved.incus.project } as SabotageContext) : undefined;
+      await ensureMachines(config, resolved, { ...labRepos, ...forks });
+      if (sabotage && entry) {
         log.warn(describeSabotage(sabotage));
-        const contextOf = (throwaway: { name: string; host: SabotageContext['recordedHost'] }, client: Parameters<typeof incusChannel>[0]): SabotageContext => ({
-          labDir: config.labDir,
-          domain: resolved.domain,
-          gitUrl: new URL(resolved.baseRepo).origin,
-          project: resolved.incus.project,
-          host: incusChannel(client, throwaway.name),
-          recordedHost: throwaway.host,
-        });
         hooks = {
-          repos: async (throwaway, client) => entry.forkRepos?.(contextOf(throwaway, client)),
+          repos: async (throwaway, client) => forks ?? entry.forkRepos?.(contextOf(throwaway, client)),
           beforeRunbook: async (throwaway, client) => {
             await slowDown?.(throwaway, client);
             await entry.beforeRunbook?.(contextOf(throwaway, client));
@@ -209,6 +248,7 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
     async attach() {
       await requireLabUp(config);
       const resolved = resolveLabTarget(config);
+      await ensureMachines(config, resolved, { baseRepo: resolved.baseRepo, instanceRepo: resolved.instanceRepo });
       return attachKept(config, resolved, describe(), await labGeneration(config.labDir));
     },
   };

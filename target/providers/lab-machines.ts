@@ -1,0 +1,147 @@
+/**
+ * The lab's machines beside the throwaway, in the project a run uses, as b1's terraform-ci has
+ * them: a long-lived stand-in for the running cc-ci (cc-nix-test), converged from the lab's repos
+ * by the same runbook a throwaway runs, and an idle stand-in for lichen-staging. Neither carries a
+ * throwaway's labels, so no sweep, reaper or guard ever deletes them; the lab marks them with a
+ * role label of its own, and only an instance with that label is ever replaced here.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HarnessError } from '../../helpers/common/errors.ts';
+import { log, timed } from '../../helpers/common/log.ts';
+import { waitFor } from '../../helpers/common/wait.ts';
+import { Ledger } from '../../helpers/common/ledger.ts';
+import { cloneRepo, type Clone } from '../../helpers/git/index.ts';
+import type { IncusClient } from '../../helpers/incus/client.ts';
+import { incusChannel } from '../../helpers/incus/channel.ts';
+import { currentSystem } from '../../helpers/nix/index.ts';
+import { parseRunbook } from '../../helpers/runbook/index.ts';
+import { runRunbook } from '../../helpers/runbook/run.ts';
+import type { ResolvedTarget } from '../resolve.ts';
+
+/** Which of the lab's own machines an instance is. */
+export const LAB_ROLE = 'user.accept.lab-role';
+/** `<base repo>@<commit>`: what the production stand-in was converged from. */
+export const LAB_BUILT_FROM = 'user.accept.lab-built-from';
+/** The toplevel the production stand-in ran when the lab converged it. */
+export const LAB_TOPLEVEL = 'user.accept.lab-toplevel';
+
+export type LabRole = 'production' | 'neighbour';
+
+export interface LabMachinesNeeds {
+  client: IncusClient;
+  resolved: ResolvedTarget;
+  /** The repos production is converged from: the lab's, or a sabotage's forks. */
+  repos: { baseRepo: string; instanceRepo: string };
+  /** Devices the production stand-in needs (the lab's git server on its own loopback). */
+  devices: Record<string, Record<string, string>>;
+  hostGitCredentialsFile?: string;
+}
+
+export interface LabMachinesOutcome {
+  production: string;
+  toplevel: string;
+  /** Why production was (re)built now; undefined when it was reused as it stood. */
+  rebuilt?: string;
+  neighbours: string[];
+}
+
+/** The lab's drift rule: production under the same repos must run what the lab converged it to. */
+export class LabProductionDrifted extends HarnessError {}
+
+async function labInstance(client: IncusClient, name: string, role: LabRole) {
+  const instance = await client.getInstance(name);
+  if (instance && instance.config[LAB_ROLE] !== role) {
+    throw new HarnessError(
+      `${name} in project ${client.project} exists but is not the lab's ${role} stand-in (no ${LAB_ROLE}=${role} label): the lab never replaces an instance it did not make; remove it or use another project`,
+    );
+  }
+  return instance;
+}
+
+async function waitBooted(client: IncusClient, name: string, timeoutMs: number): Promise<void> {
+  const channel = incusChannel(client, name);
+  await waitFor(
+    `systemd on ${name} to finish booting (ACCEPT_BOOT_TIMEOUT)`,
+    async () => {
+      const state = (await channel.exec('systemctl is-system-running')).stdout.trim();
+      return state === 'running' || state === 'degraded' ? state : { done: false, saw: state };
+    },
+    { timeoutMs, intervalMs: 500 },
+  );
+}
+
+/** lichen-staging's size on b1 (the DoD's C6 sum: 4 + 4 + 4 GB). */
+const NEIGHBOUR_MEMORY = '4GiB';
+
+async function create(needs: LabMachinesNeeds, name: string, role: LabRole, memory: string, devices: Record<string, Record<string, string>>): Promise<void> {
+  const { client, resolved } = needs;
+  await client.createInstance({
+    name,
+    type: 'container',
+    source: { type: 'image', alias: resolved.incus.image },
+    config: { [LAB_ROLE]: role, 'limits.memory': memory },
+    devices,
+    profiles: ['default'],
+  });
+  await client.start(name);
+  // As a NixOS VM's agent gives exec, set once it runs (LXC would run its start hooks with it).
+  if (resolved.configAfterStart) await client.patchInstanceConfig(name, resolved.configAfterStart);
+  await waitBooted(client, name, resolved.durations.boot);
+}
+
+/** Converges a new production stand-in from `repos` by the system's own runbook. */
+async function buildProduction(needs: LabMachinesNeeds, production: { name: string; memory: string }, base: Clone, builtFrom: string): Promise<string> {
+  const { client, resolved, repos } = needs;
+  const { name } = production;
+  const existing = await labInstance(client, name, 'production');
+  if (existing) await client.deleteInstance(name);
+  await create(needs, name, 'production', production.memory, needs.devices);
+  const source = resolved.profile.docs.install;
+  const steps = parseRunbook(await readFile(join(base.dir, source), 'utf8'), `${repos.baseRepo} ${source}`);
+  const channel = incusChannel(client, name, new Ledger());
+  const outcome = await runRunbook(steps, channel, { source, ageKeyFile: resolved.ageKeyFile, hostGitCredentialsFile: needs.hostGitCredentialsFile, durations: resolved.durations });
+  const failed = outcome.steps.find((step) => step.kind === 'sh' && step.exitCode !== 0);
+  if (failed) throw new HarnessError(`the lab's production stand-in ${name} in ${client.project} did not converge: runbook step ${failed.index} exited ${failed.kind === 'sh' ? failed.exitCode : '?'}`);
+  const toplevel = await currentSystem(channel);
+  await client.patchInstanceConfig(name, { [LAB_BUILT_FROM]: builtFrom, [LAB_TOPLEVEL]: toplevel });
+  return toplevel;
+}
+
+/**
+ * Production and the neighbours as this run needs them. Production built from other repos (the
+ * lab's changed, or a sabotage's forks) is rebuilt. Production that runs something other than
+ * what the lab converged it to is an ERROR naming the lab, never a C1 FAIL: a sabotage that
+ * drifts it does so after this check, and its clean-up clears the record so the next run rebuilds.
+ */
+export async function ensureLabMachines(needs: LabMachinesNeeds): Promise<LabMachinesOutcome> {
+  const { client, resolved } = needs;
+  const production = resolved.machines.production;
+  if (!('name' in production)) throw new HarnessError(`the lab has no production stand-in: ${production.unreachable}`);
+  const { name } = production;
+  await using base = await cloneRepo(needs.repos.baseRepo, { setting: 'ACCEPT_BASE_REPO' });
+  const builtFrom = `${needs.repos.baseRepo}@${base.commit}`;
+  const existing = await labInstance(client, name, 'production');
+  let toplevel: string;
+  let rebuilt: string | undefined;
+  if (!existing || existing.config[LAB_BUILT_FROM] !== builtFrom || !existing.config[LAB_TOPLEVEL]) {
+    rebuilt = existing ? `it was converged from ${existing.config[LAB_BUILT_FROM] ?? 'nothing recorded'}, and the run's repos are ${builtFrom}` : `${name} did not exist in ${client.project}`;
+    toplevel = await timed(`Converging the lab's production stand-in ${name} in ${client.project} from ${builtFrom} (${rebuilt})`, () => buildProduction(needs, production, base, builtFrom));
+  } else {
+    if (existing.status !== 'Running') await client.start(name);
+    const running = await currentSystem(incusChannel(client, name));
+    toplevel = existing.config[LAB_TOPLEVEL]!;
+    if (running !== toplevel) {
+      throw new LabProductionDrifted(
+        `the lab's production stand-in ${name} in ${client.project} runs ${running}, but the lab converged it to ${toplevel} from ${builtFrom}, and no sabotage asked for that: the lab itself is off, not cc-ci; ` +
+          `delete it (\`incus delete --force ${name} --project ${client.project}\`) and the next run converges it again`,
+      );
+    }
+  }
+  for (const neighbour of resolved.machines.neighbours) {
+    if (await labInstance(client, neighbour, 'neighbour')) continue;
+    await timed(`Starting the lab's idle neighbour ${neighbour} in ${client.project}`, () => create(needs, neighbour, 'neighbour', NEIGHBOUR_MEMORY, {}));
+  }
+  if (rebuilt) log.info(`the lab's production stand-in ${name} in ${client.project} runs ${toplevel}`);
+  return { production: name, toplevel, rebuilt, neighbours: resolved.machines.neighbours };
+}
