@@ -5,6 +5,7 @@
  */
 import { beforeEach, expect, inject } from 'vitest';
 import { reservedBytes } from '../target/guard.ts';
+import { changedMachines, observeMachines } from '../target/neighbours.ts';
 import { NO_INCUS_API, hasIncusApi } from '../target/host.ts';
 import { attach, dodItem, evidence, skipBecause, test, expectNone } from './support/dod.ts';
 
@@ -32,5 +33,20 @@ dodItem('C6', () => {
     expect(total <= config.ramGuidelineBytes, `${summary} exceeds the ${gib(config.ramGuidelineBytes)} guideline (ACCEPT_RAM_GUIDELINE)`).toBe(true);
     expect(total < resources.memory.total, `${summary} is not below the host's ${gib(resources.memory.total)} of physical memory`).toBe(true);
     evidence(task, `${summary} ≤ ${gib(config.ramGuidelineBytes)} guideline < ${gib(resources.memory.total)} physical`);
+  });
+
+  test('the running cc-ci is sized as the seed resized it (ACCEPT_PRODUCTION_MEMORY), and the neighbours are as they were before the run', async ({ incus, run, task, skip }) => {
+    const production = run.machines.production;
+    if (!('name' in production)) skipBecause({ task, skip }, production.unreachable);
+    const instance = await incus.getInstance(production.name);
+    expect(instance, `${production.name} (ACCEPT_PRODUCTION) is not in project ${run.instance.project}`).toBeDefined();
+    const limit = instance!.expanded_config['limits.memory'];
+    await attach(`${production.name}: limits.memory`, limit ?? 'none');
+    const physical = (await incus.resources()).memory.total;
+    const sized = limit === undefined ? undefined : reservedBytes(limit, physical).bytes;
+    expect(sized, `${production.name}, the running cc-ci, has limits.memory ${limit ?? 'unset'}, not the ${production.memory} it was resized to (ACCEPT_PRODUCTION_MEMORY)`).toBe(reservedBytes(production.memory, physical).bytes);
+    const changed = run.machinesBefore ? changedMachines(run.machinesBefore, await observeMachines(incus, run.machines)) : [];
+    expectNone(changed, 'the run has changed what it must leave alone');
+    evidence(task, `${production.name} (the running cc-ci) limits.memory ${limit}${run.machinesBefore ? `; unchanged since the run began: ${run.machinesBefore.map((machine) => machine.name).join(', ')} (checked again after teardown)` : ''}`);
   });
 });

@@ -17,7 +17,7 @@ import { incus } from './incus-cli.ts';
 import { createCa, issueWildcard, type LabCa } from './pki.ts';
 import { BASE_REPO, D8_DOCUMENT, INSTANCE_REPO, refreshD8StaticHalf } from './repos.ts';
 import { applyEdits, type FileEdit, type ForkCommit } from './sabotage-edits.ts';
-import { LAB_IMAGE_ALIAS, LAB_PROJECT, labPaths, type LabPaths } from './state.ts';
+import { LAB_IMAGE_ALIAS, LAB_NEIGHBOUR, LAB_PRODUCTION, LAB_PROJECT, labPaths, type LabPaths } from './state.ts';
 
 export interface SabotageContext {
   labDir: string;
@@ -140,6 +140,12 @@ async function serveOtherCert(context: SabotageContext, otherCa: boolean): Promi
   }
 }
 
+/** A lab machine a sabotage changed: removed, so that the next run in the project makes it afresh. */
+async function removeLabMachine(name: string, project: string): Promise<void> {
+  const removed = await incus(['delete', '--force', name, '--project', project]);
+  if (removed.exitCode === 0) log.info(`removed the lab's ${name} from ${project}: the next run makes it afresh`);
+}
+
 async function newPrivateKeyPem(): Promise<string> {
   return (await succeed('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'])).stdout;
 }
@@ -174,6 +180,19 @@ export const SABOTAGES = catalogue({
     guards: ['C1', 'C5', 'D8'],
     cause: /clean-clone toplevel \/nix\/store\/\S+ ≠ \/run\/current-system/,
     baseFork: { message: 'Add a login banner', edits: [{ file: 'system/etc/motd', content: 'cc-ci, one commit later\n' }], machineRuns: false },
+  },
+  'c1-production-drifted': {
+    description: "the running cc-ci (the lab's cc-nix-test) was changed by hand on the host and switched: it no longer runs what git builds",
+    guards: ['C1', 'D8'],
+    cause: /the running cc-ci cc-nix-test has drifted from git: .*clean-clone toplevel \/nix\/store\/\S+ ≠ \/run\/current-system/,
+    afterRunbook: async (context) => {
+      // A hand edit in production's checkout, switched to with the runbook's own rebuild line.
+      await context.production.succeed(
+        "cd /root/cc-ci && printf 'changed by hand on the host\\n' > system/etc/motd && git add system/etc/motd && eval \"$(grep -m1 '^nixos-rebuild ' docs/install.md)\"",
+      );
+    },
+    // The next run converges a production of its own again.
+    cleanUp: ({ project }) => removeLabMachine(LAB_PRODUCTION, project),
   },
   'c2-served-cert-other-leaf': {
     description: 'nginx serves another wildcard cert from the same lab CA',
@@ -337,6 +356,15 @@ export const SABOTAGES = catalogue({
       const extra = await incus(['delete', '--force', EXTRA_INSTANCE, '--project', project]);
       if (extra.exitCode === 0) log.info(`removed sabotage instance ${EXTRA_INSTANCE} from ${project}`);
     },
+  },
+  'c6-neighbour-touched': {
+    description: "the run resizes lichen-staging, the neighbour it must leave alone",
+    guards: ['C6', 'C6 cleanup'],
+    cause: /the run (?:has )?changed what it must leave alone: lichen-staging \(neighbour\): limits\.memory 4GiB → 3GiB/,
+    afterRunbook: async ({ project }) => {
+      await succeed('incus', ['config', 'set', LAB_NEIGHBOUR, 'limits.memory=3GiB', '--project', project]);
+    },
+    cleanUp: ({ project }) => removeLabMachine(LAB_NEIGHBOUR, project),
   },
   'c6-throwaway-leaks': {
     description: "teardown leaves the throwaway behind",

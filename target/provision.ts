@@ -17,6 +17,7 @@ import type { ProvisionOptions, Provisioned } from './provider.ts';
 import { openIncus, type ResolvedTarget } from './resolve.ts';
 import { runContext, type TargetDescription } from './run-context.ts';
 import { sweep } from './sweep.ts';
+import { describeObservations, observeMachines } from './neighbours.ts';
 import { startThrowaway, type Throwaway } from './throwaway.ts';
 
 /** Lab-only steps around provisioning (a sabotage); the incus provider passes none. */
@@ -50,6 +51,9 @@ export async function provisionOnIncus(
   try {
     const swept = await sweep(client);
     if (swept.deleted.length) log.info(`swept ${swept.deleted.length} expired throwaway(s): ${swept.deleted.join(', ')}`);
+    // C6: what the run must leave alone, before it creates anything.
+    const machinesBefore = await observeMachines(client, resolved.machines);
+    if (machinesBefore.length) log.info(`before the run: ${describeObservations(machinesBefore)}`);
     throwaway = await startThrowaway(client, resolved, { runId: options.runId, ttlMs: options.ttlMs ?? 7_200_000, ledger: options.ledger, logDir: options.logDir });
     options.onCreated?.(throwaway);
     const repos = { baseRepo: resolved.baseRepo, instanceRepo: resolved.instanceRepo, ...(await hooks.repos?.(throwaway, client)) };
@@ -73,6 +77,7 @@ export async function provisionOnIncus(
       ...(resolved.forgeUrl ? { forgeUrl: resolved.forgeUrl } : {}),
       runbook,
       provisioning,
+      machinesBefore,
       ledger: options.ledger.entries,
     };
     const context = runContext({

@@ -8,6 +8,7 @@ import type { LedgerEntry } from '../helpers/common/ledger.ts';
 import type { RunbookOutcome } from '../helpers/runbook/run.ts';
 import type { ForgeWriteScope } from '../helpers/forge/writes.ts';
 import type { SystemProfile } from './system-profile.ts';
+import type { MachineObservation } from './neighbours.ts';
 
 export type TargetKind = 'lab' | 'incus' | 'ssh';
 
@@ -62,6 +63,7 @@ export interface HostFacts {
   forgeUrl?: string;
   /** Known only to the run that provisioned the host. */
   provisioning?: ProvisionTimings;
+  machinesBefore?: MachineObservation[];
   ledger: LedgerEntry[];
 }
 
@@ -109,6 +111,8 @@ export interface RunContext extends SystemUnderTest {
   runbook?: RunbookOutcome;
   /** Set when this run provisioned the host (cold runs, the bench). */
   provisioning?: ProvisionTimings;
+  /** The running cc-ci and the neighbours as they stood before the throwaway was created (cold runs). */
+  machinesBefore?: MachineObservation[];
   ledger: LedgerEntry[];
 }
 
@@ -126,6 +130,7 @@ export function runContext(parts: { runId: string; mode: RunContext['mode']; acc
     ...parts.system,
     runbook: host.runbook,
     ...(host.provisioning ? { provisioning: host.provisioning } : {}),
+    ...(host.machinesBefore ? { machinesBefore: host.machinesBefore } : {}),
     ledger: host.ledger,
   };
 }

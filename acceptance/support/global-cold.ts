@@ -74,7 +74,7 @@ export default async function setupCold(project: TestProject): Promise<() => Pro
       const deleteStarted = performance.now();
       const { destroyedAt } = await done.stop();
       deleteMs = performance.now() - deleteStarted;
-      await reportCleanup(config.reportsDir, done.client, name, runId, destroyedAt);
+      await reportCleanup(config.reportsDir, done.client, name, runId, destroyedAt, context.machinesBefore ? { machines: context.machines, before: context.machinesBefore } : undefined);
       if (config.keep === 'on-failure') await forgetKept(config.stateDir);
     }
     await done.close();

@@ -6,6 +6,8 @@ import { log } from '../../helpers/common/log.ts';
 import { redact } from '../../helpers/common/redact.ts';
 import type { IncusClient } from '../../helpers/incus/client.ts';
 import { LABEL_RUN_ID } from '../../target/labels.ts';
+import { changedMachines, describeObservations, observeMachines, type MachineObservation } from '../../target/neighbours.ts';
+import type { RunMachines } from '../../target/run-context.ts';
 import type { D8Evidence } from './d8.ts';
 import { d8Markdown } from './d8.ts';
 import { newRunRecord } from './evidence-dir.ts';
@@ -26,12 +28,24 @@ export async function freshResultsDir(reportsDir: string): Promise<void> {
  * the project. The check goes to the console and into the run record (and so the DoD summary);
  * a leak fails the run.
  */
-export async function reportCleanup(reportsDir: string, client: IncusClient, name: string, runId: string, destroyedAt: string): Promise<void> {
+export async function reportCleanup(
+  reportsDir: string,
+  client: IncusClient,
+  name: string,
+  runId: string,
+  destroyedAt: string,
+  neighbours?: { machines: RunMachines; before: MachineObservation[] },
+): Promise<void> {
   const left = (await client.listInstances()).filter((instance) => instance.name === name || instance.config[LABEL_RUN_ID] === runId);
-  const cleanup: CleanupRecord = left.length
-    ? { verdict: 'FAIL', evidence: `still present after teardown: ${left.map((instance) => instance.name).join(', ')}`, at: new Date().toISOString() }
-    : { verdict: 'PASS', evidence: `${name} deleted at ${destroyedAt}; no instance of run ${runId} remains in ${client.project}`, at: new Date().toISOString() };
-  if (left.length) {
+  // The running cc-ci and the neighbours, as they stood before the throwaway was created.
+  const after = neighbours ? await observeMachines(client, neighbours.machines) : [];
+  const changed = neighbours ? changedMachines(neighbours.before, after) : [];
+  const failures = [...(left.length ? [`still present after teardown: ${left.map((instance) => instance.name).join(', ')}`] : []), ...(changed.length ? [`the run changed what it must leave alone: ${changed.join('; ')}`] : [])];
+  const untouched = after.length ? `; untouched: ${describeObservations(after)}` : '';
+  const cleanup: CleanupRecord = failures.length
+    ? { verdict: 'FAIL', evidence: failures.join('; '), at: new Date().toISOString() }
+    : { verdict: 'PASS', evidence: `${name} deleted at ${destroyedAt}; no instance of run ${runId} remains in ${client.project}${untouched}`, at: new Date().toISOString() };
+  if (failures.length) {
     log.warn(cleanupRow(cleanup));
     process.exitCode = 1;
   } else {
