@@ -1,11 +1,12 @@
 /**
  * D10 — custom-html, keycloak, matrix-synapse, n8n, cryptpad and lasuite-docs each go green
  * through a real `!testme`, in all three stages. Cold runs trigger fresh builds; against an
- * existing host the latest ones are read, unless ACCEPT_D10_TRIGGER=1.
+ * existing host the latest ones are read (never one of the harness's own pull requests, as D4's
+ * deliberately failing build), unless ACCEPT_D10_TRIGGER=1.
  */
 import { expect } from 'vitest';
 import type { DroneBuild } from '../helpers/drone/index.ts';
-import { BUILD_SEARCH_LIMIT, buildFor, buildParam, commentTestme, DOD_RECIPES, finished, MATRIX, matrixStages, testmeRefusal, WAITS, type Ci } from './support/ci.ts';
+import { buildFor, buildParam, commentTestme, DOD_RECIPES, finished, HARNESS_BRANCH_PREFIX, latestSystemTestmeBuilds, MATRIX, matrixStages, testmeRefusal, WAITS, type Ci } from './support/ci.ts';
 import type { Config } from '../helpers/common/config.ts';
 import type { RunContext } from './support/context.ts';
 import { attach, dodItem, evidence, expectNone, skipBecause, step, test, within } from './support/dod.ts';
@@ -20,11 +21,11 @@ dodItem('D10', () => {
       const fresh = run.instance.createdInThisRun || config.ci.d10Trigger;
       const found = new Map<string, Outcome>();
       if (!fresh) {
-        const testmeOf = (build: DroneBuild) => (buildParam(ci, build, 'comment') ? buildParam(ci, build, 'recipe') : undefined);
-        const builds = await ci.drone.builds({ atMost: BUILD_SEARCH_LIMIT, enough: (listed) => DOD_RECIPES.every((recipe) => listed.some((build) => testmeOf(build) === recipe)) });
+        // The system's own: a build on the harness's pull requests (D4's failing one) is not the recipe's.
+        const latest = await latestSystemTestmeBuilds(ci, DOD_RECIPES);
         for (const recipe of DOD_RECIPES) {
-          const latest = builds.find((build) => testmeOf(build) === recipe);
-          found.set(recipe, { build: latest && (await finished(ci, latest.number)), how: 'latest !testme build' });
+          const build = latest.get(recipe);
+          found.set(recipe, { build: build && (await finished(ci, build.number)), how: build ? `latest !testme build, on ${recipe}#${buildParam(ci, build, 'pull')}` : `latest !testme build, none on a pull request other than the harness's ${HARNESS_BRANCH_PREFIX}… ones` });
         }
         return found;
       }

@@ -6,13 +6,16 @@
  */
 import { expect } from 'vitest';
 import type { DroneBuild } from '../helpers/drone/index.ts';
-import { buildLogs, findStage, freshBuild, pullWithFile, runStart, testmeBuild, WAITS, writeRefusal, type Ci } from './support/ci.ts';
+import { buildLogs, findStage, freshBuild, harnessBranch, pullWithFile, runStart, testmeBuild, WAITS, writeRefusal, type Ci } from './support/ci.ts';
 import { attach, dodItem, evidence, skipBecause, step, test, unlessWriteRefused, within } from './support/dod.ts';
 
 const localStage = (ci: Ci, build: DroneBuild) => findStage(ci, build, 'recipeTests');
 
-/** The harness's branch in the recipe repo, and the test it adds there: one that always fails. */
-const FAILING_BRANCH = 'accept/d4-failing-recipe-local-test';
+/**
+ * The harness's branch in the recipe repo, and the test it adds there: one that always fails. Its
+ * builds are passed over wherever a spec reads the recipe's latest build (HARNESS_BRANCH_PREFIX).
+ */
+const FAILING_BRANCH = harnessBranch('d4-failing-recipe-local-test');
 const FAILING_TEST = 'test_acceptance_fails_on_purpose.py';
 const FAILING_TEXT = [
   '"""Added by the acceptance harness (D4) on a branch of its own: a recipe-local test that fails, so the build must."""',

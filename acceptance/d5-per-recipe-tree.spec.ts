@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { shellWord } from '../helpers/common/host.ts';
 import { markedShellBlocks } from '../helpers/runbook/index.ts';
-import { DOD_RECIPES, freshBuild, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, MATRIX, matrixStages, pullWithFile, WAITS, withHostChange, writeRefusal } from './support/ci.ts';
+import { DOD_RECIPES, freshBuild, harnessBranch, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, MATRIX, matrixStages, pullWithFile, WAITS, withHostChange, writeRefusal } from './support/ci.ts';
 import { attach, dodItem, evidence, expectNone, fill, skipBecause, step, system, test, within } from './support/dod.ts';
 
 const NEW_RECIPE = 'accept-probe';
@@ -58,7 +58,7 @@ dodItem('D5', () => {
       if (!(await ci.forge.repoExists(ci.org, NEW_RECIPE))) await ci.forge.createOrgRepo(ci.org, NEW_RECIPE);
       // A head branch of its own, which Gitea needs to exist (404) and not to be the base (422),
       // holding the recipe repo's own test that the build runs.
-      const pull = await pullWithFile(ci, NEW_RECIPE, { branch: `accept/enrol-${NEW_RECIPE}`, path: `${recipes.localTests}/${PROBE_TEST}`, text: PROBE_TEST_TEXT, title: `Enrol ${NEW_RECIPE}` });
+      const pull = await pullWithFile(ci, NEW_RECIPE, { branch: harnessBranch(`enrol-${NEW_RECIPE}`), path: `${recipes.localTests}/${PROBE_TEST}`, text: PROBE_TEST_TEXT, title: `Enrol ${NEW_RECIPE}` });
       const first = await step(`the first !testme on ${ci.org}/${NEW_RECIPE}#${pull.number}`, () => freshBuild(ci, NEW_RECIPE, pull));
       return { changed, first };
     });

@@ -9,8 +9,8 @@ import { loadConfig, realTargetDurations } from '../../helpers/common/config.ts'
 import { ccciProfile } from '../../target/system-profile.ts';
 import { limitRecordingHost } from '../../helpers/common/host-fixture.ts';
 import { budgetMs } from '../../helpers/common/budget.ts';
-import { buildFor, finished, finishPollCap, probeRecipeOf, testmeRefusal, WAITS, withHostChange, type Ci, type HostCheckout, type Trigger } from './ci.ts';
-import { realForgeWrites } from '../../helpers/forge/index.ts';
+import { buildFor, finished, finishPollCap, latestSystemTestmeBuilds, probeRecipeOf, testmeBuild, testmeRefusal, WAITS, withHostChange, type Ci, type HostCheckout, type Trigger } from './ci.ts';
+import { realForgeWrites, type ForgeClient, type ForgePull } from '../../helpers/forge/index.ts';
 
 /** Drone's answer to the n-th request (from 0), set by each test. */
 type Answer = (response: ServerResponse, call: number) => void;
@@ -138,6 +138,73 @@ describe('finished', () => {
     const error = await failure(finished(finishingIn(1100), 5));
     expect(error).toBeInstanceOf(WaitTimeoutError);
     expect(error).not.toBeInstanceOf(SystemFailure);
+  });
+});
+
+describe("a recipe's latest !testme build is the system's, never the harness's deliberate failure", () => {
+  // As a kept cold run leaves custom-html: D1's build on its PR #1, then D4's on #2, from the harness's branch with a failing test.
+  const heads: Record<string, string> = { 'custom-html#1': 'bump-nginx', 'custom-html#2': 'accept/d4-failing-recipe-local-test', 'keycloak#1': 'bump-keycloak' };
+  let asked: string[] = [];
+  const forge = {
+    pull: async (_owner: string, recipe: string, index: number): Promise<ForgePull> => {
+      asked.push(`${recipe}#${index}`);
+      const ref = heads[`${recipe}#${index}`];
+      if (!ref) throw new HarnessError(`forge GET /repos/coop-cloud/${recipe}/pulls/${index} answered 404`);
+      return { number: index, title: 'x', state: 'open', head: { ref } };
+    },
+  } as Partial<ForgeClient> as ForgeClient;
+  const withForge = (): Ci => ({ ...ci, forge, org: 'coop-cloud' });
+  const testme = (number: number, recipe: string, pull: number, status: string) => ({ number, status, params: { RECIPE: recipe, PR: String(pull), COMMENT_ID: String(100 + number) }, created: 1000 + number, started: 1, finished: 2 });
+  const afterKeptColdRun = [testme(14, 'custom-html', 2, 'failure'), testme(13, 'keycloak', 1, 'success'), testme(12, 'custom-html', 1, 'success')];
+  /** Drone's list (page by page from `pages`), and each build of it by number. */
+  const drone = (pages: ReturnType<typeof testme>[][]): Answer => (response) => {
+    const url = server.seen.at(-1)!.url;
+    const page = /[?&]page=(\d+)/.exec(url)?.[1];
+    if (page) return json(response, 200, pages[Number(page) - 1] ?? []);
+    const number = Number(/\/builds\/(\d+)$/.exec(url)![1]);
+    json(response, 200, { ...pages.flat().find((listed) => listed.number === number)!, stages: [] });
+  };
+  beforeEach(() => {
+    asked = [];
+  });
+
+  it("D10 on an existing host: custom-html's latest is #12 on its own PR, not D4's failing #14 on the harness's", async () => {
+    answer = drone([afterKeptColdRun]);
+    const latest = await latestSystemTestmeBuilds(withForge(), ['custom-html', 'keycloak']);
+    expect(latest.get('custom-html')?.number).toBe(12);
+    expect(latest.get('keycloak')?.number).toBe(13);
+    // Each pull asked about once.
+    expect(asked.sort()).toEqual(['custom-html#1', 'custom-html#2', 'keycloak#1']);
+  });
+
+  it('D2–D4, D6 and D7 reuse #12, the latest the system ran for the recipe, not #14', async () => {
+    answer = drone([afterKeptColdRun]);
+    const { build: reused, reused: wasReused } = await testmeBuild(withForge(), 'custom-html');
+    expect(reused.number).toBe(12);
+    expect(wasReused).toBe(true);
+  });
+
+  it("reads Drone's next page when every !testme build of the recipe on the first is the harness's", async () => {
+    const others = Array.from({ length: 99 }, (_, i) => ({ ...testme(200 - i, 'keycloak', 1, 'success') }));
+    answer = drone([[testme(201, 'custom-html', 2, 'failure'), ...others], [testme(12, 'custom-html', 1, 'success')]]);
+    expect((await latestSystemTestmeBuilds(withForge(), ['custom-html'])).get('custom-html')?.number).toBe(12);
+    // And none at all when the system never built the recipe: D10's "no !testme build".
+    answer = drone([[testme(14, 'custom-html', 2, 'failure')]]);
+    expect((await latestSystemTestmeBuilds(withForge(), ['custom-html'])).has('custom-html')).toBe(false);
+  });
+
+  it('takes only builds created at or after `since`', async () => {
+    answer = drone([afterKeptColdRun]);
+    expect((await latestSystemTestmeBuilds(withForge(), ['custom-html', 'keycloak'], 1013)).get('keycloak')?.number).toBe(13);
+    answer = drone([afterKeptColdRun]);
+    expect((await latestSystemTestmeBuilds(withForge(), ['custom-html'], 1013)).has('custom-html')).toBe(false);
+  });
+
+  it('a pull the forge cannot show is an ERROR, never a guess either way', async () => {
+    answer = drone([[testme(15, 'custom-html', 9, 'success'), ...afterKeptColdRun]]);
+    const error = await failure(latestSystemTestmeBuilds(withForge(), ['custom-html']));
+    expect(error).toBeInstanceOf(HarnessError);
+    expect(verdictOf(error)).toBe('ERROR');
   });
 });
 

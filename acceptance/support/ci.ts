@@ -214,6 +214,55 @@ export function searchBuilds(ci: Pick<Ci, 'drone'>, search: { matches?: (build: 
 }
 
 /**
+ * The head branches of the harness's own pull requests in recipe repos (D4's deliberately failing
+ * recipe-local test, D5's enrolment). A build of one is the harness's experiment, never the
+ * recipe's state as the system has it.
+ */
+export const HARNESS_BRANCH_PREFIX = 'accept/';
+export const harnessBranch = (name: string): string => `${HARNESS_BRANCH_PREFIX}${name}`;
+
+/**
+ * Tells whether a build came from a !testme on one of the harness's own pull requests, asking the
+ * forge once per pull. A build naming no pull is the system's: the harness comments only on pulls.
+ * A pull the forge cannot show is an error (ERROR), never a guess either way.
+ */
+export function harnessPullCheck(ci: Pick<Ci, 'forge' | 'org' | 'profile'>): (build: DroneBuild) => Promise<boolean> {
+  const asked = new Map<string, Promise<boolean>>();
+  return (build) => {
+    const recipe = buildParam(ci, build, 'recipe');
+    const pull = Number(buildParam(ci, build, 'pull'));
+    if (!recipe || !Number.isInteger(pull) || pull <= 0) return Promise.resolve(false);
+    const key = `${recipe}#${pull}`;
+    if (!asked.has(key)) asked.set(key, ci.forge.pull(ci.org, recipe, pull).then((found) => Boolean(found.head?.ref.startsWith(HARNESS_BRANCH_PREFIX))));
+    return asked.get(key)!;
+  };
+}
+
+/**
+ * The newest !testme build of each of `recipes` that the system ran for the recipe itself (none
+ * where Drone lists no such build): builds on the harness's own pull requests are passed over, so
+ * that another spec's deliberate failure (D4's) is never taken for the recipe's latest. With
+ * `since` (unix seconds), only builds created at or after it. Drone's list is read newest first
+ * until each recipe has one, or a build older than `since` (less the clock slack) is listed.
+ */
+export async function latestSystemTestmeBuilds(ci: Pick<Ci, 'drone' | 'forge' | 'org' | 'profile'>, recipes: readonly string[], since?: number): Promise<Map<string, DroneBuild>> {
+  const onHarnessPull = harnessPullCheck(ci);
+  const latest = new Map<string, DroneBuild>();
+  const take = async (listed: readonly DroneBuild[]): Promise<boolean> => {
+    for (const build of listed) {
+      const recipe = buildParam(ci, build, 'recipe');
+      if (!recipe || !recipes.includes(recipe) || latest.has(recipe) || !buildParam(ci, build, 'comment')) continue;
+      if (since !== undefined && build.created < since) continue;
+      if (!(await onHarnessPull(build))) latest.set(recipe, build);
+    }
+    return recipes.every((recipe) => latest.has(recipe)) || (since !== undefined && listed.some((build) => build.created < since - CLOCK_SLACK_S));
+  };
+  // A short page ends the list without asking `enough`: its builds are taken after.
+  await take(await ci.drone.builds({ atMost: BUILD_SEARCH_LIMIT, enough: take }));
+  return latest;
+}
+
+/**
  * The build the bridge started for this comment, or undefined when Drone's build list, read
  * until the deadline, never had it: "no build started", the caller's FAIL. Drone lists newest
  * first, so that holds only if its last answer came in time; when the last reads failed
@@ -276,12 +325,12 @@ export async function freshBuild(ci: Ci, recipe: string, pull?: ForgePull): Prom
 }
 
 /**
- * A finished !testme build of the recipe: the latest one created at or after `since` (unix
- * seconds) if there is one, waiting for it to end; else a fresh one.
+ * A finished !testme build of the recipe: the system's latest one created at or after `since`
+ * (unix seconds) if there is one, waiting for it to end; else a fresh one. Never one on the
+ * harness's own pull requests (latestSystemTestmeBuilds).
  */
 export async function testmeBuild(ci: Ci, recipe: string, since?: number): Promise<{ build: DroneBuild; reused: boolean }> {
-  const testme = (build: DroneBuild) => buildParam(ci, build, 'recipe') === recipe && Boolean(buildParam(ci, build, 'comment')) && (since === undefined || build.created >= since);
-  const latest = (await searchBuilds(ci, { matches: testme, notBefore: since })).find(testme);
+  const latest = (await latestSystemTestmeBuilds(ci, [recipe], since)).get(recipe);
   if (latest) return { build: await finished(ci, latest.number), reused: true };
   return { build: (await freshBuild(ci, recipe)).build, reused: false };
 }

@@ -73,7 +73,7 @@ export class DroneClient {
    * says so, a page comes back short, or `atMost` are listed. Drone has no Link header: a short
    * page is its list's end.
    */
-  async builds(options: { atMost?: number; enough?: (listed: readonly DroneBuild[]) => boolean } = {}): Promise<DroneBuild[]> {
+  async builds(options: { atMost?: number; enough?: (listed: readonly DroneBuild[]) => boolean | Promise<boolean> } = {}): Promise<DroneBuild[]> {
     const atMost = options.atMost ?? DRONE_MAX_PER_PAGE;
     const perPage = Math.min(atMost, DRONE_MAX_PER_PAGE);
     const listed: DroneBuild[] = [];
@@ -84,7 +84,7 @@ export class DroneClient {
       const builds = jsonBody<DroneBuild[]>(response);
       if (!Array.isArray(builds)) throw new HarnessError(`Drone build list of ${this.repo} answered something other than a list on GET ${path}`);
       listed.push(...builds.map((build) => ({ ...build, params: build.params ?? {} })));
-      if (builds.length < perPage || options.enough?.(listed)) break;
+      if (builds.length < perPage || (await options.enough?.(listed))) break;
     }
     return listed.slice(0, atMost);
   }

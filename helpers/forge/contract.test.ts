@@ -50,6 +50,7 @@ const RECORDED: Record<string, Recorded> = {
     body: [pull(1)],
   },
   'member GET /api/v1/repos/coop-cloud/custom-html/pulls?state=open&page=1&limit=50': { status: 200, headers: { 'X-Total-Count': '3' }, body: [pull(3), pull(2), pull(1)] },
+  'member GET /api/v1/repos/coop-cloud/custom-html/pulls/1': { status: 200, body: pull(1) },
   'member GET /api/v1/repos/coop-cloud/custom-html/issues/1/comments': { status: 200, headers: { 'X-Total-Count': '3' }, body: [comment(901, 1), comment(902, 2), comment(905, 5)] },
   'member GET /api/v1/orgs/coop-cloud/members/alice': { status: 204 },
   'member GET /api/v1/orgs/coop-cloud/members/mallory': { status: 404, body: { errors: null, message: 'The target couldn\'t be found.', url: 'https://git.coopcloud.tech/api/swagger' } },

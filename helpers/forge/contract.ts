@@ -145,6 +145,19 @@ export const FORGE_CONTRACT: readonly ForgeBehaviour[] = [
     },
   },
   {
+    // The harness tells its own pulls (accept/… heads) from the recipe's by this.
+    name: 'pulls: one asked for by its number names its head branch',
+    request: (w) => ({ as: 'member', method: 'GET', path: `/repos/${w.org}/${w.repo}/pulls/${w.commentedPull}` }),
+    status: [200],
+    check: (answer, w) => {
+      const pull = answer.body as { number?: unknown; head?: { ref?: unknown } } | undefined;
+      return [
+        ...(pull?.number === w.commentedPull ? [] : [`number is ${String(pull?.number)}, not ${w.commentedPull}`]),
+        ...(typeof pull?.head?.ref === 'string' && pull.head.ref !== '' ? [] : [`head.ref is ${JSON.stringify(pull?.head?.ref)}, not a branch name`]),
+      ];
+    },
+  },
+  {
     // Gitea takes no page/limit here: an issue's comments come whole, with their count.
     name: "comments: an issue's comments come all at once, oldest first, counted in X-Total-Count",
     request: (w) => ({ as: 'member', method: 'GET', path: `/repos/${w.org}/${w.repo}/issues/${w.commentedPull}/comments` }),

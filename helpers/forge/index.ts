@@ -139,6 +139,11 @@ export class ForgeClient {
     return this.list(`/repos/${owner}/${repo}/pulls?state=open`);
   }
 
+  /** One pull request by its number, whatever its state. */
+  pull(owner: string, repo: string, index: number): Promise<ForgePull> {
+    return this.expect('GET', `/repos/${owner}/${repo}/pulls/${index}`, [200]);
+  }
+
   createPull(owner: string, repo: string, pull: { title: string; head: string; base: string }): Promise<ForgePull> {
     return this.expect('POST', `/repos/${owner}/${repo}/pulls`, [201], pull, { kind: 'pull', owner, repo });
   }
