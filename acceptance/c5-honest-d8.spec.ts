@@ -28,7 +28,8 @@ dodItem('C5', () => {
     expect(half.toplevel, 'the static half names no toplevel').toMatch(/^\/nix\/store\/[a-z0-9]{32}-/);
     expect(half.closureHash, 'the static half has no closure hash').toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(Number.isNaN(Date.parse(half.builtAt)), 'the static half has no timestamp').toBe(false);
-    expect(reproduction.evidence.identical, `the static half does not hold: ${half.toplevel} ≠ running ${reproduction.running}`).toBe(true);
+    const running = reproduction.evidence.running;
+    expect(reproduction.evidence.identical, `the static half does not hold on ${running.host}: clean-checkout ${half.toplevel} ≠ /run/current-system ${running.toplevel}`).toBe(true);
     evidence(task, `static: ${half.toplevel} built ${half.builtAt}, closure ${half.closureHash.slice(0, 23)}…`);
   });
 

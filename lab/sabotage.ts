@@ -62,6 +62,11 @@ export interface Sabotage {
   baseFork?: BaseFork;
   /** Before the runbook: forks of the lab repos that the operator side reads instead. */
   forkRepos?: (context: SabotageContext) => Promise<{ baseRepo?: string; instanceRepo?: string }>;
+  /**
+   * Before the run observes anything (the machines it must leave alone, then the throwaway): a
+   * state of the running cc-ci that was so before the run began, such as drift.
+   */
+  beforeRun?: (context: Pick<SabotageContext, 'labDir' | 'project' | 'production'>) => Promise<void>;
   /** On the blank machine, before the runbook: something the rebuild then trips over. */
   beforeRunbook?: (context: SabotageContext) => Promise<void>;
   afterRunbook?: (context: SabotageContext) => Promise<void>;
@@ -184,8 +189,10 @@ export const SABOTAGES = catalogue({
   'c1-production-drifted': {
     description: "the running cc-ci (the lab's cc-nix-test) was changed by hand on the host and switched: it no longer runs what git builds",
     guards: ['C1', 'D8'],
+    alsoFails: { items: ['C5'], why: "C5 checks that the D8 evidence's static half holds, and that half is the running cc-ci's" },
     cause: /the running cc-ci cc-nix-test has drifted from git: .*clean-clone toplevel \/nix\/store\/\S+ ≠ \/run\/current-system/,
-    afterRunbook: async (context) => {
+    // Before the run: drift is production's own state, not something the run did (C6 would say so).
+    beforeRun: async (context) => {
       // A hand edit in production's checkout, switched to with the runbook's own rebuild line.
       await context.production.succeed(
         "cd /root/cc-ci && printf 'changed by hand on the host\\n' > system/etc/motd && git add system/etc/motd && eval \"$(grep -m1 '^nixos-rebuild ' docs/install.md)\"",

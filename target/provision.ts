@@ -100,7 +100,7 @@ export async function provisionOnIncus(
       keep: () => started.keep(),
       stopNowSync: () => started.stopNowSync(),
       recordKept: (stateDir) =>
-        writeKept(stateDir, { runId: options.runId, target: resolved.kind, server: resolved.incus.url, generation: options.generation, host: { ...host, ledger: [...options.ledger.entries] } }),
+        writeKept(stateDir, { runId: options.runId, target: resolved.kind, server: resolved.incus.url, generation: options.generation, host: { ...withoutMachinesBefore(host), ledger: [...options.ledger.entries] } }),
       async close() {
         if (closed) return;
         closed = true;
@@ -124,6 +124,12 @@ export async function provisionOnIncus(
     await close();
     throw error;
   }
+}
+
+/** A warm run observes the machines as they are: the cold run's before-picture is not a kept fact. */
+function withoutMachinesBefore<T extends { machinesBefore?: unknown }>(host: T): Omit<T, 'machinesBefore'> {
+  const { machinesBefore: _before, ...rest } = host;
+  return rest;
 }
 
 export function systemOf(resolved: Pick<ResolvedTarget, 'domain' | 'tlsCaFile' | 'ageKeyFile' | 'baseRepo' | 'instanceRepo' | 'nixConfig' | 'durations' | 'forgeWrites' | 'profile' | 'machines'>) {

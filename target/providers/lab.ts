@@ -114,7 +114,12 @@ export function resolveLabTarget(config: Config): ResolvedTarget {
  * The lab's production stand-in and neighbours in the run's project, converged from `repos`.
  * Concurrent runs in one project (a plain `npm run accept` beside a warm run) take turns.
  */
-async function ensureMachines(config: Config, resolved: ResolvedTarget, repos: { baseRepo: string; instanceRepo: string }): Promise<void> {
+async function ensureMachines(
+  config: Config,
+  resolved: ResolvedTarget,
+  repos: { baseRepo: string; instanceRepo: string },
+  afterwards?: (production: HostChannel) => Promise<void>,
+): Promise<void> {
   const client = await openIncus(resolved);
   try {
     const lock = join(labStatePaths(config.labDir).dir, `machines-${resolved.incus.project}.lock`);
@@ -127,6 +132,8 @@ async function ensureMachines(config: Config, resolved: ResolvedTarget, repos: {
         hostGitCredentialsFile: config.hostGitCredentialsFile,
       }),
     );
+    const production = resolved.machines.production;
+    if (afterwards && 'name' in production) await afterwards(incusChannel(client, production.name));
   } finally {
     await client.close();
   }
@@ -202,7 +209,8 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
       // A fork the machine runs is the system's git for this row: production runs it too, or
       // C1's zero drift would fail every such row for a reason that is not the sabotage's.
       const forks = entry?.baseFork?.machineRuns ? await entry.forkRepos!({ labDir: config.labDir, domain: resolved.domain, gitUrl: new URL(resolved.baseRepo).origin, project: resolved.incus.project } as SabotageContext) : undefined;
-      await ensureMachines(config, resolved, { ...labRepos, ...forks });
+      const beforeRun = entry?.beforeRun;
+      await ensureMachines(config, resolved, { ...labRepos, ...forks }, beforeRun ? (production) => beforeRun({ labDir: config.labDir, project: resolved.incus.project, production }) : undefined);
       if (sabotage && entry) {
         log.warn(describeSabotage(sabotage));
         hooks = {
