@@ -5,13 +5,14 @@
 import { expect } from 'vitest';
 import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
 import { formatClosureDiff } from '../helpers/nix/index.ts';
-import { attach, dodItem, evidence, step, test, expectNone, skipBecause, useReproduction } from './support/dod.ts';
+import { attach, dodItem, evidence, step, test, expectNone, skipBecause, useReproduction, observes, OPERATOR_SIDE, runHost, runningCcci } from './support/dod.ts';
 import { judgeSystems } from './support/systems.ts';
 
 dodItem('C1', () => {
   useReproduction();
 
   test('the base repo holds neither the instance domain nor any secret value, in any commit', async ({ run, baseRepo, gitSecrets, task }) => {
+    observes(task, OPERATOR_SIDE);
     const needles: Record<string, string> = { 'instance domain': run.domain };
     for (const [key, value] of Object.entries(gitSecrets.values)) needles[`sops value ${key}`] = value;
     const results = await step(`scan every object of every commit of ${run.baseRepo} for ${Object.keys(needles).length} values`, () =>
@@ -26,11 +27,13 @@ dodItem('C1', () => {
   });
 
   test('the instance repo is composed as a flake input or as the git submodule secrets/', async ({ reproduction, task }) => {
+    observes(task, OPERATOR_SIDE);
     expect(reproduction.composition, 'the base repo composes no instance repo: no secrets/ submodule in .gitmodules and no `instance` input in flake.lock').toBeDefined();
     evidence(task, `composition: ${reproduction.composition === 'submodule' ? 'git submodule secrets/ (?submodules=1)' : 'flake input `instance` pinned in flake.lock'}`);
   });
 
   test('zero drift: the toplevel built from a clean clone is the running cc-ci\'s /run/current-system, with every narHash equal', async ({ reproduction, production, run, task, skip }) => {
+    observes(task, runningCcci());
     const observed = reproduction.production;
     if ('unreachable' in observed || 'unreachable' in production) skipBecause({ task, skip }, 'unreachable' in observed ? observed.unreachable : 'the running cc-ci is unreachable');
     const verdict = await judgeSystems(observed, production.host, { narHashes: true, nix: { nixConfig: run.nixConfig } });
@@ -41,6 +44,7 @@ dodItem('C1', () => {
   });
 
   test('live half: the toplevel built from a clean clone is the run\'s host\'s /run/current-system, with every narHash equal', async ({ reproduction, host, run, task }) => {
+    observes(task, runHost());
     const { diff } = reproduction;
     await attach(`closure comparison on ${host.name}`, formatClosureDiff(diff, { labels: ['clean-clone build', `running system on ${host.name}`] }));
     const verdict = await judgeSystems(reproduction, host, { narHashes: true, nix: { nixConfig: run.nixConfig } });

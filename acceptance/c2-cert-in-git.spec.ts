@@ -8,7 +8,7 @@ import { expect } from 'vitest';
 import { fileHashesOnHost } from '../helpers/common/host-scan.ts';
 import { describeCert, fetchServedChain, fingerprint, keyMatchesCert, parsePemChain, sanCovers, validityAt, verifyChain, type X509Certificate } from '../helpers/tls/index.ts';
 import type { RunContext } from './support/context.ts';
-import { attach, dodItem, evidence, step, system, test } from './support/dod.ts';
+import { attach, dodItem, evidence, step, system, test, observes, OPERATOR_SIDE, runHost } from './support/dod.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -31,6 +31,7 @@ dodItem('C2', () => {
   };
 
   test('the served leaf is the wildcard_cert from git (SHA-256 fingerprint)', async ({ run, gitSecrets, task }) => {
+    observes(task, runHost());
     const git = parsePemChain(gitSecrets.values.wildcard_cert ?? '', `wildcard_cert in ${gitSecrets.source}`);
     await attach('git cert', git.map(describeCert));
     const chain = await servedChain(run);
@@ -41,6 +42,7 @@ dodItem('C2', () => {
   });
 
   test('the whole served chain, not just the leaf, is the fullchain in git', async ({ run, gitSecrets, task }) => {
+    observes(task, runHost());
     const git = parsePemChain(gitSecrets.values.wildcard_cert ?? '', 'wildcard_cert').map(fingerprint);
     const chain = (await servedChain(run)).map(fingerprint);
     expect(chain, `served chain [${chain.join(', ')}] ≠ git fullchain [${git.join(', ')}]`).toEqual(git);
@@ -48,6 +50,7 @@ dodItem('C2', () => {
   });
 
   test('fullchain.pem and privkey.pem on the host are the git secrets (symlinks followed)', async ({ host, gitSecrets, task }) => {
+    observes(task, runHost());
     const files = { [paths.certChain]: 'wildcard_cert', [paths.certKey]: 'wildcard_key' } as const;
     const seen: string[] = [];
     // A missing file is a FAIL; a sha256sum or readlink that fails is an ERROR, never a wrong hash.
@@ -65,6 +68,7 @@ dodItem('C2', () => {
   });
 
   test('the served chain verifies up to the trusted root', async ({ run, task }) => {
+    observes(task, runHost());
     const chain = await servedChain(run);
     const roots = parsePemChain(await readFile(run.tlsCaFile, 'utf8'), run.tlsCaFile);
     const verdict = verifyChain(chain, roots);
@@ -73,6 +77,7 @@ dodItem('C2', () => {
   });
 
   test('the private key in git belongs to the cert in git', async ({ gitSecrets, task }) => {
+    observes(task, OPERATOR_SIDE);
     const git = parsePemChain(gitSecrets.values.wildcard_cert ?? '', 'wildcard_cert');
     expect('wildcard_key' in gitSecrets.values, 'wildcard_key is missing from the instance repo secrets').toBe(true);
     expect(keyMatchesCert(gitSecrets.values.wildcard_key!, git[0]!), 'wildcard_key does not belong to wildcard_cert').toBe(true);
@@ -80,6 +85,7 @@ dodItem('C2', () => {
   });
 
   test('the SANs cover the domain and the cert is within its validity window', async ({ run, gitSecrets, task }) => {
+    observes(task, OPERATOR_SIDE);
     const leaf = parsePemChain(gitSecrets.values.wildcard_cert ?? '', 'wildcard_cert')[0]!;
     const names = [`drone.${run.domain}`, `ci-probe.${run.domain}`];
     for (const name of names) {

@@ -12,7 +12,7 @@ import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
 import { isHostGitCredentialsEntry } from '../helpers/runbook/run.ts';
 import { EXPLAINED_SECRET_PLACES, explainSecretFile, findSopsCopiesOnHost, unexplained, type SecretFile } from '../helpers/sops/host-copies.ts';
 import { shellWord } from '../helpers/common/host.ts';
-import { attach, dodItem, evidence, skipBecause, step, system, test, expectNone } from './support/dod.ts';
+import { attach, dodItem, evidence, skipBecause, step, system, test, expectNone, observes, OPERATOR_SIDE, runHost } from './support/dod.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -31,6 +31,7 @@ dodItem('C3', () => {
   const SOPS_FILE = instance.secretsFile;
 
   test('every leaf of the instance sops file is encrypted (apart from the unencrypted suffix)', async ({ instanceRepo, task }) => {
+    observes(task, OPERATOR_SIDE);
     const document = parse(await readFile(join(instanceRepo, SOPS_FILE), 'utf8')) as Record<string, unknown> & { sops?: { unencrypted_suffix?: string } };
     const suffix = document.sops?.unencrypted_suffix ?? '_unencrypted';
     const data = Object.fromEntries(Object.entries(document).filter(([key]) => key !== 'sops'));
@@ -41,6 +42,7 @@ dodItem('C3', () => {
   });
 
   test("no decrypted value appears in plaintext in the instance repo's history", async ({ run, instanceRepo, gitSecrets, task }) => {
+    observes(task, OPERATOR_SIDE);
     const needles = Object.fromEntries(Object.entries(gitSecrets.values).map(([key, value]) => [`sops value ${key}`, value]));
     const results = await step(`scan every object of every commit of ${run.instanceRepo}`, () => countOccurrences(instanceRepo, needles));
     await attach('leak probe (instance repo, all history)', [...results].map(([label, result]) => describeLeak(String(label), result)).join('\n'));
@@ -51,6 +53,7 @@ dodItem('C3', () => {
   });
 
   test(`every file in ${paths.secretsDir} traces back to a sops key in git`, async ({ host, gitSecrets, task }) => {
+    observes(task, runHost());
     const names = (await host.succeed(`ls -A1 -- ${shellWord(paths.secretsDir)}/`, { purpose: `list ${paths.secretsDir}` })).stdout.split('\n').filter(Boolean);
     const hashes = await fileHashesOnHost(host, names.map((name) => `${paths.secretsDir}/${name}`), `hash the files in ${paths.secretsDir}`);
     // A name that is no regular file has no hash, and so traces back to nothing.
@@ -64,6 +67,7 @@ dodItem('C3', () => {
   });
 
   test('the only secret provisioned outside git is the bootstrap age key, at 0600', async ({ run, host, task, skip }) => {
+    observes(task, runHost());
     if (run.ledger.length === 0) skipBecause({ task, skip }, 'no provisioning ledger: this host was not provisioned by the harness');
     // The operator's git credentials (ACCEPT_HOST_GIT_CREDENTIALS_FILE) are pushed for the runbook's clones and removed after it.
     const secrets = run.ledger.filter((entry) => entry.kind === 'push' && entry.secret && !isHostGitCredentialsEntry(entry));
@@ -76,6 +80,7 @@ dodItem('C3', () => {
   });
 
   test('no other private key on the host is left unexplained', async ({ host, gitSecrets, task }) => {
+    observes(task, runHost());
     // A grep that fails (no grep, an unreadable file) is an ERROR: never read as "no keys found".
     const found = await step('search /etc, /var/lib, /root and /run/secrets.d for private keys', () =>
       filesMatchingOnHost(host, {
@@ -95,6 +100,7 @@ dodItem('C3', () => {
   });
 
   test('no decrypted sops value (token, key, password) is copied anywhere unexplained on the host', async ({ host, gitSecrets, task }) => {
+    observes(task, runHost());
     const copies = await step(`search ${COPY_ROOTS.join(', ')} for the ${Object.keys(gitSecrets.values).length} sops values`, () =>
       findSopsCopiesOnHost(host, gitSecrets.values, { roots: COPY_ROOTS }),
     );

@@ -10,7 +10,7 @@ import { fileHashesOnHost } from '../helpers/common/host-scan.ts';
 import { describeStep, parseRunbook } from '../helpers/runbook/index.ts';
 import { isHostGitCredentialsEntry } from '../helpers/runbook/run.ts';
 import { describeUnit, failedUnits, journalExcerpt, systemState, waitForOneshots } from '../helpers/systemd/index.ts';
-import { attach, dodItem, evidence, skipBecause, system, test, expectNone, within } from './support/dod.ts';
+import { attach, dodItem, evidence, skipBecause, system, test, expectNone, within, observes, runHost } from './support/dod.ts';
 import { shellWord } from '../helpers/common/host.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -25,6 +25,7 @@ dodItem('C4', () => {
   const { docs, host: paths } = system();
 
   test('the machine was created blank in this run, before any runbook step', async ({ run, task, skip }) => {
+    observes(task, runHost());
     if (!run.instance.createdInThisRun || !run.runbook) skipBecause({ task, skip }, 'warm run: this host was not created by this run (a cold run proves this)');
     const first = run.runbook.steps[0];
     expect(first, 'no runbook step ran').toBeDefined();
@@ -33,6 +34,7 @@ dodItem('C4', () => {
   });
 
   test(`the commands run on the machine are exactly the steps of ${docs.install}`, async ({ run, baseRepo, task, skip }) => {
+    observes(task, runHost());
     if (run.ledger.length === 0) skipBecause({ task, skip }, 'no provisioning ledger: this host was not provisioned by the harness');
     const steps = parseRunbook(await readFile(join(baseRepo.dir, docs.install), 'utf8'), docs.install);
     const expected = steps.map((step) => (step.kind === 'sh' ? `exec ${step.script}` : `push ${step.path} ${step.mode.toString(8).padStart(4, '0')}`));
@@ -48,6 +50,7 @@ dodItem('C4', () => {
   });
 
   test('the rebuild succeeded and the system is running with 0 failed units', async ({ run, host, task }) => {
+    observes(task, runHost());
     const rebuild = run.runbook?.steps.at(-1);
     if (rebuild) {
       const meaning = SWITCH_EXIT_CODES[rebuild.exitCode] ?? '';
@@ -63,6 +66,7 @@ dodItem('C4', () => {
   });
 
   test('the reconcile oneshots have converged', async ({ run, host, task }) => {
+    observes(task, runHost());
     const report = await waitForOneshots(host, paths.oneshots, { timeoutMs: run.durations.converge });
     await attach('oneshots', report.units.map(describeUnit).join('\n'));
     const broken = report.converged ? [] : report.broken.map((unit) => `${unit.unit}: ${unit.reason}\n${unit.journal ?? ''}`);
@@ -71,6 +75,7 @@ dodItem('C4', () => {
   }, within('converge'));
 
   test('every secret and the cert were decrypted on the machine', async ({ host, gitSecrets, task }) => {
+    observes(task, runHost());
     const names = Object.keys(gitSecrets.values);
     // An absent secret is a FAIL; a sha256sum that fails is an ERROR, never a secret "not decrypted".
     const hashes = await fileHashesOnHost(host, names.map((name) => `${paths.secretsDir}/${name}`), 'hash the decrypted secrets');

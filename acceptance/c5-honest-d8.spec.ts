@@ -15,7 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { d8DocumentProblems, parseD8Document } from '../helpers/evidence/d8-doc.ts';
-import { attach, dodItem, evidence, skipBecause, system, test, expectNone, useReproduction } from './support/dod.ts';
+import { attach, dodItem, evidence, skipBecause, system, test, expectNone, useReproduction, observes, OPERATOR_SIDE, runHost, runningCcci } from './support/dod.ts';
 
 const SLIPPED_BAR = /infeasible(\s+by\s+design)?|not\s+feasible|cannot\s+be\s+(done|performed)\s+by\s+design/i;
 
@@ -23,6 +23,7 @@ dodItem('C5', () => {
   useReproduction();
 
   test('the static half: a clean-checkout toplevel and closure hash, with a timestamp', async ({ reproduction, task }) => {
+    observes(task, `${OPERATOR_SIDE} and ${runningCcci()}`);
     const half = reproduction.evidence.static;
     await attach('d8.json (static half)', half);
     expect(half.toplevel, 'the static half names no toplevel').toMatch(/^\/nix\/store\/[a-z0-9]{32}-/);
@@ -34,6 +35,7 @@ dodItem('C5', () => {
   });
 
   test('the live half: a brand-new machine, its runbook, its rebuild exit code and the same toplevel', async ({ reproduction, task, skip }) => {
+    observes(task, runHost());
     const live = reproduction.evidence.live;
     if (!live) skipBecause({ task, skip }, 'warm run: the live half needs a cold run that creates the machine');
     await attach('d8.json (live half)', live);
@@ -43,6 +45,7 @@ dodItem('C5', () => {
   });
 
   test('the D8 evidence the system publishes has both halves with hashes and timestamps, its static toplevel is this run\'s, and every limitation is narrow and signed off', async ({ baseRepo, reproduction, task }) => {
+    observes(task, OPERATOR_SIDE);
     const d8Doc = system().docs.d8Evidence;
     const text = await readFile(join(baseRepo.dir, d8Doc), 'utf8').catch(() => undefined);
     expect(text, `no D8 evidence document at ${d8Doc} in the base repo (ACCEPT_D8_DOC)`).toBeDefined();
@@ -54,6 +57,7 @@ dodItem('C5', () => {
   });
 
   test('the D8 evidence the system publishes has no "infeasible by design" wording', async ({ baseRepo, task }) => {
+    observes(task, OPERATOR_SIDE);
     const d8Doc = system().docs.d8Evidence;
     const path = join(baseRepo.dir, d8Doc);
     const text = await readFile(path, 'utf8').catch(() => undefined);

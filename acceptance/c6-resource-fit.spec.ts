@@ -7,7 +7,7 @@ import { beforeEach, expect, inject } from 'vitest';
 import { reservedBytes } from '../target/guard.ts';
 import { changedMachines, observeMachines } from '../target/neighbours.ts';
 import { NO_INCUS_API, hasIncusApi } from '../target/host.ts';
-import { attach, dodItem, evidence, skipBecause, test, expectNone } from './support/dod.ts';
+import { attach, dodItem, evidence, skipBecause, test, expectNone, observes, runningCcci } from './support/dod.ts';
 
 const GiB = 2 ** 30;
 const gib = (bytes: number) => `${(bytes / GiB).toFixed(1)} GiB`;
@@ -19,6 +19,7 @@ dodItem('C6', () => {
   });
 
   test('the running memory of the project is within the guideline and below physical memory', async ({ incus, run, config, task }) => {
+    observes(task, `the Incus project ${inject('run').instance.project}: every running instance`);
     const resources = await incus.resources();
     const running = (await incus.listInstances()).filter((instance) => instance.status === 'Running');
     const rows = running.map((instance) => {
@@ -36,6 +37,7 @@ dodItem('C6', () => {
   });
 
   test('the running cc-ci is sized as the seed resized it (ACCEPT_PRODUCTION_MEMORY), and the neighbours are as they were before the run', async ({ incus, run, task, skip }) => {
+    observes(task, `${runningCcci()} and the neighbours ${inject('run').machines.neighbours.join(', ') || '(none named)'}`);
     const production = run.machines.production;
     if (!('name' in production)) skipBecause({ task, skip }, production.unreachable);
     const instance = await incus.getInstance(production.name);

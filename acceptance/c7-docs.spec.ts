@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { parseRunbook } from '../helpers/runbook/index.ts';
-import { dodItem, evidence, skipBecause, system, test } from './support/dod.ts';
+import { dodItem, evidence, skipBecause, system, test, observes, OPERATOR_SIDE, runHost } from './support/dod.ts';
 
 async function doc(dir: string, path: string): Promise<string> {
   const text = await readFile(join(dir, path), 'utf8').catch(() => '');
@@ -18,6 +18,7 @@ dodItem('C7', () => {
   const { docs, host } = system();
 
   test(`${docs.install} describes clone, key, one nixos-rebuild switch`, async ({ baseRepo, task }) => {
+    observes(task, OPERATOR_SIDE);
     const install = await doc(baseRepo.dir, docs.install);
     const steps = parseRunbook(install, docs.install);
     const scripts = steps.filter((step) => step.kind === 'sh').map((step) => step.script).join('\n');
@@ -28,6 +29,7 @@ dodItem('C7', () => {
   });
 
   test(`${docs.secrets} and ${docs.architecture} describe the two repos and the key`, async ({ baseRepo, task }) => {
+    observes(task, OPERATOR_SIDE);
     const secrets = await doc(baseRepo.dir, docs.secrets);
     const architecture = await doc(baseRepo.dir, docs.architecture);
     expect(secrets, `${docs.secrets} does not explain sops`).toMatch(/sops/i);
@@ -38,6 +40,7 @@ dodItem('C7', () => {
   });
 
   test(`the runbook this run executed is the one in ${docs.install}`, async ({ run, baseRepo, task, skip }) => {
+    observes(task, runHost());
     if (!run.runbook) skipBecause({ task, skip }, 'no runbook ran in this run (warm run against an existing host)');
     const steps = parseRunbook(await readFile(join(baseRepo.dir, docs.install), 'utf8'), docs.install);
     expect(run.runbook.source).toBe(docs.install);

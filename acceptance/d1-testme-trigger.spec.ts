@@ -7,7 +7,7 @@ import { expect } from 'vitest';
 import { signBody } from '../helpers/dashboard/index.ts';
 import { giteaPushEvent } from '../helpers/forge/webhooks.ts';
 import { buildFor, commentTestme, D1_START_LIMIT_MS, describeParams, isBuildOf, openPull, searchBuilds, testmeRefusal, type Ci, type Trigger } from './support/ci.ts';
-import { attach, dodItem, evidence, skipBecause, step, test, within } from './support/dod.ts';
+import { attach, dodItem, evidence, skipBecause, step, test, within, observes, ciFaces } from './support/dod.ts';
 
 dodItem('D1', () => {
   // The comment flow's wait: ACCEPT_BUILD_START_TIMEOUT, or D1's own 60 s when that is longer.
@@ -35,6 +35,7 @@ dodItem('D1', () => {
   };
 
   test('a !testme comment from an org member starts a build within 60 s', async ({ ci, task, skip }) => {
+    observes(task, ciFaces());
     mayComment(ci, { task, skip });
     const { member, started } = await comments(ci);
     expect(await ci.forge.isMember(ci.org, member.by), `${member.by} should be a member of ${ci.org} for this check`).toBe(true);
@@ -46,6 +47,7 @@ dodItem('D1', () => {
   }, flowBudget());
 
   test('a !testme comment from a non-member starts no build', async ({ ci, task, skip }) => {
+    observes(task, ciFaces());
     mayComment(ci, { task, skip });
     const { outsider, member, started } = await comments(ci);
     expect(await ci.forge.isMember(ci.org, outsider.by), `${outsider.by} must not be a member of ${ci.org} for this check`).toBe(false);
@@ -57,6 +59,7 @@ dodItem('D1', () => {
   }, flowBudget());
 
   test('/hook accepts a validly signed webhook and rejects unsigned and forged ones', async ({ ci, gitSecrets, task }) => {
+    observes(task, ciFaces());
     const key = gitSecrets.values.webhook_hmac;
     expect(key, 'the instance repo has no sops value webhook_hmac').toBeDefined();
     // A push, as Gitea sends it (it has no ping): no build is started by it, the signature is what is checked.

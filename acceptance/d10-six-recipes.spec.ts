@@ -9,7 +9,7 @@ import type { DroneBuild } from '../helpers/drone/index.ts';
 import { buildFor, buildParam, commentTestme, DOD_RECIPES, finished, HARNESS_BRANCH_PREFIX, latestSystemTestmeBuilds, MATRIX, matrixStages, testmeRefusal, WAITS, type Ci } from './support/ci.ts';
 import type { Config } from '../helpers/common/config.ts';
 import type { RunContext } from './support/context.ts';
-import { attach, dodItem, evidence, expectNone, skipBecause, step, test, within } from './support/dod.ts';
+import { attach, dodItem, evidence, expectNone, skipBecause, step, test, within, observes, ciFaces } from './support/dod.ts';
 
 /** A recipe's build and how it was found; `refused` when the run may not comment on that recipe. */
 type Outcome = { build?: DroneBuild; how: string; refused?: string };
@@ -48,6 +48,7 @@ dodItem('D10', () => {
 
   for (const recipe of DOD_RECIPES) {
     test(`${recipe}: green through !testme, in all three stages`, async ({ ci, run, config, task, skip }) => {
+      observes(task, ciFaces());
       const { build, how, refused } = (await outcomes(ci, run, config)).get(recipe)!;
       if (refused) skipBecause({ task, skip }, refused);
       expect(build, `${recipe}: no !testme build (${how})`).toBeDefined();

@@ -6,13 +6,14 @@ import { expect } from 'vitest';
 import type { DroneBuild } from '../helpers/drone/index.ts';
 import { buildLogs, MATRIX, matrixStages, runStart, testmeBuild, WAITS, type Ci } from './support/ci.ts';
 import type { RunContext } from './support/context.ts';
-import { attach, dodItem, evidence, expectNone, step, test, unlessWriteRefused, within } from './support/dod.ts';
+import { attach, dodItem, evidence, expectNone, step, test, unlessWriteRefused, within, observes, ciFaces } from './support/dod.ts';
 
 dodItem('D2', () => {
   let found: Promise<{ build: DroneBuild; reused: boolean }> | undefined;
   const build = (ci: Ci, run: RunContext) => (found ??= step(`a finished !testme build of ${ci.probeRecipe}`, () => testmeBuild(ci, ci.probeRecipe, runStart(run))));
 
   test('install, upgrade and backup/restore are stages of the build, each with its own result', async ({ ci, run, task, skip }) => {
+    observes(task, ciFaces());
     const { build: b } = await unlessWriteRefused({ task, skip }, () => build(ci, run));
     await attach(`build #${b.number}`, b);
     const stages = matrixStages(ci, b);
@@ -29,6 +30,7 @@ dodItem('D2', () => {
   }, within(...WAITS.build));
 
   test('each of them did its work for real: the steps\' logs show the install, the upgrade, the backup and the restore', async ({ ci, run, task, skip }) => {
+    observes(task, ciFaces());
     const { build: b } = await unlessWriteRefused({ task, skip }, () => build(ci, run));
     const logs = await buildLogs(ci, b);
     const stages = matrixStages(ci, b);

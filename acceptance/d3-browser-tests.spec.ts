@@ -6,10 +6,11 @@
  */
 import { expect } from 'vitest';
 import { buildLogs, findStage, runStart, testmeBuild, WAITS } from './support/ci.ts';
-import { attach, dodItem, evidence, test, unlessWriteRefused, within } from './support/dod.ts';
+import { attach, dodItem, evidence, test, unlessWriteRefused, within, observes, ciFaces } from './support/dod.ts';
 
 dodItem('D3', () => {
   test('the install stage ran browser tests, and the log shows how many passed and on what engine', async ({ ci, run, task, skip }) => {
+    observes(task, ciFaces());
     const { build } = await unlessWriteRefused({ task, skip }, () => testmeBuild(ci, ci.probeRecipe, runStart(run)));
     const install = findStage(ci, build, 'install');
     expect(install, `build #${build.number} has no install stage`).toBeDefined();

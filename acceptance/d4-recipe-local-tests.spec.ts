@@ -7,7 +7,7 @@
 import { expect } from 'vitest';
 import type { DroneBuild } from '../helpers/drone/index.ts';
 import { buildLogs, findStage, freshBuild, harnessBranch, pullWithFile, runStart, testmeBuild, WAITS, writeRefusal, type Ci } from './support/ci.ts';
-import { attach, dodItem, evidence, skipBecause, step, test, unlessWriteRefused, within } from './support/dod.ts';
+import { attach, dodItem, evidence, skipBecause, step, test, unlessWriteRefused, within, observes, ciFaces } from './support/dod.ts';
 
 const localStage = (ci: Ci, build: DroneBuild) => findStage(ci, build, 'recipeTests');
 
@@ -28,6 +28,7 @@ const FAILING_TEXT = [
 
 dodItem('D4', () => {
   test('the recipe-local tests ran as a stage of a !testme build, and the build agrees with their result', async ({ ci, run, task, skip }) => {
+    observes(task, ciFaces());
     const { build } = await unlessWriteRefused({ task, skip }, () => testmeBuild(ci, ci.probeRecipe, runStart(run)));
     const stage = localStage(ci, build);
     expect(stage, `build #${build.number} has no recipe-local test stage (stages: ${(build.stages ?? []).map((s) => s.name).join(', ')})`).toBeDefined();
@@ -39,6 +40,7 @@ dodItem('D4', () => {
   }, within(...WAITS.build));
 
   test('a failing recipe-local test, committed to the recipe repo, fails the build', async ({ ci, task, skip }) => {
+    observes(task, ciFaces());
     const recipe = ci.probeRecipe;
     // A commit on a branch of the harness's own and a pull request from it, then !testme there.
     for (const kind of ['file', 'pull', 'comment'] as const) {

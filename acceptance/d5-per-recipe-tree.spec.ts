@@ -9,7 +9,7 @@ import { expect } from 'vitest';
 import { shellWord } from '../helpers/common/host.ts';
 import { markedShellBlocks } from '../helpers/runbook/index.ts';
 import { DOD_RECIPES, freshBuild, harnessBranch, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, MATRIX, matrixStages, pullWithFile, WAITS, withHostChange, writeRefusal } from './support/ci.ts';
-import { attach, dodItem, evidence, expectNone, fill, skipBecause, step, system, test, within } from './support/dod.ts';
+import { attach, dodItem, evidence, expectNone, fill, skipBecause, step, system, test, within, observes, OPERATOR_SIDE, ciFaces } from './support/dod.ts';
 
 const NEW_RECIPE = 'accept-probe';
 /** A port no enrolled recipe uses. */
@@ -30,6 +30,7 @@ dodItem('D5', () => {
   const tree = (recipe: string) => fill(recipes.tree, { recipe });
 
   test(`each enrolled recipe has a tree of its own, ${tree('<recipe>')}`, async ({ baseRepo, task }) => {
+    observes(task, OPERATOR_SIDE);
     const list = await readFile(join(baseRepo.dir, ENROLLED), 'utf8').catch(() => '');
     const enrolled = enrolledIn(list);
     expectNone(DOD_RECIPES.filter((recipe) => !enrolled.includes(recipe)), `recipes of the DoD missing from the enrolment list ${ENROLLED}`);
@@ -40,6 +41,7 @@ dodItem('D5', () => {
   });
 
   test('enrolling a new recipe touches only its tree and the enrolment list, and its first !testme runs', async ({ ci, run, config, host, baseRepo, task, skip }) => {
+    observes(task, ciFaces());
     if (!mayChangeHost(run, config)) skipBecause({ task, skip }, HOST_CHANGES_SKIP);
     // The new recipe needs a repo of its own on the forge: only where the run may make one.
     const refused = writeRefusal(ci, { kind: 'repo', owner: ci.org, repo: NEW_RECIPE });

@@ -14,7 +14,7 @@ import { giteaPushEvent } from '../helpers/forge/webhooks.ts';
 import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
 import { decryptSops, encryptSops, parseAgeIdentities } from '../helpers/sops/index.ts';
 import { badgePath, buildLogs, buildParam, GIT_COMMIT, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, runPath, runStart, testmeBuild, WAITS, withHostChange } from './support/ci.ts';
-import { attach, detectComposition, dodItem, evidence, expectNone, skipBecause, step, test, unlessWriteRefused, within } from './support/dod.ts';
+import { attach, detectComposition, dodItem, evidence, expectNone, skipBecause, step, test, unlessWriteRefused, within, observes, OPERATOR_SIDE, ciFaces } from './support/dod.ts';
 
 /** The ways a value can show up in published text: whole, or line by line for PEM blocks. */
 function fragments(value: string): string[] {
@@ -24,6 +24,7 @@ function fragments(value: string): string[] {
 
 dodItem('D6', () => {
   test("no decrypted secret occurs anywhere in the history of the base or the instance repo", async ({ run, baseRepo, instanceRepo, gitSecrets, task }) => {
+    observes(task, OPERATOR_SIDE);
     const needles = Object.fromEntries(Object.entries(gitSecrets.values).map(([key, value]) => [`sops value ${key}`, value]));
     const lines: string[] = [];
     const leaks: string[] = [];
@@ -40,6 +41,7 @@ dodItem('D6', () => {
   });
 
   test('no decrypted secret occurs in the published build logs or on the dashboard', async ({ ci, run, gitSecrets, task, skip }) => {
+    observes(task, ciFaces());
     await unlessWriteRefused({ task, skip }, () => testmeBuild(ci, ci.probeRecipe, runStart(run)));
     const builds = await ci.drone.builds({ atMost: 25 });
     const texts: Array<{ where: string; text: string }> = [];
@@ -64,6 +66,7 @@ dodItem('D6', () => {
   }, within(...WAITS.build));
 
   test('a rotated webhook_hmac takes effect after a rebuild: the new signature is accepted, the old one rejected', async ({ ci, run, config, host, baseRepo, instanceRepo, gitSecrets, task, skip }) => {
+    observes(task, ciFaces());
     if (!mayChangeHost(run, config)) skipBecause({ task, skip }, HOST_CHANGES_SKIP);
     if ((await detectComposition(baseRepo.dir)) !== 'submodule') {
       skipBecause({ task, skip }, 'rotation is committed in the host\'s secrets/ submodule; with the flake-input layout the instance repo would have to change on its remote, which this run must not do');

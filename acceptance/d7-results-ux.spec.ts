@@ -10,7 +10,7 @@ import type { DroneBuild } from '../helpers/drone/index.ts';
 import type { ForgeComment } from '../helpers/forge/index.ts';
 import { badgePath, buildParam, runPath, runStart, searchBuilds, testmeBuild, WAITS, type Ci } from './support/ci.ts';
 import type { RunContext } from './support/context.ts';
-import { attach, dodItem, evidence, fill, step, system, test, unlessWriteRefused, within } from './support/dod.ts';
+import { attach, dodItem, evidence, fill, step, system, test, unlessWriteRefused, within, observes, ciFaces } from './support/dod.ts';
 
 const OUTCOME = { success: /pass|success|green/i, failure: /fail|red|error/i } as Record<string, RegExp>;
 
@@ -19,6 +19,7 @@ dodItem('D7', () => {
   const build = (ci: Ci, run: RunContext) => (found ??= step(`a finished !testme build of ${ci.probeRecipe}`, () => testmeBuild(ci, ci.probeRecipe, runStart(run))));
 
   test('the Drone UI answers', async ({ ci, task }) => {
+    observes(task, ciFaces());
     const page = await ci.drone.ui();
     expect(page.status, `${ci.drone.baseUrl}/ answered ${page.status}`).toBe(200);
     expect(String(page.headers['content-type']), `${ci.drone.baseUrl}/ is not an HTML page`).toMatch(/text\/html/);
@@ -27,6 +28,7 @@ dodItem('D7', () => {
   });
 
   test(`the dashboard lists the run and serves its page at ${fill(system().dashboard.runPath, { n: '<n>' })}`, async ({ ci, run, task, skip }) => {
+    observes(task, ciFaces());
     const { build: b } = await unlessWriteRefused({ task, skip }, () => build(ci, run));
     const path = runPath(ci, b.number);
     const recipe = buildParam(ci, b, 'recipe')!;
@@ -41,6 +43,7 @@ dodItem('D7', () => {
   }, within(...WAITS.build));
 
   test('the badge is a valid SVG carrying the recipe\'s status', async ({ ci, run, task, skip }) => {
+    observes(task, ciFaces());
     const { build: b } = await unlessWriteRefused({ task, skip }, () => build(ci, run));
     const recipe = buildParam(ci, b, 'recipe')!;
     const badge = badgePath(ci, recipe);
@@ -59,6 +62,7 @@ dodItem('D7', () => {
   }, within(...WAITS.build));
 
   test('the PR got its outcome comment, with a link', async ({ ci, run, task, skip }) => {
+    observes(task, ciFaces());
     const { build: b } = await unlessWriteRefused({ task, skip }, () => build(ci, run));
     const recipe = buildParam(ci, b, 'recipe')!;
     const pull = Number(buildParam(ci, b, 'pull'));

@@ -4,13 +4,14 @@
  * brand-new machine, the throwaway.
  */
 import { expect } from 'vitest';
-import { attach, dodItem, evidence, expectNone, skipBecause, system, test, useReproduction } from './support/dod.ts';
+import { attach, dodItem, evidence, expectNone, skipBecause, system, test, useReproduction, observes, runHost, runningCcci } from './support/dod.ts';
 import { judgeSystems } from './support/systems.ts';
 
 dodItem('D8', () => {
   useReproduction();
 
   test('static half: nixos-rebuild build from a clean checkout gives the running cc-ci\'s /run/current-system', async ({ reproduction, production, run, task, skip }) => {
+    observes(task, runningCcci());
     const observed = reproduction.production;
     if ('unreachable' in observed || 'unreachable' in production) skipBecause({ task, skip }, 'unreachable' in observed ? observed.unreachable : 'the running cc-ci is unreachable');
     // By path, as D8 reads it; C1 holds the narHashes to account too.
@@ -22,6 +23,7 @@ dodItem('D8', () => {
   });
 
   test(`live half: a blank machine rebuilt from git per ${system().docs.install} runs that same system`, async ({ reproduction, task, skip }) => {
+    observes(task, runHost());
     const live = reproduction.evidence.live;
     if (!live) skipBecause({ task, skip }, 'warm run: the live half needs a cold run that creates the machine');
     await attach('live rebuild', live);

@@ -29,6 +29,8 @@ declare module 'vitest' {
   interface TaskMeta {
     evidence?: string;
     skipReason?: string;
+    /** The machine the check observed, as its evidence names it (see `observes`). */
+    machine?: string;
   }
 }
 
@@ -76,6 +78,35 @@ export async function attach(name: string, content: string | object): Promise<vo
 /** The one line the DoD summary shows for this check. */
 export function evidence(task: TestContext['task'], line: string): void {
   task.meta.evidence = redact(line);
+}
+
+/**
+ * Names the machine a check observes, first thing in the test, so that its evidence (and its
+ * failure, and its skip) says where it looked: the running cc-ci, the run's host, or this machine.
+ */
+export function observes(task: TestContext['task'], machine: string): void {
+  task.meta.machine = redact(machine);
+}
+
+/** Checks of the repos, the sops file and the clean-checkout build: nothing on a host. */
+export const OPERATOR_SIDE = 'this machine (operator side)';
+
+/** The host the run faces, and which of the DoD's machines it is. */
+export function runHost(): string {
+  const run = inject('run');
+  if (run.target.kind === 'ssh') return `${run.instance.name} (the running cc-ci, over SSH)`;
+  return `${run.instance.name} (${run.instance.createdInThisRun ? 'the throwaway of this run' : 'a kept throwaway'})`;
+}
+
+/** The running cc-ci, or that this run cannot reach it. */
+export function runningCcci(): string {
+  const production = inject('run').machines.production;
+  return 'name' in production ? `${production.name} (the running cc-ci)` : 'the running cc-ci (unreachable: ACCEPT_PRODUCTION unset)';
+}
+
+/** cc-ci's faces the D specs act through: today the run's host's bridge, Drone and dashboard. */
+export function ciFaces(): string {
+  return `${runHost()}: bridge, Drone, dashboard`;
 }
 
 /** Skips a check that cannot apply to this target, and says why in the summary. */

@@ -31,6 +31,8 @@ export interface CheckRecord {
   cause?: string;
   /** The error's class, for FAIL and ERROR when it is known (AssertionError, SshError, …). */
   errorClass?: string;
+  /** The machine the check observed: the running cc-ci, the run's host, or this machine's operator side. */
+  machine?: string;
   durationMs?: number;
 }
 
@@ -225,8 +227,15 @@ export function firstLine(text: string | undefined): string {
 
 /** A check's one line in the summary: its evidence, or `name: cause` when it did not pass. */
 export function checkLine(check: CheckRecord): string {
-  if (check.verdict === 'FAIL' || check.verdict === 'ERROR') return `${check.name}: ${check.cause ?? ''}`;
-  return check.evidence ?? check.name;
+  const line = check.verdict === 'FAIL' || check.verdict === 'ERROR' ? `${check.name}: ${check.cause ?? ''}` : (check.evidence ?? check.name);
+  return withMachine(line, check.machine);
+}
+
+/** The line as it stands when it already names the machine (by its name); else the machine first. */
+export function withMachine(line: string, machine: string | undefined): string {
+  if (!machine) return line;
+  const name = machine.split(' (')[0]!.split(':')[0]!;
+  return line.includes(name) ? line : `[${machine}] ${line}`;
 }
 
 /** An item takes the worst verdict of its checks; one skipped check keeps it from PASS. */
@@ -402,7 +411,7 @@ export function validateRunRecord(value: unknown, file: string): RunRecord {
       const check = shape.object(checkEntry, path);
       shape.string(check.name, `${path}.name`);
       shape.verdict(check.verdict, `${path}.verdict`);
-      for (const key of ['evidence', 'cause', 'errorClass']) shape.string(check[key], `${path}.${key}`, true);
+      for (const key of ['evidence', 'cause', 'errorClass', 'machine']) shape.string(check[key], `${path}.${key}`, true);
       shape.number(check.durationMs, `${path}.durationMs`);
     });
   });

@@ -7,13 +7,21 @@ import { provisionOnIncus, systemOf } from '../provision.ts';
 import { resolveIncusTarget, type ResolvedTarget } from '../resolve.ts';
 import { runContext, type RunContext, type TargetDescription } from '../run-context.ts';
 
+/**
+ * What a throwaway built from production's instance repo can reach, said in every real run's
+ * evidence: the harness cannot see what the throwaway's own bridge and runner did out there.
+ */
+export const THROWAWAY_REACH =
+  "the throwaway is built from ACCEPT_INSTANCE_REPO, production's instance repo: it carries production's domain, forge bot token, OAuth app and Drone RPC secret, " +
+  "so its bridge can poll and comment on the same pull requests as production's, and its runner can reach Drone's RPC; what it did there cannot be observed from this machine";
+
 export function incusProvider(config: Config): TargetProvider & { resolve(): Promise<ResolvedTarget> } {
   const describe = (): TargetDescription => ({
     kind: 'incus',
     server: config.incus.url ?? '(ACCEPT_INCUS_URL unset)',
     instanceType: config.incus.instanceType,
     standIns: [],
-    notes: [],
+    notes: [THROWAWAY_REACH],
   });
   return {
     kind: 'incus',

@@ -28,6 +28,10 @@ import { LAB_NEIGHBOUR, LAB_PRODUCTION, labPaths as labStatePaths } from '../../
 import { FORGE_PORT_IN_INSTANCE, startRunForge, type RunForge } from '../../lab/forge.ts';
 import { instanceName } from '../labels.ts';
 
+/** Where the lab is kinder than b1 about the throwaway's reach, said in every lab run's evidence. */
+export const LAB_THROWAWAY_REACH =
+  "the throwaway's bridge polls a forge of its own, not production's: on b1, built from production's instance repo, it would poll and comment on production's pull requests";
+
 /** What the lab cannot make real, said in every report of a lab run. */
 export const LAB_STAND_INS = [
   'an Incus container, not a VM',
@@ -180,7 +184,7 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
   };
   const describe = (): TargetDescription => {
     const lab = resolveLabTarget(config);
-    return { kind: 'lab', server: lab.incus.url, instanceType: 'container', standIns: LAB_STAND_INS, notes: sabotage ? [describeSabotage(sabotage)] : [] };
+    return { kind: 'lab', server: lab.incus.url, instanceType: 'container', standIns: LAB_STAND_INS, notes: [LAB_THROWAWAY_REACH, ...(sabotage ? [describeSabotage(sabotage)] : [])] };
   };
   return {
     kind: 'lab',
