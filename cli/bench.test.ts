@@ -3,12 +3,19 @@ import { emptyRecord, phasedRecord } from '../acceptance/support/run-record.fixt
 import { coldBreakdown, READ_ONLY_SPECS } from './bench.ts';
 
 describe('the bench', () => {
+  it('puts the running cc-ci and the neighbours first, where the record has their time', () => {
+    const record = phasedRecord();
+    const withMachines = { ...record, phases: { ...record.phases, provision: { ...record.phases.provision!, machinesMs: 900 } } };
+    const { rows } = coldBreakdown(withMachines);
+    expect(rows[0]).toEqual({ what: 'cold: the running cc-ci and the neighbours (the lab converges its stand-ins where needed; observed before the throwaway)', ms: 900 });
+  });
+
   it('prints the cold breakdown from the run record: create, boot, each runbook step, each spec file, teardown, overhead', () => {
     const { rows, lines } = coldBreakdown(phasedRecord());
     expect(rows.map((row) => row.what)).toEqual([
-      'cold: create (Incus create + start)',
-      'cold: boot (until systemd is running)',
-      'cold: runbook',
+      'cold: create the throwaway (Incus create + start)',
+      'cold: boot the throwaway (until systemd is running)',
+      'cold: runbook on the throwaway',
       '  step 1: git clone --recursive http://git/cc-ci.git /root/cc-ci',
       "  step 3: nixos-rebuild switch --flake '/root/cc-ci?submodules=1#cc-ci'",
       'cold: c1-repo-split.spec.ts (its tests 1.2 s)',

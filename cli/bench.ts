@@ -93,9 +93,10 @@ export function coldBreakdown(record: RunRecord): { rows: Figure[]; lines: strin
   const rows: Figure[] = [];
   const provision = phases.provision;
   if (provision) {
-    rows.push({ what: 'cold: create (Incus create + start)', ms: provision.createMs });
-    rows.push({ what: 'cold: boot (until systemd is running)', ms: provision.bootMs });
-    rows.push({ what: 'cold: runbook', ms: provision.runbookMs });
+    if (provision.machinesMs !== undefined) rows.push({ what: 'cold: the running cc-ci and the neighbours (the lab converges its stand-ins where needed; observed before the throwaway)', ms: provision.machinesMs });
+    rows.push({ what: 'cold: create the throwaway (Incus create + start)', ms: provision.createMs });
+    rows.push({ what: 'cold: boot the throwaway (until systemd is running)', ms: provision.bootMs });
+    rows.push({ what: 'cold: runbook on the throwaway', ms: provision.runbookMs });
     for (const step of provision.steps) rows.push({ what: `  step ${step.index}: ${step.text.slice(0, 72)}`, ms: step.durationMs });
   }
   for (const file of phases.specFiles ?? []) rows.push({ what: `cold: ${file.file.replace(/^acceptance\//, '')} (its tests ${formatDuration(file.testsMs)})`, ms: file.durationMs });

@@ -15,6 +15,8 @@ export interface ProvisionOptions {
   ttlMs?: number;
   /** A failed provisioning keeps its throwaway for debugging (ACCEPT_KEEP=on-failure or always). */
   keepOnFailure?: boolean;
+  /** Time the provider already spent on the running cc-ci and the neighbours (the lab converges its stand-ins). */
+  machinesReadyMs?: number;
   /** Called once the throwaway exists, before the runbook: a signal from then on can delete it at once. */
   onCreated?: (created: CreatedThrowaway) => void;
 }

@@ -52,7 +52,9 @@ export async function provisionOnIncus(
     const swept = await sweep(client);
     if (swept.deleted.length) log.info(`swept ${swept.deleted.length} expired throwaway(s): ${swept.deleted.join(', ')}`);
     // C6: what the run must leave alone, before it creates anything.
+    const observeStarted = performance.now();
     const machinesBefore = await observeMachines(client, resolved.machines);
+    const machinesMs = Math.round((options.machinesReadyMs ?? 0) + performance.now() - observeStarted);
     if (machinesBefore.length) log.info(`before the run: ${describeObservations(machinesBefore)}`);
     throwaway = await startThrowaway(client, resolved, { runId: options.runId, ttlMs: options.ttlMs ?? 7_200_000, ledger: options.ledger, logDir: options.logDir });
     options.onCreated?.(throwaway);
@@ -67,7 +69,7 @@ export async function provisionOnIncus(
     const runbookMs = performance.now() - runbookStarted;
     await hooks.afterRunbook?.(throwaway, client);
     const started = throwaway;
-    const provisioning = { totalMs: Math.round(performance.now() - provisionStarted), ...started.timings, runbookMs: Math.round(runbookMs) };
+    const provisioning = { totalMs: Math.round(performance.now() - provisionStarted + (options.machinesReadyMs ?? 0)), ...started.timings, runbookMs: Math.round(runbookMs), machinesMs };
     const host = {
       name: started.name,
       project: started.project,

@@ -48,6 +48,8 @@ export interface ProvisionTimings {
   bootMs: number;
   /** Every runbook step, end to end. */
   runbookMs: number;
+  /** The running cc-ci and the neighbours: made ready where the target keeps them (the lab), and observed before the throwaway exists. */
+  machinesMs?: number;
 }
 
 /** The facts of the host itself: where it is and how it was built. Never a setting. */

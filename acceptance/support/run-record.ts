@@ -113,6 +113,8 @@ export interface ProvisionPhases {
   bootMs: number;
   /** Every runbook step, end to end. */
   runbookMs: number;
+  /** The running cc-ci and the neighbours: made ready (the lab) and observed before the throwaway exists. */
+  machinesMs?: number;
   /** Each runbook step: its index in docs/install.md, the first line of its text, its time. */
   steps: { index: number; text: string; durationMs: number }[];
 }
@@ -163,7 +165,7 @@ export function overheadOf(phases: PhaseTimings, wallMs: number): Pick<PhaseTimi
   const provision = phases.provision;
   const steps = provision ? provision.steps.reduce((sum, step) => sum + step.durationMs, 0) : 0;
   const tests = (phases.specFiles ?? []).reduce((sum, file) => sum + file.testsMs, 0);
-  const waitingMs = Math.round((provision ? provision.createMs + provision.bootMs : 0) + steps + tests + (phases.deleteMs ?? 0));
+  const waitingMs = Math.round((provision ? provision.createMs + provision.bootMs + (provision.machinesMs ?? 0) : 0) + steps + tests + (phases.deleteMs ?? 0));
   return { wallMs: Math.round(wallMs), waitingMs, overheadMs: Math.max(0, Math.round(wallMs) - waitingMs) };
 }
 
@@ -380,6 +382,7 @@ export function validateRunRecord(value: unknown, file: string): RunRecord {
   if (phases.provision !== undefined) {
     const provision = shape.object(phases.provision, 'phases.provision');
     for (const key of ['totalMs', 'createMs', 'bootMs', 'runbookMs']) shape.number(provision[key], `phases.provision.${key}`, true);
+    shape.number(provision.machinesMs, 'phases.provision.machinesMs');
     shape.array(provision.steps, 'phases.provision.steps').forEach((entry, index) => {
       const step = shape.object(entry, `phases.provision.steps[${index}]`);
       shape.number(step.index, `phases.provision.steps[${index}].index`, true);

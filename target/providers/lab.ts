@@ -214,7 +214,9 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
       // C1's zero drift would fail every such row for a reason that is not the sabotage's.
       const forks = entry?.baseFork?.machineRuns ? await entry.forkRepos!({ labDir: config.labDir, domain: resolved.domain, gitUrl: new URL(resolved.baseRepo).origin, project: resolved.incus.project } as SabotageContext) : undefined;
       const beforeRun = entry?.beforeRun;
+      const machinesStarted = performance.now();
       await ensureMachines(config, resolved, { ...labRepos, ...forks }, beforeRun ? (production) => beforeRun({ labDir: config.labDir, project: resolved.incus.project, production }) : undefined);
+      const machinesReadyMs = performance.now() - machinesStarted;
       if (sabotage && entry) {
         log.warn(describeSabotage(sabotage));
         hooks = {
@@ -251,7 +253,7 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
         },
       };
       try {
-        return await provisionOnIncus(withForge, describe(), { ...provisionOptions, ttlMs: provisionOptions.ttlMs ?? config.ttlMs, generation, hostGitCredentialsFile: config.hostGitCredentialsFile }, withForgeHooks);
+        return await provisionOnIncus(withForge, describe(), { ...provisionOptions, machinesReadyMs, ttlMs: provisionOptions.ttlMs ?? config.ttlMs, generation, hostGitCredentialsFile: config.hostGitCredentialsFile }, withForgeHooks);
       } catch (error) {
         await stopUnlessKept(forge, name, client.current);
         throw error;
