@@ -9,7 +9,7 @@ import { expect } from 'vitest';
 import { shellWord } from '../helpers/common/host.ts';
 import { markedShellBlocks } from '../helpers/runbook/index.ts';
 import { DOD_RECIPES, freshBuild, harnessBranch, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, MATRIX, matrixStages, pullWithFile, WAITS, withHostChange, writeRefusal } from './support/ci.ts';
-import { attach, dodItem, evidence, expectNone, fill, skipBecause, step, system, test, within, observes, OPERATOR_SIDE, ciFaces } from './support/dod.ts';
+import { attach, dodItem, evidence, expectNone, fill, skipBecause, step, system, test, within, observes, OPERATOR_SIDE, ciFaces, hostFacesOf } from './support/dod.ts';
 
 const NEW_RECIPE = 'accept-probe';
 /** A port no enrolled recipe uses. */
@@ -40,8 +40,9 @@ dodItem('D5', () => {
     evidence(task, `${enrolled.length} recipes in ${ENROLLED}, each with its tree ${tree('<recipe>')} (${trees.map(([recipe, files]) => `${recipe}: ${files.length}`).join(', ')})`);
   });
 
-  test('enrolling a new recipe touches only its tree and the enrolment list, and its first !testme runs', async ({ ci, run, config, host, baseRepo, task, skip }) => {
-    observes(task, ciFaces());
+  test('enrolling a new recipe touches only its tree and the enrolment list, and its first !testme runs', async ({ hostCi: ci, run, config, host, baseRepo, task, skip }) => {
+    observes(task, hostFacesOf());
+    // It changes the host, so it acts on the run's host (never the running cc-ci), through that host's own faces.
     if (!mayChangeHost(run, config)) skipBecause({ task, skip }, HOST_CHANGES_SKIP);
     // The new recipe needs a repo of its own on the forge: only where the run may make one.
     const refused = writeRefusal(ci, { kind: 'repo', owner: ci.org, repo: NEW_RECIPE });

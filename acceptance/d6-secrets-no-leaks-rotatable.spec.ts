@@ -14,7 +14,7 @@ import { giteaPushEvent } from '../helpers/forge/webhooks.ts';
 import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
 import { decryptSops, encryptSops, parseAgeIdentities } from '../helpers/sops/index.ts';
 import { badgePath, buildLogs, buildParam, GIT_COMMIT, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, runPath, runStart, testmeBuild, WAITS, withHostChange } from './support/ci.ts';
-import { attach, detectComposition, dodItem, evidence, expectNone, skipBecause, step, test, unlessWriteRefused, within, observes, OPERATOR_SIDE, ciFaces } from './support/dod.ts';
+import { attach, detectComposition, dodItem, evidence, expectNone, skipBecause, step, test, unlessWriteRefused, within, observes, OPERATOR_SIDE, ciFaces, hostFacesOf } from './support/dod.ts';
 
 /** The ways a value can show up in published text: whole, or line by line for PEM blocks. */
 function fragments(value: string): string[] {
@@ -65,8 +65,9 @@ dodItem('D6', () => {
     evidence(task, `0 occurrences of ${Object.keys(gitSecrets.values).length} decrypted values in ${logCount} step logs of ${builds.length} builds and ${texts.length - logCount} dashboard and Drone pages`);
   }, within(...WAITS.build));
 
-  test('a rotated webhook_hmac takes effect after a rebuild: the new signature is accepted, the old one rejected', async ({ ci, run, config, host, baseRepo, instanceRepo, gitSecrets, task, skip }) => {
-    observes(task, ciFaces());
+  test('a rotated webhook_hmac takes effect after a rebuild: the new signature is accepted, the old one rejected', async ({ hostCi: ci, run, config, host, baseRepo, instanceRepo, gitSecrets, task, skip }) => {
+    observes(task, hostFacesOf());
+    // A rotation rebuilds the host: the run's host (the throwaway), through its own /hook.
     if (!mayChangeHost(run, config)) skipBecause({ task, skip }, HOST_CHANGES_SKIP);
     if ((await detectComposition(baseRepo.dir)) !== 'submodule') {
       skipBecause({ task, skip }, 'rotation is committed in the host\'s secrets/ submodule; with the flake-input layout the instance repo would have to change on its remote, which this run must not do');

@@ -47,7 +47,24 @@ async function sweepStale(labDir: string): Promise<void> {
   }
 }
 
-export async function startRunForge(labDir: string, run: { instance: string; project: string }): Promise<RunForge> {
+/** The pid of the forge kept under `key`, if it still runs. */
+export async function runForgePid(labDir: string, key: string): Promise<number | undefined> {
+  const pid = Number((await readFile(join(runDir(labDir, key), 'forge.pid'), 'utf8').catch(() => '')).trim());
+  return pid > 0 && isAlive(pid) ? pid : undefined;
+}
+
+/** Stops the forge kept under `key`, if one runs (the lab's production gets a new one when it is rebuilt). */
+export async function stopRunForge(labDir: string, key: string): Promise<void> {
+  const pid = await runForgePid(labDir, key);
+  if (pid) await stopDaemonAndWait(pid, `the forge ${key}`, 5_000);
+  await rm(runDir(labDir, key), { recursive: true, force: true });
+}
+
+/**
+ * `key` names the forge's directory: the instance's name by default (a throwaway's is unique);
+ * the lab's production stand-ins share a name across projects, so theirs carries the project.
+ */
+export async function startRunForge(labDir: string, run: { instance: string; project: string; key?: string }): Promise<RunForge> {
   const paths = labPaths(labDir);
   const tokens = join(paths.forgeDir, 'tokens');
   const cert = join(paths.caDir, 'forge-fullchain.pem');
@@ -58,7 +75,7 @@ export async function startRunForge(labDir: string, run: { instance: string; pro
     });
   }
   await sweepStale(labDir);
-  const dir = runDir(labDir, run.instance);
+  const dir = runDir(labDir, run.key ?? run.instance);
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const httpPort = await freePort();

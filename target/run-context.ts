@@ -78,7 +78,17 @@ export interface RunMachines {
    * The running cc-ci: an instance in the run's Incus project (`incus`), or the host the run
    * faces itself (`run-host`: the ssh target is an existing host); or why this run cannot reach it.
    */
-  production: { name: string; via: 'incus' | 'run-host'; memory: string } | { unreachable: string };
+  production:
+    | {
+        name: string;
+        via: 'incus' | 'run-host';
+        memory: string;
+        /** Where its :443 is dialled for cc-ci's faces; unset: each name under the domain is dialled by name (the proxy resolves it). */
+        https?: Endpoint;
+        /** The forge its bridge serves, where the target runs one (the lab's stand-in); unset: ACCEPT_FORGE_URL or git.<domain>. */
+        forgeUrl?: string;
+      }
+    | { unreachable: string };
   /** Instances of the project that the run must leave as they were. */
   neighbours: string[];
 }
@@ -108,7 +118,7 @@ export interface RunContext extends SystemUnderTest {
   faced: TargetDescription;
   instance: { name: string; project: string; createdAt: string; expiresAt: string; createdInThisRun: boolean };
   https: Endpoint;
-  /** The host's own forge (the lab's, one per throwaway); unset: ACCEPT_FORGE_URL or git.<domain>. */
+  /** The run's host's own forge (the lab's, one per machine); unset: ACCEPT_FORGE_URL or git.<domain>. */
   forgeUrl?: string;
   runbook?: RunbookOutcome;
   /** Set when this run provisioned the host (cold runs, the bench). */

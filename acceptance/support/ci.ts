@@ -15,7 +15,7 @@ import { StateTimeoutError, WaitTimeoutError, waitFor } from '../../helpers/comm
 import { Apex } from '../../helpers/dashboard/index.ts';
 import { DRONE_MAX_PER_PAGE, DroneClient, UNFINISHED, type DroneBuild, type DroneStage } from '../../helpers/drone/index.ts';
 import { ForgeClient, forgeWriteRefusal, type ForgeComment, type ForgePull, type ForgeWrite, type ForgeWriteScope } from '../../helpers/forge/index.ts';
-import { dialDomainAt, type HttpsTransport } from '../../helpers/https/index.ts';
+import { dialDomainAt, type Endpoint, type HttpsTransport } from '../../helpers/https/index.ts';
 import { parseRunbook } from '../../helpers/runbook/index.ts';
 import type { HostChannel } from '../../helpers/common/host.ts';
 import type { RunContext } from './context.ts';
@@ -80,6 +80,8 @@ export interface Ci {
    * named one (ACCEPT_FORGE_PROBE_REPO), else custom-html.
    */
   probeRecipe: string;
+  /** The machine whose bridge, Drone and dashboard these are. */
+  machine: string;
   /** Where the specs may write to the forge; the forge clients refuse anything else. */
   writes: ForgeWriteScope;
   /** The system's names: build parameters, stages, dashboard links. */
@@ -107,21 +109,46 @@ async function token(file: string | undefined, setting: string, secrets: Record<
   return { value, source: `the instance repo's sops value ${key}` };
 }
 
-export async function openCi(run: RunContext, config: Config, secrets: Record<string, string>): Promise<Ci> {
+/** Which cc-ci the D specs act through: where its names are dialled, and the forge its bridge serves. */
+export interface CiFaces {
+  /** The machine, as the evidence names it. */
+  machine: string;
+  /** Where a name under the domain is dialled (undefined: by name, through the proxy). */
+  dial: (hostname: string) => Endpoint | undefined;
+  /** The forge its bridge serves, where the target runs one per machine (the lab). */
+  forgeUrl?: string;
+}
+
+/** The running cc-ci's faces, when the run can reach it; the D items are observed there. */
+export function productionFaces(run: RunContext): CiFaces | undefined {
+  const production = run.machines.production;
+  if (!('name' in production)) return undefined;
+  if (production.via === 'run-host') return hostFaces(run);
+  const { https } = production;
+  return { machine: production.name, dial: https ? dialDomainAt(run.domain, https) : () => undefined, ...(production.forgeUrl ? { forgeUrl: production.forgeUrl } : {}) };
+}
+
+/** The run's host's own faces: what a check that changes the host (D5's enrolment, D6's rotation) acts through. */
+export function hostFaces(run: RunContext): CiFaces {
+  return { machine: run.instance.name, dial: dialDomainAt(run.domain, run.https), ...(run.forgeUrl ? { forgeUrl: run.forgeUrl } : {}) };
+}
+
+export async function openCi(run: RunContext, config: Config, secrets: Record<string, string>, faces: CiFaces = productionFaces(run) ?? hostFaces(run)): Promise<Ci> {
   const transport: HttpsTransport = {
     socks: run.target.socks,
     ca: await readFile(run.tlsCaFile, 'utf8'),
-    dial: dialDomainAt(run.domain, run.https),
+    dial: faces.dial,
     // A rebuild (D4–D6) restarts cc-ci's faces under the specs: ride out that restart.
     settleMs: run.durations.converge,
   };
   const member = await token(config.ci.forgeMemberTokenFile, 'ACCEPT_FORGE_MEMBER_TOKEN_FILE', secrets, 'forge_member_token');
   const outsider = await token(config.ci.forgeOutsiderTokenFile, 'ACCEPT_FORGE_OUTSIDER_TOKEN_FILE', secrets, 'forge_outsider_token');
   const drone = await token(config.ci.droneTokenFile, 'ACCEPT_DRONE_TOKEN_FILE', secrets, 'drone_api_token');
-  // The lab runs a forge per throwaway, outside it, as the recipes' forge is outside cc-ci.
-  const forgeUrl = config.ci.forgeUrl ?? run.forgeUrl ?? `https://git.${run.domain}`;
+  // The lab runs a forge per machine, outside it, as the recipes' forge is outside cc-ci.
+  const forgeUrl = config.ci.forgeUrl ?? faces.forgeUrl ?? `https://git.${run.domain}`;
   const writes = run.forgeWrites;
   return {
+    machine: faces.machine,
     org: config.ci.forgeOrg,
     domain: run.domain,
     probeRecipe: probeRecipeOf(writes, config.ci.forgeOrg),

@@ -104,8 +104,15 @@ export function runningCcci(): string {
   return 'name' in production ? `${production.name} (the running cc-ci)` : 'the running cc-ci (unreachable: ACCEPT_PRODUCTION unset)';
 }
 
-/** cc-ci's faces the D specs act through: today the run's host's bridge, Drone and dashboard. */
+/** cc-ci's faces the D specs act through: the running cc-ci's where the run reaches it, else the run's host's. */
 export function ciFaces(): string {
+  const production = inject('run').machines.production;
+  if ('name' in production && production.via === 'incus') return `${runningCcci()}: bridge, Drone, dashboard`;
+  return `${runHost()}: bridge, Drone, dashboard`;
+}
+
+/** The run's host's own faces: where a check that changes the host acts. */
+export function hostFacesOf(): string {
   return `${runHost()}: bridge, Drone, dashboard`;
 }
 
@@ -262,7 +269,12 @@ export const test = base
     return { values, recipients: document.recipients, source };
   })
   // cc-ci's forge, Drone and apex, with the tokens the D specs act with.
-  .extend('ci', { scope: 'worker' }, async ({ run, config, gitSecrets }): Promise<Ci> => (await import('./ci.ts')).openCi(run, config, gitSecrets.values));
+  .extend('ci', { scope: 'worker' }, async ({ run, config, gitSecrets }): Promise<Ci> => (await import('./ci.ts')).openCi(run, config, gitSecrets.values))
+  // The run's host's own faces, for the checks that change that host (D5's enrolment, D6's rotation).
+  .extend('hostCi', { scope: 'worker' }, async ({ run, config, gitSecrets }): Promise<Ci> => {
+    const { hostFaces, openCi } = await import('./ci.ts');
+    return openCi(run, config, gitSecrets.values, hostFaces(run));
+  });
 
 /**
  * Makes the shared reproduction (the operator-side build of the toplevel and the closure

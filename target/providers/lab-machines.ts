@@ -33,13 +33,24 @@ export interface LabMachinesNeeds {
   resolved: ResolvedTarget;
   /** The repos production is converged from: the lab's, or a sabotage's forks. */
   repos: { baseRepo: string; instanceRepo: string };
-  /** Devices the production stand-in needs (the lab's git server on its own loopback). */
+  /** Devices every production stand-in needs (the lab's git server on its own loopback). */
   devices: Record<string, Record<string, string>>;
+  /**
+   * What production's faces need beside the instance (the lab: a forge of its own, and a
+   * loopback port for its :443): started for each new production, with the devices that reach
+   * it and what to record on the instance; `alive` says whether what was started still runs.
+   */
+  faces: {
+    start(): Promise<{ devices: Record<string, Record<string, string>>; record: Record<string, string> }>;
+    alive(config: Record<string, string>): Promise<boolean>;
+  };
   hostGitCredentialsFile?: string;
 }
 
 export interface LabMachinesOutcome {
   production: string;
+  /** The production stand-in's instance config: what `faces.start` recorded. */
+  config: Record<string, string>;
   toplevel: string;
   /** Why production was (re)built now; undefined when it was reused as it stood. */
   rebuilt?: string;
@@ -96,7 +107,9 @@ async function buildProduction(needs: LabMachinesNeeds, production: { name: stri
   const { name } = production;
   const existing = await labInstance(client, name, 'production');
   if (existing) await client.deleteInstance(name);
-  await create(needs, name, 'production', production.memory, needs.devices);
+  const faces = await needs.faces.start();
+  await create(needs, name, 'production', production.memory, { ...needs.devices, ...faces.devices });
+  await client.patchInstanceConfig(name, faces.record);
   const source = resolved.profile.docs.install;
   const steps = parseRunbook(await readFile(join(base.dir, source), 'utf8'), `${repos.baseRepo} ${source}`);
   const channel = incusChannel(client, name, new Ledger());
@@ -124,8 +137,13 @@ export async function ensureLabMachines(needs: LabMachinesNeeds): Promise<LabMac
   const existing = await labInstance(client, name, 'production');
   let toplevel: string;
   let rebuilt: string | undefined;
-  if (!existing || existing.config[LAB_BUILT_FROM] !== builtFrom || !existing.config[LAB_TOPLEVEL]) {
-    rebuilt = existing ? `it was converged from ${existing.config[LAB_BUILT_FROM] ?? 'nothing recorded'}, and the run's repos are ${builtFrom}` : `${name} did not exist in ${client.project}`;
+  const facesAlive = existing ? await needs.faces.alive(existing.config) : false;
+  if (!existing || existing.config[LAB_BUILT_FROM] !== builtFrom || !existing.config[LAB_TOPLEVEL] || !facesAlive) {
+    rebuilt = !existing
+      ? `${name} did not exist in ${client.project}`
+      : !facesAlive
+        ? 'what its faces need beside it (its forge) no longer runs'
+        : `it was converged from ${existing.config[LAB_BUILT_FROM] ?? 'nothing recorded'}, and the run's repos are ${builtFrom}`;
     toplevel = await timed(`Converging the lab's production stand-in ${name} in ${client.project} from ${builtFrom} (${rebuilt})`, () => buildProduction(needs, production, base, builtFrom));
   } else {
     if (existing.status !== 'Running') await client.start(name);
@@ -143,5 +161,6 @@ export async function ensureLabMachines(needs: LabMachinesNeeds): Promise<LabMac
     await timed(`Starting the lab's idle neighbour ${neighbour} in ${client.project}`, () => create(needs, neighbour, 'neighbour', NEIGHBOUR_MEMORY, {}));
   }
   if (rebuilt) log.info(`the lab's production stand-in ${name} in ${client.project} runs ${toplevel}`);
-  return { production: name, toplevel, rebuilt, neighbours: resolved.machines.neighbours };
+  const config = (await client.getInstance(name))?.config ?? {};
+  return { production: name, config, toplevel, rebuilt, neighbours: resolved.machines.neighbours };
 }

@@ -25,7 +25,8 @@ import { openIncus } from '../resolve.ts';
 import { join } from 'node:path';
 import { withPidLock } from '../../lab/lock.ts';
 import { LAB_NEIGHBOUR, LAB_PRODUCTION, labPaths as labStatePaths } from '../../lab/state.ts';
-import { FORGE_PORT_IN_INSTANCE, startRunForge, type RunForge } from '../../lab/forge.ts';
+import { FORGE_PORT_IN_INSTANCE, runForgePid, startRunForge, stopRunForge, type RunForge } from '../../lab/forge.ts';
+import { freePort } from '../../helpers/common/dial.ts';
 import { instanceName } from '../labels.ts';
 
 /** Where the lab is kinder than b1 about the throwaway's reach, said in every lab run's evidence. */
@@ -38,7 +39,7 @@ export const LAB_STAND_INS = [
   'Debian with Nix and systemd, not NixOS',
   'nginx, not Traefik',
   'no Docker Swarm',
-  'stand-in forge (Python, one per throwaway, on the lab host outside it)',
+  'stand-in forge (Python, one per machine, on the lab host outside it)',
   'stand-in Drone and bridge (Python)',
 ];
 
@@ -114,30 +115,61 @@ export function resolveLabTarget(config: Config): ResolvedTarget {
   };
 }
 
+/** What the lab records on its production stand-in: where the harness reaches its :443 and its forge. */
+const LAB_PRODUCTION_HTTPS = 'user.accept.lab-https';
+const LAB_PRODUCTION_FORGE = 'user.accept.lab-forge-url';
+
 /**
- * The lab's production stand-in and neighbours in the run's project, converged from `repos`.
- * Concurrent runs in one project (a plain `npm run accept` beside a warm run) take turns.
+ * The lab's production stand-in and neighbours in the run's project, converged from `repos`,
+ * and the resolved target with production's faces filled in: its :443 on a loopback port, and a
+ * forge of its own on the lab host, as the recipes' forge is outside cc-ci. Concurrent runs in
+ * one project (a plain `npm run accept` beside a warm run) take turns.
  */
 async function ensureMachines(
   config: Config,
   resolved: ResolvedTarget,
   repos: { baseRepo: string; instanceRepo: string },
   afterwards?: (production: HostChannel) => Promise<void>,
-): Promise<void> {
+): Promise<ResolvedTarget> {
+  const production = resolved.machines.production;
+  if (!('name' in production)) return resolved;
+  const project = resolved.incus.project;
+  const forgeKey = `${project}-${production.name}`;
+  const gitPort = resolvedGitPort(resolved);
   const client = await openIncus(resolved);
   try {
-    const lock = join(labStatePaths(config.labDir).dir, `machines-${resolved.incus.project}.lock`);
-    await withPidLock(lock, { what: `another run converging the lab's machines in ${resolved.incus.project}` }, () =>
+    const lock = join(labStatePaths(config.labDir).dir, `machines-${project}.lock`);
+    const outcome = await withPidLock(lock, { what: `another run converging the lab's machines in ${project}` }, () =>
       ensureLabMachines({
         client,
         resolved,
         repos,
-        devices: { 'accept-git': { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${resolvedGitPort(resolved)}`, connect: `tcp:127.0.0.1:${resolvedGitPort(resolved)}` } },
+        devices: { 'accept-git': { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${gitPort}`, connect: `tcp:127.0.0.1:${gitPort}` } },
+        faces: {
+          async start() {
+            // A rebuilt production gets a forge of its own again: the old one would serve a stale instance.
+            await stopRunForge(config.labDir, forgeKey);
+            const forge = await startRunForge(config.labDir, { instance: production.name, project, key: forgeKey });
+            const httpsPort = await freePort();
+            return {
+              devices: {
+                'accept-https': { type: 'proxy', listen: `tcp:127.0.0.1:${httpsPort}`, connect: 'tcp:127.0.0.1:443' },
+                'accept-forge': { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${FORGE_PORT_IN_INSTANCE}`, connect: `tcp:127.0.0.1:${forge.httpPort}` },
+              },
+              record: { [LAB_PRODUCTION_HTTPS]: `127.0.0.1:${httpsPort}`, [LAB_PRODUCTION_FORGE]: forge.url },
+            };
+          },
+          alive: async (recorded) => Boolean(recorded[LAB_PRODUCTION_HTTPS] && recorded[LAB_PRODUCTION_FORGE] && (await runForgePid(config.labDir, forgeKey))),
+        },
         hostGitCredentialsFile: config.hostGitCredentialsFile,
       }),
     );
-    const production = resolved.machines.production;
-    if (afterwards && 'name' in production) await afterwards(incusChannel(client, production.name));
+    if (afterwards) await afterwards(incusChannel(client, production.name));
+    const [host, port] = outcome.config[LAB_PRODUCTION_HTTPS]!.split(':');
+    return {
+      ...resolved,
+      machines: { ...resolved.machines, production: { ...production, https: { host: host!, port: Number(port) }, forgeUrl: outcome.config[LAB_PRODUCTION_FORGE]! } },
+    };
   } finally {
     await client.close();
   }
@@ -215,7 +247,7 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
       const forks = entry?.baseFork?.machineRuns ? await entry.forkRepos!({ labDir: config.labDir, domain: resolved.domain, gitUrl: new URL(resolved.baseRepo).origin, project: resolved.incus.project } as SabotageContext) : undefined;
       const beforeRun = entry?.beforeRun;
       const machinesStarted = performance.now();
-      await ensureMachines(config, resolved, { ...labRepos, ...forks }, beforeRun ? (production) => beforeRun({ labDir: config.labDir, project: resolved.incus.project, production }) : undefined);
+      const ready = await ensureMachines(config, resolved, { ...labRepos, ...forks }, beforeRun ? (production) => beforeRun({ labDir: config.labDir, project: resolved.incus.project, production }) : undefined);
       const machinesReadyMs = performance.now() - machinesStarted;
       if (sabotage && entry) {
         log.warn(describeSabotage(sabotage));
@@ -235,7 +267,7 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
       const forge = await startRunForge(config.labDir, { instance: name, project: resolved.incus.project });
       log.info(`the forge of ${name} runs on the lab host at ${forge.url} (the throwaway reaches it at 127.0.0.1:${FORGE_PORT_IN_INSTANCE})`);
       const withForge: ResolvedTarget = {
-        ...resolved,
+        ...ready,
         exposure: { kind: 'loopback-proxy', gitPort: resolvedGitPort(resolved), forward: { device: 'accept-forge', inInstance: FORGE_PORT_IN_INSTANCE, onHost: forge.httpPort } },
         forgeUrl: forge.url,
       };
@@ -262,8 +294,8 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
     async attach() {
       await requireLabUp(config);
       const resolved = resolveLabTarget(config);
-      await ensureMachines(config, resolved, { baseRepo: resolved.baseRepo, instanceRepo: resolved.instanceRepo });
-      return attachKept(config, resolved, describe(), await labGeneration(config.labDir));
+      const ready = await ensureMachines(config, resolved, { baseRepo: resolved.baseRepo, instanceRepo: resolved.instanceRepo });
+      return attachKept(config, ready, describe(), await labGeneration(config.labDir));
     },
   };
 }

@@ -46,7 +46,7 @@ describe('cold run on the lab', () => {
     const summary = await readText(summaryPath(run.reportsDir));
     expect(summary).toContain('| C2 cert in git | PASS |');
     // A lab PASS never reads like a real one: the header names what the run faced.
-    expect(summary).toMatch(/^target: lab \(stand-ins: an Incus container, not a VM; .*nginx, not Traefik; .*stand-in forge \(Python, one per throwaway, on the lab host outside it\); stand-in Drone and bridge/m);
+    expect(summary).toMatch(/^target: lab \(stand-ins: an Incus container, not a VM; .*nginx, not Traefik; .*stand-in forge \(Python, one per machine, on the lab host outside it\); stand-in Drone and bridge/m);
     expect(await readText(join(run.reportsDir, 'allure-results', 'environment.properties'))).toMatch(/^target\.kind ?= ?lab$/m);
     const record = await latestRunRecord(run.reportsDir);
     expect(record.items.find((item) => item.id === 'C2')?.verdict).toBe('PASS');
