@@ -31,6 +31,20 @@ async function git(args: string[], cwd?: string, extra: GitCredential[] = []): P
   return result.stdout.trim();
 }
 
+/** The commit the repo's HEAD points at, asked of the remote without a clone. */
+export async function remoteHead(url: string, options: { setting?: string } = {}): Promise<string> {
+  const split = splitUrlCredentials(options.setting ?? 'the repo URL', url);
+  let out: string;
+  try {
+    out = await git(['ls-remote', split.url, 'HEAD'], undefined, split.credential ? [split.credential] : []);
+  } catch (error) {
+    throw new HarnessError(`could not read HEAD of ${displayUrl(url)}${options.setting ? ` (${options.setting})` : ''}: ${(error as Error).message}`, { cause: error });
+  }
+  const commit = /^([0-9a-f]{40,64})\s+HEAD$/m.exec(out)?.[1];
+  if (!commit) throw new HarnessError(`${displayUrl(url)}${options.setting ? ` (${options.setting})` : ''} has no HEAD to read`);
+  return commit;
+}
+
 /** A fresh clone in a temporary directory; `remove()` (or `await using`) deletes it. `url` carries no credentials. */
 export async function cloneRepo(url: string, options: { recursive?: boolean; setting?: string } = {}): Promise<Clone> {
   // A URL that still carries userinfo is split here too: git never sees it in argv.

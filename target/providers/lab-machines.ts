@@ -11,7 +11,7 @@ import { HarnessError } from '../../helpers/common/errors.ts';
 import { log, timed } from '../../helpers/common/log.ts';
 import { waitFor } from '../../helpers/common/wait.ts';
 import { Ledger } from '../../helpers/common/ledger.ts';
-import { cloneRepo, type Clone } from '../../helpers/git/index.ts';
+import { cloneRepo, remoteHead } from '../../helpers/git/index.ts';
 import type { IncusClient } from '../../helpers/incus/client.ts';
 import { incusChannel } from '../../helpers/incus/channel.ts';
 import { currentSystem } from '../../helpers/nix/index.ts';
@@ -102,8 +102,9 @@ async function create(needs: LabMachinesNeeds, name: string, role: LabRole, memo
 }
 
 /** Converges a new production stand-in from `repos` by the system's own runbook. */
-async function buildProduction(needs: LabMachinesNeeds, production: { name: string; memory: string }, base: Clone, builtFrom: string): Promise<string> {
+async function buildProduction(needs: LabMachinesNeeds, production: { name: string; memory: string }): Promise<string> {
   const { client, resolved, repos } = needs;
+  await using base = await cloneRepo(repos.baseRepo, { setting: 'ACCEPT_BASE_REPO' });
   const { name } = production;
   const existing = await labInstance(client, name, 'production');
   if (existing) await client.deleteInstance(name);
@@ -117,7 +118,8 @@ async function buildProduction(needs: LabMachinesNeeds, production: { name: stri
   const failed = outcome.steps.find((step) => step.kind === 'sh' && step.exitCode !== 0);
   if (failed) throw new HarnessError(`the lab's production stand-in ${name} in ${client.project} did not converge: runbook step ${failed.index} exited ${failed.kind === 'sh' ? failed.exitCode : '?'}`);
   const toplevel = await currentSystem(channel);
-  await client.patchInstanceConfig(name, { [LAB_BUILT_FROM]: builtFrom, [LAB_TOPLEVEL]: toplevel });
+  // What was cloned, should the repo have moved since its HEAD was read.
+  await client.patchInstanceConfig(name, { [LAB_BUILT_FROM]: `${repos.baseRepo}@${base.commit}`, [LAB_TOPLEVEL]: toplevel });
   return toplevel;
 }
 
@@ -132,8 +134,8 @@ export async function ensureLabMachines(needs: LabMachinesNeeds): Promise<LabMac
   const production = resolved.machines.production;
   if (!('name' in production)) throw new HarnessError(`the lab has no production stand-in: ${production.unreachable}`);
   const { name } = production;
-  await using base = await cloneRepo(needs.repos.baseRepo, { setting: 'ACCEPT_BASE_REPO' });
-  const builtFrom = `${needs.repos.baseRepo}@${base.commit}`;
+  // The commit alone decides whether production stands as it should: no clone for a run that reuses it.
+  const builtFrom = `${needs.repos.baseRepo}@${await remoteHead(needs.repos.baseRepo, { setting: 'ACCEPT_BASE_REPO' })}`;
   const existing = await labInstance(client, name, 'production');
   let toplevel: string;
   let rebuilt: string | undefined;
@@ -144,7 +146,7 @@ export async function ensureLabMachines(needs: LabMachinesNeeds): Promise<LabMac
       : !facesAlive
         ? 'what its faces need beside it (its forge) no longer runs'
         : `it was converged from ${existing.config[LAB_BUILT_FROM] ?? 'nothing recorded'}, and the run's repos are ${builtFrom}`;
-    toplevel = await timed(`Converging the lab's production stand-in ${name} in ${client.project} from ${builtFrom} (${rebuilt})`, () => buildProduction(needs, production, base, builtFrom));
+    toplevel = await timed(`Converging the lab's production stand-in ${name} in ${client.project} from ${builtFrom} (${rebuilt})`, () => buildProduction(needs, production));
   } else {
     if (existing.status !== 'Running') await client.start(name);
     const running = await currentSystem(incusChannel(client, name));
