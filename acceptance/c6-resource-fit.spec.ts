@@ -3,10 +3,10 @@
  * memory. That the throwaway is gone afterwards is checked by the teardown itself, as the run's
  * last step, and reported in the DoD summary.
  */
-import { beforeEach, expect, inject } from 'vitest';
+import { beforeEach, expect } from 'vitest';
 import { reservedBytes } from '../target/guard.ts';
 import { NO_INCUS_API, hasIncusApi } from '../target/host.ts';
-import { attach, dodItem, evidence, skipBecause, test, expectNone } from './support/dod.ts';
+import { attach, dodItem, evidence, providedRun, skipBecause, test, expectNone } from './support/dod.ts';
 
 const GiB = 2 ** 30;
 const gib = (bytes: number) => `${(bytes / GiB).toFixed(1)} GiB`;
@@ -14,7 +14,7 @@ const gib = (bytes: number) => `${(bytes / GiB).toFixed(1)} GiB`;
 dodItem('C6', () => {
   // A hook, so that the skip comes before the `incus` fixture, which the ssh target cannot supply.
   beforeEach(({ task, skip }) => {
-    if (!hasIncusApi(inject('run'))) skipBecause({ task, skip }, NO_INCUS_API);
+    if (!hasIncusApi(providedRun())) skipBecause({ task, skip }, NO_INCUS_API);
   });
 
   test('the running memory of the project is within the guideline and below physical memory', async ({ incus, run, config, task }) => {

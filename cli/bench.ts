@@ -55,14 +55,9 @@ async function medianOf(times: number, run: () => Promise<number>): Promise<{ ms
   return { ms: median(walls), codes };
 }
 
-/**
- * The read-only specs: none writes to the forge or Drone or rebuilds the host (D1-D7 and D10
- * comment !testme and read builds; D4, D5 and D6 commit and rebuild). bench/warm-checks.sh makes
- * the same checks.
- */
-export const READ_ONLY_SPECS = ['c1-repo-split', 'c2-cert-in-git', 'c3-one-out-of-band-secret', 'c4-live-rebuild', 'c5-honest-d8', 'c6-resource-fit', 'c7-docs', 'd8-reproducible-server', 'd9-documentation'].map(
-  (name) => `acceptance/${name}.spec.ts`,
-);
+import { READ_ONLY_SPECS } from './watch.ts';
+
+export { READ_ONLY_SPECS };
 export const WARM_CHECKS_SCRIPT = 'bench/warm-checks.sh';
 
 /** The script's inputs: the same host, repos, key, CA and kept record the warm run reads. */

@@ -20,3 +20,10 @@ export const TOOLS_HELP = `  sops decrypt --identity KEYFILE FILE
                            the chain served there: subject, issuer, SANs, validity, SHA-256;
                            verified against PEMFILE (a chain that does not verify is an error)
 `;
+
+export const WATCH_HELP = `  watch [SPEC…]            the builder's loop: a long-lived warm session against the kept host
+                           (default: the read-only specs C1-C7, D8, D9); re-runs on Enter (a line on
+                           a piped stdin), on a change to a spec or what it imports, and when
+                           kept.json changes; each re-run re-reads the settings and the kept record
+                           and ERRORs naming what no longer holds; q quits
+`;

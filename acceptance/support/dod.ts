@@ -38,7 +38,18 @@ declare module 'vitest' {
  * Pass it as the test's last argument; a test without waits gets `within()` from its dodItem.
  */
 export function within(...waits: readonly DurationName[]): number {
-  return budgetMs(inject('run').durations, waits);
+  return budgetMs(providedRun().durations, waits);
+}
+
+/**
+ * The run context global setup provided. A re-run of a long-lived warm session that could not
+ * attach again (global-warm.ts) throws why, so that its checks ERROR and never read the host the
+ * session began with.
+ */
+export function providedRun(): RunContext {
+  const refused = inject('runRefused');
+  if (refused) throw new HarnessError(refused);
+  return inject('run');
 }
 
 /**
@@ -46,7 +57,7 @@ export function within(...waits: readonly DurationName[]): number {
  * take every such name from here, at collection (titles) as in tests.
  */
 export function system(): SystemProfile {
-  return inject('run').profile;
+  return providedRun().profile;
 }
 
 export { fill };
@@ -117,7 +128,7 @@ export interface GitSecrets {
 
 // Worker-scoped: one connection, one clone and one decryption serve every spec in the run.
 export const test = base
-  .extend('run', { scope: 'worker' }, async (): Promise<RunContext> => inject('run'))
+  .extend('run', { scope: 'worker' }, async (): Promise<RunContext> => providedRun())
   // One channel per worker (incus exec, or one SSH connection), closed with the worker.
   .extend('host', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<HostChannel> => {
     const host = await openHost(run);
