@@ -37,29 +37,37 @@ export async function watch(config: Config, args: string[]): Promise<number> {
   let keptWatcher: FSWatcher | undefined;
   try {
     keptWatcher = watchFile(dirname(kept), (_event, name) => {
-      if (name === basename(kept)) void rerun('kept.json changed');
+      if (name === basename(kept)) rerun('a change to kept.json');
     });
   } catch {
     process.stderr.write(`accept watch: ${dirname(kept)} (ACCEPT_STATE_DIR) cannot be watched; re-run by hand after a new kept host\n`);
   }
   // Re-runs the files of the session, as Vitest's own `r` does. One at a time: a re-run's
-  // attach (global-warm.ts) clears the reports, so it must not start while a run writes them.
-  // A trigger during a run is one more run after it, never a queue of them.
-  let chain = Promise.resolve();
-  let pending = false;
-  const rerun = (why: string): Promise<void> => {
-    if (pending) return chain;
-    pending = true;
-    chain = chain.then(async () => {
-      pending = false;
-      // A run Vitest's watcher started (a changed spec) is waited for too.
-      await (vitest as unknown as { runningPromise?: Promise<unknown> }).runningPromise?.catch(() => undefined);
+  // attach (global-warm.ts) clears the reports, so it must not start while a run writes them; a
+  // trigger during a run is dropped, and said so.
+  let running: Promise<void> | undefined;
+  let closing = false;
+  // Closing waits for the run under way: a run that went on after Vitest closed would find its
+  // transformed modules gone.
+  const close = (): void => {
+    if (closing) return;
+    closing = true;
+    void Promise.resolve(running).then(() => vitest.close());
+  };
+  const rerun = (why: string): void => {
+    if (closing) return;
+    if (running) {
+      process.stdout.write(`accept watch: a run is under way; ${why} is ignored (press Enter again once it ends)\n`);
+      return;
+    }
+    running = (async () => {
       const specifications = (await vitest.getRelevantTestSpecifications(files)).filter((spec) => spec.project.name === 'warm');
       await vitest.rerunTestSpecifications(specifications, false).catch((error: unknown) => {
         process.stderr.write(`accept watch: the re-run (${why}) did not run: ${String(error)}\n`);
       });
+    })().finally(() => {
+      running = undefined;
     });
-    return chain;
   };
 
   let cleanup: (() => void) | undefined;
@@ -69,21 +77,25 @@ export async function watch(config: Config, args: string[]): Promise<number> {
     // A pipe (the bench, the scenario tests, an editor): each line re-runs; `q` quits.
     const lines = createInterface({ input: process.stdin });
     lines.on('line', (line) => {
-      if (line.trim() === 'q') void vitest.close();
-      else void rerun('a line on stdin');
+      if (line.trim() === 'q') close();
+      else rerun('the line on stdin');
     });
-    lines.on('close', () => void vitest.close());
+    lines.on('close', close);
     cleanup = () => lines.close();
   }
+  // The first run counts as running: a key pressed during it is dropped too.
   const started = performance.now();
-  try {
-    await vitest.start(files);
-  } catch (error) {
-    // The first run could not start (its global setup threw): the session stays open, and the
-    // next re-run attaches afresh.
-    vitest.logger.printError(error, { fullStack: false, type: 'the first run' });
-    process.stdout.write(runDoneLine(1, performance.now() - started, 'ERROR', 'start; its global setup threw'));
-  }
+  running = vitest.start(files).then(
+    () => undefined,
+    (error: unknown) => {
+      // The first run could not start (its global setup threw): the session stays open, and the
+      // next re-run attaches afresh.
+      vitest.logger.printError(error, { fullStack: false, type: 'the first run' });
+      process.stdout.write(runDoneLine(1, performance.now() - started, 'ERROR', 'start; its global setup threw'));
+    },
+  );
+  await running;
+  running = undefined;
   await closed;
   cleanup?.();
   keptWatcher?.close();
