@@ -285,7 +285,7 @@ export async function bench(): Promise<number> {
       const env = { ...process.env, ACCEPT_STATE_DIR: scratch, ACCEPT_REPORTS_DIR: join(scratch, 'reports') };
       const vitest = (specs: string[]) => ['node_modules/vitest/vitest.mjs', 'run', '--project', 'warm', ...specs];
       const single = ['acceptance/c2-cert-in-git.spec.ts'];
-      await time(figures, 'connect: attach to the kept host (settings, kept.json, lab generation), in this process', () => provider.attach());
+      await time(figures, 'connect: attach to the kept host (settings, kept.json, lab generation), in this process', () => providerFor({ ...config, stateDir: scratch }).attach());
       const npx = await medianOf(3, () => child(['vitest', 'run', '--project', 'warm', ...single], env, 'npx'));
       figures.push({ what: `warm: npx vitest run --project warm c2-cert-in-git.spec.ts (whole process, median of 3, exits ${npx.codes.join(' ')})`, ms: npx.ms });
       const direct = await medianOf(3, () => child(vitest(single), env));

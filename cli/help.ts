@@ -24,6 +24,8 @@ export const TOOLS_HELP = `  sops decrypt --identity KEYFILE FILE
 export const WATCH_HELP = `  watch [SPEC…]            the builder's loop: a long-lived warm session against the kept host
                            (default: the read-only specs C1-C7, D8, D9); re-runs on Enter (a line on
                            a piped stdin), on a change to a spec or what it imports, and when
-                           kept.json changes; each re-run re-reads the settings and the kept record
-                           and ERRORs naming what no longer holds; q quits
+                           kept.json changes; each re-run attaches afresh (kept.json, the lab, the
+                           files the settings name) and ERRORs naming what no longer holds; the
+                           ACCEPT_* settings are the session's environment: to change one, quit (q)
+                           and start it again
 `;

@@ -1,7 +1,8 @@
 /**
  * `accept watch`: the builder's long-lived warm session. One Vitest (its Node API, watch mode)
- * stays open against the kept host; each re-run reuses its transforms and imports and pays only
- * for a worker and the checks. Every re-run attaches afresh (acceptance/support/global-warm.ts):
+ * stays open against the kept host; each re-run reuses its config, reporters, global setup and
+ * transforms, and pays for a new worker (which evaluates the specs' modules again: its fixtures
+ * are then made afresh), the checks and the reports. Every re-run attaches afresh (acceptance/support/global-warm.ts):
  * it faces the settings and the kept record as they are then, and ERRORs naming what no longer
  * holds rather than reading the host the session began with.
  *
@@ -61,6 +62,9 @@ export async function watch(config: Config, args: string[]): Promise<number> {
       return;
     }
     running = (async () => {
+      // A run Vitest started itself (a changed spec; its keys in a terminal) ends first: Vitest's
+      // field, not in its types, and absent when nothing runs.
+      await (vitest as unknown as { runningPromise?: Promise<unknown> }).runningPromise?.catch(() => undefined);
       const specifications = (await vitest.getRelevantTestSpecifications(files)).filter((spec) => spec.project.name === 'warm');
       await vitest.rerunTestSpecifications(specifications, false).catch((error: unknown) => {
         process.stderr.write(`accept watch: the re-run (${why}) did not run: ${String(error)}\n`);
@@ -88,10 +92,10 @@ export async function watch(config: Config, args: string[]): Promise<number> {
   running = vitest.start(files).then(
     () => undefined,
     (error: unknown) => {
-      // The first run could not start (its global setup threw): the session stays open, and the
-      // next re-run attaches afresh.
+      // The first run could not run (its global setup threw, say, for want of a kept host): the
+      // session stays open, and the next re-run attaches afresh.
       vitest.logger.printError(error, { fullStack: false, type: 'the first run' });
-      process.stdout.write(runDoneLine(1, performance.now() - started, 'ERROR', 'start; its global setup threw'));
+      process.stdout.write(runDoneLine(1, performance.now() - started, 'ERROR', 'start; the error is above'));
     },
   );
   await running;

@@ -1,12 +1,13 @@
 /**
  * The builder's long-lived session (`accept watch`), driven as a builder drives it: a kept
  * throwaway, one session left open, and a re-run after each change. Every re-run must face the
- * host and the proxy as they are at that moment: the first passes; then the kept host is changed
- * and the next re-run FAILs naming the change; then the proxy is stopped and the next re-run is an
- * ERROR. Nothing here asserts a time.
+ * host, the proxy and the kept record as they are at that moment: the first passes; then the kept
+ * host is changed and the next re-run FAILs naming the change; then the proxy is stopped and the
+ * next re-run is an ERROR; then kept.json is replaced by a stale record, and the run the session
+ * starts by itself is an ERROR naming it. Nothing here asserts a time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ import { loadConfig } from '../../helpers/common/config.ts';
 import { succeed } from '../../helpers/common/exec.ts';
 import { HOST_PATH, hostShellArgv } from '../../helpers/common/host.ts';
 import { waitFor } from '../../helpers/common/wait.ts';
-import { readKept } from '../../target/kept.ts';
+import { keptFile, readKept, writeKept } from '../../target/kept.ts';
 import { ccciProfile } from '../../target/system-profile.ts';
 import { RUN_DONE } from '../../acceptance/support/session-reporter.ts';
 import type { WorkerLease } from '../../target/providers/lab.ts';
@@ -143,7 +144,7 @@ describe('the long-lived warm session (accept watch) re-reads the kept host each
     await lease?.release();
   });
 
-  test('the first run passes; a changed host is a FAIL naming the change; a stopped proxy is an ERROR', async () => {
+  test('the first run passes; a changed host is a FAIL naming the change; a stopped proxy is an ERROR; so is a stale kept record', async () => {
     const reportsDir = await reportsDirForTest();
     session = new Session([C2_SPEC], { ACCEPT_STATE_DIR: stateDir, ACCEPT_REPORTS_DIR: reportsDir, ACCEPT_SOCKS: proxy!.url });
 
@@ -169,6 +170,22 @@ describe('the long-lived warm session (accept watch) re-reads the kept host each
     expect(stopped.word, stopped.output).toBe('ERROR');
     expect(items(stopped.output).filter((item) => item.verdict === 'PASS' || item.verdict === 'FAIL'), stopped.output).toEqual([]);
     expect(stopped.output).toContain(proxy!.url.replace('socks5://', ''));
+
+    // A kept record of another lab generation, as a new lab would leave it: the session sees
+    // kept.json change and runs again by itself, and that run is an ERROR naming the record and
+    // what to run, whatever the host would have said.
+    const original = await readFile(keptFile(stateDir), 'utf8');
+    const { schemaVersion: _version, keptAt: _at, ...kept } = (await readKept(stateDir))!;
+    await writeKept(stateDir, { ...kept, generation: 'input repos generated 2026-01-01T00:00:00.000Z (base 000000000000)' });
+    try {
+      const stale = await session.run(false);
+      expect(stale.word, stale.output).toBe('ERROR');
+      expect(stale.output).toContain(`records ${name}, built from input repos generated 2026-01-01`);
+      expect(stale.output).toContain('ACCEPT_KEEP=always npm run accept');
+      expect(items(stale.output).filter((item) => item.verdict === 'PASS' || item.verdict === 'FAIL'), stale.output).toEqual([]);
+    } finally {
+      await writeFile(keptFile(stateDir), original);
+    }
 
     expect(await session.quit(), session.all).toBe(0);
     session = undefined;
