@@ -7,7 +7,7 @@ import { loadConfig, realTargetDurations } from './helpers/common/config.ts';
 const reportsDir = process.env.ACCEPT_REPORTS_DIR ?? 'reports';
 // Evidence reports are for acceptance runs; the harness's own tests report under selftest/.
 // `accept watch` is a warm session in the accept process itself.
-const acceptanceRun = process.argv.some((arg) => /^(--project=)?(cold|warm)$/.test(arg)) || (/bin\/accept\.mjs$/.test(process.argv[1] ?? '') && process.argv[2] === 'watch');
+const acceptanceRun = process.argv.some((arg) => /^(--project=)?(cold|warm)$/.test(arg)) || (/(^|\/)accept(\.mjs)?$/.test(process.argv[1] ?? '') && process.argv[2] === 'watch');
 const allureResults = acceptanceRun ? `${reportsDir}/allure-results` : `${reportsDir}/selftest/allure-results`;
 
 // Project defaults from the durations (a real target's, unless set): each spec's suite and each

@@ -4,7 +4,7 @@
  * record, evidence), and its outcome. The bench and the scenario tests read that line. Outside
  * watch mode it prints nothing: Vitest calls onWatcherStart only there.
  */
-import type { Reporter, TestModule } from 'vitest/node';
+import type { Reporter, TestModule, Vitest } from 'vitest/node';
 import { formatDuration } from '../../helpers/common/log.ts';
 import { worstVerdict } from './allure-meta.ts';
 import { checkOf } from './dod-reporter.ts';
@@ -26,10 +26,16 @@ export function runWord(modules: ReadonlyArray<TestModule>, unhandled: number): 
 }
 
 export default class SessionReporter implements Reporter {
+  /** Only acceptance sessions say it: the harness's own tests in watch mode keep Vitest's output. */
+  private acceptance = false;
   private started = performance.now();
   private runs = 0;
   private word: RunWord = 'NONE';
   private trigger = 'start';
+
+  onInit(vitest: Vitest): void {
+    this.acceptance = vitest.projects.length > 0 && vitest.projects.every((project) => project.name === 'warm' || project.name === 'cold');
+  }
 
   onWatcherRerun(_files: string[], trigger?: string): void {
     this.started = performance.now();
@@ -43,6 +49,6 @@ export default class SessionReporter implements Reporter {
 
   // After onTestRunEnd of every reporter: the summary, the run record and the evidence are written.
   onWatcherStart(): void {
-    process.stdout.write(runDoneLine(this.runs, performance.now() - this.started, this.word, this.trigger));
+    if (this.acceptance) process.stdout.write(runDoneLine(this.runs, performance.now() - this.started, this.word, this.trigger));
   }
 }
