@@ -6,7 +6,8 @@ import { loadConfig, realTargetDurations } from './helpers/common/config.ts';
 
 const reportsDir = process.env.ACCEPT_REPORTS_DIR ?? 'reports';
 // Evidence reports are for acceptance runs; the harness's own tests report under selftest/.
-const acceptanceRun = process.argv.some((arg) => /^(--project=)?(cold|warm)$/.test(arg));
+// `accept watch` is a warm session in the accept process itself.
+const acceptanceRun = process.argv.some((arg) => /^(--project=)?(cold|warm)$/.test(arg)) || (/(^|\/)accept(\.mjs)?$/.test(process.argv[1] ?? '') && process.argv[2] === 'watch');
 const allureResults = acceptanceRun ? `${reportsDir}/allure-results` : `${reportsDir}/selftest/allure-results`;
 
 // Project defaults from the durations (a real target's, unless set): each spec's suite and each
@@ -51,6 +52,8 @@ export default defineConfig({
       // Vitest's JUnit reporter, with the run's target as <properties> of each testsuite.
       ['./acceptance/support/junit-reporter.ts', { outputFile: acceptanceRun ? `${reportsDir}/junit.xml` : `${reportsDir}/selftest/junit.xml` }],
       './acceptance/support/dod-reporter.ts',
+      // One line per run of a long-lived session (accept watch); silent outside watch mode.
+      './acceptance/support/session-reporter.ts',
     ],
     projects: [
       {

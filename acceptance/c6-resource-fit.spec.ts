@@ -3,11 +3,11 @@
  * memory. That the throwaway is gone afterwards is checked by the teardown itself, as the run's
  * last step, and reported in the DoD summary.
  */
-import { beforeEach, expect, inject } from 'vitest';
+import { beforeEach, expect } from 'vitest';
 import { reservedBytes } from '../target/guard.ts';
 import { changedMachines, observeMachines } from '../target/neighbours.ts';
 import { NO_INCUS_API, hasIncusApi } from '../target/host.ts';
-import { attach, dodItem, evidence, skipBecause, test, expectNone, observes, runningCcci } from './support/dod.ts';
+import { attach, dodItem, evidence, providedRun, skipBecause, test, expectNone, observes, runningCcci } from './support/dod.ts';
 
 const GiB = 2 ** 30;
 const gib = (bytes: number) => `${(bytes / GiB).toFixed(1)} GiB`;
@@ -15,11 +15,11 @@ const gib = (bytes: number) => `${(bytes / GiB).toFixed(1)} GiB`;
 dodItem('C6', () => {
   // A hook, so that the skip comes before the `incus` fixture, which the ssh target cannot supply.
   beforeEach(({ task, skip }) => {
-    if (!hasIncusApi(inject('run'))) skipBecause({ task, skip }, NO_INCUS_API);
+    if (!hasIncusApi(providedRun())) skipBecause({ task, skip }, NO_INCUS_API);
   });
 
   test('the running memory of the project is within the guideline and below physical memory', async ({ incus, run, config, task }) => {
-    observes(task, `the Incus project ${inject('run').instance.project}: every running instance`);
+    observes(task, `the Incus project ${providedRun().instance.project}: every running instance`);
     const resources = await incus.resources();
     const running = (await incus.listInstances()).filter((instance) => instance.status === 'Running');
     const rows = running.map((instance) => {
@@ -37,7 +37,7 @@ dodItem('C6', () => {
   });
 
   test('the running cc-ci is sized as the seed resized it (ACCEPT_PRODUCTION_MEMORY), and the neighbours are as they were before the run', async ({ incus, run, task, skip }) => {
-    observes(task, `${runningCcci()} and the neighbours ${inject('run').machines.neighbours.join(', ') || '(none named)'}`);
+    observes(task, `${runningCcci()} and the neighbours ${providedRun().machines.neighbours.join(', ') || '(none named)'}`);
     const production = run.machines.production;
     if (!('name' in production)) skipBecause({ task, skip }, production.unreachable);
     const instance = await incus.getInstance(production.name);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { emptyRecord, phasedRecord } from '../acceptance/support/run-record.fixture.ts';
-import { coldBreakdown, READ_ONLY_SPECS } from './bench.ts';
+import { coldBreakdown, READ_ONLY_SPECS, vitestPhases } from './bench.ts';
 
 describe('the bench', () => {
   it('puts the running cc-ci and the neighbours first, where the record has their time', () => {
@@ -38,5 +38,11 @@ describe('the bench', () => {
 
   it('times as read-only only specs that neither write to the forge or Drone nor rebuild', () => {
     expect(READ_ONLY_SPECS.map((spec) => spec.replace(/^acceptance\/|-.*$/g, ''))).toEqual(['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'd8', 'd9']);
+  });
+
+  it("reads Vitest's own phase summary of a run, colours and all", () => {
+    const output = '\x1b[2m   Duration \x1b[22m 4.54s\x1b[2m (transform 653ms, setup 161ms, import 1.63s, tests 1.01s, environment 0ms)\x1b[22m\n';
+    expect(vitestPhases(output)).toEqual({ transform: 653, setup: 161, import: 1630, tests: 1010, environment: 0 });
+    expect(vitestPhases('no summary')).toEqual({});
   });
 });

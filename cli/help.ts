@@ -20,3 +20,12 @@ export const TOOLS_HELP = `  sops decrypt --identity KEYFILE FILE
                            the chain served there: subject, issuer, SANs, validity, SHA-256;
                            verified against PEMFILE (a chain that does not verify is an error)
 `;
+
+export const WATCH_HELP = `  watch [SPEC…]            the builder's loop: a long-lived warm session against the kept host
+                           (default: the read-only specs C1-C7, D8, D9); re-runs on Enter (a line on
+                           a piped stdin), on a change to a spec or what it imports, and when
+                           kept.json changes; each re-run attaches afresh (kept.json, the lab, the
+                           files the settings name) and ERRORs naming what no longer holds; the
+                           ACCEPT_* settings are the session's environment: to change one, quit (q)
+                           and start it again
+`;

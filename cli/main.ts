@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from '../helpers/common/config.ts';
 import { HarnessError, errorMessage } from '../helpers/common/errors.ts';
 import { redact } from '../helpers/common/redact.ts';
-import { DOCTOR_HELP, REPORT_HELP, TOOLS_HELP } from './help.ts';
+import { DOCTOR_HELP, REPORT_HELP, TOOLS_HELP, WATCH_HELP } from './help.ts';
 import { bringUpLabIfNeeded, bringUpWorkers, clearLabLeftovers, installLabTools, lab } from './lab.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -18,7 +18,7 @@ commands:
   run [VITEST_ARGS…]       bring the lab up if the target is the lab, run every spec against a
                            brand-new throwaway (vitest --project cold), print the DoD summary;
                            exits non-zero if any item is not PASS            (npm run accept)
-  lab up|down|status       manage the embedded lab                           (npm run lab -- …)
+${WATCH_HELP}  lab up|down|status       manage the embedded lab                           (npm run lab -- …)
       up                   install Incus and tools (needs root once), start incusd, the SOCKS5
                            proxy on 127.0.0.1:1055, the mTLS API on 127.0.0.1:8443 and the git
                            server; build or reuse the blank image; generate the repos. Idempotent.
@@ -40,6 +40,7 @@ the target is the embedded lab.
 
 examples:
   npm ci && npm run accept
+  ACCEPT_KEEP=always npm run accept && npx accept watch acceptance/c2-cert-in-git.spec.ts
   npx vitest run --project warm acceptance/c2-cert-in-git.spec.ts   # one item, kept host
   ACCEPT_KEEP=always npm run accept                                 # keep the throwaway for warm runs
 `;
@@ -136,6 +137,8 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'down':
         return await downKept(config);
+      case 'watch':
+        return await (await import('./watch.ts')).watch(config, args);
       case 'sops':
         return await (await import('./tools.ts')).sops(args);
       case 'tls':

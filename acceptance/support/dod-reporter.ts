@@ -74,6 +74,12 @@ export default class DodReporter implements Reporter {
     this.startedAt = Date.now();
   }
 
+  /** A long-lived session's re-run is a run of its own: its own start, and the commits as they are now. */
+  onWatcherRerun(): void {
+    this.startedAt = Date.now();
+    this.commits = undefined;
+  }
+
   /** Global setup has provided the run by now; a cold run's record has its commits already. */
   onTestModuleQueued(): void {
     const context = this.providedRun();

@@ -40,7 +40,18 @@ declare module 'vitest' {
  * Pass it as the test's last argument; a test without waits gets `within()` from its dodItem.
  */
 export function within(...waits: readonly DurationName[]): number {
-  return budgetMs(inject('run').durations, waits);
+  return budgetMs(providedRun().durations, waits);
+}
+
+/**
+ * The run context global setup provided. A re-run of a long-lived warm session that could not
+ * attach again (global-warm.ts) throws why, so that its checks ERROR and never read the host the
+ * session began with.
+ */
+export function providedRun(): RunContext {
+  const refused = inject('runRefused');
+  if (refused) throw new HarnessError(refused);
+  return inject('run');
 }
 
 /**
@@ -48,7 +59,7 @@ export function within(...waits: readonly DurationName[]): number {
  * take every such name from here, at collection (titles) as in tests.
  */
 export function system(): SystemProfile {
-  return inject('run').profile;
+  return providedRun().profile;
 }
 
 export { fill };
@@ -93,20 +104,20 @@ export const OPERATOR_SIDE = 'this machine (operator side)';
 
 /** The host the run faces, and which of the DoD's machines it is. */
 export function runHost(): string {
-  const run = inject('run');
+  const run = providedRun();
   if (run.target.kind === 'ssh') return `${run.instance.name} (the running cc-ci, over SSH)`;
   return `${run.instance.name} (${run.instance.createdInThisRun ? 'the throwaway of this run' : 'a kept throwaway'})`;
 }
 
 /** The running cc-ci, or that this run cannot reach it. */
 export function runningCcci(): string {
-  const production = inject('run').machines.production;
+  const production = providedRun().machines.production;
   return 'name' in production ? `${production.name} (the running cc-ci)` : 'the running cc-ci (unreachable: ACCEPT_PRODUCTION unset)';
 }
 
 /** cc-ci's faces the D specs act through: the running cc-ci's where the run reaches it, else the run's host's. */
 export function ciFaces(): string {
-  const production = inject('run').machines.production;
+  const production = providedRun().machines.production;
   if ('name' in production && production.via === 'incus') return `${runningCcci()}: bridge, Drone, dashboard`;
   return `${runHost()}: bridge, Drone, dashboard`;
 }
@@ -163,7 +174,7 @@ export interface GitSecrets {
 
 // Worker-scoped: one connection, one clone and one decryption serve every spec in the run.
 export const test = base
-  .extend('run', { scope: 'worker' }, async (): Promise<RunContext> => inject('run'))
+  .extend('run', { scope: 'worker' }, async (): Promise<RunContext> => providedRun())
   // One channel per worker (incus exec, or one SSH connection), closed with the worker.
   .extend('host', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<HostChannel> => {
     const host = await openHost(run);
