@@ -70,6 +70,8 @@ export interface Sabotage {
   /** On the blank machine, before the runbook: something the rebuild then trips over. */
   beforeRunbook?: (context: SabotageContext) => Promise<void>;
   afterRunbook?: (context: SabotageContext) => Promise<void>;
+  /** The row turns on D8's optional reboot check (ACCEPT_REBOOT_CHECK), which it breaks. */
+  rebootCheck?: true;
   /** Teardown "forgets" the throwaway: the cleanup check must fail (the lab deletes it afterwards). */
   leakThrowaway?: boolean;
   /** Removes what the sabotage left in the lab itself, beyond its forks (which every clean-up removes). */
@@ -495,6 +497,15 @@ export const SABOTAGES = catalogue({
     guards: ['D5'],
     cause: /docs\/enroll\.md in the base repo holds no ```sh enrol block/,
     baseFork: brokenBase('docs: enrolment in prose', [{ file: 'docs/enroll.md', expected: '```sh enrol\n', replacement: '```sh\n' }]),
+  },
+  'd8-switch-not-the-boot-default': {
+    description: "the switched system is not the boot default (the system profile still names the blank image's system): a reboot brings back another system",
+    guards: ['D8'],
+    cause: /after the reboot/,
+    rebootCheck: true,
+    afterRunbook: async (context) => {
+      await context.host.succeed('nix-env --profile /nix/var/nix/profiles/system --set "$(readlink -f /run/booted-system)" && [ "$(readlink -f /nix/var/nix/profiles/system)" != "$(readlink -f /run/current-system)" ]');
+    },
   },
   'd9-runbook-not-linked': {
     description: "the README no longer links the operations runbook",

@@ -35,6 +35,7 @@ function resolved(overrides: Partial<ResolvedTarget> = {}): ResolvedTarget {
     forgeWrites: { kind: 'stand-in' },
     profile: ccciProfile(loadConfig({})),
     machines: { production: { name: 'cc-nix-test', via: 'incus', memory: '4GiB' }, neighbours: ['lichen-staging'] },
+    rebootCheck: false,
     ...overrides,
   };
 }

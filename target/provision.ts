@@ -134,7 +134,7 @@ function withoutMachinesBefore<T extends { machinesBefore?: unknown }>(host: T):
   return rest;
 }
 
-export function systemOf(resolved: Pick<ResolvedTarget, 'domain' | 'tlsCaFile' | 'ageKeyFile' | 'baseRepo' | 'instanceRepo' | 'nixConfig' | 'durations' | 'forgeWrites' | 'profile' | 'machines'>) {
+export function systemOf(resolved: Pick<ResolvedTarget, 'domain' | 'tlsCaFile' | 'ageKeyFile' | 'baseRepo' | 'instanceRepo' | 'nixConfig' | 'durations' | 'forgeWrites' | 'profile' | 'machines' | 'rebootCheck'>) {
   return {
     domain: resolved.domain,
     tlsCaFile: resolved.tlsCaFile,
@@ -146,5 +146,6 @@ export function systemOf(resolved: Pick<ResolvedTarget, 'domain' | 'tlsCaFile' |
     forgeWrites: resolved.forgeWrites,
     profile: resolved.profile,
     machines: resolved.machines,
+    rebootCheck: resolved.rebootCheck,
   };
 }

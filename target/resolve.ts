@@ -158,6 +158,7 @@ export function systemSettings(config: Config, why: string): SystemSettings {
     forgeWrites: realForgeWrites(config.ci.forgeProbeRepo),
     profile: ccciProfile(config),
     machines: realMachines(config),
+    rebootCheck: config.rebootCheck,
   };
 }
 

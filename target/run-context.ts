@@ -96,6 +96,8 @@ export interface RunMachines {
 /** The system under test, as the current configuration names it. */
 export interface SystemUnderTest {
   machines: RunMachines;
+  /** D8's optional last check (ACCEPT_REBOOT_CHECK): the throwaway rebooted comes back with booted = current = the clean build. */
+  rebootCheck: boolean;
   domain: string;
   tlsCaFile: string;
   ageKeyFile: string;

@@ -103,6 +103,8 @@ export interface Config {
   productionMemory: string;
   /** Other instances in the project that a run must leave as they were (lichen-staging on b1). */
   neighbours: string[];
+  /** D8's optional last check: reboot the throwaway and see booted = current = the clean build. */
+  rebootCheck: boolean;
   /** The reconcile oneshots that must converge (C4). */
   oneshots: string[];
   /** Path, in the base repo, of the D8 evidence document the system publishes (C5). */
@@ -454,6 +456,7 @@ export function loadConfig(env: Env = process.env): Config {
     stateDir: text(env, 'ACCEPT_STATE_DIR') ?? '/var/lib/cc-ci-acceptance',
     ramGuidelineBytes: parseBytes('ACCEPT_RAM_GUIDELINE', text(env, 'ACCEPT_RAM_GUIDELINE') ?? '12GiB'),
     ...productionSettings(env),
+    rebootCheck: flag(env, 'ACCEPT_REBOOT_CHECK'),
     oneshots: unitList(env, 'ACCEPT_ONESHOTS', DEFAULT_ONESHOTS),
     d8Doc: text(env, 'ACCEPT_D8_DOC') ?? 'docs/evidence/d8.md',
     ci: {
@@ -535,6 +538,7 @@ export const CONFIG_VARIABLES = [
   'ACCEPT_PRODUCTION',
   'ACCEPT_PRODUCTION_MEMORY',
   'ACCEPT_NEIGHBOURS',
+  'ACCEPT_REBOOT_CHECK',
   'ACCEPT_ONESHOTS',
   'ACCEPT_D8_DOC',
   'ACCEPT_FORGE_URL',

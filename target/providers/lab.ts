@@ -107,6 +107,7 @@ export function resolveLabTarget(config: Config): ResolvedTarget {
     forgeWrites: { kind: 'stand-in' },
     // The lab generates its repos and stand-ins to cc-ci's names; where it must differ, it says so here.
     profile: labProfile(config),
+    rebootCheck: config.rebootCheck,
     // b1's terraform-ci, as the lab keeps it in each project a run uses (lab-machines.ts).
     machines: {
       production: { name: config.production ?? LAB_PRODUCTION, via: 'incus', memory: config.productionMemory },
@@ -268,6 +269,7 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
       log.info(`the forge of ${name} runs on the lab host at ${forge.url} (the throwaway reaches it at 127.0.0.1:${FORGE_PORT_IN_INSTANCE})`);
       const withForge: ResolvedTarget = {
         ...ready,
+        rebootCheck: ready.rebootCheck || Boolean(entry?.rebootCheck),
         exposure: { kind: 'loopback-proxy', gitPort: resolvedGitPort(resolved), forward: { device: 'accept-forge', inInstance: FORGE_PORT_IN_INSTANCE, onHost: forge.httpPort } },
         forgeUrl: forge.url,
       };

@@ -36,7 +36,8 @@ async function expectNothingLeft(run: ChildRun): Promise<void> {
 describe('cold run on the lab', () => {
   // Also the sabotage matrix's baseline: what a sabotaged run is judged against is an unbroken lab passing everything.
   test('passes every item, writes the summary, JUnit and Allure evidence without secrets, and leaves no throwaway', async () => {
-    const run = await runAccept(['run']);
+    // With D8's optional reboot check: the baseline shows it passing, d8-switch-not-the-boot-default failing.
+    const run = await runAccept(['run'], { env: { ACCEPT_REBOOT_CHECK: '1' } });
     const verdicts = verdictsByKey(await latestRunRecord(run.reportsDir));
     const notPassing = VERDICT_KEYS.filter((item) => verdicts.get(item) !== 'PASS').map((item) => `${item}=${verdicts.get(item) ?? 'missing'}`);
     expect(notPassing, run.output).toEqual([]);
@@ -51,6 +52,8 @@ describe('cold run on the lab', () => {
     const record = await latestRunRecord(run.reportsDir);
     expect(record.items.find((item) => item.id === 'C2')?.verdict).toBe('PASS');
     expect(record.cleanup?.verdict).toBe('PASS');
+    const reboot = record.items.find((item) => item.id === 'D8')?.checks.find((check) => check.name.startsWith('live half, strongest form'));
+    expect(reboot?.evidence, run.output).toMatch(/rebooted: running, \/run\/booted-system = \/run\/current-system = \/nix\/store\/\S+, the clean build/);
     expect(await readText(join(run.reportsDir, 'junit.xml'))).toContain('C2 cert in git');
 
     const files = await filesUnder(join(run.reportsDir, 'allure-results'));
