@@ -39,6 +39,7 @@ describe('the ssh target', () => {
       forgeWrites: realForgeWrites(undefined),
       profile: ccciProfile(loadConfig({})),
       machines: { production: { name: 'cc-nix-test', via: 'run-host', memory: '4GiB' }, neighbours: [] },
+      rebootCheck: false,
     });
   });
 

@@ -79,6 +79,7 @@ describe('loadConfig defaults', () => {
       ramGuidelineBytes: 12 * 2 ** 30,
       productionMemory: '4GiB',
       neighbours: [],
+      rebootCheck: false,
       oneshots: DEFAULT_ONESHOTS,
       d8Doc: 'docs/evidence/d8.md',
       ci: {
