@@ -27,6 +27,8 @@ interface Recipe {
   variant: string;
   packages: string[];
   enable: string[];
+  /** Units masked in the image: container artefacts a NixOS VM does not have. */
+  mask?: string[];
   execPath: ExecPathRecipe;
   remove: string[];
 }
@@ -127,6 +129,7 @@ export async function buildImageTarballs(cacheRoot: string, hash: string): Promi
     // Symlinks made here, not kept in the overlay: the recipe hash counts files only, and recipe.json holds these.
     await makeExecPathDir(rootfs, recipe.execPath);
     for (const unit of recipe.enable) await succeed('chroot', [rootfs, 'systemctl', 'enable', unit]);
+    for (const unit of recipe.mask ?? []) await succeed('chroot', [rootfs, 'systemctl', 'mask', unit]);
     for (const pattern of recipe.remove) await succeed('sh', ['-c', `rm -f ${join(rootfs, pattern)}`]);
     await writeFile(join(rootfs, 'etc/machine-id'), '');
     await succeed('chroot', [rootfs, 'apt-get', 'clean']);

@@ -296,8 +296,10 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
     async attach() {
       await requireLabUp(config);
       const resolved = resolveLabTarget(config);
+      // The kept record first: a stale one is its own ERROR, named before anything is dialled.
+      const context = await attachKept(config, resolved, describe(), await labGeneration(config.labDir));
       const ready = await ensureMachines(config, resolved, { baseRepo: resolved.baseRepo, instanceRepo: resolved.instanceRepo });
-      return attachKept(config, ready, describe(), await labGeneration(config.labDir));
+      return { ...context, machines: ready.machines };
     },
   };
 }

@@ -42,7 +42,8 @@ describe('cold run on the lab', () => {
     const notPassing = VERDICT_KEYS.filter((item) => verdicts.get(item) !== 'PASS').map((item) => `${item}=${verdicts.get(item) ?? 'missing'}`);
     expect(notPassing, run.output).toEqual([]);
     expect(run.exitCode, run.output).toBe(0);
-    expect(run.stdout).toMatch(/\| C2 cert in git \| PASS \| served leaf = git wildcard_cert, SHA-256 [0-9A-F:]{95}/);
+    // Each check names the machine it observed: the served chain is the throwaway's.
+    expect(run.stdout).toMatch(/\| C2 cert in git \| PASS \| \[accept-\S+ \(the throwaway of this run\)\] served leaf = git wildcard_cert, SHA-256 [0-9A-F:]{95}/);
 
     const summary = await readText(summaryPath(run.reportsDir));
     expect(summary).toContain('| C2 cert in git | PASS |');
