@@ -74,14 +74,16 @@ export interface SecretForm {
   part: string;
   encoding: Encoding;
   text: string;
+  /** How it is made from the part (for a host that makes it itself). */
+  recipe: Recipe;
+  /** The part it encodes: its text and where it sits in the value. */
+  source: SecretPart;
 }
 
 /** What a finding says: the secret, the part and the encoding, never the value. */
 export function formName(form: Pick<SecretForm, 'part' | 'encoding'>): string {
   return form.encoding === 'verbatim' ? form.part : `${form.part}, ${form.encoding}`;
 }
-
-const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
 const BASE64_URL = (text: string) => text.replaceAll('+', '-').replaceAll('/', '_');
 
@@ -152,48 +154,116 @@ export function secretParts(value: string): SecretPart[] {
   return parts;
 }
 
-/** Percent-encoding as an HTML form sends it (application/x-www-form-urlencoded: space as +). */
-function formEncoded(text: string): string {
-  return new URLSearchParams([['', text]]).toString().slice(1);
+/** A per-byte encoding: each byte of the source written as a fixed string (or kept, where undefined). */
+export type ByteTable = 'url' | 'form' | 'json' | 'json-slash' | 'html';
+
+/**
+ * How a form is made from its part's bytes, so that a host with only coreutils and sed can make
+ * the same form (helpers/sops/host-copies.ts) and must agree with this file byte for byte.
+ */
+export type Recipe =
+  | { kind: 'verbatim' }
+  /** Characters [from, to) of the padded standard base64 of `zeros` zero bytes and the part; `url` maps + / to - _. */
+  | { kind: 'base64'; zeros: 0 | 1 | 2; from: number; to: number; url: boolean }
+  | { kind: 'hex'; upper: boolean }
+  | { kind: 'bytes'; table: ByteTable }
+  /** Python's json.dumps: non-ASCII characters as \\uXXXX (per UTF-16 unit, so made here only). */
+  | { kind: 'json-ascii' };
+
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** What `table` writes for one byte; undefined keeps the byte as it is (non-ASCII text in JSON and HTML). */
+export function byteForm(table: ByteTable, byte: number): string | undefined {
+  const hex = byte.toString(16).toUpperCase().padStart(2, '0');
+  if (byte >= 0x80) return table === 'url' || table === 'form' ? `%${hex}` : undefined;
+  const char = String.fromCharCode(byte);
+  switch (table) {
+    case 'url':
+      return encodeURIComponent(char);
+    case 'form':
+      // application/x-www-form-urlencoded, as an HTML form and URLSearchParams write it: space as +.
+      return new URLSearchParams([['', char]]).toString().slice(1);
+    case 'json':
+      return JSON.stringify(char).slice(1, -1);
+    case 'json-slash':
+      // PHP's json_encode escapes slashes.
+      return char === '/' ? '\\/' : JSON.stringify(char).slice(1, -1);
+    case 'html':
+      return HTML_ESCAPES[char] ?? char;
+  }
+}
+
+/** The form a recipe makes of a part. */
+export function applyRecipe(recipe: Recipe, text: string): string {
+  const bytes = Buffer.from(text, 'utf8');
+  switch (recipe.kind) {
+    case 'verbatim':
+      return text;
+    case 'base64': {
+      const encoded = Buffer.concat([Buffer.alloc(recipe.zeros), bytes]).toString('base64').slice(recipe.from, recipe.to);
+      return recipe.url ? BASE64_URL(encoded) : encoded;
+    }
+    case 'hex':
+      return recipe.upper ? bytes.toString('hex').toUpperCase() : bytes.toString('hex');
+    case 'bytes':
+      return Buffer.concat([...bytes].map((byte) => Buffer.from(byteForm(recipe.table, byte) ?? String.fromCharCode(byte), byte >= 0x80 ? 'latin1' : 'utf8'))).toString('utf8');
+    case 'json-ascii':
+      return JSON.stringify(text).slice(1, -1).replace(/[^\x00-\x7f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  }
+}
+
+export interface Encoded {
+  encoding: Encoding;
+  recipe: Recipe;
+  text: string;
 }
 
 /** Every encoding of one part, each text once (the first encoding that gives it names it). */
-export function encodings(text: string, minimumBytes = MIN_VALUE_LENGTH): Array<{ encoding: Encoding; text: string }> {
+export function encodings(text: string, minimumBytes = MIN_VALUE_LENGTH): Encoded[] {
   const bytes = Buffer.from(text, 'utf8');
-  const out: Array<{ encoding: Encoding; text: string }> = [];
-  const add = (encoding: Encoding, form: string) => out.push({ encoding, text: form });
-  add('verbatim', text);
-  const standard = bytes.toString('base64');
-  // The whole padded encoding first, so redaction takes the padding too; the core matches it embedded.
-  add('base64', standard);
-  ([0, 1, 2] as const).forEach((offset) => {
-    const core = base64Core(bytes, offset);
+  const recipes: Array<{ encoding: Encoding; recipe: Recipe }> = [];
+  const add = (encoding: Encoding, recipe: Recipe) => recipes.push({ encoding, recipe });
+  add('verbatim', { kind: 'verbatim' });
+  const standardLength = 4 * Math.ceil(bytes.length / 3);
+  const unpadded = Math.ceil((bytes.length * 8) / 6);
+  // The whole padded encoding first, so redaction takes the padding too; the cores match it embedded.
+  add('base64', { kind: 'base64', zeros: 0, from: 0, to: standardLength, url: false });
+  ([0, 1, 2] as const).forEach((zeros) => {
+    // The characters whose six bits lie wholly inside the part, wherever it sits in a larger blob.
+    const from = Math.ceil((8 * zeros) / 6);
+    const to = Math.floor((8 * (zeros + bytes.length)) / 6);
     // Six bits a character: keep the core while it pins down as many bytes as the source needs.
-    if (core.length * 6 < minimumBytes * 8) return;
-    add(offset === 0 ? 'base64' : `base64 at offset ${offset}`, core);
-    add(offset === 0 ? 'base64url' : `base64url at offset ${offset}`, BASE64_URL(core));
+    if ((to - from) * 6 < minimumBytes * 8) return;
+    add(zeros === 0 ? 'base64' : `base64 at offset ${zeros}`, { kind: 'base64', zeros, from, to, url: false });
+    add(zeros === 0 ? 'base64url' : `base64url at offset ${zeros}`, { kind: 'base64', zeros, from, to, url: true });
   });
-  add('base64url', BASE64_URL(standard).replace(/=+$/, ''));
+  add('base64url', { kind: 'base64', zeros: 0, from: 0, to: unpadded, url: true });
   for (const width of WRAP_WIDTHS) {
-    if (standard.length <= width) continue;
-    for (let at = 0; at < standard.length; at += width) {
-      const line = standard.slice(at, at + width);
-      if (line.replace(/=+$/, '').length * 6 >= minimumBytes * 8) add(`base64 wrapped at ${width}`, line);
+    if (standardLength <= width) continue;
+    for (let at = 0; at < standardLength; at += width) {
+      const to = Math.min(at + width, standardLength);
+      if ((Math.min(to, unpadded) - at) * 6 >= minimumBytes * 8) add(`base64 wrapped at ${width}`, { kind: 'base64', zeros: 0, from: at, to, url: false });
     }
   }
-  add('hex', bytes.toString('hex'));
-  add('HEX', bytes.toString('hex').toUpperCase());
-  add('url-encoded', encodeURIComponent(text));
-  add('form-encoded', formEncoded(text));
-  const json = JSON.stringify(text).slice(1, -1);
-  add('json-escaped', json);
+  add('hex', { kind: 'hex', upper: false });
+  add('HEX', { kind: 'hex', upper: true });
+  add('url-encoded', { kind: 'bytes', table: 'url' });
+  add('form-encoded', { kind: 'bytes', table: 'form' });
+  add('json-escaped', { kind: 'bytes', table: 'json' });
   // Other JSON writers: PHP escapes slashes, Python's json.dumps non-ASCII characters.
-  if (json.includes('/')) add('json-escaped', json.replaceAll('/', '\\/'));
-  if (/[^\x00-\x7f]/.test(json)) add('json-escaped', json.replace(/[^\x00-\x7f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`));
+  add('json-escaped', { kind: 'bytes', table: 'json-slash' });
+  add('json-escaped', { kind: 'json-ascii' });
   // A dashboard prints text HTML-escaped.
-  add('html-escaped', text.replace(/[&<>"']/g, (char) => HTML_ESCAPES[char]!));
+  add('html-escaped', { kind: 'bytes', table: 'html' });
   const seen = new Set<string>();
-  return out.filter(({ text: form }) => form.length > 0 && !seen.has(form) && seen.add(form));
+  const out: Encoded[] = [];
+  for (const { encoding, recipe } of recipes) {
+    const form = applyRecipe(recipe, text);
+    if (form.length === 0 || seen.has(form)) continue;
+    seen.add(form);
+    out.push({ encoding, recipe, text: form });
+  }
+  return out;
 }
 
 /** Every form of one secret, each text once. */
@@ -202,10 +272,10 @@ export function secretForms(secret: string, value: string): SecretForm[] {
   const seen = new Set<string>();
   for (const part of secretParts(value)) {
     const minimum = part.name === 'whole value' ? MIN_VALUE_LENGTH : MIN_PART_LENGTH;
-    for (const { encoding, text } of encodings(part.text, minimum)) {
+    for (const { encoding, text, recipe } of encodings(part.text, minimum)) {
       if (seen.has(text)) continue;
       seen.add(text);
-      forms.push({ secret, part: part.name, encoding, text });
+      forms.push({ secret, part: part.name, encoding, text, recipe, source: part });
     }
   }
   return forms;
