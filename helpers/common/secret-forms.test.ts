@@ -94,8 +94,8 @@ describe.each(plantedForms())('a canary planted as $name', ({ value, planted }) 
       { where: 'dashboard /runs/7', text: html },
     ]);
     expect(found).toHaveLength(2);
-    expect(found[0]).toMatch(/^canary as .+ in the log of build #7 default\/deploy$/);
-    expect(found[1]).toMatch(/^canary as .+ in the dashboard \/runs\/7$/);
+    expect(found[0]).toMatch(/^canary in the log of build #7 default\/deploy \(as .+\)$/);
+    expect(found[1]).toMatch(/^canary in the dashboard \/runs\/7 \(as .+\)$/);
     for (const line of found) for (const form of secretForms('canary', value)) expect(line).not.toContain(form.text);
   });
 

@@ -352,7 +352,7 @@ export class FormIndex {
 
 /**
  * Which secrets each text holds, in which forms: one line per secret and place, naming the
- * secret, the forms and the place (`webhook_hmac as line 2, base64 in the log of build #3`),
+ * secret, the place and the forms (`webhook_hmac in the log of build #3 (as line 2, base64)`),
  * never the value.
  */
 export function secretsInTexts(secrets: Readonly<Record<string, string>>, texts: ReadonlyArray<{ where: string; text: string }>): string[] {
@@ -362,7 +362,7 @@ export function secretsInTexts(secrets: Readonly<Record<string, string>>, texts:
   for (const { where, text } of texts) {
     const hits = index.search(Buffer.from(text, 'utf8'));
     for (const [secret, { forms }] of hits ?? []) {
-      found.push(`${labels[secret]} as ${[...new Set(forms.map(formName))].join('; ')} in the ${where}`);
+      found.push(`${labels[secret]} in the ${where} (as ${[...new Set(forms.map(formName))].join('; ')})`);
     }
   }
   return found;
