@@ -188,19 +188,19 @@ function tableFunction(table: ByteTable): string {
   return `${TABLE_FUNCTION[table]}() { sed ${rules.join(' ')}; }`;
 }
 
-/** The shell line that prints one form, made from the bytes [offset, offset + length) of `file`. */
+/** The shell line that prints one form, made from the bytes [offset, offset + length) of the file in `$file`. */
 function formLine(file: string, { form, offset, length }: HostForm): string {
   const part = `${file} ${offset + 1} ${length}`;
   const { recipe } = form;
   switch (recipe.kind) {
     case 'verbatim':
-      return `printf '%s\\n' "$(part ${part})"`;
+      return `v ${part}`;
     case 'base64':
-      return `printf '%s\\n' "$(b64 ${part} ${recipe.zeros} ${recipe.from + 1} ${recipe.to}${recipe.url ? " | tr '+/' '-_'" : ''})"`;
+      return `${recipe.url ? 'u' : 'b'} ${part} ${recipe.zeros} ${recipe.from + 1} ${recipe.to}`;
     case 'hex':
-      return `printf '%s\\n' "$(part ${part} | od -An -v -tx1 | tr -d ' \\n'${recipe.upper ? ' | tr a-f A-F' : ''})"`;
+      return `${recipe.upper ? 'X' : 'x'} ${part}`;
     case 'bytes':
-      return `printf '%s\\n' "$(bytes ${part} | ${TABLE_FUNCTION[recipe.table]} | tr -d '\\n')"`;
+      return `t ${part} ${TABLE_FUNCTION[recipe.table]}`;
     case 'json-ascii':
       throw new Error('json-ascii forms are made here only');
   }
@@ -220,13 +220,19 @@ function copiesScript(names: string[], formsOf: ReadonlyMap<string, HostForm[]>,
     'part() { tail -c +"$2" -- "$1" | head -c "$3"; }',
     // Base64 of some zero bytes and the part, characters from $5 to $6 (1-based, inclusive).
     'b64() { { head -c "$4" /dev/zero; part "$1" "$2" "$3"; } | base64 -w0 | cut -c "$5-$6"; }',
-    // One byte a line, as two hex digits, for the per-byte tables.
-    "bytes() { part \"$1\" \"$2\" \"$3\" | od -An -v -tx1 | tr -s ' \\n' '\\n\\n'; }",
     ...TABLES.map(tableFunction),
+    // One form a line: verbatim, base64 (standard or URL-safe), hex (lower or upper), a per-byte table.
+    'v() { printf \'%s\\n\' "$(part "$1" "$2" "$3")"; }',
+    'b() { printf \'%s\\n\' "$(b64 "$@")"; }',
+    'u() { printf \'%s\\n\' "$(b64 "$@" | tr \'+/\' \'-_\')"; }',
+    'x() { printf \'%s\\n\' "$(part "$1" "$2" "$3" | od -An -v -tx1 | tr -d \' \\n\')"; }',
+    'X() { printf \'%s\\n\' "$(part "$1" "$2" "$3" | od -An -v -tx1 | tr -d \' \\n\' | tr a-f A-F)"; }',
+    // Each byte on a line of its own as two hex digits, through the table, joined again.
+    't() { printf \'%s\\n\' "$(part "$1" "$2" "$3" | od -An -v -tx1 | tr -s \' \\n\' \'\\n\\n\' | "$4" | tr -d \'\\n\')"; }',
   ];
   names.forEach((name, index) => {
-    const file = shellWord(`${installed}/${name}`);
-    lines.push(`forms_${index}() {`, ...formsOf.get(name)!.map((form) => `  ${formLine(file, form)}`), '}');
+    lines.push(`s_${index}=${shellWord(`${installed}/${name}`)}`);
+    lines.push(`forms_${index}() {`, ...formsOf.get(name)!.map((form) => `  ${formLine(`"$s_${index}"`, form)}`), '}');
     lines.push(`f_${index}=$(forms_${index}) || { printf 'could not make the forms of %s\\n' ${shellWord(name)} >&2; exit 3; }`);
     lines.push(`printf '~%s %s\\n' ${shellWord(name)} "$(printf '%s\\n' "$f_${index}" | sha256sum | cut -c 1-64)"`);
   });
