@@ -6,7 +6,7 @@
  * step, a token percent-encoded into a URL, a JSON-escaped value in a structured log line, hex in
  * a debug dump. `secretForms` lists them; `FormIndex` finds all of them in one pass.
  *
- * The length rule (docs/reports.md, "Forms of a secret"): the whole value is searched from
+ * The length rule (docs/architecture.md, "Forms of a secret"): the whole value is searched from
  * MIN_VALUE_LENGTH characters, as a registered secret always was; a part of it (a line, a
  * field) only from MIN_PART_LENGTH, because parts are where ordinary text lives (`admin`,
  * `postgres`, `true`, a port) and would match by chance. An encoding carries exactly the
