@@ -107,6 +107,14 @@ describe.each(plantedForms())('a canary planted as $name', ({ value, planted }) 
   });
 });
 
+describe('redaction in text that is not ASCII', () => {
+  it('cuts at the right characters around multi-byte text, and takes the Python-escaped form too', () => {
+    registerSecret('pässwörd-geheim-1');
+    expect(redact('ü → pässwörd-geheim-1 ✓')).toBe('ü → [REDACTED] ✓');
+    expect(redact('{"pw": "p\\u00e4ssw\\u00f6rd-geheim-1"} ✓')).toBe('{"pw": "[REDACTED]"} ✓');
+  });
+});
+
 describe('FormIndex', () => {
   it('counts one leak found in several forms once, and names the forms', () => {
     const value = `tok-${randomBytes(12).toString('hex')}`;

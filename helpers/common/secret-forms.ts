@@ -346,6 +346,7 @@ export class FormIndex {
       else merged.push([start, end]);
     }
     // Byte offsets to string offsets: a valid UTF-8 pattern starts and ends on character boundaries.
+    if (bytes.length === text.length) return merged;
     return merged.map(([start, end]) => [bytes.toString('utf8', 0, start).length, bytes.toString('utf8', 0, end).length]);
   }
 }
