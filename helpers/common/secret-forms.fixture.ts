@@ -48,6 +48,7 @@ export function plantedForms(): PlantedForm[] {
     { name: 'url-encoded', value: withSpecials(), planted: '' },
     { name: 'form-encoded', value: withSpecials(), planted: '' },
     { name: 'json-escaped', value: withSpecials(), planted: '' },
+    { name: 'json-escaped with slashes (PHP)', value: withSpecials(), planted: '' },
     { name: 'html-escaped', value: withSpecials(), planted: '' },
     { name: 'a line of a PEM block', value: pem, planted: `diff\n+    ${pemBody[2]}\n` },
     { name: 'a JSON field', value: JSON.stringify(json), planted: `password is ${json.password}` },
@@ -57,6 +58,7 @@ export function plantedForms(): PlantedForm[] {
     if (form.name === 'url-encoded') return { ...form, planted: `https://h/?t=${encodeURIComponent(form.value)}` };
     if (form.name === 'form-encoded') return { ...form, planted: new URLSearchParams({ t: form.value }).toString() };
     if (form.name === 'html-escaped') return { ...form, planted: `<td>${form.value.replaceAll('&', '&amp;').replaceAll('"', '&quot;')}</td>` };
+    if (form.name === 'json-escaped with slashes (PHP)') return { ...form, planted: `{"t":${JSON.stringify(form.value).replaceAll('/', '\\/')}}` };
     if (form.name === 'json-escaped') return { ...form, planted: JSON.stringify({ level: 'info', msg: `got ${form.value}` }) };
     return form;
   });
