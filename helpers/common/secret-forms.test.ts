@@ -20,9 +20,9 @@ describe('MultiMatcher', () => {
     expect([...new MultiMatcher([Buffer.from('CI.example.net')], { ignoreCase: true }).counts(text)!]).toEqual([1]);
   });
 
-  it('agrees with indexOf on random text and thousands of patterns', () => {
-    const text = randomBytes(200_000).toString('base64');
-    const patterns = Array.from({ length: 3000 }, (_, i) => (i % 3 === 0 ? text.slice(i * 50, i * 50 + 4) : randomBytes(12).toString('base64')));
+  it('agrees with indexOf on random text and a thousand patterns', () => {
+    const text = randomBytes(30_000).toString('base64');
+    const patterns = Array.from({ length: 1000 }, (_, i) => (i % 3 === 0 ? text.slice(i * 30, i * 30 + 4) : randomBytes(12).toString('base64')));
     const counts = new MultiMatcher(patterns.map((pattern) => Buffer.from(pattern))).counts(Buffer.from(text))!;
     patterns.forEach((pattern, i) => {
       let n = 0;

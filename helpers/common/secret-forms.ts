@@ -116,6 +116,8 @@ export function structuredFields(value: string): SecretPart[] {
       return { name: `field ${key}`, text: quoted ? quoted[2]! : raw! };
     });
   }
+  // Only a mapping or a sequence has fields: plain tokens skip the parser.
+  if (!/^\s*[[{]|:\s|^\s*-\s/m.test(value)) return [];
   let parsed: unknown;
   try {
     parsed = parseYaml(value); // YAML is a superset of JSON
