@@ -171,39 +171,84 @@ export async function findSopsCopiesOnHost(host: HostChannel, values: Readonly<R
 }
 
 const TABLES: readonly ByteTable[] = ['url', 'form', 'json', 'json-slash', 'html'];
-const TABLE_FUNCTION: Record<ByteTable, string> = { url: 'enc_url', form: 'enc_form', json: 'enc_json', 'json-slash': 'enc_json_slash', html: 'enc_html' };
+const TABLE_ARRAY: Record<ByteTable, string> = { url: 'TU', form: 'TF', json: 'TJ', 'json-slash': 'TS', html: 'TH' };
 
-/** A sed replacement that writes `text` literally. */
-function sedLiteral(text: string): string {
-  return text.replace(/[\\&/]/g, (char) => `\\${char}`);
+/** An awk string literal. */
+function awkString(text: string): string {
+  return `"${text.replace(/[\\"]/g, (char) => `\\${char}`).replaceAll('\t', '\\t')}"`;
 }
 
-/** A shell function that reads one byte a line as two hex digits (od) and writes each in `table`'s form. */
-function tableFunction(table: ByteTable): string {
-  const rules: string[] = [];
-  for (let byte = 0; byte < 0x7f; byte++) {
-    if (byte !== 0x09 && byte < 0x20) continue;
-    rules.push(`-e ${shellWord(`s/^${byte.toString(16).padStart(2, '0')}$/${sedLiteral(byteForm(table, byte) ?? String.fromCharCode(byte))}/`)}`);
-  }
-  return `${TABLE_FUNCTION[table]}() { sed ${rules.join(' ')}; }`;
+/** The END block that prints the forms of one value, after formsLibrary has read its installed copy. */
+function formsProgram(forms: readonly HostForm[]): string {
+  return [
+    'END {',
+    ...forms.map((form) => `  ${formCall(form)}`),
+    '}',
+  ].join('\n');
 }
 
-/** The shell line that prints one form, made from the bytes [offset, offset + length) of the file in `$file`. */
-function formLine(file: string, { form, offset, length }: HostForm): string {
-  const part = `${file} ${offset + 1} ${length}`;
+/** One form's call in the END block of formsProgram. */
+function formCall({ form, offset, length }: HostForm): string {
+  const part = `substr(c,${offset + 1},${length})`;
   const { recipe } = form;
   switch (recipe.kind) {
     case 'verbatim':
-      return `v ${part}`;
+      return `print ${part}`;
     case 'base64':
-      return `${recipe.url ? 'u' : 'b'} ${part} ${recipe.zeros} ${recipe.from + 1} ${recipe.to}`;
+      return `b(${part},${recipe.zeros},${recipe.from + 1},${recipe.to},${recipe.url ? 1 : 0})`;
     case 'hex':
-      return `${recipe.upper ? 'X' : 'x'} ${part}`;
+      return `x(${part},${recipe.upper ? 1 : 0})`;
     case 'bytes':
-      return `t ${part} ${TABLE_FUNCTION[recipe.table]}`;
+      return `t(${part},"${TABLE_ARRAY[recipe.table]}")`;
     case 'json-ascii':
       throw new Error('json-ascii forms are made here only');
   }
+}
+
+/**
+ * The awk functions and tables every value's program shares (in the script once). The installed
+ * copy is read whole, in the C locale so that strings are bytes; each part is taken by byte
+ * offset and length, then written as base64 (a character range of the encoding of some zero
+ * bytes and the part, URL-safe or not), hex, or through a per-byte table. One process a value,
+ * whatever the number of forms; POSIX awk only (gawk, mawk, busybox).
+ */
+function formsLibrary(): string {
+  const tables = TABLES.flatMap((table) => {
+    const entries: string[] = [];
+    for (let byte = 1; byte < 256; byte++) {
+      if (byte < 0x80 && byte !== 0x09 && (byte < 0x20 || byte === 0x7f)) continue;
+      const form = byteForm(table, byte);
+      if (form !== undefined) entries.push(`${TABLE_ARRAY[table]}[${byte}]=${awkString(form)}`);
+    }
+    return entries;
+  });
+  return [
+    'BEGIN { RS = "\\001"; A = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"; for (i = 1; i < 256; i++) ORD[sprintf("%c", i)] = i;',
+    ...tables.map((entry) => `  ${entry};`),
+    '}',
+    '{ c = c $0 }',
+    // Base64 of z zero bytes and s, characters f to t; u: URL-safe.
+    'function b(s, z, f, t, u,   n, i, v, out) {',
+    '  n = 0; for (i = 0; i < z; i++) B[++n] = 0; for (i = 1; i <= length(s); i++) B[++n] = ORD[substr(s, i, 1)]',
+    '  out = ""',
+    '  for (i = 1; i <= n; i += 3) {',
+    '    v = B[i] * 65536 + (i + 1 <= n ? B[i + 1] : 0) * 256 + (i + 2 <= n ? B[i + 2] : 0)',
+    '    out = out substr(A, int(v / 262144) + 1, 1) substr(A, int(v / 4096) % 64 + 1, 1) (i + 1 <= n ? substr(A, int(v / 64) % 64 + 1, 1) : "=") (i + 2 <= n ? substr(A, v % 64 + 1, 1) : "=")',
+    '  }',
+    '  out = substr(out, f, t - f + 1)',
+    '  if (u) { gsub(/\\+/, "-", out); gsub(/\\//, "_", out) }',
+    '  print out',
+    '}',
+    'function x(s, up,   i, out) { out = ""; for (i = 1; i <= length(s); i++) out = out sprintf("%02x", ORD[substr(s, i, 1)]); if (up) out = toupper(out); print out }',
+    'function t(s, name,   i, k, out) {',
+    '  out = ""',
+    '  for (i = 1; i <= length(s); i++) {',
+    '    k = ORD[substr(s, i, 1)]',
+    '    out = out (name == "TU" ? TU[k] : name == "TF" ? TF[k] : name == "TJ" ? TJ[k] : name == "TS" ? TS[k] : TH[k])',
+    '  }',
+    '  print out',
+    '}',
+  ].join('\n');
 }
 
 /**
@@ -213,26 +258,9 @@ function formLine(file: string, { form, offset, length }: HostForm): string {
  * program's argv, and the script holds only offsets, lengths and encodings.
  */
 function copiesScript(names: string[], formsOf: ReadonlyMap<string, HostForm[]>, installed: string, roots: string[]): string {
-  const lines = [
-    'set -f',
-    "IFS='\n'",
-    // The part of a file at a byte offset (1-based) and length.
-    'part() { tail -c +"$2" -- "$1" | head -c "$3"; }',
-    // Base64 of some zero bytes and the part, characters from $5 to $6 (1-based, inclusive).
-    'b64() { { head -c "$4" /dev/zero; part "$1" "$2" "$3"; } | base64 -w0 | cut -c "$5-$6"; }',
-    ...TABLES.map(tableFunction),
-    // One form a line: verbatim, base64 (standard or URL-safe), hex (lower or upper), a per-byte table.
-    'v() { printf \'%s\\n\' "$(part "$1" "$2" "$3")"; }',
-    'b() { printf \'%s\\n\' "$(b64 "$@")"; }',
-    'u() { printf \'%s\\n\' "$(b64 "$@" | tr \'+/\' \'-_\')"; }',
-    'x() { printf \'%s\\n\' "$(part "$1" "$2" "$3" | od -An -v -tx1 | tr -d \' \\n\')"; }',
-    'X() { printf \'%s\\n\' "$(part "$1" "$2" "$3" | od -An -v -tx1 | tr -d \' \\n\' | tr a-f A-F)"; }',
-    // Each byte on a line of its own as two hex digits, through the table, joined again.
-    't() { printf \'%s\\n\' "$(part "$1" "$2" "$3" | od -An -v -tx1 | tr -s \' \\n\' \'\\n\\n\' | "$4" | tr -d \'\\n\')"; }',
-  ];
+  const lines = ['set -f', "IFS='\n'", `lib=${shellWord(formsLibrary())}`];
   names.forEach((name, index) => {
-    lines.push(`s_${index}=${shellWord(`${installed}/${name}`)}`);
-    lines.push(`forms_${index}() {`, ...formsOf.get(name)!.map((form) => `  ${formLine(`"$s_${index}"`, form)}`), '}');
+    lines.push(`forms_${index}() { LC_ALL=C awk "$lib"${shellWord(`\n${formsProgram(formsOf.get(name)!)}`)} ${shellWord(`${installed}/${name}`)}; }`);
     lines.push(`f_${index}=$(forms_${index}) || { printf 'could not make the forms of %s\\n' ${shellWord(name)} >&2; exit 3; }`);
     lines.push(`printf '~%s %s\\n' ${shellWord(name)} "$(printf '%s\\n' "$f_${index}" | sha256sum | cut -c 1-64)"`);
   });
