@@ -160,7 +160,7 @@ export function secretParts(value: string): SecretPart[] {
 export type ByteTable = 'url' | 'form' | 'json' | 'json-slash' | 'html';
 
 /**
- * How a form is made from its part's bytes, so that a host with only coreutils and sed can make
+ * How a form is made from its part's bytes, so that a host with only POSIX awk can make
  * the same form (helpers/sops/host-copies.ts) and must agree with this file byte for byte.
  */
 export type Recipe =

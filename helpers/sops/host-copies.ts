@@ -3,7 +3,7 @@
  * values are never sent to the host, put in argv, or printed: the host makes every form of each
  * value (helpers/common/secret-forms.ts: whole, by line and field; base64, hex, percent-, JSON-
  * and HTML-escaped) from the copies sops-nix installed (checked against git by hash first), with
- * coreutils and sed, and feeds them all to one `grep -F -f -` on stdin. The script carries only
+ * one awk process a value, and feeds them all to one `grep -F -f -` on stdin. The script carries only
  * where each part sits in the file and how to encode it. Only file paths, secret names and
  * form numbers come back, and hashes that prove the host made the forms this side expects.
  */
