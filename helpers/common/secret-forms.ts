@@ -41,24 +41,6 @@ export type Encoding =
   | 'json-escaped'
   | 'html-escaped';
 
-export const ENCODINGS: readonly Encoding[] = [
-  'verbatim',
-  'base64',
-  'base64 at offset 1',
-  'base64 at offset 2',
-  'base64url',
-  'base64url at offset 1',
-  'base64url at offset 2',
-  'base64 wrapped at 76',
-  'base64 wrapped at 64',
-  'hex',
-  'HEX',
-  'url-encoded',
-  'form-encoded',
-  'json-escaped',
-  'html-escaped',
-];
-
 /** A part of a value that is searched for on its own, in every encoding. */
 export interface SecretPart {
   /** `whole value`, `line 3`, `field db.password`: never the value. */
@@ -86,17 +68,6 @@ export function formName(form: Pick<SecretForm, 'part' | 'encoding'>): string {
 }
 
 const BASE64_URL = (text: string) => text.replaceAll('+', '-').replaceAll('/', '_');
-
-/**
- * The base64 characters that depend on the source's bytes alone when it starts `offset` bytes
- * (mod 3) into a larger encoded blob: the characters whose six bits lie wholly inside it.
- */
-export function base64Core(source: Buffer, offset: 0 | 1 | 2): string {
-  const encoded = Buffer.concat([Buffer.alloc(offset), source]).toString('base64');
-  const firstBit = 8 * offset;
-  const endBit = 8 * (offset + source.length);
-  return encoded.slice(Math.ceil(firstBit / 6), Math.floor(endBit / 6));
-}
 
 function distinctLeaves(node: unknown, path: string[], out: SecretPart[]): void {
   if (typeof node === 'string') out.push({ name: `field ${path.join('.') || '(root)'}`, text: node });
@@ -195,6 +166,14 @@ export function byteForm(table: ByteTable, byte: number): string | undefined {
   }
 }
 
+/**
+ * The base64 of a part that starts `zeros` bytes (mod 3) into a larger encoded blob: the
+ * characters whose six bits lie wholly inside the part, which the part alone decides.
+ */
+export function base64Core(length: number, zeros: 0 | 1 | 2, url: boolean): Extract<Recipe, { kind: 'base64' }> {
+  return { kind: 'base64', zeros, from: Math.ceil((8 * zeros) / 6), to: Math.floor((8 * (zeros + length)) / 6), url };
+}
+
 /** The form a recipe makes of a part. */
 export function applyRecipe(recipe: Recipe, text: string): string {
   const bytes = Buffer.from(text, 'utf8');
@@ -231,13 +210,11 @@ export function encodings(text: string, minimumBytes = MIN_VALUE_LENGTH): Encode
   // The whole padded encoding first, so redaction takes the padding too; the cores match it embedded.
   add('base64', { kind: 'base64', zeros: 0, from: 0, to: standardLength, url: false });
   ([0, 1, 2] as const).forEach((zeros) => {
-    // The characters whose six bits lie wholly inside the part, wherever it sits in a larger blob.
-    const from = Math.ceil((8 * zeros) / 6);
-    const to = Math.floor((8 * (zeros + bytes.length)) / 6);
+    const core = base64Core(bytes.length, zeros, false);
     // Six bits a character: keep the core while it pins down as many bytes as the source needs.
-    if ((to - from) * 6 < minimumBytes * 8) return;
-    add(zeros === 0 ? 'base64' : `base64 at offset ${zeros}`, { kind: 'base64', zeros, from, to, url: false });
-    add(zeros === 0 ? 'base64url' : `base64url at offset ${zeros}`, { kind: 'base64', zeros, from, to, url: true });
+    if ((core.to - core.from) * 6 < minimumBytes * 8) return;
+    add(zeros === 0 ? 'base64' : `base64 at offset ${zeros}`, core);
+    add(zeros === 0 ? 'base64url' : `base64url at offset ${zeros}`, { ...core, url: true });
   });
   add('base64url', { kind: 'base64', zeros: 0, from: 0, to: unpadded, url: true });
   for (const width of WRAP_WIDTHS) {
