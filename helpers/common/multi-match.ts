@@ -4,7 +4,7 @@
  * first; this one reads bytes, folds ASCII case on request, and keeps its tables flat.
  *
  * Memory stays small with thousands of patterns: the root and its children (the states visited
- * most) have a full 256-entry row, deeper states keep their few edges in one sorted list.
+ * most) have a full 256-entry row, deeper states keep their few edges in one flat list.
  */
 
 const DENSE_DEPTH = 1;
@@ -16,6 +16,18 @@ export interface MultiMatchOptions {
 
 function fold(byte: number, ignoreCase: boolean): number {
   return ignoreCase && byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte;
+}
+
+function grow(array: Int32Array, size: number, fill: number): Int32Array {
+  const bigger = new Int32Array(size).fill(fill);
+  bigger.set(array);
+  return bigger;
+}
+
+function growBytes(array: Uint8Array, size: number): Uint8Array {
+  const bigger = new Uint8Array(size);
+  bigger.set(array);
+  return bigger;
 }
 
 export class MultiMatcher {
@@ -40,73 +52,96 @@ export class MultiMatcher {
     this.patternCount = patterns.length;
     this.lengths = Int32Array.from(patterns, (pattern) => pattern.length);
 
-    // The trie, with edges in maps while it is built.
-    const children: Array<Map<number, number>> = [new Map()];
-    const depth: number[] = [0];
-    const output: number[] = [-1];
+    // The trie, built in growable flat arrays: each state's edges are a linked list (most states have one).
+    let capacity = 1024;
+    let firstEdge: Int32Array = new Int32Array(capacity).fill(-1);
+    let depth: Int32Array = new Int32Array(capacity);
+    let output: Int32Array = new Int32Array(capacity).fill(-1);
+    let edgeCapacity = 1024;
+    let edgeByte: Uint8Array = new Uint8Array(edgeCapacity);
+    let edgeTarget: Int32Array = new Int32Array(edgeCapacity);
+    let edgeNext: Int32Array = new Int32Array(edgeCapacity);
+    let states = 1;
+    let edges = 0;
+    const child = (state: number, byte: number): number => {
+      for (let e = firstEdge[state]!; e >= 0; e = edgeNext[e]!) if (edgeByte[e] === byte) return edgeTarget[e]!;
+      return -1;
+    };
     const nextOutput = new Int32Array(patterns.length).fill(-1);
     patterns.forEach((pattern, index) => {
       if (pattern.length === 0) throw new RangeError(`pattern ${index} is empty`);
       let state = 0;
       for (const raw of pattern) {
         const byte = fold(raw, this.ignoreCase);
-        let next = children[state]!.get(byte);
-        if (next === undefined) {
-          next = children.length;
-          children.push(new Map());
-          depth.push(depth[state]! + 1);
-          output.push(-1);
-          children[state]!.set(byte, next);
+        let next = child(state, byte);
+        if (next < 0) {
+          if (states === capacity) {
+            capacity *= 2;
+            firstEdge = grow(firstEdge, capacity, -1);
+            depth = grow(depth, capacity, 0);
+            output = grow(output, capacity, -1);
+          }
+          if (edges === edgeCapacity) {
+            edgeCapacity *= 2;
+            edgeByte = growBytes(edgeByte, edgeCapacity);
+            edgeTarget = grow(edgeTarget, edgeCapacity, 0);
+            edgeNext = grow(edgeNext, edgeCapacity, 0);
+          }
+          next = states++;
+          depth[next] = depth[state]! + 1;
+          edgeByte[edges] = byte;
+          edgeTarget[edges] = next;
+          edgeNext[edges] = firstEdge[state]!;
+          firstEdge[state] = edges++;
         }
         state = next;
       }
       nextOutput[index] = output[state]!;
       output[state] = index;
     });
-    const states = children.length;
 
     // Failure links and output links, breadth first.
     const fail = new Int32Array(states);
     const outputLink = new Int32Array(states).fill(-1);
-    const queue: number[] = [];
-    for (const child of children[0]!.values()) queue.push(child);
-    for (let head = 0; head < queue.length; head++) {
+    const queue = new Int32Array(states);
+    let tail = 0;
+    for (let e = firstEdge[0]!; e >= 0; e = edgeNext[e]!) queue[tail++] = edgeTarget[e]!;
+    for (let head = 0; head < tail; head++) {
       const state = queue[head]!;
-      for (const [byte, child] of children[state]!) {
+      for (let e = firstEdge[state]!; e >= 0; e = edgeNext[e]!) {
+        const byte = edgeByte[e]!;
+        const next = edgeTarget[e]!;
         let f = fail[state]!;
-        while (f !== 0 && !children[f]!.has(byte)) f = fail[f]!;
-        const target = children[f]!.get(byte);
-        fail[child] = target !== undefined && target !== child ? target : 0;
-        outputLink[child] = output[fail[child]!]! >= 0 ? fail[child]! : outputLink[fail[child]!]!;
-        queue.push(child);
+        while (f !== 0 && child(f, byte) < 0) f = fail[f]!;
+        const target = child(f, byte);
+        fail[next] = target >= 0 && target !== next ? target : 0;
+        outputLink[next] = output[fail[next]!]! >= 0 ? fail[next]! : outputLink[fail[next]!]!;
+        queue[tail++] = next;
       }
     }
 
-    // Flat tables.
-    const denseStates = [...Array(states).keys()].filter((state) => depth[state]! <= DENSE_DEPTH && children[state]!.size > 0);
+    // Flat tables for the scan: a full row for the shallow states, sorted edge lists for the rest.
     this.denseRow = new Int32Array(states).fill(-1);
-    this.dense = new Int32Array(denseStates.length * 256).fill(-1);
-    denseStates.forEach((state, row) => {
-      this.denseRow[state] = row;
-      for (const [byte, child] of children[state]!) this.dense[row * 256 + byte] = child;
-    });
-    let edges = 0;
-    for (const map of children) edges += map.size;
+    let rows = 0;
+    for (let state = 0; state < states; state++) if (depth[state]! <= DENSE_DEPTH && firstEdge[state]! >= 0) this.denseRow[state] = rows++;
+    this.dense = new Int32Array(rows * 256).fill(-1);
     this.edgeStart = new Int32Array(states);
     this.edgeEnd = new Int32Array(states);
     this.edgeBytes = new Uint8Array(edges);
     this.edgeTargets = new Int32Array(edges);
     let at = 0;
-    children.forEach((map, state) => {
+    for (let state = 0; state < states; state++) {
       this.edgeStart[state] = at;
-      for (const [byte, child] of [...map].sort((a, b) => a[0] - b[0])) {
-        this.edgeBytes[at] = byte;
-        this.edgeTargets[at++] = child;
+      const row = this.denseRow[state]!;
+      for (let e = firstEdge[state]!; e >= 0; e = edgeNext[e]!) {
+        if (row >= 0) this.dense[row * 256 + edgeByte[e]!] = edgeTarget[e]!;
+        this.edgeBytes[at] = edgeByte[e]!;
+        this.edgeTargets[at++] = edgeTarget[e]!;
       }
       this.edgeEnd[state] = at;
-    });
+    }
     this.fail = fail;
-    this.output = Int32Array.from(output);
+    this.output = output.slice(0, states);
     this.nextOutput = nextOutput;
     this.outputLink = outputLink;
   }
