@@ -101,13 +101,13 @@ dodItem('C3', () => {
 
   test('no decrypted sops value (token, key, password) is copied anywhere unexplained on the host', async ({ host, gitSecrets, task }) => {
     observes(task, runHost());
-    const copies = await step(`search ${COPY_ROOTS.join(', ')} for the ${Object.keys(gitSecrets.values).length} sops values`, () =>
+    const copies = await step(`search ${COPY_ROOTS.join(', ')} for the ${Object.keys(gitSecrets.values).length} sops values, in every form`, () =>
       findSopsCopiesOnHost(host, gitSecrets.values, { roots: COPY_ROOTS }),
     );
     await attach(
       'copies of sops values on the host (names only)',
       [
-        ...copies.files.map(({ file, names, why }) => `${file} (${names.join(', ')}): ${why ?? 'UNEXPLAINED'}`),
+        ...copies.files.map(({ file, names, forms, why }) => `${file} (${names.join(', ')})${forms?.length ? ` as ${forms.join('; ')}` : ''}: ${why ?? 'UNEXPLAINED'}`),
         ...copies.notSearched.map(({ name, why }) => `not searched: ${name}: ${why}`),
         searchedLine(copies),
       ].join('\n'),

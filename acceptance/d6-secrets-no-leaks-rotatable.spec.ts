@@ -9,18 +9,13 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { HarnessError } from '../helpers/common/errors.ts';
 import { registerSecret } from '../helpers/common/redact.ts';
+import { secretsInTexts } from '../helpers/common/secret-forms.ts';
 import { signBody } from '../helpers/dashboard/index.ts';
 import { giteaPushEvent } from '../helpers/forge/webhooks.ts';
 import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
 import { decryptSops, encryptSops, parseAgeIdentities } from '../helpers/sops/index.ts';
 import { badgePath, buildLogs, buildParam, GIT_COMMIT, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, runPath, runStart, testmeBuild, WAITS, withHostChange } from './support/ci.ts';
 import { attach, detectComposition, dodItem, evidence, expectNone, skipBecause, step, test, unlessWriteRefused, within, observes, OPERATOR_SIDE, ciFaces, hostFacesOf } from './support/dod.ts';
-
-/** The ways a value can show up in published text: whole, or line by line for PEM blocks. */
-function fragments(value: string): string[] {
-  const lines = value.includes('\n') ? value.split('\n').map((line) => line.trim()).filter((line) => line.length >= 20 && !line.startsWith('-----')) : [];
-  return [value.trim(), ...lines];
-}
 
 dodItem('D6', () => {
   test("no decrypted secret occurs anywhere in the history of the base or the instance repo", async ({ run, baseRepo, instanceRepo, gitSecrets, task }) => {
@@ -37,7 +32,7 @@ dodItem('D6', () => {
     }
     await attach('leak probe, both repos', lines.join('\n'));
     expectNone(leaks, 'decrypted secrets in git history');
-    evidence(task, `0 occurrences of ${Object.keys(needles).length} decrypted values in all history of both repos`);
+    evidence(task, `0 occurrences of ${Object.keys(needles).length} decrypted values, in any form, in all history of both repos`);
   });
 
   test('no decrypted secret occurs in the published build logs or on the dashboard', async ({ ci, run, gitSecrets, task, skip }) => {
@@ -53,16 +48,12 @@ dodItem('D6', () => {
     }
     for (const path of ['/', ...new Set(builds.map((build) => badgePath(ci, buildParam(ci, build, 'recipe') ?? '')))]) texts.push({ where: `dashboard ${path}`, text: (await ci.apex.get(path)).text });
     texts.push({ where: 'Drone UI /', text: (await ci.drone.ui()).text });
-    const leaks: string[] = [];
-    for (const [key, value] of Object.entries(gitSecrets.values)) {
-      for (const { where, text } of texts) {
-        if (fragments(value).some((fragment) => fragment && text.includes(fragment))) leaks.push(`sops value ${key} in the ${where}`);
-      }
-    }
+    // Every form of every value (whole, by line and field; base64, hex, percent-, JSON- and HTML-escaped) in one pass per text.
+    const leaks = secretsInTexts(Object.fromEntries(Object.entries(gitSecrets.values).map(([key, value]) => [`sops value ${key}`, value])), texts);
     const logCount = texts.filter(({ where }) => where.startsWith('log')).length;
     await attach('published texts searched', texts.map(({ where, text }) => `${where}: ${text.length} characters`).join('\n'));
     expectNone(leaks, 'decrypted secrets published');
-    evidence(task, `0 occurrences of ${Object.keys(gitSecrets.values).length} decrypted values in ${logCount} step logs of ${builds.length} builds and ${texts.length - logCount} dashboard and Drone pages`);
+    evidence(task, `0 occurrences of ${Object.keys(gitSecrets.values).length} decrypted values, in any form, in ${logCount} step logs of ${builds.length} builds and ${texts.length - logCount} dashboard and Drone pages`);
   }, within(...WAITS.build));
 
   test('a rotated webhook_hmac takes effect after a rebuild: the new signature is accepted, the old one rejected', async ({ hostCi: ci, run, config, host, baseRepo, instanceRepo, gitSecrets, task, skip }) => {

@@ -13,6 +13,7 @@ import { Ledger } from '../helpers/common/ledger.ts';
 import { formatDuration } from '../helpers/common/log.ts';
 import { exec, succeed } from '../helpers/common/exec.ts';
 import { countOccurrences } from '../helpers/git/leak.ts';
+import { secretForms } from '../helpers/common/secret-forms.ts';
 import { closure } from '../helpers/nix/index.ts';
 import { randomBytes } from 'node:crypto';
 import { cloneRepo } from '../helpers/git/index.ts';
@@ -193,34 +194,116 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-const LEAK_COMMITS = 1200;
-const LEAK_NEEDLES = 8;
+const LEAK_COMMITS = 600;
+const LEAK_FILES = 80;
+const LEAK_RUNS = 3;
 
-/** The leak probe on a 1,200-commit history, beside the reviewers' `git grep -F v $(git rev-list --all)`. */
-async function leakProbeFigures(scratch: string, figures: Figure[]): Promise<void> {
+/** Text that looks like a repo's: config, code and docs lines, with the odd token and base64 blob in them. */
+function realisticFile(i: number, revision: number): string {
+  const lines: string[] = [`# file ${i}, revision ${revision}`];
+  for (let n = 0; n < 60 + (i % 7) * 20; n++) {
+    const kind = (n + i + revision) % 6;
+    if (kind === 0) lines.push(`  ${['name', 'image', 'command', 'volume', 'env'][n % 5]}: value-${n}-${randomBytes(4).toString('hex')}`);
+    else if (kind === 1) lines.push(`export function step${n}(input: string): string { return input.replace(/x/g, '${randomBytes(3).toString('hex')}'); }`);
+    else if (kind === 2) lines.push(`Deploy the stack with the recipe's defaults; see section ${n} for the ${['backup', 'upgrade', 'restore'][n % 3]} steps.`);
+    else if (kind === 3) lines.push(`checksum: sha256-${randomBytes(32).toString('base64')}`);
+    else if (kind === 4) lines.push(`    "${randomBytes(5).toString('hex')}": "${randomBytes(24).toString('base64url')}",`);
+    else lines.push('');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Values shaped like cc-ci's sops values: tokens, a password, a PEM key, a JSON credential, a dotenv file. */
+function realisticSecrets(): Record<string, string> {
+  const pem = ['-----BEGIN PRIVATE KEY-----', ...(randomBytes(1200).toString('base64').match(/.{1,64}/g) ?? []), '-----END PRIVATE KEY-----', ''].join('\n');
+  return {
+    drone_rpc_secret: randomBytes(32).toString('hex'),
+    webhook_hmac: randomBytes(32).toString('hex'),
+    gitea_token: randomBytes(20).toString('hex'),
+    oauth_client_secret: randomBytes(24).toString('base64url'),
+    admin_password: `Pw-${randomBytes(9).toString('base64')}`,
+    wildcard_key: pem,
+    registry_auth: JSON.stringify({ auths: { 'registry.example.test': { username: 'ci', password: randomBytes(18).toString('base64url') } } }),
+    backup_env: `RESTIC_REPOSITORY=s3:https://s3.example.test/backups\nRESTIC_PASSWORD=${randomBytes(16).toString('hex')}\n`,
+  };
+}
+
+/**
+ * The leak probe over a whole generated history (600 commits, 80 files edited in turn), with
+ * every form of eight realistic values beside the verbatim values only, and beside the reviewers'
+ * `git grep -F` with the verbatim values alone (one grep for all, over every commit), in turn.
+ * Needs git only: `npm run bench -- leak` runs this section alone, without the lab.
+ */
+export async function leakProbeFigures(scratch: string, figures: Figure[]): Promise<string[]> {
   const repo = join(scratch, 'history');
   await succeed('git', ['init', '-q', repo]);
   const stream: string[] = [];
   for (let i = 1; i <= LEAK_COMMITS; i++) {
-    const body = `revision ${i} ${randomBytes(600).toString('base64')}\n`;
-    stream.push('commit refs/heads/main\n', `committer b <b@b.invalid> ${1_700_000_000 + i} +0000\n`, `data 3\nc${i % 10}\n`);
-    stream.push(`M 644 inline docs/file-${i % 40}.md\n`, `data ${Buffer.byteLength(body)}\n${body}`);
+    stream.push('commit refs/heads/main\n', `committer b <b@b.invalid> ${1_700_000_000 + i} +0000\n`, `data 10\nchange ${String(i).padStart(3, '0')}\n`);
+    // The first commits add every file; then one or two files change in each.
+    const files = i <= LEAK_FILES ? [i - 1] : [i % LEAK_FILES, (i * 7) % LEAK_FILES];
+    for (const file of files) {
+      const body = realisticFile(file, i);
+      stream.push(`M 644 inline ${['docs', 'stacks', 'nix', 'ci'][file % 4]}/file-${file}.${['md', 'yml', 'nix', 'ts'][file % 4]}\n`, `data ${Buffer.byteLength(body)}\n${body}`);
+    }
   }
   await succeed('git', ['fast-import', '--quiet'], { cwd: repo, input: stream.join('') });
   await succeed('git', ['update-ref', 'HEAD', 'refs/heads/main'], { cwd: repo });
-  const needles = Array.from({ length: LEAK_NEEDLES }, () => randomBytes(16).toString('hex'));
-  let started = performance.now();
-  await countOccurrences(repo, needles);
-  const probe = performance.now() - started;
-  figures.push({ what: `leak probe: ${LEAK_COMMITS} commits × ${LEAK_NEEDLES} values (${Math.round((LEAK_COMMITS * LEAK_NEEDLES) / (probe / 1000)).toLocaleString('en')} commit·values/s)`, ms: probe });
+  await succeed('git', ['gc', '-q'], { cwd: repo });
+  const secrets = realisticSecrets();
+  const forms = Object.entries(secrets).reduce((sum, [label, value]) => sum + secretForms(label, value).length, 0);
+  // git grep is line-based: a multi-line value can only be given as its lines.
+  const verbatimLines = [...new Set(Object.values(secrets).flatMap((value) => value.split('\n').filter((line) => line.length >= 6 && !line.startsWith('-----'))))];
+  const patterns = join(scratch, 'grep-patterns');
+  await writeFile(patterns, `${verbatimLines.join('\n')}\n`, { mode: 0o600 });
   const revs = (await succeed('git', ['rev-list', '--all'], { cwd: repo })).stdout.trim().split('\n');
-  started = performance.now();
-  for (const needle of needles.slice(0, 2)) await exec('git', ['grep', '-F', '-c', needle, ...revs], { cwd: repo });
-  const grep = ((performance.now() - started) / 2) * LEAK_NEEDLES;
-  figures.push({ what: `  git grep -F per value over rev-list --all (2 timed, scaled to ${LEAK_NEEDLES})`, ms: grep });
+  const objects = (await succeed('git', ['rev-list', '--all', '--objects'], { cwd: repo })).stdout.trim().split('\n').length;
+
+  const all: number[] = [];
+  const verbatim: number[] = [];
+  const grep: number[] = [];
+  // In turn, so that all three see the same load.
+  for (let run = 0; run < LEAK_RUNS; run++) {
+    let started = performance.now();
+    await countOccurrences(repo, secrets);
+    all.push(performance.now() - started);
+    started = performance.now();
+    await countOccurrences(repo, secrets, { forms: 'verbatim' });
+    verbatim.push(performance.now() - started);
+    started = performance.now();
+    const result = await exec('git', ['grep', '-F', '-c', '-f', patterns, ...revs], { cwd: repo, timeoutMs: 600_000 });
+    if (result.exitCode > 1) throw new HarnessError(`bench: git grep failed (exit ${result.exitCode}): ${result.stderr.slice(0, 500)}`);
+    grep.push(performance.now() - started);
+  }
+  const over = `${LEAK_COMMITS} commits, ${objects} objects, ${Object.keys(secrets).length} values`;
+  figures.push({ what: `leak probe, every form: ${over}, ${forms} forms (median of ${LEAK_RUNS})`, ms: median(all) });
+  figures.push({ what: `  leak probe, verbatim only: the values and their lines (median of ${LEAK_RUNS})`, ms: median(verbatim) });
+  figures.push({ what: `  git grep -F -f <${verbatimLines.length} verbatim values and lines> $(git rev-list --all) (median of ${LEAK_RUNS})`, ms: median(grep) });
+  return [
+    `leak probe: every form / verbatim only = ${(median(all) / median(verbatim)).toFixed(2)}× (goal: at most 2×)`,
+    `leak probe: git grep -F verbatim / every form = ${(median(grep) / median(all)).toFixed(1)}× (goal: above 1, the probe is faster)`,
+  ];
 }
 
-export async function bench(): Promise<number> {
+/** `npm run bench -- leak`: the leak probe's figures alone, on a generated repo, without the lab. */
+async function leakBench(): Promise<number> {
+  const scratch = await mkdtemp(join(tmpdir(), 'accept-bench-'));
+  try {
+    process.stderr.write('→ Measuring the leak probe on a generated history…\n');
+    const figures: Figure[] = [];
+    const lines = await leakProbeFigures(scratch, figures);
+    const width = Math.max(...figures.map((figure) => figure.what.length));
+    process.stdout.write(`\n${'phase'.padEnd(width)}  ${'time'.padStart(9)}\n`);
+    for (const figure of figures) process.stdout.write(`${figure.what.padEnd(width)}  ${formatDuration(figure.ms).padStart(9)}\n`);
+    for (const line of lines) process.stdout.write(`${line}\n`);
+    return 0;
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+export async function bench(args: readonly string[] = []): Promise<number> {
+  if (args[0] === 'leak') return leakBench();
   const config = loadConfig();
   const figures: Figure[] = [];
   const scratch = await mkdtemp(join(tmpdir(), 'accept-bench-'));
@@ -358,7 +441,7 @@ export async function bench(): Promise<number> {
       await time(figures, 'teardown: delete throwaway', () => provisioned.stop());
       await provisioned.close();
     }
-    await leakProbeFigures(scratch, figures);
+    const leakLines = await leakProbeFigures(scratch, figures);
     // Its own state directory and never kept: the bench leaves no throwaway behind.
     const coldReports = join(scratch, 'cold-reports');
     const coldEnv = { ...process.env, ACCEPT_REPORTS_DIR: coldReports, ACCEPT_STATE_DIR: join(scratch, 'cold-state'), ACCEPT_KEEP: 'never' };
@@ -383,9 +466,7 @@ export async function bench(): Promise<number> {
     process.stdout.write(`ratio script / session re-run of one spec: ${(script / singleRerun).toFixed(2)}× (the re-run ${formatDuration(singleRerun)}, goal 500 ms); whole-process one spec ${formatDuration(warm)} (goal 2 s)\n`);
     process.stdout.write(`(all figures from this one run, side by side; on a shared machine they move with other people's load)\n`);
     for (const line of breakdown.lines) process.stdout.write(`${line}\n`);
-    const probe = figures.find((figure) => figure.what.startsWith('leak probe'))!.ms;
-    const grep = figures.find((figure) => figure.what.includes('git grep'))!.ms;
-    process.stdout.write(`ratio git grep / leak probe on the same history: ${(grep / probe).toFixed(1)}×\n`);
+    for (const line of leakLines) process.stdout.write(`${line}\n`);
     process.stdout.write(`cold run exit code: ${coldCode} (${coldCode === 0 ? 'every item passed' : 'see `npm run accept`'})\n`);
     return 0;
   } finally {

@@ -33,6 +33,8 @@ ${WATCH_HELP}  lab up|down|status       manage the embedded lab                 
                            ACCEPT_SELFTEST_WORKERS (3) cold runs at once       (npm test)
   bench                    measure lab up, provisioning, runbook, specs, teardown and a whole cold
                            run, side by side, and print figures and ratios   (npm run bench)
+  bench leak               the leak probe alone on a generated history (git only, no lab): every
+                           form beside verbatim only and git grep -F      (npm run bench -- leak)
 ${REPORT_HELP}${DOCTOR_HELP}${TOOLS_HELP}  help                     this text
 
 Configuration is by ACCEPT_* environment variables; see docs/configuration.md. With none set,
@@ -144,7 +146,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'tls':
         return await (await import('./tools.ts')).tls(args);
       case 'bench':
-        return await (await import('./bench.ts')).bench();
+        return await (await import('./bench.ts')).bench(args);
       case 'report':
         return await (await import('./report.ts')).report(config, args);
       case 'selftest': {

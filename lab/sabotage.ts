@@ -270,6 +270,18 @@ export const SABOTAGES = catalogue({
       await context.host.succeed('mkdir -p /var/lib/ccci && cp -- /run/secrets/forge_bot_token /var/lib/ccci/leftover-token && chmod 0600 /var/lib/ccci/leftover-token', { purpose: 'sabotage' });
     },
   },
+  'c3-token-copy-url-encoded': {
+    description: 'someone saved a registry URL with the registry credentials percent-encoded into its query, and forgot it',
+    guards: ['C3'],
+    cause: /copies of sops values on \S+ outside the places that explain them: \/var\/lib\/ccci\/registry\.url \(registry_credentials\) as [^\n]*registry_credentials: whole value, url-encoded/,
+    afterRunbook: async (context) => {
+      // Encoded on the host from where sops-nix installed it: the value never leaves the host or reaches argv.
+      await context.host.succeed(
+        `mkdir -p /var/lib/ccci && python3 -c 'import urllib.parse; print("https://registry.invalid/v2/?auth=" + urllib.parse.quote(open("/run/secrets/registry_credentials").read(), safe=""))' > /var/lib/ccci/registry.url`,
+        { purpose: 'sabotage' },
+      );
+    },
+  },
   'c4-oneshot-fails': {
     description: 'the dashboard reconcile oneshot fails',
     guards: ['C4'],
@@ -483,6 +495,19 @@ export const SABOTAGES = catalogue({
         expected: '    say("install: %s %s answers on %s (title %r)" % (RECIPE, SPEC["install"], URL, SPEC["title"]))\n',
         replacement:
           '    say("install: %s %s answers on %s (title %r)" % (RECIPE, SPEC["install"], URL, SPEC["title"]))\n    say("install: registry login " + open("/run/secrets/registry_credentials").read())\n',
+      },
+    ]),
+  },
+  'd6-secret-base64-in-build-log': {
+    description: 'the install step prints the registry credentials base64-encoded, as a Docker auth string, into the build log',
+    guards: ['D6'],
+    cause: /sops value registry_credentials in the log of build #\d+ install\/deploy \(as [^)]*whole value, base64/,
+    baseFork: brokenBase('Harness: show the registry auth string', [
+      {
+        file: 'ci/harness.py',
+        expected: '    say("install: %s %s answers on %s (title %r)" % (RECIPE, SPEC["install"], URL, SPEC["title"]))\n',
+        replacement:
+          '    say("install: %s %s answers on %s (title %r)" % (RECIPE, SPEC["install"], URL, SPEC["title"]))\n    say("install: registry auth " + base64.b64encode(open("/run/secrets/registry_credentials", "rb").read()).decode())\n',
       },
     ]),
   },

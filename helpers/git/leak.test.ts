@@ -85,7 +85,7 @@ describe('countOccurrences over a 1,200-commit history', () => {
     expect(rpc).toMatchObject({ count: 2, objects: 1, commits: REMOVED_AT - PLANTED_AT });
     expect(rpc.where[0]!.path).toBe('secrets/prod.yaml');
     expect(rpc.where[0]!.commit).toMatch(/^[0-9a-f]{40}$/);
-    expect(result.get(1)).toEqual({ count: 0, commits: 0, objects: 0, where: [], scanned: { commits: COMMITS + 1, objects: expect.any(Number) } });
+    expect(result.get(1)).toEqual({ count: 0, commits: 0, objects: 0, forms: [], where: [], scanned: { commits: COMMITS + 1, objects: expect.any(Number) } });
     expect(describeLeak('absent', result.get(1)!)).toMatch(/^absent: 0 matches \(1201 commits, \d+ objects scanned\)$/);
     expect(result.get(3)!.count).toBe(0);
   });
@@ -113,7 +113,7 @@ describe('countOccurrences over a 1,200-commit history', () => {
     const stderr = vi.spyOn(process.stderr, 'write');
     try {
       const result = await countOccurrences(repo, new Map([['drone_rpc_secret', RPC_SECRET]]));
-      expect(describeLeak('drone_rpc_secret', result.get('drone_rpc_secret')!)).toMatch(/^drone_rpc_secret: 2 match\(es\) in 1 object\(s\), 50 commit\(s\) \(1201 commits, \d+ objects scanned\); e\.g\. [0-9a-f]{12}:secrets\/prod\.yaml/);
+      expect(describeLeak('drone_rpc_secret', result.get('drone_rpc_secret')!)).toMatch(/^drone_rpc_secret: 2 match\(es\) as whole value in 1 object\(s\), 50 commit\(s\) \(1201 commits, \d+ objects scanned\); e\.g\. [0-9a-f]{12}:secrets\/prod\.yaml/);
       const errors = await Promise.all([
         countOccurrences(join(work, 'nowhere'), [RPC_SECRET]).catch((e: unknown) => e),
         countOccurrences(repo, ['abc', RPC_SECRET]).catch((e: unknown) => e),

@@ -10,9 +10,9 @@
  * once. Values never reach argv, stdout, logs or error messages: results and errors name a
  * value only by its index or the caller's label.
  *
- * Multi-line values (PEM blocks) are searched whole and line by line, since a file may hold
- * them re-indented (YAML block scalars) or with CRLF endings, which a whole-value search
- * misses and `git grep -F` (line-based) cannot express at all.
+ * Each value is searched in every form it may leak in (helpers/common/secret-forms.ts): whole,
+ * line by line (a PEM block re-indented in YAML, or with CRLF endings), field by field, and
+ * base64, hex, percent- and JSON-escaped; all forms of all values in one Aho-Corasick pass.
  *
  * Commit counts come from a second pass, only when something matched: each commit's root
  * tree is walked (memoised per tree) to see whether it reaches a matching blob or tree.
@@ -20,6 +20,7 @@
 import { spawn } from 'node:child_process';
 import { HarnessError } from '../common/errors.ts';
 import { exec } from '../common/exec.ts';
+import { FormIndex, formName, MIN_VALUE_LENGTH } from '../common/secret-forms.ts';
 
 export interface LeakCount {
   /**
@@ -32,6 +33,8 @@ export interface LeakCount {
   commits: number;
   /** Distinct objects containing the value. */
   objects: number;
+  /** The forms it was found in (`line 2, base64`), never the value; empty when not found. */
+  forms: string[];
   /** Up to five places (newest commits first): commit id and path, never the value. */
   where: Array<{ commit: string; path: string }>;
   /** What the scan covered (the same for every value of one call), for evidence. */
@@ -41,52 +44,24 @@ export interface LeakCount {
 export interface LeakScanOptions {
   /** ASCII case-insensitive, for values such as domain names. */
   ignoreCase?: boolean;
+  /**
+   * `all` (the default): every form of each value (helpers/common/secret-forms.ts); `verbatim`:
+   * the value and its long lines only, as the probe searched before forms (the bench's baseline).
+   */
+  forms?: 'all' | 'verbatim';
 }
 
 /** Shorter values would match by chance (and redact() would not hide them either). */
-export const MIN_NEEDLE_LENGTH = 6;
-/** Lines of a multi-line value shorter than this are too generic to stand for it. */
-const MIN_FRAGMENT_LENGTH = 20;
+export const MIN_NEEDLE_LENGTH = MIN_VALUE_LENGTH;
 const MAX_WHERE = 5;
 
-interface Matcher {
-  label: string;
-  whole: Buffer;
-  fragments: Buffer[];
-}
-
-function asciiLower(buffer: Buffer): Buffer {
-  const out = Buffer.from(buffer);
-  for (let i = 0; i < out.length; i++) {
-    const byte = out[i]!;
-    if (byte >= 0x41 && byte <= 0x5a) out[i] = byte | 0x20;
-  }
-  return out;
-}
-
-function matcher(label: string, value: string, ignoreCase: boolean): Matcher {
+function checkedNeedle(label: string, value: string): { label: string; value: string } {
   if (typeof value !== 'string') throw new HarnessError(`needle ${label} is not a string`);
   const trimmed = value.replace(/\r\n/g, '\n').trim();
   if (trimmed.length < MIN_NEEDLE_LENGTH) {
     throw new HarnessError(`needle ${label} is too short to search for (${trimmed.length} characters, at least ${MIN_NEEDLE_LENGTH} needed)`);
   }
-  const encode = (text: string) => (ignoreCase ? asciiLower(Buffer.from(text)) : Buffer.from(text));
-  const lines = trimmed.includes('\n')
-    ? [...new Set(trimmed.split('\n').map((line) => line.trim()))].filter((line) => line.length >= MIN_FRAGMENT_LENGTH && !line.startsWith('-----'))
-    : [];
-  return { label, whole: encode(trimmed), fragments: lines.map(encode) };
-}
-
-function occurrences(haystack: Buffer, needle: Buffer): number {
-  let count = 0;
-  for (let at = haystack.indexOf(needle); at !== -1; at = haystack.indexOf(needle, at + needle.length)) count++;
-  return count;
-}
-
-function countIn(content: Buffer, m: Matcher): number {
-  let best = occurrences(content, m.whole);
-  for (const fragment of m.fragments) best = Math.max(best, occurrences(content, fragment));
-  return best;
+  return { label, value };
 }
 
 async function git(repoDir: string, args: string[]): Promise<string> {
@@ -209,8 +184,9 @@ export async function countOccurrences(repoDir: string, needles: Needles, option
     : needles instanceof Map
       ? [...(needles as ReadonlyMap<string, string>)]
       : Object.entries(needles as Record<string, string>);
-  const ignoreCase = options.ignoreCase ?? false;
-  const matchers = keyed.map(([key, value]) => matcher(typeof key === 'number' ? `#${key}` : JSON.stringify(key), value, ignoreCase));
+  const matchers = keyed.map(([key, value]) => checkedNeedle(typeof key === 'number' ? `#${key}` : JSON.stringify(key), value));
+  const index = new FormIndex(matchers, { ignoreCase: options.ignoreCase ?? false, verbatimOnly: options.forms === 'verbatim' });
+  const formsFound = matchers.map(() => new Set<string>());
 
   if ((await git(repoDir, ['rev-parse', '--is-shallow-repository'])).trim() === 'true') {
     throw new HarnessError(`${repoDir} is a shallow clone: its history is incomplete, so a leak scan would prove nothing`);
@@ -230,20 +206,21 @@ export async function countOccurrences(repoDir: string, needles: Needles, option
     hashBytes = object.oid.length / 2;
     if (object.type === 'commit') commitTree.set(object.oid, object.content.toString('latin1', 5, 5 + object.oid.length));
     else if (object.type === 'tree') trees.push(object.oid);
-    const content = ignoreCase ? asciiLower(object.content) : object.content;
-    let counts: number[] | undefined;
-    matchers.forEach((m, index) => {
-      const n = countIn(content, m);
-      if (n > 0) (counts ??= new Array<number>(matchers.length).fill(0))[index] = n;
-    });
-    if (counts) matched.set(object.oid, { type: object.type, counts });
+    const found = index.search(object.content);
+    if (!found) continue;
+    const counts = new Array<number>(matchers.length).fill(0);
+    for (const [secret, { count, forms }] of found) {
+      counts[secret] = count;
+      for (const form of forms) formsFound[secret]!.add(formName(form));
+    }
+    matched.set(object.oid, { type: object.type, counts });
   }
   // Zero matches over nothing would read as a pass.
   if (commitTree.size === 0) throw new HarnessError(`${repoDir} has no commits reachable from any ref: nothing to scan`);
   const hits = (oid: string, index: number): boolean => (matched.get(oid)?.counts[index] ?? 0) > 0;
 
   const scanned = { commits: commitTree.size, objects: oids.length };
-  const results = matchers.map((): LeakCount => ({ count: 0, commits: 0, objects: 0, where: [], scanned }));
+  const results = matchers.map((_, secret): LeakCount => ({ count: 0, commits: 0, objects: 0, forms: [...formsFound[secret]!].sort(), where: [], scanned }));
   for (const { counts } of matched.values()) {
     counts.forEach((n, index) => {
       if (n === 0) return;
@@ -315,5 +292,6 @@ export function describeLeak(label: string, result: LeakCount): string {
   const over = `${result.scanned.commits} commits, ${result.scanned.objects} objects scanned`;
   if (result.count === 0) return `${label}: 0 matches (${over})`;
   const places = result.where.map((place) => `${place.commit.slice(0, 12)}:${place.path}`).join(', ');
-  return `${label}: ${result.count} match(es) in ${result.objects} object(s), ${result.commits} commit(s) (${over}); e.g. ${places}`;
+  const forms = result.forms.length > 0 ? ` as ${result.forms.join('; ')}` : '';
+  return `${label}: ${result.count} match(es)${forms} in ${result.objects} object(s), ${result.commits} commit(s) (${over}); e.g. ${places}`;
 }

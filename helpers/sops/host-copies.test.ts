@@ -8,7 +8,9 @@ import { exec, type CommandResult } from '../common/exec.ts';
 import { CommandNotStartedError, hostChannel, hostShellArgv, type HostChannel } from '../common/host.ts';
 import { HostScanError } from '../common/host-scan.ts';
 import { rejectionOf } from '../common/rejection.ts';
-import { EXPLAINED_SECRET_PLACES, explainSecretFile, findSopsCopiesOnHost, searchLines, unexplained } from './host-copies.ts';
+import { plantedForms } from '../common/secret-forms.fixture.ts';
+import { secretForms } from '../common/secret-forms.ts';
+import { EXPLAINED_SECRET_PLACES, explainSecretFile, findSopsCopiesOnHost, hostForms, hostFormsText, unexplained } from './host-copies.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -32,18 +34,26 @@ function fakeHost(options: { installed?: Record<string, string>; search?: Partia
       const asked = Object.keys(contents).filter((path) => script.includes(path));
       return reply({ stdout: asked.map((path) => `${sha256(contents[path]!)}  ${path}\n`).join('') });
     }
-    return reply(options.search ?? { exitCode: 0 });
+    // The host says which forms it made of each value it searched for, as the real script does.
+    const made = Object.entries(VALUES)
+      .filter(([name]) => script.includes(`/run/secrets/${name}`) && hostForms(name, VALUES[name as keyof typeof VALUES]).length > 0)
+      .map(([name, value]) => `~${name} ${sha256(hostFormsText(hostForms(name, value)))}\n`)
+      .join('');
+    const search = options.search ?? { exitCode: 0 };
+    return reply({ ...search, stdout: made + (search.stdout ?? '') });
   };
   return { name: 'fake-host', scripts, exec, succeed: exec, fail: exec, pushFile: async () => undefined, readFile: async () => Buffer.alloc(0) };
 }
 
 const ROOTS = { roots: ['/etc', '/var'] };
 
-describe('searchLines', () => {
-  it('keeps a token whole, and of a PEM key the body only: armour is shared by every key', () => {
-    expect(searchLines(TOKEN)).toEqual([TOKEN]);
-    expect(searchLines(KEY)).toEqual([KEY.split('\n')[1]]);
-    expect(searchLines('1234')).toEqual([]);
+describe('hostForms', () => {
+  it('makes every one-line form of a token, of a PEM key the body line but not the armour, and none of a short pin', () => {
+    expect(hostForms('t', TOKEN).map(({ form }) => form.text)).toEqual(secretForms('t', TOKEN).map(({ text }) => text));
+    const key = hostForms('k', KEY).map(({ form }) => form.text);
+    expect(key).toContain(KEY.split('\n')[1]);
+    expect(key.some((text) => text.includes('\n') || text.startsWith('-----'))).toBe(false);
+    expect(hostForms('p', '1234')).toEqual([]);
   });
 });
 
@@ -51,20 +61,20 @@ describe('findSopsCopiesOnHost', () => {
   it('finds a copy where sops-nix installs it: explained', async () => {
     const host = fakeHost({ search: { stdout: `=forge_bot_token\n/run/secrets.d/3/forge_bot_token\n=wildcard_key\n` }, files: { '/run/secrets.d/3/forge_bot_token': TOKEN } });
     const copies = await findSopsCopiesOnHost(host, VALUES, ROOTS);
-    expect(copies.files).toEqual([{ file: '/run/secrets.d/3/forge_bot_token', names: ['forge_bot_token'], why: 'decrypted from sops at activation (sops-nix)' }]);
-    expect(copies.notSearched).toEqual([{ name: 'short_pin', why: 'no line of 16 characters or more to search for' }]);
+    expect(copies.files).toEqual([{ file: '/run/secrets.d/3/forge_bot_token', names: ['forge_bot_token'], forms: [], why: 'decrypted from sops at activation (sops-nix)' }]);
+    expect(copies.notSearched).toEqual([{ name: 'short_pin', why: 'no part of 6 characters or more (a line or a field of 12) to search for' }]);
   });
 
   it('finds a stray copy of a token: unexplained, named by file and secret name, never the value', async () => {
     const host = fakeHost({ search: { stdout: `=forge_bot_token\n/var/lib/ccci/leftover-token\n=wildcard_key\n` }, files: { '/var/lib/ccci/leftover-token': TOKEN } });
     const copies = await findSopsCopiesOnHost(host, VALUES, ROOTS);
-    expect(copies.files).toEqual([{ file: '/var/lib/ccci/leftover-token', names: ['forge_bot_token'], why: undefined }]);
+    expect(copies.files).toEqual([{ file: '/var/lib/ccci/leftover-token', names: ['forge_bot_token'], forms: [], why: undefined }]);
     expect(JSON.stringify(copies)).not.toContain(TOKEN);
     // As C3 words the FAIL; the cause lab/sabotage.ts gives c3-stray-token-copy.
     const failure = `copies of sops values on ${host.name} outside the places that explain them: ${unexplained(copies.files).join('; ')}`;
     expect(failure).toMatch(/copies of sops values on \S+ outside the places that explain them: \/var\/lib\/ccci\/leftover-token \(forge_bot_token\)/);
     // The values reach the host only as the installed copies' paths: no script holds one.
-    for (const script of host.scripts) for (const value of searchLines(TOKEN + '\n' + KEY)) expect(script).not.toContain(value);
+    for (const script of host.scripts) for (const form of [...secretForms('t', TOKEN), ...secretForms('k', KEY)]) expect(script).not.toContain(form.text);
   });
 
   it('explains a Docker secret mount that equals a sops value, by the key it copies; one that merely holds it is not', async () => {
@@ -75,8 +85,8 @@ describe('findSopsCopiesOnHost', () => {
     });
     const copies = await findSopsCopiesOnHost(host, VALUES, ROOTS);
     expect(copies.files).toEqual([
-      { file: `${mount}/bundle`, names: ['forge_bot_token'], why: undefined },
-      { file: `${mount}/ssl_key`, names: ['wildcard_key'], why: "a Docker secret mounted into a container: dockerd's copy of sops value wildcard_key" },
+      { file: `${mount}/bundle`, names: ['forge_bot_token'], forms: [], why: undefined },
+      { file: `${mount}/ssl_key`, names: ['wildcard_key'], forms: [], why: "a Docker secret mounted into a container: dockerd's copy of sops value wildcard_key" },
     ]);
   });
 
@@ -84,7 +94,8 @@ describe('findSopsCopiesOnHost', () => {
     const host = fakeHost({ installed: { '/run/secrets/forge_bot_token': 'rotated-but-not-in-git-000000', '/run/secrets/wildcard_key': KEY } });
     const copies = await findSopsCopiesOnHost(host, VALUES, ROOTS);
     expect(copies.notSearched.map(({ name }) => name)).toEqual(['short_pin', 'forge_bot_token']);
-    expect(host.scripts.at(-1)).toContain("for name in wildcard_key; do");
+    expect(host.scripts.at(-1)).toContain("/run/secrets/wildcard_key");
+    expect(host.scripts.at(-1)).not.toContain('/run/secrets/forge_bot_token');
   });
 
   it('is an ERROR, never "no copies", when the grep fails (exit 2), even with files printed', async () => {
@@ -149,11 +160,11 @@ describe('findSopsCopiesOnHost on a real shell', () => {
     writeFileSync(join(root, 'nothing'), 'no secrets here, and 1234 is too short to count\n');
     const copies = await findSopsCopiesOnHost(localHost, VALUES, { roots: [root, join(work, 'absent')], installedDir: installed });
     expect(copies.files).toEqual([
-      { file: join(root, 'both'), names: ['forge_bot_token', 'wildcard_key'], why: undefined },
-      { file: join(root, 'deep', 'leftover'), names: ['forge_bot_token'], why: undefined },
+      { file: join(root, 'both'), names: ['forge_bot_token', 'wildcard_key'], forms: ['forge_bot_token: whole value', 'wildcard_key: line 2'], why: undefined },
+      { file: join(root, 'deep', 'leftover'), names: ['forge_bot_token'], forms: ['forge_bot_token: whole value'], why: undefined },
     ]);
     expect(copies.absent).toEqual([join(work, 'absent')]);
-    for (const script of scripts) for (const line of [TOKEN, ...searchLines(KEY)]) expect(script).not.toContain(line);
+    for (const script of scripts) for (const form of [...secretForms('t', TOKEN), ...secretForms('k', KEY)]) expect(script).not.toContain(form.text);
   });
 
   it('reads no match as nothing found', async () => {
@@ -162,5 +173,40 @@ describe('findSopsCopiesOnHost on a real shell', () => {
     writeFileSync(join(empty, 'file'), 'nothing\n');
     const copies = await findSopsCopiesOnHost(localHost, VALUES, { roots: [empty], installedDir: join(work, 'installed') });
     expect(copies.files).toEqual([]);
+  });
+});
+
+describe('findSopsCopiesOnHost on a real shell, a canary in each form', () => {
+  const work = mkdtempSync(join(tmpdir(), 'host-forms-test-'));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  const scripts: string[] = [];
+  const localHost = hostChannel({
+    name: 'local-sh',
+    exec: async (script, options) => {
+      scripts.push(script);
+      const [file, ...args] = hostShellArgv(script, options?.strict);
+      return { ...(await exec(file!, args)), command: script };
+    },
+    pushFile: async () => undefined,
+    readFile: async () => Buffer.alloc(0),
+  });
+  const FORMS = plantedForms();
+
+  it.each(FORMS.map((form, index) => ({ ...form, index })))('finds a host file holding a canary planted as $name, naming the secret and the form, never the value', async ({ value, planted, index }) => {
+    const installed = join(work, `installed-${index}`);
+    const root = join(work, `root-${index}`);
+    mkdirSync(installed, { recursive: true });
+    mkdirSync(root, { recursive: true });
+    writeFileSync(join(installed, 'canary'), value);
+    writeFileSync(join(root, 'leftover.log'), `${planted}\n`);
+    writeFileSync(join(root, 'clean.log'), 'nothing here\n');
+    const copies = await findSopsCopiesOnHost(localHost, { canary: value }, { roots: [root], installedDir: installed });
+    expect(copies.files.map(({ file }) => file)).toEqual([join(root, 'leftover.log')]);
+    expect(copies.files[0]!.forms!.length).toBeGreaterThan(0);
+    expect(unexplained(copies.files)[0]).toMatch(/leftover\.log \(canary\) as canary: /);
+    for (const form of secretForms('canary', value)) {
+      expect(JSON.stringify(copies)).not.toContain(form.text);
+      expect(scripts.at(-1)).not.toContain(form.text);
+    }
   });
 });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { loadConfig } from '../../helpers/common/config.ts';
 import { waitFor } from '../../helpers/common/wait.ts';
+import { secretsInTexts } from '../../helpers/common/secret-forms.ts';
 import { latestRunRecord, VERDICT_KEYS, verdictsByKey } from '../../acceptance/support/run-record.ts';
 import { summaryPath } from '../../acceptance/support/summary.ts';
 import { decryptSops, parseAgeIdentities } from '../../helpers/sops/index.ts';
@@ -15,13 +16,12 @@ import { filesUnder, leftoversOf, readText, runAccept, throwawaysOf, type ChildR
 
 const labDir = loadConfig().labDir;
 
-async function labSecretValues(): Promise<string[]> {
+/** The lab's decrypted sops values, by key: searched in every form (helpers/common/secret-forms.ts). */
+async function labSecretValues(): Promise<Record<string, string>> {
   const paths = labPaths(labDir);
   const identities = parseAgeIdentities(await readFile(paths.bootstrapKey, 'utf8'), paths.bootstrapKey);
   const document = await decryptSops(await readFile(join(paths.workDir, 'cc-ci-secrets', 'secrets.yaml'), 'utf8'), { identities });
-  const values = Object.values(document.data as Record<string, string>);
-  // Multi-line values (PEM) can leak a line at a time; look for every long line too.
-  return [...values, ...values.flatMap((value) => value.split('\n').filter((line) => line.length >= 40 && !line.startsWith('-----')))];
+  return document.data as Record<string, string>;
 }
 
 async function expectNothingLeft(run: ChildRun): Promise<void> {
@@ -69,13 +69,15 @@ describe('cold run on the lab', () => {
 
     // Nothing decrypted may reach any report file.
     const secrets = await labSecretValues();
+    const texts: Array<{ where: string; text: string }> = [];
     for (const file of await filesUnder(run.reportsDir)) {
       const text = await readText(file);
       expect(text.includes('PRIVATE KEY'), `${file} holds a private key`).toBe(false);
       expect(text.includes('AGE-SECRET-KEY-1'), `${file} holds an age identity`).toBe(false);
-      const leaked = secrets.filter((secret) => text.includes(secret)).length;
-      expect(leaked, `${file} holds ${leaked} decrypted secret value(s)`).toBe(0);
+      texts.push({ where: file, text });
     }
+    // Whole, by line and field, and base64, hex, percent-, JSON- or HTML-escaped, all in one pass: names and forms only.
+    expect(secretsInTexts(secrets, texts), 'report files holding decrypted secret values').toEqual([]);
     await expectNothingLeft(run);
   });
 });
