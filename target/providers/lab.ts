@@ -298,7 +298,9 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
       const resolved = resolveLabTarget(config);
       // The kept record first: a stale one is its own ERROR, named before anything is dialled.
       const context = await attachKept(config, resolved, describe(), await labGeneration(config.labDir));
-      const ready = await ensureMachines(config, resolved, { baseRepo: resolved.baseRepo, instanceRepo: resolved.instanceRepo });
+      // The running cc-ci of the kept host's project: the one its cold run checked.
+      const inProject: ResolvedTarget = { ...resolved, incus: { ...resolved.incus, project: context.instance.project } };
+      const ready = await ensureMachines(config, inProject, { baseRepo: resolved.baseRepo, instanceRepo: resolved.instanceRepo });
       return { ...context, machines: ready.machines };
     },
   };
