@@ -7,7 +7,7 @@
  * comments. It stops itself once its throwaway is gone (a kept one keeps it), or, before that
  * exists, once the run that started it is gone.
  */
-import { access, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../helpers/common/dial.ts';
@@ -42,10 +42,19 @@ function runDir(labDir: string, instance: string): string {
 async function sweepStale(labDir: string): Promise<void> {
   const runs = join(labPaths(labDir).forgeDir, 'runs');
   for (const name of await readdir(runs).catch(() => [] as string[])) {
-    const pid = Number((await readFile(join(runs, name, 'forge.pid'), 'utf8').catch(() => '')).trim());
-    if (!isAlive(pid)) await rm(join(runs, name), { recursive: true, force: true });
+    const text = await readFile(join(runs, name, 'forge.pid'), 'utf8').catch(() => undefined);
+    // No pid yet: another process may be starting that forge this very moment. Only an old one is stale.
+    if (text === undefined) {
+      const made = await stat(join(runs, name)).then((info) => info.mtimeMs, () => undefined);
+      if (made !== undefined && Date.now() - made > STARTING_GRACE_MS) await rm(join(runs, name), { recursive: true, force: true });
+      continue;
+    }
+    if (!isAlive(Number(text.trim()))) await rm(join(runs, name), { recursive: true, force: true });
   }
 }
+
+/** How long a forge directory may stand without a pid file while its forge starts (its ready wait is 20 s). */
+const STARTING_GRACE_MS = 120_000;
 
 /** The pid of the forge kept under `key`, if it still runs. */
 export async function runForgePid(labDir: string, key: string): Promise<number | undefined> {
