@@ -151,7 +151,7 @@ export async function patchOwnInstanceConfig(
  * harness's labels for `runId` (the throwaway of this run). Stopped cleanly, then started.
  */
 export async function rebootOwnInstance(
-  client: Pick<IncusClient, 'getInstance' | 'stop' | 'start' | 'project'>,
+  client: Pick<IncusClient, 'getInstance' | 'stop' | 'start' | 'patchInstanceConfig' | 'project'>,
   name: string,
   runId: string,
 ): Promise<void> {
@@ -160,5 +160,10 @@ export async function rebootOwnInstance(
     throw new HarnessError(`refusing to reboot ${name} in project ${client.project}: ${instance ? `it does not carry this harness's labels for run ${runId}` : 'it does not exist'}`);
   }
   await client.stop(name);
+  // LXC runs a container's start hooks with environment.PATH, and a PATH holding only sh and env
+  // (the lab's, as a NixOS VM's agent gives exec) makes them fail: off for the start, then back.
+  const path = instance.type === 'container' ? instance.config['environment.PATH'] : undefined;
+  if (path !== undefined) await client.patchInstanceConfig(name, { 'environment.PATH': '' });
   await client.start(name);
+  if (path !== undefined) await client.patchInstanceConfig(name, { 'environment.PATH': path });
 }
