@@ -529,7 +529,11 @@ export const SABOTAGES = catalogue({
     cause: /after the reboot/,
     rebootCheck: true,
     afterRunbook: async (context) => {
-      await context.host.succeed('nix-env --profile /nix/var/nix/profiles/system --set "$(readlink -f /run/booted-system)" && [ "$(readlink -f /nix/var/nix/profiles/system)" != "$(readlink -f /run/current-system)" ]');
+      // Later rebuilds (D5's, D6's) must not mend it: this machine's nixos-rebuild stops setting the profile.
+      await context.host.succeed(
+        "sed -i 's|^nix-env --profile /nix/var/nix/profiles/system --set \"$toplevel\"$|true # not made the boot default|' /usr/local/sbin/nixos-rebuild && grep -q '^true # not made the boot default' /usr/local/sbin/nixos-rebuild && " +
+          'nix-env --profile /nix/var/nix/profiles/system --set "$(readlink -f /run/booted-system)" && [ "$(readlink -f /nix/var/nix/profiles/system)" != "$(readlink -f /run/current-system)" ]',
+      );
     },
   },
   'd9-runbook-not-linked': {
