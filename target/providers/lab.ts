@@ -200,6 +200,15 @@ async function stopUnlessKept(forge: RunForge, name: string, client: IncusClient
   if (!stillThere) await forge.stop().catch((error: unknown) => log.warn(`could not stop the forge of ${name}: ${(error as Error).message}`));
 }
 
+/**
+ * The running cc-ci's pace is this run's too: slowed as the throwaway is (its builds take that much
+ * longer), or back to the lab's own pace when this run sets no ACCEPT_LAB_SLOW.
+ */
+async function paceProduction(production: HostChannel, slowMs: number | undefined): Promise<void> {
+  if (slowMs) await writeLabSlow(production, slowMs);
+  else await production.succeed(`rm -f ${LAB_SLOW_FILE}`, { purpose: 'ACCEPT_LAB_SLOW unset' });
+}
+
 async function writeLabSlow(host: HostChannel, slowMs: number): Promise<void> {
   await host.pushFile(LAB_SLOW_FILE, Buffer.from(`${Math.ceil(slowMs / 1000)}\n`), { mode: 0o644, purpose: 'ACCEPT_LAB_SLOW', secret: false });
 }
@@ -248,7 +257,10 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
       const forks = entry?.baseFork?.machineRuns ? await entry.forkRepos!({ labDir: config.labDir, domain: resolved.domain, gitUrl: new URL(resolved.baseRepo).origin, project: resolved.incus.project } as SabotageContext) : undefined;
       const beforeRun = entry?.beforeRun;
       const machinesStarted = performance.now();
-      const ready = await ensureMachines(config, resolved, { ...labRepos, ...forks }, beforeRun ? (production) => beforeRun({ labDir: config.labDir, project: resolved.incus.project, production }) : undefined);
+      const ready = await ensureMachines(config, resolved, { ...labRepos, ...forks }, async (production) => {
+        await paceProduction(production, slow);
+        await beforeRun?.({ labDir: config.labDir, project: resolved.incus.project, production });
+      });
       const machinesReadyMs = performance.now() - machinesStarted;
       if (sabotage && entry) {
         log.warn(describeSabotage(sabotage));
