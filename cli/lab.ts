@@ -2,7 +2,7 @@
 import type { Config } from '../helpers/common/config.ts';
 import { formatDuration } from '../helpers/common/log.ts';
 import { ensureLabTools, ensureWorkerProjects, labDown, labStatus, labUp, workerProjects } from '../lab/index.ts';
-import { cleanUpSabotage } from '../lab/sabotage.ts';
+import { SABOTAGES, cleanUpSabotage } from '../lab/sabotage.ts';
 
 export async function bringUpLabIfNeeded(config: Config): Promise<void> {
   if (config.target !== 'lab') return;
@@ -18,10 +18,18 @@ export async function installLabTools(config: Config): Promise<void> {
   await ensureLabTools();
 }
 
-/** An interrupted sabotage run may have left its extra instance, which would fail every run's memory guard. */
+/**
+ * An interrupted sabotage run may have left what it changed in the lab: an extra instance (which
+ * would fail every run's memory guard), a drifted production or a resized neighbour (which the
+ * next run would rightly call the lab's fault, an ERROR). Every sabotage's clean-up runs in every
+ * worker project before the rows start, so each run begins from the lab's own machines.
+ */
 export async function clearLabLeftovers(config: Config): Promise<void> {
   if (config.target !== 'lab') return;
-  for (const project of workerProjects(config.selftestWorkers + 1)) await cleanUpSabotage(config.labDir, 'c6-project-over-guideline', project);
+  const withCleanUp = (Object.keys(SABOTAGES) as (keyof typeof SABOTAGES)[]).filter((name) => SABOTAGES[name].cleanUp);
+  for (const project of workerProjects(config.selftestWorkers + 1)) {
+    for (const name of withCleanUp) await cleanUpSabotage(config.labDir, name, project);
+  }
 }
 
 /** The lab projects of ACCEPT_SELFTEST_WORKERS concurrent selftest runs. */
