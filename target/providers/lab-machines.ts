@@ -45,6 +45,8 @@ export interface LabMachinesNeeds {
     alive(config: Record<string, string>): Promise<boolean>;
   };
   hostGitCredentialsFile?: string;
+  /** The lab's generation (its keys and CA): a regenerated lab rebuilds production, its forge too. */
+  generation?: string;
 }
 
 export interface LabMachinesOutcome {
@@ -119,7 +121,7 @@ async function buildProduction(needs: LabMachinesNeeds, production: { name: stri
   if (failed) throw new HarnessError(`the lab's production stand-in ${name} in ${client.project} did not converge: runbook step ${failed.index} exited ${failed.kind === 'sh' ? failed.exitCode : '?'}`);
   const toplevel = await currentSystem(channel);
   // What was cloned, should the repo have moved since its HEAD was read.
-  await client.patchInstanceConfig(name, { [LAB_BUILT_FROM]: `${repos.baseRepo}@${base.commit}`, [LAB_TOPLEVEL]: toplevel });
+  await client.patchInstanceConfig(name, { [LAB_BUILT_FROM]: builtFromOf(repos.baseRepo, base.commit, needs.generation), [LAB_TOPLEVEL]: toplevel });
   return toplevel;
 }
 
@@ -135,7 +137,7 @@ export async function ensureLabMachines(needs: LabMachinesNeeds): Promise<LabMac
   if (!('name' in production)) throw new HarnessError(`the lab has no production stand-in: ${production.unreachable}`);
   const { name } = production;
   // The commit alone decides whether production stands as it should: no clone for a run that reuses it.
-  const builtFrom = `${needs.repos.baseRepo}@${await remoteHead(needs.repos.baseRepo, { setting: 'ACCEPT_BASE_REPO' })}`;
+  const builtFrom = builtFromOf(needs.repos.baseRepo, await remoteHead(needs.repos.baseRepo, { setting: 'ACCEPT_BASE_REPO' }), needs.generation);
   const existing = await labInstance(client, name, 'production');
   let toplevel: string;
   let rebuilt: string | undefined;
@@ -165,4 +167,9 @@ export async function ensureLabMachines(needs: LabMachinesNeeds): Promise<LabMac
   if (rebuilt) log.info(`the lab's production stand-in ${name} in ${client.project} runs ${toplevel}`);
   const config = (await client.getInstance(name))?.config ?? {};
   return { production: name, config, toplevel, rebuilt, neighbours: resolved.machines.neighbours };
+}
+
+/** What production is converged from: the base repo's commit, and the lab's generation where known. */
+function builtFromOf(repo: string, commit: string, generation: string | undefined): string {
+  return generation ? `${repo}@${commit} (${generation})` : `${repo}@${commit}`;
 }

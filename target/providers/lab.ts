@@ -137,6 +137,7 @@ async function ensureMachines(
   const project = resolved.incus.project;
   const forgeKey = `${project}-${production.name}`;
   const gitPort = resolvedGitPort(resolved);
+  const generation = await labGeneration(config.labDir);
   const client = await openIncus(resolved);
   try {
     const lock = join(labStatePaths(config.labDir).dir, `machines-${project}.lock`);
@@ -163,6 +164,7 @@ async function ensureMachines(
           alive: async (recorded) => Boolean(recorded[LAB_PRODUCTION_HTTPS] && recorded[LAB_PRODUCTION_FORGE] && (await runForgePid(config.labDir, forgeKey))),
         },
         hostGitCredentialsFile: config.hostGitCredentialsFile,
+        generation,
       }),
     );
     if (afterwards) await afterwards(incusChannel(client, production.name));
