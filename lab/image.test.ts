@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { HarnessError } from '../helpers/common/errors.ts';
 import { HOST_PATH } from '../helpers/common/host.ts';
 import { rejectionOf } from '../helpers/common/rejection.ts';
-import { imageExecPath, makeExecPathDir } from './image.ts';
+import { ensureHostExecPathLink, HOST_EXEC_PATH_TARGET, imageExecPath, makeExecPathDir, removeHostExecPathLink } from './image.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'lab-image-test-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -43,5 +43,26 @@ describe("the image's exec PATH (what a NixOS VM's agent gives)", () => {
   it('refuses a link to a program the image lacks, naming the recipe', async () => {
     const error = await rejectionOf(makeExecPathDir(rootfs('no-env', ['bin/sh']), imageExecPath()), HarnessError);
     expect(error.message).toMatch(/^lab\/image\/recipe\.json execPath: env points at \/usr\/bin\/env, which the image does not have/);
+  });
+});
+
+describe("the host's link at the exec PATH (for LXC's hooks)", () => {
+  it('links the path to the host programs, again without change, and is removed by lab down', async () => {
+    const dir = join(work, 'host', 'usr', 'libexec', 'accept-vm-exec-path');
+    await ensureHostExecPathLink(dir);
+    expect(readlinkSync(dir)).toBe(HOST_EXEC_PATH_TARGET);
+    await ensureHostExecPathLink(dir);
+    expect(readlinkSync(dir)).toBe(HOST_EXEC_PATH_TARGET);
+    await removeHostExecPathLink(dir);
+    expect(() => lstatSync(dir)).toThrow();
+  });
+
+  it('refuses a path that holds something else, naming it, and never removes it', async () => {
+    const dir = join(work, 'host-taken');
+    mkdirSync(dir, { recursive: true });
+    const error = await rejectionOf(ensureHostExecPathLink(dir), HarnessError);
+    expect(error.message).toContain(`${dir} exists on this host and is not the lab's link to /usr/bin`);
+    await removeHostExecPathLink(dir);
+    expect(lstatSync(dir).isDirectory()).toBe(true);
   });
 });

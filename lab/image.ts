@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { cp, lstat, mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { cp, lstat, mkdir, readFile, readdir, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HarnessError } from '../helpers/common/errors.ts';
@@ -67,6 +67,36 @@ async function readRecipe(): Promise<Recipe> {
 /** The image's emulated exec PATH directory; read synchronously, as lab settings are. */
 export function imageExecPath(): ExecPathRecipe {
   return (JSON.parse(readFileSync(join(IMAGE_DIR, 'recipe.json'), 'utf8')) as Recipe).execPath;
+}
+
+/** Where the host's copy of the exec-PATH directory points: the host's own programs. */
+export const HOST_EXEC_PATH_TARGET = '/usr/bin';
+
+/**
+ * The same path on the host, as a link to its /usr/bin. LXC 5 runs a container's hooks (lxcfs's
+ * mount hook among them) on the host with the container's environment.PATH, and has no
+ * lxc.environment.hooks to say otherwise; where that path names nothing, every start exits 127
+ * and leaves Incus an instance it can neither stop nor delete. Inside the container the image's
+ * own directory (only sh and env) stands at that path, so exec there is as restricted as before.
+ * Made before incusd starts, so its boot-time autostarts work too. Idempotent.
+ */
+export async function ensureHostExecPathLink(dir: string = imageExecPath().dir): Promise<void> {
+  const existing = await lstat(dir).catch(() => undefined);
+  if (existing?.isSymbolicLink() && (await readlink(dir)) === HOST_EXEC_PATH_TARGET) return;
+  if (existing) {
+    throw new HarnessError(
+      `${dir} exists on this host and is not the lab's link to ${HOST_EXEC_PATH_TARGET}: the lab's containers start with environment.PATH=${dir}, ` +
+        `and LXC runs their hooks on the host with it; move it aside, and \`npm run lab -- up\` makes the link`,
+    );
+  }
+  await mkdir(dirname(dir), { recursive: true });
+  await symlink(HOST_EXEC_PATH_TARGET, dir);
+}
+
+/** Removes the host link ensureHostExecPathLink made, and nothing else. */
+export async function removeHostExecPathLink(dir: string = imageExecPath().dir): Promise<void> {
+  const existing = await lstat(dir).catch(() => undefined);
+  if (existing?.isSymbolicLink() && (await readlink(dir)) === HOST_EXEC_PATH_TARGET) await rm(dir);
 }
 
 /**

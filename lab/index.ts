@@ -11,7 +11,7 @@ import { log, timed } from '../helpers/common/log.ts';
 import { waitFor } from '../helpers/common/wait.ts';
 import { isAlive, portAnswers, startDaemon, stopDaemonAndWait } from './daemons.ts';
 import { withPidLock } from './lock.ts';
-import { buildImageTarballs, currentImage, imageExecPath, importImage, recipeHash, treeHash } from './image.ts';
+import { buildImageTarballs, currentImage, ensureHostExecPathLink, imageExecPath, importImage, recipeHash, removeHostExecPathLink, treeHash } from './image.ts';
 import { REPO_TEMPLATES } from './repos.ts';
 import { incus, incusOk, incusQuery } from './incus-cli.ts';
 import { createClientCert } from './pki.ts';
@@ -133,6 +133,7 @@ async function incusdAnswers(): Promise<boolean> {
 }
 
 async function ensureIncusd(paths: LabPaths, state: LabState): Promise<void> {
+  await ensureHostExecPathLink();
   if (await incusdAnswers()) return;
   await timed('Starting incusd', async () => {
     await mkdir('/var/log/incus', { recursive: true });
@@ -450,6 +451,7 @@ async function labDownLocked(paths: LabPaths, dir: string, options: { purge?: bo
     const daemon = state.daemons[name];
     if (daemon && isAlive(daemon.pid)) await timed(`Stopping ${name}`, () => stopDaemonAndWait(daemon.pid, name));
   }
+  await removeHostExecPathLink();
   await rm(paths.dir, { recursive: true, force: true });
   if (options.purge) await rm(paths.imageCache, { recursive: true, force: true });
   log.info(options.purge ? 'lab removed, image cache purged' : `lab removed; the image cache in ${paths.imageCache} is kept (--purge removes it)`);

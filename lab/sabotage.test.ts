@@ -49,7 +49,7 @@ describe('forks of generated lab repos', () => {
     // The layout that needs no Nix; the input layout differs only in flake.nix, which no sabotage edits.
     await generateRepos(labPaths(labDir), LAB_DOMAIN, gitUrl, 'submodule');
     const noHost = new Proxy({}, { get: () => { throw new Error('a fork must not touch the host'); } });
-    context = { labDir, domain: LAB_DOMAIN, gitUrl, project: 'terraform-ci', host: noHost as SabotageContext['host'], recordedHost: noHost as SabotageContext['host'], production: noHost as SabotageContext['host'] };
+    context = { labDir, domain: LAB_DOMAIN, gitUrl, project: 'terraform-ci', host: noHost as SabotageContext['host'], recordedHost: noHost as SabotageContext['host'], production: noHost as SabotageContext['host'], markChanged: () => Promise.reject(new Error('a fork must not touch a lab machine')) };
   }, 60_000);
   afterAll(async () => {
     await rm(labDir, { recursive: true, force: true });

@@ -31,6 +31,8 @@ export interface SabotageContext {
   recordedHost: HostChannel;
   /** The lab's production stand-in (cc-nix-test) in the run's project; not recorded either. */
   production: HostChannel;
+  /** Marks a lab machine (production, a neighbour) before the sabotage changes it: the next run makes it afresh. */
+  markChanged(machine: string): Promise<void>;
 }
 
 /** What a clean-up hook needs: the lab, and nothing of the run (it also runs after an interrupted one). */
@@ -66,7 +68,7 @@ export interface Sabotage {
    * Before the run observes anything (the machines it must leave alone, then the throwaway): a
    * state of the running cc-ci that was so before the run began, such as drift.
    */
-  beforeRun?: (context: Pick<SabotageContext, 'labDir' | 'project' | 'production'>) => Promise<void>;
+  beforeRun?: (context: Pick<SabotageContext, 'labDir' | 'project' | 'production' | 'markChanged'>) => Promise<void>;
   /** On the blank machine, before the runbook: something the rebuild then trips over. */
   beforeRunbook?: (context: SabotageContext) => Promise<void>;
   afterRunbook?: (context: SabotageContext) => Promise<void>;
@@ -147,12 +149,6 @@ async function serveOtherCert(context: SabotageContext, otherCa: boolean): Promi
   }
 }
 
-/** A lab machine a sabotage changed: removed, so that the next run in the project makes it afresh. */
-async function removeLabMachine(name: string, project: string): Promise<void> {
-  const removed = await incus(['delete', '--force', name, '--project', project]);
-  if (removed.exitCode === 0) log.info(`removed the lab's ${name} from ${project}: the next run makes it afresh`);
-}
-
 async function newPrivateKeyPem(): Promise<string> {
   return (await succeed('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'])).stdout;
 }
@@ -195,13 +191,12 @@ export const SABOTAGES = catalogue({
     cause: /the running cc-ci cc-nix-test has drifted from git: .*clean-clone toplevel \/nix\/store\/\S+ ≠ \/run\/current-system/,
     // Before the run: drift is production's own state, not something the run did (C6 would say so).
     beforeRun: async (context) => {
+      await context.markChanged(LAB_PRODUCTION);
       // A hand edit in production's checkout, switched to with the runbook's own rebuild line.
       await context.production.succeed(
         "cd /root/cc-ci && printf 'changed by hand on the host\\n' > system/etc/motd && git add system/etc/motd && eval \"$(grep -m1 '^nixos-rebuild ' docs/install.md)\"",
       );
     },
-    // The next run converges a production of its own again.
-    cleanUp: ({ project }) => removeLabMachine(LAB_PRODUCTION, project),
   },
   'c2-served-cert-other-leaf': {
     description: 'nginx serves another wildcard cert from the same lab CA',
@@ -382,10 +377,10 @@ export const SABOTAGES = catalogue({
     description: "the run resizes lichen-staging, the neighbour it must leave alone",
     guards: ['C6', 'C6 cleanup'],
     cause: /the run (?:has )?changed what it must leave alone: lichen-staging \(neighbour\): limits\.memory 4GiB → 3GiB/,
-    afterRunbook: async ({ project }) => {
+    afterRunbook: async ({ project, markChanged }) => {
+      await markChanged(LAB_NEIGHBOUR);
       await succeed('incus', ['config', 'set', LAB_NEIGHBOUR, 'limits.memory=3GiB', '--project', project]);
     },
-    cleanUp: ({ project }) => removeLabMachine(LAB_NEIGHBOUR, project),
   },
   'c6-throwaway-leaks': {
     description: "teardown leaves the throwaway behind",

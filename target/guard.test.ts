@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { HarnessError } from '../helpers/common/errors.ts';
 import type { IncusInstance, IncusResources } from '../helpers/incus/client.ts';
-import { checkMemoryFits, deleteOwnInstance, patchOwnInstanceConfig, reservedBytes } from './guard.ts';
+import { checkMemoryFits, deleteOwnInstance, reservedBytes } from './guard.ts';
 import { LABEL_OWNER, instanceName, labelsFor } from './labels.ts';
 import { rejectionOf } from '../helpers/common/rejection.ts';
 
@@ -157,27 +157,10 @@ describe('deleteOwnInstance', () => {
   });
 });
 
-describe('patchOwnInstanceConfig', () => {
-  const name = instanceName(RUN);
-
-  it('changes an instance carrying our labels for this run', async () => {
-    const client = fakeClient([instance(name, 'Running', labelsFor(RUN, new Date()), '4GiB')]);
-    await patchOwnInstanceConfig(client, name, RUN, { 'environment.PATH': '/x' });
-    expect(client.patched).toEqual([`${name} environment.PATH`]);
-  });
-
-  it("refuses another run's instance and an absent one, naming the instance", async () => {
-    const client = fakeClient(deployment());
-    expect((await rejection(patchOwnInstanceConfig(client, 'cc-nix-test', RUN, { a: 'b' }))).message).toMatch(/refusing to change the configuration of cc-nix-test in project terraform-ci: it does not carry/);
-    expect((await rejection(patchOwnInstanceConfig(client, name, RUN, { a: 'b' }))).message).toMatch(/it does not exist/);
-    expect(client.patched).toEqual([]);
-  });
-});
-
 describe('the target layer changes instances only behind an ownership check', () => {
   // Every call that stops, resizes or deletes an instance, by file; each must sit behind isOurs.
   const ALLOWED: Record<string, string> = {
-    'guard.ts': 'deleteOwnInstance and patchOwnInstanceConfig check isOurs for the run',
+    'guard.ts': 'deleteOwnInstance and rebootOwnInstance check isOurs for the run',
     'sweep.ts': 'the sweeper skips anything that is not isOurs and expired',
     // The reaper deletes through deleteOwnInstance, so it needs no entry of its own.
   };

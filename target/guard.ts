@@ -130,28 +130,11 @@ export async function deleteOwnInstance(
 }
 
 /**
- * The only way the harness changes a running instance's config: like deleteOwnInstance, only an
- * instance with this harness's labels for `runId`. An absent instance is an error here.
- */
-export async function patchOwnInstanceConfig(
-  client: Pick<IncusClient, 'getInstance' | 'patchInstanceConfig' | 'project'>,
-  name: string,
-  runId: string,
-  config: Record<string, string>,
-): Promise<void> {
-  const instance = await client.getInstance(name);
-  if (!instance || !isOurs(instance, runId)) {
-    throw new HarnessError(`refusing to change the configuration of ${name} in project ${client.project}: ${instance ? `it does not carry this harness's labels for run ${runId}` : 'it does not exist'}`);
-  }
-  await client.patchInstanceConfig(name, config);
-}
-
-/**
  * The only way the harness reboots an instance: like deleteOwnInstance, only one with this
  * harness's labels for `runId` (the throwaway of this run). Stopped cleanly, then started.
  */
 export async function rebootOwnInstance(
-  client: Pick<IncusClient, 'getInstance' | 'stop' | 'start' | 'patchInstanceConfig' | 'project'>,
+  client: Pick<IncusClient, 'getInstance' | 'stop' | 'start' | 'project'>,
   name: string,
   runId: string,
 ): Promise<void> {
@@ -160,10 +143,5 @@ export async function rebootOwnInstance(
     throw new HarnessError(`refusing to reboot ${name} in project ${client.project}: ${instance ? `it does not carry this harness's labels for run ${runId}` : 'it does not exist'}`);
   }
   await client.stop(name);
-  // LXC runs a container's start hooks with environment.PATH, and a PATH holding only sh and env
-  // (the lab's, as a NixOS VM's agent gives exec) makes them fail: off for the start, then back.
-  const path = instance.type === 'container' ? instance.config['environment.PATH'] : undefined;
-  if (path !== undefined) await client.patchInstanceConfig(name, { 'environment.PATH': '' });
   await client.start(name);
-  if (path !== undefined) await client.patchInstanceConfig(name, { 'environment.PATH': path });
 }

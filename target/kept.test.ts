@@ -22,7 +22,7 @@ const record = { runId: '20261201t000000-abcd', target: 'lab' as const, server: 
 function resolved(overrides: Partial<ResolvedTarget> = {}): ResolvedTarget {
   return {
     kind: 'lab',
-    incus: { url: 'https://127.0.0.1:8443', clientCertFile: '/c', clientKeyFile: '/k', serverCertFile: '/s', project: 'terraform-ci', image: 'accept-blank', instanceType: 'container', memory: '4GiB', profiles: ['default'], address: { family: 'inet' } },
+    incus: { url: 'https://127.0.0.1:8443', clientCertFile: '/c', clientKeyFile: '/k', serverCertFile: '/s', project: 'terraform-ci', image: 'accept-blank', instanceType: 'container', memory: '4GiB', profiles: ['default'], instanceConfig: {}, address: { family: 'inet' } },
     ramGuidelineBytes: 12 * 2 ** 30,
     socks: 'socks5://127.0.0.1:1055',
     ageKeyFile: '/age',

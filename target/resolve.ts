@@ -30,11 +30,6 @@ export interface ResolvedTarget extends SystemSettings {
   exposure: { kind: 'loopback-proxy'; gitPort: number; forward?: { device: string; inInstance: number; onHost: number } } | { kind: 'instance-address' };
   /** Where the harness dials the forge of this run's throwaway, where the target runs one (the lab). */
   forgeUrl?: string;
-  /**
-   * Instance config set once the throwaway runs, for what must not reach its start: the lab's
-   * NixOS-like exec PATH (LXC runs a container's start hooks with environment.PATH).
-   */
-  configAfterStart?: Record<string, string>;
 }
 
 export function required<T>(value: T | undefined, variable: string, why: string): T {
@@ -90,6 +85,7 @@ export function resolveIncusTarget(config: Config): ResolvedTarget {
       memory: config.incus.memory,
       profiles: config.incus.profiles,
       rootSize: config.incus.rootSize,
+      instanceConfig: config.incus.instanceConfig ?? {},
       address: config.incus.address,
     },
     ramGuidelineBytes: config.ramGuidelineBytes,

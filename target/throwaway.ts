@@ -8,7 +8,7 @@ import type { Ledger } from '../helpers/common/ledger.ts';
 import { log, timed } from '../helpers/common/log.ts';
 import { waitFor } from '../helpers/common/wait.ts';
 import type { IncusClient } from '../helpers/incus/client.ts';
-import { checkMemoryFits, deleteOwnInstance, gib, patchOwnInstanceConfig } from './guard.ts';
+import { checkMemoryFits, deleteOwnInstance, gib } from './guard.ts';
 import type { HostChannel } from '../helpers/common/host.ts';
 import { incusChannel } from '../helpers/incus/channel.ts';
 import { instanceName, labelsFor } from './labels.ts';
@@ -57,7 +57,7 @@ async function loopbackDevices(gitPort: number, forward?: { device: string; inIn
 
 /** The throwaway's instance config at creation: this run's labels and the memory limit, nothing else. */
 export function throwawayConfig(target: ResolvedTarget, runId: string, expires: Date): Record<string, string> {
-  return { ...labelsFor(runId, expires), 'limits.memory': target.incus.memory };
+  return { ...target.incus.instanceConfig, ...labelsFor(runId, expires), 'limits.memory': target.incus.memory };
 }
 
 export async function startThrowaway(
@@ -104,7 +104,6 @@ export async function startThrowaway(
         profiles: target.incus.profiles,
       });
       await client.start(name);
-      if (target.configAfterStart) await patchOwnInstanceConfig(client, name, options.runId, target.configAfterStart);
     });
     const createdAt = new Date().toISOString();
     const bootStarted = performance.now();

@@ -58,7 +58,7 @@ describe('evidence writers, given repo URLs with a token in them', () => {
     const context = runContext({
       runId: 'creds-1',
       mode: 'cold',
-      access: { kind: 'lab', socks: 'socks5://127.0.0.1:1055', incus: { url: 'https://127.0.0.1:8443', clientCertFile: 'c', clientKeyFile: 'k', project: 'terraform-ci', image: 'i', instanceType: 'container', memory: '4GiB', profiles: ['default'], address: { family: 'inet' } } },
+      access: { kind: 'lab', socks: 'socks5://127.0.0.1:1055', incus: { url: 'https://127.0.0.1:8443', clientCertFile: 'c', clientKeyFile: 'k', project: 'terraform-ci', image: 'i', instanceType: 'container', memory: '4GiB', profiles: ['default'], instanceConfig: {}, address: { family: 'inet' } } },
       faced: { kind: 'lab', server: 'https://127.0.0.1:8443', instanceType: 'container', standIns: [], notes: [] },
       system: { domain: 'ci.lab.test', tlsCaFile: 'ca.pem', ageKeyFile: 'age.txt', baseRepo: withToken, instanceRepo: withToken, durations: realTargetDurations({ durations: {} }), forgeWrites: { kind: 'stand-in' }, profile: ccciProfile(loadConfig({})), machines: { production: { unreachable: 'not in this test' }, neighbours: [] }, rebootCheck: false },
       host: { name: 'accept-creds-1', project: 'terraform-ci', createdAt: '2026-12-01T22:00:00.000Z', expiresAt: '2026-12-02T00:00:00.000Z', https: { host: '127.0.0.1', port: 443 }, ledger: ledger.entries },

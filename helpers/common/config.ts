@@ -47,6 +47,8 @@ export interface IncusSettings {
   profiles: string[];
   /** Size of the root disk, as an override of the profiles' root device; unset keeps theirs. */
   rootSize?: string;
+  /** Instance config the throwaway is created with beside the harness's labels and limits.memory. */
+  instanceConfig: Record<string, string>;
   /** Which address of the instance the harness dials (through the proxy): a family, and optionally the guest's interface. */
   address: { family: AddressFamily; nic?: string };
   /** ACCEPT_INCUS_CERT_DIR, when it filled any of the three file paths (for messages that name it). */
@@ -353,6 +355,27 @@ function profileList(env: Env, name: string): string[] {
   return profiles;
 }
 
+/** Keys the harness sets itself: its labels, and the memory ACCEPT_INCUS_MEMORY names. */
+const HARNESS_OWNED_CONFIG = /^(user\.accept\.|limits\.memory$)/;
+
+/** `key=value` pairs, comma-separated, such as `security.secureboot=false`. */
+function instanceConfig(env: Env, name: string): Record<string, string> {
+  const value = text(env, name);
+  if (value === undefined) return {};
+  const config: Record<string, string> = {};
+  for (const pair of value.split(',').map((entry) => entry.trim())) {
+    const match = /^([a-z0-9][a-z0-9._-]*)=(.*)$/.exec(pair);
+    if (!match) throw new ConfigError(name, `must be comma-separated Incus instance config pairs such as security.secureboot=false; got ${JSON.stringify(pair)}`);
+    const [, key, setting] = match as unknown as [string, string, string];
+    if (HARNESS_OWNED_CONFIG.test(key)) {
+      throw new ConfigError(name, `sets ${key}, which the harness sets itself${key === 'limits.memory' ? ' (use ACCEPT_INCUS_MEMORY)' : ' (its labels)'}`);
+    }
+    if (key in config) throw new ConfigError(name, `sets ${key} twice`);
+    config[key] = setting;
+  }
+  return config;
+}
+
 function interfaceName(env: Env, name: string): string | undefined {
   const value = text(env, name);
   // Linux interface names: at most 15 bytes, no slash or whitespace.
@@ -435,6 +458,7 @@ export function loadConfig(env: Env = process.env): Config {
       memory,
       profiles: profileList(env, 'ACCEPT_INCUS_PROFILES'),
       rootSize,
+      instanceConfig: instanceConfig(env, 'ACCEPT_INCUS_INSTANCE_CONFIG'),
       address: { family: oneOf(env, 'ACCEPT_INCUS_ADDRESS_FAMILY', ['inet', 'inet6'] as const, 'inet'), nic: interfaceName(env, 'ACCEPT_INCUS_NIC') },
     },
     socks,
@@ -450,7 +474,7 @@ export function loadConfig(env: Env = process.env): Config {
     labDir: text(env, 'ACCEPT_LAB_DIR') ?? '/var/lib/cc-ci-acceptance/lab',
     labLayout: oneOf(env, 'ACCEPT_LAB_LAYOUT', ['submodule', 'input'] as const, 'submodule'),
     labSabotage: text(env, 'ACCEPT_LAB_SABOTAGE'),
-    selftestWorkers: smallCount(env, 'ACCEPT_SELFTEST_WORKERS', 3, 8),
+    selftestWorkers: smallCount(env, 'ACCEPT_SELFTEST_WORKERS', 4, 8),
     reportsDir: text(env, 'ACCEPT_REPORTS_DIR') ?? 'reports',
     keep: oneOf(env, 'ACCEPT_KEEP', ['never', 'on-failure', 'always'] as const, 'never'),
     stateDir: text(env, 'ACCEPT_STATE_DIR') ?? '/var/lib/cc-ci-acceptance',
@@ -510,6 +534,7 @@ export const CONFIG_VARIABLES = [
   'ACCEPT_INCUS_MEMORY',
   'ACCEPT_INCUS_PROFILES',
   'ACCEPT_INCUS_ROOT_SIZE',
+  'ACCEPT_INCUS_INSTANCE_CONFIG',
   'ACCEPT_INCUS_ADDRESS_FAMILY',
   'ACCEPT_INCUS_NIC',
   'ACCEPT_SOCKS',

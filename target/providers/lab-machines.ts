@@ -25,6 +25,8 @@ export const LAB_ROLE = 'user.accept.lab-role';
 export const LAB_BUILT_FROM = 'user.accept.lab-built-from';
 /** The toplevel the production stand-in ran when the lab converged it. */
 export const LAB_TOPLEVEL = 'user.accept.lab-toplevel';
+/** Set by a sabotage before it changes a lab machine: the next run makes that machine afresh. */
+export const LAB_SABOTAGED = 'user.accept.lab-sabotaged';
 
 export type LabRole = 'production' | 'neighbour';
 
@@ -93,13 +95,11 @@ async function create(needs: LabMachinesNeeds, name: string, role: LabRole, memo
     name,
     type: 'container',
     source: { type: 'image', alias: resolved.incus.image },
-    config: { [LAB_ROLE]: role, 'limits.memory': memory },
+    config: { ...resolved.incus.instanceConfig, [LAB_ROLE]: role, 'limits.memory': memory },
     devices,
     profiles: ['default'],
   });
   await client.start(name);
-  // As a NixOS VM's agent gives exec, set once it runs (LXC would run its start hooks with it).
-  if (resolved.configAfterStart) await client.patchInstanceConfig(name, resolved.configAfterStart);
   await waitBooted(client, name, resolved.durations.boot);
 }
 
@@ -142,10 +142,13 @@ export async function ensureLabMachines(needs: LabMachinesNeeds): Promise<LabMac
   let toplevel: string;
   let rebuilt: string | undefined;
   const facesAlive = existing ? await needs.faces.alive(existing.config) : false;
-  if (!existing || existing.config[LAB_BUILT_FROM] !== builtFrom || !existing.config[LAB_TOPLEVEL] || !facesAlive) {
+  const sabotaged = existing?.config[LAB_SABOTAGED];
+  if (!existing || sabotaged || existing.config[LAB_BUILT_FROM] !== builtFrom || !existing.config[LAB_TOPLEVEL] || !facesAlive) {
     rebuilt = !existing
       ? `${name} did not exist in ${client.project}`
-      : !facesAlive
+      : sabotaged
+        ? `the sabotage ${sabotaged} changed it`
+        : !facesAlive
         ? 'what its faces need beside it (its forge) no longer runs'
         : `it was converged from ${existing.config[LAB_BUILT_FROM] ?? 'nothing recorded'}, and the run's repos are ${builtFrom}`;
     toplevel = await timed(`Converging the lab's production stand-in ${name} in ${client.project} from ${builtFrom} (${rebuilt})`, () => buildProduction(needs, production));
@@ -161,8 +164,12 @@ export async function ensureLabMachines(needs: LabMachinesNeeds): Promise<LabMac
     }
   }
   for (const neighbour of resolved.machines.neighbours) {
-    if (await labInstance(client, neighbour, 'neighbour')) continue;
-    await timed(`Starting the lab's idle neighbour ${neighbour} in ${client.project}`, () => create(needs, neighbour, 'neighbour', NEIGHBOUR_MEMORY, {}));
+    const standing = await labInstance(client, neighbour, 'neighbour');
+    const changedBy = standing?.config[LAB_SABOTAGED];
+    if (standing && !changedBy) continue;
+    if (standing) await client.deleteInstance(neighbour);
+    const why = changedBy ? `the sabotage ${changedBy} changed it` : 'it did not exist';
+    await timed(`Starting the lab's idle neighbour ${neighbour} in ${client.project} (${why})`, () => create(needs, neighbour, 'neighbour', NEIGHBOUR_MEMORY, {}));
   }
   if (rebuilt) log.info(`the lab's production stand-in ${name} in ${client.project} runs ${toplevel}`);
   const config = (await client.getInstance(name))?.config ?? {};

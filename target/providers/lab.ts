@@ -20,7 +20,7 @@ import type { ResolvedTarget } from '../resolve.ts';
 import type { Throwaway } from '../throwaway.ts';
 import type { TargetDescription } from '../run-context.ts';
 import { attachKept } from './incus.ts';
-import { ensureLabMachines } from './lab-machines.ts';
+import { ensureLabMachines, LAB_SABOTAGED } from './lab-machines.ts';
 import { openIncus } from '../resolve.ts';
 import { join } from 'node:path';
 import { withPidLock } from '../../lab/lock.ts';
@@ -88,6 +88,9 @@ export function resolveLabTarget(config: Config): ResolvedTarget {
       certDir: config.incus.certDir,
       // Always a container reached by loopback proxies: the VM's profiles, disk and address do not apply.
       profiles: ['default'],
+      // What a NixOS VM's agent gives exec: a PATH where only sh and env are found (the lab's
+      // host holds a link of the same path for LXC's hooks: lab/image.ts ensureHostExecPathLink).
+      instanceConfig: { ...(config.incus.instanceConfig ?? {}), 'environment.PATH': imageExecPath().dir },
       address: { family: 'inet' },
     },
     ramGuidelineBytes: config.ramGuidelineBytes,
@@ -99,9 +102,6 @@ export function resolveLabTarget(config: Config): ResolvedTarget {
     tlsCaFile: config.tlsCaFile ?? lab.tlsCaFile,
     exposure: { kind: 'loopback-proxy', gitPort: lab.gitPort },
     nixConfig: OFFLINE_NIX_CONFIG,
-    // What a NixOS VM's agent gives exec: a PATH where only sh and env are found. Set after the
-    // start, since LXC would run the container's start hooks with it (they exit 127).
-    configAfterStart: { 'environment.PATH': imageExecPath().dir },
     durations: labDurations(config),
     // The lab's forge is its own stand-in: every repo on it was generated, and nobody else reads it.
     forgeWrites: { kind: 'stand-in' },
@@ -130,7 +130,7 @@ async function ensureMachines(
   config: Config,
   resolved: ResolvedTarget,
   repos: { baseRepo: string; instanceRepo: string },
-  afterwards?: (production: HostChannel) => Promise<void>,
+  afterwards?: (production: HostChannel, markChanged: (machine: string, by: string) => Promise<void>) => Promise<void>,
 ): Promise<ResolvedTarget> {
   const production = resolved.machines.production;
   if (!('name' in production)) return resolved;
@@ -167,7 +167,7 @@ async function ensureMachines(
         generation,
       }),
     );
-    if (afterwards) await afterwards(incusChannel(client, production.name));
+    if (afterwards) await afterwards(incusChannel(client, production.name), (machine, by) => markSabotaged(client, machine, by));
     const [host, port] = outcome.config[LAB_PRODUCTION_HTTPS]!.split(':');
     return {
       ...resolved,
@@ -176,6 +176,11 @@ async function ensureMachines(
   } finally {
     await client.close();
   }
+}
+
+/** A sabotage marks a lab machine before it changes it: the next run makes that machine afresh. */
+async function markSabotaged(client: Pick<IncusClient, 'patchInstanceConfig'>, machine: string, by: string): Promise<void> {
+  await client.patchInstanceConfig(machine, { [LAB_SABOTAGED]: by });
 }
 
 /** cc-ci's names, but for the browser engine: the lab image has Debian's Chromium under Selenium, not Playwright. */
@@ -253,15 +258,16 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
         host: incusChannel(client, throwaway.name),
         recordedHost: throwaway.host,
         production: incusChannel(client, productionName),
+        markChanged: (machine) => markSabotaged(client, machine, sabotage!),
       });
       // A fork the machine runs is the system's git for this row: production runs it too, or
       // C1's zero drift would fail every such row for a reason that is not the sabotage's.
       const forks = entry?.baseFork?.machineRuns ? await entry.forkRepos!({ labDir: config.labDir, domain: resolved.domain, gitUrl: new URL(resolved.baseRepo).origin, project: resolved.incus.project } as SabotageContext) : undefined;
       const beforeRun = entry?.beforeRun;
       const machinesStarted = performance.now();
-      const ready = await ensureMachines(config, resolved, { ...labRepos, ...forks }, async (production) => {
+      const ready = await ensureMachines(config, resolved, { ...labRepos, ...forks }, async (production, markChanged) => {
         await paceProduction(production, slow);
-        await beforeRun?.({ labDir: config.labDir, project: resolved.incus.project, production });
+        await beforeRun?.({ labDir: config.labDir, project: resolved.incus.project, production, markChanged: (machine) => markChanged(machine, sabotage!) });
       });
       const machinesReadyMs = performance.now() - machinesStarted;
       if (sabotage && entry) {
