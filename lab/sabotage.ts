@@ -382,6 +382,16 @@ export const SABOTAGES = catalogue({
       await succeed('incus', ['config', 'set', LAB_NEIGHBOUR, 'limits.memory=3GiB', '--project', project]);
     },
   },
+  'c6-sizing-decision-disagrees': {
+    description: "DECISIONS.md records cc-nix-test's final sizing as restored to 6 GB, while it runs with 4GiB",
+    guards: ['C6'],
+    cause: /DECISIONS\.md line \d+ records cc-nix-test at 6 GB, but it runs with limits\.memory 4GiB/,
+    baseFork: {
+      message: 'Record the final sizing',
+      edits: [{ file: 'DECISIONS.md', expected: 'Decision (W6): keep cc-nix-test at 4 GB.', replacement: 'Decision (W6): restore cc-nix-test to 6 GB.' }],
+      machineRuns: false,
+    },
+  },
   'c6-throwaway-leaks': {
     description: "teardown leaves the throwaway behind",
     guards: ['C6 cleanup'],

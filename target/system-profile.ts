@@ -19,6 +19,8 @@ export interface SystemProfile {
     secrets: string;
     architecture: string;
     runbook: string;
+    /** The decision log, where the seed has the final sizing of the running cc-ci recorded (C6). */
+    decisions: string;
     /** The system's own published D8 evidence (ACCEPT_D8_DOC). */
     d8Evidence: string;
   };
@@ -87,6 +89,7 @@ export function ccciProfile(config: Pick<Config, 'oneshots' | 'd8Doc'>): SystemP
       secrets: 'docs/secrets.md',
       architecture: 'docs/architecture.md',
       runbook: 'docs/runbook.md',
+      decisions: 'DECISIONS.md',
       d8Evidence: config.d8Doc,
     },
     instance: { secretsFile: 'secrets.yaml', submodule: 'secrets' },
