@@ -129,3 +129,13 @@ export async function startRunForge(labDir: string, run: { instance: string; pro
 export function runForgeLog(labDir: string, instance: string): string {
   return join(runDir(labDir, instance), 'forge.log');
 }
+
+/** Writes the machine made through the forge's plain port (its proxy device), by login and route. */
+export type MachineWrites = Record<string, Record<string, number>>;
+
+/** What the machine served by the forge under `key` wrote to it so far; undefined once the forge is gone. */
+export async function machineWrites(labDir: string, key: string): Promise<MachineWrites | undefined> {
+  const text = await readFile(join(runDir(labDir, key), 'state.json'), 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  return ((JSON.parse(text) as { machine_writes?: MachineWrites }).machine_writes ?? {});
+}

@@ -28,6 +28,8 @@ export interface ProvisionHooks {
   afterRunbook?: (throwaway: Throwaway, client: IncusClient) => Promise<void>;
   /** stop() leaves the throwaway in place (so the cleanup check sees a leak); close() removes it. */
   leaveOnStop?: boolean;
+  /** What the throwaway did with its reach, where the target lets the harness see it (the lab's forge). */
+  reach?: () => Promise<string>;
   close?: () => Promise<void>;
 }
 
@@ -100,6 +102,7 @@ export async function provisionOnIncus(
         return { destroyedAt: new Date().toISOString() };
       },
       keep: () => started.keep(),
+      reach: async () => hooks.reach?.(),
       stopNowSync: () => started.stopNowSync(),
       recordKept: (stateDir) =>
         writeKept(stateDir, { runId: options.runId, target: resolved.kind, server: resolved.incus.url, generation: options.generation, host: { ...withoutMachinesBefore(host), ledger: [...options.ledger.entries] } }),

@@ -25,13 +25,13 @@ import { openIncus } from '../resolve.ts';
 import { join } from 'node:path';
 import { withPidLock } from '../../lab/lock.ts';
 import { LAB_NEIGHBOUR, LAB_PRODUCTION, labPaths as labStatePaths } from '../../lab/state.ts';
-import { FORGE_PORT_IN_INSTANCE, runForgePid, startRunForge, stopRunForge, type RunForge } from '../../lab/forge.ts';
+import { FORGE_PORT_IN_INSTANCE, machineWrites, runForgePid, startRunForge, stopRunForge, type MachineWrites, type RunForge } from '../../lab/forge.ts';
 import { freePort } from '../../helpers/common/dial.ts';
 import { instanceName } from '../labels.ts';
 
 /** Where the lab is kinder than b1 about the throwaway's reach, said in every lab run's evidence. */
 export const LAB_THROWAWAY_REACH =
-  "the throwaway's bridge polls a forge of its own, not production's: on b1, built from production's instance repo, it would poll and comment on production's pull requests";
+  "the throwaway's bridge polls a forge of its own, not production's: on b1, built from production's instance repo, it would poll and comment on production's pull requests; what it wrote to its own is counted, and shown after teardown";
 
 /** What the lab cannot make real, said in every report of a lab run. */
 export const LAB_STAND_INS = [
@@ -178,6 +178,17 @@ async function ensureMachines(
   }
 }
 
+/** The throwaway's own writes to the forge it polls, by login and route (the forge counts its plain port's). */
+export function describeMachineWrites(name: string, writes: MachineWrites | undefined): string {
+  if (!writes) return `what ${name} wrote to the forge it polls could not be read: that forge had already stopped`;
+  const byLogin = Object.entries(writes).map(([login, routes]) => {
+    const total = Object.values(routes).reduce((sum, count) => sum + count, 0);
+    return `${total} as ${login} (${Object.entries(routes).map(([route, count]) => `${route} ${count}`).join(', ')})`;
+  });
+  const where = "to the lab's forge of this run, which only it polls: production's pull requests were not written to";
+  return byLogin.length ? `${name} wrote ${byLogin.join('; ')} ${where}` : `${name} wrote nothing ${where}`;
+}
+
 /** A sabotage marks a lab machine before it changes it: the next run makes that machine afresh. */
 async function markSabotaged(client: Pick<IncusClient, 'patchInstanceConfig'>, machine: string, by: string): Promise<void> {
   await client.patchInstanceConfig(machine, { [LAB_SABOTAGED]: by });
@@ -301,6 +312,7 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
       const withForgeHooks: ProvisionHooks = {
         ...hooks,
         beforeRunbook: remember(hooks.beforeRunbook),
+        reach: async () => describeMachineWrites(name, await machineWrites(config.labDir, name)),
         close: async () => {
           await hooks.close?.();
           await stopUnlessKept(forge, name, client.current);
