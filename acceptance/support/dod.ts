@@ -106,6 +106,9 @@ export const OPERATOR_SIDE = 'this machine (operator side)';
 export function runHost(): string {
   const run = providedRun();
   if (run.target.kind === 'ssh') return `${run.instance.name} (the running cc-ci, over SSH)`;
+  // A warm run with no kept throwaway faces the running cc-ci alone (target/providers/incus.ts).
+  const production = run.machines.production;
+  if ('name' in production && production.via === 'run-host') return `${run.instance.name} (the running cc-ci; no kept throwaway in this run)`;
   return `${run.instance.name} (${run.instance.createdInThisRun ? 'the throwaway of this run' : 'a kept throwaway'})`;
 }
 

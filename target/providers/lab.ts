@@ -19,7 +19,7 @@ import { provisionOnIncus, type ProvisionHooks } from '../provision.ts';
 import type { ResolvedTarget } from '../resolve.ts';
 import type { Throwaway } from '../throwaway.ts';
 import type { TargetDescription } from '../run-context.ts';
-import { attachKept } from './incus.ts';
+import { attachKept, attachProductionAlone } from './incus.ts';
 import { ensureLabMachines, LAB_SABOTAGED } from './lab-machines.ts';
 import { openIncus } from '../resolve.ts';
 import { join } from 'node:path';
@@ -330,9 +330,10 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
       const resolved = resolveLabTarget(config);
       // The kept record first: a stale one is its own ERROR, named before anything is dialled.
       const context = await attachKept(config, resolved, describe(), await labGeneration(config.labDir));
-      // The running cc-ci of the kept host's project: the one its cold run checked.
-      const inProject: ResolvedTarget = { ...resolved, incus: { ...resolved.incus, project: context.instance.project } };
+      // The running cc-ci of the kept host's project (the one its cold run checked), or of ACCEPT_INCUS_PROJECT.
+      const inProject: ResolvedTarget = context ? { ...resolved, incus: { ...resolved.incus, project: context.instance.project } } : resolved;
       const ready = await ensureMachines(config, inProject, { baseRepo: resolved.baseRepo, instanceRepo: resolved.instanceRepo });
+      if (!context) return attachProductionAlone(config, ready, describe());
       return { ...context, machines: ready.machines };
     },
   };
