@@ -3,8 +3,8 @@
  * Static half: a clean checkout builds the running cc-ci's /run/current-system. Live half: C4's
  * brand-new machine, the throwaway.
  */
+import { waitBooted } from '../helpers/systemd/index.ts';
 import { expect } from 'vitest';
-import { waitFor } from '../helpers/common/wait.ts';
 import { bootedSystem, currentSystem } from '../helpers/nix/index.ts';
 import { rebootOwnInstance } from '../target/guard.ts';
 import { attach, dodItem, evidence, expectNone, providedRun, skipBecause, step, system, test, useReproduction, observes, runHost, runningCcci, within } from './support/dod.ts';
@@ -42,15 +42,8 @@ dodItem('D8', () => {
     test('live half, strongest form: rebooted, the throwaway comes back running, with /run/booted-system = /run/current-system = the clean build', async ({ reproduction, host, incus, task }) => {
       observes(task, runHost());
       await step(`reboot ${host.name} through the Incus API (stop, start)`, () => rebootOwnInstance(incus, host.name, run.runId));
-      const state = await waitFor(
-        `${host.name} to come back after the reboot (ACCEPT_BOOT_TIMEOUT)`,
-        async () => {
-          const result = await host.exec('systemctl is-system-running').catch(() => undefined);
-          const seen = result?.stdout.trim() ?? '';
-          return seen === 'running' || seen === 'degraded' ? seen : { done: false as const, saw: seen || 'no answer yet' };
-        },
-        { timeoutMs: run.durations.boot, intervalMs: 500, observes: 'system' },
-      );
+      // The system's own state: a machine that never comes back is a FAIL; a channel that breaks, an ERROR.
+      const state = await waitBooted(host, `${host.name} to come back after the reboot`, { timeoutMs: run.durations.boot, observes: 'system' });
       const failed = (await host.succeed('systemctl list-units --failed --no-legend --plain')).stdout.trim();
       expect(state, `${host.name} came back ${state} after the reboot: ${failed || 'no failed unit listed'}`).toBe('running');
       const current = await currentSystem(host);

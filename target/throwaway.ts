@@ -2,6 +2,7 @@
  * The throwaway VM, as a started handle: created blank, labelled, watched by a reaper, and
  * deleted by an idempotent stop() (also `await using`).
  */
+import { waitBooted } from '../helpers/systemd/index.ts';
 import { freePort } from '../helpers/common/dial.ts';
 import { HarnessError, errorMessage } from '../helpers/common/errors.ts';
 import type { Ledger } from '../helpers/common/ledger.ts';
@@ -111,22 +112,7 @@ export async function startThrowaway(
     const host = incusChannel(client, name, options.ledger);
     // Not recorded: booting is not a provisioning step. Through a channel all the same, for its PATH.
     const unrecorded = incusChannel(client, name);
-    await timed(`Waiting for ${name} to boot`, () =>
-      waitFor(
-        `systemd on ${name} to finish booting (ACCEPT_BOOT_TIMEOUT)`,
-        async () => {
-          // Until a VM's agent runs, Incus refuses exec: that is "not yet"; any other error ends the wait.
-          const result = await unrecorded.exec('systemctl is-system-running').catch((error: unknown) => {
-            if (/VM agent isn't currently running/i.test(errorMessage(error))) return undefined;
-            throw error;
-          });
-          if (!result) return { done: false, saw: "the VM agent isn't running yet" };
-          const state = result.stdout.trim();
-          return state === 'running' || state === 'degraded' ? state : { done: false, saw: state || result.stderr.trim() };
-        },
-        { timeoutMs: target.durations.boot, intervalMs: 500 },
-      ),
-    );
+    await timed(`Waiting for ${name} to boot`, () => waitBooted(unrecorded, `systemd on ${name} to finish booting`, { timeoutMs: target.durations.boot }));
     const bootMs = performance.now() - bootStarted;
     const https = exposure?.https ?? { host: await instanceAddress(client, name, target.incus.address, target.durations.boot), port: 443 };
     log.info(`throwaway ${name}: https on ${https.host}:${https.port}, expires ${expires.toISOString()}`);

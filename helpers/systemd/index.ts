@@ -2,7 +2,7 @@
  * systemd on the host under test, read through a HostChannel: overall state, failed units,
  * unit properties, the reconcile oneshots' convergence and journal excerpts for evidence.
  */
-import { HarnessError } from '../common/errors.ts';
+import { errorMessage, HarnessError } from '../common/errors.ts';
 import type { CommandResult } from '../common/exec.ts';
 import { redact } from '../common/redact.ts';
 import { StateTimeoutError, waitFor, type ProbeTally } from '../common/wait.ts';
@@ -24,6 +24,31 @@ export async function systemState(host: HostChannel): Promise<string> {
   const state = result.stdout.trim();
   if (!state) throw failure(host, result, 'systemctl is-system-running');
   return state;
+}
+
+/** Incus's refusals while a machine is not up: before a VM's agent runs, or while the instance (re)starts. */
+const NOT_UP_YET = /VM agent isn't currently running|Instance is not running/i;
+
+/**
+ * Waits until systemd on `host` has finished booting (running or degraded), and returns which.
+ * Incus refusing exec because the machine is not up yet counts as "not yet"; any other failure
+ * of the channel ends the wait at once. `observes` says whose state a timeout reports (waitFor):
+ * a throwaway's first boot is the harness's provisioning, a reboot the system's own.
+ */
+export async function waitBooted(host: HostChannel, what: string, { timeoutMs, observes = 'harness' }: { timeoutMs: number; observes?: 'harness' | 'system' }): Promise<string> {
+  return waitFor<string>(
+    `${what} (ACCEPT_BOOT_TIMEOUT)`,
+    async () => {
+      const result = await host.exec('systemctl is-system-running').catch((error: unknown) => {
+        if (NOT_UP_YET.test(errorMessage(error))) return undefined;
+        throw error;
+      });
+      if (!result) return { done: false as const, saw: `${host.name} is not up yet` };
+      const state = result.stdout.trim();
+      return state === 'running' || state === 'degraded' ? state : { done: false as const, saw: state || result.stderr.trim() || '(no answer)' };
+    },
+    { timeoutMs, intervalMs: 500, observes },
+  );
 }
 
 /** Names of the units systemd lists as failed; empty when none. */

@@ -12,6 +12,7 @@ import {
   parseShow,
   systemState,
   unitProperties,
+  waitBooted,
   waitForOneshots,
   type UnitProperties,
 } from './index.ts';
@@ -242,5 +243,26 @@ describe('journalExcerpt', () => {
     const host = fakeHost([[/^journalctl -u 'ccci-bridge\.service' -n 5 --no-pager -o short-iso$/, { stdout: 'a hmac-webhook-secret b\nAGE-SECRET-KEY-1QQQQQQQQQQ\n' }]]);
     await expect(journalExcerpt(host, 'ccci-bridge.service', 5)).resolves.toBe('a [REDACTED] b\n[REDACTED]');
     await expect(journalExcerpt(host, 'ccci-bridge.service', 0)).rejects.toThrow(/positive integer/);
+  });
+});
+
+describe('waitBooted', () => {
+  it("waits through Incus's refusals while the machine is not up, then answers its state", async () => {
+    const host = fakeHost([[/is-system-running/, (call) => (call < 2 ? new Error("VM agent isn't currently running") : { stdout: call < 3 ? 'starting\n' : 'degraded\n', exitCode: 1 })]]);
+    expect(await waitBooted(host, 'fake-host to boot', { timeoutMs: 10_000 })).toBe('degraded');
+    expect(host.calls.length).toBe(4);
+  });
+
+  it('ends at once, as the channel\'s own error, when the channel fails for any other reason', async () => {
+    const host = fakeHost([[/is-system-running/, new HarnessError('SOCKS5 proxy socks5://127.0.0.1:9 refused the connection')]]);
+    const error = await rejectionOf(waitBooted(host, 'fake-host to boot', { timeoutMs: 10_000, observes: 'system' }), HarnessError);
+    expect(error.message).toMatch(/SOCKS5 proxy/);
+    expect(host.calls.length).toBe(1);
+  });
+
+  it("is a FAIL with the state seen when the system's own boot never ends, and an ERROR when it is the harness's", async () => {
+    const starting = () => fakeHost([[/is-system-running/, { stdout: 'starting\n', exitCode: 1 }]]);
+    expect(await rejectionOf(waitBooted(starting(), 'fake-host to come back after the reboot', { timeoutMs: 600, observes: 'system' }), StateTimeoutError)).toBeInstanceOf(StateTimeoutError);
+    expect(await rejectionOf(waitBooted(starting(), 'fake-host to boot', { timeoutMs: 600 }), WaitTimeoutError)).toBeInstanceOf(WaitTimeoutError);
   });
 });
