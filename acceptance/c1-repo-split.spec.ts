@@ -5,7 +5,8 @@
 import { expect } from 'vitest';
 import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
 import { formatClosureDiff } from '../helpers/nix/index.ts';
-import { attach, dodItem, evidence, step, test, expectNone, skipBecause, useReproduction, observes, OPERATOR_SIDE, runHost, runningCcci } from './support/dod.ts';
+import { attach, dodItem, evidence, step, test, expectNone, useReproduction, observes, OPERATOR_SIDE, runHost, runningCcci } from './support/dod.ts';
+import { judgeRunningCcci } from './support/running-ccci.ts';
 import { judgeSystems } from './support/systems.ts';
 
 dodItem('C1', () => {
@@ -34,12 +35,10 @@ dodItem('C1', () => {
 
   test('zero drift: the toplevel built from a clean clone is the running cc-ci\'s /run/current-system, with every narHash equal', async ({ reproduction, production, run, task, skip }) => {
     observes(task, runningCcci());
-    const observed = reproduction.production;
-    if ('unreachable' in observed || 'unreachable' in production) skipBecause({ task, skip }, 'unreachable' in observed ? observed.unreachable : 'the running cc-ci is unreachable');
-    const verdict = await judgeSystems(observed, production.host, { narHashes: true, nix: { nixConfig: run.nixConfig } });
-    await attach(`expected, current and booted systems on ${observed.machine} (the running cc-ci)`, verdict.record);
-    for (const { name, text } of verdict.attachments) await attach(`${name} on ${observed.machine}`, text);
-    expectNone(verdict.mismatches, `the running cc-ci ${observed.machine} has drifted from git: the composed flake does not build the system it runs`);
+    const observed = await judgeRunningCcci({ task, skip }, { reproduction, production, run }, {
+      narHashes: true,
+      failure: (machine) => `the running cc-ci ${machine} has drifted from git: the composed flake does not build the system it runs`,
+    });
     evidence(task, `${observed.machine} (the running cc-ci): /run/current-system = clean build ${observed.built}; ${observed.diff.sizeA} paths, ${observed.diff.hashA} on both sides`);
   });
 

@@ -7,21 +7,19 @@ import { waitBooted } from '../helpers/systemd/index.ts';
 import { expect } from 'vitest';
 import { bootedSystem, currentSystem } from '../helpers/nix/index.ts';
 import { rebootOwnInstance } from '../target/guard.ts';
-import { attach, dodItem, evidence, expectNone, providedRun, skipBecause, step, system, test, useReproduction, observes, runHost, runningCcci, within } from './support/dod.ts';
-import { judgeSystems } from './support/systems.ts';
+import { attach, dodItem, evidence, providedRun, skipBecause, step, system, test, useReproduction, observes, runHost, runningCcci, within } from './support/dod.ts';
+import { judgeRunningCcci } from './support/running-ccci.ts';
 
 dodItem('D8', () => {
   useReproduction();
 
   test('static half: nixos-rebuild build from a clean checkout gives the running cc-ci\'s /run/current-system', async ({ reproduction, production, run, task, skip }) => {
     observes(task, runningCcci());
-    const observed = reproduction.production;
-    if ('unreachable' in observed || 'unreachable' in production) skipBecause({ task, skip }, 'unreachable' in observed ? observed.unreachable : 'the running cc-ci is unreachable');
     // By path, as D8 reads it; C1 holds the narHashes to account too.
-    const verdict = await judgeSystems(observed, production.host, { narHashes: false, nix: { nixConfig: run.nixConfig } });
-    await attach(`expected, current and booted systems on ${observed.machine} (the running cc-ci)`, verdict.record);
-    for (const { name, text } of verdict.attachments) await attach(`${name} on ${observed.machine}`, text);
-    expectNone(verdict.mismatches, `expected = current does not hold on ${observed.machine}, the running cc-ci`);
+    const observed = await judgeRunningCcci({ task, skip }, { reproduction, production, run }, {
+      narHashes: false,
+      failure: (machine) => `expected = current does not hold on ${machine}, the running cc-ci`,
+    });
     evidence(task, `${observed.machine} (the running cc-ci): clean checkout → ${observed.built} = /run/current-system (reports/evidence/d8.md)`);
   });
 
