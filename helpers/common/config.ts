@@ -358,7 +358,7 @@ function profileList(env: Env, name: string): string[] {
 /** Keys the harness sets itself: its labels, and the memory ACCEPT_INCUS_MEMORY names. */
 const HARNESS_OWNED_CONFIG = /^(user\.accept\.|limits\.memory$)/;
 
-/** `key=value` pairs, comma-separated, such as `security.secureboot=false`. */
+/** `key=value` pairs of limits.* and security.* keys, comma-separated, such as `security.secureboot=false`. */
 function instanceConfig(env: Env, name: string): Record<string, string> {
   const value = text(env, name);
   if (value === undefined) return {};
@@ -370,6 +370,8 @@ function instanceConfig(env: Env, name: string): Record<string, string> {
     if (HARNESS_OWNED_CONFIG.test(key)) {
       throw new ConfigError(name, `sets ${key}, which the harness sets itself${key === 'limits.memory' ? ' (use ACCEPT_INCUS_MEMORY)' : ' (its labels)'}`);
     }
+    // What a blank VM may need to boot and run (secure boot, CPU, nesting); never its devices, image or cloud-init.
+    if (!/^(limits|security)\./.test(key)) throw new ConfigError(name, `sets ${key}: only limits.* and security.* keys pass through to the throwaway`);
     if (key in config) throw new ConfigError(name, `sets ${key} twice`);
     config[key] = setting;
   }
