@@ -322,6 +322,18 @@ export const SABOTAGES = catalogue({
       await context.recordedHost.succeed('touch /root/.hand-fixed', { purpose: 'a quick fix by hand' });
     },
   },
+  'c4-blank-machine-lacks-git': {
+    description: "the blank machine has no git, which docs/install.md's first step relies on (a minimal NixOS image)",
+    guards: ['C4'],
+    alsoFails: {
+      items: ['C1', 'C2', 'C3', 'C5', 'C6', 'D8'],
+      why: 'nothing was cloned, so nothing was built or switched: the throwaway serves no cert, runs no system and holds no secrets, and C6 cleanup sees its project as it should',
+    },
+    cause: /runbook step 1 \(docs\/install\.md:\d+\) could not start `git` on accept-\S+ \(exit 127\): docs\/install\.md relies on a program the blank machine does not have/,
+    beforeRunbook: async (context) => {
+      await context.host.succeed('rm -f /usr/bin/git /usr/local/bin/git && ! command -v git');
+    },
+  },
   'c5-infeasible-wording': {
     description: 'the published D8 evidence calls the live rebuild infeasible by design',
     guards: ['C5'],

@@ -66,7 +66,7 @@ export async function failedUnits(host: HostChannel): Promise<string[]> {
  * `Job` is the id of the unit's queued job: `systemctl show -p Job` prints `Job=` when none is
  * pending (asked for by name, systemctl shows a property even when it is empty).
  */
-export const UNIT_PROPERTIES = ['Id', 'LoadState', 'ActiveState', 'SubState', 'Result', 'ExecMainStatus', 'Type', 'RemainAfterExit', 'Job'] as const;
+export const UNIT_PROPERTIES = ['Id', 'LoadState', 'ActiveState', 'SubState', 'Result', 'ExecMainStatus', 'ExecMainExitTimestampMonotonic', 'Type', 'RemainAfterExit', 'Job'] as const;
 export type UnitProperties = Record<(typeof UNIT_PROPERTIES)[number], string> & { unit: string };
 
 /** Parses `systemctl show -p …` for one or more units: key=value blocks, blank-line separated. */
@@ -114,24 +114,35 @@ export function describeUnit(props: UnitProperties): string {
   );
 }
 
-/** Converged: a oneshot that stays active after exiting, and whose run succeeded. */
+/** Whether the unit's main process has run and exited since systemd started (0: never). */
+function hasRun(props: UnitProperties): boolean {
+  return Number(props.ExecMainExitTimestampMonotonic || '0') > 0;
+}
+
+/**
+ * Converged, as systemd reports a oneshot: its run succeeded (Result=success, exit status 0).
+ * One with RemainAfterExit=yes then stays active; one without goes back to inactive, having run.
+ */
 export function oneshotConverged(props: UnitProperties): boolean {
-  return props.Type === 'oneshot' && props.RemainAfterExit === 'yes' && props.ActiveState === 'active' && props.Result === 'success';
+  if (props.Type !== 'oneshot' || props.Result !== 'success' || (props.ExecMainStatus || '0') !== '0') return false;
+  if (props.RemainAfterExit === 'yes') return props.ActiveState === 'active';
+  return props.ActiveState === 'inactive' && hasRun(props) && !props.Job;
 }
 
 /**
  * Why a unit can never converge as it stands, or undefined while it still might. As the NixOS
- * test driver's wait_for_unit does, a unit that failed, or is inactive with no job queued, is
- * final: nothing is going to start it.
+ * test driver's wait_for_unit does, a unit that failed, or is inactive with no job queued (and,
+ * for one that does not remain after exit, never ran or did not succeed), is final: nothing is
+ * going to start it.
  */
 export function oneshotBroken(props: UnitProperties): string | undefined {
   if (props.LoadState && props.LoadState !== 'loaded') return `unit is ${props.LoadState}`;
   if (props.ActiveState === 'failed') return `unit failed (result ${props.Result || '?'}, exit status ${props.ExecMainStatus || '?'})`;
   // Static properties: waiting will not change them.
   if (props.Type && props.Type !== 'oneshot') return `Type=${props.Type}, not oneshot`;
-  if (props.RemainAfterExit && props.RemainAfterExit !== 'yes') return 'RemainAfterExit=no: it can never stay active';
-  if (props.ActiveState === 'inactive' && !props.Job) {
-    return `unit is inactive/${props.SubState || '?'} with no job pending (result ${props.Result || '?'}, exit status ${props.ExecMainStatus || '?'}): nothing will start it`;
+  if (props.ActiveState === 'inactive' && !props.Job && !oneshotConverged(props)) {
+    const ran = props.RemainAfterExit === 'yes' || hasRun(props) ? '' : ', and it never ran';
+    return `unit is inactive/${props.SubState || '?'} with no job pending (result ${props.Result || '?'}, exit status ${props.ExecMainStatus || '?'}${ran}): nothing will start it`;
   }
   return undefined;
 }

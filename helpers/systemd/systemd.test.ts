@@ -47,7 +47,7 @@ function fakeHost(table: Array<[RegExp, Reply]>): HostChannel & { calls: string[
 
 /** `systemctl show -p …` output for one unit, in the order systemd prints properties. */
 function show(unit: string, props: Partial<Record<string, string>>): string {
-  const all = { Type: 'oneshot', RemainAfterExit: 'yes', Result: 'success', ExecMainStatus: '0', Id: unit, LoadState: 'loaded', ActiveState: 'active', SubState: 'exited', Job: '', ...props };
+  const all = { Type: 'oneshot', RemainAfterExit: 'yes', Result: 'success', ExecMainStatus: '0', ExecMainExitTimestampMonotonic: '52000000', Id: unit, LoadState: 'loaded', ActiveState: 'active', SubState: 'exited', Job: '', ...props };
   return `${Object.entries(all)
     .map(([key, value]) => `${key}=${value}`)
     .join('\n')}\n`;
@@ -103,11 +103,12 @@ describe('unitProperties and parseShow', () => {
       SubState: 'exited',
       Result: 'success',
       ExecMainStatus: '0',
+      ExecMainExitTimestampMonotonic: '52000000',
       Type: 'oneshot',
       RemainAfterExit: 'yes',
       Job: '',
     });
-    expect(host.calls[0]).toBe("systemctl show --no-pager -p Id,LoadState,ActiveState,SubState,Result,ExecMainStatus,Type,RemainAfterExit,Job -- 'ccci-swarm.service'");
+    expect(host.calls[0]).toBe("systemctl show --no-pager -p Id,LoadState,ActiveState,SubState,Result,ExecMainStatus,ExecMainExitTimestampMonotonic,Type,RemainAfterExit,Job -- 'ccci-swarm.service'");
   });
 
   it('splits blocks per unit in order and keeps values containing "="', () => {
@@ -156,9 +157,9 @@ describe('waitForOneshots', () => {
     expect(report.broken[0]!.journal).not.toContain('drone-rpc-secret-value');
   });
 
-  it('stops early for a missing unit or one that can never stay active, journal errors included', async () => {
+  it('stops early for a missing unit or one that does not remain after exit and never ran, journal errors included', async () => {
     const host = fakeHost([
-      [SHOW, { stdout: showAll({ 'ccci-swarm.service': { LoadState: 'not-found', ActiveState: 'inactive', Type: '' }, 'ccci-proxy.service': { RemainAfterExit: 'no', ActiveState: 'inactive' } }) }],
+      [SHOW, { stdout: showAll({ 'ccci-swarm.service': { LoadState: 'not-found', ActiveState: 'inactive', Type: '' }, 'ccci-proxy.service': { RemainAfterExit: 'no', ActiveState: 'inactive', SubState: 'dead', ExecMainExitTimestampMonotonic: '0' } }) }],
       [/^journalctl -u 'ccci-proxy/, { stdout: '-- No entries --\n' }],
       [/^journalctl/, { exitCode: 1, stderr: 'journal is corrupt' }],
     ]);
@@ -167,10 +168,17 @@ describe('waitForOneshots', () => {
     if (report.converged) return;
     expect(report.broken.map(({ unit, reason }) => [unit, reason])).toEqual([
       ['ccci-swarm.service', 'unit is not-found'],
-      ['ccci-proxy.service', 'RemainAfterExit=no: it can never stay active'],
+      ['ccci-proxy.service', 'unit is inactive/dead with no job pending (result success, exit status 0, and it never ran): nothing will start it'],
     ]);
     expect(report.broken[0]!.journal).toMatch(/journal unavailable: .*journal is corrupt/);
     expect(report.broken[1]!.journal).toBe('-- No entries --');
+  });
+
+  it('counts a oneshot without RemainAfterExit as converged once it ran and succeeded, as systemd reports it', async () => {
+    const host = fakeHost([[SHOW, { stdout: showAll({ 'ccci-proxy.service': { RemainAfterExit: 'no', ActiveState: 'inactive', SubState: 'dead' } }) }]]);
+    expect((await waitForOneshots(host, ONESHOTS, { timeoutMs: 60_000, intervalMs: 10 })).converged).toBe(true);
+    const failed = fakeHost([[SHOW, { stdout: showAll({ 'ccci-proxy.service': { RemainAfterExit: 'no', ActiveState: 'inactive', SubState: 'dead', Result: 'exit-code', ExecMainStatus: '1' } }) }], [/^journalctl/, { stdout: '' }]]);
+    expect((await waitForOneshots(failed, ONESHOTS, { timeoutMs: 60_000, intervalMs: 10 })).converged).toBe(false);
   });
 
   it('stops early, naming its state, when a unit is inactive with no job pending (a stopped oneshot)', async () => {
