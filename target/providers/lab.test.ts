@@ -28,7 +28,7 @@ describe('the lab target\'s durations', () => {
   });
 
   it('are not what a real target gets: it takes the real defaults, and ignores ACCEPT_LAB_SLOW', () => {
-    const ssh = loadConfig({ ACCEPT_TARGET: 'ssh', ACCEPT_SSH_HOST: 'cc-nix-test', ACCEPT_SSH_KEY: '/k', ACCEPT_AGE_KEY_FILE: '/a', ACCEPT_BASE_REPO: 'https://g/b.git', ACCEPT_INSTANCE_REPO: 'https://g/i.git', ACCEPT_DOMAIN: 'ci.example.net', ACCEPT_TLS_CA_FILE: '/ca', ACCEPT_LAB_SLOW: '135s' });
+    const ssh = loadConfig({ ACCEPT_TARGET: 'ssh', ACCEPT_SSH_HOST: 'cc-nix-test', ACCEPT_SSH_KEY: '/k', ACCEPT_AGE_KEY_FILE: '/a', ACCEPT_BASE_REPO: 'https://g/b.git', ACCEPT_INSTANCE_REPO: 'https://g/i.git', ACCEPT_DOMAIN: 'ci.example.net', ACCEPT_TLS_CA_FILE: '/ca', ACCEPT_ONESHOTS: 'ccci-secrets.service', ACCEPT_LAB_SLOW: '135s' });
     expect(resolveSshTarget(ssh).durations).toEqual(realTargetDurations(loadConfig({})));
   });
 });

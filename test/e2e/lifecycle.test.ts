@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { loadConfig } from '../../helpers/common/config.ts';
+import { LAB_ONESHOTS, loadConfig } from '../../helpers/common/config.ts';
 import { exec, succeed } from '../../helpers/common/exec.ts';
 import { HOST_PATH, hostShellArgv } from '../../helpers/common/host.ts';
 import { waitFor } from '../../helpers/common/wait.ts';
@@ -306,6 +306,8 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
         ACCEPT_INSTANCE_REPO: lab.instanceRepo,
         ACCEPT_DOMAIN: lab.domain,
         ACCEPT_TLS_CA_FILE: lab.tlsCaFile,
+        // A real target names cc-ci's units: here, the lab's.
+        ACCEPT_ONESHOTS: LAB_ONESHOTS.join(','),
         ACCEPT_FORGE_URL: forgeUrl,
         // The ssh target must not need these; pointing them nowhere proves it.
         ACCEPT_STATE_DIR: join(stateDir, 'unused'),
