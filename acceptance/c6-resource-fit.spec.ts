@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, expect } from 'vitest';
-import { recordedSizing, sameSize } from '../helpers/docs/sizing.ts';
+import { recordedSizing, sameSize } from '../helpers/docs/decisions.ts';
 import { reservedBytes } from '../target/guard.ts';
 import { changedMachines, observeMachines } from '../target/neighbours.ts';
 import { NO_INCUS_API, hasIncusApi } from '../target/host.ts';

@@ -178,6 +178,17 @@ export const SABOTAGES = catalogue({
       };
     },
   },
+  'c1-decisions-composition-disagrees': {
+    description: 'DECISIONS.md records the flake input as the linkage, while the base repo composes the submodule secrets/',
+    guards: ['C1'],
+    cause: /DECISIONS\.md line \d+ records the flake input `instance`, but the base repo composes the git submodule secrets\//,
+    baseFork: {
+      message: 'Revisit the linkage',
+      // The last decision wins: a later entry supersedes the generated one.
+      edits: [{ file: 'DECISIONS.md', append: '\nLinkage of the instance repo, revisited: decided on the flake input `instance`, pinned in `flake.lock`.\n' }],
+      machineRuns: false,
+    },
+  },
   'c1-toplevel-from-other-base-commit': {
     description: 'the operator builds a base commit other than the one the machine runs',
     guards: ['C1', 'C5', 'D8'],

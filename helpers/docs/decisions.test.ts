@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { recordedSizing, sameSize } from './sizing.ts';
+import { recordedComposition, recordedSizing, sameSize } from './decisions.ts';
 
 const GiB = 2 ** 30;
 
@@ -30,5 +30,18 @@ describe('sameSize', () => {
     expect(sameSize(4e9, 4 * GiB)).toBe(true);
     expect(sameSize(6e9, 4 * GiB)).toBe(false);
     expect(sameSize(3 * GiB, 4 * GiB)).toBe(false);
+  });
+});
+
+describe('recordedComposition', () => {
+  it('reads the choice after the decision word, under a heading about the instance repo', () => {
+    const text = '## Linkage of the instance repo\n\nThe seed recommends a flake input. Decision: the git submodule `secrets/`, one checkout.\n';
+    expect(recordedComposition(text)).toMatchObject({ composition: 'submodule', lineNumber: 3 });
+    expect(recordedComposition('- Decided: the instance repo is the flake input `instance`.\n')?.composition).toBe('input');
+  });
+
+  it('records nothing for a mention without a decision, or a decision about something else', () => {
+    expect(recordedComposition('## Linkage\nA flake input or a submodule: still open.\n')).toBeUndefined();
+    expect(recordedComposition('## Sizing\nDecision: keep 4 GB, no submodule involved.\n')).toBeUndefined();
   });
 });

@@ -1,8 +1,8 @@
 /**
- * The final sizing of a machine as a decision log records it (the seed: "final cc-nix-test sizing
- * decided and applied … record in DECISIONS.md"). Decision logs are prose, so the rule is narrow
- * and stated: a line that names the machine, or sits under a heading that names it or "sizing",
- * with a decision word followed by a size. The last such line wins: a later entry supersedes.
+ * What a decision log (the base repo's DECISIONS.md) records of the seed's open decisions: the
+ * final sizing of a machine, and how the instance repo is composed. Decision logs are prose, so
+ * each rule is narrow and stated: a line about the decision (by its own words or its heading's)
+ * with a decision word followed by the choice. The last such line wins: a later entry supersedes.
  */
 
 /** Words that make a line a decision rather than history ("resized 6 GB → 4 GB" is history). */
@@ -46,4 +46,38 @@ export function recordedSizing(text: string, machine: string): RecordedSizing | 
  */
 export function sameSize(proseBytes: number, configuredBytes: number): boolean {
   return Math.abs(proseBytes - configuredBytes) <= 0.08 * configuredBytes;
+}
+
+export type Composition = 'submodule' | 'input';
+
+export interface RecordedComposition {
+  line: string;
+  lineNumber: number;
+  composition: Composition;
+}
+
+/** Words that put a line or heading about how the instance repo is composed. */
+const ABOUT_COMPOSITION = /instance repo|linkage|composition|composed/i;
+const COMPOSITION_CHOICE = /submodule|flake input/i;
+
+/**
+ * How the log records the instance repo's composition: a line about it (by its words or its
+ * heading's) with a decision word followed by "submodule" or "flake input".
+ */
+export function recordedComposition(text: string): RecordedComposition | undefined {
+  let heading = '';
+  let found: RecordedComposition | undefined;
+  text.split('\n').forEach((line, index) => {
+    if (/^#{1,6}\s/.test(line)) {
+      heading = line;
+      return;
+    }
+    if (!ABOUT_COMPOSITION.test(line) && !ABOUT_COMPOSITION.test(heading)) return;
+    const decision = DECISION_WORD.exec(line);
+    if (!decision) return;
+    const choice = COMPOSITION_CHOICE.exec(line.slice(decision.index + decision[0].length));
+    if (!choice) return;
+    found = { line: line.trim(), lineNumber: index + 1, composition: /submodule/i.test(choice[0]) ? 'submodule' : 'input' };
+  });
+  return found;
 }
