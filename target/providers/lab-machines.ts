@@ -43,6 +43,8 @@ export interface LabMachinesNeeds {
    * it and what to record on the instance; `alive` says whether what was started still runs.
    */
   faces: {
+    /** Stops what an earlier production's faces left running, before that production is deleted. */
+    stop(): Promise<void>;
     start(): Promise<{ devices: Record<string, Record<string, string>>; record: Record<string, string> }>;
     alive(config: Record<string, string>): Promise<boolean>;
   };
@@ -97,6 +99,9 @@ async function buildProduction(needs: LabMachinesNeeds, production: { name: stri
   await using base = await cloneRepo(repos.baseRepo, { setting: 'ACCEPT_BASE_REPO' });
   const { name } = production;
   const existing = await labInstance(client, name, 'production');
+  // Its faces first: a forge that watched the old instance would take its own directory, which
+  // the new forge reuses, with it when it saw that instance go.
+  await needs.faces.stop();
   if (existing) await client.deleteInstance(name);
   const faces = await needs.faces.start();
   await create(needs, name, 'production', production.memory, { ...needs.devices, ...faces.devices });

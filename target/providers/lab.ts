@@ -148,9 +148,9 @@ async function ensureMachines(
         repos,
         devices: { 'accept-git': { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${gitPort}`, connect: `tcp:127.0.0.1:${gitPort}` } },
         faces: {
+          // A rebuilt production gets a forge of its own again: the old one would serve a stale instance.
+          stop: () => stopRunForge(config.labDir, forgeKey),
           async start() {
-            // A rebuilt production gets a forge of its own again: the old one would serve a stale instance.
-            await stopRunForge(config.labDir, forgeKey);
             const forge = await startRunForge(config.labDir, { instance: production.name, project, key: forgeKey });
             const httpsPort = await freePort();
             return {
