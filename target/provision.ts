@@ -71,13 +71,16 @@ export async function provisionOnIncus(
     const runbookMs = performance.now() - runbookStarted;
     await hooks.afterRunbook?.(throwaway, client);
     const started = throwaway;
+    // After the switch: the system's configuration may have given the machine another address.
+    const https = await started.readdress();
+    if (https.host !== started.https.host || https.port !== started.https.port) log.info(`${started.name} is at ${https.host}:${https.port} after the runbook (it was at ${started.https.host}:${started.https.port})`);
     const provisioning = { totalMs: Math.round(performance.now() - provisionStarted + (options.machinesReadyMs ?? 0)), ...started.timings, runbookMs: Math.round(runbookMs), machinesMs };
     const host = {
       name: started.name,
       project: started.project,
       createdAt: started.createdAt,
       expiresAt: started.expiresAt,
-      https: started.https,
+      https,
       ...(resolved.forgeUrl ? { forgeUrl: resolved.forgeUrl } : {}),
       runbook,
       provisioning,

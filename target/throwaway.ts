@@ -30,6 +30,12 @@ export interface Throwaway extends AsyncDisposable {
   expiresAt: string;
   https: Endpoint;
   host: HostChannel;
+  /**
+   * Where its :443 is dialled now: read again from the instance's state after the runbook, since
+   * the system's configuration may give the machine another address (a static one); the lab's
+   * loopback proxy does not move.
+   */
+  readdress(): Promise<Endpoint>;
   /** How long Incus took to create and start it, and how long it took to boot (systemd running). */
   timings: { createMs: number; bootMs: number };
   /** Deletes the instance; safe to call many times. */
@@ -124,6 +130,7 @@ export async function startThrowaway(
       expiresAt: expires.toISOString(),
       https,
       host,
+      readdress: async () => exposure?.https ?? { host: await instanceAddress(client, name, target.incus.address, target.durations.boot), port: 443 },
       timings: { createMs: Math.round(createMs), bootMs: Math.round(bootMs) },
       stop,
       keep: () => reaper.release(),
