@@ -348,7 +348,7 @@ export const SABOTAGES = catalogue({
   'c5-infeasible-wording': {
     description: 'the published D8 evidence calls the live rebuild infeasible by design',
     guards: ['C5'],
-    cause: /the published D8 evidence still declares the live rebuild infeasible: docs\/evidence\/d8\.md:\d+/,
+    cause: /what the system publishes still declares the live rebuild infeasible: docs\/evidence\/d8\.md:\d+/,
     baseFork: {
       message: 'D8: scope',
       edits: [{ file: 'docs/evidence/d8.md', append: '\nThe live half is infeasible by design (sops host-key binding), so only the static half is shown.\n' }],
