@@ -89,12 +89,14 @@ export function ccciProfile(config: Pick<Config, 'oneshots' | 'd8Doc'>): SystemP
       install: 'docs/install.md',
       enroll: 'docs/enroll.md',
       secrets: 'docs/secrets.md',
-      architecture: 'docs/architecture.md',
+      // The DoD's C7 names it at the repo's top, beside docs/install.md and docs/secrets.md.
+      architecture: 'architecture.md',
       runbook: 'docs/runbook.md',
       decisions: 'DECISIONS.md',
       d8Evidence: config.d8Doc,
     },
-    instance: { secretsFile: 'secrets.yaml', submodule: 'secrets' },
+    // The seed's: secrets/secrets.yaml in the instance repo; the submodule alternative at cc-ci/instance/.
+    instance: { secretsFile: 'secrets/secrets.yaml', submodule: 'instance' },
     host: {
       bootstrapKey: '/var/lib/sops-nix/key.txt',
       secretsDir: '/run/secrets',

@@ -207,7 +207,7 @@ export const test = base
     // Loaded by the specs that take this fixture only: a run of C2 alone never imports them.
     const { bootedSystem, buildToplevelFromCleanClone, closure, closureHash, compareClosures, currentSystem } = await import('../../helpers/nix/index.ts');
     const { writeD8 } = await import('./d8.ts');
-    const composition = await detectComposition(baseRepo.dir);
+    const composition = await detectComposition(baseRepo.dir, run.profile.instance.submodule);
     const builtAt = new Date().toISOString();
     // Logged, not an Allure step: no test is running yet.
     const built = await timed(`Building the toplevel from a clean clone of ${run.baseRepo} (${composition ?? 'no'} composition)`, () =>
@@ -312,9 +312,9 @@ function unsettle<T>(settled: Settled<T>): T {
 }
 
 /** How the base repo takes in the instance repo, as a person would tell from the tree. */
-export async function detectComposition(baseDir: string): Promise<'submodule' | 'input' | undefined> {
+export async function detectComposition(baseDir: string, submodule: string): Promise<'submodule' | 'input' | undefined> {
   const gitmodules = await readFile(join(baseDir, '.gitmodules'), 'utf8').catch(() => '');
-  if (/^\s*path\s*=\s*secrets\s*$/m.test(gitmodules)) return 'submodule';
+  if (gitmodules.split('\n').some((line) => /^\s*path\s*=/.test(line) && line.split('=')[1]!.trim() === submodule)) return 'submodule';
   const lock = await readFile(join(baseDir, 'flake.lock'), 'utf8').catch(() => undefined);
   if (lock && (JSON.parse(lock) as { nodes?: Record<string, unknown> }).nodes?.instance) return 'input';
   return undefined;

@@ -199,7 +199,10 @@ function labProfile(config: Config): SystemProfile {
   const ccci = ccciProfile(config);
   return {
     ...ccci,
-    name: 'lab (generated to cc-ci\'s names; browser tests on Chromium through Selenium, not Playwright)',
+    name: 'lab (generated to cc-ci\'s names where the seed gives them; browser tests on Chromium through Selenium, not Playwright)',
+    // Where the lab's generated repos differ from the seed's layout: said here, never a default elsewhere.
+    docs: { ...ccci.docs, architecture: 'docs/architecture.md' },
+    instance: { secretsFile: 'secrets.yaml', submodule: 'secrets' },
     build: { ...ccci.build, browserEngine: { pattern: '^chromium \\d', name: "a real Chromium (Debian's chromium through chromium-driver and Selenium)" } },
   };
 }
