@@ -2,6 +2,7 @@
 import type { Config } from '../../helpers/common/config.ts';
 import { KeptHostError, keptFile, readKept } from '../kept.ts';
 import { ConfigError } from '../../helpers/common/errors.ts';
+import { cloneCacheDir } from '../../helpers/git/index.ts';
 import type { TargetProvider } from '../provider.ts';
 import { provisionOnIncus, systemOf } from '../provision.ts';
 import { resolveIncusTarget, type ResolvedTarget } from '../resolve.ts';
@@ -27,7 +28,7 @@ export function incusProvider(config: Config): TargetProvider & { resolve(): Pro
     kind: 'incus',
     describe,
     resolve: async () => resolveIncusTarget(config),
-    provision: async (options) => provisionOnIncus(resolveIncusTarget(config), describe(), { ...options, ttlMs: options.ttlMs ?? config.ttlMs, hostGitCredentialsFile: config.hostGitCredentialsFile }),
+    provision: async (options) => provisionOnIncus(resolveIncusTarget(config), describe(), { ...options, ttlMs: options.ttlMs ?? config.ttlMs, hostGitCredentialsFile: config.hostGitCredentialsFile, cloneCacheDir: cloneCacheDir(config.stateDir) }),
     attach: async () => attachKept(config, resolveIncusTarget(config), describe(), undefined),
   };
 }

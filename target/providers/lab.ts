@@ -28,6 +28,7 @@ import { LAB_NEIGHBOUR, LAB_PRODUCTION, labPaths as labStatePaths } from '../../
 import { FORGE_PORT_IN_INSTANCE, runForgePid, startRunForge, stopRunForge, type RunForge } from '../../lab/forge.ts';
 import { freePort } from '../../helpers/common/dial.ts';
 import { instanceName } from '../labels.ts';
+import { cloneCacheDir } from '../../helpers/git/index.ts';
 
 /** Where the lab is kinder than b1 about the throwaway's reach, said in every lab run's evidence. */
 export const LAB_THROWAWAY_REACH =
@@ -307,7 +308,7 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
         },
       };
       try {
-        return await provisionOnIncus(withForge, describe(), { ...provisionOptions, machinesReadyMs, ttlMs: provisionOptions.ttlMs ?? config.ttlMs, generation, hostGitCredentialsFile: config.hostGitCredentialsFile }, withForgeHooks);
+        return await provisionOnIncus(withForge, describe(), { ...provisionOptions, machinesReadyMs, ttlMs: provisionOptions.ttlMs ?? config.ttlMs, generation, hostGitCredentialsFile: config.hostGitCredentialsFile, cloneCacheDir: cloneCacheDir(config.stateDir) }, withForgeHooks);
       } catch (error) {
         await stopUnlessKept(forge, name, client.current);
         throw error;
