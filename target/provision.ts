@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { errorMessage } from '../helpers/common/errors.ts';
 import { log } from '../helpers/common/log.ts';
 import { readCredentialsFile } from '../helpers/common/credentials.ts';
-import { cloneRepo, operatorGitEnv, sharedClone } from '../helpers/git/index.ts';
+import { cloneRepo, commitsOf, operatorGitEnv, sharedClone } from '../helpers/git/index.ts';
 import type { IncusClient } from '../helpers/incus/client.ts';
 import { parseRunbook } from '../helpers/runbook/index.ts';
 import { runRunbook } from '../helpers/runbook/run.ts';
@@ -65,6 +65,8 @@ export async function provisionOnIncus(
     // The runbook is the system's own install document, as its profile names it.
     const source = resolved.profile.docs.install;
     const steps = parseRunbook(await readFile(join(base.dir, source), 'utf8'), `${repos.baseRepo} ${source}`);
+    // Read from this clone now, for the run record: no reader after this one clones the base repo for it.
+    const commits = await commitsOf(base, repos.instanceRepo, 'when provisioning cloned it').catch((error: unknown) => ({ how: `not resolved: ${errorMessage(error).split('\n')[0]}` }));
     const runbookStarted = performance.now();
     const runbook = await runRunbook(steps, throwaway.host, { source, ageKeyFile: resolved.ageKeyFile, hostGitCredentialsFile, durations: resolved.durations });
     const runbookMs = performance.now() - runbookStarted;
@@ -80,6 +82,7 @@ export async function provisionOnIncus(
       ...(resolved.forgeUrl ? { forgeUrl: resolved.forgeUrl } : {}),
       runbook,
       provisioning,
+      commits,
       machinesBefore,
       ledger: options.ledger.entries,
     };

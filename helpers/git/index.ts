@@ -1,6 +1,6 @@
 /** Operator-side git: clones of the base and instance repos, read as a person would. */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadConfig } from '../common/config.ts';
 import { displayUrl, gitHeaderEnv, mergeCredentials, readCredentialsFile, splitUrlCredentials, type GitCredential } from '../common/credentials.ts';
@@ -162,4 +162,26 @@ async function pruneClones(cacheDir: string, repoKey: string, keep: string): Pro
   const now = Date.now();
   const old = dated.sort((a, b) => b.mtimeMs - a.mtimeMs).slice(CACHED_CLONES_PER_REPO).filter((entry) => entry.path !== keep && now - entry.mtimeMs > CACHED_CLONE_GRACE_MS);
   await Promise.all(old.map((entry) => rm(entry.path, { recursive: true, force: true })));
+}
+
+/** The commits a run faces: the base repo's, and the instance commit it pins (or the instance repo's HEAD), with how each was read. */
+export interface RunCommits {
+  base?: string;
+  instance?: string;
+  how: string;
+}
+
+/**
+ * The commits of a clone of the base repo: its HEAD, and the instance commit that base pins
+ * (submodule gitlink or flake.lock), else the instance repo's HEAD now.
+ */
+export async function commitsOf(base: Pick<Clone, 'dir' | 'commit'>, instanceRepo: string, when: string): Promise<RunCommits> {
+  const gitlink = await git(['ls-tree', 'HEAD', 'secrets'], base.dir);
+  const pinned = /^160000 commit ([0-9a-f]{40})\tsecrets$/m.exec(gitlink)?.[1];
+  if (pinned) return { base: base.commit, instance: pinned, how: `base: HEAD ${when}; instance: the secrets/ submodule commit that base pins` };
+  const lock = await readFile(join(base.dir, 'flake.lock'), 'utf8').catch(() => undefined);
+  const locked = lock ? (JSON.parse(lock) as { nodes?: { instance?: { locked?: { rev?: string } } } }).nodes?.instance?.locked?.rev : undefined;
+  if (locked) return { base: base.commit, instance: locked, how: `base: HEAD ${when}; instance: the flake input rev that base locks` };
+  const instance = await remoteHead(instanceRepo, { setting: 'ACCEPT_INSTANCE_REPO' }).catch(() => undefined);
+  return { base: base.commit, instance, how: `base and instance: HEAD of each repo ${when} (base pins no instance commit)` };
 }
