@@ -5,7 +5,7 @@
  */
 import { durationsFor, parseDurations, type Config, type DurationName, type Durations } from '../../helpers/common/config.ts';
 import { ConfigError } from '../../helpers/common/errors.ts';
-import { log } from '../../helpers/common/log.ts';
+import { log, timed } from '../../helpers/common/log.ts';
 import { OFFLINE_NIX_CONFIG } from '../../helpers/nix/index.ts';
 import { imageExecPath } from '../../lab/image.ts';
 import { ccciProfile, type SystemProfile } from '../system-profile.ts';
@@ -228,7 +228,7 @@ async function requireLabUp(config: Config): Promise<void> {
 export function labProvider(config: Config, options: { bringUp: boolean }): TargetProvider & { resolve(): Promise<ResolvedTarget> } {
   const sabotage = parseSabotage(config.labSabotage);
   const resolve = async () => {
-    if (options.bringUp) await labUp(config.labDir, config.labLayout);
+    if (options.bringUp) await timed(`Bringing the embedded lab up (${config.labDir}), where needed`, () => labUp(config.labDir, config.labLayout));
     else await requireLabUp(config);
     return resolveLabTarget(config);
   };
