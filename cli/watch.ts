@@ -29,7 +29,9 @@ export const READ_ONLY_SPECS = ['c1-repo-split', 'c2-cert-in-git', 'c3-one-out-o
 export async function watch(config: Config, args: string[]): Promise<number> {
   const { createVitest, registerConsoleShortcuts } = await import('vitest/node');
   const files = args.length ? args : READ_ONLY_SPECS;
-  const vitest: Vitest = await createVitest('test', { watch: true, project: ['warm'] });
+  const { closeSessionWorker, sessionPool } = await import('../acceptance/support/session-pool.ts');
+  // One worker process for the whole session (session-pool.ts): each run still evaluates its modules and makes its fixtures afresh.
+  const vitest: Vitest = await createVitest('test', { watch: true, project: ['warm'], ...(process.env.CC_CI_SESSION_FRESH_WORKER ? {} : { pool: sessionPool }) } as Parameters<typeof createVitest>[1]);
   const closed = new Promise<void>((resolve) => vitest.onClose(() => resolve()));
 
   // Every re-run reads kept.json afresh; a new record (a new kept host, or `accept down`) is a
@@ -101,6 +103,7 @@ export async function watch(config: Config, args: string[]): Promise<number> {
   await running;
   running = undefined;
   await closed;
+  await closeSessionWorker();
   cleanup?.();
   keptWatcher?.close();
   return 0;
