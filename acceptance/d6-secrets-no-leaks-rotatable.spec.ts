@@ -63,7 +63,7 @@ dodItem('D6', () => {
     if ((await detectComposition(baseRepo.dir, run.profile.instance.submodule)) !== 'submodule') {
       skipBecause({ task, skip }, `rotation is committed in the host's ${run.profile.instance.submodule}/ submodule; with the flake-input layout the instance repo would have to change on its remote, which this run must not do`);
     }
-    const checkout = await hostCheckout(baseRepo.dir, run.durations);
+    const checkout = await hostCheckout(run, baseRepo.dir);
     const old = gitSecrets.values.webhook_hmac!;
     const identities = parseAgeIdentities(await readFile(run.ageKeyFile, 'utf8'), run.ageKeyFile);
     const { secretsFile, submodule } = run.profile.instance;
