@@ -5,6 +5,7 @@
  * stand-in that fetches HTML and runs no JavaScript is a FAIL that names it.
  */
 import { expect } from 'vitest';
+import { readBrowserRun } from '../helpers/drone/browser-log.ts';
 import { buildLogs, findStage, runStart, testmeBuild, WAITS } from './support/ci.ts';
 import { attach, dodItem, evidence, test, unlessWriteRefused, within, observes, ciFaces } from './support/dod.ts';
 
@@ -22,12 +23,11 @@ dodItem('D3', () => {
     const text = browser.map((log) => log.text).join('\n');
     // The engine first: a stand-in without JavaScript fails the script check too, but the cause is what ran.
     const { pattern, name } = ci.profile.build.browserEngine;
-    const engine = /engine (.+)/.exec(text)?.[1]?.trim();
-    expect(engine, `the browser step's log of build #${build.number} names no engine ("engine …"): D3 needs ${name}`).toBeDefined();
+    // pytest-playwright's own output (its plugin in pytest's header, the browser in each test id), or an "engine …" line.
+    const { engine, passed, failed } = readBrowserRun(text);
+    expect(engine, `the browser step's log of build #${build.number} names no engine (no pytest-playwright header, no "engine …" line): D3 needs ${name}`).toBeDefined();
     expect(new RegExp(pattern, 'i').test(engine!), `the browser tests of build #${build.number} ran on "${engine}", not on ${name}`).toBe(true);
-    const passed = Math.max(0, ...[...text.matchAll(/(\d+) passed/g)].map((match) => Number(match[1])));
     expect(passed, `the browser step of build #${build.number} ran 0 browser tests:\n${text.slice(0, 500)}`).toBeGreaterThan(0);
-    const failed = [...text.matchAll(/(\d+) failed/g)].reduce((sum, match) => sum + Number(match[1]), 0);
     expect(failed, `${failed} browser test(s) failed in build #${build.number}`).toBe(0);
     const step = install!.steps.find((s) => browser.some((log) => log.step === s.name))!;
     expect(step.status, `the browser step ${step.name} ended ${step.status}`).toBe('success');
