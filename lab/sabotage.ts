@@ -337,8 +337,8 @@ export const SABOTAGES = catalogue({
     description: "the blank machine has no git, which docs/install.md's first step relies on (a minimal NixOS image)",
     guards: ['C4'],
     alsoFails: {
-      items: ['C1', 'C2', 'C3', 'C5', 'C6', 'D8'],
-      why: 'nothing was cloned, so nothing was built or switched: the throwaway serves no cert, runs no system and holds no secrets, and C6 cleanup sees its project as it should',
+      items: ['C1', 'C2', 'C3', 'C5', 'D5', 'D6', 'D8'],
+      why: "nothing was cloned, so nothing was built or switched: the throwaway serves no cert, runs no system, holds no secrets, and has no rebuild of its runbook's for D5's and D6's changes to redo",
     },
     cause: /runbook step 1 \(docs\/install\.md:\d+\) could not start `git` on accept-\S+ \(exit 127\): docs\/install\.md relies on a program the blank machine does not have/,
     beforeRunbook: async (context) => {
