@@ -175,13 +175,10 @@ function run(file: string, args: string[], options: { env?: NodeJS.ProcessEnv; p
 
 /** The plan the per-item links point at (dod.md#…), copied beside the report so that they resolve. */
 async function copyPlan(reportDir: string): Promise<string | undefined> {
-  for (const candidate of [join(REPO_ROOT, 'docs', 'dod.md'), join(REPO_ROOT, '..', 'shared', 'dod.md')]) {
-    if (await exists(candidate)) {
-      await cp(candidate, join(reportDir, 'dod.md'));
-      return candidate;
-    }
-  }
-  return undefined;
+  const plan = join(REPO_ROOT, 'docs', 'dod.md');
+  if (!(await exists(plan))) return undefined;
+  await cp(plan, join(reportDir, 'dod.md'));
+  return plan;
 }
 
 export interface GeneratedReport {

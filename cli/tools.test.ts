@@ -9,7 +9,7 @@ import { exec } from '../helpers/common/exec.ts';
 
 const CLI = join(import.meta.dirname, '..', 'bin', 'accept.mjs');
 // shared/ sits beside the repo, in a session and in CI alike.
-const vectors = join(import.meta.dirname, '..', '..', 'shared', 'vectors', 'sops-nix');
+const vectors = join(import.meta.dirname, '..', 'helpers', 'sops', 'vectors', 'sops-nix');
 const accept = (args: string[]) => exec(process.execPath, [CLI, ...args], { timeoutMs: 30_000 });
 
 describe('accept sops', () => {

@@ -76,7 +76,7 @@ export const ALLURE_CATEGORIES = [
   { name: 'Skipped (does not apply to this target; the reason is the message)', matchedStatuses: ['skipped'] },
 ];
 
-/** The plan's own headings (../shared/dod.md), as GitHub anchors them. */
+/** The plan's own headings (docs/dod.md), as GitHub anchors them. */
 export const PLAN_ANCHORS: Record<string, string> = {
   'Phase-1c': 'phase-1c',
   'Phase-1': 'phase-1-must-still-hold-after-the-refactor',

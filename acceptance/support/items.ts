@@ -1,4 +1,4 @@
-/** The Definition of Done, as ../shared/dod.md states it: the ids and titles every report uses. */
+/** The Definition of Done, as docs/dod.md states it: the ids and titles every report uses. */
 export const DOD_ITEMS = {
   C1: { phase: 'Phase-1c', title: 'repo split' },
   C2: { phase: 'Phase-1c', title: 'cert in git' },

@@ -11,8 +11,8 @@ import { exec } from '../common/exec.ts';
 import { redact } from '../common/redact.ts';
 import { SopsError, decryptSops, encryptSops, getSopsValue, goFormatFloat, parseAgeIdentities, topLevelStrings, type SopsErrorKind } from './index.ts';
 
-// shared/ sits beside the repo, in a session and in CI alike.
-const VECTORS = join(import.meta.dirname, '..', '..', '..', 'shared', 'vectors', 'sops-nix');
+// sops-nix's own test vectors (MIT, its LICENSE beside them): a real sops file and the age keys that open it.
+const VECTORS = join(import.meta.dirname, 'vectors', 'sops-nix');
 const VECTOR_RECIPIENTS = [
   'age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw',
   'age1a8pk4akrdamj7nvqy3zywgtny8dxz7t5xzu7u8v9mhrayp9freqsqatyrs',
