@@ -11,12 +11,10 @@ import type { ForgeWriteScope } from '../helpers/forge/writes.ts';
 import type { SystemProfile } from './system-profile.ts';
 import type { MachineObservation } from './neighbours.ts';
 
-export type TargetKind = 'lab' | 'incus' | 'ssh';
-
-export interface Endpoint {
-  host: string;
-  port: number;
-}
+export type { TargetKind } from '../helpers/common/config.ts';
+import type { TargetKind } from '../helpers/common/config.ts';
+export type { Endpoint } from '../helpers/common/dial.ts';
+import type { Endpoint } from '../helpers/common/dial.ts';
 
 /** How the harness reaches the host: the Incus API (lab, incus), or SSH (an existing host). */
 export type HostAccess =

@@ -4,6 +4,7 @@
  */
 import type { SshSettings } from '../helpers/common/config.ts';
 import { HarnessError } from '../helpers/common/errors.ts';
+import { hostPort } from '../helpers/common/dial.ts';
 import type { Ledger } from '../helpers/common/ledger.ts';
 import { SshError, connectSsh, type HostKeyPolicy, type SshHost } from '../helpers/ssh/index.ts';
 import { readSettingFile } from './resolve.ts';
@@ -34,10 +35,6 @@ function hostKeyPolicy(settings: SshRunTarget['ssh']): HostKeyPolicy {
   return { trustOnFirstUse: true, known };
 }
 
-/** As helpers/ssh names a target, so a learned key is found under the same key. */
-function hostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 export async function openSshHost(
   target: Pick<SshRunTarget, 'socks' | 'ssh'>,

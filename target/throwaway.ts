@@ -17,10 +17,7 @@ import { startReaper } from './reaper.ts';
 import type { ResolvedTarget } from './resolve.ts';
 import { pickAddress, requireProfiles, rootDiskOverride, type AddressChoice } from './vm-spec.ts';
 
-export interface Endpoint {
-  host: string;
-  port: number;
-}
+import type { Endpoint } from '../helpers/common/dial.ts';
 
 export interface Throwaway extends AsyncDisposable {
   name: string;

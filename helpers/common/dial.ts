@@ -19,6 +19,12 @@ export interface SocksProxy {
   label: string;
 }
 
+/** Where something listens: a host name or address, and a port. */
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
 /** "host:port", with brackets around an IPv6 address. */
 export function hostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;

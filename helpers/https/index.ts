@@ -12,10 +12,8 @@ import { HarnessError, errorMessage, isTransient } from '../common/errors.ts';
 import { redact } from '../common/redact.ts';
 import { WaitTimeoutError, waitFor } from '../common/wait.ts';
 
-export interface Endpoint {
-  host: string;
-  port: number;
-}
+export type { Endpoint } from '../common/dial.ts';
+import type { Endpoint } from '../common/dial.ts';
 
 export interface HttpsTransport {
   /** socks5:// URL; unset dials directly (unit tests only: every target sets a proxy). */
