@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, expect } from 'vitest';
 import { recordedSizing, sameSize } from '../helpers/docs/decisions.ts';
-import { reservedBytes } from '../target/guard.ts';
+import { holdsMemory, reservedBytes } from '../target/guard.ts';
 import { changedMachines, observeMachines } from '../target/neighbours.ts';
 import { NO_INCUS_API, hasIncusApi } from '../target/host.ts';
 import { attach, dodItem, evidence, providedRun, skipBecause, system, test, expectNone, observes, runningCcci } from './support/dod.ts';
@@ -24,7 +24,8 @@ dodItem('C6', () => {
   test('the running memory of the project is within the guideline and below physical memory', async ({ incus, run, config, task }) => {
     observes(task, `the Incus project ${providedRun().instance.project}: every running instance`);
     const resources = await incus.resources();
-    const running = (await incus.listInstances()).filter((instance) => instance.status === 'Running');
+    // As the guard counts them: a frozen instance keeps its memory while paused.
+    const running = (await incus.listInstances()).filter(holdsMemory);
     const rows = running.map((instance) => {
       const limit = instance.expanded_config['limits.memory'];
       return { name: instance.name, limit, bytes: limit ? reservedBytes(limit, resources.memory.total).bytes : undefined };

@@ -52,7 +52,7 @@ export function reservedBytes(limit: string | undefined, physical: number): { by
 }
 
 /** Instances that hold memory now. A frozen instance keeps its memory while paused. */
-function holdsMemory(instance: Pick<IncusInstance, 'status'>): boolean {
+export function holdsMemory(instance: Pick<IncusInstance, 'status'>): boolean {
   return instance.status === 'Running' || instance.status === 'Frozen';
 }
 
