@@ -5,6 +5,7 @@
  */
 import { statfs } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { parseSocksUrl } from '../helpers/common/dial.ts';
 import { loadConfig, type Config } from '../helpers/common/config.ts';
 import { ConfigError, HarnessError, errorMessage } from '../helpers/common/errors.ts';
 import { exec } from '../helpers/common/exec.ts';
@@ -123,13 +124,9 @@ export function summaryLine(lines: readonly Line[], blockedBy: string | undefine
 const TIMEOUT_MS = 2000;
 const LAB_UP = '`npm run lab -- up` (as root)';
 
-function socksEndpoint(url: string): { host: string; port: number } {
-  const parsed = new URL(url);
-  return { host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(parsed.port || 1080) };
-}
-
 export async function socksGreeting(url: string): Promise<Outcome> {
-  const { host, port } = socksEndpoint(url);
+  // The dialer's own reading of the URL: the doctor asks the proxy the harness will use.
+  const { host, port } = parseSocksUrl(url);
   return new Promise((resolvePromise) => {
     const socket = connect({ host, port });
     const done = (outcome: Outcome) => {
