@@ -99,7 +99,8 @@ async function runKilled(
 const ANSI = /\x1b\[[0-9;]*m/g;
 const CREATING = /→ Creating throwaway accept-\S+ from /;
 const SPEC_RESULT = /^\s*[✓×↓❯]\s+(cold\s+)?acceptance\/\S+\.spec\.ts/m;
-const RUNBOOK = /Runbook step 1\//;
+// The throwaway's runbook: the lab's production stand-in runs the same one when it converges first.
+const RUNBOOK = /Creating throwaway[\s\S]*Runbook step 1\//;
 
 describe('teardown holds whenever the run is killed', () => {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGKILL'] as const) {
