@@ -2,10 +2,14 @@
  * C1 — the base repo is generic; the instance lives in a second repo, composed as a flake input
  * or as the submodule secrets/; and the composed flake builds the running system byte for byte.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { expect } from 'vitest';
+import { recordedComposition } from '../helpers/docs/decisions.ts';
 import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
 import { formatClosureDiff } from '../helpers/nix/index.ts';
-import { attach, dodItem, evidence, step, test, expectNone, skipBecause, useReproduction, observes, OPERATOR_SIDE, runHost, runningCcci } from './support/dod.ts';
+import { attach, dodItem, evidence, step, system, test, expectNone, useReproduction, observes, OPERATOR_SIDE, runHost, runningCcci } from './support/dod.ts';
+import { judgeRunningCcci } from './support/running-ccci.ts';
 import { judgeSystems } from './support/systems.ts';
 
 dodItem('C1', () => {
@@ -32,14 +36,24 @@ dodItem('C1', () => {
     evidence(task, `composition: ${reproduction.composition === 'submodule' ? 'git submodule secrets/ (?submodules=1)' : 'flake input `instance` pinned in flake.lock'}`);
   });
 
+  test(`the base repo's ${system().docs.decisions} records the composition it uses`, async ({ reproduction, baseRepo, task }) => {
+    observes(task, OPERATOR_SIDE);
+    const { decisions } = system().docs;
+    const text = await readFile(join(baseRepo.dir, decisions), 'utf8').catch(() => undefined);
+    expect(text, `${decisions} is missing in the base repo: the seed has the instance repo's linkage (flake input or submodule) decided and recorded there`).toBeDefined();
+    const recorded = recordedComposition(text!);
+    expect(recorded, `${decisions} records no decision on how the instance repo is composed: no line about it (or under a heading about the instance repo or its linkage) with a decision word followed by "flake input" or "submodule"`).toBeDefined();
+    const named = (composition: string | undefined) => (composition === 'submodule' ? 'the git submodule secrets/' : composition === 'input' ? 'the flake input `instance`' : 'nothing');
+    expect(recorded!.composition, `${decisions} line ${recorded!.lineNumber} records ${named(recorded!.composition)}, but the base repo composes ${named(reproduction.composition)}: "${recorded!.line}"`).toBe(reproduction.composition);
+    evidence(task, `${decisions} line ${recorded!.lineNumber} records ${named(recorded!.composition)}, as the base repo composes it`);
+  });
+
   test('zero drift: the toplevel built from a clean clone is the running cc-ci\'s /run/current-system, with every narHash equal', async ({ reproduction, production, run, task, skip }) => {
     observes(task, runningCcci());
-    const observed = reproduction.production;
-    if ('unreachable' in observed || 'unreachable' in production) skipBecause({ task, skip }, 'unreachable' in observed ? observed.unreachable : 'the running cc-ci is unreachable');
-    const verdict = await judgeSystems(observed, production.host, { narHashes: true, nix: { nixConfig: run.nixConfig } });
-    await attach(`expected, current and booted systems on ${observed.machine} (the running cc-ci)`, verdict.record);
-    for (const { name, text } of verdict.attachments) await attach(`${name} on ${observed.machine}`, text);
-    expectNone(verdict.mismatches, `the running cc-ci ${observed.machine} has drifted from git: the composed flake does not build the system it runs`);
+    const observed = await judgeRunningCcci({ task, skip }, { reproduction, production, run }, {
+      narHashes: true,
+      failure: (machine) => `the running cc-ci ${machine} has drifted from git: the composed flake does not build the system it runs`,
+    });
     evidence(task, `${observed.machine} (the running cc-ci): /run/current-system = clean build ${observed.built}; ${observed.diff.sizeA} paths, ${observed.diff.hashA} on both sides`);
   });
 

@@ -5,10 +5,11 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { expect } from 'vitest';
+import { waitFor } from '../helpers/common/wait.ts';
 import { fileHashesOnHost } from '../helpers/common/host-scan.ts';
 import { describeCert, fetchServedChain, fingerprint, keyMatchesCert, parsePemChain, sanCovers, validityAt, verifyChain, type X509Certificate } from '../helpers/tls/index.ts';
 import type { RunContext } from './support/context.ts';
-import { attach, dodItem, evidence, step, system, test, observes, OPERATOR_SIDE, runHost } from './support/dod.ts';
+import { attach, dodItem, evidence, step, system, test, observes, OPERATOR_SIDE, runHost, within } from './support/dod.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -17,14 +18,15 @@ dodItem('C2', () => {
 
   let served: X509Certificate[] | undefined;
   const servedChain = async (run: RunContext) => {
-    served ??= await step(`fetch the chain served on :443 with SNI drone.${run.domain}`, async () =>
-      fetchServedChain({
-        host: run.https.host,
-        port: run.https.port,
-        servername: `drone.${run.domain}`,
-        socks: run.target.socks,
-        ca: await readFile(run.tlsCaFile, 'utf8'),
-      }),
+    const ca = await readFile(run.tlsCaFile, 'utf8');
+    // Within the converge window: a proxy still starting after the switch refuses for a moment
+    // (retried); any other answer, a wrong or unverifiable chain included, ends the wait at once.
+    served ??= await step(`fetch the chain served on :443 with SNI drone.${run.domain}`, () =>
+      waitFor(
+        `${run.https.host}:${run.https.port} to serve TLS for drone.${run.domain} (ACCEPT_CONVERGE_TIMEOUT)`,
+        () => fetchServedChain({ host: run.https.host, port: run.https.port, servername: `drone.${run.domain}`, socks: run.target.socks, ca }),
+        { timeoutMs: run.durations.converge, intervalMs: 1000 },
+      ),
     );
     await attach('served chain', served.map(describeCert));
     return served;
@@ -39,7 +41,7 @@ dodItem('C2', () => {
     const gitLeaf = fingerprint(git[0]!);
     expect(servedLeaf, `served leaf fingerprint ${servedLeaf} ≠ git cert ${gitLeaf}`).toBe(gitLeaf);
     evidence(task, `served leaf = git wildcard_cert, SHA-256 ${servedLeaf}`);
-  });
+  }, within('converge'));
 
   test('the whole served chain, not just the leaf, is the fullchain in git', async ({ run, gitSecrets, task }) => {
     observes(task, runHost());
@@ -47,7 +49,7 @@ dodItem('C2', () => {
     const chain = (await servedChain(run)).map(fingerprint);
     expect(chain, `served chain [${chain.join(', ')}] ≠ git fullchain [${git.join(', ')}]`).toEqual(git);
     evidence(task, `served chain = git fullchain (${chain.length} certs)`);
-  });
+  }, within('converge'));
 
   test('fullchain.pem and privkey.pem on the host are the git secrets (symlinks followed)', async ({ host, gitSecrets, task }) => {
     observes(task, runHost());
@@ -74,7 +76,7 @@ dodItem('C2', () => {
     const verdict = verifyChain(chain, roots);
     expect(verdict.ok, verdict.ok ? '' : `served chain does not verify: ${verdict.reason}`).toBe(true);
     evidence(task, `chain ${chain.map((cert) => describeCert(cert).subject).join(' → ')} → ${describeCert(roots[0]!).subject}`);
-  });
+  }, within('converge'));
 
   test('the private key in git belongs to the cert in git', async ({ gitSecrets, task }) => {
     observes(task, OPERATOR_SIDE);

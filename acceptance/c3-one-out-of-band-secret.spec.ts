@@ -79,7 +79,7 @@ dodItem('C3', () => {
     evidence(task, `one out-of-band secret: ${BOOTSTRAP_KEY} (0600, root)`);
   });
 
-  test('no other private key on the host is left unexplained', async ({ host, gitSecrets, task }) => {
+  test('no other private key on the host is left unexplained', async ({ run, host, gitSecrets, task }) => {
     observes(task, runHost());
     // A grep that fails (no grep, an unreadable file) is an ERROR: never read as "no keys found".
     const found = await step('search /etc, /var/lib, /root and /run/secrets.d for private keys', () =>
@@ -88,6 +88,8 @@ dodItem('C3', () => {
         pattern: '^-----BEGIN ([A-Z]+ )?PRIVATE KEY-----$|AGE-SECRET-KEY-1[02-9ACDEFGHJKLMNPQRSTUVWXYZ]{58}',
         roots: ['/etc', '/var/lib', '/root', '/run/secrets.d'],
         purpose: 'search for private keys',
+        // A scan of a big host is slow; how slow it may be is a setting, not a constant here.
+        timeoutMs: run.durations.check,
       }),
     );
     // Hashed only where the place alone explains nothing: a Docker secret mount is explained by its content.
@@ -99,10 +101,10 @@ dodItem('C3', () => {
     evidence(task, `${keys.length} private keys on the host, each explained (sops, bootstrap key, SSH host keys, Docker's own)`);
   });
 
-  test('no decrypted sops value (token, key, password) is copied anywhere unexplained on the host', async ({ host, gitSecrets, task }) => {
+  test('no decrypted sops value (token, key, password) is copied anywhere unexplained on the host', async ({ run, host, gitSecrets, task }) => {
     observes(task, runHost());
     const copies = await step(`search ${COPY_ROOTS.join(', ')} for the ${Object.keys(gitSecrets.values).length} sops values, in every form`, () =>
-      findSopsCopiesOnHost(host, gitSecrets.values, { roots: COPY_ROOTS }),
+      findSopsCopiesOnHost(host, gitSecrets.values, { roots: COPY_ROOTS, timeoutMs: run.durations.check }),
     );
     await attach(
       'copies of sops values on the host (names only)',

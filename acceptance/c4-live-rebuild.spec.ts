@@ -49,6 +49,21 @@ dodItem('C4', () => {
     evidence(task, `${actual.length} actions on the machine, each a step of ${docs.install}, in order${credentialEntries.length ? ` (besides ${credentialEntries.length} ledger entries for the operator's git credentials, ACCEPT_HOST_GIT_CREDENTIALS_FILE)` : ''}`);
   });
 
+  test(`every step of ${docs.install} ran on the blank machine, each program it names there to run`, async ({ run, baseRepo, task, skip }) => {
+    observes(task, runHost());
+    if (!run.instance.createdInThisRun || !run.runbook) skipBecause({ task, skip }, 'warm run: no runbook ran in this run (a cold run proves this)');
+    const documented = parseRunbook(await readFile(join(baseRepo.dir, docs.install), 'utf8'), docs.install);
+    const stopped = run.runbook.steps.find((step) => step.exitCode !== 0);
+    const at = (step: { index: number; line: number }) => `runbook step ${step.index} (${run.runbook!.source}:${step.line})`;
+    if (stopped?.notStarted) {
+      expect.fail(`${at(stopped)} could not start ${stopped.notStarted.map((program) => `\`${program}\``).join(', ')} on ${run.instance.name} (exit ${stopped.exitCode}): ${docs.install} relies on a program the blank machine does not have:\n${stopped.outputTail}`);
+    }
+    // The rebuild's own exit (the document's last step) is judged below, with what switch-to-configuration's codes mean.
+    if (stopped && stopped.index !== documented.at(-1)?.index) expect.fail(`${at(stopped)} exited ${stopped.exitCode}, so the steps after it never ran:\n${stopped.outputTail}`);
+    expect(run.runbook.steps.length, `${run.runbook.steps.length} of the ${documented.length} steps of ${docs.install} ran`).toBe(documented.length);
+    evidence(task, `all ${documented.length} steps of ${docs.install} ran on ${run.instance.name}, each program found`);
+  });
+
   test('the rebuild succeeded and the system is running with 0 failed units', async ({ run, host, task }) => {
     observes(task, runHost());
     const rebuild = run.runbook?.steps.at(-1);

@@ -11,11 +11,19 @@
  * rebuild start and finish, exit code 0, toplevel, closure hash) and in order, and this run's
  * live rebuild is checked from d8.json.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { d8DocumentProblems, parseD8Document } from '../helpers/evidence/d8-doc.ts';
 import { attach, dodItem, evidence, skipBecause, system, test, expectNone, useReproduction, observes, OPERATOR_SIDE, runHost, runningCcci } from './support/dod.ts';
+
+/** The base repo's README and every Markdown document under docs/, as paths in the repo. */
+async function publishedDocuments(dir: string): Promise<string[]> {
+  const found = await readdir(join(dir, 'docs'), { recursive: true }).catch(() => [] as string[]);
+  const docs = found.filter((file) => file.endsWith('.md')).map((file) => join('docs', file));
+  const readme = await readFile(join(dir, 'README.md'), 'utf8').then(() => ['README.md'], () => []);
+  return [...readme, ...docs.sort()];
+}
 
 const SLIPPED_BAR = /infeasible(\s+by\s+design)?|not\s+feasible|cannot\s+be\s+(done|performed)\s+by\s+design/i;
 
@@ -56,14 +64,20 @@ dodItem('C5', () => {
     evidence(task, `${d8Doc}: static ${reproduction.built} (this run's), live on ${doc.live!.facts.get('instance')!.value}, ${limits}`);
   });
 
-  test('the D8 evidence the system publishes has no "infeasible by design" wording', async ({ baseRepo, task }) => {
+  test('nothing the system publishes (its README and every document in the base repo) calls the live rebuild infeasible', async ({ baseRepo, task }) => {
     observes(task, OPERATOR_SIDE);
     const d8Doc = system().docs.d8Evidence;
-    const path = join(baseRepo.dir, d8Doc);
-    const text = await readFile(path, 'utf8').catch(() => undefined);
-    expect(text, `no D8 evidence document at ${d8Doc} in the base repo (ACCEPT_D8_DOC)`).toBeDefined();
-    const hits = text!.split('\n').map((line, index) => ({ line, number: index + 1 })).filter(({ line }) => SLIPPED_BAR.test(line));
-    expectNone(hits.map(({ number, line }) => `${d8Doc}:${number}: ${line.trim()}`), 'the published D8 evidence still declares the live rebuild infeasible');
-    evidence(task, `${d8Doc} in the base repo: no "infeasible" wording`);
+    expect(await readFile(join(baseRepo.dir, d8Doc), 'utf8').catch(() => undefined), `no D8 evidence document at ${d8Doc} in the base repo (ACCEPT_D8_DOC)`).toBeDefined();
+    // The D8 document first: the evidence names it where it is the one that slipped.
+    const documents = [d8Doc, ...(await publishedDocuments(baseRepo.dir)).filter((file) => file !== d8Doc)];
+    const hits: string[] = [];
+    for (const file of documents) {
+      const text = await readFile(join(baseRepo.dir, file), 'utf8');
+      text.split('\n').forEach((line, index) => {
+        if (SLIPPED_BAR.test(line)) hits.push(`${file}:${index + 1}: ${line.trim()}`);
+      });
+    }
+    expectNone(hits, 'what the system publishes still declares the live rebuild infeasible');
+    evidence(task, `no "infeasible" wording in ${documents.length} documents of the base repo (${d8Doc}, README.md and docs/)`);
   });
 });

@@ -3,11 +3,14 @@
  * memory. That the throwaway is gone afterwards is checked by the teardown itself, as the run's
  * last step, and reported in the DoD summary.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { beforeEach, expect } from 'vitest';
+import { recordedSizing, sameSize } from '../helpers/docs/decisions.ts';
 import { reservedBytes } from '../target/guard.ts';
 import { changedMachines, observeMachines } from '../target/neighbours.ts';
 import { NO_INCUS_API, hasIncusApi } from '../target/host.ts';
-import { attach, dodItem, evidence, providedRun, skipBecause, test, expectNone, observes, runningCcci } from './support/dod.ts';
+import { attach, dodItem, evidence, providedRun, skipBecause, system, test, expectNone, observes, runningCcci } from './support/dod.ts';
 
 const GiB = 2 ** 30;
 const gib = (bytes: number) => `${(bytes / GiB).toFixed(1)} GiB`;
@@ -50,5 +53,29 @@ dodItem('C6', () => {
     const changed = run.machinesBefore ? changedMachines(run.machinesBefore, await observeMachines(incus, run.machines)) : [];
     expectNone(changed, 'the run has changed what it must leave alone');
     evidence(task, `${production.name} (the running cc-ci) limits.memory ${limit}${run.machinesBefore ? `; unchanged since the run began: ${run.machinesBefore.map((machine) => machine.name).join(', ')} (checked again after teardown)` : ''}`);
+  });
+
+  test('the final sizing of the running cc-ci recorded in the base repo\'s decision log is the one it runs with', async ({ incus, run, baseRepo, task, skip }) => {
+    observes(task, `${runningCcci()}, against ${system().docs.decisions} in the base repo`);
+    const { decisions } = system().docs;
+    const production = run.machines.production;
+    if (!('name' in production)) skipBecause({ task, skip }, production.unreachable);
+    const text = await readFile(join(baseRepo.dir, decisions), 'utf8').catch(() => undefined);
+    expect(text, `${decisions} is missing in the base repo: the seed has the final sizing of ${production.name} decided and recorded there`).toBeDefined();
+    const recorded = recordedSizing(text!, production.name);
+    expect(
+      recorded,
+      `${decisions} records no final sizing of ${production.name}: no line naming it (or under a heading naming it or "sizing") with a decision word (decided, final, keep, restore, …) followed by a size`,
+    ).toBeDefined();
+    await attach(`${decisions}: the sizing decision`, `line ${recorded!.lineNumber}: ${recorded!.line}`);
+    const instance = await incus.getInstance(production.name);
+    const limit = instance?.expanded_config['limits.memory'];
+    const physical = (await incus.resources()).memory.total;
+    const bytes = limit === undefined ? undefined : reservedBytes(limit, physical).bytes;
+    expect(
+      bytes !== undefined && sameSize(recorded!.bytes, bytes),
+      `${decisions} line ${recorded!.lineNumber} records ${production.name} at ${recorded!.size}, but it runs with limits.memory ${limit ?? 'unset'}: "${recorded!.line}"`,
+    ).toBe(true);
+    evidence(task, `${decisions} line ${recorded!.lineNumber} records ${recorded!.size}; ${production.name} runs with limits.memory ${limit}`);
   });
 });

@@ -3,25 +3,23 @@
  * Static half: a clean checkout builds the running cc-ci's /run/current-system. Live half: C4's
  * brand-new machine, the throwaway.
  */
+import { waitBooted } from '../helpers/systemd/index.ts';
 import { expect } from 'vitest';
-import { waitFor } from '../helpers/common/wait.ts';
 import { bootedSystem, currentSystem } from '../helpers/nix/index.ts';
 import { rebootOwnInstance } from '../target/guard.ts';
-import { attach, dodItem, evidence, expectNone, providedRun, skipBecause, step, system, test, useReproduction, observes, runHost, runningCcci, within } from './support/dod.ts';
-import { judgeSystems } from './support/systems.ts';
+import { attach, dodItem, evidence, providedRun, skipBecause, step, system, test, useReproduction, observes, runHost, runningCcci, within } from './support/dod.ts';
+import { judgeRunningCcci } from './support/running-ccci.ts';
 
 dodItem('D8', () => {
   useReproduction();
 
   test('static half: nixos-rebuild build from a clean checkout gives the running cc-ci\'s /run/current-system', async ({ reproduction, production, run, task, skip }) => {
     observes(task, runningCcci());
-    const observed = reproduction.production;
-    if ('unreachable' in observed || 'unreachable' in production) skipBecause({ task, skip }, 'unreachable' in observed ? observed.unreachable : 'the running cc-ci is unreachable');
     // By path, as D8 reads it; C1 holds the narHashes to account too.
-    const verdict = await judgeSystems(observed, production.host, { narHashes: false, nix: { nixConfig: run.nixConfig } });
-    await attach(`expected, current and booted systems on ${observed.machine} (the running cc-ci)`, verdict.record);
-    for (const { name, text } of verdict.attachments) await attach(`${name} on ${observed.machine}`, text);
-    expectNone(verdict.mismatches, `expected = current does not hold on ${observed.machine}, the running cc-ci`);
+    const observed = await judgeRunningCcci({ task, skip }, { reproduction, production, run }, {
+      narHashes: false,
+      failure: (machine) => `expected = current does not hold on ${machine}, the running cc-ci`,
+    });
     evidence(task, `${observed.machine} (the running cc-ci): clean checkout → ${observed.built} = /run/current-system (reports/evidence/d8.md)`);
   });
 
@@ -42,15 +40,8 @@ dodItem('D8', () => {
     test('live half, strongest form: rebooted, the throwaway comes back running, with /run/booted-system = /run/current-system = the clean build', async ({ reproduction, host, incus, task }) => {
       observes(task, runHost());
       await step(`reboot ${host.name} through the Incus API (stop, start)`, () => rebootOwnInstance(incus, host.name, run.runId));
-      const state = await waitFor(
-        `${host.name} to come back after the reboot (ACCEPT_BOOT_TIMEOUT)`,
-        async () => {
-          const result = await host.exec('systemctl is-system-running').catch(() => undefined);
-          const seen = result?.stdout.trim() ?? '';
-          return seen === 'running' || seen === 'degraded' ? seen : { done: false as const, saw: seen || 'no answer yet' };
-        },
-        { timeoutMs: run.durations.boot, intervalMs: 500, observes: 'system' },
-      );
+      // The system's own state: a machine that never comes back is a FAIL; a channel that breaks, an ERROR.
+      const state = await waitBooted(host, `${host.name} to come back after the reboot`, { timeoutMs: run.durations.boot, observes: 'system' });
       const failed = (await host.succeed('systemctl list-units --failed --no-legend --plain')).stdout.trim();
       expect(state, `${host.name} came back ${state} after the reboot: ${failed || 'no failed unit listed'}`).toBe('running');
       const current = await currentSystem(host);

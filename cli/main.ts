@@ -31,6 +31,8 @@ ${WATCH_HELP}  lab up|down|status       manage the embedded lab                 
                            end-to-end scenarios and the sabotage matrix
                            (reports/sabotage-matrix.md) side by side, at most
                            ACCEPT_SELFTEST_WORKERS (3) cold runs at once       (npm test)
+  runbook FILE             print the steps a cold run would run from an install document
+                           (marked blocks or <!-- runbook --> annotations), without running them
   bench                    measure lab up, provisioning, runbook, specs, teardown and a whole cold
                            run, side by side, and print figures and ratios   (npm run bench)
   bench leak               the leak probe alone on a generated history (git only, no lab): every
@@ -46,6 +48,26 @@ examples:
   npx vitest run --project warm acceptance/c2-cert-in-git.spec.ts   # one item, kept host
   ACCEPT_KEEP=always npm run accept                                 # keep the throwaway for warm runs
 `;
+
+async function printRunbook(args: string[]): Promise<number> {
+  const [file, ...extra] = args;
+  if (!file || extra.length) {
+    process.stderr.write('accept runbook: expected one install document, such as docs/install.md\n');
+    return 2;
+  }
+  const { readFile } = await import('node:fs/promises');
+  const { describeStep, parseRunbook } = await import('../helpers/runbook/index.ts');
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new HarnessError(`accept runbook: cannot read ${file}: ${error.code ?? error.message}`);
+  });
+  const steps = parseRunbook(text, file);
+  process.stdout.write(`${steps.length} steps a cold run would run from ${file}, in order (nothing is run):\n`);
+  for (const step of steps) {
+    const [first, ...rest] = describeStep(step).split('\n');
+    process.stdout.write(`${step.index}. ${file}:${step.line} ${step.kind === 'sh' ? 'as root with sh -eu' : 'provision-key'}:\n     ${first}\n${rest.map((line) => `     ${line}\n`).join('')}`);
+  }
+  return 0;
+}
 
 /**
  * Vitest in a child process, resolving with its exit code. With `hold`, its output (stdout and
@@ -116,6 +138,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     // The doctor reports a bad configuration as one of its checks, so it loads it itself.
     if (command === 'doctor') return await (await import('./doctor.ts')).doctor(args);
+    // A dry run of a document: no configuration, no host.
+    if (command === 'runbook') return await printRunbook(args);
     const config = loadConfig();
     switch (command) {
       case 'run':

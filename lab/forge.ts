@@ -64,9 +64,24 @@ export async function runForgePid(labDir: string, key: string): Promise<number |
 
 /** Stops the forge kept under `key`, if one runs (the lab's production gets a new one when it is rebuilt). */
 export async function stopRunForge(labDir: string, key: string): Promise<void> {
-  const pid = await runForgePid(labDir, key);
-  if (pid) await stopDaemonAndWait(pid, `the forge ${key}`, 5_000);
-  await rm(runDir(labDir, key), { recursive: true, force: true });
+  const dir = runDir(labDir, key);
+  // Its pid file, and any forge of that directory whose pid file is already gone (one that saw its
+  // instance go removes the directory as it stops, and must not take a new forge's with it).
+  const pids = new Set([await runForgePid(labDir, key), ...(await forgesOf(dir))].filter((pid): pid is number => pid !== undefined));
+  for (const pid of pids) await stopDaemonAndWait(pid, `the forge ${key}`, 5_000);
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** Processes of forges that remove `dir` when they stop, found by their command line. */
+async function forgesOf(dir: string): Promise<number[]> {
+  const marker = `\0--remove-on-exit\0${dir}\0`;
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(join('/proc', entry, 'cmdline'), 'utf8').catch(() => '');
+    if (`\0${cmdline}`.includes(marker)) pids.push(Number(entry));
+  }
+  return pids;
 }
 
 /**
@@ -128,4 +143,14 @@ export async function startRunForge(labDir: string, run: { instance: string; pro
 /** The request log of the forge that serves `instance`, while it runs (for the harness's own tests). */
 export function runForgeLog(labDir: string, instance: string): string {
   return join(runDir(labDir, instance), 'forge.log');
+}
+
+/** Writes the machine made through the forge's plain port (its proxy device), by login and route. */
+export type MachineWrites = Record<string, Record<string, number>>;
+
+/** What the machine served by the forge under `key` wrote to it so far; undefined once the forge is gone. */
+export async function machineWrites(labDir: string, key: string): Promise<MachineWrites | undefined> {
+  const text = await readFile(join(runDir(labDir, key), 'state.json'), 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  return ((JSON.parse(text) as { machine_writes?: MachineWrites }).machine_writes ?? {});
 }

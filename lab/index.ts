@@ -132,8 +132,37 @@ async function incusdAnswers(): Promise<boolean> {
   return result?.exitCode === 0;
 }
 
+/**
+ * The inotify limits Incus's production set-up asks for, at least. Every container's systemd
+ * takes inotify instances under the one host uid the lab's idmap gives them all, and the
+ * kernel's default of 128 runs out with the lab's machines and a few throwaways: their .path
+ * units and console-getty then fail, and a rebuild exits 4.
+ */
+const HOST_SYSCTLS: Record<string, number> = {
+  'fs/inotify/max_user_instances': 1024,
+  'fs/inotify/max_user_watches': 524_288,
+};
+
+async function ensureHostSysctls(state: LabState): Promise<void> {
+  for (const [key, wanted] of Object.entries(HOST_SYSCTLS)) {
+    const file = join('/proc/sys', key);
+    const found = Number((await readFile(file, 'utf8')).trim());
+    if (found >= wanted) continue;
+    await writeFile(file, `${wanted}\n`);
+    state.created.sysctls = { ...state.created.sysctls, [key]: state.created.sysctls?.[key] ?? found };
+    log.info(`raised ${key.replaceAll('/', '.')} from ${found} to ${wanted} (lab down puts it back)`);
+  }
+}
+
+async function restoreHostSysctls(state: LabState): Promise<void> {
+  for (const [key, found] of Object.entries(state.created.sysctls ?? {})) {
+    await writeFile(join('/proc/sys', key), `${found}\n`).catch((error: Error) => log.warn(`could not put ${key.replaceAll('/', '.')} back to ${found}: ${error.message}`));
+  }
+}
+
 async function ensureIncusd(paths: LabPaths, state: LabState): Promise<void> {
   await ensureHostExecPathLink();
+  await ensureHostSysctls(state);
   if (await incusdAnswers()) return;
   await timed('Starting incusd', async () => {
     await mkdir('/var/log/incus', { recursive: true });
@@ -452,6 +481,7 @@ async function labDownLocked(paths: LabPaths, dir: string, options: { purge?: bo
     if (daemon && isAlive(daemon.pid)) await timed(`Stopping ${name}`, () => stopDaemonAndWait(daemon.pid, name));
   }
   await removeHostExecPathLink();
+  await restoreHostSysctls(state);
   await rm(paths.dir, { recursive: true, force: true });
   if (options.purge) await rm(paths.imageCache, { recursive: true, force: true });
   log.info(options.purge ? 'lab removed, image cache purged' : `lab removed; the image cache in ${paths.imageCache} is kept (--purge removes it)`);

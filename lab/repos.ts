@@ -74,11 +74,13 @@ function layoutValues(layout: Layout, gitUrl: string): Record<string, string> {
         CLONE: `git clone --recursive ${gitUrl}/${BASE_REPO} /root/cc-ci`,
         FLAKE_REF: "'/root/cc-ci?submodules=1#cc-ci'",
         COMPOSITION: 'The instance repo (domain, `.sops.yaml`, `secrets.yaml`) is the git submodule `secrets/`, so the clone is recursive and the build passes `?submodules=1`.',
+        LINKAGE_DECISION: 'Decision: the git submodule `secrets/`, so that one recursive clone holds everything the build needs.',
       }
     : {
         CLONE: `git clone ${gitUrl}/${BASE_REPO} /root/cc-ci`,
         FLAKE_REF: '/root/cc-ci#cc-ci',
         COMPOSITION: 'The instance repo (domain, `.sops.yaml`, `secrets.yaml`) is the flake input `instance`, pinned in `flake.lock`; Nix fetches it during the build.',
+        LINKAGE_DECISION: 'Decision: the flake input `instance`, pinned in `flake.lock`, as the seed recommends.',
       };
 }
 

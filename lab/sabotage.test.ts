@@ -118,7 +118,7 @@ describe('the catalogue', () => {
 
   it('c4-oneshot-stopped: its cause names the stopped unit in the state C4 reports, not the lines of a passing run', () => {
     const unit = (ActiveState: string, SubState: string): UnitProperties => ({
-      unit: 'ccci-reconcile-dashboard.service', Id: 'ccci-reconcile-dashboard.service', LoadState: 'loaded', ActiveState, SubState, Result: 'success', ExecMainStatus: '0', Type: 'oneshot', RemainAfterExit: 'yes', Job: '',
+      unit: 'ccci-reconcile-dashboard.service', Id: 'ccci-reconcile-dashboard.service', LoadState: 'loaded', ActiveState, SubState, Result: 'success', ExecMainStatus: '0', ExecMainExitTimestampMonotonic: '52000000', Type: 'oneshot', RemainAfterExit: 'yes', Job: '',
     });
     const { cause, guards } = SABOTAGES['c4-oneshot-stopped'];
     expect(guards).toEqual(['C4']);

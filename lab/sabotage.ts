@@ -180,6 +180,17 @@ export const SABOTAGES = catalogue({
       };
     },
   },
+  'c1-decisions-composition-disagrees': {
+    description: 'DECISIONS.md records the flake input as the linkage, while the base repo composes the submodule secrets/',
+    guards: ['C1'],
+    cause: /DECISIONS\.md line \d+ records the flake input `instance`, but the base repo composes the git submodule secrets\//,
+    baseFork: {
+      message: 'Revisit the linkage',
+      // The last decision wins: a later entry supersedes the generated one.
+      edits: [{ file: 'DECISIONS.md', append: '\nLinkage of the instance repo, revisited: decided on the flake input `instance`, pinned in `flake.lock`.\n' }],
+      machineRuns: false,
+    },
+  },
   'c1-toplevel-from-other-base-commit': {
     description: 'the operator builds a base commit other than the one the machine runs',
     guards: ['C1', 'C5', 'D8'],
@@ -324,10 +335,22 @@ export const SABOTAGES = catalogue({
       await context.recordedHost.succeed('touch /root/.hand-fixed', { purpose: 'a quick fix by hand' });
     },
   },
+  'c4-blank-machine-lacks-git': {
+    description: "the blank machine has no git, which docs/install.md's first step relies on (a minimal NixOS image)",
+    guards: ['C4'],
+    alsoFails: {
+      items: ['C1', 'C2', 'C3', 'C5', 'C6', 'D8'],
+      why: 'nothing was cloned, so nothing was built or switched: the throwaway serves no cert, runs no system and holds no secrets, and C6 cleanup sees its project as it should',
+    },
+    cause: /runbook step 1 \(docs\/install\.md:\d+\) could not start `git` on accept-\S+ \(exit 127\): docs\/install\.md relies on a program the blank machine does not have/,
+    beforeRunbook: async (context) => {
+      await context.host.succeed('rm -f /usr/bin/git /usr/local/bin/git && ! command -v git');
+    },
+  },
   'c5-infeasible-wording': {
     description: 'the published D8 evidence calls the live rebuild infeasible by design',
     guards: ['C5'],
-    cause: /the published D8 evidence still declares the live rebuild infeasible: docs\/evidence\/d8\.md:\d+/,
+    cause: /what the system publishes still declares the live rebuild infeasible: docs\/evidence\/d8\.md:\d+/,
     baseFork: {
       message: 'D8: scope',
       edits: [{ file: 'docs/evidence/d8.md', append: '\nThe live half is infeasible by design (sops host-key binding), so only the static half is shown.\n' }],
@@ -382,6 +405,16 @@ export const SABOTAGES = catalogue({
     afterRunbook: async ({ project, markChanged }) => {
       await markChanged(LAB_NEIGHBOUR);
       await succeed('incus', ['config', 'set', LAB_NEIGHBOUR, 'limits.memory=3GiB', '--project', project]);
+    },
+  },
+  'c6-sizing-decision-disagrees': {
+    description: "DECISIONS.md records cc-nix-test's final sizing as restored to 6 GB, while it runs with 4GiB",
+    guards: ['C6'],
+    cause: /DECISIONS\.md line \d+ records cc-nix-test at 6 GB, but it runs with limits\.memory 4GiB/,
+    baseFork: {
+      message: 'Record the final sizing',
+      edits: [{ file: 'DECISIONS.md', expected: 'Decision (W6): keep cc-nix-test at 4 GB.', replacement: 'Decision (W6): restore cc-nix-test to 6 GB.' }],
+      machineRuns: false,
     },
   },
   'c6-throwaway-leaks': {

@@ -21,6 +21,8 @@ export interface LabState {
     imageFingerprint?: string;
     trustFingerprint?: string;
     httpsAddress?: string;
+    /** Host sysctls the lab raised, with the values it found: `lab down` puts them back. */
+    sysctls?: Record<string, number>;
   };
   daemons: Partial<Record<DaemonName, { pid: number; startedAt: string }>>;
   /** Recipe hash of the image under the alias. */

@@ -6,7 +6,7 @@ import { loadConfig, realTargetDurations } from '../helpers/common/config.ts';
 import { ConfigError } from '../helpers/common/errors.ts';
 import { ccciProfile } from './system-profile.ts';
 import { KEPT_SCHEMA_VERSION, KeptHostError, forgetKept, keptFile, readKept, writeKept } from './kept.ts';
-import { attachKept } from './providers/incus.ts';
+import { attachKept, attachProductionAlone } from './providers/incus.ts';
 import type { ResolvedTarget } from './resolve.ts';
 
 const host = {
@@ -81,7 +81,7 @@ describe('the kept-host record', () => {
 
     it('takes the host from the record and every setting from the configuration in force', async () => {
       await writeKept(dir, record);
-      const run = await attachKept(config(), resolved({ socks: 'socks5://127.0.0.1:9', domain: 'ci.other.test' }), faced, record.generation);
+      const run = (await attachKept(config(), resolved({ socks: 'socks5://127.0.0.1:9', domain: 'ci.other.test' }), faced, record.generation))!;
       expect(run.mode).toBe('warm');
       expect(run.instance).toMatchObject({ name: host.name, createdInThisRun: false });
       expect(run.https).toEqual(host.https);
@@ -104,10 +104,21 @@ describe('the kept-host record', () => {
       await expect(attachKept(config(), resolved({ kind: 'incus' }), faced, record.generation)).rejects.toThrow(/of the lab target, but ACCEPT_TARGET is incus/);
     });
 
-    it('without a record, names ACCEPT_STATE_DIR and what to run', async () => {
-      const error = await attachKept(config(), resolved(), faced, undefined).catch((caught: unknown) => caught);
-      expect(error).toBeInstanceOf(ConfigError);
-      expect((error as ConfigError).variable).toBe('ACCEPT_STATE_DIR');
+    it('without a record, finds none, and the run faces the running cc-ci alone: read only, named as such', async () => {
+      expect(await attachKept(config(), resolved(), faced, undefined)).toBeUndefined();
+      const run = attachProductionAlone(config(), resolved({ machines: { production: { name: 'cc-nix-test', via: 'incus', memory: '4GiB', https: { host: '127.0.0.1', port: 40444 } }, neighbours: [] } }), faced);
+      expect(run.instance).toMatchObject({ name: 'cc-nix-test', project: 'terraform-ci', createdInThisRun: false });
+      expect(run.machines.production).toMatchObject({ name: 'cc-nix-test', via: 'run-host' });
+      expect(run.https).toEqual({ host: '127.0.0.1', port: 40444 });
+      expect(run.ledger).toEqual([]);
+      // A real target gives no endpoint: its names are dialled through the proxy.
+      expect(attachProductionAlone(config(), resolved({ kind: 'incus' }), faced).https).toEqual({ host: 'drone.ci.lab.test', port: 443 });
+    });
+
+    it('without a record or a running cc-ci, names ACCEPT_STATE_DIR, ACCEPT_PRODUCTION and what to run', () => {
+      const call = () => attachProductionAlone(config(), resolved({ machines: { production: { unreachable: 'ACCEPT_PRODUCTION is unset' }, neighbours: [] } }), faced);
+      expect(call).toThrow(ConfigError);
+      expect(call).toThrow(/no kept throwaway recorded in .*kept\.json, and no running cc-ci to check alone \(ACCEPT_PRODUCTION is unset\): run `ACCEPT_KEEP=always npm run accept` once first, or set ACCEPT_PRODUCTION/);
     });
   });
 });

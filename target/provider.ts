@@ -41,6 +41,8 @@ export interface Provisioned extends AsyncDisposable {
   stop(): Promise<{ destroyedAt: string }>;
   /** Lets the throwaway outlive this process: the reaper stands down; the sweeper still removes it once expired. */
   keep(): void;
+  /** What the throwaway did with what it can reach, before it is deleted; undefined where that cannot be observed. */
+  reach(): Promise<string | undefined>;
   /** Deletes before returning, blocking: for signal handlers. */
   stopNowSync(): boolean;
   /** Records the kept host (ACCEPT_STATE_DIR/kept.json) for warm runs; returns the file. */

@@ -28,6 +28,8 @@ export interface ProvisionHooks {
   afterRunbook?: (throwaway: Throwaway, client: IncusClient) => Promise<void>;
   /** stop() leaves the throwaway in place (so the cleanup check sees a leak); close() removes it. */
   leaveOnStop?: boolean;
+  /** What the throwaway did with its reach, where the target lets the harness see it (the lab's forge). */
+  reach?: () => Promise<string>;
   close?: () => Promise<void>;
 }
 
@@ -69,13 +71,16 @@ export async function provisionOnIncus(
     const runbookMs = performance.now() - runbookStarted;
     await hooks.afterRunbook?.(throwaway, client);
     const started = throwaway;
+    // After the switch: the system's configuration may have given the machine another address.
+    const https = await started.readdress();
+    if (https.host !== started.https.host || https.port !== started.https.port) log.info(`${started.name} is at ${https.host}:${https.port} after the runbook (it was at ${started.https.host}:${started.https.port})`);
     const provisioning = { totalMs: Math.round(performance.now() - provisionStarted + (options.machinesReadyMs ?? 0)), ...started.timings, runbookMs: Math.round(runbookMs), machinesMs };
     const host = {
       name: started.name,
       project: started.project,
       createdAt: started.createdAt,
       expiresAt: started.expiresAt,
-      https: started.https,
+      https,
       ...(resolved.forgeUrl ? { forgeUrl: resolved.forgeUrl } : {}),
       runbook,
       provisioning,
@@ -100,6 +105,7 @@ export async function provisionOnIncus(
         return { destroyedAt: new Date().toISOString() };
       },
       keep: () => started.keep(),
+      reach: async () => hooks.reach?.(),
       stopNowSync: () => started.stopNowSync(),
       recordKept: (stateDir) =>
         writeKept(stateDir, { runId: options.runId, target: resolved.kind, server: resolved.incus.url, generation: options.generation, host: { ...withoutMachinesBefore(host), ledger: [...options.ledger.entries] } }),

@@ -23,6 +23,7 @@ describe('the ssh target', () => {
     ACCEPT_INSTANCE_REPO: 'https://git.example.net/cc-ci-secrets.git',
     ACCEPT_DOMAIN: 'ci.commoninternet.net',
     ACCEPT_TLS_CA_FILE: '/etc/ssl/certs/ISRG_Root_X1.pem',
+    ACCEPT_ONESHOTS: 'ccci-secrets.service',
   };
 
   it('resolves from the settings alone, with root on port 22 through the default proxy', () => {
@@ -37,7 +38,7 @@ describe('the ssh target', () => {
       tlsCaFile: '/etc/ssl/certs/ISRG_Root_X1.pem',
       durations: realTargetDurations(loadConfig({})),
       forgeWrites: realForgeWrites(undefined),
-      profile: ccciProfile(loadConfig({})),
+      profile: ccciProfile(loadConfig(full)),
       machines: { production: { name: 'cc-nix-test', via: 'run-host', memory: '4GiB' }, neighbours: [] },
       rebootCheck: false,
     });
@@ -207,5 +208,14 @@ describe('the b1 profile', () => {
       await allFilesBut();
       expect(() => resolveIncusTarget(loadConfig({ ...env, ACCEPT_TLS_CA_FILE: dir }))).toThrow(/^ACCEPT_TLS_CA_FILE: cannot read \S+ \(not a regular file\)/);
     });
+  });
+});
+
+describe("cc-ci's names on a real target", () => {
+  it('a run with no ACCEPT_ONESHOTS is one ERROR naming it, before anything is created: never the lab\'s names', () => {
+    const env = { ACCEPT_TARGET: 'ssh', ACCEPT_SSH_HOST: 'cc-nix-test', ACCEPT_SSH_KEY: '/k', ACCEPT_AGE_KEY_FILE: '/a', ACCEPT_BASE_REPO: 'https://g/b.git', ACCEPT_INSTANCE_REPO: 'https://g/i.git', ACCEPT_DOMAIN: 'ci.example.net', ACCEPT_TLS_CA_FILE: '/ca' };
+    expect(() => resolveSshTarget(loadConfig(env))).toThrow(ConfigError);
+    expect(() => resolveSshTarget(loadConfig(env))).toThrow(/^ACCEPT_ONESHOTS: is required when ACCEPT_TARGET=ssh: name cc-ci's reconcile oneshots/);
+    expect(resolveSshTarget(loadConfig({ ...env, ACCEPT_ONESHOTS: 'a.service' })).profile.host.oneshots).toEqual(['a.service']);
   });
 });

@@ -4,7 +4,7 @@
  */
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { incusFileSetting, realTargetDurations, type Config, type IncusFileField, type IncusSettings, type SshSettings } from '../helpers/common/config.ts';
+import { LAB_ONESHOTS, incusFileSetting, realTargetDurations, type Config, type IncusFileField, type IncusSettings, type SshSettings } from '../helpers/common/config.ts';
 import { ConfigError } from '../helpers/common/errors.ts';
 import { realForgeWrites } from '../helpers/forge/writes.ts';
 import { ccciProfile } from './system-profile.ts';
@@ -142,7 +142,7 @@ export function checkReadable(file: SettingFile): void {
 
 /** What every non-lab target needs about the system under test, each setting required by name. */
 export function systemSettings(config: Config, why: string): SystemSettings {
-  return {
+  const settings = {
     socks: config.socks ?? 'socks5://127.0.0.1:1055',
     ageKeyFile: required(config.ageKeyFile, 'ACCEPT_AGE_KEY_FILE', why),
     baseRepo: required(config.baseRepo, 'ACCEPT_BASE_REPO', why),
@@ -156,6 +156,11 @@ export function systemSettings(config: Config, why: string): SystemSettings {
     machines: realMachines(config),
     rebootCheck: config.rebootCheck,
   };
+  // cc-ci's own unit names: never the lab's by default on a real target.
+  if (!config.oneshots) {
+    throw new ConfigError('ACCEPT_ONESHOTS', `is required ${why}: name cc-ci's reconcile oneshots, the units C4 waits for (the lab's are ${LAB_ONESHOTS.join(',')}; the seed does not name cc-ci's)`);
+  }
+  return settings;
 }
 
 export const NO_PRODUCTION =

@@ -5,7 +5,7 @@
  * thing differently changes one profile, not seventeen specs. Data only, no patterns: it crosses
  * to the spec workers through Vitest's provide/inject.
  */
-import type { Config } from '../helpers/common/config.ts';
+import { LAB_ONESHOTS, type Config } from '../helpers/common/config.ts';
 
 export interface SystemProfile {
   /** Whose contracts these are, as the evidence names them. */
@@ -19,6 +19,8 @@ export interface SystemProfile {
     secrets: string;
     architecture: string;
     runbook: string;
+    /** The decision log, where the seed has the final sizing of the running cc-ci recorded (C6). */
+    decisions: string;
     /** The system's own published D8 evidence (ACCEPT_D8_DOC). */
     d8Evidence: string;
   };
@@ -78,6 +80,8 @@ export interface SystemProfile {
 
 /** cc-ci's contracts, as its DoD and its repos name them. */
 export function ccciProfile(config: Pick<Config, 'oneshots' | 'd8Doc'>): SystemProfile {
+  // Unset only where the lab resolves it (its own names), or in tests: a real target requires it (resolve.ts).
+  const oneshots = config.oneshots ?? LAB_ONESHOTS;
   return {
     name: 'cc-ci',
     docs: {
@@ -87,6 +91,7 @@ export function ccciProfile(config: Pick<Config, 'oneshots' | 'd8Doc'>): SystemP
       secrets: 'docs/secrets.md',
       architecture: 'docs/architecture.md',
       runbook: 'docs/runbook.md',
+      decisions: 'DECISIONS.md',
       d8Evidence: config.d8Doc,
     },
     instance: { secretsFile: 'secrets.yaml', submodule: 'secrets' },
@@ -95,7 +100,7 @@ export function ccciProfile(config: Pick<Config, 'oneshots' | 'd8Doc'>): SystemP
       secretsDir: '/run/secrets',
       certChain: '/var/lib/ci-certs/live/fullchain.pem',
       certKey: '/var/lib/ci-certs/live/privkey.pem',
-      oneshots: config.oneshots,
+      oneshots,
     },
     build: {
       params: { recipe: 'RECIPE', pull: 'PR', comment: 'COMMENT_ID' },

@@ -2,6 +2,7 @@
  * The throwaway VM, as a started handle: created blank, labelled, watched by a reaper, and
  * deleted by an idempotent stop() (also `await using`).
  */
+import { waitBooted } from '../helpers/systemd/index.ts';
 import { freePort } from '../helpers/common/dial.ts';
 import { HarnessError, errorMessage } from '../helpers/common/errors.ts';
 import type { Ledger } from '../helpers/common/ledger.ts';
@@ -29,6 +30,12 @@ export interface Throwaway extends AsyncDisposable {
   expiresAt: string;
   https: Endpoint;
   host: HostChannel;
+  /**
+   * Where its :443 is dialled now: read again from the instance's state after the runbook, since
+   * the system's configuration may give the machine another address (a static one); the lab's
+   * loopback proxy does not move.
+   */
+  readdress(): Promise<Endpoint>;
   /** How long Incus took to create and start it, and how long it took to boot (systemd running). */
   timings: { createMs: number; bootMs: number };
   /** Deletes the instance; safe to call many times. */
@@ -111,22 +118,7 @@ export async function startThrowaway(
     const host = incusChannel(client, name, options.ledger);
     // Not recorded: booting is not a provisioning step. Through a channel all the same, for its PATH.
     const unrecorded = incusChannel(client, name);
-    await timed(`Waiting for ${name} to boot`, () =>
-      waitFor(
-        `systemd on ${name} to finish booting (ACCEPT_BOOT_TIMEOUT)`,
-        async () => {
-          // Until a VM's agent runs, Incus refuses exec: that is "not yet"; any other error ends the wait.
-          const result = await unrecorded.exec('systemctl is-system-running').catch((error: unknown) => {
-            if (/VM agent isn't currently running/i.test(errorMessage(error))) return undefined;
-            throw error;
-          });
-          if (!result) return { done: false, saw: "the VM agent isn't running yet" };
-          const state = result.stdout.trim();
-          return state === 'running' || state === 'degraded' ? state : { done: false, saw: state || result.stderr.trim() };
-        },
-        { timeoutMs: target.durations.boot, intervalMs: 500 },
-      ),
-    );
+    await timed(`Waiting for ${name} to boot`, () => waitBooted(unrecorded, `systemd on ${name} to finish booting`, { timeoutMs: target.durations.boot }));
     const bootMs = performance.now() - bootStarted;
     const https = exposure?.https ?? { host: await instanceAddress(client, name, target.incus.address, target.durations.boot), port: 443 };
     log.info(`throwaway ${name}: https on ${https.host}:${https.port}, expires ${expires.toISOString()}`);
@@ -138,6 +130,7 @@ export async function startThrowaway(
       expiresAt: expires.toISOString(),
       https,
       host,
+      readdress: async () => exposure?.https ?? { host: await instanceAddress(client, name, target.incus.address, target.durations.boot), port: 443 },
       timings: { createMs: Math.round(createMs), bootMs: Math.round(bootMs) },
       stop,
       keep: () => reaper.release(),

@@ -106,6 +106,9 @@ export const OPERATOR_SIDE = 'this machine (operator side)';
 export function runHost(): string {
   const run = providedRun();
   if (run.target.kind === 'ssh') return `${run.instance.name} (the running cc-ci, over SSH)`;
+  // A warm run with no kept throwaway faces the running cc-ci alone (target/providers/incus.ts).
+  const production = run.machines.production;
+  if ('name' in production && production.via === 'run-host') return `${run.instance.name} (the running cc-ci; no kept throwaway in this run)`;
   return `${run.instance.name} (${run.instance.createdInThisRun ? 'the throwaway of this run' : 'a kept throwaway'})`;
 }
 
@@ -213,30 +216,22 @@ export const test = base
       ),
     );
     const observedAt = new Date().toISOString();
-    const running = await currentSystem(host);
-    const booted = await bootedSystem(host);
     const built_ = await closure(built.path, { nixConfig: run.nixConfig });
-    const running_ = await closure(host);
-    const diff = compareClosures(built_, running_);
+    // One machine's systems against this build: the run's host, and the running cc-ci (zero drift, D8's static half).
+    const machineSystems = async (machine: HostChannel, name: string): Promise<MachineSystems> => ({
+      machine: name,
+      built: built.path,
+      running: await currentSystem(machine),
+      booted: await bootedSystem(machine),
+      diff: compareClosures(built_, await closure(machine)),
+    });
+    const onHost = await machineSystems(host, host.name);
+    const { running, booted, diff } = onHost;
     const rebuild = run.runbook?.steps.at(-1);
-    // The same build against the running cc-ci: the zero-drift half, and D8's static half.
     const onProduction: MachineSystems | { unreachable: string } =
-      'unreachable' in production
-        ? production
-        : production.host === host || production.name === host.name
-          ? { machine: host.name, built: built.path, running, booted, diff }
-          : await (async () => {
-              const productionRunning = await currentSystem(production.host);
-              return {
-                machine: production.name,
-                built: built.path,
-                running: productionRunning,
-                booted: await bootedSystem(production.host),
-                diff: compareClosures(built_, await closure(production.host)),
-              };
-            })();
+      'unreachable' in production ? production : production.host === host || production.name === host.name ? onHost : await machineSystems(production.host, production.name);
     // D8's static half is the running cc-ci's; a run that cannot reach it records its own host, by name.
-    const staticSide: MachineSystems = 'unreachable' in onProduction ? { machine: host.name, built: built.path, running, booted, diff } : onProduction;
+    const staticSide: MachineSystems = 'unreachable' in onProduction ? onHost : onProduction;
     const evidence: D8Evidence = {
       runId: run.runId,
       static: { builtAt, baseRepo: run.baseRepo, commit: built.commit, composition: composition ?? 'none', toplevel: built.path, closureHash: closureHash(built_), paths: built_.entries.length },

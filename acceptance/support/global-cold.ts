@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { loadConfig } from '../../helpers/common/config.ts';
 import { Ledger } from '../../helpers/common/ledger.ts';
+import { errorMessage } from '../../helpers/common/errors.ts';
 import { log } from '../../helpers/common/log.ts';
 import { forgetKept } from '../../target/kept.ts';
 import { newRunId } from '../../target/labels.ts';
@@ -71,10 +72,12 @@ export default async function setupCold(project: TestProject): Promise<() => Pro
       done.keep();
       log.info(`ACCEPT_KEEP=${config.keep}: keeping ${name} until ${context.instance.expiresAt}; \`npx vitest run --project warm\` runs against it, \`npx accept down\` removes it`);
     } else {
+      // Before the delete: the lab's forge of this run stops once its throwaway is gone.
+      const reach = await done.reach().catch((error: unknown) => `could not be observed: ${errorMessage(error)}`);
       const deleteStarted = performance.now();
       const { destroyedAt } = await done.stop();
       deleteMs = performance.now() - deleteStarted;
-      await reportCleanup(config.reportsDir, done.client, name, runId, destroyedAt, context.machinesBefore ? { machines: context.machines, before: context.machinesBefore } : undefined);
+      await reportCleanup(config.reportsDir, done.client, name, runId, destroyedAt, context.machinesBefore ? { machines: context.machines, before: context.machinesBefore } : undefined, reach);
       if (config.keep === 'on-failure') await forgetKept(config.stateDir);
     }
     await done.close();

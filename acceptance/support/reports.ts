@@ -35,6 +35,7 @@ export async function reportCleanup(
   runId: string,
   destroyedAt: string,
   neighbours?: { machines: RunMachines; before: MachineObservation[] },
+  reach?: string,
 ): Promise<void> {
   const left = (await client.listInstances()).filter((instance) => instance.name === name || instance.config[LABEL_RUN_ID] === runId);
   // The running cc-ci and the neighbours, as they stood before the throwaway was created.
@@ -42,9 +43,13 @@ export async function reportCleanup(
   const changed = neighbours ? changedMachines(neighbours.before, after) : [];
   const failures = [...(left.length ? [`still present after teardown: ${left.map((instance) => instance.name).join(', ')}`] : []), ...(changed.length ? [`the run changed what it must leave alone: ${changed.join('; ')}`] : [])];
   const untouched = after.length ? `; untouched: ${describeObservations(after)}` : '';
-  const cleanup: CleanupRecord = failures.length
-    ? { verdict: 'FAIL', evidence: failures.join('; '), at: new Date().toISOString() }
-    : { verdict: 'PASS', evidence: `${name} deleted at ${destroyedAt}; no instance of run ${runId} remains in ${client.project}${untouched}`, at: new Date().toISOString() };
+  const cleanup: CleanupRecord = {
+    ...(failures.length
+      ? { verdict: 'FAIL', evidence: failures.join('; '), at: new Date().toISOString() }
+      : { verdict: 'PASS', evidence: `${name} deleted at ${destroyedAt}; no instance of run ${runId} remains in ${client.project}${untouched}`, at: new Date().toISOString() }),
+    ...(reach ? { reach: redact(reach) } : {}),
+  };
+  if (reach) log.info(`the throwaway's reach: ${redact(reach)}`);
   if (failures.length) {
     log.warn(cleanupRow(cleanup));
     process.exitCode = 1;

@@ -52,6 +52,8 @@ export interface CleanupRecord {
   /** What was seen: the instance deleted, or what is still present. */
   evidence: string;
   at: string;
+  /** What the throwaway did with its reach before it was deleted, where the target lets that be seen. */
+  reach?: string;
 }
 
 export interface RunVerdict {
@@ -423,6 +425,7 @@ export function validateRunRecord(value: unknown, file: string): RunRecord {
     shape.verdict(cleanup.verdict, 'cleanup.verdict');
     shape.string(cleanup.evidence, 'cleanup.evidence');
     shape.string(cleanup.at, 'cleanup.at');
+    if (cleanup.reach !== undefined) shape.string(cleanup.reach, 'cleanup.reach');
   }
   return record as unknown as RunRecord;
 }

@@ -42,6 +42,7 @@ export function renderSummary(record: RunRecord): string {
   if (record.verdict?.setupError) lines.push(`Setup could not complete, so no item could be checked: ${redact(record.verdict.setupError)}`, '');
   if (uncovered.length) lines.push(`Not checked in this run: ${uncovered.join(', ')}.`, '');
   if (record.cleanup) lines.push('Last step of the run:', '', '| check | verdict | evidence |', '| --- | --- | --- |', cleanupRow(record.cleanup), '');
+  if (record.cleanup?.reach) lines.push(`The throwaway's reach, as observed before it was deleted: ${record.cleanup.reach}`, '');
   return lines.join('\n');
 }
 

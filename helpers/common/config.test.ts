@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, DEFAULT_ONESHOTS, DURATION_VARIABLES, REAL_TARGET_DURATIONS, incusFileSetting, loadConfig, parseBytes, parseDuration, realTargetDurations, type DurationName } from './config.ts';
+import { CONFIG_VARIABLES, DURATION_VARIABLES, REAL_TARGET_DURATIONS, incusFileSetting, loadConfig, parseBytes, parseDuration, realTargetDurations, type DurationName } from './config.ts';
 import { ConfigError } from './errors.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -81,7 +81,7 @@ describe('loadConfig defaults', () => {
       productionMemory: '4GiB',
       neighbours: [],
       rebootCheck: false,
-      oneshots: DEFAULT_ONESHOTS,
+      oneshots: undefined,
       d8Doc: 'docs/evidence/d8.md',
       ci: {
         forgeUrl: undefined,

@@ -107,8 +107,8 @@ export interface Config {
   neighbours: string[];
   /** D8's optional last check: reboot the throwaway and see booted = current = the clean build. */
   rebootCheck: boolean;
-  /** The reconcile oneshots that must converge (C4). */
-  oneshots: string[];
+  /** The reconcile oneshots that must converge (C4); unset: the lab's (a real target requires them). */
+  oneshots?: string[];
   /** Path, in the base repo, of the D8 evidence document the system publishes (C5). */
   d8Doc: string;
   /** cc-ci's own faces (D1–D10). Unset URLs and tokens come from the domain and the instance repo. */
@@ -248,8 +248,8 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
   return value;
 }
 
-/** cc-ci's reconcile oneshots, in the order they converge. */
-export const DEFAULT_ONESHOTS = [
+/** The lab's reconcile oneshots, in the order they converge: its generated system's names. */
+export const LAB_ONESHOTS = [
   'ccci-secrets.service',
   'ccci-reconcile-swarm.service',
   'ccci-reconcile-proxy.service',
@@ -258,9 +258,9 @@ export const DEFAULT_ONESHOTS = [
   'ccci-reconcile-dashboard.service',
 ];
 
-function unitList(env: Env, name: string, fallback: string[]): string[] {
+function unitList(env: Env, name: string): string[] | undefined {
   const value = text(env, name);
-  if (value === undefined) return fallback;
+  if (value === undefined) return undefined;
   const units = value.split(',').map((unit) => unit.trim()).filter(Boolean);
   const bad = units.find((unit) => !/^[A-Za-z0-9@._:-]+\.(service|target|socket|timer|mount)$/.test(unit));
   if (bad !== undefined || units.length === 0) {
@@ -358,7 +358,7 @@ function profileList(env: Env, name: string): string[] {
 /** Keys the harness sets itself: its labels, and the memory ACCEPT_INCUS_MEMORY names. */
 const HARNESS_OWNED_CONFIG = /^(user\.accept\.|limits\.memory$)/;
 
-/** `key=value` pairs, comma-separated, such as `security.secureboot=false`. */
+/** `key=value` pairs of limits.* and security.* keys, comma-separated, such as `security.secureboot=false`. */
 function instanceConfig(env: Env, name: string): Record<string, string> {
   const value = text(env, name);
   if (value === undefined) return {};
@@ -370,6 +370,8 @@ function instanceConfig(env: Env, name: string): Record<string, string> {
     if (HARNESS_OWNED_CONFIG.test(key)) {
       throw new ConfigError(name, `sets ${key}, which the harness sets itself${key === 'limits.memory' ? ' (use ACCEPT_INCUS_MEMORY)' : ' (its labels)'}`);
     }
+    // What a blank VM may need to boot and run (secure boot, CPU, nesting); never its devices, image or cloud-init.
+    if (!/^(limits|security)\./.test(key)) throw new ConfigError(name, `sets ${key}: only limits.* and security.* keys pass through to the throwaway`);
     if (key in config) throw new ConfigError(name, `sets ${key} twice`);
     config[key] = setting;
   }
@@ -481,7 +483,7 @@ export function loadConfig(env: Env = process.env): Config {
     ramGuidelineBytes: parseBytes('ACCEPT_RAM_GUIDELINE', text(env, 'ACCEPT_RAM_GUIDELINE') ?? '12GiB'),
     ...productionSettings(env),
     rebootCheck: flag(env, 'ACCEPT_REBOOT_CHECK'),
-    oneshots: unitList(env, 'ACCEPT_ONESHOTS', DEFAULT_ONESHOTS),
+    oneshots: unitList(env, 'ACCEPT_ONESHOTS'),
     d8Doc: text(env, 'ACCEPT_D8_DOC') ?? 'docs/evidence/d8.md',
     ci: {
       forgeUrl: url(env, 'ACCEPT_FORGE_URL', ['https:']),

@@ -57,6 +57,11 @@ describe('filesMatchingOnHost', () => {
     expect(error.message).toMatch(/^command not found on fake-host: `grep`/);
   });
 
+  it('takes a file that vanished while grep ran as gone, not as a failed search', async () => {
+    const host = fakeHost(withGrep({ exitCode: 2, stdout: '/etc/a\n', stderr: 'grep: /run/secrets.d/2/tmp.x1: No such file or directory\n' }));
+    expect((await filesMatchingOnHost(host, { pattern: 'x', roots: ['/etc'] })).files).toEqual(['/etc/a']);
+  });
+
   it('is an ERROR naming the command and the host when grep fails (2), even with matches printed', async () => {
     const host = fakeHost(withGrep({ exitCode: 2, stdout: '/etc/a\n', stderr: 'grep: /root/x: Input/output error\n' }));
     const error = await rejectionOf(filesMatchingOnHost(host, { pattern: KEY_PATTERN, roots: ['/etc', '/root'] }), HostScanError);

@@ -48,9 +48,17 @@ export async function filesMatchingOnHost(host: HostChannel, options: FilesMatch
   const result = await host.exec(`grep -rlE -e ${shellWord(options.pattern)} -- ${searched.map(shellWord).join(' ')}`, { purpose, timeoutMs: options.timeoutMs });
   requireStarted(result, host);
   if (result.exitCode === 1) return { files: [], searched, absent };
-  if (result.exitCode !== 0) throw new HostScanError(result, host.name, 'failed');
+  // A file that vanished between grep listing and reading it (a runtime file, a rotated log) is
+  // gone, not unreadable: its only complaint is "No such file or directory".
+  if (result.exitCode !== 0 && !(result.exitCode === 2 && onlyVanished(result.stderr))) throw new HostScanError(result, host.name, 'failed');
   const files = [...new Set(result.stdout.split('\n').filter(Boolean))].sort();
   return { files, searched, absent };
+}
+
+/** Whether every complaint grep made is about a file that no longer exists. */
+export function onlyVanished(stderr: string): boolean {
+  const lines = stderr.split('\n').filter((line) => line.trim() !== '');
+  return lines.length > 0 && lines.every((line) => /^grep: .+: No such file or directory$/.test(line));
 }
 
 /** Which of the roots exist on the host: `searched`, in the order given, and the rest, `absent`. */

@@ -20,6 +20,11 @@ export interface StepOutcome {
   startedAt: string;
   /** Last lines of output, redacted, for evidence. */
   outputTail: string;
+  /**
+   * The programs the step names that could not start on the machine (exit 126/127): the
+   * system's document relies on something its blank machine lacks, which C4 reports as a FAIL.
+   */
+  notStarted?: string[];
 }
 
 export interface RunbookOutcome {
@@ -79,6 +84,7 @@ async function runSteps(steps: RunbookStep[], host: HostChannel, options: Runboo
     const label = `Runbook step ${step.index}/${steps.length} (${options.source}:${step.line}): ${text.split('\n')[0]}`;
     let exitCode = 0;
     let outputTail = '';
+    let notStarted: string[] | undefined;
     await timed(label, async () => {
       if (step.kind === 'provision-key') {
         const key = await readFile(options.ageKeyFile).catch((error: NodeJS.ErrnoException) => {
@@ -90,8 +96,12 @@ async function runSteps(steps: RunbookStep[], host: HostChannel, options: Runboo
         const result = await withinDuration(options.durations, 'rebuild', `runbook step ${step.index} (${options.source}:${step.line}) on ${host.name}`, (timeoutMs) =>
           host.exec(step.script, { strict: true, purpose: `runbook step ${step.index}`, timeoutMs }),
         ).catch((error: unknown) => {
-          // A program the step names could not start (126/127): an ERROR, said with the step it stopped.
-          if (error instanceof CommandNotStartedError) throw new HarnessError(`runbook step ${step.index} (${options.source}:${step.line}): ${error.message}`, { cause: error });
+          // A program the step names could not start (126/127): the document's failure, not the
+          // harness's. The step ends there, as a failing one does; C4 names it and the program.
+          if (error instanceof CommandNotStartedError) {
+            notStarted = error.programs.length ? error.programs : ['(a program the step names; the shell did not say which)'];
+            return error.result;
+          }
           throw error;
         });
         exitCode = result.exitCode;
@@ -99,7 +109,7 @@ async function runSteps(steps: RunbookStep[], host: HostChannel, options: Runboo
         outputTail = redact(`${result.stdout}\n${result.stderr}`).trim().split('\n').slice(-15).join('\n');
       }
     });
-    outcome.steps.push({ index: step.index, line: step.line, kind: step.kind, text, exitCode, durationMs: Math.round(performance.now() - started), startedAt, outputTail });
+    outcome.steps.push({ index: step.index, line: step.line, kind: step.kind, text, exitCode, durationMs: Math.round(performance.now() - started), startedAt, outputTail, ...(notStarted ? { notStarted } : {}) });
     if (exitCode !== 0) {
       log.warn(`runbook step ${step.index} (${options.source}:${step.line}) exited ${exitCode}; the steps after it were not run:\n${outputTail}`);
       outcome.completed = false;

@@ -26,13 +26,45 @@ describe('parseRunbook', () => {
     ]);
   });
 
-  it('rejects a file without steps, naming it', () => {
-    expect(() => parseRunbook('# nothing\n```sh\nls\n```', 'docs/install.md')).toThrow(/docs\/install.md holds no runbook steps/);
+  it('rejects a file without steps, naming it, showing both ways to mark steps and the dry run', () => {
+    const call = () => parseRunbook('# nothing\n```sh\nls\n```', 'docs/install.md');
+    expect(call).toThrow(/docs\/install.md holds no runbook steps/);
+    expect(call).toThrow(/```sh runbook/);
+    expect(call).toThrow(/<!-- runbook --> on the line before each shell block/);
+    expect(call).toThrow(/`npx accept runbook docs\/install.md` prints the steps/);
+  });
+
+  it('reads the same steps from a document written for people, marked by annotations that do not render', () => {
+    const annotated = [
+      '# Install',
+      '```sh',
+      'echo illustration only',
+      '```',
+      '<!-- runbook -->',
+      '',
+      '```bash',
+      'git clone --recursive git://h/cc-ci.git /root/cc-ci',
+      '```',
+      'Copy the bootstrap key to `/var/lib/sops-nix/key.txt`, readable by root only.',
+      '<!-- runbook provision-key /var/lib/sops-nix/key.txt 0600 -->',
+      '<!-- runbook -->',
+      '```console',
+      "# nixos-rebuild switch --flake '/root/cc-ci?submodules=1#cc-ci'",
+      'building the system configuration...',
+      '```',
+    ].join('\n');
+    expect(parseRunbook(annotated, 'install.md').map(({ line: _line, ...step }) => step)).toEqual(parseRunbook(doc, 'install.md').map(({ line: _line, ...step }) => step));
+  });
+
+  it('names an annotation that marks nothing, or marks a block that is not a shell\'s', () => {
+    expect(() => parseRunbook('<!-- runbook -->\nSome prose.\n```sh\nls\n```', 'i.md')).toThrow(/^i.md:1: <!-- runbook --> marks no fenced block/);
+    expect(() => parseRunbook('<!-- runbook -->\n```nix\n{ }\n```', 'i.md')).toThrow(/i.md:2: <!-- runbook --> marks a ```nix block; it marks shell blocks only/);
+    expect(() => parseRunbook('<!-- runbook reboot -->', 'i.md')).toThrow(/i.md:1: unknown runbook annotation "reboot"/);
   });
 
   it('rejects an unclosed fence and a malformed key block with the line', () => {
     expect(() => parseRunbook('```sh runbook\nls', 'i.md')).toThrow(/i.md:1: fenced block is never closed/);
-    expect(() => parseRunbook('```runbook provision-key\nkey.txt\n```', 'i.md')).toThrow(/i.md:1: provision-key block/);
+    expect(() => parseRunbook('```runbook provision-key\nkey.txt\n```', 'i.md')).toThrow(/i.md:1: provision-key must hold "ABSOLUTE_PATH MODE"/);
     expect(() => parseRunbook('```runbook reboot\n```', 'i.md')).toThrow(/unknown runbook block "reboot"/);
   });
 });

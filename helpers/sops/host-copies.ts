@@ -26,6 +26,8 @@ export const SOPS_INSTALLED_DIR = '/run/secrets';
 export const EXPLAINED_SECRET_PLACES: readonly { pattern: RegExp; why: string }[] = [
   { pattern: /^\/var\/lib\/sops-nix\/key\.txt$/, why: 'the bootstrap age key (the one out-of-band secret)' },
   { pattern: /^\/run\/secrets\.d\/\d+\/[^/]+$/, why: 'decrypted from sops at activation (sops-nix)' },
+  { pattern: /^\/run\/secrets\.d\/\d+\/rendered\/[^/]+$/, why: "a sops-nix template, rendered from sops values at activation (sops.templates)" },
+  { pattern: /^\/var\/lib\/ci-certs\/live\/(fullchain|privkey)\.pem$/, why: "the wildcard cert and key from git where the proxy reads them, as files or links (C2 checks they are git's)" },
   { pattern: /^\/etc\/ssh\/ssh_host_[a-z0-9]+_key$/, why: "the machine's own SSH host key, generated on first boot" },
   { pattern: /^\/var\/lib\/docker\/swarm\/certificates\/swarm-node\.key$/, why: "Docker swarm's own node key, generated when the node joined the swarm" },
   { pattern: /^\/var\/lib\/docker\/swarm\/certificates\/swarm-(node|root-ca)\.crt$/, why: "Docker swarm's own node and root CA certificates" },

@@ -2,7 +2,7 @@
  * systemd on the host under test, read through a HostChannel: overall state, failed units,
  * unit properties, the reconcile oneshots' convergence and journal excerpts for evidence.
  */
-import { HarnessError } from '../common/errors.ts';
+import { errorMessage, HarnessError } from '../common/errors.ts';
 import type { CommandResult } from '../common/exec.ts';
 import { redact } from '../common/redact.ts';
 import { StateTimeoutError, waitFor, type ProbeTally } from '../common/wait.ts';
@@ -26,6 +26,31 @@ export async function systemState(host: HostChannel): Promise<string> {
   return state;
 }
 
+/** Incus's refusals while a machine is not up: before a VM's agent runs, or while the instance (re)starts. */
+const NOT_UP_YET = /VM agent isn't currently running|Instance is not running/i;
+
+/**
+ * Waits until systemd on `host` has finished booting (running or degraded), and returns which.
+ * Incus refusing exec because the machine is not up yet counts as "not yet"; any other failure
+ * of the channel ends the wait at once. `observes` says whose state a timeout reports (waitFor):
+ * a throwaway's first boot is the harness's provisioning, a reboot the system's own.
+ */
+export async function waitBooted(host: HostChannel, what: string, { timeoutMs, observes = 'harness' }: { timeoutMs: number; observes?: 'harness' | 'system' }): Promise<string> {
+  return waitFor<string>(
+    `${what} (ACCEPT_BOOT_TIMEOUT)`,
+    async () => {
+      const result = await host.exec('systemctl is-system-running').catch((error: unknown) => {
+        if (NOT_UP_YET.test(errorMessage(error))) return undefined;
+        throw error;
+      });
+      if (!result) return { done: false as const, saw: `${host.name} is not up yet` };
+      const state = result.stdout.trim();
+      return state === 'running' || state === 'degraded' ? state : { done: false as const, saw: state || result.stderr.trim() || '(no answer)' };
+    },
+    { timeoutMs, intervalMs: 500, observes },
+  );
+}
+
 /** Names of the units systemd lists as failed; empty when none. */
 export async function failedUnits(host: HostChannel): Promise<string[]> {
   const result = await host.exec('systemctl list-units --failed --no-legend --plain --no-pager', { purpose: 'list failed units' });
@@ -41,7 +66,7 @@ export async function failedUnits(host: HostChannel): Promise<string[]> {
  * `Job` is the id of the unit's queued job: `systemctl show -p Job` prints `Job=` when none is
  * pending (asked for by name, systemctl shows a property even when it is empty).
  */
-export const UNIT_PROPERTIES = ['Id', 'LoadState', 'ActiveState', 'SubState', 'Result', 'ExecMainStatus', 'Type', 'RemainAfterExit', 'Job'] as const;
+export const UNIT_PROPERTIES = ['Id', 'LoadState', 'ActiveState', 'SubState', 'Result', 'ExecMainStatus', 'ExecMainExitTimestampMonotonic', 'Type', 'RemainAfterExit', 'Job'] as const;
 export type UnitProperties = Record<(typeof UNIT_PROPERTIES)[number], string> & { unit: string };
 
 /** Parses `systemctl show -p …` for one or more units: key=value blocks, blank-line separated. */
@@ -89,24 +114,35 @@ export function describeUnit(props: UnitProperties): string {
   );
 }
 
-/** Converged: a oneshot that stays active after exiting, and whose run succeeded. */
+/** Whether the unit's main process has run and exited since systemd started (0: never). */
+function hasRun(props: UnitProperties): boolean {
+  return Number(props.ExecMainExitTimestampMonotonic || '0') > 0;
+}
+
+/**
+ * Converged, as systemd reports a oneshot: its run succeeded (Result=success, exit status 0).
+ * One with RemainAfterExit=yes then stays active; one without goes back to inactive, having run.
+ */
 export function oneshotConverged(props: UnitProperties): boolean {
-  return props.Type === 'oneshot' && props.RemainAfterExit === 'yes' && props.ActiveState === 'active' && props.Result === 'success';
+  if (props.Type !== 'oneshot' || props.Result !== 'success' || (props.ExecMainStatus || '0') !== '0') return false;
+  if (props.RemainAfterExit === 'yes') return props.ActiveState === 'active';
+  return props.ActiveState === 'inactive' && hasRun(props) && !props.Job;
 }
 
 /**
  * Why a unit can never converge as it stands, or undefined while it still might. As the NixOS
- * test driver's wait_for_unit does, a unit that failed, or is inactive with no job queued, is
- * final: nothing is going to start it.
+ * test driver's wait_for_unit does, a unit that failed, or is inactive with no job queued (and,
+ * for one that does not remain after exit, never ran or did not succeed), is final: nothing is
+ * going to start it.
  */
 export function oneshotBroken(props: UnitProperties): string | undefined {
   if (props.LoadState && props.LoadState !== 'loaded') return `unit is ${props.LoadState}`;
   if (props.ActiveState === 'failed') return `unit failed (result ${props.Result || '?'}, exit status ${props.ExecMainStatus || '?'})`;
   // Static properties: waiting will not change them.
   if (props.Type && props.Type !== 'oneshot') return `Type=${props.Type}, not oneshot`;
-  if (props.RemainAfterExit && props.RemainAfterExit !== 'yes') return 'RemainAfterExit=no: it can never stay active';
-  if (props.ActiveState === 'inactive' && !props.Job) {
-    return `unit is inactive/${props.SubState || '?'} with no job pending (result ${props.Result || '?'}, exit status ${props.ExecMainStatus || '?'}): nothing will start it`;
+  if (props.ActiveState === 'inactive' && !props.Job && !oneshotConverged(props)) {
+    const ran = props.RemainAfterExit === 'yes' || hasRun(props) ? '' : ', and it never ran';
+    return `unit is inactive/${props.SubState || '?'} with no job pending (result ${props.Result || '?'}, exit status ${props.ExecMainStatus || '?'}${ran}): nothing will start it`;
   }
   return undefined;
 }

@@ -12,6 +12,7 @@ import {
   parseShow,
   systemState,
   unitProperties,
+  waitBooted,
   waitForOneshots,
   type UnitProperties,
 } from './index.ts';
@@ -46,7 +47,7 @@ function fakeHost(table: Array<[RegExp, Reply]>): HostChannel & { calls: string[
 
 /** `systemctl show -p …` output for one unit, in the order systemd prints properties. */
 function show(unit: string, props: Partial<Record<string, string>>): string {
-  const all = { Type: 'oneshot', RemainAfterExit: 'yes', Result: 'success', ExecMainStatus: '0', Id: unit, LoadState: 'loaded', ActiveState: 'active', SubState: 'exited', Job: '', ...props };
+  const all = { Type: 'oneshot', RemainAfterExit: 'yes', Result: 'success', ExecMainStatus: '0', ExecMainExitTimestampMonotonic: '52000000', Id: unit, LoadState: 'loaded', ActiveState: 'active', SubState: 'exited', Job: '', ...props };
   return `${Object.entries(all)
     .map(([key, value]) => `${key}=${value}`)
     .join('\n')}\n`;
@@ -102,11 +103,12 @@ describe('unitProperties and parseShow', () => {
       SubState: 'exited',
       Result: 'success',
       ExecMainStatus: '0',
+      ExecMainExitTimestampMonotonic: '52000000',
       Type: 'oneshot',
       RemainAfterExit: 'yes',
       Job: '',
     });
-    expect(host.calls[0]).toBe("systemctl show --no-pager -p Id,LoadState,ActiveState,SubState,Result,ExecMainStatus,Type,RemainAfterExit,Job -- 'ccci-swarm.service'");
+    expect(host.calls[0]).toBe("systemctl show --no-pager -p Id,LoadState,ActiveState,SubState,Result,ExecMainStatus,ExecMainExitTimestampMonotonic,Type,RemainAfterExit,Job -- 'ccci-swarm.service'");
   });
 
   it('splits blocks per unit in order and keeps values containing "="', () => {
@@ -155,9 +157,9 @@ describe('waitForOneshots', () => {
     expect(report.broken[0]!.journal).not.toContain('drone-rpc-secret-value');
   });
 
-  it('stops early for a missing unit or one that can never stay active, journal errors included', async () => {
+  it('stops early for a missing unit or one that does not remain after exit and never ran, journal errors included', async () => {
     const host = fakeHost([
-      [SHOW, { stdout: showAll({ 'ccci-swarm.service': { LoadState: 'not-found', ActiveState: 'inactive', Type: '' }, 'ccci-proxy.service': { RemainAfterExit: 'no', ActiveState: 'inactive' } }) }],
+      [SHOW, { stdout: showAll({ 'ccci-swarm.service': { LoadState: 'not-found', ActiveState: 'inactive', Type: '' }, 'ccci-proxy.service': { RemainAfterExit: 'no', ActiveState: 'inactive', SubState: 'dead', ExecMainExitTimestampMonotonic: '0' } }) }],
       [/^journalctl -u 'ccci-proxy/, { stdout: '-- No entries --\n' }],
       [/^journalctl/, { exitCode: 1, stderr: 'journal is corrupt' }],
     ]);
@@ -166,10 +168,17 @@ describe('waitForOneshots', () => {
     if (report.converged) return;
     expect(report.broken.map(({ unit, reason }) => [unit, reason])).toEqual([
       ['ccci-swarm.service', 'unit is not-found'],
-      ['ccci-proxy.service', 'RemainAfterExit=no: it can never stay active'],
+      ['ccci-proxy.service', 'unit is inactive/dead with no job pending (result success, exit status 0, and it never ran): nothing will start it'],
     ]);
     expect(report.broken[0]!.journal).toMatch(/journal unavailable: .*journal is corrupt/);
     expect(report.broken[1]!.journal).toBe('-- No entries --');
+  });
+
+  it('counts a oneshot without RemainAfterExit as converged once it ran and succeeded, as systemd reports it', async () => {
+    const host = fakeHost([[SHOW, { stdout: showAll({ 'ccci-proxy.service': { RemainAfterExit: 'no', ActiveState: 'inactive', SubState: 'dead' } }) }]]);
+    expect((await waitForOneshots(host, ONESHOTS, { timeoutMs: 60_000, intervalMs: 10 })).converged).toBe(true);
+    const failed = fakeHost([[SHOW, { stdout: showAll({ 'ccci-proxy.service': { RemainAfterExit: 'no', ActiveState: 'inactive', SubState: 'dead', Result: 'exit-code', ExecMainStatus: '1' } }) }], [/^journalctl/, { stdout: '' }]]);
+    expect((await waitForOneshots(failed, ONESHOTS, { timeoutMs: 60_000, intervalMs: 10 })).converged).toBe(false);
   });
 
   it('stops early, naming its state, when a unit is inactive with no job pending (a stopped oneshot)', async () => {
@@ -242,5 +251,26 @@ describe('journalExcerpt', () => {
     const host = fakeHost([[/^journalctl -u 'ccci-bridge\.service' -n 5 --no-pager -o short-iso$/, { stdout: 'a hmac-webhook-secret b\nAGE-SECRET-KEY-1QQQQQQQQQQ\n' }]]);
     await expect(journalExcerpt(host, 'ccci-bridge.service', 5)).resolves.toBe('a [REDACTED] b\n[REDACTED]');
     await expect(journalExcerpt(host, 'ccci-bridge.service', 0)).rejects.toThrow(/positive integer/);
+  });
+});
+
+describe('waitBooted', () => {
+  it("waits through Incus's refusals while the machine is not up, then answers its state", async () => {
+    const host = fakeHost([[/is-system-running/, (call) => (call < 2 ? new Error("VM agent isn't currently running") : { stdout: call < 3 ? 'starting\n' : 'degraded\n', exitCode: 1 })]]);
+    expect(await waitBooted(host, 'fake-host to boot', { timeoutMs: 10_000 })).toBe('degraded');
+    expect(host.calls.length).toBe(4);
+  });
+
+  it('ends at once, as the channel\'s own error, when the channel fails for any other reason', async () => {
+    const host = fakeHost([[/is-system-running/, new HarnessError('SOCKS5 proxy socks5://127.0.0.1:9 refused the connection')]]);
+    const error = await rejectionOf(waitBooted(host, 'fake-host to boot', { timeoutMs: 10_000, observes: 'system' }), HarnessError);
+    expect(error.message).toMatch(/SOCKS5 proxy/);
+    expect(host.calls.length).toBe(1);
+  });
+
+  it("is a FAIL with the state seen when the system's own boot never ends, and an ERROR when it is the harness's", async () => {
+    const starting = () => fakeHost([[/is-system-running/, { stdout: 'starting\n', exitCode: 1 }]]);
+    expect(await rejectionOf(waitBooted(starting(), 'fake-host to come back after the reboot', { timeoutMs: 600, observes: 'system' }), StateTimeoutError)).toBeInstanceOf(StateTimeoutError);
+    expect(await rejectionOf(waitBooted(starting(), 'fake-host to boot', { timeoutMs: 600 }), WaitTimeoutError)).toBeInstanceOf(WaitTimeoutError);
   });
 });

@@ -5,11 +5,11 @@
  * throwaway's labels, so no sweep, reaper or guard ever deletes them; the lab marks them with a
  * role label of its own, and only an instance with that label is ever replaced here.
  */
+import { waitBooted } from '../../helpers/systemd/index.ts';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HarnessError } from '../../helpers/common/errors.ts';
 import { log, timed } from '../../helpers/common/log.ts';
-import { waitFor } from '../../helpers/common/wait.ts';
 import { Ledger } from '../../helpers/common/ledger.ts';
 import { cloneRepo, remoteHead } from '../../helpers/git/index.ts';
 import type { IncusClient } from '../../helpers/incus/client.ts';
@@ -43,6 +43,8 @@ export interface LabMachinesNeeds {
    * it and what to record on the instance; `alive` says whether what was started still runs.
    */
   faces: {
+    /** Stops what an earlier production's faces left running, before that production is deleted. */
+    stop(): Promise<void>;
     start(): Promise<{ devices: Record<string, Record<string, string>>; record: Record<string, string> }>;
     alive(config: Record<string, string>): Promise<boolean>;
   };
@@ -74,18 +76,6 @@ async function labInstance(client: IncusClient, name: string, role: LabRole) {
   return instance;
 }
 
-async function waitBooted(client: IncusClient, name: string, timeoutMs: number): Promise<void> {
-  const channel = incusChannel(client, name);
-  await waitFor(
-    `systemd on ${name} to finish booting (ACCEPT_BOOT_TIMEOUT)`,
-    async () => {
-      const state = (await channel.exec('systemctl is-system-running')).stdout.trim();
-      return state === 'running' || state === 'degraded' ? state : { done: false, saw: state };
-    },
-    { timeoutMs, intervalMs: 500 },
-  );
-}
-
 /** lichen-staging's size on b1 (the DoD's C6 sum: 4 + 4 + 4 GB). */
 const NEIGHBOUR_MEMORY = '4GiB';
 
@@ -100,7 +90,7 @@ async function create(needs: LabMachinesNeeds, name: string, role: LabRole, memo
     profiles: ['default'],
   });
   await client.start(name);
-  await waitBooted(client, name, resolved.durations.boot);
+  await waitBooted(incusChannel(client, name), `systemd on ${name} to finish booting`, { timeoutMs: resolved.durations.boot });
 }
 
 /** Converges a new production stand-in from `repos` by the system's own runbook. */
@@ -109,6 +99,9 @@ async function buildProduction(needs: LabMachinesNeeds, production: { name: stri
   await using base = await cloneRepo(repos.baseRepo, { setting: 'ACCEPT_BASE_REPO' });
   const { name } = production;
   const existing = await labInstance(client, name, 'production');
+  // Its faces first: a forge that watched the old instance would take its own directory, which
+  // the new forge reuses, with it when it saw that instance go.
+  await needs.faces.stop();
   if (existing) await client.deleteInstance(name);
   const faces = await needs.faces.start();
   await create(needs, name, 'production', production.memory, { ...needs.devices, ...faces.devices });

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig, realTargetDurations } from '../../helpers/common/config.ts';
 import { resolveSshTarget } from '../resolve.ts';
-import { labDurations, resolveLabTarget } from './lab.ts';
+import { describeMachineWrites, labDurations, resolveLabTarget } from './lab.ts';
 
 const MIN = 60_000;
 const LAB = { boot: 2 * MIN, rebuild: 5 * MIN, converge: MIN, buildStart: MIN, buildFinish: 5 * MIN, check: 2 * MIN };
@@ -28,7 +28,19 @@ describe('the lab target\'s durations', () => {
   });
 
   it('are not what a real target gets: it takes the real defaults, and ignores ACCEPT_LAB_SLOW', () => {
-    const ssh = loadConfig({ ACCEPT_TARGET: 'ssh', ACCEPT_SSH_HOST: 'cc-nix-test', ACCEPT_SSH_KEY: '/k', ACCEPT_AGE_KEY_FILE: '/a', ACCEPT_BASE_REPO: 'https://g/b.git', ACCEPT_INSTANCE_REPO: 'https://g/i.git', ACCEPT_DOMAIN: 'ci.example.net', ACCEPT_TLS_CA_FILE: '/ca', ACCEPT_LAB_SLOW: '135s' });
+    const ssh = loadConfig({ ACCEPT_TARGET: 'ssh', ACCEPT_SSH_HOST: 'cc-nix-test', ACCEPT_SSH_KEY: '/k', ACCEPT_AGE_KEY_FILE: '/a', ACCEPT_BASE_REPO: 'https://g/b.git', ACCEPT_INSTANCE_REPO: 'https://g/i.git', ACCEPT_DOMAIN: 'ci.example.net', ACCEPT_TLS_CA_FILE: '/ca', ACCEPT_ONESHOTS: 'ccci-secrets.service', ACCEPT_LAB_SLOW: '135s' });
     expect(resolveSshTarget(ssh).durations).toEqual(realTargetDurations(loadConfig({})));
+  });
+});
+
+describe("the throwaway's writes to the forge it polls", () => {
+  it('are told by login and route, and say that production was not written to', () => {
+    const text = describeMachineWrites('accept-x', { 'ccci-bot': { create_comment: 3, create_file: 1 } });
+    expect(text).toBe("accept-x wrote 4 as ccci-bot (create_comment 3, create_file 1) to the lab's forge of this run, which only it polls: production's pull requests were not written to");
+  });
+
+  it('say nothing was written when nothing was, and that they could not be read once the forge had stopped', () => {
+    expect(describeMachineWrites('accept-x', {})).toMatch(/^accept-x wrote nothing to the lab's forge/);
+    expect(describeMachineWrites('accept-x', undefined)).toMatch(/could not be read: that forge had already stopped/);
   });
 });

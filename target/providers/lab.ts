@@ -19,19 +19,19 @@ import { provisionOnIncus, type ProvisionHooks } from '../provision.ts';
 import type { ResolvedTarget } from '../resolve.ts';
 import type { Throwaway } from '../throwaway.ts';
 import type { TargetDescription } from '../run-context.ts';
-import { attachKept } from './incus.ts';
+import { attachKept, attachProductionAlone } from './incus.ts';
 import { ensureLabMachines, LAB_SABOTAGED } from './lab-machines.ts';
 import { openIncus } from '../resolve.ts';
 import { join } from 'node:path';
 import { withPidLock } from '../../lab/lock.ts';
 import { LAB_NEIGHBOUR, LAB_PRODUCTION, labPaths as labStatePaths } from '../../lab/state.ts';
-import { FORGE_PORT_IN_INSTANCE, runForgePid, startRunForge, stopRunForge, type RunForge } from '../../lab/forge.ts';
+import { FORGE_PORT_IN_INSTANCE, machineWrites, runForgePid, startRunForge, stopRunForge, type MachineWrites, type RunForge } from '../../lab/forge.ts';
 import { freePort } from '../../helpers/common/dial.ts';
 import { instanceName } from '../labels.ts';
 
 /** Where the lab is kinder than b1 about the throwaway's reach, said in every lab run's evidence. */
 export const LAB_THROWAWAY_REACH =
-  "the throwaway's bridge polls a forge of its own, not production's: on b1, built from production's instance repo, it would poll and comment on production's pull requests";
+  "the throwaway's bridge polls a forge of its own, not production's: on b1, built from production's instance repo, it would poll and comment on production's pull requests; what it wrote to its own is counted, and shown after teardown";
 
 /** What the lab cannot make real, said in every report of a lab run. */
 export const LAB_STAND_INS = [
@@ -148,9 +148,9 @@ async function ensureMachines(
         repos,
         devices: { 'accept-git': { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${gitPort}`, connect: `tcp:127.0.0.1:${gitPort}` } },
         faces: {
+          // A rebuilt production gets a forge of its own again: the old one would serve a stale instance.
+          stop: () => stopRunForge(config.labDir, forgeKey),
           async start() {
-            // A rebuilt production gets a forge of its own again: the old one would serve a stale instance.
-            await stopRunForge(config.labDir, forgeKey);
             const forge = await startRunForge(config.labDir, { instance: production.name, project, key: forgeKey });
             const httpsPort = await freePort();
             return {
@@ -176,6 +176,17 @@ async function ensureMachines(
   } finally {
     await client.close();
   }
+}
+
+/** The throwaway's own writes to the forge it polls, by login and route (the forge counts its plain port's). */
+export function describeMachineWrites(name: string, writes: MachineWrites | undefined): string {
+  if (!writes) return `what ${name} wrote to the forge it polls could not be read: that forge had already stopped`;
+  const byLogin = Object.entries(writes).map(([login, routes]) => {
+    const total = Object.values(routes).reduce((sum, count) => sum + count, 0);
+    return `${total} as ${login} (${Object.entries(routes).map(([route, count]) => `${route} ${count}`).join(', ')})`;
+  });
+  const where = "to the lab's forge of this run, which only it polls: production's pull requests were not written to";
+  return byLogin.length ? `${name} wrote ${byLogin.join('; ')} ${where}` : `${name} wrote nothing ${where}`;
 }
 
 /** A sabotage marks a lab machine before it changes it: the next run makes that machine afresh. */
@@ -301,6 +312,7 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
       const withForgeHooks: ProvisionHooks = {
         ...hooks,
         beforeRunbook: remember(hooks.beforeRunbook),
+        reach: async () => describeMachineWrites(name, await machineWrites(config.labDir, name)),
         close: async () => {
           await hooks.close?.();
           await stopUnlessKept(forge, name, client.current);
@@ -318,9 +330,10 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
       const resolved = resolveLabTarget(config);
       // The kept record first: a stale one is its own ERROR, named before anything is dialled.
       const context = await attachKept(config, resolved, describe(), await labGeneration(config.labDir));
-      // The running cc-ci of the kept host's project: the one its cold run checked.
-      const inProject: ResolvedTarget = { ...resolved, incus: { ...resolved.incus, project: context.instance.project } };
+      // The running cc-ci of the kept host's project (the one its cold run checked), or of ACCEPT_INCUS_PROJECT.
+      const inProject: ResolvedTarget = context ? { ...resolved, incus: { ...resolved.incus, project: context.instance.project } } : resolved;
       const ready = await ensureMachines(config, inProject, { baseRepo: resolved.baseRepo, instanceRepo: resolved.instanceRepo });
+      if (!context) return attachProductionAlone(config, ready, describe());
       return { ...context, machines: ready.machines };
     },
   };

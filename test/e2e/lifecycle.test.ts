@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { loadConfig } from '../../helpers/common/config.ts';
+import { LAB_ONESHOTS, loadConfig } from '../../helpers/common/config.ts';
 import { exec, succeed } from '../../helpers/common/exec.ts';
 import { HOST_PATH, hostShellArgv } from '../../helpers/common/host.ts';
 import { waitFor } from '../../helpers/common/wait.ts';
@@ -183,6 +183,11 @@ const WARM_SKIPS: Partial<Record<string, RegExp>> = {
   D8: /^warm run: the live half needs a cold run that creates the machine/,
 };
 
+/** What a warm run facing the running cc-ci alone cannot check there, and says so: a throwaway's checks, and changes to the host. */
+const PRODUCTION_ALONE_SKIPS = new RegExp(
+  [HOST_CHANGES.source, WARM_SKIPS.C4!.source, WARM_SKIPS.C5!.source, '^no provisioning ledger', '^no runbook ran in this run'].map((source) => `(?:${source})`).join('|'),
+);
+
 describe('a kept throwaway: the whole warm suite on it, then checked over SSH as an existing host, then removed by `accept down`', () => {
   let stateDir: string;
   let keyDir: string;
@@ -235,6 +240,28 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
     expect(await stillPresent([name])).toEqual([name]);
   });
 
+  test('with no kept throwaway recorded, the whole warm suite faces the running cc-ci alone: its checks pass, the throwaway\'s are SKIPPED saying why, and nothing is created', async () => {
+    const emptyState = await mkdtemp(join(tmpdir(), 'accept-e2e-no-kept-'));
+    try {
+      const before = (await incus('list', '-f', 'csv', '-c', 'n')).trim().split('\n').sort();
+      const run = await vitest(['--project', 'warm'], { ACCEPT_STATE_DIR: emptyState, ACCEPT_INCUS_PROJECT: keptProject }, 600_000);
+      const record = await latestRunRecord(run.reportsDir).catch((error: Error) => expect.unreachable(`${error.message}\n${run.output}`));
+      expect(record.items.map((item) => item.id), run.output).toEqual(Object.keys(DOD_ITEMS));
+      const checks = record.items.flatMap((item) => item.checks.map((check) => ({ id: item.id, ...check })));
+      // Every check names the running cc-ci, never a throwaway.
+      expect(checks.filter((check) => check.machine?.includes('throwaway') && !check.machine.includes('no kept throwaway')).map((check) => `${check.id} ${check.name}: ${check.machine}`), run.output).toEqual([]);
+      const unexplained = checks
+        .filter((check) => check.verdict !== 'PASS' && !(check.verdict === 'SKIPPED' && PRODUCTION_ALONE_SKIPS.test(check.evidence ?? '')))
+        .map((check) => `${check.id} ${check.name}: ${check.verdict} ${check.cause ?? check.evidence ?? ''}`);
+      expect(unexplained, run.output).toEqual([]);
+      expect(checks.filter((check) => check.verdict === 'PASS').length, run.output).toBeGreaterThan(10);
+      expect(run.exitCode, run.output).toBe(0);
+      expect((await incus('list', '-f', 'csv', '-c', 'n')).trim().split('\n').sort()).toEqual(before);
+    } finally {
+      await rm(emptyState, { recursive: true, force: true });
+    }
+  });
+
   describe('… then logged into over SSH', () => {
     beforeAll(async () => {
       // Log in as a person would: an authorized key, and sshd running.
@@ -279,6 +306,8 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
         ACCEPT_INSTANCE_REPO: lab.instanceRepo,
         ACCEPT_DOMAIN: lab.domain,
         ACCEPT_TLS_CA_FILE: lab.tlsCaFile,
+        // A real target names cc-ci's units: here, the lab's.
+        ACCEPT_ONESHOTS: LAB_ONESHOTS.join(','),
         ACCEPT_FORGE_URL: forgeUrl,
         // The ssh target must not need these; pointing them nowhere proves it.
         ACCEPT_STATE_DIR: join(stateDir, 'unused'),

@@ -103,8 +103,9 @@ export async function runAccept(args: string[], options: RunOptions = {}): Promi
  * A cold run as the adversary starts it, `vitest run --project cold`, without `accept run` in
  * front (the lab is up already): the sabotage matrix's rows, each one node process fewer.
  */
-export async function runCold(options: RunOptions = {}): Promise<ChildRun> {
-  return inWorkerProject([join(REPO_ROOT, 'node_modules/vitest/vitest.mjs'), 'run', '--project', 'cold'], options);
+/** A cold run of the whole suite, or of `specs` only (paths under acceptance/). */
+export async function runCold(options: RunOptions & { specs?: readonly string[] } = {}): Promise<ChildRun> {
+  return inWorkerProject([join(REPO_ROOT, 'node_modules/vitest/vitest.mjs'), 'run', '--project', 'cold', ...(options.specs ?? [])], options);
 }
 
 async function inWorkerProject(argv: string[], options: RunOptions): Promise<ChildRun> {

@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import http.client
 import os
+import re
 import shutil
 import socket
 import threading
@@ -64,7 +65,18 @@ class Forge(Handler):
             self.login = self.caller()
             if not self.login:
                 return self.send(401, {"message": "token is required"})
+            if method != "GET" and self.server.server_address[1] == ARGS.port:
+                self.count_machine_write(method)
         return super().dispatch(method)
+
+    def count_machine_write(self, method):
+        # The plain port is the machine's (its proxy device); the harness dials HTTPS. The count
+        # by login and route is what the run reports as the throwaway's own writes.
+        route = next((name for verb, pattern, name in self.ROUTES if verb == method and re.fullmatch(pattern, self.path.split("?")[0])), "unknown")
+        with STORE.lock:
+            writes = STORE.data.setdefault("machine_writes", {}).setdefault(self.login, {})
+            writes[route] = writes.get(route, 0) + 1
+            STORE.save()
 
     def version(self):
         self.send(200, {"version": "1.21.11+ccci-lab-standin"})
