@@ -117,14 +117,6 @@ dodItem('D7', () => {
     evidence(task, `${ci.apex.baseUrl}/ lists ${runPath(ci, b.number)} as "${entry}", and that page shows ${buildParam(ci, b, 'recipe')} ${b.status}`);
   }, within(...WAITS.build));
 
-  test('a failing run is reported as failing on the dashboard: in the run list and on its page', async ({ ci, run, task, skip }) => {
-    observes(task, ciFaces());
-    const b = await unlessWriteRefused({ task, skip }, () => failingRun(ci, run));
-    const { problems, entry } = await dashboardProblems(ci, b);
-    expectNone(problems, `the dashboard does not report failing build #${b.number} as failing`);
-    evidence(task, `failing build #${b.number} (${b.status}): ${ci.apex.baseUrl}/ lists ${runPath(ci, b.number)} as "${entry}", and that page shows ${b.status}`);
-  }, within(...WAITS.build));
-
   test('the badge is a valid SVG carrying the status of the recipe\'s latest run', async ({ ci, run, task, skip }) => {
     observes(task, ciFaces());
     const { build: b } = await unlessWriteRefused({ task, skip }, () => build(ci, run));
@@ -135,6 +127,30 @@ dodItem('D7', () => {
     const problem = outcome && outcomeProblem(texts, outcome);
     expect(problem, `${badgePath(ci, recipe)} says "${texts}", not the status of the latest build #${latest?.number} (${latest?.status}): ${problem}`).toBeUndefined();
     evidence(task, `${badgePath(ci, recipe)}: image/svg+xml, well-formed, says "${texts}" for build #${latest?.number} (${latest?.status})`);
+  }, within(...WAITS.build));
+
+  test("after a passing run, the recipe's badge says passing", async ({ ci, task, skip }) => {
+    observes(task, ciFaces());
+    // Before the failing side's tests, which may make a failing run the probe recipe's latest. Any
+    // recipe of the DoD whose latest run passed (D1's build, or the last run's D10); else a fresh run.
+    const recipes = [...new Set([ci.probeRecipe, ...DOD_RECIPES])];
+    const latest = await latestOfEach(ci, recipes);
+    let passing = recipes.map((recipe) => latest.get(recipe)).find((candidate) => candidate && outcomeOfStatus(candidate.status) === 'passing');
+    passing ??= await unlessWriteRefused({ task, skip }, () => step(`no recipe's latest run passed: a fresh !testme of ${ci.probeRecipe}`, async () => (await freshBuild(ci, ci.probeRecipe)).build));
+    expect(outcomeOfStatus(passing.status), `the fresh !testme of ${ci.probeRecipe} ran as build #${passing.number} but ended ${passing.status}: there is no passing run to see reported`).toBe('passing');
+    const recipe = buildParam(ci, passing, 'recipe')!;
+    const texts = await badge(ci, recipe);
+    const problem = outcomeProblem(texts, 'passing');
+    expect(problem, `after passing build #${passing.number}, the latest run of ${recipe}, ${badgePath(ci, recipe)} says "${texts}": ${problem}`).toBeUndefined();
+    evidence(task, `latest run of ${recipe}: build #${passing.number} (${passing.status}); ${badgePath(ci, recipe)} says "${texts}"`);
+  }, within(...WAITS.build));
+
+  test('a failing run is reported as failing on the dashboard: in the run list and on its page', async ({ ci, run, task, skip }) => {
+    observes(task, ciFaces());
+    const b = await unlessWriteRefused({ task, skip }, () => failingRun(ci, run));
+    const { problems, entry } = await dashboardProblems(ci, b);
+    expectNone(problems, `the dashboard does not report failing build #${b.number} as failing`);
+    evidence(task, `failing build #${b.number} (${b.status}): ${ci.apex.baseUrl}/ lists ${runPath(ci, b.number)} as "${entry}", and that page shows ${b.status}`);
   }, within(...WAITS.build));
 
   test("after a failing run, the recipe's badge says failing", async ({ ci, run, task, skip }) => {
@@ -153,21 +169,6 @@ dodItem('D7', () => {
     expect(problem, `after failing build #${latest!.number} (${latest!.status}), the latest run of ${recipe}, ${badgePath(ci, recipe)} says "${texts}": ${problem}`).toBeUndefined();
     evidence(task, `latest run of ${recipe}: build #${latest!.number} (${latest!.status}); ${badgePath(ci, recipe)} says "${texts}"`);
   }, within(...WAITS.build, ...WAITS.build));
-
-  test("after a passing run, the recipe's badge says passing", async ({ ci, task, skip }) => {
-    observes(task, ciFaces());
-    // Any recipe of the DoD whose latest run passed (the last run's D10 left six); else a fresh run of the probe recipe.
-    const recipes = [...new Set([ci.probeRecipe, ...DOD_RECIPES])];
-    const latest = await latestOfEach(ci, recipes);
-    let passing = recipes.map((recipe) => latest.get(recipe)).find((candidate) => candidate && outcomeOfStatus(candidate.status) === 'passing');
-    passing ??= await unlessWriteRefused({ task, skip }, () => step(`no recipe's latest run passed: a fresh !testme of ${ci.probeRecipe}`, async () => (await freshBuild(ci, ci.probeRecipe)).build));
-    expect(outcomeOfStatus(passing.status), `the fresh !testme of ${ci.probeRecipe} ran as build #${passing.number} but ended ${passing.status}: there is no passing run to see reported`).toBe('passing');
-    const recipe = buildParam(ci, passing, 'recipe')!;
-    const texts = await badge(ci, recipe);
-    const problem = outcomeProblem(texts, 'passing');
-    expect(problem, `after passing build #${passing.number}, the latest run of ${recipe}, ${badgePath(ci, recipe)} says "${texts}": ${problem}`).toBeUndefined();
-    evidence(task, `latest run of ${recipe}: build #${passing.number} (${passing.status}); ${badgePath(ci, recipe)} says "${texts}"`);
-  }, within(...WAITS.build));
 
   test('the PR got its outcome comment, with a link', async ({ ci, run, task, skip }) => {
     observes(task, ciFaces());
