@@ -30,10 +30,11 @@ dodItem('C1', () => {
     evidence(task, `0 occurrences of the domain and ${Object.keys(needles).length - 1} sops values in ${scanned?.commits ?? '?'} commits (${scanned?.objects ?? '?'} objects) of the base repo`);
   });
 
-  test('the instance repo is composed as a flake input or as the git submodule secrets/', async ({ reproduction, task }) => {
+  test(`the instance repo is composed as a flake input or as the git submodule ${system().instance.submodule}/`, async ({ reproduction, task }) => {
     observes(task, OPERATOR_SIDE);
-    expect(reproduction.composition, 'the base repo composes no instance repo: no secrets/ submodule in .gitmodules and no `instance` input in flake.lock').toBeDefined();
-    evidence(task, `composition: ${reproduction.composition === 'submodule' ? 'git submodule secrets/ (?submodules=1)' : 'flake input `instance` pinned in flake.lock'}`);
+    const { submodule } = system().instance;
+    expect(reproduction.composition, `the base repo composes no instance repo: no ${submodule}/ submodule in .gitmodules and no \`instance\` input in flake.lock`).toBeDefined();
+    evidence(task, `composition: ${reproduction.composition === 'submodule' ? `git submodule ${submodule}/ (?submodules=1)` : 'flake input `instance` pinned in flake.lock'}`);
   });
 
   test(`the base repo's ${system().docs.decisions} records the composition it uses`, async ({ reproduction, baseRepo, task }) => {
@@ -43,7 +44,8 @@ dodItem('C1', () => {
     expect(text, `${decisions} is missing in the base repo: the seed has the instance repo's linkage (flake input or submodule) decided and recorded there`).toBeDefined();
     const recorded = recordedComposition(text!);
     expect(recorded, `${decisions} records no decision on how the instance repo is composed: no line about it (or under a heading about the instance repo or its linkage) with a decision word followed by "flake input" or "submodule"`).toBeDefined();
-    const named = (composition: string | undefined) => (composition === 'submodule' ? 'the git submodule secrets/' : composition === 'input' ? 'the flake input `instance`' : 'nothing');
+    const { submodule } = system().instance;
+    const named = (composition: string | undefined) => (composition === 'submodule' ? `the git submodule ${submodule}/` : composition === 'input' ? 'the flake input `instance`' : 'nothing');
     expect(recorded!.composition, `${decisions} line ${recorded!.lineNumber} records ${named(recorded!.composition)}, but the base repo composes ${named(reproduction.composition)}: "${recorded!.line}"`).toBe(reproduction.composition);
     evidence(task, `${decisions} line ${recorded!.lineNumber} records ${named(recorded!.composition)}, as the base repo composes it`);
   });

@@ -52,7 +52,7 @@ dodItem('D5', () => {
     const procedure = markedShellBlocks(enrollDoc, docs.enroll, recipes.enrolMarker);
     expect(procedure.length, `${docs.enroll} in the base repo holds no \`\`\`sh ${recipes.enrolMarker} block: no enrolment procedure a person or a harness can follow step by step`).toBeGreaterThan(0);
     await attach(`enrolment procedure (${docs.enroll})`, procedure.map(({ line, script }) => `## ${docs.enroll}:${line}\n${script}`).join('\n\n'));
-    const checkout = await hostCheckout(baseRepo.dir, run.durations);
+    const checkout = await hostCheckout(run, baseRepo.dir);
     const names = recipes.enrolVariables;
     const values = `${names.recipe}=${shellWord(NEW_RECIPE)} ${names.from}=${shellWord(ci.probeRecipe)} ${names.port}=${NEW_PORT}`;
     const enrol = () => host.succeed(procedure.map(({ script }) => `cd ${shellWord(checkout.dir)} && ${values} sh -eu -c ${shellWord(script)}`).join(' && '), { purpose: `enrol ${NEW_RECIPE} as ${docs.enroll} says` });

@@ -60,10 +60,10 @@ dodItem('D6', () => {
     observes(task, hostFacesOf());
     // A rotation rebuilds the host: the run's host (the throwaway), through its own /hook.
     if (!mayChangeHost(run, config)) skipBecause({ task, skip }, HOST_CHANGES_SKIP);
-    if ((await detectComposition(baseRepo.dir)) !== 'submodule') {
-      skipBecause({ task, skip }, 'rotation is committed in the host\'s secrets/ submodule; with the flake-input layout the instance repo would have to change on its remote, which this run must not do');
+    if ((await detectComposition(baseRepo.dir, run.profile.instance.submodule)) !== 'submodule') {
+      skipBecause({ task, skip }, `rotation is committed in the host's ${run.profile.instance.submodule}/ submodule; with the flake-input layout the instance repo would have to change on its remote, which this run must not do`);
     }
-    const checkout = await hostCheckout(baseRepo.dir, run.durations);
+    const checkout = await hostCheckout(run, baseRepo.dir);
     const old = gitSecrets.values.webhook_hmac!;
     const identities = parseAgeIdentities(await readFile(run.ageKeyFile, 'utf8'), run.ageKeyFile);
     const { secretsFile, submodule } = run.profile.instance;

@@ -23,7 +23,7 @@ import { newRunId } from '../target/labels.ts';
 import { openIncus } from '../target/resolve.ts';
 import { fetchServedChain } from '../helpers/tls/index.ts';
 import { latestRunRecord, type RunRecord } from '../acceptance/support/run-record.ts';
-import { RUN_DONE } from '../acceptance/support/session-reporter.ts';
+import { PHASE_NAMES, RUN_DONE, RUN_PHASES, parsePhases, type RunPhases } from '../acceptance/support/session-reporter.ts';
 import type { RunContext } from '../target/run-context.ts';
 
 interface Figure {
@@ -68,7 +68,13 @@ export function vitestPhases(output: string): Record<string, number> {
  * A long-lived session (`accept watch`) in a child, for the bench: `rerun()` presses Enter and
  * answers the time the session itself measured, from the trigger until every reporter had written.
  */
-async function openSession(specs: string[], env: NodeJS.ProcessEnv): Promise<{ first: number; rerun: () => Promise<{ ms: number; word: string }>; close: () => Promise<void> }> {
+interface SessionRun {
+  ms: number;
+  word: string;
+  phases: Partial<RunPhases>;
+}
+
+async function openSession(specs: string[], env: NodeJS.ProcessEnv): Promise<{ first: number; rerun: () => Promise<SessionRun>; close: () => Promise<void> }> {
   const proc = spawn(process.execPath, ['bin/accept.mjs', 'watch', ...specs], { stdio: ['pipe', 'pipe', 'pipe'], env });
   let output = '';
   let waiting: (() => void) | undefined;
@@ -80,7 +86,7 @@ async function openSession(specs: string[], env: NodeJS.ProcessEnv): Promise<{ f
   proc.stderr.on('data', onData);
   let seen = 0;
   const nextRun = () =>
-    new Promise<{ ms: number; word: string }>((resolve, reject) => {
+    new Promise<SessionRun>((resolve, reject) => {
       const timer = setTimeout(() => reject(new HarnessError(`bench: accept watch ${specs.join(' ')} did not finish run ${seen + 1} within 5 minutes:\n${output.slice(-2000)}`)), 300_000);
       const check = () => {
         const runs = [...output.matchAll(new RegExp(RUN_DONE.source, 'gm'))];
@@ -89,7 +95,8 @@ async function openSession(specs: string[], env: NodeJS.ProcessEnv): Promise<{ f
           seen += 1;
           clearTimeout(timer);
           waiting = undefined;
-          resolve({ ms: Number(done[2]), word: done[3]! });
+          const phases = [...output.matchAll(new RegExp(RUN_PHASES.source, 'gm'))].find((line) => line[1] === done[1]);
+          resolve({ ms: Number(done[2]), word: done[3]!, phases: phases ? parsePhases(phases[2]!) : {} });
         } else if (proc.exitCode !== null) {
           clearTimeout(timer);
           reject(new HarnessError(`bench: accept watch exited ${proc.exitCode}:\n${output.slice(-2000)}`));
@@ -184,6 +191,25 @@ export function coldBreakdown(record: RunRecord): { rows: Figure[]; lines: strin
   }
   return { rows, lines };
 }
+
+/** A session re-run's breakdown (session-reporter.ts, PHASE_NAMES), each phase the median over the re-runs. */
+export function phaseRows(runs: readonly Partial<RunPhases>[]): Figure[] {
+  const rows: Figure[] = [];
+  for (const name of PHASE_NAMES) {
+    const values = runs.map((run) => run[name]).filter((value): value is number => value !== undefined);
+    if (values.length) rows.push({ what: `  ${name}: ${PHASE_WHAT[name]} (median)`, ms: median(values) });
+  }
+  return rows;
+}
+
+const PHASE_WHAT: Record<(typeof PHASE_NAMES)[number], string> = {
+  attach: 'settings and kept.json read afresh, the lab machines checked',
+  worker: 'a new worker started and scheduled',
+  import: 'the specs and their imports evaluated in it',
+  fixtures: 'channels, clones, decryption, builds',
+  tests: 'the checks themselves',
+  reports: 'summary, run record, evidence, JUnit, Allure',
+};
 
 function share(part: number, whole: number): string {
   return `${((part / whole) * 100).toFixed(1)} %`;
@@ -411,6 +437,7 @@ export async function bench(args: readonly string[] = []): Promise<number> {
         const walls = { suite: [] as number[], script: [] as number[], singleRerun: [] as number[], suiteRerun: [] as number[] };
         const exits = { suite: [] as number[], script: [] as number[] };
         const outcomes = { singleRerun: [] as string[], suiteRerun: [] as string[] };
+        const phases = { singleRerun: [] as Partial<RunPhases>[], suiteRerun: [] as Partial<RunPhases>[] };
         const checks = scriptEnv(context, config, keptFile);
         for (let i = 0; i < 3; i++) {
           let started = performance.now();
@@ -422,14 +449,18 @@ export async function bench(args: readonly string[] = []): Promise<number> {
           const single_ = await singleSession.rerun();
           walls.singleRerun.push(single_.ms);
           outcomes.singleRerun.push(single_.word);
+          phases.singleRerun.push(single_.phases);
           const suite_ = await suiteSession.rerun();
           walls.suiteRerun.push(suite_.ms);
           outcomes.suiteRerun.push(suite_.word);
+          phases.suiteRerun.push(suite_.phases);
         }
         figures.push({ what: `warm: read-only suite, ${READ_ONLY_SPECS.length} specs (whole process, median of 3, exits ${exits.suite.join(' ')})`, ms: median(walls.suite) });
         figures.push({ what: `  ${WARM_CHECKS_SCRIPT}: the same checks with incus exec, openssl, git grep (median of 3, exits ${exits.script.join(' ')})`, ms: median(walls.script) });
         figures.push({ what: `session: re-run of c2-cert-in-git.spec.ts (median of 3: ${outcomes.singleRerun.join(' ')})`, ms: median(walls.singleRerun) });
+        figures.push(...phaseRows(phases.singleRerun));
         figures.push({ what: `session: re-run of the read-only suite (median of 3: ${outcomes.suiteRerun.join(' ')})`, ms: median(walls.suiteRerun) });
+        figures.push(...phaseRows(phases.suiteRerun));
       } finally {
         await singleSession.close();
         await suiteSession.close();

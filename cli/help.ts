@@ -27,5 +27,6 @@ export const WATCH_HELP = `  watch [SPEC…]            the builder's loop: a lo
                            kept.json changes; each re-run attaches afresh (kept.json, the lab, the
                            files the settings name) and ERRORs naming what no longer holds; the
                            ACCEPT_* settings are the session's environment: to change one, quit (q)
-                           and start it again
+                           and start it again. One worker process serves every run (the harness's
+                           modules evaluated afresh each time); --new-worker-each-run starts one per run
 `;

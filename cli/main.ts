@@ -143,7 +143,7 @@ export async function main(argv: string[]): Promise<number> {
     const config = loadConfig();
     switch (command) {
       case 'run':
-        await bringUpLabIfNeeded(config);
+        // The cold run's global setup brings the lab up (where the target is the lab): once per run.
         return (await vitest(['run', '--project', 'cold', ...args])).code;
       case 'lab':
         return await lab(config, args, HELP);

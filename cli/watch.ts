@@ -1,8 +1,9 @@
 /**
  * `accept watch`: the builder's long-lived warm session. One Vitest (its Node API, watch mode)
- * stays open against the kept host; each re-run reuses its config, reporters, global setup and
- * transforms, and pays for a new worker (which evaluates the specs' modules again: its fixtures
- * are then made afresh), the checks and the reports. Every re-run attaches afresh (acceptance/support/global-warm.ts):
+ * stays open against the kept host; each re-run reuses its config, reporters, global setup,
+ * transforms and one worker process (acceptance/support/session-pool.ts), and pays for the
+ * evaluation of the harness's modules (its fixtures are then made afresh), the checks and the
+ * reports. `--new-worker-each-run` starts a worker per run, as Vitest does (the bench compares). Every re-run attaches afresh (acceptance/support/global-warm.ts):
  * it faces the settings and the kept record as they are then, and ERRORs naming what no longer
  * holds rather than reading the host the session began with.
  *
@@ -28,8 +29,12 @@ export const READ_ONLY_SPECS = ['c1-repo-split', 'c2-cert-in-git', 'c3-one-out-o
 
 export async function watch(config: Config, args: string[]): Promise<number> {
   const { createVitest, registerConsoleShortcuts } = await import('vitest/node');
-  const files = args.length ? args : READ_ONLY_SPECS;
-  const vitest: Vitest = await createVitest('test', { watch: true, project: ['warm'] });
+  const newWorkerEachRun = args.includes('--new-worker-each-run');
+  const specs = args.filter((arg) => arg !== '--new-worker-each-run');
+  const files = specs.length ? specs : READ_ONLY_SPECS;
+  const { closeSessionWorker, sessionPool } = await import('../acceptance/support/session-pool.ts');
+  // One worker process for the whole session (session-pool.ts): each run still evaluates its modules and makes its fixtures afresh.
+  const vitest: Vitest = await createVitest('test', { watch: true, project: ['warm'], ...(newWorkerEachRun ? {} : { pool: sessionPool }) } as Parameters<typeof createVitest>[1]);
   const closed = new Promise<void>((resolve) => vitest.onClose(() => resolve()));
 
   // Every re-run reads kept.json afresh; a new record (a new kept host, or `accept down`) is a
@@ -101,6 +106,7 @@ export async function watch(config: Config, args: string[]): Promise<number> {
   await running;
   running = undefined;
   await closed;
+  await closeSessionWorker();
   cleanup?.();
   keptWatcher?.close();
   return 0;

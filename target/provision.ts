@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { errorMessage } from '../helpers/common/errors.ts';
 import { log } from '../helpers/common/log.ts';
 import { readCredentialsFile } from '../helpers/common/credentials.ts';
-import { cloneRepo, operatorGitEnv } from '../helpers/git/index.ts';
+import { cloneRepo, commitsOf, operatorGitEnv, sharedClone } from '../helpers/git/index.ts';
 import type { IncusClient } from '../helpers/incus/client.ts';
 import { parseRunbook } from '../helpers/runbook/index.ts';
 import { runRunbook } from '../helpers/runbook/run.ts';
@@ -36,7 +36,7 @@ export interface ProvisionHooks {
 export async function provisionOnIncus(
   resolved: ResolvedTarget,
   faced: TargetDescription,
-  options: ProvisionOptions & { generation?: string; keepOnFailure?: boolean; hostGitCredentialsFile?: string },
+  options: ProvisionOptions & { generation?: string; keepOnFailure?: boolean; hostGitCredentialsFile?: string; cloneCacheDir?: string },
   hooks: ProvisionHooks = {},
 ): Promise<Provisioned> {
   // Both git credentials files are read (and their tokens registered) before anything is created.
@@ -62,10 +62,13 @@ export async function provisionOnIncus(
     options.onCreated?.(throwaway);
     const repos = { baseRepo: resolved.baseRepo, instanceRepo: resolved.instanceRepo, ...(await hooks.repos?.(throwaway, client)) };
     await hooks.beforeRunbook?.(throwaway, client);
-    await using base = await cloneRepo(repos.baseRepo, { setting: 'ACCEPT_BASE_REPO' });
+    // The clone the run's specs read too (sharedClone): one clone of the base repo per commit, not one per reader.
+    await using base = options.cloneCacheDir ? await sharedClone(repos.baseRepo, { setting: 'ACCEPT_BASE_REPO', cacheDir: options.cloneCacheDir }) : await cloneRepo(repos.baseRepo, { setting: 'ACCEPT_BASE_REPO' });
     // The runbook is the system's own install document, as its profile names it.
     const source = resolved.profile.docs.install;
     const steps = parseRunbook(await readFile(join(base.dir, source), 'utf8'), `${repos.baseRepo} ${source}`);
+    // Read from this clone now, for the run record: no reader after this one clones the base repo for it.
+    const commits = await commitsOf(base, repos.instanceRepo, 'when provisioning cloned it').catch((error: unknown) => ({ how: `not resolved: ${errorMessage(error).split('\n')[0]}` }));
     const runbookStarted = performance.now();
     const runbook = await runRunbook(steps, throwaway.host, { source, ageKeyFile: resolved.ageKeyFile, hostGitCredentialsFile, durations: resolved.durations });
     const runbookMs = performance.now() - runbookStarted;
@@ -84,6 +87,7 @@ export async function provisionOnIncus(
       ...(resolved.forgeUrl ? { forgeUrl: resolved.forgeUrl } : {}),
       runbook,
       provisioning,
+      commits,
       machinesBefore,
       ledger: options.ledger.entries,
     };

@@ -6,6 +6,7 @@
 import type { Durations, IncusSettings, SshSettings } from '../helpers/common/config.ts';
 import type { LedgerEntry } from '../helpers/common/ledger.ts';
 import type { RunbookOutcome } from '../helpers/runbook/run.ts';
+import type { RunCommits } from '../helpers/git/index.ts';
 import type { ForgeWriteScope } from '../helpers/forge/writes.ts';
 import type { SystemProfile } from './system-profile.ts';
 import type { MachineObservation } from './neighbours.ts';
@@ -65,6 +66,8 @@ export interface HostFacts {
   forgeUrl?: string;
   /** Known only to the run that provisioned the host. */
   provisioning?: ProvisionTimings;
+  /** The commits provisioning cloned and ran the runbook of: the run record's, not read again (cold runs). */
+  commits?: RunCommits;
   machinesBefore?: MachineObservation[];
   ledger: LedgerEntry[];
 }
@@ -125,6 +128,8 @@ export interface RunContext extends SystemUnderTest {
   runbook?: RunbookOutcome;
   /** Set when this run provisioned the host (cold runs, the bench). */
   provisioning?: ProvisionTimings;
+  /** The commits this run's provisioning cloned (cold runs); a warm run reads them as they are at its start. */
+  commits?: RunCommits;
   /** The running cc-ci and the neighbours as they stood before the throwaway was created (cold runs). */
   machinesBefore?: MachineObservation[];
   ledger: LedgerEntry[];
@@ -144,6 +149,7 @@ export function runContext(parts: { runId: string; mode: RunContext['mode']; acc
     ...parts.system,
     runbook: host.runbook,
     ...(host.provisioning ? { provisioning: host.provisioning } : {}),
+    ...(parts.mode === 'cold' && host.commits ? { commits: host.commits } : {}),
     ...(host.machinesBefore ? { machinesBefore: host.machinesBefore } : {}),
     ledger: host.ledger,
   };

@@ -79,7 +79,7 @@ export interface SystemProfile {
 }
 
 /** cc-ci's contracts, as its DoD and its repos name them. */
-export function ccciProfile(config: Pick<Config, 'oneshots' | 'd8Doc'>): SystemProfile {
+export function ccciProfile(config: Pick<Config, 'oneshots' | 'd8Doc' | 'layout'>): SystemProfile {
   // Unset only where the lab resolves it (its own names), or in tests: a real target requires it (resolve.ts).
   const oneshots = config.oneshots ?? LAB_ONESHOTS;
   return {
@@ -89,12 +89,14 @@ export function ccciProfile(config: Pick<Config, 'oneshots' | 'd8Doc'>): SystemP
       install: 'docs/install.md',
       enroll: 'docs/enroll.md',
       secrets: 'docs/secrets.md',
-      architecture: 'docs/architecture.md',
+      // The DoD's C7 names it at the repo's top, beside docs/install.md and docs/secrets.md (ACCEPT_ARCHITECTURE_DOC).
+      architecture: config.layout.architecture,
       runbook: 'docs/runbook.md',
       decisions: 'DECISIONS.md',
       d8Evidence: config.d8Doc,
     },
-    instance: { secretsFile: 'secrets.yaml', submodule: 'secrets' },
+    // The seed's: secrets/secrets.yaml in the instance repo; the submodule alternative at cc-ci/instance/.
+    instance: { secretsFile: config.layout.secretsFile, submodule: config.layout.submodule },
     host: {
       bootstrapKey: '/var/lib/sops-nix/key.txt',
       secretsDir: '/run/secrets',

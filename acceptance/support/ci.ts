@@ -444,13 +444,21 @@ export interface HostCheckout {
   durations: Pick<Durations, 'rebuild'>;
 }
 
-export async function hostCheckout(baseDir: string, durations: Pick<Durations, 'rebuild'>): Promise<HostCheckout> {
-  const steps = parseRunbook(await readFile(join(baseDir, 'docs/install.md'), 'utf8'), 'docs/install.md');
-  const rebuild = steps.find((step) => step.kind === 'sh' && /nixos-rebuild switch/.test(step.script));
-  if (!rebuild || rebuild.kind !== 'sh') throw new HarnessError('docs/install.md has no `nixos-rebuild switch` step to rebuild with');
-  const dir = /--flake\s+['"]?([^'"?#\s]+)/.exec(rebuild.script)?.[1];
-  if (!dir?.startsWith('/')) throw new HarnessError(`cannot tell the host's checkout from the rebuild step \`${rebuild.script}\``);
-  return { dir, rebuild: rebuild.script, durations };
+/**
+ * The host's checkout and its rebuild step: from the runbook that built the host, as the run
+ * context carries it (a cold run's, or the kept host's); parsed from the base repo's install doc
+ * only for a host no run provisioned (the ssh target).
+ */
+export async function hostCheckout(run: Pick<RunContext, 'runbook' | 'durations' | 'profile'>, baseDir: string): Promise<HostCheckout> {
+  const source = run.profile.docs.install;
+  const scripts = run.runbook
+    ? run.runbook.steps.filter((step) => step.kind === 'sh').map((step) => step.text)
+    : parseRunbook(await readFile(join(baseDir, source), 'utf8'), source).flatMap((step) => (step.kind === 'sh' ? [step.script] : []));
+  const rebuild = scripts.find((script) => /nixos-rebuild switch/.test(script));
+  if (!rebuild) throw new HarnessError(`${run.runbook ? `the runbook that built the host (${run.runbook.source})` : source} has no \`nixos-rebuild switch\` step to rebuild with`);
+  const dir = /--flake\s+['"]?([^'"?#\s]+)/.exec(rebuild)?.[1];
+  if (!dir?.startsWith('/')) throw new HarnessError(`cannot tell the host's checkout from the rebuild step \`${rebuild}\``);
+  return { dir, rebuild, durations: run.durations };
 }
 
 const GIT = 'git -c user.name=cc-ci-acceptance -c user.email=acceptance@cc-ci.invalid';

@@ -10,6 +10,7 @@
  */
 import { basename, join, relative } from 'node:path';
 import type { Reporter, TestCase, TestModule, Vitest } from 'vitest/node';
+import { loadConfig } from '../../helpers/common/config.ts';
 import { redact } from '../../helpers/common/redact.ts';
 import { errorName, errorVerdict, recordVerdict, testKey, writeHarnessCheck } from './allure-meta.ts';
 import type { RunContext } from './context.ts';
@@ -17,7 +18,7 @@ import { newRunRecord, openRunRecord, resolveCommits, syncRunEvidence } from './
 import { providedRun } from './junit-reporter.ts';
 import { DOD_ITEMS, itemIdOf, type DodItemId } from './items.ts';
 import { checkLine, firstLine, itemRecord, withResults, writeRunRecord, type CheckRecord, type ItemRecord, type RunRecord, type SpecFilePhase } from './run-record.ts';
-import { writeSummary } from './summary.ts';
+import { renderSummary, writeSummary } from './summary.ts';
 
 export type { Verdict } from './allure-meta.ts';
 
@@ -83,7 +84,7 @@ export default class DodReporter implements Reporter {
   /** Global setup has provided the run by now; a cold run's record has its commits already. */
   onTestModuleQueued(): void {
     const context = this.providedRun();
-    if (!this.commits && context?.mode === 'warm') this.commits = resolveCommits(context.baseRepo, context.instanceRepo);
+    if (!this.commits && context?.mode === 'warm') this.commits = resolveCommits(context.baseRepo, context.instanceRepo, loadConfig().stateDir);
   }
 
   /** Before allure-vitest writes its results: its listener (allure-meta.ts) reads these verdicts. */
@@ -143,7 +144,7 @@ export default class DodReporter implements Reporter {
     const problem = !setupError && unhandledErrors.length ? `${unhandledErrors.length} error(s) outside any check: ${firstLine(unhandledErrors[0]!.message)}` : undefined;
     const dir = process.env.ACCEPT_REPORTS_DIR ?? 'reports';
     const mode = context?.mode ?? (projects.includes('cold') ? 'cold' : projects.includes('warm') ? 'warm' : 'unknown');
-    const opened = await openRunRecord(dir, { context, mode, commits: this.commits }).catch(async (error: unknown) => {
+    const opened = await openRunRecord(dir, { context, mode, commits: this.commits, write: false }).catch(async (error: unknown) => {
       process.stderr.write(`! could not open the run record: ${redact(String(error))}\n`);
       return undefined;
     });
@@ -160,7 +161,10 @@ export default class DodReporter implements Reporter {
     if (opened) {
       await writeRunRecord(dir, record).catch((error: unknown) => process.stderr.write(`! could not write the run record: ${redact(String(error))}\n`));
     }
-    const markdown = await writeSummary(dir, record);
+    // A cold run that got as far as its specs ends in its teardown, which adds the cleanup check and
+    // writes the summary and the per-run evidence once; here the summary is only printed.
+    const teardownWrites = context?.mode === 'cold' && Boolean(opened);
+    const markdown = teardownWrites ? renderSummary(record) : await writeSummary(dir, record);
     process.stdout.write(`\n${markdown}\n`);
     if (setupError || problem) {
       const error: SerializedErrorLike = setupErrors[0] ?? {};
@@ -176,8 +180,9 @@ export default class DodReporter implements Reporter {
       });
     }
     if (record.verdict!.overall === 'FAIL' || record.verdict!.overall === 'ERROR') process.exitCode = 1;
+    if (teardownWrites) return;
     // A record made just now (warm and ssh runs) has no ledger beside it yet: the context's.
-    await syncRunEvidence(dir, { ledger: opened?.created ? context?.ledger : undefined }).catch((error: unknown) => {
+    await syncRunEvidence(dir, { ledger: opened?.created ? context?.ledger : undefined, record: opened ? record : undefined }).catch((error: unknown) => {
       process.stderr.write(`! could not write the per-run evidence: ${redact(String(error))}\n`);
     });
   }

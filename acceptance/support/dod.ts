@@ -6,12 +6,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as allure from 'allure-js-commons';
-import { beforeEach, describe, expect, inject, test as base, type TestContext } from 'vitest';
+import { afterEach, beforeEach, describe, expect, inject, test as base, type TestContext } from 'vitest';
 import { budgetMs, withinDuration } from '../../helpers/common/budget.ts';
 import { HarnessError } from '../../helpers/common/errors.ts';
 import { timed } from '../../helpers/common/log.ts';
 import { redact, registerSecret } from '../../helpers/common/redact.ts';
-import { cloneRepo, type Clone } from '../../helpers/git/index.ts';
+import { cloneCacheDir, sharedClone, type Clone } from '../../helpers/git/index.ts';
 import { loadConfig, type Config, type DurationName } from '../../helpers/common/config.ts';
 import type { IncusClient } from '../../helpers/incus/client.ts';
 import { decryptSops, parseAgeIdentities, topLevelStrings } from '../../helpers/sops/index.ts';
@@ -31,6 +31,8 @@ declare module 'vitest' {
     skipReason?: string;
     /** The machine the check observed, as its evidence names it (see `observes`). */
     machine?: string;
+    /** Worker-scoped fixtures made during this test, and how long each took (ms): the bench's breakdown. */
+    fixtureMs?: Record<string, number>;
   }
 }
 
@@ -67,6 +69,7 @@ export { fill };
 /** Wraps a spec's tests in a suite named after the item, and labels them for Allure. */
 export function dodItem(id: DodItemId, body: () => void): void {
   describe(itemLabel(id), { timeout: within() }, () => {
+    afterEach(({ task }) => takeFixtureTimes(task));
     beforeEach(async () => {
       await allure.epic(DOD_ITEMS[id].phase);
       await allure.feature(itemLabel(id));
@@ -177,37 +180,34 @@ export interface GitSecrets {
 
 // Worker-scoped: one connection, one clone and one decryption serve every spec in the run.
 export const test = base
-  .extend('run', { scope: 'worker' }, async (): Promise<RunContext> => providedRun())
+  .extend('run', { scope: 'worker' }, async (): Promise<RunContext> => made('run', async () => providedRun()))
   // One channel per worker (incus exec, or one SSH connection), closed with the worker.
-  .extend('host', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<HostChannel> => {
+  .extend('host', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<HostChannel> => made('host', async () => {
     const host = await openHost(run);
     onCleanup(() => host.close());
     return host;
-  })
-  .extend('config', { scope: 'worker' }, async (): Promise<Config> => loadConfig())
-  .extend('incus', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<IncusClient> => {
+  }))
+  .extend('config', { scope: 'worker' }, async (): Promise<Config> => made('config', async () => loadConfig()))
+  .extend('incus', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<IncusClient> => made('incus', async () => {
     const client = await openIncusFor(run);
     onCleanup(() => client.close());
     return client;
-  })
+  }))
   // The running cc-ci (cc-nix-test): read, never changed. Opened once; unreachable is a reason, not an error.
-  .extend('production', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<ProductionHost> => {
+  .extend('production', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<ProductionHost> => made('production', async () => {
     const production = await openProduction(run);
     if ('host' in production) onCleanup(() => production.host.close());
     return production;
-  })
-  .extend('baseRepo', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<Clone> => {
-    const clone = await cloneRepo(run.baseRepo, { setting: 'ACCEPT_BASE_REPO' });
-    onCleanup(() => clone.remove());
-    return clone;
-  })
+  }))
+  // Clones as the remote's refs stand now, shared by runs that find them unchanged (sharedClone).
+  .extend('baseRepo', { scope: 'worker' }, async ({ run, config }): Promise<Clone> => made('baseRepo', async () => sharedClone(run.baseRepo, { setting: 'ACCEPT_BASE_REPO', cacheDir: cloneCacheDir(config.stateDir) })))
   // One clean-checkout build and one comparison serve C1, C5 and D8. Made in a hook of its own
   // (useReproduction), and settled: a failure reaches each test that uses it, not the whole file.
-  .extend('reproductionMade', { scope: 'worker' }, async ({ run, baseRepo, host, production, config }): Promise<Settled<Reproduction>> => settle(async () => {
+  .extend('reproductionMade', { scope: 'worker' }, async ({ run, baseRepo, host, production, config }): Promise<Settled<Reproduction>> => made('reproductionMade', () => settle(async () => {
     // Loaded by the specs that take this fixture only: a run of C2 alone never imports them.
     const { bootedSystem, buildToplevelFromCleanClone, closure, closureHash, compareClosures, currentSystem } = await import('../../helpers/nix/index.ts');
     const { writeD8 } = await import('./d8.ts');
-    const composition = await detectComposition(baseRepo.dir);
+    const composition = await detectComposition(baseRepo.dir, run.profile.instance.submodule);
     const builtAt = new Date().toISOString();
     // Logged, not an Allure step: no test is running yet.
     const built = await timed(`Building the toplevel from a clean clone of ${run.baseRepo} (${composition ?? 'no'} composition)`, () =>
@@ -258,14 +258,10 @@ export const test = base
     };
     await writeD8(config.reportsDir, evidence, diff);
     return { composition, machine: host.name, built: built.path, running, booted, diff, production: onProduction, evidence };
-  }))
+  })))
   .extend('reproduction', async ({ reproductionMade }): Promise<Reproduction> => unsettle(reproductionMade))
-  .extend('instanceRepo', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<string> => {
-    const clone = await cloneRepo(run.instanceRepo, { setting: 'ACCEPT_INSTANCE_REPO' });
-    onCleanup(() => clone.remove());
-    return clone.dir;
-  })
-  .extend('gitSecrets', { scope: 'worker' }, async ({ run, instanceRepo }): Promise<GitSecrets> => {
+  .extend('instanceRepo', { scope: 'worker' }, async ({ run, config }): Promise<string> => made('instanceRepo', async () => (await sharedClone(run.instanceRepo, { setting: 'ACCEPT_INSTANCE_REPO', cacheDir: cloneCacheDir(config.stateDir) })).dir))
+  .extend('gitSecrets', { scope: 'worker' }, async ({ run, instanceRepo }): Promise<GitSecrets> => made('gitSecrets', async () => {
     const { secretsFile } = run.profile.instance;
     const source = `${run.instanceRepo} ${secretsFile}`;
     const identities = parseAgeIdentities(await readFile(run.ageKeyFile, 'utf8'), run.ageKeyFile);
@@ -273,14 +269,14 @@ export const test = base
     const values = topLevelStrings(document);
     for (const value of Object.values(values)) registerSecret(value);
     return { values, recipients: document.recipients, source };
-  })
+  }))
   // cc-ci's forge, Drone and apex, with the tokens the D specs act with.
-  .extend('ci', { scope: 'worker' }, async ({ run, config, gitSecrets }): Promise<Ci> => (await import('./ci.ts')).openCi(run, config, gitSecrets.values))
+  .extend('ci', { scope: 'worker' }, async ({ run, config, gitSecrets }): Promise<Ci> => made('ci', async () => (await import('./ci.ts')).openCi(run, config, gitSecrets.values)))
   // The run's host's own faces, for the checks that change that host (D5's enrolment, D6's rotation).
-  .extend('hostCi', { scope: 'worker' }, async ({ run, config, gitSecrets }): Promise<Ci> => {
+  .extend('hostCi', { scope: 'worker' }, async ({ run, config, gitSecrets }): Promise<Ci> => made('hostCi', async () => {
     const { hostFaces, openCi } = await import('./ci.ts');
     return openCi(run, config, gitSecrets.values, hostFaces(run));
-  });
+  }));
 
 /**
  * Makes the shared reproduction (the operator-side build of the toplevel and the closure
@@ -294,6 +290,31 @@ export function useReproduction(): void {
   test.beforeAll(async ({ reproductionMade }) => {
     void reproductionMade;
   }, within('rebuild'));
+}
+
+/** Fixtures made since the last test ended, by name (ms); each test's meta takes them (dodItem). */
+const fixturesMade: Record<string, number> = {};
+
+/**
+ * Times a worker-scoped fixture's own work (the fixtures it takes are made before): how long a
+ * run spends making what its checks share. Inside the fixture's body, since Vitest reads each
+ * fixture's first parameter to know what it takes.
+ */
+async function made<T>(name: string, make: () => Promise<T> | T): Promise<T> {
+  const started = performance.now();
+  try {
+    return await make();
+  } finally {
+    fixturesMade[name] = Math.round(performance.now() - started);
+  }
+}
+
+/** Hands the fixtures made during a test to its meta, once. */
+function takeFixtureTimes(task: TestContext['task']): void {
+  const names = Object.keys(fixturesMade);
+  if (!names.length) return;
+  task.meta.fixtureMs = { ...fixturesMade };
+  for (const name of names) delete fixturesMade[name];
 }
 
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
@@ -312,9 +333,9 @@ function unsettle<T>(settled: Settled<T>): T {
 }
 
 /** How the base repo takes in the instance repo, as a person would tell from the tree. */
-export async function detectComposition(baseDir: string): Promise<'submodule' | 'input' | undefined> {
+export async function detectComposition(baseDir: string, submodule: string): Promise<'submodule' | 'input' | undefined> {
   const gitmodules = await readFile(join(baseDir, '.gitmodules'), 'utf8').catch(() => '');
-  if (/^\s*path\s*=\s*secrets\s*$/m.test(gitmodules)) return 'submodule';
+  if (gitmodules.split('\n').some((line) => /^\s*path\s*=/.test(line) && line.split('=')[1]!.trim() === submodule)) return 'submodule';
   const lock = await readFile(join(baseDir, 'flake.lock'), 'utf8').catch(() => undefined);
   if (lock && (JSON.parse(lock) as { nodes?: Record<string, unknown> }).nodes?.instance) return 'input';
   return undefined;

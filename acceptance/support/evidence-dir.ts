@@ -11,13 +11,14 @@ import { Ledger, type LedgerEntry } from '../../helpers/common/ledger.ts';
 import { log } from '../../helpers/common/log.ts';
 import { redact } from '../../helpers/common/redact.ts';
 import { displayUrl } from '../../helpers/common/credentials.ts';
-import { cloneRepo, operatorGitEnv } from '../../helpers/git/index.ts';
+import { cloneCacheDir, commitsOf, sharedClone } from '../../helpers/git/index.ts';
+import { loadConfig } from '../../helpers/common/config.ts';
 import { newRunId } from '../../target/labels.ts';
 import { writeAllureMeta, writeHarnessCheck } from './allure-meta.ts';
 import type { RunContext } from './context.ts';
 import { describeFaced } from '../../target/run-context.ts';
 import type { D8Evidence } from './d8.ts';
-import { CURRENT_RUN_FILE, RUN_RECORD_FILE, RUN_RECORD_SCHEMA_VERSION, currentRunId, describeTargetRecord, findRunRecord, targetEntries, withOverhead, withTeardown, writeRunRecord, type RunRecord } from './run-record.ts';
+import { CURRENT_RUN_FILE, RUN_RECORD_FILE, RUN_RECORD_SCHEMA_VERSION, currentRunId, describeTargetRecord, findRunRecord, targetEntries, withCleanup, withOverhead, withTeardown, writeRunRecord, type CleanupRecord, type RunRecord } from './run-record.ts';
 import { CLEANUP_CHECK, SUMMARY_FILE, verdictLine, writeSummary } from './summary.ts';
 
 export type { RunRecord } from './run-record.ts';
@@ -37,21 +38,13 @@ async function harnessVersion(): Promise<string> {
 
 /**
  * The commits the run faces: HEAD of the base repo when the run starts, and the instance commit
- * that base pins (submodule gitlink or flake.lock). Only an approximation of what the runbook
- * cloned, seconds earlier; a failure here is recorded, never fatal.
+ * that base pins (submodule gitlink or flake.lock). From the clone the run shares (sharedClone):
+ * a repo unchanged since the last run is not cloned again. A failure here is recorded, never fatal.
  */
-export async function resolveCommits(baseRepo: string, instanceRepo: string): Promise<NonNullable<RunRecord['commits']>> {
+export async function resolveCommits(baseRepo: string, instanceRepo: string, stateDir: string): Promise<NonNullable<RunRecord['commits']>> {
   try {
-    await using base = await cloneRepo(baseRepo, { setting: 'ACCEPT_BASE_REPO' });
-    const gitlink = await exec('git', ['ls-tree', 'HEAD', 'secrets'], { cwd: base.dir });
-    const pinned = /^160000 commit ([0-9a-f]{40})\tsecrets$/m.exec(gitlink.stdout)?.[1];
-    if (pinned) return { base: base.commit, instance: pinned, how: 'base: HEAD at the start of the run; instance: the secrets/ submodule commit that base pins' };
-    const lock = await readText(join(base.dir, 'flake.lock'));
-    const locked = lock ? (JSON.parse(lock) as { nodes?: { instance?: { locked?: { rev?: string } } } }).nodes?.instance?.locked?.rev : undefined;
-    if (locked) return { base: base.commit, instance: locked, how: 'base: HEAD at the start of the run; instance: the flake input rev that base locks' };
-    const head = await exec('git', ['ls-remote', displayUrl(instanceRepo), 'HEAD'], { env: operatorGitEnv(), timeoutMs: 60_000 });
-    const instance = /^([0-9a-f]{40})\s/.exec(head.stdout)?.[1];
-    return { base: base.commit, instance, how: 'base and instance: HEAD of each repo at the start of the run (base pins no instance commit)' };
+    const base = await sharedClone(baseRepo, { setting: 'ACCEPT_BASE_REPO', cacheDir: cloneCacheDir(stateDir) });
+    return await commitsOf(base, instanceRepo, 'at the start of the run');
   } catch (error) {
     return { how: `not resolved: ${redact((error as Error).message).split('\n')[0]}` };
   }
@@ -69,7 +62,7 @@ export async function newRunRecord(runId: string, context: RunContext | undefine
     // Recorded without credentials, whatever the context holds.
     baseRepo: context && displayUrl(context.baseRepo),
     instanceRepo: context && displayUrl(context.instanceRepo),
-    commits: context ? ((await commits) ?? (await resolveCommits(context.baseRepo, context.instanceRepo))) : undefined,
+    commits: context ? ((await commits) ?? context.commits ?? (await resolveCommits(context.baseRepo, context.instanceRepo, loadConfig().stateDir))) : undefined,
     harnessVersion: await harnessVersion(),
     node: process.version,
     startedAt: new Date().toISOString(),
@@ -167,7 +160,7 @@ const INDEX = (record: RunRecord) =>
  */
 export async function openRunRecord(
   reportsDir: string,
-  options: { context?: RunContext; mode?: RunRecord['mode']; commits?: Promise<RunRecord['commits']> } = {},
+  options: { context?: RunContext; mode?: RunRecord['mode']; commits?: Promise<RunRecord['commits']>; write?: boolean } = {},
 ): Promise<{ record: RunRecord; created: boolean }> {
   const root = evidenceRoot(reportsDir);
   await mkdir(root, { recursive: true });
@@ -179,17 +172,19 @@ export async function openRunRecord(
   const existing = await findRunRecord(reportsDir, runId);
   if (existing) return { record: existing, created: false };
   const record = await newRunRecord(runId, options.context, options.mode, options.commits);
-  await writeRunRecord(reportsDir, record);
+  // Unwritten when the caller writes it complete at once (the DoD reporter).
+  if (options.write !== false) await writeRunRecord(reportsDir, record);
   return { record, created: true };
 }
 
 /**
  * Brings reports/evidence/<run-id>/ up to date with the run record and what reports/ holds now,
- * creating the record if no earlier moment did. Returns the run id.
+ * creating the record if no earlier moment did (or taking the one its caller just wrote). Returns the run id.
  */
-export async function syncRunEvidence(reportsDir: string, options: { context?: RunContext; ledger?: readonly LedgerEntry[] } = {}): Promise<string> {
+export async function syncRunEvidence(reportsDir: string, options: { context?: RunContext; ledger?: readonly LedgerEntry[]; record?: RunRecord } = {}): Promise<string> {
   const root = evidenceRoot(reportsDir);
-  const { record, created } = await openRunRecord(reportsDir, options);
+  // The record its caller has just written is not read back.
+  const { record, created } = options.record ? { record: options.record, created: false } : await openRunRecord(reportsDir, options);
   const dir = join(root, record.runId);
 
   const ledger = options.ledger ?? (created ? options.context?.ledger : undefined);
@@ -223,12 +218,16 @@ export async function recordRunStart(reportsDir: string, context: RunContext): P
  * timed, and the per-run copy is made complete. Also runs when setup itself failed; a run with no
  * record of its own (setup failed before the cleanup check) leaves reports/ as it is.
  */
-export async function finishRunEvidence(reportsDir: string, run: { runId: string; ledger: readonly LedgerEntry[]; deleteMs?: number }): Promise<void> {
+export async function finishRunEvidence(reportsDir: string, run: { runId: string; ledger: readonly LedgerEntry[]; deleteMs?: number; cleanup?: CleanupRecord }): Promise<void> {
   const root = evidenceRoot(reportsDir);
   await mkdir(root, { recursive: true });
   if (!(await currentRunId(reportsDir))) await writeFile(join(root, CURRENT_RUN_FILE), `${run.runId}\n`);
-  const record = await findRunRecord(reportsDir, run.runId);
+  const found = await findRunRecord(reportsDir, run.runId);
+  // The cleanup check joins the record here, with the teardown's timings: one write of each file.
+  // A run whose setup failed before its record was made still gets one, so the check is not lost.
+  const record = run.cleanup ? withCleanup(found ?? (await newRunRecord(run.runId, undefined, 'cold')), run.cleanup) : found;
   // A kept throwaway has no cleanup check, but its teardown is timed all the same.
+  let finished: RunRecord | undefined;
   if (record?.cleanup || record?.verdict) {
     const now = Date.now();
     if (record.cleanup) {
@@ -242,11 +241,11 @@ export async function finishRunEvidence(reportsDir: string, run: { runId: string
         stop: now,
       });
     }
-    const finished = withOverhead(withTeardown(record, now, run.deleteMs));
+    finished = withOverhead(withTeardown(record, now, run.deleteMs));
     await writeRunRecord(reportsDir, finished);
     await writeSummary(reportsDir, finished);
     if (finished.verdict && finished.cleanup) log.info(`after teardown: ${verdictLine(finished.runId, finished.verdict).replaceAll('**', '')}`);
   }
-  const id = await syncRunEvidence(reportsDir, { ledger: run.ledger });
+  const id = await syncRunEvidence(reportsDir, { ledger: run.ledger, record: finished });
   log.info(`evidence of run ${id}: ${join(root, id)}/`);
 }

@@ -14,6 +14,7 @@ import { newRunId } from '../../target/labels.ts';
 import { providerFor, type CreatedThrowaway, type Provisioned } from '../../target/index.ts';
 import { finishRunEvidence, recordRunStart } from './evidence-dir.ts';
 import { freshResultsDir, reportCleanup, runPassed } from './reports.ts';
+import type { CleanupRecord } from './run-record.ts';
 
 export default async function setupCold(project: TestProject): Promise<() => Promise<void>> {
   const config = loadConfig();
@@ -66,6 +67,7 @@ export default async function setupCold(project: TestProject): Promise<() => Pro
   const teardown = async () => {
     unhook();
     let deleteMs: number | undefined;
+    let cleanup: CleanupRecord | undefined;
     const name = context.instance.name;
     const keep = config.keep === 'always' || (config.keep === 'on-failure' && !(await runPassed(config.reportsDir, runId)));
     if (keep) {
@@ -77,11 +79,11 @@ export default async function setupCold(project: TestProject): Promise<() => Pro
       const deleteStarted = performance.now();
       const { destroyedAt } = await done.stop();
       deleteMs = performance.now() - deleteStarted;
-      await reportCleanup(config.reportsDir, done.client, name, runId, destroyedAt, context.machinesBefore ? { machines: context.machines, before: context.machinesBefore } : undefined, reach);
+      cleanup = await reportCleanup(config.reportsDir, done.client, name, runId, destroyedAt, context.machinesBefore ? { machines: context.machines, before: context.machinesBefore } : undefined, reach);
       if (config.keep === 'on-failure') await forgetKept(config.stateDir);
     }
     await done.close();
-    await finishRunEvidence(config.reportsDir, { runId, ledger: ledger.entries, deleteMs });
+    await finishRunEvidence(config.reportsDir, { runId, ledger: ledger.entries, deleteMs, cleanup });
   };
   try {
     if (config.keep !== 'never') log.info(`kept-host record: ${await done.recordKept(config.stateDir)}`);

@@ -26,7 +26,7 @@ export async function freshResultsDir(reportsDir: string): Promise<void> {
 /**
  * C6's second half, the last step of a cold run: after teardown, nothing of this run is left in
  * the project. The check goes to the console and into the run record (and so the DoD summary);
- * a leak fails the run.
+ * a leak fails the run. Answers the check; finishRunEvidence records it with the rest of the teardown.
  */
 export async function reportCleanup(
   reportsDir: string,
@@ -36,7 +36,7 @@ export async function reportCleanup(
   destroyedAt: string,
   neighbours?: { machines: RunMachines; before: MachineObservation[] },
   reach?: string,
-): Promise<void> {
+): Promise<CleanupRecord> {
   const left = (await client.listInstances()).filter((instance) => instance.name === name || instance.config[LABEL_RUN_ID] === runId);
   // The running cc-ci and the neighbours, as they stood before the throwaway was created.
   const after = neighbours ? await observeMachines(client, neighbours.machines) : [];
@@ -56,7 +56,6 @@ export async function reportCleanup(
   } else {
     log.info(cleanupRow(cleanup));
   }
-  await recordCleanup(reportsDir, runId, cleanup).catch((error: unknown) => log.warn(`could not record the cleanup check in the run record: ${redact(String(error))}`));
   const d8 = join(reportsDir, 'evidence', 'd8.json');
   const evidence = await readFile(d8, 'utf8').then((text) => JSON.parse(text) as D8Evidence, () => undefined);
   if (evidence?.live) {
@@ -64,6 +63,8 @@ export async function reportCleanup(
     await writeFile(d8, `${JSON.stringify(evidence, null, 2)}\n`);
     await writeFile(join(reportsDir, 'evidence', 'd8.md'), d8Markdown(evidence));
   }
+  // Recorded once, with the teardown's timings, by finishRunEvidence.
+  return cleanup;
 }
 
 /**

@@ -14,8 +14,51 @@ export type RunWord = 'PASS' | 'FAIL' | 'ERROR' | 'SKIPPED' | 'NONE';
 /** The line that closes each run of a session. */
 export const RUN_DONE = /^accept watch: run (\d+) took (\d+) ms: (PASS|FAIL|ERROR|SKIPPED|NONE)\b/m;
 
-export function runDoneLine(run: number, ms: number, word: RunWord, trigger: string): string {
-  return `accept watch: run ${run} took ${Math.round(ms)} ms: ${word} (${trigger}; ${formatDuration(ms)}). Enter re-runs, q quits.\n`;
+export function runDoneLine(run: number, ms: number, word: RunWord, trigger: string, phases?: RunPhases): string {
+  const breakdown = phases ? `accept watch: run ${run} phases: ${PHASE_NAMES.map((name) => `${name}=${Math.round(phases[name])}`).join(' ')}\n` : '';
+  return `${breakdown}accept watch: run ${run} took ${Math.round(ms)} ms: ${word} (${trigger}; ${formatDuration(ms)}). Enter re-runs, q quits.\n`;
+}
+
+/**
+ * Where one run of a session spent its time (ms), in order: attach (the settings and the kept
+ * record read afresh, the lab's machines checked: trigger to the run's start; the first run's is
+ * Vitest's own start), worker (a new worker started and scheduled), import (the specs and what
+ * they import evaluated in it, setup files included), fixtures (the worker-scoped fixtures:
+ * channels, clones, decryption, builds), tests (the checks themselves), reports (the DoD
+ * summary, run record, evidence, JUnit and Allure written).
+ */
+export const PHASE_NAMES = ['attach', 'worker', 'import', 'fixtures', 'tests', 'reports'] as const;
+export type RunPhases = Record<(typeof PHASE_NAMES)[number], number>;
+
+/** The phases line of a session's run, as the bench reads it. */
+export const RUN_PHASES = /^accept watch: run (\d+) phases: (.*)$/m;
+
+export function parsePhases(text: string): Partial<RunPhases> {
+  const phases: Partial<RunPhases> = {};
+  for (const [, name, value] of text.matchAll(/(\w+)=(\d+)/g)) if ((PHASE_NAMES as readonly string[]).includes(name!)) phases[name as keyof RunPhases] = Number(value);
+  return phases;
+}
+
+/** A run's phases from the marks the reporter took and what Vitest and the specs' meta say of each module. */
+export function runPhases(marks: { triggered: number; runStarted: number; runEnded: number; reported: number }, modules: ReadonlyArray<TestModule>): RunPhases {
+  let imported = 0;
+  let duration = 0;
+  let fixtures = 0;
+  for (const module of modules) {
+    const diagnostic = module.diagnostic();
+    imported += diagnostic.environmentSetupDuration + diagnostic.prepareDuration + diagnostic.collectDuration + diagnostic.setupDuration;
+    duration += diagnostic.duration;
+    for (const test of module.children.allTests()) for (const ms of Object.values(test.meta().fixtureMs ?? {})) fixtures += ms;
+  }
+  const inRun = marks.runEnded - marks.runStarted;
+  return {
+    attach: Math.max(0, marks.runStarted - marks.triggered),
+    worker: Math.max(0, inRun - imported - duration),
+    import: imported,
+    fixtures: Math.min(fixtures, duration),
+    tests: Math.max(0, duration - fixtures),
+    reports: Math.max(0, marks.reported - marks.runEnded),
+  };
 }
 
 /** The outcome of one run, by the DoD reporter's verdicts: the worst check's, and ERROR for an error outside every check. */
@@ -32,6 +75,9 @@ export default class SessionReporter implements Reporter {
   private runs = 0;
   private word: RunWord = 'NONE';
   private trigger = 'start';
+  private runStarted = performance.now();
+  private runEnded = performance.now();
+  private modules: ReadonlyArray<TestModule> = [];
 
   onInit(vitest: Vitest): void {
     this.acceptance = vitest.projects.length > 0 && vitest.projects.every((project) => project.name === 'warm' || project.name === 'cold');
@@ -42,13 +88,22 @@ export default class SessionReporter implements Reporter {
     this.trigger = trigger ?? 'rerun';
   }
 
+  onTestRunStart(): void {
+    this.runStarted = performance.now();
+  }
+
   onTestRunEnd(modules: ReadonlyArray<TestModule>, unhandled: ReadonlyArray<unknown>): void {
+    this.runEnded = performance.now();
+    this.modules = modules;
     this.runs += 1;
     this.word = runWord(modules, unhandled.length);
   }
 
   // After onTestRunEnd of every reporter: the summary, the run record and the evidence are written.
   onWatcherStart(): void {
-    if (this.acceptance) process.stdout.write(runDoneLine(this.runs, performance.now() - this.started, this.word, this.trigger));
+    if (!this.acceptance) return;
+    const now = performance.now();
+    const phases = runPhases({ triggered: this.started, runStarted: this.runStarted, runEnded: this.runEnded, reported: now }, this.modules);
+    process.stdout.write(runDoneLine(this.runs, now - this.started, this.word, this.trigger, phases));
   }
 }

@@ -82,6 +82,7 @@ describe('loadConfig defaults', () => {
       neighbours: [],
       rebootCheck: false,
       oneshots: undefined,
+      layout: { secretsFile: 'secrets/secrets.yaml', submodule: 'instance', architecture: 'architecture.md' },
       d8Doc: 'docs/evidence/d8.md',
       ci: {
         forgeUrl: undefined,

@@ -111,6 +111,8 @@ export interface Config {
   oneshots?: string[];
   /** Path, in the base repo, of the D8 evidence document the system publishes (C5). */
   d8Doc: string;
+  /** cc-ci's layout where the seed and the DoD name it: the instance repo's sops file and submodule path, and the architecture document. */
+  layout: { secretsFile: string; submodule: string; architecture: string };
   /** cc-ci's own faces (D1–D10). Unset URLs and tokens come from the domain and the instance repo. */
   ci: CiSettings;
   /** Only the durations the user set; each target fills the rest (durationsFor). */
@@ -378,6 +380,15 @@ function instanceConfig(env: Env, name: string): Record<string, string> {
   return config;
 }
 
+/** A path inside a repo: relative, without `..`. */
+function repoPath(env: Env, name: string): string | undefined {
+  const value = text(env, name);
+  if (value !== undefined && (value.startsWith('/') || value.split('/').includes('..') || value.endsWith('/'))) {
+    throw new ConfigError(name, `must be a path inside the repo, such as secrets/secrets.yaml; got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
 function interfaceName(env: Env, name: string): string | undefined {
   const value = text(env, name);
   // Linux interface names: at most 15 bytes, no slash or whitespace.
@@ -485,6 +496,11 @@ export function loadConfig(env: Env = process.env): Config {
     rebootCheck: flag(env, 'ACCEPT_REBOOT_CHECK'),
     oneshots: unitList(env, 'ACCEPT_ONESHOTS'),
     d8Doc: text(env, 'ACCEPT_D8_DOC') ?? 'docs/evidence/d8.md',
+    layout: {
+      secretsFile: repoPath(env, 'ACCEPT_INSTANCE_SECRETS_FILE') ?? 'secrets/secrets.yaml',
+      submodule: repoPath(env, 'ACCEPT_INSTANCE_SUBMODULE') ?? 'instance',
+      architecture: repoPath(env, 'ACCEPT_ARCHITECTURE_DOC') ?? 'architecture.md',
+    },
     ci: {
       forgeUrl: url(env, 'ACCEPT_FORGE_URL', ['https:']),
       forgeOrg: slug(env, 'ACCEPT_FORGE_ORG', 'coop-cloud', 1),
@@ -568,6 +584,9 @@ export const CONFIG_VARIABLES = [
   'ACCEPT_REBOOT_CHECK',
   'ACCEPT_ONESHOTS',
   'ACCEPT_D8_DOC',
+  'ACCEPT_INSTANCE_SECRETS_FILE',
+  'ACCEPT_INSTANCE_SUBMODULE',
+  'ACCEPT_ARCHITECTURE_DOC',
   'ACCEPT_FORGE_URL',
   'ACCEPT_FORGE_ORG',
   'ACCEPT_FORGE_PROBE_REPO',

@@ -67,6 +67,8 @@ interface FakeOperation {
   runningWaits: number;
   /** How many waits first end as this Incus ends a wait slice on a running operation: an error, "context deadline exceeded". */
   deadlineWaits: number;
+  /** Its wait answers an error envelope at HTTP 200, as some Incus does for an exec that exits 127. */
+  errorEnvelope?: boolean;
 }
 
 interface FakeFile {
@@ -119,7 +121,7 @@ class FakeIncus {
     this.send(res, code, { type: 'error', status: '', status_code: 0, error_code: code, error, metadata: null });
   }
 
-  private operation(res: ServerResponse, description: string, outcome: { err?: string; metadata?: Record<string, unknown>; runningWaits?: number; deadlineWaits?: number } = {}): void {
+  private operation(res: ServerResponse, description: string, outcome: { err?: string; metadata?: Record<string, unknown>; runningWaits?: number; deadlineWaits?: number; errorEnvelope?: boolean } = {}): void {
     const id = randomUUID();
     const op: FakeOperation = {
       id,
@@ -130,6 +132,7 @@ class FakeIncus {
       metadata: outcome.metadata ?? null,
       runningWaits: outcome.runningWaits ?? 0,
       deadlineWaits: outcome.deadlineWaits ?? 0,
+      errorEnvelope: outcome.errorEnvelope,
     };
     this.operations.set(id, op);
     this.send(res, 202, {
@@ -181,7 +184,12 @@ class FakeIncus {
         op.runningWaits -= 1;
         return this.sync(res, { ...op, status: 'Running', status_code: 103 });
       }
+      if (op.errorEnvelope) return this.send(res, 200, { type: 'error', status: '', status_code: 0, error_code: 400, error: op.err, metadata: null });
       return this.sync(res, op);
+    }
+    if ((m = /^\/1\.0\/operations\/([^/]+)$/.exec(path))) {
+      const op = this.operations.get(m[1]!);
+      return op ? this.sync(res, op) : this.error(res, 404, 'Operation not found');
     }
     if (path === '/1.0/instances') {
       if (method === 'GET') {
@@ -243,6 +251,7 @@ class FakeIncus {
       else if (program === 'whoami') stdout = JSON.stringify({ env: body.environment, cwd: body.cwd, user: body.user, group: body.group });
       else if (program === '/bin/sh') stdout = `ran ${args.at(-1)}\n`;
       else [stderr, code, err] = [`${program}: not found\n`, 127, 'Command not found'];
+      if (program === 'gone') return this.operation(res, 'Executing command', { err, metadata: { return: code, output: {} }, errorEnvelope: true });
       const id = randomUUID();
       const output: Record<string, string> = {};
       for (const [fd, text] of [['1', stdout], ['2', stderr]] as const) {
@@ -404,6 +413,8 @@ describe('IncusClient against a fake Incus', () => {
     expect(JSON.parse(who.stdout)).toEqual({ env: { A: 'b' }, cwd: '/srv', user: 1000, group: 1000 });
     const missing = await client.exec('ci-1', ['nope']);
     expect([missing.exitCode, missing.stderr]).toEqual([127, 'nope: not found\n']);
+    // Answered as an error envelope by the wait, the operation itself still gives the exit code.
+    expect((await client.exec('ci-1', ['gone'])).exitCode).toBe(127);
     expect(fake.execOutputs.size).toBe(0); // Recorded output is cleaned up.
 
     await client.pushFile('ci-1', '/etc/x.conf', 'one', { mode: 0o600 });

@@ -885,6 +885,12 @@ export class IncusClient {
           // The slice ran out while the operation still runs: this Incus says so as an error
           // ("context deadline exceeded") where others answer the running operation. Ask again.
           if (/context deadline exceeded/i.test(errorMessage(error))) return { done: false, saw: 'still running when the wait slice ended' };
+          // Some waits answer a failed operation (an exec whose program exits 127: "Command not
+          // found") as an error envelope: the operation itself still says how it ended.
+          if (error instanceof IncusError && error.status === 200) {
+            const ended = await this.call('GET', `/1.0/operations/${encodeURIComponent(id)}`).then((found) => found as IncusOperation, () => undefined);
+            if (ended && ended.status_code >= 200) return { operation: ended };
+          }
           return { fatal: error };
         }
         if (operation.status_code >= 200) return { operation };

@@ -4,6 +4,7 @@ import { log } from '../../helpers/common/log.ts';
 import { newRunId } from '../labels.ts';
 import { KeptHostError, keptFile, readKept } from '../kept.ts';
 import { ConfigError } from '../../helpers/common/errors.ts';
+import { cloneCacheDir } from '../../helpers/git/index.ts';
 import type { TargetProvider } from '../provider.ts';
 import { provisionOnIncus, systemOf } from '../provision.ts';
 import { resolveIncusTarget, type ResolvedTarget } from '../resolve.ts';
@@ -29,7 +30,7 @@ export function incusProvider(config: Config): TargetProvider & { resolve(): Pro
     kind: 'incus',
     describe,
     resolve: async () => resolveIncusTarget(config),
-    provision: async (options) => provisionOnIncus(resolveIncusTarget(config), describe(), { ...options, ttlMs: options.ttlMs ?? config.ttlMs, hostGitCredentialsFile: config.hostGitCredentialsFile }),
+    provision: async (options) => provisionOnIncus(resolveIncusTarget(config), describe(), { ...options, ttlMs: options.ttlMs ?? config.ttlMs, hostGitCredentialsFile: config.hostGitCredentialsFile, cloneCacheDir: cloneCacheDir(config.stateDir) }),
     attach: async () => {
       const resolved = resolveIncusTarget(config);
       return (await attachKept(config, resolved, describe(), undefined)) ?? attachProductionAlone(config, resolved, describe());

@@ -130,8 +130,9 @@ export async function ensureLabMachines(needs: LabMachinesNeeds): Promise<LabMac
   if (!('name' in production)) throw new HarnessError(`the lab has no production stand-in: ${production.unreachable}`);
   const { name } = production;
   // The commit alone decides whether production stands as it should: no clone for a run that reuses it.
-  const builtFrom = builtFromOf(needs.repos.baseRepo, await remoteHead(needs.repos.baseRepo, { setting: 'ACCEPT_BASE_REPO' }), needs.generation);
-  const existing = await labInstance(client, name, 'production');
+  // Asked side by side: a warm run's attach waits for these on every re-run of a session.
+  const [head, existing] = await Promise.all([remoteHead(needs.repos.baseRepo, { setting: 'ACCEPT_BASE_REPO' }), labInstance(client, name, 'production')]);
+  const builtFrom = builtFromOf(needs.repos.baseRepo, head, needs.generation);
   let toplevel: string;
   let rebuilt: string | undefined;
   const facesAlive = existing ? await needs.faces.alive(existing.config) : false;
@@ -165,7 +166,8 @@ export async function ensureLabMachines(needs: LabMachinesNeeds): Promise<LabMac
     await timed(`Starting the lab's idle neighbour ${neighbour} in ${client.project} (${why})`, () => create(needs, neighbour, 'neighbour', NEIGHBOUR_MEMORY, {}));
   }
   if (rebuilt) log.info(`the lab's production stand-in ${name} in ${client.project} runs ${toplevel}`);
-  const config = (await client.getInstance(name))?.config ?? {};
+  // Production as it stood when checked, unless it was (re)built just now.
+  const config = (rebuilt ? (await client.getInstance(name))?.config : existing?.config) ?? {};
   return { production: name, config, toplevel, rebuilt, neighbours: resolved.machines.neighbours };
 }
 

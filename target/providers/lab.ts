@@ -5,7 +5,7 @@
  */
 import { durationsFor, parseDurations, type Config, type DurationName, type Durations } from '../../helpers/common/config.ts';
 import { ConfigError } from '../../helpers/common/errors.ts';
-import { log } from '../../helpers/common/log.ts';
+import { log, timed } from '../../helpers/common/log.ts';
 import { OFFLINE_NIX_CONFIG } from '../../helpers/nix/index.ts';
 import { imageExecPath } from '../../lab/image.ts';
 import { ccciProfile, type SystemProfile } from '../system-profile.ts';
@@ -28,6 +28,7 @@ import { LAB_NEIGHBOUR, LAB_PRODUCTION, labPaths as labStatePaths } from '../../
 import { FORGE_PORT_IN_INSTANCE, machineWrites, runForgePid, startRunForge, stopRunForge, type MachineWrites, type RunForge } from '../../lab/forge.ts';
 import { freePort } from '../../helpers/common/dial.ts';
 import { instanceName } from '../labels.ts';
+import { cloneCacheDir } from '../../helpers/git/index.ts';
 
 /** Where the lab is kinder than b1 about the throwaway's reach, said in every lab run's evidence. */
 export const LAB_THROWAWAY_REACH =
@@ -199,7 +200,10 @@ function labProfile(config: Config): SystemProfile {
   const ccci = ccciProfile(config);
   return {
     ...ccci,
-    name: 'lab (generated to cc-ci\'s names; browser tests on Chromium through Selenium, not Playwright)',
+    name: 'lab (generated to cc-ci\'s names where the seed gives them; browser tests on Chromium through Selenium, not Playwright)',
+    // Where the lab's generated repos differ from the seed's layout: said here, never a default elsewhere.
+    docs: { ...ccci.docs, architecture: 'docs/architecture.md' },
+    instance: { secretsFile: 'secrets.yaml', submodule: 'secrets' },
     build: { ...ccci.build, browserEngine: { pattern: '^chromium \\d', name: "a real Chromium (Debian's chromium through chromium-driver and Selenium)" } },
   };
 }
@@ -238,7 +242,7 @@ async function requireLabUp(config: Config): Promise<void> {
 export function labProvider(config: Config, options: { bringUp: boolean }): TargetProvider & { resolve(): Promise<ResolvedTarget> } {
   const sabotage = parseSabotage(config.labSabotage);
   const resolve = async () => {
-    if (options.bringUp) await labUp(config.labDir, config.labLayout);
+    if (options.bringUp) await timed(`Bringing the embedded lab up (${config.labDir}), where needed`, () => labUp(config.labDir, config.labLayout));
     else await requireLabUp(config);
     return resolveLabTarget(config);
   };
@@ -319,7 +323,7 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
         },
       };
       try {
-        return await provisionOnIncus(withForge, describe(), { ...provisionOptions, machinesReadyMs, ttlMs: provisionOptions.ttlMs ?? config.ttlMs, generation, hostGitCredentialsFile: config.hostGitCredentialsFile }, withForgeHooks);
+        return await provisionOnIncus(withForge, describe(), { ...provisionOptions, machinesReadyMs, ttlMs: provisionOptions.ttlMs ?? config.ttlMs, generation, hostGitCredentialsFile: config.hostGitCredentialsFile, cloneCacheDir: cloneCacheDir(config.stateDir) }, withForgeHooks);
       } catch (error) {
         await stopUnlessKept(forge, name, client.current);
         throw error;

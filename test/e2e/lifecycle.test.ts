@@ -306,8 +306,11 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
         ACCEPT_INSTANCE_REPO: lab.instanceRepo,
         ACCEPT_DOMAIN: lab.domain,
         ACCEPT_TLS_CA_FILE: lab.tlsCaFile,
-        // A real target names cc-ci's units: here, the lab's.
+        // A real target names cc-ci's units and layout: here, the lab's.
         ACCEPT_ONESHOTS: LAB_ONESHOTS.join(','),
+        ACCEPT_INSTANCE_SECRETS_FILE: 'secrets.yaml',
+        ACCEPT_INSTANCE_SUBMODULE: 'secrets',
+        ACCEPT_ARCHITECTURE_DOC: 'docs/architecture.md',
         ACCEPT_FORGE_URL: forgeUrl,
         // The ssh target must not need these; pointing them nowhere proves it.
         ACCEPT_STATE_DIR: join(stateDir, 'unused'),
