@@ -6,25 +6,10 @@
  */
 import { expect } from 'vitest';
 import type { DroneBuild } from '../helpers/drone/index.ts';
-import { buildLogs, findStage, freshBuild, harnessBranch, pullWithFile, runStart, testmeBuild, WAITS, writeRefusal, type Ci } from './support/ci.ts';
+import { buildLogs, FAILING_RECIPE_TEST, failingTestPull, findStage, freshBuild, runStart, testmeBuild, WAITS, writeRefusal, type Ci } from './support/ci.ts';
 import { attach, dodItem, evidence, skipBecause, step, test, unlessWriteRefused, within, observes, ciFaces } from './support/dod.ts';
 
 const localStage = (ci: Ci, build: DroneBuild) => findStage(ci, build, 'recipeTests');
-
-/**
- * The harness's branch in the recipe repo, and the test it adds there: one that always fails. Its
- * builds are passed over wherever a spec reads the recipe's latest build (HARNESS_BRANCH_PREFIX).
- */
-const FAILING_BRANCH = harnessBranch('d4-failing-recipe-local-test');
-const FAILING_TEST = 'test_acceptance_fails_on_purpose.py';
-const FAILING_TEXT = [
-  '"""Added by the acceptance harness (D4) on a branch of its own: a recipe-local test that fails, so the build must."""',
-  'import sys',
-  '',
-  'print("not ok 1 - acceptance: this recipe-local test fails on purpose", flush=True)',
-  'sys.exit(1)',
-  '',
-].join('\n');
 
 dodItem('D4', () => {
   test('the recipe-local tests ran as a stage of a !testme build, and the build agrees with their result', async ({ ci, run, task, skip }) => {
@@ -47,10 +32,9 @@ dodItem('D4', () => {
       const refused = writeRefusal(ci, { kind, owner: ci.org, repo: recipe });
       if (refused) skipBecause({ task, skip }, refused);
     }
-    const path = `${ci.profile.recipes.localTests}/${FAILING_TEST}`;
-    const pull = await step(`a branch of ${ci.org}/${recipe} whose ${path} fails, and a pull request from it`, () =>
-      pullWithFile(ci, recipe, { branch: FAILING_BRANCH, path, text: FAILING_TEXT, title: 'acceptance: a recipe-local test that fails on purpose' }),
-    );
+    const { branch, file } = FAILING_RECIPE_TEST;
+    const path = `${ci.profile.recipes.localTests}/${file}`;
+    const pull = await step(`a branch of ${ci.org}/${recipe} whose ${path} fails, and a pull request from it`, () => failingTestPull(ci, recipe));
     const { build } = await step(`!testme ${ci.org}/${recipe}#${pull.number} with a failing recipe-local test`, () => freshBuild(ci, recipe, pull));
     await attach(`build #${build.number}`, build);
     const stage = localStage(ci, build);
@@ -61,7 +45,7 @@ dodItem('D4', () => {
     expect(others, `build #${build.number} failed elsewhere too, so it proves nothing about the recipe-local tests`).toEqual([]);
     const text = (await buildLogs(ci, build)).filter((log) => log.stage === stage!.name).map((log) => log.text).join('\n');
     await attach(`${stage!.name} log`, text);
-    expect(text, `stage ${stage!.name} of build #${build.number} failed without running ${path} from ${ci.org}/${recipe}#${pull.number}`).toContain(FAILING_TEST);
-    evidence(task, `with ${path} failing on ${ci.org}/${recipe}#${pull.number} (branch ${FAILING_BRANCH}), build #${build.number} ended ${build.status}: ${stage!.name} ${stage!.status} (exit ${stage!.exit_code}), every other stage success`);
+    expect(text, `stage ${stage!.name} of build #${build.number} failed without running ${path} from ${ci.org}/${recipe}#${pull.number}`).toContain(file);
+    evidence(task, `with ${path} failing on ${ci.org}/${recipe}#${pull.number} (branch ${branch}), build #${build.number} ended ${build.status}: ${stage!.name} ${stage!.status} (exit ${stage!.exit_code}), every other stage success`);
   }, within(...WAITS.build));
 });

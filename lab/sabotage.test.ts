@@ -7,7 +7,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { succeed } from '../helpers/common/exec.ts';
+import { exec, succeed } from '../helpers/common/exec.ts';
+import { outcomeProblem, runListEntry } from '../helpers/dashboard/outcome.ts';
 import { describeUnit, type UnitProperties } from '../helpers/systemd/index.ts';
 import { BASE_REPO, generateRepos, INSTANCE_REPO } from './repos.ts';
 import { cleanUpSabotage, describeSabotage, forkUrl, parseSabotage, SABOTAGES, type SabotageContext, type SabotageName } from './sabotage.ts';
@@ -30,6 +31,22 @@ describe('declared base-repo edits', () => {
       texts.set(edit.file, editedText(name, edit, texts.get(edit.file)));
     }
     for (const [file, text] of texts) expect(text, `${name} leaves ${file} unchanged`).not.toBe(await templateText(file));
+  });
+
+  it('every fork leaves its Python stand-ins valid Python', async () => {
+    // A stand-in that no longer parses breaks the whole service: the row would read as a crash, not as the one wrong answer it plants.
+    const edited: Record<string, string> = {};
+    for (const [name, { baseFork }] of ALL) {
+      const texts = new Map<string, string | undefined>();
+      for (const edit of baseFork?.edits ?? []) texts.set(edit.file, editedText(name, edit, texts.has(edit.file) ? texts.get(edit.file) : await templateText(edit.file)));
+      for (const [file, text] of texts) if (file.endsWith('.py') && text !== undefined) edited[`${name}: ${file}`] = text;
+    }
+    expect(Object.keys(edited).length).toBeGreaterThan(10);
+    // One interpreter for all of them: each start costs about a second here.
+    const check = 'import ast, json, sys\nfor where, text in json.load(sys.stdin).items():\n    try:\n        ast.parse(text)\n    except SyntaxError as error:\n        print("%s: line %s: %s" % (where, error.lineno, error.msg))\n';
+    const parsed = await exec('python3', ['-c', check], { input: JSON.stringify(edited) });
+    expect(parsed.exitCode, parsed.stderr).toBe(0);
+    expect(parsed.stdout.trim().split('\n').filter(Boolean)).toEqual([]);
   });
 
   it('every declared fork has the hook that publishes it', () => {
@@ -108,6 +125,31 @@ describe('the catalogue', () => {
     expect(cause.test(describeUnit(unit('inactive', 'dead')))).toBe(true);
     expect(cause.test(describeUnit(unit('active', 'exited')))).toBe(false);
     expect(cause.test('switch-to-configuration: starting ccci-reconcile-dashboard.service')).toBe(false);
+  });
+});
+
+describe('the sabotages that answer "yes" every time', () => {
+  // Each cause is the line the spec writes when it sees that answer; built here with the spec's own readers.
+  it('d7-dashboard-shows-every-run-passing: the run list that calls a failed run a success', () => {
+    const entry = runListEntry('<table><tr><td><a href="/runs/2/">#2</a></td><td>custom-html</td><td>success</td></tr></table>', '/runs/2/')!;
+    const line = `the run list's entry for build #2 (failure) reads "${entry}": ${outcomeProblem(entry, 'failing')}`;
+    expect(SABOTAGES['d7-dashboard-shows-every-run-passing'].cause.test(line), line).toBe(true);
+    const honest = runListEntry('<table><tr><td><a href="/runs/2/">#2</a></td><td>custom-html</td><td>failure</td></tr></table>', '/runs/2/')!;
+    expect(outcomeProblem(honest, 'failing')).toBeUndefined();
+  });
+
+  it('d7-bridge-reports-every-run-passed: the PR comment that says "passed" of a failed run', () => {
+    const body = 'cc-ci build #2 of custom-html passed (failure): https://ci.lab.test/runs/2/ (Drone: https://drone.ci.lab.test/coop-cloud/cc-ci/2)';
+    const line = `the outcome comment of failing build #2 (failure) on coop-cloud/custom-html#3: ${outcomeProblem(body, 'failing')}: ${body}`;
+    expect(SABOTAGES['d7-bridge-reports-every-run-passed'].cause.test(line), line).toBe(true);
+    expect(outcomeProblem(body.replace('passed', 'failed'), 'failing')).toBeUndefined();
+  });
+
+  it('d1-hook-any-signature and d6-rotation-keeps-old-webhook-hmac guard the refusing side only', () => {
+    expect(SABOTAGES['d1-hook-any-signature'].cause.test('an unsigned /hook was accepted (HTTP 200)')).toBe(false);
+    expect(SABOTAGES['d1-hook-any-signature'].cause.test('a /hook signed with another key was accepted (HTTP 200)')).toBe(true);
+    expect(SABOTAGES['d6-rotation-keeps-old-webhook-hmac'].cause.test('after rotating webhook_hmac and rebuilding, a webhook signed with the old value was still accepted (HTTP 200)')).toBe(true);
+    expect(SABOTAGES['d6-rotation-keeps-old-webhook-hmac'].guards).toEqual(['D6']);
   });
 });
 

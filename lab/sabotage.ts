@@ -157,6 +157,8 @@ async function newPrivateKeyPem(): Promise<string> {
 const brokenBase = (message: string, edits: readonly FileEdit[]): BaseFork => ({ message, edits, machineRuns: true });
 
 const IMPOSTOR_KEY = { items: ['C3'], why: "the impostor's private key on the host is itself an unexplained private key" };
+/** D7's failing side reads D4's deliberately failing build: where that build passes, there is no failing run to see reported. */
+const NO_FAILING_RUN = { items: ['D7'], why: "D7's failing side has no failing run to see reported: the build of D4's failing pull request passed" };
 const REBUILDS_TRIP = { items: ['D4', 'D5', 'D6'], why: 'D4, D5 and D6 rebuild the host, and those rebuilds trip over the same broken unit (switch exits 4)' };
 
 /**
@@ -454,6 +456,15 @@ export const SABOTAGES = catalogue({
       { file: 'services/bridge.py', expected: '        if not hmac.compare_digest(signature.lower(), expected):', replacement: '        if False:' },
     ]),
   },
+  'd1-hook-any-signature': {
+    description: 'the bridge takes a /hook webhook with any signature: it checks that one is there, not that it is right',
+    guards: ['D1'],
+    alsoFails: { items: ['D6'], why: 'a webhook signed with the old webhook_hmac is still accepted after the rotation' },
+    cause: /a \/hook signed with another key was accepted \(HTTP 2\d\d\)/,
+    baseFork: brokenBase('Bridge: a signature is a signature', [
+      { file: 'services/bridge.py', expected: '        if not hmac.compare_digest(signature.lower(), expected):', replacement: '        if False:' },
+    ]),
+  },
   'd2-restore-skipped-reported-green': {
     description: 'the runner skips the restore step of backup/restore and reports it green',
     guards: ['D2'],
@@ -479,7 +490,7 @@ export const SABOTAGES = catalogue({
     description: 'the browser step runs the browser tests on the HTTP-level stand-in: HTML fetched and parsed, no browser engine, no JavaScript',
     guards: ['D3'],
     cause: /the browser tests of build #\d+ ran on "http-standin \(no browser: HTML fetched and parsed, no JavaScript\)", not on a real Chromium/,
-    alsoFails: { items: ['D2', 'D4', 'D5', 'D10'], why: "without JavaScript the recipes' script check fails, so every install stage fails, the stages after it are skipped, and no recipe's build is green" },
+    alsoFails: { items: ['D2', 'D4', 'D5', 'D7', 'D10'], why: "without JavaScript the recipes' script check fails, so every install stage fails, the stages after it are skipped, and no recipe's build is green (so D7 has no passing run whose badge it could read)" },
     baseFork: brokenBase('Browser tests: skip the browser', [
       { file: 'ci/browser.py', expected: 'if importlib.util.find_spec("selenium") and os.path.exists(CHROMEDRIVER):', replacement: 'if False:' },
     ]),
@@ -488,6 +499,7 @@ export const SABOTAGES = catalogue({
     description: "the runner ignores the recipe-local tests' exit code",
     guards: ['D4'],
     cause: /a failing recipe-local test left stage recipe-tests of build #\d+ success/,
+    alsoFails: NO_FAILING_RUN,
     baseFork: brokenBase('Runner: recipe tests are advisory', [
       {
         file: 'services/drone.py',
@@ -500,7 +512,7 @@ export const SABOTAGES = catalogue({
     description: "the runner reads the recipe repo's tests/ from its default branch, not from the head of the pull request the build is for",
     guards: ['D4'],
     cause: /a failing recipe-local test left stage recipe-tests of build #\d+ success/,
-    alsoFails: { items: ['D5'], why: "the enrolled probe's own test is on its enrolment branch, not on main, so its first build finds no recipe-local test and fails" },
+    alsoFails: { items: ['D5', ...NO_FAILING_RUN.items], why: `the enrolled probe's own test is on its enrolment branch, not on main, so its first build finds no recipe-local test and fails; ${NO_FAILING_RUN.why}` },
     baseFork: brokenBase('Runner: recipe tests from main', [
       { file: 'ci/harness.py', expected: '    sha = pull["head"]["sha"]\n', replacement: '    sha = "main"\n' },
     ]),
@@ -539,11 +551,51 @@ export const SABOTAGES = catalogue({
       },
     ]),
   },
+  'd6-rotation-keeps-old-webhook-hmac': {
+    description: "after a rotation the bridge still takes webhooks signed with the old webhook_hmac: it accepts the key of every generation of /run/secrets.d still on the machine",
+    guards: ['D6'],
+    cause: /after rotating webhook_hmac and rebuilding, a webhook signed with the old value was still accepted \(HTTP 2\d\d\)/,
+    // Old generations are sops-nix's own copies (C3 explains them): the sabotage writes no new one.
+    baseFork: brokenBase('Bridge: a grace period for rotated webhook keys', [
+      {
+        file: 'services/bridge.py',
+        expected: '        expected = hmac.new(secret("webhook_hmac").encode(), raw, hashlib.sha256).hexdigest()\n        if not hmac.compare_digest(signature.lower(), expected):\n',
+        replacement:
+          '        keys = {secret("webhook_hmac")} | {open(path, encoding="utf-8").read().strip() for path in __import__("glob").glob("/run/secrets.d/*/webhook_hmac")}\n' +
+          '        if not any(hmac.compare_digest(signature.lower(), hmac.new(key.encode(), raw, hashlib.sha256).hexdigest()) for key in keys):\n',
+      },
+    ]),
+  },
   'd7-badge-missing': {
     description: 'the dashboard serves no badges',
     guards: ['D7'],
     cause: /GET \/badge\/custom-html\.svg answered 404/,
     baseFork: brokenBase('Dashboard: drop badges', [{ file: 'services/dashboard.py', expected: '        ("GET", r"/badge/([A-Za-z0-9._-]+)\\.svg", "badge"),\n', replacement: '' }]),
+  },
+  'd7-dashboard-shows-every-run-passing': {
+    description: 'the dashboard shows every finished run as success, and every badge as passing, whatever Drone says',
+    guards: ['D7'],
+    cause: /the run list's entry for build #\d+ \(failure\) reads "#\d+ \S+ success": it says passing/,
+    baseFork: brokenBase('Dashboard: stay positive', [
+      {
+        file: 'services/dashboard.py',
+        expected: 'def drone(path):\n    return call("GET", ARGS.drone + "/api" + path, "Bearer " + secret(ARGS.drone_token_secret))\n',
+        replacement:
+          'def drone(path):\n    status, body = call("GET", ARGS.drone + "/api" + path, "Bearer " + secret(ARGS.drone_token_secret))\n' +
+          '    for build in body if isinstance(body, list) else [body]:\n' +
+          '        if isinstance(build, dict) and build.get("status") in ("failure", "error", "killed"):\n' +
+          '            build["status"] = "success"\n' +
+          '    return status, body\n',
+      },
+    ]),
+  },
+  'd7-bridge-reports-every-run-passed': {
+    description: "the bridge comments \"passed\" on the PR of every finished run, whatever its status",
+    guards: ['D7'],
+    cause: /the outcome comment of failing build #\d+ \(failure\) on \S+: it says passing as well as failing/,
+    baseFork: brokenBase('Bridge: good news only', [
+      { file: 'services/bridge.py', expected: '            verdict = "passed" if build["status"] == "success" else "failed"\n', replacement: '            verdict = "passed"\n' },
+    ]),
   },
   'd5-enrolment-by-hand-only': {
     description: 'docs/enroll.md describes enrolment in prose only: no procedure a harness or a person can follow step by step',

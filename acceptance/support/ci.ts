@@ -362,6 +362,48 @@ export async function testmeBuild(ci: Ci, recipe: string, since?: number): Promi
   return { build: (await freshBuild(ci, recipe)).build, reused: false };
 }
 
+/**
+ * D4's deliberately failing recipe-local test, on a branch of the harness's own in the recipe
+ * repo (never on its base), and the pull request from it. Its builds must fail: D4 checks that
+ * they do, D7 that the system reports them as failed.
+ */
+export const FAILING_RECIPE_TEST = {
+  branch: harnessBranch('d4-failing-recipe-local-test'),
+  file: 'test_acceptance_fails_on_purpose.py',
+  text: [
+    '"""Added by the acceptance harness (D4) on a branch of its own: a recipe-local test that fails, so the build must."""',
+    'import sys',
+    '',
+    'print("not ok 1 - acceptance: this recipe-local test fails on purpose", flush=True)',
+    'sys.exit(1)',
+    '',
+  ].join('\n'),
+  title: 'acceptance: a recipe-local test that fails on purpose',
+} as const;
+
+/** The pull request whose head holds the failing recipe-local test: found as an earlier run left it, else made. */
+export function failingTestPull(ci: Ci, recipe: string): Promise<ForgePull> {
+  const { branch, file, text, title } = FAILING_RECIPE_TEST;
+  return pullWithFile(ci, recipe, { branch, path: `${ci.profile.recipes.localTests}/${file}`, text, title });
+}
+
+/**
+ * A finished !testme build of the failing pull request: the newest one created at or after
+ * `since` (unix seconds; D4's, in a cold run), else a fresh one. Finding one reads the forge
+ * and Drone only; making one writes a commit, a pull request and a comment, so only where the
+ * run may (the forge client refuses the rest).
+ */
+export async function failingTestBuild(ci: Ci, recipe: string, since?: number): Promise<{ build: DroneBuild; pull: ForgePull; reused: boolean }> {
+  const open = (await ci.forge.openPulls(ci.org, recipe)).find((pull) => pull.head?.ref === FAILING_RECIPE_TEST.branch);
+  if (open) {
+    const onPull = (build: DroneBuild) => buildParam(ci, build, 'recipe') === recipe && buildParam(ci, build, 'pull') === String(open.number) && buildParam(ci, build, 'comment') !== undefined;
+    const latest = (await searchBuilds(ci, { matches: onPull, notBefore: since })).find(onPull);
+    if (latest && (since === undefined || latest.created >= since - CLOCK_SLACK_S)) return { build: await finished(ci, latest.number), pull: open, reused: true };
+  }
+  const pull = open ?? (await failingTestPull(ci, recipe));
+  return { build: (await freshBuild(ci, recipe, pull)).build, pull, reused: false };
+}
+
 /** Builds of this run only, on a throwaway; any on an existing host. */
 export function runStart(run: RunContext): number | undefined {
   return run.instance.createdInThisRun ? Math.floor(Date.parse(run.instance.createdAt) / 1000) : undefined;

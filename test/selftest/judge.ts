@@ -70,7 +70,7 @@ export function renderMatrix(rows: readonly MatrixRow[], items: readonly string[
     '',
     `Each row breaks the lab in one way (lab/sabotage.ts) and runs the cold suite. ${caught} of ${rows.length} sabotages caught with the cause named (${rows.length ? Math.round((caught / rows.length) * 100) : 0}%).`,
     'Caught means every guarding item is FAIL; an ERROR (the harness could not find out) is a miss.',
-    'A dash: that item did not run in the row. The items driven by recipe builds and rebuilds (D4, D5, D6, D10) run only in the rows that guard them; the e2e cold run shows them PASS on the unbroken lab.',
+    'A dash: that item did not run in the row. The items driven by recipe builds and rebuilds (D4, D5, D6, D7, D10) run only in the rows that guard them; the e2e cold run shows them PASS on the unbroken lab.',
     '',
     `| sabotage | guards | caught | cause named | unrelated pass |${cells(items)}`,
     `| --- | --- | --- | --- | --- |${cells(items.map(() => '---'))}`,
