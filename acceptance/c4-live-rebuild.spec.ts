@@ -51,7 +51,7 @@ dodItem('C4', () => {
 
   test(`every step of ${docs.install} ran on the blank machine, each program it names there to run`, async ({ run, baseRepo, task, skip }) => {
     observes(task, runHost());
-    if (!run.instance.createdInThisRun || !run.runbook) skipBecause({ task, skip }, 'warm run: no runbook ran in this run (a cold run proves this)');
+    if (!run.instance.createdInThisRun || !run.runbook) skipBecause({ task, skip }, 'warm run: this host was not created by this run (a cold run proves this)');
     const documented = parseRunbook(await readFile(join(baseRepo.dir, docs.install), 'utf8'), docs.install);
     const stopped = run.runbook.steps.find((step) => step.exitCode !== 0);
     const at = (step: { index: number; line: number }) => `runbook step ${step.index} (${run.runbook!.source}:${step.line})`;
