@@ -30,7 +30,7 @@ ${WATCH_HELP}  lab up|down|status       manage the embedded lab                 
   selftest                 the harness's own tests: lab up with the unit tests beside it, then the
                            end-to-end scenarios and the sabotage matrix
                            (reports/sabotage-matrix.md) side by side, at most
-                           ACCEPT_SELFTEST_WORKERS (3) cold runs at once       (npm test)
+                           ACCEPT_SELFTEST_WORKERS (4) cold runs at once       (npm test)
   runbook FILE             print the steps a cold run would run from an install document
                            (marked blocks or <!-- runbook --> annotations), without running them
   bench                    measure lab up, provisioning, runbook, specs, teardown and a whole cold
