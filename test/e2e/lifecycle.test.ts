@@ -397,11 +397,16 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
       expect(skipped.map((check) => check.name).sort(), run.output).toEqual([
         'a !testme comment from a non-member starts no build',
         'a !testme comment from an org member starts a build within 60 s',
-        "the PR got its outcome comment, with a link",
-        "the badge is a valid SVG carrying the recipe's status",
+        'a failing run is reported as failing on the dashboard: in the run list and on its page',
+        "after a failing run, the recipe's badge says failing",
+        "after a passing run, the recipe's badge says passing",
+        'the PR got its outcome comment, with a link',
+        'the PR of a failing run gets the failing outcome back',
+        "the badge is a valid SVG carrying the status of the recipe's latest run",
         'the dashboard lists the run and serves its page at /runs/<n>/',
       ]);
-      for (const check of skipped) expect(check.evidence).toMatch(/a comment on coop-cloud\/custom-html would write to the forge: .*set ACCEPT_FORGE_PROBE_REPO=owner\/name/);
+      // A comment for a passing build; a commit of a failing test for a failing one.
+      for (const check of skipped) expect(check.evidence).toMatch(/(?:a comment on|a commit to|a pull request on) coop-cloud\/custom-html would write to the forge: .*set ACCEPT_FORGE_PROBE_REPO=owner\/name/);
       // What reads still ran: the /hook check and the Drone UI.
       expect(checks.filter((check) => check.verdict !== 'SKIPPED' && check.verdict !== 'PASS').map((check) => `${check.item} ${check.name}: ${check.verdict} ${check.cause}`), run.output).toEqual([]);
       const served = { stdout: (await readFile(log)).subarray(since).toString('utf8') };
