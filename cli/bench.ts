@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildFor, commentTestme, finished, openCi } from '../acceptance/support/ci.ts';
-import { LAB_ONESHOTS, loadConfig, type Config } from '../helpers/common/config.ts';
+import { loadConfig, type Config } from '../helpers/common/config.ts';
 import { HarnessError, errorMessage } from '../helpers/common/errors.ts';
 import { Ledger } from '../helpers/common/ledger.ts';
 import { formatDuration } from '../helpers/common/log.ts';
@@ -153,8 +153,8 @@ export function scriptEnv(context: RunContext, config: Config, keptFile: string)
     BENCH_INSTANCE_REPO: context.instanceRepo,
     BENCH_KEPT: keptFile,
     BENCH_GUIDELINE_BYTES: String(config.ramGuidelineBytes),
-    BENCH_ONESHOTS: (config.oneshots ?? LAB_ONESHOTS).join(' '),
-    BENCH_D8_DOC: config.d8Doc,
+    BENCH_ONESHOTS: context.profile.host.oneshots.join(' '),
+    BENCH_D8_DOC: context.profile.docs.d8Evidence,
     BENCH_NIX_CONFIG: context.nixConfig ?? '',
   };
 }

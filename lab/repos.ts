@@ -12,6 +12,7 @@ import { scratchDir } from '../helpers/common/scratch.ts';
 import { buildToplevel, closure, closureHash, NixBuildError, OFFLINE_NIX_CONFIG, toplevelAttr } from '../helpers/nix/index.ts';
 import { parseD8Document } from '../helpers/evidence/d8-doc.ts';
 import { encryptSops } from '../helpers/sops/index.ts';
+import type { SystemNames } from '../helpers/common/config.ts';
 import { createCa, issueLoopbackServer, issueWildcard } from './pki.ts';
 import type { LabPaths } from './state.ts';
 
@@ -25,6 +26,23 @@ export const REPO_TEMPLATES = [join(HERE, 'base'), join(HERE, 'instance'), join(
 export const INSTANCE_REPO = 'cc-ci-secrets.git';
 /** The D8 evidence document the lab's system publishes in its base repo. */
 export const D8_DOCUMENT = 'docs/evidence/d8.md';
+
+/** The names the lab's generated system uses where cc-ci's are unknown (each a required setting on a real target). */
+export const LAB_SYSTEM_NAMES: SystemNames = {
+  oneshots: [
+    'ccci-secrets.service',
+    'ccci-reconcile-swarm.service',
+    'ccci-reconcile-proxy.service',
+    'ccci-reconcile-drone.service',
+    'ccci-reconcile-bridge.service',
+    'ccci-reconcile-dashboard.service',
+  ],
+  d8Doc: D8_DOCUMENT,
+  buildParams: { recipe: 'RECIPE', pull: 'PR', comment: 'COMMENT_ID' },
+  stageWords: { install: 'install', upgrade: 'upgrade', backupRestore: 'backup|restore', recipeTests: 'recipe|local', browser: 'browser|playwright' },
+  enrolment: { list: 'tests/enrolled', tree: 'tests/{recipe}/', doc: 'docs/enroll.md' },
+  runbookDoc: 'docs/runbook.md',
+};
 
 export interface GeneratedRepos {
   baseCommit: string;

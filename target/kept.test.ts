@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig, realTargetDurations } from '../helpers/common/config.ts';
 import { ConfigError } from '../helpers/common/errors.ts';
-import { ccciProfile } from './system-profile.ts';
+
 import { KEPT_SCHEMA_VERSION, KeptHostError, forgetKept, keptFile, readKept, writeKept } from './kept.ts';
 import { attachKept, attachProductionAlone } from './providers/incus.ts';
 import type { ResolvedTarget } from './resolve.ts';
+import { exampleProfile } from './system-profile.fixture.ts';
 
 const host = {
   name: 'accept-20261201t000000-abcd',
@@ -33,7 +34,7 @@ function resolved(overrides: Partial<ResolvedTarget> = {}): ResolvedTarget {
     exposure: { kind: 'loopback-proxy', gitPort: 8418 },
     durations: realTargetDurations({ durations: {} }),
     forgeWrites: { kind: 'stand-in' },
-    profile: ccciProfile(loadConfig({})),
+    profile: exampleProfile(),
     machines: { production: { name: 'cc-nix-test', via: 'incus', memory: '4GiB' }, neighbours: ['lichen-staging'] },
     rebootCheck: false,
     ...overrides,

@@ -4,14 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, loadConfig, realTargetDurations } from '../helpers/common/config.ts';
+import { CONFIG_VARIABLES, SYSTEM_NAME_SETTINGS, loadConfig, realTargetDurations, systemNamesEnv } from '../helpers/common/config.ts';
 import { ConfigError } from '../helpers/common/errors.ts';
 import { Ledger } from '../helpers/common/ledger.ts';
 import { realForgeWrites } from '../helpers/forge/writes.ts';
-import { ccciProfile } from './system-profile.ts';
+
 import { resolveIncusBacked } from './index.ts';
 import { incusProvider } from './providers/incus.ts';
 import { resolveIncusTarget, resolveSshTarget } from './resolve.ts';
+import { EXAMPLE_NAMES, exampleProfile } from './system-profile.fixture.ts';
 
 describe('the ssh target', () => {
   const full: Record<string, string> = {
@@ -23,7 +24,7 @@ describe('the ssh target', () => {
     ACCEPT_INSTANCE_REPO: 'https://git.example.net/cc-ci-secrets.git',
     ACCEPT_DOMAIN: 'ci.commoninternet.net',
     ACCEPT_TLS_CA_FILE: '/etc/ssl/certs/ISRG_Root_X1.pem',
-    ACCEPT_ONESHOTS: 'ccci-secrets.service',
+    ...systemNamesEnv(EXAMPLE_NAMES),
   };
 
   it('resolves from the settings alone, with root on port 22 through the default proxy', () => {
@@ -38,7 +39,7 @@ describe('the ssh target', () => {
       tlsCaFile: '/etc/ssl/certs/ISRG_Root_X1.pem',
       durations: realTargetDurations(loadConfig({})),
       forgeWrites: realForgeWrites(undefined),
-      profile: ccciProfile(loadConfig(full)),
+      profile: exampleProfile(full),
       machines: { production: { name: 'cc-nix-test', via: 'run-host', memory: '4GiB' }, neighbours: [] },
       rebootCheck: false,
     });
@@ -212,10 +213,33 @@ describe('the b1 profile', () => {
 });
 
 describe("cc-ci's names on a real target", () => {
-  it('a run with no ACCEPT_ONESHOTS is one ERROR naming it, before anything is created: never the lab\'s names', () => {
-    const env = { ACCEPT_TARGET: 'ssh', ACCEPT_SSH_HOST: 'cc-nix-test', ACCEPT_SSH_KEY: '/k', ACCEPT_AGE_KEY_FILE: '/a', ACCEPT_BASE_REPO: 'https://g/b.git', ACCEPT_INSTANCE_REPO: 'https://g/i.git', ACCEPT_DOMAIN: 'ci.example.net', ACCEPT_TLS_CA_FILE: '/ca' };
-    expect(() => resolveSshTarget(loadConfig(env))).toThrow(ConfigError);
-    expect(() => resolveSshTarget(loadConfig(env))).toThrow(/^ACCEPT_ONESHOTS: is required when ACCEPT_TARGET=ssh: name cc-ci's reconcile oneshots/);
-    expect(resolveSshTarget(loadConfig({ ...env, ACCEPT_ONESHOTS: 'a.service' })).profile.host.oneshots).toEqual(['a.service']);
+  const env = { ACCEPT_TARGET: 'ssh', ACCEPT_SSH_HOST: 'cc-nix-test', ACCEPT_SSH_KEY: '/k', ACCEPT_AGE_KEY_FILE: '/a', ACCEPT_BASE_REPO: 'https://g/b.git', ACCEPT_INSTANCE_REPO: 'https://g/i.git', ACCEPT_DOMAIN: 'ci.example.net', ACCEPT_TLS_CA_FILE: '/ca' };
+  const named = systemNamesEnv(EXAMPLE_NAMES);
+
+  it("a run with none of them is one ERROR naming every setting, before anything is created: never the lab's names", () => {
+    const error = (() => {
+      try {
+        resolveSshTarget(loadConfig(env));
+      } catch (caught) {
+        return caught;
+      }
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe('ACCEPT_ONESHOTS');
+    for (const setting of Object.values(SYSTEM_NAME_SETTINGS)) expect((error as Error).message).toContain(setting);
+    expect((error as Error).message).toMatch(/required when ACCEPT_TARGET=ssh: cc-ci's own names, which neither the DoD nor the seed gives \(profiles\/b1\.env\.example/);
+  });
+
+  it.each(Object.values(SYSTEM_NAME_SETTINGS))('a run without %s alone is an ERROR naming it alone', (setting) => {
+    const { [setting]: _left, ...rest } = named;
+    expect(() => resolveSshTarget(loadConfig({ ...env, ...rest }))).toThrow(new RegExp(`^${setting}: is required when ACCEPT_TARGET=ssh: cc-ci's own names`));
+  });
+
+  it('with every one set, the profile holds what the settings say', () => {
+    const profile = resolveSshTarget(loadConfig({ ...env, ...named, ACCEPT_ONESHOTS: 'a.service', ACCEPT_BUILD_PARAMS: 'recipe=CCCI_RECIPE,pull=CCCI_PR,comment=CCCI_COMMENT', ACCEPT_ENROLMENT: 'list=recipes.txt,tree=recipes/{recipe}/,doc=docs/enrolling.md', ACCEPT_RUNBOOK_DOC: 'docs/ops.md' })).profile;
+    expect(profile.host.oneshots).toEqual(['a.service']);
+    expect(profile.build.params).toEqual({ recipe: 'CCCI_RECIPE', pull: 'CCCI_PR', comment: 'CCCI_COMMENT' });
+    expect(profile.recipes).toMatchObject({ enrolled: 'recipes.txt', tree: 'recipes/{recipe}/' });
+    expect(profile.docs).toMatchObject({ enroll: 'docs/enrolling.md', runbook: 'docs/ops.md', d8Evidence: EXAMPLE_NAMES.d8Doc });
   });
 });

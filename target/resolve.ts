@@ -4,10 +4,10 @@
  */
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { LAB_ONESHOTS, incusFileSetting, realTargetDurations, type Config, type IncusFileField, type IncusSettings, type SshSettings } from '../helpers/common/config.ts';
+import { incusFileSetting, realTargetDurations, type Config, type IncusFileField, type IncusSettings, type SshSettings } from '../helpers/common/config.ts';
 import { ConfigError } from '../helpers/common/errors.ts';
 import { realForgeWrites } from '../helpers/forge/writes.ts';
-import { ccciProfile } from './system-profile.ts';
+import { ccciProfile, requiredSystemNames } from './system-profile.ts';
 import { IncusClient } from '../helpers/incus/client.ts';
 import type { RunMachines, SystemUnderTest } from './run-context.ts';
 
@@ -152,14 +152,11 @@ export function systemSettings(config: Config, why: string): SystemSettings {
     durations: realTargetDurations(config),
     // The recipes' forge is production's: writes only to the operator's probe repo, if any.
     forgeWrites: realForgeWrites(config.ci.forgeProbeRepo),
-    profile: ccciProfile(config),
+    // cc-ci's own names: never the lab's on a real target.
+    profile: ccciProfile(requiredSystemNames(config.names, why), config.layout),
     machines: realMachines(config),
     rebootCheck: config.rebootCheck,
   };
-  // cc-ci's own unit names: never the lab's by default on a real target.
-  if (!config.oneshots) {
-    throw new ConfigError('ACCEPT_ONESHOTS', `is required ${why}: name cc-ci's reconcile oneshots, the units C4 waits for (the lab's are ${LAB_ONESHOTS.join(',')}; the seed does not name cc-ci's)`);
-  }
   return settings;
 }
 

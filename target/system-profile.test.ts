@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../helpers/common/config.ts';
-import { ccciProfile, fill } from './system-profile.ts';
+import { fill } from './system-profile.ts';
+import { exampleProfile } from './system-profile.fixture.ts';
 import { resolveLabTarget } from './providers/lab.ts';
 
 const SPECS = fileURLToPath(new URL('../acceptance/', import.meta.url));
@@ -14,7 +15,7 @@ function code(source: string): string {
 }
 
 describe('the system profile', () => {
-  const profile = ccciProfile(loadConfig({}));
+  const profile = exampleProfile();
 
   it("holds cc-ci's names: docs, units, build parameters, stages, links and layout", () => {
     expect(profile.docs.install).toBe('docs/install.md');
@@ -25,15 +26,18 @@ describe('the system profile', () => {
     expect(profile.recipes.localTests).toBe('tests');
   });
 
-  it('takes the oneshots and the D8 document from their settings', () => {
-    const set = ccciProfile(loadConfig({ ACCEPT_ONESHOTS: 'a.service,b.service', ACCEPT_D8_DOC: 'docs/d8.md' }));
-    expect(set.host.oneshots).toEqual(['a.service', 'b.service']);
-    expect(set.docs.d8Evidence).toBe('docs/d8.md');
+  it("takes the names the DoD does not give from the operator's settings, and the layout from its own", () => {
+    const set = exampleProfile({ ACCEPT_ARCHITECTURE_DOC: 'docs/design.md' });
+    expect(set.host.oneshots).toEqual(['ccci-secrets.service', 'ccci-reconcile-swarm.service', 'ccci-reconcile-bridge.service']);
+    expect(set.docs.architecture).toBe('docs/design.md');
   });
 
   it("is the lab's own, under its own name", () => {
-    const lab = resolveLabTarget(loadConfig({ ACCEPT_TARGET: 'lab', ACCEPT_LAB_DIR: '/tmp/accept-lab-unit' })).profile;
+    // What an operator set for a real target does not reach the lab: its generated repos carry its own names.
+    const lab = resolveLabTarget(loadConfig({ ACCEPT_TARGET: 'lab', ACCEPT_LAB_DIR: '/tmp/accept-lab-unit', ACCEPT_ONESHOTS: 'elsewhere.service', ACCEPT_RUNBOOK_DOC: 'docs/elsewhere.md' })).profile;
     expect(lab.name).toMatch(/^lab/);
+    expect(lab.host.oneshots).toContain('ccci-reconcile-dashboard.service');
+    expect(lab.docs.runbook).toBe('docs/runbook.md');
     // The same build names, but its browser tests run on Chromium through Selenium, not Playwright.
     const { browserEngine, ...names } = lab.build;
     const { browserEngine: ccciEngine, ...ccciNames } = profile.build;

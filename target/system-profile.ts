@@ -5,7 +5,8 @@
  * thing differently changes one profile, not seventeen specs. Data only, no patterns: it crosses
  * to the spec workers through Vitest's provide/inject.
  */
-import { LAB_ONESHOTS, type Config } from '../helpers/common/config.ts';
+import { SYSTEM_NAME_SETTINGS, type Config, type SystemNames } from '../helpers/common/config.ts';
+import { ConfigError } from '../helpers/common/errors.ts';
 
 export interface SystemProfile {
   /** Whose contracts these are, as the evidence names them. */
@@ -78,41 +79,60 @@ export interface SystemProfile {
   };
 }
 
-/** cc-ci's contracts, as its DoD and its repos name them. */
-export function ccciProfile(config: Pick<Config, 'oneshots' | 'd8Doc' | 'layout'>): SystemProfile {
-  // Unset only where the lab resolves it (its own names), or in tests: a real target requires it (resolve.ts).
-  const oneshots = config.oneshots ?? LAB_ONESHOTS;
+/**
+ * cc-ci's contracts: the DoD's and the seed's names where they give one (the host paths, the
+ * dashboard's links, the recipe repo's tests/), and the operator's settings where they do not
+ * (`names`, each required on a real target; the lab passes its own).
+ */
+export function ccciProfile(names: SystemNames, layout: Config['layout']): SystemProfile {
   return {
     name: 'cc-ci',
     docs: {
       readme: 'README.md',
       install: 'docs/install.md',
-      enroll: 'docs/enroll.md',
+      enroll: names.enrolment.doc,
       secrets: 'docs/secrets.md',
       // The DoD's C7 names it at the repo's top, beside docs/install.md and docs/secrets.md (ACCEPT_ARCHITECTURE_DOC).
-      architecture: config.layout.architecture,
-      runbook: 'docs/runbook.md',
+      architecture: layout.architecture,
+      runbook: names.runbookDoc,
       decisions: 'DECISIONS.md',
-      d8Evidence: config.d8Doc,
+      d8Evidence: names.d8Doc,
     },
-    // The seed's: secrets/secrets.yaml in the instance repo; the submodule alternative at cc-ci/instance/.
-    instance: { secretsFile: config.layout.secretsFile, submodule: config.layout.submodule },
+    // The seed's secrets/secrets.yaml in the instance repo; the DoD's submodule at secrets/ (ACCEPT_INSTANCE_*).
+    instance: { secretsFile: layout.secretsFile, submodule: layout.submodule },
     host: {
       bootstrapKey: '/var/lib/sops-nix/key.txt',
       secretsDir: '/run/secrets',
       certChain: '/var/lib/ci-certs/live/fullchain.pem',
       certKey: '/var/lib/ci-certs/live/privkey.pem',
-      oneshots,
+      oneshots: names.oneshots,
     },
     build: {
-      params: { recipe: 'RECIPE', pull: 'PR', comment: 'COMMENT_ID' },
-      stages: { install: 'install', upgrade: 'upgrade', backupRestore: 'backup|restore', recipeTests: 'recipe|local' },
-      browserSteps: 'browser|playwright',
+      params: names.buildParams,
+      stages: { install: names.stageWords.install, upgrade: names.stageWords.upgrade, backupRestore: names.stageWords.backupRestore, recipeTests: names.stageWords.recipeTests },
+      browserSteps: names.stageWords.browser,
       browserEngine: { pattern: '^playwright ', name: 'Playwright' },
     },
     dashboard: { runPath: '/runs/{n}/', badgePath: '/badge/{recipe}.svg' },
-    recipes: { enrolled: 'tests/enrolled', tree: 'tests/{recipe}/', localTests: 'tests', enrolMarker: 'enrol', enrolVariables: { recipe: 'RECIPE', from: 'FROM', port: 'PORT' } },
+    recipes: { enrolled: names.enrolment.list, tree: names.enrolment.tree, localTests: 'tests', enrolMarker: 'enrol', enrolVariables: { recipe: 'RECIPE', from: 'FROM', port: 'PORT' } },
   };
+}
+
+/**
+ * The names a real target must be given, each required by its setting: one ERROR naming every
+ * one unset, raised when the settings are read, before anything is created. Never the lab's.
+ */
+export function requiredSystemNames(names: Partial<SystemNames>, why: string): SystemNames {
+  const missing = (Object.keys(SYSTEM_NAME_SETTINGS) as (keyof SystemNames)[]).filter((key) => names[key] === undefined);
+  if (missing.length) {
+    const settings = missing.map((key) => SYSTEM_NAME_SETTINGS[key]);
+    throw new ConfigError(
+      settings[0]!,
+      `${settings.length > 1 ? `and ${settings.slice(1).join(', ')} are` : 'is'} required ${why}: cc-ci's own names, which neither the DoD nor the seed gives ` +
+        '(profiles/b1.env.example lists each, marked FILL IN; docs/configuration.md says where to read it on cc-nix-test)',
+    );
+  }
+  return names as SystemNames;
 }
 
 /** Fills `{name}` placeholders of a profile path. */

@@ -6,11 +6,12 @@ import { DroneClient } from '../../helpers/drone/index.ts';
 import { fakeHttps, json, type FakeHttps } from '../../helpers/https/test-fixtures.ts';
 import { errorVerdict } from './allure-meta.ts';
 import { loadConfig, realTargetDurations } from '../../helpers/common/config.ts';
-import { ccciProfile } from '../../target/system-profile.ts';
+
 import { limitRecordingHost } from '../../helpers/common/host-fixture.ts';
 import { budgetMs } from '../../helpers/common/budget.ts';
 import { buildFor, finished, finishPollCap, latestSystemTestmeBuilds, probeRecipeOf, testmeBuild, testmeRefusal, WAITS, withHostChange, type Ci, type HostCheckout, type Trigger } from './ci.ts';
 import { realForgeWrites, type ForgeClient, type ForgePull } from '../../helpers/forge/index.ts';
+import { exampleProfile } from '../../target/system-profile.fixture.ts';
 
 /** Drone's answer to the n-th request (from 0), set by each test. */
 type Answer = (response: ServerResponse, call: number) => void;
@@ -23,7 +24,7 @@ let ci: Ci;
 beforeAll(async () => {
   server = await fakeHttps((_request, response) => answer(response, calls++));
   const drone = new DroneClient('https://drone.lab.test', 'coop-cloud/cc-ci', 't', { ca: server.ca, dial: () => ({ host: '127.0.0.1', port: server.port }) }, 'ACCEPT_DRONE_TOKEN_FILE (/run/t)');
-  ci = { drone, durations: realTargetDurations({ durations: {} }), profile: ccciProfile(loadConfig({})) } as Partial<Ci> as Ci;
+  ci = { drone, durations: realTargetDurations({ durations: {} }), profile: exampleProfile() } as Partial<Ci> as Ci;
 });
 /** The ci with ACCEPT_BUILD_FINISH_TIMEOUT set to `ms`: finished() takes its limit from there. */
 const finishingIn = (ms: number): Ci => ({ ...ci, durations: { ...ci.durations, buildFinish: ms } });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { displayUrl } from '../../helpers/common/credentials.ts';
 import { loadConfig, realTargetDurations } from '../../helpers/common/config.ts';
-import { ccciProfile } from '../../target/system-profile.ts';
+
 import { Ledger } from '../../helpers/common/ledger.ts';
 import { credentialForms, filesHolding } from '../../helpers/common/leak-scan.ts';
 import { forgetSecrets } from '../../helpers/common/redact.ts';
@@ -19,6 +19,7 @@ import { runContext } from '../../target/run-context.ts';
 import type { D8Evidence } from './d8.ts';
 import { writeD8 } from './d8.ts';
 import { recordRunStart, syncRunEvidence } from './evidence-dir.ts';
+import { exampleProfile } from '../../target/system-profile.fixture.ts';
 
 const USER = 'ci-bot';
 const TOKEN = 'forge-Token_c0ffee42';
@@ -60,7 +61,7 @@ describe('evidence writers, given repo URLs with a token in them', () => {
       mode: 'cold',
       access: { kind: 'lab', socks: 'socks5://127.0.0.1:1055', incus: { url: 'https://127.0.0.1:8443', clientCertFile: 'c', clientKeyFile: 'k', project: 'terraform-ci', image: 'i', instanceType: 'container', memory: '4GiB', profiles: ['default'], instanceConfig: {}, address: { family: 'inet' } } },
       faced: { kind: 'lab', server: 'https://127.0.0.1:8443', instanceType: 'container', standIns: [], notes: [] },
-      system: { domain: 'ci.lab.test', tlsCaFile: 'ca.pem', ageKeyFile: 'age.txt', baseRepo: withToken, instanceRepo: withToken, durations: realTargetDurations({ durations: {} }), forgeWrites: { kind: 'stand-in' }, profile: ccciProfile(loadConfig({})), machines: { production: { unreachable: 'not in this test' }, neighbours: [] }, rebootCheck: false },
+      system: { domain: 'ci.lab.test', tlsCaFile: 'ca.pem', ageKeyFile: 'age.txt', baseRepo: withToken, instanceRepo: withToken, durations: realTargetDurations({ durations: {} }), forgeWrites: { kind: 'stand-in' }, profile: exampleProfile(), machines: { production: { unreachable: 'not in this test' }, neighbours: [] }, rebootCheck: false },
       host: { name: 'accept-creds-1', project: 'terraform-ci', createdAt: '2026-12-01T22:00:00.000Z', expiresAt: '2026-12-02T00:00:00.000Z', https: { host: '127.0.0.1', port: 443 }, ledger: ledger.entries },
     });
     await recordRunStart(reportsDir, context);

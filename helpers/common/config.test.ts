@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, DURATION_VARIABLES, REAL_TARGET_DURATIONS, incusFileSetting, loadConfig, parseBytes, parseDuration, realTargetDurations, type DurationName } from './config.ts';
+import { CONFIG_VARIABLES, DURATION_VARIABLES, systemNamesEnv, type SystemNames, REAL_TARGET_DURATIONS, incusFileSetting, loadConfig, parseBytes, parseDuration, realTargetDurations, type DurationName } from './config.ts';
 import { ConfigError } from './errors.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -81,9 +81,8 @@ describe('loadConfig defaults', () => {
       productionMemory: '4GiB',
       neighbours: [],
       rebootCheck: false,
-      oneshots: undefined,
-      layout: { secretsFile: 'secrets/secrets.yaml', submodule: 'instance', architecture: 'architecture.md' },
-      d8Doc: 'docs/evidence/d8.md',
+      names: {},
+      layout: { secretsFile: 'secrets/secrets.yaml', submodule: 'secrets', architecture: 'architecture.md' },
       ci: {
         forgeUrl: undefined,
         forgeOrg: 'coop-cloud',
@@ -306,6 +305,38 @@ describe('loadConfig validation names the variable at fault', () => {
     expect(loadConfig({ ACCEPT_SSH_HOST: 'fd42::5' }).ssh.host).toBe('fd42::5');
     expect(loadConfig({ ACCEPT_SSH_HOST: '[fd42::5]' }).ssh.host).toBe('fd42::5');
     expect(loadConfig({ ACCEPT_TARGET: 'ssh' }).target).toBe('ssh');
+  });
+});
+
+describe("cc-ci's own names", () => {
+  const names: SystemNames = {
+    oneshots: ['a.service', 'b.service'],
+    d8Doc: 'docs/d8.md',
+    buildParams: { recipe: 'CCCI_RECIPE', pull: 'CCCI_PR', comment: 'CCCI_COMMENT' },
+    stageWords: { install: 'deploy', upgrade: 'upgrade', backupRestore: 'backup|restore', recipeTests: 'local tests', browser: 'playwright' },
+    enrolment: { list: 'recipes.txt', tree: 'recipes/{recipe}/', doc: 'docs/enrol.md' },
+    runbookDoc: 'docs/ops.md',
+  };
+
+  it('reads back what systemNamesEnv writes, and nothing when unset', () => {
+    expect(loadConfig(systemNamesEnv(names)).names).toEqual(names);
+    expect(loadConfig({}).names).toEqual({});
+  });
+
+  it.each([
+    ['ACCEPT_BUILD_PARAMS', 'recipe=RECIPE,pull=PR', /^ACCEPT_BUILD_PARAMS: lacks comment: it must be recipe=…,pull=…,comment=…$/],
+    ['ACCEPT_BUILD_PARAMS', 'recipe=RECIPE,pull=PR,comment=COMMENT_ID,branch=B', /^ACCEPT_BUILD_PARAMS: has no key branch: its keys are recipe, pull, comment$/],
+    ['ACCEPT_BUILD_PARAMS', 'recipe=RECIPE,pull=PR,comment=COMMENT-ID', /^ACCEPT_BUILD_PARAMS: comment must be an environment variable name such as RECIPE; got "COMMENT-ID"$/],
+    ['ACCEPT_BUILD_PARAMS', 'recipe=A,recipe=B,pull=PR,comment=C', /^ACCEPT_BUILD_PARAMS: sets recipe twice$/],
+    ['ACCEPT_STAGE_WORDS', 'install=install,upgrade=upgrade,backup-restore=backup|restore,recipe-tests=recipe|local,browser=play.*', /^ACCEPT_STAGE_WORDS: browser must be words separated by \|/],
+    ['ACCEPT_STAGE_WORDS', 'install=install', /^ACCEPT_STAGE_WORDS: lacks upgrade, backup-restore, recipe-tests, browser/],
+    ['ACCEPT_ENROLMENT', 'list=tests/enrolled,tree=tests/,doc=docs/enroll.md', /^ACCEPT_ENROLMENT: tree must hold \{recipe\}/],
+    ['ACCEPT_ENROLMENT', 'list=/etc/enrolled,tree=tests/{recipe}/,doc=docs/enroll.md', /^ACCEPT_ENROLMENT: list must be a path inside the base repo; got "\/etc\/enrolled"$/],
+    ['ACCEPT_RUNBOOK_DOC', '../runbook.md', /^ACCEPT_RUNBOOK_DOC: must be a path inside the repo/],
+    ['ACCEPT_D8_DOC', '/docs/d8.md', /^ACCEPT_D8_DOC: must be a path inside the repo/],
+  ])('%s=%s is refused, naming the setting and what is wrong', (variable, value, message) => {
+    expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [variable]: value })).toThrow(message);
   });
 });
 

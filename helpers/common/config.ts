@@ -107,10 +107,8 @@ export interface Config {
   neighbours: string[];
   /** D8's optional last check: reboot the throwaway and see booted = current = the clean build. */
   rebootCheck: boolean;
-  /** The reconcile oneshots that must converge (C4); unset: the lab's (a real target requires them). */
-  oneshots?: string[];
-  /** Path, in the base repo, of the D8 evidence document the system publishes (C5). */
-  d8Doc: string;
+  /** cc-ci's names that neither the DoD nor the seed gives: only those set. A real target requires each; the lab has its own. */
+  names: Partial<SystemNames>;
   /** cc-ci's layout where the seed and the DoD name it: the instance repo's sops file and submodule path, and the architecture document. */
   layout: { secretsFile: string; submodule: string; architecture: string };
   /** cc-ci's own faces (D1–D10). Unset URLs and tokens come from the domain and the instance repo. */
@@ -250,15 +248,34 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
   return value;
 }
 
-/** The lab's reconcile oneshots, in the order they converge: its generated system's names. */
-export const LAB_ONESHOTS = [
-  'ccci-secrets.service',
-  'ccci-reconcile-swarm.service',
-  'ccci-reconcile-proxy.service',
-  'ccci-reconcile-drone.service',
-  'ccci-reconcile-bridge.service',
-  'ccci-reconcile-dashboard.service',
-];
+/**
+ * cc-ci's names that neither the DoD nor the seed gives. Each is one ACCEPT_* setting: a real
+ * target requires it (one ERROR naming it, before anything is created); the lab has its own.
+ */
+export interface SystemNames {
+  /** The reconcile oneshots C4 waits for, in the order they converge. */
+  oneshots: string[];
+  /** Path, in the base repo, of the D8 evidence document the system publishes (C5). */
+  d8Doc: string;
+  /** The Drone build parameters the bridge sets: the recipe, the PR number, the triggering comment's id. */
+  buildParams: { recipe: string; pull: string; comment: string };
+  /** Words a stage's or step's name contains, matched case-insensitively, `|` between alternatives. */
+  stageWords: { install: string; upgrade: string; backupRestore: string; recipeTests: string; browser: string };
+  /** The enrolment list (one recipe a line), a recipe's own tree (`{recipe}` its name), and the enrolment document. */
+  enrolment: { list: string; tree: string; doc: string };
+  /** The operators' runbook document (D9). */
+  runbookDoc: string;
+}
+
+/** The setting that names each of cc-ci's names, as errors and docs/configuration.md give it. */
+export const SYSTEM_NAME_SETTINGS: Record<keyof SystemNames, string> = {
+  oneshots: 'ACCEPT_ONESHOTS',
+  d8Doc: 'ACCEPT_D8_DOC',
+  buildParams: 'ACCEPT_BUILD_PARAMS',
+  stageWords: 'ACCEPT_STAGE_WORDS',
+  enrolment: 'ACCEPT_ENROLMENT',
+  runbookDoc: 'ACCEPT_RUNBOOK_DOC',
+};
 
 function unitList(env: Env, name: string): string[] | undefined {
   const value = text(env, name);
@@ -269,6 +286,48 @@ function unitList(env: Env, name: string): string[] | undefined {
     throw new ConfigError(name, `must be a comma-separated list of systemd unit names such as ccci-reconcile-swarm.service; got ${JSON.stringify(bad ?? value)}`);
   }
   return units;
+}
+
+/**
+ * `key=value` pairs, comma-separated, with exactly the keys given (in any order); each value
+ * checked by `valid`, which says what it must be.
+ */
+function namedValues<K extends string>(env: Env, name: string, keys: readonly K[], valid: { test: (value: string) => boolean; what: string }): Record<K, string> | undefined {
+  const value = text(env, name);
+  if (value === undefined) return undefined;
+  const example = keys.map((key) => `${key}=…`).join(',');
+  const pairs: Partial<Record<K, string>> = {};
+  for (const pair of value.split(',').map((entry) => entry.trim())) {
+    const match = /^([a-z-]+)=(.*)$/.exec(pair);
+    if (!match) throw new ConfigError(name, `must be ${example}; got ${JSON.stringify(pair)}`);
+    const key = match[1] as K;
+    if (!keys.includes(key)) throw new ConfigError(name, `has no key ${key}: its keys are ${keys.join(', ')}`);
+    if (key in pairs) throw new ConfigError(name, `sets ${key} twice`);
+    if (!valid.test(match[2]!)) throw new ConfigError(name, `${key} must be ${valid.what}; got ${JSON.stringify(match[2])}`);
+    pairs[key] = match[2]!;
+  }
+  const missing = keys.filter((key) => !(key in pairs));
+  if (missing.length) throw new ConfigError(name, `lacks ${missing.join(', ')}: it must be ${example}`);
+  return pairs as Record<K, string>;
+}
+
+const ENV_NAME = { test: (value: string) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(value), what: 'an environment variable name such as RECIPE' };
+// Plain words only: they become a case-insensitive pattern, so no character may mean more than itself.
+const WORDS = { test: (value: string) => /^[A-Za-z0-9 _.-]+(\|[A-Za-z0-9 _.-]+)*$/.test(value), what: 'words separated by |, such as backup|restore' };
+const IN_REPO = { test: (value: string) => value !== '' && !value.startsWith('/') && !value.split('/').includes('..'), what: 'a path inside the base repo' };
+
+/** The ACCEPT_* settings that name `names`: what loadConfig reads back to the same names. */
+export function systemNamesEnv(names: SystemNames): Record<string, string> {
+  const pairs = (values: Record<string, string>) => Object.entries(values).map(([key, value]) => `${key}=${value}`).join(',');
+  const { install, upgrade, backupRestore, recipeTests, browser } = names.stageWords;
+  return {
+    ACCEPT_ONESHOTS: names.oneshots.join(','),
+    ACCEPT_D8_DOC: names.d8Doc,
+    ACCEPT_BUILD_PARAMS: pairs(names.buildParams),
+    ACCEPT_STAGE_WORDS: pairs({ install, upgrade, 'backup-restore': backupRestore, 'recipe-tests': recipeTests, browser }),
+    ACCEPT_ENROLMENT: pairs(names.enrolment),
+    ACCEPT_RUNBOOK_DOC: names.runbookDoc,
+  };
 }
 
 const FINGERPRINT = /^(?:[0-9a-f]{64}|(?:[0-9A-F]{2}:){31}[0-9A-F]{2})$/i;
@@ -494,11 +553,10 @@ export function loadConfig(env: Env = process.env): Config {
     ramGuidelineBytes: parseBytes('ACCEPT_RAM_GUIDELINE', text(env, 'ACCEPT_RAM_GUIDELINE') ?? '12GiB'),
     ...productionSettings(env),
     rebootCheck: flag(env, 'ACCEPT_REBOOT_CHECK'),
-    oneshots: unitList(env, 'ACCEPT_ONESHOTS'),
-    d8Doc: text(env, 'ACCEPT_D8_DOC') ?? 'docs/evidence/d8.md',
+    names: systemNames(env),
     layout: {
       secretsFile: repoPath(env, 'ACCEPT_INSTANCE_SECRETS_FILE') ?? 'secrets/secrets.yaml',
-      submodule: repoPath(env, 'ACCEPT_INSTANCE_SUBMODULE') ?? 'instance',
+      submodule: repoPath(env, 'ACCEPT_INSTANCE_SUBMODULE') ?? 'secrets',
       architecture: repoPath(env, 'ACCEPT_ARCHITECTURE_DOC') ?? 'architecture.md',
     },
     ci: {
@@ -535,6 +593,23 @@ function productionSettings(env: Env): Pick<Config, 'production' | 'productionMe
     throw new ConfigError('ACCEPT_NEIGHBOURS', `names ${production}, which ACCEPT_PRODUCTION already names as the running cc-ci`);
   }
   return { ...(production === undefined ? {} : { production }), productionMemory, neighbours };
+}
+
+/** cc-ci's names the operator set; loadConfig reads them, and a real target requires every one. */
+function systemNames(env: Env): Partial<SystemNames> {
+  const params = namedValues(env, 'ACCEPT_BUILD_PARAMS', ['recipe', 'pull', 'comment'] as const, ENV_NAME);
+  const stages = namedValues(env, 'ACCEPT_STAGE_WORDS', ['install', 'upgrade', 'backup-restore', 'recipe-tests', 'browser'] as const, WORDS);
+  const enrolment = namedValues(env, 'ACCEPT_ENROLMENT', ['list', 'tree', 'doc'] as const, IN_REPO);
+  if (enrolment && !enrolment.tree.includes('{recipe}')) throw new ConfigError('ACCEPT_ENROLMENT', `tree must hold {recipe} where the recipe's name goes, such as tests/{recipe}/; got ${JSON.stringify(enrolment.tree)}`);
+  const names: Partial<SystemNames> = {
+    oneshots: unitList(env, 'ACCEPT_ONESHOTS'),
+    d8Doc: repoPath(env, 'ACCEPT_D8_DOC'),
+    buildParams: params,
+    stageWords: stages && { install: stages.install, upgrade: stages.upgrade, backupRestore: stages['backup-restore'], recipeTests: stages['recipe-tests'], browser: stages.browser },
+    enrolment,
+    runbookDoc: repoPath(env, 'ACCEPT_RUNBOOK_DOC'),
+  };
+  return Object.fromEntries(Object.entries(names).filter(([, value]) => value !== undefined));
 }
 
 /** Names every ACCEPT_* variable loadConfig reads, for the docs check. */
@@ -584,6 +659,10 @@ export const CONFIG_VARIABLES = [
   'ACCEPT_REBOOT_CHECK',
   'ACCEPT_ONESHOTS',
   'ACCEPT_D8_DOC',
+  'ACCEPT_BUILD_PARAMS',
+  'ACCEPT_STAGE_WORDS',
+  'ACCEPT_ENROLMENT',
+  'ACCEPT_RUNBOOK_DOC',
   'ACCEPT_INSTANCE_SECRETS_FILE',
   'ACCEPT_INSTANCE_SUBMODULE',
   'ACCEPT_ARCHITECTURE_DOC',

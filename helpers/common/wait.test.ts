@@ -234,9 +234,11 @@ describe('waitFor', () => {
           if (++calls === 1) return { done: false as const, saw: 'running' };
           throw new HarnessError(`503 for Bearer ${secret}`, { transient: true });
         },
-        { timeoutMs: 40, intervalMs: 10, observes: 'system' },
+        // Long enough for a second call on a loaded machine: the failure must have been seen to be checked.
+        { timeoutMs: 400, intervalMs: 10, observes: 'system' },
       )) as StateTimeoutError;
       expect(error.message).not.toContain(secret);
+      expect(error.lastFailure, 'no failure was seen before the deadline').toBeDefined();
       expect(error.lastFailure).not.toContain(secret);
     });
   });

@@ -1,6 +1,7 @@
 /** The lab's own durations: short where the user set none, longer by ACCEPT_LAB_SLOW where it slows the lab. */
 import { describe, expect, it } from 'vitest';
-import { loadConfig, realTargetDurations } from '../../helpers/common/config.ts';
+import { loadConfig, realTargetDurations, systemNamesEnv } from '../../helpers/common/config.ts';
+import { EXAMPLE_NAMES } from '../system-profile.fixture.ts';
 import { resolveSshTarget } from '../resolve.ts';
 import { describeMachineWrites, labDurations, resolveLabTarget } from './lab.ts';
 
@@ -28,7 +29,7 @@ describe('the lab target\'s durations', () => {
   });
 
   it('are not what a real target gets: it takes the real defaults, and ignores ACCEPT_LAB_SLOW', () => {
-    const ssh = loadConfig({ ACCEPT_TARGET: 'ssh', ACCEPT_SSH_HOST: 'cc-nix-test', ACCEPT_SSH_KEY: '/k', ACCEPT_AGE_KEY_FILE: '/a', ACCEPT_BASE_REPO: 'https://g/b.git', ACCEPT_INSTANCE_REPO: 'https://g/i.git', ACCEPT_DOMAIN: 'ci.example.net', ACCEPT_TLS_CA_FILE: '/ca', ACCEPT_ONESHOTS: 'ccci-secrets.service', ACCEPT_LAB_SLOW: '135s' });
+    const ssh = loadConfig({ ACCEPT_TARGET: 'ssh', ACCEPT_SSH_HOST: 'cc-nix-test', ACCEPT_SSH_KEY: '/k', ACCEPT_AGE_KEY_FILE: '/a', ACCEPT_BASE_REPO: 'https://g/b.git', ACCEPT_INSTANCE_REPO: 'https://g/i.git', ACCEPT_DOMAIN: 'ci.example.net', ACCEPT_TLS_CA_FILE: '/ca', ...systemNamesEnv(EXAMPLE_NAMES), ACCEPT_LAB_SLOW: '135s' });
     expect(resolveSshTarget(ssh).durations).toEqual(realTargetDurations(loadConfig({})));
   });
 });

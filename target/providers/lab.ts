@@ -25,6 +25,7 @@ import { openIncus } from '../resolve.ts';
 import { join } from 'node:path';
 import { withPidLock } from '../../lab/lock.ts';
 import { LAB_NEIGHBOUR, LAB_PRODUCTION, labPaths as labStatePaths } from '../../lab/state.ts';
+import { LAB_SYSTEM_NAMES } from '../../lab/repos.ts';
 import { FORGE_PORT_IN_INSTANCE, machineWrites, runForgePid, startRunForge, stopRunForge, type MachineWrites, type RunForge } from '../../lab/forge.ts';
 import { freePort } from '../../helpers/common/dial.ts';
 import { instanceName } from '../labels.ts';
@@ -197,7 +198,8 @@ async function markSabotaged(client: Pick<IncusClient, 'patchInstanceConfig'>, m
 
 /** cc-ci's names, but for the browser engine: the lab image has Debian's Chromium under Selenium, not Playwright. */
 function labProfile(config: Config): SystemProfile {
-  const ccci = ccciProfile(config);
+  // The lab's generated repos carry its own names; what the operator set for a real target does not apply here.
+  const ccci = ccciProfile(LAB_SYSTEM_NAMES, config.layout);
   return {
     ...ccci,
     name: 'lab (generated to cc-ci\'s names where the seed gives them; browser tests on Chromium through Selenium, not Playwright)',
@@ -349,3 +351,4 @@ export { leaseAllWorkers, leaseWorker, type WorkerLease } from '../../lab/worker
 export { labPaths } from '../../lab/state.ts';
 export { runForgeLog } from '../../lab/forge.ts';
 export { SABOTAGES } from '../../lab/sabotage.ts';
+export { LAB_SYSTEM_NAMES } from '../../lab/repos.ts';

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { LAB_ONESHOTS, loadConfig } from '../../helpers/common/config.ts';
+import { loadConfig, systemNamesEnv } from '../../helpers/common/config.ts';
 import { exec, succeed } from '../../helpers/common/exec.ts';
 import { HOST_PATH, hostShellArgv } from '../../helpers/common/host.ts';
 import { waitFor } from '../../helpers/common/wait.ts';
@@ -15,7 +15,7 @@ import { connectSsh } from '../../helpers/ssh/index.ts';
 import { keptFile, readKept, writeKept } from '../../target/kept.ts';
 import { DOD_ITEMS } from '../../acceptance/support/items.ts';
 import { latestRunRecord } from '../../acceptance/support/run-record.ts';
-import { labSettings, runForgeLog } from '../../target/providers/lab.ts';
+import { LAB_SYSTEM_NAMES, labSettings, runForgeLog } from '../../target/providers/lab.ts';
 import { REPO_ROOT, exists, leaseLabWorker, leftoverThrowaways, reportsDirForTest, runAccept, type ChildRun } from './support.ts';
 import type { WorkerLease } from '../../target/providers/lab.ts';
 
@@ -308,7 +308,7 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
         ACCEPT_DOMAIN: lab.domain,
         ACCEPT_TLS_CA_FILE: lab.tlsCaFile,
         // A real target names cc-ci's units and layout: here, the lab's.
-        ACCEPT_ONESHOTS: LAB_ONESHOTS.join(','),
+        ...systemNamesEnv(LAB_SYSTEM_NAMES),
         ACCEPT_INSTANCE_SECRETS_FILE: 'secrets.yaml',
         ACCEPT_INSTANCE_SUBMODULE: 'secrets',
         ACCEPT_ARCHITECTURE_DOC: 'docs/architecture.md',

@@ -21,6 +21,7 @@ import { ccciProfile } from '../../target/system-profile.ts';
 import { RUN_DONE } from '../../acceptance/support/session-reporter.ts';
 import type { WorkerLease } from '../../target/providers/lab.ts';
 import { REPO_ROOT, leaseLabWorker, reportsDirForTest, runAccept } from './support.ts';
+import { exampleProfile } from '../../target/system-profile.fixture.ts';
 
 const ANSI = /\x1b\[[0-9;]*m/g;
 const C2_SPEC = 'acceptance/c2-cert-in-git.spec.ts';
@@ -130,7 +131,7 @@ describe('the long-lived warm session (accept watch) re-reads the kept host each
     const kept = await readKept(stateDir);
     expect(kept, keep.output).toBeDefined();
     name = kept!.host.name;
-    keyLink = ccciProfile(loadConfig()).host.certKey;
+    keyLink = exampleProfile().host.certKey;
     proxy = await startProxy();
   });
 
