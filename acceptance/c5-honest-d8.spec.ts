@@ -4,8 +4,10 @@
  *
  * Two sources: the harness's own evidence of this run (reports/evidence/d8.json), and the
  * document the system publishes in its base repo (ACCEPT_D8_DOC, format in
- * helpers/evidence/d8-doc.ts). The published static half must name the toplevel this run built
- * from a clean checkout: the document is evidence for the commit it is in. Its live half is the
+ * helpers/evidence/d8-doc.ts). The published static half names the base repo's commit it
+ * measured, which must be in the base repo's history. No commit can name itself, so that is an
+ * earlier one: its toplevel is held to this run's build only when this run built that commit,
+ * and otherwise the evidence says which commit each side describes. Its live half is the
  * operators' record of their own live rebuild of a brand-new machine, made before the document
  * was published, so it cannot be this run's throwaway: it must be complete (instance, creation,
  * rebuild start and finish, exit code 0, toplevel, closure hash) and in order, and this run's
@@ -14,7 +16,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { d8DocumentProblems, parseD8Document } from '../helpers/evidence/d8-doc.ts';
+import { d8DocumentProblems, namedCommit, parseD8Document, staticHalfScope } from '../helpers/evidence/d8-doc.ts';
+import { commitInHistory } from '../helpers/git/index.ts';
 import { attach, dodItem, evidence, skipBecause, system, test, expectNone, useReproduction, observes, OPERATOR_SIDE, runHost, runningCcci } from './support/dod.ts';
 
 /** The base repo's README and every Markdown document under docs/, as paths in the repo. */
@@ -52,16 +55,18 @@ dodItem('C5', () => {
     evidence(task, `live: ${live.instance} created ${live.createdAt}, ${live.runbook.steps.length} runbook steps, rebuild exit 0, same toplevel`);
   });
 
-  test('the D8 evidence the system publishes has both halves with hashes and timestamps, its static toplevel is this run\'s, and every limitation is narrow and signed off', async ({ baseRepo, reproduction, task }) => {
+  test('the D8 evidence the system publishes has both halves with hashes and timestamps, names a commit of the base repo, holds for this run\'s build where it measured that commit, and every limitation is narrow and signed off', async ({ baseRepo, reproduction, task }) => {
     observes(task, OPERATOR_SIDE);
     const d8Doc = system().docs.d8Evidence;
     const text = await readFile(join(baseRepo.dir, d8Doc), 'utf8').catch(() => undefined);
     expect(text, `no D8 evidence document at ${d8Doc} in the base repo (ACCEPT_D8_DOC)`).toBeDefined();
     await attach(`${d8Doc} (published)`, text!);
     const doc = parseD8Document(text!, d8Doc);
-    expectNone(d8DocumentProblems(doc, { measuredToplevel: reproduction.built }), 'the published D8 evidence document does not hold');
+    const named = namedCommit(doc);
+    const expected = { measured: { toplevel: reproduction.built, commit: reproduction.evidence.static.commit }, describedCommit: named && (await commitInHistory(baseRepo, named)) };
+    expectNone(d8DocumentProblems(doc, expected), 'the published D8 evidence document does not hold');
     const limits = doc.limitations.length === 0 ? 'no limitations' : `${doc.limitations.length} signed-off limitation(s)`;
-    evidence(task, `${d8Doc}: static ${reproduction.built} (this run's), live on ${doc.live!.facts.get('instance')!.value}, ${limits}`);
+    evidence(task, `${d8Doc}: ${staticHalfScope(doc, expected)}; live on ${doc.live!.facts.get('instance')!.value}; ${limits}`);
   });
 
   test('nothing the system publishes (its README and every document in the base repo) calls the live rebuild infeasible', async ({ baseRepo, task }) => {

@@ -1,6 +1,7 @@
 /**
- * The lab's system publishes a true D8 document (C5 reads it), and the sabotage that drops its
- * static half is caught by C5's check with the words its cause names. Builds with the local Nix,
+ * The lab's system publishes a true D8 document (C5 reads it), and the sabotages that drop its
+ * static half or make it name a commit from elsewhere are caught by C5's check with the words
+ * their causes name. Builds with the local Nix,
  * as the lab's generator does.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -8,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { succeed } from '../helpers/common/exec.ts';
-import { d8DocumentProblems, parseD8Document } from '../helpers/evidence/d8-doc.ts';
+import { d8DocumentProblems, namedCommit, parseD8Document, staticHalfScope } from '../helpers/evidence/d8-doc.ts';
+import { commitInHistory } from '../helpers/git/index.ts';
 import { BASE_REPO, D8_DOCUMENT, generateRepos, measureToplevel } from './repos.ts';
 import { SABOTAGES, type SabotageContext, type SabotageName } from './sabotage.ts';
 import { LAB_DOMAIN, labPaths } from './state.ts';
@@ -30,38 +32,46 @@ describe('the lab D8 evidence document', () => {
     await rm(labDir, { recursive: true, force: true });
   });
 
-  /** The fork's document, and the toplevel a clean checkout of the fork builds. */
-  async function forkOf(name: SabotageName): Promise<{ text: string; toplevel: string }> {
+  /** The fork's document, its clone (the caller removes it), its HEAD, and the toplevel a clean checkout of it builds. */
+  async function forkOf(name: SabotageName): Promise<{ text: string; toplevel: string; dir: string; commit: string }> {
     const url = (await SABOTAGES[name].forkRepos!(context)).baseRepo!;
-    const work = await mkdtemp(join(tmpdir(), 'accept-d8-doc-fork-'));
-    try {
-      await succeed('git', ['clone', '-q', join(paths().gitDir, url.slice(gitUrl.length + 1)), work]);
-      return { text: await readFile(join(work, D8_DOCUMENT), 'utf8'), toplevel: (await measureToplevel(work, instanceTree())).toplevel };
-    } finally {
-      await rm(work, { recursive: true, force: true });
-    }
+    const dir = await mkdtemp(join(tmpdir(), 'accept-d8-doc-fork-'));
+    await succeed('git', ['clone', '-q', join(paths().gitDir, url.slice(gitUrl.length + 1)), dir]);
+    const commit = (await succeed('git', ['rev-parse', 'HEAD'], { cwd: dir })).stdout.trim();
+    return { text: await readFile(join(dir, D8_DOCUMENT), 'utf8'), toplevel: (await measureToplevel(dir, instanceTree())).toplevel, dir, commit };
   }
 
-  it('is committed with the figures of the generated commit, and C5 finds it holds', async () => {
-    const committed = (await succeed('git', ['show', `HEAD:${D8_DOCUMENT}`], { cwd: join(paths().gitDir, BASE_REPO) })).stdout;
+  /** What C5 passes for a document in `repo` (a clone or bare repo), this run having built `commit` to `toplevel`. */
+  async function expectations(doc: ReturnType<typeof parseD8Document>, repo: string, toplevel: string, commit: string) {
+    const named = namedCommit(doc);
+    return { measured: { toplevel, commit }, describedCommit: named && (await commitInHistory({ dir: repo }, named)) };
+  }
+
+  it("is committed after the commit it measured, names it, and C5 finds it holds: an older commit, so not compared with this run's build", async () => {
+    const bare = join(paths().gitDir, BASE_REPO);
+    const committed = (await succeed('git', ['show', `HEAD:${D8_DOCUMENT}`], { cwd: bare })).stdout;
     expect(committed).not.toMatch(/@D8_\w+@/);
+    const parent = (await succeed('git', ['rev-parse', 'HEAD~1'], { cwd: bare })).stdout.trim();
+    const head = (await succeed('git', ['rev-parse', 'HEAD'], { cwd: bare })).stdout.trim();
     const measured = await measureToplevel(join(paths().workDir, 'cc-ci'), instanceTree());
     const doc = parseD8Document(committed, D8_DOCUMENT);
+    expect(doc.static?.facts.get('commit')?.value).toBe(parent);
     expect(doc.static?.facts.get('toplevel')?.value).toBe(measured.toplevel);
     expect(doc.static?.facts.get('closure hash')?.value).toBe(measured.closureHash);
-    expect(d8DocumentProblems(doc, { measuredToplevel: measured.toplevel })).toEqual([]);
+    const expected = await expectations(doc, bare, measured.toplevel, head);
+    expect(expected.describedCommit).toBe(parent);
+    expect(d8DocumentProblems(doc, expected)).toEqual([]);
+    expect(staticHalfScope(doc, expected)).toMatch(/: not compared$/);
   }, 60_000);
 
-  it('c5-d8-doc-static-half-missing: C5 FAILs with the words of its cause', async () => {
-    const { text, toplevel } = await forkOf('c5-d8-doc-static-half-missing');
-    const problems = d8DocumentProblems(parseD8Document(text, D8_DOCUMENT), { measuredToplevel: toplevel });
-    expect(problems.some((problem) => SABOTAGES['c5-d8-doc-static-half-missing'].cause.test(problem)), problems.join('; ')).toBe(true);
-  }, 60_000);
-
-  it('a fork that changes the system publishes its own static half, so that only the items it guards fail', async () => {
-    const original = parseD8Document((await succeed('git', ['show', `HEAD:${D8_DOCUMENT}`], { cwd: join(paths().gitDir, BASE_REPO) })).stdout, D8_DOCUMENT);
-    const { text, toplevel } = await forkOf('d7-badge-missing');
-    expect(toplevel).not.toBe(original.static?.facts.get('toplevel')?.value);
-    expect(d8DocumentProblems(parseD8Document(text, D8_DOCUMENT), { measuredToplevel: toplevel })).toEqual([]);
+  it.each(['c5-d8-doc-static-half-missing', 'c5-d8-doc-names-unknown-commit'] as const)('%s: C5 FAILs with the words of its cause', async (name) => {
+    const { text, toplevel, dir, commit } = await forkOf(name);
+    try {
+      const doc = parseD8Document(text, D8_DOCUMENT);
+      const problems = d8DocumentProblems(doc, await expectations(doc, dir, toplevel, commit));
+      expect(problems.some((problem) => SABOTAGES[name].cause.test(problem)), problems.join('; ')).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 });

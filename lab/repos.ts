@@ -141,8 +141,9 @@ export async function measureToplevel(baseTree: string, instanceTree: string | u
 export const LAB_LIVE_INSTANCE = 'cc-ci-lab-live';
 
 /** The placeholders of lab/base/docs/evidence/d8.md. */
-export function d8EvidenceValues(measured: MeasuredToplevel): Record<string, string> {
+export function d8EvidenceValues(measured: MeasuredToplevel, commit: string): Record<string, string> {
   return {
+    D8_STATIC_COMMIT: commit,
     D8_STATIC_TOPLEVEL: measured.toplevel,
     D8_STATIC_CLOSURE_HASH: measured.closureHash,
     D8_STATIC_BUILT_AT: measured.builtAt,
@@ -153,31 +154,6 @@ export function d8EvidenceValues(measured: MeasuredToplevel): Record<string, str
     D8_LIVE_TOPLEVEL: measured.toplevel,
     D8_LIVE_CLOSURE_HASH: measured.closureHash,
   };
-}
-
-/**
- * Brings the static half of a base tree's D8 document up to date with what the tree builds:
- * for a later commit that changes the system, as an operator publishing it would. Returns
- * whether the document changed.
- */
-export async function refreshD8StaticHalf(baseTree: string, instanceTree: string | undefined): Promise<boolean> {
-  const file = join(baseTree, D8_DOCUMENT);
-  const text = await readFile(file, 'utf8');
-  const half = parseD8Document(text, D8_DOCUMENT).static;
-  // A tree that does not build has no static half to publish; the specs report the build.
-  const measured = await measureToplevel(baseTree, instanceTree).catch((error: unknown) => {
-    if (error instanceof NixBuildError) return undefined;
-    throw error;
-  });
-  if (!measured || !half || half.facts.get('toplevel')?.value === measured.toplevel) return false;
-  // Only the static half's own lines: the live half is an earlier record and may share a value.
-  const lines = text.split('\n');
-  for (const [key, value] of [['toplevel', measured.toplevel], ['closure hash', measured.closureHash], ['built at', measured.builtAt]] as const) {
-    const fact = half.facts.get(key);
-    if (fact) lines[fact.line - 1] = lines[fact.line - 1]!.replace(fact.value, value);
-  }
-  await writeFile(file, lines.join('\n'));
-  return true;
 }
 
 /** A bare repo that dumb-HTTP clients can fetch, now and after any later push. */
@@ -264,10 +240,13 @@ export async function generateRepos(paths: LabPaths, domain: string, gitUrl: str
     await succeed('nix', ['flake', 'lock'], { cwd: baseWork, env: await nixEnv() });
     await git(baseWork, ['add', 'flake.lock']);
   }
-  // docs/ is no input of the toplevel: the measured figures go into the commit they describe.
-  await substituteTree(join(baseWork, 'docs', 'evidence'), d8EvidenceValues(await measureToplevel(baseWork, layout === 'submodule' ? instanceWork : undefined)));
-  await git(baseWork, ['add', 'docs/evidence']);
+  // The system first; its D8 evidence in the commit after, naming the one it measured (no commit can name itself).
+  await git(baseWork, ['rm', '-r', '-q', '--cached', 'docs/evidence']);
   await git(baseWork, ['commit', '-q', '-m', 'cc-ci base: generic flake, system tree and runbook']);
+  const measuredCommit = await git(baseWork, ['rev-parse', 'HEAD']);
+  await substituteTree(join(baseWork, 'docs', 'evidence'), d8EvidenceValues(await measureToplevel(baseWork, layout === 'submodule' ? instanceWork : undefined), measuredCommit));
+  await git(baseWork, ['add', 'docs/evidence']);
+  await git(baseWork, ['commit', '-q', '-m', `D8 evidence, measured at ${measuredCommit.slice(0, 12)}`]);
   const baseCommit = await git(baseWork, ['rev-parse', 'HEAD']);
   await publishBare(baseWork, join(paths.gitDir, BASE_REPO));
   return { baseCommit, instanceCommit, bootstrapRecipient, masterRecipient };

@@ -15,7 +15,7 @@ import { decryptSops, parseAgeIdentities, topLevelStrings } from '../helpers/sop
 import type { HostChannel } from '../helpers/common/host.ts';
 import { incus } from './incus-cli.ts';
 import { createCa, issueWildcard, type LabCa } from './pki.ts';
-import { BASE_REPO, D8_DOCUMENT, INSTANCE_REPO, refreshD8StaticHalf } from './repos.ts';
+import { BASE_REPO, INSTANCE_REPO } from './repos.ts';
 import { applyEdits, type FileEdit, type ForkCommit } from './sabotage-edits.ts';
 import { LAB_IMAGE_ALIAS, LAB_NEIGHBOUR, LAB_PRODUCTION, LAB_PROJECT, labPaths, type LabPaths } from './state.ts';
 
@@ -101,11 +101,6 @@ async function fork(context: SabotageContext, repo: string, sabotage: string, co
     for (const { message, edits } of commits) {
       await applyEdits(sabotage, work, edits);
       const files = new Set(edits.map((edit) => edit.file));
-      // A commit that changes the system also publishes its D8 static half, unless breaking that document is the point.
-      if (repo === BASE_REPO && !files.has(D8_DOCUMENT)) {
-        const submodule = await readFile(join(work, '.gitmodules'), 'utf8').then(() => true, () => false);
-        if (await refreshD8StaticHalf(work, submodule ? join(paths.workDir, 'cc-ci-secrets') : undefined)) files.add(D8_DOCUMENT);
-      }
       await git(work, ['add', '-A', '--', ...files]);
       await git(work, ['commit', '-q', '-m', message]);
     }
@@ -369,6 +364,41 @@ export const SABOTAGES = catalogue({
           file: 'docs/evidence/d8.md',
           content: [
             '# D8: reproducible server',
+            '',
+            '## Live half',
+            '',
+            '- Instance: `cc-ci-lab-live`',
+            '- Created at: 2026-12-01T09:00:00Z',
+            '- Rebuild started at: 2026-12-01T09:01:00Z',
+            '- Rebuild finished at: 2026-12-01T09:04:00Z',
+            '- Rebuild exit code: 0',
+            '- Toplevel: `/nix/store/00000000000000000000000000000000-nixos-system-cc-ci`',
+            `- Closure hash: \`sha256:${'0'.repeat(64)}\``,
+            '',
+          ].join('\n'),
+        },
+      ],
+      machineRuns: false,
+    },
+  },
+  'c5-d8-doc-names-unknown-commit': {
+    description: "the published D8 evidence is copied from elsewhere: its static half names a commit the base repo's history does not hold",
+    guards: ['C5'],
+    cause: /docs\/evidence\/d8\.md:\d+: the static half names commit 0badc0de0bad, which is not in the base repo's history/,
+    baseFork: {
+      message: 'D8: evidence from the staging deployment',
+      edits: [
+        {
+          file: 'docs/evidence/d8.md',
+          content: [
+            '# D8: reproducible server',
+            '',
+            '## Static half',
+            '',
+            '- Commit: `0badc0de0bad`',
+            '- Toplevel: `/nix/store/00000000000000000000000000000000-nixos-system-cc-ci`',
+            `- Closure hash: \`sha256:${'0'.repeat(64)}\``,
+            '- Built at: 2026-12-01T08:50:00Z',
             '',
             '## Live half',
             '',

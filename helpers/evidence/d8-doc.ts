@@ -4,7 +4,8 @@
  * bulleted or not, keys in bold or not, values in backticks or not, or as two-column table rows.
  * The facts are strict:
  *
- * - a heading naming the **static half**, with `Toplevel`, `Closure hash` and `Built at`;
+ * - a heading naming the **static half**, with `Commit` (the base repo's commit it measured: no
+ *   commit can name itself, so a document names an earlier one), `Toplevel`, `Closure hash` and `Built at`;
  * - a heading naming the **live half**, with `Instance`, `Created at`, `Rebuild started at`,
  *   `Rebuild finished at`, `Rebuild exit code`, `Toplevel` and `Closure hash`;
  * - optionally a **Limitations** heading: `None.`, or entries (sub-headings, or one block of text)
@@ -42,12 +43,13 @@ export interface D8Document {
   headings: Array<{ text: string; line: number }>;
 }
 
-export const STATIC_FACTS = ['toplevel', 'closure hash', 'built at'] as const;
+export const STATIC_FACTS = ['commit', 'toplevel', 'closure hash', 'built at'] as const;
 export const LIVE_FACTS = ['instance', 'created at', 'rebuild started at', 'rebuild finished at', 'rebuild exit code', 'toplevel', 'closure hash'] as const;
 
 const HEADING = /^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$/;
 const STORE_PATH = /^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[^/\s]+$/;
 const HASH = /^sha256(:[0-9a-f]{64}|-[A-Za-z0-9+/]{43}=)$/;
+const COMMIT = /^[0-9a-f]{7,40}$/;
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;
 const SIGN_OFF = /^\s*(?:[-*+]\s+)?(?:\*\*|__)?Signed-off-by:?(?:\*\*|__)?:?\s+(.+?)\s+(\d{4}-\d{2}-\d{2})\s*$/i;
 /** A limitation that gives up a whole half (or the live rebuild) is not narrow. */
@@ -138,11 +140,36 @@ export function parseD8Document(text: string, file: string): D8Document {
 }
 
 export interface D8DocumentExpectations {
-  /** The toplevel this run built from a clean checkout. */
-  measuredToplevel: string;
+  /** What this run built from a clean checkout, and the base repo's commit it built. */
+  measured: { toplevel: string; commit: string };
+  /**
+   * The static half's commit as the base repo resolves it: its full id when it is in the base
+   * repo's history, undefined when it is not (or the document names none).
+   */
+  describedCommit: string | undefined;
 }
 
+/** The commit the static half names, when it is written as one. */
+export function namedCommit(doc: D8Document): string | undefined {
+  const value = doc.static?.facts.get('commit')?.value;
+  return value !== undefined && COMMIT.test(value) ? value : undefined;
+}
+
+/**
+ * What the static half can be compared with: this run's build when the document measured the
+ * commit this run built; otherwise which commit each side describes (a document can only name a
+ * commit before its own, so an older one is no FAIL).
+ */
+export function staticHalfScope(doc: D8Document, expected: D8DocumentExpectations): string {
+  const toplevel = doc.static?.facts.get('toplevel')?.value;
+  if (expected.describedCommit === expected.measured.commit) return `the static half measured ${short(expected.measured.commit)}, the commit this run built, and names its toplevel ${expected.measured.toplevel}`;
+  return `the static half describes ${short(expected.describedCommit ?? namedCommit(doc) ?? '(none)')} (toplevel ${toplevel ?? '(none)'}), this run built ${short(expected.measured.commit)} (toplevel ${expected.measured.toplevel}): not compared`;
+}
+
+const short = (commit: string) => commit.slice(0, 12);
+
 const KIND: Record<string, (value: string) => boolean> = {
+  commit: (value) => COMMIT.test(value),
   toplevel: (value) => STORE_PATH.test(value),
   'closure hash': (value) => HASH.test(value),
   'built at': isTimestamp,
@@ -159,6 +186,7 @@ function isTimestamp(value: string): boolean {
 
 /** What a missing fact is, and the form a present one must have. */
 const WHAT: Record<string, { noun: string; form: string }> = {
+  commit: { noun: 'measured commit (Commit)', form: 'a git commit id, 7 to 40 hex digits' },
   toplevel: { noun: 'toplevel (Toplevel)', form: 'a /nix/store path' },
   'closure hash': { noun: 'closure hash (Closure hash)', form: 'sha256:<64 hex> or sha256-<base64>' },
   'built at': { noun: 'build timestamp (Built at)', form: 'an ISO 8601 time with a zone' },
@@ -187,9 +215,16 @@ function halfProblems(doc: D8Document, name: 'static' | 'live', keys: readonly s
 /** Everything wrong with a published D8 document, each naming the file and line; [] when it holds. */
 export function d8DocumentProblems(doc: D8Document, expected: D8DocumentExpectations): string[] {
   const problems = [...halfProblems(doc, 'static', STATIC_FACTS), ...halfProblems(doc, 'live', LIVE_FACTS)];
+  const commit = doc.static?.facts.get('commit');
+  if (commit && COMMIT.test(commit.value) && expected.describedCommit === undefined) {
+    problems.push(`${doc.file}:${commit.line}: the static half names commit ${commit.value}, which is not in the base repo's history: it is evidence for no commit of this system`);
+  }
+  // Only a document that measured the commit this run built can be held to this run's toplevel.
   const staticToplevel = doc.static?.facts.get('toplevel');
-  if (staticToplevel && STORE_PATH.test(staticToplevel.value) && staticToplevel.value !== expected.measuredToplevel) {
-    problems.push(`${doc.file}:${staticToplevel.line}: the static half names toplevel ${staticToplevel.value}, but this run built ${expected.measuredToplevel} from a clean checkout`);
+  if (expected.describedCommit === expected.measured.commit && staticToplevel && STORE_PATH.test(staticToplevel.value) && staticToplevel.value !== expected.measured.toplevel) {
+    problems.push(
+      `${doc.file}:${staticToplevel.line}: the static half names toplevel ${staticToplevel.value} for commit ${short(expected.measured.commit)}, but this run built ${expected.measured.toplevel} from a clean checkout of that commit`,
+    );
   }
   const exitCode = doc.live?.facts.get('rebuild exit code');
   if (exitCode && /^\d+$/.test(exitCode.value) && exitCode.value !== '0') {

@@ -34,6 +34,19 @@ async function git(args: string[], cwd?: string, extra: GitCredential[] = []): P
 }
 
 /** The commit the repo's HEAD points at, asked of the remote without a clone. */
+/**
+ * The full id of `id` (a commit id, abbreviated or not) when it is a commit in the clone's
+ * history up to its HEAD; undefined when it is not.
+ */
+export async function commitInHistory(clone: Pick<Clone, 'dir'>, id: string): Promise<string | undefined> {
+  if (!/^[0-9a-f]{4,40}$/.test(id)) return undefined;
+  const resolved = await exec('git', ['rev-parse', '--verify', '--quiet', `${id}^{commit}`], { cwd: clone.dir, env: operatorGitEnv(), timeoutMs: 30_000 });
+  if (resolved.exitCode !== 0) return undefined;
+  const full = resolved.stdout.trim();
+  const ancestor = await exec('git', ['merge-base', '--is-ancestor', full, 'HEAD'], { cwd: clone.dir, env: operatorGitEnv(), timeoutMs: 30_000 });
+  return ancestor.exitCode === 0 ? full : undefined;
+}
+
 export async function remoteHead(url: string, options: { setting?: string } = {}): Promise<string> {
   const split = splitUrlCredentials(options.setting ?? 'the repo URL', url);
   let out: string;
