@@ -11,8 +11,10 @@ import { fileHashesOnHost, filesMatchingOnHost } from '../helpers/common/host-sc
 import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
 import { isHostGitCredentialsEntry } from '../helpers/runbook/run.ts';
 import { EXPLAINED_SECRET_PLACES, explainSecretFile, findSopsCopiesOnHost, unexplained, type SecretFile } from '../helpers/sops/host-copies.ts';
-import { shellWord } from '../helpers/common/host.ts';
-import { attach, dodItem, evidence, skipBecause, step, system, test, expectNone, observes, OPERATOR_SIDE, runHost } from './support/dod.ts';
+import { shellWord, type HostChannel } from '../helpers/common/host.ts';
+import { recordedKeyProvisioning } from '../helpers/docs/decisions.ts';
+import { parseAgeIdentities, recipientsOf } from '../helpers/sops/index.ts';
+import { attach, dodItem, evidence, skipBecause, step, system, test, expectNone, observes, OPERATOR_SIDE, runHost, runningCcci } from './support/dod.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -79,6 +81,38 @@ dodItem('C3', () => {
     evidence(task, `one out-of-band secret: ${BOOTSTRAP_KEY} (0600, root)`);
   });
 
+  test(`the base repo's ${system().docs.decisions} records how the bootstrap key is provisioned, and the machines hold it so`, async ({ run, host, production, baseRepo, gitSecrets, task }) => {
+    observes(task, `${OPERATOR_SIDE}, ${runHost()} and ${runningCcci()}`);
+    const { decisions } = system().docs;
+    const text = await readFile(join(baseRepo.dir, decisions), 'utf8').catch(() => undefined);
+    expect(text, `${decisions} is missing in the base repo: the seed has the bootstrap key's provisioning decided and recorded there`).toBeDefined();
+    const recorded = recordedKeyProvisioning(text!);
+    expect(
+      recorded,
+      `${decisions} records no decision on how the bootstrap key is provisioned: no line about it (or under a heading about the bootstrap key) with a decision word followed by the recovery key (as it is) or a key of the host's own (the secrets re-encrypted to it)`,
+    ).toBeDefined();
+    const where = `${decisions} line ${recorded!.lineNumber} ("${recorded!.line}")`;
+    const given = await recipientsOf(parseAgeIdentities(await readFile(run.ageKeyFile, 'utf8'), run.ageKeyFile));
+    const opens = given.filter((recipient) => gitSecrets.recipients.includes(recipient));
+    expect(opens.length, `the bootstrap key (${given.join(', ')}) is no recipient of ${gitSecrets.source}: it opens nothing`).toBeGreaterThan(0);
+    if (recorded!.provisioning === 'recovery') {
+      evidence(task, `${where}: the recovery key as it is; the bootstrap key ${opens.join(', ')} is a recipient of ${SOPS_FILE}`);
+      return;
+    }
+    // A key of each host's own: the throwaway must not hold the running cc-ci's key.
+    if (!('host' in production)) {
+      evidence(task, `${where}: a key of each host's own; the running cc-ci is out of reach (${production.unreachable}), so its key is not compared`);
+      return;
+    }
+    if (production.host === host || production.name === host.name) {
+      evidence(task, `${where}: a key of each host's own; this run faces the running cc-ci alone, so there is no second machine to compare`);
+      return;
+    }
+    const [throwawayKey, productionKey] = [await keyDigestOn(host, BOOTSTRAP_KEY), await keyDigestOn(production.host, BOOTSTRAP_KEY)];
+    expect(throwawayKey !== undefined && throwawayKey === productionKey, `${where} records a key of each host's own, but ${host.name} was given the running cc-ci ${production.name}'s own key (the same ${BOOTSTRAP_KEY})`).toBe(false);
+    evidence(task, `${where}: a key of each host's own; ${host.name} and ${production.name} hold different keys at ${BOOTSTRAP_KEY}`);
+  });
+
   test('no other private key on the host is left unexplained', async ({ run, host, gitSecrets, task }) => {
     observes(task, runHost());
     // A grep that fails (no grep, an unreadable file) is an ERROR: never read as "no keys found".
@@ -119,6 +153,16 @@ dodItem('C3', () => {
     evidence(task, `${searchedFor} sops values searched for in ${copies.searched.join(' ')}: ${copies.files.length} files hold one, each explained`);
   });
 });
+
+/**
+ * Which age key a machine holds at `path`: a SHA-256 over its identity lines, computed on the
+ * machine (the key never leaves it), or undefined when it holds none there.
+ */
+async function keyDigestOn(machine: HostChannel, path: string): Promise<string | undefined> {
+  const quoted = shellWord(path);
+  const result = await machine.succeed(`if [ -f ${quoted} ]; then grep -o 'AGE-SECRET-KEY-1[0-9A-Z]*' ${quoted} | sha256sum; fi`, { purpose: `digest of the age key at ${path}` });
+  return result.stdout.trim().split(/\s+/)[0] || undefined;
+}
 
 function searchedLine({ searched, absent }: { searched: string[]; absent: string[] }): string {
   return `searched: ${searched.join(' ')}${absent.length ? `; absent: ${absent.join(' ')}` : ''}`;

@@ -264,6 +264,17 @@ export const SABOTAGES = catalogue({
       await context.host.pushFile('/root/.ssh/id_ecdsa', Buffer.from(await newPrivateKeyPem()), { mode: 0o600, purpose: 'sabotage', secret: true });
     },
   },
+  'c3-decisions-key-disagrees': {
+    description: "DECISIONS.md records a key of each host's own, while the throwaway is given the running cc-ci's key",
+    guards: ['C3'],
+    cause: /DECISIONS\.md line \d+ \("[^"]*"\) records a key of each host's own, but accept-\S+ was given the running cc-ci cc-nix-test's own key/,
+    baseFork: {
+      message: 'Revisit the bootstrap key',
+      // The last decision wins: a later entry supersedes the generated one.
+      edits: [{ file: 'DECISIONS.md', append: "\nBootstrap key, revisited: decided on a per-host key, every secret re-encrypted to the host's own.\n" }],
+      machineRuns: false,
+    },
+  },
   'c3-stray-token-copy': {
     description: "someone saved the bridge's forge token outside the secrets directory and forgot it",
     guards: ['C3'],

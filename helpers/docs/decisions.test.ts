@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { recordedComposition, recordedSizing, sameSize } from './decisions.ts';
+import { recordedComposition, recordedKeyProvisioning, recordedSizing, sameSize } from './decisions.ts';
 
 const GiB = 2 ** 30;
 
@@ -43,5 +43,20 @@ describe('recordedComposition', () => {
   it('records nothing for a mention without a decision, or a decision about something else', () => {
     expect(recordedComposition('## Linkage\nA flake input or a submodule: still open.\n')).toBeUndefined();
     expect(recordedComposition('## Sizing\nDecision: keep 4 GB, no submodule involved.\n')).toBeUndefined();
+  });
+});
+
+describe('recordedKeyProvisioning', () => {
+  it('reads the recovery key as-is, or a key of the host\'s own, after the decision word', () => {
+    const text = '## Bootstrap key\n\nThe seed weighs two ways. Decision: provision the off-box recovery age key to the host, as is.\n';
+    expect(recordedKeyProvisioning(text)).toMatchObject({ provisioning: 'recovery', lineNumber: 3 });
+    expect(recordedKeyProvisioning('- Bootstrap key: decided on a per-host key; the secrets are re-encrypted to it.\n')?.provisioning).toBe('per-host');
+    expect(recordedKeyProvisioning("## Key provisioning\nChosen: each host's own key, instead of the recovery key.\n")?.provisioning).toBe('per-host');
+  });
+
+  it('lets a later entry supersede, and records nothing for an open question or another decision', () => {
+    expect(recordedKeyProvisioning('## Bootstrap key\nDecision: the recovery key.\nRevisited 2026-12: decided on a per-host key.\n')).toMatchObject({ provisioning: 'per-host', lineNumber: 3 });
+    expect(recordedKeyProvisioning('## Bootstrap key\nThe recovery key, or a per-host key: open.\n')).toBeUndefined();
+    expect(recordedKeyProvisioning('## Sizing\nDecision: keep cc-nix-test at 4 GB.\n')).toBeUndefined();
   });
 });

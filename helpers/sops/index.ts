@@ -7,7 +7,7 @@
  * and encoding/json (for JSON, where every number is a float64), not JavaScript's parsers.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes, type Hash } from 'node:crypto';
-import { Decrypter, Encrypter, armor } from 'age-encryption';
+import { Decrypter, Encrypter, armor, identityToRecipient } from 'age-encryption';
 import {
   Document,
   Pair,
@@ -657,6 +657,11 @@ export function parseAgeIdentities(text: string, source: string): string[] {
     throw new SopsError('malformed', source, `${source} holds no age identity (no AGE-SECRET-KEY-1… line)`);
   }
   return identities;
+}
+
+/** The age recipients (age1…, public) of identities: what a sops file lists for the keys that open it. */
+export async function recipientsOf(identities: string[]): Promise<string[]> {
+  return Promise.all(identities.map((identity) => identityToRecipient(identity)));
 }
 
 async function unwrapDataKey(parsed: ParsedMetadata, identities: string[], source: string): Promise<Buffer> {
