@@ -20,7 +20,7 @@ export interface D8Evidence {
     project: string;
     createdAt: string;
     destroyedAt: string | null;
-    runbook: { source: string; steps: { index: number; text: string; exitCode: number; startedAt: string }[] };
+    runbook: { source: string; steps: { index: number; text: string; exitCode: number; startedAt: string; channel?: { via: string; lostForMs?: number } }[] };
     rebuildExitCode: number | undefined;
     toplevel: string;
   };
@@ -49,7 +49,7 @@ export function d8Markdown(evidence: D8Evidence, diff?: ClosureDiff): string {
     const live = evidence.live;
     lines.push(
       `- ${live.createdAt}: created ${live.instance} blank in project ${live.project}`,
-      ...live.runbook.steps.map((step) => `- ${step.startedAt}: runbook step ${step.index} (${live.runbook.source}): \`${step.text.split('\n')[0]}\` → exit ${step.exitCode}`),
+      ...live.runbook.steps.map((step) => `- ${step.startedAt}: runbook step ${step.index} (${live.runbook.source}): \`${step.text.split('\n')[0]}\` → ${step.channel?.lostForMs !== undefined ? `exit unknown: its channel dropped and answered again after ${Math.round(step.channel.lostForMs / 1000)} s` : `exit ${step.exitCode}`}${step.channel ? ` (over ${step.channel.via})` : ''}`),
       `- rebuild exit code: ${live.rebuildExitCode ?? 'not reached'}`,
       `- running toplevel: \`${live.toplevel}\``,
       `- destroyed: ${live.destroyedAt ?? 'after the specs (see the teardown line of the DoD summary)'}`,

@@ -250,7 +250,7 @@ export const test = base
             project: run.instance.project,
             createdAt: run.instance.createdAt,
             destroyedAt: null,
-            runbook: { source: run.runbook.source, steps: run.runbook.steps.map(({ index, text, exitCode, startedAt }) => ({ index, text, exitCode, startedAt })) },
+            runbook: { source: run.runbook.source, steps: run.runbook.steps.map(({ index, text, exitCode, startedAt, channel }) => ({ index, text, exitCode, startedAt, channel })) },
             rebuildExitCode: rebuild?.kind === 'sh' ? rebuild.exitCode : undefined,
             toplevel: running,
           }

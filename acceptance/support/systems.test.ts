@@ -24,7 +24,7 @@ function fakeHost(closures: Record<string, Closure>, diffClosures: Partial<Comma
     if (root) return reply({ stdout: JSON.stringify(closures[root]!.entries) });
     return reply({ exitCode: 1, stderr: `unexpected: ${script}` });
   };
-  return { name: 'fake', scripts, exec: run, succeed: run, fail: run, pushFile: async () => undefined, readFile: async () => Buffer.alloc(0) };
+  return { name: 'fake', transport: 'fake', scripts, exec: run, succeed: run, fail: run, pushFile: async () => undefined, readFile: async () => Buffer.alloc(0) };
 }
 
 const same = (booted: string | undefined): Systems => ({ built: BUILT, running: BUILT, booted, diff: compareClosures(closureOf(BUILT), closureOf(BUILT)) });

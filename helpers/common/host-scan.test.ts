@@ -16,7 +16,7 @@ function fakeHost(reply: (script: string) => Partial<CommandResult>): HostChanne
     scripts.push(script);
     return { command: script, exitCode: 0, stdout: '', stderr: '', ...reply(script) };
   };
-  return { name: 'fake-host', scripts, exec, succeed: exec, fail: exec, pushFile: async () => undefined, readFile: async () => Buffer.alloc(0) };
+  return { name: 'fake-host', transport: 'fake', scripts, exec, succeed: exec, fail: exec, pushFile: async () => undefined, readFile: async () => Buffer.alloc(0) };
 }
 
 /** The roots step answers that every root exists; the grep gets `grep`. */

@@ -56,6 +56,8 @@ export interface PushFileOptions {
 export interface HostChannel {
   /** The host's name, for messages. */
   readonly name: string;
+  /** How the harness reaches it ("incus exec", "ssh"), as evidence names the channel a step used. */
+  readonly transport: string;
   /**
    * Runs a shell line as root. Never throws for a non-zero exit, except 126 and 127: a program
    * the line names could not be started, so nothing the line printed can be trusted.
@@ -70,7 +72,19 @@ export interface HostChannel {
 }
 
 /** What a transport provides; succeed and fail are built on its exec. */
-export type HostTransport = Pick<HostChannel, 'name' | 'exec' | 'pushFile' | 'readFile'>;
+export type HostTransport = Pick<HostChannel, 'name' | 'exec' | 'pushFile' | 'readFile'> & { transport?: string };
+
+/**
+ * The channel to the machine dropped while a command ran (a VM's agent went away, say, as it does
+ * when a switch restarts it): whether the command finished, and how, is unknown. Transient: the
+ * channel may come back.
+ */
+export class ChannelLostError extends HarnessError {
+  override readonly name = 'ChannelLostError';
+  constructor(readonly host: string, readonly transport: string, readonly command: string, reason: string, options: { cause?: unknown } = {}) {
+    super(redact(`the ${transport} channel to ${host} dropped while \`${command.split('\n')[0]}\` ran (${reason}): whether it finished, and how, is unknown`), { ...options, transient: true });
+  }
+}
 
 /** The shell's own exit codes for a program it could not start (POSIX 2.8.2), said plainly. */
 export function shellExitMeaning(exitCode: number, host: string): string | undefined {
@@ -148,6 +162,7 @@ export function hostChannel(transport: HostTransport): HostChannel {
   };
   return {
     name,
+    transport: transport.transport ?? 'a command channel',
     exec,
     async succeed(script, options) {
       const result = await exec(script, options);

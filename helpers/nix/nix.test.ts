@@ -163,6 +163,7 @@ function localHost(): HostChannel {
   const run = (script: string) => exec('sh', ['-c', script], { env: { ...process.env, NIX_CONFIG: OFFLINE_NIX_CONFIG } });
   return {
     name: 'local-sh',
+    transport: 'local sh',
     exec: run,
     succeed: async (script) => expectSuccess(await run(script)),
     fail: async () => {
@@ -301,7 +302,7 @@ function scripted(reply: Partial<CommandResult> | Error): HostChannel & { script
     if (reply instanceof Error) throw reply;
     return { command: script, exitCode: 0, stdout: '', stderr: '', ...reply };
   };
-  return { name: 'fake', scripts, exec: run, succeed: run, fail: run, pushFile: async () => undefined, readFile: async () => Buffer.alloc(0) };
+  return { name: 'fake', transport: 'fake', scripts, exec: run, succeed: run, fail: run, pushFile: async () => undefined, readFile: async () => Buffer.alloc(0) };
 }
 
 describe('bootedSystem', () => {

@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HarnessError } from '../common/errors.ts';
-import { hostChannel, type HostChannel } from '../common/host.ts';
+import { ChannelLostError, hostChannel, type HostChannel } from '../common/host.ts';
 import { limitRecordingHost } from '../common/host-fixture.ts';
 import { Ledger } from '../common/ledger.ts';
 import { credentialForms } from '../common/leak-scan.ts';
 import { forgetSecrets, redact } from '../common/redact.ts';
 import { parseRunbook } from './index.ts';
-import { HOST_GIT_CONFIG, isHostGitCredentialsEntry, runRunbook } from './run.ts';
+import { EXIT_UNKNOWN, HOST_GIT_CONFIG, isHostGitCredentialsEntry, runRunbook } from './run.ts';
 
 const TOKEN = 'deploy-Token_41bc0e';
 const REBUILD = { rebuild: 60_000 };
@@ -130,4 +130,51 @@ describe('runRunbook time limits', () => {
     expect(error).toBeInstanceOf(HarnessError);
     expect((error as Error).message).toMatch(/runbook step 3 \(install\.md:\d+\) on throwaway-1 did not finish within 0 s \(ACCEPT_REBUILD_TIMEOUT; .*raise ACCEPT_REBUILD_TIMEOUT; operation timed out/);
   });
+});
+
+describe('runRunbook when the channel drops during a step', () => {
+  /** A host whose channel drops under the rebuild, then answers `true` again after `downFor` probes (or never). */
+  function droppingHost(downFor: number): { host: HostChannel; probes: () => number } {
+    let probes = 0;
+    const host = hostChannel({
+      name: 'throwaway-2',
+      transport: 'incus exec',
+      async exec(script) {
+        if (script.startsWith('nixos-rebuild')) throw new ChannelLostError('throwaway-2', 'incus exec', script, 'websocket: close 1006 (abnormal closure)');
+        if (script === 'true') {
+          probes++;
+          if (probes <= downFor) throw new ChannelLostError('throwaway-2', 'incus exec', script, 'Failed to connect to incus-agent');
+        }
+        return { command: script, exitCode: 0, stdout: '', stderr: '' };
+      },
+      async pushFile() {},
+      async readFile() {
+        return Buffer.alloc(0);
+      },
+    });
+    return { host, probes: () => probes };
+  }
+
+  it('waits for the channel within the step\'s budget, then records the step as ended unknown, over which channel, and for how long it was gone', async () => {
+    const { host, probes } = droppingHost(1);
+    const outcome = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: { rebuild: 20_000 } });
+    expect(probes()).toBe(2);
+    expect(outcome.completed).toBe(false);
+    expect(outcome.steps.map(({ index, exitCode, channel }) => ({ index, exitCode, via: channel.via, lost: channel.lostForMs !== undefined }))).toEqual([
+      { index: 1, exitCode: 0, via: 'incus exec', lost: false },
+      { index: 2, exitCode: 0, via: 'incus exec (files API)', lost: false },
+      { index: 3, exitCode: EXIT_UNKNOWN, via: 'incus exec', lost: true },
+    ]);
+    expect(outcome.steps[2]!.outputTail).toMatch(/the incus exec channel to throwaway-2 dropped while `nixos-rebuild switch` ran \(websocket: close 1006 \(abnormal closure\)\): whether it finished, and how, is unknown; the channel answered again after \d+ s/);
+  }, 30_000);
+
+  it('a channel that never comes back within the budget is an ERROR that says what to enable', async () => {
+    const { host } = droppingHost(Number.POSITIVE_INFINITY);
+    const error = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: { rebuild: 3_000 } }).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(HarnessError);
+    expect((error as Error).message).toMatch(/timed out after .* waiting for the incus exec channel to throwaway-2 to answer again after it dropped during runbook step 3 .*enable virtualisation\.incus\.agent/);
+  }, 30_000);
 });

@@ -3,11 +3,12 @@ import { readFile } from 'node:fs/promises';
 import { gitHeaderConfigFile, readCredentialsFile } from '../common/credentials.ts';
 import { withinDuration } from '../common/budget.ts';
 import type { Durations } from '../common/config.ts';
-import { ConfigError, HarnessError } from '../common/errors.ts';
+import { ConfigError, HarnessError, errorMessage } from '../common/errors.ts';
 import type { LedgerEntry } from '../common/ledger.ts';
 import { log, timed } from '../common/log.ts';
 import { redact, registerSecret } from '../common/redact.ts';
-import { CommandNotStartedError, type HostChannel } from '../common/host.ts';
+import { ChannelLostError, CommandNotStartedError, type HostChannel } from '../common/host.ts';
+import { waitFor } from '../common/wait.ts';
 import { describeStep, type RunbookStep } from './index.ts';
 
 export interface StepOutcome {
@@ -20,6 +21,8 @@ export interface StepOutcome {
   startedAt: string;
   /** Last lines of output, redacted, for evidence. */
   outputTail: string;
+  /** The channel the step ran over ("incus exec"), and, when it dropped during the step, how long until it answered again. */
+  channel: { via: string; lostForMs?: number };
   /**
    * The programs the step names that could not start on the machine (exit 126/127): the
    * system's document relies on something its blank machine lacks, which C4 reports as a FAIL.
@@ -44,11 +47,44 @@ export function isHostGitCredentialsEntry(entry: LedgerEntry): boolean {
   return entry.purpose === HOST_GIT_CREDENTIALS_PURPOSE;
 }
 
+/** The ledger purpose of the harness's `true`, asking whether a dropped channel answers again. */
+export const CHANNEL_PROBE_PURPOSE = 'is the channel back? (the harness asks after a runbook step lost it)';
+
+/** A ledger entry that is the harness's own around the runbook, not a step of it: C4 leaves these out, and says so. */
+export function isHarnessEntry(entry: LedgerEntry): boolean {
+  return isHostGitCredentialsEntry(entry) || entry.purpose === CHANNEL_PROBE_PURPOSE;
+}
+
 export interface RunbookOptions {
   source: string;
   ageKeyFile: string;
   /** Each shell step may take up to `rebuild` (ACCEPT_REBUILD_TIMEOUT): the rebuild is the longest step. */
   durations: Pick<Durations, 'rebuild'>;
+}
+
+/** The exit code a step records when its channel dropped under it: no shell returns it, and it is not 0. */
+export const EXIT_UNKNOWN = -1;
+
+/**
+ * Waits, within what is left of the step's budget, for the channel to answer again after it
+ * dropped during a step: a switch may restart a VM's agent. Returns how long it was gone.
+ */
+async function regainChannel(host: HostChannel, lost: ChannelLostError, budgetMs: number, what: string): Promise<number> {
+  const started = performance.now();
+  log.warn(`${lost.message}; waiting up to ${Math.round(budgetMs / 1000)} s (what is left of ACCEPT_REBUILD_TIMEOUT) for ${host.name} to answer over ${host.transport} again`);
+  await waitFor(
+    `the ${host.transport} channel to ${host.name} to answer again after it dropped during ${what} (a configuration whose switch stops the VM's agent for good leaves no way back in: enable virtualisation.incus.agent, or run the switch detached)`,
+    // Any failure is "not yet" here: while a VM's agent is down, Incus refuses the exec outright.
+    async () => {
+      try {
+        return (await host.exec('true', { purpose: CHANNEL_PROBE_PURPOSE, timeoutMs: 30_000 })).exitCode === 0;
+      } catch (error) {
+        return { done: false as const, saw: errorMessage(error) };
+      }
+    },
+    { timeoutMs: Math.max(budgetMs, 1_000), intervalMs: 2_000, maxIntervalMs: 15_000 },
+  );
+  return Math.round(performance.now() - started);
 }
 
 export async function runRunbook(
@@ -85,6 +121,7 @@ async function runSteps(steps: RunbookStep[], host: HostChannel, options: Runboo
     let exitCode = 0;
     let outputTail = '';
     let notStarted: string[] | undefined;
+    let lostForMs: number | undefined;
     await timed(label, async () => {
       if (step.kind === 'provision-key') {
         const key = await readFile(options.ageKeyFile).catch((error: NodeJS.ErrnoException) => {
@@ -103,13 +140,19 @@ async function runSteps(steps: RunbookStep[], host: HostChannel, options: Runboo
             return error.result;
           }
           throw error;
+        }).catch(async (error: unknown) => {
+          // The channel dropped under the step: wait for it within the step's budget; the step's own result is unknown.
+          if (!(error instanceof ChannelLostError)) throw error;
+          lostForMs = await regainChannel(host, error, options.durations.rebuild - (performance.now() - started), `runbook step ${step.index}`);
+          return { exitCode: EXIT_UNKNOWN, stdout: '', stderr: `${error.message}; the channel answered again after ${Math.round(lostForMs / 1000)} s` };
         });
         exitCode = result.exitCode;
         // Redact before cutting: a cut through a multi-line secret would no longer match.
         outputTail = redact(`${result.stdout}\n${result.stderr}`).trim().split('\n').slice(-15).join('\n');
       }
     });
-    outcome.steps.push({ index: step.index, line: step.line, kind: step.kind, text, exitCode, durationMs: Math.round(performance.now() - started), startedAt, outputTail, ...(notStarted ? { notStarted } : {}) });
+    const channel = { via: step.kind === 'provision-key' ? `${host.transport} (files API)` : host.transport, ...(lostForMs === undefined ? {} : { lostForMs }) };
+    outcome.steps.push({ index: step.index, line: step.line, kind: step.kind, text, exitCode, durationMs: Math.round(performance.now() - started), startedAt, outputTail, channel, ...(notStarted ? { notStarted } : {}) });
     if (exitCode !== 0) {
       log.warn(`runbook step ${step.index} (${options.source}:${step.line}) exited ${exitCode}; the steps after it were not run:\n${outputTail}`);
       outcome.completed = false;

@@ -42,7 +42,7 @@ function fakeHost(options: { installed?: Record<string, string>; search?: Partia
     const search = options.search ?? { exitCode: 0 };
     return reply({ ...search, stdout: made + (search.stdout ?? '') });
   };
-  return { name: 'fake-host', scripts, exec, succeed: exec, fail: exec, pushFile: async () => undefined, readFile: async () => Buffer.alloc(0) };
+  return { name: 'fake-host', transport: 'fake', scripts, exec, succeed: exec, fail: exec, pushFile: async () => undefined, readFile: async () => Buffer.alloc(0) };
 }
 
 const ROOTS = { roots: ['/etc', '/var'] };

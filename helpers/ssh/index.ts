@@ -462,7 +462,7 @@ export async function connectSsh(options: SshConnectOptions): Promise<SshHost> {
   };
 
   return {
-    ...hostChannel({ name, exec, pushFile, readFile }),
+    ...hostChannel({ name, transport: 'ssh', exec, pushFile, readFile }),
     target,
     hostKeyFingerprint,
     close,

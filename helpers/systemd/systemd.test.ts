@@ -36,6 +36,7 @@ function fakeHost(table: Array<[RegExp, Reply]>): HostChannel & { calls: string[
   };
   return {
     name: 'fake-host',
+    transport: 'fake',
     calls,
     exec,
     succeed: exec,
