@@ -68,7 +68,7 @@ export async function provisionOnIncus(
     const source = resolved.profile.docs.install;
     const steps = parseRunbook(await readFile(join(base.dir, source), 'utf8'), `${repos.baseRepo} ${source}`);
     // Read from this clone now, for the run record: no reader after this one clones the base repo for it.
-    const commits = await commitsOf(base, repos.instanceRepo, 'when provisioning cloned it').catch((error: unknown) => ({ how: `not resolved: ${errorMessage(error).split('\n')[0]}` }));
+    const commits = await commitsOf(base, { repo: repos.instanceRepo, submodule: resolved.profile.instance.submodule }, 'when provisioning cloned it').catch((error: unknown) => ({ how: `not resolved: ${errorMessage(error).split('\n')[0]}` }));
     const runbookStarted = performance.now();
     const runbook = await runRunbook(steps, throwaway.host, { source, ageKeyFile: resolved.ageKeyFile, hostGitCredentialsFile, durations: resolved.durations });
     const runbookMs = performance.now() - runbookStarted;

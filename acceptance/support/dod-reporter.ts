@@ -84,7 +84,7 @@ export default class DodReporter implements Reporter {
   /** Global setup has provided the run by now; a cold run's record has its commits already. */
   onTestModuleQueued(): void {
     const context = this.providedRun();
-    if (!this.commits && context?.mode === 'warm') this.commits = resolveCommits(context.baseRepo, context.instanceRepo, loadConfig().stateDir);
+    if (!this.commits && context?.mode === 'warm') this.commits = resolveCommits(context.baseRepo, { repo: context.instanceRepo, submodule: context.profile.instance.submodule }, loadConfig().stateDir);
   }
 
   /** Before allure-vitest writes its results: its listener (allure-meta.ts) reads these verdicts. */

@@ -41,10 +41,10 @@ async function harnessVersion(): Promise<string> {
  * that base pins (submodule gitlink or flake.lock). From the clone the run shares (sharedClone):
  * a repo unchanged since the last run is not cloned again. A failure here is recorded, never fatal.
  */
-export async function resolveCommits(baseRepo: string, instanceRepo: string, stateDir: string): Promise<NonNullable<RunRecord['commits']>> {
+export async function resolveCommits(baseRepo: string, instance: { repo: string; submodule: string }, stateDir: string): Promise<NonNullable<RunRecord['commits']>> {
   try {
     const base = await sharedClone(baseRepo, { setting: 'ACCEPT_BASE_REPO', cacheDir: cloneCacheDir(stateDir) });
-    return await commitsOf(base, instanceRepo, 'at the start of the run');
+    return await commitsOf(base, instance, 'at the start of the run');
   } catch (error) {
     return { how: `not resolved: ${redact((error as Error).message).split('\n')[0]}` };
   }
@@ -62,7 +62,7 @@ export async function newRunRecord(runId: string, context: RunContext | undefine
     // Recorded without credentials, whatever the context holds.
     baseRepo: context && displayUrl(context.baseRepo),
     instanceRepo: context && displayUrl(context.instanceRepo),
-    commits: context ? ((await commits) ?? context.commits ?? (await resolveCommits(context.baseRepo, context.instanceRepo, loadConfig().stateDir))) : undefined,
+    commits: context ? ((await commits) ?? context.commits ?? (await resolveCommits(context.baseRepo, { repo: context.instanceRepo, submodule: context.profile.instance.submodule }, loadConfig().stateDir))) : undefined,
     harnessVersion: await harnessVersion(),
     node: process.version,
     startedAt: new Date().toISOString(),

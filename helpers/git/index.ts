@@ -186,12 +186,13 @@ export interface RunCommits {
 
 /**
  * The commits of a clone of the base repo: its HEAD, and the instance commit that base pins
- * (submodule gitlink or flake.lock), else the instance repo's HEAD now.
+ * (the gitlink at the profile's submodule path, or flake.lock), else the instance repo's HEAD now.
  */
-export async function commitsOf(base: Pick<Clone, 'dir' | 'commit'>, instanceRepo: string, when: string): Promise<RunCommits> {
-  const gitlink = await git(['ls-tree', 'HEAD', 'secrets'], base.dir);
-  const pinned = /^160000 commit ([0-9a-f]{40})\tsecrets$/m.exec(gitlink)?.[1];
-  if (pinned) return { base: base.commit, instance: pinned, how: `base: HEAD ${when}; instance: the secrets/ submodule commit that base pins` };
+export async function commitsOf(base: Pick<Clone, 'dir' | 'commit'>, of: { repo: string; submodule: string }, when: string): Promise<RunCommits> {
+  const instanceRepo = of.repo;
+  const gitlink = await git(['ls-tree', 'HEAD', '--', of.submodule], base.dir);
+  const pinned = /^160000 commit ([0-9a-f]{40})\t/m.exec(gitlink)?.[1];
+  if (pinned) return { base: base.commit, instance: pinned, how: `base: HEAD ${when}; instance: the ${of.submodule}/ submodule commit that base pins` };
   const lock = await readFile(join(base.dir, 'flake.lock'), 'utf8').catch(() => undefined);
   const locked = lock ? (JSON.parse(lock) as { nodes?: { instance?: { locked?: { rev?: string } } } }).nodes?.instance?.locked?.rev : undefined;
   if (locked) return { base: base.commit, instance: locked, how: `base: HEAD ${when}; instance: the flake input rev that base locks` };

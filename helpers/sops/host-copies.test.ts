@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -173,6 +174,51 @@ describe('findSopsCopiesOnHost on a real shell', () => {
     writeFileSync(join(empty, 'file'), 'nothing\n');
     const copies = await findSopsCopiesOnHost(localHost, VALUES, { roots: [empty], installedDir: join(work, 'installed') });
     expect(copies.files).toEqual([]);
+  });
+});
+
+describe('findSopsCopiesOnHost when a file vanishes during the scan', () => {
+  const work = mkdtempSync(join(tmpdir(), 'host-copies-vanish-'));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  const realGrep = execFileSync('sh', ['-c', 'command -v grep']).toString().trim();
+  /** A grep that does its work, then complains as given and exits 2, as one does when a file it listed is gone or unreadable. */
+  function shimmedHost(complaint: string): HostChannel {
+    const shims = join(work, `shim-${complaint.replace(/\W+/g, '-')}`);
+    mkdirSync(shims, { recursive: true });
+    writeFileSync(
+      join(shims, 'grep'),
+      `#!/bin/sh\n[ "$1" = -qv ] && exec ${realGrep} "$@"\n${realGrep} "$@"; rc=$?\n[ "$rc" -le 1 ] || exit "$rc"\necho "grep: /run/user/0/gone: ${complaint}" >&2\nexit 2\n`,
+      { mode: 0o755 },
+    );
+    return hostChannel({
+      name: 'local-sh',
+      exec: async (script, options) => {
+        const [file, ...args] = hostShellArgv(script, options?.strict);
+        return { ...(await exec(file!, args, { env: { ...process.env, PATH: `${shims}:${process.env.PATH}` } })), command: script };
+      },
+      pushFile: async () => undefined,
+      readFile: async () => Buffer.alloc(0),
+    });
+  }
+
+  it('takes a file gone by the time grep read it as gone, and still finds the copies that are there', async () => {
+    const installed = join(work, 'installed');
+    const root = join(work, 'root');
+    mkdirSync(installed, { recursive: true });
+    mkdirSync(root, { recursive: true });
+    for (const [name, value] of Object.entries(VALUES)) writeFileSync(join(installed, name), value);
+    writeFileSync(join(root, 'leftover'), `TOKEN=${TOKEN}\n`);
+    const copies = await findSopsCopiesOnHost(shimmedHost('No such file or directory'), VALUES, { roots: [root], installedDir: installed });
+    expect(copies.files.map(({ file, names }) => ({ file, names }))).toEqual([{ file: join(root, 'leftover'), names: ['forge_bot_token'] }]);
+  });
+
+  it('is an ERROR when grep could not read a file that is there: never read as nothing found', async () => {
+    const error = await findSopsCopiesOnHost(shimmedHost('Permission denied'), VALUES, { roots: [join(work, 'root')], installedDir: join(work, 'installed') }).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(HostScanError);
+    expect((error as Error).message).toMatch(/Permission denied/);
   });
 });
 

@@ -260,20 +260,29 @@ function formsLibrary(): string {
  * program's argv, and the script holds only offsets, lengths and encodings.
  */
 function copiesScript(names: string[], formsOf: ReadonlyMap<string, HostForm[]>, installed: string, roots: string[]): string {
-  const lines = ['set -f', "IFS='\n'", `lib=${shellWord(formsLibrary())}`];
+  const lines = [
+    'set -f',
+    "IFS='\n'",
+    `lib=${shellWord(formsLibrary())}`,
+    // grep exits 2 when a file it listed is gone by the time it reads it (a runtime file, a rotated
+    // log): that file is gone, not unreadable, so only that complaint is forgiven; any other is a failure.
+    'err=$(mktemp) || exit 3',
+    'trap \'rm -f "$err"\' EXIT',
+    'g() { grep "$@" 2>"$err"; rc=$?; if [ "$rc" -eq 2 ] && [ -s "$err" ] && ! grep -qv \': No such file or directory$\' "$err"; then rc=0; fi; if [ "$rc" -gt 1 ]; then cat "$err" >&2; fi; return "$rc"; }',
+  ];
   names.forEach((name, index) => {
     lines.push(`forms_${index}() { LC_ALL=C awk "$lib"${shellWord(`\n${formsProgram(formsOf.get(name)!)}`)} ${shellWord(`${installed}/${name}`)}; }`);
     lines.push(`f_${index}=$(forms_${index}) || { printf 'could not make the forms of %s\\n' ${shellWord(name)} >&2; exit 3; }`);
     lines.push(`printf '~%s %s\\n' ${shellWord(name)} "$(printf '%s\\n' "$f_${index}" | sha256sum | cut -c 1-64)"`);
   });
   lines.push(
-    `found=$(printf '%s\\n' ${names.map((_, index) => `"$f_${index}"`).join(' ')} | grep -rlF -f - -- ${roots.map(shellWord).join(' ')}); rc=$?`,
+    `found=$(printf '%s\\n' ${names.map((_, index) => `"$f_${index}"`).join(' ')} | g -rlF -f - -- ${roots.map(shellWord).join(' ')}); rc=$?`,
     '[ "$rc" -le 1 ] || exit "$rc"',
     '[ -n "$found" ] || exit 0',
   );
   names.forEach((name, index) => {
     lines.push(
-      `files=$(printf '%s\\n' "$f_${index}" | grep -lF -f - -- $found); rc=$?`,
+      `files=$(printf '%s\\n' "$f_${index}" | g -lF -f - -- $found); rc=$?`,
       '[ "$rc" -le 1 ] || exit "$rc"',
       'if [ -n "$files" ]; then',
       `  printf '=%s\\n' ${shellWord(name)}`,
