@@ -7,9 +7,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, expect } from 'vitest';
 import { recordedSizing, sameSize } from '../helpers/docs/decisions.ts';
-import { holdsMemory, reservedBytes } from '../target/guard.ts';
-import { changedMachines, observeMachines } from '../target/neighbours.ts';
-import { NO_INCUS_API, hasIncusApi } from '../target/host.ts';
+import { holdsMemory, reservedBytes } from '../machines/guard.ts';
+import { changedMachines, observeMachines } from '../machines/neighbours.ts';
+import { NO_INCUS_API, hasIncusApi } from '../machines/host.ts';
 import { attach, dodItem, evidence, providedRun, skipBecause, system, test, expectNone, observes, runningCcci } from './support/dod.ts';
 
 const GiB = 2 ** 30;

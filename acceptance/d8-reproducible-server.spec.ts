@@ -6,7 +6,7 @@
 import { waitBooted } from '../helpers/systemd/index.ts';
 import { expect } from 'vitest';
 import { bootedSystem, currentSystem } from '../helpers/nix/index.ts';
-import { rebootOwnInstance } from '../target/guard.ts';
+import { rebootOwnInstance } from '../machines/guard.ts';
 import { attach, dodItem, evidence, providedRun, skipBecause, step, system, test, useReproduction, observes, runHost, runningCcci, within } from './support/dod.ts';
 import { judgeRunningCcci } from './support/running-ccci.ts';
 

@@ -18,13 +18,13 @@ import { closure } from '../helpers/nix/index.ts';
 import { randomBytes } from 'node:crypto';
 import { cloneRepo } from '../helpers/git/index.ts';
 import { decryptSops, parseAgeIdentities, topLevelStrings } from '../helpers/sops/index.ts';
-import { openHost, providerFor, resolveIncusBacked } from '../target/index.ts';
-import { newRunId } from '../target/labels.ts';
-import { openIncus } from '../target/resolve.ts';
+import { openHost, providerFor, resolveIncusBacked } from '../machines/index.ts';
+import { newRunId } from '../machines/labels.ts';
+import { openIncus } from '../machines/resolve.ts';
 import { fetchServedChain } from '../helpers/tls/index.ts';
 import { latestRunRecord, type RunRecord } from '../acceptance/support/run-record.ts';
 import { PHASE_NAMES, RUN_DONE, RUN_PHASES, parsePhases, type RunPhases } from '../acceptance/support/session-reporter.ts';
-import type { RunContext } from '../target/run-context.ts';
+import type { RunContext } from '../machines/run-context.ts';
 
 interface Figure {
   what: string;

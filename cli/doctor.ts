@@ -12,10 +12,10 @@ import { exec } from '../helpers/common/exec.ts';
 import { formatDuration } from '../helpers/common/log.ts';
 import { redact } from '../helpers/common/redact.ts';
 import type { IncusClient } from '../helpers/incus/client.ts';
-import { resolveIncusBacked } from '../target/index.ts';
-import { incusTargetFiles, openIncus, readSettingFile, resolveSshTarget, type ResolvedTarget, type SshTarget } from '../target/resolve.ts';
-import { openSshHost } from '../target/ssh-host.ts';
-import { labStatus } from '../target/providers/lab.ts';
+import { resolveIncusBacked } from '../machines/index.ts';
+import { incusTargetFiles, openIncus, readSettingFile, resolveSshTarget, type ResolvedTarget, type SshTarget } from '../machines/resolve.ts';
+import { openSshHost } from '../machines/ssh-host.ts';
+import { labStatus } from '../machines/providers/lab.ts';
 
 export type Status = 'ok' | 'warn' | 'fail' | 'skip';
 

@@ -98,10 +98,10 @@ function vitest(args: string[], hold = false): Promise<{ code: number; output: s
 /** Deletes the kept throwaway, reached with the Incus settings in force now, and forgets it. */
 async function downKept(config: Config): Promise<number> {
   const [{ resolveIncusBacked }, { forgetKept, keptFile, readKept }, { isOurs }, { openIncus }] = await Promise.all([
-    import('../target/index.ts'),
-    import('../target/kept.ts'),
-    import('../target/labels.ts'),
-    import('../target/resolve.ts'),
+    import('../machines/index.ts'),
+    import('../machines/kept.ts'),
+    import('../machines/labels.ts'),
+    import('../machines/resolve.ts'),
   ]);
   const file = keptFile(config.stateDir);
   const kept = await readKept(config.stateDir);
@@ -148,7 +148,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'lab':
         return await lab(config, args, HELP);
       case 'sweep': {
-        const [{ resolveIncusBacked }, { openIncus }, { sweep }] = await Promise.all([import('../target/index.ts'), import('../target/resolve.ts'), import('../target/sweep.ts')]);
+        const [{ resolveIncusBacked }, { openIncus }, { sweep }] = await Promise.all([import('../machines/index.ts'), import('../machines/resolve.ts'), import('../machines/sweep.ts')]);
         const target = await resolveIncusBacked(config);
         const client = await openIncus(target);
         try {

@@ -16,7 +16,7 @@ import { basename, dirname } from 'node:path';
 import type { Vitest } from 'vitest/node';
 import { runDoneLine } from '../acceptance/support/session-reporter.ts';
 import type { Config } from '../helpers/common/config.ts';
-import { keptFile } from '../target/kept.ts';
+import { keptFile } from '../machines/kept.ts';
 
 /**
  * The specs a session runs when it is given none: those that only read the host (D1-D7 and D10

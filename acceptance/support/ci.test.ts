@@ -11,7 +11,7 @@ import { limitRecordingHost } from '../../helpers/common/host-fixture.ts';
 import { budgetMs } from '../../helpers/common/budget.ts';
 import { buildFor, finished, finishPollCap, latestSystemTestmeBuilds, probeRecipeOf, testmeBuild, testmeRefusal, WAITS, withHostChange, type Ci, type HostCheckout, type Trigger } from './ci.ts';
 import { realForgeWrites, type ForgeClient, type ForgePull } from '../../helpers/forge/index.ts';
-import { exampleProfile } from '../../target/system-profile.fixture.ts';
+import { exampleProfile } from '../../machines/system-profile.fixture.ts';
 
 /** Drone's answer to the n-th request (from 0), set by each test. */
 type Answer = (response: ServerResponse, call: number) => void;

@@ -19,7 +19,7 @@ import { dialDomainAt, type Endpoint, type HttpsTransport } from '../../helpers/
 import { parseRunbook } from '../../helpers/runbook/index.ts';
 import type { HostChannel } from '../../helpers/common/host.ts';
 import type { RunContext } from './context.ts';
-import { fill, type SystemProfile } from '../../target/system-profile.ts';
+import { fill, type SystemProfile } from '../../machines/system-profile.ts';
 
 /** The six recipes of the DoD (D10), with cc-ci's names. */
 export const DOD_RECIPES = ['custom-html', 'keycloak', 'matrix-synapse', 'n8n', 'cryptpad', 'lasuite-docs'] as const;

@@ -1,7 +1,7 @@
 /** What global setup hands to every spec worker (through Vitest's provide/inject). No secrets. */
-import type { RunContext } from '../../target/index.ts';
+import type { RunContext } from '../../machines/index.ts';
 
-export type { RunContext } from '../../target/index.ts';
+export type { RunContext } from '../../machines/index.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -15,11 +15,11 @@ import { credentialForms, filesHolding } from '../../helpers/common/leak-scan.ts
 import { forgetSecrets } from '../../helpers/common/redact.ts';
 import { startAuthGitServer, type AuthGitServer } from '../../helpers/git/test-server.ts';
 import { HOST_GIT_CONFIG, HOST_GIT_CREDENTIALS_PURPOSE } from '../../helpers/runbook/run.ts';
-import { runContext } from '../../target/run-context.ts';
+import { runContext } from '../../machines/run-context.ts';
 import type { D8Evidence } from './d8.ts';
 import { writeD8 } from './d8.ts';
 import { recordRunStart, syncRunEvidence } from './evidence-dir.ts';
-import { exampleProfile } from '../../target/system-profile.fixture.ts';
+import { exampleProfile } from '../../machines/system-profile.fixture.ts';
 
 const USER = 'ci-bot';
 const TOKEN = 'forge-Token_c0ffee42';

@@ -16,9 +16,9 @@ import { loadConfig, type Config, type DurationName } from '../../helpers/common
 import type { IncusClient } from '../../helpers/incus/client.ts';
 import { decryptSops, parseAgeIdentities, topLevelStrings } from '../../helpers/sops/index.ts';
 import type { HostChannel } from '../../helpers/common/host.ts';
-import { openHost, openIncusFor, openProduction, type ProductionHost } from '../../target/host.ts';
+import { openHost, openIncusFor, openProduction, type ProductionHost } from '../../machines/host.ts';
 import type { RunContext } from './context.ts';
-import { fill, type SystemProfile } from '../../target/system-profile.ts';
+import { fill, type SystemProfile } from '../../machines/system-profile.ts';
 import type { D8Evidence } from './d8.ts';
 import type { ClosureDiff } from '../../helpers/nix/index.ts';
 import { DOD_ITEMS, itemLabel, type DodItemId } from './items.ts';
@@ -109,7 +109,7 @@ export const OPERATOR_SIDE = 'this machine (operator side)';
 export function runHost(): string {
   const run = providedRun();
   if (run.target.kind === 'ssh') return `${run.instance.name} (the running cc-ci, over SSH)`;
-  // A warm run with no kept throwaway faces the running cc-ci alone (target/providers/incus.ts).
+  // A warm run with no kept throwaway faces the running cc-ci alone (machines/providers/incus.ts).
   const production = run.machines.production;
   if ('name' in production && production.via === 'run-host') return `${run.instance.name} (the running cc-ci; no kept throwaway in this run)`;
   return `${run.instance.name} (${run.instance.createdInThisRun ? 'the throwaway of this run' : 'a kept throwaway'})`;

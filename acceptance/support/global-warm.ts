@@ -13,7 +13,7 @@ import type { TestProject } from 'vitest/node';
 import { loadConfig } from '../../helpers/common/config.ts';
 import { errorMessage } from '../../helpers/common/errors.ts';
 import { redact } from '../../helpers/common/redact.ts';
-import { providerFor } from '../../target/index.ts';
+import { providerFor } from '../../machines/index.ts';
 import { freshResultsDir } from './reports.ts';
 
 /** The run context as the settings and the kept record give it now. */

@@ -105,7 +105,7 @@ export function targetEntries(target: RunTargetRecord): [string, string | undefi
   ];
 }
 
-/** A cold run's provisioning, from the target layer (target/provision.ts). */
+/** A cold run's provisioning, from the target layer (machines/provision.ts). */
 export interface ProvisionPhases {
   /** The whole of provisioning: connect, sweep, create, boot, clone of the base repo, runbook. */
   totalMs: number;

@@ -3,7 +3,7 @@
  * D8's static half (by path) both judge it: SKIPPED, naming why, where the run cannot reach it.
  */
 import type { TestContext } from 'vitest';
-import type { ProductionHost } from '../../target/host.ts';
+import type { ProductionHost } from '../../machines/host.ts';
 import type { RunContext } from './context.ts';
 import { attach, expectNone, skipBecause, type MachineSystems, type Reproduction } from './dod.ts';
 import { judgeSystems } from './systems.ts';

@@ -409,7 +409,7 @@ const ACCEPT_NAME = /\bACCEPT_[A-Z0-9_]*[A-Z0-9]\b/g;
 
 /**
  * Names in code that are not configuration, each with why. ACCEPT_REAPER_SPEC carries the
- * reaper's job from the harness to its own child process (target/reaper.ts); no user sets it.
+ * reaper's job from the harness to its own child process (machines/reaper.ts); no user sets it.
  */
 const INTERNAL_NAMES = new Set(['ACCEPT_REAPER_SPEC']);
 

@@ -44,13 +44,13 @@ describe('checkDependencies', () => {
   it('fails a spec that imports from lab/, naming the file, the line, the specifier and the rules', () => {
     const violations = check(file('acceptance/c9-new.spec.ts', "import { expect } from 'vitest';", "import { SABOTAGES } from '../lab/sabotage.ts';"));
     expect(violations).toEqual([
-      'acceptance/c9-new.spec.ts:2 imports "../lab/sabotage.ts" (lab/sabotage.ts), against: acceptance/** imports nothing from lab/ or cli/; lab/ is imported only by lab/** itself, target/providers/lab.ts and cli/lab.ts',
+      'acceptance/c9-new.spec.ts:2 imports "../lab/sabotage.ts" (lab/sabotage.ts), against: acceptance/** imports nothing from lab/ or cli/; lab/ is imported only by lab/** itself, machines/providers/lab.ts and cli/lab.ts',
     ]);
   });
 
   it('fails a helper that imports the target layer', () => {
-    expect(check(file('helpers/ssh/index.ts', "import { resolveTarget } from '../../target/resolve.ts';"))).toEqual([
-      'helpers/ssh/index.ts:1 imports "../../target/resolve.ts" (target/resolve.ts), against: helpers/** imports nothing from target/, lab/, acceptance/, cli/, test/',
+    expect(check(file('helpers/ssh/index.ts', "import { resolveTarget } from '../../machines/resolve.ts';"))).toEqual([
+      'helpers/ssh/index.ts:1 imports "../../machines/resolve.ts" (machines/resolve.ts), against: helpers/** imports nothing from machines/, lab/, acceptance/, cli/, test/',
     ]);
   });
 
@@ -61,32 +61,32 @@ describe('checkDependencies', () => {
   });
 
   it('keeps helpers/common below the other helpers', () => {
-    expect(check(file('helpers/common/wait.ts', "import { log } from './log.ts';", "import type { HostChannel } from '../target/host.ts';"))).toEqual([
-      'helpers/common/wait.ts:2 imports "../target/host.ts" (helpers/target/host.ts), against: helpers/common/** imports nothing from the rest of helpers/, nor from target/, lab/, acceptance/, cli/, test/',
+    expect(check(file('helpers/common/wait.ts', "import { log } from './log.ts';", "import type { HostChannel } from '../machines/host.ts';"))).toEqual([
+      'helpers/common/wait.ts:2 imports "../machines/host.ts" (helpers/machines/host.ts), against: helpers/common/** imports nothing from the rest of helpers/, nor from machines/, lab/, acceptance/, cli/, test/',
     ]);
   });
 
   it('keeps the target layer below acceptance, and the lab below the target layer', () => {
-    expect(check(file('target/run-context.ts', "import { dodItem } from '../acceptance/support/dod.ts';"), file('lab/index.ts', "import { SSH } from '../target/providers/ssh.ts';"))).toEqual([
-      'target/run-context.ts:1 imports "../acceptance/support/dod.ts" (acceptance/support/dod.ts), against: target/** imports nothing from acceptance/, cli/, test/',
-      'lab/index.ts:1 imports "../target/providers/ssh.ts" (target/providers/ssh.ts), against: lab/** imports nothing from target/, acceptance/, cli/',
+    expect(check(file('machines/run-context.ts', "import { dodItem } from '../acceptance/support/dod.ts';"), file('lab/index.ts', "import { SSH } from '../machines/providers/ssh.ts';"))).toEqual([
+      'machines/run-context.ts:1 imports "../acceptance/support/dod.ts" (acceptance/support/dod.ts), against: machines/** imports nothing from acceptance/, cli/, test/',
+      'lab/index.ts:1 imports "../machines/providers/ssh.ts" (machines/providers/ssh.ts), against: lab/** imports nothing from machines/, acceptance/, cli/',
     ]);
   });
 
   it('lets only the lab provider and the CLI lab command import lab/ from outside it', () => {
     const importsLab = (path: string) => file(path, "import { labUp } from '" + '../'.repeat(path.split('/').length - 1) + "lab/index.ts';");
-    expect(check(importsLab('target/providers/lab.ts'), importsLab('cli/lab.ts'), importsLab('lab/sabotage.ts'))).toEqual([]);
-    expect(check(importsLab('target/providers/incus.ts'), importsLab('cli/main.ts'))).toEqual([
-      'target/providers/incus.ts:1 imports "../../lab/index.ts" (lab/index.ts), against: lab/ is imported only by lab/** itself, target/providers/lab.ts and cli/lab.ts',
-      'cli/main.ts:1 imports "../lab/index.ts" (lab/index.ts), against: lab/ is imported only by lab/** itself, target/providers/lab.ts and cli/lab.ts',
+    expect(check(importsLab('machines/providers/lab.ts'), importsLab('cli/lab.ts'), importsLab('lab/sabotage.ts'))).toEqual([]);
+    expect(check(importsLab('machines/providers/incus.ts'), importsLab('cli/main.ts'))).toEqual([
+      'machines/providers/incus.ts:1 imports "../../lab/index.ts" (lab/index.ts), against: lab/ is imported only by lab/** itself, machines/providers/lab.ts and cli/lab.ts',
+      'cli/main.ts:1 imports "../lab/index.ts" (lab/index.ts), against: lab/ is imported only by lab/** itself, machines/providers/lab.ts and cli/lab.ts',
     ]);
   });
 
   it('allows the way imports flow', () => {
     expect(
       check(
-        file('acceptance/c1.spec.ts', "import { x } from '../target/run-context.ts';", "import { y } from '../helpers/git/index.ts';"),
-        file('target/providers/lab.ts', "import { labUp } from '../../lab/index.ts';", "import { z } from '../../helpers/incus/client.ts';"),
+        file('acceptance/c1.spec.ts', "import { x } from '../machines/run-context.ts';", "import { y } from '../helpers/git/index.ts';"),
+        file('machines/providers/lab.ts', "import { labUp } from '../../lab/index.ts';", "import { z } from '../../helpers/incus/client.ts';"),
         file('helpers/git/index.ts', "import { w } from '../common/exec.ts';", "import { execa } from 'execa';"),
         file('lab/repos.ts', "import { v } from '../helpers/sops/index.ts';"),
       ),

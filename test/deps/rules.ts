@@ -1,6 +1,6 @@
 /**
  * The dependency rules of the repository, and a checker for them: imports flow one way,
- * acceptance → target layer → helpers → helpers/common, and the embedded lab is reached only
+ * acceptance → machines → helpers → helpers/common, and the embedded lab is reached only
  * through its provider and the CLI's lab command. Specifiers are read with the TypeScript parser
  * (already a dev dependency), so an import in a comment or a string is not one.
  */
@@ -39,24 +39,24 @@ export interface Violation {
 const under = (path: string, ...dirs: string[]) => dirs.some((dir) => path.startsWith(`${dir}/`));
 
 /** The lab's only importers besides itself: its provider and the CLI's lab command. */
-export const LAB_IMPORTERS = ['target/providers/lab.ts', 'cli/lab.ts'];
+export const LAB_IMPORTERS = ['machines/providers/lab.ts', 'cli/lab.ts'];
 
 export const RULES: readonly DependencyRule[] = [
   {
-    text: 'helpers/common/** imports nothing from the rest of helpers/, nor from target/, lab/, acceptance/, cli/, test/',
-    forbids: (importer, target) => under(importer, 'helpers/common') && !under(target, 'helpers/common') && under(target, 'helpers', 'target', 'lab', 'acceptance', 'cli', 'test'),
+    text: 'helpers/common/** imports nothing from the rest of helpers/, nor from machines/, lab/, acceptance/, cli/, test/',
+    forbids: (importer, target) => under(importer, 'helpers/common') && !under(target, 'helpers/common') && under(target, 'helpers', 'machines', 'lab', 'acceptance', 'cli', 'test'),
   },
   {
-    text: 'helpers/** imports nothing from target/, lab/, acceptance/, cli/, test/',
-    forbids: (importer, target) => under(importer, 'helpers') && under(target, 'target', 'lab', 'acceptance', 'cli', 'test'),
+    text: 'helpers/** imports nothing from machines/, lab/, acceptance/, cli/, test/',
+    forbids: (importer, target) => under(importer, 'helpers') && under(target, 'machines', 'lab', 'acceptance', 'cli', 'test'),
   },
   {
-    text: 'target/** imports nothing from acceptance/, cli/, test/',
-    forbids: (importer, target) => under(importer, 'target') && under(target, 'acceptance', 'cli', 'test'),
+    text: 'machines/** imports nothing from acceptance/, cli/, test/',
+    forbids: (importer, target) => under(importer, 'machines') && under(target, 'acceptance', 'cli', 'test'),
   },
   {
-    text: 'lab/** imports nothing from target/, acceptance/, cli/',
-    forbids: (importer, target) => under(importer, 'lab') && under(target, 'target', 'acceptance', 'cli'),
+    text: 'lab/** imports nothing from machines/, acceptance/, cli/',
+    forbids: (importer, target) => under(importer, 'lab') && under(target, 'machines', 'acceptance', 'cli'),
   },
   {
     text: 'acceptance/** imports nothing from lab/ or cli/',

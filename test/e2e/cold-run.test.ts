@@ -11,7 +11,7 @@ import { secretsInTexts } from '../../helpers/common/secret-forms.ts';
 import { latestRunRecord, VERDICT_KEYS, verdictsByKey } from '../../acceptance/support/run-record.ts';
 import { summaryPath } from '../../acceptance/support/summary.ts';
 import { decryptSops, parseAgeIdentities } from '../../helpers/sops/index.ts';
-import { labPaths } from '../../target/providers/lab.ts';
+import { labPaths } from '../../machines/providers/lab.ts';
 import { filesUnder, leftoversOf, readText, runAccept, throwawaysOf, type ChildRun } from './support.ts';
 
 const labDir = loadConfig().labDir;

@@ -12,12 +12,12 @@ import { exec, succeed } from '../../helpers/common/exec.ts';
 import { HOST_PATH, hostShellArgv } from '../../helpers/common/host.ts';
 import { waitFor } from '../../helpers/common/wait.ts';
 import { connectSsh } from '../../helpers/ssh/index.ts';
-import { keptFile, readKept, writeKept } from '../../target/kept.ts';
+import { keptFile, readKept, writeKept } from '../../machines/kept.ts';
 import { DOD_ITEMS } from '../../acceptance/support/items.ts';
 import { latestRunRecord } from '../../acceptance/support/run-record.ts';
-import { LAB_SYSTEM_NAMES, labSettings, runForgeLog } from '../../target/providers/lab.ts';
+import { LAB_SYSTEM_NAMES, labSettings, runForgeLog } from '../../machines/providers/lab.ts';
 import { REPO_ROOT, exists, leaseLabWorker, leftoverThrowaways, reportsDirForTest, runAccept, type ChildRun } from './support.ts';
-import type { WorkerLease } from '../../target/providers/lab.ts';
+import type { WorkerLease } from '../../machines/providers/lab.ts';
 
 /** The lab project of the kept throwaway below, held for the whole describe. */
 let keptProject = 'terraform-ci';

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, onTestFinished } from 'vitest';
 import { loadConfig } from '../../helpers/common/config.ts';
 import { exec } from '../../helpers/common/exec.ts';
-import { leaseAllWorkers, leaseWorker, workerProjects, type WorkerLease } from '../../target/providers/lab.ts';
+import { leaseAllWorkers, leaseWorker, workerProjects, type WorkerLease } from '../../machines/providers/lab.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 

@@ -16,12 +16,12 @@ import { loadConfig } from '../../helpers/common/config.ts';
 import { succeed } from '../../helpers/common/exec.ts';
 import { HOST_PATH, hostShellArgv } from '../../helpers/common/host.ts';
 import { waitFor } from '../../helpers/common/wait.ts';
-import { keptFile, readKept, writeKept } from '../../target/kept.ts';
-import { ccciProfile } from '../../target/system-profile.ts';
+import { keptFile, readKept, writeKept } from '../../machines/kept.ts';
+import { ccciProfile } from '../../machines/system-profile.ts';
 import { RUN_DONE } from '../../acceptance/support/session-reporter.ts';
-import type { WorkerLease } from '../../target/providers/lab.ts';
+import type { WorkerLease } from '../../machines/providers/lab.ts';
 import { REPO_ROOT, leaseLabWorker, reportsDirForTest, runAccept } from './support.ts';
-import { exampleProfile } from '../../target/system-profile.fixture.ts';
+import { exampleProfile } from '../../machines/system-profile.fixture.ts';
 
 const ANSI = /\x1b\[[0-9;]*m/g;
 const C2_SPEC = 'acceptance/c2-cert-in-git.spec.ts';

@@ -21,7 +21,7 @@ import { afterAll, describe, test } from 'vitest';
 import type { Verdict } from '../../acceptance/support/allure-meta.ts';
 import { latestRunRecord, VERDICT_KEYS, verdictsByKey } from '../../acceptance/support/run-record.ts';
 import { errorMessage } from '../../helpers/common/errors.ts';
-import { SABOTAGES } from '../../target/providers/lab.ts';
+import { SABOTAGES } from '../../machines/providers/lab.ts';
 import { leftoversOf, REPO_ROOT, runCold, type ChildRun } from '../e2e/support.ts';
 import { judgeRun, renderMatrix, type MatrixRow } from './judge.ts';
 

@@ -1,5 +1,5 @@
 /**
- * One interface for every kind of target. `ACCEPT_TARGET` picks the provider (target/index.ts);
+ * One interface for every kind of target. `ACCEPT_TARGET` picks the provider (machines/index.ts);
  * everything above this layer sees a RunContext and a HostChannel, never the kind.
  */
 import type { Ledger } from '../helpers/common/ledger.ts';

@@ -1,6 +1,6 @@
 /**
  * The channel and the Incus client a spec worker needs, without the providers: a spec imports
- * this, not target/index.ts, so that its worker never loads the lab, provisioning or (unless the
+ * this, not machines/index.ts, so that its worker never loads the lab, provisioning or (unless the
  * target is ssh) the SSH client.
  */
 import { ConfigError, HarnessError } from '../helpers/common/errors.ts';
