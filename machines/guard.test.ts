@@ -157,7 +157,7 @@ describe('deleteOwnInstance', () => {
   });
 });
 
-describe('the target layer changes instances only behind an ownership check', () => {
+describe('the machines layer changes instances only behind an ownership check', () => {
   // Every call that stops, resizes or deletes an instance, by file; each must sit behind isOurs.
   const ALLOWED: Record<string, string> = {
     'guard.ts': 'deleteOwnInstance and rebootOwnInstance check isOurs for the run',

@@ -1,5 +1,5 @@
 /**
- * The target layer's front door. `ACCEPT_TARGET` picks a provider; the specs and the CLI get a
+ * The machines layer's front door. `ACCEPT_TARGET` picks a provider; the specs and the CLI get a
  * RunContext, a HostChannel and (where the target has one) an Incus client, and never branch on
  * the kind themselves.
  */

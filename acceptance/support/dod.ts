@@ -1,7 +1,7 @@
 /**
  * How a spec declares its DoD item, records evidence and takes the run's shared resources.
  * Specs import `dodItem`, `test`, `step`, `attach` and `evidence` from here and nothing from the
- * target layer, so they run unchanged against the lab or a real host.
+ * machines layer, so they run unchanged against the lab or a real host.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';

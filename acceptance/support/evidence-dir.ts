@@ -71,7 +71,7 @@ export async function newRunRecord(runId: string, context: RunContext | undefine
   };
 }
 
-/** A cold run's provisioning, as the target layer timed it: the record's first phases. */
+/** A cold run's provisioning, as the machines layer timed it: the record's first phases. */
 export function provisionPhases(context: RunContext): RunRecord['phases'] {
   const timings = context.provisioning;
   if (!timings) return {};
@@ -79,7 +79,7 @@ export function provisionPhases(context: RunContext): RunRecord['phases'] {
   return { provision: { ...timings, steps } };
 }
 
-/** What the run faced, as the target layer describes it: nothing here branches on the kind. */
+/** What the run faced, as the machines layer describes it: nothing here branches on the kind. */
 export function targetRecord(context: RunContext): RunRecord['target'] {
   const { faced } = context;
   return {

@@ -68,7 +68,7 @@ export interface RunVerdict {
 export interface RunTargetRecord {
   /** lab, incus or ssh: the run context's target.kind. */
   kind: string;
-  /** The target layer's own one-line description (`lab (stand-ins: …)`, `incus <server>`), for headers. */
+  /** The machines layer's own one-line description (`lab (stand-ins: …)`, `incus <server>`), for headers. */
   label?: string;
   /** Free-form: the machine or API the run faces. */
   server?: string;
@@ -82,7 +82,7 @@ export interface RunTargetRecord {
   socks?: string;
 }
 
-/** What a run faced, for headers: the target layer's label, else its parts, joined the same way for every kind. */
+/** What a run faced, for headers: the machines layer's label, else its parts, joined the same way for every kind. */
 export function describeTargetRecord(target: RunTargetRecord): string {
   if (target.label) return target.label;
   const stand = target.standIns?.length ? ` (stand-ins: ${target.standIns.join('; ')})` : '';
@@ -105,7 +105,7 @@ export function targetEntries(target: RunTargetRecord): [string, string | undefi
   ];
 }
 
-/** A cold run's provisioning, from the target layer (machines/provision.ts). */
+/** A cold run's provisioning, from the machines layer (machines/provision.ts). */
 export interface ProvisionPhases {
   /** The whole of provisioning: connect, sweep, create, boot, clone of the base repo, runbook. */
   totalMs: number;

@@ -48,7 +48,7 @@ describe('checkDependencies', () => {
     ]);
   });
 
-  it('fails a helper that imports the target layer', () => {
+  it('fails a helper that imports the machines layer', () => {
     expect(check(file('helpers/ssh/index.ts', "import { resolveTarget } from '../../machines/resolve.ts';"))).toEqual([
       'helpers/ssh/index.ts:1 imports "../../machines/resolve.ts" (machines/resolve.ts), against: helpers/** imports nothing from machines/, lab/, acceptance/, cli/, test/',
     ]);
@@ -66,7 +66,7 @@ describe('checkDependencies', () => {
     ]);
   });
 
-  it('keeps the target layer below acceptance, and the lab below the target layer', () => {
+  it('keeps the machines layer below acceptance, and the lab below the machines layer', () => {
     expect(check(file('machines/run-context.ts', "import { dodItem } from '../acceptance/support/dod.ts';"), file('lab/index.ts', "import { SSH } from '../machines/providers/ssh.ts';"))).toEqual([
       'machines/run-context.ts:1 imports "../acceptance/support/dod.ts" (acceptance/support/dod.ts), against: machines/** imports nothing from acceptance/, cli/, test/',
       'lab/index.ts:1 imports "../machines/providers/ssh.ts" (machines/providers/ssh.ts), against: lab/** imports nothing from machines/, acceptance/, cli/',
