@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { fileHashesOnHost } from '../helpers/common/host-scan.ts';
-import { describeStep, parseRunbook } from '../helpers/runbook/index.ts';
+import { describeStep, parseRunbook, type RunbookStep } from '../helpers/runbook/index.ts';
 import { isHarnessEntry, isHostGitCredentialsEntry } from '../helpers/runbook/run.ts';
 import { describeUnit, failedUnits, journalExcerpt, systemState, waitForOneshots } from '../helpers/systemd/index.ts';
 import { attach, dodItem, evidence, skipBecause, system, test, expectNone, within, observes, runHost } from './support/dod.ts';
@@ -24,6 +24,9 @@ const SWITCH_EXIT_CODES: Record<number, string> = {
 
 dodItem('C4', () => {
   const { docs, host: paths } = system();
+  // The base repo's runbook, parsed once for the two tests that compare with it.
+  let parsed: Promise<RunbookStep[]> | undefined;
+  const documentedSteps = (dir: string): Promise<RunbookStep[]> => (parsed ??= readFile(join(dir, docs.install), 'utf8').then((text) => parseRunbook(text, docs.install)));
 
   test('the machine was created blank in this run, before any runbook step', async ({ run, task, skip }) => {
     observes(task, runHost());
@@ -37,7 +40,7 @@ dodItem('C4', () => {
   test(`the commands run on the machine are exactly the steps of ${docs.install}`, async ({ run, baseRepo, task, skip }) => {
     observes(task, runHost());
     if (run.ledger.length === 0) skipBecause({ task, skip }, 'no provisioning ledger: this host was not provisioned by the harness');
-    const steps = parseRunbook(await readFile(join(baseRepo.dir, docs.install), 'utf8'), docs.install);
+    const steps = await documentedSteps(baseRepo.dir);
     const expected = steps.map((step) => (step.kind === 'sh' ? `exec ${step.script}` : `push ${step.path} ${step.mode.toString(8).padStart(4, '0')}`));
     // The operator's git credentials for the runbook's clones are the harness's, pushed and removed around the steps.
     const credentialEntries = run.ledger.filter(isHostGitCredentialsEntry);
@@ -53,7 +56,7 @@ dodItem('C4', () => {
   test(`every step of ${docs.install} ran on the blank machine, each program it names there to run`, async ({ run, baseRepo, task, skip }) => {
     observes(task, runHost());
     if (!run.instance.createdInThisRun || !run.runbook) skipBecause({ task, skip }, 'warm run: this host was not created by this run (a cold run proves this)');
-    const documented = parseRunbook(await readFile(join(baseRepo.dir, docs.install), 'utf8'), docs.install);
+    const documented = await documentedSteps(baseRepo.dir);
     const stopped = run.runbook.steps.find((step) => step.exitCode !== 0);
     const at = (step: { index: number; line: number }) => `runbook step ${step.index} (${run.runbook!.source}:${step.line})`;
     // The channel dropped under a step and came back: the harness could not learn how the step ended.

@@ -49,7 +49,7 @@ function documentParts(markdown: string, source: string): (FencedBlock | KeyAnno
     const text = lines[i]!;
     const annotation = ANNOTATION.exec(text);
     if (annotation) {
-      if (pending) throw new HarnessError(`${source}:${pending.line}: <!-- runbook --> marks no fenced block: the next line that is not blank must open one`);
+      if (pending) throw unmarkedAnnotation(source, pending.line);
       const words = (annotation[1] ?? '').trim();
       if (words.startsWith('provision-key')) parts.push({ line: i + 1, words: words.split(/\s+/).slice(1) });
       else if (words === '') pending = { line: i + 1, words };
@@ -58,7 +58,7 @@ function documentParts(markdown: string, source: string): (FencedBlock | KeyAnno
     }
     const open = FENCE.exec(text);
     if (!open) {
-      if (pending && text.trim() !== '') throw new HarnessError(`${source}:${pending.line}: <!-- runbook --> marks no fenced block: the next line that is not blank must open one`);
+      if (pending && text.trim() !== '') throw unmarkedAnnotation(source, pending.line);
       continue;
     }
     const fence = open[1]!;
@@ -69,8 +69,13 @@ function documentParts(markdown: string, source: string): (FencedBlock | KeyAnno
     parts.push({ info: open[2]!.trim().split(/\s+/), line, body, ...(pending ? { annotated: pending.words } : {}) });
     pending = undefined;
   }
-  if (pending) throw new HarnessError(`${source}:${pending.line}: <!-- runbook --> marks no fenced block: the next line that is not blank must open one`);
+  if (pending) throw unmarkedAnnotation(source, pending.line);
   return parts;
+}
+
+/** A `<!-- runbook -->` with no fenced block after it. */
+function unmarkedAnnotation(source: string, line: number): HarnessError {
+  return new HarnessError(`${source}:${line}: <!-- runbook --> marks no fenced block: the next line that is not blank must open one`);
 }
 
 /** Every fenced block of a Markdown document, in order. */
