@@ -259,6 +259,10 @@ describe('accept verify', () => {
     expect(noSigners.stderr).toContain(`allowed signers ${join(dir, 'nowhere')} cannot be read (ENOENT)`);
     expect((await verifyCommand([dir], { now: CHECKED_AT })).stderr).toContain('--allowed-signers: is required');
     expect((await verify(dir, ['--items', 'C9'])).stderr).toContain('--items: "C9" is not a DoD item');
+    const unknownOption = await verify(dir, ['--since', '1h']);
+    expect(unknownOption.code).toBe(2);
+    expect(unknownOption.stderr).toContain("Unknown option '--since'");
+    expect(unknownOption.stderr).not.toContain('harness bug');
     await rm(join(dir, SIGNATURE_FILE));
     const unsigned = await verify(dir);
     expect(unsigned.code).toBe(2);

@@ -112,7 +112,9 @@ export function parseItems(text: string): DodItemId[] {
 }
 
 function failed(command: string, error: unknown): CommandOutput {
-  const bug = error instanceof HarnessError ? '' : ' (unexpected; this is a harness bug)';
+  // node:util's parseArgs says what was wrong with the options; that is a usage error, no bug.
+  const usage = typeof (error as { code?: unknown }).code === 'string' && (error as { code: string }).code.startsWith('ERR_PARSE_ARGS');
+  const bug = error instanceof HarnessError || usage ? '' : ' (unexpected; this is a harness bug)';
   return { code: 2, stdout: '', stderr: `✗ accept ${command}: ${redact(errorMessage(error))}${bug}\n` };
 }
 
