@@ -271,7 +271,7 @@ export function subjectProblems(subjects: readonly Subject[], tree: EvidenceTree
 
 const SHA256 = /^[0-9a-f]{64}$/;
 
-/** Why the bytes are not a statement this harness wrote; undefined when they are one. */
+/** The statement the bytes hold, or why they are not one this harness wrote. */
 export function statementProblem(bytes: Buffer): { statement?: Statement; problem?: string } {
   let value: unknown;
   try {
@@ -368,6 +368,7 @@ export interface SignatureCheck {
  */
 export async function checkSignature(dir: string, allowedSigners: string, bytes: Buffer): Promise<SignatureCheck> {
   const signature = join(dir, SIGNATURE_FILE);
+  // exec takes text; bytes that are not UTF-8 could differ from it, and the statement check fails those.
   const input = bytes.toString('utf8');
   const options = { input, timeoutMs: SSH_KEYGEN_TIMEOUT_MS };
   // Independent of each other: side by side.
