@@ -30,3 +30,20 @@ export const WATCH_HELP = `  watch [SPEC…]            the builder's loop: a lo
                            and start it again. One worker process serves every run (the harness's
                            modules evaluated afresh each time); --new-worker-each-run starts one per run
 `;
+
+export const ATTEST_HELP = `  attest [EVIDENCE_DIR] --key KEY
+                           sign a run's evidence (default: the latest run's, as report picks it):
+                           attestation.json, an in-toto Statement v1 with a digest of every file
+                           and the run's facts and verdicts, and attestation.json.sig from
+                           ssh-keygen -Y sign (namespace cc-ci-acceptance-attestation@v1); refuses
+                           if a registered secret would reach the statement
+  verify [EVIDENCE_DIR] --allowed-signers FILE [--max-age 24h] [--items C1-C7|C1,C3]
+         [--target lab|incus|ssh] [--gate]
+                           check a signed run, offline: the signature against FILE, every file's
+                           digest (changed, removed, added), run.json against the statement, a
+                           cold run, the target, the age (attested and finished within --max-age),
+                           every asked item PASS (default: all). Exits 0 only if all hold, printing
+                           a REVIEW.md entry; 1 naming each failing check; 2 when nothing could be
+                           checked. --gate: whether \`## DONE\` may be written (C1-C7 PASS, cold,
+                           not the lab, within --max-age) (docs/reports.md)
+`;

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from '../helpers/common/config.ts';
 import { HarnessError, errorMessage } from '../helpers/common/errors.ts';
 import { redact } from '../helpers/common/redact.ts';
-import { DOCTOR_HELP, REPORT_HELP, TOOLS_HELP, WATCH_HELP } from './help.ts';
+import { ATTEST_HELP, DOCTOR_HELP, REPORT_HELP, TOOLS_HELP, WATCH_HELP } from './help.ts';
 import { bringUpLabIfNeeded, bringUpWorkers, clearLabLeftovers, installLabTools, lab } from './lab.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -37,7 +37,7 @@ ${WATCH_HELP}  lab up|down|status       manage the embedded lab                 
                            run, side by side, and print figures and ratios   (npm run bench)
   bench leak               the leak probe alone on a generated history (git only, no lab): every
                            form beside verbatim only and git grep -F      (npm run bench -- leak)
-${REPORT_HELP}${DOCTOR_HELP}${TOOLS_HELP}  help                     this text
+${REPORT_HELP}${ATTEST_HELP}${DOCTOR_HELP}${TOOLS_HELP}  help                     this text
 
 Configuration is by ACCEPT_* environment variables; see docs/configuration.md. With none set,
 the target is the embedded lab.
@@ -140,6 +140,8 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'doctor') return await (await import('./doctor.ts')).doctor(args);
     // A dry run of a document: no configuration, no host.
     if (command === 'runbook') return await printRunbook(args);
+    // Offline, on any machine: the configuration only names the default evidence directory.
+    if (command === 'attest' || command === 'verify') return await (await import('./attest.ts'))[command](args);
     const config = loadConfig();
     switch (command) {
       case 'run':
