@@ -1,5 +1,5 @@
 import { defineConfig } from 'vitest/config';
-import { ALLURE_CATEGORIES, allureVerdictListener } from './acceptance/support/allure-meta.ts';
+import { ALLURE_CATEGORIES, allureVerdictListener } from './reporting/allure.ts';
 import { DodOrderSequencer } from './acceptance/support/sequencer.ts';
 import { budgetMs } from './helpers/common/budget.ts';
 import { loadConfig, realTargetDurations } from './helpers/common/config.ts';

@@ -3,16 +3,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TestResult } from 'allure-js-commons';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import {
-  ALLURE_CATEGORIES,
-  HARNESS_ERROR_NAMES,
-  applyVerdict,
-  environmentProperties,
-  errorVerdict,
-  keyOfFullName,
-  recordVerdict,
-  testKey,
-} from '../acceptance/support/allure-meta.ts';
+import { ALLURE_CATEGORIES, applyVerdict, environmentProperties, keyOfFullName, recordVerdict, testKey } from '../reporting/allure.ts';
+import { HARNESS_ERROR_NAMES, errorVerdict } from '../reporting/verdict.ts';
 import { environmentEntries, finishRunEvidence, syncRunEvidence } from '../acceptance/support/evidence-dir.ts';
 import { recordCleanup } from '../acceptance/support/reports.ts';
 import { currentRunPath, readRunRecord, withCleanup, writeRunRecord, type RunRecord } from '../acceptance/support/run-record.ts';

@@ -14,7 +14,7 @@ import { displayUrl } from '../../helpers/common/credentials.ts';
 import { cloneCacheDir, commitsOf, sharedClone } from '../../helpers/git/index.ts';
 import { loadConfig } from '../../helpers/common/config.ts';
 import { newRunId } from '../../machines/labels.ts';
-import { writeAllureMeta, writeHarnessCheck } from './allure-meta.ts';
+import { writeAllureMeta, writeHarnessCheck } from '../../reporting/allure.ts';
 import type { RunContext } from './context.ts';
 import { describeFaced } from '../../machines/run-context.ts';
 import type { D8Evidence } from './d8.ts';

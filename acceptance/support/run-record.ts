@@ -10,8 +10,8 @@ import { dirname, join } from 'node:path';
 import { displayUrl } from '../../helpers/common/credentials.ts';
 import { HarnessError } from '../../helpers/common/errors.ts';
 import { redact } from '../../helpers/common/redact.ts';
-import { SEVERITY, worstVerdict, type Verdict } from './allure-meta.ts';
-import { DOD_ITEMS, type DodItemId } from './items.ts';
+import { SEVERITY, worstVerdict, type Verdict } from '../../reporting/verdict.ts';
+import { DOD_ITEMS, type DodItemId } from '../../reporting/dod-items.ts';
 
 /** Bump when a field changes meaning or goes away; readers refuse any other version. */
 export const RUN_RECORD_SCHEMA_VERSION = 1;

@@ -6,7 +6,7 @@
  */
 import type { Reporter, TestModule, Vitest } from 'vitest/node';
 import { formatDuration } from '../../helpers/common/log.ts';
-import { worstVerdict } from './allure-meta.ts';
+import { worstVerdict } from '../../reporting/verdict.ts';
 import { checkOf } from './dod-reporter.ts';
 
 export type RunWord = 'PASS' | 'FAIL' | 'ERROR' | 'SKIPPED' | 'NONE';

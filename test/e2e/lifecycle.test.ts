@@ -13,7 +13,7 @@ import { HOST_PATH, hostShellArgv } from '../../helpers/common/host.ts';
 import { waitFor } from '../../helpers/common/wait.ts';
 import { connectSsh } from '../../helpers/ssh/index.ts';
 import { keptFile, readKept, writeKept } from '../../machines/kept.ts';
-import { DOD_ITEMS } from '../../acceptance/support/items.ts';
+import { DOD_ITEMS } from '../../reporting/dod-items.ts';
 import { latestRunRecord } from '../../acceptance/support/run-record.ts';
 import { LAB_SYSTEM_NAMES, labSettings, runForgeLog } from '../../machines/providers/lab.ts';
 import { REPO_ROOT, exists, leaseLabWorker, leftoverThrowaways, reportsDirForTest, runAccept, type ChildRun } from './support.ts';
