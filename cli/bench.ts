@@ -22,7 +22,8 @@ import { openHost, providerFor, resolveIncusBacked } from '../machines/index.ts'
 import { newRunId } from '../machines/labels.ts';
 import { openIncus } from '../machines/resolve.ts';
 import { fetchServedChain } from '../helpers/tls/index.ts';
-import { latestRunRecord, type RunRecord } from '../acceptance/support/run-record.ts';
+import { latestRunRecord } from '../reporting/run-record-io.ts';
+import type { RunRecord } from '../reporting/run-record.ts';
 import { PHASE_NAMES, RUN_DONE, RUN_PHASES, parsePhases, type RunPhases } from '../acceptance/support/session-reporter.ts';
 import type { RunContext } from '../machines/run-context.ts';
 

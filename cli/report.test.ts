@@ -7,8 +7,9 @@ import { ALLURE_CATEGORIES, applyVerdict, environmentProperties, keyOfFullName, 
 import { HARNESS_ERROR_NAMES, errorVerdict } from '../reporting/verdict.ts';
 import { environmentEntries, finishRunEvidence, syncRunEvidence } from '../acceptance/support/evidence-dir.ts';
 import { recordCleanup } from '../acceptance/support/reports.ts';
-import { currentRunPath, readRunRecord, withCleanup, writeRunRecord, type RunRecord } from '../acceptance/support/run-record.ts';
-import { sampleRecord } from '../acceptance/support/run-record.fixture.ts';
+import { currentRunPath, readRunRecord, writeRunRecord } from '../reporting/run-record-io.ts';
+import { withCleanup, type RunRecord } from '../reporting/run-record.ts';
+import { sampleRecord } from '../reporting/run-record.fixture.ts';
 import { renderSummary, SUMMARY_FILE, summaryPath } from '../acceptance/support/summary.ts';
 import { exec } from '../helpers/common/exec.ts';
 import { executorInfo, htmlText, missingFrom, pickTestCase, planHistory, recordItems, staticFile } from './report.ts';

@@ -18,7 +18,8 @@ import { errorName, errorVerdict } from '../../reporting/verdict.ts';
 import type { RunContext } from './context.ts';
 import { newRunRecord, openRunRecord, resolveCommits, syncRunEvidence } from './evidence-dir.ts';
 import { providedRun } from './junit-reporter.ts';
-import { checkLine, firstLine, itemRecord, withResults, writeRunRecord, type CheckRecord, type ItemRecord, type RunRecord, type SpecFilePhase } from './run-record.ts';
+import { writeRunRecord } from '../../reporting/run-record-io.ts';
+import { checkLine, firstLine, itemRecord, withResults, type CheckRecord, type ItemRecord, type RunRecord, type SpecFilePhase } from '../../reporting/run-record.ts';
 import { renderSummary, writeSummary } from './summary.ts';
 
 interface SerializedErrorLike {

@@ -14,7 +14,7 @@ import { waitFor } from '../../helpers/common/wait.ts';
 import { connectSsh } from '../../helpers/ssh/index.ts';
 import { keptFile, readKept, writeKept } from '../../machines/kept.ts';
 import { DOD_ITEMS } from '../../reporting/dod-items.ts';
-import { latestRunRecord } from '../../acceptance/support/run-record.ts';
+import { latestRunRecord } from '../../reporting/run-record-io.ts';
 import { LAB_SYSTEM_NAMES, labSettings, runForgeLog } from '../../machines/providers/lab.ts';
 import { REPO_ROOT, exists, leaseLabWorker, leftoverThrowaways, reportsDirForTest, runAccept, type ChildRun } from './support.ts';
 import type { WorkerLease } from '../../machines/providers/lab.ts';
