@@ -10,7 +10,7 @@ import { recordCleanup } from '../acceptance/support/reports.ts';
 import { currentRunPath, readRunRecord, writeRunRecord } from '../reporting/run-record-io.ts';
 import { withCleanup, type RunRecord } from '../reporting/run-record.ts';
 import { sampleRecord } from '../reporting/run-record.fixture.ts';
-import { renderSummary, SUMMARY_FILE, summaryPath } from '../acceptance/support/summary.ts';
+import { renderSummary, SUMMARY_FILE, summaryPath } from '../reporting/dod-summary.ts';
 import { exec } from '../helpers/common/exec.ts';
 import { executorInfo, htmlText, missingFrom, pickTestCase, planHistory, recordItems, staticFile } from './report.ts';
 

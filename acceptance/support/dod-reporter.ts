@@ -1,7 +1,7 @@
 /**
- * Turns a run into its run record (run-record.ts): each DoD item with its verdict, cause,
+ * Turns a run into its run record (reporting/run-record.ts): each DoD item with its verdict, cause,
  * evidence line and every check, under the run's verdict; then renders the DoD summary from it,
- * on the console and in reports/ (summary.ts). Verdicts:
+ * on the console and in reports/ (reporting/dod-summary.ts). Verdicts:
  *   PASS    every check of the item passed
  *   FAIL    a check found that the system does not meet the item (an assertion, see reporting/verdict.ts)
  *   ERROR   the harness could not find out (infrastructure or harness fault, or any other error)
@@ -20,7 +20,7 @@ import { newRunRecord, openRunRecord, resolveCommits, syncRunEvidence } from './
 import { providedRun } from './junit-reporter.ts';
 import { writeRunRecord } from '../../reporting/run-record-io.ts';
 import { checkLine, firstLine, itemRecord, withResults, type CheckRecord, type ItemRecord, type RunRecord, type SpecFilePhase } from '../../reporting/run-record.ts';
-import { renderSummary, writeSummary } from './summary.ts';
+import { renderSummary, writeSummary } from '../../reporting/dod-summary.ts';
 
 interface SerializedErrorLike {
   name?: string;

@@ -20,7 +20,7 @@ import { describeFaced } from '../../machines/run-context.ts';
 import type { D8Evidence } from './d8.ts';
 import { CURRENT_RUN_FILE, RUN_RECORD_FILE, currentRunId, findRunRecord, writeRunRecord } from '../../reporting/run-record-io.ts';
 import { RUN_RECORD_SCHEMA_VERSION, describeTargetRecord, targetEntries, withCleanup, withOverhead, withTeardown, type CleanupRecord, type RunRecord } from '../../reporting/run-record.ts';
-import { CLEANUP_CHECK, SUMMARY_FILE, verdictLine, writeSummary } from './summary.ts';
+import { CLEANUP_CHECK, SUMMARY_FILE, verdictLine, writeSummary } from '../../reporting/dod-summary.ts';
 
 export function evidenceRoot(reportsDir: string): string {
   return join(reportsDir, 'evidence');

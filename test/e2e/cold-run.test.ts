@@ -10,7 +10,7 @@ import { waitFor } from '../../helpers/common/wait.ts';
 import { secretsInTexts } from '../../helpers/common/secret-forms.ts';
 import { latestRunRecord } from '../../reporting/run-record-io.ts';
 import { VERDICT_KEYS, verdictsByKey } from '../../reporting/run-record.ts';
-import { summaryPath } from '../../acceptance/support/summary.ts';
+import { summaryPath } from '../../reporting/dod-summary.ts';
 import { decryptSops, parseAgeIdentities } from '../../helpers/sops/index.ts';
 import { labPaths } from '../../machines/providers/lab.ts';
 import { filesUnder, leftoversOf, readText, runAccept, throwawaysOf, type ChildRun } from './support.ts';
