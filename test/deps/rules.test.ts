@@ -82,6 +82,46 @@ describe('checkDependencies', () => {
     ]);
   });
 
+  it('keeps reporting/ on helpers/common alone', () => {
+    expect(
+      check(
+        file('reporting/run-record.ts', "import { DOD_ITEMS } from './dod-items.ts';", "import { redact } from '../helpers/common/redact.ts';", "import { itemLabel } from '../acceptance/support/dod.ts';"),
+        file('reporting/verdict.ts', "import type { RunContext } from '../machines/run-context.ts';", "import { showServedChain } from '../helpers/tls/show.ts';"),
+      ),
+    ).toEqual([
+      'reporting/run-record.ts:3 imports "../acceptance/support/dod.ts" (acceptance/support/dod.ts), against: reporting/** imports nothing from acceptance/, cli/, test/, lab/, machines/, nor from helpers/ beyond helpers/common/',
+      'reporting/verdict.ts:1 imports "../machines/run-context.ts" (machines/run-context.ts), against: reporting/** imports nothing from acceptance/, cli/, test/, lab/, machines/, nor from helpers/ beyond helpers/common/',
+      'reporting/verdict.ts:2 imports "../helpers/tls/show.ts" (helpers/tls/show.ts), against: reporting/** imports nothing from acceptance/, cli/, test/, lab/, machines/, nor from helpers/ beyond helpers/common/',
+    ]);
+  });
+
+  it('keeps the layers below reporting/ from importing it', () => {
+    expect(check(file('machines/kept.ts', "import { RUN_RECORD_FILE } from '../reporting/run-record-io.ts';"), file('helpers/common/log.ts', "import { worstVerdict } from '../../reporting/verdict.ts';"))).toEqual([
+      'machines/kept.ts:1 imports "../reporting/run-record-io.ts" (reporting/run-record-io.ts), against: helpers/**, machines/** and lab/** import nothing from reporting/',
+      'helpers/common/log.ts:1 imports "../../reporting/verdict.ts" (reporting/verdict.ts), against: helpers/**, machines/** and lab/** import nothing from reporting/',
+    ]);
+  });
+
+  it('lets cli/ import of acceptance/ only what it runs, and nothing of test/', () => {
+    const cliRule =
+      "cli/** imports nothing from test/, and from acceptance/ only acceptance/support/ci.ts (the bench times a !testme build through the specs' own client of cc-ci's faces) and acceptance/support/session-pool.ts (accept watch runs its Vitest session on the specs' kept worker)";
+    expect(
+      check(
+        file('cli/bench.ts', "import { openCi } from '../acceptance/support/ci.ts';", "import { latestRunRecord } from '../reporting/run-record-io.ts';"),
+        file('cli/watch.ts', "const { sessionPool } = await import('../acceptance/support/session-pool.ts');"),
+      ),
+    ).toEqual([]);
+    expect(
+      check(
+        file('cli/report.ts', "import { renderSummary } from '../acceptance/support/evidence-dir.ts';"),
+        file('cli/report.test.ts', "import { sampleRecord } from '../test/e2e/support.ts';"),
+      ),
+    ).toEqual([
+      `cli/report.ts:1 imports "../acceptance/support/evidence-dir.ts" (acceptance/support/evidence-dir.ts), against: ${cliRule}`,
+      `cli/report.test.ts:1 imports "../test/e2e/support.ts" (test/e2e/support.ts), against: ${cliRule}`,
+    ]);
+  });
+
   it('allows the way imports flow', () => {
     expect(
       check(
@@ -89,6 +129,8 @@ describe('checkDependencies', () => {
         file('machines/providers/lab.ts', "import { labUp } from '../../lab/index.ts';", "import { z } from '../../helpers/incus/client.ts';"),
         file('helpers/git/index.ts', "import { w } from '../common/exec.ts';", "import { execa } from 'execa';"),
         file('lab/repos.ts', "import { v } from '../helpers/sops/index.ts';"),
+        file('acceptance/support/dod-reporter.ts', "import { itemRecord } from '../../reporting/run-record.ts';"),
+        file('test/selftest/judge.ts', "import type { Verdict } from '../../reporting/verdict.ts';"),
       ),
     ).toEqual([]);
   });

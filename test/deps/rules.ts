@@ -1,8 +1,10 @@
 /**
  * The dependency rules of the repository, and a checker for them: imports flow one way,
  * acceptance → machines → helpers → helpers/common, and the embedded lab is reached only
- * through its provider and the CLI's lab command. Specifiers are read with the TypeScript parser
- * (already a dev dependency), so an import in a comment or a string is not one.
+ * through its provider and the CLI's lab command. reporting/ (the verdicts, the run record and
+ * its renderings) stands on helpers/common alone, beside machines/; acceptance/, cli/ and test/
+ * read the record through it. Specifiers are read with the TypeScript parser (already a dev
+ * dependency), so an import in a comment or a string is not one.
  */
 import { readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
@@ -41,6 +43,15 @@ const under = (path: string, ...dirs: string[]) => dirs.some((dir) => path.start
 /** The lab's only importers besides itself: its provider and the CLI's lab command. */
 export const LAB_IMPORTERS = ['machines/providers/lab.ts', 'cli/lab.ts'];
 
+/**
+ * What cli/ may import of acceptance/: what it runs, never what it reports. The run record, the
+ * verdicts and their renderings come from reporting/.
+ */
+export const CLI_ACCEPTANCE_IMPORTS: Record<string, string> = {
+  'acceptance/support/ci.ts': "the bench times a !testme build through the specs' own client of cc-ci's faces",
+  'acceptance/support/session-pool.ts': "accept watch runs its Vitest session on the specs' kept worker",
+};
+
 export const RULES: readonly DependencyRule[] = [
   {
     text: 'helpers/common/** imports nothing from the rest of helpers/, nor from machines/, lab/, acceptance/, cli/, test/',
@@ -65,6 +76,20 @@ export const RULES: readonly DependencyRule[] = [
   {
     text: `lab/ is imported only by lab/** itself, ${LAB_IMPORTERS.join(' and ')}`,
     forbids: (importer, target) => under(target, 'lab') && !under(importer, 'lab') && !LAB_IMPORTERS.includes(importer),
+  },
+  {
+    text: 'reporting/** imports nothing from acceptance/, cli/, test/, lab/, machines/, nor from helpers/ beyond helpers/common/',
+    forbids: (importer, target) => under(importer, 'reporting') && (under(target, 'acceptance', 'cli', 'test', 'lab', 'machines') || (under(target, 'helpers') && !under(target, 'helpers/common'))),
+  },
+  {
+    text: 'helpers/**, machines/** and lab/** import nothing from reporting/',
+    forbids: (importer, target) => under(importer, 'helpers', 'machines', 'lab') && under(target, 'reporting'),
+  },
+  {
+    text: `cli/** imports nothing from test/, and from acceptance/ only ${Object.entries(CLI_ACCEPTANCE_IMPORTS)
+      .map(([path, why]) => `${path} (${why})`)
+      .join(' and ')}`,
+    forbids: (importer, target) => under(importer, 'cli') && (under(target, 'test') || (under(target, 'acceptance') && !(target in CLI_ACCEPTANCE_IMPORTS))),
   },
 ];
 
