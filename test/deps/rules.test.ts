@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkDependencies, describeViolation, importsOf, resolveSpecifier, trackedSources, type SourceFile } from './rules.ts';
+import { LAB_PATH_READERS, LAB_PATH_READ_RULE, checkDependencies, checkLabPathReads, describeViolation, importsOf, labPathReadsOf, resolveSpecifier, trackedSources, type SourceFile } from './rules.ts';
 
 const REPO_ROOT = join(import.meta.dirname, '..', '..');
 const file = (path: string, ...lines: string[]): SourceFile => ({ path, text: lines.join('\n') });
@@ -136,9 +136,45 @@ describe('checkDependencies', () => {
   });
 });
 
+describe('reads of lab/ by path', () => {
+  it('finds paths into lab/ built with join, resolve and new URL, and nothing else', () => {
+    const text = [
+      "const a = join(import.meta.dirname, '../../lab/base/services');",
+      "const b = path.resolve(ROOT, 'lab', 'image');",
+      "const c = new URL('../lab/forge.ts', import.meta.url);",
+      'const d = posix.join(`${ROOT}/lab/base`, name);',
+      "const e = join(stateDir, 'laboratory', 'x');",
+      "runAccept(['lab', 'up']);",
+      "const f = 'lab/base/services';",
+      "if (config.target === 'lab') join(dir, 'evidence');",
+    ].join('\n');
+    expect(labPathReadsOf('x.ts', text)).toEqual([
+      { line: 1, specifier: '../../lab/base/services' },
+      { line: 2, specifier: 'lab' },
+      { line: 3, specifier: '../lab/forge.ts' },
+      { line: 4, specifier: '${…}/lab/base' },
+    ]);
+  });
+
+  it('fails a file outside lab/ that reads it by path, unless it is listed with its reason', () => {
+    const reads = (path: string) => file(path, '', "const SERVICES = join(import.meta.dirname, '../../lab/base/services');");
+    expect(checkLabPathReads([reads('helpers/common/test-standins.ts'), reads('lab/base/x.ts')])).toEqual([]);
+    expect(checkLabPathReads([reads('helpers/forge/index.ts')]).map(describeViolation)).toEqual([
+      `helpers/forge/index.ts:2 reads "../../lab/base/services" (lab/base/services), against: ${LAB_PATH_READ_RULE}`,
+    ]);
+  });
+});
+
 describe('the repository', () => {
   it('follows every dependency rule', async () => {
     const violations = checkDependencies(await trackedSources(REPO_ROOT));
     expect(violations.map(describeViolation), 'imports that break the dependency rules (test/deps/rules.ts)').toEqual([]);
+  });
+
+  it('reads lab/ by path only where LAB_PATH_READERS says, and each of them still does', async () => {
+    const files = await trackedSources(REPO_ROOT);
+    expect(checkLabPathReads(files).map(describeViolation), 'reads of lab/ by path (test/deps/rules.ts)').toEqual([]);
+    const readers = files.filter((source) => labPathReadsOf(source.path, source.text).length > 0 && !source.path.startsWith('lab/')).map((source) => source.path);
+    expect(readers.sort()).toEqual(Object.keys(LAB_PATH_READERS).sort());
   });
 });
