@@ -1,5 +1,5 @@
 import { defineConfig } from 'vitest/config';
-import { ALLURE_CATEGORIES, allureVerdictListener } from './acceptance/support/allure-meta.ts';
+import { ALLURE_CATEGORIES, allureVerdictListener } from './reporting/allure.ts';
 import { DodOrderSequencer } from './acceptance/support/sequencer.ts';
 import { budgetMs } from './helpers/common/budget.ts';
 import { loadConfig, realTargetDurations } from './helpers/common/config.ts';
@@ -59,7 +59,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['helpers/**/*.test.ts', 'machines/**/*.test.ts', 'lab/**/*.test.ts', 'cli/**/*.test.ts', 'acceptance/support/**/*.test.ts', 'test/deps/**/*.test.ts', 'test/selftest/judge.test.ts'],
+          include: ['reporting/**/*.test.ts', 'helpers/**/*.test.ts', 'machines/**/*.test.ts', 'lab/**/*.test.ts', 'cli/**/*.test.ts', 'acceptance/support/**/*.test.ts', 'test/deps/**/*.test.ts', 'test/selftest/judge.test.ts'],
           setupFiles: ['allure-vitest/setup'],
           testTimeout: 30_000,
           // Vitest's default is one fewer worker than cores: one file at a time on this 2-core

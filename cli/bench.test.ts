@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { emptyRecord, phasedRecord } from '../acceptance/support/run-record.fixture.ts';
+import { emptyRecord, phasedRecord } from '../reporting/run-record.fixture.ts';
 import { coldBreakdown, READ_ONLY_SPECS, vitestPhases } from './bench.ts';
 
 describe('the bench', () => {

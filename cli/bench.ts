@@ -22,8 +22,9 @@ import { openHost, providerFor, resolveIncusBacked } from '../machines/index.ts'
 import { newRunId } from '../machines/labels.ts';
 import { openIncus } from '../machines/resolve.ts';
 import { fetchServedChain } from '../helpers/tls/index.ts';
-import { latestRunRecord, type RunRecord } from '../acceptance/support/run-record.ts';
-import { PHASE_NAMES, RUN_DONE, RUN_PHASES, parsePhases, type RunPhases } from '../acceptance/support/session-reporter.ts';
+import { latestRunRecord } from '../reporting/run-record-io.ts';
+import type { RunRecord } from '../reporting/run-record.ts';
+import { PHASE_NAMES, RUN_DONE, RUN_PHASES, parsePhases, type RunPhases } from '../reporting/session-line.ts';
 import type { RunContext } from '../machines/run-context.ts';
 
 interface Figure {
@@ -192,7 +193,7 @@ export function coldBreakdown(record: RunRecord): { rows: Figure[]; lines: strin
   return { rows, lines };
 }
 
-/** A session re-run's breakdown (session-reporter.ts, PHASE_NAMES), each phase the median over the re-runs. */
+/** A session re-run's breakdown (reporting/session-line.ts, PHASE_NAMES), each phase the median over the re-runs. */
 export function phaseRows(runs: readonly Partial<RunPhases>[]): Figure[] {
   const rows: Figure[] = [];
   for (const name of PHASE_NAMES) {

@@ -14,7 +14,7 @@ import { watch as watchFile, type FSWatcher } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { basename, dirname } from 'node:path';
 import type { Vitest } from 'vitest/node';
-import { runDoneLine } from '../acceptance/support/session-reporter.ts';
+import { runDoneLine } from '../reporting/session-line.ts';
 import type { Config } from '../helpers/common/config.ts';
 import { keptFile } from '../machines/kept.ts';
 

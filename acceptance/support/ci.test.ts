@@ -4,7 +4,7 @@ import { ConfigError, HarnessError, SystemFailure } from '../../helpers/common/e
 import { StateTimeoutError, WaitTimeoutError } from '../../helpers/common/wait.ts';
 import { DroneClient } from '../../helpers/drone/index.ts';
 import { fakeHttps, json, type FakeHttps } from '../../helpers/https/test-fixtures.ts';
-import { errorVerdict } from './allure-meta.ts';
+import { errorVerdict } from '../../reporting/verdict.ts';
 import { loadConfig, realTargetDurations } from '../../helpers/common/config.ts';
 
 import { limitRecordingHost } from '../../helpers/common/host-fixture.ts';

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { TestModule } from 'vitest/node';
 import DodReporter from './dod-reporter.ts';
-import { latestRunRecord } from './run-record.ts';
-import { renderSummary, summaryPath } from './summary.ts';
+import { latestRunRecord } from '../../reporting/run-record-io.ts';
+import { renderSummary, summaryPath } from '../../reporting/dod-summary.ts';
 
 type Outcome = { state: 'passed' } | { state: 'failed'; errors: object[] } | { state: 'skipped'; note?: string };
 

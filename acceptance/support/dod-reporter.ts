@@ -1,26 +1,26 @@
 /**
- * Turns a run into its run record (run-record.ts): each DoD item with its verdict, cause,
+ * Turns a run into its run record (reporting/run-record.ts): each DoD item with its verdict, cause,
  * evidence line and every check, under the run's verdict; then renders the DoD summary from it,
- * on the console and in reports/ (summary.ts). Verdicts:
+ * on the console and in reports/ (reporting/dod-summary.ts). Verdicts:
  *   PASS    every check of the item passed
- *   FAIL    a check found that the system does not meet the item (an assertion, see allure-meta.ts)
+ *   FAIL    a check found that the system does not meet the item (an assertion, see reporting/verdict.ts)
  *   ERROR   the harness could not find out (infrastructure or harness fault, or any other error)
  *   SKIPPED the checks do not apply to this target, with the reason
- * Allure gets the same verdicts through allure-meta.ts; the per-run evidence copy is made here too.
+ * Allure gets the same verdicts through reporting/allure.ts; the per-run evidence copy is made here too.
  */
 import { basename, join, relative } from 'node:path';
 import type { Reporter, TestCase, TestModule, Vitest } from 'vitest/node';
 import { loadConfig } from '../../helpers/common/config.ts';
 import { redact } from '../../helpers/common/redact.ts';
-import { errorName, errorVerdict, recordVerdict, testKey, writeHarnessCheck } from './allure-meta.ts';
+import { recordVerdict, testKey, writeHarnessCheck } from '../../reporting/allure.ts';
+import { DOD_ITEMS, itemIdOf, type DodItemId } from '../../reporting/dod-items.ts';
+import { errorName, errorVerdict } from '../../reporting/verdict.ts';
 import type { RunContext } from './context.ts';
 import { newRunRecord, openRunRecord, resolveCommits, syncRunEvidence } from './evidence-dir.ts';
 import { providedRun } from './junit-reporter.ts';
-import { DOD_ITEMS, itemIdOf, type DodItemId } from './items.ts';
-import { checkLine, firstLine, itemRecord, withResults, writeRunRecord, type CheckRecord, type ItemRecord, type RunRecord, type SpecFilePhase } from './run-record.ts';
-import { renderSummary, writeSummary } from './summary.ts';
-
-export type { Verdict } from './allure-meta.ts';
+import { writeRunRecord } from '../../reporting/run-record-io.ts';
+import { checkLine, firstLine, itemRecord, withResults, type CheckRecord, type ItemRecord, type RunRecord, type SpecFilePhase } from '../../reporting/run-record.ts';
+import { renderSummary, writeSummary } from '../../reporting/dod-summary.ts';
 
 interface SerializedErrorLike {
   name?: string;
@@ -87,7 +87,7 @@ export default class DodReporter implements Reporter {
     if (!this.commits && context?.mode === 'warm') this.commits = resolveCommits(context.baseRepo, { repo: context.instanceRepo, submodule: context.profile.instance.submodule }, loadConfig().stateDir);
   }
 
-  /** Before allure-vitest writes its results: its listener (allure-meta.ts) reads these verdicts. */
+  /** Before allure-vitest writes its results: its listener (reporting/allure.ts) reads these verdicts. */
   onTestCaseResult(test: TestCase): void {
     const check = checkOf(test);
     recordVerdict(testKey(test.module.moduleId, titlesOf(test)), { verdict: check.verdict, reason: check.verdict === 'SKIPPED' ? redact(checkLine(check)) : undefined });

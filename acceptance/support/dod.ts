@@ -21,7 +21,7 @@ import type { RunContext } from './context.ts';
 import { fill, type SystemProfile } from '../../machines/system-profile.ts';
 import type { D8Evidence } from './d8.ts';
 import type { ClosureDiff } from '../../helpers/nix/index.ts';
-import { DOD_ITEMS, itemLabel, type DodItemId } from './items.ts';
+import { DOD_ITEMS, itemLabel, type DodItemId } from '../../reporting/dod-items.ts';
 import { ForgeWriteRefused } from '../../helpers/forge/writes.ts';
 import type { Ci } from './ci.ts';
 

@@ -14,14 +14,13 @@ import { displayUrl } from '../../helpers/common/credentials.ts';
 import { cloneCacheDir, commitsOf, sharedClone } from '../../helpers/git/index.ts';
 import { loadConfig } from '../../helpers/common/config.ts';
 import { newRunId } from '../../machines/labels.ts';
-import { writeAllureMeta, writeHarnessCheck } from './allure-meta.ts';
+import { writeAllureMeta, writeHarnessCheck } from '../../reporting/allure.ts';
 import type { RunContext } from './context.ts';
 import { describeFaced } from '../../machines/run-context.ts';
 import type { D8Evidence } from './d8.ts';
-import { CURRENT_RUN_FILE, RUN_RECORD_FILE, RUN_RECORD_SCHEMA_VERSION, currentRunId, describeTargetRecord, findRunRecord, targetEntries, withCleanup, withOverhead, withTeardown, writeRunRecord, type CleanupRecord, type RunRecord } from './run-record.ts';
-import { CLEANUP_CHECK, SUMMARY_FILE, verdictLine, writeSummary } from './summary.ts';
-
-export type { RunRecord } from './run-record.ts';
+import { CURRENT_RUN_FILE, RUN_RECORD_FILE, currentRunId, findRunRecord, writeRunRecord } from '../../reporting/run-record-io.ts';
+import { RUN_RECORD_SCHEMA_VERSION, describeTargetRecord, targetEntries, withCleanup, withOverhead, withTeardown, type CleanupRecord, type RunRecord } from '../../reporting/run-record.ts';
+import { CLEANUP_CHECK, SUMMARY_FILE, verdictLine, writeSummary } from '../../reporting/dod-summary.ts';
 
 export function evidenceRoot(reportsDir: string): string {
   return join(reportsDir, 'evidence');

@@ -14,7 +14,7 @@ import { newRunId } from '../../machines/labels.ts';
 import { providerFor, type CreatedThrowaway, type Provisioned } from '../../machines/index.ts';
 import { finishRunEvidence, recordRunStart } from './evidence-dir.ts';
 import { freshResultsDir, reportCleanup, runPassed } from './reports.ts';
-import type { CleanupRecord } from './run-record.ts';
+import type { CleanupRecord } from '../../reporting/run-record.ts';
 
 export default async function setupCold(project: TestProject): Promise<() => Promise<void>> {
   const config = loadConfig();

@@ -10,7 +10,7 @@ import { JUnitReporter, type TestModule, type Vitest } from 'vitest/node';
 import { redact } from '../../helpers/common/redact.ts';
 import type { RunContext } from './context.ts';
 import { targetRecord } from './evidence-dir.ts';
-import { targetEntries } from './run-record.ts';
+import { targetEntries } from '../../reporting/run-record.ts';
 
 /** The RunContext that global setup provided to the cold or warm project, when it got that far. */
 export function providedRun(vitest: Vitest | undefined): RunContext | undefined {

@@ -11,8 +11,9 @@ import type { RunMachines } from '../../machines/run-context.ts';
 import type { D8Evidence } from './d8.ts';
 import { d8Markdown } from './d8.ts';
 import { newRunRecord } from './evidence-dir.ts';
-import { findRunRecord, withCleanup, writeRunRecord, type CleanupRecord } from './run-record.ts';
-import { cleanupRow, writeSummary } from './summary.ts';
+import { findRunRecord, writeRunRecord } from '../../reporting/run-record-io.ts';
+import { withCleanup, type CleanupRecord } from '../../reporting/run-record.ts';
+import { cleanupRow, writeSummary } from '../../reporting/dod-summary.ts';
 
 /** Each acceptance run starts with an empty results directory, so a report shows one run only. */
 export async function freshResultsDir(reportsDir: string): Promise<void> {

@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { expect, test } from 'vitest';
-import { DOD_ITEMS } from './items.ts';
+import { DOD_ITEMS } from '../../reporting/dod-items.ts';
 import { compareSpecFiles } from './sequencer.ts';
 
 test('the acceptance specs sort into DoD order, D10 last', () => {

@@ -19,7 +19,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
  * dependencies under node_modules stay loaded.
  */
 export function harnessModules(root = ROOT): string[] {
-  return ['acceptance', 'helpers', 'machines', 'lab'].flatMap((dir) =>
+  return ['acceptance', 'reporting', 'helpers', 'machines', 'lab'].flatMap((dir) =>
     readdirSync(join(root, dir), { recursive: true, encoding: 'utf8' })
       .filter((name) => /\.(ts|mts|js|mjs)$/.test(name) && !name.includes('node_modules'))
       .map((name) => join(root, dir, name)),

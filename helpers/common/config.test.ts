@@ -459,7 +459,7 @@ async function sourceFiles(): Promise<string[]> {
       }
     }
   };
-  for (const dir of ['helpers', 'machines', 'lab', 'cli', 'acceptance', 'bin']) await walk(join(REPO_ROOT, dir));
+  for (const dir of ['helpers', 'machines', 'lab', 'cli', 'acceptance', 'reporting', 'bin']) await walk(join(REPO_ROOT, dir));
   return files;
 }
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkDependencies, describeViolation, importsOf, resolveSpecifier, trackedSources, type SourceFile } from './rules.ts';
+import { LAB_PATH_READERS, LAB_PATH_READ_RULE, checkDependencies, checkLabPathReads, describeViolation, importsOf, labPathReadsOf, resolveSpecifier, trackedSources, type SourceFile } from './rules.ts';
 
 const REPO_ROOT = join(import.meta.dirname, '..', '..');
 const file = (path: string, ...lines: string[]): SourceFile => ({ path, text: lines.join('\n') });
@@ -82,6 +82,46 @@ describe('checkDependencies', () => {
     ]);
   });
 
+  it('keeps reporting/ on helpers/common alone', () => {
+    expect(
+      check(
+        file('reporting/run-record.ts', "import { DOD_ITEMS } from './dod-items.ts';", "import { redact } from '../helpers/common/redact.ts';", "import { itemLabel } from '../acceptance/support/dod.ts';"),
+        file('reporting/verdict.ts', "import type { RunContext } from '../machines/run-context.ts';", "import { showServedChain } from '../helpers/tls/show.ts';"),
+      ),
+    ).toEqual([
+      'reporting/run-record.ts:3 imports "../acceptance/support/dod.ts" (acceptance/support/dod.ts), against: reporting/** imports nothing from acceptance/, cli/, test/, lab/, machines/, nor from helpers/ beyond helpers/common/',
+      'reporting/verdict.ts:1 imports "../machines/run-context.ts" (machines/run-context.ts), against: reporting/** imports nothing from acceptance/, cli/, test/, lab/, machines/, nor from helpers/ beyond helpers/common/',
+      'reporting/verdict.ts:2 imports "../helpers/tls/show.ts" (helpers/tls/show.ts), against: reporting/** imports nothing from acceptance/, cli/, test/, lab/, machines/, nor from helpers/ beyond helpers/common/',
+    ]);
+  });
+
+  it('keeps the layers below reporting/ from importing it', () => {
+    expect(check(file('machines/kept.ts', "import { RUN_RECORD_FILE } from '../reporting/run-record-io.ts';"), file('helpers/common/log.ts', "import { worstVerdict } from '../../reporting/verdict.ts';"))).toEqual([
+      'machines/kept.ts:1 imports "../reporting/run-record-io.ts" (reporting/run-record-io.ts), against: helpers/**, machines/** and lab/** import nothing from reporting/',
+      'helpers/common/log.ts:1 imports "../../reporting/verdict.ts" (reporting/verdict.ts), against: helpers/**, machines/** and lab/** import nothing from reporting/',
+    ]);
+  });
+
+  it('lets cli/ import of acceptance/ only what it runs, and nothing of test/', () => {
+    const cliRule =
+      "cli/** imports nothing from test/, and from acceptance/ only acceptance/support/ci.ts (the bench times a !testme build through the specs' own client of cc-ci's faces) and acceptance/support/session-pool.ts (accept watch runs its Vitest session on the specs' kept worker)";
+    expect(
+      check(
+        file('cli/bench.ts', "import { openCi } from '../acceptance/support/ci.ts';", "import { latestRunRecord } from '../reporting/run-record-io.ts';"),
+        file('cli/watch.ts', "const { sessionPool } = await import('../acceptance/support/session-pool.ts');"),
+      ),
+    ).toEqual([]);
+    expect(
+      check(
+        file('cli/report.ts', "import { renderSummary } from '../acceptance/support/evidence-dir.ts';"),
+        file('cli/report.test.ts', "import { sampleRecord } from '../test/e2e/support.ts';"),
+      ),
+    ).toEqual([
+      `cli/report.ts:1 imports "../acceptance/support/evidence-dir.ts" (acceptance/support/evidence-dir.ts), against: ${cliRule}`,
+      `cli/report.test.ts:1 imports "../test/e2e/support.ts" (test/e2e/support.ts), against: ${cliRule}`,
+    ]);
+  });
+
   it('allows the way imports flow', () => {
     expect(
       check(
@@ -89,8 +129,39 @@ describe('checkDependencies', () => {
         file('machines/providers/lab.ts', "import { labUp } from '../../lab/index.ts';", "import { z } from '../../helpers/incus/client.ts';"),
         file('helpers/git/index.ts', "import { w } from '../common/exec.ts';", "import { execa } from 'execa';"),
         file('lab/repos.ts', "import { v } from '../helpers/sops/index.ts';"),
+        file('acceptance/support/dod-reporter.ts', "import { itemRecord } from '../../reporting/run-record.ts';"),
+        file('test/selftest/judge.ts', "import type { Verdict } from '../../reporting/verdict.ts';"),
       ),
     ).toEqual([]);
+  });
+});
+
+describe('reads of lab/ by path', () => {
+  it('finds paths into lab/ built with join, resolve and new URL, and nothing else', () => {
+    const text = [
+      "const a = join(import.meta.dirname, '../../lab/base/services');",
+      "const b = path.resolve(ROOT, 'lab', 'image');",
+      "const c = new URL('../lab/forge.ts', import.meta.url);",
+      'const d = posix.join(`${ROOT}/lab/base`, name);',
+      "const e = join(stateDir, 'laboratory', 'x');",
+      "runAccept(['lab', 'up']);",
+      "const f = 'lab/base/services';",
+      "if (config.target === 'lab') join(dir, 'evidence');",
+    ].join('\n');
+    expect(labPathReadsOf('x.ts', text)).toEqual([
+      { line: 1, specifier: '../../lab/base/services' },
+      { line: 2, specifier: 'lab' },
+      { line: 3, specifier: '../lab/forge.ts' },
+      { line: 4, specifier: '${…}/lab/base' },
+    ]);
+  });
+
+  it('fails a file outside lab/ that reads it by path, unless it is listed with its reason', () => {
+    const reads = (path: string) => file(path, '', "const SERVICES = join(import.meta.dirname, '../../lab/base/services');");
+    expect(checkLabPathReads([reads('helpers/common/test-standins.ts'), reads('lab/base/x.ts')])).toEqual([]);
+    expect(checkLabPathReads([reads('helpers/forge/index.ts')]).map(describeViolation)).toEqual([
+      `helpers/forge/index.ts:2 reads "../../lab/base/services" (lab/base/services), against: ${LAB_PATH_READ_RULE}`,
+    ]);
   });
 });
 
@@ -98,5 +169,12 @@ describe('the repository', () => {
   it('follows every dependency rule', async () => {
     const violations = checkDependencies(await trackedSources(REPO_ROOT));
     expect(violations.map(describeViolation), 'imports that break the dependency rules (test/deps/rules.ts)').toEqual([]);
+  });
+
+  it('reads lab/ by path only where LAB_PATH_READERS says, and each of them still does', async () => {
+    const files = await trackedSources(REPO_ROOT);
+    expect(checkLabPathReads(files).map(describeViolation), 'reads of lab/ by path (test/deps/rules.ts)').toEqual([]);
+    const readers = files.filter((source) => labPathReadsOf(source.path, source.text).length > 0 && !source.path.startsWith('lab/')).map((source) => source.path);
+    expect(readers.sort()).toEqual(Object.keys(LAB_PATH_READERS).sort());
   });
 });

@@ -1,8 +1,11 @@
 /**
  * The dependency rules of the repository, and a checker for them: imports flow one way,
  * acceptance → machines → helpers → helpers/common, and the embedded lab is reached only
- * through its provider and the CLI's lab command. Specifiers are read with the TypeScript parser
- * (already a dev dependency), so an import in a comment or a string is not one.
+ * through its provider and the CLI's lab command. reporting/ (the verdicts, the run record and
+ * its renderings) stands on helpers/common alone, beside machines/; acceptance/, cli/ and test/
+ * read the record through it. Specifiers are read with the TypeScript parser (already a dev
+ * dependency), so an import in a comment or a string is not one. Paths into lab/ built in code
+ * (join, resolve, new URL) are checked too: only the files of LAB_PATH_READERS read lab/ by path.
  */
 import { readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
@@ -34,12 +37,36 @@ export interface Violation {
   /** The repository path the specifier resolves to. */
   resolved: string;
   rules: string[];
+  /** A path read (labPathReadsOf) rather than an import. */
+  read?: true;
 }
 
 const under = (path: string, ...dirs: string[]) => dirs.some((dir) => path.startsWith(`${dir}/`));
 
 /** The lab's only importers besides itself: its provider and the CLI's lab command. */
 export const LAB_IMPORTERS = ['machines/providers/lab.ts', 'cli/lab.ts'];
+
+/**
+ * What cli/ may import of acceptance/: what it runs, never what it reports. The run record, the
+ * verdicts and their renderings come from reporting/.
+ */
+export const CLI_ACCEPTANCE_IMPORTS: Record<string, string> = {
+  'acceptance/support/ci.ts': "the bench times a !testme build through the specs' own client of cc-ci's faces",
+  'acceptance/support/session-pool.ts': "accept watch runs its Vitest session on the specs' kept worker",
+};
+
+/**
+ * Files outside lab/ that read files under it by path (not by import), each with its reason.
+ * Nothing else outside lab/ may: checkLabPathReads.
+ */
+export const LAB_PATH_READERS: Record<string, string> = {
+  'helpers/common/test-standins.ts': "the unit tests run the lab's own stand-in services (lab/base/services) on this machine",
+  'helpers/sops/sops.test.ts': "the sops codec is checked against the lab's own installer (lab/base/pkgs/sops-install-secrets.py)",
+};
+
+export const LAB_PATH_READ_RULE = `lab/ is read by path from outside it only by ${Object.entries(LAB_PATH_READERS)
+  .map(([path, why]) => `${path} (${why})`)
+  .join(' and ')}`;
 
 export const RULES: readonly DependencyRule[] = [
   {
@@ -66,6 +93,20 @@ export const RULES: readonly DependencyRule[] = [
     text: `lab/ is imported only by lab/** itself, ${LAB_IMPORTERS.join(' and ')}`,
     forbids: (importer, target) => under(target, 'lab') && !under(importer, 'lab') && !LAB_IMPORTERS.includes(importer),
   },
+  {
+    text: 'reporting/** imports nothing from acceptance/, cli/, test/, lab/, machines/, nor from helpers/ beyond helpers/common/',
+    forbids: (importer, target) => under(importer, 'reporting') && (under(target, 'acceptance', 'cli', 'test', 'lab', 'machines') || (under(target, 'helpers') && !under(target, 'helpers/common'))),
+  },
+  {
+    text: 'helpers/**, machines/** and lab/** import nothing from reporting/',
+    forbids: (importer, target) => under(importer, 'helpers', 'machines', 'lab') && under(target, 'reporting'),
+  },
+  {
+    text: `cli/** imports nothing from test/, and from acceptance/ only ${Object.entries(CLI_ACCEPTANCE_IMPORTS)
+      .map(([path, why]) => `${path} (${why})`)
+      .join(' and ')}`,
+    forbids: (importer, target) => under(importer, 'cli') && (under(target, 'test') || (under(target, 'acceptance') && !(target in CLI_ACCEPTANCE_IMPORTS))),
+  },
 ];
 
 /** Every module specifier of a file: `import … from`, `export … from`, `import()` and `import('…')` types. */
@@ -84,6 +125,55 @@ export function importsOf(path: string, text: string): ImportReference[] {
   };
   visit(source);
   return found;
+}
+
+const PATH_CALLS = new Set(['join', 'resolve']);
+const PATH_MODULES = new Set(['path', 'posix', 'win32']);
+
+/**
+ * Paths into lab/ built in code: a string argument of join(…) or resolve(…) (bare, or as path.,
+ * posix.) or of new URL(…) with a path segment `lab` (`'../../lab/base/services'`, `'lab'`,
+ * `` `${root}/lab/x` ``). A path held in a variable, or read relative to the working directory,
+ * is not seen.
+ */
+export function labPathReadsOf(path: string, text: string): ImportReference[] {
+  const source = ts.createSourceFile(path, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+  const found: ImportReference[] = [];
+  const textOf = (node: ts.Node): string | undefined => {
+    if (ts.isStringLiteralLike(node)) return node.text;
+    if (ts.isTemplateExpression(node)) return [node.head.text, ...node.templateSpans.map((span) => span.literal.text)].join('\0');
+    return undefined;
+  };
+  const buildsPath = (callee: ts.Expression) =>
+    (ts.isIdentifier(callee) && PATH_CALLS.has(callee.text)) ||
+    (ts.isPropertyAccessExpression(callee) && PATH_CALLS.has(callee.name.text) && ts.isIdentifier(callee.expression) && PATH_MODULES.has(callee.expression.text));
+  const visit = (node: ts.Node): void => {
+    const call = ts.isCallExpression(node) && buildsPath(node.expression);
+    const url = ts.isNewExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'URL';
+    if (call || url) {
+      for (const argument of (node as ts.CallExpression | ts.NewExpression).arguments ?? []) {
+        const value = textOf(argument);
+        if (value !== undefined && value.split(/[/\0]/).includes('lab')) {
+          found.push({ line: source.getLineAndCharacterOfPosition(argument.getStart(source)).line + 1, specifier: value.replaceAll('\0', '${…}') });
+        }
+      }
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
+
+/** Path reads into lab/ from outside it by a file not in `readers`. */
+export function checkLabPathReads(files: readonly SourceFile[], readers: Record<string, string> = LAB_PATH_READERS): Violation[] {
+  const violations: Violation[] = [];
+  for (const file of files) {
+    if (file.path.startsWith('lab/') || file.path in readers) continue;
+    for (const { line, specifier } of labPathReadsOf(file.path, file.text)) {
+      violations.push({ file: file.path, line, specifier, resolved: resolveSpecifier(file.path, specifier) ?? specifier, rules: [LAB_PATH_READ_RULE], read: true });
+    }
+  }
+  return violations;
 }
 
 /** The repository path a relative specifier names; undefined for packages and `node:` modules. */
@@ -106,7 +196,7 @@ export function checkDependencies(files: readonly SourceFile[], rules: readonly 
 }
 
 export function describeViolation(violation: Violation): string {
-  return `${violation.file}:${violation.line} imports ${JSON.stringify(violation.specifier)} (${violation.resolved}), against: ${violation.rules.join('; ')}`;
+  return `${violation.file}:${violation.line} ${violation.read ? 'reads' : 'imports'} ${JSON.stringify(violation.specifier)} (${violation.resolved}), against: ${violation.rules.join('; ')}`;
 }
 
 /** Every tracked .ts file of the repository at `root`, as git lists it; one deleted but not yet committed is no code. */

@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { latestRunRecord } from '../../acceptance/support/run-record.ts';
+import { latestRunRecord } from '../../reporting/run-record-io.ts';
 import { loadConfig } from '../../helpers/common/config.ts';
 import { exec } from '../../helpers/common/exec.ts';
 import { HOST_PATH, hostShellArgv } from '../../helpers/common/host.ts';

@@ -14,7 +14,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { LedgerEntry } from '../../helpers/common/ledger.ts';
-import { latestRunRecord, type CheckRecord } from '../../acceptance/support/run-record.ts';
+import { latestRunRecord } from '../../reporting/run-record-io.ts';
+import type { CheckRecord } from '../../reporting/run-record.ts';
 import { leaseSleeperWorker, leaseWholeLab, leftoversOf, readText, runAccept, throwawaysOf, type ChildRun } from './support.ts';
 
 const SLOW_S = 135;

@@ -18,7 +18,7 @@ import { HOST_PATH, hostShellArgv } from '../../helpers/common/host.ts';
 import { waitFor } from '../../helpers/common/wait.ts';
 import { keptFile, readKept, writeKept } from '../../machines/kept.ts';
 import { ccciProfile } from '../../machines/system-profile.ts';
-import { RUN_DONE } from '../../acceptance/support/session-reporter.ts';
+import { RUN_DONE } from '../../reporting/session-line.ts';
 import type { WorkerLease } from '../../machines/providers/lab.ts';
 import { REPO_ROOT, leaseLabWorker, reportsDirForTest, runAccept } from './support.ts';
 import { exampleProfile } from '../../machines/system-profile.fixture.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Verdict } from '../../acceptance/support/allure-meta.ts';
+import type { Verdict } from '../../reporting/verdict.ts';
 import { judgeRun, renderMatrix, type MatrixRow } from './judge.ts';
 
 const impostorCert = { guards: ['C2'], alsoFails: { items: ['D6'] }, cause: /served leaf fingerprint \S+ ≠ git cert \S+/ };

@@ -4,7 +4,7 @@
  * system not meet the item. ERROR means the harness could not find out, so it is a miss, and so
  * is PASS, SKIPPED or no verdict at all. Every item the sabotage has nothing to do with must PASS.
  */
-import type { Verdict } from '../../acceptance/support/allure-meta.ts';
+import type { Verdict } from '../../reporting/verdict.ts';
 
 /** What the matrix needs of a sabotage (lab/sabotage.ts). */
 export interface SabotageExpectation {

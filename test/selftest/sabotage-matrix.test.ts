@@ -18,8 +18,9 @@
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, test } from 'vitest';
-import type { Verdict } from '../../acceptance/support/allure-meta.ts';
-import { latestRunRecord, VERDICT_KEYS, verdictsByKey } from '../../acceptance/support/run-record.ts';
+import type { Verdict } from '../../reporting/verdict.ts';
+import { latestRunRecord } from '../../reporting/run-record-io.ts';
+import { VERDICT_KEYS, verdictsByKey } from '../../reporting/run-record.ts';
 import { errorMessage } from '../../helpers/common/errors.ts';
 import { SABOTAGES } from '../../machines/providers/lab.ts';
 import { leftoversOf, REPO_ROOT, runCold, type ChildRun } from '../e2e/support.ts';

@@ -4,22 +4,15 @@
  * the DoD summary, Allure's harness checks, the evidence folder, `accept report` and the sabotage
  * matrix all read it back through readRunRecord, never from Markdown. No secrets: it is redacted
  * when written. The schema is documented in docs/reports.md ("The run record").
+ *
+ * This file holds its types and the pure functions that build and read verdicts from it; the
+ * validator is run-record-validate.ts, the files on disk run-record-io.ts.
  */
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { displayUrl } from '../../helpers/common/credentials.ts';
-import { HarnessError } from '../../helpers/common/errors.ts';
-import { redact } from '../../helpers/common/redact.ts';
-import { SEVERITY, worstVerdict, type Verdict } from './allure-meta.ts';
-import { DOD_ITEMS, type DodItemId } from './items.ts';
+import { DOD_ITEMS, type DodItemId } from './dod-items.ts';
+import { SEVERITY, VERDICTS, worstVerdict, type Verdict } from './verdict.ts';
 
 /** Bump when a field changes meaning or goes away; readers refuse any other version. */
 export const RUN_RECORD_SCHEMA_VERSION = 1;
-export const RUN_RECORD_FILE = 'run.json';
-/** reports/evidence/current-run: the id of the run that reports/ describes. */
-export const CURRENT_RUN_FILE = 'current-run';
-
-const VERDICTS: readonly Verdict[] = ['PASS', 'FAIL', 'ERROR', 'SKIPPED'];
 
 /** One Vitest test (or a spec file that failed outside its tests). */
 export interface CheckRecord {
@@ -204,19 +197,6 @@ export interface RunRecord {
   cleanup?: CleanupRecord;
 }
 
-export function runRecordPath(reportsDir: string, runId: string): string {
-  return join(reportsDir, 'evidence', runId, RUN_RECORD_FILE);
-}
-
-export function currentRunPath(reportsDir: string): string {
-  return join(reportsDir, 'evidence', CURRENT_RUN_FILE);
-}
-
-export async function currentRunId(reportsDir: string): Promise<string | undefined> {
-  const text = await readFile(currentRunPath(reportsDir), 'utf8').catch(() => undefined);
-  return text?.trim() || undefined;
-}
-
 // ---------------------------------------------------------------------------------------
 // Building
 // ---------------------------------------------------------------------------------------
@@ -309,165 +289,6 @@ export function verdictsByKey(record: RunRecord): Map<string, Verdict> {
   const verdicts = new Map<string, Verdict>(record.items.map((item) => [item.id, item.verdict]));
   if (record.cleanup) verdicts.set(CLEANUP_KEY, record.cleanup.verdict);
   return verdicts;
-}
-
-// ---------------------------------------------------------------------------------------
-// Writing and reading
-// ---------------------------------------------------------------------------------------
-
-export async function writeRunRecord(reportsDir: string, record: RunRecord): Promise<string> {
-  const file = runRecordPath(reportsDir, record.runId);
-  await mkdir(dirname(file), { recursive: true });
-  // Evidence and causes come from error messages; redact, as everything that leaves does. Each
-  // string before it is escaped, so a secret with a quote or backslash in it is still found.
-  const recorded = { ...record, baseRepo: record.baseRepo && displayUrl(record.baseRepo), instanceRepo: record.instanceRepo && displayUrl(record.instanceRepo) };
-  await writeFile(file, `${JSON.stringify(recorded, (_key, value: unknown) => (typeof value === 'string' ? redact(value) : value), 2)}\n`);
-  return file;
-}
-
-class RecordShape {
-  constructor(readonly file: string) {}
-
-  fail(path: string, expected: string, value: unknown): never {
-    const seen = value === undefined ? 'missing' : `got ${JSON.stringify(value)?.slice(0, 80)}`;
-    throw new HarnessError(`${this.file}: ${path} should be ${expected}, ${seen}; the file is not a run record this harness wrote (delete it, or run again)`);
-  }
-
-  object(value: unknown, path: string): Record<string, unknown> {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) this.fail(path, 'an object', value);
-    return value as Record<string, unknown>;
-  }
-
-  string(value: unknown, path: string, optional = false): void {
-    if (optional && value === undefined) return;
-    if (typeof value !== 'string') this.fail(path, 'a string', value);
-  }
-
-  number(value: unknown, path: string, required = false): void {
-    if (value === undefined && !required) return;
-    if (typeof value !== 'number' || !Number.isFinite(value)) this.fail(path, 'a number', value);
-  }
-
-  verdict(value: unknown, path: string): void {
-    if (!VERDICTS.includes(value as Verdict)) this.fail(path, `one of ${VERDICTS.join(', ')}`, value);
-  }
-
-  array(value: unknown, path: string, optional = false): unknown[] {
-    if (optional && value === undefined) return [];
-    if (!Array.isArray(value)) this.fail(path, 'an array', value);
-    return value;
-  }
-}
-
-/** Checks every field a reader relies on; throws a HarnessError naming the file and the field. */
-export function validateRunRecord(value: unknown, file: string): RunRecord {
-  const shape = new RecordShape(file);
-  const record = shape.object(value, 'the record');
-  if (record.schemaVersion === undefined) shape.fail('schemaVersion', `${RUN_RECORD_SCHEMA_VERSION}`, undefined);
-  if (record.schemaVersion !== RUN_RECORD_SCHEMA_VERSION) {
-    throw new HarnessError(
-      `${file}: run record schemaVersion ${JSON.stringify(record.schemaVersion)}, but this harness reads version ${RUN_RECORD_SCHEMA_VERSION}; it was written by another version of the harness (run the acceptance run again to get a record this one reads)`,
-    );
-  }
-  shape.string(record.runId, 'runId');
-  if (!['cold', 'warm', 'unknown'].includes(record.mode as string)) shape.fail('mode', 'cold, warm or unknown', record.mode);
-  const target = shape.object(record.target, 'target');
-  shape.string(target.kind, 'target.kind');
-  shape.string(target.label, 'target.label', true);
-  for (const key of ['server', 'instanceType', 'incusUrl', 'project', 'socks']) shape.string(target[key], `target.${key}`, true);
-  shape.array(target.standIns, 'target.standIns', true).forEach((standIn, index) => shape.string(standIn, `target.standIns[${index}]`));
-  shape.array(target.notes, 'target.notes', true).forEach((note, index) => shape.string(note, `target.notes[${index}]`));
-  shape.string(record.startedAt, 'startedAt');
-  shape.string(record.finishedAt, 'finishedAt', true);
-  const phases = shape.object(record.phases, 'phases');
-  for (const key of ['setupMs', 'specsMs', 'teardownMs', 'deleteMs', 'wallMs', 'waitingMs', 'overheadMs']) shape.number(phases[key], `phases.${key}`);
-  if (phases.provision !== undefined) {
-    const provision = shape.object(phases.provision, 'phases.provision');
-    for (const key of ['totalMs', 'createMs', 'bootMs', 'runbookMs']) shape.number(provision[key], `phases.provision.${key}`, true);
-    shape.number(provision.machinesMs, 'phases.provision.machinesMs');
-    shape.array(provision.steps, 'phases.provision.steps').forEach((entry, index) => {
-      const step = shape.object(entry, `phases.provision.steps[${index}]`);
-      shape.number(step.index, `phases.provision.steps[${index}].index`, true);
-      shape.string(step.text, `phases.provision.steps[${index}].text`);
-      shape.number(step.durationMs, `phases.provision.steps[${index}].durationMs`, true);
-    });
-  }
-  shape.array(phases.specFiles, 'phases.specFiles', true).forEach((entry, index) => {
-    const file = shape.object(entry, `phases.specFiles[${index}]`);
-    shape.string(file.file, `phases.specFiles[${index}].file`);
-    for (const key of ['durationMs', 'testsMs']) shape.number(file[key], `phases.specFiles[${index}].${key}`, true);
-  });
-  if (record.verdict !== undefined) {
-    const verdict = shape.object(record.verdict, 'verdict');
-    shape.verdict(verdict.overall, 'verdict.overall');
-    const counts = shape.object(verdict.counts, 'verdict.counts');
-    for (const key of VERDICTS) if (typeof counts[key] !== 'number') shape.fail(`verdict.counts.${key}`, 'a number', counts[key]);
-    shape.string(verdict.problem, 'verdict.problem', true);
-    shape.string(verdict.setupError, 'verdict.setupError', true);
-  }
-  shape.array(record.items, 'items').forEach((entry, index) => {
-    const item = shape.object(entry, `items[${index}]`);
-    if (typeof item.id !== 'string' || !(item.id in DOD_ITEMS)) shape.fail(`items[${index}].id`, 'a DoD item id (C1…D10)', item.id);
-    shape.verdict(item.verdict, `items[${index}].verdict`);
-    shape.string(item.evidence, `items[${index}].evidence`);
-    shape.string(item.cause, `items[${index}].cause`, true);
-    shape.array(item.checks, `items[${index}].checks`).forEach((checkEntry, checkIndex) => {
-      const path = `items[${index}].checks[${checkIndex}]`;
-      const check = shape.object(checkEntry, path);
-      shape.string(check.name, `${path}.name`);
-      shape.verdict(check.verdict, `${path}.verdict`);
-      for (const key of ['evidence', 'cause', 'errorClass', 'machine']) shape.string(check[key], `${path}.${key}`, true);
-      shape.number(check.durationMs, `${path}.durationMs`);
-    });
-  });
-  if (record.cleanup !== undefined) {
-    const cleanup = shape.object(record.cleanup, 'cleanup');
-    shape.verdict(cleanup.verdict, 'cleanup.verdict');
-    shape.string(cleanup.evidence, 'cleanup.evidence');
-    shape.string(cleanup.at, 'cleanup.at');
-    if (cleanup.reach !== undefined) shape.string(cleanup.reach, 'cleanup.reach');
-  }
-  return record as unknown as RunRecord;
-}
-
-/** The record in `file`, validated; a missing, unparsable or foreign file is a HarnessError naming it. */
-export async function readRunRecordFile(file: string): Promise<RunRecord> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new HarnessError(`no run record at ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)}): the DoD reporter writes it at the end of an acceptance run; run one first`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new HarnessError(`${file}: not JSON (${(error as Error).message}); the run record was cut short or edited by hand (delete it, or run again)`);
-  }
-  return validateRunRecord(value, file);
-}
-
-export function readRunRecord(reportsDir: string, runId: string): Promise<RunRecord> {
-  return readRunRecordFile(runRecordPath(reportsDir, runId));
-}
-
-/** The record of run `runId` if there is one; a file that is there but not valid still throws. */
-export async function findRunRecord(reportsDir: string, runId: string): Promise<RunRecord | undefined> {
-  const file = runRecordPath(reportsDir, runId);
-  const exists = await readFile(file).then(() => true, () => false);
-  return exists ? readRunRecordFile(file) : undefined;
-}
-
-/** The record of the run reports/ describes: current-run's, else the newest under evidence/. */
-export async function latestRunRecord(reportsDir: string): Promise<RunRecord> {
-  const current = await currentRunId(reportsDir);
-  if (current) return readRunRecord(reportsDir, current);
-  const root = join(reportsDir, 'evidence');
-  const entries = await readdir(root, { withFileTypes: true }).catch(() => []);
-  const records = await Promise.all(entries.filter((entry) => entry.isDirectory()).map((entry) => findRunRecord(reportsDir, entry.name).catch(() => undefined)));
-  const newest = records.filter((record) => record !== undefined).sort((a, b) => (b.finishedAt ?? b.startedAt).localeCompare(a.finishedAt ?? a.startedAt))[0];
-  if (!newest) throw new HarnessError(`no run record under ${root}: neither ${CURRENT_RUN_FILE} nor any <run-id>/${RUN_RECORD_FILE}; run an acceptance run first`);
-  return newest;
 }
 
 /** Worst first, then DoD order: the item to show first. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { withCleanup, withResults } from './run-record.ts';
 import { emptyRecord, sampleRecord } from './run-record.fixture.ts';
-import { renderSummary, verdictLine } from './summary.ts';
+import { renderSummary, verdictLine } from './dod-summary.ts';
 
 // The Markdown the reporter wrote before the run record existed, for the same data.
 /** What every lab summary says under its verdict: a lab PASS never reads like a real one. */

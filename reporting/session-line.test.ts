@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RUN_DONE, RUN_PHASES, parsePhases, runDoneLine } from './session-reporter.ts';
+import { RUN_DONE, RUN_PHASES, parsePhases, runDoneLine } from './session-line.ts';
 
 describe("the session's closing line", () => {
   it('is what the bench and the scenario tests read: the run, its milliseconds and its verdict', () => {

@@ -4,8 +4,8 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { redact } from '../../helpers/common/redact.ts';
-import { DOD_ITEMS, itemLabel, type DodItemId } from './items.ts';
+import { redact } from '../helpers/common/redact.ts';
+import { DOD_ITEMS, itemLabel, type DodItemId } from './dod-items.ts';
 import { describeTargetRecord, type CleanupRecord, type RunRecord, type RunVerdict } from './run-record.ts';
 
 export const SUMMARY_FILE = 'dod-summary.md';

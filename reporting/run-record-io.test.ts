@@ -2,24 +2,10 @@ import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { HarnessError } from '../../helpers/common/errors.ts';
-import { registerSecret } from '../../helpers/common/redact.ts';
-import { runPassed } from './reports.ts';
-import {
-  currentRunPath,
-  findRunRecord,
-  itemRecord,
-  latestRunRecord,
-  readRunRecord,
-  runRecordPath,
-  verdictsByKey,
-  overheadOf,
-  withCleanup,
-  withOverhead,
-  withResults,
-  writeRunRecord,
-  type RunRecord,
-} from './run-record.ts';
+import { HarnessError } from '../helpers/common/errors.ts';
+import { registerSecret } from '../helpers/common/redact.ts';
+import { currentRunPath, findRunRecord, latestRunRecord, readRunRecord, runRecordPath, writeRunRecord } from './run-record-io.ts';
+import { itemRecord, verdictsByKey, withCleanup, withOverhead, withResults, type RunRecord } from './run-record.ts';
 import { PHASES, emptyRecord, phasedRecord, sampleRecord } from './run-record.fixture.ts';
 
 async function scratch(): Promise<string> {
@@ -48,16 +34,6 @@ describe('the run record', () => {
     expect(read).not.toContain('hunter2-run-record-secret');
     expect((await readRunRecord(dir, 'r9')).items[0]!.cause).not.toContain('backslash-secret');
     expect(read).toContain('found ');
-  });
-
-  it('keeps each check: verdict, evidence or cause, class and duration; the item its cause', () => {
-    const c2 = sampleRecord().items.find((item) => item.id === 'C2')!;
-    expect(c2).toMatchObject({ verdict: 'FAIL', cause: 'served leaf fingerprint AA ≠ git cert BB' });
-    expect(c2.checks[1]).toEqual({ name: 'the served leaf is the wildcard_cert from git', verdict: 'FAIL', cause: 'served leaf fingerprint AA ≠ git cert BB', errorClass: 'AssertionError', durationMs: 35 });
-    // ERROR outranks FAIL within an item; one skipped check keeps an item from PASS.
-    expect(itemRecord('D1', [{ name: 'a', verdict: 'FAIL', cause: 'x' }, { name: 'b', verdict: 'ERROR', cause: 'proxy down' }]).verdict).toBe('ERROR');
-    expect(itemRecord('D1', [{ name: 'a', verdict: 'PASS' }, { name: 'b', verdict: 'SKIPPED', evidence: 'ssh target' }])).toMatchObject({ verdict: 'SKIPPED', cause: 'ssh target' });
-    expect(sampleRecord().phases.specsMs).toBe(987);
   });
 
   it('refuses another schema version, naming the file and the version', async () => {
@@ -106,26 +82,6 @@ describe('the run record', () => {
   });
 });
 
-describe('runPassed (ACCEPT_KEEP=on-failure)', () => {
-  it('is true only when this run\'s record says PASS', async () => {
-    const dir = await scratch();
-    const passing = withResults(emptyRecord('p1'), { items: sampleRecord().items.filter((item) => item.verdict === 'PASS'), finishedAt: 'x' });
-    await writeRunRecord(dir, passing);
-    expect(await runPassed(dir, 'p1')).toBe(true);
-    // A leak after teardown makes the run fail.
-    await writeRunRecord(dir, withCleanup(passing, { verdict: 'FAIL', evidence: 'still present after teardown: accept-p1', at: 'x' }));
-    expect(await runPassed(dir, 'p1')).toBe(false);
-    await writeRunRecord(dir, sampleRecord('f1'));
-    expect(await runPassed(dir, 'f1')).toBe(false);
-    // No record, a record with no verdict yet, or one that is not valid: no pass.
-    expect(await runPassed(dir, 'absent')).toBe(false);
-    await writeRunRecord(dir, emptyRecord('unfinished'));
-    expect(await runPassed(dir, 'unfinished')).toBe(false);
-    await writeFile(runRecordPath(dir, 'p1'), '{}');
-    expect(await runPassed(dir, 'p1')).toBe(false);
-  });
-});
-
 describe('the phases of a run', () => {
   const { provision, specFiles } = PHASES;
   const finished = () => phasedRecord();
@@ -137,13 +93,6 @@ describe('the phases of a run', () => {
     const read = await readRunRecord(dir, 'r9');
     expect(read.phases).toEqual(record.phases);
     expect(read.phases).toMatchObject({ provision, specFiles, deleteMs: 1_800, teardownMs: 3_000 });
-  });
-
-  it('counts as waiting only create, boot, the runbook steps, the tests and the delete; the rest of the wall is overhead', () => {
-    const { phases } = finished();
-    // 23 s from Vitest's start to the teardown's end; 2 + 3 + (1 + 2.5) + (1.2 + 0.3) + 1.8 s waiting.
-    expect(phases).toMatchObject({ wallMs: 23_000, waitingMs: 11_800, overheadMs: 11_200 });
-    expect(overheadOf({ specFiles }, 2_000)).toEqual({ wallMs: 2_000, waitingMs: 1_500, overheadMs: 500 });
   });
 
   it('reads a record of an older run, which has no phases beyond setup, specs and teardown', async () => {
