@@ -8,7 +8,7 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import type { RunRecord } from '../acceptance/support/run-record.ts';
+import type { RunRecord } from '../reporting/run-record.ts';
 import { exec, succeed } from '../helpers/common/exec.ts';
 import { forgetSecrets, registerSecret } from '../helpers/common/redact.ts';
 import { ATTESTATION_FILE, SIGNATURE_FILE, SIGNATURE_NAMESPACE, type Statement } from '../helpers/evidence/attestation.ts';

@@ -80,7 +80,7 @@ describe('categories', () => {
   });
 
   it('name every subclass of HarnessError in the repository', async () => {
-    const found = await exec('grep', ['-rhoE', '--include=*.ts', 'class [A-Za-z]+ extends [A-Za-z]+', 'helpers', 'lab', 'acceptance', 'reporting', 'cli'], { cwd: REPO_ROOT });
+    const found = await exec('grep', ['-rhoE', '--include=*.ts', 'class [A-Za-z]+ extends [A-Za-z]+', 'helpers', 'machines', 'lab', 'acceptance', 'reporting', 'cli'], { cwd: REPO_ROOT });
     const parents = new Map(found.stdout.trim().split('\n').map((line) => line.split(/ extends |class /).filter(Boolean) as [string, string]));
     const family = (name: string): boolean => name === 'HarnessError' || (parents.has(name) && family(parents.get(name)!));
     const subclasses = [...parents.keys()].filter(family);
