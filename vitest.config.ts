@@ -59,7 +59,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['helpers/**/*.test.ts', 'machines/**/*.test.ts', 'lab/**/*.test.ts', 'cli/**/*.test.ts', 'acceptance/support/**/*.test.ts', 'test/deps/**/*.test.ts', 'test/docs/**/*.test.ts', 'test/selftest/judge.test.ts'],
+          include: ['helpers/**/*.test.ts', 'machines/**/*.test.ts', 'lab/**/*.test.ts', 'cli/**/*.test.ts', 'acceptance/support/**/*.test.ts', 'test/deps/**/*.test.ts', 'test/docs/**/*.test.ts', 'test/ci/**/*.test.ts', 'test/selftest/judge.test.ts'],
           setupFiles: ['allure-vitest/setup'],
           testTimeout: 30_000,
           // Vitest's default is one fewer worker than cores: one file at a time on this 2-core
