@@ -54,6 +54,8 @@ export default defineConfig({
       './acceptance/support/dod-reporter.ts',
       // One line per run of a long-lived session (accept watch); silent outside watch mode.
       './acceptance/support/session-reporter.ts',
+      // Each test that skipped itself, with its reason; the harness's own tests only.
+      './acceptance/support/skip-reporter.ts',
     ],
     projects: [
       {
