@@ -54,12 +54,14 @@ export default defineConfig({
       './acceptance/support/dod-reporter.ts',
       // One line per run of a long-lived session (accept watch); silent outside watch mode.
       './acceptance/support/session-reporter.ts',
+      // Each test that skipped itself, with its reason; the harness's own tests only.
+      './acceptance/support/skip-reporter.ts',
     ],
     projects: [
       {
         test: {
           name: 'unit',
-          include: ['reporting/**/*.test.ts', 'helpers/**/*.test.ts', 'machines/**/*.test.ts', 'lab/**/*.test.ts', 'cli/**/*.test.ts', 'acceptance/support/**/*.test.ts', 'test/deps/**/*.test.ts', 'test/selftest/judge.test.ts'],
+          include: ['reporting/**/*.test.ts', 'helpers/**/*.test.ts', 'machines/**/*.test.ts', 'lab/**/*.test.ts', 'cli/**/*.test.ts', 'acceptance/support/**/*.test.ts', 'test/deps/**/*.test.ts', 'test/docs/**/*.test.ts', 'test/ci/**/*.test.ts', 'test/selftest/judge.test.ts'],
           setupFiles: ['allure-vitest/setup'],
           testTimeout: 30_000,
           // Vitest's default is one fewer worker than cores: one file at a time on this 2-core

@@ -1,7 +1,28 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { HarnessError } from '../helpers/common/errors.ts';
-import { DISK_WARN_BYTES, diskOutcome, formatLine, runChecks, socksGreeting, socksGreetingAccepted, summaryLine, toolsOutcome, versionOf, type Check } from './doctor.ts';
+import { systemNamesEnv } from '../helpers/common/config.ts';
+import { ConfigError, HarnessError } from '../helpers/common/errors.ts';
+import { rejectionOf } from '../helpers/common/rejection.ts';
+import { checkReadable, readSettingFile } from '../machines/resolve.ts';
+import { EXAMPLE_NAMES } from '../machines/system-profile.fixture.ts';
+import {
+  DISK_WARN_BYTES,
+  diskOutcome,
+  doctorChecks,
+  fixFor,
+  formatLine,
+  imageFix,
+  runChecks,
+  socksGreeting,
+  socksGreetingAccepted,
+  summaryLine,
+  toolsOutcome,
+  versionOf,
+  type Check,
+} from './doctor.ts';
 
 const ok = (name: string): Check => ({ name, run: async () => ({ status: 'ok', detail: `${name} fine` }) });
 
@@ -115,5 +136,77 @@ describe('socksGreeting', () => {
 
   it('names the refusal when nothing listens', async () => {
     expect(await socksGreeting('socks5://127.0.0.1:9')).toEqual({ status: 'fail', detail: 'socks5://127.0.0.1:9: ECONNREFUSED' });
+  });
+});
+
+describe('the fix for each fault', () => {
+  const LAB_UP = '`npm run lab -- up` (as root)';
+  const unreadable = (variable: string, file: string) => rejectionOf(readSettingFile(file, variable), ConfigError);
+
+  it('sends a setting that names a missing file to its path, never to `lab up`', async () => {
+    const missing = '/nonexistent/accept-doctor/age.txt';
+    const error = await unreadable('ACCEPT_AGE_KEY_FILE', missing);
+    expect(fixFor(error, 'lab', { ACCEPT_AGE_KEY_FILE: missing })).toBe(
+      `fix the path in ACCEPT_AGE_KEY_FILE: ${missing} cannot be read (docs/configuration.md), or unset it to use the lab's`,
+    );
+    expect(fixFor(error, 'incus', { ACCEPT_AGE_KEY_FILE: missing })).toBe(`fix the path in ACCEPT_AGE_KEY_FILE: ${missing} cannot be read (docs/configuration.md)`);
+    expect(fixFor(await unreadable('ACCEPT_SSH_KEY', '/nonexistent/id'), 'ssh', { ACCEPT_SSH_KEY: '/nonexistent/id' })).toMatch(/^fix the path in ACCEPT_SSH_KEY: \/nonexistent\/id cannot be read/);
+  });
+
+  it('names the file in a directory setting that is missing, with that setting', () => {
+    const error = (() => {
+      try {
+        checkReadable({ variable: 'ACCEPT_INCUS_CERT_DIR', path: '/nonexistent/certs/client.crt', inDir: 'client.crt', instead: 'ACCEPT_INCUS_CLIENT_CERT' });
+      } catch (caught) {
+        return caught;
+      }
+    })();
+    expect(fixFor(error, 'incus', { ACCEPT_INCUS_CERT_DIR: '/nonexistent/certs' })).toBe(
+      'fix the path in ACCEPT_INCUS_CERT_DIR: /nonexistent/certs/client.crt cannot be read (docs/configuration.md)',
+    );
+  });
+
+  it('sends a lab that lost a file of its own to `lab up`, naming the file', async () => {
+    const error = await unreadable('ACCEPT_TLS_CA_FILE', '/nonexistent/lab/ca/root.pem');
+    expect(fixFor(error, 'lab', {})).toBe(`${LAB_UP}: the lab's own /nonexistent/lab/ca/root.pem (ACCEPT_TLS_CA_FILE unset) cannot be read`);
+  });
+
+  it('blames a setting the operator chose before the lab, and the lab only for what is its own', () => {
+    const refused = Object.assign(new HarnessError('could not reach Incus'), { setting: 'ACCEPT_INCUS_URL' });
+    expect(fixFor(refused, 'lab', { ACCEPT_INCUS_URL: 'https://10.0.0.2:8443' })).toBe("check ACCEPT_INCUS_URL (docs/configuration.md), or unset it to use the lab's");
+    expect(fixFor(refused, 'lab', {})).toBe(LAB_UP);
+    expect(fixFor(refused, 'incus', {})).toBe('check ACCEPT_INCUS_URL (docs/configuration.md)');
+    expect(fixFor(new HarnessError('no setting at fault'), 'incus', {})).toBeUndefined();
+  });
+
+  it('sends a missing image to the alias or project the operator chose, and the lab\'s own to `lab up`', () => {
+    expect(imageFix('lab', { ACCEPT_INCUS_IMAGE: 'mine' })).toBe("import the blank image under that alias, or correct ACCEPT_INCUS_IMAGE (unset, the lab's is used)");
+    expect(imageFix('lab', { ACCEPT_INCUS_PROJECT: 'elsewhere' })).toBe("import the blank image into that project, or correct ACCEPT_INCUS_PROJECT (unset, the lab's is used)");
+    expect(imageFix('lab', {})).toBe(LAB_UP);
+    expect(imageFix('incus', { ACCEPT_INCUS_IMAGE: 'nixos' })).toBe('import the blank image under that alias, or correct ACCEPT_INCUS_IMAGE');
+  });
+
+  it('the configuration check sends an unreadable file to its path, and a bad value to its setting', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'accept-doctor-'));
+    try {
+      await writeFile(join(dir, 'id_ed25519'), 'key');
+      const missing = join(dir, 'age.txt');
+      const env = {
+        ACCEPT_TARGET: 'ssh',
+        ACCEPT_SSH_HOST: 'cc-nix-test',
+        ACCEPT_SSH_KEY: join(dir, 'id_ed25519'),
+        ACCEPT_AGE_KEY_FILE: missing,
+        ACCEPT_BASE_REPO: 'https://git.example.net/cc-ci.git',
+        ACCEPT_INSTANCE_REPO: 'https://git.example.net/cc-ci-secrets.git',
+        ACCEPT_DOMAIN: 'ci.example.net',
+        ACCEPT_TLS_CA_FILE: join(dir, 'id_ed25519'),
+        ...systemNamesEnv(EXAMPLE_NAMES),
+      };
+      const configuration = (extra: Record<string, string>) => doctorChecks({ ...env, ...extra })[0]!.run();
+      expect(await configuration({})).toMatchObject({ status: 'fail', fix: `fix the path in ACCEPT_AGE_KEY_FILE: ${missing} cannot be read (docs/configuration.md)` });
+      expect(await configuration({ ACCEPT_SSH_PORT: 'x' })).toMatchObject({ status: 'fail', fix: 'correct ACCEPT_SSH_PORT (docs/configuration.md lists every variable)' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -147,12 +147,39 @@ async function probeTool(tool: string, pkg: string): Promise<ToolProbe> {
   return { tool, package: pkg, version: result?.exitCode === 0 ? versionOf(`${result.stdout} ${result.stderr}`) ?? 'present' : undefined };
 }
 
-/** A setting the operator chose is the likely culprit; otherwise, with the lab, the lab is. */
-function fixFor(error: unknown, kind: Config['target'], env: NodeJS.ProcessEnv): string | undefined {
-  const setting = error instanceof ConfigError ? error.variable : (error as { setting?: string }).setting;
-  if (setting && env[setting]?.trim()) return `check ${setting} (docs/configuration.md)${kind === 'lab' ? ', or unset it to use the lab\'s' : ''}`;
+/** The fix for a setting that names a file the run cannot read: that setting's path. */
+export function fileFix(setting: string, file: string): string {
+  return `fix the path in ${setting}: ${file} cannot be read (docs/configuration.md)`;
+}
+
+/**
+ * The fix for a failure a setting is blamed for (a ConfigError's variable, or the `setting` a
+ * dial or Incus error names). A file that cannot be read: the path its setting gives, unless the
+ * lab made that file itself (then the lab is not fully up). Otherwise a setting the operator chose
+ * is the likely culprit; with the lab and no such setting, the lab is.
+ */
+export function fixFor(error: unknown, kind: Config['target'], env: NodeJS.ProcessEnv): string | undefined {
+  const setting = error instanceof ConfigError ? error.variable : (error as { setting?: string } | undefined)?.setting;
+  const chosen = setting !== undefined && Boolean(env[setting]?.trim());
+  const orLab = kind === 'lab' ? ', or unset it to use the lab\'s' : '';
+  if (error instanceof ConfigError && error.file !== undefined) {
+    if (chosen || kind !== 'lab') return `${fileFix(error.variable, error.file)}${orLab}`;
+    return `${LAB_UP}: the lab's own ${error.file} (${error.variable} unset) cannot be read`;
+  }
+  if (chosen) return `check ${setting} (docs/configuration.md)${orLab}`;
   if (kind === 'lab') return LAB_UP;
   return setting ? `check ${setting} (docs/configuration.md)` : undefined;
+}
+
+/**
+ * The fix for an image alias missing from the project: the alias or the project the operator
+ * chose, where they chose one; with the lab's own alias and project, the lab is not up.
+ */
+export function imageFix(kind: Config['target'], env: NodeJS.ProcessEnv): string {
+  const lab = kind === 'lab' ? ' (unset, the lab\'s is used)' : '';
+  if (env.ACCEPT_INCUS_IMAGE?.trim()) return `import the blank image under that alias, or correct ACCEPT_INCUS_IMAGE${lab}`;
+  if (kind === 'lab' && env.ACCEPT_INCUS_PROJECT?.trim()) return `import the blank image into that project, or correct ACCEPT_INCUS_PROJECT${lab}`;
+  return kind === 'lab' ? LAB_UP : 'import the blank image under that alias, or set ACCEPT_INCUS_IMAGE';
 }
 
 function connectIncus(target: ResolvedTarget): Promise<IncusClient> {
@@ -197,8 +224,14 @@ export function doctorChecks(env: NodeJS.ProcessEnv = process.env): Check[] {
           }
           return { status: 'ok', detail: `valid; target ${config.target}, ${set} ACCEPT_* variable(s) set` };
         } catch (error) {
-          const variable = error instanceof ConfigError ? error.variable : undefined;
-          return { status: 'fail', detail: errorMessage(error), fix: variable ? `correct ${variable} (docs/configuration.md lists every variable)` : undefined };
+          // A file a setting names that cannot be read wants its path fixed, not its value "corrected".
+          const fix =
+            error instanceof ConfigError
+              ? error.file !== undefined
+                ? fileFix(error.variable, error.file)
+                : `correct ${error.variable} (docs/configuration.md lists every variable)`
+              : undefined;
+          return { status: 'fail', detail: errorMessage(error), fix };
         }
       },
     },
@@ -213,7 +246,8 @@ export function doctorChecks(env: NodeJS.ProcessEnv = process.env): Check[] {
           target = await resolveIncusBacked(needConfig());
           await readableFiles(targetFiles(target));
         } catch (error) {
-          return { status: 'fail', detail: errorMessage(error), fix: LAB_UP };
+          // The lab is up: a file or setting the operator chose in place of the lab's is at fault.
+          return { status: 'fail', detail: errorMessage(error), fix: fixFor(error, 'lab', env) };
         }
         const instances = lines.find((line) => line.what === 'instances')?.detail ?? '';
         return { status: 'ok', detail: `up in ${needConfig().labDir}: ${lines.map((line) => line.what).filter((what) => what !== 'instances' && what !== 'ready').join(', ')} ready; instances: ${instances}` };
@@ -254,11 +288,7 @@ export function doctorChecks(env: NodeJS.ProcessEnv = process.env): Check[] {
         return {
           status: 'fail',
           detail: `no image alias ${alias} in project ${target!.incus.project}`,
-          fix: env.ACCEPT_INCUS_IMAGE?.trim()
-            ? `import the blank image under that alias, or correct ACCEPT_INCUS_IMAGE${needConfig().target === 'lab' ? ' (unset, the lab\'s is used)' : ''}`
-            : needConfig().target === 'lab'
-              ? LAB_UP
-              : 'import the blank image under that alias, or set ACCEPT_INCUS_IMAGE',
+          fix: imageFix(needConfig().target, env),
         };
       },
     },

@@ -135,9 +135,9 @@ export function checkReadable(file: SettingFile): void {
   }
   if (problem === undefined) return;
   if (file.inDir) {
-    throw new ConfigError(file.variable, `has no readable ${file.inDir}: cannot read ${file.path} (${problem}); put the file there, or name it with ${file.instead}`);
+    throw new ConfigError(file.variable, `has no readable ${file.inDir}: cannot read ${file.path} (${problem}); put the file there, or name it with ${file.instead}`, file.path);
   }
-  throw new ConfigError(file.variable, `cannot read ${file.path} (${problem}); fix the path`);
+  throw new ConfigError(file.variable, `cannot read ${file.path} (${problem}); fix the path`, file.path);
 }
 
 /** What every non-lab target needs about the system under test, each setting required by name. */
@@ -179,7 +179,7 @@ export async function readSettingFile(file: string, variable: string): Promise<s
   try {
     return await readFile(file, 'utf8');
   } catch (error) {
-    throw new ConfigError(variable, `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new ConfigError(variable, `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, file);
   }
 }
 

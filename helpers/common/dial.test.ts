@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { DialError, dial, parseSocksUrl } from './dial.ts';
+import { DialError, dial, parseSocksUrl, tlsPeer } from './dial.ts';
 import { ConfigError, isTransient } from './errors.ts';
 import { turnUntil } from './event-loop.ts';
 import { startFakeSocks, type FakeSocks } from './fake-socks.ts';
@@ -156,5 +156,16 @@ describe('parseSocksUrl', () => {
   it('names the setting for something that is not a URL', () => {
     expect(() => parseSocksUrl('not a url', 'MY_SOCKS')).toThrow(ConfigError);
     expect(() => parseSocksUrl('not a url', 'MY_SOCKS')).toThrow(/^MY_SOCKS: SOCKS proxy "not a url" is not a URL/);
+  });
+});
+
+describe('tlsPeer', () => {
+  it('sends SNI for a DNS name only; an address is checked by host, without servername', () => {
+    expect(tlsPeer('git.lab.test')).toEqual({ host: 'git.lab.test', servername: 'git.lab.test' });
+    expect(tlsPeer('127.0.0.1')).toEqual({ host: '127.0.0.1' });
+    expect(tlsPeer('::1')).toEqual({ host: '::1' });
+    // A URL's hostname keeps the brackets of an IPv6 address.
+    expect(tlsPeer('[fd42::1]')).toEqual({ host: 'fd42::1' });
+    expect('servername' in tlsPeer('10.0.0.5')).toBe(false);
   });
 });

@@ -30,6 +30,17 @@ export function hostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+/**
+ * How a TLS client names its peer: `host` is what Node's checkServerIdentity checks the
+ * certificate against (a DNS name, or an IP address against the certificate's IP SANs), and
+ * `servername` (SNI) is sent only for a DNS name. RFC 6066 has no SNI for an address, and Node
+ * warns DEP0123 when given one. Verification is the same either way.
+ */
+export function tlsPeer(name: string): { host: string; servername?: string } {
+  const host = name.replace(/^\[(.*)\]$/, '$1');
+  return net.isIP(host) ? { host } : { host, servername: host };
+}
+
 /** Reads socks5://[user:password@]host[:port]; a ConfigError naming `setting` otherwise. */
 export function parseSocksUrl(value: string, setting = 'ACCEPT_SOCKS'): SocksProxy {
   let url: URL;

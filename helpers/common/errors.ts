@@ -21,7 +21,12 @@ export class HarnessError extends Error {
 /** Bad configuration: always names the variable (or file) at fault. Never transient. */
 export class ConfigError extends HarnessError {
   override readonly name: string = 'ConfigError';
-  constructor(readonly variable: string, message: string) {
+  constructor(
+    readonly variable: string,
+    message: string,
+    /** The file the setting names, when the fault is that it cannot be read: the path is what to fix. */
+    readonly file?: string,
+  ) {
     super(`${variable}: ${message}`);
   }
 }

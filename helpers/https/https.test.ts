@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HarnessError } from '../common/errors.ts';
 import { turnUntil } from '../common/event-loop.ts';
+import { warningsDuring } from '../common/warnings.ts';
 import { dialDomainAt, httpsRequest, isRetryableStatus, jsonBody } from './index.ts';
 import { startFakeSocks, type FakeSocks } from '../common/fake-socks.ts';
 import { fakeHttps, json, type FakeHttps } from './test-fixtures.ts';
@@ -88,6 +89,23 @@ describe('httpsRequest', () => {
     expect(jsonBody(response)).toEqual({ path: '/api/v1/version?x=1', body: '' });
     expect(socks.destinations.at(-1)).toBe(`127.0.0.1:${server.port}`);
     expect(server.seen.at(-1)).toMatchObject({ host: 'git.lab.test', servername: 'git.lab.test' });
+  });
+
+  it('dials an IP address without SNI (no DEP0123) and still checks the certificate against that address', async () => {
+    const byAddress = await fakeHttps((_request, response) => json(response, 200, { ok: true }), { ipSan: true });
+    try {
+      let response: Awaited<ReturnType<typeof httpsRequest>> | undefined;
+      const warnings = await warningsDuring(async () => {
+        response = await httpsRequest({ ca: byAddress.ca }, `https://127.0.0.1:${byAddress.port}/`);
+      });
+      expect(warnings).not.toContain('DEP0123');
+      expect(response?.status).toBe(200);
+      expect(byAddress.seen.at(-1)?.servername).toBeUndefined();
+    } finally {
+      await byAddress.close();
+    }
+    // A certificate without that address is refused as before: verification is by the address.
+    await expect(httpsRequest({ ca: server.ca }, `https://127.0.0.1:${server.port}/`)).rejects.toThrow(/ERR_TLS_CERT_ALTNAME_INVALID|IP: 127\.0\.0\.1 is not in the cert's list/);
   });
 
   it('sends a body and returns non-2xx answers instead of throwing', async () => {

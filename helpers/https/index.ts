@@ -7,7 +7,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
-import { dial } from '../common/dial.ts';
+import { dial, tlsPeer } from '../common/dial.ts';
 import { HarnessError, errorMessage, isTransient } from '../common/errors.ts';
 import { redact } from '../common/redact.ts';
 import { WaitTimeoutError, waitFor } from '../common/wait.ts';
@@ -105,7 +105,8 @@ async function requestOnce(transport: HttpsTransport, url: string, options: Requ
   const method = options.method ?? 'GET';
   const what = `${method} ${parsed.origin}${parsed.pathname}`;
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ socket: raw, servername: parsed.hostname, secureContext: trusting(transport.ca), rejectUnauthorized: true });
+    // The URL's name is checked against the certificate; an address is sent without SNI (tlsPeer).
+    const socket = tls.connect({ socket: raw, ...tlsPeer(parsed.hostname), secureContext: trusting(transport.ca), rejectUnauthorized: true });
     const body = options.body === undefined ? undefined : Buffer.from(options.body);
     const request = https.request(
       {

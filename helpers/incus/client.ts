@@ -7,7 +7,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Pool } from 'undici';
 import type { buildConnector } from 'undici';
-import { DialError, dial, parseSocksUrl } from '../common/dial.ts';
+import { DialError, dial, parseSocksUrl, tlsPeer } from '../common/dial.ts';
 import { ConfigError, HarnessError, errorMessage } from '../common/errors.ts';
 import { log } from '../common/log.ts';
 import { redact, registerSecret } from '../common/redact.ts';
@@ -362,9 +362,9 @@ class Transport {
     return new Promise((resolve) => {
       let peer: X509Certificate | undefined;
       let settled = false;
-      const servername = net.isIP(this.s.host) ? undefined : this.s.host;
-      // tls.connect hands requestOCSP to the TLSSocket; @types/node only lists it there.
-      const socket = tls.connect({ ...options, socket: raw, servername, requestOCSP: true } as tls.ConnectionOptions);
+      // SNI only for a DNS name (tlsPeer); tls.connect hands requestOCSP to the TLSSocket, and
+      // @types/node only lists it there.
+      const socket = tls.connect({ ...options, socket: raw, ...tlsPeer(this.s.host), requestOCSP: true } as tls.ConnectionOptions);
       const finish = (outcome: Handshake): void => {
         if (settled) return;
         settled = true;

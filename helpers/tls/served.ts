@@ -7,7 +7,7 @@
 import type net from 'node:net';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { dial, hostPort, parseSocksUrl } from '../common/dial.ts';
+import { dial, hostPort, parseSocksUrl, tlsPeer } from '../common/dial.ts';
 import { HarnessError, errorMessage } from '../common/errors.ts';
 import { redact } from '../common/redact.ts';
 import { fingerprint, formatName, parsePemChain, subjectOf, X509Certificate } from './pem.ts';
@@ -98,8 +98,9 @@ export interface ServedChain {
 }
 
 /**
- * Connects (directly or through SOCKS5), handshakes with SNI = servername and verification on,
- * and returns the chain the server presented, leaf first.
+ * Connects (directly or through SOCKS5), handshakes with SNI = servername (none when it is an IP
+ * address) and verification on against servername, and returns the chain the server presented,
+ * leaf first.
  *
  * Why not just getPeerCertificate(true)? Node builds that list by matching issuers among the
  * sent certificates and then appends issuers from the `ca` store, so the trusted root shows up
@@ -191,8 +192,8 @@ function handshake(
 
     const socket = tls.connect({
       socket: tap,
-      host,
-      servername,
+      // The certificate is checked against `servername`, sent as SNI unless it is an address.
+      ...tlsPeer(servername),
       ca: options.ca,
       // Verification is the point of this helper: never off, whatever NODE_TLS_REJECT_UNAUTHORIZED says.
       rejectUnauthorized: true,

@@ -23,6 +23,7 @@ import {
 } from './index.ts';
 import { parseHostPort, showServedChain } from './show.ts';
 import { rejectionOf } from '../common/rejection.ts';
+import { warningsDuring } from '../common/warnings.ts';
 
 // --- fixtures: a small PKI made by the openssl CLI ---------------------------------------
 
@@ -435,6 +436,17 @@ describe('fetchServedChain', () => {
       }),
     );
     expect(codes).toEqual(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID']);
+  });
+
+  it('asks for an IP address without SNI (no DEP0123), and still checks the certificate against it', async () => {
+    let error: Error | undefined;
+    const warnings = await warningsDuring(async () => {
+      error = await rejection(fetchServedChain({ ...base(), servername: '127.0.0.1' }));
+    });
+    expect(warnings).not.toContain('DEP0123');
+    // No certificate here covers 127.0.0.1: verification stays on and refuses.
+    expect(error).toBeInstanceOf(TlsVerificationError);
+    expect(error!.message).toContain(`127.0.0.1:${tls13.port} (servername 127.0.0.1)`);
   });
 
   it('reports a refused proxy, a closed port and a silent server as harness errors naming them', async () => {
