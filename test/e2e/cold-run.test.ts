@@ -2,11 +2,14 @@
  * The walking skeleton, end to end on the embedded lab: a cold run passes and leaves nothing,
  * a broken lab makes the right spec fail for the right reason, and every teardown path holds.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { loadConfig } from '../../helpers/common/config.ts';
 import { waitFor } from '../../helpers/common/wait.ts';
+import { succeed } from '../../helpers/common/exec.ts';
+import { SIGNATURE_NAMESPACE } from '../../helpers/evidence/attestation.ts';
 import { secretsInTexts } from '../../helpers/common/secret-forms.ts';
 import { latestRunRecord } from '../../reporting/run-record-io.ts';
 import { VERDICT_KEYS, verdictsByKey } from '../../reporting/run-record.ts';
@@ -79,6 +82,27 @@ describe('cold run on the lab', () => {
     }
     // Whole, by line and field, and base64, hex, percent-, JSON- or HTML-escaped, all in one pass: names and forms only.
     expect(secretsInTexts(secrets, texts), 'report files holding decrypted secret values').toEqual([]);
+
+    // The adversary signs this run's evidence and anyone verifies it: as a lab run, and never as b1's.
+    const evidenceDir = join(run.reportsDir, 'evidence', record.runId);
+    const keys = await mkdtemp(join(tmpdir(), 'accept-e2e-attest-'));
+    try {
+      await succeed('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'adversary', '-f', join(keys, 'adversary')]);
+      const [type, blob] = (await readText(join(keys, 'adversary.pub'))).split(' ');
+      await writeFile(join(keys, 'allowed_signers'), `adversary@example namespaces="${SIGNATURE_NAMESPACE}" ${type} ${blob}\n`);
+      const attested = await runAccept(['attest', evidenceDir, '--key', join(keys, 'adversary')]);
+      expect(attested.exitCode, attested.output).toBe(0);
+      expect(secretsInTexts(secrets, [{ where: 'attestation.json', text: await readText(join(evidenceDir, 'attestation.json')) }]), 'the statement holding decrypted secret values').toEqual([]);
+      const verify = (...args: string[]) => runAccept(['verify', evidenceDir, '--allowed-signers', join(keys, 'allowed_signers'), '--items', 'C1-C7', ...args]);
+      const asLab = await verify('--target', 'lab');
+      expect(asLab.exitCode, asLab.output).toBe(0);
+      expect(asLab.stdout).toContain(record.runId);
+      const asB1 = await verify('--target', 'incus');
+      expect(asB1.exitCode, asB1.output).toBe(1);
+      expect(asB1.stdout).toMatch(/target.*lab.*incus|target.*incus.*lab/);
+    } finally {
+      await rm(keys, { recursive: true, force: true });
+    }
     await expectNothingLeft(run);
   });
 });
