@@ -136,6 +136,8 @@ async function medianOf(times: number, run: () => Promise<number>): Promise<{ ms
 }
 
 import { READ_ONLY_SPECS } from './watch.ts';
+import { attestCommand, verifyCommand } from './attest.ts';
+import { SIGNATURE_NAMESPACE } from '../helpers/evidence/attestation.ts';
 
 export { READ_ONLY_SPECS };
 export const WARM_CHECKS_SCRIPT = 'bench/warm-checks.sh';
@@ -329,6 +331,32 @@ async function leakBench(): Promise<number> {
   }
 }
 
+/**
+ * `accept verify` on the bench's own cold run, signed with a key made for it: the adversary's
+ * check of a run's evidence, offline (issue 34 asks for well under a second).
+ */
+export async function verifyFigures(reportsDir: string, scratch: string, figures: Figure[]): Promise<string[]> {
+  const record = await latestRunRecord(reportsDir).catch(() => undefined);
+  if (!record) return ['no verify figure: the cold run left no run record'];
+  const dir = join(reportsDir, 'evidence', record.runId);
+  const key = join(scratch, 'adversary');
+  await succeed('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'adversary', '-f', key]);
+  const [type, blob] = (await readFile(`${key}.pub`, 'utf8')).split(' ');
+  const signers = join(scratch, 'allowed_signers');
+  await writeFile(signers, `adversary@bench namespaces="${SIGNATURE_NAMESPACE}" ${type} ${blob}\n`);
+  const attested = await attestCommand([dir, '--key', key]);
+  if (attested.code !== 0) return [`no verify figure: accept attest exited ${attested.code}: ${attested.stderr.trim()}`];
+  const times: number[] = [];
+  const codes: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const started = performance.now();
+    codes.push((await verifyCommand([dir, '--allowed-signers', signers, '--target', 'lab'])).code);
+    times.push(performance.now() - started);
+  }
+  figures.push({ what: `verify: accept verify of the cold run's signed evidence, in this process (median of 5, exits ${codes.join(' ')})`, ms: median(times) });
+  return [];
+}
+
 export async function bench(args: readonly string[] = []): Promise<number> {
   if (args[0] === 'leak') return leakBench();
   const config = loadConfig();
@@ -481,6 +509,7 @@ export async function bench(args: readonly string[] = []): Promise<number> {
     const cold = figures.at(-1)!.ms;
     const breakdown = await latestRunRecord(coldReports).then(coldBreakdown, (error: unknown) => ({ rows: [], lines: [`no cold breakdown: ${errorMessage(error)}`] }));
     figures.push(...breakdown.rows);
+    const verifyLines = await verifyFigures(coldReports, scratch, figures);
 
     const warm = figures.find((figure) => figure.what.startsWith('warm:'))!.ms;
     const suite = figures.find((figure) => figure.what.startsWith('warm: read-only suite'))!.ms;
@@ -499,6 +528,7 @@ export async function bench(args: readonly string[] = []): Promise<number> {
     process.stdout.write(`(all figures from this one run, side by side; on a shared machine they move with other people's load)\n`);
     for (const line of breakdown.lines) process.stdout.write(`${line}\n`);
     for (const line of leakLines) process.stdout.write(`${line}\n`);
+    for (const line of verifyLines) process.stdout.write(`${line}\n`);
     process.stdout.write(`cold run exit code: ${coldCode} (${coldCode === 0 ? 'every item passed' : 'see `npm run accept`'})\n`);
     return 0;
   } finally {
