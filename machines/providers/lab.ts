@@ -17,7 +17,7 @@ import type { IncusClient } from '../../helpers/incus/client.ts';
 import type { TargetProvider } from '../provider.ts';
 import { provisionOnIncus, type ProvisionHooks } from '../provision.ts';
 import type { ResolvedTarget } from '../resolve.ts';
-import type { Throwaway } from '../throwaway.ts';
+import type { Throwaway, ThrowawayHooks } from '../throwaway.ts';
 import type { TargetDescription } from '../run-context.ts';
 import { attachKept, attachProductionAlone } from './incus.ts';
 import { ensureLabMachines, LAB_SABOTAGED } from './lab-machines.ts';
@@ -27,7 +27,7 @@ import { withPidLock } from '../../lab/lock.ts';
 import { LAB_NEIGHBOUR, LAB_PRODUCTION, labPaths as labStatePaths } from '../../lab/state.ts';
 import { LAB_SYSTEM_NAMES } from '../../lab/repos.ts';
 import { FORGE_PORT_IN_INSTANCE, machineWrites, runForgePid, startRunForge, stopRunForge, type MachineWrites, type RunForge } from '../../lab/forge.ts';
-import { freePort } from '../../helpers/common/dial.ts';
+import { freePort, type Endpoint } from '../../helpers/common/dial.ts';
 import { instanceName } from '../labels.ts';
 import { cloneCacheDir } from '../../helpers/git/index.ts';
 
@@ -72,8 +72,16 @@ export function labDurations(config: Pick<Config, 'durations' | 'labSlowMs'>): D
 /** Where the lab's throwaway reads ACCEPT_LAB_SLOW, in whole seconds (lab/base's switch-to-configuration and Drone). */
 export const LAB_SLOW_FILE = '/etc/accept-lab/slow-seconds';
 
+/**
+ * The lab's resolved target: the generic settings, and the port of the lab host's git server,
+ * which every lab instance reaches on its own loopback (a proxy device the lab adds).
+ */
+export interface LabTarget extends ResolvedTarget {
+  gitPort: number;
+}
+
 /** The lab's settings, each overridden by the user's where set, so one lab piece can be swapped for a real one. */
-export function resolveLabTarget(config: Config): ResolvedTarget {
+export function resolveLabTarget(config: Config): LabTarget {
   const lab = labSettings(config.labDir);
   return {
     kind: 'lab',
@@ -102,7 +110,7 @@ export function resolveLabTarget(config: Config): ResolvedTarget {
     instanceRepo: config.instanceRepo ?? lab.instanceRepo,
     domain: config.domain ?? lab.domain,
     tlsCaFile: config.tlsCaFile ?? lab.tlsCaFile,
-    exposure: { kind: 'loopback-proxy', gitPort: lab.gitPort },
+    gitPort: lab.gitPort,
     nixConfig: OFFLINE_NIX_CONFIG,
     durations: labDurations(config),
     // The lab's forge is its own stand-in: every repo on it was generated, and nobody else reads it.
@@ -130,15 +138,14 @@ const LAB_PRODUCTION_FORGE = 'user.accept.lab-forge-url';
  */
 async function ensureMachines(
   config: Config,
-  resolved: ResolvedTarget,
+  resolved: LabTarget,
   repos: { baseRepo: string; instanceRepo: string },
   afterwards?: (production: HostChannel, markChanged: (machine: string, by: string) => Promise<void>) => Promise<void>,
-): Promise<ResolvedTarget> {
+): Promise<LabTarget> {
   const production = resolved.machines.production;
   if (!('name' in production)) return resolved;
   const project = resolved.incus.project;
   const forgeKey = `${project}-${production.name}`;
-  const gitPort = resolvedGitPort(resolved);
   const generation = await labGeneration(config.labDir);
   const client = await openIncus(resolved);
   try {
@@ -148,7 +155,7 @@ async function ensureMachines(
         client,
         resolved,
         repos,
-        devices: { 'accept-git': { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${gitPort}`, connect: `tcp:127.0.0.1:${gitPort}` } },
+        devices: gitDevice(resolved.gitPort),
         faces: {
           // A rebuilt production gets a forge of its own again: the old one would serve a stale instance.
           stop: () => stopRunForge(config.labDir, forgeKey),
@@ -210,9 +217,36 @@ function labProfile(config: Config): SystemProfile {
   };
 }
 
-function resolvedGitPort(resolved: ResolvedTarget): number {
-  if (resolved.exposure.kind !== 'loopback-proxy') throw new Error('the lab target is reached through loopback proxies');
-  return resolved.exposure.gitPort;
+/** The lab host's git server, which a lab instance reaches on its own loopback. */
+function gitDevice(gitPort: number): Record<string, Record<string, string>> {
+  return { 'accept-git': { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${gitPort}`, connect: `tcp:127.0.0.1:${gitPort}` } };
+}
+
+/**
+ * How the lab reaches a throwaway: loopback proxies for its :443 and :22 on free ports of the lab
+ * host, and, on the throwaway's own loopback, the lab's git server and the run's forge. The
+ * endpoint is the loopback proxy's, which the runbook does not move.
+ */
+export function labThrowawayHooks(gitPort: number, forgeHttpPort: number): Required<ThrowawayHooks> {
+  let https: Endpoint | undefined;
+  return {
+    async devices() {
+      const httpsPort = await freePort();
+      const sshPort = await freePort();
+      https = { host: '127.0.0.1', port: httpsPort };
+      return {
+        'accept-https': { type: 'proxy', listen: `tcp:127.0.0.1:${httpsPort}`, connect: 'tcp:127.0.0.1:443' },
+        'accept-ssh': { type: 'proxy', listen: `tcp:127.0.0.1:${sshPort}`, connect: 'tcp:127.0.0.1:22' },
+        ...gitDevice(gitPort),
+        // The run's forge, which the throwaway's bridge reaches at its own 127.0.0.1:FORGE_PORT_IN_INSTANCE.
+        'accept-forge': { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${FORGE_PORT_IN_INSTANCE}`, connect: `tcp:127.0.0.1:${forgeHttpPort}` },
+      };
+    },
+    async endpoint(instance) {
+      if (!https) throw new Error(`the lab gave ${instance} no loopback proxy: its devices were never made`);
+      return https;
+    },
+  };
 }
 
 /**
@@ -304,12 +338,7 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
       const name = instanceName(provisionOptions.runId);
       const forge = await startRunForge(config.labDir, { instance: name, project: resolved.incus.project });
       log.info(`the forge of ${name} runs on the lab host at ${forge.url} (the throwaway reaches it at 127.0.0.1:${FORGE_PORT_IN_INSTANCE})`);
-      const withForge: ResolvedTarget = {
-        ...ready,
-        rebootCheck: ready.rebootCheck || Boolean(entry?.rebootCheck),
-        exposure: { kind: 'loopback-proxy', gitPort: resolvedGitPort(resolved), forward: { device: 'accept-forge', inInstance: FORGE_PORT_IN_INSTANCE, onHost: forge.httpPort } },
-        forgeUrl: forge.url,
-      };
+      const withReboot: ResolvedTarget = { ...ready, rebootCheck: ready.rebootCheck || Boolean(entry?.rebootCheck) };
       const client = { current: undefined as IncusClient | undefined };
       const remember = (inner?: (throwaway: Throwaway, client: IncusClient) => Promise<void>) => async (throwaway: Throwaway, incus: IncusClient) => {
         client.current = incus;
@@ -317,6 +346,8 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
       };
       const withForgeHooks: ProvisionHooks = {
         ...hooks,
+        ...labThrowawayHooks(resolved.gitPort, forge.httpPort),
+        hostFacts: () => ({ forgeUrl: forge.url }),
         beforeRunbook: remember(hooks.beforeRunbook),
         reach: async () => describeMachineWrites(name, await machineWrites(config.labDir, name)),
         close: async () => {
@@ -325,7 +356,7 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
         },
       };
       try {
-        return await provisionOnIncus(withForge, describe(), { ...provisionOptions, machinesReadyMs, ttlMs: provisionOptions.ttlMs ?? config.ttlMs, generation, hostGitCredentialsFile: config.hostGitCredentialsFile, cloneCacheDir: cloneCacheDir(config.stateDir) }, withForgeHooks);
+        return await provisionOnIncus(withReboot, describe(), { ...provisionOptions, machinesReadyMs, ttlMs: provisionOptions.ttlMs ?? config.ttlMs, generation, hostGitCredentialsFile: config.hostGitCredentialsFile, cloneCacheDir: cloneCacheDir(config.stateDir) }, withForgeHooks);
       } catch (error) {
         await stopUnlessKept(forge, name, client.current);
         throw error;
@@ -337,7 +368,7 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
       // The kept record first: a stale one is its own ERROR, named before anything is dialled.
       const context = await attachKept(config, resolved, describe(), await labGeneration(config.labDir));
       // The running cc-ci of the kept host's project (the one its cold run checked), or of ACCEPT_INCUS_PROJECT.
-      const inProject: ResolvedTarget = context ? { ...resolved, incus: { ...resolved.incus, project: context.instance.project } } : resolved;
+      const inProject: LabTarget = context ? { ...resolved, incus: { ...resolved.incus, project: context.instance.project } } : resolved;
       const ready = await ensureMachines(config, inProject, { baseRepo: resolved.baseRepo, instanceRepo: resolved.instanceRepo });
       if (!context) return attachProductionAlone(config, ready, describe());
       return { ...context, machines: ready.machines };
