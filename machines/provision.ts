@@ -29,8 +29,6 @@ export interface ProvisionHooks extends ThrowawayHooks {
   repos?: (throwaway: Throwaway, client: IncusClient) => Promise<{ baseRepo?: string; instanceRepo?: string } | undefined>;
   beforeRunbook?: (throwaway: Throwaway, client: IncusClient) => Promise<void>;
   afterRunbook?: (throwaway: Throwaway, client: IncusClient) => Promise<void>;
-  /** stop() leaves the throwaway in place (so the cleanup check sees a leak); close() removes it. */
-  leaveOnStop?: boolean;
   /** Facts of the host that only the target knows: where the harness dials the forge its bridge uses (the lab runs one per throwaway). */
   hostFacts?: (throwaway: Throwaway) => Pick<HostFacts, 'forgeUrl'>;
   /** What the throwaway did with its reach, where the target lets the harness see it (the lab's forge). */
@@ -108,11 +106,7 @@ export async function provisionOnIncus(
     const provisioned: Provisioned = {
       context,
       client,
-      async stop() {
-        if (!hooks.leaveOnStop) return started.stop();
-        started.keep();
-        return { destroyedAt: new Date().toISOString() };
-      },
+      stop: () => started.stop(),
       keep: () => started.keep(),
       reach: async () => hooks.reach?.(),
       stopNowSync: () => started.stopNowSync(),
@@ -121,7 +115,6 @@ export async function provisionOnIncus(
       async close() {
         if (closed) return;
         closed = true;
-        if (hooks.leaveOnStop) await started.stop().catch((error: unknown) => log.warn(`could not delete ${started.name}: ${errorMessage(error)}`));
         await close();
       },
       async [Symbol.asyncDispose]() {

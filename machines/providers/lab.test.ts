@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig, realTargetDurations, systemNamesEnv } from '../../helpers/common/config.ts';
 import { EXAMPLE_NAMES } from '../system-profile.fixture.ts';
 import { resolveSshTarget } from '../resolve.ts';
-import { describeMachineWrites, labDurations, labThrowawayHooks, resolveLabTarget } from './lab.ts';
+import { describeMachineWrites, labDurations, labThrowawayHooks, leavingOnStop, resolveLabTarget } from './lab.ts';
+import type { Provisioned } from '../provider.ts';
 
 const MIN = 60_000;
 const LAB = { boot: 2 * MIN, rebuild: 5 * MIN, converge: MIN, buildStart: MIN, buildFinish: 5 * MIN, check: 2 * MIN };
@@ -60,5 +61,28 @@ describe("the lab's throwaway hooks", () => {
     expect(https.host).toBe('127.0.0.1');
     // The runbook does not move a loopback proxy: asked again, the same.
     expect(await hooks.endpoint('accept-x')).toEqual(https);
+  });
+});
+
+describe('the teardown of a sabotage that leaks the throwaway', () => {
+  it('keeps the throwaway on stop(), and deletes it once on close(), before the rest is closed', async () => {
+    const calls: string[] = [];
+    const inner = {
+      context: { instance: { name: 'accept-x' } },
+      keep: () => calls.push('keep'),
+      stop: async () => {
+        calls.push('stop');
+        return { destroyedAt: 'now' };
+      },
+      close: async () => {
+        calls.push('close');
+      },
+    } as unknown as Provisioned;
+    const leaving = leavingOnStop(inner);
+    expect((await leaving.stop()).destroyedAt).toMatch(/^\d{4}-/);
+    expect(calls).toEqual(['keep']);
+    await leaving.close();
+    await leaving.close();
+    expect(calls).toEqual(['keep', 'stop', 'close']);
   });
 });

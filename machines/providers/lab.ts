@@ -4,7 +4,7 @@
  * unset setting from the lab, and applies a sabotage (ACCEPT_LAB_SABOTAGE) around provisioning.
  */
 import { durationsFor, parseDurations, type Config, type DurationName, type Durations } from '../../helpers/common/config.ts';
-import { ConfigError } from '../../helpers/common/errors.ts';
+import { ConfigError, errorMessage } from '../../helpers/common/errors.ts';
 import { log, timed } from '../../helpers/common/log.ts';
 import { OFFLINE_NIX_CONFIG } from '../../helpers/nix/index.ts';
 import { imageExecPath } from '../../lab/image.ts';
@@ -14,7 +14,7 @@ import { SABOTAGES, cleanUpSabotage, describeSabotage, parseSabotage, type Sabot
 import { incusChannel } from '../../helpers/incus/channel.ts';
 import type { HostChannel } from '../../helpers/common/host.ts';
 import type { IncusClient } from '../../helpers/incus/client.ts';
-import type { TargetProvider } from '../provider.ts';
+import type { Provisioned, TargetProvider } from '../provider.ts';
 import { provisionOnIncus, type ProvisionHooks } from '../provision.ts';
 import type { ResolvedTarget } from '../resolve.ts';
 import type { Throwaway, ThrowawayHooks } from '../throwaway.ts';
@@ -198,6 +198,32 @@ export function describeMachineWrites(name: string, writes: MachineWrites | unde
   return byLogin.length ? `${name} wrote ${byLogin.join('; ')} ${where}` : `${name} wrote nothing ${where}`;
 }
 
+/**
+ * The teardown of a sabotage that leaks the throwaway (`leakThrowaway`): stop() lets it be (the
+ * reaper stands down), so the cleanup check finds it still there; close() deletes it after all.
+ */
+export function leavingOnStop(provisioned: Provisioned): Provisioned {
+  let closed = false;
+  const leaving: Provisioned = {
+    ...provisioned,
+    async stop() {
+      provisioned.keep();
+      return { destroyedAt: new Date().toISOString() };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await provisioned.stop().catch((error: unknown) => log.warn(`could not delete ${provisioned.context.instance.name}: ${errorMessage(error)}`));
+      await provisioned.close();
+    },
+    async [Symbol.asyncDispose]() {
+      await leaving.stop();
+      await leaving.close();
+    },
+  };
+  return leaving;
+}
+
 /** A sabotage marks a lab machine before it changes it: the next run makes that machine afresh. */
 async function markSabotaged(client: Pick<IncusClient, 'patchInstanceConfig'>, machine: string, by: string): Promise<void> {
   await client.patchInstanceConfig(machine, { [LAB_SABOTAGED]: by });
@@ -330,7 +356,6 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
             await entry.beforeRunbook?.(contextOf(throwaway, client));
           },
           afterRunbook: async (throwaway, client) => entry.afterRunbook?.(contextOf(throwaway, client)),
-          leaveOnStop: Boolean(entry.leakThrowaway),
           close: () => cleanUpSabotage(config.labDir, sabotage, resolved.incus.project),
         };
       }
@@ -356,7 +381,8 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
         },
       };
       try {
-        return await provisionOnIncus(withReboot, describe(), { ...provisionOptions, machinesReadyMs, ttlMs: provisionOptions.ttlMs ?? config.ttlMs, generation, hostGitCredentialsFile: config.hostGitCredentialsFile, cloneCacheDir: cloneCacheDir(config.stateDir) }, withForgeHooks);
+        const provisioned = await provisionOnIncus(withReboot, describe(), { ...provisionOptions, machinesReadyMs, ttlMs: provisionOptions.ttlMs ?? config.ttlMs, generation, hostGitCredentialsFile: config.hostGitCredentialsFile, cloneCacheDir: cloneCacheDir(config.stateDir) }, withForgeHooks);
+        return entry?.leakThrowaway ? leavingOnStop(provisioned) : provisioned;
       } catch (error) {
         await stopUnlessKept(forge, name, client.current);
         throw error;
