@@ -63,9 +63,9 @@ export const LAB_DURATIONS: Record<DurationName, string> = {
 const SLOWED: DurationName[] = ['rebuild', 'buildFinish'];
 
 /** The lab's durations: the user's where set; else the lab's own, plus ACCEPT_LAB_SLOW for what it slows. */
-export function labDurations(config: Pick<Config, 'durations' | 'labSlowMs'>): Durations {
+export function labDurations(config: Pick<Config, 'durations'> & { lab: Pick<Config['lab'], 'slowMs'> }): Durations {
   const lab = parseDurations(LAB_DURATIONS, 'the lab');
-  for (const name of SLOWED) lab[name] += config.labSlowMs ?? 0;
+  for (const name of SLOWED) lab[name] += config.lab.slowMs ?? 0;
   return durationsFor(config.durations, lab);
 }
 
@@ -82,7 +82,7 @@ export interface LabTarget extends ResolvedTarget {
 
 /** The lab's settings, each overridden by the user's where set, so one lab piece can be swapped for a real one. */
 export function resolveLabTarget(config: Config): LabTarget {
-  const lab = labSettings(config.labDir);
+  const lab = labSettings(config.lab.dir);
   return {
     kind: 'lab',
     incus: {
@@ -146,10 +146,10 @@ async function ensureMachines(
   if (!('name' in production)) return resolved;
   const project = resolved.incus.project;
   const forgeKey = `${project}-${production.name}`;
-  const generation = await labGeneration(config.labDir);
+  const generation = await labGeneration(config.lab.dir);
   const client = await openIncus(resolved);
   try {
-    const lock = join(labStatePaths(config.labDir).dir, `machines-${project}.lock`);
+    const lock = join(labStatePaths(config.lab.dir).dir, `machines-${project}.lock`);
     const outcome = await withPidLock(lock, { what: `another run converging the lab's machines in ${project}` }, () =>
       ensureLabMachines({
         client,
@@ -158,9 +158,9 @@ async function ensureMachines(
         devices: gitDevice(resolved.gitPort),
         faces: {
           // A rebuilt production gets a forge of its own again: the old one would serve a stale instance.
-          stop: () => stopRunForge(config.labDir, forgeKey),
+          stop: () => stopRunForge(config.lab.dir, forgeKey),
           async start() {
-            const forge = await startRunForge(config.labDir, { instance: production.name, project, key: forgeKey });
+            const forge = await startRunForge(config.lab.dir, { instance: production.name, project, key: forgeKey });
             const httpsPort = await freePort();
             return {
               devices: {
@@ -170,7 +170,7 @@ async function ensureMachines(
               record: { [LAB_PRODUCTION_HTTPS]: `127.0.0.1:${httpsPort}`, [LAB_PRODUCTION_FORGE]: forge.url },
             };
           },
-          alive: async (recorded) => Boolean(recorded[LAB_PRODUCTION_HTTPS] && recorded[LAB_PRODUCTION_FORGE] && (await runForgePid(config.labDir, forgeKey))),
+          alive: async (recorded) => Boolean(recorded[LAB_PRODUCTION_HTTPS] && recorded[LAB_PRODUCTION_FORGE] && (await runForgePid(config.lab.dir, forgeKey))),
         },
         hostGitCredentialsFile: config.hostGitCredentialsFile,
         generation,
@@ -298,13 +298,13 @@ async function writeLabSlow(host: HostChannel, slowMs: number): Promise<void> {
 }
 
 async function requireLabUp(config: Config): Promise<void> {
-  if (!(await labIsUp(config.labDir))) throw new ConfigError('ACCEPT_LAB_DIR', `no lab is up in ${config.labDir}: run \`npm run lab -- up\` first`);
+  if (!(await labIsUp(config.lab.dir))) throw new ConfigError('ACCEPT_LAB_DIR', `no lab is up in ${config.lab.dir}: run \`npm run lab -- up\` first`);
 }
 
 export function labProvider(config: Config, options: { bringUp: boolean }): TargetProvider & { resolve(): Promise<ResolvedTarget> } {
-  const sabotage = parseSabotage(config.labSabotage);
+  const sabotage = parseSabotage(config.lab.sabotage);
   const resolve = async () => {
-    if (options.bringUp) await timed(`Bringing the embedded lab up (${config.labDir}), where needed`, () => labUp(config.labDir, config.labLayout));
+    if (options.bringUp) await timed(`Bringing the embedded lab up (${config.lab.dir}), where needed`, () => labUp(config.lab.dir, config.lab.layout));
     else await requireLabUp(config);
     return resolveLabTarget(config);
   };
@@ -318,8 +318,8 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
     resolve,
     async provision(provisionOptions) {
       const resolved = await resolve();
-      const generation = await labGeneration(config.labDir);
-      const slow = config.labSlowMs;
+      const generation = await labGeneration(config.lab.dir);
+      const slow = config.lab.slowMs;
       // Through the files API and no ledger: the lab's pace is not a provisioning step.
       const slowDown = slow ? (throwaway: Throwaway, client: IncusClient) => writeLabSlow(incusChannel(client, throwaway.name), slow) : undefined;
       if (slow) log.warn(`ACCEPT_LAB_SLOW=${Math.round(slow / 1000)}s: the lab's rebuild and each recipe build take that much longer`);
@@ -328,7 +328,7 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
       const entry = sabotage ? SABOTAGES[sabotage]! : undefined;
       const productionName = 'name' in resolved.machines.production ? resolved.machines.production.name : LAB_PRODUCTION;
       const contextOf = (throwaway: { name: string; host: SabotageContext['recordedHost'] }, client: Parameters<typeof incusChannel>[0]): SabotageContext => ({
-        labDir: config.labDir,
+        labDir: config.lab.dir,
         domain: resolved.domain,
         gitUrl: new URL(resolved.baseRepo).origin,
         project: resolved.incus.project,
@@ -339,12 +339,12 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
       });
       // A fork the machine runs is the system's git for this row: production runs it too, or
       // C1's zero drift would fail every such row for a reason that is not the sabotage's.
-      const forks = entry?.baseFork?.machineRuns ? await entry.forkRepos!({ labDir: config.labDir, domain: resolved.domain, gitUrl: new URL(resolved.baseRepo).origin, project: resolved.incus.project } as SabotageContext) : undefined;
+      const forks = entry?.baseFork?.machineRuns ? await entry.forkRepos!({ labDir: config.lab.dir, domain: resolved.domain, gitUrl: new URL(resolved.baseRepo).origin, project: resolved.incus.project } as SabotageContext) : undefined;
       const beforeRun = entry?.beforeRun;
       const machinesStarted = performance.now();
       const ready = await ensureMachines(config, resolved, { ...labRepos, ...forks }, async (production, markChanged) => {
         await paceProduction(production, slow);
-        await beforeRun?.({ labDir: config.labDir, project: resolved.incus.project, production, markChanged: (machine) => markChanged(machine, sabotage!) });
+        await beforeRun?.({ labDir: config.lab.dir, project: resolved.incus.project, production, markChanged: (machine) => markChanged(machine, sabotage!) });
       });
       const machinesReadyMs = performance.now() - machinesStarted;
       if (sabotage && entry) {
@@ -356,12 +356,12 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
             await entry.beforeRunbook?.(contextOf(throwaway, client));
           },
           afterRunbook: async (throwaway, client) => entry.afterRunbook?.(contextOf(throwaway, client)),
-          close: () => cleanUpSabotage(config.labDir, sabotage, resolved.incus.project),
+          close: () => cleanUpSabotage(config.lab.dir, sabotage, resolved.incus.project),
         };
       }
       // The run's forge, outside the throwaway: its bridge reaches it on its own loopback.
       const name = instanceName(provisionOptions.runId);
-      const forge = await startRunForge(config.labDir, { instance: name, project: resolved.incus.project });
+      const forge = await startRunForge(config.lab.dir, { instance: name, project: resolved.incus.project });
       log.info(`the forge of ${name} runs on the lab host at ${forge.url} (the throwaway reaches it at 127.0.0.1:${FORGE_PORT_IN_INSTANCE})`);
       const withReboot: ResolvedTarget = { ...ready, rebootCheck: ready.rebootCheck || Boolean(entry?.rebootCheck) };
       const client = { current: undefined as IncusClient | undefined };
@@ -374,7 +374,7 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
         ...labThrowawayHooks(resolved.gitPort, forge.httpPort),
         hostFacts: () => ({ forgeUrl: forge.url }),
         beforeRunbook: remember(hooks.beforeRunbook),
-        reach: async () => describeMachineWrites(name, await machineWrites(config.labDir, name)),
+        reach: async () => describeMachineWrites(name, await machineWrites(config.lab.dir, name)),
         close: async () => {
           await hooks.close?.();
           await stopUnlessKept(forge, name, client.current);
@@ -392,7 +392,7 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
       await requireLabUp(config);
       const resolved = resolveLabTarget(config);
       // The kept record first: a stale one is its own ERROR, named before anything is dialled.
-      const context = await attachKept(config, resolved, describe(), await labGeneration(config.labDir));
+      const context = await attachKept(config, resolved, describe(), await labGeneration(config.lab.dir));
       // The running cc-ci of the kept host's project (the one its cold run checked), or of ACCEPT_INCUS_PROJECT.
       const inProject: LabTarget = context ? { ...resolved, incus: { ...resolved.incus, project: context.instance.project } } : resolved;
       const ready = await ensureMachines(config, inProject, { baseRepo: resolved.baseRepo, instanceRepo: resolved.instanceRepo });

@@ -22,7 +22,7 @@ import type { WorkerLease } from '../../machines/providers/lab.ts';
 const USER = 'ci-bot';
 const TOKEN = 'e2e-Git-Token_5a1d7c93';
 const FORMS = credentialForms(USER, TOKEN);
-const lab = labSettings(loadConfig().labDir);
+const lab = labSettings(loadConfig().lab.dir);
 
 function withToken(url: string): string {
   return url.replace('http://', `http://${USER}:${TOKEN}@`);

@@ -21,7 +21,7 @@ import type { WorkerLease } from '../../machines/providers/lab.ts';
 
 /** The lab project of the kept throwaway below, held for the whole describe. */
 let keptProject = 'terraform-ci';
-const labDir = loadConfig().labDir;
+const labDir = loadConfig().lab.dir;
 
 /**
  * The lab is shared: other people's throwaways come and go while this file runs. So each check
