@@ -2,7 +2,7 @@
 import type { Config } from '../helpers/common/config.ts';
 import { formatDuration } from '../helpers/common/log.ts';
 import { ensureLabTools, ensureWorkerProjects, labDown, labStatus, labUp, workerProjects } from '../lab/index.ts';
-import { SABOTAGES, cleanUpSabotage } from '../lab/sabotage.ts';
+import { cleanUpEverySabotage } from '../lab/sabotage.ts';
 
 export async function bringUpLabIfNeeded(config: Config): Promise<void> {
   if (config.target !== 'lab') return;
@@ -26,10 +26,7 @@ export async function installLabTools(config: Config): Promise<void> {
  */
 export async function clearLabLeftovers(config: Config): Promise<void> {
   if (config.target !== 'lab') return;
-  const withCleanUp = (Object.keys(SABOTAGES) as (keyof typeof SABOTAGES)[]).filter((name) => SABOTAGES[name].cleanUp);
-  for (const project of workerProjects(config.selftest.workers + 1)) {
-    for (const name of withCleanUp) await cleanUpSabotage(config.lab.dir, name, project);
-  }
+  for (const project of workerProjects(config.selftest.workers + 1)) await cleanUpEverySabotage(config.lab.dir, project);
 }
 
 /** The lab projects of ACCEPT_SELFTEST_WORKERS concurrent selftest runs. */
