@@ -15,7 +15,7 @@ import type { IncusClient } from '../helpers/incus/client.ts';
 import { resolveIncusBacked } from '../machines/index.ts';
 import { incusTargetFiles, openIncus, readSettingFile, resolveSshTarget, type ResolvedTarget, type SshTarget } from '../machines/resolve.ts';
 import { openSshHost } from '../machines/ssh-host.ts';
-import { labStatus } from '../machines/providers/lab.ts';
+import { labStatus } from './lab.ts';
 
 export type Status = 'ok' | 'warn' | 'fail' | 'skip';
 

@@ -2,6 +2,9 @@
 import type { Config } from '../helpers/common/config.ts';
 import { formatDuration } from '../helpers/common/log.ts';
 import { ensureLabTools, ensureWorkerProjects, labDown, labStatus, labUp, workerProjects } from '../lab/index.ts';
+
+// accept doctor reads the lab's status through the lab command, the CLI's one importer of lab/.
+export { labStatus };
 import { cleanUpEverySabotage } from '../lab/sabotage.ts';
 
 export async function bringUpLabIfNeeded(config: Config): Promise<void> {

@@ -401,11 +401,3 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
     },
   };
 }
-
-// The harness's own tests reach the lab through here too.
-export { labSettings, labStatus, workerProjects } from '../../lab/index.ts';
-export { leaseAllWorkers, leaseWorker, type WorkerLease } from '../../lab/workers.ts';
-export { labPaths } from '../../lab/state.ts';
-export { runForgeLog } from '../../lab/forge.ts';
-export { SABOTAGES } from '../../lab/sabotage.ts';
-export { LAB_SYSTEM_NAMES } from '../../lab/repos.ts';

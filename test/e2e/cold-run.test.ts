@@ -15,7 +15,7 @@ import { latestRunRecord } from '../../reporting/run-record-io.ts';
 import { VERDICT_KEYS, verdictsByKey } from '../../reporting/run-record.ts';
 import { summaryPath } from '../../reporting/dod-summary.ts';
 import { decryptSops, parseAgeIdentities } from '../../helpers/sops/index.ts';
-import { labPaths } from '../../machines/providers/lab.ts';
+import { labPaths } from '../../lab/state.ts';
 import { filesUnder, leftoversOf, readText, runAccept, throwawaysOf, type ChildRun } from './support.ts';
 
 const labDir = loadConfig().lab.dir;

@@ -6,7 +6,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, onTestFinished } from 'vitest';
 import { loadConfig } from '../../helpers/common/config.ts';
 import { exec } from '../../helpers/common/exec.ts';
-import { leaseAllWorkers, leaseWorker, workerProjects, type WorkerLease } from '../../machines/providers/lab.ts';
+import { workerProjects } from '../../lab/index.ts';
+import { leaseAllWorkers, leaseWorker, type WorkerLease } from '../../lab/workers.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
