@@ -1,7 +1,9 @@
 /**
  * The embedded lab as a target: a local incusd with stand-ins for what cannot be real here. The
- * only module outside lab/ (and the CLI's lab command) that imports the lab. It fills every
- * unset setting from the lab, and applies a sabotage (ACCEPT_LAB_SABOTAGE) around provisioning.
+ * only module of the harness outside lab/ (besides the CLI's lab command and the harness's own
+ * tests of the lab) that imports the lab, and it re-exports none of it. It fills every unset
+ * setting from the lab, gives the shared provisioning its hooks (loopback proxies, the run's
+ * forge), and applies a sabotage (ACCEPT_LAB_SABOTAGE) around provisioning.
  */
 import { durationsFor, parseDurations, type Config, type DurationName, type Durations } from '../../helpers/common/config.ts';
 import { ConfigError, errorMessage } from '../../helpers/common/errors.ts';
