@@ -15,7 +15,7 @@ import type { IncusClient } from '../helpers/incus/client.ts';
 import { resolveIncusBacked } from '../machines/index.ts';
 import { incusTargetFiles, openIncus, readSettingFile, resolveSshTarget, type ResolvedTarget, type SshTarget } from '../machines/resolve.ts';
 import { openSshHost } from '../machines/ssh-host.ts';
-import { labStatus } from '../machines/providers/lab.ts';
+import { labStatus } from './lab.ts';
 
 export type Status = 'ok' | 'warn' | 'fail' | 'skip';
 
@@ -239,9 +239,9 @@ export function doctorChecks(env: NodeJS.ProcessEnv = process.env): Check[] {
       name: 'lab',
       run: async () => {
         if (needConfig().target !== 'lab') return skip(`not the lab target (ACCEPT_TARGET=${needConfig().target})`);
-        const lines = await labStatus(needConfig().labDir);
+        const lines = await labStatus(needConfig().lab.dir);
         const bad = lines.filter((line) => !line.ok);
-        if (bad.length) return { status: 'fail', detail: `${needConfig().labDir}: ${bad.map((line) => `${line.what}: ${line.detail}`).join('; ')}`, fix: LAB_UP };
+        if (bad.length) return { status: 'fail', detail: `${needConfig().lab.dir}: ${bad.map((line) => `${line.what}: ${line.detail}`).join('; ')}`, fix: LAB_UP };
         try {
           target = await resolveIncusBacked(needConfig());
           await readableFiles(targetFiles(target));
@@ -250,7 +250,7 @@ export function doctorChecks(env: NodeJS.ProcessEnv = process.env): Check[] {
           return { status: 'fail', detail: errorMessage(error), fix: fixFor(error, 'lab', env) };
         }
         const instances = lines.find((line) => line.what === 'instances')?.detail ?? '';
-        return { status: 'ok', detail: `up in ${needConfig().labDir}: ${lines.map((line) => line.what).filter((what) => what !== 'instances' && what !== 'ready').join(', ')} ready; instances: ${instances}` };
+        return { status: 'ok', detail: `up in ${needConfig().lab.dir}: ${lines.map((line) => line.what).filter((what) => what !== 'instances' && what !== 'ready').join(', ')} ready; instances: ${instances}` };
       },
     },
     {

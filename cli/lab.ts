@@ -2,13 +2,16 @@
 import type { Config } from '../helpers/common/config.ts';
 import { formatDuration } from '../helpers/common/log.ts';
 import { ensureLabTools, ensureWorkerProjects, labDown, labStatus, labUp, workerProjects } from '../lab/index.ts';
-import { SABOTAGES, cleanUpSabotage } from '../lab/sabotage.ts';
+
+// accept doctor reads the lab's status through the lab command, the CLI's one importer of lab/.
+export { labStatus };
+import { cleanUpEverySabotage } from '../lab/sabotage.ts';
 
 export async function bringUpLabIfNeeded(config: Config): Promise<void> {
   if (config.target !== 'lab') return;
   const started = performance.now();
-  process.stderr.write(`→ Bringing the embedded lab up (${config.labDir})\n`);
-  await labUp(config.labDir, config.labLayout);
+  process.stderr.write(`→ Bringing the embedded lab up (${config.lab.dir})\n`);
+  await labUp(config.lab.dir, config.lab.layout);
   process.stderr.write(`✓ Lab up (${formatDuration(performance.now() - started)})\n`);
 }
 
@@ -26,17 +29,14 @@ export async function installLabTools(config: Config): Promise<void> {
  */
 export async function clearLabLeftovers(config: Config): Promise<void> {
   if (config.target !== 'lab') return;
-  const withCleanUp = (Object.keys(SABOTAGES) as (keyof typeof SABOTAGES)[]).filter((name) => SABOTAGES[name].cleanUp);
-  for (const project of workerProjects(config.selftestWorkers + 1)) {
-    for (const name of withCleanUp) await cleanUpSabotage(config.labDir, name, project);
-  }
+  for (const project of workerProjects(config.selftest.workers + 1)) await cleanUpEverySabotage(config.lab.dir, project);
 }
 
 /** The lab projects of ACCEPT_SELFTEST_WORKERS concurrent selftest runs. */
 export async function bringUpWorkers(config: Config): Promise<void> {
   if (config.target !== 'lab') return;
   // One more than the workers: the slow-lab scenario sleeps in a project of its own.
-  const projects = await ensureWorkerProjects(config.labDir, config.selftestWorkers + 1);
+  const projects = await ensureWorkerProjects(config.lab.dir, config.selftest.workers + 1);
   process.stderr.write(`✓ lab workers: projects ${projects.slice(0, -1).join(', ')}, and ${projects.at(-1)} for runs that mostly sleep\n`);
 }
 
@@ -47,10 +47,10 @@ export async function lab(config: Config, args: string[], usage: string): Promis
       await bringUpLabIfNeeded(config);
       return 0;
     case 'down':
-      await labDown(config.labDir, { purge: rest.includes('--purge') });
+      await labDown(config.lab.dir, { purge: rest.includes('--purge') });
       return 0;
     case 'status': {
-      const lines = await labStatus(config.labDir);
+      const lines = await labStatus(config.lab.dir);
       for (const line of lines) process.stdout.write(`${line.ok ? '✓' : '✗'} ${line.what.padEnd(14)} ${line.detail}\n`);
       return lines.every((line) => line.ok) ? 0 : 1;
     }

@@ -714,3 +714,14 @@ export async function cleanUpSabotage(labDir: string, name: SabotageName, projec
   }
   await SABOTAGES[name].cleanUp?.({ labDir, project });
 }
+
+/**
+ * Removes what any sabotage may have left in a project: an interrupted sabotage run's extra
+ * instance, drifted production or resized neighbour. Each sabotage with a clean-up of its own,
+ * in catalogue order.
+ */
+export async function cleanUpEverySabotage(labDir: string, project: string): Promise<void> {
+  for (const name of Object.keys(SABOTAGES) as SabotageName[]) {
+    if (SABOTAGES[name].cleanUp) await cleanUpSabotage(labDir, name, project);
+  }
+}

@@ -31,7 +31,6 @@ function resolved(overrides: Partial<ResolvedTarget> = {}): ResolvedTarget {
     instanceRepo: 'http://127.0.0.1:8418/cc-ci-secrets.git',
     domain: 'ci.lab.test',
     tlsCaFile: '/ca.pem',
-    exposure: { kind: 'loopback-proxy', gitPort: 8418 },
     durations: realTargetDurations({ durations: {} }),
     forgeWrites: { kind: 'stand-in' },
     profile: exampleProfile(),

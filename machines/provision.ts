@@ -15,19 +15,22 @@ import { runRunbook } from '../helpers/runbook/run.ts';
 import { writeKept } from './kept.ts';
 import type { ProvisionOptions, Provisioned } from './provider.ts';
 import { openIncus, type ResolvedTarget } from './resolve.ts';
-import { runContext, type TargetDescription } from './run-context.ts';
+import { runContext, type HostFacts, type TargetDescription } from './run-context.ts';
 import { sweep } from './sweep.ts';
 import { describeObservations, observeMachines } from './neighbours.ts';
-import { startThrowaway, type Throwaway } from './throwaway.ts';
+import { startThrowaway, type Throwaway, type ThrowawayHooks } from './throwaway.ts';
 
-/** Lab-only steps around provisioning (a sabotage); the incus provider passes none. */
-export interface ProvisionHooks {
+/**
+ * A target's own steps around provisioning (the lab's: its loopback proxies, its forge, a
+ * sabotage); the incus provider passes none. `devices` and `endpoint` shape the throwaway itself.
+ */
+export interface ProvisionHooks extends ThrowawayHooks {
   /** Before anything is cloned: repos the operator side (and the runbook) read instead. */
   repos?: (throwaway: Throwaway, client: IncusClient) => Promise<{ baseRepo?: string; instanceRepo?: string } | undefined>;
   beforeRunbook?: (throwaway: Throwaway, client: IncusClient) => Promise<void>;
   afterRunbook?: (throwaway: Throwaway, client: IncusClient) => Promise<void>;
-  /** stop() leaves the throwaway in place (so the cleanup check sees a leak); close() removes it. */
-  leaveOnStop?: boolean;
+  /** Facts of the host that only the target knows: where the harness dials the forge its bridge uses (the lab runs one per throwaway). */
+  hostFacts?: (throwaway: Throwaway) => Pick<HostFacts, 'forgeUrl'>;
   /** What the throwaway did with its reach, where the target lets the harness see it (the lab's forge). */
   reach?: () => Promise<string>;
   close?: () => Promise<void>;
@@ -58,7 +61,7 @@ export async function provisionOnIncus(
     const machinesBefore = await observeMachines(client, resolved.machines);
     const machinesMs = Math.round((options.machinesReadyMs ?? 0) + performance.now() - observeStarted);
     if (machinesBefore.length) log.info(`before the run: ${describeObservations(machinesBefore)}`);
-    throwaway = await startThrowaway(client, resolved, { runId: options.runId, ttlMs: options.ttlMs ?? 7_200_000, ledger: options.ledger, logDir: options.logDir });
+    throwaway = await startThrowaway(client, resolved, { runId: options.runId, ttlMs: options.ttlMs ?? 7_200_000, ledger: options.ledger, logDir: options.logDir }, { devices: hooks.devices, endpoint: hooks.endpoint });
     options.onCreated?.(throwaway);
     const repos = { baseRepo: resolved.baseRepo, instanceRepo: resolved.instanceRepo, ...(await hooks.repos?.(throwaway, client)) };
     await hooks.beforeRunbook?.(throwaway, client);
@@ -84,7 +87,7 @@ export async function provisionOnIncus(
       createdAt: started.createdAt,
       expiresAt: started.expiresAt,
       https,
-      ...(resolved.forgeUrl ? { forgeUrl: resolved.forgeUrl } : {}),
+      ...hooks.hostFacts?.(started),
       runbook,
       provisioning,
       commits,
@@ -103,11 +106,7 @@ export async function provisionOnIncus(
     const provisioned: Provisioned = {
       context,
       client,
-      async stop() {
-        if (!hooks.leaveOnStop) return started.stop();
-        started.keep();
-        return { destroyedAt: new Date().toISOString() };
-      },
+      stop: () => started.stop(),
       keep: () => started.keep(),
       reach: async () => hooks.reach?.(),
       stopNowSync: () => started.stopNowSync(),
@@ -116,7 +115,6 @@ export async function provisionOnIncus(
       async close() {
         if (closed) return;
         closed = true;
-        if (hooks.leaveOnStop) await started.stop().catch((error: unknown) => log.warn(`could not delete ${started.name}: ${errorMessage(error)}`));
         await close();
       },
       async [Symbol.asyncDispose]() {

@@ -21,15 +21,6 @@ export interface ResolvedTarget extends SystemSettings {
   incus: IncusSettings;
   /** ACCEPT_RAM_GUIDELINE in bytes: creating the throwaway may not push the project over it. */
   ramGuidelineBytes: number;
-  /** The lab reaches instances through loopback proxy devices; a real VM by its address. */
-  /**
-   * How the harness reaches the throwaway: the lab's loopback proxies (and the host services the
-   * instance reaches on its own loopback: the git server, and a port of the run's forge), or
-   * the instance's address.
-   */
-  exposure: { kind: 'loopback-proxy'; gitPort: number; forward?: { device: string; inInstance: number; onHost: number } } | { kind: 'instance-address' };
-  /** Where the harness dials the forge of this run's throwaway, where the target runs one (the lab). */
-  forgeUrl?: string;
 }
 
 export function required<T>(value: T | undefined, variable: string, why: string): T {
@@ -37,7 +28,7 @@ export function required<T>(value: T | undefined, variable: string, why: string)
   return value;
 }
 
-/** An existing host: nothing to provision, so no Incus settings, image or exposure. */
+/** An existing host: nothing to provision, so no Incus settings or image. */
 export interface SshTarget extends SystemSettings {
   kind: 'ssh';
   ssh: SshSettings;
@@ -90,7 +81,6 @@ export function resolveIncusTarget(config: Config): ResolvedTarget {
     },
     ramGuidelineBytes: config.ramGuidelineBytes,
     ...systemSettings(config, why),
-    exposure: { kind: 'instance-address' },
   };
   for (const file of incusTargetFiles(resolved)) checkReadable(file);
   return resolved;

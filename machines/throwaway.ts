@@ -3,7 +3,6 @@
  * deleted by an idempotent stop() (also `await using`).
  */
 import { waitBooted } from '../helpers/systemd/index.ts';
-import { freePort } from '../helpers/common/dial.ts';
 import { HarnessError, errorMessage } from '../helpers/common/errors.ts';
 import type { Ledger } from '../helpers/common/ledger.ts';
 import { log, timed } from '../helpers/common/log.ts';
@@ -29,8 +28,8 @@ export interface Throwaway extends AsyncDisposable {
   host: HostChannel;
   /**
    * Where its :443 is dialled now: read again from the instance's state after the runbook, since
-   * the system's configuration may give the machine another address (a static one); the lab's
-   * loopback proxy does not move.
+   * the system's configuration may give the machine another address (a static one); where the
+   * target gives the endpoint (ThrowawayHooks.endpoint), it is asked again.
    */
   readdress(): Promise<Endpoint>;
   /** How long Incus took to create and start it, and how long it took to boot (systemd running). */
@@ -43,20 +42,18 @@ export interface Throwaway extends AsyncDisposable {
   stopNowSync(): boolean;
 }
 
-async function loopbackDevices(gitPort: number, forward?: { device: string; inInstance: number; onHost: number }): Promise<{ devices: Record<string, Record<string, string>>; https: Endpoint }> {
-  const httpsPort = await freePort();
-  const sshPort = await freePort();
-  return {
-    https: { host: '127.0.0.1', port: httpsPort },
-    devices: {
-      'accept-https': { type: 'proxy', listen: `tcp:127.0.0.1:${httpsPort}`, connect: 'tcp:127.0.0.1:443' },
-      'accept-ssh': { type: 'proxy', listen: `tcp:127.0.0.1:${sshPort}`, connect: 'tcp:127.0.0.1:22' },
-      // The instance reaches the host's git server on its own loopback.
-      'accept-git': { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${gitPort}`, connect: `tcp:127.0.0.1:${gitPort}` },
-      // A host service the instance reaches at its own 127.0.0.1:inInstance (the lab: the run's forge).
-      ...(forward ? { [forward.device]: { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${forward.inInstance}`, connect: `tcp:127.0.0.1:${forward.onHost}` } } : {}),
-    },
-  };
+/**
+ * How a target reaches its throwaways where the instance's address is not the way (the lab: loopback
+ * proxies). The incus provider passes none: its throwaway is dialled at the instance's address.
+ */
+export interface ThrowawayHooks {
+  /** Extra Incus devices at creation, asked for before the reaper starts and the instance is created. */
+  devices?: (instance: string) => Promise<Record<string, Record<string, string>>>;
+  /**
+   * Where the harness dials the throwaway's :443 (its :22 beside it): asked once it has booted,
+   * and again after the runbook. Unset: the instance's address, read from its state.
+   */
+  endpoint?: (instance: string) => Promise<Endpoint>;
 }
 
 /** The throwaway's instance config at creation: this run's labels and the memory limit, nothing else. */
@@ -68,6 +65,7 @@ export async function startThrowaway(
   client: IncusClient,
   target: ResolvedTarget,
   options: { runId: string; ttlMs: number; ledger: Ledger; logDir: string; ramGuidelineBytes?: number },
+  hooks: ThrowawayHooks = {},
 ): Promise<Throwaway> {
   const name = instanceName(options.runId);
   const expires = new Date(Date.now() + options.ttlMs);
@@ -82,7 +80,7 @@ export async function startThrowaway(
   const profiles = requireProfiles(target.incus.profiles, await Promise.all(target.incus.profiles.map((profile) => client.getProfile(profile))), target.incus.project);
   const rootDisk = target.incus.rootSize ? rootDiskOverride(profiles, target.incus.rootSize) : {};
 
-  const exposure = target.exposure.kind === 'loopback-proxy' ? await loopbackDevices(target.exposure.gitPort, target.exposure.forward) : undefined;
+  const devices = await hooks.devices?.(name);
   // The reaper starts first, so that even a kill during creation cannot leak the instance.
   const reaper = startReaper({ parentPid: process.pid, instance: name, runId: options.runId, target }, options.logDir);
   let stopping: Promise<{ destroyedAt: string }> | undefined;
@@ -104,7 +102,7 @@ export async function startThrowaway(
         type: target.incus.instanceType,
         source: { type: 'image', alias: target.incus.image },
         config: throwawayConfig(target, options.runId, expires),
-        devices: { ...rootDisk, ...exposure?.devices },
+        devices: { ...rootDisk, ...devices },
         profiles: target.incus.profiles,
       });
       await client.start(name);
@@ -117,7 +115,8 @@ export async function startThrowaway(
     const unrecorded = incusChannel(client, name);
     await timed(`Waiting for ${name} to boot`, () => waitBooted(unrecorded, `systemd on ${name} to finish booting`, { timeoutMs: target.durations.boot }));
     const bootMs = performance.now() - bootStarted;
-    const https = exposure?.https ?? { host: await instanceAddress(client, name, target.incus.address, target.durations.boot), port: 443 };
+    const endpoint = () => hooks.endpoint?.(name) ?? instanceEndpoint(client, name, target);
+    const https = await endpoint();
     log.info(`throwaway ${name}: https on ${https.host}:${https.port}, expires ${expires.toISOString()}`);
     return {
       name,
@@ -127,7 +126,7 @@ export async function startThrowaway(
       expiresAt: expires.toISOString(),
       https,
       host,
-      readdress: async () => exposure?.https ?? { host: await instanceAddress(client, name, target.incus.address, target.durations.boot), port: 443 },
+      readdress: endpoint,
       timings: { createMs: Math.round(createMs), bootMs: Math.round(bootMs) },
       stop,
       keep: () => reaper.release(),
@@ -140,6 +139,11 @@ export async function startThrowaway(
     await stop().catch((stopError) => log.warn(`could not delete ${name} after a failed start: ${errorMessage(stopError)}`));
     throw error;
   }
+}
+
+/** The instance's :443 at its address: how a throwaway is dialled unless its target says otherwise. */
+async function instanceEndpoint(client: IncusClient, name: string, target: ResolvedTarget): Promise<Endpoint> {
+  return { host: await instanceAddress(client, name, target.incus.address, target.durations.boot), port: 443 };
 }
 
 /** From the instance's state, not a command in the guest: a NixOS VM's exec PATH has no `hostname`. */

@@ -70,10 +70,8 @@ describe('loadConfig defaults', () => {
       domain: undefined,
       tlsCaFile: undefined,
       ttlMs: 2 * 3_600_000,
-      labDir: '/var/lib/cc-ci-acceptance/lab',
-      labLayout: 'submodule',
-      labSabotage: undefined,
-      selftestWorkers: 4,
+      lab: { dir: '/var/lib/cc-ci-acceptance/lab', layout: 'submodule', sabotage: undefined, slowMs: undefined },
+      selftest: { workers: 4 },
       reportsDir: 'reports',
       keep: 'never',
       stateDir: '/var/lib/cc-ci-acceptance',
@@ -95,7 +93,6 @@ describe('loadConfig defaults', () => {
         allowHostChanges: false,
       },
       durations: {},
-      labSlowMs: undefined,
     });
   });
 
@@ -159,8 +156,7 @@ describe('loadConfig defaults', () => {
       },
       socks: 'socks5h://127.0.0.1:1080',
       ttlMs: 90 * 60_000,
-      labLayout: 'input',
-      labSabotage: 'served-cert-other-ca',
+      lab: { dir: '/tmp/lab', layout: 'input', sabotage: 'served-cert-other-ca' },
       keep: 'always',
       stateDir: '/tmp/state',
     });
@@ -350,7 +346,7 @@ describe('durations', () => {
   it('reads each one from its variable, and leaves the others to the target', () => {
     const config = loadConfig({ ACCEPT_REBUILD_TIMEOUT: '90m', ACCEPT_BUILD_FINISH_TIMEOUT: ' 2h ', ACCEPT_LAB_SLOW: '135s' });
     expect(config.durations).toEqual({ rebuild: 90 * MIN, buildFinish: 120 * MIN });
-    expect(config.labSlowMs).toBe(135_000);
+    expect(config.lab.slowMs).toBe(135_000);
     expect(realTargetDurations(config)).toMatchObject({ boot: 10 * MIN, rebuild: 90 * MIN, buildFinish: 120 * MIN });
   });
 

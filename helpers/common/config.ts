@@ -86,11 +86,10 @@ export interface Config {
   domain?: string;
   tlsCaFile?: string;
   ttlMs: number;
-  labDir: string;
-  labLayout: 'submodule' | 'input';
-  labSabotage?: string;
-  /** How many cold runs the harness's own tests (e2e, sabotage matrix) run at once, each in its own lab project. */
-  selftestWorkers: number;
+  /** The embedded lab's own settings (ACCEPT_LAB_*): read by the lab provider and the lab command only. */
+  lab: LabConfig;
+  /** The harness's own tests' settings (ACCEPT_SELFTEST_*). */
+  selftest: SelftestConfig;
   reportsDir: string;
   keep: 'never' | 'on-failure' | 'always';
   stateDir: string;
@@ -115,8 +114,24 @@ export interface Config {
   ci: CiSettings;
   /** Only the durations the user set; each target fills the rest (durationsFor). */
   durations: Partial<Durations>;
+}
+
+/** The embedded lab's settings: no other target reads them. */
+export interface LabConfig {
+  /** ACCEPT_LAB_DIR: where the lab keeps its state. */
+  dir: string;
+  /** ACCEPT_LAB_LAYOUT: how the lab's base repo takes in the instance repo. */
+  layout: 'submodule' | 'input';
+  /** ACCEPT_LAB_SABOTAGE: a name from the lab's sabotage catalogue, checked when a cold run starts. */
+  sabotage?: string;
   /** ACCEPT_LAB_SLOW in ms: the lab's rebuild and recipe builds each take this much longer. */
-  labSlowMs?: number;
+  slowMs?: number;
+}
+
+/** The harness's own tests (the e2e scenarios, the sabotage matrix). */
+export interface SelftestConfig {
+  /** ACCEPT_SELFTEST_WORKERS: how many cold runs they run at once, each in its own lab project. */
+  workers: number;
 }
 
 /**
@@ -543,10 +558,7 @@ export function loadConfig(env: Env = process.env): Config {
     domain: text(env, 'ACCEPT_DOMAIN'),
     tlsCaFile: text(env, 'ACCEPT_TLS_CA_FILE'),
     ttlMs: parseDuration('ACCEPT_TTL', text(env, 'ACCEPT_TTL') ?? '2h'),
-    labDir: text(env, 'ACCEPT_LAB_DIR') ?? '/var/lib/cc-ci-acceptance/lab',
-    labLayout: oneOf(env, 'ACCEPT_LAB_LAYOUT', ['submodule', 'input'] as const, 'submodule'),
-    labSabotage: text(env, 'ACCEPT_LAB_SABOTAGE'),
-    selftestWorkers: smallCount(env, 'ACCEPT_SELFTEST_WORKERS', 4, 8),
+    ...labSections(env),
     reportsDir: text(env, 'ACCEPT_REPORTS_DIR') ?? 'reports',
     keep: oneOf(env, 'ACCEPT_KEEP', ['never', 'on-failure', 'always'] as const, 'never'),
     stateDir: text(env, 'ACCEPT_STATE_DIR') ?? '/var/lib/cc-ci-acceptance',
@@ -579,8 +591,17 @@ export function loadConfig(env: Env = process.env): Config {
       buildFinish: duration(env, 'ACCEPT_BUILD_FINISH_TIMEOUT'),
       check: duration(env, 'ACCEPT_CHECK_TIMEOUT'),
     }),
-    labSlowMs: duration(env, 'ACCEPT_LAB_SLOW'),
   };
+}
+
+/** The lab's and the selftest's sections, parsed in the order docs/configuration.md lists them. */
+function labSections(env: Env): Pick<Config, 'lab' | 'selftest'> {
+  const dir = text(env, 'ACCEPT_LAB_DIR') ?? '/var/lib/cc-ci-acceptance/lab';
+  const layout = oneOf(env, 'ACCEPT_LAB_LAYOUT', ['submodule', 'input'] as const, 'submodule');
+  const sabotage = text(env, 'ACCEPT_LAB_SABOTAGE');
+  const workers = smallCount(env, 'ACCEPT_SELFTEST_WORKERS', 4, 8);
+  const slowMs = duration(env, 'ACCEPT_LAB_SLOW');
+  return { lab: { dir, layout, sabotage, slowMs }, selftest: { workers } };
 }
 
 /** The running cc-ci and its neighbours; read by loadConfig. */

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig, realTargetDurations, systemNamesEnv } from '../../helpers/common/config.ts';
 import { EXAMPLE_NAMES } from '../system-profile.fixture.ts';
 import { resolveSshTarget } from '../resolve.ts';
-import { describeMachineWrites, labDurations, resolveLabTarget } from './lab.ts';
+import { describeMachineWrites, labDurations, labThrowawayHooks, leavingOnStop, resolveLabTarget } from './lab.ts';
+import type { Provisioned } from '../provider.ts';
 
 const MIN = 60_000;
 const LAB = { boot: 2 * MIN, rebuild: 5 * MIN, converge: MIN, buildStart: MIN, buildFinish: 5 * MIN, check: 2 * MIN };
@@ -43,5 +44,45 @@ describe("the throwaway's writes to the forge it polls", () => {
   it('say nothing was written when nothing was, and that they could not be read once the forge had stopped', () => {
     expect(describeMachineWrites('accept-x', {})).toMatch(/^accept-x wrote nothing to the lab's forge/);
     expect(describeMachineWrites('accept-x', undefined)).toMatch(/could not be read: that forge had already stopped/);
+  });
+});
+
+describe("the lab's throwaway hooks", () => {
+  it('give loopback proxies for :443 and :22, the git server and the run\'s forge on its own loopback, and dial :443 through that proxy', async () => {
+    const hooks = labThrowawayHooks(8418, 40100);
+    await expect(hooks.endpoint('accept-x')).rejects.toThrow(/no loopback proxy/);
+    const devices = await hooks.devices('accept-x');
+    expect(Object.keys(devices)).toEqual(['accept-https', 'accept-ssh', 'accept-git', 'accept-forge']);
+    expect(devices['accept-git']).toEqual({ type: 'proxy', bind: 'instance', listen: 'tcp:127.0.0.1:8418', connect: 'tcp:127.0.0.1:8418' });
+    expect(devices['accept-forge']).toMatchObject({ type: 'proxy', bind: 'instance', listen: expect.stringMatching(/^tcp:127\.0\.0\.1:\d+$/), connect: 'tcp:127.0.0.1:40100' });
+    expect(devices['accept-ssh']).toMatchObject({ type: 'proxy', connect: 'tcp:127.0.0.1:22' });
+    const https = await hooks.endpoint('accept-x');
+    expect(devices['accept-https']).toEqual({ type: 'proxy', listen: `tcp:127.0.0.1:${https.port}`, connect: 'tcp:127.0.0.1:443' });
+    expect(https.host).toBe('127.0.0.1');
+    // The runbook does not move a loopback proxy: asked again, the same.
+    expect(await hooks.endpoint('accept-x')).toEqual(https);
+  });
+});
+
+describe('the teardown of a sabotage that leaks the throwaway', () => {
+  it('keeps the throwaway on stop(), and deletes it once on close(), before the rest is closed', async () => {
+    const calls: string[] = [];
+    const inner = {
+      context: { instance: { name: 'accept-x' } },
+      keep: () => calls.push('keep'),
+      stop: async () => {
+        calls.push('stop');
+        return { destroyedAt: 'now' };
+      },
+      close: async () => {
+        calls.push('close');
+      },
+    } as unknown as Provisioned;
+    const leaving = leavingOnStop(inner);
+    expect((await leaving.stop()).destroyedAt).toMatch(/^\d{4}-/);
+    expect(calls).toEqual(['keep']);
+    await leaving.close();
+    await leaving.close();
+    expect(calls).toEqual(['keep', 'stop', 'close']);
   });
 });

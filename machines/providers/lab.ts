@@ -1,10 +1,12 @@
 /**
  * The embedded lab as a target: a local incusd with stand-ins for what cannot be real here. The
- * only module outside lab/ (and the CLI's lab command) that imports the lab. It fills every
- * unset setting from the lab, and applies a sabotage (ACCEPT_LAB_SABOTAGE) around provisioning.
+ * only module of the harness outside lab/ (besides the CLI's lab command and the harness's own
+ * tests of the lab) that imports the lab, and it re-exports none of it. It fills every unset
+ * setting from the lab, gives the shared provisioning its hooks (loopback proxies, the run's
+ * forge), and applies a sabotage (ACCEPT_LAB_SABOTAGE) around provisioning.
  */
 import { durationsFor, parseDurations, type Config, type DurationName, type Durations } from '../../helpers/common/config.ts';
-import { ConfigError } from '../../helpers/common/errors.ts';
+import { ConfigError, errorMessage } from '../../helpers/common/errors.ts';
 import { log, timed } from '../../helpers/common/log.ts';
 import { OFFLINE_NIX_CONFIG } from '../../helpers/nix/index.ts';
 import { imageExecPath } from '../../lab/image.ts';
@@ -14,10 +16,10 @@ import { SABOTAGES, cleanUpSabotage, describeSabotage, parseSabotage, type Sabot
 import { incusChannel } from '../../helpers/incus/channel.ts';
 import type { HostChannel } from '../../helpers/common/host.ts';
 import type { IncusClient } from '../../helpers/incus/client.ts';
-import type { TargetProvider } from '../provider.ts';
+import type { Provisioned, TargetProvider } from '../provider.ts';
 import { provisionOnIncus, type ProvisionHooks } from '../provision.ts';
 import type { ResolvedTarget } from '../resolve.ts';
-import type { Throwaway } from '../throwaway.ts';
+import type { Throwaway, ThrowawayHooks } from '../throwaway.ts';
 import type { TargetDescription } from '../run-context.ts';
 import { attachKept, attachProductionAlone } from './incus.ts';
 import { ensureLabMachines, LAB_SABOTAGED } from './lab-machines.ts';
@@ -27,7 +29,7 @@ import { withPidLock } from '../../lab/lock.ts';
 import { LAB_NEIGHBOUR, LAB_PRODUCTION, labPaths as labStatePaths } from '../../lab/state.ts';
 import { LAB_SYSTEM_NAMES } from '../../lab/repos.ts';
 import { FORGE_PORT_IN_INSTANCE, machineWrites, runForgePid, startRunForge, stopRunForge, type MachineWrites, type RunForge } from '../../lab/forge.ts';
-import { freePort } from '../../helpers/common/dial.ts';
+import { freePort, type Endpoint } from '../../helpers/common/dial.ts';
 import { instanceName } from '../labels.ts';
 import { cloneCacheDir } from '../../helpers/git/index.ts';
 
@@ -63,18 +65,26 @@ export const LAB_DURATIONS: Record<DurationName, string> = {
 const SLOWED: DurationName[] = ['rebuild', 'buildFinish'];
 
 /** The lab's durations: the user's where set; else the lab's own, plus ACCEPT_LAB_SLOW for what it slows. */
-export function labDurations(config: Pick<Config, 'durations' | 'labSlowMs'>): Durations {
+export function labDurations(config: Pick<Config, 'durations'> & { lab: Pick<Config['lab'], 'slowMs'> }): Durations {
   const lab = parseDurations(LAB_DURATIONS, 'the lab');
-  for (const name of SLOWED) lab[name] += config.labSlowMs ?? 0;
+  for (const name of SLOWED) lab[name] += config.lab.slowMs ?? 0;
   return durationsFor(config.durations, lab);
 }
 
 /** Where the lab's throwaway reads ACCEPT_LAB_SLOW, in whole seconds (lab/base's switch-to-configuration and Drone). */
 export const LAB_SLOW_FILE = '/etc/accept-lab/slow-seconds';
 
+/**
+ * The lab's resolved target: the generic settings, and the port of the lab host's git server,
+ * which every lab instance reaches on its own loopback (a proxy device the lab adds).
+ */
+export interface LabTarget extends ResolvedTarget {
+  gitPort: number;
+}
+
 /** The lab's settings, each overridden by the user's where set, so one lab piece can be swapped for a real one. */
-export function resolveLabTarget(config: Config): ResolvedTarget {
-  const lab = labSettings(config.labDir);
+export function resolveLabTarget(config: Config): LabTarget {
+  const lab = labSettings(config.lab.dir);
   return {
     kind: 'lab',
     incus: {
@@ -102,7 +112,7 @@ export function resolveLabTarget(config: Config): ResolvedTarget {
     instanceRepo: config.instanceRepo ?? lab.instanceRepo,
     domain: config.domain ?? lab.domain,
     tlsCaFile: config.tlsCaFile ?? lab.tlsCaFile,
-    exposure: { kind: 'loopback-proxy', gitPort: lab.gitPort },
+    gitPort: lab.gitPort,
     nixConfig: OFFLINE_NIX_CONFIG,
     durations: labDurations(config),
     // The lab's forge is its own stand-in: every repo on it was generated, and nobody else reads it.
@@ -130,30 +140,29 @@ const LAB_PRODUCTION_FORGE = 'user.accept.lab-forge-url';
  */
 async function ensureMachines(
   config: Config,
-  resolved: ResolvedTarget,
+  resolved: LabTarget,
   repos: { baseRepo: string; instanceRepo: string },
   afterwards?: (production: HostChannel, markChanged: (machine: string, by: string) => Promise<void>) => Promise<void>,
-): Promise<ResolvedTarget> {
+): Promise<LabTarget> {
   const production = resolved.machines.production;
   if (!('name' in production)) return resolved;
   const project = resolved.incus.project;
   const forgeKey = `${project}-${production.name}`;
-  const gitPort = resolvedGitPort(resolved);
-  const generation = await labGeneration(config.labDir);
+  const generation = await labGeneration(config.lab.dir);
   const client = await openIncus(resolved);
   try {
-    const lock = join(labStatePaths(config.labDir).dir, `machines-${project}.lock`);
+    const lock = join(labStatePaths(config.lab.dir).dir, `machines-${project}.lock`);
     const outcome = await withPidLock(lock, { what: `another run converging the lab's machines in ${project}` }, () =>
       ensureLabMachines({
         client,
         resolved,
         repos,
-        devices: { 'accept-git': { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${gitPort}`, connect: `tcp:127.0.0.1:${gitPort}` } },
+        devices: gitDevice(resolved.gitPort),
         faces: {
           // A rebuilt production gets a forge of its own again: the old one would serve a stale instance.
-          stop: () => stopRunForge(config.labDir, forgeKey),
+          stop: () => stopRunForge(config.lab.dir, forgeKey),
           async start() {
-            const forge = await startRunForge(config.labDir, { instance: production.name, project, key: forgeKey });
+            const forge = await startRunForge(config.lab.dir, { instance: production.name, project, key: forgeKey });
             const httpsPort = await freePort();
             return {
               devices: {
@@ -163,7 +172,7 @@ async function ensureMachines(
               record: { [LAB_PRODUCTION_HTTPS]: `127.0.0.1:${httpsPort}`, [LAB_PRODUCTION_FORGE]: forge.url },
             };
           },
-          alive: async (recorded) => Boolean(recorded[LAB_PRODUCTION_HTTPS] && recorded[LAB_PRODUCTION_FORGE] && (await runForgePid(config.labDir, forgeKey))),
+          alive: async (recorded) => Boolean(recorded[LAB_PRODUCTION_HTTPS] && recorded[LAB_PRODUCTION_FORGE] && (await runForgePid(config.lab.dir, forgeKey))),
         },
         hostGitCredentialsFile: config.hostGitCredentialsFile,
         generation,
@@ -191,6 +200,32 @@ export function describeMachineWrites(name: string, writes: MachineWrites | unde
   return byLogin.length ? `${name} wrote ${byLogin.join('; ')} ${where}` : `${name} wrote nothing ${where}`;
 }
 
+/**
+ * The teardown of a sabotage that leaks the throwaway (`leakThrowaway`): stop() lets it be (the
+ * reaper stands down), so the cleanup check finds it still there; close() deletes it after all.
+ */
+export function leavingOnStop(provisioned: Provisioned): Provisioned {
+  let closed = false;
+  const leaving: Provisioned = {
+    ...provisioned,
+    async stop() {
+      provisioned.keep();
+      return { destroyedAt: new Date().toISOString() };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await provisioned.stop().catch((error: unknown) => log.warn(`could not delete ${provisioned.context.instance.name}: ${errorMessage(error)}`));
+      await provisioned.close();
+    },
+    async [Symbol.asyncDispose]() {
+      await leaving.stop();
+      await leaving.close();
+    },
+  };
+  return leaving;
+}
+
 /** A sabotage marks a lab machine before it changes it: the next run makes that machine afresh. */
 async function markSabotaged(client: Pick<IncusClient, 'patchInstanceConfig'>, machine: string, by: string): Promise<void> {
   await client.patchInstanceConfig(machine, { [LAB_SABOTAGED]: by });
@@ -210,9 +245,36 @@ function labProfile(config: Config): SystemProfile {
   };
 }
 
-function resolvedGitPort(resolved: ResolvedTarget): number {
-  if (resolved.exposure.kind !== 'loopback-proxy') throw new Error('the lab target is reached through loopback proxies');
-  return resolved.exposure.gitPort;
+/** The lab host's git server, which a lab instance reaches on its own loopback. */
+function gitDevice(gitPort: number): Record<string, Record<string, string>> {
+  return { 'accept-git': { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${gitPort}`, connect: `tcp:127.0.0.1:${gitPort}` } };
+}
+
+/**
+ * How the lab reaches a throwaway: loopback proxies for its :443 and :22 on free ports of the lab
+ * host, and, on the throwaway's own loopback, the lab's git server and the run's forge. The
+ * endpoint is the loopback proxy's, which the runbook does not move.
+ */
+export function labThrowawayHooks(gitPort: number, forgeHttpPort: number): Required<ThrowawayHooks> {
+  let https: Endpoint | undefined;
+  return {
+    async devices() {
+      const httpsPort = await freePort();
+      const sshPort = await freePort();
+      https = { host: '127.0.0.1', port: httpsPort };
+      return {
+        'accept-https': { type: 'proxy', listen: `tcp:127.0.0.1:${httpsPort}`, connect: 'tcp:127.0.0.1:443' },
+        'accept-ssh': { type: 'proxy', listen: `tcp:127.0.0.1:${sshPort}`, connect: 'tcp:127.0.0.1:22' },
+        ...gitDevice(gitPort),
+        // The run's forge, which the throwaway's bridge reaches at its own 127.0.0.1:FORGE_PORT_IN_INSTANCE.
+        'accept-forge': { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${FORGE_PORT_IN_INSTANCE}`, connect: `tcp:127.0.0.1:${forgeHttpPort}` },
+      };
+    },
+    async endpoint(instance) {
+      if (!https) throw new Error(`the lab gave ${instance} no loopback proxy: its devices were never made`);
+      return https;
+    },
+  };
 }
 
 /**
@@ -238,13 +300,13 @@ async function writeLabSlow(host: HostChannel, slowMs: number): Promise<void> {
 }
 
 async function requireLabUp(config: Config): Promise<void> {
-  if (!(await labIsUp(config.labDir))) throw new ConfigError('ACCEPT_LAB_DIR', `no lab is up in ${config.labDir}: run \`npm run lab -- up\` first`);
+  if (!(await labIsUp(config.lab.dir))) throw new ConfigError('ACCEPT_LAB_DIR', `no lab is up in ${config.lab.dir}: run \`npm run lab -- up\` first`);
 }
 
 export function labProvider(config: Config, options: { bringUp: boolean }): TargetProvider & { resolve(): Promise<ResolvedTarget> } {
-  const sabotage = parseSabotage(config.labSabotage);
+  const sabotage = parseSabotage(config.lab.sabotage);
   const resolve = async () => {
-    if (options.bringUp) await timed(`Bringing the embedded lab up (${config.labDir}), where needed`, () => labUp(config.labDir, config.labLayout));
+    if (options.bringUp) await timed(`Bringing the embedded lab up (${config.lab.dir}), where needed`, () => labUp(config.lab.dir, config.lab.layout));
     else await requireLabUp(config);
     return resolveLabTarget(config);
   };
@@ -258,8 +320,8 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
     resolve,
     async provision(provisionOptions) {
       const resolved = await resolve();
-      const generation = await labGeneration(config.labDir);
-      const slow = config.labSlowMs;
+      const generation = await labGeneration(config.lab.dir);
+      const slow = config.lab.slowMs;
       // Through the files API and no ledger: the lab's pace is not a provisioning step.
       const slowDown = slow ? (throwaway: Throwaway, client: IncusClient) => writeLabSlow(incusChannel(client, throwaway.name), slow) : undefined;
       if (slow) log.warn(`ACCEPT_LAB_SLOW=${Math.round(slow / 1000)}s: the lab's rebuild and each recipe build take that much longer`);
@@ -268,7 +330,7 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
       const entry = sabotage ? SABOTAGES[sabotage]! : undefined;
       const productionName = 'name' in resolved.machines.production ? resolved.machines.production.name : LAB_PRODUCTION;
       const contextOf = (throwaway: { name: string; host: SabotageContext['recordedHost'] }, client: Parameters<typeof incusChannel>[0]): SabotageContext => ({
-        labDir: config.labDir,
+        labDir: config.lab.dir,
         domain: resolved.domain,
         gitUrl: new URL(resolved.baseRepo).origin,
         project: resolved.incus.project,
@@ -279,12 +341,12 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
       });
       // A fork the machine runs is the system's git for this row: production runs it too, or
       // C1's zero drift would fail every such row for a reason that is not the sabotage's.
-      const forks = entry?.baseFork?.machineRuns ? await entry.forkRepos!({ labDir: config.labDir, domain: resolved.domain, gitUrl: new URL(resolved.baseRepo).origin, project: resolved.incus.project } as SabotageContext) : undefined;
+      const forks = entry?.baseFork?.machineRuns ? await entry.forkRepos!({ labDir: config.lab.dir, domain: resolved.domain, gitUrl: new URL(resolved.baseRepo).origin, project: resolved.incus.project } as SabotageContext) : undefined;
       const beforeRun = entry?.beforeRun;
       const machinesStarted = performance.now();
       const ready = await ensureMachines(config, resolved, { ...labRepos, ...forks }, async (production, markChanged) => {
         await paceProduction(production, slow);
-        await beforeRun?.({ labDir: config.labDir, project: resolved.incus.project, production, markChanged: (machine) => markChanged(machine, sabotage!) });
+        await beforeRun?.({ labDir: config.lab.dir, project: resolved.incus.project, production, markChanged: (machine) => markChanged(machine, sabotage!) });
       });
       const machinesReadyMs = performance.now() - machinesStarted;
       if (sabotage && entry) {
@@ -296,20 +358,14 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
             await entry.beforeRunbook?.(contextOf(throwaway, client));
           },
           afterRunbook: async (throwaway, client) => entry.afterRunbook?.(contextOf(throwaway, client)),
-          leaveOnStop: Boolean(entry.leakThrowaway),
-          close: () => cleanUpSabotage(config.labDir, sabotage, resolved.incus.project),
+          close: () => cleanUpSabotage(config.lab.dir, sabotage, resolved.incus.project),
         };
       }
       // The run's forge, outside the throwaway: its bridge reaches it on its own loopback.
       const name = instanceName(provisionOptions.runId);
-      const forge = await startRunForge(config.labDir, { instance: name, project: resolved.incus.project });
+      const forge = await startRunForge(config.lab.dir, { instance: name, project: resolved.incus.project });
       log.info(`the forge of ${name} runs on the lab host at ${forge.url} (the throwaway reaches it at 127.0.0.1:${FORGE_PORT_IN_INSTANCE})`);
-      const withForge: ResolvedTarget = {
-        ...ready,
-        rebootCheck: ready.rebootCheck || Boolean(entry?.rebootCheck),
-        exposure: { kind: 'loopback-proxy', gitPort: resolvedGitPort(resolved), forward: { device: 'accept-forge', inInstance: FORGE_PORT_IN_INSTANCE, onHost: forge.httpPort } },
-        forgeUrl: forge.url,
-      };
+      const withReboot: ResolvedTarget = { ...ready, rebootCheck: ready.rebootCheck || Boolean(entry?.rebootCheck) };
       const client = { current: undefined as IncusClient | undefined };
       const remember = (inner?: (throwaway: Throwaway, client: IncusClient) => Promise<void>) => async (throwaway: Throwaway, incus: IncusClient) => {
         client.current = incus;
@@ -317,15 +373,18 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
       };
       const withForgeHooks: ProvisionHooks = {
         ...hooks,
+        ...labThrowawayHooks(resolved.gitPort, forge.httpPort),
+        hostFacts: () => ({ forgeUrl: forge.url }),
         beforeRunbook: remember(hooks.beforeRunbook),
-        reach: async () => describeMachineWrites(name, await machineWrites(config.labDir, name)),
+        reach: async () => describeMachineWrites(name, await machineWrites(config.lab.dir, name)),
         close: async () => {
           await hooks.close?.();
           await stopUnlessKept(forge, name, client.current);
         },
       };
       try {
-        return await provisionOnIncus(withForge, describe(), { ...provisionOptions, machinesReadyMs, ttlMs: provisionOptions.ttlMs ?? config.ttlMs, generation, hostGitCredentialsFile: config.hostGitCredentialsFile, cloneCacheDir: cloneCacheDir(config.stateDir) }, withForgeHooks);
+        const provisioned = await provisionOnIncus(withReboot, describe(), { ...provisionOptions, machinesReadyMs, ttlMs: provisionOptions.ttlMs ?? config.ttlMs, generation, hostGitCredentialsFile: config.hostGitCredentialsFile, cloneCacheDir: cloneCacheDir(config.stateDir) }, withForgeHooks);
+        return entry?.leakThrowaway ? leavingOnStop(provisioned) : provisioned;
       } catch (error) {
         await stopUnlessKept(forge, name, client.current);
         throw error;
@@ -335,20 +394,12 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
       await requireLabUp(config);
       const resolved = resolveLabTarget(config);
       // The kept record first: a stale one is its own ERROR, named before anything is dialled.
-      const context = await attachKept(config, resolved, describe(), await labGeneration(config.labDir));
+      const context = await attachKept(config, resolved, describe(), await labGeneration(config.lab.dir));
       // The running cc-ci of the kept host's project (the one its cold run checked), or of ACCEPT_INCUS_PROJECT.
-      const inProject: ResolvedTarget = context ? { ...resolved, incus: { ...resolved.incus, project: context.instance.project } } : resolved;
+      const inProject: LabTarget = context ? { ...resolved, incus: { ...resolved.incus, project: context.instance.project } } : resolved;
       const ready = await ensureMachines(config, inProject, { baseRepo: resolved.baseRepo, instanceRepo: resolved.instanceRepo });
       if (!context) return attachProductionAlone(config, ready, describe());
       return { ...context, machines: ready.machines };
     },
   };
 }
-
-// The harness's own tests reach the lab through here too.
-export { labSettings, labStatus, workerProjects } from '../../lab/index.ts';
-export { leaseAllWorkers, leaseWorker, type WorkerLease } from '../../lab/workers.ts';
-export { labPaths } from '../../lab/state.ts';
-export { runForgeLog } from '../../lab/forge.ts';
-export { SABOTAGES } from '../../lab/sabotage.ts';
-export { LAB_SYSTEM_NAMES } from '../../lab/repos.ts';

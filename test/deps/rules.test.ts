@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LAB_PATH_READERS, LAB_PATH_READ_RULE, checkDependencies, checkLabPathReads, describeViolation, importsOf, labPathReadsOf, resolveSpecifier, trackedSources, type SourceFile } from './rules.ts';
+import { LAB_IMPORT_RULE, LAB_PATH_READERS, LAB_PATH_READ_RULE, checkDependencies, checkLabPathReads, describeViolation, importsOf, labPathReadsOf, resolveSpecifier, trackedSources, type SourceFile } from './rules.ts';
 
 const REPO_ROOT = join(import.meta.dirname, '..', '..');
 const file = (path: string, ...lines: string[]): SourceFile => ({ path, text: lines.join('\n') });
@@ -44,7 +44,7 @@ describe('checkDependencies', () => {
   it('fails a spec that imports from lab/, naming the file, the line, the specifier and the rules', () => {
     const violations = check(file('acceptance/c9-new.spec.ts', "import { expect } from 'vitest';", "import { SABOTAGES } from '../lab/sabotage.ts';"));
     expect(violations).toEqual([
-      'acceptance/c9-new.spec.ts:2 imports "../lab/sabotage.ts" (lab/sabotage.ts), against: acceptance/** imports nothing from lab/ or cli/; lab/ is imported only by lab/** itself, machines/providers/lab.ts and cli/lab.ts',
+      `acceptance/c9-new.spec.ts:2 imports "../lab/sabotage.ts" (lab/sabotage.ts), against: acceptance/** imports nothing from lab/ or cli/; ${LAB_IMPORT_RULE}`,
     ]);
   });
 
@@ -73,13 +73,15 @@ describe('checkDependencies', () => {
     ]);
   });
 
-  it('lets only the lab provider and the CLI lab command import lab/ from outside it', () => {
+  it("lets only the lab provider, the CLI lab command and the harness's own tests of the lab (test/e2e, test/selftest) import lab/ from outside it", () => {
     const importsLab = (path: string) => file(path, "import { labUp } from '" + '../'.repeat(path.split('/').length - 1) + "lab/index.ts';");
-    expect(check(importsLab('machines/providers/lab.ts'), importsLab('cli/lab.ts'), importsLab('lab/sabotage.ts'))).toEqual([]);
-    expect(check(importsLab('machines/providers/incus.ts'), importsLab('cli/main.ts'))).toEqual([
-      'machines/providers/incus.ts:1 imports "../../lab/index.ts" (lab/index.ts), against: lab/ is imported only by lab/** itself, machines/providers/lab.ts and cli/lab.ts',
-      'cli/main.ts:1 imports "../lab/index.ts" (lab/index.ts), against: lab/ is imported only by lab/** itself, machines/providers/lab.ts and cli/lab.ts',
+    expect(check(importsLab('machines/providers/lab.ts'), importsLab('cli/lab.ts'), importsLab('lab/sabotage.ts'), importsLab('test/e2e/support.ts'), importsLab('test/selftest/sabotage-matrix.test.ts'))).toEqual([]);
+    expect(check(importsLab('machines/providers/incus.ts'), importsLab('cli/main.ts'), importsLab('test/ci/run.test.ts'))).toEqual([
+      `machines/providers/incus.ts:1 imports "../../lab/index.ts" (lab/index.ts), against: ${LAB_IMPORT_RULE}`,
+      `cli/main.ts:1 imports "../lab/index.ts" (lab/index.ts), against: ${LAB_IMPORT_RULE}`,
+      `test/ci/run.test.ts:1 imports "../../lab/index.ts" (lab/index.ts), against: ${LAB_IMPORT_RULE}`,
     ]);
+    expect(LAB_IMPORT_RULE).toMatch(/test\/e2e\/\*\* \(the end-to-end scenarios run cold runs in the lab/);
   });
 
   it('keeps reporting/ on helpers/common alone', () => {

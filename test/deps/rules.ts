@@ -47,6 +47,16 @@ const under = (path: string, ...dirs: string[]) => dirs.some((dir) => path.start
 export const LAB_IMPORTERS = ['machines/providers/lab.ts', 'cli/lab.ts'];
 
 /**
+ * The harness's own tests of the lab, which may import it directly, each folder with its reason:
+ * they run cold runs in the lab and must lease its worker projects, read its state and its
+ * catalogue of sabotages. The specs (acceptance/) never may.
+ */
+export const LAB_TEST_IMPORTERS: Record<string, string> = {
+  'test/e2e': "the end-to-end scenarios run cold runs in the lab: they lease its worker projects and read its settings, state and forge logs",
+  'test/selftest': "the sabotage matrix runs one cold run per sabotage of the lab's catalogue",
+};
+
+/**
  * What cli/ may import of acceptance/: what it runs, never what it reports. The run record, the
  * verdicts and their renderings come from reporting/.
  */
@@ -66,6 +76,10 @@ export const LAB_PATH_READERS: Record<string, string> = {
 
 export const LAB_PATH_READ_RULE = `lab/ is read by path from outside it only by ${Object.entries(LAB_PATH_READERS)
   .map(([path, why]) => `${path} (${why})`)
+  .join(' and ')}`;
+
+export const LAB_IMPORT_RULE = `lab/ is imported only by lab/** itself, ${LAB_IMPORTERS.join(' and ')}, and the harness's own tests of the lab: ${Object.entries(LAB_TEST_IMPORTERS)
+  .map(([dir, why]) => `${dir}/** (${why})`)
   .join(' and ')}`;
 
 export const RULES: readonly DependencyRule[] = [
@@ -90,8 +104,8 @@ export const RULES: readonly DependencyRule[] = [
     forbids: (importer, target) => under(importer, 'acceptance') && under(target, 'lab', 'cli'),
   },
   {
-    text: `lab/ is imported only by lab/** itself, ${LAB_IMPORTERS.join(' and ')}`,
-    forbids: (importer, target) => under(target, 'lab') && !under(importer, 'lab') && !LAB_IMPORTERS.includes(importer),
+    text: LAB_IMPORT_RULE,
+    forbids: (importer, target) => under(target, 'lab') && !under(importer, 'lab', ...Object.keys(LAB_TEST_IMPORTERS)) && !LAB_IMPORTERS.includes(importer),
   },
   {
     text: 'reporting/** imports nothing from acceptance/, cli/, test/, lab/, machines/, nor from helpers/ beyond helpers/common/',

@@ -15,10 +15,10 @@ import { latestRunRecord } from '../../reporting/run-record-io.ts';
 import { VERDICT_KEYS, verdictsByKey } from '../../reporting/run-record.ts';
 import { summaryPath } from '../../reporting/dod-summary.ts';
 import { decryptSops, parseAgeIdentities } from '../../helpers/sops/index.ts';
-import { labPaths } from '../../machines/providers/lab.ts';
+import { labPaths } from '../../lab/state.ts';
 import { filesUnder, leftoversOf, readText, runAccept, throwawaysOf, type ChildRun } from './support.ts';
 
-const labDir = loadConfig().labDir;
+const labDir = loadConfig().lab.dir;
 
 /** The lab's decrypted sops values, by key: searched in every form (helpers/common/secret-forms.ts). */
 async function labSecretValues(): Promise<Record<string, string>> {

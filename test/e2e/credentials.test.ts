@@ -15,14 +15,14 @@ import { HOST_PATH, hostShellArgv } from '../../helpers/common/host.ts';
 import { credentialForms, filesHolding } from '../../helpers/common/leak-scan.ts';
 import { HOST_GIT_CONFIG, HOST_GIT_CREDENTIALS_PURPOSE } from '../../helpers/runbook/run.ts';
 import { readKept } from '../../machines/kept.ts';
-import { labSettings } from '../../machines/providers/lab.ts';
+import { labSettings } from '../../lab/index.ts';
 import { leaseLabWorker, readText, runAccept, type ChildRun } from './support.ts';
-import type { WorkerLease } from '../../machines/providers/lab.ts';
+import type { WorkerLease } from '../../lab/workers.ts';
 
 const USER = 'ci-bot';
 const TOKEN = 'e2e-Git-Token_5a1d7c93';
 const FORMS = credentialForms(USER, TOKEN);
-const lab = labSettings(loadConfig().labDir);
+const lab = labSettings(loadConfig().lab.dir);
 
 function withToken(url: string): string {
   return url.replace('http://', `http://${USER}:${TOKEN}@`);

@@ -15,13 +15,15 @@ import { connectSsh } from '../../helpers/ssh/index.ts';
 import { keptFile, readKept, writeKept } from '../../machines/kept.ts';
 import { DOD_ITEMS } from '../../reporting/dod-items.ts';
 import { latestRunRecord } from '../../reporting/run-record-io.ts';
-import { LAB_SYSTEM_NAMES, labSettings, runForgeLog } from '../../machines/providers/lab.ts';
+import { labSettings } from '../../lab/index.ts';
+import { runForgeLog } from '../../lab/forge.ts';
+import { LAB_SYSTEM_NAMES } from '../../lab/repos.ts';
 import { REPO_ROOT, exists, leaseLabWorker, leftoverThrowaways, reportsDirForTest, runAccept, type ChildRun } from './support.ts';
-import type { WorkerLease } from '../../machines/providers/lab.ts';
+import type { WorkerLease } from '../../lab/workers.ts';
 
 /** The lab project of the kept throwaway below, held for the whole describe. */
 let keptProject = 'terraform-ci';
-const labDir = loadConfig().labDir;
+const labDir = loadConfig().lab.dir;
 
 /**
  * The lab is shared: other people's throwaways come and go while this file runs. So each check

@@ -6,7 +6,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, onTestFinished } from 'vitest';
 import { loadConfig } from '../../helpers/common/config.ts';
 import { exec } from '../../helpers/common/exec.ts';
-import { leaseAllWorkers, leaseWorker, workerProjects, type WorkerLease } from '../../machines/providers/lab.ts';
+import { workerProjects } from '../../lab/index.ts';
+import { leaseAllWorkers, leaseWorker, type WorkerLease } from '../../lab/workers.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
@@ -58,7 +59,7 @@ afterAll(async () => {
  */
 export async function leaseLabWorker(): Promise<WorkerLease> {
   const config = loadConfig();
-  return leaseWorker(config.labDir, config.selftestWorkers);
+  return leaseWorker(config.lab.dir, config.selftest.workers);
 }
 
 /**
@@ -67,11 +68,11 @@ export async function leaseLabWorker(): Promise<WorkerLease> {
  */
 export async function leaseSleeperWorker(): Promise<WorkerLease> {
   const config = loadConfig();
-  return leaseWorker(config.labDir, config.selftestWorkers + 1, { only: [sleeperProject()] });
+  return leaseWorker(config.lab.dir, config.selftest.workers + 1, { only: [sleeperProject()] });
 }
 
 function sleeperProject(): string {
-  return workerProjects(loadConfig().selftestWorkers + 1).at(-1)!;
+  return workerProjects(loadConfig().selftest.workers + 1).at(-1)!;
 }
 
 /** Holds every worker project: for a test that changes the lab that every run reads. */
@@ -82,7 +83,7 @@ export async function leaseWholeLab(): Promise<WorkerLease> {
   // alone: while it is awaited, the other workers go on; only then are they all claimed.
   const sleeper = await leaseSleeperWorker();
   try {
-    const workers = await leaseAllWorkers(config.labDir, config.selftestWorkers);
+    const workers = await leaseAllWorkers(config.lab.dir, config.selftest.workers);
     return { ...workers, release: async () => { await workers.release(); await sleeper.release(); } };
   } catch (error) {
     await sleeper.release();
@@ -168,7 +169,7 @@ export async function leftoversOf(run: Pick<ChildRun, 'output'>): Promise<string
 /** Throwaways of this harness still present in any of the lab's worker projects. */
 export async function leftoverThrowaways(): Promise<string[]> {
   const names: string[] = [];
-  for (const project of workerProjects(loadConfig().selftestWorkers + 1)) {
+  for (const project of workerProjects(loadConfig().selftest.workers + 1)) {
     const result = await exec('incus', ['list', '--project', project, '--format', 'json']);
     if (result.exitCode !== 0) throw new Error(`incus list --project ${project} failed: ${result.stderr}`);
     names.push(...(JSON.parse(result.stdout) as { name: string }[]).map((instance) => instance.name).filter((name) => name.startsWith('accept-')));

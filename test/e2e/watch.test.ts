@@ -19,7 +19,7 @@ import { waitFor } from '../../helpers/common/wait.ts';
 import { keptFile, readKept, writeKept } from '../../machines/kept.ts';
 import { ccciProfile } from '../../machines/system-profile.ts';
 import { RUN_DONE } from '../../reporting/session-line.ts';
-import type { WorkerLease } from '../../machines/providers/lab.ts';
+import type { WorkerLease } from '../../lab/workers.ts';
 import { REPO_ROOT, leaseLabWorker, reportsDirForTest, runAccept } from './support.ts';
 import { exampleProfile } from '../../machines/system-profile.fixture.ts';
 

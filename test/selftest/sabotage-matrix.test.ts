@@ -22,7 +22,7 @@ import type { Verdict } from '../../reporting/verdict.ts';
 import { latestRunRecord } from '../../reporting/run-record-io.ts';
 import { VERDICT_KEYS, verdictsByKey } from '../../reporting/run-record.ts';
 import { errorMessage } from '../../helpers/common/errors.ts';
-import { SABOTAGES } from '../../machines/providers/lab.ts';
+import { SABOTAGES } from '../../lab/sabotage.ts';
 import { leftoversOf, REPO_ROOT, runCold, type ChildRun } from '../e2e/support.ts';
 import { judgeRun, renderMatrix, type MatrixRow } from './judge.ts';
 
