@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { shellWord } from '../helpers/common/host.ts';
 import { markedShellBlocks } from '../helpers/runbook/index.ts';
-import { DOD_RECIPES, freshBuild, harnessBranch, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, MATRIX, matrixStages, pullWithFile, WAITS, withHostChange, writeRefusal } from './support/ci.ts';
+import { DOD_RECIPES, freshBuild, harnessBranch, MATRIX, matrixStages, pullWithFile, WAITS, writeRefusal } from './support/ci.ts';
+import { HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, withHostChange } from './support/host-change.ts';
 import { attach, dodItem, evidence, expectNone, fill, skipBecause, step, system, test, within, observes, OPERATOR_SIDE, ciFaces, hostFacesOf } from './support/dod.ts';
 
 const NEW_RECIPE = 'accept-probe';

@@ -14,7 +14,8 @@ import { signBody } from '../helpers/dashboard/index.ts';
 import { giteaPushEvent } from '../helpers/forge/webhooks.ts';
 import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
 import { decryptSops, encryptSops, parseAgeIdentities } from '../helpers/sops/index.ts';
-import { badgePath, buildLogs, buildParam, GIT_COMMIT, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, runPath, runStart, testmeBuild, WAITS, withHostChange } from './support/ci.ts';
+import { badgePath, buildLogs, buildParam, runPath, runStart, testmeBuild, WAITS } from './support/ci.ts';
+import { GIT_COMMIT, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, withHostChange } from './support/host-change.ts';
 import { attach, detectComposition, dodItem, evidence, expectNone, skipBecause, step, test, unlessWriteRefused, within, observes, OPERATOR_SIDE, ciFaces, hostFacesOf } from './support/dod.ts';
 
 dodItem('D6', () => {

@@ -6,10 +6,7 @@ import { DroneClient } from '../../helpers/drone/index.ts';
 import { fakeHttps, json, type FakeHttps } from '../../helpers/https/test-fixtures.ts';
 import { errorVerdict } from '../../reporting/verdict.ts';
 import { loadConfig, realTargetDurations } from '../../helpers/common/config.ts';
-
-import { limitRecordingHost } from '../../helpers/common/host-fixture.ts';
-import { budgetMs } from '../../helpers/common/budget.ts';
-import { buildFor, finished, finishPollCap, latestSystemTestmeBuilds, probeRecipeOf, testmeBuild, testmeRefusal, WAITS, withHostChange, type Ci, type HostCheckout, type Trigger } from './ci.ts';
+import { buildFor, finished, finishPollCap, latestSystemTestmeBuilds, probeRecipeOf, testmeBuild, testmeRefusal, type Ci, type Trigger } from './ci.ts';
 import { realForgeWrites, type ForgeClient, type ForgePull } from '../../helpers/forge/index.ts';
 import { exampleProfile } from '../../machines/system-profile.fixture.ts';
 
@@ -206,19 +203,6 @@ describe("a recipe's latest !testme build is the system's, never the harness's d
     const error = await failure(latestSystemTestmeBuilds(withForge(), ['custom-html']));
     expect(error).toBeInstanceOf(HarnessError);
     expect(verdictOf(error)).toBe('ERROR');
-  });
-});
-
-describe('withHostChange', () => {
-  it('rebuilds within ACCEPT_REBUILD_TIMEOUT as often as WAITS.hostChange counts, so a test budgeted with it covers its rebuilds', async () => {
-    const { host, limits: calls } = limitRecordingHost('host-1', async (script) => ({ stdout: script.includes('rev-parse') ? 'abc\n' : '' }));
-    const checkout: HostCheckout = { dir: '/root/cc-ci', rebuild: 'nixos-rebuild switch --flake /root/cc-ci#cc-ci', durations: { rebuild: 1234 } };
-    await withHostChange(host, checkout, 'a change', async () => undefined, async () => undefined);
-    const limits = calls.filter((call) => call.script.startsWith('nixos-rebuild')).map((call) => call.timeoutMs);
-    expect(limits).toEqual([1234, 1234]);
-    expect(WAITS.hostChange.filter((wait) => wait === 'rebuild')).toHaveLength(limits.length);
-    const durations = { ...ci.durations, rebuild: 1234 };
-    expect(budgetMs(durations, [...WAITS.hostChange, ...WAITS.build])).toBeGreaterThanOrEqual(2 * 1234 + durations.converge + durations.buildStart + durations.buildFinish);
   });
 });
 
