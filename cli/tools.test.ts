@@ -39,7 +39,8 @@ describe('accept sops', () => {
     expect(wrong.exitCode).not.toBe(0);
     expect(wrong.stderr).toMatch(/none of the 1 age identities opens .* in .*secrets\.yaml/);
     expect(wrong.stderr).not.toContain('AGE-SECRET-KEY');
-  });
+    // Three whole CLI processes, each up to 30 s on a loaded 2-core machine.
+  }, 90_000);
 
   it('explains a missing argument by its flag', async () => {
     const result = await accept(['sops', 'encrypt', '/dev/null']);
