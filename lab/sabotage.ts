@@ -149,6 +149,20 @@ async function newPrivateKeyPem(): Promise<string> {
 }
 
 /** A base fork the machine runs: the broken system, built from the fork's own runbook. */
+/** A complete live half for a D8 document a sabotage writes whole: the generated one's figures are this generation's. */
+const DECLARED_LIVE_HALF = [
+  '## Live half',
+  '',
+  '- Instance: `cc-ci-lab-live`',
+  '- Created at: 2026-12-01T09:00:00Z',
+  '- Rebuild started at: 2026-12-01T09:01:00Z',
+  '- Rebuild finished at: 2026-12-01T09:04:00Z',
+  '- Rebuild exit code: 0',
+  '- Toplevel: `/nix/store/00000000000000000000000000000000-nixos-system-cc-ci`',
+  `- Closure hash: \`sha256:${'0'.repeat(64)}\``,
+  '',
+];
+
 const brokenBase = (message: string, edits: readonly FileEdit[]): BaseFork => ({ message, edits, machineRuns: true });
 
 const IMPOSTOR_KEY = { items: ['C3'], why: "the impostor's private key on the host is itself an unexplained private key" };
@@ -376,16 +390,7 @@ export const SABOTAGES = catalogue({
           content: [
             '# D8: reproducible server',
             '',
-            '## Live half',
-            '',
-            '- Instance: `cc-ci-lab-live`',
-            '- Created at: 2026-12-01T09:00:00Z',
-            '- Rebuild started at: 2026-12-01T09:01:00Z',
-            '- Rebuild finished at: 2026-12-01T09:04:00Z',
-            '- Rebuild exit code: 0',
-            '- Toplevel: `/nix/store/00000000000000000000000000000000-nixos-system-cc-ci`',
-            `- Closure hash: \`sha256:${'0'.repeat(64)}\``,
-            '',
+            ...DECLARED_LIVE_HALF,
           ].join('\n'),
         },
       ],
@@ -411,16 +416,7 @@ export const SABOTAGES = catalogue({
             `- Closure hash: \`sha256:${'0'.repeat(64)}\``,
             '- Built at: 2026-12-01T08:50:00Z',
             '',
-            '## Live half',
-            '',
-            '- Instance: `cc-ci-lab-live`',
-            '- Created at: 2026-12-01T09:00:00Z',
-            '- Rebuild started at: 2026-12-01T09:01:00Z',
-            '- Rebuild finished at: 2026-12-01T09:04:00Z',
-            '- Rebuild exit code: 0',
-            '- Toplevel: `/nix/store/00000000000000000000000000000000-nixos-system-cc-ci`',
-            `- Closure hash: \`sha256:${'0'.repeat(64)}\``,
-            '',
+            ...DECLARED_LIVE_HALF,
           ].join('\n'),
         },
       ],

@@ -80,16 +80,20 @@ const COMPOSITION_CHOICE = /submodule|flake input/i;
  * heading's) with a decision word followed by "submodule" or "flake input".
  */
 export function recordedComposition(text: string): RecordedComposition | undefined {
-  const found = lastDecision(
+  const found = lastChoice(text, ABOUT_COMPOSITION, COMPOSITION_CHOICE, (choice): Composition => (/submodule/i.test(choice) ? 'submodule' : 'input'));
+  return found && { line: found.line, lineNumber: found.lineNumber, composition: found.choice };
+}
+
+/** lastDecision for a decision named by words: about `about` (the line or its heading), the first of `choices` after the decision word, classified. */
+function lastChoice<T>(text: string, about: RegExp, choices: RegExp, classify: (choice: string) => T): (Recorded & { choice: T }) | undefined {
+  return lastDecision(
     text,
-    (line, heading) => ABOUT_COMPOSITION.test(line) || ABOUT_COMPOSITION.test(heading),
-    (after): Composition | undefined => {
-      const choice = COMPOSITION_CHOICE.exec(after);
-      if (!choice) return undefined;
-      return /submodule/i.test(choice[0]) ? 'submodule' : 'input';
+    (line, heading) => about.test(line) || about.test(heading),
+    (after) => {
+      const choice = choices.exec(after);
+      return choice ? classify(choice[0]) : undefined;
     },
   );
-  return found && { line: found.line, lineNumber: found.lineNumber, composition: found.choice };
 }
 
 /**
@@ -111,14 +115,6 @@ const KEY_CHOICE = /per[- ]host|host'?s own|own key|new host key|re-?encrypt|(?:
  * heading's) with a decision word, and after it the first choice named.
  */
 export function recordedKeyProvisioning(text: string): RecordedKeyProvisioning | undefined {
-  const found = lastDecision(
-    text,
-    (line, heading) => ABOUT_KEY.test(line) || ABOUT_KEY.test(heading),
-    (after): KeyProvisioning | undefined => {
-      const choice = KEY_CHOICE.exec(after);
-      if (!choice) return undefined;
-      return /recovery/i.test(choice[0]) ? 'recovery' : 'per-host';
-    },
-  );
+  const found = lastChoice(text, ABOUT_KEY, KEY_CHOICE, (choice): KeyProvisioning => (/recovery/i.test(choice) ? 'recovery' : 'per-host'));
   return found && { line: found.line, lineNumber: found.lineNumber, provisioning: found.choice };
 }

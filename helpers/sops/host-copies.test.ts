@@ -132,20 +132,25 @@ describe('explainSecretFile', () => {
   });
 });
 
-describe('findSopsCopiesOnHost on a real shell', () => {
-  const work = mkdtempSync(join(tmpdir(), 'host-copies-test-'));
-  afterAll(() => rmSync(work, { recursive: true, force: true }));
-  const scripts: string[] = [];
-  const localHost = hostChannel({
+/** This machine's sh as a host: each script recorded in `scripts`, and run with `path` as PATH when given. */
+function localShell({ scripts, path }: { scripts?: string[]; path?: string }): HostChannel {
+  return hostChannel({
     name: 'local-sh',
     exec: async (script, options) => {
-      scripts.push(script);
+      scripts?.push(script);
       const [file, ...args] = hostShellArgv(script, options?.strict);
-      return { ...(await exec(file!, args)), command: script };
+      return { ...(await exec(file!, args, path === undefined ? {} : { env: { ...process.env, PATH: path } })), command: script };
     },
     pushFile: async () => undefined,
     readFile: async () => Buffer.alloc(0),
   });
+}
+
+describe('findSopsCopiesOnHost on a real shell', () => {
+  const work = mkdtempSync(join(tmpdir(), 'host-copies-test-'));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  const scripts: string[] = [];
+  const localHost = localShell({ scripts });
 
   it('names each file by the values it holds, skips symlinks, and passes no value in argv', async () => {
     const installed = join(work, 'installed');
@@ -190,15 +195,7 @@ describe('findSopsCopiesOnHost when a file vanishes during the scan', () => {
       `#!/bin/sh\n[ "$1" = -qv ] && exec ${realGrep} "$@"\n${realGrep} "$@"; rc=$?\n[ "$rc" -le 1 ] || exit "$rc"\necho "grep: /run/user/0/gone: ${complaint}" >&2\nexit 2\n`,
       { mode: 0o755 },
     );
-    return hostChannel({
-      name: 'local-sh',
-      exec: async (script, options) => {
-        const [file, ...args] = hostShellArgv(script, options?.strict);
-        return { ...(await exec(file!, args, { env: { ...process.env, PATH: `${shims}:${process.env.PATH}` } })), command: script };
-      },
-      pushFile: async () => undefined,
-      readFile: async () => Buffer.alloc(0),
-    });
+    return localShell({ path: `${shims}:${process.env.PATH}` });
   }
 
   it('takes a file gone by the time grep read it as gone, and still finds the copies that are there', async () => {
@@ -226,16 +223,7 @@ describe('findSopsCopiesOnHost on a real shell, a canary in each form', () => {
   const work = mkdtempSync(join(tmpdir(), 'host-forms-test-'));
   afterAll(() => rmSync(work, { recursive: true, force: true }));
   const scripts: string[] = [];
-  const localHost = hostChannel({
-    name: 'local-sh',
-    exec: async (script, options) => {
-      scripts.push(script);
-      const [file, ...args] = hostShellArgv(script, options?.strict);
-      return { ...(await exec(file!, args)), command: script };
-    },
-    pushFile: async () => undefined,
-    readFile: async () => Buffer.alloc(0),
-  });
+  const localHost = localShell({ scripts });
   const FORMS = plantedForms();
 
   it.each(FORMS.map((form, index) => ({ ...form, index })))('finds a host file holding a canary planted as $name, naming the secret and the form, never the value', async ({ value, planted, index }) => {
