@@ -2,13 +2,11 @@
  * C1 — the base repo is generic; the instance lives in a second repo, composed as a flake input
  * or as the submodule secrets/; and the composed flake builds the running system byte for byte.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { expect } from 'vitest';
 import { recordedComposition } from '../helpers/docs/decisions.ts';
 import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
 import { formatClosureDiff } from '../helpers/nix/index.ts';
-import { attach, dodItem, evidence, step, system, test, expectNone, useReproduction, observes, OPERATOR_SIDE, runHost, runningCcci } from './support/dod.ts';
+import { attach, dodItem, evidence, step, system, test, expectNone, useReproduction, observes, OPERATOR_SIDE, runHost, runningCcci, decisionLog } from './support/dod.ts';
 import { judgeRunningCcci } from './support/running-ccci.ts';
 import { judgeSystems } from './support/systems.ts';
 
@@ -40,9 +38,8 @@ dodItem('C1', () => {
   test(`the base repo's ${system().docs.decisions} records the composition it uses`, async ({ reproduction, baseRepo, task }) => {
     observes(task, OPERATOR_SIDE);
     const { decisions } = system().docs;
-    const text = await readFile(join(baseRepo.dir, decisions), 'utf8').catch(() => undefined);
-    expect(text, `${decisions} is missing in the base repo: the seed has the instance repo's linkage (flake input or submodule) decided and recorded there`).toBeDefined();
-    const recorded = recordedComposition(text!);
+    const text = await decisionLog(baseRepo, `the instance repo's linkage (flake input or submodule)`);
+    const recorded = recordedComposition(text);
     expect(recorded, `${decisions} records no decision on how the instance repo is composed: no line about it (or under a heading about the instance repo or its linkage) with a decision word followed by "flake input" or "submodule"`).toBeDefined();
     const { submodule } = system().instance;
     const named = (composition: string | undefined) => (composition === 'submodule' ? `the git submodule ${submodule}/` : composition === 'input' ? 'the flake input `instance`' : 'nothing');

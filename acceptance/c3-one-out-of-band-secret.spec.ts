@@ -14,7 +14,7 @@ import { EXPLAINED_SECRET_PLACES, explainSecretFile, findSopsCopiesOnHost, unexp
 import { shellWord, type HostChannel } from '../helpers/common/host.ts';
 import { recordedKeyProvisioning } from '../helpers/docs/decisions.ts';
 import { parseAgeIdentities, recipientsOf } from '../helpers/sops/index.ts';
-import { attach, dodItem, evidence, skipBecause, step, system, test, expectNone, observes, OPERATOR_SIDE, runHost, runningCcci } from './support/dod.ts';
+import { attach, dodItem, evidence, skipBecause, step, system, test, expectNone, observes, OPERATOR_SIDE, runHost, runningCcci, decisionLog } from './support/dod.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -84,9 +84,8 @@ dodItem('C3', () => {
   test(`the base repo's ${system().docs.decisions} records how the bootstrap key is provisioned, and the machines hold it so`, async ({ run, host, production, baseRepo, gitSecrets, task }) => {
     observes(task, `${OPERATOR_SIDE}, ${runHost()} and ${runningCcci()}`);
     const { decisions } = system().docs;
-    const text = await readFile(join(baseRepo.dir, decisions), 'utf8').catch(() => undefined);
-    expect(text, `${decisions} is missing in the base repo: the seed has the bootstrap key's provisioning decided and recorded there`).toBeDefined();
-    const recorded = recordedKeyProvisioning(text!);
+    const text = await decisionLog(baseRepo, `the bootstrap key's provisioning`);
+    const recorded = recordedKeyProvisioning(text);
     expect(
       recorded,
       `${decisions} records no decision on how the bootstrap key is provisioned: no line about it (or under a heading about the bootstrap key) with a decision word followed by the recovery key (as it is) or a key of the host's own (the secrets re-encrypted to it)`,

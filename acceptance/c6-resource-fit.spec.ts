@@ -3,14 +3,12 @@
  * memory. That the throwaway is gone afterwards is checked by the teardown itself, as the run's
  * last step, and reported in the DoD summary.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { beforeEach, expect } from 'vitest';
 import { recordedSizing, sameSize } from '../helpers/docs/decisions.ts';
 import { holdsMemory, reservedBytes } from '../machines/guard.ts';
 import { changedMachines, observeMachines } from '../machines/neighbours.ts';
 import { NO_INCUS_API, hasIncusApi } from '../machines/host.ts';
-import { attach, dodItem, evidence, providedRun, skipBecause, system, test, expectNone, observes, runningCcci } from './support/dod.ts';
+import { attach, dodItem, evidence, providedRun, skipBecause, system, test, expectNone, observes, runningCcci, decisionLog } from './support/dod.ts';
 
 const GiB = 2 ** 30;
 const gib = (bytes: number) => `${(bytes / GiB).toFixed(1)} GiB`;
@@ -61,9 +59,8 @@ dodItem('C6', () => {
     const { decisions } = system().docs;
     const production = run.machines.production;
     if (!('name' in production)) skipBecause({ task, skip }, production.unreachable);
-    const text = await readFile(join(baseRepo.dir, decisions), 'utf8').catch(() => undefined);
-    expect(text, `${decisions} is missing in the base repo: the seed has the final sizing of ${production.name} decided and recorded there`).toBeDefined();
-    const recorded = recordedSizing(text!, production.name);
+    const text = await decisionLog(baseRepo, `the final sizing of ${production.name}`);
+    const recorded = recordedSizing(text, production.name);
     expect(
       recorded,
       `${decisions} records no final sizing of ${production.name}: no line naming it (or under a heading naming it or "sizing") with a decision word (decided, final, keep, restore, …) followed by a size`,

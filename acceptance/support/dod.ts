@@ -66,6 +66,17 @@ export function system(): SystemProfile {
 
 export { fill };
 
+/**
+ * The base repo's decision log (DECISIONS.md), where the seed has its open decisions recorded.
+ * Missing is a FAIL naming the decision `decided` the spec looks for.
+ */
+export async function decisionLog(baseRepo: Pick<Clone, 'dir'>, decided: string): Promise<string> {
+  const { decisions } = system().docs;
+  const text = await readFile(join(baseRepo.dir, decisions), 'utf8').catch(() => undefined);
+  expect(text, `${decisions} is missing in the base repo: the seed has ${decided} decided and recorded there`).toBeDefined();
+  return text!;
+}
+
 /** Wraps a spec's tests in a suite named after the item, and labels them for Allure. */
 export function dodItem(id: DodItemId, body: () => void): void {
   describe(itemLabel(id), { timeout: within() }, () => {
