@@ -312,14 +312,10 @@ function namedValues<K extends string>(env: Env, name: string, keys: readonly K[
   if (value === undefined) return undefined;
   const example = keys.map((key) => `${key}=…`).join(',');
   const pairs: Partial<Record<K, string>> = {};
-  for (const pair of value.split(',').map((entry) => entry.trim())) {
-    const match = /^([a-z-]+)=(.*)$/.exec(pair);
-    if (!match) throw new ConfigError(name, `must be ${example}; got ${JSON.stringify(pair)}`);
-    const key = match[1] as K;
+  for (const [key, setting] of keyValuePairs(name, value, /^[a-z-]+$/, example) as [K, string][]) {
     if (!keys.includes(key)) throw new ConfigError(name, `has no key ${key}: its keys are ${keys.join(', ')}`);
-    if (key in pairs) throw new ConfigError(name, `sets ${key} twice`);
-    if (!valid.test(match[2]!)) throw new ConfigError(name, `${key} must be ${valid.what}; got ${JSON.stringify(match[2])}`);
-    pairs[key] = match[2]!;
+    if (!valid.test(setting)) throw new ConfigError(name, `${key} must be ${valid.what}; got ${JSON.stringify(setting)}`);
+    pairs[key] = setting;
   }
   const missing = keys.filter((key) => !(key in pairs));
   if (missing.length) throw new ConfigError(name, `lacks ${missing.join(', ')}: it must be ${example}`);
@@ -329,7 +325,7 @@ function namedValues<K extends string>(env: Env, name: string, keys: readonly K[
 const ENV_NAME = { test: (value: string) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(value), what: 'an environment variable name such as RECIPE' };
 // Plain words only: they become a case-insensitive pattern, so no character may mean more than itself.
 const WORDS = { test: (value: string) => /^[A-Za-z0-9 _.-]+(\|[A-Za-z0-9 _.-]+)*$/.test(value), what: 'words separated by |, such as backup|restore' };
-const IN_REPO = { test: (value: string) => value !== '' && !value.startsWith('/') && !value.split('/').includes('..'), what: 'a path inside the base repo' };
+const IN_REPO = { test: insideRepo, what: 'a path inside the base repo' };
 
 /** The ACCEPT_* settings that name `names`: what loadConfig reads back to the same names. */
 export function systemNamesEnv(names: SystemNames): Record<string, string> {
@@ -431,6 +427,23 @@ function profileList(env: Env, name: string): string[] {
   return profiles;
 }
 
+/**
+ * `key=value` pairs, comma-separated, in order: each key must match `key`, and none may come twice.
+ * `expected` says the setting's form when a pair is not one.
+ */
+function keyValuePairs(name: string, value: string, key: RegExp, expected: string): [string, string][] {
+  const seen = new Set<string>();
+  return value.split(',').map((entry) => {
+    const pair = entry.trim();
+    const at = pair.indexOf('=');
+    const [k, v] = at === -1 ? [pair, undefined] : [pair.slice(0, at), pair.slice(at + 1)];
+    if (v === undefined || !key.test(k)) throw new ConfigError(name, `must be ${expected}; got ${JSON.stringify(pair)}`);
+    if (seen.has(k)) throw new ConfigError(name, `sets ${k} twice`);
+    seen.add(k);
+    return [k, v];
+  });
+}
+
 /** Keys the harness sets itself: its labels, and the memory ACCEPT_INCUS_MEMORY names. */
 const HARNESS_OWNED_CONFIG = /^(user\.accept\.|limits\.memory$)/;
 
@@ -439,25 +452,26 @@ function instanceConfig(env: Env, name: string): Record<string, string> {
   const value = text(env, name);
   if (value === undefined) return {};
   const config: Record<string, string> = {};
-  for (const pair of value.split(',').map((entry) => entry.trim())) {
-    const match = /^([a-z0-9][a-z0-9._-]*)=(.*)$/.exec(pair);
-    if (!match) throw new ConfigError(name, `must be comma-separated Incus instance config pairs such as security.secureboot=false; got ${JSON.stringify(pair)}`);
-    const [, key, setting] = match as unknown as [string, string, string];
+  for (const [key, setting] of keyValuePairs(name, value, /^[a-z0-9][a-z0-9._-]*$/, 'comma-separated Incus instance config pairs such as security.secureboot=false')) {
     if (HARNESS_OWNED_CONFIG.test(key)) {
       throw new ConfigError(name, `sets ${key}, which the harness sets itself${key === 'limits.memory' ? ' (use ACCEPT_INCUS_MEMORY)' : ' (its labels)'}`);
     }
     // What a blank VM may need to boot and run (secure boot, CPU, nesting); never its devices, image or cloud-init.
     if (!/^(limits|security)\./.test(key)) throw new ConfigError(name, `sets ${key}: only limits.* and security.* keys pass through to the throwaway`);
-    if (key in config) throw new ConfigError(name, `sets ${key} twice`);
     config[key] = setting;
   }
   return config;
 }
 
-/** A path inside a repo: relative, without `..`. */
+/** Relative, and without `..`: a path that stays inside a repo. */
+function insideRepo(value: string): boolean {
+  return value !== '' && !value.startsWith('/') && !value.split('/').includes('..');
+}
+
+/** A path inside a repo, to a file. */
 function repoPath(env: Env, name: string): string | undefined {
   const value = text(env, name);
-  if (value !== undefined && (value.startsWith('/') || value.split('/').includes('..') || value.endsWith('/'))) {
+  if (value !== undefined && (!insideRepo(value) || value.endsWith('/'))) {
     throw new ConfigError(name, `must be a path inside the repo, such as secrets/secrets.yaml; got ${JSON.stringify(value)}`);
   }
   return value;
