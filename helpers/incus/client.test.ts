@@ -233,6 +233,12 @@ class FakeIncus {
         return this.operation(res, 'Starting instance', { runningWaits: 2, deadlineWaits: 1 });
       }
       if (instance.status === 'Stopped') return this.operation(res, 'Stopping instance', { err: 'The instance is already stopped' });
+      // incusd, just started, bringing back what ran before: the instance is up again after the stop.
+      const restarts = Number(instance.config['user.restarts-after-stop'] ?? 0);
+      if (restarts > 0) {
+        instance.config['user.restarts-after-stop'] = String(restarts - 1);
+        return this.operation(res, 'Stopping instance');
+      }
       instance.status = 'Stopped';
       return this.operation(res, 'Stopping instance');
     }
@@ -460,6 +466,15 @@ describe('IncusClient against a fake Incus', () => {
     expect(error.message).toMatch(/starting instance ci-bad failure: Failed to start device "eth0": boom/);
     expect(error.message).toContain(fake.url);
     await client.deleteInstance('ci-bad');
+  });
+
+  it('stops again an instance that is running again by its DELETE, as after incusd starts', async () => {
+    const client = await connect();
+    await client.createInstance({ name: 'ci-back', type: 'container', source: { type: 'image', alias: 'debian/12' }, config: { 'user.restarts-after-stop': '2' }, devices: {} });
+    await client.start('ci-back');
+    await client.deleteInstance('ci-back');
+    expect(await client.getInstance('ci-back')).toBeUndefined();
+    expect(fake.bodies.filter((entry) => entry.path === '/1.0/instances/ci-back/state' && (entry.body as { action: string }).action === 'stop')).toHaveLength(3);
   });
 
   it('counts deleting a missing instance as success', async () => {

@@ -8,6 +8,7 @@ import { Pool } from 'undici';
 import { parseSocksUrl } from '../common/dial.ts';
 import { ConfigError, errorMessage } from '../common/errors.ts';
 import { log } from '../common/log.ts';
+import { waitFor } from '../common/wait.ts';
 import { registerSecret } from '../common/redact.ts';
 import {
   DEFAULT_OPERATION_TIMEOUT_MS,
@@ -337,17 +338,29 @@ export class IncusClient extends IncusApi {
     }
   }
 
-  /** Deleting an instance that is gone counts as success; a running one is stopped first. */
+  /**
+   * Deleting an instance that is gone counts as success; a running one is stopped first. One that
+   * is running again by the time of the DELETE (incusd, just started, brings back what ran before
+   * it stopped, and may do so after our stop) is stopped again, within a minute.
+   */
   async deleteInstance(name: string): Promise<void> {
-    const instance = await this.getInstance(name);
-    if (!instance) return;
-    if (instance.status !== 'Stopped') await this.stop(name, { force: true });
-    try {
-      await this.call('DELETE', instancePath(name), { operationDescription: `deleting instance ${name}` });
-    } catch (error) {
-      if (error instanceof IncusError && error.status === 404) return;
-      throw error;
-    }
+    await waitFor(
+      `instance ${name} in ${this.project} to be stopped and deleted`,
+      async () => {
+        const instance = await this.getInstance(name);
+        if (!instance) return true;
+        if (instance.status !== 'Stopped') await this.stop(name, { force: true });
+        try {
+          await this.call('DELETE', instancePath(name), { operationDescription: `deleting instance ${name}` });
+          return true;
+        } catch (error) {
+          if (error instanceof IncusError && error.status === 404) return true;
+          if (isAlreadyInState(error, /is running/i)) return { done: false as const, saw: `${name} running again after its stop` };
+          throw error;
+        }
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
   }
 
   async patchInstanceConfig(name: string, config: Record<string, string>): Promise<void> {
