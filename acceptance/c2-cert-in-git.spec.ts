@@ -56,11 +56,16 @@ dodItem('C2', () => {
     const files = { [paths.certChain]: 'wildcard_cert', [paths.certKey]: 'wildcard_key' } as const;
     const seen: string[] = [];
     // A missing file is a FAIL; a sha256sum or readlink that fails is an ERROR, never a wrong hash.
-    const hashes = await fileHashesOnHost(host, Object.keys(files), 'hash the cert files');
-    for (const [path, key] of Object.entries(files)) {
+    // Both asked side by side: each exec is a round trip to the host.
+    const [hashes, resolved] = await Promise.all([
+      fileHashesOnHost(host, Object.keys(files), 'hash the cert files'),
+      host.succeed(Object.keys(files).map((path) => `readlink -f -- ${path} || echo '(unresolved)'`).join('; '), { purpose: 'resolve the cert files' }),
+    ]);
+    const targets = resolved.stdout.split('\n');
+    for (const [index, [path, key]] of Object.entries(files).entries()) {
       const hostHash = hashes.get(path);
       expect(hostHash, `${path} is missing on ${host.name} (or not a regular file)`).toBeDefined();
-      const target = (await host.succeed(`readlink -f -- ${path}`, { purpose: `resolve ${path}` })).stdout.trim();
+      const target = targets[index]!.trim();
       const gitHash = sha256(gitSecrets.values[key] ?? '');
       expect(hostHash, `${path} (→ ${target}) on ${host.name} is not ${key} from git: sha256 ${hostHash?.slice(0, 16)}… ≠ ${gitHash.slice(0, 16)}…`).toBe(gitHash);
       seen.push(`${path} → ${target}`);

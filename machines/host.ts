@@ -21,7 +21,7 @@ export async function openHost(run: RunContext): Promise<OpenHost> {
     const host: SshHost = await openSshHost(run.target);
     return host as SshHost & OpenHost;
   }
-  const client = await openIncus(run.target);
+  const client = await openIncus(run.target, { shared: true });
   return Object.assign(incusChannel(client, run.instance.name), { close: () => client.close() });
 }
 
@@ -37,7 +37,7 @@ export async function openProduction(run: RunContext): Promise<ProductionHost> {
   if (!('name' in production)) return { unreachable: production.unreachable };
   if (production.via === 'run-host') return { host: await openHost(run), name: production.name };
   if (run.target.kind === 'ssh') throw new HarnessError('the ssh target reaches one host: the running cc-ci is that host (via run-host)');
-  const client = await openIncus(run.target);
+  const client = await openIncus(run.target, { shared: true });
   try {
     if (!(await client.getInstance(production.name))) {
       throw new ConfigError('ACCEPT_PRODUCTION', `names ${production.name}, but project ${client.project} on ${run.target.incus.url} has no such instance; name the running cc-ci`);
@@ -58,5 +58,5 @@ export const NO_INCUS_API = 'the ssh target has no Incus API: C6 needs ACCEPT_TA
 
 export async function openIncusFor(run: RunContext): Promise<IncusClient> {
   if (run.target.kind === 'ssh') throw new HarnessError('the ssh target has no Incus API: a spec that needs one must skip itself for ACCEPT_TARGET=ssh');
-  return openIncus(run.target);
+  return openIncus(run.target, { shared: true });
 }

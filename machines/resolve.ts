@@ -173,10 +173,13 @@ export async function readSettingFile(file: string, variable: string): Promise<s
   }
 }
 
-/** Connects with the pinned server cert, through SOCKS when set. */
-export async function openIncus(target: Pick<ResolvedTarget, 'incus' | 'socks'>, options: { requestTimeoutMs?: number } = {}): Promise<IncusClient> {
+/**
+ * Connects with the pinned server cert, through SOCKS when set. `shared`: this process's one
+ * client for these settings (IncusClient.shared), for the short users a run and a session have many of.
+ */
+export async function openIncus(target: Pick<ResolvedTarget, 'incus' | 'socks'>, options: { requestTimeoutMs?: number; shared?: boolean } = {}): Promise<IncusClient> {
   const read = (field: IncusFileField, file: string) => readSettingFile(file, incusFileSetting(target.incus, field).variable);
-  return IncusClient.connect({
+  const settings = {
     url: target.incus.url,
     clientCert: await read('clientCertFile', target.incus.clientCertFile),
     clientKey: await read('clientKeyFile', target.incus.clientKeyFile),
@@ -185,5 +188,6 @@ export async function openIncus(target: Pick<ResolvedTarget, 'incus' | 'socks'>,
     project: target.incus.project,
     socks: target.socks,
     requestTimeoutMs: options.requestTimeoutMs,
-  });
+  };
+  return options.shared ? IncusClient.shared(settings) : IncusClient.connect(settings);
 }

@@ -2,8 +2,9 @@
  * The pool of a long-lived session (`accept watch`): one worker process kept for the whole
  * session, where Vitest would start one per run. A run's worker start and the import of the
  * harness's dependencies were most of a re-run (npm run bench, "worker" and "import"); each run
- * still gets a new module graph, so its fixtures (channels, clones, decryption) and its run
- * context are made afresh, and its fixtures' clean-ups run when it ends.
+ * still evaluates the specs and the layers above helpers/ afresh (FRESH_EACH_RUN), so its fixtures
+ * (channels, clones, decryption) and its run context are made afresh, and its fixtures'
+ * clean-ups run when it ends.
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,12 +15,18 @@ const ENTRY = fileURLToPath(new URL('./session-worker-entry.mjs', import.meta.ur
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /**
- * The harness's own modules: evaluated afresh in every run, as in a new worker, so that nothing
- * a run made (its fixtures, its run context, what a module keeps) reaches the next. Only the
- * dependencies under node_modules stay loaded.
+ * The harness's modules evaluated afresh in every run, as in a new worker, so that nothing a run
+ * made (its fixtures, its run context, what a module keeps) reaches the next: the specs, the
+ * machines layer, the lab and reporting. `helpers/` stays loaded: it keeps no run's state, only
+ * what any run may reuse (this process's Incus connections, the registered secrets, parsed TLS
+ * roots), and it imports none of these, so no kept module holds one of a past run. SSH is the
+ * exception: it remembers the host keys it learned in its run. A change to any file is
+ * re-evaluated with its importers all the same (Vitest's watcher).
  */
+export const FRESH_EACH_RUN = ['acceptance', 'reporting', 'machines', 'lab', 'helpers/ssh'];
+
 export function harnessModules(root = ROOT): string[] {
-  return ['acceptance', 'reporting', 'helpers', 'machines', 'lab'].flatMap((dir) =>
+  return FRESH_EACH_RUN.flatMap((dir) =>
     readdirSync(join(root, dir), { recursive: true, encoding: 'utf8' })
       .filter((name) => /\.(ts|mts|js|mjs)$/.test(name) && !name.includes('node_modules'))
       .map((name) => join(root, dir, name)),

@@ -421,6 +421,7 @@ describe('IncusClient against a fake Incus', () => {
     expect([missing.exitCode, missing.stderr]).toEqual([127, 'nope: not found\n']);
     // Answered as an error envelope by the wait, the operation itself still gives the exit code.
     expect((await client.exec('ci-1', ['gone'])).exitCode).toBe(127);
+    await client.execOutputCleaned();
     expect(fake.execOutputs.size).toBe(0); // Recorded output is cleaned up.
 
     await client.pushFile('ci-1', '/etc/x.conf', 'one', { mode: 0o600 });

@@ -3,7 +3,7 @@
  * optionally through a SOCKS5 proxy, every request scoped to one project. The client (instances,
  * exec, files) is here; the connection and the REST layer under it are transport.ts's.
  */
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { Pool } from 'undici';
 import { parseSocksUrl } from '../common/dial.ts';
 import { ConfigError, errorMessage } from '../common/errors.ts';
@@ -147,7 +147,11 @@ function isAlreadyInState(error: unknown, pattern: RegExp): boolean {
   return error instanceof IncusError && pattern.test(error.operation?.err ?? error.message);
 }
 
+const sharedClients = new Map<string, Promise<IncusClient>>();
+
 export class IncusClient extends IncusApi {
+  private readonly outputCleaning = new Set<Promise<void>>();
+  private isShared = false;
   private constructor(
     options: IncusClientOptions,
     names: Record<IncusSettingName, string>,
@@ -158,6 +162,31 @@ export class IncusClient extends IncusApi {
   }
 
   /** Connects, then checks that the server trusts us and that the project exists. */
+  /**
+   * One connected client per server, project, credentials and proxy in this process, for the
+   * harness's many short users (a run's attach, each fixture, each re-run of a long-lived
+   * session): a connect is a TLS handshake through the proxy and two requests, longer than most
+   * calls made over it. The server's certificate is still checked on every new connection
+   * (undici reconnects through the same pinned handshake). Its close() only waits for the exec
+   * output being deleted; the connection, idle, does not keep the process alive.
+   */
+  static async shared(options: IncusClientOptions): Promise<IncusClient> {
+    const key = createHash('sha256')
+      .update(JSON.stringify([options.url, options.project, options.socks ?? '', options.serverCert ?? '', options.serverFingerprint ?? '', options.clientCert, options.clientKey, options.requestTimeoutMs ?? 0]))
+      .digest('hex');
+    let client = sharedClients.get(key);
+    if (!client) {
+      client = IncusClient.connect(options).then((connected) => {
+        connected.isShared = true;
+        return connected;
+      });
+      sharedClients.set(key, client);
+      // A connect that failed is tried again by the next caller, not remembered.
+      client.catch(() => sharedClients.delete(key));
+    }
+    return client;
+  }
+
   static async connect(options: IncusClientOptions): Promise<IncusClient> {
     const names: Record<IncusSettingName, string> = {
       ...DEFAULT_SETTINGS,
@@ -407,7 +436,11 @@ export class IncusClient extends IncusApi {
     const exitCode = typeof metadata.return === 'number' ? metadata.return : -1;
     const output = (metadata.output ?? {}) as Record<string, string>;
     const [stdout, stderr] = await Promise.all([this.readExecOutput(output['1']), this.readExecOutput(output['2'])]);
-    await Promise.all([this.deleteExecOutput(output['1']), this.deleteExecOutput(output['2'])]);
+    // The result is in hand: the recorded output goes while the caller goes on (a fifth of an
+    // exec's time here), and close() waits for it.
+    const cleaning = Promise.all([this.deleteExecOutput(output['1']), this.deleteExecOutput(output['2'])]).then(() => undefined);
+    this.outputCleaning.add(cleaning);
+    void cleaning.finally(() => this.outputCleaning.delete(cleaning));
     // When Incus itself could not run the program, its reason is the most useful stderr.
     return { command: text, exitCode, stdout, stderr: stderr || failure };
   }
@@ -472,8 +505,14 @@ export class IncusClient extends IncusApi {
     return response.body;
   }
 
+  /** Every exec's recorded output deleted (or its failure warned of): exec() does not wait for it. */
+  async execOutputCleaned(): Promise<void> {
+    await Promise.all(this.outputCleaning);
+  }
+
   async close(): Promise<void> {
-    await this.pool.close();
+    await this.execOutputCleaned();
+    if (!this.isShared) await this.pool.close();
   }
 }
 

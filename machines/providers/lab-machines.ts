@@ -131,7 +131,11 @@ export async function ensureLabMachines(needs: LabMachinesNeeds): Promise<LabMac
   const { name } = production;
   // The commit alone decides whether production stands as it should: no clone for a run that reuses it.
   // Asked side by side: a warm run's attach waits for these on every re-run of a session.
-  const [head, existing] = await Promise.all([remoteHead(needs.repos.baseRepo, { setting: 'ACCEPT_BASE_REPO' }), labInstance(client, name, 'production')]);
+  const [head, existing, standingNeighbours] = await Promise.all([
+    remoteHead(needs.repos.baseRepo, { setting: 'ACCEPT_BASE_REPO' }),
+    labInstance(client, name, 'production'),
+    Promise.all(resolved.machines.neighbours.map((neighbour) => labInstance(client, neighbour, 'neighbour'))),
+  ]);
   const builtFrom = builtFromOf(needs.repos.baseRepo, head, needs.generation);
   let toplevel: string;
   let rebuilt: string | undefined;
@@ -148,8 +152,11 @@ export async function ensureLabMachines(needs: LabMachinesNeeds): Promise<LabMac
     toplevel = await timed(`Converging the lab's production stand-in ${name} in ${client.project} from ${builtFrom} (${rebuilt})`, () => buildProduction(needs, production));
   } else {
     if (existing.status !== 'Running') await client.start(name);
-    const running = await currentSystem(incusChannel(client, name));
     toplevel = existing.config[LAB_TOPLEVEL]!;
+    const record = productionRecord(client, existing);
+    // Read once per process while its record stands: a session's re-runs do not read it again.
+    const running = confirmedRunning.get(record) ?? (await currentSystem(incusChannel(client, name)));
+    if (running === toplevel) confirmedRunning.set(record, running);
     if (running !== toplevel) {
       throw new LabProductionDrifted(
         `the lab's production stand-in ${name} in ${client.project} runs ${running}, but the lab converged it to ${toplevel} from ${builtFrom}, and no sabotage asked for that: the lab itself is off, not cc-ci; ` +
@@ -157,8 +164,8 @@ export async function ensureLabMachines(needs: LabMachinesNeeds): Promise<LabMac
       );
     }
   }
-  for (const neighbour of resolved.machines.neighbours) {
-    const standing = await labInstance(client, neighbour, 'neighbour');
+  for (const [index, neighbour] of resolved.machines.neighbours.entries()) {
+    const standing = standingNeighbours[index];
     const changedBy = standing?.config[LAB_SABOTAGED];
     if (standing && !changedBy) continue;
     if (standing) await client.deleteInstance(neighbour);
@@ -169,6 +176,19 @@ export async function ensureLabMachines(needs: LabMachinesNeeds): Promise<LabMac
   // Production as it stood when checked, unless it was (re)built just now.
   const config = (rebuilt ? (await client.getInstance(name))?.config : existing?.config) ?? {};
   return { production: name, config, toplevel, rebuilt, neighbours: resolved.machines.neighbours };
+}
+
+/**
+ * Production's running system as this process last read it, by its instance record. The lab's
+ * guard against its own stand-in being off (LabProductionDrifted) runs once per process and
+ * again whenever that record changes (a rebuild, a restart, a sabotage's mark): a long-lived
+ * session re-attaches before every run, and an exec each time was a third of its attach. A
+ * hand-made change to production within a session is for C1 to see, as on a real target.
+ */
+const confirmedRunning = new Map<string, string>();
+
+function productionRecord(client: IncusClient, instance: { name: string; status: string; last_used_at?: string; config: Record<string, string> }): string {
+  return JSON.stringify([client.url, client.project, instance.name, instance.status, instance.last_used_at ?? '', instance.config]);
 }
 
 /** What production is converged from: the base repo's commit, and the lab's generation where known. */

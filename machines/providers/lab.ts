@@ -149,7 +149,7 @@ async function ensureMachines(
   const project = resolved.incus.project;
   const forgeKey = `${project}-${production.name}`;
   const generation = await labGeneration(config.lab.dir);
-  const client = await openIncus(resolved);
+  const client = await openIncus(resolved, { shared: true });
   try {
     const lock = join(labStatePaths(config.lab.dir).dir, `machines-${project}.lock`);
     const outcome = await withPidLock(lock, { what: `another run converging the lab's machines in ${project}` }, () =>
