@@ -9,7 +9,7 @@ import * as allure from 'allure-js-commons';
 import { afterEach, beforeEach, describe, expect, inject, test as base, type TestContext } from 'vitest';
 import { budgetMs, withinDuration } from '../../helpers/common/budget.ts';
 import { HarnessError } from '../../helpers/common/errors.ts';
-import { timed } from '../../helpers/common/log.ts';
+import { log, timed } from '../../helpers/common/log.ts';
 import { redact, registerSecret } from '../../helpers/common/redact.ts';
 import { cloneCacheDir, sharedClone, type Clone } from '../../helpers/git/index.ts';
 import { loadConfig, type Config, type DurationName } from '../../helpers/common/config.ts';
@@ -219,13 +219,14 @@ export const test = base
     const { bootedSystem, buildToplevelFromCleanClone, closure, closureHash, compareClosures, currentSystem } = await import('../../helpers/nix/index.ts');
     const { writeD8 } = await import('./d8.ts');
     const composition = await detectComposition(baseRepo.dir, run.profile.instance.submodule);
-    const builtAt = new Date().toISOString();
     // Logged, not an Allure step: no test is running yet.
     const built = await timed(`Building the toplevel from a clean clone of ${run.baseRepo} (${composition ?? 'no'} composition)`, () =>
       withinDuration(run.durations, 'rebuild', `the operator-side build of ${run.baseRepo}`, (timeoutMs) =>
         buildToplevelFromCleanClone(run.baseRepo, { submodules: composition === 'submodule', nixConfig: run.nixConfig, timeoutMs }),
       ),
     );
+    const builtAt = built.builtAt;
+    if (built.reused) log.info(`the toplevel of ${built.commit.slice(0, 12)} was built at ${builtAt} in this session and is still in the store: not built again`);
     const observedAt = new Date().toISOString();
     const built_ = await closure(built.path, { nixConfig: run.nixConfig });
     // One machine's systems against this build: the run's host, and the running cc-ci (zero drift, D8's static half).

@@ -5,11 +5,11 @@
  * the same input-addressed path with different bytes, so the NAR hashes are compared too.
  */
 import { createHash } from 'node:crypto';
-import { realpath } from 'node:fs/promises';
+import { access, realpath } from 'node:fs/promises';
 import { HarnessError, errorMessage } from '../common/errors.ts';
 import { exec, type CommandResult } from '../common/exec.ts';
 import { redact } from '../common/redact.ts';
-import { cloneRepo, operatorGitEnv } from '../git/index.ts';
+import { cloneRepo, operatorGitEnv, remoteHead } from '../git/index.ts';
 import type { HostChannel } from '../common/host.ts';
 
 /**
@@ -93,7 +93,14 @@ export interface CleanCloneBuild {
   commit: string;
   /** The installable as built, for evidence. */
   installable: string;
+  /** When it was built (ISO). */
+  builtAt: string;
+  /** Set when this process had built this commit already, and its output is still in the store. */
+  reused?: true;
 }
+
+/** This process's clean-clone builds, by repo, commit and options: a commit builds to one toplevel. */
+const builtByCommit = new Map<string, CleanCloneBuild>();
 
 /**
  * D8's static half as the reviewers ran it: a fresh clone (nothing from a working tree),
@@ -104,15 +111,32 @@ export async function buildToplevelFromCleanClone(
   repoUrl: string,
   options: { submodules: boolean; configuration?: string } & NixOptions,
 ): Promise<CleanCloneBuild> {
+  // A flake at one commit evaluates to one toplevel: a session's re-runs (accept watch) build a
+  // commit once. The repo's HEAD is read first, so a new commit is built afresh, and a toplevel
+  // no longer in the store (collected) is built again.
+  // A repo that cannot be asked is left to the clone, which says why in its own words.
+  const head = await remoteHead(repoUrl).catch(() => undefined);
+  const earlier = head ? builtByCommit.get(JSON.stringify([repoUrl, head, options.submodules, options.configuration ?? '', options.nixConfig ?? ''])) : undefined;
+  if (earlier && (await pathExists(earlier.path))) return { ...earlier, reused: true };
   const clone = await cloneRepo(repoUrl, { recursive: options.submodules });
   try {
     const flakeRef = `git+file://${clone.dir}${options.submodules ? '?submodules=1' : ''}`;
     const attr = toplevelAttr(options.configuration);
+    const builtAt = new Date().toISOString();
     const path = await buildToplevel({ ...options, flakeRef, attr });
-    return { path, commit: clone.commit, installable: `${flakeRef}#${attr}` };
+    const build = { path, commit: clone.commit, installable: `${flakeRef}#${attr}`, builtAt };
+    builtByCommit.set(JSON.stringify([repoUrl, clone.commit, options.submodules, options.configuration ?? '', options.nixConfig ?? '']), build);
+    return build;
   } finally {
     await clone.remove();
   }
+}
+
+async function pathExists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 const STORE_PATH = /^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[^/\s]+$/;

@@ -266,6 +266,14 @@ describe('builds and closures against the real Nix on this machine', () => {
     expect(domain.stdout.trim()).toBe(`ci-${marker}.test`);
     const marked = await exec('cat', [join(built.path, 'marker')]);
     expect(marked.stdout.trim()).toBe(marker);
+    expect(built.reused).toBeUndefined();
+    // The same commit again, in this process: not built again while its output is in the store.
+    const again = await buildToplevelFromCleanClone(`file://${base}`, { submodules: true, ...offline });
+    expect(again).toMatchObject({ path: built.path, commit: baseCommit, builtAt: built.builtAt, reused: true });
+    // A new commit is built afresh.
+    const moved = await commitAll(base, 'base, changed');
+    const rebuilt = await buildToplevelFromCleanClone(`file://${base}`, { submodules: true, ...offline });
+    expect([rebuilt.commit, rebuilt.reused, rebuilt.path === built.path]).toEqual([moved, undefined, false]);
     // Without ?submodules=1 the secrets/ tree is empty, so the build cannot read the domain.
     await expect(buildToplevelFromCleanClone(`file://${base}`, { submodules: false, ...offline })).rejects.toThrow(/secrets\/domain/);
 

@@ -259,6 +259,9 @@ function formsLibrary(): string {
  * Forms go from shell variables to grep's stdin through printf (a builtin): no value reaches any
  * program's argv, and the script holds only offsets, lengths and encodings.
  */
+/** Prints +k for each form k (a line of the first input) that some line of the other inputs holds. */
+const FORMS_HELD = 'NR == FNR { form[++n] = $0; next } { for (k = 1; k <= n; k++) if (!(k in held) && index($0, form[k])) held[k] = 1 } END { for (k = 1; k <= n; k++) if (k in held) print "+" k }';
+
 function copiesScript(names: string[], formsOf: ReadonlyMap<string, HostForm[]>, installed: string, roots: string[]): string {
   const lines = [
     'set -f',
@@ -287,8 +290,11 @@ function copiesScript(names: string[], formsOf: ReadonlyMap<string, HostForm[]>,
       'if [ -n "$files" ]; then',
       `  printf '=%s\\n' ${shellWord(name)}`,
       `  printf '%s\\n' "$files"`,
-      '  k=0',
-      `  for form in $f_${index}; do k=$((k + 1)); if printf '%s\\n' "$form" | grep -qF -f - -- $files; then printf '+%s\\n' "$k"; fi; done`,
+      // Which of its forms these files hold, in one pass (a grep per form was most of the scan):
+      // the forms come on stdin, and only their numbers are printed.
+      // A file gone since it was listed is gone, as for the greps above.
+      '  set --; for f in $files; do if [ -e "$f" ]; then set -- "$@" "$f"; fi; done',
+      `  if [ "$#" -gt 0 ]; then printf '%s\\n' "$f_${index}" | LC_ALL=C awk ${shellWord(FORMS_HELD)} - "$@" || exit 3; fi`,
       'fi',
     );
   });
