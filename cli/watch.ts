@@ -1,9 +1,9 @@
 /**
  * `accept watch`: the builder's long-lived warm session. One Vitest (its Node API, watch mode)
  * stays open against the kept host; each re-run reuses its config, reporters, global setup,
- * transforms and one worker process (acceptance/support/session-pool.ts), and pays for the
- * evaluation of the harness's modules (its fixtures are then made afresh), the checks and the
- * reports. `--new-worker-each-run` starts a worker per run, as Vitest does (the bench compares). Every re-run attaches afresh (acceptance/support/global-warm.ts):
+ * transforms, one worker process and helpers/ (acceptance/support/session-pool.ts), and pays
+ * for the evaluation of the specs and the layers above helpers/ (its fixtures are then made
+ * afresh), the checks and the reports. `--new-worker-each-run` starts a worker per run, as Vitest does (the bench compares). Every re-run attaches afresh (acceptance/support/global-warm.ts):
  * it faces the settings and the kept record as they are then, and ERRORs naming what no longer
  * holds rather than reading the host the session began with.
  *
@@ -33,7 +33,7 @@ export async function watch(config: Config, args: string[]): Promise<number> {
   const specs = args.filter((arg) => arg !== '--new-worker-each-run');
   const files = specs.length ? specs : READ_ONLY_SPECS;
   const { closeSessionWorker, sessionPool } = await import('../acceptance/support/session-pool.ts');
-  // One worker process for the whole session (session-pool.ts): each run still evaluates its modules and makes its fixtures afresh.
+  // One worker process for the whole session (session-pool.ts): each run still evaluates the specs and the layers above helpers/, and makes its fixtures afresh.
   const vitest: Vitest = await createVitest('test', { watch: true, project: ['warm'], ...(newWorkerEachRun ? {} : { pool: sessionPool }) } as Parameters<typeof createVitest>[1]);
   const closed = new Promise<void>((resolve) => vitest.onClose(() => resolve()));
 
