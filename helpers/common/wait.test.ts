@@ -109,6 +109,78 @@ describe('waitFor', () => {
     expect(calls).toBe(1);
   });
 
+  describe("unbounded, with a heartbeat: a turn behind another process's lease", () => {
+    it('waits past any deadline until the probe answers, saying every everyMs how long it has waited', async () => {
+      vi.useFakeTimers();
+      let free = false;
+      const said: number[] = [];
+      let value: string | undefined;
+      const pending = waitFor('a free lab worker', async () => free && 'terraform-ci-2', {
+        timeoutMs: 'unbounded',
+        intervalMs: 250,
+        heartbeat: { everyMs: 60_000, say: (waitedMs) => void said.push(waitedMs) },
+      }).then((got) => (value = got));
+      // An hour, and no timeout: only the probe ends it.
+      await vi.advanceTimersByTimeAsync(3_600_000);
+      expect(value).toBeUndefined();
+      expect(said).toHaveLength(60);
+      expect(said.slice(0, 3)).toEqual([60_000, 120_000, 180_000]);
+      free = true;
+      await vi.advanceTimersByTimeAsync(250);
+      await pending;
+      expect(value).toBe('terraform-ci-2');
+      expect(said).toHaveLength(60);
+    });
+
+    it('still ends at once on an error a retry cannot cure', async () => {
+      vi.useFakeTimers();
+      let calls = 0;
+      const outcome = rejection(
+        'a lock',
+        async () => {
+          if (++calls < 3) return false;
+          throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+        },
+        { timeoutMs: 'unbounded', intervalMs: 10 },
+      );
+      await vi.advanceTimersByTimeAsync(20);
+      expect(((await outcome) as Error).message).toBe('EACCES: permission denied');
+      expect(calls).toBe(3);
+    });
+
+    it('awaits the heartbeat before the next probe, and ends on an error it throws', async () => {
+      const events: string[] = [];
+      const error = await rejection(
+        'a lock held by pid 7',
+        async () => (events.push('probe'), false),
+        {
+          timeoutMs: 'unbounded',
+          intervalMs: 1,
+          heartbeat: {
+            everyMs: 0,
+            say: async () => {
+              events.push('heartbeat');
+              await new Promise((resolve) => setTimeout(resolve, 5));
+              if (events.length >= 4) throw new Error('stderr closed');
+              events.push('said');
+            },
+          },
+        },
+      );
+      expect((error as Error).message).toBe('stderr closed');
+      expect(events).toEqual(['probe', 'heartbeat', 'said', 'probe', 'heartbeat']);
+    });
+
+    it('with a deadline too: a heartbeat until it, then the timeout as ever', async () => {
+      vi.useFakeTimers();
+      const said: number[] = [];
+      const pending = rejection('a port', async () => false, { timeoutMs: 1_000, intervalMs: 100, heartbeat: { everyMs: 300, say: (waitedMs) => void said.push(waitedMs) } });
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(await pending).toBeInstanceOf(WaitTimeoutError);
+      expect(said).toEqual([300, 600, 900]);
+    });
+  });
+
   describe('ends at once on an error a retry cannot cure, rethrowing it as it is', () => {
     const fatal: [string, () => unknown][] = [
       ['a HarnessError', () => new HarnessError('Drone refused the token (401)')],

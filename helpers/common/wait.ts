@@ -2,8 +2,19 @@ import { HarnessError, SystemFailure, errorMessage, isTransient } from './errors
 import { formatDuration } from './log.ts';
 import { redact } from './redact.ts';
 
+/** Every `everyMs` that a wait goes on, `say` is told how long it has waited (see WaitOptions.heartbeat). */
+export interface WaitHeartbeat {
+  everyMs: number;
+  say(waitedMs: number): void | Promise<void>;
+}
+
 export interface WaitOptions {
-  timeoutMs: number;
+  /**
+   * The deadline. 'unbounded' is a wait with none, that only the probe ends (by an answer or an
+   * error it throws): for a turn behind another process that may hold a lease or a lock for as
+   * long as its own run takes, which bounds it. Such a wait should have a heartbeat.
+   */
+  timeoutMs: number | 'unbounded';
   intervalMs?: number;
   /**
    * When set, each pause is half again as long as the one before, up to this: a long wait on a
@@ -17,6 +28,12 @@ export interface WaitOptions {
    * seen (StateTimeoutError); with no answer at all it is still ERROR.
    */
   observes?: 'harness' | 'system';
+  /**
+   * The line a long wait says while it goes on, so that a person sees what it waits for: called
+   * after a probe that did not end the wait, once `everyMs` has passed since the start or the last
+   * call, and awaited before the next pause. An error it throws ends the wait.
+   */
+  heartbeat?: WaitHeartbeat;
 }
 
 /** ERROR: the wait ran out without learning anything that ends it. */
@@ -82,13 +99,16 @@ function describeSeen(value: unknown): string {
  * A thrown error means "not yet" only if it is transient (isTransient: a refused connection, a
  * 502/503); any other error is rethrown at once with its class, so that a bad token, a TLS
  * failure or a SystemFailure the probe saw ends the wait now, not at the deadline.
+ *
+ * With `timeoutMs: 'unbounded'` only the probe ends it; `heartbeat` says that it still waits.
  */
 export async function waitFor<T>(
   description: string,
   probe: () => Promise<T | false | null | undefined | { done: false; saw: unknown }>,
-  { timeoutMs, intervalMs = 250, maxIntervalMs, observes = 'harness' }: WaitOptions,
+  { timeoutMs, intervalMs = 250, maxIntervalMs, observes = 'harness', heartbeat }: WaitOptions,
 ): Promise<T> {
   const started = performance.now();
+  let beat = started;
   let pause = intervalMs;
   let lastSeen = 'nothing yet';
   let lastState: string | undefined;
@@ -113,12 +133,17 @@ export async function waitFor<T>(
       tally.lastFailure = redact(errorMessage(error));
       tally.lastProbeFailed = true;
     }
-    const elapsed = performance.now() - started;
-    if (elapsed >= timeoutMs) {
+    const now = performance.now();
+    const elapsed = now - started;
+    if (timeoutMs !== 'unbounded' && elapsed >= timeoutMs) {
       if (observes === 'system' && lastState !== undefined) throw new StateTimeoutError(description, elapsed, redact(lastState), tally);
       throw new WaitTimeoutError(description, elapsed, redact(lastSeen));
     }
-    await new Promise((resolve) => setTimeout(resolve, Math.min(pause, Math.max(0, timeoutMs - elapsed))));
+    if (heartbeat && now - beat >= heartbeat.everyMs) {
+      beat = now;
+      await heartbeat.say(elapsed);
+    }
+    await new Promise((resolve) => setTimeout(resolve, timeoutMs === 'unbounded' ? pause : Math.min(pause, Math.max(0, timeoutMs - elapsed))));
     if (maxIntervalMs !== undefined) pause = Math.min(maxIntervalMs, pause * 1.5);
   }
 }
