@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { takePidFile, withPidLock } from './lock.ts';
 
 describe('withPidLock', () => {
@@ -34,6 +34,23 @@ describe('withPidLock', () => {
     await Promise.all([first, second]);
     expect(events).toEqual([`${winner} in`, `${winner} out`, `${other} in`, `${other} out`]);
     await expect(readFile(file)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('while another live process holds it, says so every heartbeatMs, naming the holder and the file', async () => {
+    const file = join(dir, 'state.lock');
+    await writeFile(file, `${process.ppid}\n`);
+    const lines: string[] = [];
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => (lines.push(String(chunk)), true));
+    try {
+      const waiting = withPidLock(file, { what: 'the lab state', pollMs: 5, heartbeatMs: 20 }, async () => 'done');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(lines.length).toBeGreaterThan(0);
+      expect(lines[0]).toMatch(new RegExp(`^  waiting for the lab state \\(held by pid ${process.ppid}, ${file.replaceAll('.', '\\.')}\\) for 0 s\n$`));
+      await rm(file);
+      expect(await waiting).toBe('done');
+    } finally {
+      write.mockRestore();
+    }
   });
 
   it('lets go when the work throws, and takes over a lock whose owner died', async () => {

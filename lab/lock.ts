@@ -6,6 +6,7 @@
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { log } from '../helpers/common/log.ts';
+import { waitFor } from '../helpers/common/wait.ts';
 import { isAlive } from './daemons.ts';
 
 /** The live pid holding a pid file, if any. */
@@ -46,15 +47,14 @@ export interface PidLockOptions {
 export async function withPidLock<T>(file: string, options: PidLockOptions, work: () => Promise<T>): Promise<T> {
   const pid = options.pid ?? process.pid;
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  const started = Date.now();
-  let heard = started;
-  while (!(await takePidFile(file, pid))) {
-    if (Date.now() - heard >= (options.heartbeatMs ?? 30_000)) {
-      heard = Date.now();
-      log.info(`waiting for ${options.what} (held by pid ${(await pidFileOwner(file)) ?? 'unknown'}, ${file}) for ${Math.round((heard - started) / 1000)} s`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 200));
-  }
+  await waitFor(`${options.what} (${file})`, () => takePidFile(file, pid), {
+    timeoutMs: 'unbounded',
+    intervalMs: options.pollMs ?? 200,
+    heartbeat: {
+      everyMs: options.heartbeatMs ?? 30_000,
+      say: async (waitedMs) => log.info(`waiting for ${options.what} (held by pid ${(await pidFileOwner(file)) ?? 'unknown'}, ${file}) for ${Math.round(waitedMs / 1000)} s`),
+    },
+  });
   try {
     return await work();
   } finally {

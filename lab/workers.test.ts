@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { workerProjects } from './index.ts';
 import { leaseAllWorkers, leaseWorker } from './workers.ts';
 
@@ -48,6 +48,22 @@ describe('leaseWorker', () => {
     const lease = await waiting;
     expect(lease.project).toBe(freed);
     await Promise.all([held[0]!.release(), lease.release()]);
+  });
+
+  test('while it waits, says so every heartbeatMs', async () => {
+    const held = await leaseWorker(labDir, 1);
+    const lines: string[] = [];
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => (lines.push(String(chunk)), true));
+    try {
+      const waiting = leaseWorker(labDir, 1, { pollMs: 5, heartbeatMs: 20 });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(lines.length).toBeGreaterThan(0);
+      expect(lines[0]).toBe('  waiting for a free lab worker (1 busy) for 0 s\n');
+      await held.release();
+      await (await waiting).release();
+    } finally {
+      write.mockRestore();
+    }
   });
 
   test('takes over a lease whose owner died, and leaves a live owner alone', async () => {

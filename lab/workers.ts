@@ -7,6 +7,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { log } from '../helpers/common/log.ts';
+import { waitFor } from '../helpers/common/wait.ts';
 import { workerProjects } from './index.ts';
 import { pidFileOwner, takePidFile } from './lock.ts';
 
@@ -41,22 +42,26 @@ export async function leaseAllWorkers(labDir: string, count: number, options: Le
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const wanted = [join(dir, WHOLE_LAB), ...workerProjects(count).map((project) => join(dir, `${project}.lease`))];
   const held = new Set<string>();
-  const started = Date.now();
-  let heard = started;
-  while (held.size < wanted.length) {
-    for (const file of wanted) {
-      if (held.has(file)) continue;
-      if (await takePidFile(file, pid)) held.add(file);
-      // Nothing past the lock of its own until that is held.
-      if (!held.has(wanted[0]!)) break;
-    }
-    if (held.size === wanted.length) break;
-    if (Date.now() - heard >= (options.heartbeatMs ?? 60_000)) {
-      heard = Date.now();
-      log.info(`waiting for every lab worker (holding ${Math.max(0, held.size - 1)} of ${count}) for ${Math.round((heard - started) / 1000)} s`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 250));
-  }
+  await waitFor(
+    'every lab worker',
+    async () => {
+      for (const file of wanted) {
+        if (held.has(file)) continue;
+        if (await takePidFile(file, pid)) held.add(file);
+        // Nothing past the lock of its own until that is held.
+        if (!held.has(wanted[0]!)) break;
+      }
+      return held.size === wanted.length;
+    },
+    {
+      timeoutMs: 'unbounded',
+      intervalMs: options.pollMs ?? 250,
+      heartbeat: {
+        everyMs: options.heartbeatMs ?? 60_000,
+        say: (waitedMs) => log.info(`waiting for every lab worker (holding ${Math.max(0, held.size - 1)} of ${count}) for ${Math.round(waitedMs / 1000)} s`),
+      },
+    },
+  );
   let released = false;
   return {
     project: workerProjects(count)[0]!,
@@ -73,29 +78,30 @@ export async function leaseWorker(labDir: string, count: number, options: LeaseO
   const pid = options.pid ?? process.pid;
   const dir = leaseDir(labDir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const started = Date.now();
-  let heard = started;
-  for (;;) {
-    // Someone is taking the whole lab: it has the first claim on every project that frees.
-    const whole = await pidFileOwner(join(dir, WHOLE_LAB));
-    for (const project of whole ? [] : (options.only ?? workerProjects(count))) {
-      const file = join(dir, `${project}.lease`);
-      if (await takePidFile(file, pid)) {
-        let released = false;
-        return {
-          project,
-          release: async () => {
-            if (released) return;
-            released = true;
-            await rm(file, { force: true });
-          },
-        };
+  const taken = await waitFor(
+    'a free lab worker',
+    async () => {
+      // Someone is taking the whole lab: it has the first claim on every project that frees.
+      const whole = await pidFileOwner(join(dir, WHOLE_LAB));
+      for (const project of whole ? [] : (options.only ?? workerProjects(count))) {
+        const file = join(dir, `${project}.lease`);
+        if (await takePidFile(file, pid)) return { project, file };
       }
-    }
-    if (Date.now() - heard >= (options.heartbeatMs ?? 60_000)) {
-      heard = Date.now();
-      log.info(`waiting for a free lab worker (${count} busy) for ${Math.round((heard - started) / 1000)} s`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 250));
-  }
+      return false;
+    },
+    {
+      timeoutMs: 'unbounded',
+      intervalMs: options.pollMs ?? 250,
+      heartbeat: { everyMs: options.heartbeatMs ?? 60_000, say: (waitedMs) => log.info(`waiting for a free lab worker (${count} busy) for ${Math.round(waitedMs / 1000)} s`) },
+    },
+  );
+  let released = false;
+  return {
+    project: taken.project,
+    release: async () => {
+      if (released) return;
+      released = true;
+      await rm(taken.file, { force: true });
+    },
+  };
 }
