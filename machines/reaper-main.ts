@@ -3,6 +3,7 @@
  * it deletes at once and exits, for a signal handler that must finish before the process does.
  */
 import { errorMessage } from '../helpers/common/errors.ts';
+import { WaitTimeoutError, waitFor } from '../helpers/common/wait.ts';
 import { deleteOwnInstance } from './guard.ts';
 import { isOurs } from './labels.ts';
 import type { ReaperSpec } from './reaper.ts';
@@ -42,36 +43,45 @@ process.on('SIGHUP', () => undefined);
  * meets a running create operation is retried until the deadline.
  */
 async function reap(why: string): Promise<void> {
-  const started = Date.now();
   let firstAbsent: number | undefined;
-  for (let attempt = 1; Date.now() - started < DEADLINE_MS; attempt++) {
-    try {
-      const client = await openIncus(spec!.target);
+  let attempt = 0;
+  const done = await waitFor(
+    `${spec!.instance} to be deleted`,
+    async () => {
+      attempt++;
       try {
-        const instance = await client.getInstance(spec!.instance);
-        if (instance && !isOurs(instance, spec!.runId)) {
-          console.error(`${stamp()} reaper: ${spec!.instance} does not carry this run's labels; leaving it alone`);
-          return;
+        const client = await openIncus(spec!.target);
+        try {
+          const instance = await client.getInstance(spec!.instance);
+          if (instance && !isOurs(instance, spec!.runId)) {
+            console.error(`${stamp()} reaper: ${spec!.instance} does not carry this run's labels; leaving it alone`);
+            return true;
+          }
+          if (instance) {
+            await deleteOwnInstance(client, spec!.instance, spec!.runId);
+            console.log(`${stamp()} reaper: ${why}; deleted ${spec!.instance}`);
+            return true;
+          }
+          firstAbsent ??= Date.now();
+          if (Date.now() - firstAbsent >= ABSENT_GRACE_MS) {
+            console.log(`${stamp()} reaper: ${why}; ${spec!.instance} never appeared (or is already gone)`);
+            return true;
+          }
+        } finally {
+          await client.close();
         }
-        if (instance) {
-          await deleteOwnInstance(client, spec!.instance, spec!.runId);
-          console.log(`${stamp()} reaper: ${why}; deleted ${spec!.instance}`);
-          return;
-        }
-        firstAbsent ??= Date.now();
-        if (Date.now() - firstAbsent >= ABSENT_GRACE_MS) {
-          console.log(`${stamp()} reaper: ${why}; ${spec!.instance} never appeared (or is already gone)`);
-          return;
-        }
-      } finally {
-        await client.close();
+      } catch (error) {
+        // Every failure is worth another try until the deadline: the reaper has no one to report to.
+        console.error(`${stamp()} reaper: attempt ${attempt} failed: ${errorMessage(error)}`);
       }
-    } catch (error) {
-      console.error(`${stamp()} reaper: attempt ${attempt} failed: ${errorMessage(error)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-  }
-  console.error(`${stamp()} reaper: giving up after ${DEADLINE_MS / 60_000} min; \`accept sweep\` removes ${spec!.instance} once it expires`);
+      return false;
+    },
+    { timeoutMs: DEADLINE_MS, intervalMs: 1000 },
+  ).catch((error: unknown) => {
+    if (error instanceof WaitTimeoutError) return false;
+    throw error;
+  });
+  if (!done) console.error(`${stamp()} reaper: giving up after ${DEADLINE_MS / 60_000} min; \`accept sweep\` removes ${spec!.instance} once it expires`);
 }
 
 if (NOW) {

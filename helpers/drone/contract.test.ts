@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { driftedServices, SERVICES_DIR, startService, type RunningService } from '../common/test-standins.ts';
+import { waitFor } from '../common/wait.ts';
 import { droneBuildDifferences, droneListDifferences, DRONE_STATUSES, type DroneListPage } from './contract.ts';
 
 // Drone's build JSON (GET /api/repos/{owner}/{name}/builds/{n}) for a failed matrix: fields as
@@ -92,16 +93,19 @@ async function standinDrone(dir: string): Promise<RunningService & { cleanup(): 
 type Build = { status: string; stages: Array<{ status: string; stopped: number; steps: Array<{ status: string }> }> };
 
 /** One build created and followed to its end: what Drone answered at creation and at the end. */
-async function oneBuild(drone: RunningService): Promise<{ created: unknown; ended: Build | undefined }> {
+async function oneBuild(drone: RunningService): Promise<{ created: unknown; ended: Build }> {
   const api = (path: string) => `${drone.url}/api/repos/coop-cloud/cc-ci${path}`;
   const created = await ask(api('/builds?branch=main&RECIPE=custom-html&COMMENT_ID=901'), 'POST', 'tok-drone');
   expect(created.status).toBe(200);
   const number = (created.body as { number: number }).number;
-  let ended: Build | undefined;
-  for (const deadline = Date.now() + 20_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 200))) {
-    ended = (await ask(api(`/builds/${number}`), 'GET', 'tok-drone')).body as Build;
-    if (ended && !['pending', 'running'].includes(ended.status)) break;
-  }
+  const ended = await waitFor<Build>(
+    `build #${number} of the stand-in Drone to end`,
+    async () => {
+      const build = (await ask(api(`/builds/${number}`), 'GET', 'tok-drone')).body as Build | undefined;
+      return build && !['pending', 'running'].includes(build.status) ? build : { done: false as const, saw: build?.status };
+    },
+    { timeoutMs: 20_000, intervalMs: 200 },
+  );
   return { created: created.body, ended };
 }
 
@@ -117,10 +121,10 @@ describe('the Drone build contract, against the lab stand-in (lab/base/services/
   it("emits builds of Drone's shape, pending and finished", async () => {
     const { created, ended: build } = await oneBuild(drone);
     expect(droneBuildDifferences(created)).toEqual([]);
-    expect(build?.status, drone.log().slice(-2000)).toBe('failure');
+    expect(build.status, drone.log().slice(-2000)).toBe('failure');
     expect(droneBuildDifferences(build)).toEqual([]);
-    expect(build!.stages.map((stage) => [stage.status, stage.steps.map((s) => s.status)])).toEqual([['failure', ['success', 'failure']], ['skipped', ['skipped']]]);
-    expect(build!.stages[0]!.stopped).toBeGreaterThan(0);
+    expect(build.stages.map((stage) => [stage.status, stage.steps.map((s) => s.status)])).toEqual([['failure', ['success', 'failure']], ['skipped', ['skipped']]]);
+    expect(build.stages[0]!.stopped).toBeGreaterThan(0);
   });
 
   it("pages its build list as Drone does, and a copy that clamps per_page to 100 is caught", async () => {
