@@ -87,9 +87,8 @@ async function reap(why: string): Promise<void> {
 if (NOW) {
   void reap('asked to delete now').then(() => process.exit(0));
 } else {
-  const timer = setInterval(() => {
-    if (parentAlive()) return;
-    clearInterval(timer);
-    void reap(`parent ${spec!.parentPid} is gone`).then(() => process.exit(0));
-  }, 500);
+  // As long as the run lives: the run ends it (SIGTERM, above) or its death does.
+  void waitFor(`parent ${spec!.parentPid} to be gone`, async () => !parentAlive(), { timeoutMs: 'unbounded', intervalMs: 500 })
+    .then(() => reap(`parent ${spec!.parentPid} is gone`))
+    .then(() => process.exit(0));
 }
