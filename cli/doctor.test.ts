@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { systemNamesEnv } from '../helpers/common/config.ts';
 import { ConfigError, HarnessError } from '../helpers/common/errors.ts';
-import { rejectionOf } from '../helpers/common/rejection.ts';
+import { rejectionOf } from '../helpers/common/testing/rejection.ts';
 import { checkReadable, readSettingFile } from '../machines/resolve.ts';
 import { EXAMPLE_NAMES } from '../machines/system-profile.fixture.ts';
 import {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, type RunningService } from '../helpers/common/test-standins.ts';
+import { startService, type RunningService } from '../helpers/common/testing/standins.ts';
 
 // The recipes' app stand-in and the browser step, as the lab image runs them.
 const CI_DIR = join(dirname(fileURLToPath(import.meta.url)), 'base/ci');

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/common/dial.ts';
-import { SERVICES_DIR } from '../helpers/common/test-standins.ts';
+import { SERVICES_DIR } from '../helpers/common/testing/standins.ts';
 import { waitFor } from '../helpers/common/wait.ts';
 
 /** A fake incusd on a unix socket: GET /1.0/instances/<name> is 200 while `present` holds it. */

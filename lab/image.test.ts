@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HarnessError } from '../helpers/common/errors.ts';
 import { HOST_PATH } from '../helpers/common/host.ts';
-import { rejectionOf } from '../helpers/common/rejection.ts';
+import { rejectionOf } from '../helpers/common/testing/rejection.ts';
 import { ensureHostExecPathLink, HOST_EXEC_PATH_TARGET, imageExecPath, makeExecPathDir, removeHostExecPathLink } from './image.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'lab-image-test-'));

@@ -6,7 +6,7 @@ import { HarnessError } from '../helpers/common/errors.ts';
 import type { IncusInstance, IncusResources } from '../helpers/incus/client.ts';
 import { checkMemoryFits, deleteOwnInstance, reservedBytes } from './guard.ts';
 import { LABEL_OWNER, instanceName, labelsFor } from './labels.ts';
-import { rejectionOf } from '../helpers/common/rejection.ts';
+import { rejectionOf } from '../helpers/common/testing/rejection.ts';
 
 const GiB = 2 ** 30;
 const RUN = '20261125t120000-abcd';

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, HarnessError, SystemFailure } from '../../helpers/common/errors.ts';
 import { StateTimeoutError, WaitTimeoutError } from '../../helpers/common/wait.ts';
 import { DroneClient } from '../../helpers/drone/index.ts';
-import { fakeHttps, json, type FakeHttps } from '../../helpers/https/test-fixtures.ts';
+import { fakeHttps, json, type FakeHttps } from '../../helpers/https/testing/fake-https.ts';
 import { errorVerdict } from '../../reporting/verdict.ts';
 import { loadConfig, realTargetDurations } from '../../helpers/common/config.ts';
 import { buildFor, finished, finishPollCap, latestSystemTestmeBuilds, probeRecipeOf, testmeBuild, testmeRefusal, type Ci, type Trigger } from './ci.ts';

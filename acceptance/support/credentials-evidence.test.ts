@@ -11,9 +11,9 @@ import { displayUrl } from '../../helpers/common/credentials.ts';
 import { loadConfig, realTargetDurations } from '../../helpers/common/config.ts';
 
 import { Ledger } from '../../helpers/common/ledger.ts';
-import { credentialForms, filesHolding } from '../../helpers/common/leak-scan.ts';
+import { credentialForms, filesHolding } from '../../helpers/common/testing/leak-scan.ts';
 import { forgetSecrets } from '../../helpers/common/redact.ts';
-import { startAuthGitServer, type AuthGitServer } from '../../helpers/git/test-server.ts';
+import { startAuthGitServer, type AuthGitServer } from '../../helpers/git/testing/auth-server.ts';
 import { HOST_GIT_CONFIG, HOST_GIT_CREDENTIALS_PURPOSE } from '../../helpers/runbook/run.ts';
 import { runContext } from '../../machines/run-context.ts';
 import type { D8Evidence } from './d8.ts';

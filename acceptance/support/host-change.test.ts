@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { budgetMs } from '../../helpers/common/budget.ts';
 import { realTargetDurations } from '../../helpers/common/config.ts';
-import { limitRecordingHost } from '../../helpers/common/host-fixture.ts';
+import { limitRecordingHost } from '../../helpers/common/testing/recording-host.ts';
 import { WAITS } from './ci.ts';
 import { withHostChange, type HostCheckout } from './host-change.ts';
 

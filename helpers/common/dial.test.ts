@@ -2,9 +2,9 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DialError, dial, parseSocksUrl, tlsPeer } from './dial.ts';
 import { ConfigError, isTransient } from './errors.ts';
-import { turnUntil } from './event-loop.ts';
-import { startFakeSocks, type FakeSocks } from './fake-socks.ts';
-import { rejectionOf } from './rejection.ts';
+import { turnUntil } from './testing/event-loop.ts';
+import { startFakeSocks, type FakeSocks } from './testing/fake-socks.ts';
+import { rejectionOf } from './testing/rejection.ts';
 
 let socks: FakeSocks;
 let echo: net.Server;

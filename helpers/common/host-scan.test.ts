@@ -7,7 +7,7 @@ import { HarnessError } from './errors.ts';
 import { exec, type CommandResult } from './exec.ts';
 import { CommandNotStartedError, hostChannel, hostShellArgv, type HostChannel } from './host.ts';
 import { HostScanError, fileHashesOnHost, filesMatchingOnHost } from './host-scan.ts';
-import { rejectionOf } from './rejection.ts';
+import { rejectionOf } from './testing/rejection.ts';
 
 /** A host whose every command gets `reply`, built without hostChannel: the scans must judge 126/127 themselves. */
 function fakeHost(reply: (script: string) => Partial<CommandResult>): HostChannel & { scripts: string[] } {

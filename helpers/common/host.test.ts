@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { HarnessError } from './errors.ts';
 import { CommandError, exec } from './exec.ts';
 import { CommandNotStartedError, HOST_PATH, hostChannel, hostCommandLine, hostShellArgv, programsNotStarted, type HostChannel } from './host.ts';
-import { rejectionOf } from './rejection.ts';
+import { rejectionOf } from './testing/rejection.ts';
 
 /** A channel over the local shell: real exit codes, as a host's `sh -c` gives them. */
 function localShell(): HostChannel {

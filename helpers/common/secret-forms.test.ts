@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MultiMatcher } from './multi-match.ts';
 import { forgetSecrets, redact, registerSecret } from './redact.ts';
-import { plantedForms } from './secret-forms.fixture.ts';
+import { plantedForms } from './testing/planted-forms.ts';
 import { applyRecipe, base64Core, FormIndex, MIN_PART_LENGTH, secretForms, secretParts, secretsInTexts } from './secret-forms.ts';
 
 afterEach(() => forgetSecrets());

@@ -3,7 +3,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { driftedServices, SERVICES_DIR, startService, type RunningService } from '../common/test-standins.ts';
+import { driftedServices, SERVICES_DIR, startService, type RunningService } from '../common/testing/standins.ts';
 import { waitFor } from '../common/wait.ts';
 import { droneBuildDifferences, droneListDifferences, DRONE_STATUSES, type DroneListPage } from './contract.ts';
 

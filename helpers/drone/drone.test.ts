@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HarnessError } from '../common/errors.ts';
-import { fakeHttps, json, type FakeHttps } from '../https/test-fixtures.ts';
+import { fakeHttps, json, type FakeHttps } from '../https/testing/fake-https.ts';
 import { DroneClient } from './index.ts';
 
 let server: FakeHttps;

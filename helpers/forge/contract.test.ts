@@ -5,7 +5,7 @@ import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { driftedServices, SERVICES_DIR, startService, type RunningService } from '../common/test-standins.ts';
+import { driftedServices, SERVICES_DIR, startService, type RunningService } from '../common/testing/standins.ts';
 import { FORGE_CONTRACT, httpForge, runForgeContract, type ForgeRole, type ForgeWorld } from './contract.ts';
 
 const FILE_TEXT = 'print("ok 1 - contract")\n';

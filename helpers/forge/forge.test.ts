@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HarnessError } from '../common/errors.ts';
-import { fakeHttps, json, type FakeHttps } from '../https/test-fixtures.ts';
+import { fakeHttps, json, type FakeHttps } from '../https/testing/fake-https.ts';
 import { ForgeClient, ForgeWriteRefused, realForgeWrites, type ForgeWriteScope } from './index.ts';
 
 // A fake Gitea: alice (token a) is in coop-cloud, mallory (token m) is not.

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HarnessError } from '../common/errors.ts';
-import { credentialForms } from '../common/leak-scan.ts';
+import { credentialForms } from '../common/testing/leak-scan.ts';
 import { forgetSecrets } from '../common/redact.ts';
 import { cloneRepo, operatorGitEnv } from './index.ts';
-import { startAuthGitServer, type AuthGitServer } from './test-server.ts';
+import { startAuthGitServer, type AuthGitServer } from './testing/auth-server.ts';
 
 const USER = 'ci-bot';
 const TOKEN = 'gitea-Token_7f3e9a';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { succeed } from '../common/exec.ts';
-import { plantedForms } from '../common/secret-forms.fixture.ts';
+import { plantedForms } from '../common/testing/planted-forms.ts';
 import { secretForms } from '../common/secret-forms.ts';
 import { countOccurrences, describeLeak } from './leak.ts';
 

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HarnessError } from '../common/errors.ts';
-import { turnUntil } from '../common/event-loop.ts';
-import { warningsDuring } from '../common/warnings.ts';
+import { turnUntil } from '../common/testing/event-loop.ts';
+import { warningsDuring } from '../common/testing/warnings.ts';
 import { dialDomainAt, httpsRequest, isRetryableStatus, jsonBody } from './index.ts';
-import { startFakeSocks, type FakeSocks } from '../common/fake-socks.ts';
-import { fakeHttps, json, type FakeHttps } from './test-fixtures.ts';
+import { startFakeSocks, type FakeSocks } from '../common/testing/fake-socks.ts';
+import { fakeHttps, json, type FakeHttps } from './testing/fake-https.ts';
 
 let server: FakeHttps;
 let socks: FakeSocks;

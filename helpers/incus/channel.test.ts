@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { HarnessError } from '../common/errors.ts';
 import { CommandNotStartedError, HOST_PATH } from '../common/host.ts';
 import { Ledger } from '../common/ledger.ts';
-import { rejectionOf } from '../common/rejection.ts';
+import { rejectionOf } from '../common/testing/rejection.ts';
 import { incusChannel } from './channel.ts';
 import type { IncusClient, IncusExecResult } from './client.ts';
 

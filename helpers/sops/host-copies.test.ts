@@ -8,8 +8,8 @@ import { HarnessError, SystemFailure } from '../common/errors.ts';
 import { exec, type CommandResult } from '../common/exec.ts';
 import { CommandNotStartedError, hostChannel, hostShellArgv, type HostChannel } from '../common/host.ts';
 import { HostScanError } from '../common/host-scan.ts';
-import { rejectionOf } from '../common/rejection.ts';
-import { plantedForms } from '../common/secret-forms.fixture.ts';
+import { rejectionOf } from '../common/testing/rejection.ts';
+import { plantedForms } from '../common/testing/planted-forms.ts';
 import { secretForms } from '../common/secret-forms.ts';
 import { EXPLAINED_SECRET_PLACES, explainSecretFile, findSopsCopiesOnHost, hostForms, hostFormsText, unexplained } from './host-copies.ts';
 

@@ -16,11 +16,11 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DialError } from '../common/dial.ts';
 import { HarnessError } from '../common/errors.ts';
 import { CommandNotStartedError, HOST_PATH } from '../common/host.ts';
-import { startFakeSocks, type FakeSocks } from '../common/fake-socks.ts';
+import { startFakeSocks, type FakeSocks } from '../common/testing/fake-socks.ts';
 import { Ledger } from '../common/ledger.ts';
 import { log } from '../common/log.ts';
 import { connectSsh, sshFingerprint, SshError, type SshConnectOptions, type SshHost } from './index.ts';
-import { rejectionOf } from '../common/rejection.ts';
+import { rejectionOf } from '../common/testing/rejection.ts';
 
 const { Server, utils } = ssh2;
 const STATUS = utils.sftp.STATUS_CODE;

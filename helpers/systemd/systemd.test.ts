@@ -4,7 +4,7 @@ import type { CommandResult } from '../common/exec.ts';
 import { forgetSecrets, registerSecret } from '../common/redact.ts';
 import { StateTimeoutError, WaitTimeoutError } from '../common/wait.ts';
 import { CommandNotStartedError, type HostChannel } from '../common/host.ts';
-import { rejectionOf } from '../common/rejection.ts';
+import { rejectionOf } from '../common/testing/rejection.ts';
 import {
   OneshotTimeoutError,
   failedUnits,

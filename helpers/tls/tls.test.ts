@@ -6,7 +6,7 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HarnessError } from '../common/errors.ts';
 import { succeed } from '../common/exec.ts';
-import { startFakeSocks, type FakeSocks } from '../common/fake-socks.ts';
+import { startFakeSocks, type FakeSocks } from '../common/testing/fake-socks.ts';
 import {
   PemError,
   TlsVerificationError,
@@ -22,8 +22,8 @@ import {
   verifyChain,
 } from './index.ts';
 import { parseHostPort, showServedChain } from './show.ts';
-import { rejectionOf } from '../common/rejection.ts';
-import { warningsDuring } from '../common/warnings.ts';
+import { rejectionOf } from '../common/testing/rejection.ts';
+import { warningsDuring } from '../common/testing/warnings.ts';
 
 // --- fixtures: a small PKI made by the openssl CLI ---------------------------------------
 

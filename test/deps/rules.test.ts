@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LAB_IMPORT_RULE, LAB_PATH_READERS, LAB_PATH_READ_RULE, checkDependencies, checkLabPathReads, describeViolation, importsOf, labPathReadsOf, resolveSpecifier, trackedSources, type SourceFile } from './rules.ts';
+import { LAB_IMPORT_RULE, LAB_PATH_READERS, LAB_PATH_READ_RULE, TEST_ONLY_RULE, checkDependencies, isTest, isTestOnly, checkLabPathReads, describeViolation, importsOf, labPathReadsOf, resolveSpecifier, trackedSources, type SourceFile } from './rules.ts';
 
 const REPO_ROOT = join(import.meta.dirname, '..', '..');
 const file = (path: string, ...lines: string[]): SourceFile => ({ path, text: lines.join('\n') });
@@ -124,6 +124,29 @@ describe('checkDependencies', () => {
     ]);
   });
 
+  it('lets only tests, and other test-only modules, import a test-only module (testing/, *.fixture.ts)', () => {
+    expect(
+      check(
+        file('helpers/ssh/ssh.test.ts', "import { startSocks } from '../common/testing/fake-socks.ts';"),
+        file('acceptance/support/reports.test.ts', "import { sampleRecord } from '../../reporting/run-record.fixture.ts';"),
+        file('test/e2e/credentials.test.ts', "import { leakedFiles } from '../../helpers/common/testing/leak-scan.ts';"),
+        file('helpers/common/testing/leak-scan.ts', "import { plantedForms } from './planted-forms.ts';", "import { secretForms } from '../secret-forms.ts';"),
+      ),
+    ).toEqual([]);
+    expect(
+      check(
+        file('helpers/ssh/index.ts', "import { startSocks } from '../common/testing/fake-socks.ts';"),
+        file('cli/report.ts', "import { sampleRecord } from '../reporting/run-record.fixture.ts';"),
+        file('acceptance/c3-one-out-of-band-secret.spec.ts', "import { plantedForms } from '../helpers/common/testing/planted-forms.ts';"),
+      ),
+    ).toEqual([
+      `helpers/ssh/index.ts:1 imports "../common/testing/fake-socks.ts" (helpers/common/testing/fake-socks.ts), against: ${TEST_ONLY_RULE}`,
+      `cli/report.ts:1 imports "../reporting/run-record.fixture.ts" (reporting/run-record.fixture.ts), against: ${TEST_ONLY_RULE}`,
+      `acceptance/c3-one-out-of-band-secret.spec.ts:1 imports "../helpers/common/testing/planted-forms.ts" (helpers/common/testing/planted-forms.ts), against: ${TEST_ONLY_RULE}`,
+    ]);
+    expect(isTestOnly('helpers/common/testing.ts')).toBe(false);
+  });
+
   it('allows the way imports flow', () => {
     expect(
       check(
@@ -160,7 +183,7 @@ describe('reads of lab/ by path', () => {
 
   it('fails a file outside lab/ that reads it by path, unless it is listed with its reason', () => {
     const reads = (path: string) => file(path, '', "const SERVICES = join(import.meta.dirname, '../../lab/base/services');");
-    expect(checkLabPathReads([reads('helpers/common/test-standins.ts'), reads('lab/base/x.ts')])).toEqual([]);
+    expect(checkLabPathReads([reads('helpers/common/testing/standins.ts'), reads('lab/base/x.ts')])).toEqual([]);
     expect(checkLabPathReads([reads('helpers/forge/index.ts')]).map(describeViolation)).toEqual([
       `helpers/forge/index.ts:2 reads "../../lab/base/services" (lab/base/services), against: ${LAB_PATH_READ_RULE}`,
     ]);
@@ -171,6 +194,20 @@ describe('the repository', () => {
   it('follows every dependency rule', async () => {
     const violations = checkDependencies(await trackedSources(REPO_ROOT));
     expect(violations.map(describeViolation), 'imports that break the dependency rules (test/deps/rules.ts)').toEqual([]);
+  });
+
+  it('keeps no test-only module in helpers/common itself: each module there has an importer that is no test', async () => {
+    const files = await trackedSources(REPO_ROOT);
+    const importers = new Map<string, string[]>();
+    for (const source of files) {
+      for (const { specifier } of importsOf(source.path, source.text)) {
+        const target = resolveSpecifier(source.path, specifier);
+        if (target) importers.set(target, [...(importers.get(target) ?? []), source.path]);
+      }
+    }
+    const common = files.map((source) => source.path).filter((path) => /^helpers\/common\/[^/]+\.ts$/.test(path) && !isTest(path));
+    const testOnly = common.filter((path) => importers.has(path) && importers.get(path)!.every(isTest));
+    expect(testOnly, 'modules of helpers/common that only tests import: move them to helpers/common/testing/').toEqual([]);
   });
 
   it('reads lab/ by path only where LAB_PATH_READERS says, and each of them still does', async () => {

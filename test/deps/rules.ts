@@ -6,6 +6,7 @@
  * read the record through it. Specifiers are read with the TypeScript parser (already a dev
  * dependency), so an import in a comment or a string is not one. Paths into lab/ built in code
  * (join, resolve, new URL) are checked too: only the files of LAB_PATH_READERS read lab/ by path.
+ * Test-only modules (a testing/ folder, *.fixture.ts) are imported by tests alone.
  */
 import { readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
@@ -70,7 +71,7 @@ export const CLI_ACCEPTANCE_IMPORTS: Record<string, string> = {
  * Nothing else outside lab/ may: checkLabPathReads.
  */
 export const LAB_PATH_READERS: Record<string, string> = {
-  'helpers/common/test-standins.ts': "the unit tests run the lab's own stand-in services (lab/base/services) on this machine",
+  'helpers/common/testing/standins.ts': "the unit tests run the lab's own stand-in services (lab/base/services) on this machine",
   'helpers/sops/sops.test.ts': "the sops codec is checked against the lab's own installer (lab/base/pkgs/sops-install-secrets.py)",
 };
 
@@ -81,6 +82,22 @@ export const LAB_PATH_READ_RULE = `lab/ is read by path from outside it only by 
 export const LAB_IMPORT_RULE = `lab/ is imported only by lab/** itself, ${LAB_IMPORTERS.join(' and ')}, and the harness's own tests of the lab: ${Object.entries(LAB_TEST_IMPORTERS)
   .map(([dir, why]) => `${dir}/** (${why})`)
   .join(' and ')}`;
+
+/** A test: a *.test.ts file anywhere, or any file under test/ (the harness's own scenarios and checks). */
+export function isTest(path: string): boolean {
+  return path.endsWith('.test.ts') || under(path, 'test');
+}
+
+/**
+ * A module that serves tests only, named so: in a folder `testing/` (fakes, stand-ins, canaries:
+ * helpers/common/testing/, helpers/git/testing/, helpers/https/testing/) or named `*.fixture.ts`
+ * (sample data: reporting/run-record.fixture.ts, machines/system-profile.fixture.ts).
+ */
+export function isTestOnly(path: string): boolean {
+  return path.split('/').slice(0, -1).includes('testing') || path.endsWith('.fixture.ts');
+}
+
+export const TEST_ONLY_RULE = 'a test-only module (in a testing/ folder, or named *.fixture.ts) is imported only by tests (*.test.ts, test/**) and by other test-only modules';
 
 export const RULES: readonly DependencyRule[] = [
   {
@@ -114,6 +131,10 @@ export const RULES: readonly DependencyRule[] = [
   {
     text: 'helpers/**, machines/** and lab/** import nothing from reporting/',
     forbids: (importer, target) => under(importer, 'helpers', 'machines', 'lab') && under(target, 'reporting'),
+  },
+  {
+    text: TEST_ONLY_RULE,
+    forbids: (importer, target) => isTestOnly(target) && !isTest(importer) && !isTestOnly(importer),
   },
   {
     text: `cli/** imports nothing from test/, and from acceptance/ only ${Object.entries(CLI_ACCEPTANCE_IMPORTS)

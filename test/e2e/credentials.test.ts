@@ -12,7 +12,7 @@ import { latestRunRecord } from '../../reporting/run-record-io.ts';
 import { loadConfig } from '../../helpers/common/config.ts';
 import { exec } from '../../helpers/common/exec.ts';
 import { HOST_PATH, hostShellArgv } from '../../helpers/common/host.ts';
-import { credentialForms, filesHolding } from '../../helpers/common/leak-scan.ts';
+import { credentialForms, filesHolding } from '../../helpers/common/testing/leak-scan.ts';
 import { HOST_GIT_CONFIG, HOST_GIT_CREDENTIALS_PURPOSE } from '../../helpers/runbook/run.ts';
 import { readKept } from '../../machines/kept.ts';
 import { labSettings } from '../../lab/index.ts';

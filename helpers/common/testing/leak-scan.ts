@@ -1,8 +1,8 @@
 /** For tests: which files under some directories hold any of some values, in any form a credential travels in. */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MultiMatcher } from './multi-match.ts';
-import { secretForms } from './secret-forms.ts';
+import { MultiMatcher } from '../multi-match.ts';
+import { secretForms } from '../secret-forms.ts';
 
 /**
  * A token in every form it may be written in (helpers/common/secret-forms.ts), and the same for

@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { succeed } from '../common/exec.ts';
+import { succeed } from '../../common/exec.ts';
 
 export interface AuthGitServer extends AsyncDisposable {
   /** Base URL, no credentials: `${url}/repo.git` is the one repo. */

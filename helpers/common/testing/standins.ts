@@ -5,11 +5,11 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './dial.ts';
-import { waitFor } from './wait.ts';
+import { freePort } from '../dial.ts';
+import { waitFor } from '../wait.ts';
 
 /** The lab's stand-ins, as the image ships them. */
-export const SERVICES_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../lab/base/services');
+export const SERVICES_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../../lab/base/services');
 
 export interface RunningService {
   url: string;

@@ -5,7 +5,7 @@ import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { succeed } from '../common/exec.ts';
+import { succeed } from '../../common/exec.ts';
 
 export interface FakeHttps {
   port: number;
