@@ -8,7 +8,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { log } from '../helpers/common/log.ts';
 import { waitFor } from '../helpers/common/wait.ts';
-import { workerProjects } from './index.ts';
+import { workerProjects } from './lifecycle.ts';
 import { pidFileOwner, takePidFile } from './lock.ts';
 
 export interface WorkerLease {
