@@ -210,6 +210,13 @@ describe('the repository', () => {
     expect(testOnly, 'modules of helpers/common that only tests import: move them to helpers/common/testing/').toEqual([]);
   });
 
+  it('keeps each index.ts a short front door: an implementation past 150 lines is named by what it holds', async () => {
+    const long = (await trackedSources(REPO_ROOT))
+      .filter((source) => source.path.endsWith('/index.ts') && source.text.split('\n').length > 150)
+      .map((source) => `${source.path}: ${source.text.split('\n').length} lines`);
+    expect(long, 'move the implementation to a file named by what it holds, and re-export it from index.ts (docs/architecture.md)').toEqual([]);
+  });
+
   it('reads lab/ by path only where LAB_PATH_READERS says, and each of them still does', async () => {
     const files = await trackedSources(REPO_ROOT);
     expect(checkLabPathReads(files).map(describeViolation), 'reads of lab/ by path (test/deps/rules.ts)').toEqual([]);
