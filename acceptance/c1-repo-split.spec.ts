@@ -6,7 +6,7 @@ import { expect } from 'vitest';
 import { recordedComposition } from '../helpers/docs/decisions.ts';
 import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
 import { formatClosureDiff } from '../helpers/nix/index.ts';
-import { attach, dodItem, evidence, step, system, test, expectNone, useReproduction, observes, OPERATOR_SIDE, runHost, runningCcci, decisionLog } from './support/dod.ts';
+import { attach, dodItem, observation, step, system, test, expectNone, useReproduction, observes, OPERATOR_SIDE, runHost, runningCcci, decisionLog } from './support/dod.ts';
 import { judgeRunningCcci } from './support/running-ccci.ts';
 import { judgeSystems } from './support/systems.ts';
 
@@ -25,14 +25,14 @@ dodItem('C1', () => {
     const leaks = [...results].filter(([, result]) => result.count > 0).map(([label, result]) => describeLeak(String(label), result));
     expectNone(leaks, 'the base repo is not generic');
     const scanned = [...results.values()][0]?.scanned;
-    evidence(task, `0 occurrences of the domain and ${Object.keys(needles).length - 1} sops values in ${scanned?.commits ?? '?'} commits (${scanned?.objects ?? '?'} objects) of the base repo`);
+    observation(task, `0 occurrences of the domain and ${Object.keys(needles).length - 1} sops values in ${scanned?.commits ?? '?'} commits (${scanned?.objects ?? '?'} objects) of the base repo`);
   });
 
   test(`the instance repo is composed as a flake input or as the git submodule ${system().instance.submodule}/`, async ({ reproduction, task }) => {
     observes(task, OPERATOR_SIDE);
     const { submodule } = system().instance;
     expect(reproduction.composition, `the base repo composes no instance repo: no ${submodule}/ submodule in .gitmodules and no \`instance\` input in flake.lock`).toBeDefined();
-    evidence(task, `composition: ${reproduction.composition === 'submodule' ? `git submodule ${submodule}/ (?submodules=1)` : 'flake input `instance` pinned in flake.lock'}`);
+    observation(task, `composition: ${reproduction.composition === 'submodule' ? `git submodule ${submodule}/ (?submodules=1)` : 'flake input `instance` pinned in flake.lock'}`);
   });
 
   test(`the base repo's ${system().docs.decisions} records the composition it uses`, async ({ reproduction, baseRepo, task }) => {
@@ -44,7 +44,7 @@ dodItem('C1', () => {
     const { submodule } = system().instance;
     const named = (composition: string | undefined) => (composition === 'submodule' ? `the git submodule ${submodule}/` : composition === 'input' ? 'the flake input `instance`' : 'nothing');
     expect(recorded!.composition, `${decisions} line ${recorded!.lineNumber} records ${named(recorded!.composition)}, but the base repo composes ${named(reproduction.composition)}: "${recorded!.line}"`).toBe(reproduction.composition);
-    evidence(task, `${decisions} line ${recorded!.lineNumber} records ${named(recorded!.composition)}, as the base repo composes it`);
+    observation(task, `${decisions} line ${recorded!.lineNumber} records ${named(recorded!.composition)}, as the base repo composes it`);
   });
 
   test('zero drift: the toplevel built from a clean clone is the running cc-ci\'s /run/current-system, with every narHash equal', async ({ reproduction, production, run, task, skip }) => {
@@ -53,7 +53,7 @@ dodItem('C1', () => {
       narHashes: true,
       failure: (machine) => `the running cc-ci ${machine} has drifted from git: the composed flake does not build the system it runs`,
     });
-    evidence(task, `${observed.machine} (the running cc-ci): /run/current-system = clean build ${observed.built}; ${observed.diff.sizeA} paths, ${observed.diff.hashA} on both sides`);
+    observation(task, `${observed.machine} (the running cc-ci): /run/current-system = clean build ${observed.built}; ${observed.diff.sizeA} paths, ${observed.diff.hashA} on both sides`);
   });
 
   test('live half: the toplevel built from a clean clone is the run\'s host\'s /run/current-system, with every narHash equal', async ({ reproduction, host, run, task }) => {
@@ -64,6 +64,6 @@ dodItem('C1', () => {
     await attach(`expected, current and booted systems on ${host.name}`, verdict.record);
     for (const { name, text } of verdict.attachments) await attach(name, text);
     expectNone(verdict.mismatches, `the composed flake does not build the system ${host.name} runs`);
-    evidence(task, `${host.name}${run.instance.createdInThisRun ? ' (the throwaway, rebuilt from git in this run)' : ''}: /run/current-system = clean build ${reproduction.built}; ${diff.sizeA} paths, ${diff.hashA} on both sides`);
+    observation(task, `${host.name}${run.instance.createdInThisRun ? ' (the throwaway, rebuilt from git in this run)' : ''}: /run/current-system = clean build ${reproduction.built}; ${diff.sizeA} paths, ${diff.hashA} on both sides`);
   });
 });

@@ -9,7 +9,7 @@ import { waitFor } from '../helpers/common/wait.ts';
 import { fileHashesOnHost } from '../helpers/common/host-scan.ts';
 import { describeCert, fetchServedChain, fingerprint, keyMatchesCert, parsePemChain, sanCovers, validityAt, verifyChain, type X509Certificate } from '../helpers/tls/index.ts';
 import type { RunContext } from './support/context.ts';
-import { attach, dodItem, evidence, step, system, test, observes, OPERATOR_SIDE, runHost, within } from './support/dod.ts';
+import { attach, dodItem, observation, step, system, test, observes, OPERATOR_SIDE, runHost, within } from './support/dod.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -40,7 +40,7 @@ dodItem('C2', () => {
     const servedLeaf = fingerprint(chain[0]!);
     const gitLeaf = fingerprint(git[0]!);
     expect(servedLeaf, `served leaf fingerprint ${servedLeaf} ≠ git cert ${gitLeaf}`).toBe(gitLeaf);
-    evidence(task, `served leaf = git wildcard_cert, SHA-256 ${servedLeaf}`);
+    observation(task, `served leaf = git wildcard_cert, SHA-256 ${servedLeaf}`);
   }, within('converge'));
 
   test('the whole served chain, not just the leaf, is the fullchain in git', async ({ run, gitSecrets, task }) => {
@@ -48,7 +48,7 @@ dodItem('C2', () => {
     const git = parsePemChain(gitSecrets.values.wildcard_cert ?? '', 'wildcard_cert').map(fingerprint);
     const chain = (await servedChain(run)).map(fingerprint);
     expect(chain, `served chain [${chain.join(', ')}] ≠ git fullchain [${git.join(', ')}]`).toEqual(git);
-    evidence(task, `served chain = git fullchain (${chain.length} certs)`);
+    observation(task, `served chain = git fullchain (${chain.length} certs)`);
   }, within('converge'));
 
   test('fullchain.pem and privkey.pem on the host are the git secrets (symlinks followed)', async ({ host, gitSecrets, task }) => {
@@ -71,7 +71,7 @@ dodItem('C2', () => {
       seen.push(`${path} → ${target}`);
     }
     await attach('cert files on the host', seen.join('\n'));
-    evidence(task, `${seen.join(', ')}: same sha256 as the git secrets`);
+    observation(task, `${seen.join(', ')}: same sha256 as the git secrets`);
   });
 
   test('the served chain verifies up to the trusted root', async ({ run, task }) => {
@@ -80,7 +80,7 @@ dodItem('C2', () => {
     const roots = parsePemChain(await readFile(run.tlsCaFile, 'utf8'), run.tlsCaFile);
     const verdict = verifyChain(chain, roots);
     expect(verdict.ok, verdict.ok ? '' : `served chain does not verify: ${verdict.reason}`).toBe(true);
-    evidence(task, `chain ${chain.map((cert) => describeCert(cert).subject).join(' → ')} → ${describeCert(roots[0]!).subject}`);
+    observation(task, `chain ${chain.map((cert) => describeCert(cert).subject).join(' → ')} → ${describeCert(roots[0]!).subject}`);
   }, within('converge'));
 
   test('the private key in git belongs to the cert in git', async ({ gitSecrets, task }) => {
@@ -88,7 +88,7 @@ dodItem('C2', () => {
     const git = parsePemChain(gitSecrets.values.wildcard_cert ?? '', 'wildcard_cert');
     expect('wildcard_key' in gitSecrets.values, 'wildcard_key is missing from the instance repo secrets').toBe(true);
     expect(keyMatchesCert(gitSecrets.values.wildcard_key!, git[0]!), 'wildcard_key does not belong to wildcard_cert').toBe(true);
-    evidence(task, `wildcard_key matches ${describeCert(git[0]!).subject}`);
+    observation(task, `wildcard_key matches ${describeCert(git[0]!).subject}`);
   });
 
   test('the SANs cover the domain and the cert is within its validity window', async ({ run, gitSecrets, task }) => {
@@ -100,6 +100,6 @@ dodItem('C2', () => {
     }
     const validity = validityAt(leaf, new Date());
     expect(validity.ok, `git cert is not valid now: ${validity.reason}`).toBe(true);
-    evidence(task, `SANs ${describeCert(leaf).sans.join(', ')} cover *.${run.domain}; valid until ${describeCert(leaf).notAfter}`);
+    observation(task, `SANs ${describeCert(leaf).sans.join(', ')} cover *.${run.domain}; valid until ${describeCert(leaf).notAfter}`);
   });
 });

@@ -14,7 +14,7 @@ import { EXPLAINED_SECRET_PLACES, explainSecretFile, findSopsCopiesOnHost, unexp
 import { shellWord, type HostChannel } from '../helpers/common/host.ts';
 import { recordedKeyProvisioning } from '../helpers/docs/decisions.ts';
 import { parseAgeIdentities, recipientsOf } from '../helpers/sops/index.ts';
-import { attach, dodItem, evidence, skipBecause, step, system, test, expectNone, observes, OPERATOR_SIDE, runHost, runningCcci, decisionLog } from './support/dod.ts';
+import { attach, dodItem, observation, skipBecause, step, system, test, expectNone, observes, OPERATOR_SIDE, runHost, runningCcci, decisionLog } from './support/dod.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -40,7 +40,7 @@ dodItem('C3', () => {
     const all = leaves(data);
     const plain = all.filter(({ path, value }) => !path.some((key) => key.endsWith(suffix)) && !(typeof value === 'string' && value.startsWith('ENC[AES256_GCM,')));
     expectNone(plain.map(({ path }) => path.join('.')), `values stored in plaintext in ${SOPS_FILE}`);
-    evidence(task, `${all.length} leaves in ${SOPS_FILE}, all ENC[AES256_GCM,…]`);
+    observation(task, `${all.length} leaves in ${SOPS_FILE}, all ENC[AES256_GCM,…]`);
   });
 
   test("no decrypted value appears in plaintext in the instance repo's history", async ({ run, instanceRepo, gitSecrets, task }) => {
@@ -51,7 +51,7 @@ dodItem('C3', () => {
     const leaks = [...results].filter(([, result]) => result.count > 0).map(([label, result]) => describeLeak(String(label), result));
     expectNone(leaks, "secret values in plaintext in the instance repo's history");
     const scanned = [...results.values()][0]?.scanned;
-    evidence(task, `0 plaintext occurrences of ${results.size} sops values in ${scanned?.commits ?? '?'} commits of the instance repo`);
+    observation(task, `0 plaintext occurrences of ${results.size} sops values in ${scanned?.commits ?? '?'} commits of the instance repo`);
   });
 
   test(`every file in ${paths.secretsDir} traces back to a sops key in git`, async ({ host, gitSecrets, task }) => {
@@ -65,7 +65,7 @@ dodItem('C3', () => {
     expectNone(untraced, `files in ${paths.secretsDir} on ${host.name} that match no sops value in git`);
     const missing = Object.keys(gitSecrets.values).filter((name) => !onHost.some(([file]) => file === name));
     expectNone(missing, `sops secrets that were not decrypted to ${paths.secretsDir}`);
-    evidence(task, `${onHost.length} files in ${paths.secretsDir}, each equal to its sops value in git`);
+    observation(task, `${onHost.length} files in ${paths.secretsDir}, each equal to its sops value in git`);
   });
 
   test('the only secret provisioned outside git is the bootstrap age key, at 0600', async ({ run, host, task, skip }) => {
@@ -78,7 +78,7 @@ dodItem('C3', () => {
     expect(pushed, `secrets pushed out of band: ${pushed.join(', ') || 'none'} (only ${BOOTSTRAP_KEY} 0600 is allowed)`).toEqual([`${BOOTSTRAP_KEY} 0600`]);
     const mode = await host.succeed(`stat -c '%a %U' ${BOOTSTRAP_KEY}`);
     expect(mode.stdout.trim(), `${BOOTSTRAP_KEY} on ${host.name} has mode/owner ${mode.stdout.trim()}`).toBe('600 root');
-    evidence(task, `one out-of-band secret: ${BOOTSTRAP_KEY} (0600, root)`);
+    observation(task, `one out-of-band secret: ${BOOTSTRAP_KEY} (0600, root)`);
   });
 
   test(`the base repo's ${system().docs.decisions} records how the bootstrap key is provisioned, and the machines hold it so`, async ({ run, host, production, baseRepo, gitSecrets, task }) => {
@@ -95,21 +95,21 @@ dodItem('C3', () => {
     const opens = given.filter((recipient) => gitSecrets.recipients.includes(recipient));
     expect(opens.length, `the bootstrap key (${given.join(', ')}) is no recipient of ${gitSecrets.source}: it opens nothing`).toBeGreaterThan(0);
     if (recorded!.provisioning === 'recovery') {
-      evidence(task, `${where}: the recovery key as it is; the bootstrap key ${opens.join(', ')} is a recipient of ${SOPS_FILE}`);
+      observation(task, `${where}: the recovery key as it is; the bootstrap key ${opens.join(', ')} is a recipient of ${SOPS_FILE}`);
       return;
     }
     // A key of each host's own: the throwaway must not hold the running cc-ci's key.
     if (!('host' in production)) {
-      evidence(task, `${where}: a key of each host's own; the running cc-ci is out of reach (${production.unreachable}), so its key is not compared`);
+      observation(task, `${where}: a key of each host's own; the running cc-ci is out of reach (${production.unreachable}), so its key is not compared`);
       return;
     }
     if (production.host === host || production.name === host.name) {
-      evidence(task, `${where}: a key of each host's own; this run faces the running cc-ci alone, so there is no second machine to compare`);
+      observation(task, `${where}: a key of each host's own; this run faces the running cc-ci alone, so there is no second machine to compare`);
       return;
     }
     const [throwawayKey, productionKey] = [await keyDigestOn(host, BOOTSTRAP_KEY), await keyDigestOn(production.host, BOOTSTRAP_KEY)];
     expect(throwawayKey !== undefined && throwawayKey === productionKey, `${where} records a key of each host's own, but ${host.name} was given the running cc-ci ${production.name}'s own key (the same ${BOOTSTRAP_KEY})`).toBe(false);
-    evidence(task, `${where}: a key of each host's own; ${host.name} and ${production.name} hold different keys at ${BOOTSTRAP_KEY}`);
+    observation(task, `${where}: a key of each host's own; ${host.name} and ${production.name} hold different keys at ${BOOTSTRAP_KEY}`);
   });
 
   test('no other private key on the host is left unexplained', async ({ run, host, gitSecrets, task }) => {
@@ -131,7 +131,7 @@ dodItem('C3', () => {
     const keys: SecretFile[] = found.files.map((file) => ({ file, names: [], why: explainSecretFile(file, hashes.get(file), gitSecrets.values) }));
     await attach('private keys on the host', [...keys.map(({ file, why }) => `${file}: ${why ?? 'UNEXPLAINED'}`), searchedLine(found)].join('\n'));
     expectNone(unexplained(keys), `private keys on ${host.name} that neither sops nor the bootstrap explains`);
-    evidence(task, `${keys.length} private keys on the host, each explained (sops, bootstrap key, SSH host keys, Docker's own)`);
+    observation(task, `${keys.length} private keys on the host, each explained (sops, bootstrap key, SSH host keys, Docker's own)`);
   });
 
   test('no decrypted sops value (token, key, password) is copied anywhere unexplained on the host', async ({ run, host, gitSecrets, task }) => {
@@ -149,7 +149,7 @@ dodItem('C3', () => {
     );
     expectNone(unexplained(copies.files), `copies of sops values on ${host.name} outside the places that explain them`);
     const searchedFor = Object.keys(gitSecrets.values).length - copies.notSearched.length;
-    evidence(task, `${searchedFor} sops values searched for in ${copies.searched.join(' ')}: ${copies.files.length} files hold one, each explained`);
+    observation(task, `${searchedFor} sops values searched for in ${copies.searched.join(' ')}: ${copies.files.length} files hold one, each explained`);
   });
 });
 

@@ -10,7 +10,7 @@ import { fileHashesOnHost } from '../helpers/common/host-scan.ts';
 import { describeStep, parseRunbook, type RunbookStep } from '../helpers/runbook/index.ts';
 import { isHarnessEntry, isHostGitCredentialsEntry } from '../helpers/runbook/run.ts';
 import { describeUnit, failedUnits, journalExcerpt, systemState, waitForOneshots } from '../helpers/systemd/index.ts';
-import { attach, dodItem, evidence, skipBecause, system, test, expectNone, within, observes, runHost } from './support/dod.ts';
+import { attach, dodItem, observation, skipBecause, system, test, expectNone, within, observes, runHost } from './support/dod.ts';
 import { shellWord } from '../helpers/common/host.ts';
 import { HarnessError } from '../helpers/common/errors.ts';
 
@@ -34,7 +34,7 @@ dodItem('C4', () => {
     const first = run.runbook.steps[0];
     expect(first, 'no runbook step ran').toBeDefined();
     expect(Date.parse(run.instance.createdAt) <= Date.parse(first!.startedAt), `${run.instance.name} was created at ${run.instance.createdAt}, after the first runbook step at ${first!.startedAt}`).toBe(true);
-    evidence(task, `${run.instance.name} created ${run.instance.createdAt} from a blank image, in ${run.instance.project}`);
+    observation(task, `${run.instance.name} created ${run.instance.createdAt} from a blank image, in ${run.instance.project}`);
   });
 
   test(`the commands run on the machine are exactly the steps of ${docs.install}`, async ({ run, baseRepo, task, skip }) => {
@@ -50,7 +50,7 @@ dodItem('C4', () => {
     const extra = actual.filter((action, index) => action !== expected[index]);
     const missing = expected.filter((action) => !actual.includes(action));
     expect(actual, `what the harness did to the machine differs from ${docs.install}: not in the runbook [${extra.join('; ')}], runbook steps not done [${missing.join('; ')}]`).toEqual(expected);
-    evidence(task, `${actual.length} actions on the machine, each a step of ${docs.install}, in order${credentialEntries.length ? ` (besides ${credentialEntries.length} ledger entries for the operator's git credentials, ACCEPT_HOST_GIT_CREDENTIALS_FILE)` : ''}`);
+    observation(task, `${actual.length} actions on the machine, each a step of ${docs.install}, in order${credentialEntries.length ? ` (besides ${credentialEntries.length} ledger entries for the operator's git credentials, ACCEPT_HOST_GIT_CREDENTIALS_FILE)` : ''}`);
   });
 
   test(`every step of ${docs.install} ran on the blank machine, each program it names there to run`, async ({ run, baseRepo, task, skip }) => {
@@ -73,7 +73,7 @@ dodItem('C4', () => {
     // The rebuild's own exit (the document's last step) is judged below, with what switch-to-configuration's codes mean.
     if (stopped && stopped.index !== documented.at(-1)?.index) expect.fail(`${at(stopped)} exited ${stopped.exitCode}, so the steps after it never ran:\n${stopped.outputTail}`);
     expect(run.runbook.steps.length, `${run.runbook.steps.length} of the ${documented.length} steps of ${docs.install} ran`).toBe(documented.length);
-    evidence(task, `all ${documented.length} steps of ${docs.install} ran on ${run.instance.name}, each program found`);
+    observation(task, `all ${documented.length} steps of ${docs.install} ran on ${run.instance.name}, each program found`);
   });
 
   test('the rebuild succeeded and the system is running with 0 failed units', async ({ run, host, task }) => {
@@ -91,7 +91,7 @@ dodItem('C4', () => {
     expectNone(failed, `failed units on ${host.name}`);
     const state = await systemState(host);
     expect(state, `systemctl is-system-running on ${host.name}`).toBe('running');
-    evidence(task, `is-system-running = running, 0 failed units${rebuild ? (exitKnown ? `, nixos-rebuild switch exit ${rebuild.exitCode} over ${rebuild.channel?.via ?? 'the run host channel'}` : ', the rebuild\'s exit unknown (its channel dropped)') : ''}`);
+    observation(task, `is-system-running = running, 0 failed units${rebuild ? (exitKnown ? `, nixos-rebuild switch exit ${rebuild.exitCode} over ${rebuild.channel?.via ?? 'the run host channel'}` : ', the rebuild\'s exit unknown (its channel dropped)') : ''}`);
   });
 
   test('the reconcile oneshots have converged', async ({ run, host, task }) => {
@@ -100,7 +100,7 @@ dodItem('C4', () => {
     await attach('oneshots', report.units.map(describeUnit).join('\n'));
     const broken = report.converged ? [] : report.broken.map((unit) => `${unit.unit}: ${unit.reason}\n${unit.journal ?? ''}`);
     expectNone(broken, 'oneshots that did not converge');
-    evidence(task, `${paths.oneshots.length} oneshots active (exited), result success: ${paths.oneshots.map((unit) => unit.replace(/\.service$/, '')).join(', ')}`);
+    observation(task, `${paths.oneshots.length} oneshots active (exited), result success: ${paths.oneshots.map((unit) => unit.replace(/\.service$/, '')).join(', ')}`);
   }, within('converge'));
 
   test('every secret and the cert were decrypted on the machine', async ({ host, gitSecrets, task }) => {
@@ -112,6 +112,6 @@ dodItem('C4', () => {
     expectNone(wrong, `secrets not decrypted (or not equal to git) on ${host.name}`);
     const cert = await host.exec(`test -s ${shellWord(paths.certChain)} && test -s ${shellWord(paths.certKey)}`);
     expect(cert.exitCode, `${paths.certChain} or ${paths.certKey} is missing or empty`).toBe(0);
-    evidence(task, `${names.length} secrets in ${paths.secretsDir} equal to git; cert and key in ${paths.certChain}, ${paths.certKey}`);
+    observation(task, `${names.length} secrets in ${paths.secretsDir} equal to git; cert and key in ${paths.certChain}, ${paths.certKey}`);
   });
 });

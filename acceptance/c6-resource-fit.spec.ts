@@ -8,7 +8,7 @@ import { recordedSizing, sameSize } from '../helpers/docs/decisions.ts';
 import { holdsMemory, reservedBytes } from '../machines/guard.ts';
 import { changedMachines, observeMachines } from '../machines/neighbours.ts';
 import { NO_INCUS_API, hasIncusApi } from '../machines/host.ts';
-import { attach, dodItem, evidence, providedRun, skipBecause, system, test, expectNone, observes, runningCcci, decisionLog } from './support/dod.ts';
+import { attach, dodItem, observation, providedRun, skipBecause, system, test, expectNone, observes, runningCcci, decisionLog } from './support/dod.ts';
 
 const GiB = 2 ** 30;
 const gib = (bytes: number) => `${(bytes / GiB).toFixed(1)} GiB`;
@@ -35,7 +35,7 @@ dodItem('C6', () => {
     const summary = `${rows.map((row) => `${row.name} ${row.limit}`).join(' + ')} = ${gib(total)}`;
     expect(total <= config.ramGuidelineBytes, `${summary} exceeds the ${gib(config.ramGuidelineBytes)} guideline (ACCEPT_RAM_GUIDELINE)`).toBe(true);
     expect(total < resources.memory.total, `${summary} is not below the host's ${gib(resources.memory.total)} of physical memory`).toBe(true);
-    evidence(task, `${summary} ≤ ${gib(config.ramGuidelineBytes)} guideline < ${gib(resources.memory.total)} physical`);
+    observation(task, `${summary} ≤ ${gib(config.ramGuidelineBytes)} guideline < ${gib(resources.memory.total)} physical`);
   });
 
   test('the running cc-ci is sized as the seed resized it (ACCEPT_PRODUCTION_MEMORY), and the neighbours are as they were before the run', async ({ incus, run, task, skip }) => {
@@ -51,7 +51,7 @@ dodItem('C6', () => {
     expect(sized, `${production.name}, the running cc-ci, has limits.memory ${limit ?? 'unset'}, not the ${production.memory} it was resized to (ACCEPT_PRODUCTION_MEMORY)`).toBe(reservedBytes(production.memory, physical).bytes);
     const changed = run.machinesBefore ? changedMachines(run.machinesBefore, await observeMachines(incus, run.machines)) : [];
     expectNone(changed, 'the run has changed what it must leave alone');
-    evidence(task, `${production.name} (the running cc-ci) limits.memory ${limit}${run.machinesBefore ? `; unchanged since the run began: ${run.machinesBefore.map((machine) => machine.name).join(', ')} (checked again after teardown)` : ''}`);
+    observation(task, `${production.name} (the running cc-ci) limits.memory ${limit}${run.machinesBefore ? `; unchanged since the run began: ${run.machinesBefore.map((machine) => machine.name).join(', ')} (checked again after teardown)` : ''}`);
   });
 
   test('the final sizing of the running cc-ci recorded in the base repo\'s decision log is the one it runs with', async ({ incus, run, baseRepo, task, skip }) => {
@@ -74,6 +74,6 @@ dodItem('C6', () => {
       bytes !== undefined && sameSize(recorded!.bytes, bytes),
       `${decisions} line ${recorded!.lineNumber} records ${production.name} at ${recorded!.size}, but it runs with limits.memory ${limit ?? 'unset'}: "${recorded!.line}"`,
     ).toBe(true);
-    evidence(task, `${decisions} line ${recorded!.lineNumber} records ${recorded!.size}; ${production.name} runs with limits.memory ${limit}`);
+    observation(task, `${decisions} line ${recorded!.lineNumber} records ${recorded!.size}; ${production.name} runs with limits.memory ${limit}`);
   });
 });

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { parseRunbook } from '../helpers/runbook/index.ts';
-import { dodItem, evidence, skipBecause, system, test, observes, OPERATOR_SIDE, runHost } from './support/dod.ts';
+import { dodItem, observation, skipBecause, system, test, observes, OPERATOR_SIDE, runHost } from './support/dod.ts';
 
 async function doc(dir: string, path: string): Promise<string> {
   const text = await readFile(join(dir, path), 'utf8').catch(() => '');
@@ -25,7 +25,7 @@ dodItem('C7', () => {
     expect(scripts, `${docs.install} has no runbook step that clones the repos`).toMatch(/git clone/);
     expect(steps.filter((step) => step.kind === 'provision-key').length, `${docs.install} must name exactly one provisioned secret: the bootstrap age key`).toBe(1);
     expect(scripts.match(/nixos-rebuild switch/g)?.length ?? 0, `${docs.install} must hold exactly one \`nixos-rebuild switch\``).toBe(1);
-    evidence(task, `${docs.install}: ${steps.length} runbook steps (clone, key, one nixos-rebuild switch)`);
+    observation(task, `${docs.install}: ${steps.length} runbook steps (clone, key, one nixos-rebuild switch)`);
   });
 
   test(`${docs.secrets} and ${docs.architecture} describe the two repos and the key`, async ({ baseRepo, task }) => {
@@ -36,7 +36,7 @@ dodItem('C7', () => {
     expect(secrets, `${docs.secrets} does not name the bootstrap key path`).toContain(host.bootstrapKey);
     expect(architecture, `${docs.architecture} does not describe the base/instance split`).toMatch(/base repo[\s\S]*instance repo|instance repo[\s\S]*base repo/i);
     expect(architecture, `${docs.architecture} does not mention the one nixos-rebuild switch`).toMatch(/nixos-rebuild switch/);
-    evidence(task, `${docs.secrets} and ${docs.architecture} describe base + instance, sops, the bootstrap key and one switch`);
+    observation(task, `${docs.secrets} and ${docs.architecture} describe base + instance, sops, the bootstrap key and one switch`);
   });
 
   test(`the runbook this run executed is the one in ${docs.install}`, async ({ run, baseRepo, task, skip }) => {
@@ -45,6 +45,6 @@ dodItem('C7', () => {
     const steps = parseRunbook(await readFile(join(baseRepo.dir, docs.install), 'utf8'), docs.install);
     expect(run.runbook.source).toBe(docs.install);
     expect(run.runbook.steps.map((step) => step.line), 'the executed steps do not match the document').toEqual(steps.slice(0, run.runbook.steps.length).map((step) => step.line));
-    evidence(task, `executed ${run.runbook.steps.length} steps from ${docs.install} (lines ${run.runbook.steps.map((step) => step.line).join(', ')})`);
+    observation(task, `executed ${run.runbook.steps.length} steps from ${docs.install} (lines ${run.runbook.steps.map((step) => step.line).join(', ')})`);
   });
 });

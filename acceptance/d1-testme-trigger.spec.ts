@@ -7,7 +7,7 @@ import { expect } from 'vitest';
 import { signBody } from '../helpers/dashboard/index.ts';
 import { giteaPushEvent } from '../helpers/forge/webhooks.ts';
 import { buildFor, commentTestme, D1_START_LIMIT_MS, describeParams, isBuildOf, openPull, searchBuilds, testmeRefusal, type Ci, type Trigger } from './support/ci.ts';
-import { attach, dodItem, evidence, skipBecause, step, test, within, observes, ciFaces } from './support/dod.ts';
+import { attach, dodItem, observation, skipBecause, step, test, within, observes, ciFaces } from './support/dod.ts';
 
 dodItem('D1', () => {
   // The comment flow's wait: ACCEPT_BUILD_START_TIMEOUT, or D1's own 60 s when that is longer.
@@ -43,7 +43,7 @@ dodItem('D1', () => {
     const { build, seenAfterMs } = started!;
     await attach('build', build);
     expect(seenAfterMs, `build #${build.number} appeared ${seenAfterMs} ms after the comment`).toBeLessThanOrEqual(D1_START_LIMIT_MS);
-    evidence(task, `member ${member.by}'s !testme on ${member.recipe}#${member.pull.number} → Drone build #${build.number} within ${(seenAfterMs / 1000).toFixed(1)} s (params ${describeParams(ci, build, ['recipe', 'comment'])})`);
+    observation(task, `member ${member.by}'s !testme on ${member.recipe}#${member.pull.number} → Drone build #${build.number} within ${(seenAfterMs / 1000).toFixed(1)} s (params ${describeParams(ci, build, ['recipe', 'comment'])})`);
   }, flowBudget());
 
   test('a !testme comment from a non-member starts no build', async ({ ci, task, skip }) => {
@@ -55,7 +55,7 @@ dodItem('D1', () => {
     const builds = await searchBuilds(ci, { notBefore: Math.floor(outsider.postedAt / 1000) });
     const rogue = builds.filter((build) => isBuildOf(ci, build, outsider));
     expect(rogue.map((build) => build.number), `a !testme from non-member ${outsider.by} (comment ${outsider.comment.id}) started Drone build(s) #${rogue.map((build) => build.number).join(', #')}`).toEqual([]);
-    evidence(task, `non-member ${outsider.by}'s !testme (comment ${outsider.comment.id}) started no build, while member ${member.by}'s later one started #${started!.build.number}`);
+    observation(task, `non-member ${outsider.by}'s !testme (comment ${outsider.comment.id}) started no build, while member ${member.by}'s later one started #${started!.build.number}`);
   }, flowBudget());
 
   test('/hook accepts a validly signed webhook and rejects unsigned and forged ones', async ({ ci, gitSecrets, task }) => {
@@ -71,6 +71,6 @@ dodItem('D1', () => {
     expect(signed.status >= 200 && signed.status < 300, `a webhook signed with webhook_hmac got HTTP ${signed.status}: ${signed.text.slice(0, 200)}`).toBe(true);
     expect([401, 403], `an unsigned /hook was accepted (HTTP ${unsigned.status})`).toContain(unsigned.status);
     expect([401, 403], `a /hook signed with another key was accepted (HTTP ${forged.status})`).toContain(forged.status);
-    evidence(task, `POST /hook (a Gitea ${event} event): signed with webhook_hmac → ${signed.status}, unsigned → ${unsigned.status}, forged → ${forged.status}`);
+    observation(task, `POST /hook (a Gitea ${event} event): signed with webhook_hmac → ${signed.status}, unsigned → ${unsigned.status}, forged → ${forged.status}`);
   });
 });

@@ -9,7 +9,7 @@ import type { DroneBuild } from '../helpers/drone/index.ts';
 import { buildFor, buildParam, commentTestme, DOD_RECIPES, finished, HARNESS_BRANCH_PREFIX, latestSystemTestmeBuilds, MATRIX, matrixStages, testmeRefusal, WAITS, type Ci } from './support/ci.ts';
 import type { Config } from '../helpers/common/config.ts';
 import type { RunContext } from './support/context.ts';
-import { attach, dodItem, evidence, expectNone, skipBecause, step, test, within, observes, ciFaces } from './support/dod.ts';
+import { attach, dodItem, observation, expectNone, skipBecause, step, test, within, observes, ciFaces } from './support/dod.ts';
 
 /** A recipe's build and how it was found; `refused` when the run may not comment on that recipe. */
 type Outcome = { build?: DroneBuild; how: string; refused?: string };
@@ -59,7 +59,7 @@ dodItem('D10', () => {
         `${recipe}: build #${build!.number} (${how}) is not green in all three stages`,
       );
       expect(build!.status, `${recipe}: build #${build!.number} (${how}) ended ${build!.status}`).toBe('success');
-      evidence(task, `${recipe}: build #${build!.number} (${how}) success; ${MATRIX.map(({ label }) => `${stages.get(label)!.name} ${stages.get(label)!.status}`).join(', ')}`);
+      observation(task, `${recipe}: build #${build!.number} (${how}) success; ${MATRIX.map(({ label }) => `${stages.get(label)!.name} ${stages.get(label)!.status}`).join(', ')}`);
       // The six builds run at once, so the first test waits for all of them as for one.
     }, within(...WAITS.build));
   }

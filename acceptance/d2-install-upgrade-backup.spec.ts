@@ -6,7 +6,7 @@ import { expect } from 'vitest';
 import type { DroneBuild } from '../helpers/drone/index.ts';
 import { buildLogs, MATRIX, matrixStages, runStart, testmeBuild, WAITS, type Ci } from './support/ci.ts';
 import type { RunContext } from './support/context.ts';
-import { attach, dodItem, evidence, expectNone, step, test, unlessWriteRefused, within, observes, ciFaces } from './support/dod.ts';
+import { attach, dodItem, observation, expectNone, step, test, unlessWriteRefused, within, observes, ciFaces } from './support/dod.ts';
 
 dodItem('D2', () => {
   let found: Promise<{ build: DroneBuild; reused: boolean }> | undefined;
@@ -26,7 +26,7 @@ dodItem('D2', () => {
       return problems;
     });
     expectNone(bad, `build #${b.number}: stages without a successful result of their own`);
-    evidence(task, `build #${b.number} (${ci.probeRecipe}): ${[...stages].map(([, s]) => `${s!.name} ${s!.status} (exit ${s!.exit_code}, ${s!.finished - s!.started} s)`).join(', ')}`);
+    observation(task, `build #${b.number} (${ci.probeRecipe}): ${[...stages].map(([, s]) => `${s!.name} ${s!.status} (exit ${s!.exit_code}, ${s!.finished - s!.started} s)`).join(', ')}`);
   }, within(...WAITS.build));
 
   test('each of them did its work for real: the steps\' logs show the install, the upgrade, the backup and the restore', async ({ ci, run, task, skip }) => {
@@ -49,6 +49,6 @@ dodItem('D2', () => {
       const stage = stages.get(label)!;
       return `${stage.name}: ${logs.filter((log) => log.stage === stage.name).reduce((sum, log) => sum + log.text.split('\n').filter(Boolean).length, 0)} log lines`;
     });
-    evidence(task, `build #${b.number}: ${counts.join(', ')}, each showing its work`);
+    observation(task, `build #${b.number}: ${counts.join(', ')}, each showing its work`);
   }, within(...WAITS.build));
 });

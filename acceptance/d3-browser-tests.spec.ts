@@ -7,7 +7,7 @@
 import { expect } from 'vitest';
 import { readBrowserRun } from '../helpers/drone/browser-log.ts';
 import { buildLogs, findStage, runStart, testmeBuild, WAITS } from './support/ci.ts';
-import { attach, dodItem, evidence, test, unlessWriteRefused, within, observes, ciFaces } from './support/dod.ts';
+import { attach, dodItem, observation, test, unlessWriteRefused, within, observes, ciFaces } from './support/dod.ts';
 
 dodItem('D3', () => {
   test('the install stage ran browser tests, and the log shows how many passed and on what engine', async ({ ci, run, task, skip }) => {
@@ -31,6 +31,6 @@ dodItem('D3', () => {
     expect(failed, `${failed} browser test(s) failed in build #${build.number}`).toBe(0);
     const step = install!.steps.find((s) => browser.some((log) => log.step === s.name))!;
     expect(step.status, `the browser step ${step.name} ended ${step.status}`).toBe('success');
-    evidence(task, `build #${build.number} ${install!.name}/${step.name}: ${passed} browser tests passed; engine: ${engine}`);
+    observation(task, `build #${build.number} ${install!.name}/${step.name}: ${passed} browser tests passed; engine: ${engine}`);
   }, within(...WAITS.build));
 });

@@ -7,7 +7,7 @@
 import { expect } from 'vitest';
 import type { DroneBuild } from '../helpers/drone/index.ts';
 import { buildLogs, FAILING_RECIPE_TEST, failingTestPull, findStage, freshBuild, runStart, testmeBuild, WAITS, writeRefusal, type Ci } from './support/ci.ts';
-import { attach, dodItem, evidence, skipBecause, step, test, unlessWriteRefused, within, observes, ciFaces } from './support/dod.ts';
+import { attach, dodItem, observation, skipBecause, step, test, unlessWriteRefused, within, observes, ciFaces } from './support/dod.ts';
 
 const localStage = (ci: Ci, build: DroneBuild) => findStage(ci, build, 'recipeTests');
 
@@ -21,7 +21,7 @@ dodItem('D4', () => {
     await attach(`${stage!.name} log`, text);
     expect(text.trim(), `stage ${stage!.name} of build #${build.number} has an empty log: nothing ran`).not.toBe('');
     expect(stage!.status === 'success' ? build.status : 'failure', `stage ${stage!.name} ended ${stage!.status} but build #${build.number} ended ${build.status}`).toBe(build.status);
-    evidence(task, `build #${build.number}: stage ${stage!.name} ${stage!.status} (exit ${stage!.exit_code}); ${text.split('\n').filter((line) => /^(not )?ok \d/.test(line)).length} test results in its log`);
+    observation(task, `build #${build.number}: stage ${stage!.name} ${stage!.status} (exit ${stage!.exit_code}); ${text.split('\n').filter((line) => /^(not )?ok \d/.test(line)).length} test results in its log`);
   }, within(...WAITS.build));
 
   test('a failing recipe-local test, committed to the recipe repo, fails the build', async ({ ci, task, skip }) => {
@@ -46,6 +46,6 @@ dodItem('D4', () => {
     const text = (await buildLogs(ci, build)).filter((log) => log.stage === stage!.name).map((log) => log.text).join('\n');
     await attach(`${stage!.name} log`, text);
     expect(text, `stage ${stage!.name} of build #${build.number} failed without running ${path} from ${ci.org}/${recipe}#${pull.number}`).toContain(file);
-    evidence(task, `with ${path} failing on ${ci.org}/${recipe}#${pull.number} (branch ${branch}), build #${build.number} ended ${build.status}: ${stage!.name} ${stage!.status} (exit ${stage!.exit_code}), every other stage success`);
+    observation(task, `with ${path} failing on ${ci.org}/${recipe}#${pull.number} (branch ${branch}), build #${build.number} ended ${build.status}: ${stage!.name} ${stage!.status} (exit ${stage!.exit_code}), every other stage success`);
   }, within(...WAITS.build));
 });

@@ -10,7 +10,7 @@ import { shellWord } from '../helpers/common/host.ts';
 import { markedShellBlocks } from '../helpers/runbook/index.ts';
 import { DOD_RECIPES, freshBuild, harnessBranch, MATRIX, matrixStages, pullWithFile, WAITS, writeRefusal } from './support/ci.ts';
 import { HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, withHostChange } from './support/host-change.ts';
-import { attach, dodItem, evidence, expectNone, fill, skipBecause, step, system, test, within, observes, OPERATOR_SIDE, ciFaces, hostFacesOf } from './support/dod.ts';
+import { attach, dodItem, observation, expectNone, fill, skipBecause, step, system, test, within, observes, OPERATOR_SIDE, ciFaces, hostFacesOf } from './support/dod.ts';
 
 const NEW_RECIPE = 'accept-probe';
 /** A port no enrolled recipe uses. */
@@ -38,7 +38,7 @@ dodItem('D5', () => {
     const trees = await Promise.all(enrolled.map(async (recipe) => [recipe, await readdir(join(baseRepo.dir, tree(recipe)), { recursive: true }).catch(() => [])] as const));
     await attach('recipe trees', trees.map(([recipe, files]) => `${tree(recipe)}: ${files.join(', ')}`).join('\n'));
     expectNone(trees.filter(([, files]) => files.length === 0).map(([recipe]) => tree(recipe)), 'enrolled recipes without a tree of their own');
-    evidence(task, `${enrolled.length} recipes in ${ENROLLED}, each with its tree ${tree('<recipe>')} (${trees.map(([recipe, files]) => `${recipe}: ${files.length}`).join(', ')})`);
+    observation(task, `${enrolled.length} recipes in ${ENROLLED}, each with its tree ${tree('<recipe>')} (${trees.map(([recipe, files]) => `${recipe}: ${files.length}`).join(', ')})`);
   });
 
   test('enrolling a new recipe touches only its tree and the enrolment list, and its first !testme runs', async ({ hostCi: ci, run, config, host, baseRepo, task, skip }) => {
@@ -74,6 +74,6 @@ dodItem('D5', () => {
     const stages = matrixStages(ci, build);
     expectNone(MATRIX.filter(({ label }) => stages.get(label)?.status !== 'success').map(({ label }) => `${label}: ${stages.get(label)?.status ?? 'missing'}`), `the first !testme of ${NEW_RECIPE} (build #${build.number}) did not run the matrix`);
     expect(build.status, `the first !testme of ${NEW_RECIPE} ran as build #${build.number} but ended ${build.status}`).toBe('success');
-    evidence(task, `enrolled ${NEW_RECIPE} by changing ${outcome.changed.length} files, all in ${tree(NEW_RECIPE)} or ${ENROLLED}; its first !testme ran as build #${build.number}: ${build.status}`);
+    observation(task, `enrolled ${NEW_RECIPE} by changing ${outcome.changed.length} files, all in ${tree(NEW_RECIPE)} or ${ENROLLED}; its first !testme ran as build #${build.number}: ${build.status}`);
   }, within(...WAITS.hostChange, ...WAITS.build));
 });

@@ -16,7 +16,7 @@ import { countOccurrences, describeLeak } from '../helpers/git/leak.ts';
 import { decryptSops, encryptSops, parseAgeIdentities } from '../helpers/sops/index.ts';
 import { badgePath, buildLogs, buildParam, runPath, runStart, testmeBuild, WAITS } from './support/ci.ts';
 import { GIT_COMMIT, HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, withHostChange } from './support/host-change.ts';
-import { attach, detectComposition, dodItem, evidence, expectNone, skipBecause, step, test, unlessWriteRefused, within, observes, OPERATOR_SIDE, ciFaces, hostFacesOf } from './support/dod.ts';
+import { attach, detectComposition, dodItem, observation, expectNone, skipBecause, step, test, unlessWriteRefused, within, observes, OPERATOR_SIDE, ciFaces, hostFacesOf } from './support/dod.ts';
 
 dodItem('D6', () => {
   test("no decrypted secret occurs anywhere in the history of the base or the instance repo", async ({ run, baseRepo, instanceRepo, gitSecrets, task }) => {
@@ -33,7 +33,7 @@ dodItem('D6', () => {
     }
     await attach('leak probe, both repos', lines.join('\n'));
     expectNone(leaks, 'decrypted secrets in git history');
-    evidence(task, `0 occurrences of ${Object.keys(needles).length} decrypted values, in any form, in all history of both repos`);
+    observation(task, `0 occurrences of ${Object.keys(needles).length} decrypted values, in any form, in all history of both repos`);
   });
 
   test('no decrypted secret occurs in the published build logs or on the dashboard', async ({ ci, run, gitSecrets, task, skip }) => {
@@ -54,7 +54,7 @@ dodItem('D6', () => {
     const logCount = texts.filter(({ where }) => where.startsWith('log')).length;
     await attach('published texts searched', texts.map(({ where, text }) => `${where}: ${text.length} characters`).join('\n'));
     expectNone(leaks, 'decrypted secrets published');
-    evidence(task, `0 occurrences of ${Object.keys(gitSecrets.values).length} decrypted values, in any form, in ${logCount} step logs of ${builds.length} builds and ${texts.length - logCount} dashboard and Drone pages`);
+    observation(task, `0 occurrences of ${Object.keys(gitSecrets.values).length} decrypted values, in any form, in ${logCount} step logs of ${builds.length} builds and ${texts.length - logCount} dashboard and Drone pages`);
   }, within(...WAITS.build));
 
   test('a rotated webhook_hmac takes effect after a rebuild: the new signature is accepted, the old one rejected', async ({ hostCi: ci, run, config, host, baseRepo, instanceRepo, gitSecrets, task, skip }) => {
@@ -95,6 +95,6 @@ dodItem('D6', () => {
     expect([401, 403], `after rotating webhook_hmac and rebuilding, a webhook signed with the old value was still accepted (HTTP ${answers.stale.status})`).toContain(answers.stale.status);
     const restored = await ci.apex.hook(body, signBody(body, old), event);
     if (restored.status >= 300) throw new HarnessError(`after restoring the host, the original webhook_hmac got HTTP ${restored.status}`);
-    evidence(task, `rotated webhook_hmac in the host's secrets/ and rebuilt: new signature → ${answers.fresh.status}, old → ${answers.stale.status}; restored and rebuilt: original → ${restored.status}`);
+    observation(task, `rotated webhook_hmac in the host's secrets/ and rebuilt: new signature → ${answers.fresh.status}, old → ${answers.stale.status}; restored and rebuilt: original → ${restored.status}`);
   }, within(...WAITS.hostChange));
 });

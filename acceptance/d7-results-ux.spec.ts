@@ -14,7 +14,7 @@ import type { DroneBuild } from '../helpers/drone/index.ts';
 import type { ForgeComment } from '../helpers/forge/index.ts';
 import { badgePath, BUILD_SEARCH_LIMIT, buildParam, DOD_RECIPES, failingTestBuild, FAILING_RECIPE_TEST, freshBuild, runPath, runStart, searchBuilds, testmeBuild, WAITS, type Ci } from './support/ci.ts';
 import type { RunContext } from './support/context.ts';
-import { attach, dodItem, evidence, expectNone, fill, step, system, test, unlessWriteRefused, within, observes, ciFaces } from './support/dod.ts';
+import { attach, dodItem, observation, expectNone, fill, step, system, test, unlessWriteRefused, within, observes, ciFaces } from './support/dod.ts';
 
 /** The texts of a badge: what a person reads on it, and what a screen reader says. */
 function badgeTexts(svg: string): string {
@@ -106,7 +106,7 @@ dodItem('D7', () => {
     expect(page.status, `${ci.drone.baseUrl}/ answered ${page.status}`).toBe(200);
     expect(String(page.headers['content-type']), `${ci.drone.baseUrl}/ is not an HTML page`).toMatch(/text\/html/);
     expect(page.text, `${ci.drone.baseUrl}/ does not look like Drone`).toMatch(/drone/i);
-    evidence(task, `${ci.drone.baseUrl}/ → 200 text/html, ${page.body.length} bytes`);
+    observation(task, `${ci.drone.baseUrl}/ → 200 text/html, ${page.body.length} bytes`);
   });
 
   test(`the dashboard lists the run and serves its page at ${fill(system().dashboard.runPath, { n: '<n>' })}`, async ({ ci, run, task, skip }) => {
@@ -114,7 +114,7 @@ dodItem('D7', () => {
     const { build: b } = await unlessWriteRefused({ task, skip }, () => build(ci, run));
     const { problems, entry } = await dashboardProblems(ci, b);
     expectNone(problems, `the dashboard does not report build #${b.number} as it ended (${b.status})`);
-    evidence(task, `${ci.apex.baseUrl}/ lists ${runPath(ci, b.number)} as "${entry}", and that page shows ${buildParam(ci, b, 'recipe')} ${b.status}`);
+    observation(task, `${ci.apex.baseUrl}/ lists ${runPath(ci, b.number)} as "${entry}", and that page shows ${buildParam(ci, b, 'recipe')} ${b.status}`);
   }, within(...WAITS.build));
 
   test('the badge is a valid SVG carrying the status of the recipe\'s latest run', async ({ ci, run, task, skip }) => {
@@ -126,7 +126,7 @@ dodItem('D7', () => {
     const outcome = latest && outcomeOfStatus(latest.status);
     const problem = outcome && outcomeProblem(texts, outcome);
     expect(problem, `${badgePath(ci, recipe)} says "${texts}", not the status of the latest build #${latest?.number} (${latest?.status}): ${problem}`).toBeUndefined();
-    evidence(task, `${badgePath(ci, recipe)}: image/svg+xml, well-formed, says "${texts}" for build #${latest?.number} (${latest?.status})`);
+    observation(task, `${badgePath(ci, recipe)}: image/svg+xml, well-formed, says "${texts}" for build #${latest?.number} (${latest?.status})`);
   }, within(...WAITS.build));
 
   test("after a passing run, the recipe's badge says passing", async ({ ci, task, skip }) => {
@@ -142,7 +142,7 @@ dodItem('D7', () => {
     const texts = await badge(ci, recipe);
     const problem = outcomeProblem(texts, 'passing');
     expect(problem, `after passing build #${passing.number}, the latest run of ${recipe}, ${badgePath(ci, recipe)} says "${texts}": ${problem}`).toBeUndefined();
-    evidence(task, `latest run of ${recipe}: build #${passing.number} (${passing.status}); ${badgePath(ci, recipe)} says "${texts}"`);
+    observation(task, `latest run of ${recipe}: build #${passing.number} (${passing.status}); ${badgePath(ci, recipe)} says "${texts}"`);
   }, within(...WAITS.build));
 
   test('a failing run is reported as failing on the dashboard: in the run list and on its page', async ({ ci, run, task, skip }) => {
@@ -150,7 +150,7 @@ dodItem('D7', () => {
     const b = await unlessWriteRefused({ task, skip }, () => failingRun(ci, run));
     const { problems, entry } = await dashboardProblems(ci, b);
     expectNone(problems, `the dashboard does not report failing build #${b.number} as failing`);
-    evidence(task, `failing build #${b.number} (${b.status}): ${ci.apex.baseUrl}/ lists ${runPath(ci, b.number)} as "${entry}", and that page shows ${b.status}`);
+    observation(task, `failing build #${b.number} (${b.status}): ${ci.apex.baseUrl}/ lists ${runPath(ci, b.number)} as "${entry}", and that page shows ${b.status}`);
   }, within(...WAITS.build));
 
   test("after a failing run, the recipe's badge says failing", async ({ ci, run, task, skip }) => {
@@ -167,7 +167,7 @@ dodItem('D7', () => {
     const texts = await badge(ci, recipe);
     const problem = outcomeProblem(texts, 'failing');
     expect(problem, `after failing build #${latest!.number} (${latest!.status}), the latest run of ${recipe}, ${badgePath(ci, recipe)} says "${texts}": ${problem}`).toBeUndefined();
-    evidence(task, `latest run of ${recipe}: build #${latest!.number} (${latest!.status}); ${badgePath(ci, recipe)} says "${texts}"`);
+    observation(task, `latest run of ${recipe}: build #${latest!.number} (${latest!.status}); ${badgePath(ci, recipe)} says "${texts}"`);
   }, within(...WAITS.build, ...WAITS.build));
 
   test('the PR got its outcome comment, with a link', async ({ ci, run, task, skip }) => {
@@ -179,7 +179,7 @@ dodItem('D7', () => {
     expect(problem, `the outcome comment of build #${b.number} (${b.status}) on ${where}: ${problem}: ${comment.body}`).toBeUndefined();
     const link = /https?:\/\/\S+/.exec(comment.body)![0];
     const took = asked && b.finished ? `, ${Math.round(b.finished - asked)} s after the !testme` : '';
-    evidence(task, `${where}: ${comment.user.login} commented the outcome of build #${b.number} (${b.status}${took}) with ${link}`);
+    observation(task, `${where}: ${comment.user.login} commented the outcome of build #${b.number} (${b.status}${took}) with ${link}`);
   }, within(...WAITS.build, 'buildStart'));
 
   test('the PR of a failing run gets the failing outcome back', async ({ ci, run, task, skip }) => {
@@ -188,6 +188,6 @@ dodItem('D7', () => {
     const { comment, where } = await outcomeComment(ci, b);
     const problem = outcomeProblem(comment.body, 'failing');
     expect(problem, `the outcome comment of failing build #${b.number} (${b.status}) on ${where}: ${problem}: ${comment.body}`).toBeUndefined();
-    evidence(task, `${where}: ${comment.user.login} commented the outcome of failing build #${b.number} (${b.status}): "${comment.body.replace(/https?:\/\/\S+/g, '<link>')}"`);
+    observation(task, `${where}: ${comment.user.login} commented the outcome of failing build #${b.number} (${b.status}): "${comment.body.replace(/https?:\/\/\S+/g, '<link>')}"`);
   }, within(...WAITS.build, 'buildStart'));
 });

@@ -7,7 +7,7 @@ import { waitBooted } from '../helpers/systemd/index.ts';
 import { expect } from 'vitest';
 import { bootedSystem, currentSystem } from '../helpers/nix/index.ts';
 import { rebootOwnInstance } from '../machines/guard.ts';
-import { attach, dodItem, evidence, providedRun, skipBecause, step, system, test, useReproduction, observes, runHost, runningCcci, within } from './support/dod.ts';
+import { attach, dodItem, observation, providedRun, skipBecause, step, system, test, useReproduction, observes, runHost, runningCcci, within } from './support/dod.ts';
 import { judgeRunningCcci } from './support/running-ccci.ts';
 
 dodItem('D8', () => {
@@ -20,17 +20,17 @@ dodItem('D8', () => {
       narHashes: false,
       failure: (machine) => `expected = current does not hold on ${machine}, the running cc-ci`,
     });
-    evidence(task, `${observed.machine} (the running cc-ci): clean checkout → ${observed.built} = /run/current-system (reports/evidence/d8.md)`);
+    observation(task, `${observed.machine} (the running cc-ci): clean checkout → ${observed.built} = /run/current-system (reports/evidence/d8.md)`);
   });
 
   test(`live half: a blank machine rebuilt from git per ${system().docs.install} runs that same system`, async ({ reproduction, task, skip }) => {
     observes(task, runHost());
-    const live = reproduction.evidence.live;
+    const live = reproduction.record.live;
     if (!live) skipBecause({ task, skip }, 'warm run: the live half needs a cold run that creates the machine');
     await attach('live rebuild', live);
     expect(live.rebuildExitCode, `nixos-rebuild switch on the blank machine exited ${live.rebuildExitCode}`).toBe(0);
     expect(live.toplevel, `${live.instance}, rebuilt per ${live.runbook.source}, runs ${live.toplevel}, not the clean build ${reproduction.built}`).toBe(reproduction.built);
-    evidence(task, `${live.instance} (the throwaway): created ${live.createdAt}, rebuilt per ${live.runbook.source}, runs ${live.toplevel}`);
+    observation(task, `${live.instance} (the throwaway): created ${live.createdAt}, rebuilt per ${live.runbook.source}, runs ${live.toplevel}`);
   });
 
   // Optional (ACCEPT_REBOOT_CHECK): more than the DoD asks, and on b1 it costs a VM boot. Last on
@@ -49,7 +49,7 @@ dodItem('D8', () => {
       await attach(`systems on ${host.name} after the reboot`, `booted: ${booted ?? 'none'}\ncurrent: ${current}\nclean build: ${reproduction.built}`);
       expect(booted, `after the reboot, /run/booted-system on ${host.name} is ${booted ?? 'absent'}, not /run/current-system ${current}`).toBe(current);
       expect(current, `after the reboot, ${host.name} runs ${current}, not the clean build ${reproduction.built}`).toBe(reproduction.built);
-      evidence(task, `${host.name} (the throwaway) rebooted: running, /run/booted-system = /run/current-system = ${current}, the clean build`);
+      observation(task, `${host.name} (the throwaway) rebooted: running, /run/booted-system = /run/current-system = ${current}, the clean build`);
     }, within('boot'));
   }
 });

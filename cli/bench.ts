@@ -157,7 +157,7 @@ export function scriptEnv(context: RunContext, config: Config, keptFile: string)
     BENCH_KEPT: keptFile,
     BENCH_GUIDELINE_BYTES: String(config.ramGuidelineBytes),
     BENCH_ONESHOTS: context.profile.host.oneshots.join(' '),
-    BENCH_D8_DOC: context.profile.docs.d8Evidence,
+    BENCH_D8_DOC: context.profile.docs.d8Document,
     BENCH_NIX_CONFIG: context.nixConfig ?? '',
   };
 }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { succeed } from '../helpers/common/exec.ts';
-import { d8DocumentProblems, namedCommit, parseD8Document, staticHalfScope } from '../helpers/evidence/d8-doc.ts';
+import { d8DocumentProblems, namedCommit, parseD8Document, staticHalfScope } from '../helpers/docs/d8-document.ts';
 import { commitInHistory } from '../helpers/git/index.ts';
 import { BASE_REPO, D8_DOCUMENT, generateRepos, measureToplevel } from './repos.ts';
 import { SABOTAGES, type SabotageContext, type SabotageName } from './sabotage.ts';

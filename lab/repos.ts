@@ -10,7 +10,7 @@ import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { succeed } from '../helpers/common/exec.ts';
 import { scratchDir } from '../helpers/common/scratch.ts';
 import { buildToplevel, closure, closureHash, NixBuildError, OFFLINE_NIX_CONFIG, toplevelAttr } from '../helpers/nix/index.ts';
-import { parseD8Document } from '../helpers/evidence/d8-doc.ts';
+import { parseD8Document } from '../helpers/docs/d8-document.ts';
 import { encryptSops } from '../helpers/sops/index.ts';
 import type { SystemNames } from '../helpers/common/config.ts';
 import { createCa, issueLoopbackServer, issueWildcard } from './pki.ts';
@@ -24,7 +24,7 @@ export const BASE_REPO = 'cc-ci.git';
 /** What the generated repos are made from; a change to any of it regenerates them. */
 export const REPO_TEMPLATES = [join(HERE, 'base'), join(HERE, 'instance'), join(HERE, 'layouts'), join(HERE, 'repos.ts'), join(HERE, 'pki.ts')];
 export const INSTANCE_REPO = 'cc-ci-secrets.git';
-/** The D8 evidence document the lab's system publishes in its base repo. */
+/** The D8 document the lab's system publishes in its base repo (helpers/docs/d8-document.ts). */
 export const D8_DOCUMENT = 'docs/evidence/d8.md';
 
 /** The names the lab's generated system uses where cc-ci's are unknown (each a required setting on a real target). */
@@ -141,7 +141,7 @@ export async function measureToplevel(baseTree: string, instanceTree: string | u
 export const LAB_LIVE_INSTANCE = 'cc-ci-lab-live';
 
 /** The placeholders of lab/base/docs/evidence/d8.md. */
-export function d8EvidenceValues(measured: MeasuredToplevel, commit: string): Record<string, string> {
+export function d8DocumentValues(measured: MeasuredToplevel, commit: string): Record<string, string> {
   return {
     D8_STATIC_COMMIT: commit,
     D8_STATIC_TOPLEVEL: measured.toplevel,
@@ -240,11 +240,11 @@ export async function generateRepos(paths: LabPaths, domain: string, gitUrl: str
     await succeed('nix', ['flake', 'lock'], { cwd: baseWork, env: await nixEnv() });
     await git(baseWork, ['add', 'flake.lock']);
   }
-  // The system first; its D8 evidence in the commit after, naming the one it measured (no commit can name itself).
+  // The system first; its D8 document in the commit after, naming the one it measured (no commit can name itself).
   await git(baseWork, ['rm', '-r', '-q', '--cached', 'docs/evidence']);
   await git(baseWork, ['commit', '-q', '-m', 'cc-ci base: generic flake, system tree and runbook']);
   const measuredCommit = await git(baseWork, ['rev-parse', 'HEAD']);
-  await substituteTree(join(baseWork, 'docs', 'evidence'), d8EvidenceValues(await measureToplevel(baseWork, layout === 'submodule' ? instanceWork : undefined), measuredCommit));
+  await substituteTree(join(baseWork, 'docs', 'evidence'), d8DocumentValues(await measureToplevel(baseWork, layout === 'submodule' ? instanceWork : undefined), measuredCommit));
   await git(baseWork, ['add', 'docs/evidence']);
   await git(baseWork, ['commit', '-q', '-m', `D8 evidence, measured at ${measuredCommit.slice(0, 12)}`]);
   const baseCommit = await git(baseWork, ['rev-parse', 'HEAD']);

@@ -240,6 +240,6 @@ describe("cc-ci's names on a real target", () => {
     expect(profile.host.oneshots).toEqual(['a.service']);
     expect(profile.build.params).toEqual({ recipe: 'CCCI_RECIPE', pull: 'CCCI_PR', comment: 'CCCI_COMMENT' });
     expect(profile.recipes).toMatchObject({ enrolled: 'recipes.txt', tree: 'recipes/{recipe}/' });
-    expect(profile.docs).toMatchObject({ enroll: 'docs/enrolling.md', runbook: 'docs/ops.md', d8Evidence: EXAMPLE_NAMES.d8Doc });
+    expect(profile.docs).toMatchObject({ enroll: 'docs/enrolling.md', runbook: 'docs/ops.md', d8Document: EXAMPLE_NAMES.d8Doc });
   });
 });

@@ -9,7 +9,7 @@ import { SYSTEM_NAME_SETTINGS, type Config, type SystemNames } from '../helpers/
 import { ConfigError } from '../helpers/common/errors.ts';
 
 export interface SystemProfile {
-  /** Whose contracts these are, as the evidence names them. */
+  /** Whose contracts these are, as the run record names them. */
   name: string;
   /** Paths in the base repo. */
   docs: {
@@ -22,8 +22,8 @@ export interface SystemProfile {
     runbook: string;
     /** The decision log, where the seed has the final sizing of the running cc-ci recorded (C6). */
     decisions: string;
-    /** The system's own published D8 evidence (ACCEPT_D8_DOC). */
-    d8Evidence: string;
+    /** The D8 document the system publishes (ACCEPT_D8_DOC; helpers/docs/d8-document.ts). */
+    d8Document: string;
   };
   instance: {
     /** The sops file in the instance repo. */
@@ -96,7 +96,7 @@ export function ccciProfile(names: SystemNames, layout: Config['layout']): Syste
       architecture: layout.architecture,
       runbook: names.runbookDoc,
       decisions: 'DECISIONS.md',
-      d8Evidence: names.d8Doc,
+      d8Document: names.d8Doc,
     },
     // The seed's secrets/secrets.yaml in the instance repo; the DoD's submodule at secrets/ (ACCEPT_INSTANCE_*).
     instance: { secretsFile: layout.secretsFile, submodule: layout.submodule },

@@ -60,7 +60,7 @@ export function buildParam(ci: Pick<Ci, 'profile'>, build: DroneBuild, which: ke
   return build.params[ci.profile.build.params[which]];
 }
 
-/** `RECIPE=custom-html, COMMENT_ID=114`: the parameters as the bridge named them, for evidence. */
+/** `RECIPE=custom-html, COMMENT_ID=114`: the parameters as the bridge named them, for a check's observation. */
 export function describeParams(ci: Pick<Ci, 'profile'>, build: DroneBuild, which: readonly (keyof SystemProfile['build']['params'])[]): string {
   return which.map((name) => `${ci.profile.build.params[name]}=${buildParam(ci, build, name)}`).join(', ');
 }
@@ -108,7 +108,7 @@ async function token(file: string | undefined, setting: string, secrets: Record<
 
 /** Which cc-ci the D specs act through: where its names are dialled, and the forge its bridge serves. */
 export interface CiFaces {
-  /** The machine, as the evidence names it. */
+  /** The machine, as a check's observation names it. */
   machine: string;
   /** Where a name under the domain is dialled (undefined: by name, through the proxy). */
   dial: (hostname: string) => Endpoint | undefined;

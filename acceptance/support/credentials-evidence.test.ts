@@ -16,7 +16,7 @@ import { forgetSecrets } from '../../helpers/common/redact.ts';
 import { startAuthGitServer, type AuthGitServer } from '../../helpers/git/testing/auth-server.ts';
 import { HOST_GIT_CONFIG, HOST_GIT_CREDENTIALS_PURPOSE } from '../../helpers/runbook/run.ts';
 import { runContext } from '../../machines/run-context.ts';
-import type { D8Evidence } from './d8.ts';
+import type { D8Record } from './d8.ts';
 import { writeD8 } from './d8.ts';
 import { recordRunStart, syncRunEvidence } from './evidence-dir.ts';
 import { exampleProfile } from '../../machines/system-profile.fixture.ts';
@@ -65,7 +65,7 @@ describe('evidence writers, given repo URLs with a token in them', () => {
       host: { name: 'accept-creds-1', project: 'terraform-ci', createdAt: '2026-12-01T22:00:00.000Z', expiresAt: '2026-12-02T00:00:00.000Z', https: { host: '127.0.0.1', port: 443 }, ledger: ledger.entries },
     });
     await recordRunStart(reportsDir, context);
-    const d8: D8Evidence = {
+    const d8: D8Record = {
       runId: 'creds-1',
       static: { builtAt: '2026-12-01T22:01:00.000Z', baseRepo: withToken, commit: 'a'.repeat(40), composition: 'submodule', toplevel: '/nix/store/x-toplevel', closureHash: 'sha256:x', paths: 1 },
       running: { observedAt: '2026-12-01T22:02:00.000Z', host: 'accept-creds-1', toplevel: '/nix/store/x-toplevel', closureHash: 'sha256:x', paths: 1 },

@@ -42,7 +42,7 @@ describe('the DoD reporter', () => {
     await new DodReporter().onTestRunEnd(
       [
         fakeModule('c2-cert-in-git.spec.ts', 'C2 cert in git', [
-          ['the served chain verifies', { state: 'passed' }, { evidence: 'chain verifies to the lab root' }],
+          ['the served chain verifies', { state: 'passed' }, { observation: 'chain verifies to the lab root' }],
           ['the served leaf is the wildcard_cert from git', { state: 'failed', errors: [{ name: 'AssertionError', message: 'served leaf fingerprint AA ≠ git cert BB\n- expected\n+ received' }] }],
         ]),
         fakeModule('c4-live-rebuild.spec.ts', 'C4 live rebuild', [['the machine was created blank', { state: 'skipped' }, { skipReason: 'warm run' }]]),

@@ -32,10 +32,10 @@ interface SerializedErrorLike {
 /** One test as a check of the run record. */
 export function checkOf(test: TestCase): CheckRecord {
   const result = test.result();
-  const meta = test.meta() as { evidence?: string; skipReason?: string; machine?: string };
+  const meta = test.meta() as { observation?: string; skipReason?: string; machine?: string };
   const duration = test.diagnostic()?.duration;
   const durationMs = { ...(meta.machine ? { machine: meta.machine } : {}), ...(duration === undefined ? {} : { durationMs: Math.round(duration) }) };
-  if (result.state === 'passed') return { name: test.name, verdict: 'PASS', evidence: meta.evidence ?? test.name, ...durationMs };
+  if (result.state === 'passed') return { name: test.name, verdict: 'PASS', evidence: meta.observation ?? test.name, ...durationMs };
   if (result.state === 'skipped' || result.state === 'pending') {
     return { name: test.name, verdict: 'SKIPPED', evidence: meta.skipReason ?? ('note' in result ? result.note : undefined) ?? `${test.name}: skipped`, ...durationMs };
   }

@@ -1,7 +1,7 @@
 /**
- * How a spec declares its DoD item, records evidence and takes the run's shared resources.
- * Specs import `dodItem`, `test`, `step`, `attach` and `evidence` from here and nothing from the
- * machines layer, so they run unchanged against the lab or a real host.
+ * How a spec declares its DoD item, records what each check observed and takes the run's shared
+ * resources. Specs import `dodItem`, `test`, `step`, `attach` and `observation` from here and
+ * nothing from the machines layer, so they run unchanged against the lab or a real host.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ import type { HostChannel } from '../../helpers/common/host.ts';
 import { openHost, openIncusFor, openProduction, type ProductionHost } from '../../machines/host.ts';
 import type { RunContext } from './context.ts';
 import { fill, type SystemProfile } from '../../machines/system-profile.ts';
-import type { D8Evidence } from './d8.ts';
+import type { D8Record } from './d8.ts';
 import type { ClosureDiff } from '../../helpers/nix/index.ts';
 import { DOD_ITEMS, itemLabel, type DodItemId } from '../../reporting/dod-items.ts';
 import { ForgeWriteRefused } from '../../helpers/forge/writes.ts';
@@ -27,9 +27,10 @@ import type { Ci } from './ci.ts';
 
 declare module 'vitest' {
   interface TaskMeta {
-    evidence?: string;
+    /** The check's observation (see `observation`). */
+    observation?: string;
     skipReason?: string;
-    /** The machine the check observed, as its evidence names it (see `observes`). */
+    /** The machine the check observed, as its observation names it (see `observes`). */
     machine?: string;
     /** Worker-scoped fixtures made during this test, and how long each took (ms): the bench's breakdown. */
     fixtureMs?: Record<string, number>;
@@ -94,19 +95,22 @@ export async function step<T>(name: string, work: () => Promise<T> | T): Promise
   return allure.step(redact(name), async () => work());
 }
 
-/** Attaches text evidence to the report, redacted like everything else that leaves the process. */
+/** Attaches text or JSON to the check's report (Allure), redacted like everything else that leaves the process. */
 export async function attach(name: string, content: string | object): Promise<void> {
   const text = typeof content === 'string' ? content : JSON.stringify(content, null, 2);
   await allure.attachment(name, redact(text), typeof content === 'string' ? 'text/plain' : 'application/json');
 }
 
-/** The one line the DoD summary shows for this check. */
-export function evidence(task: TestContext['task'], line: string): void {
-  task.meta.evidence = redact(line);
+/**
+ * The check's observation: the one line of what it saw that the DoD summary shows for it (the run
+ * record keeps it in the check's `evidence` field).
+ */
+export function observation(task: TestContext['task'], line: string): void {
+  task.meta.observation = redact(line);
 }
 
 /**
- * Names the machine a check observes, first thing in the test, so that its evidence (and its
+ * Names the machine a check observes, first thing in the test, so that its observation (and its
  * failure, and its skip) says where it looked: the running cc-ci, the run's host, or this machine.
  */
 export function observes(task: TestContext['task'], machine: string): void {
@@ -179,7 +183,8 @@ export interface Reproduction extends MachineSystems {
   composition: 'submodule' | 'input' | undefined;
   /** The running cc-ci's systems (zero drift), or why this run cannot reach it. */
   production: MachineSystems | { unreachable: string };
-  evidence: D8Evidence;
+  /** The D8 record of this run (reports/evidence/d8.json). */
+  record: D8Record;
 }
 
 export interface GitSecrets {
@@ -244,7 +249,7 @@ export const test = base
       'unreachable' in production ? production : production.host === host || production.name === host.name ? onHost : await machineSystems(production.host, production.name);
     // D8's static half is the running cc-ci's; a run that cannot reach it records its own host, by name.
     const staticSide: MachineSystems = 'unreachable' in onProduction ? onHost : onProduction;
-    const evidence: D8Evidence = {
+    const record: D8Record = {
       runId: run.runId,
       static: { builtAt, baseRepo: run.baseRepo, commit: built.commit, composition: composition ?? 'none', toplevel: built.path, closureHash: closureHash(built_), paths: built_.entries.length },
       running: {
@@ -268,8 +273,8 @@ export const test = base
           }
         : undefined,
     };
-    await writeD8(config.reportsDir, evidence, diff);
-    return { composition, machine: host.name, built: built.path, running, booted, diff, production: onProduction, evidence };
+    await writeD8(config.reportsDir, record, diff);
+    return { composition, machine: host.name, built: built.path, running, booted, diff, production: onProduction, record };
   })))
   .extend('reproduction', async ({ reproductionMade }): Promise<Reproduction> => unsettle(reproductionMade))
   .extend('instanceRepo', { scope: 'worker' }, async ({ run, config }): Promise<string> => made('instanceRepo', async () => (await sharedClone(run.instanceRepo, { setting: 'ACCEPT_INSTANCE_REPO', cacheDir: cloneCacheDir(config.stateDir) })).dir))

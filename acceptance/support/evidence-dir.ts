@@ -17,7 +17,7 @@ import { newRunId } from '../../machines/labels.ts';
 import { writeAllureMeta, writeHarnessCheck } from '../../reporting/allure.ts';
 import type { RunContext } from './context.ts';
 import { describeFaced } from '../../machines/run-context.ts';
-import type { D8Evidence } from './d8.ts';
+import type { D8Record } from './d8.ts';
 import { CURRENT_RUN_FILE, RUN_RECORD_FILE, currentRunId, findRunRecord, writeRunRecord } from '../../reporting/run-record-io.ts';
 import { RUN_RECORD_SCHEMA_VERSION, describeTargetRecord, targetEntries, withCleanup, withOverhead, withTeardown, type CleanupRecord, type RunRecord } from '../../reporting/run-record.ts';
 import { CLEANUP_CHECK, SUMMARY_FILE, verdictLine, writeSummary } from '../../reporting/dod-summary.ts';
@@ -94,7 +94,7 @@ export function targetRecord(context: RunContext): RunRecord['target'] {
 }
 
 /** Cold runs and the ssh target have a run id of their own; a warm run against a kept host gets a new one. */
-function newEvidenceId(context: RunContext | undefined): string {
+function runIdFor(context: RunContext | undefined): string {
   // An ssh run's id is its own too: it has no kept host whose run it would continue.
   if (context && (context.mode === 'cold' || !context.instance.createdAt)) return context.runId;
   return newRunId();
@@ -108,13 +108,13 @@ async function writeLedger(dir: string, entries: readonly LedgerEntry[]): Promis
   await writeFile(join(dir, 'ledger.txt'), redact(`${ledger.toText()}\n`));
 }
 
-async function readD8(reportsDir: string): Promise<D8Evidence | undefined> {
+async function readD8(reportsDir: string): Promise<D8Record | undefined> {
   const text = await readText(join(evidenceRoot(reportsDir), 'd8.json'));
-  return text ? (JSON.parse(text) as D8Evidence) : undefined;
+  return text ? (JSON.parse(text) as D8Record) : undefined;
 }
 
-/** Allure's Environment widget, from the run record and (once the specs wrote it) the D8 evidence. */
-export function environmentEntries(record: RunRecord, d8: D8Evidence | undefined): [string, string | undefined][] {
+/** Allure's Environment widget, from the run record and (once the specs wrote it) the D8 record. */
+export function environmentEntries(record: RunRecord, d8: D8Record | undefined): [string, string | undefined][] {
   return [
     ['run.id', record.runId],
     ['run.mode', record.keptFrom ? `${record.mode} (host kept from run ${record.keptFrom})` : record.mode],
@@ -165,7 +165,7 @@ export async function openRunRecord(
   await mkdir(root, { recursive: true });
   let runId = await currentRunId(reportsDir);
   if (!runId) {
-    runId = newEvidenceId(options.context);
+    runId = runIdFor(options.context);
     await writeFile(join(root, CURRENT_RUN_FILE), `${runId}\n`);
   }
   const existing = await findRunRecord(reportsDir, runId);

@@ -8,7 +8,7 @@ import type { IncusClient } from '../../helpers/incus/client.ts';
 import { LABEL_RUN_ID } from '../../machines/labels.ts';
 import { changedMachines, describeObservations, observeMachines, type MachineObservation } from '../../machines/neighbours.ts';
 import type { RunMachines } from '../../machines/run-context.ts';
-import type { D8Evidence } from './d8.ts';
+import type { D8Record } from './d8.ts';
 import { d8Markdown } from './d8.ts';
 import { newRunRecord } from './evidence-dir.ts';
 import { findRunRecord, writeRunRecord } from '../../reporting/run-record-io.ts';
@@ -58,11 +58,11 @@ export async function reportCleanup(
     log.info(cleanupRow(cleanup));
   }
   const d8 = join(reportsDir, 'evidence', 'd8.json');
-  const evidence = await readFile(d8, 'utf8').then((text) => JSON.parse(text) as D8Evidence, () => undefined);
-  if (evidence?.live) {
-    evidence.live.destroyedAt = destroyedAt;
-    await writeFile(d8, `${JSON.stringify(evidence, null, 2)}\n`);
-    await writeFile(join(reportsDir, 'evidence', 'd8.md'), d8Markdown(evidence));
+  const record = await readFile(d8, 'utf8').then((text) => JSON.parse(text) as D8Record, () => undefined);
+  if (record?.live) {
+    record.live.destroyedAt = destroyedAt;
+    await writeFile(d8, `${JSON.stringify(record, null, 2)}\n`);
+    await writeFile(join(reportsDir, 'evidence', 'd8.md'), d8Markdown(record));
   }
   // Recorded once, with the teardown's timings, by finishRunEvidence.
   return cleanup;

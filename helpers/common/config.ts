@@ -270,7 +270,7 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
 export interface SystemNames {
   /** The reconcile oneshots C4 waits for, in the order they converge. */
   oneshots: string[];
-  /** Path, in the base repo, of the D8 evidence document the system publishes (C5). */
+  /** Path, in the base repo, of the D8 document the system publishes (C5; the DoD's "D8 evidence"). */
   d8Doc: string;
   /** The Drone build parameters the bridge sets: the recipe, the PR number, the triggering comment's id. */
   buildParams: { recipe: string; pull: string; comment: string };

@@ -56,7 +56,7 @@ export interface PushFileOptions {
 export interface HostChannel {
   /** The host's name, for messages. */
   readonly name: string;
-  /** How the harness reaches it ("incus exec", "ssh"), as evidence names the channel a step used. */
+  /** How the harness reaches it ("incus exec", "ssh"), as the run record and the ledger name the channel a step used. */
   readonly transport: string;
   /**
    * Runs a shell line as root. Never throws for a non-zero exit, except 126 and 127: a program

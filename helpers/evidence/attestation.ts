@@ -53,7 +53,7 @@ export interface RunSource {
   cleanup?: { verdict: string };
 }
 
-/** The fields of the D8 evidence (acceptance/support/d8.ts, D8Evidence) the predicate copies. */
+/** The fields of the D8 record (d8.json: acceptance/support/d8.ts, D8Record) the predicate copies. */
 export interface D8Source {
   runId: string;
   static?: { toplevel?: string; closureHash?: string };
@@ -137,7 +137,7 @@ export function canonicalJson(value: unknown): string {
 
 const RUNNING_CI = /^(\S+) \(the running cc-ci\)/;
 
-/** The facts of a run, from its record and its D8 evidence (ignored when it is another run's). */
+/** The facts of a run, from its run record and its D8 record (ignored when it is another run's). */
 export function runFacts({ record, d8 }: EvidenceRun): RunFacts {
   const ours = d8 && d8.runId === record.runId ? d8 : undefined;
   // The running cc-ci is named by d8.json; without it, by the checks that observed it.

@@ -37,7 +37,7 @@ export interface LeakCount {
   forms: string[];
   /** Up to five places (newest commits first): commit id and path, never the value. */
   where: Array<{ commit: string; path: string }>;
-  /** What the scan covered (the same for every value of one call), for evidence. */
+  /** What the scan covered (the same for every value of one call), for the observation. */
   scanned: { commits: number; objects: number };
 }
 
@@ -287,7 +287,7 @@ export async function scanString(repoDir: string, value: string, options?: LeakS
   return (await countOccurrences(repoDir, [value], options)).get(0)!;
 }
 
-/** Evidence line for one result: counts and places, never the value. */
+/** A check's observation of one result: counts and places, never the value. */
 export function describeLeak(label: string, result: LeakCount): string {
   const over = `${result.scanned.commits} commits, ${result.scanned.objects} objects scanned`;
   if (result.count === 0) return `${label}: 0 matches (${over})`;

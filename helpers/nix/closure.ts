@@ -151,7 +151,7 @@ function resolveRoot(asked: string, entries: ClosureEntry[]): string {
   return roots.length === 1 ? roots[0]!.path : asked;
 }
 
-/** One SHA-256 over the sorted "path narHash" lines: a closure's fingerprint for evidence. */
+/** One SHA-256 over the sorted "path narHash" lines: a closure's fingerprint for the records. */
 export function closureHash(closure: Closure | ClosureEntry[]): string {
   const entries = Array.isArray(closure) ? closure : closure.entries;
   const lines = entries.map((entry) => `${entry.path} ${entry.narHash}\n`).sort();
@@ -240,7 +240,7 @@ export async function diffClosuresOnHost(host: HostChannel, a: string, b: string
 
 /**
  * diff-closures where both paths can be: this machine's store first, then the host's. Only
- * supplementary evidence: whatever it says, the verdict comes from compareClosures.
+ * a supplementary attachment: whatever it says, the verdict comes from compareClosures.
  */
 export async function diffClosuresWherever(a: string, b: string, host: HostChannel, options: NixOptions = {}): Promise<DiffClosuresOutcome> {
   const local = await nix(['store', 'diff-closures', a, b], options).catch((error: unknown) => ({ exitCode: -1, stdout: '', stderr: errorMessage(error) }));
@@ -257,7 +257,7 @@ function listSome(title: string, lines: string[], max: number): string[] {
   return [`${title} (${lines.length}):`, ...shown];
 }
 
-/** Plain text for an evidence attachment. */
+/** Plain text for a report attachment. */
 export function formatClosureDiff(
   diff: ClosureDiff,
   options: { labels?: [string, string]; diffClosures?: string | DiffClosuresOutcome; max?: number } = {},

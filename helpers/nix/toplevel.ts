@@ -58,7 +58,7 @@ export interface CleanCloneBuild {
   path: string;
   /** HEAD of the clone that was built. */
   commit: string;
-  /** The installable as built, for evidence. */
+  /** The installable as built, for the records. */
   installable: string;
   /** When it was built (ISO). */
   builtAt: string;

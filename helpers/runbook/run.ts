@@ -19,7 +19,7 @@ export interface StepOutcome {
   exitCode: number;
   durationMs: number;
   startedAt: string;
-  /** Last lines of output, redacted, for evidence. */
+  /** Last lines of output, redacted, for the failure a check reports of the step. */
   outputTail: string;
   /** The channel the step ran over ("incus exec"), and, when it dropped during the step, how long until it answered again. */
   channel: { via: string; lostForMs?: number };

@@ -1,6 +1,6 @@
 /**
  * systemd on the host under test, read through a HostChannel: overall state, failed units,
- * unit properties, the reconcile oneshots' convergence and journal excerpts for evidence.
+ * unit properties, the reconcile oneshots' convergence and journal excerpts for report attachments.
  */
 import { errorMessage, HarnessError } from '../common/errors.ts';
 import type { CommandResult } from '../common/exec.ts';
@@ -165,7 +165,7 @@ export type OneshotReport =
 export class OneshotTimeoutError extends StateTimeoutError {
   override readonly name = 'OneshotTimeoutError';
   constructor(description: string, waitedMs: number, readonly units: UnitProperties[], tally: ProbeTally) {
-    // Whole list, not waitFor's 300-character summary: every unit's state is the evidence.
+    // Whole list, not waitFor's 300-character summary: every unit's state is what the check observed.
     super(description, waitedMs, redact(`\n${units.map((unit) => `  ${oneshotConverged(unit) ? '✓' : '…'} ${describeUnit(unit)}`).join('\n')}`), tally);
   }
 }

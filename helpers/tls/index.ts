@@ -1,5 +1,5 @@
 /**
- * TLS evidence for acceptance specs: what a server actually serves (served.ts, read from the
+ * TLS for acceptance specs: what a server actually serves (served.ts, read from the
  * wire by wire.ts), whether it verifies against the CA we trust, and offline checks on PEM
  * material (pem.ts, chain.ts).
  *

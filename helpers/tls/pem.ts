@@ -1,6 +1,6 @@
 /**
  * PEM certificates and the public facts about them (names, SANs, validity, constraints), for
- * evidence and for the offline checks in chain.ts. A PemError is a FAIL: the input that should
+ * observations and for the offline checks in chain.ts. A PemError is a FAIL: the input that should
  * hold certificates does not.
  */
 // @peculiar/x509 resolves its parsers through tsyringe, which needs the Reflect metadata API first.
@@ -50,7 +50,7 @@ export function fingerprint(cert: X509Certificate): string {
   return cert.fingerprint256.toUpperCase();
 }
 
-/** Node prints names one RDN per line; evidence wants them on one line. */
+/** Node prints names one RDN per line; an observation wants them on one line. */
 export function formatName(name: string): string {
   return name.split('\n').filter(Boolean).join(', ');
 }

@@ -1,7 +1,8 @@
 /**
- * The D8 evidence document a cc-ci system publishes in its base repo (docs/evidence/d8.md), read
- * as C5 reads it. Layout is free Markdown: headings of any level, facts as `Key: value` lines,
- * bulleted or not, keys in bold or not, values in backticks or not, or as two-column table rows.
+ * The D8 document (the DoD's "D8 evidence") a cc-ci system publishes in its base repo
+ * (docs/evidence/d8.md), read as C5 reads it. Layout is free Markdown: headings of any level,
+ * facts as `Key: value` lines, bulleted or not, keys in bold or not, values in backticks or not,
+ * or as two-column table rows.
  * The facts are strict:
  *
  * - a heading naming the **static half**, with `Commit` (the base repo's commit it measured: no

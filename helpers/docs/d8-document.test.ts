@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { d8DocumentProblems, factOf, namedCommit, parseD8Document, staticHalfScope } from './d8-doc.ts';
+import { d8DocumentProblems, factOf, namedCommit, parseD8Document, staticHalfScope } from './d8-document.ts';
 
 const FILE = 'docs/evidence/d8.md';
 const TOPLEVEL = '/nix/store/a2w259k8c831n77ih85np0pfgdjxz08j-nixos-system-cc-ci';
