@@ -1,14 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { withCleanup } from '../reporting/run-record.ts';
 import { sampleRecord } from '../reporting/run-record.fixture.ts';
-import { executorInfo, htmlText, missingFrom, pickTestCase, planHistory, recordItems, staticFile } from './report.ts';
+import { allureConfig, historyWithout, htmlText, missingFrom, pickTestCase, recordItems, reportName, staticFile } from './report.ts';
 
 describe('report helpers', () => {
-  it('feeds Allure the history from before this run, so a run reported twice counts once', () => {
-    expect(planHistory('r1', { hasLatest: false, hasPrevious: false, buildOrder: 0 })).toEqual({ source: 'none', roll: false, buildOrder: 1 });
-    expect(planHistory('r2', { latestRunId: 'r1', hasLatest: true, hasPrevious: false, buildOrder: 1 })).toEqual({ source: 'latest', roll: true, buildOrder: 2 });
-    expect(planHistory('r2', { latestRunId: 'r2', hasLatest: true, hasPrevious: true, buildOrder: 2 })).toEqual({ source: 'previous', roll: false, buildOrder: 2 });
-    expect(planHistory('r1', { latestRunId: 'r1', hasLatest: true, hasPrevious: false, buildOrder: 1 })).toEqual({ source: 'none', roll: false, buildOrder: 1 });
+  it('drops the lines of this run from the history, so a run reported twice counts once', () => {
+    const line = (runId: string) => JSON.stringify({ uuid: `u-${runId}`, name: reportName(runId), testResults: {} });
+    const jsonl = `${line('r1')}\n${line('r2')}\nnot json\n\n`;
+    expect(historyWithout(jsonl, reportName('r2'))).toEqual({ text: `${line('r1')}\n`, runs: 1, replaced: true, unreadable: 1 });
+    expect(historyWithout(jsonl, reportName('r3'))).toEqual({ text: `${line('r1')}\n${line('r2')}\n`, runs: 2, replaced: false, unreadable: 1 });
+    expect(historyWithout('', reportName('r1'))).toEqual({ text: '', runs: 0, replaced: false, unreadable: 0 });
+  });
+
+  it('asks Allure 3 for Allure 2\'s page alone, named after the run, with its own history', () => {
+    expect(allureConfig('r7', '/h/history.jsonl')).toEqual({
+      name: 'cc-ci Definition of Done, run r7',
+      historyPath: '/h/history.jsonl',
+      historyLimit: 20,
+      plugins: { allure2: { options: { reportName: 'cc-ci Definition of Done, run r7' } } },
+    });
   });
 
   it('takes the items of the run record, not its cleanup check', () => {
@@ -42,9 +52,5 @@ describe('report helpers', () => {
     };
     expect(pickTestCase(suites, sampleRecord())).toEqual({ item: 'C2 cert in git', route: 'suites/g2/t2b/' });
     expect(pickTestCase({ uid: 'root', name: 'suites', children: [] }, sampleRecord())).toBeUndefined();
-  });
-
-  it('names the build in the trend after the run', () => {
-    expect(executorInfo('r7', 7)).toMatchObject({ buildName: 'run r7', buildOrder: 7, reportName: 'cc-ci Definition of Done' });
   });
 });
