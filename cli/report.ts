@@ -328,13 +328,13 @@ interface SuiteNode {
  * The test to show in the screenshot: the worst test of the worst item (ERROR, then FAIL, then
  * SKIPPED, then PASS; ties in DoD order). Returns its route in Allure's suites view.
  */
-export function pickTestCase(suites: SuiteNode, record: RunRecord): { item: string; route: string } | undefined {
+export function pickTestCase(suites: SuiteNode, record: RunRecord): { item: string; uid: string; route: string } | undefined {
   const worst = ['broken', 'failed', 'skipped', 'passed'];
   for (const label of itemsBySeverity(record).map((item) => itemLabel(item.id))) {
     const group = suites.children?.find((child) => child.name === label);
     const tests = (group?.children ?? []).filter((child) => !child.children);
     const test = [...tests].sort((a, b) => worst.indexOf(a.status ?? 'passed') - worst.indexOf(b.status ?? 'passed'))[0];
-    if (group && test) return { item: label, route: `suites/${group.uid}/${test.uid}/` };
+    if (group && test) return { item: label, uid: test.uid, route: `suites/${group.uid}/${test.uid}/` };
   }
   return undefined;
 }
@@ -346,17 +346,51 @@ export interface CheckResult {
   durationMs: number;
 }
 
+async function reportJson<T>(reportDir: string, file: string): Promise<T> {
+  const path = join(reportDir, file);
+  const text = await readText(path);
+  try {
+    return JSON.parse(text ?? '') as T;
+  } catch {
+    throw new HarnessError(`${path} is ${text === undefined ? 'missing' : 'not JSON'}: generate the report again with \`npm run report\``);
+  }
+}
+
 /**
- * Renders the report in headless chromium: the suites view must list every item of the run
- * record, the overview must show this run's environment, and a test page its plan link.
+ * What the generated data says, before a browser renders it (Allure 2's page, as Allure 3's allure2
+ * plugin writes it): data/suites.json has a suite per item of the run record,
+ * widgets/environment.json this run's id, and the test the screenshot shows a link to the plan.
+ */
+export async function reportDataChecks(reportDir: string, record: RunRecord, runId: string): Promise<{ checks: CheckResult['checks']; test?: ReturnType<typeof pickTestCase> }> {
+  const items = recordItems(record);
+  const suites = await reportJson<SuiteNode>(reportDir, 'data/suites.json');
+  const suiteNames = (suites.children ?? []).map((suite) => suite.name);
+  const environment = await reportJson<{ name?: string; values?: string[] }[]>(reportDir, 'widgets/environment.json');
+  const hasRunId = Array.isArray(environment) && environment.some((entry) => entry.name === 'run.id' && entry.values?.includes(runId));
+  const checks: CheckResult['checks'] = [
+    { what: `data/suites.json has a suite for each of the ${items.length} items of the run record`, missing: items.filter((item) => !suiteNames.includes(item)) },
+    { what: `widgets/environment.json holds run.id ${runId}`, missing: hasRunId ? [] : [`run.id=${runId}`] },
+  ];
+  const test = pickTestCase(suites, record);
+  if (test) {
+    const testCase = await reportJson<{ links?: { url?: string }[] }>(reportDir, `data/test-cases/${test.uid}.json`);
+    const linked = (testCase.links ?? []).some((link) => link.url?.startsWith('dod.md#'));
+    checks.push({ what: `data/test-cases: a ${test.item} test links to its plan item`, missing: linked ? [] : ['a link to dod.md#…'] });
+  }
+  return { checks, test };
+}
+
+/**
+ * Checks the generated data, then renders the report in headless chromium: the suites view must
+ * list every item of the run record, the overview must show this run's environment, and a test
+ * page its plan link.
  */
 export async function checkReport(paths: ReportPaths, runId: string): Promise<CheckResult> {
   // The check compares the report with the run's record; a missing or foreign one names its file.
   const record = await readRunRecord(paths.reportsDir, runId);
   const items = recordItems(record);
   if (items.length === 0) throw new HarnessError(`the run record of run ${runId} holds no item, so there is nothing to look for in the report`);
-  const suites = JSON.parse((await readText(join(paths.report, 'data', 'suites.json'))) ?? '{}') as SuiteNode;
-  const test = pickTestCase(suites, record);
+  const { checks, test } = await reportDataChecks(paths.report, record, runId);
   const binary = await ensureChromium();
   const started = performance.now();
   const { server, url } = await serve(resolve(paths.report));
@@ -364,7 +398,6 @@ export async function checkReport(paths: ReportPaths, runId: string): Promise<Ch
     // Allure renders on the client; virtual time lets its scripts and data loads finish first.
     const budget = '--virtual-time-budget=20000';
     const dom = (route: string) => chromium(binary, [budget, '--dump-dom', `${url}index.html#${route}`]);
-    const checks: CheckResult['checks'] = [];
     checks.push({ what: `suites view lists the ${items.length} items of the run record`, missing: missingFrom(htmlText(await dom('suites')), items) });
     checks.push({ what: `overview shows the environment of run ${runId}`, missing: missingFrom(htmlText(await dom('')), ['Environment', runId]) });
     if (test) {
