@@ -2,10 +2,11 @@
  * `accept report [--check]`: the Allure HTML report of the last acceptance run, with history and
  * trend across runs, and (with --check) proof that it renders in a real browser.
  *
- * Allure 2 (npm allure-commandline, on the machine's Java) reads history from a `history/` folder
- * in any results directory it is given. We keep the last two history snapshots in
- * reports/allure-history/ and hand one to Allure through a staging directory, so that
- * reports/allure-results/ stays exactly what the run wrote.
+ * Allure 3 (npm allure, pure Node: no Java) generates it with its allure2 plugin, Allure 2's page:
+ * its Awesome page shows a relative link (our plan links, dod.md#…) as plain text, not a link.
+ * History is Allure 3's own, one JSON line per report in reports/allure-history/history.jsonl; the
+ * report is generated into a staging directory and swapped in whole, so a failed generation leaves
+ * the last report and its history as they were, and reports/allure-results/ is never written.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -25,7 +26,9 @@ import { exec } from '../helpers/common/exec.ts';
 import { formatDuration } from '../helpers/common/log.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const ALLURE_BIN = join(REPO_ROOT, 'node_modules/allure-commandline/dist/bin/allure');
+const ALLURE_CLI = join(REPO_ROOT, 'node_modules/allure/cli.js');
+/** Runs in the trend, as Allure 2's trend showed; keeps history.jsonl near 1.5 MB (about 70 KB a run). */
+export const HISTORY_LIMIT = 20;
 
 export interface ReportPaths {
   reportsDir: string;
@@ -49,31 +52,47 @@ export function reportPaths(reportsDir: string): ReportPaths {
 // Pure parts
 // ---------------------------------------------------------------------------------------
 
-export interface StoredHistory {
-  /** The run the newest snapshot was generated for. */
-  latestRunId?: string;
-  hasLatest: boolean;
-  hasPrevious: boolean;
-  buildOrder: number;
+/** The report's name, which Allure 3 also stores in each history line: the run it was generated for. */
+export function reportName(runId: string): string {
+  return `cc-ci Definition of Done, run ${runId}`;
 }
 
-export interface HistoryPlan {
-  /** Which snapshot Allure reads: the newest, or (for the same run again) the one before it. */
-  source: 'latest' | 'previous' | 'none';
-  /** Whether the newest snapshot becomes the previous one after this generation. */
-  roll: boolean;
-  buildOrder: number;
+export interface KeptHistory {
+  text: string;
+  /** Earlier runs kept (the trend shows at most HISTORY_LIMIT, this one included). */
+  runs: number;
+  /** Whether this run had been reported before: its line is dropped, so it counts once. */
+  replaced: boolean;
+  /** Lines that are not JSON: dropped, since Allure 3 stops on them. */
+  unreadable: number;
+}
+
+/** Allure 3's history.jsonl without the lines of the report named `name`. */
+export function historyWithout(jsonl: string, name: string): KeptHistory {
+  const kept: string[] = [];
+  let replaced = false;
+  let unreadable = 0;
+  for (const line of jsonl.split('\n').filter((text) => text.trim())) {
+    let point: { name?: unknown };
+    try {
+      point = JSON.parse(line) as { name?: unknown };
+    } catch {
+      unreadable += 1;
+      continue;
+    }
+    if (point.name === name) replaced = true;
+    else kept.push(line);
+  }
+  return { text: kept.map((line) => `${line}\n`).join(''), runs: kept.length, replaced, unreadable };
 }
 
 /**
- * Generating twice for the same run must not count that run twice in the trend, so the history
- * fed to Allure is the one from before this run was first reported.
+ * Allure 3's configuration for one report: Allure 2's page (the allure2 plugin alone), named after
+ * the run, with Allure 3's history file.
  */
-export function planHistory(runId: string, stored: StoredHistory): HistoryPlan {
-  if (stored.hasLatest && stored.latestRunId === runId) {
-    return { source: stored.hasPrevious ? 'previous' : 'none', roll: false, buildOrder: Math.max(stored.buildOrder, 1) };
-  }
-  return { source: stored.hasLatest ? 'latest' : 'none', roll: stored.hasLatest, buildOrder: stored.buildOrder + 1 };
+export function allureConfig(runId: string, historyPath: string): object {
+  const name = reportName(runId);
+  return { name, historyPath, historyLimit: HISTORY_LIMIT, plugins: { allure2: { options: { reportName: name } } } };
 }
 
 /** The DoD items the run record holds, by their label ("C2 cert in git"), as Allure's suites name them. */
@@ -96,11 +115,6 @@ export function htmlText(html: string): string {
 
 export function missingFrom(text: string, names: readonly string[]): string[] {
   return names.filter((name) => !text.includes(name));
-}
-
-/** Allure 2's executor.json: names the build in the trend and orders the history. */
-export function executorInfo(runId: string, buildOrder: number): object {
-  return { name: 'cc-ci-acceptance', type: 'accept', buildName: `run ${runId}`, buildOrder, reportName: 'cc-ci Definition of Done' };
 }
 
 const MIME: Record<string, string> = {
@@ -149,16 +163,6 @@ async function resultsRunId(paths: ReportPaths, resultFiles: string[]): Promise<
   return `results-${createHash('sha256').update(resultFiles.sort().join('\n')).digest('hex').slice(0, 12)}`;
 }
 
-async function storedHistory(paths: ReportPaths): Promise<StoredHistory> {
-  const latest = join(paths.history, 'latest');
-  return {
-    latestRunId: (await readText(join(latest, 'run-id')))?.trim(),
-    hasLatest: await exists(join(latest, 'history.json')),
-    hasPrevious: await exists(join(paths.history, 'previous', 'history.json')),
-    buildOrder: Number((await readText(join(paths.history, 'build-order')))?.trim() ?? 0) || 0,
-  };
-}
-
 function run(file: string, args: string[], options: { env?: NodeJS.ProcessEnv; passOutput?: boolean } = {}): Promise<{ code: number; output: string }> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(file, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -186,8 +190,7 @@ export interface GeneratedReport {
   runId: string;
   durationMs: number;
   statistic: Record<string, number>;
-  historySource: HistoryPlan['source'];
-  buildOrder: number;
+  history: Omit<KeptHistory, 'text'>;
 }
 
 export async function generateReport(paths: ReportPaths): Promise<GeneratedReport> {
@@ -196,41 +199,48 @@ export async function generateReport(paths: ReportPaths): Promise<GeneratedRepor
   if (resultFiles.length === 0) {
     throw new HarnessError(`no Allure results in ${paths.results}: run \`npm run accept\` (or a warm run) first`);
   }
-  if (!(await exists(ALLURE_BIN))) throw new HarnessError(`allure-commandline is not installed (${ALLURE_BIN}): run \`npm ci\``);
-  const java = await exec('java', ['-version']).catch(() => undefined);
-  if (!java || java.exitCode !== 0) throw new HarnessError('Allure 2 needs Java, and `java -version` failed: install it with `apt-get install -y openjdk-17-jre-headless`');
+  if (!(await exists(ALLURE_CLI))) throw new HarnessError(`Allure 3 (npm allure) is not installed (${ALLURE_CLI}): run \`npm ci\``);
 
   const runId = await resultsRunId(paths, resultFiles);
-  const plan = planHistory(runId, await storedHistory(paths));
-  // Results from before this harness wrote categories still get them.
-  if (!entries.includes('categories.json')) await writeFile(join(paths.results, 'categories.json'), `${JSON.stringify(ALLURE_CATEGORIES, null, 2)}\n`);
+  const historyFile = join(paths.history, 'history.jsonl');
+  const { text, ...history } = historyWithout((await readText(historyFile)) ?? '', reportName(runId));
   await rm(paths.staging, { recursive: true, force: true });
-  await mkdir(paths.staging, { recursive: true });
-  await writeFile(join(paths.staging, 'executor.json'), JSON.stringify(executorInfo(runId, plan.buildOrder)));
-  if (plan.source !== 'none') await cp(join(paths.history, plan.source), join(paths.staging, 'history'), { recursive: true, filter: (source) => !source.endsWith('run-id') });
+  const extra = join(paths.staging, 'results');
+  await mkdir(extra, { recursive: true });
+  const stagedHistory = join(paths.staging, 'history.jsonl');
+  await writeFile(stagedHistory, text);
+  const config = join(paths.staging, 'allurerc.json');
+  await writeFile(config, JSON.stringify(allureConfig(runId, stagedHistory)));
+  const inputs = [paths.results];
+  // Results from before this harness wrote categories still get them, from beside the results.
+  if (!entries.includes('categories.json')) {
+    await writeFile(join(extra, 'categories.json'), `${JSON.stringify(ALLURE_CATEGORIES, null, 2)}\n`);
+    inputs.push(extra);
+  }
 
+  // A fresh output directory: Allure 3 writes a plugin's page into a subdirectory, and moves it up
+  // only when it is the one directory there.
+  const output = join(paths.staging, 'report');
   const started = performance.now();
-  const generated = await run(ALLURE_BIN, ['generate', paths.results, paths.staging, '-o', paths.report, '--clean']);
+  // No analytics script in the page: the report is opened offline.
+  const generated = await run(process.execPath, [ALLURE_CLI, 'generate', ...inputs, '--config', config, '--output', output], { env: { ...process.env, ALLURE_NO_ANALYTICS: 'true' } });
   const durationMs = performance.now() - started;
-  await rm(paths.staging, { recursive: true, force: true });
-  if (generated.code !== 0 || !(await exists(join(paths.report, 'index.html')))) {
-    throw new HarnessError(`allure generate failed (exit ${generated.code}):\n${generated.output.trim().slice(-2000)}`);
+  if (generated.code !== 0 || !(await exists(join(output, 'index.html'))) || !(await exists(join(output, 'data', 'suites.json')))) {
+    await rm(paths.staging, { recursive: true, force: true });
+    throw new HarnessError(`allure generate (Allure 3) failed (exit ${generated.code}), or wrote no index.html and data/suites.json in ${output}:\n${generated.output.trim().slice(-2000)}`);
   }
 
-  // Keep the new history for the next run; the one before it, in case this run is reported again.
-  if (plan.roll) {
-    await rm(join(paths.history, 'previous'), { recursive: true, force: true });
-    await rename(join(paths.history, 'latest'), join(paths.history, 'previous'));
-  }
-  await rm(join(paths.history, 'latest'), { recursive: true, force: true });
+  await rm(paths.report, { recursive: true, force: true });
+  await rename(output, paths.report);
   await mkdir(paths.history, { recursive: true });
-  await cp(join(paths.report, 'history'), join(paths.history, 'latest'), { recursive: true });
-  await writeFile(join(paths.history, 'latest', 'run-id'), `${runId}\n`);
-  await writeFile(join(paths.history, 'build-order'), `${plan.buildOrder}\n`);
+  await rename(stagedHistory, historyFile);
+  // Allure 2's history snapshots: Allure 3 does not read them.
+  for (const stale of ['latest', 'previous', 'build-order']) await rm(join(paths.history, stale), { recursive: true, force: true });
+  await rm(paths.staging, { recursive: true, force: true });
   await copyPlan(paths.report);
 
   const summary = JSON.parse((await readText(join(paths.report, 'widgets', 'summary.json'))) ?? '{}') as { statistic?: Record<string, number> };
-  return { runId, durationMs, statistic: summary.statistic ?? {}, historySource: plan.source, buildOrder: plan.buildOrder };
+  return { runId, durationMs, statistic: summary.statistic ?? {}, history };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -318,13 +328,13 @@ interface SuiteNode {
  * The test to show in the screenshot: the worst test of the worst item (ERROR, then FAIL, then
  * SKIPPED, then PASS; ties in DoD order). Returns its route in Allure's suites view.
  */
-export function pickTestCase(suites: SuiteNode, record: RunRecord): { item: string; route: string } | undefined {
+export function pickTestCase(suites: SuiteNode, record: RunRecord): { item: string; uid: string; route: string } | undefined {
   const worst = ['broken', 'failed', 'skipped', 'passed'];
   for (const label of itemsBySeverity(record).map((item) => itemLabel(item.id))) {
     const group = suites.children?.find((child) => child.name === label);
     const tests = (group?.children ?? []).filter((child) => !child.children);
     const test = [...tests].sort((a, b) => worst.indexOf(a.status ?? 'passed') - worst.indexOf(b.status ?? 'passed'))[0];
-    if (group && test) return { item: label, route: `suites/${group.uid}/${test.uid}/` };
+    if (group && test) return { item: label, uid: test.uid, route: `suites/${group.uid}/${test.uid}/` };
   }
   return undefined;
 }
@@ -336,17 +346,51 @@ export interface CheckResult {
   durationMs: number;
 }
 
+async function reportJson<T>(reportDir: string, file: string): Promise<T> {
+  const path = join(reportDir, file);
+  const text = await readText(path);
+  try {
+    return JSON.parse(text ?? '') as T;
+  } catch {
+    throw new HarnessError(`${path} is ${text === undefined ? 'missing' : 'not JSON'}: generate the report again with \`npm run report\``);
+  }
+}
+
 /**
- * Renders the report in headless chromium: the suites view must list every item of the run
- * record, the overview must show this run's environment, and a test page its plan link.
+ * What the generated data says, before a browser renders it (Allure 2's page, as Allure 3's allure2
+ * plugin writes it): data/suites.json has a suite per item of the run record,
+ * widgets/environment.json this run's id, and the test the screenshot shows a link to the plan.
+ */
+export async function reportDataChecks(reportDir: string, record: RunRecord, runId: string): Promise<{ checks: CheckResult['checks']; test?: ReturnType<typeof pickTestCase> }> {
+  const items = recordItems(record);
+  const suites = await reportJson<SuiteNode>(reportDir, 'data/suites.json');
+  const suiteNames = (suites.children ?? []).map((suite) => suite.name);
+  const environment = await reportJson<{ name?: string; values?: string[] }[]>(reportDir, 'widgets/environment.json');
+  const hasRunId = Array.isArray(environment) && environment.some((entry) => entry.name === 'run.id' && entry.values?.includes(runId));
+  const checks: CheckResult['checks'] = [
+    { what: `data/suites.json has a suite for each of the ${items.length} items of the run record`, missing: items.filter((item) => !suiteNames.includes(item)) },
+    { what: `widgets/environment.json holds run.id ${runId}`, missing: hasRunId ? [] : [`run.id=${runId}`] },
+  ];
+  const test = pickTestCase(suites, record);
+  if (test) {
+    const testCase = await reportJson<{ links?: { url?: string }[] }>(reportDir, `data/test-cases/${test.uid}.json`);
+    const linked = (testCase.links ?? []).some((link) => link.url?.startsWith('dod.md#'));
+    checks.push({ what: `data/test-cases: a ${test.item} test links to its plan item`, missing: linked ? [] : ['a link to dod.md#…'] });
+  }
+  return { checks, test };
+}
+
+/**
+ * Checks the generated data, then renders the report in headless chromium: the suites view must
+ * list every item of the run record, the overview must show this run's environment, and a test
+ * page its plan link.
  */
 export async function checkReport(paths: ReportPaths, runId: string): Promise<CheckResult> {
   // The check compares the report with the run's record; a missing or foreign one names its file.
   const record = await readRunRecord(paths.reportsDir, runId);
   const items = recordItems(record);
   if (items.length === 0) throw new HarnessError(`the run record of run ${runId} holds no item, so there is nothing to look for in the report`);
-  const suites = JSON.parse((await readText(join(paths.report, 'data', 'suites.json'))) ?? '{}') as SuiteNode;
-  const test = pickTestCase(suites, record);
+  const { checks, test } = await reportDataChecks(paths.report, record, runId);
   const binary = await ensureChromium();
   const started = performance.now();
   const { server, url } = await serve(resolve(paths.report));
@@ -354,7 +398,6 @@ export async function checkReport(paths: ReportPaths, runId: string): Promise<Ch
     // Allure renders on the client; virtual time lets its scripts and data loads finish first.
     const budget = '--virtual-time-budget=20000';
     const dom = (route: string) => chromium(binary, [budget, '--dump-dom', `${url}index.html#${route}`]);
-    const checks: CheckResult['checks'] = [];
     checks.push({ what: `suites view lists the ${items.length} items of the run record`, missing: missingFrom(htmlText(await dom('suites')), items) });
     checks.push({ what: `overview shows the environment of run ${runId}`, missing: missingFrom(htmlText(await dom('')), ['Environment', runId]) });
     if (test) {
@@ -389,9 +432,14 @@ export async function report(config: Config, args: string[]): Promise<number> {
   process.stderr.write(`→ Generating the Allure report from ${paths.results}…\n`);
   const generated = await generateReport(paths);
   const stats = ['passed', 'failed', 'broken', 'skipped'].map((key) => `${generated.statistic[key] ?? 0} ${key}`).join(', ');
-  const history = generated.historySource === 'none' ? 'no earlier history' : `history from the ${generated.historySource} snapshot`;
+  const { runs, replaced, unreadable } = generated.history;
+  const history = [
+    `trend: ${Math.min(runs, HISTORY_LIMIT - 1)} earlier run(s)`,
+    replaced ? 'this run\'s earlier report replaced' : '',
+    unreadable ? `${unreadable} unreadable line(s) of history.jsonl dropped` : '',
+  ].filter(Boolean).join('; ');
   process.stdout.write(
-    `✓ ${join(paths.report, 'index.html')}: run ${generated.runId}, ${generated.statistic.total ?? 0} results (${stats}); build ${generated.buildOrder}, ${history} (${formatDuration(generated.durationMs)})\n` +
+    `✓ ${join(paths.report, 'index.html')}: run ${generated.runId}, ${generated.statistic.total ?? 0} results (${stats}); ${history} (Allure 3, ${formatDuration(generated.durationMs)})\n` +
       `  open it with \`npx allure open ${paths.report}\` (it loads its data over HTTP, not from file://)\n`,
   );
   if (!args.includes('--check')) return 0;

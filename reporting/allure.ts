@@ -20,12 +20,16 @@ export const ALLURE_STATUS: Record<Verdict, AllureStatus> = { PASS: 'passed', FA
 // Allure results
 // ---------------------------------------------------------------------------------------
 
-/** Allure 2 categories. The first match wins, so the named harness errors come before the rest. */
+/**
+ * categories.json. The first match wins, so the named harness errors come before the rest. Allure 3
+ * tests a regex with JavaScript's RegExp (flag s) anywhere in the trace, so it is anchored here: a
+ * harness error named further down a trace (a cause) does not make it one.
+ */
 export const ALLURE_CATEGORIES = [
   {
     name: 'Harness/infrastructure errors (ERROR: the harness could not find out)',
     matchedStatuses: ['broken'],
-    traceRegex: `(?s)\\s*(?:${HARNESS_ERROR_NAMES.join('|')})\\b.*`,
+    traceRegex: `^\\s*(?:${HARNESS_ERROR_NAMES.join('|')})\\b`,
   },
   { name: 'Harness bugs and other unexpected errors (ERROR)', matchedStatuses: ['broken'] },
   { name: 'Product defects (FAIL: the system does not meet the item)', matchedStatuses: ['failed'] },
@@ -173,7 +177,7 @@ export function writeHarnessCheck(resultsDir: string, check: HarnessCheck): void
   writeFileSync(join(resultsDir, `${result.uuid}-result.json`), JSON.stringify(result));
 }
 
-/** Java properties, as Allure 2 reads environment.properties: ISO-8859-1 with \u escapes. */
+/** Java properties, the format of environment.properties: ISO-8859-1 with \u escapes (Allure 3 reads them too). */
 export function environmentProperties(entries: readonly (readonly [string, string | undefined])[]): string {
   const escape = (text: string, key: boolean): string =>
     text.replace(/[\\\n\r\t\f=:#! ]|[^\x20-\x7e]/g, (char: string, offset: number) => {
