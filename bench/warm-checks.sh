@@ -126,8 +126,8 @@ keys_explained() {
 check 'C3 no other private key on the host is unexplained' keys_explained
 
 # --- C4 (the first check, "created in this run", skips on a warm run) --------------------------
-runbook_steps() { # the runbook blocks of docs/install.md, as the ledger words them, NUL-separated
-  awk 'BEGIN{ORS=""} /^```/{ if (inb) { inb=0; if (kind=="sh") printf "exec %s%c", body, 0; else { split(body, f, /[ \n]+/); printf "push %s %04d%c", f[1], f[2], 0 } } else { info=substr($0,4); if (info ~ /^sh( |$)/ && info ~ /runbook/) { inb=1; kind="sh"; body=""; first=1 } else if (info ~ /^runbook provision-key/) { inb=1; kind="key"; body=""; first=1 } else if (info != "") skip=1; } next } inb { body = first ? $0 : body "\n" $0; first=0 }' "$work/base/docs/install.md"
+runbook_steps() { # the runbook steps of docs/install.md (its <!-- runbook … --> annotations), as the ledger words them, NUL-separated
+  awk 'BEGIN{ORS=""} /^<!-- runbook provision-key /{ printf "push %s %04d%c", $4, $5, 0; next } /^<!-- runbook -->/{ armed=1; next } /^```/{ if (inb) { inb=0; printf "exec %s%c", body, 0 } else if (infence) infence=0; else if (armed) { inb=1; armed=0; body=""; first=1 } else infence=1; next } inb { body = first ? $0 : body "\n" $0; first=0 }' "$work/base/docs/install.md"
 }
 ledger_is_runbook() {
   [[ "$(runbook_steps | jq -Rs 'split("\u0000") | map(select(. != ""))')" == "$(jq '[.host.ledger[] | select(.purpose | startswith("operator git credentials") | not) | if .kind == "exec" then "exec \(.command)" else "push \(.path) \(.mode)" end]' "$BENCH_KEPT")" ]]
@@ -169,7 +169,7 @@ check 'C6 running memory within the guideline and below physical memory' memory_
 # --- C7 --------------------------------------------------------------------------------------
 install_doc() {
   local scripts; scripts=$(runbook_steps | tr '\0' '\n')
-  grep -q 'git clone' <<< "$scripts" && [[ $(grep -c '^```runbook provision-key' "$work/base/docs/install.md") == 1 ]] && [[ $(grep -o 'nixos-rebuild switch' <<< "$(grep -v '^push ' <<< "$scripts")" | wc -l) == 1 ]]
+  grep -q 'git clone' <<< "$scripts" && [[ $(grep -c '^<!-- runbook provision-key ' "$work/base/docs/install.md") == 1 ]] && [[ $(grep -o 'nixos-rebuild switch' <<< "$(grep -v '^push ' <<< "$scripts")" | wc -l) == 1 ]]
 }
 check 'C7 docs/install.md: clone, key, one nixos-rebuild switch' install_doc
 model_docs() {
@@ -177,7 +177,8 @@ model_docs() {
     tr '\n' ' ' < "$work/base/docs/architecture.md" | grep -qiE 'base repo.*instance repo|instance repo.*base repo' && grep -q 'nixos-rebuild switch' "$work/base/docs/architecture.md"
 }
 check 'C7 docs/secrets.md and docs/architecture.md describe the model' model_docs
-executed_runbook() { [[ "$(jq -c '[.host.runbook.steps[].line]' "$BENCH_KEPT")" == "$(grep -nE '^```(sh .*runbook|runbook provision-key)' "$work/base/docs/install.md" | cut -d: -f1 | jq -sc '.')" ]]; }
+runbook_lines() { awk '/^<!-- runbook provision-key /{ print NR; next } /^<!-- runbook -->/{ armed=1; next } /^```/{ if (armed) print NR; armed=0 }' "$work/base/docs/install.md"; }
+executed_runbook() { [[ "$(jq -c '[.host.runbook.steps[].line]' "$BENCH_KEPT")" == "$(runbook_lines | jq -sc '.')" ]]; }
 check 'C7 runbook executed is the one in docs/install.md' executed_runbook
 
 # --- D8 (the live half skips on a warm run), D9 -----------------------------------------------
