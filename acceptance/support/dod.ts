@@ -235,18 +235,21 @@ export const test = base
     const observedAt = new Date().toISOString();
     const built_ = await closure(built.path, { nixConfig: run.nixConfig });
     // One machine's systems against this build: the run's host, and the running cc-ci (zero drift, D8's static half).
-    const machineSystems = async (machine: HostChannel, name: string): Promise<MachineSystems> => ({
-      machine: name,
-      built: built.path,
-      running: await currentSystem(machine),
-      booted: await bootedSystem(machine),
-      diff: compareClosures(built_, await closure(machine)),
-    });
-    const onHost = await machineSystems(host, host.name);
+    // Each machine's reads side by side, and both machines at once: each is a round trip to a
+    // host. The closure is read of the system seen running, not of whatever runs a moment later.
+    const machineSystems = async (machine: HostChannel, name: string): Promise<MachineSystems> => {
+      const running = await currentSystem(machine);
+      const [booted, running_] = await Promise.all([bootedSystem(machine), closure(machine, { path: running })]);
+      return { machine: name, built: built.path, running, booted, diff: compareClosures(built_, running_) };
+    };
+    const productionSeparate = !('unreachable' in production) && production.host !== host && production.name !== host.name;
+    const [onHost, productionSystems] = await Promise.all([
+      machineSystems(host, host.name),
+      productionSeparate ? machineSystems(production.host, production.name) : undefined,
+    ]);
     const { running, booted, diff } = onHost;
     const rebuild = run.runbook?.steps.at(-1);
-    const onProduction: MachineSystems | { unreachable: string } =
-      'unreachable' in production ? production : production.host === host || production.name === host.name ? onHost : await machineSystems(production.host, production.name);
+    const onProduction: MachineSystems | { unreachable: string } = 'unreachable' in production ? production : (productionSystems ?? onHost);
     // D8's static half is the running cc-ci's; a run that cannot reach it records its own host, by name.
     const staticSide: MachineSystems = 'unreachable' in onProduction ? onHost : onProduction;
     const record: D8Record = {
