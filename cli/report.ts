@@ -198,7 +198,7 @@ export async function generateReport(paths: ReportPaths): Promise<GeneratedRepor
   }
   if (!(await exists(ALLURE_BIN))) throw new HarnessError(`allure-commandline is not installed (${ALLURE_BIN}): run \`npm ci\``);
   const java = await exec('java', ['-version']).catch(() => undefined);
-  if (!java || java.exitCode !== 0) throw new HarnessError('Allure 2 needs Java, and `java -version` failed: install it with `apt-get install -y openjdk-17-jre-headless`');
+  if (java?.exitCode !== 0) throw new HarnessError('Allure 2 needs Java, and `java -version` failed: install it with `apt-get install -y openjdk-17-jre-headless`');
 
   const runId = await resultsRunId(paths, resultFiles);
   const plan = planHistory(runId, await storedHistory(paths));
