@@ -2,7 +2,6 @@
  * D2 — a `!testme` build runs the install, upgrade and backup/restore stages for real, and each
  * stage reports its own result.
  */
-import { expect } from 'vitest';
 import type { DroneBuild } from '../helpers/drone/index.ts';
 import { buildLogs, MATRIX, matrixStages, runStart, testmeBuild, WAITS, type Ci } from './support/ci.ts';
 import type { RunContext } from './support/context.ts';

@@ -10,7 +10,7 @@ import { shellWord } from '../helpers/common/host.ts';
 import { markedShellBlocks } from '../helpers/runbook/index.ts';
 import { DOD_RECIPES, freshBuild, harnessBranch, MATRIX, matrixStages, pullWithFile, WAITS, writeRefusal } from './support/ci.ts';
 import { HOST_CHANGES_SKIP, hostCheckout, mayChangeHost, withHostChange } from './support/host-change.ts';
-import { attach, dodItem, observation, expectNone, fill, skipBecause, step, system, test, within, observes, OPERATOR_SIDE, ciFaces, hostFacesOf } from './support/dod.ts';
+import { attach, dodItem, observation, expectNone, fill, skipBecause, step, system, test, within, observes, OPERATOR_SIDE, hostFacesOf } from './support/dod.ts';
 
 const NEW_RECIPE = 'accept-probe';
 /** A port no enrolled recipe uses. */

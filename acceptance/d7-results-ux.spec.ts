@@ -12,7 +12,7 @@ import { outcomeOfStatus, outcomeProblem, runListEntry, type Outcome } from '../
 import { svgProblem } from '../helpers/dashboard/index.ts';
 import type { DroneBuild } from '../helpers/drone/index.ts';
 import type { ForgeComment } from '../helpers/forge/index.ts';
-import { badgePath, BUILD_SEARCH_LIMIT, buildParam, DOD_RECIPES, failingTestBuild, FAILING_RECIPE_TEST, freshBuild, runPath, runStart, searchBuilds, testmeBuild, WAITS, type Ci } from './support/ci.ts';
+import { badgePath, BUILD_SEARCH_LIMIT, buildParam, DOD_RECIPES, failingTestBuild, FAILING_RECIPE_TEST, freshBuild, runPath, runStart, testmeBuild, WAITS, type Ci } from './support/ci.ts';
 import type { RunContext } from './support/context.ts';
 import { attach, dodItem, observation, expectNone, fill, step, system, test, unlessWriteRefused, within, observes, ciFaces } from './support/dod.ts';
 

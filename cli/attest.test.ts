@@ -141,7 +141,7 @@ describe('accept verify', () => {
     const dir = await signed();
     const result = await verify(dir, ['--target', 'lab', '--items', 'C1-C7', '--max-age', '24h']);
     expect(result.code, result.stdout).toBe(0);
-    for (const check of ['signature', 'statement', 'digests', 'run.json', 'cold', 'target', 'age', 'items']) expect(line(result.stdout, check)).toMatch(/^  ✓/);
+    for (const check of ['signature', 'statement', 'digests', 'run.json', 'cold', 'target', 'age', 'items']) expect(line(result.stdout, check)).toMatch(/^ {2}✓/);
     expect(line(result.stdout, 'signature')).toContain('good signature by adversary@example (ED25519 key SHA256:');
     expect(result.stdout).toContain('✓ all 8 checks hold');
     expect(result.stdout).toContain('### 2026-12-07: re-verified run 20261207t042451-0g2h');
@@ -156,7 +156,7 @@ describe('accept verify', () => {
     await editJson(join(dir, 'run.json'), (record) => (record.items.find((item) => item.id === 'C2')!.verdict = 'FAIL'));
     const result = await verify(dir, ['--target', 'lab']);
     expect(result.code).toBe(1);
-    expect(line(result.stdout, 'digests')).toMatch(/^  ✗ .*changed: run\.json/);
+    expect(line(result.stdout, 'digests')).toMatch(/^ {2}✗ .*changed: run\.json/);
     expect(line(result.stdout, 'run.json')).toContain('items[C2].verdict: the statement says "PASS", run.json says "FAIL"');
     expect(result.stdout).toContain('✗ 2 of 8 checks fail: digests, run.json');
     expect(result.stdout).not.toContain('REVIEW.md');
@@ -173,7 +173,7 @@ describe('accept verify', () => {
     expect(digests).toContain('changed: allure-results/13dc-attachment.txt');
     expect(digests).toContain('removed: ledger.json');
     expect(digests).toContain('not covered (added after signing): allure-results/late-attachment.txt');
-    expect(line(result.stdout, 'run.json')).toMatch(/^  ✓/);
+    expect(line(result.stdout, 'run.json')).toMatch(/^ {2}✓/);
   });
 
   it('fails a symlink added after signing, without following it', async () => {
@@ -323,7 +323,7 @@ describe('verify on a real run', () => {
       const result = await verifyCommand([dir, '--allowed-signers', allowedSigners(), '--target', 'lab'], { now });
       times.push(performance.now() - started);
       expect(result.stdout).toContain('✓ signature');
-      expect(line(result.stdout, 'digests')).toMatch(/^  ✓/);
+      expect(line(result.stdout, 'digests')).toMatch(/^ {2}✓/);
     }
     const best = Math.min(...times);
     console.log(`accept verify on ${record.runId} (${files} files): ${times.map((ms) => `${Math.round(ms)} ms`).join(', ')}; best ${Math.round(best)} ms`);

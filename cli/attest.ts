@@ -85,7 +85,7 @@ async function latestEvidenceDir(reportsDir = loadConfig().reportsDir): Promise<
 async function harnessIdentity(): Promise<HarnessIdentity> {
   const version = await readFile(join(REPO_ROOT, 'package.json'), 'utf8').then((text) => (JSON.parse(text) as { version?: string }).version ?? 'unknown', () => 'unknown');
   const head = await exec('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, timeoutMs: 10_000 }).catch(() => undefined);
-  if (!head || head.exitCode !== 0) return { version, commit: 'unknown' };
+  if (head?.exitCode !== 0) return { version, commit: 'unknown' };
   const status = await exec('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_ROOT, timeoutMs: 30_000 }).catch(() => undefined);
   const dirty = status && status.exitCode === 0 && status.stdout.trim() !== '' ? '-dirty' : '';
   return { version, commit: `${head.stdout.trim()}${dirty}` };

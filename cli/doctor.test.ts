@@ -29,7 +29,13 @@ const ok = (name: string): Check => ({ name, run: async () => ({ status: 'ok', d
 describe('runChecks', () => {
   it('stops at the first blocking problem and reports the rest as not run', async () => {
     const ran: string[] = [];
-    const track = (check: Check): Check => ({ name: check.name, run: () => (ran.push(check.name), check.run()) });
+    const track = (check: Check): Check => ({
+      name: check.name,
+      run: () => {
+        ran.push(check.name);
+        return check.run();
+      },
+    });
     const { lines, blockedBy } = await runChecks([
       track(ok('configuration')),
       track({ name: 'proxy', run: async () => ({ status: 'fail', detail: 'refused', fix: 'start it' }) }),

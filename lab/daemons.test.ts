@@ -60,7 +60,10 @@ describe('startDaemon', () => {
         command: 'sh',
         args: ['-c', 'echo boom; exit 3'],
         logsDir,
-        ready: async () => (readyChecks++, false),
+        ready: async () => {
+          readyChecks++;
+          return false;
+        },
         readyTimeoutMs: 20_000,
       }),
     );

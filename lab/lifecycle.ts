@@ -93,7 +93,7 @@ async function missingPackages(): Promise<typeof HOST_PACKAGES> {
   const missing: typeof HOST_PACKAGES = [];
   for (const entry of HOST_PACKAGES) {
     const result = await exec(entry.probe[0]!, entry.probe.slice(1)).catch(() => undefined);
-    if (!result || result.exitCode !== 0) missing.push(entry);
+    if (result?.exitCode !== 0) missing.push(entry);
   }
   return missing;
 }
@@ -253,7 +253,7 @@ async function ensureApi(paths: LabPaths, state: LabState): Promise<void> {
   }
   state.created.trustFingerprint = fingerprint;
   await replaceFile(paths.serverCert, await readFile('/var/lib/incus/server.crt'), 0o644);
-  await waitFor('the Incus API on ' + LAB_INCUS_ADDRESS, async () => portAnswers('127.0.0.1', 8443), { timeoutMs: 15_000 });
+  await waitFor(`the Incus API on ${LAB_INCUS_ADDRESS}`, async () => portAnswers('127.0.0.1', 8443), { timeoutMs: 15_000 });
 }
 
 async function ensureSocks(paths: LabPaths, state: LabState): Promise<void> {
@@ -440,10 +440,10 @@ export async function labDown(dir: string, options: { purge?: boolean } = {}): P
     log.info(`nothing to do: no lab state in ${paths.dir}`);
     return;
   }
-  await withStateLock(paths, 'take-down', () => labDownLocked(paths, dir, options));
+  await withStateLock(paths, 'take-down', () => labDownLocked(paths, options));
 }
 
-async function labDownLocked(paths: LabPaths, dir: string, options: { purge?: boolean }): Promise<void> {
+async function labDownLocked(paths: LabPaths, options: { purge?: boolean }): Promise<void> {
   const state = await readState(paths);
   if (!state) {
     log.info(`nothing to do: no lab state in ${paths.dir}`);

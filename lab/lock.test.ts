@@ -40,7 +40,10 @@ describe('withPidLock', () => {
     const file = join(dir, 'state.lock');
     await writeFile(file, `${process.ppid}\n`);
     const lines: string[] = [];
-    const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => (lines.push(String(chunk)), true));
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      lines.push(String(chunk));
+      return true;
+    });
     try {
       const waiting = withPidLock(file, { what: 'the lab state', pollMs: 5, heartbeatMs: 20 }, async () => 'done');
       await new Promise((resolve) => setTimeout(resolve, 100));

@@ -114,7 +114,7 @@ export async function readState(paths: LabPaths): Promise<LabState | undefined> 
  */
 export async function replaceFile(path: string, content: string | Buffer, mode = 0o600): Promise<void> {
   const current = await readFile(path).catch(() => undefined);
-  if (current && current.equals(Buffer.from(content))) return;
+  if (current?.equals(Buffer.from(content))) return;
   // A name of its own: a rename must never find its file taken by another writer's rename.
   const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`;
   await writeFile(temporary, content, { mode });

@@ -53,7 +53,10 @@ describe('leaseWorker', () => {
   test('while it waits, says so every heartbeatMs', async () => {
     const held = await leaseWorker(labDir, 1);
     const lines: string[] = [];
-    const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => (lines.push(String(chunk)), true));
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      lines.push(String(chunk));
+      return true;
+    });
     try {
       const waiting = leaseWorker(labDir, 1, { pollMs: 5, heartbeatMs: 20 });
       await new Promise((resolve) => setTimeout(resolve, 100));

@@ -179,7 +179,7 @@ export function writeHarnessCheck(resultsDir: string, check: HarnessCheck): void
 
 /** Java properties, the format of environment.properties: ISO-8859-1 with \u escapes (Allure 3 reads them too). */
 export function environmentProperties(entries: readonly (readonly [string, string | undefined])[]): string {
-  const escape = (text: string, key: boolean): string =>
+  const escapeProperty = (text: string, key: boolean): string =>
     text.replace(/[\\\n\r\t\f=:#! ]|[^\x20-\x7e]/g, (char: string, offset: number) => {
       const control: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\f': '\\f' };
       if (control[char]) return control[char];
@@ -189,7 +189,7 @@ export function environmentProperties(entries: readonly (readonly [string, strin
     });
   return entries
     .filter((entry): entry is readonly [string, string] => entry[1] !== undefined && entry[1] !== '')
-    .map(([key, value]) => `${escape(key, true)}=${escape(value, false)}`)
+    .map(([key, value]) => `${escapeProperty(key, true)}=${escapeProperty(value, false)}`)
     .join('\n')
     .concat('\n');
 }

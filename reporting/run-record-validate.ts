@@ -57,8 +57,12 @@ export function validateRunRecord(value: unknown, file: string): RunRecord {
   shape.string(target.kind, 'target.kind');
   shape.string(target.label, 'target.label', true);
   for (const key of ['server', 'instanceType', 'incusUrl', 'project', 'socks']) shape.string(target[key], `target.${key}`, true);
-  shape.array(target.standIns, 'target.standIns', true).forEach((standIn, index) => shape.string(standIn, `target.standIns[${index}]`));
-  shape.array(target.notes, 'target.notes', true).forEach((note, index) => shape.string(note, `target.notes[${index}]`));
+  shape.array(target.standIns, 'target.standIns', true).forEach((standIn, index) => {
+    shape.string(standIn, `target.standIns[${index}]`);
+  });
+  shape.array(target.notes, 'target.notes', true).forEach((note, index) => {
+    shape.string(note, `target.notes[${index}]`);
+  });
   shape.string(record.startedAt, 'startedAt');
   shape.string(record.finishedAt, 'finishedAt', true);
   const phases = shape.object(record.phases, 'phases');

@@ -5,7 +5,7 @@ import { StateTimeoutError, WaitTimeoutError } from '../../helpers/common/wait.t
 import { DroneClient } from '../../helpers/drone/index.ts';
 import { fakeHttps, json, type FakeHttps } from '../../helpers/https/testing/fake-https.ts';
 import { errorVerdict } from '../../reporting/verdict.ts';
-import { loadConfig, realTargetDurations } from '../../helpers/common/config.ts';
+import { realTargetDurations } from '../../helpers/common/config.ts';
 import { buildFor, finished, finishPollCap, latestSystemTestmeBuilds, probeRecipeOf, testmeBuild, testmeRefusal, type Ci, type Trigger } from './ci.ts';
 import { realForgeWrites, type ForgeClient, type ForgePull } from '../../helpers/forge/index.ts';
 import { exampleProfile } from '../../machines/system-profile.fixture.ts';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { displayUrl } from '../../helpers/common/credentials.ts';
-import { loadConfig, realTargetDurations } from '../../helpers/common/config.ts';
+import { realTargetDurations } from '../../helpers/common/config.ts';
 
 import { Ledger } from '../../helpers/common/ledger.ts';
 import { credentialForms, filesHolding } from '../../helpers/common/testing/leak-scan.ts';

@@ -6,7 +6,6 @@
  */
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { exec } from '../../helpers/common/exec.ts';
 import { Ledger, type LedgerEntry } from '../../helpers/common/ledger.ts';
 import { log } from '../../helpers/common/log.ts';
 import { redact } from '../../helpers/common/redact.ts';

@@ -80,9 +80,15 @@ export async function withHostChange<T>(
     const restore = [`cd ${dir}`, `git reset -q --hard ${base}`, 'git clean -fdq'];
     if (secrets) restore.push(`git -C secrets reset -q --hard ${secrets}`);
     const result = await host.exec(restore.join(' && '));
-    if (result.exitCode !== 0) throw new HarnessError(`could not restore ${dir} on ${host.name} after ${what}: ${result.stderr.trim()}`);
+    if (result.exitCode !== 0) {
+      // biome-ignore lint/correctness/noUnsafeFinally: a host left changed must fail the run, even over the body's own error
+      throw new HarnessError(`could not restore ${dir} on ${host.name} after ${what}: ${result.stderr.trim()}`);
+    }
     const rebuilt = await withinDuration(checkout.durations, 'rebuild', `the rebuild restoring ${host.name} after ${what}`, (timeoutMs) => host.exec(checkout.rebuild, { timeoutMs }));
-    if (rebuilt.exitCode !== 0) throw new HarnessError(redact(`the rebuild restoring ${host.name} after ${what} exited ${rebuilt.exitCode}: ${rebuilt.stderr.trim().split('\n').slice(-5).join(' | ')}`));
+    if (rebuilt.exitCode !== 0) {
+      // biome-ignore lint/correctness/noUnsafeFinally: as above: a host not rebuilt back must fail the run
+      throw new HarnessError(redact(`the rebuild restoring ${host.name} after ${what} exited ${rebuilt.exitCode}: ${rebuilt.stderr.trim().split('\n').slice(-5).join(' | ')}`));
+    }
   }
 }
 

@@ -71,7 +71,9 @@ const BASE64_URL = (text: string) => text.replaceAll('+', '-').replaceAll('/', '
 
 function distinctLeaves(node: unknown, path: string[], out: SecretPart[]): void {
   if (typeof node === 'string') out.push({ name: `field ${path.join('.') || '(root)'}`, text: node });
-  else if (Array.isArray(node)) node.forEach((item, index) => distinctLeaves(item, [...path, String(index)], out));
+  else if (Array.isArray(node)) node.forEach((item, index) => {
+    distinctLeaves(item, [...path, String(index)], out);
+  });
   else if (node && typeof node === 'object') for (const [key, value] of Object.entries(node)) distinctLeaves(value, [...path, key], out);
 }
 

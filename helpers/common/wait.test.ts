@@ -56,7 +56,10 @@ describe('waitFor', () => {
   it('with maxIntervalMs, pauses half again as long each time, up to the cap, and still keeps its deadline', async () => {
     vi.useFakeTimers();
     const calledAt: number[] = [];
-    const pending = rejection('a long build', async () => (calledAt.push(Date.now()), false), { timeoutMs: 10_000, intervalMs: 400, maxIntervalMs: 2_000 });
+    const pending = rejection('a long build', async () => {
+      calledAt.push(Date.now());
+      return false;
+    }, { timeoutMs: 10_000, intervalMs: 400, maxIntervalMs: 2_000 });
     await vi.advanceTimersByTimeAsync(10_000);
     expect(await pending).toBeInstanceOf(WaitTimeoutError);
     const pauses = calledAt.slice(1).map((at, index) => at - calledAt[index]!);
@@ -105,7 +108,10 @@ describe('waitFor', () => {
 
   it('still calls the probe once when the timeout is zero', async () => {
     let calls = 0;
-    await timeout('nothing', async () => (calls++, false), 0);
+    await timeout('nothing', async () => {
+      calls++;
+      return false;
+    }, 0);
     expect(calls).toBe(1);
   });
 
@@ -152,7 +158,10 @@ describe('waitFor', () => {
       const events: string[] = [];
       const error = await rejection(
         'a lock held by pid 7',
-        async () => (events.push('probe'), false),
+        async () => {
+          events.push('probe');
+          return false;
+        },
         {
           timeoutMs: 'unbounded',
           intervalMs: 1,
@@ -344,7 +353,7 @@ describe('waitFor', () => {
     });
 
     it('when the last value is cut short in the middle of the secret', async () => {
-      const long = 'S'.repeat(6) + 'ecret-token-0123456789abcdef0123456789';
+      const long = `${'S'.repeat(6)}ecret-token-0123456789abcdef0123456789`;
       registerSecret(long);
       const error = await timeout('a long line', async () => ({ done: false, saw: `${'.'.repeat(290)}${long}` }));
       expect(error.message).not.toContain(long.slice(0, 10));

@@ -22,7 +22,7 @@ const LAB_STEP = 'engine chromium 150.0.7871.100 headless (Selenium 4.8.3, chrom
 describe('readBrowserRun', () => {
   it('reads real pytest-playwright output: the plugin and the browser as the engine, and the summary counts', () => {
     expect(readBrowserRun(PYTEST_PLAYWRIGHT)).toEqual({ engine: 'playwright 0.5.2 (chromium)', passed: 3, failed: 0 });
-    expect(new RegExp('^playwright ', 'i').test(readBrowserRun(PYTEST_PLAYWRIGHT).engine!)).toBe(true);
+    expect(/^playwright /i.test(readBrowserRun(PYTEST_PLAYWRIGHT).engine!)).toBe(true);
   });
 
   it('counts failed and errored tests from the summary', () => {
@@ -33,7 +33,7 @@ describe('readBrowserRun', () => {
   it("takes the lab's engine line as what it says, which cc-ci's profile does not take for Playwright", () => {
     const run = readBrowserRun(LAB_STEP);
     expect(run).toEqual({ engine: 'chromium 150.0.7871.100 headless (Selenium 4.8.3, chromium-driver; kept browsers)', passed: 3, failed: 0 });
-    expect(new RegExp('^playwright ', 'i').test(run.engine!)).toBe(false);
+    expect(/^playwright /i.test(run.engine!)).toBe(false);
   });
 
   it('names no engine for a log that says none', () => {

@@ -87,7 +87,13 @@ async function standinDrone(dir: string): Promise<RunningService & { cleanup(): 
     { CCCI_SECRETS_DIR: join(tmp, 'secrets') },
     '/healthz',
   );
-  return { ...service, cleanup: async () => (await service.stop(), await rm(tmp, { recursive: true, force: true })) };
+  return {
+    ...service,
+    cleanup: async () => {
+      await service.stop();
+      await rm(tmp, { recursive: true, force: true });
+    },
+  };
 }
 
 type Build = { status: string; stages: Array<{ status: string; stopped: number; steps: Array<{ status: string }> }> };

@@ -33,12 +33,21 @@ export function droneBuildDifferences(build: unknown): string[] {
   if (!isObject(build.params)) problems.push('the build has no params object');
   if (!Array.isArray(build.stages)) return [...problems, 'the build has no stages list'];
   build.stages.forEach((stage: unknown, s) => {
-    if (!isObject(stage)) return problems.push(`stage ${s + 1} is not an object`);
+    if (!isObject(stage)) {
+      problems.push(`stage ${s + 1} is not an object`);
+      return;
+    }
     const where = `stage ${String(stage.name ?? s + 1)}`;
     problems.push(...unitDifferences(stage, where, ['number', 'exit_code', 'started'], 'stopped'));
-    if (!Array.isArray(stage.steps)) return problems.push(`${where} has no steps list`);
+    if (!Array.isArray(stage.steps)) {
+      problems.push(`${where} has no steps list`);
+      return;
+    }
     stage.steps.forEach((step: unknown, i) => {
-      if (!isObject(step)) return problems.push(`${where} step ${i + 1} is not an object`);
+      if (!isObject(step)) {
+        problems.push(`${where} step ${i + 1} is not an object`);
+        return;
+      }
       problems.push(...unitDifferences(step, `${where} step ${String(step.name ?? i + 1)}`, ['number', 'exit_code', 'started'], 'stopped'));
     });
   });

@@ -189,7 +189,9 @@ function sourceOf(path: string): string {
 
 function stringLeaves(value: unknown, path: string, out: Array<{ path: string; text: string }>): void {
   if (typeof value === 'string') out.push({ path, text: value });
-  else if (Array.isArray(value)) value.forEach((entry, index) => stringLeaves(entry, `${path}[${index}]`, out));
+  else if (Array.isArray(value)) value.forEach((entry, index) => {
+    stringLeaves(entry, `${path}[${index}]`, out);
+  });
   else if (value && typeof value === 'object') for (const [key, entry] of Object.entries(value)) stringLeaves(entry, path ? `${path}.${key}` : key, out);
 }
 
@@ -307,7 +309,9 @@ export function statementProblem(bytes: Buffer): { statement?: Statement; proble
 function leavesOf(value: unknown, path: string, out: Map<string, unknown>): void {
   if (Array.isArray(value)) {
     const byId = value.every((entry) => entry && typeof entry === 'object' && typeof (entry as { id?: unknown }).id === 'string');
-    value.forEach((entry, index) => leavesOf(entry, `${path}[${byId ? (entry as { id: string }).id : index}]`, out));
+    value.forEach((entry, index) => {
+      leavesOf(entry, `${path}[${byId ? (entry as { id: string }).id : index}]`, out);
+    });
     if (value.length === 0) out.set(path, '[]');
   } else if (value && typeof value === 'object') {
     for (const [key, entry] of Object.entries(value)) leavesOf(entry, path ? `${path}.${key}` : key, out);

@@ -108,7 +108,14 @@ async function standinForge(dir: string): Promise<RunningService & { secrets: st
   for (let i = 0; i < WORLD.comments; i++) {
     expect((await ask({ as: 'member', method: 'POST', path: `/repos/${WORLD.org}/${WORLD.repo}/issues/${WORLD.commentedPull}/comments`, body: { body: `comment ${i}` } })).status).toBe(201);
   }
-  return { ...service, secrets: join(tmp, 'secrets'), cleanup: async () => (await service.stop(), await rm(tmp, { recursive: true, force: true })) };
+  return {
+    ...service,
+    secrets: join(tmp, 'secrets'),
+    cleanup: async () => {
+      await service.stop();
+      await rm(tmp, { recursive: true, force: true });
+    },
+  };
 }
 
 describe('the forge contract, against real-shaped fixtures', () => {

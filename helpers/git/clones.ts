@@ -128,7 +128,7 @@ export async function sharedClone(url: string, options: { cacheDir: string; recu
   const dir = join(options.cacheDir, `${repoKey}-${refsKey}`);
   const kept = (commit: string): Clone => ({ dir, url: displayUrl(url), commit, remove: async () => undefined, [Symbol.asyncDispose]: async () => undefined });
   const cached = await cloneState(dir);
-  if (cached && cached.clean && cached.head === expected.head && sameRefs(cached.refs, expected.refs)) {
+  if (cached?.clean && cached.head === expected.head && sameRefs(cached.refs, expected.refs)) {
     await utimes(dir, new Date(), new Date()).catch(() => undefined);
     return kept(cached.head!);
   }

@@ -240,10 +240,15 @@ export async function countOccurrences(repoDir: string, needles: Needles, option
     if (found) return found;
     found = new Set<number>();
     reach.set(tree, found);
-    matchers.forEach((_, index) => hits(tree, index) && found.add(index));
+    matchers.forEach((_, index) => {
+      if (hits(tree, index)) found.add(index);
+    });
     for (const entry of children.get(tree) ?? []) {
       if (entry.tree) for (const index of reaches(entry.oid)) found.add(index);
-      else matchers.forEach((_, index) => hits(entry.oid, index) && found.add(index));
+      else
+        matchers.forEach((_, index) => {
+          if (hits(entry.oid, index)) found.add(index);
+        });
     }
     return found;
   };

@@ -5,7 +5,7 @@
  * background operations.
  */
 import { X509Certificate } from 'node:crypto';
-import net from 'node:net';
+import type net from 'node:net';
 import tls from 'node:tls';
 import type { Pool, buildConnector } from 'undici';
 import { DialError, dial, tlsPeer } from '../common/dial.ts';

@@ -105,7 +105,10 @@ export async function runRunbook(
     if (removed.exitCode !== 0) {
       const message = `could not remove the git credentials ${HOST_GIT_CONFIG} from ${host.name} after the runbook (exit ${removed.exitCode}): ${redact(removed.stderr).trim()}; delete the host or the file by hand`;
       // A failure of the runbook itself stays the error; this one is then only logged.
-      if (outcome) throw new HarnessError(message);
+      if (outcome) {
+        // biome-ignore lint/correctness/noUnsafeFinally: thrown only when the runbook itself succeeded, so it never hides the runbook's own error
+        throw new HarnessError(message);
+      }
       log.warn(message);
     }
   }

@@ -61,7 +61,7 @@ export async function decryptSops(text: string, options: DecryptOptions): Promis
   // Like sops: the metadata comes from the first document, and every document loses its sops key.
   const firstMap = trees[0]!;
   const sopsNode = firstMap.kind === 'map' ? firstMap.entries.find(([key]) => key === 'sops')?.[1] : undefined;
-  if (!sopsNode || sopsNode.kind !== 'map') {
+  if (sopsNode?.kind !== 'map') {
     throw new SopsError('malformed', source, `${source} has no sops metadata (no top-level "sops" mapping): it is not a sops-encrypted file`);
   }
   const parsed = parseMetadata(sopsNode, source);

@@ -7,7 +7,7 @@
  * and encoding/json (for JSON, where every number is a float64), not JavaScript's parsers.
  */
 export { SopsError, type SopsErrorKind } from './error.ts';
-export { type SopsAgeEntry, type SopsMetadata } from './metadata.ts';
+export type { SopsAgeEntry, SopsMetadata } from './metadata.ts';
 export { goFormatFloat } from './tree.ts';
 export { parseAgeIdentities, recipientsOf } from './age.ts';
 export { decryptSops, getSopsValue, topLevelStrings, type DecryptOptions, type SopsDocument } from './decrypt.ts';

@@ -380,6 +380,7 @@ describe('encryptSops', () => {
 
   it('writes the sops 3.9 layout: empty key lists, age stanzas, RFC 3339 UTC, ENC values with 32-byte IVs', async () => {
     const file = await encryptSops({ a: 'value-a', n: 5, f: 1.5, b: true }, { recipients: [alice.recipient, bob.recipient], now: new Date('2025-01-02T03:04:05Z') });
+    // biome-ignore lint/suspicious/noExplicitAny: the test walks the parsed YAML of a sops file, whose shape is what it checks
     const parsed = parseYaml(file) as Record<string, any>;
     expect(Object.keys(parsed)).toEqual(['a', 'n', 'f', 'b', 'sops']);
     expect(Object.keys(parsed.sops)).toEqual(['kms', 'gcp_kms', 'azure_kv', 'hc_vault', 'age', 'lastmodified', 'mac', 'pgp', 'unencrypted_suffix', 'version']);

@@ -99,7 +99,12 @@ function serveSftp(sftp: SFTPWrapper, ops: string[]): void {
     }),
   );
   sftp.on('WRITE', (reqId, handle, offset, data) =>
-    run(reqId, 'WRITE', () => withFd(reqId, handle, (fd) => (fs.writeSync(fd, data, 0, data.length, offset), ok(reqId)))),
+    run(reqId, 'WRITE', () =>
+      withFd(reqId, handle, (fd) => {
+        fs.writeSync(fd, data, 0, data.length, offset);
+        return ok(reqId);
+      }),
+    ),
   );
   sftp.on('READ', (reqId, handle, offset, length) =>
     run(reqId, 'READ', () =>
@@ -132,8 +137,18 @@ function serveSftp(sftp: SFTPWrapper, ops: string[]): void {
   const stat = (reqId: number, path: string): void => run(reqId, `STAT ${path}`, () => sftp.attrs(reqId, attrsOf(fs.statSync(path))));
   sftp.on('STAT', stat);
   sftp.on('LSTAT', stat);
-  sftp.on('MKDIR', (reqId, path, attrs) => run(reqId, `MKDIR ${path}`, () => (fs.mkdirSync(path, attrs.mode ?? 0o755), ok(reqId))));
-  sftp.on('REMOVE', (reqId, path) => run(reqId, `REMOVE ${path}`, () => (fs.unlinkSync(path), ok(reqId))));
+  sftp.on('MKDIR', (reqId, path, attrs) =>
+    run(reqId, `MKDIR ${path}`, () => {
+      fs.mkdirSync(path, attrs.mode ?? 0o755);
+      return ok(reqId);
+    }),
+  );
+  sftp.on('REMOVE', (reqId, path) =>
+    run(reqId, `REMOVE ${path}`, () => {
+      fs.unlinkSync(path);
+      return ok(reqId);
+    }),
+  );
   // Like OpenSSH's plain (v3) rename: it refuses to replace an existing file.
   sftp.on('RENAME', (reqId, from, to) =>
     run(reqId, `RENAME ${from} ${to}`, () => {

@@ -120,8 +120,7 @@ export function verifyChain(chain: X509Certificate[], roots: X509Certificate[], 
       const detail =
         current.subject === current.issuer
           ? `${role} ${subjectOf(current)} is self-signed but is not a trusted root`
-          : `issuer ${formatName(current.issuer)} of ${role} ${subjectOf(current)} not found ` +
-            '(neither in the chain nor among the trusted roots)';
+          : `issuer ${formatName(current.issuer)} of ${role} ${subjectOf(current)} not found (neither in the chain nor among the trusted roots)`;
       note(path.length, `no path from ${leafName} to a trusted root; ${detail}`);
     }
     return undefined;

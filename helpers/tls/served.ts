@@ -110,7 +110,7 @@ export interface ServedChain {
  * event for TLS 1.3 (kept in memory only, never logged).
  */
 export async function inspectServedChain(options: FetchServedChainOptions): Promise<ServedChain> {
-  const { host, port, servername } = options;
+  const { host, port } = options;
   const timeoutMs = options.timeoutMs ?? 15_000;
   let roots: X509Certificate[];
   try {

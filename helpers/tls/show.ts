@@ -45,7 +45,9 @@ export async function showServedChain(hostPort: string, options: ShowOptions): P
       ? `served chain (read from the handshake), ${served.presented.length} certificate(s):`
       : `served chain (rebuilt by Node; a trusted root the server also sent would not show), ${served.presented.length} certificate(s):`,
   ];
-  served.presented.forEach((cert, index) => lines.push(...describe(cert, index === 0 ? 'leaf' : 'chain', index, now)));
+  served.presented.forEach((cert, index) => {
+    lines.push(...describe(cert, index === 0 ? 'leaf' : 'chain', index, now));
+  });
   const sentFingerprints = new Set(served.presented.map((cert) => cert.fingerprint256));
   const anchor = served.verifiedPath[served.verifiedPath.length - 1];
   if (anchor && !sentFingerprints.has(anchor.fingerprint256)) {

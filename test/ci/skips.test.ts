@@ -21,7 +21,7 @@ const REASONLESS: [RegExp, string][] = [
 ];
 
 /** Each reasonless skip in a source: "line: text (why)". */
-export function reasonlessSkips(source: string): string[] {
+function reasonlessSkips(source: string): string[] {
   const found: string[] = [];
   source.split('\n').forEach((line, index) => {
     const code = line.replace(/\/\/.*$/, '');

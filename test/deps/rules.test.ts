@@ -74,7 +74,7 @@ describe('checkDependencies', () => {
   });
 
   it("lets only the lab provider, the CLI lab command and the harness's own tests of the lab (test/e2e, test/selftest) import lab/ from outside it", () => {
-    const importsLab = (path: string) => file(path, "import { labUp } from '" + '../'.repeat(path.split('/').length - 1) + "lab/index.ts';");
+    const importsLab = (path: string) => file(path, `import { labUp } from '${'../'.repeat(path.split('/').length - 1)}lab/index.ts';`);
     expect(check(importsLab('machines/providers/lab.ts'), importsLab('cli/lab.ts'), importsLab('lab/sabotage.ts'), importsLab('test/e2e/support.ts'), importsLab('test/selftest/sabotage-matrix.test.ts'))).toEqual([]);
     expect(check(importsLab('machines/providers/incus.ts'), importsLab('cli/main.ts'), importsLab('test/ci/run.test.ts'))).toEqual([
       `machines/providers/incus.ts:1 imports "../../lab/index.ts" (lab/index.ts), against: ${LAB_IMPORT_RULE}`,
@@ -167,6 +167,7 @@ describe('reads of lab/ by path', () => {
       "const a = join(import.meta.dirname, '../../lab/base/services');",
       "const b = path.resolve(ROOT, 'lab', 'image');",
       "const c = new URL('../lab/forge.ts', import.meta.url);",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: source text for the parser, with a template literal in it
       'const d = posix.join(`${ROOT}/lab/base`, name);',
       "const e = join(stateDir, 'laboratory', 'x');",
       "runAccept(['lab', 'up']);",
@@ -177,6 +178,7 @@ describe('reads of lab/ by path', () => {
       { line: 1, specifier: '../../lab/base/services' },
       { line: 2, specifier: 'lab' },
       { line: 3, specifier: '../lab/forge.ts' },
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: `${…}` is how labPathReadsOf shows a template's placeholder
       { line: 4, specifier: '${…}/lab/base' },
     ]);
   });

@@ -188,7 +188,8 @@ export function labPathReadsOf(path: string, text: string): ImportReference[] {
     if (call || url) {
       for (const argument of (node as ts.CallExpression | ts.NewExpression).arguments ?? []) {
         const value = textOf(argument);
-        if (value !== undefined && value.split(/[/\0]/).includes('lab')) {
+        if (value?.split(/[/\0]/).includes('lab')) {
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: `${…}` stands for a template's placeholder in the path shown
           found.push({ line: source.getLineAndCharacterOfPosition(argument.getStart(source)).line + 1, specifier: value.replaceAll('\0', '${…}') });
         }
       }

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
-export interface Link {
+interface Link {
   line: number;
   target: string;
 }
@@ -33,7 +33,7 @@ function prose(markdown: string, spans: 'drop' | 'keep' = 'drop'): string[] {
 }
 
 /** Inline links and images `[text](target "title")`, and reference definitions `[ref]: target`. */
-export function linksOf(markdown: string): Link[] {
+function linksOf(markdown: string): Link[] {
   const links: Link[] = [];
   prose(markdown).forEach((text, index) => {
     const line = index + 1;
@@ -47,7 +47,7 @@ export function linksOf(markdown: string): Link[] {
 }
 
 /** A heading's anchor as GitHub makes it: its text, lower case, punctuation dropped, spaces to hyphens. */
-export function slug(heading: string): string {
+function slug(heading: string): string {
   const text = heading
     .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1') // a link or image: its text
     .replace(/<[^>]+>/g, '') // inline HTML
@@ -61,7 +61,7 @@ export function slug(heading: string): string {
 }
 
 /** Every anchor a Markdown file offers: its headings' slugs, repeats numbered as GitHub does. */
-export function anchorsOf(markdown: string): Set<string> {
+function anchorsOf(markdown: string): Set<string> {
   const anchors = new Set<string>();
   const seen = new Map<string, number>();
   for (const line of prose(markdown, 'keep')) {
@@ -79,7 +79,7 @@ export function anchorsOf(markdown: string): Set<string> {
 const external = (target: string): boolean => /^[a-z][a-z0-9+.-]*:/i.test(target) || target.startsWith('//');
 
 /** What is wrong with each relative link of `file` (a repository path), or nothing. */
-export function brokenLinks(file: string, read: (path: string) => string | undefined = readRepoFile): string[] {
+function brokenLinks(file: string, read: (path: string) => string | undefined = readRepoFile): string[] {
   const markdown = read(file) ?? '';
   const problems: string[] = [];
   for (const { line, target } of linksOf(markdown)) {
