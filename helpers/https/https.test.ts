@@ -105,7 +105,9 @@ describe('httpsRequest', () => {
       await byAddress.close();
     }
     // A certificate without that address is refused as before: verification is by the address.
-    await expect(httpsRequest({ ca: server.ca }, `https://127.0.0.1:${server.port}/`)).rejects.toThrow(/ERR_TLS_CERT_ALTNAME_INVALID|IP: 127\.0\.0\.1 is not in the cert's list/);
+    await expect(httpsRequest({ ca: server.ca }, `https://127.0.0.1:${server.port}/`)).rejects.toThrow(
+      /ERR_TLS_CERT_ALTNAME_INVALID|IP: 127\.0\.0\.1 is not in the cert's list/,
+    );
   });
 
   it('sends a body and returns non-2xx answers instead of throwing', async () => {
@@ -142,12 +144,19 @@ describe('httpsRequest', () => {
   });
 
   describe('marks only the failures a retry may cure as transient', () => {
-    const failure = (promise: Promise<unknown>) => promise.then(() => expect.unreachable('it answered'), (error: unknown) => error as HarnessError);
+    const failure = (promise: Promise<unknown>) =>
+      promise.then(
+        () => expect.unreachable('it answered'),
+        (error: unknown) => error as HarnessError,
+      );
     // Port 1 on loopback: nothing listens there.
     const nowhere = () => ({ host: '127.0.0.1', port: 1 });
 
     it('a destination refusing, directly or through the proxy: transient', async () => {
-      for (const transport of [{ ca: server.ca, dial: nowhere }, { socks: socks.url, ca: server.ca, dial: nowhere }]) {
+      for (const transport of [
+        { ca: server.ca, dial: nowhere },
+        { socks: socks.url, ca: server.ca, dial: nowhere },
+      ]) {
         const error = await failure(httpsRequest(transport, 'https://drone.lab.test/api/user'));
         expect(error).toBeInstanceOf(HarnessError);
         expect(error.transient, error.message).toBe(true);

@@ -25,7 +25,25 @@ export async function fakeHttps(
 ): Promise<FakeHttps> {
   const dir = await mkdtemp(join(tmpdir(), 'accept-fake-https-'));
   try {
-    await succeed('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=lab.test', '-addext', `subjectAltName=DNS:lab.test,DNS:*.lab.test${options.ipSan ? ',IP:127.0.0.1' : ''}`, '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
+    await succeed('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=lab.test',
+      '-addext',
+      `subjectAltName=DNS:lab.test,DNS:*.lab.test${options.ipSan ? ',IP:127.0.0.1' : ''}`,
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ]);
     const key = await readFile(join(dir, 'key.pem'), 'utf8');
     const cert = await readFile(join(dir, 'cert.pem'), 'utf8');
     const seen: FakeHttps['seen'] = [];
