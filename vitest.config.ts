@@ -7,7 +7,8 @@ import { loadConfig, realTargetDurations } from './helpers/common/config.ts';
 const reportsDir = process.env.ACCEPT_REPORTS_DIR ?? 'reports';
 // Evidence reports are for acceptance runs; the harness's own tests report under selftest/.
 // `accept watch` is a warm session in the accept process itself.
-const acceptanceRun = process.argv.some((arg) => /^(--project=)?(cold|warm)$/.test(arg)) || (/(^|\/)accept(\.mjs)?$/.test(process.argv[1] ?? '') && process.argv[2] === 'watch');
+const acceptanceRun =
+  process.argv.some((arg) => /^(--project=)?(cold|warm)$/.test(arg)) || (/(^|\/)accept(\.mjs)?$/.test(process.argv[1] ?? '') && process.argv[2] === 'watch');
 const allureResults = acceptanceRun ? `${reportsDir}/allure-results` : `${reportsDir}/selftest/allure-results`;
 
 // Project defaults from the durations (a real target's, unless set): each spec's suite and each
@@ -61,7 +62,18 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['reporting/**/*.test.ts', 'helpers/**/*.test.ts', 'machines/**/*.test.ts', 'lab/**/*.test.ts', 'cli/**/*.test.ts', 'acceptance/support/**/*.test.ts', 'test/deps/**/*.test.ts', 'test/docs/**/*.test.ts', 'test/ci/**/*.test.ts', 'test/selftest/judge.test.ts'],
+          include: [
+            'reporting/**/*.test.ts',
+            'helpers/**/*.test.ts',
+            'machines/**/*.test.ts',
+            'lab/**/*.test.ts',
+            'cli/**/*.test.ts',
+            'acceptance/support/**/*.test.ts',
+            'test/deps/**/*.test.ts',
+            'test/docs/**/*.test.ts',
+            'test/ci/**/*.test.ts',
+            'test/selftest/judge.test.ts',
+          ],
           setupFiles: ['allure-vitest/setup'],
           testTimeout: 30_000,
           // Vitest's default is one fewer worker than cores: one file at a time on this 2-core

@@ -7,7 +7,17 @@ import { readFile } from 'node:fs/promises';
 import { expect } from 'vitest';
 import { waitFor } from '../helpers/common/wait.ts';
 import { fileHashesOnHost } from '../helpers/common/host-scan.ts';
-import { describeCert, fetchServedChain, fingerprint, keyMatchesCert, parsePemChain, sanCovers, validityAt, verifyChain, type X509Certificate } from '../helpers/tls/index.ts';
+import {
+  describeCert,
+  fetchServedChain,
+  fingerprint,
+  keyMatchesCert,
+  parsePemChain,
+  sanCovers,
+  validityAt,
+  verifyChain,
+  type X509Certificate,
+} from '../helpers/tls/index.ts';
 import type { RunContext } from './support/context.ts';
 import { attach, dodItem, observation, step, system, test, observes, OPERATOR_SIDE, runHost, within } from './support/dod.ts';
 
@@ -32,24 +42,32 @@ dodItem('C2', () => {
     return served;
   };
 
-  test('the served leaf is the wildcard_cert from git (SHA-256 fingerprint)', async ({ run, gitSecrets, task }) => {
-    observes(task, runHost());
-    const git = parsePemChain(gitSecrets.values.wildcard_cert ?? '', `wildcard_cert in ${gitSecrets.source}`);
-    await attach('git cert', git.map(describeCert));
-    const chain = await servedChain(run);
-    const servedLeaf = fingerprint(chain[0]!);
-    const gitLeaf = fingerprint(git[0]!);
-    expect(servedLeaf, `served leaf fingerprint ${servedLeaf} ≠ git cert ${gitLeaf}`).toBe(gitLeaf);
-    observation(task, `served leaf = git wildcard_cert, SHA-256 ${servedLeaf}`);
-  }, within('converge'));
+  test(
+    'the served leaf is the wildcard_cert from git (SHA-256 fingerprint)',
+    async ({ run, gitSecrets, task }) => {
+      observes(task, runHost());
+      const git = parsePemChain(gitSecrets.values.wildcard_cert ?? '', `wildcard_cert in ${gitSecrets.source}`);
+      await attach('git cert', git.map(describeCert));
+      const chain = await servedChain(run);
+      const servedLeaf = fingerprint(chain[0]!);
+      const gitLeaf = fingerprint(git[0]!);
+      expect(servedLeaf, `served leaf fingerprint ${servedLeaf} ≠ git cert ${gitLeaf}`).toBe(gitLeaf);
+      observation(task, `served leaf = git wildcard_cert, SHA-256 ${servedLeaf}`);
+    },
+    within('converge'),
+  );
 
-  test('the whole served chain, not just the leaf, is the fullchain in git', async ({ run, gitSecrets, task }) => {
-    observes(task, runHost());
-    const git = parsePemChain(gitSecrets.values.wildcard_cert ?? '', 'wildcard_cert').map(fingerprint);
-    const chain = (await servedChain(run)).map(fingerprint);
-    expect(chain, `served chain [${chain.join(', ')}] ≠ git fullchain [${git.join(', ')}]`).toEqual(git);
-    observation(task, `served chain = git fullchain (${chain.length} certs)`);
-  }, within('converge'));
+  test(
+    'the whole served chain, not just the leaf, is the fullchain in git',
+    async ({ run, gitSecrets, task }) => {
+      observes(task, runHost());
+      const git = parsePemChain(gitSecrets.values.wildcard_cert ?? '', 'wildcard_cert').map(fingerprint);
+      const chain = (await servedChain(run)).map(fingerprint);
+      expect(chain, `served chain [${chain.join(', ')}] ≠ git fullchain [${git.join(', ')}]`).toEqual(git);
+      observation(task, `served chain = git fullchain (${chain.length} certs)`);
+    },
+    within('converge'),
+  );
 
   test('fullchain.pem and privkey.pem on the host are the git secrets (symlinks followed)', async ({ host, gitSecrets, task }) => {
     observes(task, runHost());
@@ -59,7 +77,12 @@ dodItem('C2', () => {
     // Both asked side by side: each exec is a round trip to the host.
     const [hashes, resolved] = await Promise.all([
       fileHashesOnHost(host, Object.keys(files), 'hash the cert files'),
-      host.succeed(Object.keys(files).map((path) => `readlink -f -- ${path} || echo '(unresolved)'`).join('; '), { purpose: 'resolve the cert files' }),
+      host.succeed(
+        Object.keys(files)
+          .map((path) => `readlink -f -- ${path} || echo '(unresolved)'`)
+          .join('; '),
+        { purpose: 'resolve the cert files' },
+      ),
     ]);
     const targets = resolved.stdout.split('\n');
     for (const [index, [path, key]] of Object.entries(files).entries()) {
@@ -67,21 +90,27 @@ dodItem('C2', () => {
       expect(hostHash, `${path} is missing on ${host.name} (or not a regular file)`).toBeDefined();
       const target = targets[index]!.trim();
       const gitHash = sha256(gitSecrets.values[key] ?? '');
-      expect(hostHash, `${path} (→ ${target}) on ${host.name} is not ${key} from git: sha256 ${hostHash?.slice(0, 16)}… ≠ ${gitHash.slice(0, 16)}…`).toBe(gitHash);
+      expect(hostHash, `${path} (→ ${target}) on ${host.name} is not ${key} from git: sha256 ${hostHash?.slice(0, 16)}… ≠ ${gitHash.slice(0, 16)}…`).toBe(
+        gitHash,
+      );
       seen.push(`${path} → ${target}`);
     }
     await attach('cert files on the host', seen.join('\n'));
     observation(task, `${seen.join(', ')}: same sha256 as the git secrets`);
   });
 
-  test('the served chain verifies up to the trusted root', async ({ run, task }) => {
-    observes(task, runHost());
-    const chain = await servedChain(run);
-    const roots = parsePemChain(await readFile(run.tlsCaFile, 'utf8'), run.tlsCaFile);
-    const verdict = verifyChain(chain, roots);
-    expect(verdict.ok, verdict.ok ? '' : `served chain does not verify: ${verdict.reason}`).toBe(true);
-    observation(task, `chain ${chain.map((cert) => describeCert(cert).subject).join(' → ')} → ${describeCert(roots[0]!).subject}`);
-  }, within('converge'));
+  test(
+    'the served chain verifies up to the trusted root',
+    async ({ run, task }) => {
+      observes(task, runHost());
+      const chain = await servedChain(run);
+      const roots = parsePemChain(await readFile(run.tlsCaFile, 'utf8'), run.tlsCaFile);
+      const verdict = verifyChain(chain, roots);
+      expect(verdict.ok, verdict.ok ? '' : `served chain does not verify: ${verdict.reason}`).toBe(true);
+      observation(task, `chain ${chain.map((cert) => describeCert(cert).subject).join(' → ')} → ${describeCert(roots[0]!).subject}`);
+    },
+    within('converge'),
+  );
 
   test('the private key in git belongs to the cert in git', async ({ gitSecrets, task }) => {
     observes(task, OPERATOR_SIDE);

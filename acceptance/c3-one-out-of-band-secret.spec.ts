@@ -14,7 +14,21 @@ import { EXPLAINED_SECRET_PLACES, explainSecretFile, findSopsCopiesOnHost, unexp
 import { shellWord, type HostChannel } from '../helpers/common/host.ts';
 import { recordedKeyProvisioning } from '../helpers/docs/decisions.ts';
 import { parseAgeIdentities, recipientsOf } from '../helpers/sops/index.ts';
-import { attach, dodItem, observation, skipBecause, step, system, test, expectNone, observes, OPERATOR_SIDE, runHost, runningCcci, decisionLog } from './support/dod.ts';
+import {
+  attach,
+  dodItem,
+  observation,
+  skipBecause,
+  step,
+  system,
+  test,
+  expectNone,
+  observes,
+  OPERATOR_SIDE,
+  runHost,
+  runningCcci,
+  decisionLog,
+} from './support/dod.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -38,8 +52,13 @@ dodItem('C3', () => {
     const suffix = document.sops?.unencrypted_suffix ?? '_unencrypted';
     const data = Object.fromEntries(Object.entries(document).filter(([key]) => key !== 'sops'));
     const all = leaves(data);
-    const plain = all.filter(({ path, value }) => !path.some((key) => key.endsWith(suffix)) && !(typeof value === 'string' && value.startsWith('ENC[AES256_GCM,')));
-    expectNone(plain.map(({ path }) => path.join('.')), `values stored in plaintext in ${SOPS_FILE}`);
+    const plain = all.filter(
+      ({ path, value }) => !path.some((key) => key.endsWith(suffix)) && !(typeof value === 'string' && value.startsWith('ENC[AES256_GCM,')),
+    );
+    expectNone(
+      plain.map(({ path }) => path.join('.')),
+      `values stored in plaintext in ${SOPS_FILE}`,
+    );
     observation(task, `${all.length} leaves in ${SOPS_FILE}, all ENC[AES256_GCM,…]`);
   });
 
@@ -57,11 +76,18 @@ dodItem('C3', () => {
   test(`every file in ${paths.secretsDir} traces back to a sops key in git`, async ({ host, gitSecrets, task }) => {
     observes(task, runHost());
     const names = (await host.succeed(`ls -A1 -- ${shellWord(paths.secretsDir)}/`, { purpose: `list ${paths.secretsDir}` })).stdout.split('\n').filter(Boolean);
-    const hashes = await fileHashesOnHost(host, names.map((name) => `${paths.secretsDir}/${name}`), `hash the files in ${paths.secretsDir}`);
+    const hashes = await fileHashesOnHost(
+      host,
+      names.map((name) => `${paths.secretsDir}/${name}`),
+      `hash the files in ${paths.secretsDir}`,
+    );
     // A name that is no regular file has no hash, and so traces back to nothing.
     const onHost = names.map((name) => [name, hashes.get(`${paths.secretsDir}/${name}`) ?? 'not-a-regular-file'] as [string, string]);
     const untraced = onHost.filter(([name, hash]) => gitSecrets.values[name] === undefined || sha256(gitSecrets.values[name]!) !== hash).map(([name]) => name);
-    await attach(paths.secretsDir, onHost.map(([name, hash]) => `${name} sha256:${hash.slice(0, 16)}… ${gitSecrets.values[name] === undefined ? 'NOT IN GIT' : 'from sops'}`).join('\n'));
+    await attach(
+      paths.secretsDir,
+      onHost.map(([name, hash]) => `${name} sha256:${hash.slice(0, 16)}… ${gitSecrets.values[name] === undefined ? 'NOT IN GIT' : 'from sops'}`).join('\n'),
+    );
     expectNone(untraced, `files in ${paths.secretsDir} on ${host.name} that match no sops value in git`);
     const missing = Object.keys(gitSecrets.values).filter((name) => !onHost.some(([file]) => file === name));
     expectNone(missing, `sops secrets that were not decrypted to ${paths.secretsDir}`);
@@ -81,7 +107,14 @@ dodItem('C3', () => {
     observation(task, `one out-of-band secret: ${BOOTSTRAP_KEY} (0600, root)`);
   });
 
-  test(`the base repo's ${system().docs.decisions} records how the bootstrap key is provisioned, and the machines hold it so`, async ({ run, host, production, baseRepo, gitSecrets, task }) => {
+  test(`the base repo's ${system().docs.decisions} records how the bootstrap key is provisioned, and the machines hold it so`, async ({
+    run,
+    host,
+    production,
+    baseRepo,
+    gitSecrets,
+    task,
+  }) => {
     observes(task, `${OPERATOR_SIDE}, ${runHost()} and ${runningCcci()}`);
     const { decisions } = system().docs;
     const text = await decisionLog(baseRepo, `the bootstrap key's provisioning`);
@@ -108,7 +141,10 @@ dodItem('C3', () => {
       return;
     }
     const [throwawayKey, productionKey] = [await keyDigestOn(host, BOOTSTRAP_KEY), await keyDigestOn(production.host, BOOTSTRAP_KEY)];
-    expect(throwawayKey !== undefined && throwawayKey === productionKey, `${where} records a key of each host's own, but ${host.name} was given the running cc-ci ${production.name}'s own key (the same ${BOOTSTRAP_KEY})`).toBe(false);
+    expect(
+      throwawayKey !== undefined && throwawayKey === productionKey,
+      `${where} records a key of each host's own, but ${host.name} was given the running cc-ci ${production.name}'s own key (the same ${BOOTSTRAP_KEY})`,
+    ).toBe(false);
     observation(task, `${where}: a key of each host's own; ${host.name} and ${production.name} hold different keys at ${BOOTSTRAP_KEY}`);
   });
 
@@ -142,7 +178,9 @@ dodItem('C3', () => {
     await attach(
       'copies of sops values on the host (names only)',
       [
-        ...copies.files.map(({ file, names, forms, why }) => `${file} (${names.join(', ')})${forms?.length ? ` as ${forms.join('; ')}` : ''}: ${why ?? 'UNEXPLAINED'}`),
+        ...copies.files.map(
+          ({ file, names, forms, why }) => `${file} (${names.join(', ')})${forms?.length ? ` as ${forms.join('; ')}` : ''}: ${why ?? 'UNEXPLAINED'}`,
+        ),
         ...copies.notSearched.map(({ name, why }) => `not searched: ${name}: ${why}`),
         searchedLine(copies),
       ].join('\n'),
@@ -159,7 +197,9 @@ dodItem('C3', () => {
  */
 async function keyDigestOn(machine: HostChannel, path: string): Promise<string | undefined> {
   const quoted = shellWord(path);
-  const result = await machine.succeed(`if [ -f ${quoted} ]; then grep -o 'AGE-SECRET-KEY-1[0-9A-Z]*' ${quoted} | sha256sum; fi`, { purpose: `digest of the age key at ${path}` });
+  const result = await machine.succeed(`if [ -f ${quoted} ]; then grep -o 'AGE-SECRET-KEY-1[0-9A-Z]*' ${quoted} | sha256sum; fi`, {
+    purpose: `digest of the age key at ${path}`,
+  });
   return result.stdout.trim().split(/\s+/)[0] || undefined;
 }
 

@@ -38,7 +38,12 @@ dodItem('C6', () => {
     observation(task, `${summary} ≤ ${gib(config.ramGuidelineBytes)} guideline < ${gib(resources.memory.total)} physical`);
   });
 
-  test('the running cc-ci is sized as the seed resized it (ACCEPT_PRODUCTION_MEMORY), and the neighbours are as they were before the run', async ({ incus, run, task, skip }) => {
+  test('the running cc-ci is sized as the seed resized it (ACCEPT_PRODUCTION_MEMORY), and the neighbours are as they were before the run', async ({
+    incus,
+    run,
+    task,
+    skip,
+  }) => {
     observes(task, `${runningCcci()} and the neighbours ${providedRun().machines.neighbours.join(', ') || '(none named)'}`);
     const production = run.machines.production;
     if (!('name' in production)) skipBecause({ task, skip }, production.unreachable);
@@ -48,13 +53,25 @@ dodItem('C6', () => {
     await attach(`${production.name}: limits.memory`, limit ?? 'none');
     const physical = (await incus.resources()).memory.total;
     const sized = limit === undefined ? undefined : reservedBytes(limit, physical).bytes;
-    expect(sized, `${production.name}, the running cc-ci, has limits.memory ${limit ?? 'unset'}, not the ${production.memory} it was resized to (ACCEPT_PRODUCTION_MEMORY)`).toBe(reservedBytes(production.memory, physical).bytes);
+    expect(
+      sized,
+      `${production.name}, the running cc-ci, has limits.memory ${limit ?? 'unset'}, not the ${production.memory} it was resized to (ACCEPT_PRODUCTION_MEMORY)`,
+    ).toBe(reservedBytes(production.memory, physical).bytes);
     const changed = run.machinesBefore ? changedMachines(run.machinesBefore, await observeMachines(incus, run.machines)) : [];
     expectNone(changed, 'the run has changed what it must leave alone');
-    observation(task, `${production.name} (the running cc-ci) limits.memory ${limit}${run.machinesBefore ? `; unchanged since the run began: ${run.machinesBefore.map((machine) => machine.name).join(', ')} (checked again after teardown)` : ''}`);
+    observation(
+      task,
+      `${production.name} (the running cc-ci) limits.memory ${limit}${run.machinesBefore ? `; unchanged since the run began: ${run.machinesBefore.map((machine) => machine.name).join(', ')} (checked again after teardown)` : ''}`,
+    );
   });
 
-  test('the final sizing of the running cc-ci recorded in the base repo\'s decision log is the one it runs with', async ({ incus, run, baseRepo, task, skip }) => {
+  test("the final sizing of the running cc-ci recorded in the base repo's decision log is the one it runs with", async ({
+    incus,
+    run,
+    baseRepo,
+    task,
+    skip,
+  }) => {
     observes(task, `${runningCcci()}, against ${system().docs.decisions} in the base repo`);
     const { decisions } = system().docs;
     const production = run.machines.production;

@@ -63,7 +63,8 @@ async function signed(edit?: (record: RunRecord) => void): Promise<string> {
 const verify = (dir: string, args: string[] = [], now = CHECKED_AT) => verifyCommand([dir, '--allowed-signers', allowedSigners(), ...args], { now });
 
 /** The line of one check, as verify prints it. */
-const line = (stdout: string, check: string) => stdout.split('\n').find((text) => new RegExp(`^  [✓✗] ${check.replace('.', '\\.')}\\s`).test(text)) ?? `(no ${check} line)`;
+const line = (stdout: string, check: string) =>
+  stdout.split('\n').find((text) => new RegExp(`^  [✓✗] ${check.replace('.', '\\.')}\\s`).test(text)) ?? `(no ${check} line)`;
 
 async function editJson(file: string, edit: (value: RunRecord) => void): Promise<void> {
   const value = JSON.parse(await readFile(file, 'utf8')) as RunRecord;
@@ -79,19 +80,40 @@ describe('accept attest', () => {
     expect(text).not.toMatch(/\n|": /);
     expect(statement._type).toBe('https://in-toto.io/Statement/v1');
     expect(statement.predicateType).toBe('https://cc-ci-acceptance/attestation/run/v1');
-    expect(statement.subject.map((subject) => subject.name)).toEqual(['allure-results/0b0d-result.json', 'allure-results/13dc-attachment.txt', 'd8.json', 'dod-summary.md', 'ledger.json', 'run.json']);
+    expect(statement.subject.map((subject) => subject.name)).toEqual([
+      'allure-results/0b0d-result.json',
+      'allure-results/13dc-attachment.txt',
+      'd8.json',
+      'dod-summary.md',
+      'ledger.json',
+      'run.json',
+    ]);
     expect(statement.subject.every((subject) => /^[0-9a-f]{64}$/.test(subject.digest.sha256))).toBe(true);
     expect(statement.predicate).toMatchObject({
       run: { id: '20261207t042451-0g2h', mode: 'cold', verdict: 'PASS', finishedAt: '2026-12-07T04:26:20.207Z' },
       target: { kind: 'lab' },
       machines: { throwaway: 'accept-20261207t042451-0g2h', running: 'cc-nix-test', project: 'terraform-ci-2' },
       commits: { base: '7efa975d7609ecbaff0a4291d255e3a60e6aa920', instance: 'b859f28d496d00d711c8e37be13efa6e4ff5f9f7' },
-      system: { running: { toplevel: '/nix/store/zbcfs7ax0br07i6ywrzcq02r24xdbw49-nixos-system-cc-ci', closureHash: 'sha256:b5027b242f486692f4e25b02bf4d7728042380f2a6edfcb8ad4457ea40ba1d63' } },
+      system: {
+        running: {
+          toplevel: '/nix/store/zbcfs7ax0br07i6ywrzcq02r24xdbw49-nixos-system-cc-ci',
+          closureHash: 'sha256:b5027b242f486692f4e25b02bf4d7728042380f2a6edfcb8ad4457ea40ba1d63',
+        },
+      },
       cleanup: 'PASS',
       attestedAt: SIGNED_AT.toISOString(),
       attestedBy: { version: '0.1.0' },
     });
-    expect(statement.predicate.items.map((item) => `${item.id} ${item.verdict}`)).toEqual(['C1 PASS', 'C2 PASS', 'C3 PASS', 'C4 PASS', 'C5 PASS', 'C6 PASS', 'C7 PASS', 'D8 PASS']);
+    expect(statement.predicate.items.map((item) => `${item.id} ${item.verdict}`)).toEqual([
+      'C1 PASS',
+      'C2 PASS',
+      'C3 PASS',
+      'C4 PASS',
+      'C5 PASS',
+      'C6 PASS',
+      'C7 PASS',
+      'D8 PASS',
+    ]);
     expect(await readFile(join(dir, SIGNATURE_FILE), 'utf8')).toMatch(/^-----BEGIN SSH SIGNATURE-----/);
     // Signing again replaces both files, and the old ones are not covered.
     const again = await attestCommand([dir, '--key', signerKey()], { now: SIGNED_AT });
@@ -105,7 +127,10 @@ describe('accept attest', () => {
     onTestFinished(() => forgetSecrets());
     for (const [where, edit] of [
       ['predicate.target.label (from run.json, copied to target.label)', (record: RunRecord) => (record.target.label = `incus https://ci.example (${secret})`)],
-      ['predicate.machines.throwaway (from run.json, copied to machines.throwaway)', (record: RunRecord) => (record.instance!.name = `accept-${Buffer.from(secret).toString('base64')}`)],
+      [
+        'predicate.machines.throwaway (from run.json, copied to machines.throwaway)',
+        (record: RunRecord) => (record.instance!.name = `accept-${Buffer.from(secret).toString('base64')}`),
+      ],
     ] as const) {
       const dir = await evidenceDir(edit);
       const result = await attestCommand([dir, '--key', signerKey()], { now: SIGNED_AT });
@@ -141,7 +166,8 @@ describe('accept verify', () => {
     const dir = await signed();
     const result = await verify(dir, ['--target', 'lab', '--items', 'C1-C7', '--max-age', '24h']);
     expect(result.code, result.stdout).toBe(0);
-    for (const check of ['signature', 'statement', 'digests', 'run.json', 'cold', 'target', 'age', 'items']) expect(line(result.stdout, check)).toMatch(/^ {2}✓/);
+    for (const check of ['signature', 'statement', 'digests', 'run.json', 'cold', 'target', 'age', 'items'])
+      expect(line(result.stdout, check)).toMatch(/^ {2}✓/);
     expect(line(result.stdout, 'signature')).toContain('good signature by adversary@example (ED25519 key SHA256:');
     expect(result.stdout).toContain('✓ all 8 checks hold');
     expect(result.stdout).toContain('### 2026-12-07: re-verified run 20261207t042451-0g2h');
@@ -244,7 +270,13 @@ describe('accept verify', () => {
     const lab = await signed();
     expect((await verify(lab, ['--gate'])).stdout).toContain('gate: ## DONE may not be written: the target is the lab, not the real one');
     const incus = await signed((record) => {
-      record.target = { kind: 'incus', label: 'incus https://b1.example:8443 (virtual-machine)', server: 'https://b1.example:8443', instanceType: 'virtual-machine', project: 'cc-ci' };
+      record.target = {
+        kind: 'incus',
+        label: 'incus https://b1.example:8443 (virtual-machine)',
+        server: 'https://b1.example:8443',
+        instanceType: 'virtual-machine',
+        project: 'cc-ci',
+      };
     });
     const result = await verify(incus, ['--target', 'incus', '--items', 'C1-C7', '--gate']);
     expect(result.code, result.stdout).toBe(0);
@@ -272,7 +304,8 @@ describe('accept verify', () => {
   it('runs as `accept verify` from the command line: exit 0, 1 or 2', async () => {
     const dir = await signed();
     // The real clock: the fixture's run is old, so the age allowed is long.
-    const run = (...args: string[]) => exec(process.execPath, [CLI, 'verify', dir, '--allowed-signers', allowedSigners(), '--max-age', '36500d', ...args], { timeoutMs: 60_000 });
+    const run = (...args: string[]) =>
+      exec(process.execPath, [CLI, 'verify', dir, '--allowed-signers', allowedSigners(), '--max-age', '36500d', ...args], { timeoutMs: 60_000 });
     const [good, wrongTarget] = await Promise.all([run('--target', 'lab'), run('--target', 'ssh')]);
     expect(good.exitCode, good.stdout + good.stderr).toBe(0);
     expect(wrongTarget.exitCode).toBe(1);
@@ -298,8 +331,17 @@ async function realEvidence(): Promise<string | undefined> {
   const names = (await readdir(root).catch(() => [] as string[])).sort().reverse();
   for (const name of names) {
     const dir = join(root, name);
-    const record = await readFile(join(dir, 'run.json'), 'utf8').then((text) => JSON.parse(text) as RunRecord, () => undefined);
-    if (record?.mode === 'cold' && record.items.length >= 7 && existsSync(join(dir, 'd8.json')) && (await stat(join(dir, 'allure-results')).catch(() => undefined))) return dir;
+    const record = await readFile(join(dir, 'run.json'), 'utf8').then(
+      (text) => JSON.parse(text) as RunRecord,
+      () => undefined,
+    );
+    if (
+      record?.mode === 'cold' &&
+      record.items.length >= 7 &&
+      existsSync(join(dir, 'd8.json')) &&
+      (await stat(join(dir, 'allure-results')).catch(() => undefined))
+    )
+      return dir;
   }
   return undefined;
 }

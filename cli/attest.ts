@@ -69,7 +69,8 @@ export async function readEvidenceRun(dir: string): Promise<EvidenceRun> {
     } catch (error) {
       throw new HarnessError(`${file}: not JSON (${(error as Error).message})`);
     }
-    if (!value || typeof value !== 'object' || typeof (value as { runId?: unknown }).runId !== 'string') throw new HarnessError(`${file}: not the D8 evidence (no runId)`);
+    if (!value || typeof value !== 'object' || typeof (value as { runId?: unknown }).runId !== 'string')
+      throw new HarnessError(`${file}: not the D8 evidence (no runId)`);
     d8 = value as D8Source;
   }
   // The label every header shows, also for a record from before the machines layer wrote one.
@@ -83,7 +84,10 @@ async function latestEvidenceDir(reportsDir = loadConfig().reportsDir): Promise<
 }
 
 async function harnessIdentity(): Promise<HarnessIdentity> {
-  const version = await readFile(join(REPO_ROOT, 'package.json'), 'utf8').then((text) => (JSON.parse(text) as { version?: string }).version ?? 'unknown', () => 'unknown');
+  const version = await readFile(join(REPO_ROOT, 'package.json'), 'utf8').then(
+    (text) => (JSON.parse(text) as { version?: string }).version ?? 'unknown',
+    () => 'unknown',
+  );
   const head = await exec('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, timeoutMs: 10_000 }).catch(() => undefined);
   if (head?.exitCode !== 0) return { version, commit: 'unknown' };
   const status = await exec('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_ROOT, timeoutMs: 30_000 }).catch(() => undefined);
@@ -136,7 +140,10 @@ export async function attestCommand(args: string[], options: CommandOptions = {}
     });
     const run = await readEvidenceRun(dir);
     const tree = await digestTree(dir);
-    if (tree.strays.length) throw new HarnessError(`${dir} holds ${tree.strays.join(', ')}: the statement covers regular files only, and never follows a link out of the directory; remove them first`);
+    if (tree.strays.length)
+      throw new HarnessError(
+        `${dir} holds ${tree.strays.join(', ')}: the statement covers regular files only, and never follows a link out of the directory; remove them first`,
+      );
     const statement = buildStatement(run, tree.files, options.now ?? new Date(), await harnessIdentity());
     const secrets = secretFields(statement);
     if (secrets.length) throw new HarnessError(`refusing to sign: a secret would reach the statement in ${secrets.join('; ')}; nothing was written`);
@@ -149,7 +156,7 @@ export async function attestCommand(args: string[], options: CommandOptions = {}
       `  ${join(dir, ATTESTATION_FILE)}: ${PREDICATE_TYPE}`,
       `  ${join(dir, SIGNATURE_FILE)}: signed with ${values.key}, namespace ${SIGNATURE_NAMESPACE}`,
       `hand over ${dir} as it is; to verify, run: accept verify DIR --allowed-signers FILE --target KIND --max-age ${DEFAULT_MAX_AGE} --items C1-C7 --gate`,
-      ...(line ? ['the verifier\'s allowed signers file needs a line for this key, such as:', `  ${line}`] : []),
+      ...(line ? ["the verifier's allowed signers file needs a line for this key, such as:", `  ${line}`] : []),
     ];
     return { code: 0, stdout: `${stdout.join('\n')}\n`, stderr: '' };
   } catch (error) {
@@ -167,7 +174,12 @@ export function reviewEntry(verification: Verification, now: Date, dir: string):
   const system = predicate.system;
   const toplevel = system?.running.toplevel ?? system?.built.toplevel;
   const closure = system?.running.closureHash ?? system?.built.closureHash;
-  const built = system && system.built.toplevel !== toplevel ? ` (the clean-checkout build: ${system.built.toplevel ?? 'none'})` : system ? ' (the clean-checkout build is the same)' : '';
+  const built =
+    system && system.built.toplevel !== toplevel
+      ? ` (the clean-checkout build: ${system.built.toplevel ?? 'none'})`
+      : system
+        ? ' (the clean-checkout build is the same)'
+        : '';
   const label = (id: string) => (id in DOD_ITEMS ? itemLabel(id as DodItemId) : id);
   const lines = [
     `### ${now.toISOString().slice(0, 10)}: re-verified run ${predicate.run.id}`,
@@ -200,9 +212,14 @@ export async function verifyCommand(args: string[], options: CommandOptions = {}
       allowPositionals: true,
     });
     const allowedSigners = values['allowed-signers'];
-    if (!allowedSigners) throw new ConfigError('--allowed-signers', 'is required: a file of `principal key` lines, as ssh-keygen -Y verify reads (ALLOWED SIGNERS in ssh-keygen(1))');
+    if (!allowedSigners)
+      throw new ConfigError(
+        '--allowed-signers',
+        'is required: a file of `principal key` lines, as ssh-keygen -Y verify reads (ALLOWED SIGNERS in ssh-keygen(1))',
+      );
     if (positionals.length > 1) throw new ConfigError('EVIDENCE_DIR', `one directory, got ${positionals.length}`);
-    if (values.target !== undefined && !['lab', 'incus', 'ssh'].includes(values.target)) throw new ConfigError('--target', `must be lab, incus or ssh; got ${JSON.stringify(values.target)}`);
+    if (values.target !== undefined && !['lab', 'incus', 'ssh'].includes(values.target))
+      throw new ConfigError('--target', `must be lab, incus or ssh; got ${JSON.stringify(values.target)}`);
     const maxAgeMs = parseDuration('--max-age', values['max-age']);
     const items = values.items === undefined ? undefined : parseItems(values.items);
     const dir = positionals[0] ?? (await latestEvidenceDir());
@@ -221,9 +238,17 @@ export async function verifyCommand(args: string[], options: CommandOptions = {}
     const lines = [`verify ${dir}`, ...verification.checks.map((check) => `  ${check.ok ? '✓' : '✗'} ${check.name.padEnd(width)}  ${check.detail}`)];
     const failing = verification.checks.filter((check) => !check.ok);
     const took = formatDuration(performance.now() - started);
-    lines.push(failing.length === 0 ? `✓ all ${verification.checks.length} checks hold (${took})` : `✗ ${failing.length} of ${verification.checks.length} checks fail: ${failing.map((check) => check.name).join(', ')} (${took})`);
+    lines.push(
+      failing.length === 0
+        ? `✓ all ${verification.checks.length} checks hold (${took})`
+        : `✗ ${failing.length} of ${verification.checks.length} checks fail: ${failing.map((check) => check.name).join(', ')} (${took})`,
+    );
     if (verification.gate) {
-      lines.push(verification.gate.allowed ? `gate: ## DONE may be written (${GATE_ITEMS.join(', ')} PASS in a cold run on a real target, within --max-age)` : `gate: ## DONE may not be written: ${verification.gate.reasons.join('; ')}`);
+      lines.push(
+        verification.gate.allowed
+          ? `gate: ## DONE may be written (${GATE_ITEMS.join(', ')} PASS in a cold run on a real target, within --max-age)`
+          : `gate: ## DONE may not be written: ${verification.gate.reasons.join('; ')}`,
+      );
     }
     if (verification.ok) lines.push('', 'REVIEW.md entry, ready to paste:', '', reviewEntry(verification, now, dir).trimEnd());
     return { code: verification.ok ? 0 : 1, stdout: `${lines.join('\n')}\n`, stderr: '' };

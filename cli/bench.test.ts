@@ -7,7 +7,10 @@ describe('the bench', () => {
     const record = phasedRecord();
     const withMachines = { ...record, phases: { ...record.phases, provision: { ...record.phases.provision!, machinesMs: 900 } } };
     const { rows } = coldBreakdown(withMachines);
-    expect(rows[0]).toEqual({ what: 'cold: the running cc-ci and the neighbours (the lab converges its stand-ins where needed; observed before the throwaway)', ms: 900 });
+    expect(rows[0]).toEqual({
+      what: 'cold: the running cc-ci and the neighbours (the lab converges its stand-ins where needed; observed before the throwaway)',
+      ms: 900,
+    });
   });
 
   it('prints the cold breakdown from the run record: create, boot, each runbook step, each spec file, teardown, overhead', () => {

@@ -88,7 +88,10 @@ async function openSession(specs: string[], env: NodeJS.ProcessEnv): Promise<{ f
   let seen = 0;
   const nextRun = () =>
     new Promise<SessionRun>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new HarnessError(`bench: accept watch ${specs.join(' ')} did not finish run ${seen + 1} within 5 minutes:\n${output.slice(-2000)}`)), 300_000);
+      const timer = setTimeout(
+        () => reject(new HarnessError(`bench: accept watch ${specs.join(' ')} did not finish run ${seen + 1} within 5 minutes:\n${output.slice(-2000)}`)),
+        300_000,
+      );
       const check = () => {
         const runs = [...output.matchAll(new RegExp(RUN_DONE.source, 'gm'))];
         if (runs.length > seen) {
@@ -170,13 +173,18 @@ export function coldBreakdown(record: RunRecord): { rows: Figure[]; lines: strin
   const rows: Figure[] = [];
   const provision = phases.provision;
   if (provision) {
-    if (provision.machinesMs !== undefined) rows.push({ what: 'cold: the running cc-ci and the neighbours (the lab converges its stand-ins where needed; observed before the throwaway)', ms: provision.machinesMs });
+    if (provision.machinesMs !== undefined)
+      rows.push({
+        what: 'cold: the running cc-ci and the neighbours (the lab converges its stand-ins where needed; observed before the throwaway)',
+        ms: provision.machinesMs,
+      });
     rows.push({ what: 'cold: create the throwaway (Incus create + start)', ms: provision.createMs });
     rows.push({ what: 'cold: boot the throwaway (until systemd is running)', ms: provision.bootMs });
     rows.push({ what: 'cold: runbook on the throwaway', ms: provision.runbookMs });
     for (const step of provision.steps) rows.push({ what: `  step ${step.index}: ${step.text.slice(0, 72)}`, ms: step.durationMs });
   }
-  for (const file of phases.specFiles ?? []) rows.push({ what: `cold: ${file.file.replace(/^acceptance\//, '')} (its tests ${formatDuration(file.testsMs)})`, ms: file.durationMs });
+  for (const file of phases.specFiles ?? [])
+    rows.push({ what: `cold: ${file.file.replace(/^acceptance\//, '')} (its tests ${formatDuration(file.testsMs)})`, ms: file.durationMs });
   if (phases.specsMs !== undefined) rows.push({ what: 'cold: all spec files', ms: phases.specsMs });
   if (phases.deleteMs !== undefined) rows.push({ what: 'cold: teardown: delete the throwaway', ms: phases.deleteMs });
   if (phases.teardownMs !== undefined) rows.push({ what: 'cold: teardown in all (delete, cleanup check, evidence)', ms: phases.teardownMs });
@@ -185,10 +193,14 @@ export function coldBreakdown(record: RunRecord): { rows: Figure[]; lines: strin
     rows.push({ what: 'cold: wall (Vitest start to last record)', ms: phases.wallMs });
     rows.push({ what: 'cold: waiting on the system', ms: phases.waitingMs });
     rows.push({ what: 'cold: harness overhead (wall − waiting)', ms: phases.overheadMs });
-    lines.push(`cold run harness overhead: ${formatDuration(phases.overheadMs)} of ${formatDuration(phases.wallMs)} wall = ${share(phases.overheadMs, phases.wallMs)} (definition: docs/reports.md, "Phases")`);
+    lines.push(
+      `cold run harness overhead: ${formatDuration(phases.overheadMs)} of ${formatDuration(phases.wallMs)} wall = ${share(phases.overheadMs, phases.wallMs)} (definition: docs/reports.md, "Phases")`,
+    );
     const rebuild = provision?.steps.find((step) => /nixos-rebuild switch/.test(step.text))?.durationMs ?? 0;
     const paperWall = phases.wallMs - rebuild + ON_PAPER_REBUILD_MS;
-    lines.push(`on paper, a real cold run with a 10-minute rebuild: the same ${formatDuration(phases.overheadMs)} overhead of ${formatDuration(paperWall)} = ${share(phases.overheadMs, paperWall)}`);
+    lines.push(
+      `on paper, a real cold run with a 10-minute rebuild: the same ${formatDuration(phases.overheadMs)} overhead of ${formatDuration(paperWall)} = ${share(phases.overheadMs, paperWall)}`,
+    );
   } else {
     lines.push(`cold run record ${record.runId} has no overhead figures (a run that did not finish, or an older harness)`);
   }
@@ -244,7 +256,14 @@ function realisticFile(i: number, revision: number): string {
 
 /** Values shaped like cc-ci's sops values: tokens, a password, a PEM key, a JSON credential, a dotenv file. */
 function realisticSecrets(): Record<string, string> {
-  const pem = ['-----BEGIN PRIVATE KEY-----', ...(randomBytes(1200).toString('base64').match(/.{1,64}/g) ?? []), '-----END PRIVATE KEY-----', ''].join('\n');
+  const pem = [
+    '-----BEGIN PRIVATE KEY-----',
+    ...(randomBytes(1200)
+      .toString('base64')
+      .match(/.{1,64}/g) ?? []),
+    '-----END PRIVATE KEY-----',
+    '',
+  ].join('\n');
   return {
     drone_rpc_secret: randomBytes(32).toString('hex'),
     webhook_hmac: randomBytes(32).toString('hex'),
@@ -273,7 +292,10 @@ export async function leakProbeFigures(scratch: string, figures: Figure[]): Prom
     const files = i <= LEAK_FILES ? [i - 1] : [i % LEAK_FILES, (i * 7) % LEAK_FILES];
     for (const file of files) {
       const body = realisticFile(file, i);
-      stream.push(`M 644 inline ${['docs', 'stacks', 'nix', 'ci'][file % 4]}/file-${file}.${['md', 'yml', 'nix', 'ts'][file % 4]}\n`, `data ${Buffer.byteLength(body)}\n${body}`);
+      stream.push(
+        `M 644 inline ${['docs', 'stacks', 'nix', 'ci'][file % 4]}/file-${file}.${['md', 'yml', 'nix', 'ts'][file % 4]}\n`,
+        `data ${Buffer.byteLength(body)}\n${body}`,
+      );
     }
   }
   await succeed('git', ['fast-import', '--quiet'], { cwd: repo, input: stream.join('') });
@@ -282,7 +304,9 @@ export async function leakProbeFigures(scratch: string, figures: Figure[]): Prom
   const secrets = realisticSecrets();
   const forms = Object.entries(secrets).reduce((sum, [label, value]) => sum + secretForms(label, value).length, 0);
   // git grep is line-based: a multi-line value can only be given as its lines.
-  const verbatimLines = [...new Set(Object.values(secrets).flatMap((value) => value.split('\n').filter((line) => line.length >= 6 && !line.startsWith('-----'))))];
+  const verbatimLines = [
+    ...new Set(Object.values(secrets).flatMap((value) => value.split('\n').filter((line) => line.length >= 6 && !line.startsWith('-----')))),
+  ];
   const patterns = join(scratch, 'grep-patterns');
   await writeFile(patterns, `${verbatimLines.join('\n')}\n`, { mode: 0o600 });
   const revs = (await succeed('git', ['rev-list', '--all'], { cwd: repo })).stdout.trim().split('\n');
@@ -307,7 +331,10 @@ export async function leakProbeFigures(scratch: string, figures: Figure[]): Prom
   const over = `${LEAK_COMMITS} commits, ${objects} objects, ${Object.keys(secrets).length} values`;
   figures.push({ what: `leak probe, every form: ${over}, ${forms} forms (median of ${LEAK_RUNS})`, ms: median(all) });
   figures.push({ what: `  leak probe, verbatim only: the values and their lines (median of ${LEAK_RUNS})`, ms: median(verbatim) });
-  figures.push({ what: `  git grep -F -f <${verbatimLines.length} verbatim values and lines> $(git rev-list --all) (median of ${LEAK_RUNS})`, ms: median(grep) });
+  figures.push({
+    what: `  git grep -F -f <${verbatimLines.length} verbatim values and lines> $(git rev-list --all) (median of ${LEAK_RUNS})`,
+    ms: median(grep),
+  });
   return [
     `leak probe: every form / verbatim only = ${(median(all) / median(verbatim)).toFixed(2)}× (goal: at most 2×)`,
     `leak probe: git grep -F verbatim / every form = ${(median(grep) / median(all)).toFixed(1)}× (goal: above 1, the probe is faster)`,
@@ -376,7 +403,8 @@ export async function bench(args: readonly string[] = []): Promise<number> {
     const throwaway = await openHost(context);
     try {
       const runbook = context.runbook!;
-      for (const step of runbook.steps) if (step.kind === 'sh' && /nixos-rebuild switch/.test(step.text)) figures.push({ what: '  of which nixos-rebuild switch', ms: step.durationMs });
+      for (const step of runbook.steps)
+        if (step.kind === 'sh' && /nixos-rebuild switch/.test(step.text)) figures.push({ what: '  of which nixos-rebuild switch', ms: step.durationMs });
       const target = context;
 
       const ca = await readFile(target.tlsCaFile, 'utf8');
@@ -424,9 +452,14 @@ export async function bench(args: readonly string[] = []): Promise<number> {
       const env = { ...process.env, ACCEPT_STATE_DIR: scratch, ACCEPT_REPORTS_DIR: join(scratch, 'reports') };
       const vitest = (specs: string[]) => ['node_modules/vitest/vitest.mjs', 'run', '--project', 'warm', ...specs];
       const single = ['acceptance/c2-cert-in-git.spec.ts'];
-      await time(figures, 'connect: attach to the kept host (settings, kept.json, lab generation), in this process', () => providerFor({ ...config, stateDir: scratch }).attach());
+      await time(figures, 'connect: attach to the kept host (settings, kept.json, lab generation), in this process', () =>
+        providerFor({ ...config, stateDir: scratch }).attach(),
+      );
       const npx = await medianOf(3, () => child(['vitest', 'run', '--project', 'warm', ...single], env, 'npx'));
-      figures.push({ what: `warm: npx vitest run --project warm c2-cert-in-git.spec.ts (whole process, median of 3, exits ${npx.codes.join(' ')})`, ms: npx.ms });
+      figures.push({
+        what: `warm: npx vitest run --project warm c2-cert-in-git.spec.ts (whole process, median of 3, exits ${npx.codes.join(' ')})`,
+        ms: npx.ms,
+      });
       const direct = await medianOf(3, () => child(vitest(single), env));
       figures.push({ what: `  the same without npx: node node_modules/vitest/vitest.mjs (median of 3)`, ms: direct.ms });
       // Where a whole-process warm run of one spec spends its time: the run record's marks (Vitest's
@@ -442,15 +475,26 @@ export async function bench(args: readonly string[] = []): Promise<number> {
         const reportersStarted = Date.parse(record.finishedAt);
         figures.push({ what: `  breakdown of one such run (exit ${traced.code}), wall`, ms: exitedAt - spawnedAt });
         figures.push({ what: '    start and config: node, Vitest, the config and the reporters transformed and imported', ms: vitestStarted - spawnedAt });
-        figures.push({ what: '    connect, worker, transform and import, fixtures, tests: Vitest start to the reporters', ms: reportersStarted - vitestStarted });
+        figures.push({
+          what: '    connect, worker, transform and import, fixtures, tests: Vitest start to the reporters',
+          ms: reportersStarted - vitestStarted,
+        });
         for (const name of ['transform', 'setup', 'import', 'tests']) {
-          if (phases[name] !== undefined) figures.push({ what: `      Vitest's own count: ${name}${name === 'tests' ? ' (the worker-scoped fixtures are made in the first tests)' : ''}`, ms: phases[name]! });
+          if (phases[name] !== undefined)
+            figures.push({
+              what: `      Vitest's own count: ${name}${name === 'tests' ? ' (the worker-scoped fixtures are made in the first tests)' : ''}`,
+              ms: phases[name]!,
+            });
         }
         figures.push({ what: '    reporters and evidence: DoD summary, run.json, evidence dir, JUnit; then exit', ms: exitedAt - reportersStarted });
       }
       // Vitest's persistent transform cache, not in vitest.config.ts: what it would save.
       // The cache in the scratch directory, not in a node_modules that other checkouts share.
-      const cached = (specs: string[]) => [...vitest(specs), '--experimental.fsModuleCache', `--experimental.fsModuleCachePath=${join(scratch, 'module-cache')}`];
+      const cached = (specs: string[]) => [
+        ...vitest(specs),
+        '--experimental.fsModuleCache',
+        `--experimental.fsModuleCachePath=${join(scratch, 'module-cache')}`,
+      ];
       await child(cached(single), env);
       const direct2 = await medianOf(3, () => child(cached(single), env));
       figures.push({ what: `  the same with --experimental.fsModuleCache, cache warm (median of 3)`, ms: direct2.ms });
@@ -484,8 +528,14 @@ export async function bench(args: readonly string[] = []): Promise<number> {
           outcomes.suiteRerun.push(suite_.word);
           phases.suiteRerun.push(suite_.phases);
         }
-        figures.push({ what: `warm: read-only suite, ${READ_ONLY_SPECS.length} specs (whole process, median of 3, exits ${exits.suite.join(' ')})`, ms: median(walls.suite) });
-        figures.push({ what: `  ${WARM_CHECKS_SCRIPT}: the same checks with incus exec, openssl, git grep (median of 3, exits ${exits.script.join(' ')})`, ms: median(walls.script) });
+        figures.push({
+          what: `warm: read-only suite, ${READ_ONLY_SPECS.length} specs (whole process, median of 3, exits ${exits.suite.join(' ')})`,
+          ms: median(walls.suite),
+        });
+        figures.push({
+          what: `  ${WARM_CHECKS_SCRIPT}: the same checks with incus exec, openssl, git grep (median of 3, exits ${exits.script.join(' ')})`,
+          ms: median(walls.script),
+        });
         figures.push({ what: `session: re-run of c2-cert-in-git.spec.ts (median of 3: ${outcomes.singleRerun.join(' ')})`, ms: median(walls.singleRerun) });
         figures.push(...phaseRows(phases.singleRerun));
         figures.push({ what: `session: re-run of the read-only suite (median of 3: ${outcomes.suiteRerun.join(' ')})`, ms: median(walls.suiteRerun) });
@@ -507,7 +557,10 @@ export async function bench(args: readonly string[] = []): Promise<number> {
     const coldEnv = { ...process.env, ACCEPT_REPORTS_DIR: coldReports, ACCEPT_STATE_DIR: join(scratch, 'cold-state'), ACCEPT_KEEP: 'never' };
     const coldCode = await time(figures, 'cold: `accept run` end to end (image cached)', () => child(['bin/accept.mjs', 'run'], coldEnv));
     const cold = figures.at(-1)!.ms;
-    const breakdown = await latestRunRecord(coldReports).then(coldBreakdown, (error: unknown) => ({ rows: [], lines: [`no cold breakdown: ${errorMessage(error)}`] }));
+    const breakdown = await latestRunRecord(coldReports).then(coldBreakdown, (error: unknown) => ({
+      rows: [],
+      lines: [`no cold breakdown: ${errorMessage(error)}`],
+    }));
     figures.push(...breakdown.rows);
     const verifyLines = await verifyFigures(coldReports, scratch, figures);
 
@@ -523,8 +576,12 @@ export async function bench(args: readonly string[] = []): Promise<number> {
     process.stdout.write(`ratio script / harness on the warm read-only suite: ${(script / suite).toFixed(2)}× (above 1: the harness is faster)\n`);
     const singleRerun = figures.find((figure) => figure.what.startsWith('session: re-run of c2'))!.ms;
     const suiteRerun = figures.find((figure) => figure.what.startsWith('session: re-run of the read-only suite'))!.ms;
-    process.stdout.write(`ratio script / session re-run of the read-only suite: ${(script / suiteRerun).toFixed(2)}× (goal: at least 3×; the re-run ${formatDuration(suiteRerun)}, goal 1 s)\n`);
-    process.stdout.write(`ratio script / session re-run of one spec: ${(script / singleRerun).toFixed(2)}× (the re-run ${formatDuration(singleRerun)}, goal 500 ms); whole-process one spec ${formatDuration(warm)} (goal 2 s)\n`);
+    process.stdout.write(
+      `ratio script / session re-run of the read-only suite: ${(script / suiteRerun).toFixed(2)}× (goal: at least 3×; the re-run ${formatDuration(suiteRerun)}, goal 1 s)\n`,
+    );
+    process.stdout.write(
+      `ratio script / session re-run of one spec: ${(script / singleRerun).toFixed(2)}× (the re-run ${formatDuration(singleRerun)}, goal 500 ms); whole-process one spec ${formatDuration(warm)} (goal 2 s)\n`,
+    );
     process.stdout.write(`(all figures from this one run, side by side; on a shared machine they move with other people's load)\n`);
     for (const line of breakdown.lines) process.stdout.write(`${line}\n`);
     for (const line of leakLines) process.stdout.write(`${line}\n`);

@@ -97,8 +97,17 @@ describe('pure checks', () => {
   });
 
   it('names missing tools with the Debian packages that bring them', () => {
-    expect(toolsOutcome([{ tool: 'nix', package: 'nix-bin', version: '2.8.0' }, { tool: 'git', package: 'git', version: '2.39.5' }])).toEqual({ status: 'ok', detail: 'nix 2.8.0, git 2.39.5' });
-    const missing = toolsOutcome([{ tool: 'nix', package: 'nix-bin' }, { tool: 'git', package: 'git', version: '2.39.5' }, { tool: 'age', package: 'age' }]);
+    expect(
+      toolsOutcome([
+        { tool: 'nix', package: 'nix-bin', version: '2.8.0' },
+        { tool: 'git', package: 'git', version: '2.39.5' },
+      ]),
+    ).toEqual({ status: 'ok', detail: 'nix 2.8.0, git 2.39.5' });
+    const missing = toolsOutcome([
+      { tool: 'nix', package: 'nix-bin' },
+      { tool: 'git', package: 'git', version: '2.39.5' },
+      { tool: 'age', package: 'age' },
+    ]);
     expect(missing).toEqual({ status: 'fail', detail: 'missing: nix, age (found git 2.39.5)', fix: 'apt-get install -y nix-bin age' });
   });
 
@@ -155,8 +164,12 @@ describe('the fix for each fault', () => {
     expect(fixFor(error, 'lab', { ACCEPT_AGE_KEY_FILE: missing })).toBe(
       `fix the path in ACCEPT_AGE_KEY_FILE: ${missing} cannot be read (docs/configuration.md), or unset it to use the lab's`,
     );
-    expect(fixFor(error, 'incus', { ACCEPT_AGE_KEY_FILE: missing })).toBe(`fix the path in ACCEPT_AGE_KEY_FILE: ${missing} cannot be read (docs/configuration.md)`);
-    expect(fixFor(await unreadable('ACCEPT_SSH_KEY', '/nonexistent/id'), 'ssh', { ACCEPT_SSH_KEY: '/nonexistent/id' })).toMatch(/^fix the path in ACCEPT_SSH_KEY: \/nonexistent\/id cannot be read/);
+    expect(fixFor(error, 'incus', { ACCEPT_AGE_KEY_FILE: missing })).toBe(
+      `fix the path in ACCEPT_AGE_KEY_FILE: ${missing} cannot be read (docs/configuration.md)`,
+    );
+    expect(fixFor(await unreadable('ACCEPT_SSH_KEY', '/nonexistent/id'), 'ssh', { ACCEPT_SSH_KEY: '/nonexistent/id' })).toMatch(
+      /^fix the path in ACCEPT_SSH_KEY: \/nonexistent\/id cannot be read/,
+    );
   });
 
   it('names the file in a directory setting that is missing, with that setting', () => {
@@ -179,15 +192,21 @@ describe('the fix for each fault', () => {
 
   it('blames a setting the operator chose before the lab, and the lab only for what is its own', () => {
     const refused = Object.assign(new HarnessError('could not reach Incus'), { setting: 'ACCEPT_INCUS_URL' });
-    expect(fixFor(refused, 'lab', { ACCEPT_INCUS_URL: 'https://10.0.0.2:8443' })).toBe("check ACCEPT_INCUS_URL (docs/configuration.md), or unset it to use the lab's");
+    expect(fixFor(refused, 'lab', { ACCEPT_INCUS_URL: 'https://10.0.0.2:8443' })).toBe(
+      "check ACCEPT_INCUS_URL (docs/configuration.md), or unset it to use the lab's",
+    );
     expect(fixFor(refused, 'lab', {})).toBe(LAB_UP);
     expect(fixFor(refused, 'incus', {})).toBe('check ACCEPT_INCUS_URL (docs/configuration.md)');
     expect(fixFor(new HarnessError('no setting at fault'), 'incus', {})).toBeUndefined();
   });
 
-  it('sends a missing image to the alias or project the operator chose, and the lab\'s own to `lab up`', () => {
-    expect(imageFix('lab', { ACCEPT_INCUS_IMAGE: 'mine' })).toBe("import the blank image under that alias, or correct ACCEPT_INCUS_IMAGE (unset, the lab's is used)");
-    expect(imageFix('lab', { ACCEPT_INCUS_PROJECT: 'elsewhere' })).toBe("import the blank image into that project, or correct ACCEPT_INCUS_PROJECT (unset, the lab's is used)");
+  it("sends a missing image to the alias or project the operator chose, and the lab's own to `lab up`", () => {
+    expect(imageFix('lab', { ACCEPT_INCUS_IMAGE: 'mine' })).toBe(
+      "import the blank image under that alias, or correct ACCEPT_INCUS_IMAGE (unset, the lab's is used)",
+    );
+    expect(imageFix('lab', { ACCEPT_INCUS_PROJECT: 'elsewhere' })).toBe(
+      "import the blank image into that project, or correct ACCEPT_INCUS_PROJECT (unset, the lab's is used)",
+    );
     expect(imageFix('lab', {})).toBe(LAB_UP);
     expect(imageFix('incus', { ACCEPT_INCUS_IMAGE: 'nixos' })).toBe('import the blank image under that alias, or correct ACCEPT_INCUS_IMAGE');
   });
@@ -209,8 +228,14 @@ describe('the fix for each fault', () => {
         ...systemNamesEnv(EXAMPLE_NAMES),
       };
       const configuration = (extra: Record<string, string>) => doctorChecks({ ...env, ...extra })[0]!.run();
-      expect(await configuration({})).toMatchObject({ status: 'fail', fix: `fix the path in ACCEPT_AGE_KEY_FILE: ${missing} cannot be read (docs/configuration.md)` });
-      expect(await configuration({ ACCEPT_SSH_PORT: 'x' })).toMatchObject({ status: 'fail', fix: 'correct ACCEPT_SSH_PORT (docs/configuration.md lists every variable)' });
+      expect(await configuration({})).toMatchObject({
+        status: 'fail',
+        fix: `fix the path in ACCEPT_AGE_KEY_FILE: ${missing} cannot be read (docs/configuration.md)`,
+      });
+      expect(await configuration({ ACCEPT_SSH_PORT: 'x' })).toMatchObject({
+        status: 'fail',
+        fix: 'correct ACCEPT_SSH_PORT (docs/configuration.md lists every variable)',
+      });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

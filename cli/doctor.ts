@@ -57,11 +57,13 @@ export async function runChecks(checks: readonly Check[], onLine: (line: Line) =
     if (blockedBy) {
       line = { name: check.name, status: 'not-run', detail: `not run: blocked by ${blockedBy}` };
     } else {
-      const outcome = await check.run().catch((error: unknown): Outcome => ({
-        status: 'fail',
-        detail: errorMessage(error).split('\n')[0]!,
-        fix: error instanceof HarnessError ? undefined : 'this is a harness bug; report it with the output above',
-      }));
+      const outcome = await check.run().catch(
+        (error: unknown): Outcome => ({
+          status: 'fail',
+          detail: errorMessage(error).split('\n')[0]!,
+          fix: error instanceof HarnessError ? undefined : 'this is a harness bug; report it with the output above',
+        }),
+      );
       line = { name: check.name, ...outcome };
       if (outcome.status === 'fail') blockedBy = check.name;
     }
@@ -137,14 +139,18 @@ export async function socksGreeting(url: string): Promise<Outcome> {
     socket.once('error', (error: NodeJS.ErrnoException) => done({ status: 'fail', detail: `${url}: ${error.code ?? error.message}` }));
     socket.once('connect', () => socket.write(Buffer.from([0x05, 0x01, 0x00])));
     socket.once('data', (reply) =>
-      done(socksGreetingAccepted(reply) ? { status: 'ok', detail: `${url} answers SOCKS5 (no authentication)` } : { status: 'fail', detail: `${url} answered, but not as a SOCKS5 proxy without authentication` }),
+      done(
+        socksGreetingAccepted(reply)
+          ? { status: 'ok', detail: `${url} answers SOCKS5 (no authentication)` }
+          : { status: 'fail', detail: `${url} answered, but not as a SOCKS5 proxy without authentication` },
+      ),
     );
   });
 }
 
 async function probeTool(tool: string, pkg: string): Promise<ToolProbe> {
   const result = await exec(tool, ['--version'], { timeoutMs: TIMEOUT_MS }).catch(() => undefined);
-  return { tool, package: pkg, version: result?.exitCode === 0 ? versionOf(`${result.stdout} ${result.stderr}`) ?? 'present' : undefined };
+  return { tool, package: pkg, version: result?.exitCode === 0 ? (versionOf(`${result.stdout} ${result.stderr}`) ?? 'present') : undefined };
 }
 
 /** The fix for a setting that names a file the run cannot read: that setting's path. */
@@ -161,7 +167,7 @@ export function fileFix(setting: string, file: string): string {
 export function fixFor(error: unknown, kind: Config['target'], env: NodeJS.ProcessEnv): string | undefined {
   const setting = error instanceof ConfigError ? error.variable : (error as { setting?: string } | undefined)?.setting;
   const chosen = setting !== undefined && Boolean(env[setting]?.trim());
-  const orLab = kind === 'lab' ? ', or unset it to use the lab\'s' : '';
+  const orLab = kind === 'lab' ? ", or unset it to use the lab's" : '';
   if (error instanceof ConfigError && error.file !== undefined) {
     if (chosen || kind !== 'lab') return `${fileFix(error.variable, error.file)}${orLab}`;
     return `${LAB_UP}: the lab's own ${error.file} (${error.variable} unset) cannot be read`;
@@ -176,7 +182,7 @@ export function fixFor(error: unknown, kind: Config['target'], env: NodeJS.Proce
  * chose, where they chose one; with the lab's own alias and project, the lab is not up.
  */
 export function imageFix(kind: Config['target'], env: NodeJS.ProcessEnv): string {
-  const lab = kind === 'lab' ? ' (unset, the lab\'s is used)' : '';
+  const lab = kind === 'lab' ? " (unset, the lab's is used)" : '';
   if (env.ACCEPT_INCUS_IMAGE?.trim()) return `import the blank image under that alias, or correct ACCEPT_INCUS_IMAGE${lab}`;
   if (kind === 'lab' && env.ACCEPT_INCUS_PROJECT?.trim()) return `import the blank image into that project, or correct ACCEPT_INCUS_PROJECT${lab}`;
   return kind === 'lab' ? LAB_UP : 'import the blank image under that alias, or set ACCEPT_INCUS_IMAGE';
@@ -241,7 +247,8 @@ export function doctorChecks(env: NodeJS.ProcessEnv = process.env): Check[] {
         if (needConfig().target !== 'lab') return skip(`not the lab target (ACCEPT_TARGET=${needConfig().target})`);
         const lines = await labStatus(needConfig().lab.dir);
         const bad = lines.filter((line) => !line.ok);
-        if (bad.length) return { status: 'fail', detail: `${needConfig().lab.dir}: ${bad.map((line) => `${line.what}: ${line.detail}`).join('; ')}`, fix: LAB_UP };
+        if (bad.length)
+          return { status: 'fail', detail: `${needConfig().lab.dir}: ${bad.map((line) => `${line.what}: ${line.detail}`).join('; ')}`, fix: LAB_UP };
         try {
           target = await resolveIncusBacked(needConfig());
           await readableFiles(targetFiles(target));
@@ -250,7 +257,13 @@ export function doctorChecks(env: NodeJS.ProcessEnv = process.env): Check[] {
           return { status: 'fail', detail: errorMessage(error), fix: fixFor(error, 'lab', env) };
         }
         const instances = lines.find((line) => line.what === 'instances')?.detail ?? '';
-        return { status: 'ok', detail: `up in ${needConfig().lab.dir}: ${lines.map((line) => line.what).filter((what) => what !== 'instances' && what !== 'ready').join(', ')} ready; instances: ${instances}` };
+        return {
+          status: 'ok',
+          detail: `up in ${needConfig().lab.dir}: ${lines
+            .map((line) => line.what)
+            .filter((what) => what !== 'instances' && what !== 'ready')
+            .join(', ')} ready; instances: ${instances}`,
+        };
       },
     },
     {
@@ -258,8 +271,15 @@ export function doctorChecks(env: NodeJS.ProcessEnv = process.env): Check[] {
       run: async () => {
         const outcome = await socksGreeting(target!.socks!);
         if (outcome.status !== 'fail') return outcome;
-        if (needConfig().socks) return { ...outcome, fix: `start the proxy ACCEPT_SOCKS names, or fix ACCEPT_SOCKS${needConfig().target === 'lab' ? ' (unset, the lab\'s own is used)' : ''}` };
-        return { ...outcome, fix: needConfig().target === 'lab' ? LAB_UP : 'start the SOCKS5 proxy that reaches the host on 127.0.0.1:1055, or set ACCEPT_SOCKS' };
+        if (needConfig().socks)
+          return {
+            ...outcome,
+            fix: `start the proxy ACCEPT_SOCKS names, or fix ACCEPT_SOCKS${needConfig().target === 'lab' ? " (unset, the lab's own is used)" : ''}`,
+          };
+        return {
+          ...outcome,
+          fix: needConfig().target === 'lab' ? LAB_UP : 'start the SOCKS5 proxy that reaches the host on 127.0.0.1:1055, or set ACCEPT_SOCKS',
+        };
       },
     },
     {
@@ -272,7 +292,10 @@ export function doctorChecks(env: NodeJS.ProcessEnv = process.env): Check[] {
           return { status: 'fail', detail: errorMessage(error).split('\n')[0]!, fix: fixFor(error, needConfig().target, env) };
         }
         const server = await client.server();
-        return { status: 'ok', detail: `${client.url} trusts this client (Incus ${server.environment?.server_version ?? '?'}); project ${client.project} present` };
+        return {
+          status: 'ok',
+          detail: `${client.url} trusts this client (Incus ${server.environment?.server_version ?? '?'}); project ${client.project} present`,
+        };
       },
     },
     {
@@ -303,14 +326,17 @@ export function doctorChecks(env: NodeJS.ProcessEnv = process.env): Check[] {
           await host.close();
           return { status: 'ok', detail: `${ssh.ssh.user}@${ssh.ssh.host}:${ssh.ssh.port} logged in through ${ssh.socks}; host key ${key}` };
         } catch (error) {
-          return { status: 'fail', detail: errorMessage(error).split('\n')[0]!, fix: fixFor(error, 'ssh', env) ?? 'check ACCEPT_SSH_HOST, ACCEPT_SSH_KEY and ACCEPT_SSH_HOST_KEY' };
+          return {
+            status: 'fail',
+            detail: errorMessage(error).split('\n')[0]!,
+            fix: fixFor(error, 'ssh', env) ?? 'check ACCEPT_SSH_HOST, ACCEPT_SSH_KEY and ACCEPT_SSH_HOST_KEY',
+          };
         }
       },
     },
     {
       name: 'operator tools',
-      run: async () =>
-        toolsOutcome(await Promise.all([probeTool('nix', 'nix-bin'), probeTool('git', 'git'), probeTool('age', 'age')])),
+      run: async () => toolsOutcome(await Promise.all([probeTool('nix', 'nix-bin'), probeTool('git', 'git'), probeTool('age', 'age')])),
     },
     {
       name: 'disk',

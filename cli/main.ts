@@ -64,7 +64,9 @@ async function printRunbook(args: string[]): Promise<number> {
   process.stdout.write(`${steps.length} steps a cold run would run from ${file}, in order (nothing is run):\n`);
   for (const step of steps) {
     const [first, ...rest] = describeStep(step).split('\n');
-    process.stdout.write(`${step.index}. ${file}:${step.line} ${step.kind === 'sh' ? 'as root with sh -eu' : 'provision-key'}:\n     ${first}\n${rest.map((line) => `     ${line}\n`).join('')}`);
+    process.stdout.write(
+      `${step.index}. ${file}:${step.line} ${step.kind === 'sh' ? 'as root with sh -eu' : 'provision-key'}:\n     ${first}\n${rest.map((line) => `     ${line}\n`).join('')}`,
+    );
   }
   return 0;
 }
@@ -76,7 +78,11 @@ async function printRunbook(args: string[]): Promise<number> {
 function vitest(args: string[], hold = false): Promise<{ code: number; output: string }> {
   return new Promise((resolvePromise) => {
     const env = hold && process.stdout.isTTY ? { ...process.env, FORCE_COLOR: '1' } : process.env;
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'node_modules/vitest/vitest.mjs'), ...args], { cwd: REPO_ROOT, stdio: hold ? ['ignore', 'pipe', 'pipe'] : 'inherit', env });
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'node_modules/vitest/vitest.mjs'), ...args], {
+      cwd: REPO_ROOT,
+      stdio: hold ? ['ignore', 'pipe', 'pipe'] : 'inherit',
+      env,
+    });
     const chunks: Buffer[] = [];
     child.stdout?.on('data', (chunk: Buffer) => chunks.push(chunk));
     child.stderr?.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -111,7 +117,9 @@ async function downKept(config: Config): Promise<number> {
   }
   const target = await resolveIncusBacked(config);
   if (target.incus.url !== kept.server) {
-    throw new HarnessError(`${file} records ${kept.host.name} on ${kept.server}, but the Incus API in force is ${target.incus.url}: set ACCEPT_INCUS_URL (and its certs) to that server, or remove ${file} yourself`);
+    throw new HarnessError(
+      `${file} records ${kept.host.name} on ${kept.server}, but the Incus API in force is ${target.incus.url}: set ACCEPT_INCUS_URL (and its certs) to that server, or remove ${file} yourself`,
+    );
   }
   const client = await openIncus({ ...target, incus: { ...target.incus, project: kept.host.project } });
   try {
@@ -150,7 +158,11 @@ export async function main(argv: string[]): Promise<number> {
       case 'lab':
         return await lab(config, args, HELP);
       case 'sweep': {
-        const [{ resolveIncusBacked }, { openIncus }, { sweep }] = await Promise.all([import('../machines/index.ts'), import('../machines/resolve.ts'), import('../machines/sweep.ts')]);
+        const [{ resolveIncusBacked }, { openIncus }, { sweep }] = await Promise.all([
+          import('../machines/index.ts'),
+          import('../machines/resolve.ts'),
+          import('../machines/sweep.ts'),
+        ]);
         const target = await resolveIncusBacked(config);
         const client = await openIncus(target);
         try {

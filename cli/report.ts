@@ -149,7 +149,10 @@ export function staticFile(root: string, urlPath: string): string | undefined {
 // ---------------------------------------------------------------------------------------
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function readText(path: string): Promise<string | undefined> {
@@ -223,11 +226,15 @@ export async function generateReport(paths: ReportPaths): Promise<GeneratedRepor
   const output = join(paths.staging, 'report');
   const started = performance.now();
   // No analytics script in the page: the report is opened offline.
-  const generated = await run(process.execPath, [ALLURE_CLI, 'generate', ...inputs, '--config', config, '--output', output], { env: { ...process.env, ALLURE_NO_ANALYTICS: 'true' } });
+  const generated = await run(process.execPath, [ALLURE_CLI, 'generate', ...inputs, '--config', config, '--output', output], {
+    env: { ...process.env, ALLURE_NO_ANALYTICS: 'true' },
+  });
   const durationMs = performance.now() - started;
   if (generated.code !== 0 || !(await exists(join(output, 'index.html'))) || !(await exists(join(output, 'data', 'suites.json')))) {
     await rm(paths.staging, { recursive: true, force: true });
-    throw new HarnessError(`allure generate (Allure 3) failed (exit ${generated.code}), or wrote no index.html and data/suites.json in ${output}:\n${generated.output.trim().slice(-2000)}`);
+    throw new HarnessError(
+      `allure generate (Allure 3) failed (exit ${generated.code}), or wrote no index.html and data/suites.json in ${output}:\n${generated.output.trim().slice(-2000)}`,
+    );
   }
 
   await rm(paths.report, { recursive: true, force: true });
@@ -269,7 +276,7 @@ async function ensureChromium(): Promise<string> {
   const present = await chromiumPath();
   if (present) return present;
   if (process.getuid?.() !== 0) {
-    throw new HarnessError('the rendering check needs Debian\'s chromium, and installing it needs root: run `apt-get install -y chromium` as root');
+    throw new HarnessError("the rendering check needs Debian's chromium, and installing it needs root: run `apt-get install -y chromium` as root");
   }
   process.stderr.write('→ Installing chromium from Debian (apt-get install -y chromium); this takes a minute or two\n');
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
@@ -361,14 +368,21 @@ async function reportJson<T>(reportDir: string, file: string): Promise<T> {
  * plugin writes it): data/suites.json has a suite per item of the run record,
  * widgets/environment.json this run's id, and the test the screenshot shows a link to the plan.
  */
-export async function reportDataChecks(reportDir: string, record: RunRecord, runId: string): Promise<{ checks: CheckResult['checks']; test?: ReturnType<typeof pickTestCase> }> {
+export async function reportDataChecks(
+  reportDir: string,
+  record: RunRecord,
+  runId: string,
+): Promise<{ checks: CheckResult['checks']; test?: ReturnType<typeof pickTestCase> }> {
   const items = recordItems(record);
   const suites = await reportJson<SuiteNode>(reportDir, 'data/suites.json');
   const suiteNames = (suites.children ?? []).map((suite) => suite.name);
   const environment = await reportJson<{ name?: string; values?: string[] }[]>(reportDir, 'widgets/environment.json');
   const hasRunId = Array.isArray(environment) && environment.some((entry) => entry.name === 'run.id' && entry.values?.includes(runId));
   const checks: CheckResult['checks'] = [
-    { what: `data/suites.json has a suite for each of the ${items.length} items of the run record`, missing: items.filter((item) => !suiteNames.includes(item)) },
+    {
+      what: `data/suites.json has a suite for each of the ${items.length} items of the run record`,
+      missing: items.filter((item) => !suiteNames.includes(item)),
+    },
     { what: `widgets/environment.json holds run.id ${runId}`, missing: hasRunId ? [] : [`run.id=${runId}`] },
   ];
   const test = pickTestCase(suites, record);
@@ -405,7 +419,10 @@ export async function checkReport(paths: ReportPaths, runId: string): Promise<Ch
       checks.push({ what: `a ${test.item} test page links to its plan item`, missing: page.includes('href="dod.md#') ? [] : ['a link to dod.md#…'] });
     }
     const screenshots: string[] = [];
-    for (const [route, name] of [['', 'allure-overview.png'], [test?.route ?? 'suites', 'allure-test.png']] as const) {
+    for (const [route, name] of [
+      ['', 'allure-overview.png'],
+      [test?.route ?? 'suites', 'allure-test.png'],
+    ] as const) {
       const file = resolve(paths.reportsDir, name);
       await rm(file, { force: true });
       await chromium(binary, [budget, '--window-size=1440,1000', `--screenshot=${file}`, `${url}index.html#${route}`]);
@@ -435,9 +452,11 @@ export async function report(config: Config, args: string[]): Promise<number> {
   const { runs, replaced, unreadable } = generated.history;
   const history = [
     `trend: ${Math.min(runs, HISTORY_LIMIT - 1)} earlier run(s)`,
-    replaced ? 'this run\'s earlier report replaced' : '',
+    replaced ? "this run's earlier report replaced" : '',
     unreadable ? `${unreadable} unreadable line(s) of history.jsonl dropped` : '',
-  ].filter(Boolean).join('; ');
+  ]
+    .filter(Boolean)
+    .join('; ');
   process.stdout.write(
     `✓ ${join(paths.report, 'index.html')}: run ${generated.runId}, ${generated.statistic.total ?? 0} results (${stats}); ${history} (Allure 3, ${formatDuration(generated.durationMs)})\n` +
       `  open it with \`npx allure open ${paths.report}\` (it loads its data over HTTP, not from file://)\n`,

@@ -26,7 +26,10 @@ export async function sops(args: string[]): Promise<number> {
   }
   if (action === 'encrypt') {
     const { values, positionals } = parseArgs({ args: rest, options: { age: { type: 'string' } }, allowPositionals: true });
-    const recipients = (values.age ?? '').split(',').map((recipient) => recipient.trim()).filter(Boolean);
+    const recipients = (values.age ?? '')
+      .split(',')
+      .map((recipient) => recipient.trim())
+      .filter(Boolean);
     if (recipients.length === 0 || recipients.some((recipient) => !recipient.startsWith('age1'))) {
       throw new ConfigError('--age', 'needs one or more age recipients (age1…), comma-separated');
     }

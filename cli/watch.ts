@@ -23,9 +23,17 @@ import { keptFile } from '../machines/kept.ts';
  * comment !testme and read builds; D4, D5 and D6 commit and rebuild). bench/warm-checks.sh makes
  * the same checks.
  */
-export const READ_ONLY_SPECS = ['c1-repo-split', 'c2-cert-in-git', 'c3-one-out-of-band-secret', 'c4-live-rebuild', 'c5-honest-d8', 'c6-resource-fit', 'c7-docs', 'd8-reproducible-server', 'd9-documentation'].map(
-  (name) => `acceptance/${name}.spec.ts`,
-);
+export const READ_ONLY_SPECS = [
+  'c1-repo-split',
+  'c2-cert-in-git',
+  'c3-one-out-of-band-secret',
+  'c4-live-rebuild',
+  'c5-honest-d8',
+  'c6-resource-fit',
+  'c7-docs',
+  'd8-reproducible-server',
+  'd9-documentation',
+].map((name) => `acceptance/${name}.spec.ts`);
 
 export async function watch(config: Config, args: string[]): Promise<number> {
   const { createVitest, registerConsoleShortcuts } = await import('vitest/node');
@@ -34,7 +42,9 @@ export async function watch(config: Config, args: string[]): Promise<number> {
   const files = specs.length ? specs : READ_ONLY_SPECS;
   const { closeSessionWorker, sessionPool } = await import('../acceptance/support/session-pool.ts');
   // One worker process for the whole session (session-pool.ts): each run still evaluates the specs and the layers above helpers/, and makes its fixtures afresh.
-  const vitest: Vitest = await createVitest('test', { watch: true, project: ['warm'], ...(newWorkerEachRun ? {} : { pool: sessionPool }) } as Parameters<typeof createVitest>[1]);
+  const vitest: Vitest = await createVitest('test', { watch: true, project: ['warm'], ...(newWorkerEachRun ? {} : { pool: sessionPool }) } as Parameters<
+    typeof createVitest
+  >[1]);
   const closed = new Promise<void>((resolve) => vitest.onClose(() => resolve()));
 
   // Every re-run reads kept.json afresh; a new record (a new kept host, or `accept down`) is a

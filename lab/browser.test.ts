@@ -14,13 +14,16 @@ const TESTS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'base/tests');
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const HAS_BROWSER = existsSync('/usr/bin/chromedriver') && spawnSync(PYTHON, ['-c', 'import selenium']).status === 0;
 /** Why a test of one engine does not run on this machine: each skip says so in the output. */
-const NO_BROWSER = 'no browser engine on this machine: Debian\'s chromium-driver and python3-selenium, as in the lab image';
+const NO_BROWSER = "no browser engine on this machine: Debian's chromium-driver and python3-selenium, as in the lab image";
 const HAS_BROWSER_HERE = 'this machine has a browser engine (chromium-driver and python3-selenium): the no-browser path is not taken';
 
 function browserStep(url: string, recipe: string, env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
   return new Promise((resolve) =>
-    execFile(PYTHON, [join(CI_DIR, 'browser.py'), url], { env: { ...process.env, RECIPE_DIR: join(TESTS_DIR, recipe), PYTHONDONTWRITEBYTECODE: '1', ...env }, timeout: 120_000 }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+    execFile(
+      PYTHON,
+      [join(CI_DIR, 'browser.py'), url],
+      { env: { ...process.env, RECIPE_DIR: join(TESTS_DIR, recipe), PYTHONDONTWRITEBYTECODE: '1', ...env }, timeout: 120_000 },
+      (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
     ),
   );
 }

@@ -64,14 +64,21 @@ describe('the lab D8 evidence document', () => {
     expect(staticHalfScope(doc, expected)).toMatch(/: not compared$/);
   }, 60_000);
 
-  it.each(['c5-d8-doc-static-half-missing', 'c5-d8-doc-names-unknown-commit'] as const)('%s: C5 FAILs with the words of its cause', async (name) => {
-    const { text, toplevel, dir, commit } = await forkOf(name);
-    try {
-      const doc = parseD8Document(text, D8_DOCUMENT);
-      const problems = d8DocumentProblems(doc, await expectations(doc, dir, toplevel, commit));
-      expect(problems.some((problem) => SABOTAGES[name].cause.test(problem)), problems.join('; ')).toBe(true);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  }, 60_000);
+  it.each(['c5-d8-doc-static-half-missing', 'c5-d8-doc-names-unknown-commit'] as const)(
+    '%s: C5 FAILs with the words of its cause',
+    async (name) => {
+      const { text, toplevel, dir, commit } = await forkOf(name);
+      try {
+        const doc = parseD8Document(text, D8_DOCUMENT);
+        const problems = d8DocumentProblems(doc, await expectations(doc, dir, toplevel, commit));
+        expect(
+          problems.some((problem) => SABOTAGES[name].cause.test(problem)),
+          problems.join('; '),
+        ).toBe(true);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+    60_000,
+  );
 });

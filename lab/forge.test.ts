@@ -31,8 +31,35 @@ async function forgeOf(instance: string, ownerPid: number, socket: string, dir: 
   await mkdir(own);
   await writeFile(join(dir, 'enrolled'), 'custom-html\n');
   const port = await freePort();
-  const child = spawn('python3', [join(SERVICES_DIR, 'forge.py'), '--port', String(port), '--state', join(own, 'state.json'), '--url', 'https://127.0.0.1', '--org', 'coop-cloud', '--members', 'alice=alice_token', '--recipes', join(dir, 'enrolled'),
-    '--instance', instance, '--project', 'p', '--incus-socket', socket, '--owner-pid', String(ownerPid), '--remove-on-exit', own], { env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', CCCI_SECRETS_DIR: dir }, stdio: 'ignore' });
+  const child = spawn(
+    'python3',
+    [
+      join(SERVICES_DIR, 'forge.py'),
+      '--port',
+      String(port),
+      '--state',
+      join(own, 'state.json'),
+      '--url',
+      'https://127.0.0.1',
+      '--org',
+      'coop-cloud',
+      '--members',
+      'alice=alice_token',
+      '--recipes',
+      join(dir, 'enrolled'),
+      '--instance',
+      instance,
+      '--project',
+      'p',
+      '--incus-socket',
+      socket,
+      '--owner-pid',
+      String(ownerPid),
+      '--remove-on-exit',
+      own,
+    ],
+    { env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', CCCI_SECRETS_DIR: dir }, stdio: 'ignore' },
+  );
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   cleanups.push(async () => {
     child.kill('SIGKILL');

@@ -45,7 +45,10 @@ async function sweepStale(labDir: string): Promise<void> {
     const text = await readFile(join(runs, name, 'forge.pid'), 'utf8').catch(() => undefined);
     // No pid yet: another process may be starting that forge this very moment. Only an old one is stale.
     if (text === undefined) {
-      const made = await stat(join(runs, name)).then((info) => info.mtimeMs, () => undefined);
+      const made = await stat(join(runs, name)).then(
+        (info) => info.mtimeMs,
+        () => undefined,
+      );
       if (made !== undefined && Date.now() - made > STARTING_GRACE_MS) await rm(join(runs, name), { recursive: true, force: true });
       continue;
     }
@@ -95,7 +98,9 @@ export async function startRunForge(labDir: string, run: { instance: string; pro
   const key = join(paths.caDir, 'forge.key');
   for (const needed of [tokens, cert, key]) {
     await access(needed).catch(() => {
-      throw new HarnessError(`the lab's forge has no ${needed}: the lab was generated before the forge moved off the throwaway; run \`npm run lab -- up\` to regenerate it`);
+      throw new HarnessError(
+        `the lab's forge has no ${needed}: the lab was generated before the forge moved off the throwaway; run \`npm run lab -- up\` to regenerate it`,
+      );
     });
   }
   await sweepStale(labDir);
@@ -106,18 +111,40 @@ export async function startRunForge(labDir: string, run: { instance: string; pro
   const tlsPort = await freePort();
   const args = [
     FORGE_SCRIPT,
-    '--port', String(httpPort),
-    '--tls-port', String(tlsPort), '--cert', cert, '--key', key,
-    '--state', join(dir, 'state.json'),
-    '--url', `https://127.0.0.1:${tlsPort}`,
-    '--org', 'coop-cloud',
-    '--members', 'ccci-bot=forge_bot_token,alice=forge_member_token',
-    '--outsiders', 'mallory=forge_outsider_token',
-    '--creators', 'alice',
-    '--recipes', ENROLLED,
-    '--seed', FORGE_SEED,
-    '--instance', run.instance, '--project', run.project, '--incus-socket', INCUS_SOCKET, '--owner-pid', String(process.pid),
-    '--remove-on-exit', dir,
+    '--port',
+    String(httpPort),
+    '--tls-port',
+    String(tlsPort),
+    '--cert',
+    cert,
+    '--key',
+    key,
+    '--state',
+    join(dir, 'state.json'),
+    '--url',
+    `https://127.0.0.1:${tlsPort}`,
+    '--org',
+    'coop-cloud',
+    '--members',
+    'ccci-bot=forge_bot_token,alice=forge_member_token',
+    '--outsiders',
+    'mallory=forge_outsider_token',
+    '--creators',
+    'alice',
+    '--recipes',
+    ENROLLED,
+    '--seed',
+    FORGE_SEED,
+    '--instance',
+    run.instance,
+    '--project',
+    run.project,
+    '--incus-socket',
+    INCUS_SOCKET,
+    '--owner-pid',
+    String(process.pid),
+    '--remove-on-exit',
+    dir,
   ];
   // Through env(1): the daemon helper starts a command with this process's environment as it is.
   const pid = await startDaemon({
@@ -133,10 +160,11 @@ export async function startRunForge(labDir: string, run: { instance: string; pro
   return {
     url: `https://127.0.0.1:${tlsPort}`,
     httpPort,
-    stop: () => (stopping ??= (async () => {
-      await stopDaemonAndWait(pid, `the forge of ${run.instance}`, 5_000);
-      await rm(dir, { recursive: true, force: true });
-    })()),
+    stop: () =>
+      (stopping ??= (async () => {
+        await stopDaemonAndWait(pid, `the forge of ${run.instance}`, 5_000);
+        await rm(dir, { recursive: true, force: true });
+      })()),
   };
 }
 
@@ -152,5 +180,5 @@ export type MachineWrites = Record<string, Record<string, number>>;
 export async function machineWrites(labDir: string, key: string): Promise<MachineWrites | undefined> {
   const text = await readFile(join(runDir(labDir, key), 'state.json'), 'utf8').catch(() => undefined);
   if (text === undefined) return undefined;
-  return ((JSON.parse(text) as { machine_writes?: MachineWrites }).machine_writes ?? {});
+  return (JSON.parse(text) as { machine_writes?: MachineWrites }).machine_writes ?? {};
 }

@@ -135,21 +135,32 @@ export async function buildImageTarballs(cacheRoot: string, hash: string): Promi
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
   await timed(`Debootstrapping ${recipe.suite} with ${recipe.packages.length} packages`, async () => {
-    const result = await exec(
-      'debootstrap',
-      [`--variant=${recipe.variant}`, `--include=${recipe.packages.join(',')}`, recipe.suite, rootfs, recipe.mirror],
-      { timeoutMs: 1_200_000 },
-    );
+    const result = await exec('debootstrap', [`--variant=${recipe.variant}`, `--include=${recipe.packages.join(',')}`, recipe.suite, rootfs, recipe.mirror], {
+      timeoutMs: 1_200_000,
+    });
     if (result.exitCode !== 0) {
       // dpkg's reasons are in the chroot's own log, not on stderr: a virtual package debootstrap did not resolve reads "Package X is not installed".
       const logFile = join(rootfs, 'debootstrap/debootstrap.log');
       const log = await readFile(logFile, 'utf8').catch(() => '');
       // Only the packages dpkg gave up on: earlier, the base system's own are briefly unmet too.
-      const failed = new Set((/Errors were encountered while processing:\n((?: \S+\n?)+)/.exec(log)?.[1] ?? '').split('\n').map((line) => line.trim()).filter(Boolean));
-      const unmet = [...new Set([...log.matchAll(/^ (\S+) depends on ([^;]+); however:\n\s+Package (\S+) is not installed\./gm)].filter((m) => failed.has(m[1]!)).map((m) => `${m[1]} needs ${m[2]} (${m[3]} is not installed)`))];
+      const failed = new Set(
+        (/Errors were encountered while processing:\n((?: \S+\n?)+)/.exec(log)?.[1] ?? '')
+          .split('\n')
+          .map((line) => line.trim())
+          .filter(Boolean),
+      );
+      const unmet = [
+        ...new Set(
+          [...log.matchAll(/^ (\S+) depends on ([^;]+); however:\n\s+Package (\S+) is not installed\./gm)]
+            .filter((m) => failed.has(m[1]!))
+            .map((m) => `${m[1]} needs ${m[2]} (${m[3]} is not installed)`),
+        ),
+      ];
       throw new HarnessError(
         `debootstrap of the lab image failed (exit ${result.exitCode})` +
-          (unmet.length ? `; unmet dependencies (list a provider of each virtual package in lab/image/recipe.json): ${unmet.join('; ')}` : `; is ${recipe.mirror} reachable?`) +
+          (unmet.length
+            ? `; unmet dependencies (list a provider of each virtual package in lab/image/recipe.json): ${unmet.join('; ')}`
+            : `; is ${recipe.mirror} reachable?`) +
           `\n${result.stderr.slice(-2000)}\nits log: ${logFile}`,
       );
     }

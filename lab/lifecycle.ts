@@ -119,7 +119,10 @@ export async function ensureLabTools(): Promise<void> {
     if (update.exitCode !== 0) throw new HarnessError(`apt-get update failed:\n${update.stderr.slice(-2000)}`);
     const plain = missing.filter((entry) => !entry.backports).map((entry) => entry.pkg);
     const backports = missing.filter((entry) => entry.backports).map((entry) => entry.pkg);
-    for (const [args, list] of [[[], plain], [['-t', 'bookworm-backports'], backports]] as const) {
+    for (const [args, list] of [
+      [[], plain],
+      [['-t', 'bookworm-backports'], backports],
+    ] as const) {
       if (list.length === 0) continue;
       const result = await exec('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...args, ...list], { env, timeoutMs: 1_200_000 });
       if (result.exitCode !== 0) throw new HarnessError(`apt-get install ${list.join(' ')} failed:\n${result.stderr.slice(-2000)}`);
@@ -156,7 +159,9 @@ async function ensureHostSysctls(state: LabState): Promise<void> {
 
 async function restoreHostSysctls(state: LabState): Promise<void> {
   for (const [key, found] of Object.entries(state.created.sysctls ?? {})) {
-    await writeFile(join('/proc/sys', key), `${found}\n`).catch((error: Error) => log.warn(`could not put ${key.replaceAll('/', '.')} back to ${found}: ${error.message}`));
+    await writeFile(join('/proc/sys', key), `${found}\n`).catch((error: Error) =>
+      log.warn(`could not put ${key.replaceAll('/', '.')} back to ${found}: ${error.message}`),
+    );
   }
 }
 
@@ -178,7 +183,10 @@ async function ensureIncusd(paths: LabPaths, state: LabState): Promise<void> {
       });
       state.daemons.incusd = { pid, startedAt: new Date().toISOString() };
     } catch (error) {
-      const tail = await readFile(logFile, 'utf8').then((text) => text.split('\n').slice(-8).join('\n'), () => '(no log)');
+      const tail = await readFile(logFile, 'utf8').then(
+        (text) => text.split('\n').slice(-8).join('\n'),
+        () => '(no log)',
+      );
       throw new HarnessError(`incusd did not come up: ${(error as Error).message}\nlast lines of ${logFile}:\n${tail}`, { cause: error });
     }
   });
@@ -196,7 +204,9 @@ async function ensureStoragePool(state: LabState): Promise<void> {
     log.info(`created storage pool ${LAB_POOL} (btrfs on a ${LAB_POOL_SIZE} loop file)`);
   } else {
     // Still a working lab, only slower to create throwaways: say so, with Incus's reason.
-    log.warn(`storage pool ${LAB_POOL}: btrfs could not be created (${btrfs.stderr.trim() || `incus exited ${btrfs.exitCode}`}); using a dir pool, where every throwaway unpacks the whole image`);
+    log.warn(
+      `storage pool ${LAB_POOL}: btrfs could not be created (${btrfs.stderr.trim() || `incus exited ${btrfs.exitCode}`}); using a dir pool, where every throwaway unpacks the whole image`,
+    );
     await incusOk(['storage', 'create', LAB_POOL, 'dir']);
     state.created.storageDriver = 'dir';
   }
@@ -243,7 +253,12 @@ async function ensureApi(paths: LabPaths, state: LabState): Promise<void> {
     throw new HarnessError(`core.https_address of the local incusd is ${address}; the lab needs ${LAB_INCUS_ADDRESS} (unset it, or stop using the lab)`);
   }
   await mkdir(`${paths.dir}/incus`, { recursive: true, mode: 0o700 });
-  if (!(await access(paths.clientCert).then(() => true, () => false))) {
+  if (
+    !(await access(paths.clientCert).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     await createClientCert(paths.clientCert, paths.clientKey, 'cc-ci-acceptance-lab');
   }
   const fingerprint = new X509Certificate(await readFile(paths.clientCert)).fingerprint256.replaceAll(':', '').toLowerCase();
@@ -289,11 +304,17 @@ async function ensureImage(paths: LabPaths, state: LabState): Promise<void> {
 }
 
 async function ensureRepos(paths: LabPaths, state: LabState, layout: 'submodule' | 'input'): Promise<void> {
-  const present = await access(`${paths.gitDir}/${BASE_REPO}/HEAD`).then(() => true, () => false);
+  const present = await access(`${paths.gitDir}/${BASE_REPO}/HEAD`).then(
+    () => true,
+    () => false,
+  );
   // A change to the templates (e.g. after a pull) regenerates the repos, as the recipe does the image.
   const templates = await treeHash(REPO_TEMPLATES);
   // The forge's tokens and cert are generated with the repos (a lab from before they were needs new ones).
-  const forgeReady = await access(join(paths.forgeDir, 'tokens')).then(() => true, () => false);
+  const forgeReady = await access(join(paths.forgeDir, 'tokens')).then(
+    () => true,
+    () => false,
+  );
   if (state.repos && present && forgeReady && state.repos.layout === layout && state.repos.templates === templates) return;
   const settings = labSettings(paths.dir);
   await timed('Generating the base and instance repos with fresh keys', async () => {
@@ -338,7 +359,9 @@ function envFile(settings: LabSettings): string {
 
 function requireRoot(action: string): void {
   if (process.getuid?.() !== 0) {
-    throw new HarnessError(`${action} needs root: the lab installs Debian packages, runs incusd and administers it over its root-only socket (running as uid ${process.getuid?.()})`);
+    throw new HarnessError(
+      `${action} needs root: the lab installs Debian packages, runs incusd and administers it over its root-only socket (running as uid ${process.getuid?.()})`,
+    );
   }
 }
 
@@ -424,7 +447,9 @@ async function deleteLabProject(project: string): Promise<void> {
   if (!(await incusQuery(`/1.0/projects/${project}`))) return;
   const instances = (await incusQuery<{ name: string }[]>(`/1.0/instances?recursion=1&project=${project}`)) ?? [];
   for (const instance of instances) {
-    await timed(`Deleting instance ${instance.name} (${project})`, () => incusOk(['delete', '--force', instance.name, '--project', project]).then(() => undefined));
+    await timed(`Deleting instance ${instance.name} (${project})`, () =>
+      incusOk(['delete', '--force', instance.name, '--project', project]).then(() => undefined),
+    );
   }
   const images = (await incusQuery<{ fingerprint: string }[]>(`/1.0/images?recursion=1&project=${project}`)) ?? [];
   for (const image of images) await incus(['image', 'delete', image.fingerprint, '--project', project]);
@@ -501,7 +526,15 @@ export async function labStatus(dir: string): Promise<StatusLine[]> {
   const missing = await missingPackages();
   add('packages', missing.length === 0, missing.length ? `missing: ${missing.map((m) => m.pkg).join(', ')}` : 'installed');
   const incusd = await incusdAnswers();
-  add('incusd', incusd, incusd ? (state?.daemons.incusd && isAlive(state.daemons.incusd.pid) ? `running (pid ${state.daemons.incusd.pid}, started by the lab)` : 'running') : 'not answering');
+  add(
+    'incusd',
+    incusd,
+    incusd
+      ? state?.daemons.incusd && isAlive(state.daemons.incusd.pid)
+        ? `running (pid ${state.daemons.incusd.pid}, started by the lab)`
+        : 'running'
+      : 'not answering',
+  );
   if (incusd) {
     add('project', Boolean(await incusQuery(`/1.0/projects/${LAB_PROJECT}`)), LAB_PROJECT);
     const pool = await incusQuery<{ driver: string }>(`/1.0/storage-pools/${LAB_POOL}`).catch(() => undefined);
@@ -517,7 +550,11 @@ export async function labStatus(dir: string): Promise<StatusLine[]> {
   const [socksHost, socksPort] = LAB_SOCKS.split(':') as [string, string];
   add('SOCKS5 proxy', await portAnswers(socksHost, Number(socksPort)), LAB_SOCKS);
   add('git server', await portAnswers('127.0.0.1', LAB_GIT_PORT), `http://127.0.0.1:${LAB_GIT_PORT}`);
-  add('repos', Boolean(state?.repos), state?.repos ? `base ${state.repos.baseCommit.slice(0, 8)}, instance ${state.repos.instanceCommit.slice(0, 8)} (${state.repos.layout})` : 'not generated');
+  add(
+    'repos',
+    Boolean(state?.repos),
+    state?.repos ? `base ${state.repos.baseCommit.slice(0, 8)}, instance ${state.repos.instanceCommit.slice(0, 8)} (${state.repos.layout})` : 'not generated',
+  );
   // A recorded bring-up says nothing about daemons that died since (a reboot, a kill).
   const down = lines.filter((line) => !line.ok).map((line) => line.what);
   const ready = Boolean(state?.ready) && down.length === 0;

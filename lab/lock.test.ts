@@ -58,7 +58,11 @@ describe('withPidLock', () => {
 
   it('lets go when the work throws, and takes over a lock whose owner died', async () => {
     const file = join(dir, 'state.lock');
-    await expect(withPidLock(file, { what: 'x' }, async () => { throw new Error('boom'); })).rejects.toThrow('boom');
+    await expect(
+      withPidLock(file, { what: 'x' }, async () => {
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
     await writeFile(file, '2147480000\n');
     expect(await takePidFile(file, process.pid)).toBe(true);
     expect((await readFile(file, 'utf8')).trim()).toBe(String(process.pid));

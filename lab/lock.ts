@@ -52,7 +52,8 @@ export async function withPidLock<T>(file: string, options: PidLockOptions, work
     intervalMs: options.pollMs ?? 200,
     heartbeat: {
       everyMs: options.heartbeatMs ?? 30_000,
-      say: async (waitedMs) => log.info(`waiting for ${options.what} (held by pid ${(await pidFileOwner(file)) ?? 'unknown'}, ${file}) for ${Math.round(waitedMs / 1000)} s`),
+      say: async (waitedMs) =>
+        log.info(`waiting for ${options.what} (held by pid ${(await pidFileOwner(file)) ?? 'unknown'}, ${file}) for ${Math.round(waitedMs / 1000)} s`),
     },
   });
   try {

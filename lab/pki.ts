@@ -57,8 +57,24 @@ export async function createCa(dir: string, label: string): Promise<LabCa> {
   const rootKey = await newKey(dir, 'root');
   const rootCert = join(dir, 'root.pem');
   await openssl(
-    ['req', '-x509', '-new', '-key', rootKey, '-subj', `/O=cc-ci-acceptance lab/CN=${label} Root CA`, '-days', '3650', '-sha256',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', rootCert],
+    [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      rootKey,
+      '-subj',
+      `/O=cc-ci-acceptance lab/CN=${label} Root CA`,
+      '-days',
+      '3650',
+      '-sha256',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+      '-out',
+      rootCert,
+    ],
     dir,
   );
   const intermediate = await signed(
@@ -102,7 +118,14 @@ export async function issueLoopbackServer(ca: LabCa, dir: string, name: string, 
     name,
     `/O=cc-ci-acceptance lab/CN=${label}`,
     ca.intermediate,
-    ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=serverAuth', 'subjectAltName=IP:127.0.0.1', 'subjectKeyIdentifier=hash', 'authorityKeyIdentifier=keyid'],
+    [
+      'basicConstraints=critical,CA:FALSE',
+      'keyUsage=critical,digitalSignature',
+      'extendedKeyUsage=serverAuth',
+      'subjectAltName=IP:127.0.0.1',
+      'subjectKeyIdentifier=hash',
+      'authorityKeyIdentifier=keyid',
+    ],
     90,
   );
   const fullchain = join(dir, `${name}-fullchain.pem`);
@@ -113,8 +136,25 @@ export async function issueLoopbackServer(ca: LabCa, dir: string, name: string, 
 /** A self-signed client certificate for the Incus API. */
 export async function createClientCert(certFile: string, keyFile: string, name: string): Promise<void> {
   await openssl(
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:secp384r1', '-nodes', '-keyout', keyFile, '-out', certFile,
-      '-subj', `/CN=${name}`, '-days', '3650', '-addext', 'extendedKeyUsage=clientAuth'],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:secp384r1',
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+      '-subj',
+      `/CN=${name}`,
+      '-days',
+      '3650',
+      '-addext',
+      'extendedKeyUsage=clientAuth',
+    ],
     '/',
   );
 }

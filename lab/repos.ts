@@ -90,13 +90,15 @@ function layoutValues(layout: Layout, gitUrl: string): Record<string, string> {
     ? {
         CLONE: `git clone --recursive ${gitUrl}/${BASE_REPO} /root/cc-ci`,
         FLAKE_REF: "'/root/cc-ci?submodules=1#cc-ci'",
-        COMPOSITION: 'The instance repo (domain, `.sops.yaml`, `secrets.yaml`) is the git submodule `secrets/`, so the clone is recursive and the build passes `?submodules=1`.',
+        COMPOSITION:
+          'The instance repo (domain, `.sops.yaml`, `secrets.yaml`) is the git submodule `secrets/`, so the clone is recursive and the build passes `?submodules=1`.',
         LINKAGE_DECISION: 'Decision: the git submodule `secrets/`, so that one recursive clone holds everything the build needs.',
       }
     : {
         CLONE: `git clone ${gitUrl}/${BASE_REPO} /root/cc-ci`,
         FLAKE_REF: '/root/cc-ci#cc-ci',
-        COMPOSITION: 'The instance repo (domain, `.sops.yaml`, `secrets.yaml`) is the flake input `instance`, pinned in `flake.lock`; Nix fetches it during the build.',
+        COMPOSITION:
+          'The instance repo (domain, `.sops.yaml`, `secrets.yaml`) is the flake input `instance`, pinned in `flake.lock`; Nix fetches it during the build.',
         LINKAGE_DECISION: 'Decision: the flake input `instance`, pinned in `flake.lock`, as the seed recommends.',
       };
 }
@@ -243,7 +245,10 @@ export async function generateRepos(paths: LabPaths, domain: string, gitUrl: str
   await git(baseWork, ['rm', '-r', '-q', '--cached', 'docs/evidence']);
   await git(baseWork, ['commit', '-q', '-m', 'cc-ci base: generic flake, system tree and runbook']);
   const measuredCommit = await git(baseWork, ['rev-parse', 'HEAD']);
-  await substituteTree(join(baseWork, 'docs', 'evidence'), d8DocumentValues(await measureToplevel(baseWork, layout === 'submodule' ? instanceWork : undefined), measuredCommit));
+  await substituteTree(
+    join(baseWork, 'docs', 'evidence'),
+    d8DocumentValues(await measureToplevel(baseWork, layout === 'submodule' ? instanceWork : undefined), measuredCommit),
+  );
   await git(baseWork, ['add', 'docs/evidence']);
   await git(baseWork, ['commit', '-q', '-m', `D8 evidence, measured at ${measuredCommit.slice(0, 12)}`]);
   const baseCommit = await git(baseWork, ['rev-parse', 'HEAD']);

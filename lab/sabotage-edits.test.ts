@@ -18,11 +18,17 @@ describe('editedText', () => {
   });
 
   it('refuses text found more than once: which one would it break?', () => {
-    expect(() => editedText('s', { file: 'f', expected: 'x', replacement: 'y' }, 'x x')).toThrow('sabotage s: f contains "x" 2 times, so the edit is ambiguous');
+    expect(() => editedText('s', { file: 'f', expected: 'x', replacement: 'y' }, 'x x')).toThrow(
+      'sabotage s: f contains "x" 2 times, so the edit is ambiguous',
+    );
   });
 
   it('refuses to append to, replace in or remove a file that does not exist', () => {
-    for (const edit of [{ file: 'README.md', append: 'x' }, { file: 'README.md', expected: 'a', replacement: 'b' }, { file: 'README.md', remove: true as const }]) {
+    for (const edit of [
+      { file: 'README.md', append: 'x' },
+      { file: 'README.md', expected: 'a', replacement: 'b' },
+      { file: 'README.md', remove: true as const },
+    ]) {
       expect(() => editedText('s', edit, undefined)).toThrow('sabotage s: README.md does not exist');
     }
   });

@@ -38,12 +38,14 @@ describe('declared base-repo edits', () => {
     const edited: Record<string, string> = {};
     for (const [name, { baseFork }] of ALL) {
       const texts = new Map<string, string | undefined>();
-      for (const edit of baseFork?.edits ?? []) texts.set(edit.file, editedText(name, edit, texts.has(edit.file) ? texts.get(edit.file) : await templateText(edit.file)));
+      for (const edit of baseFork?.edits ?? [])
+        texts.set(edit.file, editedText(name, edit, texts.has(edit.file) ? texts.get(edit.file) : await templateText(edit.file)));
       for (const [file, text] of texts) if (file.endsWith('.py') && text !== undefined) edited[`${name}: ${file}`] = text;
     }
     expect(Object.keys(edited).length).toBeGreaterThan(10);
     // One interpreter for all of them: each start costs about a second here.
-    const check = 'import ast, json, sys\nfor where, text in json.load(sys.stdin).items():\n    try:\n        ast.parse(text)\n    except SyntaxError as error:\n        print("%s: line %s: %s" % (where, error.lineno, error.msg))\n';
+    const check =
+      'import ast, json, sys\nfor where, text in json.load(sys.stdin).items():\n    try:\n        ast.parse(text)\n    except SyntaxError as error:\n        print("%s: line %s: %s" % (where, error.lineno, error.msg))\n';
     const parsed = await exec('python3', ['-c', check], { input: JSON.stringify(edited) });
     expect(parsed.exitCode, parsed.stderr).toBe(0);
     expect(parsed.stdout.trim().split('\n').filter(Boolean)).toEqual([]);
@@ -65,8 +67,24 @@ describe('forks of generated lab repos', () => {
     labDir = await mkdtemp(join(tmpdir(), 'accept-sabotage-lab-'));
     // The layout that needs no Nix; the input layout differs only in flake.nix, which no sabotage edits.
     await generateRepos(labPaths(labDir), LAB_DOMAIN, gitUrl, 'submodule');
-    const noHost = new Proxy({}, { get: () => { throw new Error('a fork must not touch the host'); } });
-    context = { labDir, domain: LAB_DOMAIN, gitUrl, project: 'terraform-ci', host: noHost as SabotageContext['host'], recordedHost: noHost as SabotageContext['host'], production: noHost as SabotageContext['host'], markChanged: () => Promise.reject(new Error('a fork must not touch a lab machine')) };
+    const noHost = new Proxy(
+      {},
+      {
+        get: () => {
+          throw new Error('a fork must not touch the host');
+        },
+      },
+    );
+    context = {
+      labDir,
+      domain: LAB_DOMAIN,
+      gitUrl,
+      project: 'terraform-ci',
+      host: noHost as SabotageContext['host'],
+      recordedHost: noHost as SabotageContext['host'],
+      production: noHost as SabotageContext['host'],
+      markChanged: () => Promise.reject(new Error('a fork must not touch a lab machine')),
+    };
   }, 60_000);
   afterAll(async () => {
     await rm(labDir, { recursive: true, force: true });
@@ -118,7 +136,17 @@ describe('the catalogue', () => {
 
   it('c4-oneshot-stopped: its cause names the stopped unit in the state C4 reports, not the lines of a passing run', () => {
     const unit = (ActiveState: string, SubState: string): UnitProperties => ({
-      unit: 'ccci-reconcile-dashboard.service', Id: 'ccci-reconcile-dashboard.service', LoadState: 'loaded', ActiveState, SubState, Result: 'success', ExecMainStatus: '0', ExecMainExitTimestampMonotonic: '52000000', Type: 'oneshot', RemainAfterExit: 'yes', Job: '',
+      unit: 'ccci-reconcile-dashboard.service',
+      Id: 'ccci-reconcile-dashboard.service',
+      LoadState: 'loaded',
+      ActiveState,
+      SubState,
+      Result: 'success',
+      ExecMainStatus: '0',
+      ExecMainExitTimestampMonotonic: '52000000',
+      Type: 'oneshot',
+      RemainAfterExit: 'yes',
+      Job: '',
     });
     const { cause, guards } = SABOTAGES['c4-oneshot-stopped'];
     expect(guards).toEqual(['C4']);
@@ -148,7 +176,11 @@ describe('the sabotages that answer "yes" every time', () => {
   it('d1-hook-any-signature and d6-rotation-keeps-old-webhook-hmac guard the refusing side only', () => {
     expect(SABOTAGES['d1-hook-any-signature'].cause.test('an unsigned /hook was accepted (HTTP 200)')).toBe(false);
     expect(SABOTAGES['d1-hook-any-signature'].cause.test('a /hook signed with another key was accepted (HTTP 200)')).toBe(true);
-    expect(SABOTAGES['d6-rotation-keeps-old-webhook-hmac'].cause.test('after rotating webhook_hmac and rebuilding, a webhook signed with the old value was still accepted (HTTP 200)')).toBe(true);
+    expect(
+      SABOTAGES['d6-rotation-keeps-old-webhook-hmac'].cause.test(
+        'after rotating webhook_hmac and rebuilding, a webhook signed with the old value was still accepted (HTTP 200)',
+      ),
+    ).toBe(true);
     expect(SABOTAGES['d6-rotation-keeps-old-webhook-hmac'].guards).toEqual(['D6']);
   });
 });

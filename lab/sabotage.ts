@@ -132,7 +132,10 @@ async function serveOtherCert(context: SabotageContext, otherCa: boolean): Promi
     const paths = labPaths(context.labDir);
     const ca: LabCa = otherCa
       ? await createCa(join(dir, 'ca'), 'Impostor')
-      : { root: { cert: paths.rootCa, key: join(paths.caDir, 'root.key') }, intermediate: { cert: join(paths.caDir, 'intermediate.pem'), key: join(paths.caDir, 'intermediate.key') } };
+      : {
+          root: { cert: paths.rootCa, key: join(paths.caDir, 'root.key') },
+          intermediate: { cert: join(paths.caDir, 'intermediate.pem'), key: join(paths.caDir, 'intermediate.key') },
+        };
     const cert = await issueWildcard(ca, dir, 'decoy', context.domain);
     await context.host.pushFile('/etc/ccci-sabotage/fullchain.pem', Buffer.from(cert.fullchainPem), { mode: 0o444, purpose: 'sabotage', secret: false });
     await context.host.pushFile('/etc/ccci-sabotage/privkey.pem', Buffer.from(cert.keyPem), { mode: 0o400, purpose: 'sabotage', secret: true });
@@ -267,7 +270,11 @@ export const SABOTAGES = catalogue({
     guards: ['C3', 'C4'],
     cause: /secrets pushed out of band/,
     afterRunbook: async (context) => {
-      await context.recordedHost.pushFile('/etc/ccci/registry-token', randomBytes(24), { mode: 0o600, purpose: 'hand-provisioned registry token', secret: true });
+      await context.recordedHost.pushFile('/etc/ccci/registry-token', randomBytes(24), {
+        mode: 0o600,
+        purpose: 'hand-provisioned registry token',
+        secret: true,
+      });
     },
   },
   'c3-stray-private-key': {
@@ -295,13 +302,17 @@ export const SABOTAGES = catalogue({
     cause: /copies of sops values on \S+ outside the places that explain them: \/var\/lib\/ccci\/leftover-token \(forge_bot_token\)/,
     afterRunbook: async (context) => {
       // Copied on the host from where sops-nix installed it: the value never leaves the host or reaches argv.
-      await context.host.succeed('mkdir -p /var/lib/ccci && cp -- /run/secrets/forge_bot_token /var/lib/ccci/leftover-token && chmod 0600 /var/lib/ccci/leftover-token', { purpose: 'sabotage' });
+      await context.host.succeed(
+        'mkdir -p /var/lib/ccci && cp -- /run/secrets/forge_bot_token /var/lib/ccci/leftover-token && chmod 0600 /var/lib/ccci/leftover-token',
+        { purpose: 'sabotage' },
+      );
     },
   },
   'c3-token-copy-url-encoded': {
     description: 'someone saved a registry URL with the registry credentials percent-encoded into its query, and forgot it',
     guards: ['C3'],
-    cause: /copies of sops values on \S+ outside the places that explain them: \/var\/lib\/ccci\/registry\.url \(registry_credentials\) as [^\n]*registry_credentials: whole value, url-encoded/,
+    cause:
+      /copies of sops values on \S+ outside the places that explain them: \/var\/lib\/ccci\/registry\.url \(registry_credentials\) as [^\n]*registry_credentials: whole value, url-encoded/,
     afterRunbook: async (context) => {
       // Encoded on the host from where sops-nix installed it: the value never leaves the host or reaches argv.
       await context.host.succeed(
@@ -362,7 +373,8 @@ export const SABOTAGES = catalogue({
       items: ['C1', 'C2', 'C3', 'C5', 'D5', 'D6', 'D8'],
       why: "nothing was cloned, so nothing was built or switched: the throwaway serves no cert, runs no system, holds no secrets, and has no rebuild of its runbook's for D5's and D6's changes to redo",
     },
-    cause: /runbook step 1 \(docs\/install\.md:\d+\) could not start `git` on accept-\S+ \(exit 127\): docs\/install\.md relies on a program the blank machine does not have/,
+    cause:
+      /runbook step 1 \(docs\/install\.md:\d+\) could not start `git` on accept-\S+ \(exit 127\): docs\/install\.md relies on a program the blank machine does not have/,
     beforeRunbook: async (context) => {
       await context.host.succeed('rm -f /usr/bin/git /usr/local/bin/git && ! command -v git');
     },
@@ -387,11 +399,7 @@ export const SABOTAGES = catalogue({
       edits: [
         {
           file: 'docs/evidence/d8.md',
-          content: [
-            '# D8: reproducible server',
-            '',
-            ...DECLARED_LIVE_HALF,
-          ].join('\n'),
+          content: ['# D8: reproducible server', '', ...DECLARED_LIVE_HALF].join('\n'),
         },
       ],
       machineRuns: false,
@@ -436,7 +444,7 @@ export const SABOTAGES = catalogue({
     },
   },
   'c6-neighbour-touched': {
-    description: "the run resizes lichen-staging, the neighbour it must leave alone",
+    description: 'the run resizes lichen-staging, the neighbour it must leave alone',
     guards: ['C6', 'C6 cleanup'],
     cause: /the run (?:has )?changed what it must leave alone: lichen-staging \(neighbour\): limits\.memory 4GiB → 3GiB/,
     afterRunbook: async ({ project, markChanged }) => {
@@ -455,7 +463,7 @@ export const SABOTAGES = catalogue({
     },
   },
   'c6-throwaway-leaks': {
-    description: "teardown leaves the throwaway behind",
+    description: 'teardown leaves the throwaway behind',
     guards: ['C6 cleanup'],
     cause: /still present after teardown/,
     leakThrowaway: true,
@@ -473,7 +481,12 @@ export const SABOTAGES = catalogue({
     cause: /docs\/architecture\.md does not describe the base\/instance split/,
     baseFork: {
       message: 'Docs',
-      edits: [{ file: 'docs/architecture.md', content: '# Architecture\n\ncc-ci is one repo. The operator copies the wildcard cert to /var/lib/ci-certs by hand, then rebuilds.\n' }],
+      edits: [
+        {
+          file: 'docs/architecture.md',
+          content: '# Architecture\n\ncc-ci is one repo. The operator copies the wildcard cert to /var/lib/ci-certs by hand, then rebuilds.\n',
+        },
+      ],
       machineRuns: false,
     },
   },
@@ -481,7 +494,9 @@ export const SABOTAGES = catalogue({
     description: 'the bridge starts a build for any !testme, member of the org or not',
     guards: ['D1'],
     cause: /a !testme from non-member \S+ \(comment \d+\) started Drone build/,
-    baseFork: brokenBase('Bridge: let everyone test', [{ file: 'services/bridge.py', expected: '    if not is_member(login):', replacement: '    if False and not is_member(login):' }]),
+    baseFork: brokenBase('Bridge: let everyone test', [
+      { file: 'services/bridge.py', expected: '    if not is_member(login):', replacement: '    if False and not is_member(login):' },
+    ]),
   },
   'd1-hook-hmac-missing': {
     description: 'the bridge takes /hook webhooks without checking their signature',
@@ -527,7 +542,10 @@ export const SABOTAGES = catalogue({
     description: 'the browser step runs the browser tests on the HTTP-level stand-in: HTML fetched and parsed, no browser engine, no JavaScript',
     guards: ['D3'],
     cause: /the browser tests of build #\d+ ran on "http-standin \(no browser: HTML fetched and parsed, no JavaScript\)", not on a real Chromium/,
-    alsoFails: { items: ['D2', 'D4', 'D5', 'D7', 'D10'], why: "without JavaScript the recipes' script check fails, so every install stage fails, the stages after it are skipped, and no recipe's build is green (so D7 has no passing run whose badge it could read)" },
+    alsoFails: {
+      items: ['D2', 'D4', 'D5', 'D7', 'D10'],
+      why: "without JavaScript the recipes' script check fails, so every install stage fails, the stages after it are skipped, and no recipe's build is green (so D7 has no passing run whose badge it could read)",
+    },
     baseFork: brokenBase('Browser tests: skip the browser', [
       { file: 'ci/browser.py', expected: 'if importlib.util.find_spec("selenium") and os.path.exists(CHROMEDRIVER):', replacement: 'if False:' },
     ]),
@@ -549,7 +567,10 @@ export const SABOTAGES = catalogue({
     description: "the runner reads the recipe repo's tests/ from its default branch, not from the head of the pull request the build is for",
     guards: ['D4'],
     cause: /a failing recipe-local test left stage recipe-tests of build #\d+ success/,
-    alsoFails: { items: ['D5', ...NO_FAILING_RUN.items], why: `the enrolled probe's own test is on its enrolment branch, not on main, so its first build finds no recipe-local test and fails; ${NO_FAILING_RUN.why}` },
+    alsoFails: {
+      items: ['D5', ...NO_FAILING_RUN.items],
+      why: `the enrolled probe's own test is on its enrolment branch, not on main, so its first build finds no recipe-local test and fails; ${NO_FAILING_RUN.why}`,
+    },
     baseFork: brokenBase('Runner: recipe tests from main', [
       { file: 'ci/harness.py', expected: '    sha = pull["head"]["sha"]\n', replacement: '    sha = "main"\n' },
     ]),
@@ -559,7 +580,11 @@ export const SABOTAGES = catalogue({
     guards: ['D5'],
     cause: /no Drone build started within 60 s (\(ACCEPT_BUILD_START_TIMEOUT\) )?of the !testme comment \d+ by \S+ on \S+\/accept-probe/,
     baseFork: brokenBase('Bridge: the recipes we test', [
-      { file: 'services/bridge.py', expected: 'def enrolled():\n', replacement: 'def enrolled():\n    return ["custom-html", "keycloak", "matrix-synapse", "n8n", "cryptpad", "lasuite-docs"]\n' },
+      {
+        file: 'services/bridge.py',
+        expected: 'def enrolled():\n',
+        replacement: 'def enrolled():\n    return ["custom-html", "keycloak", "matrix-synapse", "n8n", "cryptpad", "lasuite-docs"]\n',
+      },
     ]),
   },
   'd6-secret-in-build-log': {
@@ -589,14 +614,16 @@ export const SABOTAGES = catalogue({
     ]),
   },
   'd6-rotation-keeps-old-webhook-hmac': {
-    description: "after a rotation the bridge still takes webhooks signed with the old webhook_hmac: it accepts the key of every generation of /run/secrets.d still on the machine",
+    description:
+      'after a rotation the bridge still takes webhooks signed with the old webhook_hmac: it accepts the key of every generation of /run/secrets.d still on the machine',
     guards: ['D6'],
     cause: /after rotating webhook_hmac and rebuilding, a webhook signed with the old value was still accepted \(HTTP 2\d\d\)/,
     // Old generations are sops-nix's own copies (C3 explains them): the sabotage writes no new one.
     baseFork: brokenBase('Bridge: a grace period for rotated webhook keys', [
       {
         file: 'services/bridge.py',
-        expected: '        expected = hmac.new(secret("webhook_hmac").encode(), raw, hashlib.sha256).hexdigest()\n        if not hmac.compare_digest(signature.lower(), expected):\n',
+        expected:
+          '        expected = hmac.new(secret("webhook_hmac").encode(), raw, hashlib.sha256).hexdigest()\n        if not hmac.compare_digest(signature.lower(), expected):\n',
         replacement:
           '        keys = {secret("webhook_hmac")} | {open(path, encoding="utf-8").read().strip() for path in __import__("glob").glob("/run/secrets.d/*/webhook_hmac")}\n' +
           '        if not any(hmac.compare_digest(signature.lower(), hmac.new(key.encode(), raw, hashlib.sha256).hexdigest()) for key in keys):\n',
@@ -607,7 +634,9 @@ export const SABOTAGES = catalogue({
     description: 'the dashboard serves no badges',
     guards: ['D7'],
     cause: /GET \/badge\/custom-html\.svg answered 404/,
-    baseFork: brokenBase('Dashboard: drop badges', [{ file: 'services/dashboard.py', expected: '        ("GET", r"/badge/([A-Za-z0-9._-]+)\\.svg", "badge"),\n', replacement: '' }]),
+    baseFork: brokenBase('Dashboard: drop badges', [
+      { file: 'services/dashboard.py', expected: '        ("GET", r"/badge/([A-Za-z0-9._-]+)\\.svg", "badge"),\n', replacement: '' },
+    ]),
   },
   'd7-dashboard-shows-every-run-passing': {
     description: 'the dashboard shows every finished run as success, and every badge as passing, whatever Drone says',
@@ -627,11 +656,15 @@ export const SABOTAGES = catalogue({
     ]),
   },
   'd7-bridge-reports-every-run-passed': {
-    description: "the bridge comments \"passed\" on the PR of every finished run, whatever its status",
+    description: 'the bridge comments "passed" on the PR of every finished run, whatever its status',
     guards: ['D7'],
     cause: /the outcome comment of failing build #\d+ \(failure\) on \S+: it says passing as well as failing/,
     baseFork: brokenBase('Bridge: good news only', [
-      { file: 'services/bridge.py', expected: '            verdict = "passed" if build["status"] == "success" else "failed"\n', replacement: '            verdict = "passed"\n' },
+      {
+        file: 'services/bridge.py',
+        expected: '            verdict = "passed" if build["status"] == "success" else "failed"\n',
+        replacement: '            verdict = "passed"\n',
+      },
     ]),
   },
   'd5-enrolment-by-hand-only': {
@@ -654,7 +687,7 @@ export const SABOTAGES = catalogue({
     },
   },
   'd9-runbook-not-linked': {
-    description: "the README no longer links the operations runbook",
+    description: 'the README no longer links the operations runbook',
     guards: ['D9'],
     cause: /docs\/runbook\.md is not linked from README\.md/,
     baseFork: brokenBase('README: shorter', [{ file: 'README.md', expected: '- [Runbook](docs/runbook.md): operating a running machine.\n', replacement: '' }]),
@@ -680,7 +713,10 @@ function catalogue<Name extends string>(definitions: Record<Name, Sabotage>): Re
     const { baseFork } = sabotage;
     if (!baseFork) return [name, sabotage];
     if (sabotage.forkRepos) throw new Error(`sabotage ${name}: declares both baseFork and forkRepos in lab/sabotage.ts; keep one`);
-    return [name, { ...sabotage, forkRepos: async (context) => ({ baseRepo: await fork(context, BASE_REPO, name, [baseForkCommit(context, name, baseFork)]) }) }];
+    return [
+      name,
+      { ...sabotage, forkRepos: async (context) => ({ baseRepo: await fork(context, BASE_REPO, name, [baseForkCommit(context, name, baseFork)]) }) },
+    ];
   });
   return Object.fromEntries(entries) as Record<Name, Sabotage>;
 }

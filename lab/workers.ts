@@ -92,7 +92,10 @@ export async function leaseWorker(labDir: string, count: number, options: LeaseO
     {
       timeoutMs: 'unbounded',
       intervalMs: options.pollMs ?? 250,
-      heartbeat: { everyMs: options.heartbeatMs ?? 60_000, say: (waitedMs) => log.info(`waiting for a free lab worker (${count} busy) for ${Math.round(waitedMs / 1000)} s`) },
+      heartbeat: {
+        everyMs: options.heartbeatMs ?? 60_000,
+        say: (waitedMs) => log.info(`waiting for a free lab worker (${count} busy) for ${Math.round(waitedMs / 1000)} s`),
+      },
     },
   );
   let released = false;

@@ -45,10 +45,7 @@ function fakeClient(instances: IncusInstance[], physical = 16 * GiB) {
 
 const rejection = (promise: Promise<unknown>): Promise<Error> => rejectionOf(promise, Error);
 
-const deployment = () => [
-  instance('cc-nix-test', 'Running', {}, '4GiB'),
-  instance('lichen-staging', 'Running', {}, '4GiB'),
-];
+const deployment = () => [instance('cc-nix-test', 'Running', {}, '4GiB'), instance('lichen-staging', 'Running', {}, '4GiB')];
 
 describe('reservedBytes', () => {
   it.each([
@@ -93,11 +90,7 @@ describe('checkMemoryFits', () => {
   });
 
   it('counts only instances that hold memory: running and frozen, not stopped', async () => {
-    const client = fakeClient([
-      instance('a', 'Running', {}, '2GiB'),
-      instance('b', 'Frozen', {}, '2GiB'),
-      instance('c', 'Stopped', {}, '8GiB'),
-    ]);
+    const client = fakeClient([instance('a', 'Running', {}, '2GiB'), instance('b', 'Frozen', {}, '2GiB'), instance('c', 'Stopped', {}, '8GiB')]);
     const fit = await checkMemoryFits(client, { instance: 'accept-x', memory: '1GiB', guidelineBytes: 12 * GiB });
     expect(fit.runningBytes).toBe(4 * GiB);
   });

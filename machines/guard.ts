@@ -133,14 +133,12 @@ export async function deleteOwnInstance(
  * The only way the harness reboots an instance: like deleteOwnInstance, only one with this
  * harness's labels for `runId` (the throwaway of this run). Stopped cleanly, then started.
  */
-export async function rebootOwnInstance(
-  client: Pick<IncusClient, 'getInstance' | 'stop' | 'start' | 'project'>,
-  name: string,
-  runId: string,
-): Promise<void> {
+export async function rebootOwnInstance(client: Pick<IncusClient, 'getInstance' | 'stop' | 'start' | 'project'>, name: string, runId: string): Promise<void> {
   const instance = await client.getInstance(name);
   if (!instance || !isOurs(instance, runId)) {
-    throw new HarnessError(`refusing to reboot ${name} in project ${client.project}: ${instance ? `it does not carry this harness's labels for run ${runId}` : 'it does not exist'}`);
+    throw new HarnessError(
+      `refusing to reboot ${name} in project ${client.project}: ${instance ? `it does not carry this harness's labels for run ${runId}` : 'it does not exist'}`,
+    );
   }
   await client.stop(name);
   await client.start(name);

@@ -40,7 +40,10 @@ export async function openProduction(run: RunContext): Promise<ProductionHost> {
   const client = await openIncus(run.target, { shared: true });
   try {
     if (!(await client.getInstance(production.name))) {
-      throw new ConfigError('ACCEPT_PRODUCTION', `names ${production.name}, but project ${client.project} on ${run.target.incus.url} has no such instance; name the running cc-ci`);
+      throw new ConfigError(
+        'ACCEPT_PRODUCTION',
+        `names ${production.name}, but project ${client.project} on ${run.target.incus.url} has no such instance; name the running cc-ci`,
+      );
     }
   } catch (error) {
     await client.close();

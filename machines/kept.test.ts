@@ -18,12 +18,30 @@ const host = {
   https: { host: '127.0.0.1', port: 40443 },
   ledger: [],
 };
-const record = { runId: '20261201t000000-abcd', target: 'lab' as const, server: 'https://127.0.0.1:8443', generation: 'submodule repos generated 2026-12-01T00:00:00Z', host };
+const record = {
+  runId: '20261201t000000-abcd',
+  target: 'lab' as const,
+  server: 'https://127.0.0.1:8443',
+  generation: 'submodule repos generated 2026-12-01T00:00:00Z',
+  host,
+};
 
 function resolved(overrides: Partial<ResolvedTarget> = {}): ResolvedTarget {
   return {
     kind: 'lab',
-    incus: { url: 'https://127.0.0.1:8443', clientCertFile: '/c', clientKeyFile: '/k', serverCertFile: '/s', project: 'terraform-ci', image: 'accept-blank', instanceType: 'container', memory: '4GiB', profiles: ['default'], instanceConfig: {}, address: { family: 'inet' } },
+    incus: {
+      url: 'https://127.0.0.1:8443',
+      clientCertFile: '/c',
+      clientKeyFile: '/k',
+      serverCertFile: '/s',
+      project: 'terraform-ci',
+      image: 'accept-blank',
+      instanceType: 'container',
+      memory: '4GiB',
+      profiles: ['default'],
+      instanceConfig: {},
+      address: { family: 'inet' },
+    },
     ramGuidelineBytes: 12 * 2 ** 30,
     socks: 'socks5://127.0.0.1:1055',
     ageKeyFile: '/age',
@@ -93,20 +111,30 @@ describe('the kept-host record', () => {
       await writeKept(dir, record);
       const error = await attachKept(config(), resolved(), faced, 'input repos generated 2026-12-02T00:00:00Z').catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(KeptHostError);
-      expect((error as Error).message).toMatch(/built from submodule repos generated 2026-12-01T00:00:00Z, but the lab target is now input repos generated 2026-12-02/);
+      expect((error as Error).message).toMatch(
+        /built from submodule repos generated 2026-12-01T00:00:00Z, but the lab target is now input repos generated 2026-12-02/,
+      );
     });
 
     it('refuses a record of another server or target', async () => {
       await writeKept(dir, record);
-      await expect(attachKept(config(), resolved({ incus: { ...resolved().incus, url: 'https://b1.example.net:8443' } }), faced, record.generation)).rejects.toThrow(
-        /records accept-\S+ on https:\/\/127\.0\.0\.1:8443, but the Incus API in force is https:\/\/b1\.example\.net:8443/,
+      await expect(
+        attachKept(config(), resolved({ incus: { ...resolved().incus, url: 'https://b1.example.net:8443' } }), faced, record.generation),
+      ).rejects.toThrow(/records accept-\S+ on https:\/\/127\.0\.0\.1:8443, but the Incus API in force is https:\/\/b1\.example\.net:8443/);
+      await expect(attachKept(config(), resolved({ kind: 'incus' }), faced, record.generation)).rejects.toThrow(
+        /of the lab target, but ACCEPT_TARGET is incus/,
       );
-      await expect(attachKept(config(), resolved({ kind: 'incus' }), faced, record.generation)).rejects.toThrow(/of the lab target, but ACCEPT_TARGET is incus/);
     });
 
     it('without a record, finds none, and the run faces the running cc-ci alone: read only, named as such', async () => {
       expect(await attachKept(config(), resolved(), faced, undefined)).toBeUndefined();
-      const run = attachProductionAlone(config(), resolved({ machines: { production: { name: 'cc-nix-test', via: 'incus', memory: '4GiB', https: { host: '127.0.0.1', port: 40444 } }, neighbours: [] } }), faced);
+      const run = attachProductionAlone(
+        config(),
+        resolved({
+          machines: { production: { name: 'cc-nix-test', via: 'incus', memory: '4GiB', https: { host: '127.0.0.1', port: 40444 } }, neighbours: [] },
+        }),
+        faced,
+      );
       expect(run.instance).toMatchObject({ name: 'cc-nix-test', project: 'terraform-ci', createdInThisRun: false });
       expect(run.machines.production).toMatchObject({ name: 'cc-nix-test', via: 'run-host' });
       expect(run.https).toEqual({ host: '127.0.0.1', port: 40444 });
@@ -116,9 +144,12 @@ describe('the kept-host record', () => {
     });
 
     it('without a record or a running cc-ci, names ACCEPT_STATE_DIR, ACCEPT_PRODUCTION and what to run', () => {
-      const call = () => attachProductionAlone(config(), resolved({ machines: { production: { unreachable: 'ACCEPT_PRODUCTION is unset' }, neighbours: [] } }), faced);
+      const call = () =>
+        attachProductionAlone(config(), resolved({ machines: { production: { unreachable: 'ACCEPT_PRODUCTION is unset' }, neighbours: [] } }), faced);
       expect(call).toThrow(ConfigError);
-      expect(call).toThrow(/no kept throwaway recorded in .*kept\.json, and no running cc-ci to check alone \(ACCEPT_PRODUCTION is unset\): run `ACCEPT_KEEP=always npm run accept` once first, or set ACCEPT_PRODUCTION/);
+      expect(call).toThrow(
+        /no kept throwaway recorded in .*kept\.json, and no running cc-ci to check alone \(ACCEPT_PRODUCTION is unset\): run `ACCEPT_KEEP=always npm run accept` once first, or set ACCEPT_PRODUCTION/,
+      );
     });
   });
 });

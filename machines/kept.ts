@@ -27,7 +27,10 @@ export interface KeptHost {
 /** A kept record that cannot be used: stale, of another version, or not a record at all. */
 export class KeptHostError extends HarnessError {
   override readonly name: string = 'KeptHostError';
-  constructor(readonly file: string, cause: string) {
+  constructor(
+    readonly file: string,
+    cause: string,
+  ) {
     super(`${file}: ${cause}; run a cold run again to keep a fresh one (\`ACCEPT_KEEP=always npm run accept\`), or \`npx accept down\` to forget it`);
   }
 }
@@ -70,7 +73,8 @@ export function parseKept(text: string, file: string): KeptHost {
   const record = value as Partial<KeptHost> & Record<string, unknown>;
   if (typeof record !== 'object' || record === null) throw new KeptHostError(file, 'is not a kept-host record');
   if (record.schemaVersion !== KEPT_SCHEMA_VERSION) {
-    const seen = record.schemaVersion === undefined ? 'no schemaVersion (written by an older harness)' : `schemaVersion ${JSON.stringify(record.schemaVersion)}`;
+    const seen =
+      record.schemaVersion === undefined ? 'no schemaVersion (written by an older harness)' : `schemaVersion ${JSON.stringify(record.schemaVersion)}`;
     throw new KeptHostError(file, `has ${seen}; this harness reads version ${KEPT_SCHEMA_VERSION}`);
   }
   const problems: string[] = [];

@@ -74,7 +74,8 @@ export function changedMachines(before: readonly MachineObservation[], after: re
       continue;
     }
     for (const field of FIELDS) {
-      if (earlier[field] !== later[field]) changes.push(`${earlier.name} (${earlier.role}): ${WORDS[field]} ${String(earlier[field] ?? 'none')} → ${String(later[field] ?? 'none')}`);
+      if (earlier[field] !== later[field])
+        changes.push(`${earlier.name} (${earlier.role}): ${WORDS[field]} ${String(earlier[field] ?? 'none')} → ${String(later[field] ?? 'none')}`);
     }
   }
   return changes;
@@ -83,6 +84,10 @@ export function changedMachines(before: readonly MachineObservation[], after: re
 /** The machines in one line, for the evidence. */
 export function describeObservations(observed: readonly MachineObservation[]): string {
   return observed
-    .map((machine) => (machine.present ? `${machine.name} (${machine.role}) ${machine.status} ${machine.memory ?? 'no limits.memory'}${machine.currentSystem ? ` ${machine.currentSystem}` : ''}` : `${machine.name} (${machine.role}) absent`))
+    .map((machine) =>
+      machine.present
+        ? `${machine.name} (${machine.role}) ${machine.status} ${machine.memory ?? 'no limits.memory'}${machine.currentSystem ? ` ${machine.currentSystem}` : ''}`
+        : `${machine.name} (${machine.role}) absent`,
+    )
     .join('; ');
 }

@@ -61,17 +61,26 @@ export async function provisionOnIncus(
     const machinesBefore = await observeMachines(client, resolved.machines);
     const machinesMs = Math.round((options.machinesReadyMs ?? 0) + performance.now() - observeStarted);
     if (machinesBefore.length) log.info(`before the run: ${describeObservations(machinesBefore)}`);
-    throwaway = await startThrowaway(client, resolved, { runId: options.runId, ttlMs: options.ttlMs ?? 7_200_000, ledger: options.ledger, logDir: options.logDir }, { devices: hooks.devices, endpoint: hooks.endpoint });
+    throwaway = await startThrowaway(
+      client,
+      resolved,
+      { runId: options.runId, ttlMs: options.ttlMs ?? 7_200_000, ledger: options.ledger, logDir: options.logDir },
+      { devices: hooks.devices, endpoint: hooks.endpoint },
+    );
     options.onCreated?.(throwaway);
     const repos = { baseRepo: resolved.baseRepo, instanceRepo: resolved.instanceRepo, ...(await hooks.repos?.(throwaway, client)) };
     await hooks.beforeRunbook?.(throwaway, client);
     // The clone the run's specs read too (sharedClone): one clone of the base repo per commit, not one per reader.
-    await using base = options.cloneCacheDir ? await sharedClone(repos.baseRepo, { setting: 'ACCEPT_BASE_REPO', cacheDir: options.cloneCacheDir }) : await cloneRepo(repos.baseRepo, { setting: 'ACCEPT_BASE_REPO' });
+    await using base = options.cloneCacheDir
+      ? await sharedClone(repos.baseRepo, { setting: 'ACCEPT_BASE_REPO', cacheDir: options.cloneCacheDir })
+      : await cloneRepo(repos.baseRepo, { setting: 'ACCEPT_BASE_REPO' });
     // The runbook is the system's own install document, as its profile names it.
     const source = resolved.profile.docs.install;
     const steps = parseRunbook(await readFile(join(base.dir, source), 'utf8'), `${repos.baseRepo} ${source}`);
     // Read from this clone now, for the run record: no reader after this one clones the base repo for it.
-    const commits = await commitsOf(base, { repo: repos.instanceRepo, submodule: resolved.profile.instance.submodule }, 'when provisioning cloned it').catch((error: unknown) => ({ how: `not resolved: ${errorMessage(error).split('\n')[0]}` }));
+    const commits = await commitsOf(base, { repo: repos.instanceRepo, submodule: resolved.profile.instance.submodule }, 'when provisioning cloned it').catch(
+      (error: unknown) => ({ how: `not resolved: ${errorMessage(error).split('\n')[0]}` }),
+    );
     const runbookStarted = performance.now();
     const runbook = await runRunbook(steps, throwaway.host, { source, ageKeyFile: resolved.ageKeyFile, hostGitCredentialsFile, durations: resolved.durations });
     const runbookMs = performance.now() - runbookStarted;
@@ -79,8 +88,14 @@ export async function provisionOnIncus(
     const started = throwaway;
     // After the switch: the system's configuration may have given the machine another address.
     const https = await started.readdress();
-    if (https.host !== started.https.host || https.port !== started.https.port) log.info(`${started.name} is at ${https.host}:${https.port} after the runbook (it was at ${started.https.host}:${started.https.port})`);
-    const provisioning = { totalMs: Math.round(performance.now() - provisionStarted + (options.machinesReadyMs ?? 0)), ...started.timings, runbookMs: Math.round(runbookMs), machinesMs };
+    if (https.host !== started.https.host || https.port !== started.https.port)
+      log.info(`${started.name} is at ${https.host}:${https.port} after the runbook (it was at ${started.https.host}:${started.https.port})`);
+    const provisioning = {
+      totalMs: Math.round(performance.now() - provisionStarted + (options.machinesReadyMs ?? 0)),
+      ...started.timings,
+      runbookMs: Math.round(runbookMs),
+      machinesMs,
+    };
     const host = {
       name: started.name,
       project: started.project,
@@ -111,7 +126,13 @@ export async function provisionOnIncus(
       reach: async () => hooks.reach?.(),
       stopNowSync: () => started.stopNowSync(),
       recordKept: (stateDir) =>
-        writeKept(stateDir, { runId: options.runId, target: resolved.kind, server: resolved.incus.url, generation: options.generation, host: { ...withoutMachinesBefore(host), ledger: [...options.ledger.entries] } }),
+        writeKept(stateDir, {
+          runId: options.runId,
+          target: resolved.kind,
+          server: resolved.incus.url,
+          generation: options.generation,
+          host: { ...withoutMachinesBefore(host), ledger: [...options.ledger.entries] },
+        }),
       async close() {
         if (closed) return;
         closed = true;
@@ -126,11 +147,15 @@ export async function provisionOnIncus(
   } catch (error) {
     if (throwaway && options.keepOnFailure) {
       throwaway.keep();
-      log.warn(`provisioning failed; keeping ${throwaway.name} for debugging until ${throwaway.expiresAt} (ACCEPT_KEEP): \`accept sweep\` removes it once expired`);
+      log.warn(
+        `provisioning failed; keeping ${throwaway.name} for debugging until ${throwaway.expiresAt} (ACCEPT_KEEP): \`accept sweep\` removes it once expired`,
+      );
       await close();
       throw error;
     }
-    await throwaway?.stop().catch((stopError: unknown) => log.warn(`could not delete ${throwaway!.name} after a failed provisioning: ${errorMessage(stopError)}`));
+    await throwaway
+      ?.stop()
+      .catch((stopError: unknown) => log.warn(`could not delete ${throwaway!.name} after a failed provisioning: ${errorMessage(stopError)}`));
     await close();
     throw error;
   }
@@ -142,7 +167,12 @@ function withoutMachinesBefore<T extends { machinesBefore?: unknown }>(host: T):
   return rest;
 }
 
-export function systemOf(resolved: Pick<ResolvedTarget, 'domain' | 'tlsCaFile' | 'ageKeyFile' | 'baseRepo' | 'instanceRepo' | 'nixConfig' | 'durations' | 'forgeWrites' | 'profile' | 'machines' | 'rebootCheck'>) {
+export function systemOf(
+  resolved: Pick<
+    ResolvedTarget,
+    'domain' | 'tlsCaFile' | 'ageKeyFile' | 'baseRepo' | 'instanceRepo' | 'nixConfig' | 'durations' | 'forgeWrites' | 'profile' | 'machines' | 'rebootCheck'
+  >,
+) {
   return {
     domain: resolved.domain,
     tlsCaFile: resolved.tlsCaFile,

@@ -51,7 +51,12 @@ export function startReaper(spec: ReaperSpec, logDir: string): Reaper {
       }
     },
     deleteNowSync(timeoutMs = 120_000) {
-      const result = spawnSync(process.execPath, ['--import', 'tsx', script, '--now'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'inherit', 'inherit'], timeout: timeoutMs });
+      const result = spawnSync(process.execPath, ['--import', 'tsx', script, '--now'], {
+        cwd: REPO_ROOT,
+        env,
+        stdio: ['ignore', 'inherit', 'inherit'],
+        timeout: timeoutMs,
+      });
       return result.status === 0;
     },
   };

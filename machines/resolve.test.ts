@@ -46,7 +46,15 @@ describe('the ssh target', () => {
   });
 
   it('names the first missing setting, in the documented order', () => {
-    const order = ['ACCEPT_SSH_HOST', 'ACCEPT_SSH_KEY', 'ACCEPT_AGE_KEY_FILE', 'ACCEPT_BASE_REPO', 'ACCEPT_INSTANCE_REPO', 'ACCEPT_DOMAIN', 'ACCEPT_TLS_CA_FILE'];
+    const order = [
+      'ACCEPT_SSH_HOST',
+      'ACCEPT_SSH_KEY',
+      'ACCEPT_AGE_KEY_FILE',
+      'ACCEPT_BASE_REPO',
+      'ACCEPT_INSTANCE_REPO',
+      'ACCEPT_DOMAIN',
+      'ACCEPT_TLS_CA_FILE',
+    ];
     for (const [index, variable] of order.entries()) {
       // Unset this one and every later one: the message must name this one.
       const env = { ...full, ...Object.fromEntries(order.slice(index).map((name) => [name, ''])) };
@@ -150,7 +158,8 @@ describe('the b1 profile', () => {
     async function allFilesBut(missing?: keyof typeof files): Promise<void> {
       for (const [name, path] of Object.entries(files)) {
         if (name === missing) await rm(join(dir, path), { force: true });
-        else if (name.endsWith('git-credentials')) await writeFile(join(dir, path), 'https://ci-bot:not-a-real-token-0451@git.autonomic.zone\n', { mode: 0o600 });
+        else if (name.endsWith('git-credentials'))
+          await writeFile(join(dir, path), 'https://ci-bot:not-a-real-token-0451@git.autonomic.zone\n', { mode: 0o600 });
         else await writeFile(join(dir, path), `not a real ${name}\n`);
       }
     }
@@ -169,9 +178,21 @@ describe('the b1 profile', () => {
     });
 
     const cases: [missing: keyof typeof files, variable: string, message: RegExp][] = [
-      ['client.crt', 'ACCEPT_INCUS_CERT_DIR', /^ACCEPT_INCUS_CERT_DIR: has no readable client\.crt: cannot read \S+\/certs\/client\.crt \(ENOENT\); put the file there, or name it with ACCEPT_INCUS_CLIENT_CERT$/],
-      ['client.key', 'ACCEPT_INCUS_CERT_DIR', /^ACCEPT_INCUS_CERT_DIR: has no readable client\.key: cannot read \S+\/certs\/client\.key \(ENOENT\); .*ACCEPT_INCUS_CLIENT_KEY$/],
-      ['server.crt', 'ACCEPT_INCUS_CERT_DIR', /^ACCEPT_INCUS_CERT_DIR: has no readable server\.crt: cannot read \S+\/certs\/server\.crt \(ENOENT\); .*ACCEPT_INCUS_SERVER_CERT$/],
+      [
+        'client.crt',
+        'ACCEPT_INCUS_CERT_DIR',
+        /^ACCEPT_INCUS_CERT_DIR: has no readable client\.crt: cannot read \S+\/certs\/client\.crt \(ENOENT\); put the file there, or name it with ACCEPT_INCUS_CLIENT_CERT$/,
+      ],
+      [
+        'client.key',
+        'ACCEPT_INCUS_CERT_DIR',
+        /^ACCEPT_INCUS_CERT_DIR: has no readable client\.key: cannot read \S+\/certs\/client\.key \(ENOENT\); .*ACCEPT_INCUS_CLIENT_KEY$/,
+      ],
+      [
+        'server.crt',
+        'ACCEPT_INCUS_CERT_DIR',
+        /^ACCEPT_INCUS_CERT_DIR: has no readable server\.crt: cannot read \S+\/certs\/server\.crt \(ENOENT\); .*ACCEPT_INCUS_SERVER_CERT$/,
+      ],
       ['master-age.txt', 'ACCEPT_AGE_KEY_FILE', /^ACCEPT_AGE_KEY_FILE: cannot read \S+\/master-age\.txt \(ENOENT\); fix the path$/],
       ['ca.pem', 'ACCEPT_TLS_CA_FILE', /^ACCEPT_TLS_CA_FILE: cannot read \S+\/ca\.pem \(ENOENT\); fix the path$/],
     ];
@@ -182,7 +203,10 @@ describe('the b1 profile', () => {
       expect(() => resolveIncusTarget(config)).toThrow(message);
       const error = await incusProvider(config)
         .provision({ runId: '20261201t000000-test', mode: 'cold', ledger: new Ledger(), logDir: dir })
-        .then(() => undefined, (caught: unknown) => caught);
+        .then(
+          () => undefined,
+          (caught: unknown) => caught,
+        );
       expect(error).toBeInstanceOf(ConfigError);
       expect((error as ConfigError).variable).toBe(variable);
       expect((error as ConfigError).message).toMatch(message);
@@ -193,9 +217,14 @@ describe('the b1 profile', () => {
       await allFilesBut('host-git-credentials');
       const error = await incusProvider(loadConfig(env))
         .provision({ runId: '20261201t000000-test', mode: 'cold', ledger: new Ledger(), logDir: dir })
-        .then(() => undefined, (caught: unknown) => caught);
+        .then(
+          () => undefined,
+          (caught: unknown) => caught,
+        );
       expect(error).toBeInstanceOf(ConfigError);
-      expect((error as ConfigError).message).toMatch(/^ACCEPT_HOST_GIT_CREDENTIALS_FILE: cannot read the git credentials file \S+\/host-git-credentials \(ENOENT\)/);
+      expect((error as ConfigError).message).toMatch(
+        /^ACCEPT_HOST_GIT_CREDENTIALS_FILE: cannot read the git credentials file \S+\/host-git-credentials \(ENOENT\)/,
+      );
       expect(connections, 'no connection to the proxy or the Incus API').toBe(0);
     });
 
@@ -213,7 +242,16 @@ describe('the b1 profile', () => {
 });
 
 describe("cc-ci's names on a real target", () => {
-  const env = { ACCEPT_TARGET: 'ssh', ACCEPT_SSH_HOST: 'cc-nix-test', ACCEPT_SSH_KEY: '/k', ACCEPT_AGE_KEY_FILE: '/a', ACCEPT_BASE_REPO: 'https://g/b.git', ACCEPT_INSTANCE_REPO: 'https://g/i.git', ACCEPT_DOMAIN: 'ci.example.net', ACCEPT_TLS_CA_FILE: '/ca' };
+  const env = {
+    ACCEPT_TARGET: 'ssh',
+    ACCEPT_SSH_HOST: 'cc-nix-test',
+    ACCEPT_SSH_KEY: '/k',
+    ACCEPT_AGE_KEY_FILE: '/a',
+    ACCEPT_BASE_REPO: 'https://g/b.git',
+    ACCEPT_INSTANCE_REPO: 'https://g/i.git',
+    ACCEPT_DOMAIN: 'ci.example.net',
+    ACCEPT_TLS_CA_FILE: '/ca',
+  };
   const named = systemNamesEnv(EXAMPLE_NAMES);
 
   it("a run with none of them is one ERROR naming every setting, before anything is created: never the lab's names", () => {
@@ -227,7 +265,9 @@ describe("cc-ci's names on a real target", () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).variable).toBe('ACCEPT_ONESHOTS');
     for (const setting of Object.values(SYSTEM_NAME_SETTINGS)) expect((error as Error).message).toContain(setting);
-    expect((error as Error).message).toMatch(/required when ACCEPT_TARGET=ssh: cc-ci's own names, which neither the DoD nor the seed gives \(profiles\/b1\.env\.example/);
+    expect((error as Error).message).toMatch(
+      /required when ACCEPT_TARGET=ssh: cc-ci's own names, which neither the DoD nor the seed gives \(profiles\/b1\.env\.example/,
+    );
   });
 
   it.each(Object.values(SYSTEM_NAME_SETTINGS))('a run without %s alone is an ERROR naming it alone', (setting) => {
@@ -236,7 +276,16 @@ describe("cc-ci's names on a real target", () => {
   });
 
   it('with every one set, the profile holds what the settings say', () => {
-    const profile = resolveSshTarget(loadConfig({ ...env, ...named, ACCEPT_ONESHOTS: 'a.service', ACCEPT_BUILD_PARAMS: 'recipe=CCCI_RECIPE,pull=CCCI_PR,comment=CCCI_COMMENT', ACCEPT_ENROLMENT: 'list=recipes.txt,tree=recipes/{recipe}/,doc=docs/enrolling.md', ACCEPT_RUNBOOK_DOC: 'docs/ops.md' })).profile;
+    const profile = resolveSshTarget(
+      loadConfig({
+        ...env,
+        ...named,
+        ACCEPT_ONESHOTS: 'a.service',
+        ACCEPT_BUILD_PARAMS: 'recipe=CCCI_RECIPE,pull=CCCI_PR,comment=CCCI_COMMENT',
+        ACCEPT_ENROLMENT: 'list=recipes.txt,tree=recipes/{recipe}/,doc=docs/enrolling.md',
+        ACCEPT_RUNBOOK_DOC: 'docs/ops.md',
+      }),
+    ).profile;
     expect(profile.host.oneshots).toEqual(['a.service']);
     expect(profile.build.params).toEqual({ recipe: 'CCCI_RECIPE', pull: 'CCCI_PR', comment: 'CCCI_COMMENT' });
     expect(profile.recipes).toMatchObject({ enrolled: 'recipes.txt', tree: 'recipes/{recipe}/' });

@@ -59,7 +59,10 @@ export function resolveSshTarget(config: Config): SshTarget {
 export function resolveIncusTarget(config: Config): ResolvedTarget {
   const why = 'when ACCEPT_TARGET=incus';
   if (!config.incus.serverCertFile && !config.incus.serverFingerprint) {
-    throw new ConfigError('ACCEPT_INCUS_SERVER_CERT', `or ACCEPT_INCUS_SERVER_FINGERPRINT (or ACCEPT_INCUS_CERT_DIR) is required ${why}: the server cert is always pinned`);
+    throw new ConfigError(
+      'ACCEPT_INCUS_SERVER_CERT',
+      `or ACCEPT_INCUS_SERVER_FINGERPRINT (or ACCEPT_INCUS_CERT_DIR) is required ${why}: the server cert is always pinned`,
+    );
   }
   const resolved: ResolvedTarget = {
     kind: 'incus',
@@ -125,7 +128,11 @@ export function checkReadable(file: SettingFile): void {
   }
   if (problem === undefined) return;
   if (file.inDir) {
-    throw new ConfigError(file.variable, `has no readable ${file.inDir}: cannot read ${file.path} (${problem}); put the file there, or name it with ${file.instead}`, file.path);
+    throw new ConfigError(
+      file.variable,
+      `has no readable ${file.inDir}: cannot read ${file.path} (${problem}); put the file there, or name it with ${file.instead}`,
+      file.path,
+    );
   }
   throw new ConfigError(file.variable, `cannot read ${file.path} (${problem}); fix the path`, file.path);
 }
@@ -157,7 +164,10 @@ export const NO_PRODUCTION =
 export function realMachines(config: Config): RunMachines {
   if (config.target === 'ssh') {
     // The ssh target faces one existing host: the running cc-ci itself.
-    return { production: { name: config.ssh.host ?? '(ACCEPT_SSH_HOST unset)', via: 'run-host', memory: config.productionMemory }, neighbours: config.neighbours };
+    return {
+      production: { name: config.ssh.host ?? '(ACCEPT_SSH_HOST unset)', via: 'run-host', memory: config.productionMemory },
+      neighbours: config.neighbours,
+    };
   }
   return {
     production: config.production ? { name: config.production, via: 'incus', memory: config.productionMemory } : { unreachable: NO_PRODUCTION },
@@ -177,7 +187,10 @@ export async function readSettingFile(file: string, variable: string): Promise<s
  * Connects with the pinned server cert, through SOCKS when set. `shared`: this process's one
  * client for these settings (IncusClient.shared), for the short users a run and a session have many of.
  */
-export async function openIncus(target: Pick<ResolvedTarget, 'incus' | 'socks'>, options: { requestTimeoutMs?: number; shared?: boolean } = {}): Promise<IncusClient> {
+export async function openIncus(
+  target: Pick<ResolvedTarget, 'incus' | 'socks'>,
+  options: { requestTimeoutMs?: number; shared?: boolean } = {},
+): Promise<IncusClient> {
   const read = (field: IncusFileField, file: string) => readSettingFile(file, incusFileSetting(target.incus, field).variable);
   const settings = {
     url: target.incus.url,

@@ -134,7 +134,14 @@ export interface RunContext extends SystemUnderTest {
 }
 
 /** The one constructor of a RunContext. */
-export function runContext(parts: { runId: string; mode: RunContext['mode']; access: HostAccess; faced: TargetDescription; system: SystemUnderTest; host: HostFacts }): RunContext {
+export function runContext(parts: {
+  runId: string;
+  mode: RunContext['mode'];
+  access: HostAccess;
+  faced: TargetDescription;
+  system: SystemUnderTest;
+  host: HostFacts;
+}): RunContext {
   const { host } = parts;
   return {
     runId: parts.runId,

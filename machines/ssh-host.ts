@@ -20,7 +20,8 @@ export interface SshRunTarget {
 export function sshRunTarget(target: { kind: string }): SshRunTarget | undefined {
   if (target.kind !== 'ssh') return undefined;
   const ssh = (target as Partial<SshRunTarget>).ssh;
-  if (!ssh?.host || !ssh.keyFile) throw new HarnessError('the run context names the ssh target but carries no SSH settings; start the run with `vitest run --project warm`');
+  if (!ssh?.host || !ssh.keyFile)
+    throw new HarnessError('the run context names the ssh target but carries no SSH settings; start the run with `vitest run --project warm`');
   return target as SshRunTarget;
 }
 
@@ -35,11 +36,7 @@ function hostKeyPolicy(settings: SshRunTarget['ssh']): HostKeyPolicy {
   return { trustOnFirstUse: true, known };
 }
 
-
-export async function openSshHost(
-  target: Pick<SshRunTarget, 'socks' | 'ssh'>,
-  options: { ledger?: Ledger; readyTimeoutMs?: number } = {},
-): Promise<SshHost> {
+export async function openSshHost(target: Pick<SshRunTarget, 'socks' | 'ssh'>, options: { ledger?: Ledger; readyTimeoutMs?: number } = {}): Promise<SshHost> {
   const privateKey = await readSettingFile(target.ssh.keyFile, 'ACCEPT_SSH_KEY');
   const host = await connectSsh({
     host: target.ssh.host,

@@ -34,7 +34,14 @@ describe('the system profile', () => {
 
   it("is the lab's own, under its own name", () => {
     // What an operator set for a real target does not reach the lab: its generated repos carry its own names.
-    const lab = resolveLabTarget(loadConfig({ ACCEPT_TARGET: 'lab', ACCEPT_LAB_DIR: '/tmp/accept-lab-unit', ACCEPT_ONESHOTS: 'elsewhere.service', ACCEPT_RUNBOOK_DOC: 'docs/elsewhere.md' })).profile;
+    const lab = resolveLabTarget(
+      loadConfig({
+        ACCEPT_TARGET: 'lab',
+        ACCEPT_LAB_DIR: '/tmp/accept-lab-unit',
+        ACCEPT_ONESHOTS: 'elsewhere.service',
+        ACCEPT_RUNBOOK_DOC: 'docs/elsewhere.md',
+      }),
+    ).profile;
     expect(lab.name).toMatch(/^lab/);
     expect(lab.host.oneshots).toContain('ccci-reconcile-dashboard.service');
     expect(lab.docs.runbook).toBe('docs/runbook.md');
@@ -43,8 +50,13 @@ describe('the system profile', () => {
     const { browserEngine: ccciEngine, ...ccciNames } = profile.build;
     expect(names).toEqual(ccciNames);
     expect(ccciEngine.name).toBe('Playwright');
-    expect(new RegExp(browserEngine.pattern, 'i').test('chromium 120.0.6099.224 headless (Selenium 4.8.0, chromium-driver; kept browsers, one build at a time in each, its origin cleared first; no sandbox: root in a lab container)')).toBe(true);
-    for (const engine of ['http-standin (no browser: HTML fetched and parsed, no JavaScript)', 'playwright chromium 120.0']) expect(new RegExp(browserEngine.pattern, 'i').test(engine), engine).toBe(false);
+    expect(
+      new RegExp(browserEngine.pattern, 'i').test(
+        'chromium 120.0.6099.224 headless (Selenium 4.8.0, chromium-driver; kept browsers, one build at a time in each, its origin cleared first; no sandbox: root in a lab container)',
+      ),
+    ).toBe(true);
+    for (const engine of ['http-standin (no browser: HTML fetched and parsed, no JavaScript)', 'playwright chromium 120.0'])
+      expect(new RegExp(browserEngine.pattern, 'i').test(engine), engine).toBe(false);
     expect(new RegExp(ccciEngine.pattern, 'i').test('playwright chromium 120.0')).toBe(true);
     expect(new RegExp(ccciEngine.pattern, 'i').test('http-standin (no browser: HTML fetched and parsed, no JavaScript)')).toBe(false);
   });

@@ -109,12 +109,23 @@ export function ccciProfile(names: SystemNames, layout: Config['layout']): Syste
     },
     build: {
       params: names.buildParams,
-      stages: { install: names.stageWords.install, upgrade: names.stageWords.upgrade, backupRestore: names.stageWords.backupRestore, recipeTests: names.stageWords.recipeTests },
+      stages: {
+        install: names.stageWords.install,
+        upgrade: names.stageWords.upgrade,
+        backupRestore: names.stageWords.backupRestore,
+        recipeTests: names.stageWords.recipeTests,
+      },
       browserSteps: names.stageWords.browser,
       browserEngine: { pattern: '^playwright ', name: 'Playwright' },
     },
     dashboard: { runPath: '/runs/{n}/', badgePath: '/badge/{recipe}.svg' },
-    recipes: { enrolled: names.enrolment.list, tree: names.enrolment.tree, localTests: 'tests', enrolMarker: 'enrol', enrolVariables: { recipe: 'RECIPE', from: 'FROM', port: 'PORT' } },
+    recipes: {
+      enrolled: names.enrolment.list,
+      tree: names.enrolment.tree,
+      localTests: 'tests',
+      enrolMarker: 'enrol',
+      enrolVariables: { recipe: 'RECIPE', from: 'FROM', port: 'PORT' },
+    },
   };
 }
 
@@ -139,4 +150,3 @@ export function requiredSystemNames(names: Partial<SystemNames>, why: string): S
 export function fill(template: string, values: Record<string, string | number>): string {
   return template.replace(/\{(\w+)\}/g, (whole, key: string) => (key in values ? String(values[key]) : whole));
 }
-

@@ -77,7 +77,11 @@ export async function startThrowaway(
     guidelineBytes: options.ramGuidelineBytes ?? target.ramGuidelineBytes,
   });
   log.info(`memory: ${gib(fit.totalBytes)} of the ${gib(fit.guidelineBytes)} guideline with ${name}; the server has ${gib(fit.physicalBytes)}`);
-  const profiles = requireProfiles(target.incus.profiles, await Promise.all(target.incus.profiles.map((profile) => client.getProfile(profile))), target.incus.project);
+  const profiles = requireProfiles(
+    target.incus.profiles,
+    await Promise.all(target.incus.profiles.map((profile) => client.getProfile(profile))),
+    target.incus.project,
+  );
   const rootDisk = target.incus.rootSize ? rootDiskOverride(profiles, target.incus.rootSize) : {};
 
   const devices = await hooks.devices?.(name);

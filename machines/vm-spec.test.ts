@@ -16,7 +16,9 @@ describe('rootDiskOverride', () => {
   });
 
   it('finds a root disk under any name', () => {
-    expect(rootDiskOverride([profile('default', { system: { type: 'disk', path: '/', pool: 'p' } })], '20GiB')).toEqual({ system: { type: 'disk', path: '/', pool: 'p', size: '20GiB' } });
+    expect(rootDiskOverride([profile('default', { system: { type: 'disk', path: '/', pool: 'p' } })], '20GiB')).toEqual({
+      system: { type: 'disk', path: '/', pool: 'p', size: '20GiB' },
+    });
   });
 
   it('refuses, naming both settings, when no profile has a root disk', () => {
@@ -48,7 +50,7 @@ describe('pickAddress', () => {
     enp5s0: nic('tap1a2b3c', ['inet', '10.20.0.7', 'global'], ['inet6', 'fe80::1', 'link'], ['inet6', 'fd42::7', 'global']),
   };
 
-  it("takes a global address of the family on the NIC Incus attached, before a guest-made bridge, never loopback or link-local", () => {
+  it('takes a global address of the family on the NIC Incus attached, before a guest-made bridge, never loopback or link-local', () => {
     expect(pickAddress(network, { family: 'inet' }).address).toBe('10.20.0.7');
     expect(pickAddress(network, { family: 'inet6' }).address).toBe('fd42::7');
     expect(pickAddress({ lo: network.lo }, { family: 'inet' }).address).toBeUndefined();
@@ -60,7 +62,9 @@ describe('pickAddress', () => {
   });
 
   it('orders interfaces of the same kind by name', () => {
-    expect(pickAddress({ eth1: nic('veth1', ['inet', '10.0.1.2', 'global']), eth0: nic('veth0', ['inet', '10.0.0.2', 'global']) }, { family: 'inet' }).address).toBe('10.0.0.2');
+    expect(
+      pickAddress({ eth1: nic('veth1', ['inet', '10.0.1.2', 'global']), eth0: nic('veth0', ['inet', '10.0.0.2', 'global']) }, { family: 'inet' }).address,
+    ).toBe('10.0.0.2');
   });
 
   it('finds nothing, and says what it saw, before the agent reports addresses', () => {

@@ -30,7 +30,8 @@ export function rootDiskOverride(profiles: readonly IncusProfile[], size: string
 /** Every profile of ACCEPT_INCUS_PROFILES must exist in the project: checked before anything is created. */
 export function requireProfiles(names: readonly string[], found: readonly (IncusProfile | undefined)[], project: string): IncusProfile[] {
   const missing = names.filter((_, index) => !found[index]);
-  if (missing.length) throw new ConfigError('ACCEPT_INCUS_PROFILES', `names ${missing.join(', ')}, not a profile in project ${project}; create it or fix the list`);
+  if (missing.length)
+    throw new ConfigError('ACCEPT_INCUS_PROFILES', `names ${missing.join(', ')}, not a profile in project ${project}; create it or fix the list`);
   return found as IncusProfile[];
 }
 
@@ -52,7 +53,10 @@ export function pickAddress(network: Record<string, IncusNetworkState> | null | 
     const found = state.addresses?.find((address) => address.family === choice.family && address.scope === 'global');
     if (found) return { address: found.address, saw: found.address };
   }
-  const seen = interfaces.map(([name, state]) => `${name}: ${(state.addresses ?? []).map((address) => `${address.address} (${address.family}, ${address.scope})`).join(', ') || 'no address'}`);
+  const seen = interfaces.map(
+    ([name, state]) =>
+      `${name}: ${(state.addresses ?? []).map((address) => `${address.address} (${address.family}, ${address.scope})`).join(', ') || 'no address'}`,
+  );
   const wanted = `global ${choice.family} address${choice.nic ? ` on ${choice.nic}` : ''}`;
   return { saw: `no ${wanted} yet; interfaces: ${seen.join('; ') || 'none reported'}` };
 }

@@ -29,18 +29,26 @@ function allureResult(overrides: Partial<TestResult>): TestResult {
 describe('the Allure listener', () => {
   it('never lets a harness error read as failed, nor an assertion as broken', () => {
     // allure-vitest calls an error "failed" when its message says "assert"; the harness says ERROR.
-    const harness = allureResult({ status: 'failed' as TestResult['status'], statusDetails: { message: 'could not assert the proxy', trace: 'HarnessError: could not assert the proxy\n    at z' } });
+    const harness = allureResult({
+      status: 'failed' as TestResult['status'],
+      statusDetails: { message: 'could not assert the proxy', trace: 'HarnessError: could not assert the proxy\n    at z' },
+    });
     applyVerdict(harness);
     expect(harness.status).toBe('broken');
     expect(harness.labels).toContainEqual({ name: 'tag', value: 'ERROR' });
-    const assertion = allureResult({ status: 'broken' as TestResult['status'], statusDetails: { trace: 'AssertionError: expected false to be true\n    at w' } });
+    const assertion = allureResult({
+      status: 'broken' as TestResult['status'],
+      statusDetails: { trace: 'AssertionError: expected false to be true\n    at w' },
+    });
     applyVerdict(assertion);
     expect(assertion.status).toBe('failed');
   });
 
   it('uses the verdict the DoD reporter recorded, with the reason of a skip', () => {
     const fullName = 'cc-ci-acceptance:acceptance/c4-live-rebuild.spec.ts#C4 live rebuild the machine was created blank in this run';
-    expect(keyOfFullName(fullName)).toBe(testKey('/work/main/acceptance/c4-live-rebuild.spec.ts', ['C4 live rebuild', 'the machine was created blank in this run']));
+    expect(keyOfFullName(fullName)).toBe(
+      testKey('/work/main/acceptance/c4-live-rebuild.spec.ts', ['C4 live rebuild', 'the machine was created blank in this run']),
+    );
     recordVerdict(keyOfFullName(fullName)!, { verdict: 'SKIPPED', reason: 'warm run: this host was not created by this run' });
     const skipped = allureResult({ fullName, status: 'skipped' as TestResult['status'], labels: [{ name: 'dod-item', value: 'C4' }] });
     applyVerdict(skipped);
@@ -61,7 +69,13 @@ describe('the Allure listener', () => {
   it('points its links at headings the plan really has', async () => {
     const plan = await readFile(join(REPO_ROOT, 'docs', 'dod.md'), 'utf8').catch(() => undefined);
     if (!plan) return;
-    const anchors = [...plan.matchAll(/^## (.*)$/gm)].map((match) => match[1]!.toLowerCase().replace(/[^\w\s-]/g, '').trim().replace(/\s+/g, '-'));
+    const anchors = [...plan.matchAll(/^## (.*)$/gm)].map((match) =>
+      match[1]!
+        .toLowerCase()
+        .replace(/[^\w\s-]/g, '')
+        .trim()
+        .replace(/\s+/g, '-'),
+    );
     expect(anchors).toEqual(expect.arrayContaining(['phase-1c', 'phase-1-must-still-hold-after-the-refactor']));
   });
 });
@@ -82,8 +96,17 @@ describe('categories', () => {
   });
 
   it('name every subclass of HarnessError in the repository', async () => {
-    const found = await exec('grep', ['-rhoE', '--include=*.ts', 'class [A-Za-z]+ extends [A-Za-z]+', 'helpers', 'machines', 'lab', 'acceptance', 'reporting', 'cli'], { cwd: REPO_ROOT });
-    const parents = new Map(found.stdout.trim().split('\n').map((line) => line.split(/ extends |class /).filter(Boolean) as [string, string]));
+    const found = await exec(
+      'grep',
+      ['-rhoE', '--include=*.ts', 'class [A-Za-z]+ extends [A-Za-z]+', 'helpers', 'machines', 'lab', 'acceptance', 'reporting', 'cli'],
+      { cwd: REPO_ROOT },
+    );
+    const parents = new Map(
+      found.stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.split(/ extends |class /).filter(Boolean) as [string, string]),
+    );
     const family = (name: string): boolean => name === 'HarnessError' || (parents.has(name) && family(parents.get(name)!));
     const subclasses = [...parents.keys()].filter(family);
     expect(subclasses.length).toBeGreaterThan(3);
@@ -93,8 +116,14 @@ describe('categories', () => {
 
 describe('environment.properties', () => {
   it('escapes as Java properties and leaves out unset values', () => {
-    expect(environmentProperties([['run.id', 'r1'], ['incus.url', 'https://127.0.0.1:8443'], ['unset', undefined], ['toplevel', ' /nix/store/x'], ['über key', 'ä\\b']])).toBe(
-      'run.id=r1\nincus.url=https://127.0.0.1:8443\ntoplevel=\\ /nix/store/x\n\\u00fcber\\ key=\\u00e4\\\\b\n',
-    );
+    expect(
+      environmentProperties([
+        ['run.id', 'r1'],
+        ['incus.url', 'https://127.0.0.1:8443'],
+        ['unset', undefined],
+        ['toplevel', ' /nix/store/x'],
+        ['über key', 'ä\\b'],
+      ]),
+    ).toBe('run.id=r1\nincus.url=https://127.0.0.1:8443\ntoplevel=\\ /nix/store/x\n\\u00fcber\\ key=\\u00e4\\\\b\n');
   });
 });

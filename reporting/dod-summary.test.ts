@@ -28,7 +28,9 @@ describe('the DoD summary', () => {
   it('says that setup could not complete, and why', () => {
     const record = withResults(emptyRecord(), { items: [], setupError: 'Incus API refused the client certificate', finishedAt: 'x' });
     expect(renderSummary(record)).toBe(
-      '# DoD summary\n\n**Run r9: ERROR** (0 PASS, 0 FAIL, 0 ERROR, 0 SKIPPED): setup could not complete\n\n' + FACED + '| item | verdict | evidence |\n| --- | --- | --- |\n\n' +
+      '# DoD summary\n\n**Run r9: ERROR** (0 PASS, 0 FAIL, 0 ERROR, 0 SKIPPED): setup could not complete\n\n' +
+        FACED +
+        '| item | verdict | evidence |\n| --- | --- | --- |\n\n' +
         'Setup could not complete, so no item could be checked: Incus API refused the client certificate\n\n' +
         'Not checked in this run: C1, C2, C3, C4, C5, C6, C7, D1, D2, D3, D4, D5, D6, D7, D8, D9, D10.\n',
     );
@@ -40,14 +42,21 @@ describe('the DoD summary', () => {
     const problem = withResults(emptyRecord('r2'), { items: sampleRecord().items.slice(0, 1), problem: '1 error(s) outside any check: boom', finishedAt: 'x' });
     expect(line(problem)).toBe('**Run r2: ERROR** (1 PASS, 0 FAIL, 0 ERROR, 0 SKIPPED): 1 error(s) outside any check: boom');
     // The problem outlives the cleanup check, which is counted as well.
-    expect(line(withCleanup(problem, { verdict: 'PASS', evidence: 'gone', at: 'x' }))).toBe('**Run r2: ERROR** (2 PASS, 0 FAIL, 0 ERROR, 0 SKIPPED): 1 error(s) outside any check: boom');
-    expect(line(withResults(emptyRecord('r3'), { items: sampleRecord().items.filter((item) => item.verdict === 'PASS'), finishedAt: 'x' }))).toBe('**Run r3: PASS** (2 PASS, 0 FAIL, 0 ERROR, 0 SKIPPED)');
+    expect(line(withCleanup(problem, { verdict: 'PASS', evidence: 'gone', at: 'x' }))).toBe(
+      '**Run r2: ERROR** (2 PASS, 0 FAIL, 0 ERROR, 0 SKIPPED): 1 error(s) outside any check: boom',
+    );
+    expect(line(withResults(emptyRecord('r3'), { items: sampleRecord().items.filter((item) => item.verdict === 'PASS'), finishedAt: 'x' }))).toBe(
+      '**Run r3: PASS** (2 PASS, 0 FAIL, 0 ERROR, 0 SKIPPED)',
+    );
   });
 
   it('names a real target by its server and instance type, with no stand-ins, and carries notes', () => {
     const record = { ...sampleRecord(), target: { kind: 'incus', server: 'https://b1.example.net:8443', instanceType: 'virtual-machine', standIns: [] } };
     expect(renderSummary(record)).toContain('\ntarget: incus https://b1.example.net:8443 (virtual-machine)\n');
-    const noted = { ...sampleRecord(), target: { ...sampleRecord().target, notes: ['lab sabotage c2-served-cert-other-ca: nginx serves a cert from another CA'] } };
+    const noted = {
+      ...sampleRecord(),
+      target: { ...sampleRecord().target, notes: ['lab sabotage c2-served-cert-other-ca: nginx serves a cert from another CA'] },
+    };
     expect(renderSummary(noted)).toContain('nginx, not Traefik)\nnote: lab sabotage c2-served-cert-other-ca: nginx serves a cert from another CA\n');
   });
 

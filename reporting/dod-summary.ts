@@ -37,7 +37,8 @@ export function renderSummary(record: RunRecord): string {
   if (record.verdict) lines.push(verdictLine(record.runId, record.verdict), '');
   else lines.push(`**Run ${record.runId}: not finished**: the DoD reporter has not recorded its items yet`, '');
   // A lab PASS must never read like a real one: the header says what the run faced.
-  if (record.target.kind !== 'unknown') lines.push(`target: ${redact(describeTargetRecord(record.target))}`, ...(record.target.notes ?? []).map((note) => `note: ${redact(note)}`), '');
+  if (record.target.kind !== 'unknown')
+    lines.push(`target: ${redact(describeTargetRecord(record.target))}`, ...(record.target.notes ?? []).map((note) => `note: ${redact(note)}`), '');
   lines.push('| item | verdict | evidence |', '| --- | --- | --- |', ...rows, '');
   if (record.verdict?.setupError) lines.push(`Setup could not complete, so no item could be checked: ${redact(record.verdict.setupError)}`, '');
   if (uncovered.length) lines.push(`Not checked in this run: ${uncovered.join(', ')}.`, '');

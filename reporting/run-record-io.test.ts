@@ -20,7 +20,15 @@ describe('the run record', () => {
     const record = withCleanup(sampleRecord(), { verdict: 'PASS', evidence: 'accept-r9 deleted', at: '2026-11-25T20:21:00.000Z' });
     expect(await writeRunRecord(dir, record)).toBe(join(dir, 'evidence', 'r9', 'run.json'));
     expect(await readRunRecord(dir, 'r9')).toEqual(record);
-    expect(verdictsByKey(record)).toEqual(new Map([['C1', 'PASS'], ['C2', 'FAIL'], ['C4', 'SKIPPED'], ['D8', 'PASS'], ['C6 cleanup', 'PASS']]));
+    expect(verdictsByKey(record)).toEqual(
+      new Map([
+        ['C1', 'PASS'],
+        ['C2', 'FAIL'],
+        ['C4', 'SKIPPED'],
+        ['D8', 'PASS'],
+        ['C6 cleanup', 'PASS'],
+      ]),
+    );
   });
 
   it('is redacted when written', async () => {
@@ -28,7 +36,10 @@ describe('the run record', () => {
     registerSecret('hunter2-run-record-secret');
     // A secret JSON would escape must be found too.
     registerSecret('quote"and\\backslash-secret');
-    const record = withResults(emptyRecord(), { items: [itemRecord('D6', [{ name: 'no leak', verdict: 'FAIL', cause: 'found hunter2-run-record-secret and quote"and\\backslash-secret in the log' }])], finishedAt: 'x' });
+    const record = withResults(emptyRecord(), {
+      items: [itemRecord('D6', [{ name: 'no leak', verdict: 'FAIL', cause: 'found hunter2-run-record-secret and quote"and\\backslash-secret in the log' }])],
+      finishedAt: 'x',
+    });
     await writeRunRecord(dir, record);
     const read = JSON.stringify(await readRunRecord(dir, 'r9'));
     expect(read).not.toContain('hunter2-run-record-secret');

@@ -32,7 +32,11 @@ export async function writeRunRecord(reportsDir: string, record: RunRecord): Pro
   await mkdir(dirname(file), { recursive: true });
   // Evidence and causes come from error messages; redact, as everything that leaves does. Each
   // string before it is escaped, so a secret with a quote or backslash in it is still found.
-  const recorded = { ...record, baseRepo: record.baseRepo && displayUrl(record.baseRepo), instanceRepo: record.instanceRepo && displayUrl(record.instanceRepo) };
+  const recorded = {
+    ...record,
+    baseRepo: record.baseRepo && displayUrl(record.baseRepo),
+    instanceRepo: record.instanceRepo && displayUrl(record.instanceRepo),
+  };
   await writeFile(file, `${JSON.stringify(recorded, (_key, value: unknown) => (typeof value === 'string' ? redact(value) : value), 2)}\n`);
   return file;
 }
@@ -43,7 +47,9 @@ export async function readRunRecordFile(file: string): Promise<RunRecord> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new HarnessError(`no run record at ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)}): the DoD reporter writes it at the end of an acceptance run; run one first`);
+    throw new HarnessError(
+      `no run record at ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)}): the DoD reporter writes it at the end of an acceptance run; run one first`,
+    );
   }
   let value: unknown;
   try {
@@ -61,7 +67,10 @@ export function readRunRecord(reportsDir: string, runId: string): Promise<RunRec
 /** The record of run `runId` if there is one; a file that is there but not valid still throws. */
 export async function findRunRecord(reportsDir: string, runId: string): Promise<RunRecord | undefined> {
   const file = runRecordPath(reportsDir, runId);
-  const exists = await readFile(file).then(() => true, () => false);
+  const exists = await readFile(file).then(
+    () => true,
+    () => false,
+  );
   return exists ? readRunRecordFile(file) : undefined;
 }
 
@@ -71,8 +80,11 @@ export async function latestRunRecord(reportsDir: string): Promise<RunRecord> {
   if (current) return readRunRecord(reportsDir, current);
   const root = join(reportsDir, 'evidence');
   const entries = await readdir(root, { withFileTypes: true }).catch(() => []);
-  const records = await Promise.all(entries.filter((entry) => entry.isDirectory()).map((entry) => findRunRecord(reportsDir, entry.name).catch(() => undefined)));
+  const records = await Promise.all(
+    entries.filter((entry) => entry.isDirectory()).map((entry) => findRunRecord(reportsDir, entry.name).catch(() => undefined)),
+  );
   const newest = records.filter((record) => record !== undefined).sort((a, b) => (b.finishedAt ?? b.startedAt).localeCompare(a.finishedAt ?? a.startedAt))[0];
-  if (!newest) throw new HarnessError(`no run record under ${root}: neither ${CURRENT_RUN_FILE} nor any <run-id>/${RUN_RECORD_FILE}; run an acceptance run first`);
+  if (!newest)
+    throw new HarnessError(`no run record under ${root}: neither ${CURRENT_RUN_FILE} nor any <run-id>/${RUN_RECORD_FILE}; run an acceptance run first`);
   return newest;
 }

@@ -6,10 +6,26 @@ describe('the run record', () => {
   it('keeps each check: verdict, evidence or cause, class and duration; the item its cause', () => {
     const c2 = sampleRecord().items.find((item) => item.id === 'C2')!;
     expect(c2).toMatchObject({ verdict: 'FAIL', cause: 'served leaf fingerprint AA ≠ git cert BB' });
-    expect(c2.checks[1]).toEqual({ name: 'the served leaf is the wildcard_cert from git', verdict: 'FAIL', cause: 'served leaf fingerprint AA ≠ git cert BB', errorClass: 'AssertionError', durationMs: 35 });
+    expect(c2.checks[1]).toEqual({
+      name: 'the served leaf is the wildcard_cert from git',
+      verdict: 'FAIL',
+      cause: 'served leaf fingerprint AA ≠ git cert BB',
+      errorClass: 'AssertionError',
+      durationMs: 35,
+    });
     // ERROR outranks FAIL within an item; one skipped check keeps an item from PASS.
-    expect(itemRecord('D1', [{ name: 'a', verdict: 'FAIL', cause: 'x' }, { name: 'b', verdict: 'ERROR', cause: 'proxy down' }]).verdict).toBe('ERROR');
-    expect(itemRecord('D1', [{ name: 'a', verdict: 'PASS' }, { name: 'b', verdict: 'SKIPPED', evidence: 'ssh target' }])).toMatchObject({ verdict: 'SKIPPED', cause: 'ssh target' });
+    expect(
+      itemRecord('D1', [
+        { name: 'a', verdict: 'FAIL', cause: 'x' },
+        { name: 'b', verdict: 'ERROR', cause: 'proxy down' },
+      ]).verdict,
+    ).toBe('ERROR');
+    expect(
+      itemRecord('D1', [
+        { name: 'a', verdict: 'PASS' },
+        { name: 'b', verdict: 'SKIPPED', evidence: 'ssh target' },
+      ]),
+    ).toMatchObject({ verdict: 'SKIPPED', cause: 'ssh target' });
     expect(sampleRecord().phases.specsMs).toBe(987);
   });
 });
@@ -28,11 +44,15 @@ describe('the phases of a run', () => {
 
 describe('every check names the machine it observed', () => {
   it('puts the machine before a line that does not name it, and leaves one that does as it is', () => {
-    expect(withMachine('served leaf = git wildcard_cert', 'accept-1 (the throwaway of this run)')).toBe('[accept-1 (the throwaway of this run)] served leaf = git wildcard_cert');
-    expect(withMachine('cc-nix-test (the running cc-ci): /run/current-system = clean build', 'cc-nix-test (the running cc-ci)')).toBe('cc-nix-test (the running cc-ci): /run/current-system = clean build');
-    expect(checkLine({ name: 'zero drift', verdict: 'FAIL', cause: 'clean-clone toplevel ≠ /run/current-system', machine: 'cc-nix-test (the running cc-ci)' })).toBe(
-      '[cc-nix-test (the running cc-ci)] zero drift: clean-clone toplevel ≠ /run/current-system',
+    expect(withMachine('served leaf = git wildcard_cert', 'accept-1 (the throwaway of this run)')).toBe(
+      '[accept-1 (the throwaway of this run)] served leaf = git wildcard_cert',
     );
+    expect(withMachine('cc-nix-test (the running cc-ci): /run/current-system = clean build', 'cc-nix-test (the running cc-ci)')).toBe(
+      'cc-nix-test (the running cc-ci): /run/current-system = clean build',
+    );
+    expect(
+      checkLine({ name: 'zero drift', verdict: 'FAIL', cause: 'clean-clone toplevel ≠ /run/current-system', machine: 'cc-nix-test (the running cc-ci)' }),
+    ).toBe('[cc-nix-test (the running cc-ci)] zero drift: clean-clone toplevel ≠ /run/current-system');
     expect(checkLine({ name: 'x', verdict: 'PASS', evidence: 'no machine recorded' })).toBe('no machine recorded');
   });
 });

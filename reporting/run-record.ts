@@ -205,7 +205,11 @@ const EVIDENCE_MAX = 300;
 
 /** The first non-blank line, trimmed and cut to a length a summary row can hold. */
 export function firstLine(text: string | undefined): string {
-  const line = (text ?? '').split('\n').find((candidate) => candidate.trim() !== '')?.trim() ?? '';
+  const line =
+    (text ?? '')
+      .split('\n')
+      .find((candidate) => candidate.trim() !== '')
+      ?.trim() ?? '';
   return line.length > EVIDENCE_MAX ? `${line.slice(0, EVIDENCE_MAX)}…` : line;
 }
 
@@ -237,8 +241,11 @@ export function itemRecord(id: DodItemId, checks: CheckRecord[]): ItemRecord {
 
 /** The run's verdict: the worst of its items and its cleanup check; ERROR when nothing was checked. */
 export function runVerdict(verdicts: readonly Verdict[], problem?: string, setupError?: string): RunVerdict {
-  const counts = Object.fromEntries(VERDICTS.map((verdict) => [verdict, verdicts.filter((candidate) => candidate === verdict).length])) as Record<Verdict, number>;
-  const why = setupError ? 'setup could not complete' : problem ?? (verdicts.length === 0 ? 'no check ran' : undefined);
+  const counts = Object.fromEntries(VERDICTS.map((verdict) => [verdict, verdicts.filter((candidate) => candidate === verdict).length])) as Record<
+    Verdict,
+    number
+  >;
+  const why = setupError ? 'setup could not complete' : (problem ?? (verdicts.length === 0 ? 'no check ran' : undefined));
   const overall = why ? 'ERROR' : worstVerdict(verdicts)!;
   return { overall, counts, ...(why ? { problem: why } : {}), ...(setupError ? { setupError } : {}) };
 }
@@ -249,10 +256,17 @@ function judged(record: RunRecord, problem: string | undefined, setupError: stri
 }
 
 /** The DoD reporter's part: the items, in DoD order, and why the run is ERROR beyond them. */
-export function withResults(record: RunRecord, results: { items: ItemRecord[]; setupError?: string; problem?: string; finishedAt: string; specsMs?: number; specFiles?: SpecFilePhase[] }): RunRecord {
+export function withResults(
+  record: RunRecord,
+  results: { items: ItemRecord[]; setupError?: string; problem?: string; finishedAt: string; specsMs?: number; specFiles?: SpecFilePhase[] },
+): RunRecord {
   const order = Object.keys(DOD_ITEMS);
   const items = [...results.items].sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
-  const phases = { ...record.phases, ...(results.specsMs === undefined ? {} : { specsMs: results.specsMs }), ...(results.specFiles ? { specFiles: results.specFiles } : {}) };
+  const phases = {
+    ...record.phases,
+    ...(results.specsMs === undefined ? {} : { specsMs: results.specsMs }),
+    ...(results.specFiles ? { specFiles: results.specFiles } : {}),
+  };
   return judged(withOverhead({ ...record, items, finishedAt: results.finishedAt, phases }), results.problem, results.setupError);
 }
 

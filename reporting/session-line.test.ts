@@ -8,7 +8,7 @@ describe("the session's closing line", () => {
     expect(RUN_DONE.exec(`earlier output\n${line}`)?.slice(1, 4)).toEqual(['3', '413', 'FAIL']);
   });
 
-  it('is preceded by the run\'s phases, which the bench reads', () => {
+  it("is preceded by the run's phases, which the bench reads", () => {
     const text = runDoneLine(2, 1240, 'PASS', 'rerun test', { attach: 350, worker: 33, import: 128, fixtures: 176, tests: 534, reports: 20 });
     const line = RUN_PHASES.exec(text);
     expect(line?.[1]).toBe('2');

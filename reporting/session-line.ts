@@ -32,6 +32,7 @@ export const RUN_PHASES = /^accept watch: run (\d+) phases: (.*)$/m;
 
 export function parsePhases(text: string): Partial<RunPhases> {
   const phases: Partial<RunPhases> = {};
-  for (const [, name, value] of text.matchAll(/(\w+)=(\d+)/g)) if ((PHASE_NAMES as readonly string[]).includes(name!)) phases[name as keyof RunPhases] = Number(value);
+  for (const [, name, value] of text.matchAll(/(\w+)=(\d+)/g))
+    if ((PHASE_NAMES as readonly string[]).includes(name!)) phases[name as keyof RunPhases] = Number(value);
   return phases;
 }

@@ -14,5 +14,4 @@ describe('verdicts', () => {
     expect(errorVerdict({ message: 'connect ECONNREFUSED 127.0.0.1:9' })).toBe('ERROR');
     expect(errorVerdict(undefined)).toBe('ERROR');
   });
-
 });

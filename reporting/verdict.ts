@@ -17,7 +17,23 @@ export const SEVERITY: readonly Verdict[] = ['ERROR', 'FAIL', 'SKIPPED', 'PASS']
  * HarnessError and its subclasses, by the name their stack trace starts with. Only the category
  * that names them uses this list (an unlisted one is still ERROR); reporting/allure.test.ts keeps it whole.
  */
-export const HARNESS_ERROR_NAMES = ['HarnessError', 'ConfigError', 'DialError', 'IncusError', 'SshError', 'SopsError', 'WaitTimeoutError', 'CommandError', 'NixBuildError', 'CommandNotStartedError', 'HostScanError', 'ForgeWriteRefused', 'ChannelLostError', 'KeptHostError', 'LabProductionDrifted'];
+export const HARNESS_ERROR_NAMES = [
+  'HarnessError',
+  'ConfigError',
+  'DialError',
+  'IncusError',
+  'SshError',
+  'SopsError',
+  'WaitTimeoutError',
+  'CommandError',
+  'NixBuildError',
+  'CommandNotStartedError',
+  'HostScanError',
+  'ForgeWriteRefused',
+  'ChannelLostError',
+  'KeptHostError',
+  'LabProductionDrifted',
+];
 
 /**
  * The only errors that are findings about the system: assertions, and the two helper errors that

@@ -20,7 +20,13 @@ let ci: Ci;
 
 beforeAll(async () => {
   server = await fakeHttps((_request, response) => answer(response, calls++));
-  const drone = new DroneClient('https://drone.lab.test', 'coop-cloud/cc-ci', 't', { ca: server.ca, dial: () => ({ host: '127.0.0.1', port: server.port }) }, 'ACCEPT_DRONE_TOKEN_FILE (/run/t)');
+  const drone = new DroneClient(
+    'https://drone.lab.test',
+    'coop-cloud/cc-ci',
+    't',
+    { ca: server.ca, dial: () => ({ host: '127.0.0.1', port: server.port }) },
+    'ACCEPT_DRONE_TOKEN_FILE (/run/t)',
+  );
   ci = { drone, durations: realTargetDurations({ durations: {} }), profile: exampleProfile() } as Partial<Ci> as Ci;
 });
 /** The ci with ACCEPT_BUILD_FINISH_TIMEOUT set to `ms`: finished() takes its limit from there. */
@@ -31,12 +37,23 @@ beforeEach(() => {
 });
 
 const trigger = { recipe: 'custom-html', pull: { number: 7, title: 'Bump', state: 'open' }, comment: { id: 42 }, postedAt: Date.now(), by: 'alice' } as Trigger;
-const build = (number: number, status: string, comment = '41') => ({ number, status, params: { RECIPE: 'custom-html', COMMENT_ID: comment }, created: 1, started: 1, finished: 0 });
+const build = (number: number, status: string, comment = '41') => ({
+  number,
+  status,
+  params: { RECIPE: 'custom-html', COMMENT_ID: comment },
+  created: 1,
+  started: 1,
+  finished: 0,
+});
 const unauthorized: Answer = (response) => json(response, 401, { message: 'Unauthorized' });
 const unavailable: Answer = (response) => json(response, 503, { message: 'Service Unavailable' });
 /** The verdict the reports give an error, read as Vitest hands it over: its own fields. */
 const verdictOf = (error: Error) => errorVerdict({ ...error, name: error.name, message: error.message });
-const failure = (promise: Promise<unknown>) => promise.then((value) => expect.unreachable(`it resolved with ${JSON.stringify(value)}`), (error: unknown) => error as Error);
+const failure = (promise: Promise<unknown>) =>
+  promise.then(
+    (value) => expect.unreachable(`it resolved with ${JSON.stringify(value)}`),
+    (error: unknown) => error as Error,
+  );
 
 describe('buildFor', () => {
   it('returns the build once Drone lists it, through a 503', async () => {
@@ -49,7 +66,19 @@ describe('buildFor', () => {
     const postedAt = Math.floor(trigger.postedAt / 1000);
     // Page 1: 100 builds from others since the comment; page 2 holds ours, then older ones.
     const newer = Array.from({ length: 100 }, (_, i) => ({ ...build(300 - i, 'running', String(1000 + i)), created: postedAt + 5 }));
-    answer = (response, call) => json(response, 200, call % 3 === 0 ? newer : call % 3 === 1 ? [{ ...build(200, 'running', '42'), created: postedAt + 1 }, { ...build(199, 'success'), created: postedAt - 3600 }] : []);
+    answer = (response, call) =>
+      json(
+        response,
+        200,
+        call % 3 === 0
+          ? newer
+          : call % 3 === 1
+            ? [
+                { ...build(200, 'running', '42'), created: postedAt + 1 },
+                { ...build(199, 'success'), created: postedAt - 3600 },
+              ]
+            : [],
+      );
     expect((await buildFor(ci, trigger, 5000))?.build.number).toBe(200);
     expect(calls).toBe(2);
     // Without ours, the old build on page 2 ends each search there: page 1, page 2, page 1, … never page 3.
@@ -61,7 +90,10 @@ describe('buildFor', () => {
     expect(await buildFor(ci, trigger, 1100)).toBeUndefined();
     const pages = server.seen.slice(before).map((seen) => /[?&]page=(\d+)/.exec(seen.url)?.[1]);
     expect(pages.length).toBeGreaterThan(2);
-    expect(pages.every((page, i) => page === String((i % 2) + 1)), pages.join(' ')).toBe(true);
+    expect(
+      pages.every((page, i) => page === String((i % 2) + 1)),
+      pages.join(' '),
+    ).toBe(true);
   });
 
   it('is "no build started" (undefined) only when Drone answered until the deadline without it', async () => {
@@ -113,13 +145,22 @@ describe('finished', () => {
   });
 
   it('is a FAIL with the last status when the build was seen running until the deadline', async () => {
-    answer = (response) => json(response, 200, { ...build(5, 'running'), stages: [{ number: 1, name: 'install', status: 'success', steps: [] }, { number: 2, name: 'upgrade', status: 'running', steps: [] }] });
+    answer = (response) =>
+      json(response, 200, {
+        ...build(5, 'running'),
+        stages: [
+          { number: 1, name: 'install', status: 'success', steps: [] },
+          { number: 2, name: 'upgrade', status: 'running', steps: [] },
+        ],
+      });
     const error = await failure(finished(finishingIn(1100), 5));
     expect(error).toBeInstanceOf(StateTimeoutError);
     expect(error).toBeInstanceOf(SystemFailure);
     expect(error).not.toBeInstanceOf(HarnessError);
     expect((error as StateTimeoutError).lastSeen).toBe('"running (install success, upgrade running)"');
-    expect(error.message).toMatch(/waiting for Drone build #5 to finish \(ACCEPT_BUILD_FINISH_TIMEOUT, 1 s\); last saw: "running \(install success, upgrade running\)"$/);
+    expect(error.message).toMatch(
+      /waiting for Drone build #5 to finish \(ACCEPT_BUILD_FINISH_TIMEOUT, 1 s\); last saw: "running \(install success, upgrade running\)"$/,
+    );
     expect(verdictOf(error)).toBe('FAIL');
   });
 
@@ -141,7 +182,11 @@ describe('finished', () => {
 
 describe("a recipe's latest !testme build is the system's, never the harness's deliberate failure", () => {
   // As a kept cold run leaves custom-html: D1's build on its PR #1, then D4's on #2, from the harness's branch with a failing test.
-  const heads: Record<string, string> = { 'custom-html#1': 'bump-nginx', 'custom-html#2': 'accept/d4-failing-recipe-local-test', 'keycloak#1': 'bump-keycloak' };
+  const heads: Record<string, string> = {
+    'custom-html#1': 'bump-nginx',
+    'custom-html#2': 'accept/d4-failing-recipe-local-test',
+    'keycloak#1': 'bump-keycloak',
+  };
   let asked: string[] = [];
   const forge = {
     pull: async (_owner: string, recipe: string, index: number): Promise<ForgePull> => {
@@ -152,16 +197,25 @@ describe("a recipe's latest !testme build is the system's, never the harness's d
     },
   } as Partial<ForgeClient> as ForgeClient;
   const withForge = (): Ci => ({ ...ci, forge, org: 'coop-cloud' });
-  const testme = (number: number, recipe: string, pull: number, status: string) => ({ number, status, params: { RECIPE: recipe, PR: String(pull), COMMENT_ID: String(100 + number) }, created: 1000 + number, started: 1, finished: 2 });
+  const testme = (number: number, recipe: string, pull: number, status: string) => ({
+    number,
+    status,
+    params: { RECIPE: recipe, PR: String(pull), COMMENT_ID: String(100 + number) },
+    created: 1000 + number,
+    started: 1,
+    finished: 2,
+  });
   const afterKeptColdRun = [testme(14, 'custom-html', 2, 'failure'), testme(13, 'keycloak', 1, 'success'), testme(12, 'custom-html', 1, 'success')];
   /** Drone's list (page by page from `pages`), and each build of it by number. */
-  const drone = (pages: ReturnType<typeof testme>[][]): Answer => (response) => {
-    const url = server.seen.at(-1)!.url;
-    const page = /[?&]page=(\d+)/.exec(url)?.[1];
-    if (page) return json(response, 200, pages[Number(page) - 1] ?? []);
-    const number = Number(/\/builds\/(\d+)$/.exec(url)![1]);
-    json(response, 200, { ...pages.flat().find((listed) => listed.number === number)!, stages: [] });
-  };
+  const drone =
+    (pages: ReturnType<typeof testme>[][]): Answer =>
+    (response) => {
+      const url = server.seen.at(-1)!.url;
+      const page = /[?&]page=(\d+)/.exec(url)?.[1];
+      if (page) return json(response, 200, pages[Number(page) - 1] ?? []);
+      const number = Number(/\/builds\/(\d+)$/.exec(url)![1]);
+      json(response, 200, { ...pages.flat().find((listed) => listed.number === number)!, stages: [] });
+    };
   beforeEach(() => {
     asked = [];
   });
@@ -227,7 +281,9 @@ describe('where the specs may comment !testme', () => {
 
   it('refuses a probe repo outside the org, whose comments the bridge would ignore', () => {
     expect(() => probeRecipeOf(realForgeWrites('someone/probe'), 'coop-cloud')).toThrow(ConfigError);
-    expect(() => probeRecipeOf(realForgeWrites('someone/probe'), 'coop-cloud')).toThrow(/ACCEPT_FORGE_PROBE_REPO: someone\/probe is not a repo of coop-cloud \(ACCEPT_FORGE_ORG\)/);
+    expect(() => probeRecipeOf(realForgeWrites('someone/probe'), 'coop-cloud')).toThrow(
+      /ACCEPT_FORGE_PROBE_REPO: someone\/probe is not a repo of coop-cloud \(ACCEPT_FORGE_ORG\)/,
+    );
   });
 });
 

@@ -95,9 +95,11 @@ export interface Ci {
 
 async function token(file: string | undefined, setting: string, secrets: Record<string, string>, key: string): Promise<{ value: string; source: string }> {
   if (file) {
-    const value = (await readFile(file, 'utf8').catch((error: Error) => {
-      throw new HarnessError(`${setting}: cannot read ${file}: ${error.message}`);
-    })).trim();
+    const value = (
+      await readFile(file, 'utf8').catch((error: Error) => {
+        throw new HarnessError(`${setting}: cannot read ${file}: ${error.message}`);
+      })
+    ).trim();
     registerSecret(value);
     return { value, source: `${setting} (${file})` };
   }
@@ -122,7 +124,11 @@ export function productionFaces(run: RunContext): CiFaces | undefined {
   if (!('name' in production)) return undefined;
   if (production.via === 'run-host') return hostFaces(run);
   const { https } = production;
-  return { machine: production.name, dial: https ? dialDomainAt(run.domain, https) : () => undefined, ...(production.forgeUrl ? { forgeUrl: production.forgeUrl } : {}) };
+  return {
+    machine: production.name,
+    dial: https ? dialDomainAt(run.domain, https) : () => undefined,
+    ...(production.forgeUrl ? { forgeUrl: production.forgeUrl } : {}),
+  };
 }
 
 /** The run's host's own faces: what a check that changes the host (D5's enrolment, D6's rotation) acts through. */
@@ -130,7 +136,12 @@ export function hostFaces(run: RunContext): CiFaces {
   return { machine: run.instance.name, dial: dialDomainAt(run.domain, run.https), ...(run.forgeUrl ? { forgeUrl: run.forgeUrl } : {}) };
 }
 
-export async function openCi(run: RunContext, config: Config, secrets: Record<string, string>, faces: CiFaces = productionFaces(run) ?? hostFaces(run)): Promise<Ci> {
+export async function openCi(
+  run: RunContext,
+  config: Config,
+  secrets: Record<string, string>,
+  faces: CiFaces = productionFaces(run) ?? hostFaces(run),
+): Promise<Ci> {
   const transport: HttpsTransport = {
     socks: run.target.socks,
     ca: await readFile(run.tlsCaFile, 'utf8'),
@@ -164,7 +175,10 @@ export function probeRecipeOf(writes: ForgeWriteScope, org: string): string {
   if (writes.kind !== 'probe') return DEFAULT_PROBE_RECIPE;
   const [owner, name] = writes.repo.split('/') as [string, string];
   if (owner.toLowerCase() !== org.toLowerCase()) {
-    throw new ConfigError('ACCEPT_FORGE_PROBE_REPO', `${writes.repo} is not a repo of ${org} (ACCEPT_FORGE_ORG): the bridge builds only for that org's repos, so a !testme there would prove nothing`);
+    throw new ConfigError(
+      'ACCEPT_FORGE_PROBE_REPO',
+      `${writes.repo} is not a repo of ${org} (ACCEPT_FORGE_ORG): the bridge builds only for that org's repos, so a !testme there would prove nothing`,
+    );
   }
   return name;
 }
@@ -203,7 +217,10 @@ export async function openPull(ci: Ci, recipe: string): Promise<ForgePull> {
 export async function pullWithFile(ci: Ci, recipe: string, change: { branch: string; path: string; text: string; title: string }): Promise<ForgePull> {
   await ci.forge.branchWithFile(ci.org, recipe, { branch: change.branch, from: 'main', path: change.path, text: change.text, message: change.title });
   const pulls = await ci.forge.openPulls(ci.org, recipe);
-  return pulls.find((open) => open.head?.ref === change.branch) ?? (await ci.forge.createPull(ci.org, recipe, { title: change.title, head: change.branch, base: 'main' }));
+  return (
+    pulls.find((open) => open.head?.ref === change.branch) ??
+    (await ci.forge.createPull(ci.org, recipe, { title: change.title, head: change.branch, base: 'main' }))
+  );
 }
 
 export async function commentTestme(ci: Ci, recipe: string, as: ForgeClient = ci.forge, pull?: ForgePull): Promise<Trigger> {
@@ -257,7 +274,11 @@ export function harnessPullCheck(ci: Pick<Ci, 'forge' | 'org' | 'profile'>): (bu
     const pull = Number(buildParam(ci, build, 'pull'));
     if (!recipe || !Number.isInteger(pull) || pull <= 0) return Promise.resolve(false);
     const key = `${recipe}#${pull}`;
-    if (!asked.has(key)) asked.set(key, ci.forge.pull(ci.org, recipe, pull).then((found) => Boolean(found.head?.ref.startsWith(HARNESS_BRANCH_PREFIX))));
+    if (!asked.has(key))
+      asked.set(
+        key,
+        ci.forge.pull(ci.org, recipe, pull).then((found) => Boolean(found.head?.ref.startsWith(HARNESS_BRANCH_PREFIX))),
+      );
     return asked.get(key)!;
   };
 }
@@ -269,7 +290,11 @@ export function harnessPullCheck(ci: Pick<Ci, 'forge' | 'org' | 'profile'>): (bu
  * `since` (unix seconds), only builds created at or after it. Drone's list is read newest first
  * until each recipe has one, or a build older than `since` (less the clock slack) is listed.
  */
-export async function latestSystemTestmeBuilds(ci: Pick<Ci, 'drone' | 'forge' | 'org' | 'profile'>, recipes: readonly string[], since?: number): Promise<Map<string, DroneBuild>> {
+export async function latestSystemTestmeBuilds(
+  ci: Pick<Ci, 'drone' | 'forge' | 'org' | 'profile'>,
+  recipes: readonly string[],
+  since?: number,
+): Promise<Map<string, DroneBuild>> {
   const onHarnessPull = harnessPullCheck(ci);
   const latest = new Map<string, DroneBuild>();
   const take = async (listed: readonly DroneBuild[]): Promise<boolean> => {
@@ -301,13 +326,20 @@ export async function buildFor(ci: Ci, trigger: Trigger, timeoutMs: number): Pro
       async () => {
         const builds = await searchBuilds(ci, { matches: (candidate) => isBuildOf(ci, candidate, trigger), notBefore: Math.floor(trigger.postedAt / 1000) });
         const build = builds.find((candidate) => isBuildOf(ci, candidate, trigger));
-        return build ? { build, seenAfterMs: Date.now() - trigger.postedAt } : { done: false as const, saw: `${builds.length} builds listed, none for comment ${trigger.comment.id}` };
+        return build
+          ? { build, seenAfterMs: Date.now() - trigger.postedAt }
+          : { done: false as const, saw: `${builds.length} builds listed, none for comment ${trigger.comment.id}` };
       },
       { timeoutMs, intervalMs: 500, observes: 'system' },
     );
   } catch (error) {
     if (!(error instanceof StateTimeoutError)) throw error;
-    if (error.lastProbeFailed) throw new WaitTimeoutError(description, error.waitedMs, `error: ${error.lastFailure} (Drone answered ${error.answers} of ${error.answers + error.failures} reads, never listing it)`);
+    if (error.lastProbeFailed)
+      throw new WaitTimeoutError(
+        description,
+        error.waitedMs,
+        `error: ${error.lastFailure} (Drone answered ${error.answers} of ${error.answers + error.failures} reads, never listing it)`,
+      );
     return undefined;
   }
 }
@@ -344,7 +376,10 @@ export async function freshBuild(ci: Ci, recipe: string, pull?: ForgePull): Prom
   const trigger = await commentTestme(ci, recipe, ci.forge, pull);
   const started = await buildFor(ci, trigger, ci.durations.buildStart);
   // An assertion, so that a missing build reads as FAIL: the system did not do it.
-  expect(started, `no Drone build started within ${wholeDuration(ci.durations.buildStart)} (ACCEPT_BUILD_START_TIMEOUT) of the !testme comment ${trigger.comment.id} by ${trigger.by} on ${ci.org}/${recipe}#${trigger.pull.number}`).toBeDefined();
+  expect(
+    started,
+    `no Drone build started within ${wholeDuration(ci.durations.buildStart)} (ACCEPT_BUILD_START_TIMEOUT) of the !testme comment ${trigger.comment.id} by ${trigger.by} on ${ci.org}/${recipe}#${trigger.pull.number}`,
+  ).toBeDefined();
   return { build: await finished(ci, started!.build.number), trigger };
 }
 
@@ -393,9 +428,11 @@ export function failingTestPull(ci: Ci, recipe: string): Promise<ForgePull> {
 export async function failingTestBuild(ci: Ci, recipe: string, since?: number): Promise<{ build: DroneBuild; pull: ForgePull; reused: boolean }> {
   const open = (await ci.forge.openPulls(ci.org, recipe)).find((pull) => pull.head?.ref === FAILING_RECIPE_TEST.branch);
   if (open) {
-    const onPull = (build: DroneBuild) => buildParam(ci, build, 'recipe') === recipe && buildParam(ci, build, 'pull') === String(open.number) && buildParam(ci, build, 'comment') !== undefined;
+    const onPull = (build: DroneBuild) =>
+      buildParam(ci, build, 'recipe') === recipe && buildParam(ci, build, 'pull') === String(open.number) && buildParam(ci, build, 'comment') !== undefined;
     const latest = (await searchBuilds(ci, { matches: onPull, notBefore: since })).find(onPull);
-    if (latest && (since === undefined || latest.created >= since - CLOCK_SLACK_S)) return { build: await finished(ci, latest.number), pull: open, reused: true };
+    if (latest && (since === undefined || latest.created >= since - CLOCK_SLACK_S))
+      return { build: await finished(ci, latest.number), pull: open, reused: true };
   }
   const pull = open ?? (await failingTestPull(ci, recipe));
   return { build: (await freshBuild(ci, recipe, pull)).build, pull, reused: false };

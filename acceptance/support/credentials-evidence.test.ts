@@ -53,21 +53,68 @@ afterAll(async () => {
 describe('evidence writers, given repo URLs with a token in them', () => {
   it('write no form of the token to any file, and name the repos without it', async () => {
     const ledger = new Ledger();
-    ledger.recordPush(HOST_GIT_CONFIG, Buffer.from(`[http "${server.url}/"]\n\textraHeader = Authorization: Basic ${FORMS.at(-1)}\n`), 0o600, HOST_GIT_CREDENTIALS_PURPOSE, true);
+    ledger.recordPush(
+      HOST_GIT_CONFIG,
+      Buffer.from(`[http "${server.url}/"]\n\textraHeader = Authorization: Basic ${FORMS.at(-1)}\n`),
+      0o600,
+      HOST_GIT_CREDENTIALS_PURPOSE,
+      true,
+    );
     ledger.recordExec(`git clone ${withToken} /root/cc-ci`, 0, 5, 'runbook step 1', `Cloning into '/root/cc-ci'... ${withToken}`);
     // A context that bypassed loadConfig: the writers must strip the URLs themselves.
     const context = runContext({
       runId: 'creds-1',
       mode: 'cold',
-      access: { kind: 'lab', socks: 'socks5://127.0.0.1:1055', incus: { url: 'https://127.0.0.1:8443', clientCertFile: 'c', clientKeyFile: 'k', project: 'terraform-ci', image: 'i', instanceType: 'container', memory: '4GiB', profiles: ['default'], instanceConfig: {}, address: { family: 'inet' } } },
+      access: {
+        kind: 'lab',
+        socks: 'socks5://127.0.0.1:1055',
+        incus: {
+          url: 'https://127.0.0.1:8443',
+          clientCertFile: 'c',
+          clientKeyFile: 'k',
+          project: 'terraform-ci',
+          image: 'i',
+          instanceType: 'container',
+          memory: '4GiB',
+          profiles: ['default'],
+          instanceConfig: {},
+          address: { family: 'inet' },
+        },
+      },
       faced: { kind: 'lab', server: 'https://127.0.0.1:8443', instanceType: 'container', standIns: [], notes: [] },
-      system: { domain: 'ci.lab.test', tlsCaFile: 'ca.pem', ageKeyFile: 'age.txt', baseRepo: withToken, instanceRepo: withToken, durations: realTargetDurations({ durations: {} }), forgeWrites: { kind: 'stand-in' }, profile: exampleProfile(), machines: { production: { unreachable: 'not in this test' }, neighbours: [] }, rebootCheck: false },
-      host: { name: 'accept-creds-1', project: 'terraform-ci', createdAt: '2026-12-01T22:00:00.000Z', expiresAt: '2026-12-02T00:00:00.000Z', https: { host: '127.0.0.1', port: 443 }, ledger: ledger.entries },
+      system: {
+        domain: 'ci.lab.test',
+        tlsCaFile: 'ca.pem',
+        ageKeyFile: 'age.txt',
+        baseRepo: withToken,
+        instanceRepo: withToken,
+        durations: realTargetDurations({ durations: {} }),
+        forgeWrites: { kind: 'stand-in' },
+        profile: exampleProfile(),
+        machines: { production: { unreachable: 'not in this test' }, neighbours: [] },
+        rebootCheck: false,
+      },
+      host: {
+        name: 'accept-creds-1',
+        project: 'terraform-ci',
+        createdAt: '2026-12-01T22:00:00.000Z',
+        expiresAt: '2026-12-02T00:00:00.000Z',
+        https: { host: '127.0.0.1', port: 443 },
+        ledger: ledger.entries,
+      },
     });
     await recordRunStart(reportsDir, context);
     const d8: D8Record = {
       runId: 'creds-1',
-      static: { builtAt: '2026-12-01T22:01:00.000Z', baseRepo: withToken, commit: 'a'.repeat(40), composition: 'submodule', toplevel: '/nix/store/x-toplevel', closureHash: 'sha256:x', paths: 1 },
+      static: {
+        builtAt: '2026-12-01T22:01:00.000Z',
+        baseRepo: withToken,
+        commit: 'a'.repeat(40),
+        composition: 'submodule',
+        toplevel: '/nix/store/x-toplevel',
+        closureHash: 'sha256:x',
+        paths: 1,
+      },
       running: { observedAt: '2026-12-01T22:02:00.000Z', host: 'accept-creds-1', toplevel: '/nix/store/x-toplevel', closureHash: 'sha256:x', paths: 1 },
       identical: true,
     };

@@ -39,7 +39,11 @@ export function d8Markdown(record: D8Record, diff?: ClosureDiff): string {
     `- ${record.static.builtAt}: built \`${record.static.toplevel}\` from a fresh clone of ${displayUrl(record.static.baseRepo)} at ${record.static.commit} (${record.static.composition} layout)`,
     `- closure: ${record.static.paths} paths, ${record.static.closureHash}`,
     `- ${record.running.observedAt}: \`/run/current-system\` on ${record.running.host} is \`${record.running.toplevel}\`, closure ${record.running.paths} paths, ${record.running.closureHash}`,
-    ...(record.running.booted === undefined ? [] : [`- \`/run/booted-system\` on ${record.running.host}: ${record.running.booted === null ? 'none (the host was not booted by NixOS: a container)' : `\`${record.running.booted}\`${record.running.booted === record.running.toplevel ? ' (= current)' : ' (≠ current)'}`}`]),
+    ...(record.running.booted === undefined
+      ? []
+      : [
+          `- \`/run/booted-system\` on ${record.running.host}: ${record.running.booted === null ? 'none (the host was not booted by NixOS: a container)' : `\`${record.running.booted}\`${record.running.booted === record.running.toplevel ? ' (= current)' : ' (≠ current)'}`}`,
+        ]),
     `- byte-identical: ${record.identical ? 'yes' : `no${diff ? ` (${diff.onlyInA.length} paths only in the build, ${diff.onlyInB.length} only on the host, ${diff.narHashDiffers.length} with different narHash)` : ''}`}`,
     '',
     '## Live half: a brand-new machine rebuilt from git',
@@ -51,7 +55,10 @@ export function d8Markdown(record: D8Record, diff?: ClosureDiff): string {
     const live = record.live;
     lines.push(
       `- ${live.createdAt}: created ${live.instance} blank in project ${live.project}`,
-      ...live.runbook.steps.map((step) => `- ${step.startedAt}: runbook step ${step.index} (${live.runbook.source}): \`${step.text.split('\n')[0]}\` → ${step.channel?.lostForMs !== undefined ? `exit unknown: its channel dropped and answered again after ${Math.round(step.channel.lostForMs / 1000)} s` : `exit ${step.exitCode}`}${step.channel ? ` (over ${step.channel.via})` : ''}`),
+      ...live.runbook.steps.map(
+        (step) =>
+          `- ${step.startedAt}: runbook step ${step.index} (${live.runbook.source}): \`${step.text.split('\n')[0]}\` → ${step.channel?.lostForMs !== undefined ? `exit unknown: its channel dropped and answered again after ${Math.round(step.channel.lostForMs / 1000)} s` : `exit ${step.exitCode}`}${step.channel ? ` (over ${step.channel.via})` : ''}`,
+      ),
       `- rebuild exit code: ${live.rebuildExitCode ?? 'not reached'}`,
       `- running toplevel: \`${live.toplevel}\``,
       `- destroyed: ${live.destroyedAt ?? 'after the specs (see the teardown line of the DoD summary)'}`,

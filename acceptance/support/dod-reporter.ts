@@ -19,7 +19,16 @@ import type { RunContext } from './context.ts';
 import { newRunRecord, openRunRecord, resolveCommits, syncRunEvidence } from './evidence-dir.ts';
 import { providedRun } from './junit-reporter.ts';
 import { writeRunRecord } from '../../reporting/run-record-io.ts';
-import { checkLine, firstLine, itemRecord, withResults, type CheckRecord, type ItemRecord, type RunRecord, type SpecFilePhase } from '../../reporting/run-record.ts';
+import {
+  checkLine,
+  firstLine,
+  itemRecord,
+  withResults,
+  type CheckRecord,
+  type ItemRecord,
+  type RunRecord,
+  type SpecFilePhase,
+} from '../../reporting/run-record.ts';
 import { renderSummary, writeSummary } from '../../reporting/dod-summary.ts';
 
 interface SerializedErrorLike {
@@ -37,7 +46,12 @@ export function checkOf(test: TestCase): CheckRecord {
   const durationMs = { ...(meta.machine ? { machine: meta.machine } : {}), ...(duration === undefined ? {} : { durationMs: Math.round(duration) }) };
   if (result.state === 'passed') return { name: test.name, verdict: 'PASS', evidence: meta.observation ?? test.name, ...durationMs };
   if (result.state === 'skipped' || result.state === 'pending') {
-    return { name: test.name, verdict: 'SKIPPED', evidence: meta.skipReason ?? ('note' in result ? result.note : undefined) ?? `${test.name}: skipped`, ...durationMs };
+    return {
+      name: test.name,
+      verdict: 'SKIPPED',
+      evidence: meta.skipReason ?? ('note' in result ? result.note : undefined) ?? `${test.name}: skipped`,
+      ...durationMs,
+    };
   }
   const error = result.errors?.[0] as SerializedErrorLike | undefined;
   const errorClass = error ? errorName(error) : undefined;
@@ -84,13 +98,17 @@ export default class DodReporter implements Reporter {
   /** Global setup has provided the run by now; a cold run's record has its commits already. */
   onTestModuleQueued(): void {
     const context = this.providedRun();
-    if (!this.commits && context?.mode === 'warm') this.commits = resolveCommits(context.baseRepo, { repo: context.instanceRepo, submodule: context.profile.instance.submodule }, loadConfig().stateDir);
+    if (!this.commits && context?.mode === 'warm')
+      this.commits = resolveCommits(context.baseRepo, { repo: context.instanceRepo, submodule: context.profile.instance.submodule }, loadConfig().stateDir);
   }
 
   /** Before allure-vitest writes its results: its listener (reporting/allure.ts) reads these verdicts. */
   onTestCaseResult(test: TestCase): void {
     const check = checkOf(test);
-    recordVerdict(testKey(test.module.moduleId, titlesOf(test)), { verdict: check.verdict, reason: check.verdict === 'SKIPPED' ? redact(checkLine(check)) : undefined });
+    recordVerdict(testKey(test.module.moduleId, titlesOf(test)), {
+      verdict: check.verdict,
+      reason: check.verdict === 'SKIPPED' ? redact(checkLine(check)) : undefined,
+    });
   }
 
   async onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<SerializedErrorLike>): Promise<void> {
@@ -141,7 +159,8 @@ export default class DodReporter implements Reporter {
           ? 'global setup did not complete (Vitest prints its error below)'
           : undefined;
     // An error outside every test fails the Vitest run; the summary must not read PASS then.
-    const problem = !setupError && unhandledErrors.length ? `${unhandledErrors.length} error(s) outside any check: ${firstLine(unhandledErrors[0]!.message)}` : undefined;
+    const problem =
+      !setupError && unhandledErrors.length ? `${unhandledErrors.length} error(s) outside any check: ${firstLine(unhandledErrors[0]!.message)}` : undefined;
     const dir = process.env.ACCEPT_REPORTS_DIR ?? 'reports';
     const mode = context?.mode ?? (projects.includes('cold') ? 'cold' : projects.includes('warm') ? 'warm' : 'unknown');
     const opened = await openRunRecord(dir, { context, mode, commits: this.commits, write: false }).catch(async (error: unknown) => {
@@ -191,7 +210,11 @@ export default class DodReporter implements Reporter {
   private timed(record: RunRecord): RunRecord {
     const startedAt = Math.min(Date.parse(record.startedAt) || this.startedAt, this.startedAt);
     const setupMs = record.setupFinishedAt ? Date.parse(record.setupFinishedAt) - startedAt : undefined;
-    return { ...record, startedAt: new Date(startedAt).toISOString(), phases: { ...record.phases, ...(setupMs !== undefined && setupMs >= 0 ? { setupMs } : {}) } };
+    return {
+      ...record,
+      startedAt: new Date(startedAt).toISOString(),
+      phases: { ...record.phases, ...(setupMs !== undefined && setupMs >= 0 ? { setupMs } : {}) },
+    };
   }
 
   /** The RunContext global setup provided, when it got that far. */

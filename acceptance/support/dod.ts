@@ -198,105 +198,169 @@ export interface GitSecrets {
 export const test = base
   .extend('run', { scope: 'worker' }, async (): Promise<RunContext> => made('run', async () => providedRun()))
   // One channel per worker (incus exec, or one SSH connection), closed with the worker.
-  .extend('host', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<HostChannel> => made('host', async () => {
-    const host = await openHost(run);
-    onCleanup(() => host.close());
-    return host;
-  }))
+  .extend(
+    'host',
+    { scope: 'worker' },
+    async ({ run }, { onCleanup }): Promise<HostChannel> =>
+      made('host', async () => {
+        const host = await openHost(run);
+        onCleanup(() => host.close());
+        return host;
+      }),
+  )
   .extend('config', { scope: 'worker' }, async (): Promise<Config> => made('config', async () => loadConfig()))
-  .extend('incus', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<IncusClient> => made('incus', async () => {
-    const client = await openIncusFor(run);
-    onCleanup(() => client.close());
-    return client;
-  }))
+  .extend(
+    'incus',
+    { scope: 'worker' },
+    async ({ run }, { onCleanup }): Promise<IncusClient> =>
+      made('incus', async () => {
+        const client = await openIncusFor(run);
+        onCleanup(() => client.close());
+        return client;
+      }),
+  )
   // The running cc-ci (cc-nix-test): read, never changed. Opened once; unreachable is a reason, not an error.
-  .extend('production', { scope: 'worker' }, async ({ run }, { onCleanup }): Promise<ProductionHost> => made('production', async () => {
-    const production = await openProduction(run);
-    if ('host' in production) onCleanup(() => production.host.close());
-    return production;
-  }))
+  .extend(
+    'production',
+    { scope: 'worker' },
+    async ({ run }, { onCleanup }): Promise<ProductionHost> =>
+      made('production', async () => {
+        const production = await openProduction(run);
+        if ('host' in production) onCleanup(() => production.host.close());
+        return production;
+      }),
+  )
   // Clones as the remote's refs stand now, shared by runs that find them unchanged (sharedClone).
-  .extend('baseRepo', { scope: 'worker' }, async ({ run, config }): Promise<Clone> => made('baseRepo', async () => sharedClone(run.baseRepo, { setting: 'ACCEPT_BASE_REPO', cacheDir: cloneCacheDir(config.stateDir) })))
+  .extend(
+    'baseRepo',
+    { scope: 'worker' },
+    async ({ run, config }): Promise<Clone> =>
+      made('baseRepo', async () => sharedClone(run.baseRepo, { setting: 'ACCEPT_BASE_REPO', cacheDir: cloneCacheDir(config.stateDir) })),
+  )
   // One clean-checkout build and one comparison serve C1, C5 and D8. Made in a hook of its own
   // (useReproduction), and settled: a failure reaches each test that uses it, not the whole file.
-  .extend('reproductionMade', { scope: 'worker' }, async ({ run, baseRepo, host, production, config }): Promise<Settled<Reproduction>> => made('reproductionMade', () => settle(async () => {
-    // Loaded by the specs that take this fixture only: a run of C2 alone never imports them.
-    const { bootedSystem, buildToplevelFromCleanClone, closure, closureHash, compareClosures, currentSystem } = await import('../../helpers/nix/index.ts');
-    const { writeD8 } = await import('./d8.ts');
-    const composition = await detectComposition(baseRepo.dir, run.profile.instance.submodule);
-    // Logged, not an Allure step: no test is running yet.
-    const built = await timed(`Building the toplevel from a clean clone of ${run.baseRepo} (${composition ?? 'no'} composition)`, () =>
-      withinDuration(run.durations, 'rebuild', `the operator-side build of ${run.baseRepo}`, (timeoutMs) =>
-        buildToplevelFromCleanClone(run.baseRepo, { submodules: composition === 'submodule', nixConfig: run.nixConfig, timeoutMs }),
+  .extend(
+    'reproductionMade',
+    { scope: 'worker' },
+    async ({ run, baseRepo, host, production, config }): Promise<Settled<Reproduction>> =>
+      made('reproductionMade', () =>
+        settle(async () => {
+          // Loaded by the specs that take this fixture only: a run of C2 alone never imports them.
+          const { bootedSystem, buildToplevelFromCleanClone, closure, closureHash, compareClosures, currentSystem } = await import(
+            '../../helpers/nix/index.ts'
+          );
+          const { writeD8 } = await import('./d8.ts');
+          const composition = await detectComposition(baseRepo.dir, run.profile.instance.submodule);
+          // Logged, not an Allure step: no test is running yet.
+          const built = await timed(`Building the toplevel from a clean clone of ${run.baseRepo} (${composition ?? 'no'} composition)`, () =>
+            withinDuration(run.durations, 'rebuild', `the operator-side build of ${run.baseRepo}`, (timeoutMs) =>
+              buildToplevelFromCleanClone(run.baseRepo, { submodules: composition === 'submodule', nixConfig: run.nixConfig, timeoutMs }),
+            ),
+          );
+          const builtAt = built.builtAt;
+          if (built.reused)
+            log.info(`the toplevel of ${built.commit.slice(0, 12)} was built at ${builtAt} in this session and is still in the store: not built again`);
+          const observedAt = new Date().toISOString();
+          const built_ = await closure(built.path, { nixConfig: run.nixConfig });
+          // One machine's systems against this build: the run's host, and the running cc-ci (zero drift, D8's static half).
+          // Each machine's reads side by side, and both machines at once: each is a round trip to a
+          // host. The closure is read of the system seen running, not of whatever runs a moment later.
+          const machineSystems = async (machine: HostChannel, name: string): Promise<MachineSystems> => {
+            const running = await currentSystem(machine);
+            const [booted, running_] = await Promise.all([bootedSystem(machine), closure(machine, { path: running })]);
+            return { machine: name, built: built.path, running, booted, diff: compareClosures(built_, running_) };
+          };
+          const productionSeparate = !('unreachable' in production) && production.host !== host && production.name !== host.name;
+          const [onHost, productionSystems] = await Promise.all([
+            machineSystems(host, host.name),
+            productionSeparate ? machineSystems(production.host, production.name) : undefined,
+          ]);
+          const { running, booted, diff } = onHost;
+          const rebuild = run.runbook?.steps.at(-1);
+          const onProduction: MachineSystems | { unreachable: string } = 'unreachable' in production ? production : (productionSystems ?? onHost);
+          // D8's static half is the running cc-ci's; a run that cannot reach it records its own host, by name.
+          const staticSide: MachineSystems = 'unreachable' in onProduction ? onHost : onProduction;
+          const record: D8Record = {
+            runId: run.runId,
+            static: {
+              builtAt,
+              baseRepo: run.baseRepo,
+              commit: built.commit,
+              composition: composition ?? 'none',
+              toplevel: built.path,
+              closureHash: closureHash(built_),
+              paths: built_.entries.length,
+            },
+            running: {
+              observedAt,
+              host: staticSide.machine,
+              toplevel: staticSide.running,
+              booted: staticSide.booted ?? null,
+              closureHash: staticSide.diff.hashB,
+              paths: staticSide.diff.sizeB,
+            },
+            identical: staticSide.diff.identical && built.path === staticSide.running,
+            live:
+              run.instance.createdInThisRun && run.runbook
+                ? {
+                    instance: run.instance.name,
+                    project: run.instance.project,
+                    createdAt: run.instance.createdAt,
+                    destroyedAt: null,
+                    runbook: {
+                      source: run.runbook.source,
+                      steps: run.runbook.steps.map(({ index, text, exitCode, startedAt, channel }) => ({ index, text, exitCode, startedAt, channel })),
+                    },
+                    rebuildExitCode: rebuild?.kind === 'sh' ? rebuild.exitCode : undefined,
+                    toplevel: running,
+                  }
+                : undefined,
+          };
+          await writeD8(config.reportsDir, record, diff);
+          return { composition, machine: host.name, built: built.path, running, booted, diff, production: onProduction, record };
+        }),
       ),
-    );
-    const builtAt = built.builtAt;
-    if (built.reused) log.info(`the toplevel of ${built.commit.slice(0, 12)} was built at ${builtAt} in this session and is still in the store: not built again`);
-    const observedAt = new Date().toISOString();
-    const built_ = await closure(built.path, { nixConfig: run.nixConfig });
-    // One machine's systems against this build: the run's host, and the running cc-ci (zero drift, D8's static half).
-    // Each machine's reads side by side, and both machines at once: each is a round trip to a
-    // host. The closure is read of the system seen running, not of whatever runs a moment later.
-    const machineSystems = async (machine: HostChannel, name: string): Promise<MachineSystems> => {
-      const running = await currentSystem(machine);
-      const [booted, running_] = await Promise.all([bootedSystem(machine), closure(machine, { path: running })]);
-      return { machine: name, built: built.path, running, booted, diff: compareClosures(built_, running_) };
-    };
-    const productionSeparate = !('unreachable' in production) && production.host !== host && production.name !== host.name;
-    const [onHost, productionSystems] = await Promise.all([
-      machineSystems(host, host.name),
-      productionSeparate ? machineSystems(production.host, production.name) : undefined,
-    ]);
-    const { running, booted, diff } = onHost;
-    const rebuild = run.runbook?.steps.at(-1);
-    const onProduction: MachineSystems | { unreachable: string } = 'unreachable' in production ? production : (productionSystems ?? onHost);
-    // D8's static half is the running cc-ci's; a run that cannot reach it records its own host, by name.
-    const staticSide: MachineSystems = 'unreachable' in onProduction ? onHost : onProduction;
-    const record: D8Record = {
-      runId: run.runId,
-      static: { builtAt, baseRepo: run.baseRepo, commit: built.commit, composition: composition ?? 'none', toplevel: built.path, closureHash: closureHash(built_), paths: built_.entries.length },
-      running: {
-        observedAt,
-        host: staticSide.machine,
-        toplevel: staticSide.running,
-        booted: staticSide.booted ?? null,
-        closureHash: staticSide.diff.hashB,
-        paths: staticSide.diff.sizeB,
-      },
-      identical: staticSide.diff.identical && built.path === staticSide.running,
-      live: run.instance.createdInThisRun && run.runbook
-        ? {
-            instance: run.instance.name,
-            project: run.instance.project,
-            createdAt: run.instance.createdAt,
-            destroyedAt: null,
-            runbook: { source: run.runbook.source, steps: run.runbook.steps.map(({ index, text, exitCode, startedAt, channel }) => ({ index, text, exitCode, startedAt, channel })) },
-            rebuildExitCode: rebuild?.kind === 'sh' ? rebuild.exitCode : undefined,
-            toplevel: running,
-          }
-        : undefined,
-    };
-    await writeD8(config.reportsDir, record, diff);
-    return { composition, machine: host.name, built: built.path, running, booted, diff, production: onProduction, record };
-  })))
+  )
   .extend('reproduction', async ({ reproductionMade }): Promise<Reproduction> => unsettle(reproductionMade))
-  .extend('instanceRepo', { scope: 'worker' }, async ({ run, config }): Promise<string> => made('instanceRepo', async () => (await sharedClone(run.instanceRepo, { setting: 'ACCEPT_INSTANCE_REPO', cacheDir: cloneCacheDir(config.stateDir) })).dir))
-  .extend('gitSecrets', { scope: 'worker' }, async ({ run, instanceRepo }): Promise<GitSecrets> => made('gitSecrets', async () => {
-    const { secretsFile } = run.profile.instance;
-    const source = `${run.instanceRepo} ${secretsFile}`;
-    const identities = parseAgeIdentities(await readFile(run.ageKeyFile, 'utf8'), run.ageKeyFile);
-    const document = await decryptSops(await readFile(join(instanceRepo, secretsFile), 'utf8'), { identities, source });
-    const values = topLevelStrings(document);
-    for (const value of Object.values(values)) registerSecret(value);
-    return { values, recipients: document.recipients, source };
-  }))
+  .extend(
+    'instanceRepo',
+    { scope: 'worker' },
+    async ({ run, config }): Promise<string> =>
+      made(
+        'instanceRepo',
+        async () => (await sharedClone(run.instanceRepo, { setting: 'ACCEPT_INSTANCE_REPO', cacheDir: cloneCacheDir(config.stateDir) })).dir,
+      ),
+  )
+  .extend(
+    'gitSecrets',
+    { scope: 'worker' },
+    async ({ run, instanceRepo }): Promise<GitSecrets> =>
+      made('gitSecrets', async () => {
+        const { secretsFile } = run.profile.instance;
+        const source = `${run.instanceRepo} ${secretsFile}`;
+        const identities = parseAgeIdentities(await readFile(run.ageKeyFile, 'utf8'), run.ageKeyFile);
+        const document = await decryptSops(await readFile(join(instanceRepo, secretsFile), 'utf8'), { identities, source });
+        const values = topLevelStrings(document);
+        for (const value of Object.values(values)) registerSecret(value);
+        return { values, recipients: document.recipients, source };
+      }),
+  )
   // cc-ci's forge, Drone and apex, with the tokens the D specs act with.
-  .extend('ci', { scope: 'worker' }, async ({ run, config, gitSecrets }): Promise<Ci> => made('ci', async () => (await import('./ci.ts')).openCi(run, config, gitSecrets.values)))
+  .extend(
+    'ci',
+    { scope: 'worker' },
+    async ({ run, config, gitSecrets }): Promise<Ci> => made('ci', async () => (await import('./ci.ts')).openCi(run, config, gitSecrets.values)),
+  )
   // The run's host's own faces, for the checks that change that host (D5's enrolment, D6's rotation).
-  .extend('hostCi', { scope: 'worker' }, async ({ run, config, gitSecrets }): Promise<Ci> => made('hostCi', async () => {
-    const { hostFaces, openCi } = await import('./ci.ts');
-    return openCi(run, config, gitSecrets.values, hostFaces(run));
-  }));
+  .extend(
+    'hostCi',
+    { scope: 'worker' },
+    async ({ run, config, gitSecrets }): Promise<Ci> =>
+      made('hostCi', async () => {
+        const { hostFaces, openCi } = await import('./ci.ts');
+        return openCi(run, config, gitSecrets.values, hostFaces(run));
+      }),
+  );
 
 /**
  * Makes the shared reproduction (the operator-side build of the toplevel and the closure

@@ -16,7 +16,14 @@ describe('environment.properties', () => {
       ...sampleRecord('r1'),
       mode: 'warm',
       keptFrom: 'r0',
-      target: { kind: 'lab', label: 'lab (stand-ins: nginx, not Traefik)', server: 'https://127.0.0.1:8443', instanceType: 'container', standIns: ['nginx, not Traefik'], project: 'terraform-ci' },
+      target: {
+        kind: 'lab',
+        label: 'lab (stand-ins: nginx, not Traefik)',
+        server: 'https://127.0.0.1:8443',
+        instanceType: 'container',
+        standIns: ['nginx, not Traefik'],
+        project: 'terraform-ci',
+      },
       instance: { name: 'accept-r0', project: 'terraform-ci' },
       baseRepo: 'http://b',
       instanceRepo: 'http://i',
@@ -53,7 +60,10 @@ describe('evidence of a run', () => {
     await mkdir(join(dir, 'allure-results'));
     await mkdir(join(dir, 'evidence'));
     await writeFile(join(dir, 'allure-results', 'x-result.json'), '{}');
-    await writeFile(join(dir, 'evidence', 'd8.json'), JSON.stringify({ runId: 'r9', static: { toplevel: '/nix/store/s' }, running: { toplevel: '/nix/store/r' } }));
+    await writeFile(
+      join(dir, 'evidence', 'd8.json'),
+      JSON.stringify({ runId: 'r9', static: { toplevel: '/nix/store/s' }, running: { toplevel: '/nix/store/r' } }),
+    );
     await writeFile(join(dir, 'evidence', 'd8.md'), '# D8\n');
     return dir;
   }
@@ -62,9 +72,14 @@ describe('evidence of a run', () => {
     const dir = await reportsDir();
     await writeFile(currentRunPath(dir), 'r9\n');
     await writeRunRecord(dir, sampleRecord('r9'));
-    await finishRunEvidence(dir, { runId: 'r9', ledger: [{ at: 't', kind: 'exec', command: 'nixos-rebuild switch', exitCode: 0, durationMs: 5, purpose: 'runbook step 3', outputTail: '' }] });
+    await finishRunEvidence(dir, {
+      runId: 'r9',
+      ledger: [{ at: 't', kind: 'exec', command: 'nixos-rebuild switch', exitCode: 0, durationMs: 5, purpose: 'runbook step 3', outputTail: '' }],
+    });
     const run = join(dir, 'evidence', 'r9');
-    expect((await readdir(run)).sort()).toEqual(['allure-results', 'd8.json', 'd8.md', SUMMARY_FILE, 'index.md', 'ledger.json', 'ledger.txt', 'run.json'].sort());
+    expect((await readdir(run)).sort()).toEqual(
+      ['allure-results', 'd8.json', 'd8.md', SUMMARY_FILE, 'index.md', 'ledger.json', 'ledger.txt', 'run.json'].sort(),
+    );
     expect(await readFile(summaryPath(run), 'utf8')).toBe(renderSummary(sampleRecord('r9')));
     expect(await readFile(join(run, 'index.md'), 'utf8')).toContain('**Run r9: FAIL** (2 PASS, 1 FAIL, 0 ERROR, 1 SKIPPED)');
     expect(await readFile(join(run, 'ledger.txt'), 'utf8')).toContain('exec [exit 0, 5 ms] nixos-rebuild switch (runbook step 3)');
@@ -93,7 +108,11 @@ describe('evidence of a run', () => {
     const results = (await readdir(join(dir, 'allure-results'))).filter((name) => name.endsWith('-result.json') && name !== 'x-result.json');
     expect(results).toHaveLength(1);
     const cleanup = JSON.parse(await readFile(join(dir, 'allure-results', results[0]!), 'utf8')) as TestResult;
-    expect(cleanup).toMatchObject({ name: 'C6 cleanup after teardown', status: 'failed', statusDetails: { message: 'still present after teardown: accept-r9' } });
+    expect(cleanup).toMatchObject({
+      name: 'C6 cleanup after teardown',
+      status: 'failed',
+      statusDetails: { message: 'still present after teardown: accept-r9' },
+    });
     expect(cleanup.labels).toContainEqual({ name: 'dod-item', value: 'C6' });
 
     // When setup failed before any record of its own, another run's record and summary stay as they are.
@@ -105,7 +124,7 @@ describe('evidence of a run', () => {
     expect((await readdir(join(other, 'allure-results'))).filter((name) => name.endsWith('-result.json'))).toEqual(['x-result.json']);
   });
 
-  it('keeps a cleanup check made before the reporter ran (setup failed), and the reporter\'s items after it', async () => {
+  it("keeps a cleanup check made before the reporter ran (setup failed), and the reporter's items after it", async () => {
     const dir = await reportsDir();
     await recordCleanup(dir, 'r11', { verdict: 'PASS', evidence: 'accept-r11 deleted', at: 'x' });
     const started = await readRunRecord(dir, 'r11');

@@ -18,7 +18,16 @@ import type { RunContext } from './context.ts';
 import { describeFaced } from '../../machines/run-context.ts';
 import type { D8Record } from './d8.ts';
 import { CURRENT_RUN_FILE, RUN_RECORD_FILE, currentRunId, findRunRecord, writeRunRecord } from '../../reporting/run-record-io.ts';
-import { RUN_RECORD_SCHEMA_VERSION, describeTargetRecord, targetEntries, withCleanup, withOverhead, withTeardown, type CleanupRecord, type RunRecord } from '../../reporting/run-record.ts';
+import {
+  RUN_RECORD_SCHEMA_VERSION,
+  describeTargetRecord,
+  targetEntries,
+  withCleanup,
+  withOverhead,
+  withTeardown,
+  type CleanupRecord,
+  type RunRecord,
+} from '../../reporting/run-record.ts';
 import { CLEANUP_CHECK, SUMMARY_FILE, verdictLine, writeSummary } from '../../reporting/dod-summary.ts';
 
 export function evidenceRoot(reportsDir: string): string {
@@ -31,7 +40,7 @@ async function readText(path: string): Promise<string | undefined> {
 
 async function harnessVersion(): Promise<string> {
   const text = await readText(new URL('../../package.json', import.meta.url).pathname);
-  return text ? (JSON.parse(text) as { version?: string }).version ?? 'unknown' : 'unknown';
+  return text ? ((JSON.parse(text) as { version?: string }).version ?? 'unknown') : 'unknown';
 }
 
 /**
@@ -39,7 +48,11 @@ async function harnessVersion(): Promise<string> {
  * that base pins (submodule gitlink or flake.lock). From the clone the run shares (sharedClone):
  * a repo unchanged since the last run is not cloned again. A failure here is recorded, never fatal.
  */
-export async function resolveCommits(baseRepo: string, instance: { repo: string; submodule: string }, stateDir: string): Promise<NonNullable<RunRecord['commits']>> {
+export async function resolveCommits(
+  baseRepo: string,
+  instance: { repo: string; submodule: string },
+  stateDir: string,
+): Promise<NonNullable<RunRecord['commits']>> {
   try {
     const base = await sharedClone(baseRepo, { setting: 'ACCEPT_BASE_REPO', cacheDir: cloneCacheDir(stateDir) });
     return await commitsOf(base, instance, 'at the start of the run');
@@ -49,18 +62,34 @@ export async function resolveCommits(baseRepo: string, instance: { repo: string;
 }
 
 /** A new record: the facts of the run, no verdict yet. `mode` stands in when there is no context. */
-export async function newRunRecord(runId: string, context: RunContext | undefined, mode: RunRecord['mode'] = 'unknown', commits?: Promise<RunRecord['commits']>): Promise<RunRecord> {
+export async function newRunRecord(
+  runId: string,
+  context: RunContext | undefined,
+  mode: RunRecord['mode'] = 'unknown',
+  commits?: Promise<RunRecord['commits']>,
+): Promise<RunRecord> {
   return {
     schemaVersion: RUN_RECORD_SCHEMA_VERSION,
     runId,
     mode: context?.mode ?? mode,
     target: context ? targetRecord(context) : { kind: 'unknown' },
-    instance: context ? { name: context.instance.name, project: context.instance.project, createdAt: context.instance.createdAt || undefined, expiresAt: context.instance.expiresAt || undefined } : undefined,
+    instance: context
+      ? {
+          name: context.instance.name,
+          project: context.instance.project,
+          createdAt: context.instance.createdAt || undefined,
+          expiresAt: context.instance.expiresAt || undefined,
+        }
+      : undefined,
     keptFrom: context?.mode === 'warm' && context.runId !== runId ? context.runId : undefined,
     // Recorded without credentials, whatever the context holds.
     baseRepo: context && displayUrl(context.baseRepo),
     instanceRepo: context && displayUrl(context.instanceRepo),
-    commits: context ? ((await commits) ?? context.commits ?? (await resolveCommits(context.baseRepo, { repo: context.instanceRepo, submodule: context.profile.instance.submodule }, loadConfig().stateDir))) : undefined,
+    commits: context
+      ? ((await commits) ??
+        context.commits ??
+        (await resolveCommits(context.baseRepo, { repo: context.instanceRepo, submodule: context.profile.instance.submodule }, loadConfig().stateDir)))
+      : undefined,
     harnessVersion: await harnessVersion(),
     node: process.version,
     startedAt: new Date().toISOString(),
@@ -179,7 +208,10 @@ export async function openRunRecord(
  * Brings reports/evidence/<run-id>/ up to date with the run record and what reports/ holds now,
  * creating the record if no earlier moment did (or taking the one its caller just wrote). Returns the run id.
  */
-export async function syncRunEvidence(reportsDir: string, options: { context?: RunContext; ledger?: readonly LedgerEntry[]; record?: RunRecord } = {}): Promise<string> {
+export async function syncRunEvidence(
+  reportsDir: string,
+  options: { context?: RunContext; ledger?: readonly LedgerEntry[]; record?: RunRecord } = {},
+): Promise<string> {
   const root = evidenceRoot(reportsDir);
   // The record its caller has just written is not read back.
   const { record, created } = options.record ? { record: options.record, created: false } : await openRunRecord(reportsDir, options);
@@ -216,7 +248,10 @@ export async function recordRunStart(reportsDir: string, context: RunContext): P
  * timed, and the per-run copy is made complete. Also runs when setup itself failed; a run with no
  * record of its own (setup failed before the cleanup check) leaves reports/ as it is.
  */
-export async function finishRunEvidence(reportsDir: string, run: { runId: string; ledger: readonly LedgerEntry[]; deleteMs?: number; cleanup?: CleanupRecord }): Promise<void> {
+export async function finishRunEvidence(
+  reportsDir: string,
+  run: { runId: string; ledger: readonly LedgerEntry[]; deleteMs?: number; cleanup?: CleanupRecord },
+): Promise<void> {
   const root = evidenceRoot(reportsDir);
   await mkdir(root, { recursive: true });
   if (!(await currentRunId(reportsDir))) await writeFile(join(root, CURRENT_RUN_FILE), `${run.runId}\n`);

@@ -37,7 +37,11 @@ export default async function setupCold(project: TestProject): Promise<() => Pro
     // Vitest exits the process right after its own handler: delete synchronously, or not at all.
     log.warn(`${signal}: deleting ${created.name} before exiting`);
     const deleted = created.stopNowSync();
-    log.warn(deleted ? `${created.name} deleted` : `could not delete ${created.name} now; its reaper keeps trying, and \`accept sweep\` removes it after ${created.expiresAt}`);
+    log.warn(
+      deleted
+        ? `${created.name} deleted`
+        : `could not delete ${created.name} now; its reaper keeps trying, and \`accept sweep\` removes it after ${created.expiresAt}`,
+    );
     process.exit(code);
   };
   process.on('SIGINT', onSignal);
@@ -72,14 +76,24 @@ export default async function setupCold(project: TestProject): Promise<() => Pro
     const keep = config.keep === 'always' || (config.keep === 'on-failure' && !(await runPassed(config.reportsDir, runId)));
     if (keep) {
       done.keep();
-      log.info(`ACCEPT_KEEP=${config.keep}: keeping ${name} until ${context.instance.expiresAt}; \`npx vitest run --project warm\` runs against it, \`npx accept down\` removes it`);
+      log.info(
+        `ACCEPT_KEEP=${config.keep}: keeping ${name} until ${context.instance.expiresAt}; \`npx vitest run --project warm\` runs against it, \`npx accept down\` removes it`,
+      );
     } else {
       // Before the delete: the lab's forge of this run stops once its throwaway is gone.
       const reach = await done.reach().catch((error: unknown) => `could not be observed: ${errorMessage(error)}`);
       const deleteStarted = performance.now();
       const { destroyedAt } = await done.stop();
       deleteMs = performance.now() - deleteStarted;
-      cleanup = await reportCleanup(config.reportsDir, done.client, name, runId, destroyedAt, context.machinesBefore ? { machines: context.machines, before: context.machinesBefore } : undefined, reach);
+      cleanup = await reportCleanup(
+        config.reportsDir,
+        done.client,
+        name,
+        runId,
+        destroyedAt,
+        context.machinesBefore ? { machines: context.machines, before: context.machinesBefore } : undefined,
+        reach,
+      );
       if (config.keep === 'on-failure') await forgetKept(config.stateDir);
     }
     await done.close();

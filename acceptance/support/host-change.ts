@@ -17,7 +17,8 @@ export function mayChangeHost(run: RunContext, config: Config): boolean {
   return run.instance.createdInThisRun || config.ci.allowHostChanges;
 }
 
-export const HOST_CHANGES_SKIP = 'this changes the host (commit to its checkout, rebuild, restore): done in cold runs on the throwaway, or with ACCEPT_ALLOW_HOST_CHANGES=1';
+export const HOST_CHANGES_SKIP =
+  'this changes the host (commit to its checkout, rebuild, restore): done in cold runs on the throwaway, or with ACCEPT_ALLOW_HOST_CHANGES=1';
 
 export interface HostCheckout {
   /** Where docs/install.md clones the base repo on the host. */
@@ -39,7 +40,10 @@ export async function hostCheckout(run: Pick<RunContext, 'runbook' | 'durations'
     ? run.runbook.steps.filter((step) => step.kind === 'sh').map((step) => step.text)
     : parseRunbook(await readFile(join(baseDir, source), 'utf8'), source).flatMap((step) => (step.kind === 'sh' ? [step.script] : []));
   const rebuild = scripts.find((script) => /nixos-rebuild switch/.test(script));
-  if (!rebuild) throw new HarnessError(`${run.runbook ? `the runbook that built the host (${run.runbook.source})` : source} has no \`nixos-rebuild switch\` step to rebuild with`);
+  if (!rebuild)
+    throw new HarnessError(
+      `${run.runbook ? `the runbook that built the host (${run.runbook.source})` : source} has no \`nixos-rebuild switch\` step to rebuild with`,
+    );
   const dir = /--flake\s+['"]?([^'"?#\s]+)/.exec(rebuild)?.[1];
   if (!dir?.startsWith('/')) throw new HarnessError(`cannot tell the host's checkout from the rebuild step \`${rebuild}\``);
   return { dir, rebuild, durations: run.durations };
@@ -48,8 +52,13 @@ export async function hostCheckout(run: Pick<RunContext, 'runbook' | 'durations'
 const GIT = 'git -c user.name=cc-ci-acceptance -c user.email=acceptance@cc-ci.invalid';
 
 export async function rebuildHost(host: HostChannel, checkout: HostCheckout, why: string): Promise<void> {
-  const result = await withinDuration(checkout.durations, 'rebuild', `the rebuild ${why} on ${host.name}`, (timeoutMs) => host.exec(checkout.rebuild, { timeoutMs, purpose: why }));
-  expect(result.exitCode, redact(`the rebuild ${why} exited ${result.exitCode}:\n${(result.stdout + result.stderr).trim().split('\n').slice(-8).join('\n')}`)).toBe(0);
+  const result = await withinDuration(checkout.durations, 'rebuild', `the rebuild ${why} on ${host.name}`, (timeoutMs) =>
+    host.exec(checkout.rebuild, { timeoutMs, purpose: why }),
+  );
+  expect(
+    result.exitCode,
+    redact(`the rebuild ${why} exited ${result.exitCode}:\n${(result.stdout + result.stderr).trim().split('\n').slice(-8).join('\n')}`),
+  ).toBe(0);
 }
 
 /**
@@ -73,7 +82,8 @@ export async function withHostChange<T>(
   if (dirty) throw new HarnessError(`${dir} on ${host.name} has uncommitted changes, so it is left alone: ${dirty.split('\n').slice(0, 3).join('; ')}`);
   try {
     await change();
-    if (options.commit !== false) await host.succeed(`cd ${dir} && ${GIT} add -A && ${GIT} commit -q -m ${JSON.stringify(`acceptance: ${what}`)}`, { purpose: what });
+    if (options.commit !== false)
+      await host.succeed(`cd ${dir} && ${GIT} add -A && ${GIT} commit -q -m ${JSON.stringify(`acceptance: ${what}`)}`, { purpose: what });
     await rebuildHost(host, checkout, `after ${what}`);
     return await body();
   } finally {
@@ -84,10 +94,14 @@ export async function withHostChange<T>(
       // biome-ignore lint/correctness/noUnsafeFinally: a host left changed must fail the run, even over the body's own error
       throw new HarnessError(`could not restore ${dir} on ${host.name} after ${what}: ${result.stderr.trim()}`);
     }
-    const rebuilt = await withinDuration(checkout.durations, 'rebuild', `the rebuild restoring ${host.name} after ${what}`, (timeoutMs) => host.exec(checkout.rebuild, { timeoutMs }));
+    const rebuilt = await withinDuration(checkout.durations, 'rebuild', `the rebuild restoring ${host.name} after ${what}`, (timeoutMs) =>
+      host.exec(checkout.rebuild, { timeoutMs }),
+    );
     if (rebuilt.exitCode !== 0) {
       // biome-ignore lint/correctness/noUnsafeFinally: as above: a host not rebuilt back must fail the run
-      throw new HarnessError(redact(`the rebuild restoring ${host.name} after ${what} exited ${rebuilt.exitCode}: ${rebuilt.stderr.trim().split('\n').slice(-5).join(' | ')}`));
+      throw new HarnessError(
+        redact(`the rebuild restoring ${host.name} after ${what} exited ${rebuilt.exitCode}: ${rebuilt.stderr.trim().split('\n').slice(-5).join(' | ')}`),
+      );
     }
   }
 }

@@ -30,7 +30,14 @@ function fakeVitest(root: string, provided: RunContext | undefined): Vitest {
 
 /** One spec file with one passing test, as Vitest hands it to reporters. */
 function oneModule(root: string): TestModule {
-  const file = { type: 'suite', name: 'acceptance/c2-cert.spec.ts', filepath: join(root, 'acceptance/c2-cert.spec.ts'), mode: 'run', tasks: [] as unknown[], result: { state: 'pass', duration: 5 } };
+  const file = {
+    type: 'suite',
+    name: 'acceptance/c2-cert.spec.ts',
+    filepath: join(root, 'acceptance/c2-cert.spec.ts'),
+    mode: 'run',
+    tasks: [] as unknown[],
+    result: { state: 'pass', duration: 5 },
+  };
   file.tasks.push({ type: 'test', name: 'C2 cert in git > serves the git cert', mode: 'run', result: { state: 'pass', duration: 3 }, annotations: [], file });
   return { task: file } as unknown as TestModule;
 }
@@ -66,7 +73,9 @@ describe('the JUnit reporter names the target', () => {
   });
 
   it('names the lab stand-ins and notes, XML-escaped', async () => {
-    const xml = await junitOf(run({ kind: 'lab', instanceType: 'container', standIns: ['nginx, not Traefik', 'stand-in forge & Drone <Python>'], notes: ['sabotage "c2"'] }));
+    const xml = await junitOf(
+      run({ kind: 'lab', instanceType: 'container', standIns: ['nginx, not Traefik', 'stand-in forge & Drone <Python>'], notes: ['sabotage "c2"'] }),
+    );
     expect(xml).toContain('<property name="target" value="lab (stand-ins: nginx, not Traefik; stand-in forge &amp; Drone &lt;Python&gt;)">');
     expect(xml).toContain('<property name="target.notes" value="sabotage &quot;c2&quot;">');
   });
@@ -93,4 +102,3 @@ describe('the JUnit reporter names the target', () => {
     for (const [name, value] of junitProperties(context)) expect(environment.get(name), name).toBe(value);
   });
 });
-

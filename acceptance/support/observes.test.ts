@@ -15,7 +15,10 @@ function isTestCall(call: ts.CallExpression): boolean {
 
 /** Whether a test's function begins with `observes(task, …)`. */
 function observesFirst(call: ts.CallExpression): boolean {
-  const fn = call.arguments.find((argument) => ts.isArrowFunction(argument) || ts.isFunctionExpression(argument)) as ts.ArrowFunction | ts.FunctionExpression | undefined;
+  const fn = call.arguments.find((argument) => ts.isArrowFunction(argument) || ts.isFunctionExpression(argument)) as
+    | ts.ArrowFunction
+    | ts.FunctionExpression
+    | undefined;
   const first = fn && ts.isBlock(fn.body) ? fn.body.statements[0] : undefined;
   if (!first || !ts.isExpressionStatement(first) || !ts.isCallExpression(first.expression)) return false;
   const { expression: callee, arguments: args } = first.expression;

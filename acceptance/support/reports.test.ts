@@ -14,7 +14,7 @@ async function scratch(): Promise<string> {
 }
 
 describe('runPassed (ACCEPT_KEEP=on-failure)', () => {
-  it('is true only when this run\'s record says PASS', async () => {
+  it("is true only when this run's record says PASS", async () => {
     const dir = await scratch();
     const passing = withResults(emptyRecord('p1'), { items: sampleRecord().items.filter((item) => item.verdict === 'PASS'), finishedAt: 'x' });
     await writeRunRecord(dir, passing);

@@ -42,12 +42,19 @@ export async function reportCleanup(
   // The running cc-ci and the neighbours, as they stood before the throwaway was created.
   const after = neighbours ? await observeMachines(client, neighbours.machines) : [];
   const changed = neighbours ? changedMachines(neighbours.before, after) : [];
-  const failures = [...(left.length ? [`still present after teardown: ${left.map((instance) => instance.name).join(', ')}`] : []), ...(changed.length ? [`the run changed what it must leave alone: ${changed.join('; ')}`] : [])];
+  const failures = [
+    ...(left.length ? [`still present after teardown: ${left.map((instance) => instance.name).join(', ')}`] : []),
+    ...(changed.length ? [`the run changed what it must leave alone: ${changed.join('; ')}`] : []),
+  ];
   const untouched = after.length ? `; untouched: ${describeObservations(after)}` : '';
   const cleanup: CleanupRecord = {
     ...(failures.length
       ? { verdict: 'FAIL', evidence: failures.join('; '), at: new Date().toISOString() }
-      : { verdict: 'PASS', evidence: `${name} deleted at ${destroyedAt}; no instance of run ${runId} remains in ${client.project}${untouched}`, at: new Date().toISOString() }),
+      : {
+          verdict: 'PASS',
+          evidence: `${name} deleted at ${destroyedAt}; no instance of run ${runId} remains in ${client.project}${untouched}`,
+          at: new Date().toISOString(),
+        }),
     ...(reach ? { reach: redact(reach) } : {}),
   };
   if (reach) log.info(`the throwaway's reach: ${redact(reach)}`);
@@ -58,7 +65,10 @@ export async function reportCleanup(
     log.info(cleanupRow(cleanup));
   }
   const d8 = join(reportsDir, 'evidence', 'd8.json');
-  const record = await readFile(d8, 'utf8').then((text) => JSON.parse(text) as D8Record, () => undefined);
+  const record = await readFile(d8, 'utf8').then(
+    (text) => JSON.parse(text) as D8Record,
+    () => undefined,
+  );
   if (record?.live) {
     record.live.destroyedAt = destroyedAt;
     await writeFile(d8, `${JSON.stringify(record, null, 2)}\n`);

@@ -14,7 +14,8 @@ export async function judgeRunningCcci(
   { narHashes, failure }: { narHashes: boolean; failure: (machine: string) => string },
 ): Promise<MachineSystems> {
   const observed = reproduction.production;
-  if ('unreachable' in observed || 'unreachable' in production) skipBecause(context, 'unreachable' in observed ? observed.unreachable : 'the running cc-ci is unreachable');
+  if ('unreachable' in observed || 'unreachable' in production)
+    skipBecause(context, 'unreachable' in observed ? observed.unreachable : 'the running cc-ci is unreachable');
   const verdict = await judgeSystems(observed, production.host, { narHashes, nix: { nixConfig: run.nixConfig } });
   await attach(`expected, current and booted systems on ${observed.machine} (the running cc-ci)`, verdict.record);
   for (const { name, text } of verdict.attachments) await attach(`${name} on ${observed.machine}`, text);

@@ -10,5 +10,10 @@ test('the acceptance specs sort into DoD order, D10 last', () => {
 });
 
 test('numbers compare as numbers, not as text', () => {
-  expect(['d10-x.spec.ts', 'd2-x.spec.ts', 'c7-x.spec.ts', 'd1-x.spec.ts'].sort(compareSpecFiles)).toEqual(['c7-x.spec.ts', 'd1-x.spec.ts', 'd2-x.spec.ts', 'd10-x.spec.ts']);
+  expect(['d10-x.spec.ts', 'd2-x.spec.ts', 'c7-x.spec.ts', 'd1-x.spec.ts'].sort(compareSpecFiles)).toEqual([
+    'c7-x.spec.ts',
+    'd1-x.spec.ts',
+    'd2-x.spec.ts',
+    'd10-x.spec.ts',
+  ]);
 });

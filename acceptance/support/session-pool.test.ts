@@ -15,17 +15,34 @@ function importsOf(file: string): string[] {
 describe("the kept worker's fresh modules", () => {
   it('are the specs and every layer above helpers/, and SSH, none under node_modules', () => {
     const modules = harnessModules();
-    for (const name of ['acceptance/support/dod.ts', 'acceptance/c2-cert-in-git.spec.ts', 'helpers/ssh/index.ts', 'machines/host.ts', 'reporting/dod-items.ts', 'lab/index.ts']) {
-      expect(modules.some((path) => path.endsWith(`/${name}`)), name).toBe(true);
+    for (const name of [
+      'acceptance/support/dod.ts',
+      'acceptance/c2-cert-in-git.spec.ts',
+      'helpers/ssh/index.ts',
+      'machines/host.ts',
+      'reporting/dod-items.ts',
+      'lab/index.ts',
+    ]) {
+      expect(
+        modules.some((path) => path.endsWith(`/${name}`)),
+        name,
+      ).toBe(true);
     }
-    expect(modules.some((path) => path.endsWith('/helpers/incus/client.ts')), 'helpers/incus/client.ts stays loaded').toBe(false);
+    expect(
+      modules.some((path) => path.endsWith('/helpers/incus/client.ts')),
+      'helpers/incus/client.ts stays loaded',
+    ).toBe(false);
     expect(modules.filter((path) => path.includes('node_modules'))).toEqual([]);
   });
 
-  it('leave no kept module importing a fresh one, which would keep a past run\'s copy', () => {
+  it("leave no kept module importing a fresh one, which would keep a past run's copy", () => {
     const fresh = (path: string) => FRESH_EACH_RUN.some((dir) => path === dir || path.startsWith(`${dir}/`));
     const kept = keptHelpers();
-    const crossing = kept.flatMap((file) => importsOf(file).filter(fresh).map((target) => `${relative(ROOT, file)} imports ${target}`));
+    const crossing = kept.flatMap((file) =>
+      importsOf(file)
+        .filter(fresh)
+        .map((target) => `${relative(ROOT, file)} imports ${target}`),
+    );
     expect(kept.length).toBeGreaterThan(20);
     expect(crossing).toEqual([]);
   });

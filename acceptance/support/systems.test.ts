@@ -24,7 +24,16 @@ function fakeHost(closures: Record<string, Closure>, diffClosures: Partial<Comma
     if (root) return reply({ stdout: JSON.stringify(closures[root]!.entries) });
     return reply({ exitCode: 1, stderr: `unexpected: ${script}` });
   };
-  return { name: 'fake', transport: 'fake', scripts, exec: run, succeed: run, fail: run, pushFile: async () => undefined, readFile: async () => Buffer.alloc(0) };
+  return {
+    name: 'fake',
+    transport: 'fake',
+    scripts,
+    exec: run,
+    succeed: run,
+    fail: run,
+    pushFile: async () => undefined,
+    readFile: async () => Buffer.alloc(0),
+  };
 }
 
 const same = (booted: string | undefined): Systems => ({ built: BUILT, running: BUILT, booted, diff: compareClosures(closureOf(BUILT), closureOf(BUILT)) });
@@ -66,7 +75,9 @@ describe('judgeSystems: expected = current, booted recorded', () => {
     // The cause lab/sabotage.ts gives c1-toplevel-from-other-base-commit.
     expect(verdict.mismatches[0]).toMatch(/clean-clone toplevel \/nix\/store\/\S+ ≠ \/run\/current-system/);
     expect(verdict.mismatches[0]).toContain(`1 only in clean-clone toplevel (first ${OLD})`);
-    expect(verdict.attachments[0]!.text).toMatch(/nix store diff-closures: not shown \(.*on this machine.*; the Nix on fake has no `nix store diff-closures`\)/);
+    expect(verdict.attachments[0]!.text).toMatch(
+      /nix store diff-closures: not shown \(.*on this machine.*; the Nix on fake has no `nix store diff-closures`\)/,
+    );
   });
 
   it('holds narHashes to account only when asked (C1), not for D8, which compares paths', async () => {
@@ -74,6 +85,8 @@ describe('judgeSystems: expected = current, booted recorded', () => {
     const host = fakeHost({}, { exitCode: 1, stderr: 'error: nope\n' });
     expect((await judgeSystems(systems, host, { narHashes: false, nix })).mismatches).toEqual([]);
     const c1 = await judgeSystems(systems, host, { narHashes: true, nix });
-    expect(c1.mismatches).toEqual([`clean-clone toplevel ${BUILT} ≠ /run/current-system ${BUILT}: 0 only in clean-clone toplevel, 0 only in /run/current-system, 1 with a different narHash (first ${DEP})`]);
+    expect(c1.mismatches).toEqual([
+      `clean-clone toplevel ${BUILT} ≠ /run/current-system ${BUILT}: 0 only in clean-clone toplevel, 0 only in /run/current-system, 1 with a different narHash (first ${DEP})`,
+    ]);
   });
 });

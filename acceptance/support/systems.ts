@@ -40,7 +40,9 @@ export function describeSystems(systems: Omit<Systems, 'diff'>, host: string): s
       : systems.booted === systems.running
         ? `${systems.booted} (= current)`
         : `${systems.booted} (≠ current: switched since boot, as \`nixos-rebuild switch\` without a reboot leaves it; not a failure)`;
-  return [`expected (${BUILT}): ${systems.built}`, `current (${CURRENT} on ${host}): ${systems.running}`, `booted (${BOOTED} on ${host}): ${booted}`].join('\n');
+  return [`expected (${BUILT}): ${systems.built}`, `current (${CURRENT} on ${host}): ${systems.running}`, `booted (${BOOTED} on ${host}): ${booted}`].join(
+    '\n',
+  );
 }
 
 /** What differs between two closures, in one line: counts, then the first path of each kind. */
@@ -49,7 +51,10 @@ export function summariseDifference(diff: ClosureDiff, [labelA, labelB]: [string
   return [
     first(`only in ${labelA}`, diff.onlyInA),
     first(`only in ${labelB}`, diff.onlyInB),
-    first('with a different narHash', diff.narHashDiffers.map(({ path }) => path)),
+    first(
+      'with a different narHash',
+      diff.narHashDiffers.map(({ path }) => path),
+    ),
   ].join(', ');
 }
 
@@ -64,7 +69,10 @@ export async function judgeSystems(systems: Systems, host: HostChannel, options:
   if (systems.built !== systems.running || (options.narHashes && !systems.diff.identical)) {
     mismatches.push(`${BUILT} ${systems.built} ≠ ${CURRENT} ${systems.running}: ${summariseDifference(systems.diff, builtLabels)}`);
     const tool = await diffClosuresWherever(systems.built, systems.running, host, options.nix);
-    attachments.push({ name: `closure difference: ${BUILT} vs ${CURRENT}`, text: formatClosureDiff(systems.diff, { labels: builtLabels, diffClosures: tool }) });
+    attachments.push({
+      name: `closure difference: ${BUILT} vs ${CURRENT}`,
+      text: formatClosureDiff(systems.diff, { labels: builtLabels, diffClosures: tool }),
+    });
   }
   return { record: describeSystems(systems, host.name), mismatches, attachments };
 }

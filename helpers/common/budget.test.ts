@@ -53,7 +53,9 @@ describe('withinDuration', () => {
       throw new Error('operation timed out');
     }).catch((caught: unknown) => caught as Error);
     expect(error).toBeInstanceOf(HarnessError);
-    expect(error.message).toMatch(/^the rebuild after X on host-1 did not finish within 0 s \(ACCEPT_REBUILD_TIMEOUT; it ran \d+ ms\): if it is only slow on this target, raise ACCEPT_REBUILD_TIMEOUT; operation timed out$/);
+    expect(error.message).toMatch(
+      /^the rebuild after X on host-1 did not finish within 0 s \(ACCEPT_REBUILD_TIMEOUT; it ran \d+ ms\): if it is only slow on this target, raise ACCEPT_REBUILD_TIMEOUT; operation timed out$/,
+    );
     expect(error.cause).toBeInstanceOf(Error);
   });
 });

@@ -32,7 +32,12 @@ export function settingOf<N extends DurationName>(durations: Pick<Durations, N>,
 /** How early a timer may fire, as performance.now() measures it. */
 const TIMER_SLACK_MS = 2;
 
-export async function withinDuration<T, N extends DurationName>(durations: Pick<Durations, N>, name: N, what: string, work: (timeoutMs: number) => Promise<T>): Promise<T> {
+export async function withinDuration<T, N extends DurationName>(
+  durations: Pick<Durations, N>,
+  name: N,
+  what: string,
+  work: (timeoutMs: number) => Promise<T>,
+): Promise<T> {
   const limit = durations[name];
   const started = performance.now();
   try {

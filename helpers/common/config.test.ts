@@ -2,7 +2,19 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, DURATION_VARIABLES, systemNamesEnv, type SystemNames, REAL_TARGET_DURATIONS, incusFileSetting, loadConfig, parseBytes, parseDuration, realTargetDurations, type DurationName } from './config.ts';
+import {
+  CONFIG_VARIABLES,
+  DURATION_VARIABLES,
+  systemNamesEnv,
+  type SystemNames,
+  REAL_TARGET_DURATIONS,
+  incusFileSetting,
+  loadConfig,
+  parseBytes,
+  parseDuration,
+  realTargetDurations,
+  type DurationName,
+} from './config.ts';
 import { ConfigError } from './errors.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -191,7 +203,7 @@ describe('ACCEPT_INCUS_CERT_DIR', () => {
     expect(incusFileSetting(loadConfig({ ACCEPT_INCUS_SERVER_CERT: '/s.crt' }).incus, 'serverCertFile')).toEqual({ variable: 'ACCEPT_INCUS_SERVER_CERT' });
   });
 
-  it("takes no server.crt from the directory when a fingerprint pins the server", () => {
+  it('takes no server.crt from the directory when a fingerprint pins the server', () => {
     const incus = loadConfig({ ACCEPT_INCUS_CERT_DIR: dir, ACCEPT_INCUS_SERVER_FINGERPRINT: 'ab'.repeat(32) }).incus;
     expect(incus.serverCertFile).toBeUndefined();
     expect(incus.clientCertFile).toBe(`${dir}client.crt`);
@@ -321,13 +333,29 @@ describe("cc-ci's own names", () => {
 
   it.each([
     ['ACCEPT_BUILD_PARAMS', 'recipe=RECIPE,pull=PR', /^ACCEPT_BUILD_PARAMS: lacks comment: it must be recipe=…,pull=…,comment=…$/],
-    ['ACCEPT_BUILD_PARAMS', 'recipe=RECIPE,pull=PR,comment=COMMENT_ID,branch=B', /^ACCEPT_BUILD_PARAMS: has no key branch: its keys are recipe, pull, comment$/],
-    ['ACCEPT_BUILD_PARAMS', 'recipe=RECIPE,pull=PR,comment=COMMENT-ID', /^ACCEPT_BUILD_PARAMS: comment must be an environment variable name such as RECIPE; got "COMMENT-ID"$/],
+    [
+      'ACCEPT_BUILD_PARAMS',
+      'recipe=RECIPE,pull=PR,comment=COMMENT_ID,branch=B',
+      /^ACCEPT_BUILD_PARAMS: has no key branch: its keys are recipe, pull, comment$/,
+    ],
+    [
+      'ACCEPT_BUILD_PARAMS',
+      'recipe=RECIPE,pull=PR,comment=COMMENT-ID',
+      /^ACCEPT_BUILD_PARAMS: comment must be an environment variable name such as RECIPE; got "COMMENT-ID"$/,
+    ],
     ['ACCEPT_BUILD_PARAMS', 'recipe=A,recipe=B,pull=PR,comment=C', /^ACCEPT_BUILD_PARAMS: sets recipe twice$/],
-    ['ACCEPT_STAGE_WORDS', 'install=install,upgrade=upgrade,backup-restore=backup|restore,recipe-tests=recipe|local,browser=play.*', /^ACCEPT_STAGE_WORDS: browser must be words separated by \|/],
+    [
+      'ACCEPT_STAGE_WORDS',
+      'install=install,upgrade=upgrade,backup-restore=backup|restore,recipe-tests=recipe|local,browser=play.*',
+      /^ACCEPT_STAGE_WORDS: browser must be words separated by \|/,
+    ],
     ['ACCEPT_STAGE_WORDS', 'install=install', /^ACCEPT_STAGE_WORDS: lacks upgrade, backup-restore, recipe-tests, browser/],
     ['ACCEPT_ENROLMENT', 'list=tests/enrolled,tree=tests/,doc=docs/enroll.md', /^ACCEPT_ENROLMENT: tree must hold \{recipe\}/],
-    ['ACCEPT_ENROLMENT', 'list=/etc/enrolled,tree=tests/{recipe}/,doc=docs/enroll.md', /^ACCEPT_ENROLMENT: list must be a path inside the base repo; got "\/etc\/enrolled"$/],
+    [
+      'ACCEPT_ENROLMENT',
+      'list=/etc/enrolled,tree=tests/{recipe}/,doc=docs/enroll.md',
+      /^ACCEPT_ENROLMENT: list must be a path inside the base repo; got "\/etc\/enrolled"$/,
+    ],
     ['ACCEPT_RUNBOOK_DOC', '../runbook.md', /^ACCEPT_RUNBOOK_DOC: must be a path inside the repo/],
     ['ACCEPT_D8_DOC', '/docs/d8.md', /^ACCEPT_D8_DOC: must be a path inside the repo/],
   ])('%s=%s is refused, naming the setting and what is wrong', (variable, value, message) => {
@@ -340,7 +368,14 @@ describe('durations', () => {
   const MIN = 60_000;
 
   it('a real target gets the documented defaults when nothing is set: boot 10m, rebuild 45m, converge 10m, build start 5m, build finish 40m, check 10m', () => {
-    expect(realTargetDurations(loadConfig({}))).toEqual({ boot: 10 * MIN, rebuild: 45 * MIN, converge: 10 * MIN, buildStart: 5 * MIN, buildFinish: 40 * MIN, check: 10 * MIN });
+    expect(realTargetDurations(loadConfig({}))).toEqual({
+      boot: 10 * MIN,
+      rebuild: 45 * MIN,
+      converge: 10 * MIN,
+      buildStart: 5 * MIN,
+      buildFinish: 40 * MIN,
+      check: 10 * MIN,
+    });
   });
 
   it('reads each one from its variable, and leaves the others to the target', () => {
@@ -475,9 +510,18 @@ describe('CONFIG_VARIABLES, docs/configuration.md and the code agree', () => {
   it('has exactly one docs table row per variable, and none for unknown names', async () => {
     const rows = await docRows();
     const documented = rows.map((row) => row.name);
-    expect(documented.filter((name, index) => documented.indexOf(name) !== index), 'documented twice').toEqual([]);
-    expect(documented.filter((name) => !(CONFIG_VARIABLES as readonly string[]).includes(name)), 'not in CONFIG_VARIABLES').toEqual([]);
-    expect(CONFIG_VARIABLES.filter((name) => !documented.includes(name)), 'missing from docs/configuration.md').toEqual([]);
+    expect(
+      documented.filter((name, index) => documented.indexOf(name) !== index),
+      'documented twice',
+    ).toEqual([]);
+    expect(
+      documented.filter((name) => !(CONFIG_VARIABLES as readonly string[]).includes(name)),
+      'not in CONFIG_VARIABLES',
+    ).toEqual([]);
+    expect(
+      CONFIG_VARIABLES.filter((name) => !documented.includes(name)),
+      'missing from docs/configuration.md',
+    ).toEqual([]);
   });
 
   it('mentions no unknown ACCEPT_* name anywhere in the docs', async () => {

@@ -24,7 +24,10 @@ const INCUS_FILE_VARIABLES: Record<IncusFileField, string> = {
  * The setting that named one of the Incus files: its own variable, or the cert dir, the file in
  * it and the variable that would name it instead.
  */
-export function incusFileSetting(incus: Partial<Pick<IncusSettings, IncusFileField | 'certDir'>>, field: IncusFileField): { variable: string; inDir?: string; instead?: string } {
+export function incusFileSetting(
+  incus: Partial<Pick<IncusSettings, IncusFileField | 'certDir'>>,
+  field: IncusFileField,
+): { variable: string; inDir?: string; instead?: string } {
   const file = incus[field];
   if (incus.certDir !== undefined && file === join(incus.certDir, INCUS_CERT_DIR_FILES[field])) {
     return { variable: 'ACCEPT_INCUS_CERT_DIR', inDir: INCUS_CERT_DIR_FILES[field], instead: INCUS_FILE_VARIABLES[field] };
@@ -295,10 +298,16 @@ export const SYSTEM_NAME_SETTINGS: Record<keyof SystemNames, string> = {
 function unitList(env: Env, name: string): string[] | undefined {
   const value = text(env, name);
   if (value === undefined) return undefined;
-  const units = value.split(',').map((unit) => unit.trim()).filter(Boolean);
+  const units = value
+    .split(',')
+    .map((unit) => unit.trim())
+    .filter(Boolean);
   const bad = units.find((unit) => !/^[A-Za-z0-9@._:-]+\.(service|target|socket|timer|mount)$/.test(unit));
   if (bad !== undefined || units.length === 0) {
-    throw new ConfigError(name, `must be a comma-separated list of systemd unit names such as ccci-reconcile-swarm.service; got ${JSON.stringify(bad ?? value)}`);
+    throw new ConfigError(
+      name,
+      `must be a comma-separated list of systemd unit names such as ccci-reconcile-swarm.service; got ${JSON.stringify(bad ?? value)}`,
+    );
   }
   return units;
 }
@@ -307,7 +316,12 @@ function unitList(env: Env, name: string): string[] | undefined {
  * `key=value` pairs, comma-separated, with exactly the keys given (in any order); each value
  * checked by `valid`, which says what it must be.
  */
-function namedValues<K extends string>(env: Env, name: string, keys: readonly K[], valid: { test: (value: string) => boolean; what: string }): Record<K, string> | undefined {
+function namedValues<K extends string>(
+  env: Env,
+  name: string,
+  keys: readonly K[],
+  valid: { test: (value: string) => boolean; what: string },
+): Record<K, string> | undefined {
   const value = text(env, name);
   if (value === undefined) return undefined;
   const example = keys.map((key) => `${key}=…`).join(',');
@@ -329,7 +343,10 @@ const IN_REPO = { test: insideRepo, what: 'a path inside the base repo' };
 
 /** The ACCEPT_* settings that name `names`: what loadConfig reads back to the same names. */
 export function systemNamesEnv(names: SystemNames): Record<string, string> {
-  const pairs = (values: Record<string, string>) => Object.entries(values).map(([key, value]) => `${key}=${value}`).join(',');
+  const pairs = (values: Record<string, string>) =>
+    Object.entries(values)
+      .map(([key, value]) => `${key}=${value}`)
+      .join(',');
   const { install, upgrade, backupRestore, recipeTests, browser } = names.stageWords;
   return {
     ACCEPT_ONESHOTS: names.oneshots.join(','),
@@ -376,7 +393,10 @@ function sshHostKey(env: Env, name: string): string | undefined {
   const value = text(env, name);
   if (value === undefined) return undefined;
   if (!SSH_FINGERPRINT.test(value)) {
-    throw new ConfigError(name, `must be a host key fingerprint as \`ssh-keygen -lf\` prints it: SHA256: and 43 base64 characters; got ${JSON.stringify(value)}`);
+    throw new ConfigError(
+      name,
+      `must be a host key fingerprint as \`ssh-keygen -lf\` prints it: SHA256: and 43 base64 characters; got ${JSON.stringify(value)}`,
+    );
   }
   return value.replace(/=$/, '');
 }
@@ -388,7 +408,8 @@ function flag(env: Env, name: string): boolean {
 function slug(env: Env, name: string, fallback: string, parts: 1 | 2): string {
   const value = text(env, name) ?? fallback;
   const pattern = parts === 1 ? /^[A-Za-z0-9][A-Za-z0-9_.-]*$/ : /^[A-Za-z0-9][A-Za-z0-9_.-]*\/[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-  if (!pattern.test(value)) throw new ConfigError(name, `must be ${parts === 1 ? 'a name such as coop-cloud' : 'owner/name, such as coop-cloud/cc-ci'}; got ${JSON.stringify(value)}`);
+  if (!pattern.test(value))
+    throw new ConfigError(name, `must be ${parts === 1 ? 'a name such as coop-cloud' : 'owner/name, such as coop-cloud/cc-ci'}; got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -404,16 +425,21 @@ const INCUS_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 /** An Incus instance name, or unset. */
 function instanceName(env: Env, name: string): string | undefined {
   const value = text(env, name);
-  if (value !== undefined && !INCUS_NAME.test(value)) throw new ConfigError(name, `must be an Incus instance name such as cc-nix-test; got ${JSON.stringify(value)}`);
+  if (value !== undefined && !INCUS_NAME.test(value))
+    throw new ConfigError(name, `must be an Incus instance name such as cc-nix-test; got ${JSON.stringify(value)}`);
   return value;
 }
 
 function instanceList(env: Env, name: string): string[] {
   const value = text(env, name);
   if (value === undefined) return [];
-  const names = value.split(',').map((entry) => entry.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
   const bad = names.find((entry) => !INCUS_NAME.test(entry));
-  if (bad !== undefined) throw new ConfigError(name, `must be a comma-separated list of Incus instance names such as lichen-staging; got ${JSON.stringify(bad)}`);
+  if (bad !== undefined)
+    throw new ConfigError(name, `must be a comma-separated list of Incus instance names such as lichen-staging; got ${JSON.stringify(bad)}`);
   return [...new Set(names)];
 }
 
@@ -422,7 +448,11 @@ function profileList(env: Env, name: string): string[] {
   if (value === undefined) return ['default'];
   const profiles = value.split(',').map((profile) => profile.trim());
   const bad = profiles.find((profile) => !INCUS_NAME.test(profile));
-  if (bad !== undefined) throw new ConfigError(name, `must be a comma-separated list of Incus profile names such as default,vm-nixos; got ${JSON.stringify(bad === '' ? value : bad)}`);
+  if (bad !== undefined)
+    throw new ConfigError(
+      name,
+      `must be a comma-separated list of Incus profile names such as default,vm-nixos; got ${JSON.stringify(bad === '' ? value : bad)}`,
+    );
   if (new Set(profiles).size !== profiles.length) throw new ConfigError(name, `names a profile twice: ${JSON.stringify(value)}`);
   return profiles;
 }
@@ -452,7 +482,12 @@ function instanceConfig(env: Env, name: string): Record<string, string> {
   const value = text(env, name);
   if (value === undefined) return {};
   const config: Record<string, string> = {};
-  for (const [key, setting] of keyValuePairs(name, value, /^[a-z0-9][a-z0-9._-]*$/, 'comma-separated Incus instance config pairs such as security.secureboot=false')) {
+  for (const [key, setting] of keyValuePairs(
+    name,
+    value,
+    /^[a-z0-9][a-z0-9._-]*$/,
+    'comma-separated Incus instance config pairs such as security.secureboot=false',
+  )) {
     if (HARNESS_OWNED_CONFIG.test(key)) {
       throw new ConfigError(name, `sets ${key}, which the harness sets itself${key === 'limits.memory' ? ' (use ACCEPT_INCUS_MEMORY)' : ' (its labels)'}`);
     }
@@ -480,7 +515,8 @@ function repoPath(env: Env, name: string): string | undefined {
 function interfaceName(env: Env, name: string): string | undefined {
   const value = text(env, name);
   // Linux interface names: at most 15 bytes, no slash or whitespace.
-  if (value !== undefined && !/^[A-Za-z0-9_.@-]{1,15}$/.test(value)) throw new ConfigError(name, `must be a network interface name inside the guest, such as enp5s0 or eth0; got ${JSON.stringify(value)}`);
+  if (value !== undefined && !/^[A-Za-z0-9_.@-]{1,15}$/.test(value))
+    throw new ConfigError(name, `must be a network interface name inside the guest, such as enp5s0 or eth0; got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -549,7 +585,11 @@ export function loadConfig(env: Env = process.env): Config {
       url: url(env, 'ACCEPT_INCUS_URL', ['https:']),
       ...incusFiles(
         text(env, 'ACCEPT_INCUS_CERT_DIR'),
-        { clientCertFile: text(env, 'ACCEPT_INCUS_CLIENT_CERT'), clientKeyFile: text(env, 'ACCEPT_INCUS_CLIENT_KEY'), serverCertFile: text(env, 'ACCEPT_INCUS_SERVER_CERT') },
+        {
+          clientCertFile: text(env, 'ACCEPT_INCUS_CLIENT_CERT'),
+          clientKeyFile: text(env, 'ACCEPT_INCUS_CLIENT_KEY'),
+          serverCertFile: text(env, 'ACCEPT_INCUS_SERVER_CERT'),
+        },
         fingerprint,
       ),
       serverFingerprint: fingerprint?.replaceAll(':', '').toLowerCase(),
@@ -635,12 +675,22 @@ function systemNames(env: Env): Partial<SystemNames> {
   const params = namedValues(env, 'ACCEPT_BUILD_PARAMS', ['recipe', 'pull', 'comment'] as const, ENV_NAME);
   const stages = namedValues(env, 'ACCEPT_STAGE_WORDS', ['install', 'upgrade', 'backup-restore', 'recipe-tests', 'browser'] as const, WORDS);
   const enrolment = namedValues(env, 'ACCEPT_ENROLMENT', ['list', 'tree', 'doc'] as const, IN_REPO);
-  if (enrolment && !enrolment.tree.includes('{recipe}')) throw new ConfigError('ACCEPT_ENROLMENT', `tree must hold {recipe} where the recipe's name goes, such as tests/{recipe}/; got ${JSON.stringify(enrolment.tree)}`);
+  if (enrolment && !enrolment.tree.includes('{recipe}'))
+    throw new ConfigError(
+      'ACCEPT_ENROLMENT',
+      `tree must hold {recipe} where the recipe's name goes, such as tests/{recipe}/; got ${JSON.stringify(enrolment.tree)}`,
+    );
   const names: Partial<SystemNames> = {
     oneshots: unitList(env, 'ACCEPT_ONESHOTS'),
     d8Doc: repoPath(env, 'ACCEPT_D8_DOC'),
     buildParams: params,
-    stageWords: stages && { install: stages.install, upgrade: stages.upgrade, backupRestore: stages['backup-restore'], recipeTests: stages['recipe-tests'], browser: stages.browser },
+    stageWords: stages && {
+      install: stages.install,
+      upgrade: stages.upgrade,
+      backupRestore: stages['backup-restore'],
+      recipeTests: stages['recipe-tests'],
+      browser: stages.browser,
+    },
     enrolment,
     runbookDoc: repoPath(env, 'ACCEPT_RUNBOOK_DOC'),
   };

@@ -54,7 +54,10 @@ describe('splitUrlCredentials', () => {
 
 describe('loadConfig and repo URLs with credentials', () => {
   it('keeps no credential in baseRepo or instanceRepo, and hands both to git as credentials', () => {
-    const config = loadConfig({ ACCEPT_BASE_REPO: `https://bot:${TOKEN}@git.example.net/cc-ci.git`, ACCEPT_INSTANCE_REPO: `https://${TOKEN}x@git.example.org/s.git` });
+    const config = loadConfig({
+      ACCEPT_BASE_REPO: `https://bot:${TOKEN}@git.example.net/cc-ci.git`,
+      ACCEPT_INSTANCE_REPO: `https://${TOKEN}x@git.example.org/s.git`,
+    });
     expect(config.baseRepo).toBe('https://git.example.net/cc-ci.git');
     expect(config.instanceRepo).toBe('https://git.example.org/s.git');
     expect(config.urlCredentials.map((credential) => credential.origin)).toEqual(['https://git.example.net', 'https://git.example.org']);
@@ -80,7 +83,9 @@ describe('parseCredentialStore', () => {
   });
 
   it('refuses two lines for one host (git would send both headers) and an empty file', () => {
-    expect(refusal(() => parseCredentialStore(`https://a:${TOKEN}@h.example\nhttps://b:${TOKEN}x@h.example/other\n`, 'V', 'f')).message).toContain('second credential for https://h.example');
+    expect(refusal(() => parseCredentialStore(`https://a:${TOKEN}@h.example\nhttps://b:${TOKEN}x@h.example/other\n`, 'V', 'f')).message).toContain(
+      'second credential for https://h.example',
+    );
     expect(refusal(() => parseCredentialStore('# nothing\n', 'V', 'f')).message).toContain('holds no credential');
   });
 });
@@ -91,7 +96,11 @@ describe('what git is given', () => {
 
   it('an extraHeader per origin, through GIT_CONFIG_* variables, with the header value registered for redaction', () => {
     splitUrlCredentials('V', `https://bot:${TOKEN}@git.example.net/x.git`);
-    expect(gitHeaderEnv(credentials)).toEqual({ GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.https://git.example.net/.extraHeader', GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}` });
+    expect(gitHeaderEnv(credentials)).toEqual({
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'http.https://git.example.net/.extraHeader',
+      GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
+    });
     expect(redact(basic)).toBe('[REDACTED]');
     expect(gitHeaderEnv([])).toEqual({});
   });

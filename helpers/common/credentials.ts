@@ -59,7 +59,10 @@ function credentialOf(parsed: URL, variable: string, where: string): GitCredenti
   // Registered before any check can quote it.
   if (secret.length >= MIN_SECRET_LENGTH) registerSecret(secret);
   if (secret.length < MIN_SECRET_LENGTH) {
-    throw new ConfigError(variable, `${where}: the password or token is shorter than ${MIN_SECRET_LENGTH} characters, too short to redact reliably from the evidence`);
+    throw new ConfigError(
+      variable,
+      `${where}: the password or token is shorter than ${MIN_SECRET_LENGTH} characters, too short to redact reliably from the evidence`,
+    );
   }
   return register({ origin: parsed.origin, username, password });
 }
@@ -78,7 +81,10 @@ export function splitUrlCredentials(variable: string, url: string): { url: strin
   if (!parsed.password && !(isHttp(parsed.protocol) && parsed.username)) return { url };
   if (!isHttp(parsed.protocol)) {
     registerSecret(decodeURIComponent(parsed.password));
-    throw new ConfigError(variable, `carries a password in a ${parsed.protocol.replace(/:$/, '')} URL (${displayUrl(url)}); only http(s) credentials are supported: use an SSH key, or an https URL with ACCEPT_GIT_CREDENTIALS_FILE`);
+    throw new ConfigError(
+      variable,
+      `carries a password in a ${parsed.protocol.replace(/:$/, '')} URL (${displayUrl(url)}); only http(s) credentials are supported: use an SSH key, or an https URL with ACCEPT_GIT_CREDENTIALS_FILE`,
+    );
   }
   return { url: displayUrl(url), credential: credentialOf(parsed, variable, `the userinfo of ${displayUrl(url)}`) };
 }
@@ -156,7 +162,10 @@ export function readCredentialsFile(file: string, variable: string): GitCredenti
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ConfigError(variable, `cannot read the git credentials file ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); fix the path`);
+    throw new ConfigError(
+      variable,
+      `cannot read the git credentials file ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); fix the path`,
+    );
   }
   return parseCredentialStore(text, variable, file);
 }

@@ -66,7 +66,9 @@ describe('dial', () => {
 
   it('names the proxy and its setting when the proxy refuses, and calls it final: no wait brings a dead proxy back', async () => {
     const port = await closedPort();
-    const error = await rejection(dial({ host: 'git.lab.test', port: 22, socks: `socks5://u:secret@127.0.0.1:${port}`, socksSetting: 'MY_SOCKS', timeoutMs: 2000 }));
+    const error = await rejection(
+      dial({ host: 'git.lab.test', port: 22, socks: `socks5://u:secret@127.0.0.1:${port}`, socksSetting: 'MY_SOCKS', timeoutMs: 2000 }),
+    );
     expect(error.message).toBe(
       `could not reach git.lab.test:22 through SOCKS5 proxy socks5://127.0.0.1:${port} (MY_SOCKS): the proxy refused the connection (ECONNREFUSED); is it running?`,
     );
@@ -86,7 +88,9 @@ describe('dial', () => {
   it('calls a SOCKS reply no retry can cure final', async () => {
     // The fake proxy answers 8 (address type not supported) for IPv6 destinations.
     const error = await rejection(dial({ host: '::1', port: 22, socks: socks.url, timeoutMs: 2000 }));
-    expect(error.message).toMatch(/could not reach \[::1\]:22 through .*: the proxy could not connect to the target \(SOCKS reply 8, address type not supported\)$/);
+    expect(error.message).toMatch(
+      /could not reach \[::1\]:22 through .*: the proxy could not connect to the target \(SOCKS reply 8, address type not supported\)$/,
+    );
     expect([error.fault, error.setting, error.transient]).toEqual(['socks-reply', 'ACCEPT_SOCKS', false]);
   });
 
@@ -149,7 +153,13 @@ describe('dial', () => {
 
 describe('parseSocksUrl', () => {
   it('reads host, port and credentials, and keeps credentials out of the label', () => {
-    expect(parseSocksUrl('socks5h://us%40er:p%3Ass@[::1]:1055')).toEqual({ host: '::1', port: 1055, userId: 'us@er', password: 'p:ss', label: 'socks5h://[::1]:1055' });
+    expect(parseSocksUrl('socks5h://us%40er:p%3Ass@[::1]:1055')).toEqual({
+      host: '::1',
+      port: 1055,
+      userId: 'us@er',
+      password: 'p:ss',
+      label: 'socks5h://[::1]:1055',
+    });
     expect(parseSocksUrl('socks5://proxy.test').port).toBe(1080);
   });
 

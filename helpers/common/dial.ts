@@ -140,7 +140,8 @@ export async function dial(options: DialOptions): Promise<net.Socket> {
     } catch (error) {
       const code = errorCode(error);
       if (code === 'ETIMEDOUT') throw fail('timeout', `timed out after ${budget}`, false, error);
-      if (code === 'ECONNREFUSED') throw fail('target-refused', 'it refused the connection (ECONNREFUSED); is the service running and the port right?', true, error);
+      if (code === 'ECONNREFUSED')
+        throw fail('target-refused', 'it refused the connection (ECONNREFUSED); is the service running and the port right?', true, error);
       if (code === 'ECONNRESET') throw fail('reset', 'the connection was reset (ECONNRESET)', true, error);
       if (UNREACHABLE.has(code)) throw fail('target-unreachable', `it is unreachable (${code})`, true, error);
       if (DNS.has(code)) throw fail('dns', `cannot resolve ${host} (${code})`, code === 'EAI_AGAIN', error);
@@ -190,13 +191,20 @@ export async function dial(options: DialOptions): Promise<net.Socket> {
       const known = SOCKS_REPLIES[reply];
       const meaning = known ? `SOCKS reply ${known.code}, ${known.meaning}` : `SOCKS reply ${reply}`;
       const fault: DialFault = known?.code === 5 ? 'target-refused' : known && known.code >= 3 && known.code <= 4 ? 'target-unreachable' : 'socks-reply';
-      throw fail(fault, `the proxy could not connect to the target (${meaning})`, known?.transient ?? false, error, known?.transient ? options.targetSetting : socksSetting);
+      throw fail(
+        fault,
+        `the proxy could not connect to the target (${meaning})`,
+        known?.transient ?? false,
+        error,
+        known?.transient ? options.targetSetting : socksSetting,
+      );
     }
     if (/timed out/i.test(message)) throw fail('timeout', `timed out after ${budget} in the SOCKS5 handshake`, false, error);
     if (/Authentication failed|no accepted authentication/i.test(message)) {
       throw fail('proxy-auth', `the proxy refused our authentication (${message}); check the user and password in ${socksSetting}`, false, error);
     }
-    if (/Socket closed|ECONNRESET|EPIPE/.test(message)) throw fail('reset', `the proxy closed the connection during the SOCKS5 handshake (${message})`, true, error);
+    if (/Socket closed|ECONNRESET|EPIPE/.test(message))
+      throw fail('reset', `the proxy closed the connection during the SOCKS5 handshake (${message})`, true, error);
     throw fail('proxy-protocol', `the SOCKS5 handshake failed (${message}); is ${proxy.label} a SOCKS5 proxy?`, false, error);
   }
 }

@@ -13,7 +13,12 @@ export interface CommandResult {
 export class CommandError extends HarnessError {
   override readonly name: string = 'CommandError';
   /** `meaning`: what the exit code says, when it says more than a number (e.g. "command not found on ci-1"). */
-  constructor(readonly result: CommandResult, readonly expectation: string, where = '', meaning?: string) {
+  constructor(
+    readonly result: CommandResult,
+    readonly expectation: string,
+    where = '',
+    meaning?: string,
+  ) {
     super(
       redact(
         `${where ? `${where}: ` : ''}\`${result.command}\` ${expectation} but exited ${result.exitCode}${meaning ? ` (${meaning})` : ''}` +

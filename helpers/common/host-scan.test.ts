@@ -16,7 +16,16 @@ function fakeHost(reply: (script: string) => Partial<CommandResult>): HostChanne
     scripts.push(script);
     return { command: script, exitCode: 0, stdout: '', stderr: '', ...reply(script) };
   };
-  return { name: 'fake-host', transport: 'fake', scripts, exec, succeed: exec, fail: exec, pushFile: async () => undefined, readFile: async () => Buffer.alloc(0) };
+  return {
+    name: 'fake-host',
+    transport: 'fake',
+    scripts,
+    exec,
+    succeed: exec,
+    fail: exec,
+    pushFile: async () => undefined,
+    readFile: async () => Buffer.alloc(0),
+  };
 }
 
 /** The roots step answers that every root exists; the grep gets `grep`. */
@@ -65,7 +74,9 @@ describe('filesMatchingOnHost', () => {
   it('is an ERROR naming the command and the host when grep fails (2), even with matches printed', async () => {
     const host = fakeHost(withGrep({ exitCode: 2, stdout: '/etc/a\n', stderr: 'grep: /root/x: Input/output error\n' }));
     const error = await rejectionOf(filesMatchingOnHost(host, { pattern: KEY_PATTERN, roots: ['/etc', '/root'] }), HostScanError);
-    expect(error.message).toMatch(/^on fake-host: `grep -rlE -e .* -- \/etc \/root` failed \(exit 2\), so what it looked for is unknown\n--- stderr ---\ngrep: \/root\/x: Input\/output error$/);
+    expect(error.message).toMatch(
+      /^on fake-host: `grep -rlE -e .* -- \/etc \/root` failed \(exit 2\), so what it looked for is unknown\n--- stderr ---\ngrep: \/root\/x: Input\/output error$/,
+    );
   });
 
   it('is an ERROR when it cannot tell which roots exist', async () => {
@@ -79,7 +90,11 @@ describe('filesMatchingOnHost', () => {
     writeFileSync(join(dir, 'nested', 'id_ed25519'), '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n');
     writeFileSync(join(dir, 'code.py'), 'MARKER = "-----BEGIN PRIVATE KEY-----" # only names it\n');
     const absent = join(work, 'no-such-dir');
-    expect(await filesMatchingOnHost(localHost, { pattern: KEY_PATTERN, roots: [dir, absent] })).toEqual({ files: [join(dir, 'nested', 'id_ed25519')], searched: [dir], absent: [absent] });
+    expect(await filesMatchingOnHost(localHost, { pattern: KEY_PATTERN, roots: [dir, absent] })).toEqual({
+      files: [join(dir, 'nested', 'id_ed25519')],
+      searched: [dir],
+      absent: [absent],
+    });
     expect((await filesMatchingOnHost(localHost, { pattern: 'AGE-SECRET-KEY-1[0-9A-Z]{58}', roots: [dir] })).files).toEqual([]);
   });
 });

@@ -16,7 +16,11 @@ export class HostScanError extends HarnessError {
     readonly host: string,
     why: string,
   ) {
-    super(redact(`on ${host}: \`${result.command}\` ${why} (exit ${result.exitCode}), so what it looked for is unknown\n--- stderr ---\n${result.stderr.trimEnd().slice(-2000) || '(empty)'}`));
+    super(
+      redact(
+        `on ${host}: \`${result.command}\` ${why} (exit ${result.exitCode}), so what it looked for is unknown\n--- stderr ---\n${result.stderr.trimEnd().slice(-2000) || '(empty)'}`,
+      ),
+    );
   }
 }
 
@@ -45,7 +49,10 @@ export async function filesMatchingOnHost(host: HostChannel, options: FilesMatch
   const { searched, absent } = await existingRoots(host, options.roots, purpose);
   if (searched.length === 0) return { files: [], searched, absent };
 
-  const result = await host.exec(`grep -rlE -e ${shellWord(options.pattern)} -- ${searched.map(shellWord).join(' ')}`, { purpose, timeoutMs: options.timeoutMs });
+  const result = await host.exec(`grep -rlE -e ${shellWord(options.pattern)} -- ${searched.map(shellWord).join(' ')}`, {
+    purpose,
+    timeoutMs: options.timeoutMs,
+  });
   requireStarted(result, host);
   if (result.exitCode === 1) return { files: [], searched, absent };
   // A file that vanished between grep listing and reading it (a runtime file, a rotated log) is
@@ -64,7 +71,10 @@ export function onlyVanished(stderr: string): boolean {
 /** Which of the roots exist on the host: `searched`, in the order given, and the rest, `absent`. */
 export async function existingRoots(host: HostChannel, roots: readonly string[], purpose: string): Promise<Pick<FilesMatching, 'searched' | 'absent'>> {
   // In strict mode, so that a failing test or printf is an error, not a root left out.
-  const existing = await host.exec(`for root in ${roots.map(shellWord).join(' ')}; do if [ -e "$root" ]; then printf '%s\\n' "$root"; fi; done`, { strict: true, purpose: `${purpose}: which roots exist` });
+  const existing = await host.exec(`for root in ${roots.map(shellWord).join(' ')}; do if [ -e "$root" ]; then printf '%s\\n' "$root"; fi; done`, {
+    strict: true,
+    purpose: `${purpose}: which roots exist`,
+  });
   requireStarted(existing, host);
   if (existing.exitCode !== 0) throw new HostScanError(existing, host.name, 'could not tell which search roots exist');
   const lines = existing.stdout.split('\n');
@@ -79,7 +89,11 @@ const SHA256_LINE = /^([0-9a-f]{64}) [ *](.+)$/;
  * A path that is absent (or not a regular file) maps to undefined; a sha256sum that fails on
  * one that is, is an error.
  */
-export async function fileHashesOnHost(host: HostChannel, paths: readonly string[], purpose = 'hash files on the host'): Promise<Map<string, string | undefined>> {
+export async function fileHashesOnHost(
+  host: HostChannel,
+  paths: readonly string[],
+  purpose = 'hash files on the host',
+): Promise<Map<string, string | undefined>> {
   const hashes = new Map<string, string | undefined>(paths.map((path) => [path, undefined]));
   if (paths.length === 0) return hashes;
   const result = await host.exec(`for f in ${paths.map(shellWord).join(' ')}; do if [ -f "$f" ]; then sha256sum -- "$f"; fi; done`, { strict: true, purpose });
@@ -87,7 +101,8 @@ export async function fileHashesOnHost(host: HostChannel, paths: readonly string
   if (result.exitCode !== 0) throw new HostScanError(result, host.name, 'failed');
   for (const line of result.stdout.split('\n').filter(Boolean)) {
     const match = SHA256_LINE.exec(line);
-    if (!match || !hashes.has(match[2]!)) throw new HostScanError(result, host.name, `printed a line that is no hash of a path asked for: ${JSON.stringify(line.slice(0, 200))}`);
+    if (!match || !hashes.has(match[2]!))
+      throw new HostScanError(result, host.name, `printed a line that is no hash of a path asked for: ${JSON.stringify(line.slice(0, 200))}`);
     hashes.set(match[2]!, match[1]!);
   }
   return hashes;

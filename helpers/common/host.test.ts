@@ -39,7 +39,9 @@ describe('hostChannel', () => {
     for (const run of [host.exec, host.succeed, host.fail]) {
       const error = await rejectionOf(run('no-such-command-for-the-harness --flag'), CommandNotStartedError);
       expect(error).toBeInstanceOf(HarnessError);
-      expect(error.message).toMatch(/^command not found on local-sh: `no-such-command-for-the-harness`, exit 127 from `no-such-command-for-the-harness --flag`\. /);
+      expect(error.message).toMatch(
+        /^command not found on local-sh: `no-such-command-for-the-harness`, exit 127 from `no-such-command-for-the-harness --flag`\. /,
+      );
       expect(error.message).toContain(`PATH=${HOST_PATH}`);
       expect(error.programs).toEqual(['no-such-command-for-the-harness']);
     }
@@ -74,7 +76,7 @@ describe('programsNotStarted', () => {
     expect(programsNotStarted('sh: 1: grep: not found\n', 127)).toEqual(['grep']);
     expect(programsNotStarted('bash: line 1: nixos-rebuild: command not found\nsh: 2: grep: not found\n', 127)).toEqual(['nixos-rebuild', 'grep']);
     expect(programsNotStarted('zsh:1: command not found: systemctl\n', 127)).toEqual(['systemctl']);
-    expect(programsNotStarted("/usr/bin/env: ‘/bin/sh’: Permission denied\n", 126)).toEqual(['/bin/sh']);
+    expect(programsNotStarted('/usr/bin/env: ‘/bin/sh’: Permission denied\n', 126)).toEqual(['/bin/sh']);
     expect(programsNotStarted('Command not found', 127)).toEqual([]);
     // A "not found" from some program's own message is not read as a missing program on 126.
     expect(programsNotStarted('sh: 1: grep: not found\n', 126)).toEqual([]);
@@ -83,7 +85,9 @@ describe('programsNotStarted', () => {
 
 describe('the host shell and its PATH', () => {
   it('puts the NixOS directories first, then the usual ones', () => {
-    expect(HOST_PATH).toBe('/run/wrappers/bin:/run/current-system/sw/bin:/nix/var/nix/profiles/default/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+    expect(HOST_PATH).toBe(
+      '/run/wrappers/bin:/run/current-system/sw/bin:/nix/var/nix/profiles/default/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    );
   });
 
   it('names the shell by absolute path, strict as sh -eu', () => {

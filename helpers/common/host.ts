@@ -81,8 +81,17 @@ export type HostTransport = Pick<HostChannel, 'name' | 'exec' | 'pushFile' | 're
  */
 export class ChannelLostError extends HarnessError {
   override readonly name = 'ChannelLostError';
-  constructor(readonly host: string, readonly transport: string, readonly command: string, reason: string, options: { cause?: unknown } = {}) {
-    super(redact(`the ${transport} channel to ${host} dropped while \`${command.split('\n')[0]}\` ran (${reason}): whether it finished, and how, is unknown`), { ...options, transient: true });
+  constructor(
+    readonly host: string,
+    readonly transport: string,
+    readonly command: string,
+    reason: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(redact(`the ${transport} channel to ${host} dropped while \`${command.split('\n')[0]}\` ran (${reason}): whether it finished, and how, is unknown`), {
+      ...options,
+      transient: true,
+    });
   }
 }
 

@@ -5,7 +5,8 @@ import { forgetSecrets, registerSecret } from './redact.ts';
 
 afterEach(() => forgetSecrets());
 
-const KEY_FILE = '# public key: age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq\nAGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQS4YX8E3\n';
+const KEY_FILE =
+  '# public key: age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq\nAGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQS4YX8E3\n';
 
 describe('Ledger', () => {
   it('records a push by size and sha256, never by content', () => {
@@ -59,7 +60,12 @@ describe('Ledger', () => {
   it('redacts a multi-line secret that the 20-line tail cuts through', () => {
     registerSecret('user: ci-bot\npassword: hunter2hunter2');
     const ledger = new Ledger();
-    const output = [...Array.from({ length: 10 }, (_, i) => `line ${i + 1}`), 'user: ci-bot', 'password: hunter2hunter2', ...Array.from({ length: 19 }, () => 'more')].join('\n');
+    const output = [
+      ...Array.from({ length: 10 }, (_, i) => `line ${i + 1}`),
+      'user: ci-bot',
+      'password: hunter2hunter2',
+      ...Array.from({ length: 19 }, () => 'more'),
+    ].join('\n');
     ledger.recordExec('registry-login', 0, 1, 'login', output);
     expect(JSON.stringify(ledger.entries)).not.toContain('hunter2hunter2');
   });

@@ -28,7 +28,15 @@ export class Ledger {
   recordExec(command: string, exitCode: number, durationMs: number, purpose: string, output: string): void {
     // Redact before cutting: a multi-line secret cut in half would no longer match.
     const tail = redact(output).trimEnd().split('\n').slice(-20).join('\n');
-    this.entries.push({ at: new Date().toISOString(), kind: 'exec', command: redact(command), exitCode, durationMs: Math.round(durationMs), purpose, outputTail: tail });
+    this.entries.push({
+      at: new Date().toISOString(),
+      kind: 'exec',
+      command: redact(command),
+      exitCode,
+      durationMs: Math.round(durationMs),
+      purpose,
+      outputTail: tail,
+    });
   }
 
   toText(): string {

@@ -6,7 +6,10 @@ afterEach(() => forgetSecrets());
 
 /** A PEM block of random base64, wrapped at 64 like openssl does. */
 function pem(label: string, bytes = 300): string {
-  const body = randomBytes(bytes).toString('base64').match(/.{1,64}/g)!.join('\n');
+  const body = randomBytes(bytes)
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n');
   return `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
 }
 

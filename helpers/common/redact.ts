@@ -12,10 +12,7 @@ const registered = new Set<string>();
 let index: FormIndex | undefined;
 
 /** Shapes that are secret whatever their value: age identities and PEM private keys. */
-const SECRET_SHAPES: RegExp[] = [
-  /AGE-SECRET-KEY-1[0-9A-Z]+/g,
-  /-----BEGIN ([A-Z0-9]+ )?PRIVATE KEY-----[\s\S]*?-----END ([A-Z0-9]+ )?PRIVATE KEY-----/g,
-];
+const SECRET_SHAPES: RegExp[] = [/AGE-SECRET-KEY-1[0-9A-Z]+/g, /-----BEGIN ([A-Z0-9]+ )?PRIVATE KEY-----[\s\S]*?-----END ([A-Z0-9]+ )?PRIVATE KEY-----/g];
 
 /** Values shorter than MIN_VALUE_LENGTH would redact ordinary words; they are still never printed by us. */
 export function registerSecret(value: string): void {

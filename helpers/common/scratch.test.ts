@@ -19,7 +19,13 @@ describe('sweepOrphans', () => {
     parent = await mkdtemp(join(tmpdir(), 'scratch-test-'));
     const gone = deadPid();
     expect(processAlive(gone)).toBe(false);
-    const names = [`accept-clone-${gone}-abc123`, `accept-clone-${process.pid}-def456`, `accept-clone-1-ghi789`, 'accept-clone-xyz123', `accept-sabotage-${gone}-aaaaaa`];
+    const names = [
+      `accept-clone-${gone}-abc123`,
+      `accept-clone-${process.pid}-def456`,
+      `accept-clone-1-ghi789`,
+      'accept-clone-xyz123',
+      `accept-sabotage-${gone}-aaaaaa`,
+    ];
     for (const name of names) await mkdir(join(parent, name, 'deep'), { recursive: true });
     // pid 1 (init) is alive.
     expect(await sweepOrphans('accept-clone', parent)).toEqual([`accept-clone-${gone}-abc123`]);

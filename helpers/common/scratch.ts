@@ -34,7 +34,11 @@ export async function sweepOrphans(prefix: string, parent = tmpdir(), alive: (pi
 
 /** A fresh directory `<prefix>-<pid>-XXXXXX` under the system's temporary directory, after one sweep of orphans per prefix. */
 export async function scratchDir(prefix: string): Promise<string> {
-  if (!swept.has(prefix)) swept.set(prefix, sweepOrphans(prefix).catch(() => []));
+  if (!swept.has(prefix))
+    swept.set(
+      prefix,
+      sweepOrphans(prefix).catch(() => []),
+    );
   await swept.get(prefix);
   return mkdtemp(join(tmpdir(), `${prefix}-${process.pid}-`));
 }

@@ -52,7 +52,10 @@ describe('secretParts', () => {
   });
 
   it('finds the long string fields of JSON, YAML and dotenv values', () => {
-    const names = (value: string) => secretParts(value).map(({ name }) => name).filter((name) => name.startsWith('field'));
+    const names = (value: string) =>
+      secretParts(value)
+        .map(({ name }) => name)
+        .filter((name) => name.startsWith('field'));
     expect(names(JSON.stringify({ user: 'ci', auth: { password: `${'p'.repeat(12)}q`, port: 5432 } }))).toEqual(['field auth.password']);
     expect(names('user: ci\ntokens:\n  - aaaaaaaaaaaaaaaaa1\n')).toEqual(['field tokens.0']);
     expect(names('# db\nexport DB_USER=ci\nDB_PASSWORD="a-long-password-1"\n')).toEqual(['field DB_PASSWORD']);

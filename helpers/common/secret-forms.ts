@@ -71,9 +71,10 @@ const BASE64_URL = (text: string) => text.replaceAll('+', '-').replaceAll('/', '
 
 function distinctLeaves(node: unknown, path: string[], out: SecretPart[]): void {
   if (typeof node === 'string') out.push({ name: `field ${path.join('.') || '(root)'}`, text: node });
-  else if (Array.isArray(node)) node.forEach((item, index) => {
-    distinctLeaves(item, [...path, String(index)], out);
-  });
+  else if (Array.isArray(node))
+    node.forEach((item, index) => {
+      distinctLeaves(item, [...path, String(index)], out);
+    });
   else if (node && typeof node === 'object') for (const [key, value] of Object.entries(node)) distinctLeaves(value, [...path, key], out);
 }
 
@@ -183,15 +184,21 @@ export function applyRecipe(recipe: Recipe, text: string): string {
     case 'verbatim':
       return text;
     case 'base64': {
-      const encoded = Buffer.concat([Buffer.alloc(recipe.zeros), bytes]).toString('base64').slice(recipe.from, recipe.to);
+      const encoded = Buffer.concat([Buffer.alloc(recipe.zeros), bytes])
+        .toString('base64')
+        .slice(recipe.from, recipe.to);
       return recipe.url ? BASE64_URL(encoded) : encoded;
     }
     case 'hex':
       return recipe.upper ? bytes.toString('hex').toUpperCase() : bytes.toString('hex');
     case 'bytes':
-      return Buffer.concat([...bytes].map((byte) => Buffer.from(byteForm(recipe.table, byte) ?? String.fromCharCode(byte), byte >= 0x80 ? 'latin1' : 'utf8'))).toString('utf8');
+      return Buffer.concat(
+        [...bytes].map((byte) => Buffer.from(byteForm(recipe.table, byte) ?? String.fromCharCode(byte), byte >= 0x80 ? 'latin1' : 'utf8')),
+      ).toString('utf8');
     case 'json-ascii':
-      return JSON.stringify(text).slice(1, -1).replace(/[^\x00-\x7f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+      return JSON.stringify(text)
+        .slice(1, -1)
+        .replace(/[^\x00-\x7f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
   }
 }
 
@@ -284,7 +291,9 @@ export class FormIndex {
     const secretOf: number[] = [];
     secrets.forEach(({ label, value }, index) => {
       const all = secretForms(label, value);
-      for (const form of options.verbatimOnly ? all.filter(({ encoding, part }) => encoding === 'verbatim' && (part === 'whole value' || part.startsWith('line '))) : all) {
+      for (const form of options.verbatimOnly
+        ? all.filter(({ encoding, part }) => encoding === 'verbatim' && (part === 'whole value' || part.startsWith('line ')))
+        : all) {
         forms.push(form);
         secretOf.push(index);
       }

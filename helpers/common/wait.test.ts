@@ -56,10 +56,14 @@ describe('waitFor', () => {
   it('with maxIntervalMs, pauses half again as long each time, up to the cap, and still keeps its deadline', async () => {
     vi.useFakeTimers();
     const calledAt: number[] = [];
-    const pending = rejection('a long build', async () => {
-      calledAt.push(Date.now());
-      return false;
-    }, { timeoutMs: 10_000, intervalMs: 400, maxIntervalMs: 2_000 });
+    const pending = rejection(
+      'a long build',
+      async () => {
+        calledAt.push(Date.now());
+        return false;
+      },
+      { timeoutMs: 10_000, intervalMs: 400, maxIntervalMs: 2_000 },
+    );
     await vi.advanceTimersByTimeAsync(10_000);
     expect(await pending).toBeInstanceOf(WaitTimeoutError);
     const pauses = calledAt.slice(1).map((at, index) => at - calledAt[index]!);
@@ -108,10 +112,14 @@ describe('waitFor', () => {
 
   it('still calls the probe once when the timeout is zero', async () => {
     let calls = 0;
-    await timeout('nothing', async () => {
-      calls++;
-      return false;
-    }, 0);
+    await timeout(
+      'nothing',
+      async () => {
+        calls++;
+        return false;
+      },
+      0,
+    );
     expect(calls).toBe(1);
   });
 
@@ -183,7 +191,11 @@ describe('waitFor', () => {
     it('with a deadline too: a heartbeat until it, then the timeout as ever', async () => {
       vi.useFakeTimers();
       const said: number[] = [];
-      const pending = rejection('a port', async () => false, { timeoutMs: 1_000, intervalMs: 100, heartbeat: { everyMs: 300, say: (waitedMs) => void said.push(waitedMs) } });
+      const pending = rejection('a port', async () => false, {
+        timeoutMs: 1_000,
+        intervalMs: 100,
+        heartbeat: { everyMs: 300, say: (waitedMs) => void said.push(waitedMs) },
+      });
       await vi.advanceTimersByTimeAsync(1_000);
       expect(await pending).toBeInstanceOf(WaitTimeoutError);
       expect(said).toEqual([300, 600, 900]);
@@ -253,7 +265,11 @@ describe('waitFor', () => {
     it('is a FAIL carrying the last state when it answered until the deadline', async () => {
       vi.useFakeTimers();
       let calls = 0;
-      const pending = rejection('build #7 to finish', async () => ({ done: false as const, saw: `running (${++calls})` }), { timeoutMs: 80, intervalMs: 10, observes: 'system' });
+      const pending = rejection('build #7 to finish', async () => ({ done: false as const, saw: `running (${++calls})` }), {
+        timeoutMs: 80,
+        intervalMs: 10,
+        observes: 'system',
+      });
       await vi.advanceTimersByTimeAsync(80);
       const error = await pending;
       expect(error).toBeInstanceOf(StateTimeoutError);

@@ -39,7 +39,11 @@ export interface WaitOptions {
 /** ERROR: the wait ran out without learning anything that ends it. */
 export class WaitTimeoutError extends HarnessError {
   override readonly name: string = 'WaitTimeoutError';
-  constructor(readonly description: string, readonly waitedMs: number, readonly lastSeen: string) {
+  constructor(
+    readonly description: string,
+    readonly waitedMs: number,
+    readonly lastSeen: string,
+  ) {
     super(redact(`timed out after ${formatDuration(waitedMs)} waiting for ${description}; last saw: ${lastSeen}`));
   }
 }
@@ -66,7 +70,12 @@ export class StateTimeoutError extends SystemFailure {
   readonly failures: number;
   readonly lastFailure?: string;
   readonly lastProbeFailed: boolean;
-  constructor(readonly description: string, readonly waitedMs: number, readonly lastSeen: string, tally: ProbeTally) {
+  constructor(
+    readonly description: string,
+    readonly waitedMs: number,
+    readonly lastSeen: string,
+    tally: ProbeTally,
+  ) {
     const failed = tally.failures > 0 ? ` (${tally.failures} of ${tally.answers + tally.failures} probes failed, the last with: ${tally.lastFailure})` : '';
     super(redact(`timed out after ${formatDuration(waitedMs)} waiting for ${description}; last saw: ${lastSeen}${failed}`));
     this.answers = tally.answers;

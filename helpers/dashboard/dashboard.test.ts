@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeHttps, json, type FakeHttps } from '../https/testing/fake-https.ts';
 import { Apex, signBody, svgProblem } from './index.ts';
 
-const BADGE = '<svg xmlns="http://www.w3.org/2000/svg" width="90" height="20"><title>n8n: passing</title><rect width="90" height="20"/><g><text x="5" y="14">passing</text></g></svg>';
+const BADGE =
+  '<svg xmlns="http://www.w3.org/2000/svg" width="90" height="20"><title>n8n: passing</title><rect width="90" height="20"/><g><text x="5" y="14">passing</text></g></svg>';
 
 describe('svgProblem', () => {
   it('accepts a well-formed badge, with or without an XML declaration', () => {

@@ -58,7 +58,12 @@ const WHOLE_HALF =
   /infeasible|not\s+feasible|cannot\s+be\s+(done|performed)\s+by\s+design|\b(static|live)\s+half\s+((is|was)\s+(not|never)|(cannot|could\s+not)\s+be)\s+(shown|done|performed|possible|omitted|skipped)|\bno\s+live\s+(half|rebuild)\b/i;
 
 const normaliseKey = (key: string) => key.replace(/[*_`]/g, '').replace(/\s+/g, ' ').trim().toLowerCase();
-const unwrapValue = (value: string) => value.replace(/^[*_]+|[*_]+$/g, '').trim().replace(/^`(.*)`$/, '$1').trim();
+const unwrapValue = (value: string) =>
+  value
+    .replace(/^[*_]+|[*_]+$/g, '')
+    .trim()
+    .replace(/^`(.*)`$/, '$1')
+    .trim();
 
 /** `Key: value` in any of the layouts above, or undefined. */
 export function factOf(line: string): { key: string; value: string } | undefined {
@@ -163,7 +168,8 @@ export function namedCommit(doc: D8Document): string | undefined {
  */
 export function staticHalfScope(doc: D8Document, expected: D8DocumentExpectations): string {
   const toplevel = doc.static?.facts.get('toplevel')?.value;
-  if (expected.describedCommit === expected.measured.commit) return `the static half measured ${short(expected.measured.commit)}, the commit this run built, and names its toplevel ${expected.measured.toplevel}`;
+  if (expected.describedCommit === expected.measured.commit)
+    return `the static half measured ${short(expected.measured.commit)}, the commit this run built, and names its toplevel ${expected.measured.toplevel}`;
   return `the static half describes ${short(expected.describedCommit ?? namedCommit(doc) ?? '(none)')} (toplevel ${toplevel ?? '(none)'}), this run built ${short(expected.measured.commit)} (toplevel ${expected.measured.toplevel}): not compared`;
 }
 
@@ -208,7 +214,8 @@ function halfProblems(doc: D8Document, name: 'static' | 'live', keys: readonly s
   for (const key of keys) {
     const fact = half.facts.get(key);
     if (!fact) problems.push(`${doc.file}:${half.line}: the ${name} half (${half.heading}) has no ${WHAT[key]!.noun}`);
-    else if (!KIND[key]!(fact.value)) problems.push(`${doc.file}:${fact.line}: the ${name} half's ${key} is not ${WHAT[key]!.form}: ${JSON.stringify(fact.value)}`);
+    else if (!KIND[key]!(fact.value))
+      problems.push(`${doc.file}:${fact.line}: the ${name} half's ${key} is not ${WHAT[key]!.form}: ${JSON.stringify(fact.value)}`);
   }
   return problems;
 }
@@ -218,11 +225,18 @@ export function d8DocumentProblems(doc: D8Document, expected: D8DocumentExpectat
   const problems = [...halfProblems(doc, 'static', STATIC_FACTS), ...halfProblems(doc, 'live', LIVE_FACTS)];
   const commit = doc.static?.facts.get('commit');
   if (commit && COMMIT.test(commit.value) && expected.describedCommit === undefined) {
-    problems.push(`${doc.file}:${commit.line}: the static half names commit ${commit.value}, which is not in the base repo's history: it is evidence for no commit of this system`);
+    problems.push(
+      `${doc.file}:${commit.line}: the static half names commit ${commit.value}, which is not in the base repo's history: it is evidence for no commit of this system`,
+    );
   }
   // Only a document that measured the commit this run built can be held to this run's toplevel.
   const staticToplevel = doc.static?.facts.get('toplevel');
-  if (expected.describedCommit === expected.measured.commit && staticToplevel && STORE_PATH.test(staticToplevel.value) && staticToplevel.value !== expected.measured.toplevel) {
+  if (
+    expected.describedCommit === expected.measured.commit &&
+    staticToplevel &&
+    STORE_PATH.test(staticToplevel.value) &&
+    staticToplevel.value !== expected.measured.toplevel
+  ) {
     problems.push(
       `${doc.file}:${staticToplevel.line}: the static half names toplevel ${staticToplevel.value} for commit ${short(expected.measured.commit)}, but this run built ${expected.measured.toplevel} from a clean checkout of that commit`,
     );
@@ -240,7 +254,8 @@ export function d8DocumentProblems(doc: D8Document, expected: D8DocumentExpectat
     }
   }
   for (const limitation of doc.limitations) {
-    if (!limitation.signOff) problems.push(`${doc.file}:${limitation.line}: the limitation "${limitation.title}" carries no "Signed-off-by: <name> <YYYY-MM-DD>" line`);
+    if (!limitation.signOff)
+      problems.push(`${doc.file}:${limitation.line}: the limitation "${limitation.title}" carries no "Signed-off-by: <name> <YYYY-MM-DD>" line`);
     if (WHOLE_HALF.test(limitation.text) || WHOLE_HALF.test(limitation.title)) {
       problems.push(`${doc.file}:${limitation.line}: the limitation "${limitation.title}" is not narrow: it gives up a whole half of D8`);
     }

@@ -47,7 +47,7 @@ describe('recordedComposition', () => {
 });
 
 describe('recordedKeyProvisioning', () => {
-  it('reads the recovery key as-is, or a key of the host\'s own, after the decision word', () => {
+  it("reads the recovery key as-is, or a key of the host's own, after the decision word", () => {
     const text = '## Bootstrap key\n\nThe seed weighs two ways. Decision: provision the off-box recovery age key to the host, as is.\n';
     expect(recordedKeyProvisioning(text)).toMatchObject({ provisioning: 'recovery', lineNumber: 3 });
     expect(recordedKeyProvisioning('- Bootstrap key: decided on a per-host key; the secrets are re-encrypted to it.\n')?.provisioning).toBe('per-host');
@@ -55,7 +55,10 @@ describe('recordedKeyProvisioning', () => {
   });
 
   it('lets a later entry supersede, and records nothing for an open question or another decision', () => {
-    expect(recordedKeyProvisioning('## Bootstrap key\nDecision: the recovery key.\nRevisited 2026-12: decided on a per-host key.\n')).toMatchObject({ provisioning: 'per-host', lineNumber: 3 });
+    expect(recordedKeyProvisioning('## Bootstrap key\nDecision: the recovery key.\nRevisited 2026-12: decided on a per-host key.\n')).toMatchObject({
+      provisioning: 'per-host',
+      lineNumber: 3,
+    });
     expect(recordedKeyProvisioning('## Bootstrap key\nThe recovery key, or a per-host key: open.\n')).toBeUndefined();
     expect(recordedKeyProvisioning('## Sizing\nDecision: keep cc-nix-test at 4 GB.\n')).toBeUndefined();
   });

@@ -16,7 +16,11 @@ const UNIT_BYTES: Record<string, number> = { TiB: 2 ** 40, TB: 1e12, GiB: 2 ** 3
  * the line and of the heading it sits under), it holds a decision word, and after that word
  * `choice` reads a choice. Later lines supersede earlier ones.
  */
-function lastDecision<T>(text: string, about: (line: string, heading: string) => boolean, choice: (after: string) => T | undefined): (Recorded & { choice: T }) | undefined {
+function lastDecision<T>(
+  text: string,
+  about: (line: string, heading: string) => boolean,
+  choice: (after: string) => T | undefined,
+): (Recorded & { choice: T }) | undefined {
   let heading = '';
   let found: (Recorded & { choice: T }) | undefined;
   text.split('\n').forEach((line, index) => {

@@ -9,7 +9,18 @@
  */
 
 /** Drone's statuses (core.Status…). */
-export const DRONE_STATUSES = ['pending', 'running', 'success', 'failure', 'killed', 'error', 'skipped', 'blocked', 'declined', 'waiting_on_dependencies'] as const;
+export const DRONE_STATUSES = [
+  'pending',
+  'running',
+  'success',
+  'failure',
+  'killed',
+  'error',
+  'skipped',
+  'blocked',
+  'declined',
+  'waiting_on_dependencies',
+] as const;
 
 type Json = Record<string, unknown>;
 

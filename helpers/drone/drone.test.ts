@@ -12,7 +12,17 @@ const BUILD = {
   created: 10,
   started: 11,
   finished: 20,
-  stages: [{ number: 1, name: 'install', status: 'success', exit_code: 0, started: 11, stopped: 15, steps: [{ number: 1, name: 'deploy', status: 'success', exit_code: 0, started: 11, stopped: 14 }] }],
+  stages: [
+    {
+      number: 1,
+      name: 'install',
+      status: 'success',
+      exit_code: 0,
+      started: 11,
+      stopped: 15,
+      steps: [{ number: 1, name: 'deploy', status: 'success', exit_code: 0, started: 11, stopped: 14 }],
+    },
+  ],
 };
 
 // 130 builds, newest first: two pages of 100, or six of 25.
@@ -38,13 +48,24 @@ beforeAll(async () => {
       return json(response, 200, LISTED.slice(offset, offset + limit));
     }
     if (url === '/api/repos/coop-cloud/cc-ci/builds/3') return json(response, 200, BUILD);
-    if (url === '/api/repos/coop-cloud/cc-ci/builds/3/logs/1/1') return json(response, 200, [{ pos: 0, out: 'one\n', time: 0 }, { pos: 1, out: 'two\n', time: 1 }]);
+    if (url === '/api/repos/coop-cloud/cc-ci/builds/3/logs/1/1')
+      return json(response, 200, [
+        { pos: 0, out: 'one\n', time: 0 },
+        { pos: 1, out: 'two\n', time: 1 },
+      ]);
     return json(response, 404, { message: 'Not Found' });
   });
 });
 afterAll(() => server.close());
 
-const client = (token = 't') => new DroneClient('https://drone.lab.test', 'coop-cloud/cc-ci', token, { ca: server.ca, dial: () => ({ host: '127.0.0.1', port: server.port }) }, 'a test token');
+const client = (token = 't') =>
+  new DroneClient(
+    'https://drone.lab.test',
+    'coop-cloud/cc-ci',
+    token,
+    { ca: server.ca, dial: () => ({ host: '127.0.0.1', port: server.port }) },
+    'a test token',
+  );
 
 describe('DroneClient', () => {
   it('lists builds with their params, one page of 100 unless asked, sending `Authorization: Bearer …`', async () => {
@@ -59,7 +80,10 @@ describe('DroneClient', () => {
     const before = listRequests().length;
     const builds = await client().builds({ atMost: 1000 });
     expect(builds.map((build) => build.number)).toEqual(LISTED.map((build) => build.number));
-    expect(listRequests().slice(before)).toEqual(['/api/repos/coop-cloud/cc-ci/builds?page=1&per_page=100', '/api/repos/coop-cloud/cc-ci/builds?page=2&per_page=100']);
+    expect(listRequests().slice(before)).toEqual([
+      '/api/repos/coop-cloud/cc-ci/builds?page=1&per_page=100',
+      '/api/repos/coop-cloud/cc-ci/builds?page=2&per_page=100',
+    ]);
   });
 
   it('stops at the page where `enough` holds, and at `atMost`', async () => {

@@ -58,12 +58,17 @@ export class DroneClient {
     const response = await httpsRequest(this.transport, `${this.baseUrl.replace(/\/$/, '')}/api${path}`, {
       headers: { Authorization: `Bearer ${this.token}`, Accept: 'application/json' },
     });
-    if (response.status === 401) throw new HarnessError(`Drone at ${this.baseUrl} refused the token from ${this.tokenSource} (401 on GET ${path}): set a valid Drone API token there`);
+    if (response.status === 401)
+      throw new HarnessError(`Drone at ${this.baseUrl} refused the token from ${this.tokenSource} (401 on GET ${path}): set a valid Drone API token there`);
     if (response.status === 403) {
-      throw new HarnessError(`Drone at ${this.baseUrl} forbids GET ${path} to the token from ${this.tokenSource} (403): its user needs read access to ${this.repo}`);
+      throw new HarnessError(
+        `Drone at ${this.baseUrl} forbids GET ${path} to the token from ${this.tokenSource} (403): its user needs read access to ${this.repo}`,
+      );
     }
     if (isRetryableStatus(response.status)) {
-      throw new HarnessError(redact(`Drone at ${this.baseUrl} answered ${response.status} on GET ${path}: ${response.text.slice(0, 200)}`), { transient: true });
+      throw new HarnessError(redact(`Drone at ${this.baseUrl} answered ${response.status} on GET ${path}: ${response.text.slice(0, 200)}`), {
+        transient: true,
+      });
     }
     return response;
   }
@@ -80,7 +85,8 @@ export class DroneClient {
     for (let page = 1; listed.length < atMost; page++) {
       const path = `/repos/${this.repo}/builds?page=${page}&per_page=${perPage}`;
       const response = await this.get(path);
-      if (response.status !== 200) throw new HarnessError(redact(`Drone build list of ${this.repo} answered ${response.status} on GET ${path}: ${response.text.slice(0, 200)}`));
+      if (response.status !== 200)
+        throw new HarnessError(redact(`Drone build list of ${this.repo} answered ${response.status} on GET ${path}: ${response.text.slice(0, 200)}`));
       const builds = jsonBody<DroneBuild[]>(response);
       if (!Array.isArray(builds)) throw new HarnessError(`Drone build list of ${this.repo} answered something other than a list on GET ${path}`);
       listed.push(...builds.map((build) => ({ ...build, params: build.params ?? {} })));
@@ -91,7 +97,8 @@ export class DroneClient {
 
   async build(number: number): Promise<DroneBuild> {
     const response = await this.get(`/repos/${this.repo}/builds/${number}`);
-    if (response.status !== 200) throw new HarnessError(redact(`Drone build ${this.repo}#${number} answered ${response.status}: ${response.text.slice(0, 200)}`));
+    if (response.status !== 200)
+      throw new HarnessError(redact(`Drone build ${this.repo}#${number} answered ${response.status}: ${response.text.slice(0, 200)}`));
     const build = jsonBody<DroneBuild & { stages?: Array<DroneStage & Timed> }>(response);
     return {
       ...build,
@@ -105,7 +112,9 @@ export class DroneClient {
     const response = await this.get(`/repos/${this.repo}/builds/${number}/logs/${stage}/${step}`);
     if (response.status === 404) return undefined;
     if (response.status !== 200) throw new HarnessError(`Drone log ${this.repo}#${number} ${stage}/${step} answered ${response.status}`);
-    return jsonBody<Array<{ out: string }>>(response).map((line) => line.out).join('');
+    return jsonBody<Array<{ out: string }>>(response)
+      .map((line) => line.out)
+      .join('');
   }
 
   /** The web UI's root page (no token: it is what a browser gets). */

@@ -1,6 +1,18 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { forgetSecrets, registerSecret } from '../common/redact.ts';
-import { ageProblems, buildStatement, canonicalJson, factDifferences, formatAge, itemProblems, runFacts, secretFields, statementProblem, subjectProblems, type EvidenceRun } from './attestation.ts';
+import {
+  ageProblems,
+  buildStatement,
+  canonicalJson,
+  factDifferences,
+  formatAge,
+  itemProblems,
+  runFacts,
+  secretFields,
+  statementProblem,
+  subjectProblems,
+  type EvidenceRun,
+} from './attestation.ts';
 
 const SHA = (char: string) => char.repeat(64);
 
@@ -25,7 +37,8 @@ function run(): EvidenceRun {
   };
 }
 
-const statement = (given = run()) => buildStatement(given, new Map([['run.json', SHA('a')]]), new Date('2026-12-07T04:20:00.000Z'), { version: '0.1.0', commit: 'd'.repeat(40) });
+const statement = (given = run()) =>
+  buildStatement(given, new Map([['run.json', SHA('a')]]), new Date('2026-12-07T04:20:00.000Z'), { version: '0.1.0', commit: 'd'.repeat(40) });
 
 describe('canonicalJson', () => {
   it('sorts keys at every depth, drops undefined, and adds no whitespace', () => {
@@ -35,7 +48,7 @@ describe('canonicalJson', () => {
 });
 
 describe('runFacts', () => {
-  it('names the running cc-ci from the checks when there is no d8.json, and ignores another run\'s d8.json', () => {
+  it("names the running cc-ci from the checks when there is no d8.json, and ignores another run's d8.json", () => {
     const given = { ...run(), d8: { runId: 'other', running: { host: 'elsewhere', toplevel: '/nix/store/x' } } };
     const facts = runFacts(given);
     expect(facts.machines).toEqual({ throwaway: 'accept-r1', running: 'prod-1', project: 'p' });
@@ -50,7 +63,14 @@ describe('subjectProblems', () => {
       { name: 'd8.json', digest: { sha256: SHA('b') } },
       { name: 'ledger.json', digest: { sha256: SHA('c') } },
     ];
-    const tree = { files: new Map([['run.json', SHA('a')], ['d8.json', SHA('e')], ['late.txt', SHA('f')]]), strays: ['link (a symlink)'] };
+    const tree = {
+      files: new Map([
+        ['run.json', SHA('a')],
+        ['d8.json', SHA('e')],
+        ['late.txt', SHA('f')],
+      ]),
+      strays: ['link (a symlink)'],
+    };
     expect(subjectProblems(subjects, tree)).toEqual([
       `changed: d8.json (sha256 ${SHA('e').slice(0, 12)}…, signed ${SHA('b').slice(0, 12)}…)`,
       'removed: ledger.json',
@@ -65,7 +85,9 @@ describe('statementProblem', () => {
     const written = statement();
     expect(statementProblem(Buffer.from(canonicalJson(written))).statement).toEqual(written);
     expect(statementProblem(Buffer.from(JSON.stringify(written, null, 2))).problem).toContain('not in canonical form');
-    expect(statementProblem(Buffer.from(canonicalJson({ ...written, predicateType: 'https://cc-ci-acceptance/attestation/run/v2' }))).problem).toContain('this harness reads https://cc-ci-acceptance/attestation/run/v1');
+    expect(statementProblem(Buffer.from(canonicalJson({ ...written, predicateType: 'https://cc-ci-acceptance/attestation/run/v2' }))).problem).toContain(
+      'this harness reads https://cc-ci-acceptance/attestation/run/v1',
+    );
     expect(statementProblem(Buffer.from('{')).problem).toContain('not JSON');
   });
 });
@@ -75,7 +97,10 @@ describe('factDifferences', () => {
     const now = run();
     now.record.items = [{ ...now.record.items[0]!, verdict: 'FAIL' }, now.record.items[1]!];
     now.record.mode = 'warm';
-    expect(factDifferences(statement().predicate, runFacts(now))).toEqual(['run.mode: the statement says "cold", run.json says "warm"', 'items[C1].verdict: the statement says "PASS", run.json says "FAIL"']);
+    expect(factDifferences(statement().predicate, runFacts(now))).toEqual([
+      'run.mode: the statement says "cold", run.json says "warm"',
+      'items[C1].verdict: the statement says "PASS", run.json says "FAIL"',
+    ]);
   });
 });
 
@@ -107,7 +132,10 @@ describe('secretFields', () => {
     const given = run();
     given.record.target.label = `incus ${encodeURIComponent(`${secret}/x`)}`;
     given.record.commits = { base: Buffer.from(secret).toString('hex') };
-    expect(secretFields(statement(given))).toEqual(['predicate.target.label (from run.json, copied to target.label)', 'predicate.commits.base (from run.json, copied to commits.base)']);
+    expect(secretFields(statement(given))).toEqual([
+      'predicate.target.label (from run.json, copied to target.label)',
+      'predicate.commits.base (from run.json, copied to commits.base)',
+    ]);
   });
 
   it('finds a private key by its shape, registered or not', () => {

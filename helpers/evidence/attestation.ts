@@ -141,7 +141,9 @@ const RUNNING_CI = /^(\S+) \(the running cc-ci\)/;
 export function runFacts({ record, d8 }: EvidenceRun): RunFacts {
   const ours = d8 && d8.runId === record.runId ? d8 : undefined;
   // The running cc-ci is named by d8.json; without it, by the checks that observed it.
-  const runningFromChecks = record.items.flatMap((item) => item.checks.map((check) => RUNNING_CI.exec(check.machine ?? '')?.[1])).find((name) => name !== undefined);
+  const runningFromChecks = record.items
+    .flatMap((item) => item.checks.map((check) => RUNNING_CI.exec(check.machine ?? '')?.[1]))
+    .find((name) => name !== undefined);
   return {
     run: {
       id: record.runId,
@@ -153,7 +155,11 @@ export function runFacts({ record, d8 }: EvidenceRun): RunFacts {
       harnessVersion: record.harnessVersion,
     },
     target: { kind: record.target.kind, label: record.target.label ?? null },
-    machines: { throwaway: record.instance?.name ?? null, running: ours?.running?.host ?? runningFromChecks ?? null, project: record.instance?.project ?? null },
+    machines: {
+      throwaway: record.instance?.name ?? null,
+      running: ours?.running?.host ?? runningFromChecks ?? null,
+      project: record.instance?.project ?? null,
+    },
     repos: { base: record.baseRepo ?? null, instance: record.instanceRepo ?? null },
     commits: { base: record.commits?.base ?? null, instance: record.commits?.instance ?? null },
     system: ours
@@ -189,9 +195,10 @@ function sourceOf(path: string): string {
 
 function stringLeaves(value: unknown, path: string, out: Array<{ path: string; text: string }>): void {
   if (typeof value === 'string') out.push({ path, text: value });
-  else if (Array.isArray(value)) value.forEach((entry, index) => {
-    stringLeaves(entry, `${path}[${index}]`, out);
-  });
+  else if (Array.isArray(value))
+    value.forEach((entry, index) => {
+      stringLeaves(entry, `${path}[${index}]`, out);
+    });
   else if (value && typeof value === 'object') for (const [key, entry] of Object.entries(value)) stringLeaves(entry, path ? `${path}.${key}` : key, out);
 }
 
@@ -247,7 +254,13 @@ export async function digestTree(dir: string): Promise<EvidenceTree> {
   };
   await walk('');
   found.sort();
-  const digests = await Promise.all(found.map(async (name) => createHash('sha256').update(await readFile(join(dir, name))).digest('hex')));
+  const digests = await Promise.all(
+    found.map(async (name) =>
+      createHash('sha256')
+        .update(await readFile(join(dir, name)))
+        .digest('hex'),
+    ),
+  );
   return { files: new Map(found.map((name, index) => [name, digests[index]!])), strays: strays.sort() };
 }
 
@@ -284,8 +297,10 @@ export function statementProblem(bytes: Buffer): { statement?: Statement; proble
   const statement = value as Statement;
   if (!value || typeof value !== 'object' || Array.isArray(value)) return { problem: `${ATTESTATION_FILE} is not a JSON object` };
   if (statement._type !== STATEMENT_TYPE) return { problem: `_type is ${JSON.stringify(statement._type)}, not ${STATEMENT_TYPE}` };
-  if (statement.predicateType !== PREDICATE_TYPE) return { problem: `predicateType is ${JSON.stringify(statement.predicateType)}; this harness reads ${PREDICATE_TYPE}` };
-  if (!Buffer.from(canonicalJson(value), 'utf8').equals(bytes)) return { problem: `${ATTESTATION_FILE} is not in canonical form (sorted keys, no whitespace): it was rewritten after it was made` };
+  if (statement.predicateType !== PREDICATE_TYPE)
+    return { problem: `predicateType is ${JSON.stringify(statement.predicateType)}; this harness reads ${PREDICATE_TYPE}` };
+  if (!Buffer.from(canonicalJson(value), 'utf8').equals(bytes))
+    return { problem: `${ATTESTATION_FILE} is not in canonical form (sorted keys, no whitespace): it was rewritten after it was made` };
   if (!Array.isArray(statement.subject) || statement.subject.some((entry) => typeof entry?.name !== 'string' || !SHA256.test(entry?.digest?.sha256 ?? ''))) {
     return { problem: 'subject should list files, each with a name and a sha256 digest' };
   }
@@ -326,7 +341,9 @@ export function factDifferences(signed: RunFacts, now: RunFacts): string[] {
   leavesOf(now, '', b);
   const paths = [...new Set([...a.keys(), ...b.keys()])];
   const show = (value: unknown) => (value === undefined ? 'nothing' : JSON.stringify(value));
-  return paths.filter((path) => a.get(path) !== b.get(path)).map((path) => `${path}: the statement says ${show(a.get(path))}, ${path.startsWith('system') ? D8_FILE : RUN_FILE} says ${show(b.get(path))}`);
+  return paths
+    .filter((path) => a.get(path) !== b.get(path))
+    .map((path) => `${path}: the statement says ${show(a.get(path))}, ${path.startsWith('system') ? D8_FILE : RUN_FILE} says ${show(b.get(path))}`);
 }
 
 function pickFacts(predicate: RunFacts): RunFacts {
@@ -339,7 +356,12 @@ function pickFacts(predicate: RunFacts): RunFacts {
 // ---------------------------------------------------------------------------------------
 
 function firstLineOf(text: string): string {
-  return text.split('\n').find((line) => line.trim() !== '')?.trim() ?? '';
+  return (
+    text
+      .split('\n')
+      .find((line) => line.trim() !== '')
+      ?.trim() ?? ''
+  );
 }
 
 /** Writes attestation.json (canonical) and signs it with `ssh-keygen -Y sign`, giving attestation.json.sig. */
@@ -352,7 +374,9 @@ export async function writeSignedStatement(dir: string, statement: Statement, ke
   const signed = await exec('ssh-keygen', ['-Y', 'sign', '-f', key, '-n', SIGNATURE_NAMESPACE, file]);
   if (signed.exitCode !== 0) {
     await rm(file, { force: true });
-    throw new HarnessError(`ssh-keygen -Y sign -f ${key} exited ${signed.exitCode}: ${firstLineOf(signed.stderr) || firstLineOf(signed.stdout) || 'no message'}`);
+    throw new HarnessError(
+      `ssh-keygen -Y sign -f ${key} exited ${signed.exitCode}: ${firstLineOf(signed.stderr) || firstLineOf(signed.stdout) || 'no message'}`,
+    );
   }
 }
 
@@ -385,7 +409,13 @@ export async function checkSignature(dir: string, allowedSigners: string, bytes:
     return { ok: false, detail: `${SIGNATURE_FILE} is not a signature of ${ATTESTATION_FILE} in namespace ${SIGNATURE_NAMESPACE} (ssh-keygen: ${why})` };
   }
   const key = /with (.+ key \S+)/.exec(novalidate.stdout + novalidate.stderr)?.[1] ?? 'an unnamed key';
-  const names = principals.exitCode === 0 ? principals.stdout.split('\n').map((line) => line.trim()).filter(Boolean) : [];
+  const names =
+    principals.exitCode === 0
+      ? principals.stdout
+          .split('\n')
+          .map((line) => line.trim())
+          .filter(Boolean)
+      : [];
   if (names.length === 0) return { ok: false, key, detail: `signed by ${key}, which is not in ${allowedSigners}` };
   const refusals: string[] = [];
   for (const name of names) {
@@ -505,9 +535,14 @@ export async function verifyEvidence(options: VerifyOptions): Promise<Verificati
   checks.push({ name: 'signature', ok: signature.ok, detail: signature.detail });
 
   const { statement, problem } = statementProblem(bytes);
-  checks.push({ name: 'statement', ok: statement !== undefined, detail: statement ? `${STATEMENT_TYPE}, ${PREDICATE_TYPE}, ${statement.subject.length} files` : problem! });
+  checks.push({
+    name: 'statement',
+    ok: statement !== undefined,
+    detail: statement ? `${STATEMENT_TYPE}, ${PREDICATE_TYPE}, ${statement.subject.length} files` : problem!,
+  });
   if (!statement) {
-    for (const name of ['digests', 'run.json', 'cold', 'target', 'age', 'items'] as const) checks.push({ name, ok: false, detail: 'not checked: the statement cannot be read' });
+    for (const name of ['digests', 'run.json', 'cold', 'target', 'age', 'items'] as const)
+      checks.push({ name, ok: false, detail: 'not checked: the statement cannot be read' });
     return { ok: false, checks, signature };
   }
   const predicate = statement.predicate;
@@ -521,27 +556,51 @@ export async function verifyEvidence(options: VerifyOptions): Promise<Verificati
   } catch (error) {
     content = [`cannot be read: ${(error as Error).message.split('\n')[0]}`];
   }
-  checks.push({ name: 'run.json', ok: content.length === 0, detail: content.length === 0 ? `run ${predicate.run.id}: the verdicts, run id and mode are those signed` : content.join('; ') });
+  checks.push({
+    name: 'run.json',
+    ok: content.length === 0,
+    detail: content.length === 0 ? `run ${predicate.run.id}: the verdicts, run id and mode are those signed` : content.join('; '),
+  });
 
   const cold = predicate.run.mode === 'cold';
   const warmFrom = predicate.run.keptFrom ? ` (host kept from run ${predicate.run.keptFrom})` : '';
-  checks.push({ name: 'cold', ok: cold, detail: cold ? `run ${predicate.run.id} was cold` : `run ${predicate.run.id} was ${predicate.run.mode}${warmFrom}, not cold` });
+  checks.push({
+    name: 'cold',
+    ok: cold,
+    detail: cold ? `run ${predicate.run.id} was cold` : `run ${predicate.run.id} was ${predicate.run.mode}${warmFrom}, not cold`,
+  });
 
   const kind = predicate.target.kind;
   const targetOk = options.target === undefined || options.target === kind;
   checks.push({
     name: 'target',
     ok: targetOk,
-    detail: options.target === undefined ? `${kind} (no --target asked)` : targetOk ? `${kind}, as asked` : `the run's target is ${kind}, asked for ${options.target}`,
+    detail:
+      options.target === undefined
+        ? `${kind} (no --target asked)`
+        : targetOk
+          ? `${kind}, as asked`
+          : `the run's target is ${kind}, asked for ${options.target}`,
   });
 
   const age = ageProblems(predicate, now, options.maxAgeMs);
   const finished = predicate.run.finishedAt ? Date.parse(predicate.run.finishedAt) : NaN;
-  checks.push({ name: 'age', ok: age.length === 0, detail: age.length === 0 ? `finished ${formatAge(now.getTime() - finished)} ago, attested ${formatAge(now.getTime() - Date.parse(predicate.attestedAt))} ago; --max-age ${formatAge(options.maxAgeMs)}` : age.join('; ') });
+  checks.push({
+    name: 'age',
+    ok: age.length === 0,
+    detail:
+      age.length === 0
+        ? `finished ${formatAge(now.getTime() - finished)} ago, attested ${formatAge(now.getTime() - Date.parse(predicate.attestedAt))} ago; --max-age ${formatAge(options.maxAgeMs)}`
+        : age.join('; '),
+  });
 
   const asked = options.items ?? predicate.items.map((item) => item.id);
   const items = itemProblems(predicate, asked);
-  checks.push({ name: 'items', ok: items.length === 0, detail: items.length === 0 ? `${asked.length} item${asked.length === 1 ? '' : 's'} PASS: ${asked.join(', ')}` : `not PASS: ${items.join('; ')}` });
+  checks.push({
+    name: 'items',
+    ok: items.length === 0,
+    detail: items.length === 0 ? `${asked.length} item${asked.length === 1 ? '' : 's'} PASS: ${asked.join(', ')}` : `not PASS: ${items.join('; ')}`,
+  });
 
   const ok = checks.every((check) => check.ok);
   return { ok, checks, statement, signature, ...(options.gateItems ? { gate: gateOf(checks, predicate, options.gateItems) } : {}) };

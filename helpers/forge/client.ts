@@ -57,9 +57,14 @@ export class ForgeClient {
       headers: { Authorization: `token ${this.token}`, Accept: 'application/json', ...(body ? { 'Content-Type': 'application/json' } : {}) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    if (response.status === 401) throw new HarnessError(`the forge at ${this.baseUrl} refused the token from ${this.tokenSource} (401 on ${method} ${path}): set a valid forge token there`);
+    if (response.status === 401)
+      throw new HarnessError(
+        `the forge at ${this.baseUrl} refused the token from ${this.tokenSource} (401 on ${method} ${path}): set a valid forge token there`,
+      );
     if (isRetryableStatus(response.status)) {
-      throw new HarnessError(redact(`the forge at ${this.baseUrl} answered ${response.status} on ${method} ${path}: ${response.text.slice(0, 200)}`), { transient: true });
+      throw new HarnessError(redact(`the forge at ${this.baseUrl} answered ${response.status} on ${method} ${path}: ${response.text.slice(0, 200)}`), {
+        transient: true,
+      });
     }
     return response;
   }
@@ -85,9 +90,11 @@ export class ForgeClient {
     const items: T[] = [];
     for (let page = 1; ; page++) {
       const response = await this.call('GET', `${path}${path.includes('?') ? '&' : '?'}page=${page}&limit=${this.pageSize}`);
-      if (response.status !== 200) throw new HarnessError(redact(`forge GET ${path} (page ${page}) answered ${response.status}: ${response.text.slice(0, 300)}`));
+      if (response.status !== 200)
+        throw new HarnessError(redact(`forge GET ${path} (page ${page}) answered ${response.status}: ${response.text.slice(0, 300)}`));
       const batch = jsonBody<T[]>(response);
-      if (!Array.isArray(batch)) throw new HarnessError(redact(`forge GET ${path} (page ${page}) answered a body that is not a list: ${response.text.slice(0, 200)}`));
+      if (!Array.isArray(batch))
+        throw new HarnessError(redact(`forge GET ${path} (page ${page}) answered a body that is not a list: ${response.text.slice(0, 200)}`));
       items.push(...batch);
       const link = Array.isArray(response.headers.link) ? response.headers.link.join(',') : response.headers.link;
       if (batch.length < this.pageSize || !parseLink(link).has('next')) return items;
@@ -168,10 +175,17 @@ export class ForgeClient {
    * Answers whether it was made now. A branch that holds other text there is an error: a
    * rerun must not test what it did not write.
    */
-  async branchWithFile(owner: string, repo: string, change: { branch: string; from: string; path: string; text: string; message: string }): Promise<'made' | 'found'> {
+  async branchWithFile(
+    owner: string,
+    repo: string,
+    change: { branch: string; from: string; path: string; text: string; message: string },
+  ): Promise<'made' | 'found'> {
     const existing = await this.fileAt(owner, repo, change.path, change.branch);
     if (existing !== undefined) {
-      if (existing !== change.text) throw new HarnessError(`${owner}/${repo} already has a branch ${change.branch} whose ${change.path} is not the harness's: delete the branch and run again`);
+      if (existing !== change.text)
+        throw new HarnessError(
+          `${owner}/${repo} already has a branch ${change.branch} whose ${change.path} is not the harness's: delete the branch and run again`,
+        );
       return 'found';
     }
     const body = { content: Buffer.from(change.text).toString('base64'), message: change.message, branch: change.from, new_branch: change.branch };
@@ -179,12 +193,26 @@ export class ForgeClient {
     if (response.status === 201) return 'made';
     // 422: the branch exists without the file (a rerun cut short); commit it onto that branch.
     if (response.status === 422) {
-      const onto = await this.call('POST', `/repos/${owner}/${repo}/contents/${change.path}`, { ...body, branch: change.branch, new_branch: undefined }, { kind: 'file', owner, repo });
+      const onto = await this.call(
+        'POST',
+        `/repos/${owner}/${repo}/contents/${change.path}`,
+        { ...body, branch: change.branch, new_branch: undefined },
+        { kind: 'file', owner, repo },
+      );
       if (onto.status === 201) return 'made';
-      throw new HarnessError(redact(`forge POST /repos/${owner}/${repo}/contents/${change.path} onto ${change.branch} answered ${onto.status}: ${onto.text.slice(0, 300)}`));
+      throw new HarnessError(
+        redact(`forge POST /repos/${owner}/${repo}/contents/${change.path} onto ${change.branch} answered ${onto.status}: ${onto.text.slice(0, 300)}`),
+      );
     }
-    if (response.status === 403) throw new HarnessError(`the forge will not let the user of the token from ${this.tokenSource} commit to ${owner}/${repo} (403): give that user write access to ${owner}/${repo}`);
-    throw new HarnessError(redact(`forge POST /repos/${owner}/${repo}/contents/${change.path} (new branch ${change.branch} from ${change.from}) answered ${response.status}: ${response.text.slice(0, 300)}`));
+    if (response.status === 403)
+      throw new HarnessError(
+        `the forge will not let the user of the token from ${this.tokenSource} commit to ${owner}/${repo} (403): give that user write access to ${owner}/${repo}`,
+      );
+    throw new HarnessError(
+      redact(
+        `forge POST /repos/${owner}/${repo}/contents/${change.path} (new branch ${change.branch} from ${change.from}) answered ${response.status}: ${response.text.slice(0, 300)}`,
+      ),
+    );
   }
 
   /** Every comment on an issue or pull, oldest first. */

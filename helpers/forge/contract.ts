@@ -86,7 +86,8 @@ function linkTo(answer: ContractAnswer, rel: string, page: number): string[] {
   if (!target) return [`no rel="${rel}" in Link: ${answer.headers.link ?? '(no Link header)'}`];
   const problems: string[] = [];
   if (target.searchParams.get('page') !== String(page)) problems.push(`rel="${rel}" is page ${target.searchParams.get('page')}, not ${page}`);
-  if (target.searchParams.get('limit') !== String(CONTRACT_PAGE)) problems.push(`rel="${rel}" has limit ${target.searchParams.get('limit')}, not ${CONTRACT_PAGE}`);
+  if (target.searchParams.get('limit') !== String(CONTRACT_PAGE))
+    problems.push(`rel="${rel}" has limit ${target.searchParams.get('limit')}, not ${CONTRACT_PAGE}`);
   return problems;
 }
 
@@ -191,22 +192,34 @@ export const FORGE_CONTRACT: readonly ForgeBehaviour[] = [
     status: [302, 303],
     check: (answer, w) => {
       const location = answer.headers.location ?? '';
-      return location.endsWith(`/api/v1/orgs/${w.org}/public_members/${w.member}`) ? [] : [`Location is ${location || '(absent)'}, not …/api/v1/orgs/${w.org}/public_members/${w.member}`];
+      return location.endsWith(`/api/v1/orgs/${w.org}/public_members/${w.member}`)
+        ? []
+        : [`Location is ${location || '(absent)'}, not …/api/v1/orgs/${w.org}/public_members/${w.member}`];
     },
   },
   {
     name: 'pulls: one whose head is its base is refused with 422',
-    request: (w) => ({ as: 'member', method: 'POST', path: `/repos/${w.org}/${w.repo}/pulls`, body: { title: 'contract: head is base', head: 'main', base: 'main' } }),
+    request: (w) => ({
+      as: 'member',
+      method: 'POST',
+      path: `/repos/${w.org}/${w.repo}/pulls`,
+      body: { title: 'contract: head is base', head: 'main', base: 'main' },
+    }),
     status: [422],
   },
   {
     // Gitea's CreatePullRequest looks both branches up first: a head that is no branch is not found.
     name: 'pulls: one whose head branch does not exist is refused with 404',
-    request: (w) => ({ as: 'member', method: 'POST', path: `/repos/${w.org}/${w.repo}/pulls`, body: { title: 'contract: no such head', head: 'contract-no-such-branch', base: 'main' } }),
+    request: (w) => ({
+      as: 'member',
+      method: 'POST',
+      path: `/repos/${w.org}/${w.repo}/pulls`,
+      body: { title: 'contract: no such head', head: 'contract-no-such-branch', base: 'main' },
+    }),
     status: [404],
   },
   {
-    name: "contents: a file at a branch comes whole, its content in base64",
+    name: 'contents: a file at a branch comes whole, its content in base64',
     request: (w) => ({ as: 'member', method: 'GET', path: contentsPath(w, w.file, w.branch) }),
     status: [200],
     check: (answer, w) => {
@@ -222,7 +235,7 @@ export const FORGE_CONTRACT: readonly ForgeBehaviour[] = [
     },
   },
   {
-    name: "contents: a directory is the list of its entries, without their content",
+    name: 'contents: a directory is the list of its entries, without their content',
     request: (w) => ({ as: 'member', method: 'GET', path: contentsPath(w, w.file.split('/').slice(0, -1).join('/'), w.branch) }),
     status: [200],
     check: (answer, w) => {
@@ -230,7 +243,10 @@ export const FORGE_CONTRACT: readonly ForgeBehaviour[] = [
       if (!list) return ['the body is not a list'];
       const entry = list.find((item) => item.path === w.file);
       if (!entry) return [`no entry for ${w.file}: ${list.map((item) => String(item.path)).join(', ')}`];
-      return [...(entry.type === 'file' ? [] : [`${w.file} is listed as ${String(entry.type)}`]), ...(entry.content == null ? [] : [`${w.file} is listed with its content`])];
+      return [
+        ...(entry.type === 'file' ? [] : [`${w.file} is listed as ${String(entry.type)}`]),
+        ...(entry.content == null ? [] : [`${w.file} is listed with its content`]),
+      ];
     },
   },
   {
@@ -241,7 +257,12 @@ export const FORGE_CONTRACT: readonly ForgeBehaviour[] = [
   {
     // files_service.ChangeRepoFiles: a new_branch that exists is ErrBranchAlreadyExists, answered 422.
     name: 'contents: a file committed onto a new branch that already exists is refused with 422',
-    request: (w) => ({ as: 'member', method: 'POST', path: `/repos/${w.org}/${w.repo}/contents/tests/contract-again.py`, body: { content: Buffer.from('pass\n').toString('base64'), message: 'contract', branch: 'main', new_branch: w.branch } }),
+    request: (w) => ({
+      as: 'member',
+      method: 'POST',
+      path: `/repos/${w.org}/${w.repo}/contents/tests/contract-again.py`,
+      body: { content: Buffer.from('pass\n').toString('base64'), message: 'contract', branch: 'main', new_branch: w.branch },
+    }),
     status: [422],
   },
   {
@@ -291,7 +312,11 @@ export function httpForge(baseUrl: string, tokens: Record<ForgeRole, string>): F
         `${baseUrl.replace(/\/$/, '')}/api/v1${request.path}`,
         {
           method: request.method,
-          headers: { Authorization: `token ${tokens[request.as]}`, Accept: 'application/json', ...(body ? { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) } : {}) },
+          headers: {
+            Authorization: `token ${tokens[request.as]}`,
+            Accept: 'application/json',
+            ...(body ? { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) } : {}),
+          },
           timeout: 10_000,
         },
         (response) => {

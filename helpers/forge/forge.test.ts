@@ -11,7 +11,8 @@ const KEYCLOAK = [5, 4, 3, 2, 1].map((number) => ({ number, title: `Bump ${numbe
 function page(response: import('node:http').ServerResponse, url: URL, items: unknown[]): void {
   const number = Number(url.searchParams.get('page') ?? 1);
   const limit = Number(url.searchParams.get('limit') ?? 30);
-  const next = number * limit < items.length ? { Link: `<https://git.elsewhere.test${url.pathname}?limit=${limit}&page=${number + 1}&state=open>; rel="next"` } : {};
+  const next =
+    number * limit < items.length ? { Link: `<https://git.elsewhere.test${url.pathname}?limit=${limit}&page=${number + 1}&state=open>; rel="next"` } : {};
   response.writeHead(200, { 'Content-Type': 'application/json', 'X-Total-Count': String(items.length), ...next });
   response.end(JSON.stringify(items.slice((number - 1) * limit, number * limit)));
 }
@@ -32,7 +33,8 @@ beforeAll(async () => {
       return response.end();
     }
     if (member) return json(response, member[1] === 'alice' ? 204 : 404);
-    if (url === '/api/v1/repos/coop-cloud/custom-html/pulls' && parsed.searchParams.get('state') === 'open') return page(response, parsed, [{ number: 7, title: 'Bump', state: 'open' }]);
+    if (url === '/api/v1/repos/coop-cloud/custom-html/pulls' && parsed.searchParams.get('state') === 'open')
+      return page(response, parsed, [{ number: 7, title: 'Bump', state: 'open' }]);
     if (url === '/api/v1/repos/coop-cloud/keycloak/pulls' && parsed.searchParams.get('state') === 'open') return page(response, parsed, KEYCLOAK);
     if (url === '/api/v1/repos/coop-cloud/custom-html/issues/7/comments') {
       if (request.method === 'POST') {
@@ -50,7 +52,9 @@ beforeAll(async () => {
     const file = /^\/api\/v1\/repos\/coop-cloud\/probe\/contents\/(.+)$/.exec(url);
     if (file && request.method === 'GET') {
       const held = branches.get(parsed.searchParams.get('ref') ?? 'main')?.get(file[1]!);
-      return held === undefined ? json(response, 404, { message: 'object does not exist' }) : json(response, 200, { type: 'file', path: file[1], encoding: 'base64', content: Buffer.from(held).toString('base64') });
+      return held === undefined
+        ? json(response, 404, { message: 'object does not exist' })
+        : json(response, 200, { type: 'file', path: file[1], encoding: 'base64', content: Buffer.from(held).toString('base64') });
     }
     if (file && request.method === 'POST') {
       const body = JSON.parse(request.body) as { content: string; branch: string; new_branch?: string };
@@ -91,7 +95,9 @@ describe('ForgeClient', () => {
   it('reads every page of a list, by page number, until no rel="next"', async () => {
     const before = server.seen.length;
     expect((await client('a', { kind: 'stand-in' }, 2).openPulls('coop-cloud', 'keycloak')).map((pull) => pull.number)).toEqual([5, 4, 3, 2, 1]);
-    expect(server.seen.slice(before).map((request) => request.url)).toEqual([1, 2, 3].map((n) => `/api/v1/repos/coop-cloud/keycloak/pulls?state=open&page=${n}&limit=2`));
+    expect(server.seen.slice(before).map((request) => request.url)).toEqual(
+      [1, 2, 3].map((n) => `/api/v1/repos/coop-cloud/keycloak/pulls?state=open&page=${n}&limit=2`),
+    );
     // A page shorter than the limit ends the list too; the default asks Gitea's largest page.
     expect(await client('a').openPulls('coop-cloud', 'keycloak')).toHaveLength(5);
     expect(server.seen.at(-1)?.url).toBe('/api/v1/repos/coop-cloud/keycloak/pulls?state=open&page=1&limit=50');
@@ -154,12 +160,14 @@ describe('ForgeClient writes only where its scope allows, refusing before any re
     expect(writesSeen() - before, 'no request that writes left the harness').toBe(0);
   });
 
-  it('with a probe repo, comments there, and refuses a recipe\'s real PRs and any new repo', async () => {
+  it("with a probe repo, comments there, and refuses a recipe's real PRs and any new repo", async () => {
     const probe = client('a', realForgeWrites('coop-cloud/custom-html'));
     const before = writesSeen();
     await expect(probe.comment('coop-cloud', 'custom-html', 7, '!testme')).resolves.toMatchObject({ body: '!testme' });
     expect(writesSeen() - before).toBe(1);
-    await expect(probe.comment('coop-cloud', 'keycloak', 7, '!testme')).rejects.toThrow(/a comment on coop-cloud\/keycloak is outside the probe repo coop-cloud\/custom-html \(ACCEPT_FORGE_PROBE_REPO\): the harness never writes to a recipe's real PRs/);
+    await expect(probe.comment('coop-cloud', 'keycloak', 7, '!testme')).rejects.toThrow(
+      /a comment on coop-cloud\/keycloak is outside the probe repo coop-cloud\/custom-html \(ACCEPT_FORGE_PROBE_REPO\): the harness never writes to a recipe's real PRs/,
+    );
     await expect(probe.createOrgRepo('coop-cloud', 'accept-probe')).rejects.toThrow(/would create a repo on the real forge/);
     expect(writesSeen() - before, 'only the probe comment was sent').toBe(1);
   });
@@ -177,13 +185,17 @@ describe('a branch holding one file (D4, D5)', () => {
     expect(await forge.branchWithFile('coop-cloud', 'probe', change)).toBe('found');
   });
 
-  it("is an error when the branch holds other text there: a rerun must not test what it did not write", async () => {
-    await expect(forgeAs({ kind: 'stand-in' }).branchWithFile('coop-cloud', 'probe', { ...change, text: 'print("other")\n' })).rejects.toThrow(/already has a branch accept\/x whose tests\/test_x.py is not the harness's/);
+  it('is an error when the branch holds other text there: a rerun must not test what it did not write', async () => {
+    await expect(forgeAs({ kind: 'stand-in' }).branchWithFile('coop-cloud', 'probe', { ...change, text: 'print("other")\n' })).rejects.toThrow(
+      /already has a branch accept\/x whose tests\/test_x.py is not the harness's/,
+    );
   });
 
   it('is refused before any request outside the probe repo', async () => {
     const before = server.seen.length;
-    await expect(forgeAs({ kind: 'probe', repo: 'coop-cloud/elsewhere' }).branchWithFile('coop-cloud', 'probe', { ...change, branch: 'accept/y' })).rejects.toThrow(ForgeWriteRefused);
+    await expect(
+      forgeAs({ kind: 'probe', repo: 'coop-cloud/elsewhere' }).branchWithFile('coop-cloud', 'probe', { ...change, branch: 'accept/y' }),
+    ).rejects.toThrow(ForgeWriteRefused);
     expect(server.seen.slice(before).filter((request) => request.method !== 'GET')).toEqual([]);
   });
 });

@@ -7,7 +7,13 @@ describe('giteaPushEvent', () => {
     expect(event).toBe('push');
     expect(delivery).toMatch(/^[0-9a-f-]{36}$/);
     const payload = JSON.parse(body);
-    expect(payload).toMatchObject({ ref: 'refs/heads/main', total_commits: 1, repository: { full_name: 'coop-cloud/custom-html', owner: { login: 'coop-cloud' } }, pusher: { login: 'alice' }, sender: { login: 'alice' } });
+    expect(payload).toMatchObject({
+      ref: 'refs/heads/main',
+      total_commits: 1,
+      repository: { full_name: 'coop-cloud/custom-html', owner: { login: 'coop-cloud' } },
+      pusher: { login: 'alice' },
+      sender: { login: 'alice' },
+    });
     expect(payload.before).toMatch(/^[0-9a-f]{40}$/);
     expect(payload.after).toBe(payload.commits[0].id);
     // Never Gitea's missing ping, nor a comment a bridge could take for !testme.

@@ -23,9 +23,23 @@ export function giteaPushEvent(owner: string, repo: string, pusher: string, forg
     before,
     after,
     compare_url: `${forgeUrl}/${owner}/${repo}/compare/${before}...${after}`,
-    commits: [{ id: after, message: 'acceptance: a webhook signature check, not a change\n', url: `${forgeUrl}/${owner}/${repo}/commit/${after}`, author: { name: pusher, email: `${pusher}@acceptance.invalid`, username: pusher } }],
+    commits: [
+      {
+        id: after,
+        message: 'acceptance: a webhook signature check, not a change\n',
+        url: `${forgeUrl}/${owner}/${repo}/commit/${after}`,
+        author: { name: pusher, email: `${pusher}@acceptance.invalid`, username: pusher },
+      },
+    ],
     total_commits: 1,
-    repository: { id: 0, name: repo, full_name: `${owner}/${repo}`, owner: { id: 0, login: owner, username: owner }, private: false, html_url: `${forgeUrl}/${owner}/${repo}` },
+    repository: {
+      id: 0,
+      name: repo,
+      full_name: `${owner}/${repo}`,
+      owner: { id: 0, login: owner, username: owner },
+      private: false,
+      html_url: `${forgeUrl}/${owner}/${repo}`,
+    },
     pusher: user,
     sender: user,
   };

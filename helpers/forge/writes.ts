@@ -34,7 +34,8 @@ function describeWrite(write: ForgeWrite): string {
 export function forgeWriteRefusal(scope: ForgeWriteScope, write: ForgeWrite): string | undefined {
   if (scope.kind === 'stand-in') return undefined;
   if (scope.kind === 'none') return `${describeWrite(write)} would write to the forge: ${scope.reason}`;
-  if (write.kind === 'repo') return `${describeWrite(write)} would create a repo on the real forge; the harness writes only comments, pull requests and commits on branches of its own, and only on ${scope.repo} (${PROBE_REPO_SETTING})`;
+  if (write.kind === 'repo')
+    return `${describeWrite(write)} would create a repo on the real forge; the harness writes only comments, pull requests and commits on branches of its own, and only on ${scope.repo} (${PROBE_REPO_SETTING})`;
   if (`${write.owner}/${write.repo}`.toLowerCase() === scope.repo.toLowerCase()) return undefined;
   return `${describeWrite(write)} is outside the probe repo ${scope.repo} (${PROBE_REPO_SETTING}): the harness never writes to a recipe's real PRs`;
 }
@@ -56,5 +57,8 @@ export function requireForgeWrite(scope: ForgeWriteScope, write: ForgeWrite): vo
 export function realForgeWrites(probeRepo: string | undefined): ForgeWriteScope {
   return probeRepo
     ? { kind: 'probe', repo: probeRepo }
-    : { kind: 'none', reason: `against a real target the recipes' forge is production's, and no probe repo is set: set ${PROBE_REPO_SETTING}=owner/name to a repo made for the harness (enrolled with the bridge, with an open pull request) to run the checks that write` };
+    : {
+        kind: 'none',
+        reason: `against a real target the recipes' forge is production's, and no probe repo is set: set ${PROBE_REPO_SETTING}=owner/name to a repo made for the harness (enrolled with the bridge, with an open pull request) to run the checks that write`,
+      };
 }

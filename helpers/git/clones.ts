@@ -53,7 +53,9 @@ export async function remoteHead(url: string, options: { setting?: string } = {}
   try {
     out = await git(['ls-remote', split.url, 'HEAD'], undefined, split.credential ? [split.credential] : []);
   } catch (error) {
-    throw new HarnessError(`could not read HEAD of ${displayUrl(url)}${options.setting ? ` (${options.setting})` : ''}: ${(error as Error).message}`, { cause: error });
+    throw new HarnessError(`could not read HEAD of ${displayUrl(url)}${options.setting ? ` (${options.setting})` : ''}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   const commit = /^([0-9a-f]{40,64})\s+HEAD$/m.exec(out)?.[1];
   if (!commit) throw new HarnessError(`${displayUrl(url)}${options.setting ? ` (${options.setting})` : ''} has no HEAD to read`);
@@ -69,7 +71,9 @@ export async function cloneRepo(url: string, options: { recursive?: boolean; set
     await git(['clone', '-q', ...(options.recursive ? ['--recursive'] : []), split.url, dir], undefined, split.credential ? [split.credential] : []);
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
-    throw new HarnessError(`could not clone ${displayUrl(url)}${options.setting ? ` (${options.setting})` : ''}: ${(error as Error).message}`, { cause: error });
+    throw new HarnessError(`could not clone ${displayUrl(url)}${options.setting ? ` (${options.setting})` : ''}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   const commit = await git(['rev-parse', 'HEAD'], dir);
   let removed = false;
@@ -87,7 +91,9 @@ export async function remoteRefs(url: string, options: { setting?: string } = {}
   try {
     return await git(['ls-remote', split.url], undefined, split.credential ? [split.credential] : []);
   } catch (error) {
-    throw new HarnessError(`could not list the refs of ${displayUrl(url)}${options.setting ? ` (${options.setting})` : ''}: ${(error as Error).message}`, { cause: error });
+    throw new HarnessError(`could not list the refs of ${displayUrl(url)}${options.setting ? ` (${options.setting})` : ''}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 
@@ -124,7 +130,10 @@ export async function sharedClone(url: string, options: { cacheDir: string; recu
   const refs = await remoteRefs(url, options);
   const expected = expectedCloneRefs(refs);
   const repoKey = createHash('sha256').update(displayUrl(url)).digest('hex').slice(0, 16);
-  const refsKey = createHash('sha256').update(`${options.recursive ? 'recursive\n' : ''}${refs}`).digest('hex').slice(0, 16);
+  const refsKey = createHash('sha256')
+    .update(`${options.recursive ? 'recursive\n' : ''}${refs}`)
+    .digest('hex')
+    .slice(0, 16);
   const dir = join(options.cacheDir, `${repoKey}-${refsKey}`);
   const kept = (commit: string): Clone => ({ dir, url: displayUrl(url), commit, remove: async () => undefined, [Symbol.asyncDispose]: async () => undefined });
   const cached = await cloneState(dir);
@@ -161,7 +170,10 @@ async function cloneState(dir: string): Promise<{ head?: string; refs: string[];
       git(['for-each-ref', '--format=%(objectname) %(refname)', 'refs/remotes/origin', 'refs/tags'], dir),
       git(['status', '--porcelain', '--untracked-files=all', '--ignore-submodules=none'], dir),
     ]);
-    const listed = refs.split('\n').filter((line) => line && !line.endsWith(' refs/remotes/origin/HEAD')).sort();
+    const listed = refs
+      .split('\n')
+      .filter((line) => line && !line.endsWith(' refs/remotes/origin/HEAD'))
+      .sort();
     return { head, refs: listed, clean: status === '' };
   } catch {
     return undefined;
@@ -170,10 +182,17 @@ async function cloneState(dir: string): Promise<{ head?: string; refs: string[];
 
 /** Keeps the newest clones of one repo, and any another run may still read. */
 async function pruneClones(cacheDir: string, repoKey: string, keep: string): Promise<void> {
-  const entries = (await readdir(cacheDir).catch(() => [] as string[])).filter((name) => name.startsWith(`${repoKey}-`) && /^[0-9a-f]{16}-[0-9a-f]{16}$/.test(name));
-  const dated = await Promise.all(entries.map(async (name) => ({ path: join(cacheDir, name), mtimeMs: (await stat(join(cacheDir, name)).catch(() => undefined))?.mtimeMs ?? 0 })));
+  const entries = (await readdir(cacheDir).catch(() => [] as string[])).filter(
+    (name) => name.startsWith(`${repoKey}-`) && /^[0-9a-f]{16}-[0-9a-f]{16}$/.test(name),
+  );
+  const dated = await Promise.all(
+    entries.map(async (name) => ({ path: join(cacheDir, name), mtimeMs: (await stat(join(cacheDir, name)).catch(() => undefined))?.mtimeMs ?? 0 })),
+  );
   const now = Date.now();
-  const old = dated.sort((a, b) => b.mtimeMs - a.mtimeMs).slice(CACHED_CLONES_PER_REPO).filter((entry) => entry.path !== keep && now - entry.mtimeMs > CACHED_CLONE_GRACE_MS);
+  const old = dated
+    .sort((a, b) => b.mtimeMs - a.mtimeMs)
+    .slice(CACHED_CLONES_PER_REPO)
+    .filter((entry) => entry.path !== keep && now - entry.mtimeMs > CACHED_CLONE_GRACE_MS);
   await Promise.all(old.map((entry) => rm(entry.path, { recursive: true, force: true })));
 }
 

@@ -3,4 +3,16 @@
  * shared clone keyed by the remote's refs) and reads what a run's commits are; leak.ts searches
  * their history for secrets.
  */
-export { operatorGitEnv, type Clone, commitInHistory, remoteHead, cloneRepo, remoteRefs, expectedCloneRefs, cloneCacheDir, sharedClone, type RunCommits, commitsOf } from './clones.ts';
+export {
+  operatorGitEnv,
+  type Clone,
+  commitInHistory,
+  remoteHead,
+  cloneRepo,
+  remoteRefs,
+  expectedCloneRefs,
+  cloneCacheDir,
+  sharedClone,
+  type RunCommits,
+  commitsOf,
+} from './clones.ts';

@@ -50,7 +50,10 @@ function history(): string {
     if (i === 1) out.push('M 644 inline README.md\n', data('generic base repo\n'));
     if (i === PLANTED_AT) {
       // A YAML block scalar re-indents the PEM: the whole value is not in the file, its lines are.
-      const indented = PEM.trimEnd().split('\n').map((line) => `    ${line}`).join('\n');
+      const indented = PEM.trimEnd()
+        .split('\n')
+        .map((line) => `    ${line}`)
+        .join('\n');
       out.push('M 644 inline secrets/prod.yaml\n', data(`drone_rpc_secret: ${RPC_SECRET}\nbackup: ${RPC_SECRET}\nwildcard_key: |\n${indented}\n`));
     }
     if (i === PLANTED_AT + 10) out.push(`M 644 inline hosts/${DOMAIN}.nix\n`, data('{ }\n'));
@@ -113,7 +116,9 @@ describe('countOccurrences over a 1,200-commit history', () => {
     const stderr = vi.spyOn(process.stderr, 'write');
     try {
       const result = await countOccurrences(repo, new Map([['drone_rpc_secret', RPC_SECRET]]));
-      expect(describeLeak('drone_rpc_secret', result.get('drone_rpc_secret')!)).toMatch(/^drone_rpc_secret: 2 match\(es\) as whole value in 1 object\(s\), 50 commit\(s\) \(1201 commits, \d+ objects scanned\); e\.g\. [0-9a-f]{12}:secrets\/prod\.yaml/);
+      expect(describeLeak('drone_rpc_secret', result.get('drone_rpc_secret')!)).toMatch(
+        /^drone_rpc_secret: 2 match\(es\) as whole value in 1 object\(s\), 50 commit\(s\) \(1201 commits, \d+ objects scanned\); e\.g\. [0-9a-f]{12}:secrets\/prod\.yaml/,
+      );
       const errors = await Promise.all([
         countOccurrences(join(work, 'nowhere'), [RPC_SECRET]).catch((e: unknown) => e),
         countOccurrences(repo, ['abc', RPC_SECRET]).catch((e: unknown) => e),

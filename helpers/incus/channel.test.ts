@@ -24,7 +24,9 @@ describe('incusChannel', () => {
     const ledger = new Ledger();
     const result = await incusChannel(client, 'ci-1', ledger).exec('systemctl is-system-running', { purpose: 'probe' });
     expect(result).toEqual({ command: 'systemctl is-system-running', exitCode: 0, stdout: 'ok\n', stderr: '' });
-    expect(calls).toEqual([{ name: 'ci-1', command: ['/bin/sh', '-c', 'systemctl is-system-running'], options: { env: { PATH: HOST_PATH }, timeoutMs: 600_000 } }]);
+    expect(calls).toEqual([
+      { name: 'ci-1', command: ['/bin/sh', '-c', 'systemctl is-system-running'], options: { env: { PATH: HOST_PATH }, timeoutMs: 600_000 } },
+    ]);
     expect(ledger.entries.at(-1)).toMatchObject({ kind: 'exec', command: 'systemctl is-system-running', purpose: 'probe' });
   });
 

@@ -29,7 +29,11 @@ export function incusChannel(client: IncusClient, instance: string, ledger?: Led
       ledger?.recordExec(script, result.exitCode, performance.now() - started, options.purpose ?? 'check', `${result.stdout}\n${result.stderr}`);
       // Incus's own refusal ("Command not found") means the shell itself could not start: say which.
       const refused = /^Command not (found|executable)$/.test(result.stderr.trim());
-      return { ...result, command: script, stderr: refused ? `incus exec: ${HOST_SHELL}: ${result.stderr.trim().endsWith('found') ? 'not found' : 'Permission denied'}` : result.stderr };
+      return {
+        ...result,
+        command: script,
+        stderr: refused ? `incus exec: ${HOST_SHELL}: ${result.stderr.trim().endsWith('found') ? 'not found' : 'Permission denied'}` : result.stderr,
+      };
     },
     async pushFile(path, content, options) {
       // Through the files API, not a command: placing a file must not add a step to the ledger.

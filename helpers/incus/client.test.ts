@@ -28,8 +28,21 @@ async function makePair(dir: string, name: string, extensions: string[]): Promis
   const certFile = join(dir, `${name}.crt`);
   const keyFile = join(dir, `${name}.key`);
   await succeed('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:secp384r1', '-nodes',
-    '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', `/O=Linux Containers/CN=${name}`,
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:secp384r1',
+    '-nodes',
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+    '-days',
+    '2',
+    '-subj',
+    `/O=Linux Containers/CN=${name}`,
     ...extensions.flatMap((extension) => ['-addext', extension]),
   ]);
   const cert = await readFile(certFile, 'utf8');
@@ -121,7 +134,11 @@ class FakeIncus {
     this.send(res, code, { type: 'error', status: '', status_code: 0, error_code: code, error, metadata: null });
   }
 
-  private operation(res: ServerResponse, description: string, outcome: { err?: string; metadata?: Record<string, unknown>; runningWaits?: number; deadlineWaits?: number; errorEnvelope?: boolean } = {}): void {
+  private operation(
+    res: ServerResponse,
+    description: string,
+    outcome: { err?: string; metadata?: Record<string, unknown>; runningWaits?: number; deadlineWaits?: number; errorEnvelope?: boolean } = {},
+  ): void {
     const id = randomUUID();
     const op: FakeOperation = {
       id,
@@ -136,7 +153,12 @@ class FakeIncus {
     };
     this.operations.set(id, op);
     this.send(res, 202, {
-      type: 'async', status: 'Operation created', status_code: 100, operation: `/1.0/operations/${id}`, error_code: 0, error: '',
+      type: 'async',
+      status: 'Operation created',
+      status_code: 100,
+      operation: `/1.0/operations/${id}`,
+      error_code: 0,
+      error: '',
       metadata: { id, description, status: 'Running', status_code: 103, err: '', metadata: null },
     });
   }
@@ -194,14 +216,29 @@ class FakeIncus {
     if (path === '/1.0/instances') {
       if (method === 'GET') {
         if (url.searchParams.get('recursion') !== '1') return this.error(res, 400, 'test fake: want recursion=1');
-        return this.sync(res, [...this.instances.values()].map((i) => this.render(i)));
+        return this.sync(
+          res,
+          [...this.instances.values()].map((i) => this.render(i)),
+        );
       }
-      const body = json() as { name: string; type: string; source: { alias: string }; config?: Record<string, string>; devices?: Record<string, Record<string, string>>; profiles?: string[] };
+      const body = json() as {
+        name: string;
+        type: string;
+        source: { alias: string };
+        config?: Record<string, string>;
+        devices?: Record<string, Record<string, string>>;
+        profiles?: string[];
+      };
       this.bodies.push({ path, body });
       if (!this.aliases.has(body.source.alias)) return this.error(res, 404, 'Image alias not found');
       this.instances.set(body.name, {
-        name: body.name, status: 'Stopped', type: body.type, config: body.config ?? {}, devices: body.devices ?? {},
-        profiles: body.profiles ?? ['default'], created_at: new Date().toISOString(),
+        name: body.name,
+        status: 'Stopped',
+        type: body.type,
+        config: body.config ?? {},
+        devices: body.devices ?? {},
+        profiles: body.profiles ?? ['default'],
+        created_at: new Date().toISOString(),
       });
       return this.operation(res, 'Creating instance', { runningWaits: 1 });
     }
@@ -243,7 +280,16 @@ class FakeIncus {
       return this.operation(res, 'Stopping instance');
     }
     if (rest === '/exec' && method === 'POST') {
-      const body = json() as { command: string[]; environment: Record<string, string>; cwd?: string; user?: number; group?: number; 'record-output': boolean; 'wait-for-websocket': boolean; interactive: boolean };
+      const body = json() as {
+        command: string[];
+        environment: Record<string, string>;
+        cwd?: string;
+        user?: number;
+        group?: number;
+        'record-output': boolean;
+        'wait-for-websocket': boolean;
+        interactive: boolean;
+      };
       this.bodies.push({ path, body });
       if (!body['record-output'] || body['wait-for-websocket'] || body.interactive) return this.error(res, 400, 'test fake: unexpected exec mode');
       if (instance.status !== 'Running') return this.error(res, 400, 'Instance is not running');
@@ -260,7 +306,10 @@ class FakeIncus {
       if (program === 'gone') return this.operation(res, 'Executing command', { err, metadata: { return: code, output: {} }, errorEnvelope: true });
       const id = randomUUID();
       const output: Record<string, string> = {};
-      for (const [fd, text] of [['1', stdout], ['2', stderr]] as const) {
+      for (const [fd, text] of [
+        ['1', stdout],
+        ['2', stderr],
+      ] as const) {
         const file = `exec_${id}.${fd === '1' ? 'stdout' : 'stderr'}`;
         this.execOutputs.set(`${instance.name}/${file}`, Buffer.from(text));
         output[fd] = `/1.0/instances/${instance.name}/logs/exec-output/${file}`; // No project here, as in Incus.
@@ -378,10 +427,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   fake?.server.closeAllConnections();
-  await Promise.all([
-    fake && new Promise((resolve) => fake.server.close(resolve)),
-    socks?.close(),
-  ]);
+  await Promise.all([fake && new Promise((resolve) => fake.server.close(resolve)), socks?.close()]);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -400,8 +446,12 @@ describe('IncusClient against a fake Incus', () => {
   it('manages an instance: create, start, patch, exec, files, stop, delete', async () => {
     const client = await connect();
     await client.createInstance({
-      name: 'ci-1', type: 'virtual-machine', source: { type: 'image', alias: 'debian/12' },
-      config: { 'limits.memory': '4GiB' }, devices: { root: { type: 'disk', path: '/', pool: 'default' } }, profiles: ['default'],
+      name: 'ci-1',
+      type: 'virtual-machine',
+      source: { type: 'image', alias: 'debian/12' },
+      config: { 'limits.memory': '4GiB' },
+      devices: { root: { type: 'disk', path: '/', pool: 'default' } },
+      profiles: ['default'],
     });
     expect((await client.listInstances()).map((i) => [i.name, i.status, i.type])).toEqual([['ci-1', 'Stopped', 'virtual-machine']]);
     await client.start('ci-1');
@@ -460,7 +510,11 @@ describe('IncusClient against a fake Incus', () => {
   it('raises the err of a failed operation', async () => {
     const client = await connect();
     await client.createInstance({
-      name: 'ci-bad', type: 'container', source: { type: 'image', alias: 'debian/12' }, config: { 'user.fail-start': 'true' }, devices: {},
+      name: 'ci-bad',
+      type: 'container',
+      source: { type: 'image', alias: 'debian/12' },
+      config: { 'user.fail-start': 'true' },
+      devices: {},
     });
     const error = await rejection(client.start('ci-bad'));
     expect(error.operation?.err).toBe('Failed to start device "eth0": boom');
@@ -471,11 +525,19 @@ describe('IncusClient against a fake Incus', () => {
 
   it('stops again an instance that is running again by its DELETE, as after incusd starts', async () => {
     const client = await connect();
-    await client.createInstance({ name: 'ci-back', type: 'container', source: { type: 'image', alias: 'debian/12' }, config: { 'user.restarts-after-stop': '2' }, devices: {} });
+    await client.createInstance({
+      name: 'ci-back',
+      type: 'container',
+      source: { type: 'image', alias: 'debian/12' },
+      config: { 'user.restarts-after-stop': '2' },
+      devices: {},
+    });
     await client.start('ci-back');
     await client.deleteInstance('ci-back');
     expect(await client.getInstance('ci-back')).toBeUndefined();
-    expect(fake.bodies.filter((entry) => entry.path === '/1.0/instances/ci-back/state' && (entry.body as { action: string }).action === 'stop')).toHaveLength(3);
+    expect(fake.bodies.filter((entry) => entry.path === '/1.0/instances/ci-back/state' && (entry.body as { action: string }).action === 'stop')).toHaveLength(
+      3,
+    );
   });
 
   it('counts deleting a missing instance as success', async () => {
@@ -573,7 +635,9 @@ describe('IncusClient errors', () => {
 
   it('names the project setting (or its override) for an unknown project', async () => {
     const error = await rejection(connect({ project: 'nope', settingNames: { project: 'MY_PROJECT' } }));
-    expect(error.message).toMatch(/has no project "nope" visible to this client \(HTTP 404\); create it or fix MY_PROJECT \[GET \/1\.0\/projects\/nope\?project=nope\]/);
+    expect(error.message).toMatch(
+      /has no project "nope" visible to this client \(HTTP 404\); create it or fix MY_PROJECT \[GET \/1\.0\/projects\/nope\?project=nope\]/,
+    );
     expect(error.status).toBe(404);
   });
 });

@@ -22,7 +22,14 @@ import {
   type IncusSettingName,
 } from './transport.ts';
 
-export { IncusError, certificateFingerprint, type IncusClientOptions, type IncusErrorDetails, type IncusOperation, type IncusSettingName } from './transport.ts';
+export {
+  IncusError,
+  certificateFingerprint,
+  type IncusClientOptions,
+  type IncusErrorDetails,
+  type IncusOperation,
+  type IncusSettingName,
+} from './transport.ts';
 
 export interface IncusServer {
   auth: 'trusted' | 'untrusted' | string;
@@ -172,7 +179,18 @@ export class IncusClient extends IncusApi {
    */
   static async shared(options: IncusClientOptions): Promise<IncusClient> {
     const key = createHash('sha256')
-      .update(JSON.stringify([options.url, options.project, options.socks ?? '', options.serverCert ?? '', options.serverFingerprint ?? '', options.clientCert, options.clientKey, options.requestTimeoutMs ?? 0]))
+      .update(
+        JSON.stringify([
+          options.url,
+          options.project,
+          options.socks ?? '',
+          options.serverCert ?? '',
+          options.serverFingerprint ?? '',
+          options.clientCert,
+          options.clientKey,
+          options.requestTimeoutMs ?? 0,
+        ]),
+      )
       .digest('hex');
     let client = sharedClients.get(key);
     if (!client) {
@@ -190,9 +208,7 @@ export class IncusClient extends IncusApi {
   static async connect(options: IncusClientOptions): Promise<IncusClient> {
     const names: Record<IncusSettingName, string> = {
       ...DEFAULT_SETTINGS,
-      ...(options.serverCert === undefined && options.settingNames?.serverCert === undefined
-        ? { serverCert: 'ACCEPT_INCUS_SERVER_FINGERPRINT' }
-        : {}),
+      ...(options.serverCert === undefined && options.settingNames?.serverCert === undefined ? { serverCert: 'ACCEPT_INCUS_SERVER_FINGERPRINT' } : {}),
       ...Object.fromEntries(Object.entries(options.settingNames ?? {}).filter(([, name]) => name)),
     };
     registerSecret(options.clientKey);
@@ -470,8 +486,7 @@ export class IncusClient extends IncusApi {
       await this.call('DELETE', filesPath, { query: { path } });
     } catch (error) {
       // Whether SFTP's "no such file" reaches us as 404 depends on the server's libraries.
-      const absent =
-        error instanceof IncusError && (error.status === 404 || (error.status === 500 && /no such file|not exist/i.test(error.message)));
+      const absent = error instanceof IncusError && (error.status === 404 || (error.status === 500 && /no such file|not exist/i.test(error.message)));
       if (!absent) throw error;
     }
     await this.call('POST', filesPath, {

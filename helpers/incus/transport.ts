@@ -133,9 +133,7 @@ export interface TransportSettings {
   names: Record<IncusSettingName, string>;
 }
 
-type Handshake =
-  | { ok: true; socket: tls.TLSSocket; peer?: X509Certificate }
-  | { ok: false; error: unknown; peer?: X509Certificate };
+type Handshake = { ok: true; socket: tls.TLSSocket; peer?: X509Certificate } | { ok: false; error: unknown; peer?: X509Certificate };
 
 /**
  * Opens verified TLS connections for undici. Verification is never switched off: either the
@@ -268,10 +266,7 @@ export class Transport {
         resolve(outcome);
       };
       const onError = (error: Error): void => finish({ ok: false, error, peer });
-      const timer = setTimeout(
-        () => finish({ ok: false, error: new Error(`no TLS handshake within ${this.s.timeoutMs} ms`), peer }),
-        this.s.timeoutMs,
-      );
+      const timer = setTimeout(() => finish({ ok: false, error: new Error(`no TLS handshake within ${this.s.timeoutMs} ms`), peer }), this.s.timeoutMs);
       socket.on('OCSPResponse', () => {
         peer = peerCertificate(socket);
         if (stopAtCertificate && peer) finish({ ok: false, error: new Error('probe done'), peer });
@@ -459,7 +454,10 @@ export class IncusApi {
           // Some waits answer a failed operation (an exec whose program exits 127: "Command not
           // found") as an error envelope: the operation itself still says how it ended.
           if (error instanceof IncusError && error.status === 200) {
-            const ended = await this.call('GET', `/1.0/operations/${encodeURIComponent(id)}`).then((found) => found as IncusOperation, () => undefined);
+            const ended = await this.call('GET', `/1.0/operations/${encodeURIComponent(id)}`).then(
+              (found) => found as IncusOperation,
+              () => undefined,
+            );
             if (ended && ended.status_code >= 200) return { operation: ended };
           }
           return { fatal: error };

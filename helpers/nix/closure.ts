@@ -138,7 +138,8 @@ export async function closure(target: string | HostChannel, options: NixOptions 
     purpose: 'read the closure of the running system',
     timeoutMs: options.timeoutMs,
   });
-  if (result.exitCode !== 0) throw new HarnessError(`nix path-info -r ${root} on ${host.name} failed (exit ${result.exitCode}):\n${redact(tailLines(result.stderr, 20))}`);
+  if (result.exitCode !== 0)
+    throw new HarnessError(`nix path-info -r ${root} on ${host.name} failed (exit ${result.exitCode}):\n${redact(tailLines(result.stderr, 20))}`);
   const entries = parsePathInfo(result.stdout);
   return { root: resolveRoot(root, entries), where: host.name, entries };
 }
@@ -281,6 +282,7 @@ export function formatClosureDiff(
   ];
   const tool = typeof options.diffClosures === 'string' ? { output: options.diffClosures, where: '' } : options.diffClosures;
   if (tool && 'unavailable' in tool) lines.push(`nix store diff-closures: not shown (${tool.unavailable})`);
-  else if (tool) lines.push(`nix store diff-closures${tool.where ? ` (${tool.where})` : ''}:`, tool.output.trim() ? tool.output : '  (no version or size changes)');
+  else if (tool)
+    lines.push(`nix store diff-closures${tool.where ? ` (${tool.where})` : ''}:`, tool.output.trim() ? tool.output : '  (no version or size changes)');
   return lines.join('\n');
 }

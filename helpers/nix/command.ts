@@ -10,7 +10,13 @@ import { operatorGitEnv } from '../git/index.ts';
  * Settings for a Nix that can reach nothing (this lab: no substituter, no registry, root
  * without build users). Not the default: a real operator machine needs its substituters.
  */
-export const OFFLINE_NIX_CONFIG = ['build-users-group =', 'sandbox = false', 'experimental-features = nix-command flakes', 'flake-registry =', 'substituters ='].join('\n');
+export const OFFLINE_NIX_CONFIG = [
+  'build-users-group =',
+  'sandbox = false',
+  'experimental-features = nix-command flakes',
+  'flake-registry =',
+  'substituters =',
+].join('\n');
 
 /** Works whatever nix.conf says; `extra-` so it adds to, and never narrows, the host's list. */
 export const FEATURES = ['--extra-experimental-features', 'nix-command flakes'];

@@ -4,7 +4,16 @@
  * compares them path by path and NAR hash by NAR hash; command.ts is how Nix is run.
  */
 export { OFFLINE_NIX_CONFIG, type NixOptions } from './command.ts';
-export { toplevelAttr, NixBuildError, type BuildToplevelOptions, buildToplevel, type CleanCloneBuild, buildToplevelFromCleanClone, currentSystem, bootedSystem } from './toplevel.ts';
+export {
+  toplevelAttr,
+  NixBuildError,
+  type BuildToplevelOptions,
+  buildToplevel,
+  type CleanCloneBuild,
+  buildToplevelFromCleanClone,
+  currentSystem,
+  bootedSystem,
+} from './toplevel.ts';
 export {
   type ClosureEntry,
   type Closure,

@@ -48,8 +48,24 @@ const TOP_SRI = 'sha256-gHeLibqoj5E67tSz/6y9NxLO3iDWJGV/UJdm4/aYa60=';
 
 // Verbatim from Nix 2.8 on this machine.
 const ARRAY_SHAPE = JSON.stringify([
-  { path: A, narHash: TOP_SRI, narSize: 560, references: [DEP], deriver: '/nix/store/608ks801vb0z7mkp5p689n3f73im2ghc-nixos-system-cc-ci.drv', registrationTime: 1795634848, ultimate: true },
-  { path: DEP, narHash: DEP_SRI, narSize: 288, references: [], deriver: '/nix/store/zy7lgyqq715mmhsfiy2d2lp3qvfjss47-dep-1.0.drv', registrationTime: 1795634848, ultimate: true },
+  {
+    path: A,
+    narHash: TOP_SRI,
+    narSize: 560,
+    references: [DEP],
+    deriver: '/nix/store/608ks801vb0z7mkp5p689n3f73im2ghc-nixos-system-cc-ci.drv',
+    registrationTime: 1795634848,
+    ultimate: true,
+  },
+  {
+    path: DEP,
+    narHash: DEP_SRI,
+    narSize: 288,
+    references: [],
+    deriver: '/nix/store/zy7lgyqq715mmhsfiy2d2lp3qvfjss47-dep-1.0.drv',
+    registrationTime: 1795634848,
+    ultimate: true,
+  },
 ]);
 // Nix ≥ 2.19: keyed by path, nulls where 2.8 had empty fields.
 const OBJECT_SHAPE = JSON.stringify({
@@ -280,12 +296,14 @@ describe('builds and closures against the real Nix on this machine', () => {
     // Flake-input layout: the instance pinned in flake.lock.
     const viaInput = join(work, 'base-input');
     await git(work, 'init', '-q', viaInput);
-    await writeFile(
-      join(viaInput, 'flake.nix'),
-      flakeNix(marker, '1.0', 'instance.domain', `git+file://${instance}`),
-    );
+    await writeFile(join(viaInput, 'flake.nix'), flakeNix(marker, '1.0', 'instance.domain', `git+file://${instance}`));
     await git(viaInput, 'add', '-A');
-    expectSuccess(await exec('nix', ['--extra-experimental-features', 'nix-command flakes', 'flake', 'lock'], { cwd: viaInput, env: { ...process.env, NIX_CONFIG: OFFLINE_NIX_CONFIG } }));
+    expectSuccess(
+      await exec('nix', ['--extra-experimental-features', 'nix-command flakes', 'flake', 'lock'], {
+        cwd: viaInput,
+        env: { ...process.env, NIX_CONFIG: OFFLINE_NIX_CONFIG },
+      }),
+    );
     await commitAll(viaInput, 'base with input');
     const viaInputBuilt = await buildToplevelFromCleanClone(`file://${viaInput}`, { submodules: false, ...offline });
     expect((await exec('cat', [join(viaInputBuilt.path, 'domain')])).stdout.trim()).toBe(`ci-${marker}.test`);
@@ -310,7 +328,16 @@ function scripted(reply: Partial<CommandResult> | Error): HostChannel & { script
     if (reply instanceof Error) throw reply;
     return { command: script, exitCode: 0, stdout: '', stderr: '', ...reply };
   };
-  return { name: 'fake', transport: 'fake', scripts, exec: run, succeed: run, fail: run, pushFile: async () => undefined, readFile: async () => Buffer.alloc(0) };
+  return {
+    name: 'fake',
+    transport: 'fake',
+    scripts,
+    exec: run,
+    succeed: run,
+    fail: run,
+    pushFile: async () => undefined,
+    readFile: async () => Buffer.alloc(0),
+  };
 }
 
 describe('bootedSystem', () => {
@@ -346,7 +373,11 @@ describe('diffClosuresOnHost and the closure difference it adds to', () => {
   });
 
   it('says a Nix without the command lacks it, and the difference is still shown', async () => {
-    const tool = await diffClosuresOnHost(scripted({ exitCode: 1, stderr: "error: 'store' is not a recognised command\nTry 'nix --help' for more information.\n" }), A, DEP);
+    const tool = await diffClosuresOnHost(
+      scripted({ exitCode: 1, stderr: "error: 'store' is not a recognised command\nTry 'nix --help' for more information.\n" }),
+      A,
+      DEP,
+    );
     expect(tool).toEqual({ unavailable: 'the Nix on fake has no `nix store diff-closures`' });
     const text = formatClosureDiff(diff, { labels: ['booted', 'current'], diffClosures: tool });
     expect(text).toContain('NAR hash differs (1)');

@@ -16,7 +16,10 @@ export const toplevelAttr = (configuration = 'cc-ci'): string => `nixosConfigura
 export class NixBuildError extends HarnessError {
   override readonly name = 'NixBuildError';
   readonly stderrTail: string;
-  constructor(readonly installable: string, result: CommandResult) {
+  constructor(
+    readonly installable: string,
+    result: CommandResult,
+  ) {
     const stderrTail = redact(tailLines(result.stderr));
     super(`nix build ${installable} failed (exit ${result.exitCode}):\n${stderrTail}`);
     this.stderrTail = stderrTail;
@@ -83,7 +86,9 @@ export async function buildToplevelFromCleanClone(
   // no longer in the store (collected) is built again.
   // A repo that cannot be asked is left to the clone, which says why in its own words.
   const head = await remoteHead(repoUrl).catch(() => undefined);
-  const earlier = head ? builtByCommit.get(JSON.stringify([repoUrl, head, options.submodules, options.configuration ?? '', options.nixConfig ?? ''])) : undefined;
+  const earlier = head
+    ? builtByCommit.get(JSON.stringify([repoUrl, head, options.submodules, options.configuration ?? '', options.nixConfig ?? '']))
+    : undefined;
   if (earlier && (await pathExists(earlier.path))) return { ...earlier, reused: true };
   const clone = await cloneRepo(repoUrl, { recursive: options.submodules });
   try {
@@ -121,7 +126,10 @@ export async function currentSystem(host: HostChannel): Promise<string> {
  * stage 2 makes it at boot, so a container started without it (the lab) has no such link.
  */
 export async function bootedSystem(host: HostChannel): Promise<string | undefined> {
-  const result = await host.succeed('if [ -e /run/booted-system ] || [ -L /run/booted-system ]; then readlink -f /run/booted-system; fi', { purpose: 'read the booted system', strict: true });
+  const result = await host.succeed('if [ -e /run/booted-system ] || [ -L /run/booted-system ]; then readlink -f /run/booted-system; fi', {
+    purpose: 'read the booted system',
+    strict: true,
+  });
   const path = result.stdout.trim();
   if (path === '') return undefined;
   if (!STORE_PATH.test(path)) throw new HarnessError(`/run/booted-system on ${host.name} does not resolve to a store path: ${JSON.stringify(path)}`);

@@ -53,7 +53,10 @@ function documentParts(markdown: string, source: string): (FencedBlock | KeyAnno
       const words = (annotation[1] ?? '').trim();
       if (words.startsWith('provision-key')) parts.push({ line: i + 1, words: words.split(/\s+/).slice(1) });
       else if (words === '') pending = { line: i + 1, words };
-      else throw new HarnessError(`${source}:${i + 1}: unknown runbook annotation "${words}": use <!-- runbook --> before a block, or <!-- runbook provision-key PATH MODE -->`);
+      else
+        throw new HarnessError(
+          `${source}:${i + 1}: unknown runbook annotation "${words}": use <!-- runbook --> before a block, or <!-- runbook provision-key PATH MODE -->`,
+        );
       continue;
     }
     const open = FENCE.exec(text);
@@ -111,7 +114,9 @@ export function parseRunbook(markdown: string, source: string): RunbookStep[] {
     const { info, line, body, annotated } = part;
     if ((info[0] === 'sh' && info.includes('runbook')) || annotated !== undefined) {
       if (annotated !== undefined && !SHELL_INFO.has(info[0] ?? '')) {
-        throw new HarnessError(`${source}:${line}: <!-- runbook --> marks a \`\`\`${info[0]} block; it marks shell blocks only (sh, bash, shell, console, or none)`);
+        throw new HarnessError(
+          `${source}:${line}: <!-- runbook --> marks a \`\`\`${info[0]} block; it marks shell blocks only (sh, bash, shell, console, or none)`,
+        );
       }
       // A console block shows prompts: its commands are the lines after "$ " or "# ".
       const lines = info[0] === 'console' ? body.filter((text) => /^[$#] /.test(text)).map((text) => text.slice(2)) : body;

@@ -16,7 +16,17 @@ const TOKEN = 'deploy-Token_41bc0e';
 const REBUILD = { rebuild: 60_000 };
 const FORMS = credentialForms('deployer', TOKEN);
 const STEPS = parseRunbook(
-  ['```sh runbook', 'git clone --recursive https://git.example.net/cc-ci.git /root/cc-ci', '```', '```runbook provision-key', '/var/lib/sops-nix/key.txt 0600', '```', '```sh runbook', 'nixos-rebuild switch', '```'].join('\n'),
+  [
+    '```sh runbook',
+    'git clone --recursive https://git.example.net/cc-ci.git /root/cc-ci',
+    '```',
+    '```runbook provision-key',
+    '/var/lib/sops-nix/key.txt 0600',
+    '```',
+    '```sh runbook',
+    'nixos-rebuild switch',
+    '```',
+  ].join('\n'),
   'install.md',
 );
 
@@ -30,7 +40,10 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 afterEach(() => forgetSecrets());
 
 /** A host whose files are a map; each step sees whether the git config is there, and `rm` may be made to fail. */
-function fakeHost(ledger: Ledger, options: { rmFails?: boolean; missing?: string } = {}): { host: HostChannel; files: Map<string, Buffer>; configSeenBy: string[] } {
+function fakeHost(
+  ledger: Ledger,
+  options: { rmFails?: boolean; missing?: string } = {},
+): { host: HostChannel; files: Map<string, Buffer>; configSeenBy: string[] } {
   const files = new Map<string, Buffer>();
   const configSeenBy: string[] = [];
   const host = hostChannel({
@@ -63,7 +76,12 @@ describe('runRunbook with ACCEPT_HOST_GIT_CREDENTIALS_FILE', () => {
   it('every step sees the git config, which is gone afterwards; the ledger records a secret push and a removal, no token', async () => {
     const ledger = new Ledger();
     const { host, files, configSeenBy } = fakeHost(ledger);
-    const outcome = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: REBUILD, hostGitCredentialsFile: join(dir, 'host-credentials') });
+    const outcome = await runRunbook(STEPS, host, {
+      source: 'install.md',
+      ageKeyFile: join(dir, 'age.txt'),
+      durations: REBUILD,
+      hostGitCredentialsFile: join(dir, 'host-credentials'),
+    });
     expect(outcome.completed).toBe(true);
     expect(configSeenBy).toEqual(['git clone --recursive https://git.example.net/cc-ci.git /root/cc-ci', 'nixos-rebuild switch']);
     expect(files.has(HOST_GIT_CONFIG)).toBe(false);
@@ -81,21 +99,42 @@ describe('runRunbook with ACCEPT_HOST_GIT_CREDENTIALS_FILE', () => {
     const ledger = new Ledger();
     let pushed = '';
     const { host } = fakeHost(ledger);
-    const spy: HostChannel = { ...host, pushFile: async (path, content, options) => { if (path === HOST_GIT_CONFIG) pushed = content.toString(); await host.pushFile(path, content, options); } };
-    await runRunbook(STEPS, spy, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: REBUILD, hostGitCredentialsFile: join(dir, 'host-credentials') });
+    const spy: HostChannel = {
+      ...host,
+      pushFile: async (path, content, options) => {
+        if (path === HOST_GIT_CONFIG) pushed = content.toString();
+        await host.pushFile(path, content, options);
+      },
+    };
+    await runRunbook(STEPS, spy, {
+      source: 'install.md',
+      ageKeyFile: join(dir, 'age.txt'),
+      durations: REBUILD,
+      hostGitCredentialsFile: join(dir, 'host-credentials'),
+    });
     expect(pushed).toBe(`[http "https://git.example.net/"]\n\textraHeader = Authorization: Basic ${Buffer.from(`deployer:${TOKEN}`).toString('base64')}\n`);
   });
 
   it('a credential left on the host is an ERROR that names the file and the host', async () => {
     const { host } = fakeHost(new Ledger(), { rmFails: true });
-    const error = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: REBUILD, hostGitCredentialsFile: join(dir, 'host-credentials') }).catch((caught: unknown) => caught);
+    const error = await runRunbook(STEPS, host, {
+      source: 'install.md',
+      ageKeyFile: join(dir, 'age.txt'),
+      durations: REBUILD,
+      hostGitCredentialsFile: join(dir, 'host-credentials'),
+    }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(HarnessError);
     expect((error as Error).message).toMatch(/\/root\/\.gitconfig from throwaway-1/);
   });
 
-  it('a step whose program is not found (127) ends the runbook there, naming the program, as the document\'s failure; the credentials are removed all the same', async () => {
+  it("a step whose program is not found (127) ends the runbook there, naming the program, as the document's failure; the credentials are removed all the same", async () => {
     const { host, files } = fakeHost(new Ledger(), { missing: 'nixos-rebuild' });
-    const outcome = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: REBUILD, hostGitCredentialsFile: join(dir, 'host-credentials') });
+    const outcome = await runRunbook(STEPS, host, {
+      source: 'install.md',
+      ageKeyFile: join(dir, 'age.txt'),
+      durations: REBUILD,
+      hostGitCredentialsFile: join(dir, 'host-credentials'),
+    });
     expect(outcome.completed).toBe(false);
     expect(outcome.steps.at(-1)).toMatchObject({ index: 3, exitCode: 127, notStarted: ['nixos-rebuild'] });
     expect(files.has(HOST_GIT_CONFIG)).toBe(false);
@@ -104,7 +143,9 @@ describe('runRunbook with ACCEPT_HOST_GIT_CREDENTIALS_FILE', () => {
   it('an unreadable credentials file stops before anything reaches the host', async () => {
     const ledger = new Ledger();
     const { host } = fakeHost(ledger);
-    await expect(runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: REBUILD, hostGitCredentialsFile: join(dir, 'absent') })).rejects.toThrow(/ACCEPT_HOST_GIT_CREDENTIALS_FILE/);
+    await expect(
+      runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: REBUILD, hostGitCredentialsFile: join(dir, 'absent') }),
+    ).rejects.toThrow(/ACCEPT_HOST_GIT_CREDENTIALS_FILE/);
     expect(ledger.entries).toEqual([]);
   });
 
@@ -125,10 +166,14 @@ describe('runRunbook time limits', () => {
       await new Promise((resolve) => setTimeout(resolve, options.timeoutMs));
       throw new Error('operation timed out');
     });
-    const error = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: { rebuild: 50 } }).catch((caught: unknown) => caught);
+    const error = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: { rebuild: 50 } }).catch(
+      (caught: unknown) => caught,
+    );
     expect(limits.map((call) => call.timeoutMs)).toEqual([50, 50]);
     expect(error).toBeInstanceOf(HarnessError);
-    expect((error as Error).message).toMatch(/runbook step 3 \(install\.md:\d+\) on throwaway-1 did not finish within 0 s \(ACCEPT_REBUILD_TIMEOUT; .*raise ACCEPT_REBUILD_TIMEOUT; operation timed out/);
+    expect((error as Error).message).toMatch(
+      /runbook step 3 \(install\.md:\d+\) on throwaway-1 did not finish within 0 s \(ACCEPT_REBUILD_TIMEOUT; .*raise ACCEPT_REBUILD_TIMEOUT; operation timed out/,
+    );
   });
 });
 
@@ -155,7 +200,7 @@ describe('runRunbook when the channel drops during a step', () => {
     return { host, probes: () => probes };
   }
 
-  it('waits for the channel within the step\'s budget, then records the step as ended unknown, over which channel, and for how long it was gone', async () => {
+  it("waits for the channel within the step's budget, then records the step as ended unknown, over which channel, and for how long it was gone", async () => {
     const { host, probes } = droppingHost(1);
     const outcome = await runRunbook(STEPS, host, { source: 'install.md', ageKeyFile: join(dir, 'age.txt'), durations: { rebuild: 20_000 } });
     expect(probes()).toBe(2);
@@ -165,7 +210,9 @@ describe('runRunbook when the channel drops during a step', () => {
       { index: 2, exitCode: 0, via: 'incus exec (files API)', lost: false },
       { index: 3, exitCode: EXIT_UNKNOWN, via: 'incus exec', lost: true },
     ]);
-    expect(outcome.steps[2]!.outputTail).toMatch(/the incus exec channel to throwaway-2 dropped while `nixos-rebuild switch` ran \(websocket: close 1006 \(abnormal closure\)\): whether it finished, and how, is unknown; the channel answered again after \d+ s/);
+    expect(outcome.steps[2]!.outputTail).toMatch(
+      /the incus exec channel to throwaway-2 dropped while `nixos-rebuild switch` ran \(websocket: close 1006 \(abnormal closure\)\): whether it finished, and how, is unknown; the channel answered again after \d+ s/,
+    );
   }, 30_000);
 
   it('a channel that never comes back within the budget is an ERROR that says what to enable', async () => {
@@ -175,6 +222,8 @@ describe('runRunbook when the channel drops during a step', () => {
       (caught: unknown) => caught,
     );
     expect(error).toBeInstanceOf(HarnessError);
-    expect((error as Error).message).toMatch(/timed out after .* waiting for the incus exec channel to throwaway-2 to answer again after it dropped during runbook step 3 .*enable virtualisation\.incus\.agent/);
+    expect((error as Error).message).toMatch(
+      /timed out after .* waiting for the incus exec channel to throwaway-2 to answer again after it dropped during runbook step 3 .*enable virtualisation\.incus\.agent/,
+    );
   }, 30_000);
 });

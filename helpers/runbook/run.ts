@@ -71,7 +71,9 @@ export const EXIT_UNKNOWN = -1;
  */
 async function regainChannel(host: HostChannel, lost: ChannelLostError, budgetMs: number, what: string): Promise<number> {
   const started = performance.now();
-  log.warn(`${lost.message}; waiting up to ${Math.round(budgetMs / 1000)} s (what is left of ACCEPT_REBUILD_TIMEOUT) for ${host.name} to answer over ${host.transport} again`);
+  log.warn(
+    `${lost.message}; waiting up to ${Math.round(budgetMs / 1000)} s (what is left of ACCEPT_REBUILD_TIMEOUT) for ${host.name} to answer over ${host.transport} again`,
+  );
   await waitFor(
     `the ${host.transport} channel to ${host.name} to answer again after it dropped during ${what} (a configuration whose switch stops the VM's agent for good leaves no way back in: enable virtualisation.incus.agent, or run the switch detached)`,
     // Any failure is "not yet" here: while a VM's agent is down, Incus refuses the exec outright.
@@ -133,29 +135,48 @@ async function runSteps(steps: RunbookStep[], host: HostChannel, options: Runboo
         registerSecret(key.toString('utf8'));
         await host.pushFile(step.path, key, { mode: step.mode, purpose: `runbook step ${step.index}: bootstrap age key`, secret: true });
       } else {
-        const result = await withinDuration(options.durations, 'rebuild', `runbook step ${step.index} (${options.source}:${step.line}) on ${host.name}`, (timeoutMs) =>
-          host.exec(step.script, { strict: true, purpose: `runbook step ${step.index}`, timeoutMs }),
-        ).catch((error: unknown) => {
-          // A program the step names could not start (126/127): the document's failure, not the
-          // harness's. The step ends there, as a failing one does; C4 names it and the program.
-          if (error instanceof CommandNotStartedError) {
-            notStarted = error.programs.length ? error.programs : ['(a program the step names; the shell did not say which)'];
-            return error.result;
-          }
-          throw error;
-        }).catch(async (error: unknown) => {
-          // The channel dropped under the step: wait for it within the step's budget; the step's own result is unknown.
-          if (!(error instanceof ChannelLostError)) throw error;
-          lostForMs = await regainChannel(host, error, options.durations.rebuild - (performance.now() - started), `runbook step ${step.index}`);
-          return { exitCode: EXIT_UNKNOWN, stdout: '', stderr: `${error.message}; the channel answered again after ${Math.round(lostForMs / 1000)} s` };
-        });
+        const result = await withinDuration(
+          options.durations,
+          'rebuild',
+          `runbook step ${step.index} (${options.source}:${step.line}) on ${host.name}`,
+          (timeoutMs) => host.exec(step.script, { strict: true, purpose: `runbook step ${step.index}`, timeoutMs }),
+        )
+          .catch((error: unknown) => {
+            // A program the step names could not start (126/127): the document's failure, not the
+            // harness's. The step ends there, as a failing one does; C4 names it and the program.
+            if (error instanceof CommandNotStartedError) {
+              notStarted = error.programs.length ? error.programs : ['(a program the step names; the shell did not say which)'];
+              return error.result;
+            }
+            throw error;
+          })
+          .catch(async (error: unknown) => {
+            // The channel dropped under the step: wait for it within the step's budget; the step's own result is unknown.
+            if (!(error instanceof ChannelLostError)) throw error;
+            lostForMs = await regainChannel(host, error, options.durations.rebuild - (performance.now() - started), `runbook step ${step.index}`);
+            return { exitCode: EXIT_UNKNOWN, stdout: '', stderr: `${error.message}; the channel answered again after ${Math.round(lostForMs / 1000)} s` };
+          });
         exitCode = result.exitCode;
         // Redact before cutting: a cut through a multi-line secret would no longer match.
         outputTail = redact(`${result.stdout}\n${result.stderr}`).trim().split('\n').slice(-15).join('\n');
       }
     });
-    const channel = { via: step.kind === 'provision-key' ? `${host.transport} (files API)` : host.transport, ...(lostForMs === undefined ? {} : { lostForMs }) };
-    outcome.steps.push({ index: step.index, line: step.line, kind: step.kind, text, exitCode, durationMs: Math.round(performance.now() - started), startedAt, outputTail, channel, ...(notStarted ? { notStarted } : {}) });
+    const channel = {
+      via: step.kind === 'provision-key' ? `${host.transport} (files API)` : host.transport,
+      ...(lostForMs === undefined ? {} : { lostForMs }),
+    };
+    outcome.steps.push({
+      index: step.index,
+      line: step.line,
+      kind: step.kind,
+      text,
+      exitCode,
+      durationMs: Math.round(performance.now() - started),
+      startedAt,
+      outputTail,
+      channel,
+      ...(notStarted ? { notStarted } : {}),
+    });
     if (exitCode !== 0) {
       log.warn(`runbook step ${step.index} (${options.source}:${step.line}) exited ${exitCode}; the steps after it were not run:\n${outputTail}`);
       outcome.completed = false;

@@ -53,12 +53,16 @@ describe('parseRunbook', () => {
       'building the system configuration...',
       '```',
     ].join('\n');
-    expect(parseRunbook(annotated, 'install.md').map(({ line: _line, ...step }) => step)).toEqual(parseRunbook(doc, 'install.md').map(({ line: _line, ...step }) => step));
+    expect(parseRunbook(annotated, 'install.md').map(({ line: _line, ...step }) => step)).toEqual(
+      parseRunbook(doc, 'install.md').map(({ line: _line, ...step }) => step),
+    );
   });
 
-  it('names an annotation that marks nothing, or marks a block that is not a shell\'s', () => {
+  it("names an annotation that marks nothing, or marks a block that is not a shell's", () => {
     expect(() => parseRunbook('<!-- runbook -->\nSome prose.\n```sh\nls\n```', 'i.md')).toThrow(/^i.md:1: <!-- runbook --> marks no fenced block/);
-    expect(() => parseRunbook('<!-- runbook -->\n```nix\n{ }\n```', 'i.md')).toThrow(/i.md:2: <!-- runbook --> marks a ```nix block; it marks shell blocks only/);
+    expect(() => parseRunbook('<!-- runbook -->\n```nix\n{ }\n```', 'i.md')).toThrow(
+      /i.md:2: <!-- runbook --> marks a ```nix block; it marks shell blocks only/,
+    );
     expect(() => parseRunbook('<!-- runbook reboot -->', 'i.md')).toThrow(/i.md:1: unknown runbook annotation "reboot"/);
   });
 
@@ -70,7 +74,21 @@ describe('parseRunbook', () => {
 });
 
 describe('markedShellBlocks', () => {
-  const doc = ['# Enrolling', '', '```sh enrol', 'cp -r "tests/$FROM" "tests/$RECIPE"', '```', '', '```sh', 'echo illustration', '```', '', '```sh enrol', 'echo "$RECIPE" >> tests/enrolled', '```'].join('\n');
+  const doc = [
+    '# Enrolling',
+    '',
+    '```sh enrol',
+    'cp -r "tests/$FROM" "tests/$RECIPE"',
+    '```',
+    '',
+    '```sh',
+    'echo illustration',
+    '```',
+    '',
+    '```sh enrol',
+    'echo "$RECIPE" >> tests/enrolled',
+    '```',
+  ].join('\n');
 
   it('returns only the blocks with the marker, in order, with their lines', () => {
     expect(markedShellBlocks(doc, 'docs/enroll.md', 'enrol')).toEqual([

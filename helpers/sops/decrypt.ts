@@ -24,7 +24,12 @@ export interface DecryptOptions {
   source?: string;
 }
 
-function decryptTree(node: TreeNode, path: string[], display: string, state: { key: Buffer; rule: Rule; hash: Hash; macOnlyEncrypted: boolean; source: string }): TreeNode {
+function decryptTree(
+  node: TreeNode,
+  path: string[],
+  display: string,
+  state: { key: Buffer; rule: Rule; hash: Hash; macOnlyEncrypted: boolean; source: string },
+): TreeNode {
   switch (node.kind) {
     case 'null':
       return node;
@@ -41,7 +46,11 @@ function decryptTree(node: TreeNode, path: string[], display: string, state: { k
       let leaf = node.leaf;
       if (encrypted) {
         if (leaf.t !== 'str') {
-          throw new SopsError('tampered-value', state.source, `${state.source}: the value at ${display} is a plain ${leaf.t}, where a sops-encrypted value is expected`);
+          throw new SopsError(
+            'tampered-value',
+            state.source,
+            `${state.source}: the value at ${display} is a plain ${leaf.t}, where a sops-encrypted value is expected`,
+          );
         }
         // sops leaves empty strings empty rather than encrypting them.
         if (leaf.v !== '') leaf = decryptValue(leaf.v, state.key, additionalData(path), { source: state.source, display });

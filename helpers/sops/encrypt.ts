@@ -51,7 +51,9 @@ function fromJs(value: unknown, display: string): TreeNode {
   }
   // The value itself is never named: it may be a secret.
   const kind = typeof value === 'object' ? ((value as object).constructor?.name ?? 'object') : typeof value;
-  throw new HarnessError(`encryptSops: ${display || 'the tree'} holds a ${kind}, which sops cannot store (use strings, numbers, booleans, null, Dates, arrays, plain objects)`);
+  throw new HarnessError(
+    `encryptSops: ${display || 'the tree'} holds a ${kind}, which sops cannot store (use strings, numbers, booleans, null, Dates, arrays, plain objects)`,
+  );
 }
 
 function encryptTree(node: TreeNode, path: string[], state: { key: Buffer; rule: Rule; hash: Hash }): TreeNode {

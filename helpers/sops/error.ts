@@ -2,13 +2,7 @@
 import { HarnessError } from '../common/errors.ts';
 import { redact } from '../common/redact.ts';
 
-export type SopsErrorKind =
-  | 'no-matching-key'
-  | 'tampered-value'
-  | 'mac-mismatch'
-  | 'unsupported-key-type'
-  | 'unsupported-feature'
-  | 'malformed';
+export type SopsErrorKind = 'no-matching-key' | 'tampered-value' | 'mac-mismatch' | 'unsupported-key-type' | 'unsupported-feature' | 'malformed';
 
 export class SopsError extends HarnessError {
   override readonly name = 'SopsError';

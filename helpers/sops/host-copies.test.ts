@@ -24,8 +24,15 @@ const CONTAINER = 'a'.repeat(64);
  * A host whose installed copies are `installed` (path → content), whose roots all exist, and
  * whose search prints `search`; every file hashes to the content given in `files`.
  */
-function fakeHost(options: { installed?: Record<string, string>; search?: Partial<CommandResult>; files?: Record<string, string> }): HostChannel & { scripts: string[] } {
-  const contents: Record<string, string> = { ...(options.installed ?? Object.fromEntries(Object.entries(VALUES).map(([name, value]) => [`/run/secrets/${name}`, value]))), ...options.files };
+function fakeHost(options: {
+  installed?: Record<string, string>;
+  search?: Partial<CommandResult>;
+  files?: Record<string, string>;
+}): HostChannel & { scripts: string[] } {
+  const contents: Record<string, string> = {
+    ...(options.installed ?? Object.fromEntries(Object.entries(VALUES).map(([name, value]) => [`/run/secrets/${name}`, value]))),
+    ...options.files,
+  };
   const scripts: string[] = [];
   const exec = async (script: string): Promise<CommandResult> => {
     scripts.push(script);
@@ -43,7 +50,16 @@ function fakeHost(options: { installed?: Record<string, string>; search?: Partia
     const search = options.search ?? { exitCode: 0 };
     return reply({ ...search, stdout: made + (search.stdout ?? '') });
   };
-  return { name: 'fake-host', transport: 'fake', scripts, exec, succeed: exec, fail: exec, pushFile: async () => undefined, readFile: async () => Buffer.alloc(0) };
+  return {
+    name: 'fake-host',
+    transport: 'fake',
+    scripts,
+    exec,
+    succeed: exec,
+    fail: exec,
+    pushFile: async () => undefined,
+    readFile: async () => Buffer.alloc(0),
+  };
 }
 
 const ROOTS = { roots: ['/etc', '/var'] };
@@ -60,14 +76,22 @@ describe('hostForms', () => {
 
 describe('findSopsCopiesOnHost', () => {
   it('finds a copy where sops-nix installs it: explained', async () => {
-    const host = fakeHost({ search: { stdout: `=forge_bot_token\n/run/secrets.d/3/forge_bot_token\n=wildcard_key\n` }, files: { '/run/secrets.d/3/forge_bot_token': TOKEN } });
+    const host = fakeHost({
+      search: { stdout: `=forge_bot_token\n/run/secrets.d/3/forge_bot_token\n=wildcard_key\n` },
+      files: { '/run/secrets.d/3/forge_bot_token': TOKEN },
+    });
     const copies = await findSopsCopiesOnHost(host, VALUES, ROOTS);
-    expect(copies.files).toEqual([{ file: '/run/secrets.d/3/forge_bot_token', names: ['forge_bot_token'], forms: [], why: 'decrypted from sops at activation (sops-nix)' }]);
+    expect(copies.files).toEqual([
+      { file: '/run/secrets.d/3/forge_bot_token', names: ['forge_bot_token'], forms: [], why: 'decrypted from sops at activation (sops-nix)' },
+    ]);
     expect(copies.notSearched).toEqual([{ name: 'short_pin', why: 'no part of 6 characters or more (a line or a field of 12) to search for' }]);
   });
 
   it('finds a stray copy of a token: unexplained, named by file and secret name, never the value', async () => {
-    const host = fakeHost({ search: { stdout: `=forge_bot_token\n/var/lib/ccci/leftover-token\n=wildcard_key\n` }, files: { '/var/lib/ccci/leftover-token': TOKEN } });
+    const host = fakeHost({
+      search: { stdout: `=forge_bot_token\n/var/lib/ccci/leftover-token\n=wildcard_key\n` },
+      files: { '/var/lib/ccci/leftover-token': TOKEN },
+    });
     const copies = await findSopsCopiesOnHost(host, VALUES, ROOTS);
     expect(copies.files).toEqual([{ file: '/var/lib/ccci/leftover-token', names: ['forge_bot_token'], forms: [], why: undefined }]);
     expect(JSON.stringify(copies)).not.toContain(TOKEN);
@@ -87,7 +111,12 @@ describe('findSopsCopiesOnHost', () => {
     const copies = await findSopsCopiesOnHost(host, VALUES, ROOTS);
     expect(copies.files).toEqual([
       { file: `${mount}/bundle`, names: ['forge_bot_token'], forms: [], why: undefined },
-      { file: `${mount}/ssl_key`, names: ['wildcard_key'], forms: [], why: "a Docker secret mounted into a container: dockerd's copy of sops value wildcard_key" },
+      {
+        file: `${mount}/ssl_key`,
+        names: ['wildcard_key'],
+        forms: [],
+        why: "a Docker secret mounted into a container: dockerd's copy of sops value wildcard_key",
+      },
     ]);
   });
 
@@ -95,7 +124,7 @@ describe('findSopsCopiesOnHost', () => {
     const host = fakeHost({ installed: { '/run/secrets/forge_bot_token': 'rotated-but-not-in-git-000000', '/run/secrets/wildcard_key': KEY } });
     const copies = await findSopsCopiesOnHost(host, VALUES, ROOTS);
     expect(copies.notSearched.map(({ name }) => name)).toEqual(['short_pin', 'forge_bot_token']);
-    expect(host.scripts.at(-1)).toContain("/run/secrets/wildcard_key");
+    expect(host.scripts.at(-1)).toContain('/run/secrets/wildcard_key');
     expect(host.scripts.at(-1)).not.toContain('/run/secrets/forge_bot_token');
   });
 
@@ -210,7 +239,10 @@ describe('findSopsCopiesOnHost when a file vanishes during the scan', () => {
   });
 
   it('is an ERROR when grep could not read a file that is there: never read as nothing found', async () => {
-    const error = await findSopsCopiesOnHost(shimmedHost('Permission denied'), VALUES, { roots: [join(work, 'root')], installedDir: join(work, 'installed') }).then(
+    const error = await findSopsCopiesOnHost(shimmedHost('Permission denied'), VALUES, {
+      roots: [join(work, 'root')],
+      installedDir: join(work, 'installed'),
+    }).then(
       () => undefined,
       (caught: unknown) => caught,
     );
@@ -226,21 +258,24 @@ describe('findSopsCopiesOnHost on a real shell, a canary in each form', () => {
   const localHost = localShell({ scripts });
   const FORMS = plantedForms();
 
-  it.each(FORMS.map((form, index) => ({ ...form, index })))('finds a host file holding a canary planted as $name, naming the secret and the form, never the value', async ({ value, planted, index }) => {
-    const installed = join(work, `installed-${index}`);
-    const root = join(work, `root-${index}`);
-    mkdirSync(installed, { recursive: true });
-    mkdirSync(root, { recursive: true });
-    writeFileSync(join(installed, 'canary'), value);
-    writeFileSync(join(root, 'leftover.log'), `${planted}\n`);
-    writeFileSync(join(root, 'clean.log'), 'nothing here\n');
-    const copies = await findSopsCopiesOnHost(localHost, { canary: value }, { roots: [root], installedDir: installed });
-    expect(copies.files.map(({ file }) => file)).toEqual([join(root, 'leftover.log')]);
-    expect(copies.files[0]!.forms!.length).toBeGreaterThan(0);
-    expect(unexplained(copies.files)[0]).toMatch(/leftover\.log \(canary\) as canary: /);
-    for (const form of secretForms('canary', value)) {
-      expect(JSON.stringify(copies)).not.toContain(form.text);
-      expect(scripts.at(-1)).not.toContain(form.text);
-    }
-  });
+  it.each(FORMS.map((form, index) => ({ ...form, index })))(
+    'finds a host file holding a canary planted as $name, naming the secret and the form, never the value',
+    async ({ value, planted, index }) => {
+      const installed = join(work, `installed-${index}`);
+      const root = join(work, `root-${index}`);
+      mkdirSync(installed, { recursive: true });
+      mkdirSync(root, { recursive: true });
+      writeFileSync(join(installed, 'canary'), value);
+      writeFileSync(join(root, 'leftover.log'), `${planted}\n`);
+      writeFileSync(join(root, 'clean.log'), 'nothing here\n');
+      const copies = await findSopsCopiesOnHost(localHost, { canary: value }, { roots: [root], installedDir: installed });
+      expect(copies.files.map(({ file }) => file)).toEqual([join(root, 'leftover.log')]);
+      expect(copies.files[0]!.forms!.length).toBeGreaterThan(0);
+      expect(unexplained(copies.files)[0]).toMatch(/leftover\.log \(canary\) as canary: /);
+      for (const form of secretForms('canary', value)) {
+        expect(JSON.stringify(copies)).not.toContain(form.text);
+        expect(scripts.at(-1)).not.toContain(form.text);
+      }
+    },
+  );
 });

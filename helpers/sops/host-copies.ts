@@ -17,7 +17,6 @@ const sha256 = (content: string) => createHash('sha256').update(content).digest(
 /** Where sops-nix installs the values; `/run/secrets` points at the newest generation. */
 export const SOPS_INSTALLED_DIR = '/run/secrets';
 
-
 /**
  * Where a secret-looking file may sit without being a finding, and why. The Docker entries are
  * Docker's own: swarm generates a node key and certificate when the node joins
@@ -26,8 +25,11 @@ export const SOPS_INSTALLED_DIR = '/run/secrets';
 export const EXPLAINED_SECRET_PLACES: readonly { pattern: RegExp; why: string }[] = [
   { pattern: /^\/var\/lib\/sops-nix\/key\.txt$/, why: 'the bootstrap age key (the one out-of-band secret)' },
   { pattern: /^\/run\/secrets\.d\/\d+\/[^/]+$/, why: 'decrypted from sops at activation (sops-nix)' },
-  { pattern: /^\/run\/secrets\.d\/\d+\/rendered\/[^/]+$/, why: "a sops-nix template, rendered from sops values at activation (sops.templates)" },
-  { pattern: /^\/var\/lib\/ci-certs\/live\/(fullchain|privkey)\.pem$/, why: "the wildcard cert and key from git where the proxy reads them, as files or links (C2 checks they are git's)" },
+  { pattern: /^\/run\/secrets\.d\/\d+\/rendered\/[^/]+$/, why: 'a sops-nix template, rendered from sops values at activation (sops.templates)' },
+  {
+    pattern: /^\/var\/lib\/ci-certs\/live\/(fullchain|privkey)\.pem$/,
+    why: "the wildcard cert and key from git where the proxy reads them, as files or links (C2 checks they are git's)",
+  },
   { pattern: /^\/etc\/ssh\/ssh_host_[a-z0-9]+_key$/, why: "the machine's own SSH host key, generated on first boot" },
   { pattern: /^\/var\/lib\/docker\/swarm\/certificates\/swarm-node\.key$/, why: "Docker swarm's own node key, generated when the node joined the swarm" },
   { pattern: /^\/var\/lib\/docker\/swarm\/certificates\/swarm-(node|root-ca)\.crt$/, why: "Docker swarm's own node and root CA certificates" },
@@ -94,7 +96,9 @@ export function explainSecretFile(file: string, hash: string | undefined, values
 export function unexplained(files: readonly SecretFile[]): string[] {
   return files
     .filter(({ why }) => !why)
-    .map(({ file, names, forms }) => (names.length === 0 ? file : `${file} (${names.join(', ')})${forms && forms.length > 0 ? ` as ${forms.join('; ')}` : ''}`));
+    .map(({ file, names, forms }) =>
+      names.length === 0 ? file : `${file} (${names.join(', ')})${forms && forms.length > 0 ? ` as ${forms.join('; ')}` : ''}`,
+    );
 }
 
 export interface SopsCopies {
@@ -122,13 +126,19 @@ export async function findSopsCopiesOnHost(host: HostChannel, values: Readonly<R
   const installed = options.installedDir ?? SOPS_INSTALLED_DIR;
   const notSearched: SopsCopies['notSearched'] = [];
   const formsOf = new Map<string, HostForm[]>();
-  const candidates = Object.keys(values).sort().filter((name) => {
-    const forms = hostForms(name, values[name]!);
-    if (forms.length > 0) return formsOf.set(name, forms);
-    notSearched.push({ name, why: `no part of 6 characters or more (a line or a field of 12) to search for` });
-    return false;
-  });
-  const hashes = await fileHashesOnHost(host, candidates.map((name) => `${installed}/${name}`), 'hash the installed sops values');
+  const candidates = Object.keys(values)
+    .sort()
+    .filter((name) => {
+      const forms = hostForms(name, values[name]!);
+      if (forms.length > 0) return formsOf.set(name, forms);
+      notSearched.push({ name, why: `no part of 6 characters or more (a line or a field of 12) to search for` });
+      return false;
+    });
+  const hashes = await fileHashesOnHost(
+    host,
+    candidates.map((name) => `${installed}/${name}`),
+    'hash the installed sops values',
+  );
   const names = candidates.filter((name) => {
     if (hashes.get(`${installed}/${name}`) === sha256(values[name]!)) return true;
     notSearched.push({ name, why: `${installed}/${name} is absent or differs from the value in git, so the host has no copy to search with` });
@@ -137,7 +147,10 @@ export async function findSopsCopiesOnHost(host: HostChannel, values: Readonly<R
   const { searched, absent } = await existingRoots(host, options.roots, 'search for copies of sops values');
   if (names.length === 0 || searched.length === 0) return { files: [], searched, absent, notSearched };
 
-  const result = await host.exec(copiesScript(names, formsOf, installed, searched), { purpose: 'search for copies of sops values, in every form', timeoutMs: options.timeoutMs });
+  const result = await host.exec(copiesScript(names, formsOf, installed, searched), {
+    purpose: 'search for copies of sops values, in every form',
+    timeoutMs: options.timeoutMs,
+  });
   requireStarted(result, host);
   if (result.exitCode !== 0) throw new HostScanError(result, host.name, 'failed');
   const holders = new Map<string, string[]>();
@@ -168,7 +181,12 @@ export async function findSopsCopiesOnHost(host: HostChannel, values: Readonly<R
   if (unmade.length > 0) throw new HostScanError(result, host.name, `did not say which forms it made of ${unmade.join(', ')}`);
   const found = [...holders.keys()].sort();
   const fileHashes = await fileHashesOnHost(host, found, 'hash the files holding sops values');
-  const copies = found.map((file) => ({ file, names: holders.get(file)!, forms: formsFound.get(file) ?? [], why: explainSecretFile(file, fileHashes.get(file), values) }));
+  const copies = found.map((file) => ({
+    file,
+    names: holders.get(file)!,
+    forms: formsFound.get(file) ?? [],
+    why: explainSecretFile(file, fileHashes.get(file), values),
+  }));
   return { files: copies, searched, absent, notSearched };
 }
 
@@ -182,11 +200,7 @@ function awkString(text: string): string {
 
 /** The END block that prints the forms of one value, after formsLibrary has read its installed copy. */
 function formsProgram(forms: readonly HostForm[]): string {
-  return [
-    'END {',
-    ...forms.map((form) => `  ${formCall(form)}`),
-    '}',
-  ].join('\n');
+  return ['END {', ...forms.map((form) => `  ${formCall(form)}`), '}'].join('\n');
 }
 
 /** One form's call in the END block of formsProgram. */
@@ -260,7 +274,8 @@ function formsLibrary(): string {
  * program's argv, and the script holds only offsets, lengths and encodings.
  */
 /** Prints +k for each form k (a line of the first input) that some line of the other inputs holds. */
-const FORMS_HELD = 'NR == FNR { form[++n] = $0; next } { for (k = 1; k <= n; k++) if (!(k in held) && index($0, form[k])) held[k] = 1 } END { for (k = 1; k <= n; k++) if (k in held) print "+" k }';
+const FORMS_HELD =
+  'NR == FNR { form[++n] = $0; next } { for (k = 1; k <= n; k++) if (!(k in held) && index($0, form[k])) held[k] = 1 } END { for (k = 1; k <= n; k++) if (k in held) print "+" k }';
 
 function copiesScript(names: string[], formsOf: ReadonlyMap<string, HostForm[]>, installed: string, roots: string[]): string {
   const lines = [

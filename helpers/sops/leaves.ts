@@ -15,7 +15,8 @@ export function goRegex(pattern: string, field: string, source: string): RegExp 
   let flags = '';
   const inline = /^\(\?([imsU]+)\)/.exec(body);
   if (inline) {
-    if (inline[1]!.includes('U')) throw new SopsError('unsupported-feature', source, `${source}: sops.${field} uses the (?U) flag, which this codec does not support`);
+    if (inline[1]!.includes('U'))
+      throw new SopsError('unsupported-feature', source, `${source}: sops.${field} uses the (?U) flag, which this codec does not support`);
     flags = inline[1]!;
     body = body.slice(inline[0].length);
   }

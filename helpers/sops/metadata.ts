@@ -69,7 +69,11 @@ export function parseMetadata(node: TreeNode, source: string): ParsedMetadata {
   if (raw.key_groups !== undefined && raw.key_groups !== null) {
     const groups = asList(raw.key_groups);
     if (groups.length > 1) {
-      throw new SopsError('unsupported-feature', source, `${source} splits its data key over ${groups.length} key groups (Shamir); this codec supports a single key group`);
+      throw new SopsError(
+        'unsupported-feature',
+        source,
+        `${source} splits its data key over ${groups.length} key groups (Shamir); this codec supports a single key group`,
+      );
     }
     groupSource = asRecord(groups[0]);
   }
@@ -93,14 +97,21 @@ export function parseMetadata(node: TreeNode, source: string): ParsedMetadata {
     version: raw.version === undefined || raw.version === null ? '' : String(raw.version),
     raw,
   };
-  for (const field of ['unencrypted_suffix', 'encrypted_suffix', 'unencrypted_regex', 'encrypted_regex', 'unencrypted_comment_regex', 'encrypted_comment_regex'] as const) {
+  for (const field of [
+    'unencrypted_suffix',
+    'encrypted_suffix',
+    'unencrypted_regex',
+    'encrypted_regex',
+    'unencrypted_comment_regex',
+    'encrypted_comment_regex',
+  ] as const) {
     const value = optionalString(raw, field);
     if (value !== undefined) metadata[field] = value;
   }
   if (raw.mac_only_encrypted === true) metadata.mac_only_encrypted = true;
-  const rules = (['unencrypted_suffix', 'encrypted_suffix', 'unencrypted_regex', 'encrypted_regex', 'unencrypted_comment_regex', 'encrypted_comment_regex'] as const).filter(
-    (field) => metadata[field] !== undefined,
-  );
+  const rules = (
+    ['unencrypted_suffix', 'encrypted_suffix', 'unencrypted_regex', 'encrypted_regex', 'unencrypted_comment_regex', 'encrypted_comment_regex'] as const
+  ).filter((field) => metadata[field] !== undefined);
   if (rules.length > 1) {
     throw new SopsError('malformed', source, `${source} sets ${rules.join(' and ')}; sops allows only one of them`);
   }

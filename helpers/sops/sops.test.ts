@@ -13,10 +13,7 @@ import { SopsError, decryptSops, encryptSops, getSopsValue, goFormatFloat, parse
 
 // sops-nix's own test vectors (MIT, its LICENSE beside them): a real sops file and the age keys that open it.
 const VECTORS = join(import.meta.dirname, 'vectors', 'sops-nix');
-const VECTOR_RECIPIENTS = [
-  'age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw',
-  'age1a8pk4akrdamj7nvqy3zywgtny8dxz7t5xzu7u8v9mhrayp9freqsqatyrs',
-];
+const VECTOR_RECIPIENTS = ['age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw', 'age1a8pk4akrdamj7nvqy3zywgtny8dxz7t5xzu7u8v9mhrayp9freqsqatyrs'];
 const INSTALLER = resolve(import.meta.dirname, '../../lab/base/pkgs/sops-install-secrets.py');
 const PYTHON = '/usr/bin/python3';
 const AGE = '/usr/bin/age';
@@ -87,7 +84,11 @@ async function handmadeKey(recipient: string) {
     key,
     enc: (plaintext: string, path: string[], type = 'str') => encValue(plaintext, key, `${path.join(':')}:`, type),
     yamlMeta(macParts: Array<string | Buffer>, extra = '', init?: Buffer): string {
-      const armored = enc.trimEnd().split('\n').map((line) => `            ${line}`).join('\n');
+      const armored = enc
+        .trimEnd()
+        .split('\n')
+        .map((line) => `            ${line}`)
+        .join('\n');
       return [
         'sops:',
         '    age:',
@@ -242,9 +243,7 @@ describe('decryptSops errors', () => {
   vectorIt('a value moved to another key fails: the additional data binds the path', async () => {
     const fileValue = /^ {8}file: (ENC\[.*\])$/m.exec(vectorText)![1]!;
     const moved = vectorText.replace(/^test_key: ENC\[.*\]$/m, `test_key: ${fileValue}`);
-    await expectSopsError(decryptSops(moved, { identities: vectorIdentities, source: 'secrets.yaml' }), 'tampered-value', ['test_key'], [
-      'another value',
-    ]);
+    await expectSopsError(decryptSops(moved, { identities: vectorIdentities, source: 'secrets.yaml' }), 'tampered-value', ['test_key'], ['another value']);
   });
 
   vectorIt('list items swapped: each still decrypts (same path), the MAC catches the new order', async () => {
@@ -317,18 +316,14 @@ describe('decryptSops errors', () => {
 
   it('a file without sops metadata, and one with two encryption rules: malformed', async () => {
     const someone = await newIdentity();
-    await expectSopsError(decryptSops('a: b\n', { identities: [someone.identity], source: 'plain.yaml' }), 'malformed', [
-      'plain.yaml has no sops metadata',
-    ]);
+    await expectSopsError(decryptSops('a: b\n', { identities: [someone.identity], source: 'plain.yaml' }), 'malformed', ['plain.yaml has no sops metadata']);
     const file = await encryptSops({ a: 'x' }, { recipients: [someone.recipient] });
     const twoRules = file.replace('unencrypted_suffix: _unencrypted', 'unencrypted_suffix: _unencrypted\n    encrypted_regex: ^a$');
     await expectSopsError(decryptSops(twoRules, { identities: [someone.identity], source: 'two.yaml' }), 'malformed', [
       'two.yaml sets unencrypted_suffix and encrypted_regex',
     ]);
     const comments = file.replace('unencrypted_suffix: _unencrypted', 'encrypted_comment_regex: sops:enc');
-    await expectSopsError(decryptSops(comments, { identities: [someone.identity], source: 'c.yaml' }), 'unsupported-feature', [
-      'encrypted_comment_regex',
-    ]);
+    await expectSopsError(decryptSops(comments, { identities: [someone.identity], source: 'c.yaml' }), 'unsupported-feature', ['encrypted_comment_regex']);
   });
 
   it('a plaintext slipped in where a value must be encrypted: tampered-value', async () => {
@@ -379,7 +374,10 @@ describe('encryptSops', () => {
   });
 
   it('writes the sops 3.9 layout: empty key lists, age stanzas, RFC 3339 UTC, ENC values with 32-byte IVs', async () => {
-    const file = await encryptSops({ a: 'value-a', n: 5, f: 1.5, b: true }, { recipients: [alice.recipient, bob.recipient], now: new Date('2025-01-02T03:04:05Z') });
+    const file = await encryptSops(
+      { a: 'value-a', n: 5, f: 1.5, b: true },
+      { recipients: [alice.recipient, bob.recipient], now: new Date('2025-01-02T03:04:05Z') },
+    );
     // biome-ignore lint/suspicious/noExplicitAny: the test walks the parsed YAML of a sops file, whose shape is what it checks
     const parsed = parseYaml(file) as Record<string, any>;
     expect(Object.keys(parsed)).toEqual(['a', 'n', 'f', 'b', 'sops']);
@@ -443,7 +441,14 @@ describe('encryptSops', () => {
   });
 
   it('quotes strings Go would read as another type, so the MAC survives a real sops', async () => {
-    const tricky = { a_unencrypted: '2024-01-02', b_unencrypted: '1_000', c_unencrypted: '0b101', d_unencrypted: 'true', e_unencrypted: '.5', f_unencrypted: 'yes' };
+    const tricky = {
+      a_unencrypted: '2024-01-02',
+      b_unencrypted: '1_000',
+      c_unencrypted: '0b101',
+      d_unencrypted: 'true',
+      e_unencrypted: '.5',
+      f_unencrypted: 'yes',
+    };
     const file = await encryptSops(tricky, { recipients: [alice.recipient] });
     for (const key of ['a', 'b', 'c', 'd', 'e']) expect(file).toMatch(new RegExp(`^${key}_unencrypted: ["']`, 'm'));
     expect(file).toContain('f_unencrypted: yes');
@@ -455,7 +460,9 @@ describe('encryptSops', () => {
     await expect(encryptSops({ sops: 'x' }, { recipients: [alice.recipient] })).rejects.toThrow('reserved');
     await expect(encryptSops({ a: 'x' }, { recipients: [] })).rejects.toThrow('at least one');
     await expect(encryptSops({ a: 'x' }, { recipients: ['age1nope'] })).rejects.toThrow('not an age X25519 recipient');
-    await expect(encryptSops({ a: { fn: new Map([['k', 'secret-in-map']]) } }, { recipients: [alice.recipient] })).rejects.toThrow('a.fn holds a Map, which sops cannot store');
+    await expect(encryptSops({ a: { fn: new Map([['k', 'secret-in-map']]) } }, { recipients: [alice.recipient] })).rejects.toThrow(
+      'a.fn holds a Map, which sops cannot store',
+    );
   });
 });
 
@@ -486,7 +493,29 @@ describe('MAC semantics (checked with an independent encrypter)', () => {
       `typed: ${made.enc('42', ['typed'], 'int')}`,
       `list:\n    - ${made.enc('first', ['list'])}\n    - ${made.enc('1.250', ['list'], 'float')}\n    - ${made.enc('true', ['list'], 'bool')}`,
     ].join('\n');
-    const macParts = ['s3cret-value', '511', '31', '1000', '9', 'yes', 'True', '2024-01-02T00:00:00Z', '2024-01-02T03:04:05.5Z', '1.5', '1000', '-0', '+Inf', '0777', '1', 'two', '2', '42', 'first', '1.25', 'True'];
+    const macParts = [
+      's3cret-value',
+      '511',
+      '31',
+      '1000',
+      '9',
+      'yes',
+      'True',
+      '2024-01-02T00:00:00Z',
+      '2024-01-02T03:04:05.5Z',
+      '1.5',
+      '1000',
+      '-0',
+      '+Inf',
+      '0777',
+      '1',
+      'two',
+      '2',
+      '42',
+      'first',
+      '1.25',
+      'True',
+    ];
     const file = `${body}\n${made.yamlMeta(macParts, '    unencrypted_suffix: _unencrypted')}`;
     await writeFile(join(work, 'go-typed.yaml'), file);
     const doc = await decryptSops(file, { identities: [identity], source: 'go-typed.yaml' });
@@ -497,7 +526,10 @@ describe('MAC semantics (checked with an independent encrypter)', () => {
     expect(data.typed).toBe(42);
     expect(data.list).toEqual(['first', 1.25, true]);
     // One leaf hashed differently (a JS YAML reading of 0777) and the MAC must fail.
-    const wrong = `${body}\n${made.yamlMeta(macParts.map((part) => (part === '511' ? '777' : part)), '    unencrypted_suffix: _unencrypted')}`;
+    const wrong = `${body}\n${made.yamlMeta(
+      macParts.map((part) => (part === '511' ? '777' : part)),
+      '    unencrypted_suffix: _unencrypted',
+    )}`;
     await expectSopsError(decryptSops(wrong, { identities: [identity], source: 'w.yaml' }), 'mac-mismatch', ['w.yaml']);
   });
 
@@ -515,7 +547,15 @@ describe('MAC semantics (checked with an independent encrypter)', () => {
     const { identity, recipient } = await newIdentity();
     const made = await handmadeKey(recipient);
     const meta = made.yamlMeta(['one-secret', '1', '1', 'two-secret'], '    unencrypted_suffix: _unencrypted');
-    const file = [`a: ${made.enc('one-secret', ['a'])}`, 'base_unencrypted: &b {x: 1}', 'copy_unencrypted: *b', meta, '---', `b: ${made.enc('two-secret', ['b'])}`, meta].join('\n');
+    const file = [
+      `a: ${made.enc('one-secret', ['a'])}`,
+      'base_unencrypted: &b {x: 1}',
+      'copy_unencrypted: *b',
+      meta,
+      '---',
+      `b: ${made.enc('two-secret', ['b'])}`,
+      meta,
+    ].join('\n');
     const doc = await decryptSops(file, { identities: [identity], source: 'multi.yaml' });
     expect(Array.isArray(doc.data)).toBe(true);
     expectSecret(doc.data, [{ a: 'one-secret', base_unencrypted: { x: 1 }, copy_unencrypted: { x: 1 } }, { b: 'two-secret' }], 'both documents');
@@ -535,7 +575,7 @@ describe('MAC semantics (checked with an independent encrypter)', () => {
     await expect(decryptSops(edited, { identities: [identity] })).resolves.toBeDefined();
   });
 
-  it('goFormatFloat matches strconv.FormatFloat(f, \'f\', -1, 64)', () => {
+  it("goFormatFloat matches strconv.FormatFloat(f, 'f', -1, 64)", () => {
     const cases: Array<[number, string]> = [
       [1, '1'],
       [1.5, '1.5'],
@@ -749,7 +789,10 @@ describe('sops-install-secrets.py', () => {
         'z_unencrypted: -0.0',
         'x_unencrypted: !!float 3',
         'l_unencrypted: [1, two, 2.0]',
-        made.yamlMeta(['go-typed-secret', '511', 'yes', '2024-01-02T00:00:00Z', '1.5', '1000', '-0', '3', '1', 'two', '2'], '    unencrypted_suffix: _unencrypted'),
+        made.yamlMeta(
+          ['go-typed-secret', '511', 'yes', '2024-01-02T00:00:00Z', '1.5', '1000', '-0', '3', '1', 'two', '2'],
+          '    unencrypted_suffix: _unencrypted',
+        ),
       ].join('\n'),
     );
     const ts = await decryptSops(await readFile(yamlFile, 'utf8'), { identities: [identity] });

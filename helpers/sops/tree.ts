@@ -47,8 +47,7 @@ function daysInMonth(year: number, month: number): number {
  * or undefined when Go would not take the text as a timestamp.
  */
 function goTimestamp(text: string): string | undefined {
-  const match =
-    /^(\d{4})-(\d{1,2})-(\d{1,2})(?:([Tt ])(\d{1,2}):(\d{1,2}):(\d{1,2})(?:[.,](\d+))?(Z|[+-]\d{2}:\d{2})?)?$/.exec(text);
+  const match = /^(\d{4})-(\d{1,2})-(\d{1,2})(?:([Tt ])(\d{1,2}):(\d{1,2}):(\d{1,2})(?:[.,](\d+))?(Z|[+-]\d{2}:\d{2})?)?$/.exec(text);
   if (!match) return undefined;
   const [, y, mo, d, sep, h, mi, s, frac, zone] = match;
   if (sep === undefined) {
@@ -152,7 +151,8 @@ export function resolveTagged(tag: string, text: string, where: () => string): L
     const canon = goTimestamp(text);
     if (canon !== undefined) resolved = { t: 'time', text, canon };
   }
-  const got = resolved === null ? '!!null' : { str: '!!str', int: '!!int', float: '!!float', bool: '!!bool', time: '!!timestamp', bytes: '!!binary' }[resolved.t];
+  const got =
+    resolved === null ? '!!null' : { str: '!!str', int: '!!int', float: '!!float', bool: '!!bool', time: '!!timestamp', bytes: '!!binary' }[resolved.t];
   if (got === short) return resolved;
   if (short === '!!float' && resolved?.t === 'int') return { t: 'float', v: Number(resolved.v) };
   throw new Error(`${where()}: cannot decode ${got} as ${short}`);

@@ -271,7 +271,14 @@ export async function connectSsh(options: SshConnectOptions): Promise<SshHost> {
           } else if (error.level === 'client-authentication') {
             reject(new SshError(`authentication as ${login} was rejected: the key in ${names.key} was not accepted`, target, names.key, { cause: error }));
           } else if (error.level === 'client-timeout') {
-            reject(new SshError(`timed out after ${formatDuration(readyTimeoutMs)} waiting for the SSH handshake and login with ${target}${via}; is it an SSH server?`, target, undefined, { cause: error }));
+            reject(
+              new SshError(
+                `timed out after ${formatDuration(readyTimeoutMs)} waiting for the SSH handshake and login with ${target}${via}; is it an SSH server?`,
+                target,
+                undefined,
+                { cause: error },
+              ),
+            );
           } else {
             reject(new SshError(`SSH handshake with ${target}${via} failed: ${errorMessage(error)}`, target, undefined, { cause: error }));
           }
@@ -393,7 +400,11 @@ export async function connectSsh(options: SshConnectOptions): Promise<SshHost> {
       client.sftp((error, session) => {
         if (error) {
           sftpSession = undefined;
-          reject(new SshError(`could not start SFTP on ${name}: ${errorMessage(error)} (is the sftp subsystem enabled in sshd?)`, target, undefined, { cause: error }));
+          reject(
+            new SshError(`could not start SFTP on ${name}: ${errorMessage(error)} (is the sftp subsystem enabled in sshd?)`, target, undefined, {
+              cause: error,
+            }),
+          );
           return;
         }
         session.on('close', () => {

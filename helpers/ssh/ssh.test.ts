@@ -66,7 +66,14 @@ function statusFor(error: unknown): number {
 }
 
 function attrsOf(stats: fs.Stats): Attributes {
-  return { mode: stats.mode, uid: stats.uid, gid: stats.gid, size: stats.size, atime: Math.floor(stats.atimeMs / 1000), mtime: Math.floor(stats.mtimeMs / 1000) };
+  return {
+    mode: stats.mode,
+    uid: stats.uid,
+    gid: stats.gid,
+    size: stats.size,
+    atime: Math.floor(stats.atimeMs / 1000),
+    mtime: Math.floor(stats.mtimeMs / 1000),
+  };
 }
 
 /** Just enough SFTP v3 for pushFile and readFile; every request is logged in `ops`. */
@@ -287,7 +294,7 @@ afterAll(async () => {
 
 describe('sshFingerprint', () => {
   it('matches ssh-keygen -lf', (ctx) => {
-    ctx.skip(!hasSshKeygen, 'no ssh-keygen on PATH (Debian\'s openssh-client) to compare against');
+    ctx.skip(!hasSshKeygen, "no ssh-keygen on PATH (Debian's openssh-client) to compare against");
     expect(sshFingerprint(hostA.parsed.getPublicSSH())).toBe(hostA.fingerprint);
     expect(hostA.fingerprint).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
   });
@@ -407,9 +414,7 @@ describe('host keys', () => {
     try {
       const error = await rejection(connectSsh(options()));
       expect(error).toBeInstanceOf(SshError);
-      expect(error.message).toBe(
-        `host key of 127.0.0.1:${fake.port} changed: expected ${hostA.fingerprint} (ACCEPT_SSH_HOST_KEY), got ${hostB.fingerprint}`,
-      );
+      expect(error.message).toBe(`host key of 127.0.0.1:${fake.port} changed: expected ${hostA.fingerprint} (ACCEPT_SSH_HOST_KEY), got ${hostB.fingerprint}`);
       expect((error as SshError).setting).toBe('ACCEPT_SSH_HOST_KEY');
     } finally {
       fake.serve = 'a';
@@ -464,7 +469,9 @@ describe('connection failures', () => {
     const port = await deadPort();
     const error = await rejection(connectSsh(options({ port })));
     expect(error).toBeInstanceOf(HarnessError);
-    expect(error.message).toBe(`could not reach SSH at 127.0.0.1:${port}: it refused the connection (ECONNREFUSED); is the service running and the port right?`);
+    expect(error.message).toBe(
+      `could not reach SSH at 127.0.0.1:${port}: it refused the connection (ECONNREFUSED); is the service running and the port right?`,
+    );
     expect(error).toBeInstanceOf(DialError);
     expect((error as DialError).transient).toBe(true);
   });

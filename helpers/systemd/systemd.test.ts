@@ -48,7 +48,19 @@ function fakeHost(table: Array<[RegExp, Reply]>): HostChannel & { calls: string[
 
 /** `systemctl show -p …` output for one unit, in the order systemd prints properties. */
 function show(unit: string, props: Partial<Record<string, string>>): string {
-  const all = { Type: 'oneshot', RemainAfterExit: 'yes', Result: 'success', ExecMainStatus: '0', ExecMainExitTimestampMonotonic: '52000000', Id: unit, LoadState: 'loaded', ActiveState: 'active', SubState: 'exited', Job: '', ...props };
+  const all = {
+    Type: 'oneshot',
+    RemainAfterExit: 'yes',
+    Result: 'success',
+    ExecMainStatus: '0',
+    ExecMainExitTimestampMonotonic: '52000000',
+    Id: unit,
+    LoadState: 'loaded',
+    ActiveState: 'active',
+    SubState: 'exited',
+    Job: '',
+    ...props,
+  };
   return `${Object.entries(all)
     .map(([key, value]) => `${key}=${value}`)
     .join('\n')}\n`;
@@ -109,7 +121,9 @@ describe('unitProperties and parseShow', () => {
       RemainAfterExit: 'yes',
       Job: '',
     });
-    expect(host.calls[0]).toBe("systemctl show --no-pager -p Id,LoadState,ActiveState,SubState,Result,ExecMainStatus,ExecMainExitTimestampMonotonic,Type,RemainAfterExit,Job -- 'ccci-swarm.service'");
+    expect(host.calls[0]).toBe(
+      "systemctl show --no-pager -p Id,LoadState,ActiveState,SubState,Result,ExecMainStatus,ExecMainExitTimestampMonotonic,Type,RemainAfterExit,Job -- 'ccci-swarm.service'",
+    );
   });
 
   it('splits blocks per unit in order and keeps values containing "="', () => {
@@ -128,8 +142,7 @@ describe('unitProperties and parseShow', () => {
 });
 
 describe('waitForOneshots', () => {
-  const showAll = (overrides: Record<string, Partial<Record<string, string>>> = {}) =>
-    ONESHOTS.map((unit) => show(unit, overrides[unit] ?? {})).join('\n');
+  const showAll = (overrides: Record<string, Partial<Record<string, string>>> = {}) => ONESHOTS.map((unit) => show(unit, overrides[unit] ?? {})).join('\n');
 
   it('converges once every unit is an active, successful oneshot, polling until then', async () => {
     const host = fakeHost([
@@ -147,7 +160,10 @@ describe('waitForOneshots', () => {
     registerSecret('drone-rpc-secret-value');
     const host = fakeHost([
       [SHOW, { stdout: showAll({ 'ccci-drone.service': { ActiveState: 'failed', SubState: 'failed', Result: 'exit-code', ExecMainStatus: '1' } }) }],
-      [/^journalctl -u 'ccci-drone\.service' -n 30 --no-pager -o short-iso$/, { stdout: '2026-11-25T10:00:00+0000 host ccci-drone[1]: bad secret drone-rpc-secret-value\n' }],
+      [
+        /^journalctl -u 'ccci-drone\.service' -n 30 --no-pager -o short-iso$/,
+        { stdout: '2026-11-25T10:00:00+0000 host ccci-drone[1]: bad secret drone-rpc-secret-value\n' },
+      ],
     ]);
     const report = await waitForOneshots(host, ONESHOTS, { timeoutMs: 60_000, intervalMs: 10 });
     expect(report.converged).toBe(false);
@@ -160,7 +176,15 @@ describe('waitForOneshots', () => {
 
   it('stops early for a missing unit or one that does not remain after exit and never ran, journal errors included', async () => {
     const host = fakeHost([
-      [SHOW, { stdout: showAll({ 'ccci-swarm.service': { LoadState: 'not-found', ActiveState: 'inactive', Type: '' }, 'ccci-proxy.service': { RemainAfterExit: 'no', ActiveState: 'inactive', SubState: 'dead', ExecMainExitTimestampMonotonic: '0' } }) }],
+      [
+        SHOW,
+        {
+          stdout: showAll({
+            'ccci-swarm.service': { LoadState: 'not-found', ActiveState: 'inactive', Type: '' },
+            'ccci-proxy.service': { RemainAfterExit: 'no', ActiveState: 'inactive', SubState: 'dead', ExecMainExitTimestampMonotonic: '0' },
+          }),
+        },
+      ],
       [/^journalctl -u 'ccci-proxy/, { stdout: '-- No entries --\n' }],
       [/^journalctl/, { exitCode: 1, stderr: 'journal is corrupt' }],
     ]);
@@ -178,7 +202,17 @@ describe('waitForOneshots', () => {
   it('counts a oneshot without RemainAfterExit as converged once it ran and succeeded, as systemd reports it', async () => {
     const host = fakeHost([[SHOW, { stdout: showAll({ 'ccci-proxy.service': { RemainAfterExit: 'no', ActiveState: 'inactive', SubState: 'dead' } }) }]]);
     expect((await waitForOneshots(host, ONESHOTS, { timeoutMs: 60_000, intervalMs: 10 })).converged).toBe(true);
-    const failed = fakeHost([[SHOW, { stdout: showAll({ 'ccci-proxy.service': { RemainAfterExit: 'no', ActiveState: 'inactive', SubState: 'dead', Result: 'exit-code', ExecMainStatus: '1' } }) }], [/^journalctl/, { stdout: '' }]]);
+    const failed = fakeHost([
+      [
+        SHOW,
+        {
+          stdout: showAll({
+            'ccci-proxy.service': { RemainAfterExit: 'no', ActiveState: 'inactive', SubState: 'dead', Result: 'exit-code', ExecMainStatus: '1' },
+          }),
+        },
+      ],
+      [/^journalctl/, { stdout: '' }],
+    ]);
     expect((await waitForOneshots(failed, ONESHOTS, { timeoutMs: 60_000, intervalMs: 10 })).converged).toBe(false);
   });
 
@@ -210,7 +244,15 @@ describe('waitForOneshots', () => {
 
   it("on timeout while units are still changing, is a FAIL listing every unit's state", async () => {
     const host = fakeHost([
-      [SHOW, { stdout: showAll({ 'ccci-bridge.service': { ActiveState: 'activating', SubState: 'start' }, 'ccci-drone.service': { ActiveState: 'inactive', SubState: 'dead', Job: '12' } }) }],
+      [
+        SHOW,
+        {
+          stdout: showAll({
+            'ccci-bridge.service': { ActiveState: 'activating', SubState: 'start' },
+            'ccci-drone.service': { ActiveState: 'inactive', SubState: 'dead', Job: '12' },
+          }),
+        },
+      ],
     ]);
     const error = await waitForOneshots(host, ONESHOTS, { timeoutMs: 50, intervalMs: 10 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OneshotTimeoutError);
@@ -249,7 +291,9 @@ describe('waitForOneshots', () => {
 describe('journalExcerpt', () => {
   it('runs journalctl with the line count and redacts registered secrets and key shapes', async () => {
     registerSecret('hmac-webhook-secret');
-    const host = fakeHost([[/^journalctl -u 'ccci-bridge\.service' -n 5 --no-pager -o short-iso$/, { stdout: 'a hmac-webhook-secret b\nAGE-SECRET-KEY-1QQQQQQQQQQ\n' }]]);
+    const host = fakeHost([
+      [/^journalctl -u 'ccci-bridge\.service' -n 5 --no-pager -o short-iso$/, { stdout: 'a hmac-webhook-secret b\nAGE-SECRET-KEY-1QQQQQQQQQQ\n' }],
+    ]);
     await expect(journalExcerpt(host, 'ccci-bridge.service', 5)).resolves.toBe('a [REDACTED] b\n[REDACTED]');
     await expect(journalExcerpt(host, 'ccci-bridge.service', 0)).rejects.toThrow(/positive integer/);
   });
@@ -257,12 +301,17 @@ describe('journalExcerpt', () => {
 
 describe('waitBooted', () => {
   it("waits through Incus's refusals while the machine is not up, then answers its state", async () => {
-    const host = fakeHost([[/is-system-running/, (call) => (call < 2 ? new Error("VM agent isn't currently running") : { stdout: call < 3 ? 'starting\n' : 'degraded\n', exitCode: 1 })]]);
+    const host = fakeHost([
+      [
+        /is-system-running/,
+        (call) => (call < 2 ? new Error("VM agent isn't currently running") : { stdout: call < 3 ? 'starting\n' : 'degraded\n', exitCode: 1 }),
+      ],
+    ]);
     expect(await waitBooted(host, 'fake-host to boot', { timeoutMs: 10_000 })).toBe('degraded');
     expect(host.calls.length).toBe(4);
   });
 
-  it('ends at once, as the channel\'s own error, when the channel fails for any other reason', async () => {
+  it("ends at once, as the channel's own error, when the channel fails for any other reason", async () => {
     const host = fakeHost([[/is-system-running/, new HarnessError('SOCKS5 proxy socks5://127.0.0.1:9 refused the connection')]]);
     const error = await rejectionOf(waitBooted(host, 'fake-host to boot', { timeoutMs: 10_000, observes: 'system' }), HarnessError);
     expect(error.message).toMatch(/SOCKS5 proxy/);
@@ -271,7 +320,9 @@ describe('waitBooted', () => {
 
   it("is a FAIL with the state seen when the system's own boot never ends, and an ERROR when it is the harness's", async () => {
     const starting = () => fakeHost([[/is-system-running/, { stdout: 'starting\n', exitCode: 1 }]]);
-    expect(await rejectionOf(waitBooted(starting(), 'fake-host to come back after the reboot', { timeoutMs: 600, observes: 'system' }), StateTimeoutError)).toBeInstanceOf(StateTimeoutError);
+    expect(
+      await rejectionOf(waitBooted(starting(), 'fake-host to come back after the reboot', { timeoutMs: 600, observes: 'system' }), StateTimeoutError),
+    ).toBeInstanceOf(StateTimeoutError);
     expect(await rejectionOf(waitBooted(starting(), 'fake-host to boot', { timeoutMs: 600 }), WaitTimeoutError)).toBeInstanceOf(WaitTimeoutError);
   });
 });

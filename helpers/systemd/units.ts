@@ -35,7 +35,11 @@ const NOT_UP_YET = /VM agent isn't currently running|Instance is not running/i;
  * of the channel ends the wait at once. `observes` says whose state a timeout reports (waitFor):
  * a throwaway's first boot is the harness's provisioning, a reboot the system's own.
  */
-export async function waitBooted(host: HostChannel, what: string, { timeoutMs, observes = 'harness' }: { timeoutMs: number; observes?: 'harness' | 'system' }): Promise<string> {
+export async function waitBooted(
+  host: HostChannel,
+  what: string,
+  { timeoutMs, observes = 'harness' }: { timeoutMs: number; observes?: 'harness' | 'system' },
+): Promise<string> {
   return waitFor<string>(
     `${what} (ACCEPT_BOOT_TIMEOUT)`,
     async () => {
@@ -66,7 +70,18 @@ export async function failedUnits(host: HostChannel): Promise<string[]> {
  * `Job` is the id of the unit's queued job: `systemctl show -p Job` prints `Job=` when none is
  * pending (asked for by name, systemctl shows a property even when it is empty).
  */
-export const UNIT_PROPERTIES = ['Id', 'LoadState', 'ActiveState', 'SubState', 'Result', 'ExecMainStatus', 'ExecMainExitTimestampMonotonic', 'Type', 'RemainAfterExit', 'Job'] as const;
+export const UNIT_PROPERTIES = [
+  'Id',
+  'LoadState',
+  'ActiveState',
+  'SubState',
+  'Result',
+  'ExecMainStatus',
+  'ExecMainExitTimestampMonotonic',
+  'Type',
+  'RemainAfterExit',
+  'Job',
+] as const;
 export type UnitProperties = Record<(typeof UNIT_PROPERTIES)[number], string> & { unit: string };
 
 /** Parses `systemctl show -p …` for one or more units: key=value blocks, blank-line separated. */
@@ -154,9 +169,7 @@ export interface BrokenUnit {
   journal: string;
 }
 
-export type OneshotReport =
-  | { converged: true; units: UnitProperties[] }
-  | { converged: false; units: UnitProperties[]; broken: BrokenUnit[] };
+export type OneshotReport = { converged: true; units: UnitProperties[] } | { converged: false; units: UnitProperties[]; broken: BrokenUnit[] };
 
 /**
  * A FAIL: systemd answered, but time ran out while some units were still on their way (activating,
@@ -164,7 +177,12 @@ export type OneshotReport =
  */
 export class OneshotTimeoutError extends StateTimeoutError {
   override readonly name = 'OneshotTimeoutError';
-  constructor(description: string, waitedMs: number, readonly units: UnitProperties[], tally: ProbeTally) {
+  constructor(
+    description: string,
+    waitedMs: number,
+    readonly units: UnitProperties[],
+    tally: ProbeTally,
+  ) {
     // Whole list, not waitFor's 300-character summary: every unit's state is what the check observed.
     super(description, waitedMs, redact(`\n${units.map((unit) => `  ${oneshotConverged(unit) ? '✓' : '…'} ${describeUnit(unit)}`).join('\n')}`), tally);
   }
@@ -208,7 +226,9 @@ export async function waitForOneshots(
   if (outcome.broken.length === 0) return { converged: true, units: outcome.units };
   const broken: BrokenUnit[] = [];
   for (const { props, reason } of outcome.broken) {
-    const journal = await journalExcerpt(host, props.unit, options.journalLines).catch((error: unknown) => `(journal unavailable: ${(error as Error).message})`);
+    const journal = await journalExcerpt(host, props.unit, options.journalLines).catch(
+      (error: unknown) => `(journal unavailable: ${(error as Error).message})`,
+    );
     broken.push({ unit: props.unit, reason, properties: props, journal });
   }
   return { converged: false, units: outcome.units, broken };

@@ -15,7 +15,10 @@ export { X509Certificate };
 /** Input that should hold certificates does not. Plain Error: the caller knows whose input it was. */
 export class PemError extends Error {
   override readonly name = 'PemError';
-  constructor(readonly source: string, message: string) {
+  constructor(
+    readonly source: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -26,21 +29,14 @@ const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE
 export function parsePemChain(pem: string, source: string): X509Certificate[] {
   const blocks = pem.match(PEM_CERTIFICATE) ?? [];
   if (blocks.length === 0) {
-    const hint = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(pem)
-      ? ' (it holds a private key, not a certificate)'
-      : pem.trim() === ''
-        ? ' (it is empty)'
-        : '';
+    const hint = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(pem) ? ' (it holds a private key, not a certificate)' : pem.trim() === '' ? ' (it is empty)' : '';
     throw new PemError(source, `${source}: no PEM certificate found${hint}`);
   }
   return blocks.map((block, index) => {
     try {
       return new X509Certificate(block);
     } catch (error) {
-      throw new PemError(
-        source,
-        `${source}: certificate ${index + 1} of ${blocks.length} is not a valid X.509 certificate: ${errorMessage(error)}`,
-      );
+      throw new PemError(source, `${source}: certificate ${index + 1} of ${blocks.length} is not a valid X.509 certificate: ${errorMessage(error)}`);
     }
   });
 }
@@ -93,7 +89,6 @@ export function readPemInput(value: string): string {
     throw new HarnessError(`could not read PEM file ${value}: ${errorMessage(error)}`);
   }
 }
-
 
 // ---------------------------------------------------------------------------------------
 // Certificate facts (SANs, basic constraints, key usage, validity), read by @peculiar/x509

@@ -28,22 +28,16 @@ export class TlsVerificationError extends Error {
   ) {
     const meaning = VERIFY_MEANINGS[code] ?? 'the certificate was rejected';
     const list = (presented ?? []).map(
-      (cert, i) =>
-        `[${i}] ${subjectOf(cert)} issued by ${formatName(cert.issuer)}, valid until ${cert.validTo}, SHA-256 ${fingerprint(cert)}`,
+      (cert, i) => `[${i}] ${subjectOf(cert)} issued by ${formatName(cert.issuer)}, valid until ${cert.validTo}, SHA-256 ${fingerprint(cert)}`,
     );
     const shown = list.length ? ` The server presented: ${list.join('; ')}.` : '';
-    super(
-      redact(
-        `TLS verification of ${hostPort(host, port)} (servername ${servername}) failed with ${code}: ${meaning} (${detail}).${shown}`,
-      ),
-    );
+    super(redact(`TLS verification of ${hostPort(host, port)} (servername ${servername}) failed with ${code}: ${meaning} (${detail}).${shown}`));
   }
 }
 
 /** Codes that mean "the certificate is wrong", as opposed to "we could not talk to the server". */
 const VERIFY_MEANINGS: Record<string, string> = {
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-    "the served chain does not lead to the trusted root: the leaf's issuer was neither served nor trusted",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "the served chain does not lead to the trusted root: the leaf's issuer was neither served nor trusted",
   UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'the served chain does not lead to the trusted root: an issuer was neither served nor trusted',
   UNABLE_TO_GET_ISSUER_CERT: 'the served chain does not lead to the trusted root: an issuer certificate is missing',
   SELF_SIGNED_CERT_IN_CHAIN: 'the served chain ends in a self-signed root that is not the trusted root',
@@ -158,12 +152,7 @@ function tapIncoming(raw: net.Socket, record: (chunk: Buffer) => void): Duplex {
 
 const CAPTURE_LIMIT = 1 << 20;
 
-function handshake(
-  raw: net.Socket,
-  options: FetchServedChainOptions,
-  roots: X509Certificate[],
-  timeoutMs: number,
-): Promise<ServedChain> {
+function handshake(raw: net.Socket, options: FetchServedChainOptions, roots: X509Certificate[], timeoutMs: number): Promise<ServedChain> {
   const { host, port, servername } = options;
   const via = options.socks ? ` through SOCKS5 proxy ${parseSocksUrl(options.socks, options.socksSetting).label}` : '';
   const target = `${hostPort(host, port)} (servername ${servername})${via}`;

@@ -98,10 +98,7 @@ async function buildPki(): Promise<Pki> {
     run('genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'int.key'),
   ]);
   const selfSigned = (name: string, key: string, subject: string) =>
-    run(
-      'req', '-x509', '-new', '-config', 'openssl.cnf', '-extensions', 'root_ext',
-      '-key', key, '-subj', subject, '-days', '3650', '-out', `${name}.pem`,
-    );
+    run('req', '-x509', '-new', '-config', 'openssl.cnf', '-extensions', 'root_ext', '-key', key, '-subj', subject, '-days', '3650', '-out', `${name}.pem`);
   await selfSigned('root', 'root.key', '/CN=Lab Root');
   await selfSigned('other', 'other.key', '/CN=Other CA');
   await selfSigned('impostor', 'other.key', '/CN=Lab Root'); // same name as the real root, other key
@@ -110,8 +107,23 @@ async function buildPki(): Promise<Pki> {
   const issue = async (name: string, key: string, subject: string, ca: string, extensions: string, dates: string[]) => {
     await run('req', '-new', '-config', 'openssl.cnf', '-key', key, '-subj', subject, '-out', `${name}.csr`);
     await run(
-      'ca', '-batch', '-notext', '-create_serial', '-config', 'openssl.cnf', '-cert', `${ca}.pem`, '-keyfile', keyOf[ca]!,
-      '-in', `${name}.csr`, '-extensions', extensions, ...dates, '-out', `${name}.pem`,
+      'ca',
+      '-batch',
+      '-notext',
+      '-create_serial',
+      '-config',
+      'openssl.cnf',
+      '-cert',
+      `${ca}.pem`,
+      '-keyfile',
+      keyOf[ca]!,
+      '-in',
+      `${name}.csr`,
+      '-extensions',
+      extensions,
+      ...dates,
+      '-out',
+      `${name}.pem`,
     );
   };
   const past = ['-startdate', '20200101000000Z', '-enddate', '20200201000000Z'];
@@ -131,7 +143,24 @@ async function buildPki(): Promise<Pki> {
   await issue('oddLeaf', 'rogue.key', '/CN=odd.lab.test', 'int', 'othername_ext', ['-days', '90']);
   await issue('brokenSanLeaf', 'rogue.key', '/CN=broken.lab.test', 'int', 'broken_san_ext', ['-days', '90']);
 
-  const names = ['root', 'other', 'impostor', 'int', 'expiredInt', 'leaf', 'expiredLeaf', 'rogue', 'underLeaf', 'subCa', 'deepLeaf', 'noSignCa', 'noSignLeaf', 'mixedLeaf', 'oddLeaf', 'brokenSanLeaf'];
+  const names = [
+    'root',
+    'other',
+    'impostor',
+    'int',
+    'expiredInt',
+    'leaf',
+    'expiredLeaf',
+    'rogue',
+    'underLeaf',
+    'subCa',
+    'deepLeaf',
+    'noSignCa',
+    'noSignLeaf',
+    'mixedLeaf',
+    'oddLeaf',
+    'brokenSanLeaf',
+  ];
   const pem: Record<string, string> = {};
   const cert: Record<string, X509Certificate> = {};
   const reference: Pki['reference'] = {};
@@ -271,7 +300,9 @@ describe('PEM and descriptions', () => {
   it('calls extensions it cannot read a harness error naming the certificate, never "no SAN"', () => {
     const error = rejectionSync(() => sanCovers(pki.cert.brokenSanLeaf!, 'broken.lab.test'));
     expect(error).toBeInstanceOf(HarnessError);
-    expect(error.message).toMatch(new RegExp(`^could not read the extensions of CN=broken\\.lab\\.test \\(SHA-256 ${pki.reference.brokenSanLeaf!.fingerprint}\\): `));
+    expect(error.message).toMatch(
+      new RegExp(`^could not read the extensions of CN=broken\\.lab\\.test \\(SHA-256 ${pki.reference.brokenSanLeaf!.fingerprint}\\): `),
+    );
   });
 
   it('checks validity windows', () => {
@@ -347,7 +378,8 @@ describe('verifyChain', () => {
   it('reports a missing intermediate and a wrong root', () => {
     expect(verifyChain([pki.cert.leaf!], roots())).toEqual({
       ok: false,
-      reason: 'no path from CN=*.lab.test to a trusted root; issuer CN=Lab Int of leaf CN=*.lab.test not found (neither in the chain nor among the trusted roots)',
+      reason:
+        'no path from CN=*.lab.test to a trusted root; issuer CN=Lab Int of leaf CN=*.lab.test not found (neither in the chain nor among the trusted roots)',
     });
     expect(verifyChain([pki.cert.rogue!], roots())).toEqual({
       ok: false,
@@ -451,9 +483,7 @@ describe('fetchServedChain', () => {
 
   it('reports a refused proxy, a closed port and a silent server as harness errors naming them', async () => {
     const deadPort = await closedPort();
-    const viaProxy = await rejection(
-      fetchServedChain({ ...base(), servername: 'www.lab.test', socks: `socks5://127.0.0.1:${deadPort}` }),
-    );
+    const viaProxy = await rejection(fetchServedChain({ ...base(), servername: 'www.lab.test', socks: `socks5://127.0.0.1:${deadPort}` }));
     expect(viaProxy).toBeInstanceOf(HarnessError);
     expect(viaProxy.message).toBe(
       `could not reach 127.0.0.1:${tls13.port} through SOCKS5 proxy socks5://127.0.0.1:${deadPort} (ACCEPT_SOCKS): ` +
@@ -462,9 +492,7 @@ describe('fetchServedChain', () => {
 
     const direct = await rejection(fetchServedChain({ ...base(), port: deadPort, servername: 'www.lab.test' }));
     expect(direct).toBeInstanceOf(HarnessError);
-    expect(direct.message).toBe(
-      `could not reach 127.0.0.1:${deadPort}: it refused the connection (ECONNREFUSED); is the service running and the port right?`,
-    );
+    expect(direct.message).toBe(`could not reach 127.0.0.1:${deadPort}: it refused the connection (ECONNREFUSED); is the service running and the port right?`);
 
     const silent = await listen(net.createServer(() => {}));
     try {

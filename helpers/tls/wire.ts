@@ -115,9 +115,7 @@ function readServerHello(body: Buffer): { suite: number; tls13: boolean; retry: 
 function handshakeKeys(suite: number, keylog: Buffer[]): { key: Buffer; iv: Buffer; cipher: string } {
   const params = TLS13_SUITES[suite];
   if (!params) throw new Error(`unsupported TLS 1.3 suite 0x${suite.toString(16)}`);
-  const line = keylog
-    .map((entry) => entry.toString('latin1').trim())
-    .find((entry) => entry.startsWith('SERVER_HANDSHAKE_TRAFFIC_SECRET '));
+  const line = keylog.map((entry) => entry.toString('latin1').trim()).find((entry) => entry.startsWith('SERVER_HANDSHAKE_TRAFFIC_SECRET '));
   if (!line) throw new Error('no server handshake secret in the key log');
   const secret = Buffer.from(line.split(' ')[2] ?? '', 'hex');
   return {
@@ -134,18 +132,18 @@ function expandLabel(hash: string, secret: Buffer, label: string, length: number
   const blocks: Buffer[] = [];
   let previous = Buffer.alloc(0);
   for (let counter = 1, total = 0; total < length; counter++) {
-    previous = createHmac(hash, secret).update(previous).update(info).update(Buffer.from([counter])).digest();
+    previous = createHmac(hash, secret)
+      .update(previous)
+      .update(info)
+      .update(Buffer.from([counter]))
+      .digest();
     blocks.push(previous);
     total += previous.length;
   }
   return Buffer.concat(blocks).subarray(0, length);
 }
 
-function decryptRecord(
-  keys: { key: Buffer; iv: Buffer; cipher: string; sequence: bigint },
-  header: Buffer,
-  body: Buffer,
-): { type: number; content: Buffer } {
+function decryptRecord(keys: { key: Buffer; iv: Buffer; cipher: string; sequence: bigint }, header: Buffer, body: Buffer): { type: number; content: Buffer } {
   const nonce = Buffer.from(keys.iv);
   const sequence = Buffer.alloc(8);
   sequence.writeBigUInt64BE(keys.sequence);

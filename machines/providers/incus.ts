@@ -30,7 +30,13 @@ export function incusProvider(config: Config): TargetProvider & { resolve(): Pro
     kind: 'incus',
     describe,
     resolve: async () => resolveIncusTarget(config),
-    provision: async (options) => provisionOnIncus(resolveIncusTarget(config), describe(), { ...options, ttlMs: options.ttlMs ?? config.ttlMs, hostGitCredentialsFile: config.hostGitCredentialsFile, cloneCacheDir: cloneCacheDir(config.stateDir) }),
+    provision: async (options) =>
+      provisionOnIncus(resolveIncusTarget(config), describe(), {
+        ...options,
+        ttlMs: options.ttlMs ?? config.ttlMs,
+        hostGitCredentialsFile: config.hostGitCredentialsFile,
+        cloneCacheDir: cloneCacheDir(config.stateDir),
+      }),
     attach: async () => {
       const resolved = resolveIncusTarget(config);
       return (await attachKept(config, resolved, describe(), undefined)) ?? attachProductionAlone(config, resolved, describe());
@@ -43,12 +49,18 @@ export function incusProvider(config: Config): TargetProvider & { resolve(): Pro
  * the configuration in force now. A record of another target, server or generation is refused;
  * undefined when none is recorded.
  */
-export async function attachKept(config: Config, resolved: ResolvedTarget, faced: TargetDescription, generation: string | undefined): Promise<RunContext | undefined> {
+export async function attachKept(
+  config: Config,
+  resolved: ResolvedTarget,
+  faced: TargetDescription,
+  generation: string | undefined,
+): Promise<RunContext | undefined> {
   const file = keptFile(config.stateDir);
   const kept = await readKept(config.stateDir);
   if (!kept) return undefined;
   if (kept.target !== resolved.kind) throw new KeptHostError(file, `records a throwaway of the ${kept.target} target, but ACCEPT_TARGET is ${resolved.kind}`);
-  if (kept.server !== resolved.incus.url) throw new KeptHostError(file, `records ${kept.host.name} on ${kept.server}, but the Incus API in force is ${resolved.incus.url}`);
+  if (kept.server !== resolved.incus.url)
+    throw new KeptHostError(file, `records ${kept.host.name} on ${kept.server}, but the Incus API in force is ${resolved.incus.url}`);
   if (kept.generation !== generation) {
     throw new KeptHostError(
       file,
@@ -79,7 +91,9 @@ export function attachProductionAlone(config: Config, resolved: ResolvedTarget, 
       `no kept throwaway recorded in ${keptFile(config.stateDir)}, and no running cc-ci to check alone (${production.unreachable}): run \`ACCEPT_KEEP=always npm run accept\` once first, or set ACCEPT_PRODUCTION`,
     );
   }
-  log.info(`no kept throwaway recorded in ${keptFile(config.stateDir)}: this warm run faces the running cc-ci ${production.name} alone; the throwaway's checks are skipped`);
+  log.info(
+    `no kept throwaway recorded in ${keptFile(config.stateDir)}: this warm run faces the running cc-ci ${production.name} alone; the throwaway's checks are skipped`,
+  );
   return runContext({
     runId: newRunId(),
     mode: 'warm',
@@ -88,6 +102,14 @@ export function attachProductionAlone(config: Config, resolved: ResolvedTarget, 
     system: { ...systemOf(resolved), machines: { ...resolved.machines, production: { ...production, via: 'run-host' } } },
     // Where its :443 is dialled: its own endpoint where the target gives one (the lab), else its
     // names through the proxy (every name under the domain is the one machine).
-    host: { name: production.name, project: resolved.incus.project, createdAt: '', expiresAt: '', https: production.https ?? { host: `drone.${resolved.domain}`, port: 443 }, ...(production.forgeUrl ? { forgeUrl: production.forgeUrl } : {}), ledger: [] },
+    host: {
+      name: production.name,
+      project: resolved.incus.project,
+      createdAt: '',
+      expiresAt: '',
+      https: production.https ?? { host: `drone.${resolved.domain}`, port: 443 },
+      ...(production.forgeUrl ? { forgeUrl: production.forgeUrl } : {}),
+      ledger: [],
+    },
   });
 }

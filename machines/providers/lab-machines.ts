@@ -109,9 +109,17 @@ async function buildProduction(needs: LabMachinesNeeds, production: { name: stri
   const source = resolved.profile.docs.install;
   const steps = parseRunbook(await readFile(join(base.dir, source), 'utf8'), `${repos.baseRepo} ${source}`);
   const channel = incusChannel(client, name, new Ledger());
-  const outcome = await runRunbook(steps, channel, { source, ageKeyFile: resolved.ageKeyFile, hostGitCredentialsFile: needs.hostGitCredentialsFile, durations: resolved.durations });
+  const outcome = await runRunbook(steps, channel, {
+    source,
+    ageKeyFile: resolved.ageKeyFile,
+    hostGitCredentialsFile: needs.hostGitCredentialsFile,
+    durations: resolved.durations,
+  });
   const failed = outcome.steps.find((step) => step.kind === 'sh' && step.exitCode !== 0);
-  if (failed) throw new HarnessError(`the lab's production stand-in ${name} in ${client.project} did not converge: runbook step ${failed.index} exited ${failed.kind === 'sh' ? failed.exitCode : '?'}`);
+  if (failed)
+    throw new HarnessError(
+      `the lab's production stand-in ${name} in ${client.project} did not converge: runbook step ${failed.index} exited ${failed.kind === 'sh' ? failed.exitCode : '?'}`,
+    );
   const toplevel = await currentSystem(channel);
   // What was cloned, should the repo have moved since its HEAD was read.
   await client.patchInstanceConfig(name, { [LAB_BUILT_FROM]: builtFromOf(repos.baseRepo, base.commit, needs.generation), [LAB_TOPLEVEL]: toplevel });
@@ -147,9 +155,11 @@ export async function ensureLabMachines(needs: LabMachinesNeeds): Promise<LabMac
       : sabotaged
         ? `the sabotage ${sabotaged} changed it`
         : !facesAlive
-        ? 'what its faces need beside it (its forge) no longer runs'
-        : `it was converged from ${existing.config[LAB_BUILT_FROM] ?? 'nothing recorded'}, and the run's repos are ${builtFrom}`;
-    toplevel = await timed(`Converging the lab's production stand-in ${name} in ${client.project} from ${builtFrom} (${rebuilt})`, () => buildProduction(needs, production));
+          ? 'what its faces need beside it (its forge) no longer runs'
+          : `it was converged from ${existing.config[LAB_BUILT_FROM] ?? 'nothing recorded'}, and the run's repos are ${builtFrom}`;
+    toplevel = await timed(`Converging the lab's production stand-in ${name} in ${client.project} from ${builtFrom} (${rebuilt})`, () =>
+      buildProduction(needs, production),
+    );
   } else {
     if (existing.status !== 'Running') await client.start(name);
     toplevel = existing.config[LAB_TOPLEVEL]!;
@@ -170,7 +180,9 @@ export async function ensureLabMachines(needs: LabMachinesNeeds): Promise<LabMac
     if (standing && !changedBy) continue;
     if (standing) await client.deleteInstance(neighbour);
     const why = changedBy ? `the sabotage ${changedBy} changed it` : 'it did not exist';
-    await timed(`Starting the lab's idle neighbour ${neighbour} in ${client.project} (${why})`, () => create(needs, neighbour, 'neighbour', NEIGHBOUR_MEMORY, {}));
+    await timed(`Starting the lab's idle neighbour ${neighbour} in ${client.project} (${why})`, () =>
+      create(needs, neighbour, 'neighbour', NEIGHBOUR_MEMORY, {}),
+    );
   }
   if (rebuilt) log.info(`the lab's production stand-in ${name} in ${client.project} runs ${toplevel}`);
   // Production as it stood when checked, unless it was (re)built just now.

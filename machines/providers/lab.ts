@@ -167,7 +167,12 @@ async function ensureMachines(
             return {
               devices: {
                 'accept-https': { type: 'proxy', listen: `tcp:127.0.0.1:${httpsPort}`, connect: 'tcp:127.0.0.1:443' },
-                'accept-forge': { type: 'proxy', bind: 'instance', listen: `tcp:127.0.0.1:${FORGE_PORT_IN_INSTANCE}`, connect: `tcp:127.0.0.1:${forge.httpPort}` },
+                'accept-forge': {
+                  type: 'proxy',
+                  bind: 'instance',
+                  listen: `tcp:127.0.0.1:${FORGE_PORT_IN_INSTANCE}`,
+                  connect: `tcp:127.0.0.1:${forge.httpPort}`,
+                },
               },
               record: { [LAB_PRODUCTION_HTTPS]: `127.0.0.1:${httpsPort}`, [LAB_PRODUCTION_FORGE]: forge.url },
             };
@@ -182,7 +187,10 @@ async function ensureMachines(
     const [host, port] = outcome.config[LAB_PRODUCTION_HTTPS]!.split(':');
     return {
       ...resolved,
-      machines: { ...resolved.machines, production: { ...production, https: { host: host!, port: Number(port) }, forgeUrl: outcome.config[LAB_PRODUCTION_FORGE]! } },
+      machines: {
+        ...resolved.machines,
+        production: { ...production, https: { host: host!, port: Number(port) }, forgeUrl: outcome.config[LAB_PRODUCTION_FORGE]! },
+      },
     };
   } finally {
     await client.close();
@@ -194,7 +202,9 @@ export function describeMachineWrites(name: string, writes: MachineWrites | unde
   if (!writes) return `what ${name} wrote to the forge it polls could not be read: that forge had already stopped`;
   const byLogin = Object.entries(writes).map(([login, routes]) => {
     const total = Object.values(routes).reduce((sum, count) => sum + count, 0);
-    return `${total} as ${login} (${Object.entries(routes).map(([route, count]) => `${route} ${count}`).join(', ')})`;
+    return `${total} as ${login} (${Object.entries(routes)
+      .map(([route, count]) => `${route} ${count}`)
+      .join(', ')})`;
   });
   const where = "to the lab's forge of this run, which only it polls: production's pull requests were not written to";
   return byLogin.length ? `${name} wrote ${byLogin.join('; ')} ${where}` : `${name} wrote nothing ${where}`;
@@ -237,7 +247,7 @@ function labProfile(config: Config): SystemProfile {
   const ccci = ccciProfile(LAB_SYSTEM_NAMES, config.layout);
   return {
     ...ccci,
-    name: 'lab (generated to cc-ci\'s names where the seed gives them; browser tests on Chromium through Selenium, not Playwright)',
+    name: "lab (generated to cc-ci's names where the seed gives them; browser tests on Chromium through Selenium, not Playwright)",
     // Where the lab's generated repos differ from the seed's layout: said here, never a default elsewhere.
     docs: { ...ccci.docs, architecture: 'docs/architecture.md' },
     instance: { secretsFile: 'secrets.yaml', submodule: 'secrets' },
@@ -312,7 +322,13 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
   };
   const describe = (): TargetDescription => {
     const lab = resolveLabTarget(config);
-    return { kind: 'lab', server: lab.incus.url, instanceType: 'container', standIns: LAB_STAND_INS, notes: [LAB_THROWAWAY_REACH, ...(sabotage ? [describeSabotage(sabotage)] : [])] };
+    return {
+      kind: 'lab',
+      server: lab.incus.url,
+      instanceType: 'container',
+      standIns: LAB_STAND_INS,
+      notes: [LAB_THROWAWAY_REACH, ...(sabotage ? [describeSabotage(sabotage)] : [])],
+    };
   };
   return {
     kind: 'lab',
@@ -341,7 +357,14 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
       });
       // A fork the machine runs is the system's git for this row: production runs it too, or
       // C1's zero drift would fail every such row for a reason that is not the sabotage's.
-      const forks = entry?.baseFork?.machineRuns ? await entry.forkRepos!({ labDir: config.lab.dir, domain: resolved.domain, gitUrl: new URL(resolved.baseRepo).origin, project: resolved.incus.project } as SabotageContext) : undefined;
+      const forks = entry?.baseFork?.machineRuns
+        ? await entry.forkRepos!({
+            labDir: config.lab.dir,
+            domain: resolved.domain,
+            gitUrl: new URL(resolved.baseRepo).origin,
+            project: resolved.incus.project,
+          } as SabotageContext)
+        : undefined;
       const beforeRun = entry?.beforeRun;
       const machinesStarted = performance.now();
       const ready = await ensureMachines(config, resolved, { ...labRepos, ...forks }, async (production, markChanged) => {
@@ -383,7 +406,19 @@ export function labProvider(config: Config, options: { bringUp: boolean }): Targ
         },
       };
       try {
-        const provisioned = await provisionOnIncus(withReboot, describe(), { ...provisionOptions, machinesReadyMs, ttlMs: provisionOptions.ttlMs ?? config.ttlMs, generation, hostGitCredentialsFile: config.hostGitCredentialsFile, cloneCacheDir: cloneCacheDir(config.stateDir) }, withForgeHooks);
+        const provisioned = await provisionOnIncus(
+          withReboot,
+          describe(),
+          {
+            ...provisionOptions,
+            machinesReadyMs,
+            ttlMs: provisionOptions.ttlMs ?? config.ttlMs,
+            generation,
+            hostGitCredentialsFile: config.hostGitCredentialsFile,
+            cloneCacheDir: cloneCacheDir(config.stateDir),
+          },
+          withForgeHooks,
+        );
         return entry?.leakThrowaway ? leavingOnStop(provisioned) : provisioned;
       } catch (error) {
         await stopUnlessKept(forge, name, client.current);

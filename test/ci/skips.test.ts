@@ -66,7 +66,10 @@ describe('the skip reporter', () => {
     ({
       project: { name: project },
       moduleId,
-      children: { allTests: () => tests.map((test) => ({ fullName: test.fullName, options: { mode: test.mode }, result: () => ({ state: test.state, note: test.note }) })) },
+      children: {
+        allTests: () =>
+          tests.map((test) => ({ fullName: test.fullName, options: { mode: test.mode }, result: () => ({ state: test.state, note: test.note }) })),
+      },
     }) as unknown as TestModule;
 
   it('lists each test that skipped itself with its reason, and nothing for tests left out or acceptance specs', () => {

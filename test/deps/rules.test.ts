@@ -1,6 +1,21 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LAB_IMPORT_RULE, LAB_PATH_READERS, LAB_PATH_READ_RULE, TEST_ONLY_RULE, checkDependencies, isTest, isTestOnly, checkLabPathReads, describeViolation, importsOf, labPathReadsOf, resolveSpecifier, trackedSources, type SourceFile } from './rules.ts';
+import {
+  LAB_IMPORT_RULE,
+  LAB_PATH_READERS,
+  LAB_PATH_READ_RULE,
+  TEST_ONLY_RULE,
+  checkDependencies,
+  isTest,
+  isTestOnly,
+  checkLabPathReads,
+  describeViolation,
+  importsOf,
+  labPathReadsOf,
+  resolveSpecifier,
+  trackedSources,
+  type SourceFile,
+} from './rules.ts';
 
 const REPO_ROOT = join(import.meta.dirname, '..', '..');
 const file = (path: string, ...lines: string[]): SourceFile => ({ path, text: lines.join('\n') });
@@ -15,7 +30,7 @@ describe('importsOf', () => {
       "import type { D } from './d.ts';",
       '// import { e } from "./not-an-import.ts";',
       "const f = await import('./f.ts');",
-      "const s = \"import('./in-a-string.ts')\";",
+      'const s = "import(\'./in-a-string.ts\')";',
       "type G = typeof import('./g.ts');",
       "import './side-effect.ts';",
     ].join('\n');
@@ -67,7 +82,12 @@ describe('checkDependencies', () => {
   });
 
   it('keeps the machines layer below acceptance, and the lab below the machines layer', () => {
-    expect(check(file('machines/run-context.ts', "import { dodItem } from '../acceptance/support/dod.ts';"), file('lab/index.ts', "import { SSH } from '../machines/providers/ssh.ts';"))).toEqual([
+    expect(
+      check(
+        file('machines/run-context.ts', "import { dodItem } from '../acceptance/support/dod.ts';"),
+        file('lab/index.ts', "import { SSH } from '../machines/providers/ssh.ts';"),
+      ),
+    ).toEqual([
       'machines/run-context.ts:1 imports "../acceptance/support/dod.ts" (acceptance/support/dod.ts), against: machines/** imports nothing from acceptance/, cli/, test/',
       'lab/index.ts:1 imports "../machines/providers/ssh.ts" (machines/providers/ssh.ts), against: lab/** imports nothing from machines/, acceptance/, cli/',
     ]);
@@ -75,7 +95,15 @@ describe('checkDependencies', () => {
 
   it("lets only the lab provider, the CLI lab command and the harness's own tests of the lab (test/e2e, test/selftest) import lab/ from outside it", () => {
     const importsLab = (path: string) => file(path, `import { labUp } from '${'../'.repeat(path.split('/').length - 1)}lab/index.ts';`);
-    expect(check(importsLab('machines/providers/lab.ts'), importsLab('cli/lab.ts'), importsLab('lab/sabotage.ts'), importsLab('test/e2e/support.ts'), importsLab('test/selftest/sabotage-matrix.test.ts'))).toEqual([]);
+    expect(
+      check(
+        importsLab('machines/providers/lab.ts'),
+        importsLab('cli/lab.ts'),
+        importsLab('lab/sabotage.ts'),
+        importsLab('test/e2e/support.ts'),
+        importsLab('test/selftest/sabotage-matrix.test.ts'),
+      ),
+    ).toEqual([]);
     expect(check(importsLab('machines/providers/incus.ts'), importsLab('cli/main.ts'), importsLab('test/ci/run.test.ts'))).toEqual([
       `machines/providers/incus.ts:1 imports "../../lab/index.ts" (lab/index.ts), against: ${LAB_IMPORT_RULE}`,
       `cli/main.ts:1 imports "../lab/index.ts" (lab/index.ts), against: ${LAB_IMPORT_RULE}`,
@@ -87,8 +115,17 @@ describe('checkDependencies', () => {
   it('keeps reporting/ on helpers/common alone', () => {
     expect(
       check(
-        file('reporting/run-record.ts', "import { DOD_ITEMS } from './dod-items.ts';", "import { redact } from '../helpers/common/redact.ts';", "import { itemLabel } from '../acceptance/support/dod.ts';"),
-        file('reporting/verdict.ts', "import type { RunContext } from '../machines/run-context.ts';", "import { showServedChain } from '../helpers/tls/show.ts';"),
+        file(
+          'reporting/run-record.ts',
+          "import { DOD_ITEMS } from './dod-items.ts';",
+          "import { redact } from '../helpers/common/redact.ts';",
+          "import { itemLabel } from '../acceptance/support/dod.ts';",
+        ),
+        file(
+          'reporting/verdict.ts',
+          "import type { RunContext } from '../machines/run-context.ts';",
+          "import { showServedChain } from '../helpers/tls/show.ts';",
+        ),
       ),
     ).toEqual([
       'reporting/run-record.ts:3 imports "../acceptance/support/dod.ts" (acceptance/support/dod.ts), against: reporting/** imports nothing from acceptance/, cli/, test/, lab/, machines/, nor from helpers/ beyond helpers/common/',
@@ -98,7 +135,12 @@ describe('checkDependencies', () => {
   });
 
   it('keeps the layers below reporting/ from importing it', () => {
-    expect(check(file('machines/kept.ts', "import { RUN_RECORD_FILE } from '../reporting/run-record-io.ts';"), file('helpers/common/log.ts', "import { worstVerdict } from '../../reporting/verdict.ts';"))).toEqual([
+    expect(
+      check(
+        file('machines/kept.ts', "import { RUN_RECORD_FILE } from '../reporting/run-record-io.ts';"),
+        file('helpers/common/log.ts', "import { worstVerdict } from '../../reporting/verdict.ts';"),
+      ),
+    ).toEqual([
       'machines/kept.ts:1 imports "../reporting/run-record-io.ts" (reporting/run-record-io.ts), against: helpers/**, machines/** and lab/** import nothing from reporting/',
       'helpers/common/log.ts:1 imports "../../reporting/verdict.ts" (reporting/verdict.ts), against: helpers/**, machines/** and lab/** import nothing from reporting/',
     ]);
@@ -222,7 +264,9 @@ describe('the repository', () => {
   it('reads lab/ by path only where LAB_PATH_READERS says, and each of them still does', async () => {
     const files = await trackedSources(REPO_ROOT);
     expect(checkLabPathReads(files).map(describeViolation), 'reads of lab/ by path (test/deps/rules.ts)').toEqual([]);
-    const readers = files.filter((source) => labPathReadsOf(source.path, source.text).length > 0 && !source.path.startsWith('lab/')).map((source) => source.path);
+    const readers = files
+      .filter((source) => labPathReadsOf(source.path, source.text).length > 0 && !source.path.startsWith('lab/'))
+      .map((source) => source.path);
     expect(readers.sort()).toEqual(Object.keys(LAB_PATH_READERS).sort());
   });
 });

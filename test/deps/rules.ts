@@ -53,7 +53,7 @@ export const LAB_IMPORTERS = ['machines/providers/lab.ts', 'cli/lab.ts'];
  * catalogue of sabotages. The specs (acceptance/) never may.
  */
 export const LAB_TEST_IMPORTERS: Record<string, string> = {
-  'test/e2e': "the end-to-end scenarios run cold runs in the lab: they lease its worker projects and read its settings, state and forge logs",
+  'test/e2e': 'the end-to-end scenarios run cold runs in the lab: they lease its worker projects and read its settings, state and forge logs',
   'test/selftest': "the sabotage matrix runs one cold run per sabotage of the lab's catalogue",
 };
 
@@ -79,7 +79,9 @@ export const LAB_PATH_READ_RULE = `lab/ is read by path from outside it only by 
   .map(([path, why]) => `${path} (${why})`)
   .join(' and ')}`;
 
-export const LAB_IMPORT_RULE = `lab/ is imported only by lab/** itself, ${LAB_IMPORTERS.join(' and ')}, and the harness's own tests of the lab: ${Object.entries(LAB_TEST_IMPORTERS)
+export const LAB_IMPORT_RULE = `lab/ is imported only by lab/** itself, ${LAB_IMPORTERS.join(' and ')}, and the harness's own tests of the lab: ${Object.entries(
+  LAB_TEST_IMPORTERS,
+)
   .map(([dir, why]) => `${dir}/** (${why})`)
   .join(' and ')}`;
 
@@ -97,12 +99,14 @@ export function isTestOnly(path: string): boolean {
   return path.split('/').slice(0, -1).includes('testing') || path.endsWith('.fixture.ts');
 }
 
-export const TEST_ONLY_RULE = 'a test-only module (in a testing/ folder, or named *.fixture.ts) is imported only by tests (*.test.ts, test/**) and by other test-only modules';
+export const TEST_ONLY_RULE =
+  'a test-only module (in a testing/ folder, or named *.fixture.ts) is imported only by tests (*.test.ts, test/**) and by other test-only modules';
 
 export const RULES: readonly DependencyRule[] = [
   {
     text: 'helpers/common/** imports nothing from the rest of helpers/, nor from machines/, lab/, acceptance/, cli/, test/',
-    forbids: (importer, target) => under(importer, 'helpers/common') && !under(target, 'helpers/common') && under(target, 'helpers', 'machines', 'lab', 'acceptance', 'cli', 'test'),
+    forbids: (importer, target) =>
+      under(importer, 'helpers/common') && !under(target, 'helpers/common') && under(target, 'helpers', 'machines', 'lab', 'acceptance', 'cli', 'test'),
   },
   {
     text: 'helpers/** imports nothing from machines/, lab/, acceptance/, cli/, test/',
@@ -126,7 +130,9 @@ export const RULES: readonly DependencyRule[] = [
   },
   {
     text: 'reporting/** imports nothing from acceptance/, cli/, test/, lab/, machines/, nor from helpers/ beyond helpers/common/',
-    forbids: (importer, target) => under(importer, 'reporting') && (under(target, 'acceptance', 'cli', 'test', 'lab', 'machines') || (under(target, 'helpers') && !under(target, 'helpers/common'))),
+    forbids: (importer, target) =>
+      under(importer, 'reporting') &&
+      (under(target, 'acceptance', 'cli', 'test', 'lab', 'machines') || (under(target, 'helpers') && !under(target, 'helpers/common'))),
   },
   {
     text: 'helpers/**, machines/** and lab/** import nothing from reporting/',
@@ -181,7 +187,10 @@ export function labPathReadsOf(path: string, text: string): ImportReference[] {
   };
   const buildsPath = (callee: ts.Expression) =>
     (ts.isIdentifier(callee) && PATH_CALLS.has(callee.text)) ||
-    (ts.isPropertyAccessExpression(callee) && PATH_CALLS.has(callee.name.text) && ts.isIdentifier(callee.expression) && PATH_MODULES.has(callee.expression.text));
+    (ts.isPropertyAccessExpression(callee) &&
+      PATH_CALLS.has(callee.name.text) &&
+      ts.isIdentifier(callee.expression) &&
+      PATH_MODULES.has(callee.expression.text));
   const visit = (node: ts.Node): void => {
     const call = ts.isCallExpression(node) && buildsPath(node.expression);
     const url = ts.isNewExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'URL';
@@ -206,7 +215,14 @@ export function checkLabPathReads(files: readonly SourceFile[], readers: Record<
   for (const file of files) {
     if (file.path.startsWith('lab/') || file.path in readers) continue;
     for (const { line, specifier } of labPathReadsOf(file.path, file.text)) {
-      violations.push({ file: file.path, line, specifier, resolved: resolveSpecifier(file.path, specifier) ?? specifier, rules: [LAB_PATH_READ_RULE], read: true });
+      violations.push({
+        file: file.path,
+        line,
+        specifier,
+        resolved: resolveSpecifier(file.path, specifier) ?? specifier,
+        rules: [LAB_PATH_READ_RULE],
+        read: true,
+      });
     }
   }
   return violations;
@@ -239,13 +255,16 @@ export function describeViolation(violation: Violation): string {
 export async function trackedSources(root: string): Promise<SourceFile[]> {
   const { stdout } = await succeed('git', ['ls-files', '-z', '--', '*.ts'], { cwd: root });
   const files = await Promise.all(
-    stdout.split('\0').filter(Boolean).map(async (path) => {
-      const text = await readFile(join(root, path), 'utf8').catch((error: NodeJS.ErrnoException) => {
-        if (error.code === 'ENOENT') return undefined;
-        throw error;
-      });
-      return text === undefined ? [] : [{ path, text }];
-    }),
+    stdout
+      .split('\0')
+      .filter(Boolean)
+      .map(async (path) => {
+        const text = await readFile(join(root, path), 'utf8').catch((error: NodeJS.ErrnoException) => {
+          if (error.code === 'ENOENT') return undefined;
+          throw error;
+        });
+        return text === undefined ? [] : [{ path, text }];
+      }),
   );
   return files.flat();
 }

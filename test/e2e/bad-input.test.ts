@@ -19,7 +19,23 @@ describe('bad input', () => {
     onTestFinished(() => rm(dir, { recursive: true, force: true }));
     const cert = join(dir, 'client.crt');
     const key = join(dir, 'client.key');
-    await succeed('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-subj', '/CN=stranger', '-days', '1']);
+    await succeed('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-subj',
+      '/CN=stranger',
+      '-days',
+      '1',
+    ]);
     const run = await runAccept(['run'], { env: { ACCEPT_INCUS_CLIENT_CERT: cert, ACCEPT_INCUS_CLIENT_KEY: key } });
     expect(run.exitCode).not.toBe(0);
     expect(run.output).toMatch(/does not trust the client certificate in ACCEPT_INCUS_CLIENT_CERT/);

@@ -31,10 +31,14 @@ async function labSecretValues(): Promise<Record<string, string>> {
 async function expectNothingLeft(run: ChildRun): Promise<void> {
   expect(throwawaysOf(run).length, `the run created no throwaway:\n${run.output}`).toBeGreaterThan(0);
   // The reaper may still be finishing when the run has exited.
-  await waitFor(`the run's throwaway (${throwawaysOf(run).join(', ')}) to be gone`, async () => {
-    const left = await leftoversOf(run);
-    return left.length === 0 || { done: false, saw: left };
-  }, { timeoutMs: 30_000, intervalMs: 500 });
+  await waitFor(
+    `the run's throwaway (${throwawaysOf(run).join(', ')}) to be gone`,
+    async () => {
+      const left = await leftoversOf(run);
+      return left.length === 0 || { done: false, saw: left };
+    },
+    { timeoutMs: 30_000, intervalMs: 500 },
+  );
 }
 
 describe('cold run on the lab', () => {
@@ -47,12 +51,16 @@ describe('cold run on the lab', () => {
     expect(notPassing, run.output).toEqual([]);
     expect(run.exitCode, run.output).toBe(0);
     // Each check names the machine it observed: the served chain is the throwaway's.
-    expect(run.stdout).toMatch(/\| C2 cert in git \| PASS \| \[accept-\S+ \(the throwaway of this run\)\] served leaf = git wildcard_cert, SHA-256 [0-9A-F:]{95}/);
+    expect(run.stdout).toMatch(
+      /\| C2 cert in git \| PASS \| \[accept-\S+ \(the throwaway of this run\)\] served leaf = git wildcard_cert, SHA-256 [0-9A-F:]{95}/,
+    );
 
     const summary = await readText(summaryPath(run.reportsDir));
     expect(summary).toContain('| C2 cert in git | PASS |');
     // A lab PASS never reads like a real one: the header names what the run faced.
-    expect(summary).toMatch(/^target: lab \(stand-ins: an Incus container, not a VM; .*nginx, not Traefik; .*stand-in forge \(Python, one per machine, on the lab host outside it\); stand-in Drone and bridge/m);
+    expect(summary).toMatch(
+      /^target: lab \(stand-ins: an Incus container, not a VM; .*nginx, not Traefik; .*stand-in forge \(Python, one per machine, on the lab host outside it\); stand-in Drone and bridge/m,
+    );
     expect(await readText(join(run.reportsDir, 'allure-results', 'environment.properties'))).toMatch(/^target\.kind ?= ?lab$/m);
     const record = await latestRunRecord(run.reportsDir);
     expect(record.items.find((item) => item.id === 'C2')?.verdict).toBe('PASS');
@@ -64,7 +72,9 @@ describe('cold run on the lab', () => {
     const files = await filesUnder(join(run.reportsDir, 'allure-results'));
     const results = await Promise.all(files.filter((file) => file.endsWith('-result.json')).map(async (file) => JSON.parse(await readText(file))));
     expect(results.length).toBeGreaterThanOrEqual(4);
-    const c2 = results.filter((result) => result.labels?.some((label: { name: string; value: string }) => label.name === 'feature' && label.value === 'C2 cert in git'));
+    const c2 = results.filter((result) =>
+      result.labels?.some((label: { name: string; value: string }) => label.name === 'feature' && label.value === 'C2 cert in git'),
+    );
     expect(c2.length).toBe(6);
     expect(c2.some((result) => result.steps?.length > 0)).toBe(true);
     const attachments = files.filter((file) => file.includes('-attachment'));
@@ -92,7 +102,10 @@ describe('cold run on the lab', () => {
       await writeFile(join(keys, 'allowed_signers'), `adversary@example namespaces="${SIGNATURE_NAMESPACE}" ${type} ${blob}\n`);
       const attested = await runAccept(['attest', evidenceDir, '--key', join(keys, 'adversary')]);
       expect(attested.exitCode, attested.output).toBe(0);
-      expect(secretsInTexts(secrets, [{ where: 'attestation.json', text: await readText(join(evidenceDir, 'attestation.json')) }]), 'the statement holding decrypted secret values').toEqual([]);
+      expect(
+        secretsInTexts(secrets, [{ where: 'attestation.json', text: await readText(join(evidenceDir, 'attestation.json')) }]),
+        'the statement holding decrypted secret values',
+      ).toEqual([]);
       const verify = (...args: string[]) => runAccept(['verify', evidenceDir, '--allowed-signers', join(keys, 'allowed_signers'), '--items', 'C1-C7', ...args]);
       const asLab = await verify('--target', 'lab');
       expect(asLab.exitCode, asLab.output).toBe(0);

@@ -74,7 +74,8 @@ describe('git credentials given in every supported way', () => {
 
   test('no file under the reports or state directory, and no line of output, holds the token in any form', async () => {
     expect(await filesHolding([run.reportsDir, stateDir], FORMS)).toEqual([]);
-    for (const form of FORMS) expect(run.output.includes(form), `the run's output holds a form of the token (${form === TOKEN ? 'raw' : 'encoded'})`).toBe(false);
+    for (const form of FORMS)
+      expect(run.output.includes(form), `the run's output holds a form of the token (${form === TOKEN ? 'raw' : 'encoded'})`).toBe(false);
   });
 
   test('the evidence still names the repos, without credentials, and the ledger shows the host credentials pushed and removed', async () => {
@@ -82,7 +83,13 @@ describe('git credentials given in every supported way', () => {
     expect(record.baseRepo).toBe(lab.baseRepo);
     expect(record.instanceRepo).toBe(lab.instanceRepo);
     expect(record.commits?.base, record.commits?.how).toMatch(/^[0-9a-f]{40}$/);
-    const ledger = JSON.parse(await readText(join(run.reportsDir, 'evidence', record.runId, 'ledger.json'))) as { kind: string; path?: string; purpose: string; secret?: boolean; exitCode?: number }[];
+    const ledger = JSON.parse(await readText(join(run.reportsDir, 'evidence', record.runId, 'ledger.json'))) as {
+      kind: string;
+      path?: string;
+      purpose: string;
+      secret?: boolean;
+      exitCode?: number;
+    }[];
     const marked = ledger.filter((entry) => entry.purpose === HOST_GIT_CREDENTIALS_PURPOSE);
     expect(marked.map((entry) => entry.kind)).toEqual(['push', 'exec']);
     expect(marked[0]).toMatchObject({ path: HOST_GIT_CONFIG, secret: true });
@@ -92,7 +99,12 @@ describe('git credentials given in every supported way', () => {
   test('the kept host holds neither the git config nor the token anywhere the runbook could have written it', async () => {
     expect(host, 'no kept host recorded').not.toBe('');
     // The patterns go in on stdin, so the token is in no argv here either.
-    const found = await onHost(lease!.project, host, `test ! -e ${HOST_GIT_CONFIG} || echo "${HOST_GIT_CONFIG} is still there"; grep -rlsF -f - /root /etc /var/lib /run/secrets.d; echo "grep exit $?"`, `${FORMS.join('\n')}\n`);
+    const found = await onHost(
+      lease!.project,
+      host,
+      `test ! -e ${HOST_GIT_CONFIG} || echo "${HOST_GIT_CONFIG} is still there"; grep -rlsF -f - /root /etc /var/lib /run/secrets.d; echo "grep exit $?"`,
+      `${FORMS.join('\n')}\n`,
+    );
     const lines = found.stdout.trim().split('\n');
     // grep: 1 = nothing found, 2 = some file unreadable (and nothing found in the rest); 127 would be no grep at all.
     expect(lines.at(-1), found.stderr).toMatch(/^grep exit [12]$/);

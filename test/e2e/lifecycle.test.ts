@@ -73,11 +73,7 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
  * A run that receives `signal` once its output matches `when` (after `delay` ms), optionally a
  * second time `again` ms later; with when the first signal was sent.
  */
-async function runKilled(
-  signal: NodeJS.Signals,
-  when: RegExp,
-  timing: { delay?: number; again?: number } = {},
-): Promise<{ run: ChildRun; sentAt?: number }> {
+async function runKilled(signal: NodeJS.Signals, when: RegExp, timing: { delay?: number; again?: number } = {}): Promise<{ run: ChildRun; sentAt?: number }> {
   let matched = false;
   let sentAt: number | undefined;
   const run = await runAccept(['run'], {
@@ -141,7 +137,9 @@ describe('guardrails', () => {
   test('a RAM guideline the throwaway does not fit in is refused before anything is created', async () => {
     const run = await runAccept(['run'], { env: { ACCEPT_RAM_GUIDELINE: '1GiB' } });
     expect(run.exitCode, run.output).not.toBe(0);
-    expect(run.output).toMatch(/refusing to create accept-\S+: project terraform-ci(-\d+)? runs .* it would be [0-9.]+ GiB, over the 1\.0 GiB guideline \(ACCEPT_RAM_GUIDELINE\)/);
+    expect(run.output).toMatch(
+      /refusing to create accept-\S+: project terraform-ci(-\d+)? runs .* it would be [0-9.]+ GiB, over the 1\.0 GiB guideline \(ACCEPT_RAM_GUIDELINE\)/,
+    );
     expect(run.output).not.toMatch(CREATING);
     // No wait: there was never anything for a reaper to remove.
     const refused = /refusing to create (accept-[0-9a-z-]+):/.exec(run.output.replace(ANSI, ''))![1]!;
@@ -188,7 +186,9 @@ const WARM_SKIPS: Partial<Record<string, RegExp>> = {
 
 /** What a warm run facing the running cc-ci alone cannot check there, and says so: a throwaway's checks, and changes to the host. */
 const PRODUCTION_ALONE_SKIPS = new RegExp(
-  [HOST_CHANGES.source, WARM_SKIPS.C4!.source, WARM_SKIPS.C5!.source, '^no provisioning ledger', '^no runbook ran in this run'].map((source) => `(?:${source})`).join('|'),
+  [HOST_CHANGES.source, WARM_SKIPS.C4!.source, WARM_SKIPS.C5!.source, '^no provisioning ledger', '^no runbook ran in this run']
+    .map((source) => `(?:${source})`)
+    .join('|'),
 );
 
 describe('a kept throwaway: the whole warm suite on it, then checked over SSH as an existing host, then removed by `accept down`', () => {
@@ -209,7 +209,9 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
     keptProject = lease.project;
     stateDir = await mkdtemp(join(tmpdir(), 'accept-e2e-state-'));
     keyDir = await mkdtemp(join(tmpdir(), 'accept-e2e-ssh-'));
-    const keep = await runAccept(['run'], { env: { ...ROOMY, ACCEPT_KEEP: 'always', ACCEPT_STATE_DIR: stateDir, ACCEPT_TTL: '30m', ACCEPT_INCUS_PROJECT: keptProject } });
+    const keep = await runAccept(['run'], {
+      env: { ...ROOMY, ACCEPT_KEEP: 'always', ACCEPT_STATE_DIR: stateDir, ACCEPT_TTL: '30m', ACCEPT_INCUS_PROJECT: keptProject },
+    });
     // It passed, with the throwaway's own exec PATH a NixOS VM's (checked below).
     expect(keep.exitCode, keep.output).toBe(0);
     const kept = await readKept(stateDir);
@@ -232,7 +234,10 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
   test('the whole warm suite, right after the kept cold run, passes every item but those a warm run cannot check', async () => {
     const run = await vitest(['--project', 'warm'], { ACCEPT_STATE_DIR: stateDir }, 600_000);
     const record = await latestRunRecord(run.reportsDir).catch((error: Error) => expect.unreachable(`${error.message}\n${run.output}`));
-    expect(record.items.map((item) => item.id), run.output).toEqual(Object.keys(DOD_ITEMS));
+    expect(
+      record.items.map((item) => item.id),
+      run.output,
+    ).toEqual(Object.keys(DOD_ITEMS));
     const unexplained = record.items.flatMap((item) =>
       item.checks
         .filter((check) => check.verdict !== 'PASS' && !(check.verdict === 'SKIPPED' && WARM_SKIPS[item.id]?.test(check.evidence ?? '')))
@@ -243,16 +248,24 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
     expect(await stillPresent([name])).toEqual([name]);
   });
 
-  test('with no kept throwaway recorded, the whole warm suite faces the running cc-ci alone: its checks pass, the throwaway\'s are SKIPPED saying why, and nothing is created', async () => {
+  test("with no kept throwaway recorded, the whole warm suite faces the running cc-ci alone: its checks pass, the throwaway's are SKIPPED saying why, and nothing is created", async () => {
     const emptyState = await mkdtemp(join(tmpdir(), 'accept-e2e-no-kept-'));
     try {
       const before = (await incus('list', '-f', 'csv', '-c', 'n')).trim().split('\n').sort();
       const run = await vitest(['--project', 'warm'], { ACCEPT_STATE_DIR: emptyState, ACCEPT_INCUS_PROJECT: keptProject }, 600_000);
       const record = await latestRunRecord(run.reportsDir).catch((error: Error) => expect.unreachable(`${error.message}\n${run.output}`));
-      expect(record.items.map((item) => item.id), run.output).toEqual(Object.keys(DOD_ITEMS));
+      expect(
+        record.items.map((item) => item.id),
+        run.output,
+      ).toEqual(Object.keys(DOD_ITEMS));
       const checks = record.items.flatMap((item) => item.checks.map((check) => ({ id: item.id, ...check })));
       // Every check names the running cc-ci, never a throwaway.
-      expect(checks.filter((check) => check.machine?.includes('throwaway') && !check.machine.includes('no kept throwaway')).map((check) => `${check.id} ${check.name}: ${check.machine}`), run.output).toEqual([]);
+      expect(
+        checks
+          .filter((check) => check.machine?.includes('throwaway') && !check.machine.includes('no kept throwaway'))
+          .map((check) => `${check.id} ${check.name}: ${check.machine}`),
+        run.output,
+      ).toEqual([]);
       const unexplained = checks
         .filter((check) => check.verdict !== 'PASS' && !(check.verdict === 'SKIPPED' && PRODUCTION_ALONE_SKIPS.test(check.evidence ?? '')))
         .map((check) => `${check.id} ${check.name}: ${check.verdict} ${check.cause ?? check.evidence ?? ''}`);
@@ -271,8 +284,26 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
       await succeed('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'accept-e2e', '-f', join(keyDir, 'id_ed25519')]);
       const publicKey = await readFile(join(keyDir, 'id_ed25519.pub'), 'utf8');
       // With the harness's PATH: the throwaway's own exec PATH holds only sh and env, as a NixOS VM's does.
-      await succeed('incus', ['--project', keptProject, 'exec', name, '--env', `PATH=${HOST_PATH}`, '--', ...hostShellArgv('install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys && systemctl start ssh', true)], { input: publicKey });
-      hostKeys = (await incus('exec', name, '--env', `PATH=${HOST_PATH}`, '--', ...hostShellArgv('for f in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf "$f"; done')))
+      await succeed(
+        'incus',
+        [
+          '--project',
+          keptProject,
+          'exec',
+          name,
+          '--env',
+          `PATH=${HOST_PATH}`,
+          '--',
+          ...hostShellArgv(
+            'install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys && systemctl start ssh',
+            true,
+          ),
+        ],
+        { input: publicKey },
+      );
+      hostKeys = (
+        await incus('exec', name, '--env', `PATH=${HOST_PATH}`, '--', ...hostShellArgv('for f in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf "$f"; done'))
+      )
         .split('\n')
         .map((line) => line.split(' ')[1])
         .filter((fingerprint): fingerprint is string => Boolean(fingerprint));
@@ -322,15 +353,34 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
     });
 
     test("the throwaway's own exec PATH finds only sh and env, as a NixOS VM's agent gives: what passed above did not lean on it", async () => {
-      const own = await exec('incus', ['--project', keptProject, 'exec', name, '--', 'sh', '-c', 'echo "$PATH"; for tool in git systemctl nix readlink grep sha256sum nixos-rebuild env; do command -v "$tool" || echo "no $tool"; done']);
+      const own = await exec('incus', [
+        '--project',
+        keptProject,
+        'exec',
+        name,
+        '--',
+        'sh',
+        '-c',
+        'echo "$PATH"; for tool in git systemctl nix readlink grep sha256sum nixos-rebuild env; do command -v "$tool" || echo "no $tool"; done',
+      ]);
       expect(own.exitCode, own.stderr).toBe(0);
       const [path, ...found] = own.stdout.trim().split('\n');
       expect(path).toBe('/usr/libexec/accept-vm-exec-path');
-      expect(found).toEqual(['no git', 'no systemctl', 'no nix', 'no readlink', 'no grep', 'no sha256sum', 'no nixos-rebuild', '/usr/libexec/accept-vm-exec-path/env']);
+      expect(found).toEqual([
+        'no git',
+        'no systemctl',
+        'no nix',
+        'no readlink',
+        'no grep',
+        'no sha256sum',
+        'no nixos-rebuild',
+        '/usr/libexec/accept-vm-exec-path/env',
+      ]);
     });
 
     // Verdict classes under faults (issue 13): a warm run faces the settings it is given now.
-    const items = (output: string) => [...output.matchAll(/^\| ([CD]\d+) [^|]+\| (PASS|FAIL|ERROR|SKIPPED) \|/gm)].map((match) => ({ id: match[1]!, verdict: match[2]! }));
+    const items = (output: string) =>
+      [...output.matchAll(/^\| ([CD]\d+) [^|]+\| (PASS|FAIL|ERROR|SKIPPED) \|/gm)].map((match) => ({ id: match[1]!, verdict: match[2]! }));
 
     test('a warm run with a dead proxy is an ERROR naming the proxy: no PASS, no FAIL, and a non-zero exit', async () => {
       const specs = ['c2-cert-in-git', 'c4-live-rebuild', 'c6-resource-fit', 'd7-results-ux'].map((spec) => `acceptance/${spec}.spec.ts`);
@@ -338,7 +388,10 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
       expect(run.exitCode, run.output).not.toBe(0);
       // The lab's warm setup reaches Incus first (its running cc-ci), so the run stops there, as one ERROR.
       const seen = items(run.output);
-      expect(seen.filter((item) => item.verdict !== 'ERROR'), run.output).toEqual([]);
+      expect(
+        seen.filter((item) => item.verdict !== 'ERROR'),
+        run.output,
+      ).toEqual([]);
       expect(run.output).toMatch(/\*\*Run \S+: ERROR\*\*/);
       expect(run.output).toMatch(/through SOCKS5 proxy socks5:\/\/127\.0\.0\.1:9 \(ACCEPT_SOCKS\): the proxy refused the connection/);
     });
@@ -362,11 +415,16 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
       try {
         const { schemaVersion: _version, keptAt: _at, ...rest } = kept;
         await writeKept(staleDir, { ...rest, generation: 'input repos generated 2026-01-01T00:00:00.000Z (base 000000000000)' });
-        const run = await vitest(['--project', 'warm', 'acceptance/c1-repo-split.spec.ts', 'acceptance/c2-cert-in-git.spec.ts'], { ACCEPT_STATE_DIR: staleDir });
+        const run = await vitest(['--project', 'warm', 'acceptance/c1-repo-split.spec.ts', 'acceptance/c2-cert-in-git.spec.ts'], {
+          ACCEPT_STATE_DIR: staleDir,
+        });
         expect(run.exitCode, run.output).not.toBe(0);
         expect(run.output).toContain(`records ${name}, built from input repos generated 2026-01-01`);
         expect(run.output).toContain('ACCEPT_KEEP=always npm run accept');
-        expect(items(run.output).filter((item) => item.verdict === 'FAIL' || item.verdict === 'PASS'), run.output).toEqual([]);
+        expect(
+          items(run.output).filter((item) => item.verdict === 'FAIL' || item.verdict === 'PASS'),
+          run.output,
+        ).toEqual([]);
       } finally {
         await rm(staleDir, { recursive: true, force: true });
       }
@@ -408,16 +466,27 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
         'the dashboard lists the run and serves its page at /runs/<n>/',
       ]);
       // A comment for a passing build; a commit of a failing test for a failing one.
-      for (const check of skipped) expect(check.evidence).toMatch(/(?:a comment on|a commit to|a pull request on) coop-cloud\/custom-html would write to the forge: .*set ACCEPT_FORGE_PROBE_REPO=owner\/name/);
+      for (const check of skipped)
+        expect(check.evidence).toMatch(
+          /(?:a comment on|a commit to|a pull request on) coop-cloud\/custom-html would write to the forge: .*set ACCEPT_FORGE_PROBE_REPO=owner\/name/,
+        );
       // What reads still ran: the /hook check and the Drone UI.
-      expect(checks.filter((check) => check.verdict !== 'SKIPPED' && check.verdict !== 'PASS').map((check) => `${check.item} ${check.name}: ${check.verdict} ${check.cause}`), run.output).toEqual([]);
+      expect(
+        checks
+          .filter((check) => check.verdict !== 'SKIPPED' && check.verdict !== 'PASS')
+          .map((check) => `${check.item} ${check.name}: ${check.verdict} ${check.cause}`),
+        run.output,
+      ).toEqual([]);
       const served = { stdout: (await readFile(log)).subarray(since).toString('utf8') };
       const requests = served.stdout.split('\n').filter((line) => /"(GET|POST|PUT|PATCH|DELETE) /.test(line));
       expect(requests.length, `the forge served nothing: the host's bridge polls it\n${served.stdout}`).toBeGreaterThan(0);
       // Each line names its caller. The bridge's bot may still comment a kept build's result in this
       // window; a write by any other login came from the harness.
       const writes = requests.filter((line) => !/"GET /.test(line));
-      expect(writes.filter((line) => !/^\S+ ccci-bot "/.test(line)), 'requests that write reached the forge from the harness').toEqual([]);
+      expect(
+        writes.filter((line) => !/^\S+ ccci-bot "/.test(line)),
+        'requests that write reached the forge from the harness',
+      ).toEqual([]);
     });
 
     test('the right ACCEPT_SSH_HOST_KEY pin is accepted, and nothing is learned', async () => {
@@ -431,7 +500,9 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
       const wrong = `SHA256:${Buffer.alloc(32, 7).toString('base64').replace(/=+$/, '')}`;
       const run = await vitest(['--project', 'warm', 'acceptance/c2-cert-in-git.spec.ts'], { ...sshEnv, ACCEPT_SSH_HOST_KEY: wrong });
       expect(run.exitCode, run.output).not.toBe(0);
-      expect(run.output).toMatch(new RegExp(`host key of 127\\.0\\.0\\.1:${sshPort} changed: expected ${wrong.replace(/[+/]/g, '\\$&')} \\(ACCEPT_SSH_HOST_KEY\\), got SHA256:`));
+      expect(run.output).toMatch(
+        new RegExp(`host key of 127\\.0\\.0\\.1:${sshPort} changed: expected ${wrong.replace(/[+/]/g, '\\$&')} \\(ACCEPT_SSH_HOST_KEY\\), got SHA256:`),
+      );
       expect(run.output).not.toMatch(/\| C2 cert in git \| PASS/);
     });
 
@@ -461,7 +532,9 @@ describe('ACCEPT_KEEP=on-failure', () => {
     const stateDir = await mkdtemp(join(tmpdir(), 'accept-e2e-onfailure-'));
     try {
       // C7 alone: whether a run is kept turns on its verdict, not on how many specs made it.
-      const failing = await runAccept(['run', C7_SPEC], { env: { ...ROOMY, ACCEPT_KEEP: 'on-failure', ACCEPT_STATE_DIR: stateDir, ACCEPT_LAB_SABOTAGE: 'c7-secrets-doc-emptied' } });
+      const failing = await runAccept(['run', C7_SPEC], {
+        env: { ...ROOMY, ACCEPT_KEEP: 'on-failure', ACCEPT_STATE_DIR: stateDir, ACCEPT_LAB_SABOTAGE: 'c7-secrets-doc-emptied' },
+      });
       expect(failing.exitCode, failing.output).not.toBe(0);
       expect(failing.output).toMatch(/ACCEPT_KEEP=on-failure: keeping accept-\S+/);
       const kept = (await readKept(stateDir))!.host;

@@ -60,7 +60,10 @@ describe('a slow lab', () => {
   test(`a cold run passes when the rebuild and each recipe build take ${SLOW_S} s longer`, async () => {
     // Mostly asleep: it runs beside the busy workers, in the project kept for such runs.
     const lease = await leaseSleeperWorker();
-    const run = await runAccept(['run', ...SPECS], { env: { ACCEPT_LAB_SLOW: `${SLOW_S}s`, ACCEPT_INCUS_PROJECT: lease.project }, timeoutMs: 45 * 60_000 }).finally(() => lease.release());
+    const run = await runAccept(['run', ...SPECS], {
+      env: { ACCEPT_LAB_SLOW: `${SLOW_S}s`, ACCEPT_INCUS_PROJECT: lease.project },
+      timeoutMs: 45 * 60_000,
+    }).finally(() => lease.release());
     expect(run.exitCode, run.output).toBe(0);
 
     const record = await latestRunRecord(run.reportsDir);

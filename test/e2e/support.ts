@@ -84,7 +84,13 @@ export async function leaseWholeLab(): Promise<WorkerLease> {
   const sleeper = await leaseSleeperWorker();
   try {
     const workers = await leaseAllWorkers(config.lab.dir, config.selftest.workers);
-    return { ...workers, release: async () => { await workers.release(); await sleeper.release(); } };
+    return {
+      ...workers,
+      release: async () => {
+        await workers.release();
+        await sleeper.release();
+      },
+    };
   } catch (error) {
     await sleeper.release();
     throw error;
@@ -121,38 +127,45 @@ async function inWorkerProject(argv: string[], options: RunOptions): Promise<Chi
 
 /** Runs `node <argv>` in the repo, in a process group of its own, and collects what it said. */
 function runChild(argv: string[], options: RunOptions): Promise<ChildRun> {
-  return reportsDirForTest(options.onTestFinished).then((reportsDir) => new Promise((resolvePromise, reject) => {
-    // A process group of its own, so a signal reaches it as a terminal's Ctrl-C would.
-    const child = spawn(process.execPath, argv, {
-      cwd: REPO_ROOT,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ACCEPT_REPORTS_DIR: reportsDir, ...options.env },
-      uid: options.user?.uid,
-      gid: options.user?.gid,
-    });
-    let stdout = '';
-    let stderr = '';
-    let output = '';
-    const onData = (sink: 'out' | 'err') => (chunk: Buffer) => {
-      const text = chunk.toString('utf8');
-      if (sink === 'out') stdout += text;
-      else stderr += text;
-      output += text;
-      options.onOutput?.(output, { pid: child.pid! });
-    };
-    child.stdout.on('data', onData('out'));
-    child.stderr.on('data', onData('err'));
-    const timer = setTimeout(() => {
-      process.kill(-child.pid!, 'SIGKILL');
-      reject(new Error(`node ${argv.map((arg) => arg.replace(`${REPO_ROOT}/`, '')).join(' ')} did not finish in ${options.timeoutMs} ms; output so far:\n${output}`));
-    }, options.timeoutMs ?? 600_000);
-    child.on('error', reject);
-    child.on('close', (exitCode, signal) => {
-      clearTimeout(timer);
-      resolvePromise({ exitCode, signal, stdout, stderr, output, reportsDir });
-    });
-  }));
+  return reportsDirForTest(options.onTestFinished).then(
+    (reportsDir) =>
+      new Promise((resolvePromise, reject) => {
+        // A process group of its own, so a signal reaches it as a terminal's Ctrl-C would.
+        const child = spawn(process.execPath, argv, {
+          cwd: REPO_ROOT,
+          detached: true,
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, ACCEPT_REPORTS_DIR: reportsDir, ...options.env },
+          uid: options.user?.uid,
+          gid: options.user?.gid,
+        });
+        let stdout = '';
+        let stderr = '';
+        let output = '';
+        const onData = (sink: 'out' | 'err') => (chunk: Buffer) => {
+          const text = chunk.toString('utf8');
+          if (sink === 'out') stdout += text;
+          else stderr += text;
+          output += text;
+          options.onOutput?.(output, { pid: child.pid! });
+        };
+        child.stdout.on('data', onData('out'));
+        child.stderr.on('data', onData('err'));
+        const timer = setTimeout(() => {
+          process.kill(-child.pid!, 'SIGKILL');
+          reject(
+            new Error(
+              `node ${argv.map((arg) => arg.replace(`${REPO_ROOT}/`, '')).join(' ')} did not finish in ${options.timeoutMs} ms; output so far:\n${output}`,
+            ),
+          );
+        }, options.timeoutMs ?? 600_000);
+        child.on('error', reject);
+        child.on('close', (exitCode, signal) => {
+          clearTimeout(timer);
+          resolvePromise({ exitCode, signal, stdout, stderr, output, reportsDir });
+        });
+      }),
+  );
 }
 
 /** The throwaways a child run said it created. */

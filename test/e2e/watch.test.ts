@@ -39,13 +39,17 @@ async function freePort(): Promise<number> {
 async function startProxy(): Promise<{ url: string; stop: () => Promise<void> }> {
   const port = await freePort();
   const proxy = spawn('microsocks', ['-i', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-  await waitFor(`microsocks on 127.0.0.1:${port}`, async () => {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => resolve(socket.end() && true));
-      socket.on('error', () => resolve(false));
-    });
-    return open || { done: false, saw: 'not listening yet' };
-  }, { timeoutMs: 10_000, intervalMs: 100 });
+  await waitFor(
+    `microsocks on 127.0.0.1:${port}`,
+    async () => {
+      const open = await new Promise<boolean>((resolve) => {
+        const socket = net.connect(port, '127.0.0.1', () => resolve(socket.end() && true));
+        socket.on('error', () => resolve(false));
+      });
+      return open || { done: false, saw: 'not listening yet' };
+    },
+    { timeoutMs: 10_000, intervalMs: 100 },
+  );
   return {
     url: `socks5://127.0.0.1:${port}`,
     stop: () =>
@@ -78,13 +82,17 @@ class Session {
     const from = this.output.length;
     if (trigger) this.child.stdin!.write('\n');
     const want = this.runsSeen + 1;
-    const done = await waitFor<{ word: string; output: string }>(`accept watch run ${want} to end`, async () => {
-      const text = this.output.slice(from).replace(ANSI, '');
-      const match = new RegExp(RUN_DONE.source, 'gm').exec(text);
-      if (match && Number(match[1]) === want) return { word: match[3]!, output: text };
-      if (this.child.exitCode !== null) throw new Error(`accept watch exited ${this.child.exitCode}:\n${this.output}`);
-      return { done: false, saw: text.slice(-400) };
-    }, { timeoutMs: 240_000, intervalMs: 200 });
+    const done = await waitFor<{ word: string; output: string }>(
+      `accept watch run ${want} to end`,
+      async () => {
+        const text = this.output.slice(from).replace(ANSI, '');
+        const match = new RegExp(RUN_DONE.source, 'gm').exec(text);
+        if (match && Number(match[1]) === want) return { word: match[3]!, output: text };
+        if (this.child.exitCode !== null) throw new Error(`accept watch exited ${this.child.exitCode}:\n${this.output}`);
+        return { done: false, saw: text.slice(-400) };
+      },
+      { timeoutMs: 240_000, intervalMs: 200 },
+    );
     this.runsSeen = want;
     return done;
   }
@@ -105,7 +113,12 @@ class Session {
 }
 
 /** The DoD summary's rows in a run's output. */
-const items = (output: string) => [...output.matchAll(/^\| ([CD]\d+) [^|]+\| (PASS|FAIL|ERROR|SKIPPED) \|(.*)$/gm)].map((match) => ({ id: match[1]!, verdict: match[2]!, evidence: match[3]! }));
+const items = (output: string) =>
+  [...output.matchAll(/^\| ([CD]\d+) [^|]+\| (PASS|FAIL|ERROR|SKIPPED) \|(.*)$/gm)].map((match) => ({
+    id: match[1]!,
+    verdict: match[2]!,
+    evidence: match[3]!,
+  }));
 
 describe('the long-lived warm session (accept watch) re-reads the kept host each re-run', () => {
   let lease: WorkerLease | undefined;
@@ -124,7 +137,9 @@ describe('the long-lived warm session (accept watch) re-reads the kept host each
     lease = await leaseLabWorker();
     project = lease.project;
     stateDir = await mkdtemp(join(tmpdir(), 'accept-e2e-watch-state-'));
-    const keep = await runAccept(['run', C2_SPEC], { env: { ACCEPT_RAM_GUIDELINE: '1TiB', ACCEPT_KEEP: 'always', ACCEPT_STATE_DIR: stateDir, ACCEPT_TTL: '30m', ACCEPT_INCUS_PROJECT: project } });
+    const keep = await runAccept(['run', C2_SPEC], {
+      env: { ACCEPT_RAM_GUIDELINE: '1TiB', ACCEPT_KEEP: 'always', ACCEPT_STATE_DIR: stateDir, ACCEPT_TTL: '30m', ACCEPT_INCUS_PROJECT: project },
+    });
     expect(keep.exitCode, keep.output).toBe(0);
     const kept = await readKept(stateDir);
     expect(kept, keep.output).toBeDefined();
@@ -149,7 +164,10 @@ describe('the long-lived warm session (accept watch) re-reads the kept host each
 
     const first = await session.run(false);
     expect(first.word, first.output).toBe('PASS');
-    expect(items(first.output).map((item) => `${item.id} ${item.verdict}`), first.output).toEqual(['C2 PASS']);
+    expect(
+      items(first.output).map((item) => `${item.id} ${item.verdict}`),
+      first.output,
+    ).toEqual(['C2 PASS']);
 
     // The change a builder might make by hand: privkey.pem now points at a file that is not the key in git.
     keyTarget = (await onHost(`readlink -f -- ${keyLink}`)).trim();
@@ -157,7 +175,10 @@ describe('the long-lived warm session (accept watch) re-reads the kept host each
     await onHost(`mkdir -p ${IMPOSTOR.replace(/\/[^/]+$/, '')} && printf 'not the key in git\\n' > ${IMPOSTOR} && ln -sfn ${IMPOSTOR} ${keyLink}`);
     const changed = await session.run(true);
     expect(changed.word, changed.output).toBe('FAIL');
-    expect(items(changed.output).map((item) => `${item.id} ${item.verdict}`), changed.output).toEqual(['C2 FAIL']);
+    expect(
+      items(changed.output).map((item) => `${item.id} ${item.verdict}`),
+      changed.output,
+    ).toEqual(['C2 FAIL']);
     expect(changed.output).toContain(`privkey.pem (→ ${IMPOSTOR}) on ${name} is not wildcard_key from git`);
 
     // Put back, so that what follows is about the proxy alone.
@@ -167,7 +188,10 @@ describe('the long-lived warm session (accept watch) re-reads the kept host each
     await proxy!.stop();
     const stopped = await session.run(true);
     expect(stopped.word, stopped.output).toBe('ERROR');
-    expect(items(stopped.output).filter((item) => item.verdict === 'PASS' || item.verdict === 'FAIL'), stopped.output).toEqual([]);
+    expect(
+      items(stopped.output).filter((item) => item.verdict === 'PASS' || item.verdict === 'FAIL'),
+      stopped.output,
+    ).toEqual([]);
     expect(stopped.output).toContain(proxy!.url.replace('socks5://', ''));
 
     // A kept record of another lab generation, as a new lab would leave it: the session sees
@@ -181,7 +205,10 @@ describe('the long-lived warm session (accept watch) re-reads the kept host each
       expect(stale.word, stale.output).toBe('ERROR');
       expect(stale.output).toContain(`records ${name}, built from input repos generated 2026-01-01`);
       expect(stale.output).toContain('ACCEPT_KEEP=always npm run accept');
-      expect(items(stale.output).filter((item) => item.verdict === 'PASS' || item.verdict === 'FAIL'), stale.output).toEqual([]);
+      expect(
+        items(stale.output).filter((item) => item.verdict === 'PASS' || item.verdict === 'FAIL'),
+        stale.output,
+      ).toEqual([]);
     } finally {
       await writeFile(keptFile(stateDir), original);
     }

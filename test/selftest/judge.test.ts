@@ -24,7 +24,11 @@ describe('the sabotage matrix judgement', () => {
   it('counts a guard that passed, was skipped or has no verdict as a miss', () => {
     const guards = { guards: ['C1', 'C5', 'D8'], cause: /x/ };
     const judgement = judgeRun(guards, verdicts({ C1: 'PASS', C5: 'SKIPPED' }), 'y');
-    expect(judgement.misses).toEqual(['C1=PASS (no check saw the breakage)', 'C5=SKIPPED (the check did not run)', 'D8=missing (no verdict in the run record)']);
+    expect(judgement.misses).toEqual([
+      'C1=PASS (no check saw the breakage)',
+      'C5=SKIPPED (the check did not run)',
+      'D8=missing (no verdict in the run record)',
+    ]);
     expect(judgement.causeNamed).toBe(false);
   });
 
@@ -43,7 +47,9 @@ describe('the sabotage matrix judgement', () => {
   it('judges the cleanup check after teardown like an item', () => {
     const leak = { guards: ['C6 cleanup'], cause: /still present after teardown/ };
     expect(judgeRun(leak, verdicts({ C6: 'PASS', 'C6 cleanup': 'FAIL' }), 'still present after teardown: accept-r1').caught).toBe(true);
-    expect(judgeRun(leak, verdicts({ C6: 'PASS', 'C6 cleanup': 'ERROR' }), '').misses).toEqual([expect.stringMatching(/^C6 cleanup=ERROR \(an ERROR is a miss/)]);
+    expect(judgeRun(leak, verdicts({ C6: 'PASS', 'C6 cleanup': 'ERROR' }), '').misses).toEqual([
+      expect.stringMatching(/^C6 cleanup=ERROR \(an ERROR is a miss/),
+    ]);
   });
 });
 
@@ -57,7 +63,10 @@ describe('the matrix table', () => {
 
   it('shows a guard that is ERROR as a miss, and an unrelated item that is not PASS', () => {
     const table = renderMatrix(
-      [row('impostor-cert', ['C2'], { C1: 'PASS', C2: 'FAIL', D1: 'PASS', D6: 'ERROR', 'C6 cleanup': 'PASS' }), row('wrong-key', ['C2'], { C1: 'PASS', C2: 'ERROR', D1: 'FAIL', D6: 'PASS', 'C6 cleanup': 'PASS' })],
+      [
+        row('impostor-cert', ['C2'], { C1: 'PASS', C2: 'FAIL', D1: 'PASS', D6: 'ERROR', 'C6 cleanup': 'PASS' }),
+        row('wrong-key', ['C2'], { C1: 'PASS', C2: 'ERROR', D1: 'FAIL', D6: 'PASS', 'C6 cleanup': 'PASS' }),
+      ],
       ITEMS,
     );
     expect(table).toContain('1 of 2 sabotages caught with the cause named (50%)');

@@ -34,13 +34,20 @@ const WHY_MISSED: Record<Verdict | 'missing', string> = {
   missing: 'no verdict in the run record',
 };
 
-export function judgeRun(sabotage: SabotageExpectation, verdicts: ReadonlyMap<string, Verdict>, output: string, items: Iterable<string> = verdicts.keys()): Judgement {
+export function judgeRun(
+  sabotage: SabotageExpectation,
+  verdicts: ReadonlyMap<string, Verdict>,
+  output: string,
+  items: Iterable<string> = verdicts.keys(),
+): Judgement {
   const misses = sabotage.guards.flatMap((item) => {
     const verdict = verdicts.get(item);
     return verdict === 'FAIL' ? [] : [`${item}=${verdict ?? 'missing'} (${WHY_MISSED[verdict ?? 'missing']})`];
   });
   const exempt = new Set([...sabotage.guards, ...(sabotage.alsoFails?.items ?? [])]);
-  const collateral = [...new Set(items)].filter((item) => !exempt.has(item) && verdicts.get(item) !== 'PASS').map((item) => `${item}=${verdicts.get(item) ?? 'missing'}`);
+  const collateral = [...new Set(items)]
+    .filter((item) => !exempt.has(item) && verdicts.get(item) !== 'PASS')
+    .map((item) => `${item}=${verdicts.get(item) ?? 'missing'}`);
   return { caught: misses.length === 0, misses, causeNamed: sabotage.cause.test(output), collateral, unrelatedPassed: collateral.length === 0 };
 }
 
@@ -63,7 +70,10 @@ export function renderMatrix(rows: readonly MatrixRow[], items: readonly string[
   const cells = (values: readonly string[]) => values.map((value) => ` ${value} |`).join('');
   const mark = (ok: boolean) => (ok ? 'yes' : '**NO**');
   const caughtCell = (row: MatrixRow) => (row.caught ? 'yes' : `**NO**: ${row.misses.map((miss) => miss.replace(/ \(.*$/, '')).join(', ')}`);
-  const lines = rows.map((row) => `| ${row.name} | ${row.guards.join(', ')} | ${caughtCell(row)} | ${mark(row.causeNamed)} | ${mark(row.unrelatedPassed)} |${cells(items.map((item) => verdictCell(row, item)))}`);
+  const lines = rows.map(
+    (row) =>
+      `| ${row.name} | ${row.guards.join(', ')} | ${caughtCell(row)} | ${mark(row.causeNamed)} | ${mark(row.unrelatedPassed)} |${cells(items.map((item) => verdictCell(row, item)))}`,
+  );
   const caught = rows.filter((row) => row.caught && row.causeNamed).length;
   return [
     '# Sabotage matrix',

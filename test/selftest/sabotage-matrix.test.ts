@@ -67,7 +67,10 @@ describe.concurrent('sabotage matrix', () => {
 
       expect(run.exitCode, 'a sabotaged run must exit non-zero').not.toBe(0);
       // A run that could not set up says why on stderr (Vitest prints its error there): show both.
-      expect(judgement.misses, `${sabotage.guards.join(', ')} should FAIL${problem ? ` (${problem})` : ''}\n${problem ? run.output.slice(-6000) : run.stdout}`).toEqual([]);
+      expect(
+        judgement.misses,
+        `${sabotage.guards.join(', ')} should FAIL${problem ? ` (${problem})` : ''}\n${problem ? run.output.slice(-6000) : run.stdout}`,
+      ).toEqual([]);
       expect(judgement.causeNamed, `the failure output does not name the cause (${sabotage.cause})\n${run.output.slice(-4000)}`).toBe(true);
       expect(judgement.collateral, `unrelated items did not pass\n${run.stdout}`).toEqual([]);
       expect(await leftoversOf(run)).toEqual([]);

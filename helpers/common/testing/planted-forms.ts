@@ -53,7 +53,11 @@ export function plantedForms(): PlantedForm[] {
     { name: 'a line of a PEM block', value: pem, planted: `diff\n+    ${pemBody[2]}\n` },
     { name: 'a JSON field', value: JSON.stringify(json), planted: `password is ${json.password}` },
     { name: 'a JSON field, base64', value: JSON.stringify(json), planted: `p=${base64(json.password)}` },
-    { name: 'a dotenv field, url-encoded', value: `DB_USER=ci\nDB_PASSWORD="${dotenvPassword}/x"\n`, planted: `https://ci:${encodeURIComponent(`${dotenvPassword}/x`)}@db` },
+    {
+      name: 'a dotenv field, url-encoded',
+      value: `DB_USER=ci\nDB_PASSWORD="${dotenvPassword}/x"\n`,
+      planted: `https://ci:${encodeURIComponent(`${dotenvPassword}/x`)}@db`,
+    },
   ].map((form) => {
     if (form.name === 'url-encoded') return { ...form, planted: `https://h/?t=${encodeURIComponent(form.value)}` };
     if (form.name === 'form-encoded') return { ...form, planted: new URLSearchParams({ t: form.value }).toString() };

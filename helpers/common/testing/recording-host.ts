@@ -1,7 +1,10 @@
 /** For tests: a HostChannel that answers each command from a function and records the time limit it was given. */
 import { hostChannel, type HostChannel, type HostExecOptions } from '../host.ts';
 
-export function limitRecordingHost(name: string, answer: (script: string, options: HostExecOptions) => Promise<{ exitCode?: number; stdout?: string }>): { host: HostChannel; limits: { script: string; timeoutMs?: number }[] } {
+export function limitRecordingHost(
+  name: string,
+  answer: (script: string, options: HostExecOptions) => Promise<{ exitCode?: number; stdout?: string }>,
+): { host: HostChannel; limits: { script: string; timeoutMs?: number }[] } {
   const limits: { script: string; timeoutMs?: number }[] = [];
   const host = hostChannel({
     name,

@@ -32,9 +32,18 @@ function probe(url: string): Promise<number | undefined> {
 }
 
 /** Starts `script` (from `dir`) with `args(port)` and waits until `readyPath` answers. */
-export async function startService(dir: string, script: string, args: (port: number) => string[], env: Record<string, string>, readyPath: string): Promise<RunningService> {
+export async function startService(
+  dir: string,
+  script: string,
+  args: (port: number) => string[],
+  env: Record<string, string>,
+  readyPath: string,
+): Promise<RunningService> {
   const port = await freePort();
-  const child: ChildProcess = spawn('python3', [join(dir, script), ...args(port)], { env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn('python3', [join(dir, script), ...args(port)], {
+    env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
