@@ -4,6 +4,7 @@ import {
   LAB_IMPORT_RULE,
   LAB_PATH_READERS,
   LAB_PATH_READ_RULE,
+  SESSION_KEPT_RULE,
   TEST_ONLY_RULE,
   checkDependencies,
   isTest,
@@ -187,6 +188,19 @@ describe('checkDependencies', () => {
       `acceptance/c3-one-out-of-band-secret.spec.ts:1 imports "../helpers/common/testing/planted-forms.ts" (helpers/common/testing/planted-forms.ts), against: ${TEST_ONLY_RULE}`,
     ]);
     expect(isTestOnly('helpers/common/testing.ts')).toBe(false);
+  });
+
+  it('keeps what a session keeps loaded of helpers/ off the modules it evaluates afresh (helpers/ssh)', () => {
+    expect(
+      check(
+        file('helpers/ssh/connection.ts', "import { dial } from '../common/dial.ts';"),
+        file('helpers/ssh/ssh.test.ts', "import { openSsh } from './connection.ts';"),
+        file('machines/ssh-host.ts', "import { openSsh } from '../helpers/ssh/index.ts';"),
+      ),
+    ).toEqual([]);
+    expect(check(file('helpers/runbook/run.ts', "import { openSsh } from '../ssh/index.ts';"))).toEqual([
+      `helpers/runbook/run.ts:1 imports "../ssh/index.ts" (helpers/ssh/index.ts), against: ${SESSION_KEPT_RULE}`,
+    ]);
   });
 
   it('allows the way imports flow', () => {

@@ -6,11 +6,13 @@
  * read the record through it. Specifiers are read with the TypeScript parser (already a dev
  * dependency), so an import in a comment or a string is not one. Paths into lab/ built in code
  * (join, resolve, new URL) are checked too: only the files of LAB_PATH_READERS read lab/ by path.
- * Test-only modules (a testing/ folder, *.fixture.ts) are imported by tests alone.
+ * Test-only modules (a testing/ folder, *.fixture.ts) are imported by tests alone. What a
+ * long-lived session keeps loaded of helpers/ imports nothing it evaluates afresh each run.
  */
 import { readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import ts from 'typescript';
+import { FRESH_EACH_RUN } from '../../acceptance/support/session-pool.ts';
 import { succeed } from '../../helpers/common/exec.ts';
 
 export interface SourceFile {
@@ -99,6 +101,13 @@ export function isTestOnly(path: string): boolean {
   return path.split('/').slice(0, -1).includes('testing') || path.endsWith('.fixture.ts');
 }
 
+/** Whether a long-lived session (`accept watch`) evaluates this module afresh in each run, rather than keeping it loaded. */
+export function freshEachRun(path: string): boolean {
+  return under(path, ...FRESH_EACH_RUN);
+}
+
+export const SESSION_KEPT_RULE = `a module of helpers/ that a long-lived session keeps loaded imports no module of helpers/ it evaluates afresh in each run (${FRESH_EACH_RUN.filter((dir) => dir.startsWith('helpers/')).join(', ')}; FRESH_EACH_RUN in acceptance/support/session-pool.ts): it would keep a past run's copy; the layers above helpers/ are beyond its reach by the rules above`;
+
 export const TEST_ONLY_RULE =
   'a test-only module (in a testing/ folder, or named *.fixture.ts) is imported only by tests (*.test.ts, test/**) and by other test-only modules';
 
@@ -137,6 +146,11 @@ export const RULES: readonly DependencyRule[] = [
   {
     text: 'helpers/**, machines/** and lab/** import nothing from reporting/',
     forbids: (importer, target) => under(importer, 'helpers', 'machines', 'lab') && under(target, 'reporting'),
+  },
+  {
+    text: SESSION_KEPT_RULE,
+    forbids: (importer, target) =>
+      under(importer, 'helpers') && under(target, 'helpers') && !isTest(importer) && !isTestOnly(importer) && !freshEachRun(importer) && freshEachRun(target),
   },
   {
     text: TEST_ONLY_RULE,
