@@ -83,12 +83,11 @@ export async function buildToplevelFromCleanClone(
 ): Promise<CleanCloneBuild> {
   // A flake at one commit evaluates to one toplevel: a session's re-runs (accept watch) build a
   // commit once. The repo's HEAD is read first, so a new commit is built afresh, and a toplevel
-  // no longer in the store (collected) is built again.
+  // no longer in the store (collected) is built again. Nothing built yet: nothing to ask for.
   // A repo that cannot be asked is left to the clone, which says why in its own words.
-  const head = await remoteHead(repoUrl).catch(() => undefined);
-  const earlier = head
-    ? builtByCommit.get(JSON.stringify([repoUrl, head, options.submodules, options.configuration ?? '', options.nixConfig ?? '']))
-    : undefined;
+  const keyOf = (commit: string) => JSON.stringify([repoUrl, commit, options.submodules, options.configuration ?? '', options.nixConfig ?? '']);
+  const head = builtByCommit.size > 0 ? await remoteHead(repoUrl).catch(() => undefined) : undefined;
+  const earlier = head ? builtByCommit.get(keyOf(head)) : undefined;
   if (earlier && (await pathExists(earlier.path))) return { ...earlier, reused: true };
   const clone = await cloneRepo(repoUrl, { recursive: options.submodules });
   try {
@@ -97,7 +96,7 @@ export async function buildToplevelFromCleanClone(
     const builtAt = new Date().toISOString();
     const path = await buildToplevel({ ...options, flakeRef, attr });
     const build = { path, commit: clone.commit, installable: `${flakeRef}#${attr}`, builtAt };
-    builtByCommit.set(JSON.stringify([repoUrl, clone.commit, options.submodules, options.configuration ?? '', options.nixConfig ?? '']), build);
+    builtByCommit.set(keyOf(clone.commit), build);
     return build;
   } finally {
     await clone.remove();
