@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/common/dial.ts';
 import { SERVICES_DIR } from '../helpers/common/testing/standins.ts';
 import { waitFor } from '../helpers/common/wait.ts';
+import { sweepStale } from './forge.ts';
 
 /** A fake incusd on a unix socket: GET /1.0/instances/<name> is 200 while `present` holds it. */
 async function fakeIncus(dir: string, present: Set<string>): Promise<{ socket: string; close(): Promise<void> }> {
@@ -26,9 +27,8 @@ afterEach(async () => {
 });
 
 /** forge.py serving `instance`, started by `ownerPid`, with a directory of its own to remove when it stops. */
-async function forgeOf(instance: string, ownerPid: number, socket: string, dir: string) {
-  const own = join(dir, 'own');
-  await mkdir(own);
+async function forgeOf(instance: string, ownerPid: number, socket: string, dir: string, own = join(dir, 'own')) {
+  await mkdir(own, { recursive: true });
   await writeFile(join(dir, 'enrolled'), 'custom-html\n');
   const port = await freePort();
   const child = spawn(
@@ -65,7 +65,7 @@ async function forgeOf(instance: string, ownerPid: number, socket: string, dir: 
     child.kill('SIGKILL');
     await exited;
   });
-  return { own, exited: () => child.exitCode !== null || child.signalCode !== null, whenExited: exited };
+  return { own, port, exited: () => child.exitCode !== null || child.signalCode !== null, whenExited: exited };
 }
 
 describe("the lab's forge of one throwaway (lab/forge.ts)", () => {
@@ -97,5 +97,69 @@ describe("the lab's forge of one throwaway (lab/forge.ts)", () => {
     expect(forge.exited(), 'it stopped while its run was still there').toBe(false);
     await waitFor('the forge to stop after its run', async () => forge.exited(), { timeoutMs: 10_000, intervalMs: 100 });
     expect(await forge.whenExited).toBe(0);
+  }, 20_000);
+});
+
+describe('the sweep of forge directories left by killed runs (lab/forge.ts)', () => {
+  it('removes a directory whose recorded forge is dead, but never one a running forge serves', async () => {
+    const labDir = await mkdtemp(join(tmpdir(), 'accept-forge-sweep-'));
+    cleanups.push(() => rm(labDir, { recursive: true, force: true }));
+    const incus = await fakeIncus(labDir, new Set(['cc-nix-test']));
+    cleanups.push(() => incus.close());
+    const dead = spawn('true');
+    await new Promise((resolve) => dead.once('exit', resolve));
+    const runs = join(labDir, 'forge', 'runs');
+    // Both record a dead forge; in "served", a new forge has started since (its pid file not yet written).
+    const served = join(runs, 'p-cc-nix-test');
+    const left = join(runs, 'accept-gone');
+    const forge = await forgeOf('cc-nix-test', process.pid, incus.socket, labDir, served);
+    for (const dir of [served, left]) {
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, 'forge.pid'), `${dead.pid}\n`);
+    }
+    await waitFor(
+      'the forge to write its state',
+      () =>
+        access(join(served, 'state.json')).then(
+          () => true,
+          () => false,
+        ),
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
+    await sweepStale(labDir);
+    await expect(access(left), 'the directory of a dead forge was kept').rejects.toThrow();
+    await expect(access(served), 'the directory a running forge serves was swept').resolves.toBeUndefined();
+    expect(forge.exited()).toBe(false);
+  }, 20_000);
+});
+
+describe("the forge stand-in's own faults", () => {
+  it('answer 500 naming what broke, so that a lab ERROR says so', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'accept-forge-fault-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const incus = await fakeIncus(dir, new Set(['accept-z']));
+    cleanups.push(() => incus.close());
+    await writeFile(join(dir, 'alice_token'), 'alice-secret\n');
+    const forge = await forgeOf('accept-z', process.pid, incus.socket, dir);
+    const comment = () =>
+      fetch(`http://127.0.0.1:${forge.port}/api/v1/repos/coop-cloud/custom-html/issues/1/comments`, {
+        method: 'POST',
+        headers: { Authorization: 'token alice-secret', 'Content-Type': 'application/json' },
+        body: JSON.stringify({ body: '!testme' }),
+      });
+    await waitFor(
+      'the forge to answer',
+      () =>
+        comment().then(
+          (answer) => answer.status === 201,
+          () => false,
+        ),
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
+    // Its state directory taken from under it: the write fails, and the answer says how.
+    await rm(forge.own, { recursive: true, force: true });
+    const answer = await comment();
+    expect(answer.status).toBe(500);
+    expect(((await answer.json()) as { message: string }).message).toMatch(/^internal error of the lab's stand-in: FileNotFoundError: .*state\.json/);
   }, 20_000);
 });

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from '../helpers/common/dial.ts';
 import { HarnessError } from '../helpers/common/errors.ts';
 import { isAlive, portAnswers, startDaemon, stopDaemonAndWait } from './daemons.ts';
+import { withPidLock } from './lock.ts';
 import { labPaths } from './state.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -39,7 +40,7 @@ function runDir(labDir: string, instance: string): string {
 }
 
 /** The forge directories of runs whose forge is gone: a forge removes its own, unless it was killed. */
-async function sweepStale(labDir: string): Promise<void> {
+export async function sweepStale(labDir: string): Promise<void> {
   const runs = join(labPaths(labDir).forgeDir, 'runs');
   for (const name of await readdir(runs).catch(() => [] as string[])) {
     const text = await readFile(join(runs, name, 'forge.pid'), 'utf8').catch(() => undefined);
@@ -52,7 +53,12 @@ async function sweepStale(labDir: string): Promise<void> {
       if (made !== undefined && Date.now() - made > STARTING_GRACE_MS) await rm(join(runs, name), { recursive: true, force: true });
       continue;
     }
-    if (!isAlive(Number(text.trim()))) await rm(join(runs, name), { recursive: true, force: true });
+    if (isAlive(Number(text.trim()))) continue;
+    // Its recorded forge is gone, but another process may have started a new one there since
+    // the pid file was read (a rebuilt production's forge reuses its directory): never sweep a
+    // directory a running forge serves.
+    const dir = join(runs, name);
+    if ((await forgesOf(dir)).length === 0) await rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -103,10 +109,33 @@ export async function startRunForge(labDir: string, run: { instance: string; pro
       );
     });
   }
-  await sweepStale(labDir);
   const dir = runDir(labDir, run.key ?? run.instance);
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // One process at a time sweeps and starts: a sweep must not take the directory of a forge
+  // another process is starting this moment (its pid file not yet written, or an old one's still there).
+  const { pid, httpPort, tlsPort } = await withPidLock(join(paths.forgeDir, 'runs.lock'), { what: 'another run starting a forge' }, async () => {
+    await sweepStale(labDir);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return spawnForge(dir, { tokens, cert, key }, run);
+  });
+  let stopping: Promise<void> | undefined;
+  return {
+    url: `https://127.0.0.1:${tlsPort}`,
+    httpPort,
+    stop: () =>
+      (stopping ??= (async () => {
+        await stopDaemonAndWait(pid, `the forge of ${run.instance}`, 5_000);
+        await rm(dir, { recursive: true, force: true });
+      })()),
+  };
+}
+
+/** Starts the forge stand-in serving `dir`, and records its pid there once it answers. */
+async function spawnForge(
+  dir: string,
+  { tokens, cert, key }: { tokens: string; cert: string; key: string },
+  run: { instance: string; project: string },
+): Promise<{ pid: number; httpPort: number; tlsPort: number }> {
   const httpPort = await freePort();
   const tlsPort = await freePort();
   const args = [
@@ -156,16 +185,7 @@ export async function startRunForge(labDir: string, run: { instance: string; pro
     readyTimeoutMs: 20_000,
   });
   await writeFile(join(dir, 'forge.pid'), `${pid}\n`);
-  let stopping: Promise<void> | undefined;
-  return {
-    url: `https://127.0.0.1:${tlsPort}`,
-    httpPort,
-    stop: () =>
-      (stopping ??= (async () => {
-        await stopDaemonAndWait(pid, `the forge of ${run.instance}`, 5_000);
-        await rm(dir, { recursive: true, force: true });
-      })()),
-  };
+  return { pid, httpPort, tlsPort };
 }
 
 /** The request log of the forge that serves `instance`, while it runs (for the harness's own tests). */

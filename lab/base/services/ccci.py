@@ -51,7 +51,9 @@ class JsonStore:
 
     def save(self):
         with self.lock:
-            tmp = self.path + ".tmp"
+            # Named for this process: another process on the same file (a forge not yet stopped)
+            # must not rename this one's half-written copy, nor this one its.
+            tmp = "%s.%d.tmp" % (self.path, os.getpid())
             with open(tmp, "w", encoding="utf-8") as handle:
                 json.dump(self.data, handle)
             os.replace(tmp, self.path)
@@ -107,9 +109,13 @@ class Handler(BaseHTTPRequestHandler):
                 try:
                     return getattr(self, name)(*match.groups())
                 except Exception as error:  # a stand-in must answer, not hang
-                    log("error in %s %s: %r" % (method, path, error))
-                    return self.send(500, {"message": "internal error"})
+                    return self.fault(method, error)
         return self.send(404, {"message": "not found"})
+
+    def fault(self, method, error):
+        """The stand-in's own fault, answered 500 and named: a lab ERROR must say what broke, not only that something did."""
+        log("error in %s %s: %r" % (method, self.path.partition("?")[0], error))
+        return self.send(500, {"message": "internal error of the lab's stand-in: %s: %s" % (type(error).__name__, error)})
 
     def do_GET(self):
         self.dispatch("GET")

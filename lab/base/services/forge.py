@@ -66,7 +66,10 @@ class Forge(Handler):
             if not self.login:
                 return self.send(401, {"message": "token is required"})
             if method != "GET" and self.server.server_address[1] == ARGS.port:
-                self.count_machine_write(method)
+                try:
+                    self.count_machine_write(method)
+                except Exception as error:  # answered, as a route's own fault is
+                    return self.fault(method, error)
         return super().dispatch(method)
 
     def count_machine_write(self, method):
