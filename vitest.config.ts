@@ -7,8 +7,8 @@ import { loadConfig, realTargetDurations } from './helpers/common/config.ts';
 const reportsDir = process.env.ACCEPT_REPORTS_DIR ?? 'reports';
 // Evidence reports are for acceptance runs; the harness's own tests report under selftest/.
 // `accept watch` is a warm session in the accept process itself.
-const acceptanceRun =
-  process.argv.some((arg) => /^(--project=)?(cold|warm)$/.test(arg)) || (/(^|\/)accept(\.mjs)?$/.test(process.argv[1] ?? '') && process.argv[2] === 'watch');
+const session = /(^|\/)accept(\.mjs)?$/.test(process.argv[1] ?? '') && process.argv[2] === 'watch';
+const acceptanceRun = process.argv.some((arg) => /^(--project=)?(cold|warm)$/.test(arg)) || session;
 const allureResults = acceptanceRun ? `${reportsDir}/allure-results` : `${reportsDir}/selftest/allure-results`;
 
 // Project defaults from the durations (a real target's, unless set): each spec's suite and each
@@ -16,6 +16,47 @@ const allureResults = acceptanceRun ? `${reportsDir}/allure-results` : `${report
 // setup (provisioning and the runbook) is not timed by Vitest: its waits are (ACCEPT_BOOT_TIMEOUT,
 // ACCEPT_REBUILD_TIMEOUT for each runbook step).
 const checkMs = budgetMs(realTargetDurations(loadConfig()));
+
+// A builder's warm loop keeps Vitest's transforms on disk (node_modules/.experimental-vitest-cache,
+// keyed by each file's content), the main process's (config, reporters, global setup) as the
+// worker's: a whole-process warm run then transforms almost nothing (npm run bench). Cold runs, and
+// the matrix that established their verdicts, transform afresh.
+const warmRun = process.argv.some((arg) => /^(--project=)?warm$/.test(arg)) || session;
+
+interface SourceMapped {
+  evaluatedModules?: {
+    getModuleById(id: string): { meta?: { code?: unknown } } | undefined;
+    getModuleSourceMapById(id: string): unknown;
+  };
+}
+const TEXT_CODE = Symbol('accept: cached code read as text');
+
+/**
+ * Vitest 4.1.12's main-process module runner takes a module from the on-disk cache as a Buffer
+ * (a readFile without an encoding; 5.x reads it as UTF-8), and its error mapping, which wants a
+ * string, then fails: a global setup's error read "TypeError: code.charCodeAt is not a function"
+ * in place of the harness's message. This makes that code text before its source map is looked
+ * for (test/e2e/bad-input.test.ts checks the message under the cache).
+ */
+function cachedCodeAsText(runner: unknown): void {
+  const modules = (runner as SourceMapped | undefined)?.evaluatedModules;
+  if (!modules || (modules as Record<symbol, unknown>)[TEXT_CODE]) return;
+  (modules as Record<symbol, unknown>)[TEXT_CODE] = true;
+  const sourceMapOf = modules.getModuleSourceMapById.bind(modules);
+  modules.getModuleSourceMapById = (id) => {
+    const meta = modules.getModuleById(id)?.meta;
+    if (meta && Buffer.isBuffer(meta.code)) meta.code = meta.code.toString('utf8');
+    return sourceMapOf(id);
+  };
+}
+
+const cachedCodeAsTextPlugin = {
+  name: 'accept-cached-code-as-text',
+  configureVitest({ vitest, project }: { vitest: { runner?: unknown }; project: { runner?: unknown } }) {
+    cachedCodeAsText(vitest.runner);
+    cachedCodeAsText(project.runner);
+  },
+};
 
 // Acceptance specs share one expensive throwaway: run them in one worker, in DoD order (see the sequencer).
 const acceptance = {
@@ -44,6 +85,7 @@ const scenarios = {
 
 export default defineConfig({
   test: {
+    experimental: { fsModuleCache: warmRun },
     sequence: { sequencer: DodOrderSequencer },
     reporters: [
       'default',
@@ -89,7 +131,12 @@ export default defineConfig({
         },
       },
       {
-        test: { name: 'warm', ...acceptance, globalSetup: ['acceptance/support/global-warm.ts'] },
+        plugins: [cachedCodeAsTextPlugin],
+        test: {
+          name: 'warm',
+          ...acceptance,
+          globalSetup: ['acceptance/support/global-warm.ts'],
+        },
       },
       {
         test: { name: 'selftest', include: ['test/selftest/**/*.test.ts'], ...scenarios },
