@@ -18,11 +18,13 @@
 #
 # Inputs (the bench sets them): BENCH_INSTANCE, BENCH_PROJECT, BENCH_HTTPS_PORT, BENCH_DOMAIN,
 # BENCH_CA, BENCH_AGE_KEY, BENCH_BASE_REPO, BENCH_INSTANCE_REPO, BENCH_KEPT (kept.json),
-# BENCH_GUIDELINE_BYTES, BENCH_ONESHOTS (space-separated), BENCH_D8_DOC, BENCH_NIX_CONFIG.
+# BENCH_GUIDELINE_BYTES, BENCH_ONESHOTS (space-separated), BENCH_D8_DOC, BENCH_NIX_CONFIG,
+# BENCH_PRODUCTION and BENCH_PRODUCTION_MEMORY (the running cc-ci, an instance in BENCH_PROJECT),
+# BENCH_DECISIONS (the base repo's decision log).
 # Exit 0 when every check passed; prints one line per check.
 set -euo pipefail
 
-for name in BENCH_INSTANCE BENCH_PROJECT BENCH_HTTPS_PORT BENCH_DOMAIN BENCH_CA BENCH_AGE_KEY BENCH_BASE_REPO BENCH_INSTANCE_REPO BENCH_KEPT BENCH_GUIDELINE_BYTES BENCH_ONESHOTS BENCH_D8_DOC; do
+for name in BENCH_INSTANCE BENCH_PROJECT BENCH_HTTPS_PORT BENCH_DOMAIN BENCH_CA BENCH_AGE_KEY BENCH_BASE_REPO BENCH_INSTANCE_REPO BENCH_KEPT BENCH_GUIDELINE_BYTES BENCH_ONESHOTS BENCH_D8_DOC BENCH_PRODUCTION BENCH_PRODUCTION_MEMORY BENCH_DECISIONS; do
   [[ -n "${!name:-}" ]] || { echo "warm-checks.sh: $name is not set (cli/bench.ts sets it)" >&2; exit 2; }
 done
 PY=/usr/bin/python3
@@ -35,6 +37,7 @@ check() { local name=$1; shift; local why; if why=$("$@" 2>&1); then pass "$name
 # A NixOS VM's agent (and the lab, which emulates one) gives exec a PATH with only sh and env.
 HOST_PATH=/run/wrappers/bin:/run/current-system/sw/bin:/nix/var/nix/profiles/default/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 on_host() { incus exec --project "$BENCH_PROJECT" "$BENCH_INSTANCE" -- /bin/sh -c "PATH=$HOST_PATH; $1"; }
+on_production() { incus exec --project "$BENCH_PROJECT" "$BENCH_PRODUCTION" -- /bin/sh -c "PATH=$HOST_PATH; $1"; }
 sha() { sha256sum | cut -d' ' -f1; }
 
 # --- inputs: two clones, the decrypted secrets (one file per top-level key) --------------------
@@ -65,6 +68,8 @@ printf '%s\n' "$BENCH_DOMAIN" | cat - "$work/needles" > "$work/needles-base"
 check 'C1 base repo holds no domain and no secret value in any commit' leaks_in "$work/base" "$work/needles-base"
 composition() { grep -qE '^\s*path\s*=\s*secrets\s*$' "$work/base/.gitmodules" 2>/dev/null || jq -e '.nodes.instance' "$work/base/flake.lock" >/dev/null 2>&1; }
 check 'C1 instance repo composed as submodule secrets/ or flake input' composition
+composition_recorded() { grep -qiE 'submodule|flake input' "$work/base/$BENCH_DECISIONS"; }
+check "C1 $BENCH_DECISIONS records the composition" composition_recorded
 submodules=$(grep -qE '^\s*path\s*=\s*secrets\s*$' "$work/base/.gitmodules" 2>/dev/null && echo '?submodules=1' || true)
 nix_() { NIX_CONFIG="${NIX_CONFIG:+$NIX_CONFIG$'\n'}${BENCH_NIX_CONFIG:-}" nix --extra-experimental-features 'nix-command flakes' "$@"; }
 git clone -q --recursive "$BENCH_BASE_REPO" "$work/clean"
@@ -75,6 +80,10 @@ nix_ path-info --json --recursive "$built" | closure_lines > "$work/closure-buil
 on_host "nix --extra-experimental-features 'nix-command flakes' path-info --json --recursive /run/current-system" | closure_lines > "$work/closure-running"
 same_system() { [[ "$built" == "$running" ]] || { echo "clean-clone $built ≠ running $running"; return 1; }; diff -q "$work/closure-built" "$work/closure-running" >/dev/null || { echo 'closures differ'; return 1; }; }
 check 'C1 clean-clone toplevel is /run/current-system, every narHash equal' same_system
+production_running=$(on_production 'readlink -f /run/current-system')
+on_production "nix --extra-experimental-features 'nix-command flakes' path-info --json --recursive /run/current-system" | closure_lines > "$work/closure-production"
+zero_drift() { [[ "$built" == "$production_running" ]] || { echo "clean-clone $built ≠ $BENCH_PRODUCTION's $production_running"; return 1; }; diff -q "$work/closure-built" "$work/closure-production" >/dev/null; }
+check "C1 zero drift: clean-clone toplevel is $BENCH_PRODUCTION's /run/current-system, every narHash equal" zero_drift
 
 # --- C2 --------------------------------------------------------------------------------------
 split_pem() { awk -v dir="$2" '/-----BEGIN CERTIFICATE-----/{n++} n{print > (dir "/" n ".pem")}' "$1"; }
@@ -124,6 +133,18 @@ keys_explained() {
     { ! grep -vE '^/var/lib/sops-nix/key\.txt$|^/run/secrets\.d/[0-9]+/[a-z_]+$|^/etc/ssh/ssh_host_[a-z0-9]+_key$'; }
 }
 check 'C3 no other private key on the host is unexplained' keys_explained
+bootstrap_recorded() { grep -q /var/lib/sops-nix/key.txt "$work/base/$BENCH_DECISIONS" && [[ "$(on_production "stat -c '%a %U' /var/lib/sops-nix/key.txt")" == '600 root' ]]; }
+check "C3 $BENCH_DECISIONS records how the bootstrap key is provisioned, and the machines hold it so" bootstrap_recorded
+# Every decrypted value (and each 20+ character line of a multi-line one), verbatim, over the
+# harness's roots; the needles reach grep on stdin, never its argv.
+copies_explained() {
+  local found
+  found=$(incus exec --project "$BENCH_PROJECT" "$BENCH_INSTANCE" -- /bin/sh -c "PATH=$HOST_PATH; grep -rlF -f - -- /etc /var /root /home /srv /opt /tmp /run /dev/shm 2>/dev/null" < "$work/needles")
+  # The installed copies at least: a scan that found nothing did not search.
+  grep -q '^/run/secrets\.d/' <<< "$found" || { echo 'the scan found not even the installed copies'; return 1; }
+  ! grep -vE '^/var/lib/sops-nix/key\.txt$|^/run/secrets\.d/[0-9]+/(rendered/)?[^/]+$|^/var/lib/ci-certs/live/(fullchain|privkey)\.pem$' <<< "$found"
+}
+check 'C3 no decrypted sops value is copied anywhere unexplained on the host' copies_explained
 
 # --- C4 (the first check, "created in this run", skips on a warm run) --------------------------
 runbook_steps() { # the runbook steps of docs/install.md (its <!-- runbook … --> annotations), as the ledger words them, NUL-separated
@@ -155,6 +176,8 @@ static_half() { [[ "$built" =~ ^/nix/store/[a-z0-9]{32}- ]] && [[ "$(sha < "$wor
 check 'C5 static half: clean-checkout toplevel and closure hash' static_half
 no_infeasible() { [[ -s "$work/base/$BENCH_D8_DOC" ]] && ! grep -qiE 'infeasible( +by +design)?|not +feasible|cannot +be +(done|performed) +by +design' "$work/base/$BENCH_D8_DOC"; }
 check 'C5 published D8 evidence has no "infeasible by design" wording' no_infeasible
+d8_published() { grep -qE '[0-9a-f]{7,40}' "$work/base/$BENCH_D8_DOC" && grep -qE '/nix/store/[a-z0-9]{32}-' "$work/base/$BENCH_D8_DOC" && grep -qE '[0-9]{4}-[0-9]{2}-[0-9]{2}' "$work/base/$BENCH_D8_DOC"; }
+check 'C5 the D8 evidence the system publishes has both halves with hashes and timestamps' d8_published
 
 # --- C6 --------------------------------------------------------------------------------------
 memory_fits() {
@@ -165,6 +188,13 @@ memory_fits() {
   jq -en "$total <= $BENCH_GUIDELINE_BYTES and $total < $physical" >/dev/null
 }
 check 'C6 running memory within the guideline and below physical memory' memory_fits
+production_sized() { [[ "$(incus config get --project "$BENCH_PROJECT" "$BENCH_PRODUCTION" limits.memory)" == "$BENCH_PRODUCTION_MEMORY" ]]; }
+check "C6 $BENCH_PRODUCTION is sized as the seed resized it" production_sized
+sizing_recorded() { # a decision line naming the machine's size, in GB or GiB as people write it
+  local size=${BENCH_PRODUCTION_MEMORY%%[!0-9.]*}
+  grep -iE "(decided|decision|final|keep|restore).*$BENCH_PRODUCTION.* ${size//./\\.} ?(G|GB|GiB)\b" "$work/base/$BENCH_DECISIONS" | grep -q .
+}
+check "C6 the final sizing recorded in $BENCH_DECISIONS is the one $BENCH_PRODUCTION runs with" sizing_recorded
 
 # --- C7 --------------------------------------------------------------------------------------
 install_doc() {

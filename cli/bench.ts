@@ -162,6 +162,10 @@ export function scriptEnv(context: RunContext, config: Config, keptFile: string)
     BENCH_ONESHOTS: context.profile.host.oneshots.join(' '),
     BENCH_D8_DOC: context.profile.docs.d8Document,
     BENCH_NIX_CONFIG: context.nixConfig ?? '',
+    ...('name' in context.machines.production
+      ? { BENCH_PRODUCTION: context.machines.production.name, BENCH_PRODUCTION_MEMORY: context.machines.production.memory }
+      : {}),
+    BENCH_DECISIONS: context.profile.docs.decisions,
   };
 }
 
