@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { defineConfig } from 'vitest/config';
 import { ALLURE_CATEGORIES, allureVerdictListener } from './reporting/allure.ts';
 import { DodOrderSequencer } from './acceptance/support/sequencer.ts';
@@ -84,6 +85,10 @@ const scenarios = {
 };
 
 export default defineConfig({
+  // A long-lived session watches the specs and what they import, not what runs write: each run's
+  // reports (Allure results, the evidence directory) and the transform cache set the watcher
+  // stat-ing every new file, most of the main process's time between runs (npm run bench).
+  server: { watch: { ignored: [`${resolve(reportsDir)}/**`, '**/reports/**', '**/.experimental-vitest-cache/**'] } },
   test: {
     experimental: { fsModuleCache: warmRun },
     sequence: { sequencer: DodOrderSequencer },

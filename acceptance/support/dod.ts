@@ -79,8 +79,16 @@ export async function decisionLog(baseRepo: Pick<Clone, 'dir'>, decided: string)
 }
 
 /** Wraps a spec's tests in a suite named after the item, and labels them for Allure. */
+/**
+ * Items whose checks only read (the host, the repos, the project), each on its own: their tests
+ * run side by side, so an item takes as long as its slowest check (C3's host scan), not their sum.
+ * The others run their checks in order: D1-D7 and D10 comment, build and rebuild, one step on the
+ * last; D8's optional reboot check restarts the machine the other checks read.
+ */
+const CHECKS_SIDE_BY_SIDE: ReadonlySet<DodItemId> = new Set(['C1', 'C2', 'C3', 'C4', 'C5', 'C6', 'C7', 'D9']);
+
 export function dodItem(id: DodItemId, body: () => void): void {
-  describe(itemLabel(id), { timeout: within() }, () => {
+  describe(itemLabel(id), { timeout: within(), concurrent: CHECKS_SIDE_BY_SIDE.has(id) }, () => {
     afterEach(({ task }) => takeFixtureTimes(task));
     beforeEach(async () => {
       await allure.epic(DOD_ITEMS[id].phase);
