@@ -49,6 +49,11 @@ export interface LabMachinesNeeds {
     alive(config: Record<string, string>): Promise<boolean>;
   };
   hostGitCredentialsFile?: string;
+  /**
+   * The lab's own bootstrap age key, which production is converged with: production is the lab's,
+   * whatever key a run gives its throwaway (ACCEPT_AGE_KEY_FILE, a wrong one among them).
+   */
+  ageKeyFile: string;
   /** The lab's generation (its keys and CA): a regenerated lab rebuilds production, its forge too. */
   generation?: string;
 }
@@ -111,7 +116,7 @@ async function buildProduction(needs: LabMachinesNeeds, production: { name: stri
   const channel = incusChannel(client, name, new Ledger());
   const outcome = await runRunbook(steps, channel, {
     source,
-    ageKeyFile: resolved.ageKeyFile,
+    ageKeyFile: needs.ageKeyFile,
     hostGitCredentialsFile: needs.hostGitCredentialsFile,
     durations: resolved.durations,
   });

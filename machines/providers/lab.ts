@@ -180,6 +180,7 @@ async function ensureMachines(
           alive: async (recorded) => Boolean(recorded[LAB_PRODUCTION_HTTPS] && recorded[LAB_PRODUCTION_FORGE] && (await runForgePid(config.lab.dir, forgeKey))),
         },
         hostGitCredentialsFile: config.hostGitCredentialsFile,
+        ageKeyFile: labStatePaths(config.lab.dir).bootstrapKey,
         generation,
       }),
     );

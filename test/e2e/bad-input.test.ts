@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import { exec, succeed } from '../../helpers/common/exec.ts';
-import { REPO_ROOT, leftoversOf, reportsDirForTest, runAccept } from './support.ts';
+import { LAB_SABOTAGED } from '../../machines/providers/lab-machines.ts';
+import { LAB_PRODUCTION } from '../../lab/state.ts';
+import { REPO_ROOT, leaseLabWorker, leftoversOf, reportsDirForTest, runAccept } from './support.ts';
 
 describe('bad input', () => {
   test('an unreachable SOCKS proxy is named with its setting', async () => {
@@ -77,7 +79,13 @@ describe('bad input', () => {
     const keyFile = join(dir, 'wrong.age');
     const generated = await succeed('age-keygen', []);
     await writeFile(keyFile, generated.stdout, { mode: 0o600 });
-    const run = await runAccept(['run'], { env: { ACCEPT_AGE_KEY_FILE: keyFile } });
+    // Production marked as changed, so this run converges it again: the lab's own key converges
+    // the lab's production, whatever key the run gives its throwaway.
+    const lease = await leaseLabWorker();
+    onTestFinished(() => lease.release());
+    await succeed('incus', ['--project', lease.project, 'config', 'set', LAB_PRODUCTION, `${LAB_SABOTAGED}=e2e-wrong-age-key`]);
+    const run = await runAccept(['run'], { env: { ACCEPT_AGE_KEY_FILE: keyFile, ACCEPT_INCUS_PROJECT: lease.project } });
+    expect(run.output).toMatch(new RegExp(`✓ Converging the lab's production stand-in ${LAB_PRODUCTION} in ${lease.project}`));
     expect(run.exitCode).not.toBe(0);
     // The machine refuses the key loudly too: activation fails, so switch-to-configuration exits 2.
     expect(run.output).toMatch(/runbook step \d+ \(docs\/install\.md:\d+\) exited 2/);
