@@ -134,17 +134,20 @@ export async function findSopsCopiesOnHost(host: HostChannel, values: Readonly<R
       notSearched.push({ name, why: `no part of 6 characters or more (a line or a field of 12) to search for` });
       return false;
     });
-  const hashes = await fileHashesOnHost(
-    host,
-    candidates.map((name) => `${installed}/${name}`),
-    'hash the installed sops values',
-  );
+  // Two round trips to the host, side by side.
+  const [hashes, { searched, absent }] = await Promise.all([
+    fileHashesOnHost(
+      host,
+      candidates.map((name) => `${installed}/${name}`),
+      'hash the installed sops values',
+    ),
+    existingRoots(host, options.roots, 'search for copies of sops values'),
+  ]);
   const names = candidates.filter((name) => {
     if (hashes.get(`${installed}/${name}`) === sha256(values[name]!)) return true;
     notSearched.push({ name, why: `${installed}/${name} is absent or differs from the value in git, so the host has no copy to search with` });
     return false;
   });
-  const { searched, absent } = await existingRoots(host, options.roots, 'search for copies of sops values');
   if (names.length === 0 || searched.length === 0) return { files: [], searched, absent, notSearched };
 
   const result = await host.exec(copiesScript(names, formsOf, installed, searched), {
