@@ -78,7 +78,6 @@ export async function decisionLog(baseRepo: Pick<Clone, 'dir'>, decided: string)
   return text!;
 }
 
-/** Wraps a spec's tests in a suite named after the item, and labels them for Allure. */
 /**
  * Items whose checks only read (the host, the repos, the project), each on its own: their tests
  * run side by side, so an item takes as long as its slowest check (C3's host scan), not their sum.
@@ -87,6 +86,7 @@ export async function decisionLog(baseRepo: Pick<Clone, 'dir'>, decided: string)
  */
 const CHECKS_SIDE_BY_SIDE: ReadonlySet<DodItemId> = new Set(['C1', 'C2', 'C3', 'C4', 'C5', 'C6', 'C7', 'D9']);
 
+/** Wraps a spec's tests in a suite named after the item, and labels them for Allure. */
 export function dodItem(id: DodItemId, body: () => void): void {
   describe(itemLabel(id), { timeout: within(), concurrent: CHECKS_SIDE_BY_SIDE.has(id) }, () => {
     afterEach(({ task }) => takeFixtureTimes(task));
