@@ -9,7 +9,8 @@ const reportsDir = process.env.ACCEPT_REPORTS_DIR ?? 'reports';
 // Evidence reports are for acceptance runs; the harness's own tests report under selftest/.
 // `accept watch` is a warm session in the accept process itself.
 const session = /(^|\/)accept(\.mjs)?$/.test(process.argv[1] ?? '') && process.argv[2] === 'watch';
-const acceptanceRun = process.argv.some((arg) => /^(--project=)?(cold|warm)$/.test(arg)) || session;
+const runsProject = (name: string) => process.argv.some((arg) => arg === name || arg === `--project=${name}`);
+const acceptanceRun = runsProject('cold') || runsProject('warm') || session;
 const allureResults = acceptanceRun ? `${reportsDir}/allure-results` : `${reportsDir}/selftest/allure-results`;
 
 // Project defaults from the durations (a real target's, unless set): each spec's suite and each
@@ -22,7 +23,7 @@ const checkMs = budgetMs(realTargetDurations(loadConfig()));
 // keyed by each file's content), the main process's (config, reporters, global setup) as the
 // worker's: a whole-process warm run then transforms almost nothing (npm run bench). Cold runs, and
 // the matrix that established their verdicts, transform afresh.
-const warmRun = process.argv.some((arg) => /^(--project=)?warm$/.test(arg)) || session;
+const warmRun = runsProject('warm') || session;
 
 interface SourceMapped {
   evaluatedModules?: {
