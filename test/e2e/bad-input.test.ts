@@ -3,10 +3,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, onTestFinished, test } from 'vitest';
-import { exec, succeed } from '../../helpers/common/exec.ts';
+import { succeed } from '../../helpers/common/exec.ts';
 import { LAB_SABOTAGED } from '../../machines/providers/lab-machines.ts';
 import { LAB_PRODUCTION } from '../../lab/state.ts';
-import { REPO_ROOT, leaseLabWorker, leftoversOf, reportsDirForTest, runAccept } from './support.ts';
+import { leaseLabWorker, leftoversOf, runAccept, runVitest } from './support.ts';
 
 describe('bad input', () => {
   test('an unreachable SOCKS proxy is named with its setting', async () => {
@@ -19,29 +19,16 @@ describe('bad input', () => {
   test("under the on-disk transform cache, a warm run's global-setup error still reads as the harness's, both when the cache is filled and when it is read", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'accept-e2e-cache-'));
     onTestFinished(() => rm(dir, { recursive: true, force: true }));
-    const reportsDir = await reportsDirForTest();
     for (const pass of ['filling the cache', 'reading it']) {
-      const run = await exec(
-        process.execPath,
-        [
-          'node_modules/vitest/vitest.mjs',
-          'run',
-          '--project',
-          'warm',
-          '--experimental.fsModuleCache',
-          `--experimental.fsModuleCachePath=${join(dir, 'cache')}`,
-        ],
-        {
-          cwd: REPO_ROOT,
-          env: { ...process.env, ACCEPT_STATE_DIR: join(dir, 'state'), ACCEPT_REPORTS_DIR: reportsDir, ACCEPT_SOCKS: 'socks5://127.0.0.1:9' },
-          timeoutMs: 120_000,
-        },
+      const run = await runVitest(
+        ['--project', 'warm', '--experimental.fsModuleCache', `--experimental.fsModuleCachePath=${join(dir, 'cache')}`],
+        { ACCEPT_STATE_DIR: join(dir, 'state'), ACCEPT_SOCKS: 'socks5://127.0.0.1:9' },
+        120_000,
       );
-      const output = `${run.stdout}\n${run.stderr}`;
       expect(run.exitCode, pass).not.toBe(0);
       // Vitest 4.1.12's own failure in mapping the error, when the main process reads a cached module.
-      expect(output, pass).not.toContain('charCodeAt');
-      expect(output, pass).toMatch(/through SOCKS5 proxy socks5:\/\/127\.0\.0\.1:9 \(ACCEPT_SOCKS\): the proxy refused the connection/);
+      expect(run.output, pass).not.toContain('charCodeAt');
+      expect(run.output, pass).toMatch(/through SOCKS5 proxy socks5:\/\/127\.0\.0\.1:9 \(ACCEPT_SOCKS\): the proxy refused the connection/);
     }
   });
 

@@ -18,7 +18,7 @@ import { latestRunRecord } from '../../reporting/run-record-io.ts';
 import { labSettings } from '../../lab/index.ts';
 import { runForgeLog } from '../../lab/forge.ts';
 import { LAB_SYSTEM_NAMES } from '../../lab/repos.ts';
-import { REPO_ROOT, exists, leaseLabWorker, leftoverThrowaways, reportsDirForTest, runAccept, type ChildRun } from './support.ts';
+import { exists, leaseLabWorker, leftoverThrowaways, runAccept, runVitest, type ChildRun } from './support.ts';
 import type { WorkerLease } from '../../lab/workers.ts';
 
 /** The lab project of the kept throwaway below, held for the whole describe. */
@@ -156,17 +156,6 @@ describe('guardrails', () => {
   });
 });
 
-/** Runs a Vitest project in a child process, as a user would. */
-async function vitest(args: string[], env: Record<string, string>, timeoutMs = 300_000): Promise<{ exitCode: number; output: string; reportsDir: string }> {
-  const reportsDir = await reportsDirForTest();
-  const result = await exec(process.execPath, [join(REPO_ROOT, 'node_modules/vitest/vitest.mjs'), 'run', ...args], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ACCEPT_REPORTS_DIR: reportsDir, ...env },
-    timeoutMs,
-  });
-  return { exitCode: result.exitCode, output: `${result.stdout}\n${result.stderr}`, reportsDir };
-}
-
 async function incus(...args: string[]): Promise<string> {
   return (await succeed('incus', ['--project', keptProject, ...args])).stdout;
 }
@@ -232,7 +221,7 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
 
   // First, while the kept host is as the cold run left it (the SSH set-up below changes it).
   test('the whole warm suite, right after the kept cold run, passes every item but those a warm run cannot check', async () => {
-    const run = await vitest(['--project', 'warm'], { ACCEPT_STATE_DIR: stateDir }, 600_000);
+    const run = await runVitest(['--project', 'warm'], { ACCEPT_STATE_DIR: stateDir }, 600_000);
     const record = await latestRunRecord(run.reportsDir).catch((error: Error) => expect.unreachable(`${error.message}\n${run.output}`));
     expect(
       record.items.map((item) => item.id),
@@ -252,7 +241,7 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
     const emptyState = await mkdtemp(join(tmpdir(), 'accept-e2e-no-kept-'));
     try {
       const before = (await incus('list', '-f', 'csv', '-c', 'n')).trim().split('\n').sort();
-      const run = await vitest(['--project', 'warm'], { ACCEPT_STATE_DIR: emptyState, ACCEPT_INCUS_PROJECT: keptProject }, 600_000);
+      const run = await runVitest(['--project', 'warm'], { ACCEPT_STATE_DIR: emptyState, ACCEPT_INCUS_PROJECT: keptProject }, 600_000);
       const record = await latestRunRecord(run.reportsDir).catch((error: Error) => expect.unreachable(`${error.message}\n${run.output}`));
       expect(
         record.items.map((item) => item.id),
@@ -384,7 +373,7 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
 
     test('a warm run with a dead proxy is an ERROR naming the proxy: no PASS, no FAIL, and a non-zero exit', async () => {
       const specs = ['c2-cert-in-git', 'c4-live-rebuild', 'c6-resource-fit', 'd7-results-ux'].map((spec) => `acceptance/${spec}.spec.ts`);
-      const run = await vitest(['--project', 'warm', ...specs], { ACCEPT_STATE_DIR: stateDir, ACCEPT_SOCKS: 'socks5://127.0.0.1:9' });
+      const run = await runVitest(['--project', 'warm', ...specs], { ACCEPT_STATE_DIR: stateDir, ACCEPT_SOCKS: 'socks5://127.0.0.1:9' });
       expect(run.exitCode, run.output).not.toBe(0);
       // The lab's warm setup reaches Incus first (its running cc-ci), so the run stops there, as one ERROR.
       const seen = items(run.output);
@@ -400,7 +389,7 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
       const tokenFile = join(keyDir, 'wrong-drone-token');
       await writeFile(tokenFile, 'not-the-drone-token\n', { mode: 0o600 });
       const specs = ['d1-testme-trigger', 'd2-install-upgrade-backup'].map((spec) => `acceptance/${spec}.spec.ts`);
-      const run = await vitest(['--project', 'warm', ...specs], { ACCEPT_STATE_DIR: stateDir, ACCEPT_DRONE_TOKEN_FILE: tokenFile });
+      const run = await runVitest(['--project', 'warm', ...specs], { ACCEPT_STATE_DIR: stateDir, ACCEPT_DRONE_TOKEN_FILE: tokenFile });
       expect(run.exitCode, run.output).not.toBe(0);
       expect(items(run.output), run.output).toEqual([
         { id: 'D1', verdict: 'ERROR' },
@@ -415,7 +404,7 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
       try {
         const { schemaVersion: _version, keptAt: _at, ...rest } = kept;
         await writeKept(staleDir, { ...rest, generation: 'input repos generated 2026-01-01T00:00:00.000Z (base 000000000000)' });
-        const run = await vitest(['--project', 'warm', 'acceptance/c1-repo-split.spec.ts', 'acceptance/c2-cert-in-git.spec.ts'], {
+        const run = await runVitest(['--project', 'warm', 'acceptance/c1-repo-split.spec.ts', 'acceptance/c2-cert-in-git.spec.ts'], {
           ACCEPT_STATE_DIR: staleDir,
         });
         expect(run.exitCode, run.output).not.toBe(0);
@@ -431,7 +420,7 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
     });
 
     test('the warm project over SSH passes C2, skips C6 with the reason, and learns the host key on first use', async () => {
-      const run = await vitest(['--project', 'warm', 'acceptance/c2-cert-in-git.spec.ts', 'acceptance/c6-resource-fit.spec.ts'], sshEnv);
+      const run = await runVitest(['--project', 'warm', 'acceptance/c2-cert-in-git.spec.ts', 'acceptance/c6-resource-fit.spec.ts'], sshEnv);
       expect(run.output).toMatch(/\| C2 cert in git \| PASS \|/);
       expect(run.output).toContain('| C6 resource fit and cleanup | SKIPPED | the ssh target has no Incus API: C6 needs ACCEPT_TARGET=incus or lab |');
       expect(run.exitCode, run.output).toBe(0);
@@ -448,7 +437,7 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
       // The forge stand-in logs every request it serves, on the lab host: that log is the recorder.
       const log = runForgeLog(labDir, name);
       const since = (await readFile(log)).length;
-      const run = await vitest(['--project', 'warm', 'acceptance/d1-testme-trigger.spec.ts', 'acceptance/d7-results-ux.spec.ts'], sshEnv);
+      const run = await runVitest(['--project', 'warm', 'acceptance/d1-testme-trigger.spec.ts', 'acceptance/d7-results-ux.spec.ts'], sshEnv);
       const record = await latestRunRecord(run.reportsDir);
       const checks = record.items.flatMap((item) => item.checks.map((check) => ({ item: item.id, ...check })));
       const skipped = checks.filter((check) => check.verdict === 'SKIPPED');
@@ -490,7 +479,7 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
     });
 
     test('the right ACCEPT_SSH_HOST_KEY pin is accepted, and nothing is learned', async () => {
-      const run = await vitest(['--project', 'warm', 'acceptance/c6-resource-fit.spec.ts'], { ...sshEnv, ACCEPT_SSH_HOST_KEY: servedKey });
+      const run = await runVitest(['--project', 'warm', 'acceptance/c6-resource-fit.spec.ts'], { ...sshEnv, ACCEPT_SSH_HOST_KEY: servedKey });
       expect(run.exitCode, run.output).toBe(0);
       expect(run.output).toContain('| C6 resource fit and cleanup | SKIPPED |');
       expect(run.output).not.toContain('learned host key');
@@ -498,7 +487,7 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
 
     test('a wrong ACCEPT_SSH_HOST_KEY pin stops the run: the host key changed, naming the setting', async () => {
       const wrong = `SHA256:${Buffer.alloc(32, 7).toString('base64').replace(/=+$/, '')}`;
-      const run = await vitest(['--project', 'warm', 'acceptance/c2-cert-in-git.spec.ts'], { ...sshEnv, ACCEPT_SSH_HOST_KEY: wrong });
+      const run = await runVitest(['--project', 'warm', 'acceptance/c2-cert-in-git.spec.ts'], { ...sshEnv, ACCEPT_SSH_HOST_KEY: wrong });
       expect(run.exitCode, run.output).not.toBe(0);
       expect(run.output).toMatch(
         new RegExp(`host key of 127\\.0\\.0\\.1:${sshPort} changed: expected ${wrong.replace(/[+/]/g, '\\$&')} \\(ACCEPT_SSH_HOST_KEY\\), got SHA256:`),
@@ -508,7 +497,7 @@ describe('a kept throwaway: the whole warm suite on it, then checked over SSH as
 
     test('a missing ACCEPT_SSH_KEY is named before anything connects', async () => {
       // Blank counts as unset.
-      const run = await vitest(['--project', 'warm', 'acceptance/c6-resource-fit.spec.ts'], { ...sshEnv, ACCEPT_SSH_KEY: '' });
+      const run = await runVitest(['--project', 'warm', 'acceptance/c6-resource-fit.spec.ts'], { ...sshEnv, ACCEPT_SSH_KEY: '' });
       expect(run.exitCode, run.output).not.toBe(0);
       expect(run.output).toContain('ACCEPT_SSH_KEY: is required when ACCEPT_TARGET=ssh');
     });

@@ -30,6 +30,21 @@ export interface RunOptions {
   onTestFinished?: typeof onTestFinished;
 }
 
+/** Runs `vitest run` with these arguments in a child process, as a user would, with a reports directory of its own. */
+export async function runVitest(
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs = 300_000,
+): Promise<{ exitCode: number; output: string; reportsDir: string }> {
+  const reportsDir = await reportsDirForTest();
+  const result = await exec(process.execPath, [join(REPO_ROOT, 'node_modules/vitest/vitest.mjs'), 'run', ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ACCEPT_REPORTS_DIR: reportsDir, ...env },
+    timeoutMs,
+  });
+  return { exitCode: result.exitCode, output: `${result.stdout}\n${result.stderr}`, reportsDir };
+}
+
 /**
  * A reports directory for one child run. It is removed when the test passes; a failing test keeps
  * it, and says where, because its evidence is what explains the failure.
