@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import { succeed } from '../../helpers/common/exec.ts';
 import { LAB_SABOTAGED } from '../../machines/providers/lab-machines.ts';
+import { createClientCert } from '../../lab/pki.ts';
 import { LAB_PRODUCTION } from '../../lab/state.ts';
 import { leaseLabWorker, leftoversOf, runAccept, runVitest } from './support.ts';
 
@@ -37,23 +38,8 @@ describe('bad input', () => {
     onTestFinished(() => rm(dir, { recursive: true, force: true }));
     const cert = join(dir, 'client.crt');
     const key = join(dir, 'client.key');
-    await succeed('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-subj',
-      '/CN=stranger',
-      '-days',
-      '1',
-    ]);
+    // A client certificate as the lab makes its own, which this server was never told to trust.
+    await createClientCert(cert, key, 'stranger');
     const run = await runAccept(['run'], { env: { ACCEPT_INCUS_CLIENT_CERT: cert, ACCEPT_INCUS_CLIENT_KEY: key } });
     expect(run.exitCode).not.toBe(0);
     expect(run.output).toMatch(/does not trust the client certificate in ACCEPT_INCUS_CLIENT_CERT/);
