@@ -26,6 +26,22 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) await cleanup();
 });
 
+/** A directory of this test's own, with a fake incusd on a socket in it that knows `present`; both go when the test ends. */
+async function dirWithIncus(prefix: string, present: Set<string>): Promise<{ dir: string; socket: string }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const incus = await fakeIncus(dir, present);
+  cleanups.push(() => incus.close());
+  return { dir, socket: incus.socket };
+}
+
+/** The pid of a process that has exited. */
+async function deadPid(): Promise<number> {
+  const dead = spawn('true');
+  await new Promise((resolve) => dead.once('exit', resolve));
+  return dead.pid!;
+}
+
 /** forge.py serving `instance`, started by `ownerPid`, with a directory of its own to remove when it stops. */
 async function forgeOf(instance: string, ownerPid: number, socket: string, dir: string, own = join(dir, 'own')) {
   await mkdir(own, { recursive: true });
@@ -70,14 +86,10 @@ async function forgeOf(instance: string, ownerPid: number, socket: string, dir: 
 
 describe("the lab's forge of one throwaway (lab/forge.ts)", () => {
   it('keeps running while its throwaway exists, though the run that started it is gone, and stops once the throwaway is', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'accept-forge-life-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const present = new Set(['accept-x']);
-    const incus = await fakeIncus(dir, present);
-    cleanups.push(() => incus.close());
-    const dead = spawn('true');
-    await new Promise((resolve) => dead.once('exit', resolve));
-    const forge = await forgeOf('accept-x', dead.pid!, incus.socket, dir);
+    const { dir, socket } = await dirWithIncus('accept-forge-life-', present);
+    const dead = await deadPid();
+    const forge = await forgeOf('accept-x', dead, socket, dir);
     // A kept throwaway: its run has ended, and its forge serves on (three looks at incusd).
     await new Promise((resolve) => setTimeout(resolve, 3_500));
     expect(forge.exited()).toBe(false);
@@ -87,12 +99,9 @@ describe("the lab's forge of one throwaway (lab/forge.ts)", () => {
   }, 20_000);
 
   it('before its throwaway exists, stops once the run that started it is gone', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'accept-forge-life-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const incus = await fakeIncus(dir, new Set());
-    cleanups.push(() => incus.close());
+    const { dir, socket } = await dirWithIncus('accept-forge-life-', new Set());
     const owner = spawn('sleep', ['2']);
-    const forge = await forgeOf('accept-y', owner.pid!, incus.socket, dir);
+    const forge = await forgeOf('accept-y', owner.pid!, socket, dir);
     await new Promise((resolve) => setTimeout(resolve, 1_200));
     expect(forge.exited(), 'it stopped while its run was still there').toBe(false);
     await waitFor('the forge to stop after its run', async () => forge.exited(), { timeoutMs: 10_000, intervalMs: 100 });
@@ -102,20 +111,16 @@ describe("the lab's forge of one throwaway (lab/forge.ts)", () => {
 
 describe('the sweep of forge directories left by killed runs (lab/forge.ts)', () => {
   it('removes a directory whose recorded forge is dead, but never one a running forge serves', async () => {
-    const labDir = await mkdtemp(join(tmpdir(), 'accept-forge-sweep-'));
-    cleanups.push(() => rm(labDir, { recursive: true, force: true }));
-    const incus = await fakeIncus(labDir, new Set(['cc-nix-test']));
-    cleanups.push(() => incus.close());
-    const dead = spawn('true');
-    await new Promise((resolve) => dead.once('exit', resolve));
+    const { dir: labDir, socket } = await dirWithIncus('accept-forge-sweep-', new Set(['cc-nix-test']));
+    const dead = await deadPid();
     const runs = join(labDir, 'forge', 'runs');
     // Both record a dead forge; in "served", a new forge has started since (its pid file not yet written).
     const served = join(runs, 'p-cc-nix-test');
     const left = join(runs, 'accept-gone');
-    const forge = await forgeOf('cc-nix-test', process.pid, incus.socket, labDir, served);
+    const forge = await forgeOf('cc-nix-test', process.pid, socket, labDir, served);
     for (const dir of [served, left]) {
       await mkdir(dir, { recursive: true });
-      await writeFile(join(dir, 'forge.pid'), `${dead.pid}\n`);
+      await writeFile(join(dir, 'forge.pid'), `${dead}\n`);
     }
     await waitFor(
       'the forge to write its state',
@@ -135,12 +140,9 @@ describe('the sweep of forge directories left by killed runs (lab/forge.ts)', ()
 
 describe("the forge stand-in's own faults", () => {
   it('answer 500 naming what broke, so that a lab ERROR says so', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'accept-forge-fault-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const incus = await fakeIncus(dir, new Set(['accept-z']));
-    cleanups.push(() => incus.close());
+    const { dir, socket } = await dirWithIncus('accept-forge-fault-', new Set(['accept-z']));
     await writeFile(join(dir, 'alice_token'), 'alice-secret\n');
-    const forge = await forgeOf('accept-z', process.pid, incus.socket, dir);
+    const forge = await forgeOf('accept-z', process.pid, socket, dir);
     const comment = () =>
       fetch(`http://127.0.0.1:${forge.port}/api/v1/repos/coop-cloud/custom-html/issues/1/comments`, {
         method: 'POST',
