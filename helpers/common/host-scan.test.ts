@@ -7,25 +7,12 @@ import { HarnessError } from './errors.ts';
 import { exec, type CommandResult } from './exec.ts';
 import { CommandNotStartedError, hostChannel, hostShellArgv, type HostChannel } from './host.ts';
 import { HostScanError, fileHashesOnHost, filesMatchingOnHost } from './host-scan.ts';
+import { rawAnsweringHost } from './testing/recording-host.ts';
 import { rejectionOf } from './testing/rejection.ts';
 
 /** A host whose every command gets `reply`, built without hostChannel: the scans must judge 126/127 themselves. */
 function fakeHost(reply: (script: string) => Partial<CommandResult>): HostChannel & { scripts: string[] } {
-  const scripts: string[] = [];
-  const exec = async (script: string): Promise<CommandResult> => {
-    scripts.push(script);
-    return { command: script, exitCode: 0, stdout: '', stderr: '', ...reply(script) };
-  };
-  return {
-    name: 'fake-host',
-    transport: 'fake',
-    scripts,
-    exec,
-    succeed: exec,
-    fail: exec,
-    pushFile: async () => undefined,
-    readFile: async () => Buffer.alloc(0),
-  };
+  return rawAnsweringHost((script) => ({ command: script, exitCode: 0, stdout: '', stderr: '', ...reply(script) }));
 }
 
 /** The roots step answers that every root exists; the grep gets `grep`. */

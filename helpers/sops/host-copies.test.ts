@@ -8,6 +8,7 @@ import { HarnessError, SystemFailure } from '../common/errors.ts';
 import { exec, type CommandResult } from '../common/exec.ts';
 import { CommandNotStartedError, hostChannel, hostShellArgv, type HostChannel } from '../common/host.ts';
 import { HostScanError } from '../common/host-scan.ts';
+import { rawAnsweringHost } from '../common/testing/recording-host.ts';
 import { rejectionOf } from '../common/testing/rejection.ts';
 import { plantedForms } from '../common/testing/planted-forms.ts';
 import { secretForms } from '../common/secret-forms.ts';
@@ -33,9 +34,7 @@ function fakeHost(options: {
     ...(options.installed ?? Object.fromEntries(Object.entries(VALUES).map(([name, value]) => [`/run/secrets/${name}`, value]))),
     ...options.files,
   };
-  const scripts: string[] = [];
-  const exec = async (script: string): Promise<CommandResult> => {
-    scripts.push(script);
+  return rawAnsweringHost((script) => {
     const reply = (more: Partial<CommandResult>): CommandResult => ({ command: script, exitCode: 0, stdout: '', stderr: '', ...more });
     if (script.startsWith('for root in')) return reply({ stdout: '/etc\n/var\n' });
     if (script.startsWith('for f in')) {
@@ -49,17 +48,7 @@ function fakeHost(options: {
       .join('');
     const search = options.search ?? { exitCode: 0 };
     return reply({ ...search, stdout: made + (search.stdout ?? '') });
-  };
-  return {
-    name: 'fake-host',
-    transport: 'fake',
-    scripts,
-    exec,
-    succeed: exec,
-    fail: exec,
-    pushFile: async () => undefined,
-    readFile: async () => Buffer.alloc(0),
-  };
+  });
 }
 
 const ROOTS = { roots: ['/etc', '/var'] };

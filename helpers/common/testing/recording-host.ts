@@ -1,4 +1,5 @@
 /** For tests: a HostChannel that answers each command from a function and records the time limit it was given. */
+import type { CommandResult } from '../exec.ts';
 import { hostChannel, type HostChannel, type HostExecOptions } from '../host.ts';
 
 export function limitRecordingHost(
@@ -19,4 +20,27 @@ export function limitRecordingHost(
     },
   });
   return { host, limits };
+}
+
+/**
+ * For tests: a HostChannel built without hostChannel(), so that an exit code of 126 or 127 comes
+ * back as it is and the code under test must judge it; every command gets `answer`, and its script
+ * is recorded in `scripts`.
+ */
+export function rawAnsweringHost(answer: (script: string) => CommandResult): HostChannel & { scripts: string[] } {
+  const scripts: string[] = [];
+  const exec = async (script: string): Promise<CommandResult> => {
+    scripts.push(script);
+    return answer(script);
+  };
+  return {
+    name: 'fake-host',
+    transport: 'fake',
+    scripts,
+    exec,
+    succeed: exec,
+    fail: exec,
+    pushFile: async () => undefined,
+    readFile: async () => Buffer.alloc(0),
+  };
 }
